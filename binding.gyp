@@ -1,0 +1,46 @@
+# One build system for the whole native side: the N-API addon over libbpf and
+# the BPF objects it loads. `npm ci` runs `node-gyp rebuild`, so both are
+# built on install; `node-gyp build` rebuilds only what changed.
+{
+  "variables": {
+    "multiarch%": "<!(gcc -print-multiarch)",
+  },
+  "targets": [
+    {
+      "target_name": "ekp_native",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/object.cc",
+        "native/map.cc",
+        "native/attach.cc",
+        "native/test_run.cc",
+        "native/probe.cc",
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "<!@(pkg-config --cflags libbpf)"],
+      "libraries": ["<!@(pkg-config --libs libbpf)"],
+      "defines": ["NAPI_VERSION=8"],
+    },
+    {
+      "target_name": "bpf_objects",
+      "type": "none",
+      "sources": ["<!@(find bpf test/native/fixtures -maxdepth 1 -name *.bpf.c | sort)"],
+      "rules": [
+        {
+          "rule_name": "clang_bpf",
+          "extension": "c",
+          "inputs": ["<!@(find bpf -name *.h | sort)"],
+          "outputs": ["<(PRODUCT_DIR)/bpf/<(RULE_INPUT_ROOT).o"],
+          "action": [
+            "clang", "-target", "bpf", "-O2", "-g", "-Wall", "-Werror",
+            "-I/usr/include/<(multiarch)", "-Ibpf/include", "-Ibpf",
+            "-c", "<(RULE_INPUT_PATH)", "-o", "<@(_outputs)",
+          ],
+          "message": "BPF <(RULE_INPUT_PATH)",
+        },
+      ],
+    },
+  ],
+}

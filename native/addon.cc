@@ -1,0 +1,25 @@
+// The module file only registers exports; each concept lives in its own pair.
+#include <napi.h>
+
+#include "attach.h"
+#include "errors.h"
+#include "map.h"
+#include "object.h"
+#include "probe.h"
+#include "test_run.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  ekp::InstallLibbpfLogger();
+  exports.Set("BpfObject", ekp::BpfObject::Define(env));
+  ekp::RegisterMapFunctions(env, exports);
+  ekp::RegisterAttachFunctions(env, exports);
+  ekp::RegisterTestRunFunctions(env, exports);
+  ekp::RegisterProbeFunctions(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(ekp_native, Init)

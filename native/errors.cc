@@ -1,0 +1,65 @@
+#include "errors.h"
+
+#include <bpf/libbpf.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+namespace ekp {
+
+namespace {
+
+// The verifier log can be long; its end holds the reason.
+constexpr size_t kMaxLogBytes = 8192;
+std::string g_log;
+
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  int n = vsnprintf(line, sizeof(line), fmt, args);
+  if (n <= 0) return n;
+  g_log.append(line);
+  if (g_log.size() > kMaxLogBytes) g_log.erase(0, g_log.size() - kMaxLogBytes);
+  return n;
+}
+
+const char* ErrnoName(int err) {
+  // libbpf has a few errnos of its own (ENOTSUPP 524 is the kernel's internal one).
+  if (err == 524) return "ENOTSUPP";
+  if (err >= 4000 && err < 4100) return "ELIBBPF";
+  return uv_err_name(-err);
+}
+
+}  // namespace
+
+void InstallLibbpfLogger() { libbpf_set_print(LibbpfPrint); }
+void ClearLibbpfLog() { g_log.clear(); }
+std::string TakeLibbpfLog() {
+  std::string out;
+  out.swap(g_log);
+  return out;
+}
+
+void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& what) {
+  if (err < 0) err = -err;
+  if (err == 0) err = EINVAL;
+  char desc[256];
+  libbpf_strerror(err, desc, sizeof(desc));
+  std::string message = what + ": " + desc + " (" + syscall + ")";
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, ErrnoName(err)));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  std::string log = TakeLibbpfLog();
+  if (!log.empty()) e.Set("log", Napi::String::New(env, log));
+  throw e;
+}
+
+void ThrowArg(Napi::Env env, const std::string& message) {
+  throw Napi::TypeError::New(env, message);
+}
+
+}  // namespace ekp

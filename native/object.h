@@ -1,0 +1,34 @@
+// A libbpf bpf_object: open, configure (read-only globals, map sizes, pin root),
+// load, then hand out its maps' and programs' file descriptors. Closing the
+// object closes those descriptors; pinned maps and attached programs live on.
+#pragma once
+
+#include <napi.h>
+
+struct bpf_object;
+
+namespace ekp {
+
+class BpfObject : public Napi::ObjectWrap<BpfObject> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit BpfObject(const Napi::CallbackInfo& info);
+  ~BpfObject() override;
+
+ private:
+  Napi::Value SetRodata(const Napi::CallbackInfo& info);
+  Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
+  Napi::Value SetAutoload(const Napi::CallbackInfo& info);
+  Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value Maps(const Napi::CallbackInfo& info);
+  Napi::Value Programs(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  bpf_object* Live(Napi::Env env) const;
+
+  bpf_object* obj_ = nullptr;
+  bool loaded_ = false;
+  std::string path_;
+};
+
+}  // namespace ekp
