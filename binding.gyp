@@ -13,6 +13,7 @@
         "native/errors.cc",
         "native/object.cc",
         "native/map.cc",
+        "native/netns.cc",
         "native/attach.cc",
         "native/test_run.cc",
         "native/probe.cc",

@@ -4,6 +4,7 @@
 #include "attach.h"
 #include "errors.h"
 #include "map.h"
+#include "netns.h"
 #include "object.h"
 #include "probe.h"
 #include "test_run.h"
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ekp::RegisterAttachFunctions(env, exports);
   ekp::RegisterTestRunFunctions(env, exports);
   ekp::RegisterProbeFunctions(env, exports);
+  ekp::RegisterNetnsFunctions(env, exports);
   return exports;
 }
 

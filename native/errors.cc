@@ -48,12 +48,22 @@ void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& 
   if (err == 0) err = EINVAL;
   char desc[256];
   libbpf_strerror(err, desc, sizeof(desc));
-  std::string message = what + ": " + desc + " (" + syscall + ")";
+  std::string message = what + ": " + desc + " (" + ErrnoName(err) + " from " + syscall + ")";
+  std::string log = TakeLibbpfLog();
+  // The last lines of libbpf's log say why (the verifier's verdict, a pin
+  // path on a filesystem that is not bpffs); the whole log is on `.log`.
+  if (!log.empty()) {
+    size_t start = log.size();
+    for (int lines = 0; start > 0 && lines < 6;) {
+      if (log[--start] == '\n' && start + 1 < log.size()) lines++;
+    }
+    message += "\n" + log.substr(start == 0 ? 0 : start + 1);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+  }
   Napi::Error e = Napi::Error::New(env, message);
   e.Set("code", Napi::String::New(env, ErrnoName(err)));
   e.Set("errno", Napi::Number::New(env, err));
   e.Set("syscall", Napi::String::New(env, syscall));
-  std::string log = TakeLibbpfLog();
   if (!log.empty()) e.Set("log", Napi::String::New(env, log));
   throw e;
 }

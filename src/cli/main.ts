@@ -1,0 +1,33 @@
+// Entry point of the `ebpf-kube-proxy` command: dispatch only.
+import { runProbe } from './probe.js';
+
+const USAGE = `usage: ebpf-kube-proxy <command> [options]
+
+commands:
+  probe [--json]   what this kernel and machine support, and the mode auto would pick
+  help             this text
+`;
+
+type Command = (args: string[]) => number | Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  probe: runProbe,
+  help: () => {
+    process.stdout.write(USAGE);
+    return 0;
+  },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    process.stdout.write(USAGE);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`ebpf-kube-proxy: unknown command ${JSON.stringify(name)}\n${USAGE}`);
+    return 2;
+  }
+  return command(rest);
+}

@@ -1,0 +1,110 @@
+// This node's view of itself: which of its addresses accept NodePorts, which sources count as
+// "inside the cluster", and a helper to derive it from a v1 Node.
+
+import { cidrContains, parseCIDR, parseIP, type IPFamily, type ParsedCIDR, type ParsedIP } from './ip.js';
+import { LABEL_TOPOLOGY_ZONE, type Node } from './k8s.js';
+import { describe, Problems, type Problem } from './problem.js';
+import type { PortRange } from './validate-service.js';
+
+export interface NodeContext {
+  readonly nodeName: string;
+  /** topology.kubernetes.io/zone of this node, for PreferSameZone hints. */
+  readonly zone?: string;
+  /** Every address NodePorts could be served on; the first of each family is the primary one. */
+  readonly nodeAddresses: readonly string[];
+  /**
+   * kube-proxy --nodeport-addresses: CIDRs and/or 'primary'. A family with no entry accepts
+   * NodePorts on all of its node addresses (kube-proxy's default of 0.0.0.0/0 and ::/0).
+   */
+  readonly nodePortAddresses?: readonly string[];
+  /** kube-proxy --cluster-cidr: sources in these ranges are pods (local traffic detection). */
+  readonly clusterCIDRs: readonly string[];
+  /** kube-proxy --masquerade-all. */
+  readonly masqueradeAll: boolean;
+  /** The API server's --service-node-port-range, if known; see ParseServiceOptions. */
+  readonly nodePortRange?: PortRange;
+  /** Honour forNodes topology hints (default true); see TopologyNode. */
+  readonly preferSameNode?: boolean;
+}
+
+/** NodeContext with every address parsed and checked; problems name "NodeContext". */
+export interface ResolvedNode {
+  readonly nodePortAddresses: { readonly 4: readonly string[]; readonly 6: readonly string[] };
+  readonly clusterCIDRs: { readonly 4: readonly string[]; readonly 6: readonly string[] };
+  readonly problems: readonly Problem[];
+}
+
+export function resolveNode(ctx: NodeContext): ResolvedNode {
+  const p = new Problems('NodeContext');
+  const addrs: ParsedIP[] = [];
+  (Array.isArray(ctx.nodeAddresses) ? ctx.nodeAddresses : []).forEach((a, i) => {
+    const r = typeof a === 'string' ? parseIP(a) : undefined;
+    if (!r?.ok) p.add(`nodeAddresses[${i}]`, `must be an IP address, got ${describe(a)}`);
+    else if (!addrs.some((x) => x.text === r.ip.text)) addrs.push(r.ip);
+  });
+
+  const selectors: ParsedCIDR[] = [];
+  (ctx.nodePortAddresses ?? []).forEach((s, i) => {
+    if (s === 'primary') {
+      // kube-proxy turns 'primary' into the node's primary IP of each family as a /32 or /128.
+      for (const family of [4, 6] as const) {
+        const primary = addrs.find((a) => a.family === family);
+        if (primary) {
+          const c = parseCIDR(`${primary.text}/${family === 4 ? 32 : 128}`);
+          if (c.ok) selectors.push(c.cidr);
+        }
+      }
+      return;
+    }
+    const c = typeof s === 'string' ? parseCIDR(s.trim()) : undefined;
+    if (!c?.ok) p.add(`nodePortAddresses[${i}]`, `must be a CIDR or "primary", got ${describe(s)}`);
+    else selectors.push(c.cidr);
+  });
+  const pick = (family: IPFamily): string[] => {
+    const mine = selectors.filter((c) => c.family === family);
+    return addrs
+      .filter((a) => a.family === family && (mine.length === 0 || mine.some((c) => cidrContains(c, a))))
+      .map((a) => a.text);
+  };
+
+  const cidrs: ParsedCIDR[] = [];
+  (Array.isArray(ctx.clusterCIDRs) ? ctx.clusterCIDRs : []).forEach((s, i) => {
+    const c = typeof s === 'string' ? parseCIDR(s.trim()) : undefined;
+    if (!c?.ok) p.add(`clusterCIDRs[${i}]`, `must be a CIDR, got ${describe(s)}`);
+    else if (!cidrs.some((x) => x.text === c.cidr.text)) cidrs.push(c.cidr);
+  });
+  const cidrsOf = (family: IPFamily): string[] => cidrs.filter((c) => c.family === family).map((c) => c.text);
+
+  return {
+    nodePortAddresses: { 4: pick(4), 6: pick(6) },
+    clusterCIDRs: { 4: cidrsOf(4), 6: cidrsOf(6) },
+    problems: p.list,
+  };
+}
+
+export interface NodeConfig {
+  readonly nodePortAddresses?: readonly string[];
+  readonly clusterCIDRs?: readonly string[];
+  readonly masqueradeAll?: boolean;
+}
+
+/**
+ * Builds a NodeContext from this node's v1 Node: InternalIPs before ExternalIPs, so the first address
+ * of each family is the primary node IP as kube-proxy picks it. clusterCIDRs default to the node's
+ * podCIDRs (kube-proxy's --detect-local-mode=NodeCIDR) when not configured.
+ */
+export function nodeContextFromNode(node: Node, config: NodeConfig = {}): NodeContext {
+  const ordered = [
+    ...node.status.addresses.filter((a) => a.type === 'InternalIP'),
+    ...node.status.addresses.filter((a) => a.type === 'ExternalIP'),
+  ].map((a) => a.address);
+  const zone = node.metadata.labels[LABEL_TOPOLOGY_ZONE];
+  return {
+    nodeName: node.metadata.name,
+    ...(zone !== undefined && zone !== '' ? { zone } : {}),
+    nodeAddresses: [...new Set(ordered)],
+    ...(config.nodePortAddresses ? { nodePortAddresses: config.nodePortAddresses } : {}),
+    clusterCIDRs: config.clusterCIDRs ?? node.spec.podCIDRs,
+    masqueradeAll: config.masqueradeAll ?? false,
+  };
+}

@@ -1,0 +1,124 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { probeKernel, type KernelProbe } from '../native/index.js';
+import type { Feature, Features } from './types.js';
+
+/** Everything the probe reads from the machine, injectable for tests. */
+export interface ProbeEnv {
+  kernel(): KernelProbe;
+  /** Runs a command (argv, never a shell); status null when it could not start. */
+  run(argv: string[]): { status: number | null; stdout: string; stderr: string };
+  readFile(path: string): string | null;
+  exists(path: string): boolean;
+}
+
+export const realProbeEnv: ProbeEnv = {
+  // The addon loads on first use, so a missing build becomes a reported reason, not a crash.
+  kernel: () => probeKernel(),
+  run(argv) {
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 10_000 });
+    return { status: r.error ? null : r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? (r.error?.message ?? '') };
+  },
+  readFile(path) {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return null;
+    }
+  },
+  exists: existsSync,
+};
+
+const yes = (detail: string): Feature => ({ available: true, detail });
+const no = (detail: string): Feature => ({ available: false, detail });
+
+function errnoText(errno: number): string {
+  switch (errno) {
+    case 1: return 'EPERM: not permitted (needs root or CAP_BPF + CAP_NET_ADMIN)';
+    case 38: return 'ENOSYS: kernel built without CONFIG_BPF_SYSCALL';
+    case 0: return 'rejected by this kernel';
+    default: return `errno ${errno}`;
+  }
+}
+
+function fromProbe(a: { supported: boolean; errno: number }, what: string): Feature {
+  return a.supported ? yes(`${what} supported`) : no(`${what}: ${errnoText(a.errno)}`);
+}
+
+function firstLine(s: string): string {
+  return s.trim().split('\n')[0] ?? '';
+}
+
+/** A mount of the given type, from /proc/mounts. */
+function mountOf(env: ProbeEnv, type: string): string | null {
+  const mounts = env.readFile('/proc/mounts') ?? '';
+  for (const line of mounts.split('\n')) {
+    const [, where, fstype] = line.split(' ');
+    if (fstype === type && where) return where;
+  }
+  return null;
+}
+
+/**
+ * Commands that could create state (a netfilter table, a loaded module's
+ * tables) run in a throwaway network namespace, so the probe never changes
+ * the host's rules.
+ */
+function inScratchNetns(env: ProbeEnv, argv: string[]): { status: number | null; stdout: string; stderr: string } {
+  return env.run(['unshare', '--net', '--', ...argv]);
+}
+
+function commandFeature(env: ProbeEnv, argv: string[], what: string): Feature {
+  const version = env.run([argv[0]!, '--version']);
+  if (version.status === null) return no(`${argv[0]} not installed`);
+  const r = inScratchNetns(env, argv);
+  if (r.status === 0) return yes(`${what} (${firstLine(version.stdout || version.stderr)})`);
+  return no(`${what} unusable: ${firstLine(r.stderr) || `exit ${r.status}`}`);
+}
+
+function ipvsFeature(env: ProbeEnv): Feature {
+  if (env.exists('/proc/net/ip_vs')) return yes('ip_vs loaded (/proc/net/ip_vs)');
+  const release = firstLine(env.readFile('/proc/sys/kernel/osrelease') ?? '');
+  const builtin = env.readFile(`/lib/modules/${release}/modules.builtin`) ?? '';
+  if (/\/ip_vs\.ko/.test(builtin)) return yes('ip_vs built into the kernel');
+  const r = env.run(['modprobe', '-n', 'ip_vs']);
+  if (r.status === 0) return yes('ip_vs module available (modprobe ip_vs)');
+  return no(`kernel ${release} has no ip_vs (not loaded, not built in, no module)`);
+}
+
+export function probeFeatures(env: ProbeEnv): Features {
+  let kernel: KernelProbe | null = null;
+  let kernelError = '';
+  try {
+    kernel = env.kernel();
+  } catch (e) {
+    kernelError = (e as Error).message;
+  }
+  const bpf = (pick: (k: KernelProbe) => { supported: boolean; errno: number }, what: string): Feature =>
+    kernel ? fromProbe(pick(kernel), what) : no(`${what}: cannot probe (${kernelError})`);
+
+  const bpffsMount = mountOf(env, 'bpf');
+  const fsTypes = env.readFile('/proc/filesystems') ?? '';
+  const cgroup2 = mountOf(env, 'cgroup2');
+
+  return {
+    bpf_syscall: bpf((k) => k.bpfSyscall, 'bpf() syscall'),
+    xdp: bpf((k) => k.progTypes.xdp, 'XDP programs'),
+    tc: bpf((k) => k.progTypes.tc, 'tc (sched_cls) programs'),
+    cgroup_sock_addr: bpf((k) => k.progTypes.cgroupSockAddr, 'cgroup sock_addr hooks (connect/sendmsg/recvmsg)'),
+    lru_hash_map: bpf((k) => k.mapTypes.lruHash, 'LRU hash maps'),
+    lpm_trie_map: bpf((k) => k.mapTypes.lpmTrie, 'LPM trie maps'),
+    btf: bpf((k) => k.kernelBtf, 'kernel BTF (/sys/kernel/btf/vmlinux)'),
+    bpffs: bpffsMount
+      ? yes(`bpffs mounted at ${bpffsMount}`)
+      : /\sbpf$/m.test(fsTypes)
+        ? yes('bpffs supported, not mounted (run mounts it at /sys/fs/bpf)')
+        : no('kernel has no bpf filesystem'),
+    cgroup2: cgroup2 ? yes(`cgroup2 mounted at ${cgroup2}`) : no('no cgroup2 mount (socket-level LB needs one)'),
+    nftables: commandFeature(env, ['nft', '-c', 'add', 'table', 'inet', 'ekp_probe'], 'nftables'),
+    iptables_legacy: commandFeature(env, ['iptables-legacy', '-t', 'nat', '-n', '-L'], 'iptables (legacy)'),
+    iptables_nft: commandFeature(env, ['iptables-nft', '-t', 'nat', '-n', '-L'], 'iptables (nf_tables backend)'),
+    ip_vs: ipvsFeature(env),
+    ipset: commandFeature(env, ['ipset', 'list', '-n'], 'ipset'),
+  };
+}
