@@ -11,7 +11,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # fallback modes and the network-namespace lab drive.
 packages=(
   clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3
-  iproute2 nftables iptables ipset conntrack util-linux procps
+  iproute2 iputils-ping nftables iptables ipset conntrack util-linux procps
 )
 
 missing=()
