@@ -27,12 +27,12 @@
     {
       "target_name": "bpf_objects",
       "type": "none",
-      "sources": ["<!@(find bpf test/native/fixtures -maxdepth 1 -name *.bpf.c | sort)"],
+      "sources": ["<!@(find bpf test/native/fixtures -maxdepth 1 -name *.bpf.c 2>/dev/null | sort)"],
       "rules": [
         {
           "rule_name": "clang_bpf",
           "extension": "c",
-          "inputs": ["<!@(find bpf -name *.h | sort)"],
+          "inputs": ["<!@(find bpf -name *.h 2>/dev/null | sort)"],
           "outputs": ["<(PRODUCT_DIR)/bpf/<(RULE_INPUT_ROOT).o"],
           "action": [
             "clang", "-target", "bpf", "-O2", "-g", "-Wall", "-Werror",
