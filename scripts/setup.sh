@@ -39,7 +39,7 @@ fi
 
 # gyp evaluates the source list at configure time: reconfigure when binding.gyp
 # or the set of BPF sources changes, then let make rebuild only what changed.
-config_hash=$( { cat binding.gyp; find bpf test/native/fixtures -maxdepth 1 -name '*.bpf.c' 2>/dev/null | sort; find bpf -name '*.h' 2>/dev/null | sort; } | sha256sum | cut -d' ' -f1)
+config_hash=$( { cat binding.gyp; find bpf test/native/fixtures -maxdepth 1 -name '*.bpf.c' 2>/dev/null | sort || true; find bpf -name '*.h' 2>/dev/null | sort || true; } | sha256sum | cut -d' ' -f1)
 if [ ! -f build/Makefile ] || [ "$(cat build/.ekp-config-hash 2>/dev/null)" != "$config_hash" ]; then
   log "configuring the native build"
   npm run -s gyp -- configure --loglevel=error
