@@ -1,0 +1,70 @@
+import { ConfigError } from './types.js';
+
+type FlagType = 'string' | 'bool' | 'list' | 'int';
+
+/** Flags of `run`: kube-proxy's names where kube-proxy has them, then ours. */
+export const RUN_FLAGS = {
+  'config': 'string',
+  'proxy-mode': 'string',
+  'kubeconfig': 'string',
+  'hostname-override': 'string',
+  'cluster-cidr': 'string',
+  'nodeport-addresses': 'list',
+  'masquerade-all': 'bool',
+  'healthz-bind-address': 'string',
+  'metrics-bind-address': 'string',
+  'cleanup': 'bool',
+  'ipvs-scheduler': 'string',
+  'v': 'int',
+  'logging-format': 'string',
+  // ours
+  'manifests': 'string',
+  'devices': 'list',
+  'bpf-pin-dir': 'string',
+  'cgroup-root': 'string',
+  'content-type': 'string',
+} as const satisfies Record<string, FlagType>;
+
+export type RunFlagName = keyof typeof RUN_FLAGS;
+export type ParsedFlags = Partial<Record<RunFlagName, string | boolean | string[] | number>>;
+
+/** Parses `--name value`, `--name=value` and bare booleans; every problem is collected. */
+export function parseFlags(argv: string[], spec: Record<string, FlagType> = RUN_FLAGS): ParsedFlags {
+  const out: Record<string, string | boolean | string[] | number> = {};
+  const problems: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = /^--?([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
+    if (!m) {
+      problems.push(`unexpected argument ${JSON.stringify(arg)}`);
+      continue;
+    }
+    const name = m[1]!;
+    const type = spec[name];
+    if (!type) {
+      problems.push(`unknown flag --${name}`);
+      continue;
+    }
+    let value = m[2];
+    if (type === 'bool') {
+      if (value === undefined || value === 'true') out[name] = true;
+      else if (value === 'false') out[name] = false;
+      else problems.push(`--${name} takes true or false, got ${JSON.stringify(value)}`);
+      continue;
+    }
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) {
+        problems.push(`--${name} needs a value`);
+        continue;
+      }
+    }
+    if (type === 'list') out[name] = value.split(',').map((s) => s.trim()).filter(Boolean);
+    else if (type === 'int') {
+      if (!/^-?\d+$/.test(value)) problems.push(`--${name} takes an integer, got ${JSON.stringify(value)}`);
+      else out[name] = Number(value);
+    } else out[name] = value;
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return out as ParsedFlags;
+}

@@ -1,0 +1,185 @@
+import { isIP } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { PROXY_MODES } from '../probe/index.js';
+import { parseDuration } from './duration.js';
+import { parseFlags, type ParsedFlags } from './flags.js';
+import { checkSchema, KUBE_PROXY_CONFIGURATION } from './schema.js';
+import { ConfigError, type ProxyConfig, type RequestedMode } from './types.js';
+
+export const IPVS_SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'sh', 'dh', 'sed', 'nq', 'mh'];
+
+export const DEFAULTS: ProxyConfig = {
+  mode: 'auto',
+  kubeconfig: null,
+  manifestsDir: null,
+  contentType: 'application/vnd.kubernetes.protobuf',
+  qps: 5,
+  burst: 10,
+  hostnameOverride: null,
+  clusterCIDRs: [],
+  nodePortAddresses: [],
+  masqueradeAll: false,
+  masqueradeBit: 14,
+  healthzBindAddress: '0.0.0.0:10256',
+  metricsBindAddress: '127.0.0.1:10249',
+  syncPeriodMs: 30_000,
+  minSyncPeriodMs: 1000,
+  ipvsScheduler: 'rr',
+  ipvsStrictARP: false,
+  conntrack: { tcpEstablishedTimeoutMs: 86_400_000, tcpCloseWaitTimeoutMs: 3_600_000, udpTimeoutMs: 30_000 },
+  devices: null,
+  bpfPinDir: '/sys/fs/bpf/ebpf-kube-proxy',
+  cgroupRoot: null,
+  cleanup: false,
+  logFormat: 'json',
+  verbosity: 0,
+};
+
+type Doc = Record<string, any>;
+
+function isCidr(s: string): boolean {
+  const [ip, bits, ...rest] = s.split('/');
+  if (rest.length || !ip || bits === undefined || !/^\d+$/.test(bits)) return false;
+  const family = isIP(ip);
+  return family !== 0 && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+function isHostPort(s: string): boolean {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s);
+  if (!m) return false;
+  const host = m[1] ?? m[2] ?? '';
+  const port = Number(m[3]);
+  return (host === '' || isIP(host) !== 0) && port >= 0 && port <= 65535;
+}
+
+/** Reads and parses a config file: YAML (or JSON), exactly one document. */
+function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`--config ${path}: ${(e as Error).message}`]);
+  }
+  const docs = parseAllDocuments(text);
+  const errors = docs.flatMap((d) => d.errors.map((e) => `${path}: ${e.message}`));
+  if (errors.length) throw new ConfigError(errors);
+  const values = docs.map((d) => d.toJS() as unknown).filter((v) => v !== null);
+  if (values.length !== 1) throw new ConfigError([`${path}: expected one KubeProxyConfiguration document, found ${values.length}`]);
+  return values[0];
+}
+
+/** Schema, kind and apiVersion checks; the values themselves are checked while resolving. */
+function checkConfigDoc(path: string, doc: unknown): Doc {
+  const problems = checkSchema(doc, KUBE_PROXY_CONFIGURATION).map((p) => `${path}: ${p.path}: ${p.message}`);
+  const d = doc as Doc;
+  if (d?.kind !== undefined && d.kind !== 'KubeProxyConfiguration') problems.push(`${path}: kind: must be KubeProxyConfiguration, got ${JSON.stringify(d.kind)}`);
+  if (d?.apiVersion !== undefined && d.apiVersion !== 'kubeproxy.config.k8s.io/v1alpha1') {
+    problems.push(`${path}: apiVersion: must be kubeproxy.config.k8s.io/v1alpha1, got ${JSON.stringify(d.apiVersion)}`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return d;
+}
+
+/**
+ * Resolves defaults ← config file ← flags into one validated ProxyConfig.
+ * Unlike old kube-proxy, flags given with --config are not ignored: they win.
+ * Every problem is reported at once as a ConfigError (the CLI exits 2).
+ */
+export function resolveConfig(argv: string[], readFile: (p: string) => unknown = readConfigFile): ProxyConfig {
+  const flags: ParsedFlags = parseFlags(argv);
+  const file: Doc = typeof flags.config === 'string' ? checkConfigDoc(flags.config, readFile(flags.config)) : {};
+  const problems: string[] = [];
+  const cfg: ProxyConfig = structuredClone(DEFAULTS);
+  const src = (flag: string, field: string) => `--${flag} / ${field}`;
+
+  // Mode first: it selects which section's sync periods and masquerade apply.
+  const modeRaw = (flags['proxy-mode'] as string | undefined) ?? (file.mode as string | undefined) ?? '';
+  const mode = modeRaw === '' ? 'auto' : modeRaw;
+  if (mode === 'auto' || (PROXY_MODES as readonly string[]).includes(mode)) cfg.mode = mode as RequestedMode;
+  else problems.push(`${src('proxy-mode', 'mode')}: must be one of auto, ${PROXY_MODES.join(', ')}; got ${JSON.stringify(modeRaw)}`);
+  const section: Doc = (cfg.mode === 'ipvs' ? file.ipvs : cfg.mode === 'nftables' ? file.nftables : file.iptables) ?? {};
+
+  const cc: Doc = file.clientConnection ?? {};
+  cfg.kubeconfig = (flags.kubeconfig as string | undefined) ?? (cc.kubeconfig || null);
+  cfg.manifestsDir = (flags.manifests as string | undefined) ?? (file.ebpf?.manifests || null);
+  const contentType = (flags['content-type'] as string | undefined) ?? (cc.contentType || DEFAULTS.contentType);
+  if (contentType === 'application/json' || contentType === 'application/vnd.kubernetes.protobuf') cfg.contentType = contentType;
+  else problems.push(`${src('content-type', 'clientConnection.contentType')}: must be application/vnd.kubernetes.protobuf or application/json, got ${JSON.stringify(contentType)}`);
+  // kube-proxy treats 0 as "use the default".
+  if (cc.qps) cfg.qps = cc.qps;
+  if (cc.burst) cfg.burst = cc.burst;
+  if (cfg.qps < 0 || cfg.burst < 0) problems.push('clientConnection.qps and burst must not be negative');
+
+  cfg.hostnameOverride = (flags['hostname-override'] as string | undefined) ?? (file.hostnameOverride || null);
+  const cidrs = (flags['cluster-cidr'] as string | undefined) ?? (file.clusterCIDR as string | undefined) ?? '';
+  cfg.clusterCIDRs = cidrs.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const c of cfg.clusterCIDRs) if (!isCidr(c)) problems.push(`${src('cluster-cidr', 'clusterCIDR')}: ${JSON.stringify(c)} is not a CIDR`);
+
+  cfg.nodePortAddresses = (flags['nodeport-addresses'] as string[] | undefined) ?? (file.nodePortAddresses as string[] | null) ?? [];
+  for (const a of cfg.nodePortAddresses) {
+    if (a !== 'primary' && !isCidr(a)) problems.push(`${src('nodeport-addresses', 'nodePortAddresses')}: ${JSON.stringify(a)} is neither a CIDR nor "primary"`);
+  }
+  if (cfg.nodePortAddresses.includes('primary') && cfg.nodePortAddresses.length > 1) {
+    problems.push(`${src('nodeport-addresses', 'nodePortAddresses')}: "primary" cannot be combined with CIDRs`);
+  }
+
+  cfg.masqueradeAll = (flags['masquerade-all'] as boolean | undefined) ?? section.masqueradeAll ?? false;
+  if (section.masqueradeBit !== undefined && section.masqueradeBit !== null) {
+    if (section.masqueradeBit < 0 || section.masqueradeBit > 31) problems.push(`masqueradeBit: must be 0-31, got ${section.masqueradeBit}`);
+    else cfg.masqueradeBit = section.masqueradeBit;
+  }
+
+  for (const [flag, field, key] of [
+    ['healthz-bind-address', 'healthzBindAddress', 'healthzBindAddress'],
+    ['metrics-bind-address', 'metricsBindAddress', 'metricsBindAddress'],
+  ] as const) {
+    const v = (flags[flag] as string | undefined) ?? (file[field] || undefined);
+    if (v === undefined) continue;
+    // An empty address:port ("") disables the server, as in kube-proxy.
+    if (v === '' || isHostPort(v)) cfg[key] = v;
+    else problems.push(`${src(flag, field)}: must be host:port (e.g. 0.0.0.0:10256), got ${JSON.stringify(v)}`);
+  }
+
+  for (const [field, key] of [['syncPeriod', 'syncPeriodMs'], ['minSyncPeriod', 'minSyncPeriodMs']] as const) {
+    const raw = section[field];
+    if (raw === undefined || raw === null) continue;
+    const ms = typeof raw === 'number' ? raw : parseDuration(raw);
+    if (ms === null) problems.push(`${field}: ${JSON.stringify(raw)} is not a duration`);
+    else if (ms > 0) cfg[key] = ms; // 0s in a dumped config means "default"
+  }
+  if (cfg.minSyncPeriodMs > cfg.syncPeriodMs) problems.push(`minSyncPeriod (${cfg.minSyncPeriodMs} ms) must not exceed syncPeriod (${cfg.syncPeriodMs} ms)`);
+
+  const ct: Doc = file.conntrack ?? {};
+  for (const [field, key] of [
+    ['tcpEstablishedTimeout', 'tcpEstablishedTimeoutMs'], ['tcpCloseWaitTimeout', 'tcpCloseWaitTimeoutMs'], ['udpTimeout', 'udpTimeoutMs'],
+  ] as const) {
+    if (ct[field] === undefined || ct[field] === null) continue;
+    const ms = parseDuration(String(ct[field]));
+    if (ms === null) problems.push(`conntrack.${field}: ${JSON.stringify(ct[field])} is not a duration`);
+    else if (ms > 0) cfg.conntrack[key] = ms;
+  }
+
+  const scheduler = (flags['ipvs-scheduler'] as string | undefined) ?? (file.ipvs?.scheduler || 'rr');
+  if (IPVS_SCHEDULERS.includes(scheduler)) cfg.ipvsScheduler = scheduler;
+  else problems.push(`${src('ipvs-scheduler', 'ipvs.scheduler')}: must be one of ${IPVS_SCHEDULERS.join(', ')}; got ${JSON.stringify(scheduler)}`);
+  cfg.ipvsStrictARP = file.ipvs?.strictARP ?? false;
+
+  cfg.devices = (flags.devices as string[] | undefined) ?? (file.ebpf?.devices ?? null);
+  for (const d of cfg.devices ?? []) if (!/^[A-Za-z0-9_.+-]{1,15}$/.test(d)) problems.push(`--devices: ${JSON.stringify(d)} is not an interface name`);
+  cfg.bpfPinDir = (flags['bpf-pin-dir'] as string | undefined) ?? (file.ebpf?.bpfPinDir || DEFAULTS.bpfPinDir);
+  if (!cfg.bpfPinDir.startsWith('/')) problems.push(`--bpf-pin-dir: must be an absolute path, got ${JSON.stringify(cfg.bpfPinDir)}`);
+  cfg.cgroupRoot = (flags['cgroup-root'] as string | undefined) ?? (file.ebpf?.cgroupRoot || null);
+  if (cfg.cgroupRoot !== null && !cfg.cgroupRoot.startsWith('/')) problems.push(`--cgroup-root: must be an absolute path, got ${JSON.stringify(cfg.cgroupRoot)}`);
+  cfg.cleanup = (flags.cleanup as boolean | undefined) ?? false;
+
+  const format = (flags['logging-format'] as string | undefined) ?? file.logging?.format ?? 'json';
+  if (format === 'json' || format === 'text') cfg.logFormat = format;
+  else problems.push(`--logging-format: must be json or text, got ${JSON.stringify(format)}`);
+  cfg.verbosity = (flags.v as number | undefined) ?? file.logging?.verbosity ?? 0;
+
+  if (cfg.kubeconfig !== null && cfg.manifestsDir !== null) problems.push('--kubeconfig and --manifests are two different sources: give one');
+
+  if (problems.length) throw new ConfigError(problems);
+  return cfg;
+}

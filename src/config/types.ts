@@ -1,0 +1,42 @@
+import type { ProxyMode } from '../probe/index.js';
+
+export type RequestedMode = ProxyMode | 'auto';
+
+/** Everything the daemon runs with, after defaults, the config file and flags. */
+export interface ProxyConfig {
+  mode: RequestedMode;
+  /** Where Services come from: a kubeconfig (or in-cluster when null), or a manifest directory. */
+  kubeconfig: string | null;
+  manifestsDir: string | null;
+  contentType: 'application/vnd.kubernetes.protobuf' | 'application/json';
+  qps: number;
+  burst: number;
+  hostnameOverride: string | null;
+  clusterCIDRs: string[];
+  /** CIDRs, or ['primary'], or [] for every local address. */
+  nodePortAddresses: string[];
+  masqueradeAll: boolean;
+  masqueradeBit: number;
+  healthzBindAddress: string;
+  metricsBindAddress: string;
+  syncPeriodMs: number;
+  minSyncPeriodMs: number;
+  ipvsScheduler: string;
+  ipvsStrictARP: boolean;
+  conntrack: { tcpEstablishedTimeoutMs: number; tcpCloseWaitTimeoutMs: number; udpTimeoutMs: number };
+  /** ebpf mode. */
+  devices: string[] | null;
+  bpfPinDir: string;
+  cgroupRoot: string | null;
+  cleanup: boolean;
+  logFormat: 'json' | 'text';
+  verbosity: number;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(problems.join('\n'));
+    this.problems = problems;
+  }
+}

@@ -1,0 +1,123 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULTS, parseDuration, resolveConfig } from '../../../src/config/index.js';
+
+const FIXTURE = join(import.meta.dirname, 'fixtures', 'kube-proxy-ipvs.yaml');
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const withFile = (doc: Record<string, unknown>) => (argv: string[]) => resolveConfig(['--config', 'cfg.yaml', ...argv], () => doc);
+
+describe('resolveConfig', () => {
+  it('defaults are kube-proxy\'s, with auto mode and our pin directory', () => {
+    const c = resolveConfig([]);
+    expect(c).toEqual(DEFAULTS);
+    expect(c.healthzBindAddress).toBe('0.0.0.0:10256');
+    expect(c.metricsBindAddress).toBe('127.0.0.1:10249');
+    expect(c.minSyncPeriodMs).toBe(1000);
+    expect(c.syncPeriodMs).toBe(30_000);
+  });
+
+  it('a kubeadm kube-proxy ConfigMap loads unchanged; zero values mean defaults', () => {
+    const c = resolveConfig(['--config', FIXTURE]);
+    expect(c.mode).toBe('ipvs');
+    expect(c.ipvsScheduler).toBe('wrr');
+    expect(c.clusterCIDRs).toEqual(['10.244.0.0/16']);
+    expect(c.kubeconfig).toBe('/var/lib/kube-proxy/kubeconfig.conf');
+    expect(c.qps).toBe(5);
+    expect(c.healthzBindAddress).toBe('0.0.0.0:10256');
+    expect(c.syncPeriodMs).toBe(30_000);
+  });
+
+  it('mode: ebpf and our section', () => {
+    const c = withFile({ mode: 'ebpf', ebpf: { bpfPinDir: '/sys/fs/bpf/ekp-a', devices: ['eth0'], cgroupRoot: '/sys/fs/cgroup' } })([]);
+    expect(c).toMatchObject({ mode: 'ebpf', bpfPinDir: '/sys/fs/bpf/ekp-a', devices: ['eth0'], cgroupRoot: '/sys/fs/cgroup' });
+  });
+
+  it('the selected mode\'s section gives sync periods and masquerade settings', () => {
+    const doc = { mode: 'nftables', iptables: { syncPeriod: '10s' }, nftables: { syncPeriod: '1m0s', minSyncPeriod: '250ms', masqueradeAll: true } };
+    expect(withFile(doc)([])).toMatchObject({ syncPeriodMs: 60_000, minSyncPeriodMs: 250, masqueradeAll: true });
+    expect(withFile({ ...doc, mode: 'iptables' })([])).toMatchObject({ syncPeriodMs: 10_000, masqueradeAll: false });
+  });
+
+  it('flags win over the file', () => {
+    const c = withFile({ mode: 'iptables', clusterCIDR: '10.0.0.0/8' })(['--proxy-mode=ebpf', '--cluster-cidr', '10.244.0.0/16,fd00::/48', '--masquerade-all']);
+    expect(c).toMatchObject({ mode: 'ebpf', clusterCIDRs: ['10.244.0.0/16', 'fd00::/48'], masqueradeAll: true });
+  });
+
+  it('all of our and kube-proxy\'s run flags parse', () => {
+    const c = resolveConfig([
+      '--proxy-mode', 'ebpf', '--hostname-override', 'node-a', '--nodeport-addresses', '192.168.0.0/16,10.0.0.0/8',
+      '--healthz-bind-address', '[::]:10256', '--metrics-bind-address=127.0.0.1:19999', '--manifests', '/tmp/m',
+      '--devices', 'eth0,eth1', '--bpf-pin-dir', '/sys/fs/bpf/x', '--cgroup-root', '/sys/fs/cgroup/unified', '--v=2',
+    ]);
+    expect(c).toMatchObject({
+      hostnameOverride: 'node-a', nodePortAddresses: ['192.168.0.0/16', '10.0.0.0/8'], healthzBindAddress: '[::]:10256',
+      metricsBindAddress: '127.0.0.1:19999', manifestsDir: '/tmp/m', devices: ['eth0', 'eth1'], verbosity: 2,
+    });
+  });
+
+  it('unknown config keys are named with their path, all at once', () => {
+    const problems = problemsOf(() => withFile({ mode: 'ebpf', ipvs: { schedular: 'rr' }, frobnicate: 1, iptables: { syncPeriod: 30 } })([]));
+    expect(problems).toEqual([
+      'cfg.yaml: ipvs.schedular: unknown field',
+      'cfg.yaml: frobnicate: unknown field',
+      'cfg.yaml: iptables.syncPeriod: must be a duration such as "30s", got number 30',
+    ]);
+  });
+
+  it('bad values are named by flag and field', () => {
+    const problems = problemsOf(() => resolveConfig([
+      '--proxy-mode', 'kernelspace', '--cluster-cidr', '10.0.0.0/33', '--nodeport-addresses', 'primary,10.0.0.0/8',
+      '--healthz-bind-address', 'localhost', '--ipvs-scheduler', 'fastest', '--bpf-pin-dir', 'relative', '--kubeconfig', '/k', '--manifests', '/m',
+    ]));
+    expect(problems).toEqual([
+      '--proxy-mode / mode: must be one of auto, ebpf, ipvs, nftables, iptables, userspace; got "kernelspace"',
+      '--cluster-cidr / clusterCIDR: "10.0.0.0/33" is not a CIDR',
+      '--nodeport-addresses / nodePortAddresses: "primary" cannot be combined with CIDRs',
+      '--healthz-bind-address / healthzBindAddress: must be host:port (e.g. 0.0.0.0:10256), got "localhost"',
+      '--ipvs-scheduler / ipvs.scheduler: must be one of rr, wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh; got "fastest"',
+      '--bpf-pin-dir: must be an absolute path, got "relative"',
+      '--kubeconfig and --manifests are two different sources: give one',
+    ]);
+  });
+
+  it('unknown flags and malformed flag values', () => {
+    expect(problemsOf(() => resolveConfig(['--proxy-mdoe', 'ebpf', '--masquerade-all=maybe', '--v', 'high', 'stray', '--kubeconfig']))).toEqual([
+      'unknown flag --proxy-mdoe',
+      'unexpected argument "ebpf"',
+      '--masquerade-all takes true or false, got "maybe"',
+      '--v takes an integer, got "high"',
+      'unexpected argument "stray"',
+      '--kubeconfig needs a value',
+    ]);
+  });
+
+  it('wrong types in the file', () => {
+    expect(problemsOf(() => withFile({ kind: 'Config', iptables: { masqueradeAll: 'yes' }, nodePortAddresses: 'primary', clientConnection: [] })([]))).toEqual([
+      'cfg.yaml: iptables.masqueradeAll: must be true or false, got string "yes"',
+      'cfg.yaml: nodePortAddresses: must be a list of strings, got string "primary"',
+      'cfg.yaml: clientConnection: must be an object, got a list',
+      'cfg.yaml: kind: must be KubeProxyConfiguration, got "Config"',
+    ]);
+  });
+
+  it('a missing or unparsable config file', () => {
+    expect(problemsOf(() => resolveConfig(['--config', '/nonexistent.yaml']))[0]).toMatch(/^--config \/nonexistent.yaml: ENOENT/);
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['30s', 30_000], ['1m0s', 60_000], ['1h30m', 5_400_000], ['250ms', 250], ['0s', 0], ['0', 0], ['1.5s', 1500],
+  ])('%s = %d ms', (s, ms) => expect(parseDuration(s)).toBe(ms));
+  it.each(['', '30', 's', '1x', '1s ', '-1s'])('%j is not a duration', (s) => expect(parseDuration(s)).toBeNull());
+});
