@@ -44,7 +44,7 @@ export function resolveNode(ctx: NodeContext): ResolvedNode {
   });
 
   const selectors: ParsedCIDR[] = [];
-  (ctx.nodePortAddresses ?? []).forEach((s, i) => {
+  (Array.isArray(ctx.nodePortAddresses) ? ctx.nodePortAddresses : []).forEach((s, i) => {
     if (s === 'primary') {
       // kube-proxy turns 'primary' into the node's primary IP of each family as a /32 or /128.
       for (const family of [4, 6] as const) {

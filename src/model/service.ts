@@ -3,6 +3,7 @@
 
 import { parseCIDR, parseIP, type IPFamily } from './ip.js';
 import {
+  DEFAULT_AFFINITY_TIMEOUT_SECONDS,
   LABEL_HEADLESS,
   LABEL_SERVICE_PROXY_NAME,
   type LoadBalancerIngress,
@@ -111,7 +112,7 @@ export function servicePorts(svc: Service): ServicePortsResult {
   const internalPolicyLocal = spec.internalTrafficPolicy === 'Local';
   const affinity: Affinity =
     spec.sessionAffinity === 'ClientIP'
-      ? { type: 'ClientIP', timeoutSeconds: spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? 10800 }
+      ? { type: 'ClientIP', timeoutSeconds: spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS }
       : { type: 'None' };
 
   const out: ServicePort[] = [];

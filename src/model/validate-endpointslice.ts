@@ -94,9 +94,10 @@ function readEndpoint(item: unknown, f: string, family: IPFamily, p: Problems): 
     p.add(f, `must be an object, got ${describe(item)}`);
     return undefined;
   }
-  const addrs = readArray(own(item, 'addresses'), `${f}.addresses`, p);
+  const rawAddrs = own(item, 'addresses');
+  const addrs = readArray(rawAddrs, `${f}.addresses`, p);
   if (addrs.length === 0) {
-    p.add(`${f}.addresses`, 'must list at least one address');
+    if (isUnset(rawAddrs) || Array.isArray(rawAddrs)) p.add(`${f}.addresses`, 'must list at least one address');
     return undefined;
   }
   // kube-proxy only ever uses addresses[0] (the others are to be treated as fungible), so only it matters.

@@ -1,0 +1,251 @@
+// Services + EndpointSlices + this node → the one immutable desired state every dataplane mode
+// programs. Mirrors what kube-proxy's iptables proxier decides per ServicePort in syncProxyRules
+// (chains KUBE-SVC / KUBE-SVL / KUBE-EXT / KUBE-FW and the filter-table REJECT/DROP rules), without
+// allocating any ids: numbering is the dataplane's business.
+
+import { endpointsKey, buildEndpointsMap, endpointSliceSkipReason, type Backend, type Endpoint } from './endpoints.js';
+import { compareIPs, type IPFamily } from './ip.js';
+import type { EndpointSlice, Protocol } from './k8s.js';
+import { resolveNode, type NodeContext, type ResolvedNode } from './node.js';
+import { describe, type Problem } from './problem.js';
+import { servicePorts, type ServicePort } from './service.js';
+import { categorizeEndpoints, type TopologyMode } from './topology.js';
+import { parseEndpointSlice, parseService } from './validate.js';
+
+export type FrontendKind = 'clusterIP' | 'nodePort' | 'externalIP' | 'loadBalancer';
+
+/** One address:port/protocol the dataplane must capture for a ServicePort. */
+export interface Frontend {
+  readonly kind: FrontendKind;
+  /** For nodePort: one entry per node address nodePortAddresses selects. */
+  readonly address: string;
+  readonly port: number;
+  readonly protocol: Protocol;
+  readonly family: IPFamily;
+  /** loadBalancer only, and only when the Service restricts sources for this family. */
+  readonly sourceRanges?: readonly string[];
+}
+
+export interface BackendSet {
+  readonly backends: readonly Backend[];
+  /**
+   * Consulted only when `backends` is empty: true → DROP (a Local policy with endpoints elsewhere
+   * in the cluster; the client should retry another node), false → REJECT (see rejectWhenNoEndpoints).
+   */
+  readonly dropWhenEmpty: boolean;
+}
+
+export interface Masquerade {
+  /**
+   * ClusterIP traffic: 'all' with --masquerade-all; 'offCluster' masquerades sources outside
+   * clusterCIDRs (someone routed the service range to this node, and the reply must come back
+   * through it); 'none' when no clusterCIDR of this family is known (kube-proxy's local detector
+   * is then "not implemented").
+   */
+  readonly clusterIP: 'all' | 'offCluster' | 'none';
+  /**
+   * External frontends: 'all' for eTP Cluster (the backend may be on another node, so SNAT keeps the
+   * reply path symmetric); 'nodeOrigin' for eTP Local (client IPs are preserved; only connections
+   * from this node itself are masqueraded, since their source would be the frontend address).
+   */
+  readonly external: 'all' | 'nodeOrigin';
+  /** This family's clusterCIDRs: the "from a pod" test for masquerading and short-circuiting. */
+  readonly clusterCIDRs: readonly string[];
+  /** Always true: a backend reaching itself through the service must be SNATed (hairpin). */
+  readonly hairpin: boolean;
+}
+
+export interface DesiredService extends ServicePort {
+  readonly frontends: readonly Frontend[];
+  /** ClusterIP frontends, from any source: the cluster set, or the local set for iTP Local. */
+  readonly internalBackends: BackendSet;
+  /**
+   * External frontends, for traffic from pods (clusterCIDRs) or from this node: always the cluster
+   * set, whatever eTP says, as KUBE-EXT does ("pod traffic for external destinations" and "route
+   * LOCAL traffic"), simulating a trip out to the load balancer and back. Empty when not externally accessible.
+   */
+  readonly shortCircuitBackends: BackendSet;
+  /** External frontends, other sources: the cluster set, or the local set for eTP Local. */
+  readonly externalBackends: BackendSet;
+  /** No usable endpoint anywhere in the cluster: REJECT on every frontend. */
+  readonly rejectWhenNoEndpoints: boolean;
+  readonly masquerade: Masquerade;
+  /** Ready endpoints on this node: what the healthCheckNodePort server reports. */
+  readonly localReadyEndpoints: number;
+  /** Topology mode used to pick the cluster set ('' = all endpoints). */
+  readonly topologyMode: TopologyMode;
+}
+
+export interface DesiredState {
+  /** Keyed by ServicePort.key (see servicePortKey); entries in key order. */
+  readonly services: ReadonlyMap<string, DesiredService>;
+}
+
+export interface Skipped {
+  readonly object: string;
+  readonly reason: string;
+}
+
+export interface BuildInput {
+  readonly services: readonly unknown[];
+  readonly endpointSlices: readonly unknown[];
+  readonly node: NodeContext;
+}
+
+export interface BuildResult {
+  readonly state: DesiredState;
+  readonly problems: readonly Problem[];
+  readonly skipped: readonly Skipped[];
+}
+
+const EMPTY_SET: BackendSet = Object.freeze({ backends: Object.freeze([]), dropWhenEmpty: false });
+
+export function buildDesiredState(input: BuildInput): BuildResult {
+  const problems: Problem[] = [];
+  const skipped: Skipped[] = [];
+  const ctx = input.node;
+  const node = resolveNode(ctx);
+  problems.push(...node.problems);
+  const nodeName = typeof ctx.nodeName === 'string' ? ctx.nodeName : '';
+
+  const ports: ServicePort[] = [];
+  const seenServices = new Set<string>();
+  for (const raw of listOf(input.services, 'services', problems)) {
+    const r = parseService(raw, ctx.nodePortRange ? { nodePortRange: ctx.nodePortRange } : {});
+    problems.push(...r.problems);
+    if (!r.ok) continue;
+    const id = `Service ${r.value.metadata.namespace}/${r.value.metadata.name}`;
+    if (seenServices.has(id)) {
+      problems.push({ object: id, field: 'metadata.name', message: 'listed twice; keeping the first' });
+      continue;
+    }
+    seenServices.add(id);
+    const sp = servicePorts(r.value);
+    if (!sp.ok) skipped.push({ object: id, reason: sp.reason });
+    else ports.push(...sp.ports);
+  }
+
+  const slices: EndpointSlice[] = [];
+  const seenSlices = new Set<string>();
+  for (const raw of listOf(input.endpointSlices, 'endpointSlices', problems)) {
+    const r = parseEndpointSlice(raw);
+    problems.push(...r.problems);
+    if (!r.ok) continue;
+    const id = `EndpointSlice ${r.value.metadata.namespace}/${r.value.metadata.name}`;
+    if (seenSlices.has(id)) {
+      problems.push({ object: id, field: 'metadata.name', message: 'listed twice; keeping the first' });
+      continue;
+    }
+    seenSlices.add(id);
+    const reason = endpointSliceSkipReason(r.value);
+    if (reason !== undefined) skipped.push({ object: id, reason });
+    else slices.push(r.value);
+  }
+  const endpointsMap = buildEndpointsMap(slices, nodeName);
+
+  const built = ports.map((sp) => {
+    const eps = endpointsMap.get(endpointsKey(sp.name.namespace, sp.name.name, sp.name.port, sp.protocol, sp.family)) ?? [];
+    return desiredService(sp, eps, ctx, node, nodeName, problems);
+  });
+  built.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const services = new Map<string, DesiredService>();
+  for (const d of built) services.set(d.key, deepFreeze(d));
+  return { state: Object.freeze({ services }), problems, skipped };
+}
+
+function listOf(v: unknown, field: string, problems: Problem[]): readonly unknown[] {
+  if (Array.isArray(v)) return v;
+  problems.push({ object: 'BuildInput', field, message: `must be a list, got ${describe(v)}` });
+  return [];
+}
+
+function toBackend(ep: Endpoint): Backend {
+  return {
+    ip: ep.ip,
+    port: ep.port,
+    ready: ep.ready,
+    serving: ep.serving,
+    terminating: ep.terminating,
+    isLocal: ep.isLocal,
+    ...(ep.nodeName !== undefined ? { nodeName: ep.nodeName } : {}),
+    ...(ep.zone !== undefined ? { zone: ep.zone } : {}),
+  };
+}
+
+function desiredService(
+  sp: ServicePort,
+  eps: readonly Endpoint[],
+  ctx: NodeContext,
+  node: ResolvedNode,
+  nodeName: string,
+  problems: Problem[],
+): DesiredService {
+  const cat = categorizeEndpoints(eps, sp, {
+    nodeName,
+    ...(ctx.zone !== undefined ? { zone: ctx.zone } : {}),
+    ...(ctx.preferSameNode !== undefined ? { preferSameNode: ctx.preferSameNode } : {}),
+  });
+  const cluster = (cat.clusterEndpoints ?? []).map(toBackend);
+  const local = (cat.localEndpoints ?? []).map(toBackend);
+  const hasAny = cat.hasAnyEndpoints;
+  const internal = sp.internalPolicyLocal ? local : cluster;
+  const external = sp.externalPolicyLocal ? local : cluster;
+  const clusterCIDRs = node.clusterCIDRs[sp.family];
+  return {
+    ...sp,
+    frontends: frontends(sp, node, problems),
+    internalBackends: { backends: internal, dropWhenEmpty: hasAny && internal.length === 0 },
+    shortCircuitBackends: sp.externallyAccessible ? { backends: cluster, dropWhenEmpty: false } : EMPTY_SET,
+    externalBackends: sp.externallyAccessible
+      ? { backends: external, dropWhenEmpty: hasAny && external.length === 0 }
+      : EMPTY_SET,
+    rejectWhenNoEndpoints: !hasAny,
+    masquerade: {
+      clusterIP: ctx.masqueradeAll === true ? 'all' : clusterCIDRs.length > 0 ? 'offCluster' : 'none',
+      external: sp.externalPolicyLocal ? 'nodeOrigin' : 'all',
+      clusterCIDRs,
+      hairpin: true,
+    },
+    localReadyEndpoints: eps.filter((e) => e.isLocal && e.ready).length,
+    topologyMode: cat.topologyMode,
+  };
+}
+
+function frontends(sp: ServicePort, node: ResolvedNode, problems: Problem[]): Frontend[] {
+  const base = { port: sp.port, protocol: sp.protocol, family: sp.family };
+  const out: Frontend[] = [{ kind: 'clusterIP', address: sp.clusterIP, ...base }];
+  if (sp.nodePort !== undefined) {
+    const addrs = [...node.nodePortAddresses[sp.family]].sort(compareIPs);
+    for (const address of addrs) {
+      out.push({ kind: 'nodePort', address, port: sp.nodePort, protocol: sp.protocol, family: sp.family });
+    }
+  }
+  const ranges = sp.loadBalancerSourceRanges;
+  for (const address of sp.loadBalancerVIPs) {
+    out.push({ kind: 'loadBalancer', address, ...base, ...(ranges.length > 0 ? { sourceRanges: ranges } : {}) });
+  }
+  for (const address of sp.externalIPs) {
+    // The same address as a load-balancer VIP would give the dataplane two answers for one
+    // address:port; keep the loadBalancer one, whose source ranges are the stricter rule.
+    if (sp.loadBalancerVIPs.includes(address)) {
+      const problem: Problem = {
+        object: `Service ${sp.name.namespace}/${sp.name.name}`,
+        field: 'spec.externalIPs',
+        message: `${address} is also a load-balancer IP; programmed once, as the load balancer`,
+      };
+      // Reported once per Service, not once per port.
+      if (!problems.some((q) => q.object === problem.object && q.message === problem.message)) problems.push(problem);
+      continue;
+    }
+    out.push({ kind: 'externalIP', address, ...base });
+  }
+  return out;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+}
