@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import { FakeClock, SyncLoop, type StateUpdate, type SyncReport } from '../../../src/tracker/index.js';
+import type { ObjectChange } from '../../../src/sources/types.js';
+import { ep, NODE, slice, svc } from '../model/fixtures.js';
+
+const settle = async () => {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+};
+
+function setup(opts: { failApplies?: number } = {}) {
+  const clock = new FakeClock();
+  const applies: { changed: string[] | 'all'; keys: string[] }[] = [];
+  const reports: SyncReport[] = [];
+  const skipped: string[] = [];
+  let failures = opts.failApplies ?? 0;
+  const loop = new SyncLoop({
+    consumer: {
+      async apply(u: StateUpdate) {
+        applies.push({ changed: u.changed === 'all' ? 'all' : [...u.changed].sort(), keys: [...u.state.services.keys()].sort() });
+        if (failures-- > 0) throw new Error('kernel said no');
+      },
+    },
+    nodeContext: () => NODE,
+    minSyncPeriodMs: 1000,
+    syncPeriodMs: 30_000,
+    clock,
+    observer: { synced: (r) => reports.push(r), skipped: (o, why) => skipped.push(`${o}: ${why}`) },
+  });
+  const change = (kind: ObjectChange['kind'], key: string, previous: unknown, current: unknown) =>
+    loop.changed({ kind, key, previous, current });
+  const tick = async (ms = 1000) => {
+    clock.advance(ms);
+    await settle();
+  };
+  const listAll = () => {
+    loop.synced('Service');
+    loop.synced('EndpointSlice');
+    loop.synced('Node');
+  };
+  return { loop, applies, reports, skipped, change, tick, listAll, clock };
+}
+
+const web = svc();
+const webSlice = slice({ endpoints: [ep('10.244.1.5', { node: 'node-a' })] });
+const api = svc({ name: 'api', spec: { clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'] } });
+const apiSlice = slice({ service: 'api', endpoints: [ep('10.244.2.7')] });
+
+describe('SyncLoop', () => {
+  it('waits for every kind to list, then syncs everything once, fully', async () => {
+    const t = setup();
+    t.change('Service', 'default/web', null, web);
+    t.change('EndpointSlice', 'default/web-abc', null, webSlice);
+    t.loop.synced('Service');
+    t.loop.synced('EndpointSlice');
+    await t.tick();
+    expect(t.applies).toEqual([]);
+    t.loop.synced('Node');
+    await t.tick(0);
+    expect(t.applies).toEqual([{ changed: 'all', keys: ['default/web:http'] }]);
+    expect(t.reports[0]).toMatchObject({ full: true, servicePorts: 1, error: null });
+    await t.loop.stop();
+  });
+
+  it('an EndpointSlice change hands over only its service\'s ports', async () => {
+    const t = setup();
+    t.change('Service', 'default/web', null, web);
+    t.change('Service', 'default/api', null, api);
+    t.change('EndpointSlice', 'default/web-abc', null, webSlice);
+    t.change('EndpointSlice', 'default/api-abc', null, apiSlice);
+    t.listAll();
+    await t.tick(0);
+    const scaled = slice({ endpoints: [ep('10.244.1.5'), ep('10.244.1.6')] });
+    t.change('EndpointSlice', 'default/web-abc', webSlice, scaled);
+    await t.tick();
+    expect(t.applies.at(-1)).toEqual({ changed: ['default/web:http'], keys: ['default/api:http', 'default/web:http'] });
+    expect(t.reports.at(-1)).toMatchObject({ full: false, changedServicePorts: 1, servicePorts: 2 });
+    await t.loop.stop();
+  });
+
+  it('drops no-op changes: a new resourceVersion alone never reaches the dataplane', async () => {
+    const t = setup();
+    t.change('Service', 'default/web', null, web);
+    t.change('EndpointSlice', 'default/web-abc', null, webSlice);
+    t.listAll();
+    await t.tick(0);
+    const bumped = { ...webSlice, metadata: { ...(webSlice.metadata as object), resourceVersion: '999' } };
+    t.change('EndpointSlice', 'default/web-abc', webSlice, bumped);
+    // A real change that maps to the same desired state (a label nobody reads) is also dropped at the diff.
+    t.change('Service', 'default/web', web, { ...web, metadata: { ...(web.metadata as object), labels: { team: 'a' } } });
+    await t.tick(5000);
+    expect(t.applies).toHaveLength(1);
+    await t.loop.stop();
+  });
+
+  it('deleting a Service removes its ports; a slice that moves marks both services', async () => {
+    const t = setup();
+    t.change('Service', 'default/web', null, web);
+    t.change('Service', 'default/api', null, api);
+    t.change('EndpointSlice', 'default/web-abc', null, webSlice);
+    t.listAll();
+    await t.tick(0);
+    const moved = slice({ name: 'web-abc', service: 'api', endpoints: [ep('10.244.9.9')] });
+    t.change('EndpointSlice', 'default/web-abc', webSlice, moved);
+    await t.tick();
+    expect(t.applies.at(-1)?.changed).toEqual(['default/api:http', 'default/web:http']);
+    t.change('Service', 'default/web', web, null);
+    await t.tick();
+    expect(t.applies.at(-1)).toEqual({ changed: ['default/web:http'], keys: ['default/api:http'] });
+    await t.loop.stop();
+  });
+
+  it('a failed apply is retried as a full sync', async () => {
+    const t = setup({ failApplies: 2 });
+    t.change('Service', 'default/web', null, web);
+    t.listAll();
+    await t.tick(0);
+    await t.tick(1000);
+    await t.tick(1000);
+    expect(t.applies.map((a) => a.changed)).toEqual(['all', 'all', 'all']);
+    expect(t.reports.map((r) => r.error?.message ?? null)).toEqual(['kernel said no', 'kernel said no', null]);
+    await t.loop.stop();
+  });
+
+  it('syncPeriod brings a full resync; a Node change forces one', async () => {
+    const t = setup();
+    t.change('Service', 'default/web', null, web);
+    t.listAll();
+    await t.tick(0);
+    await t.tick(30_000);
+    expect(t.applies.map((a) => a.changed)).toEqual(['all', 'all']);
+    t.change('Node', 'node-a', null, { metadata: { name: 'node-a', labels: { zone: 'b' } } });
+    await t.tick(1000);
+    expect(t.applies.map((a) => a.changed)).toEqual(['all', 'all', 'all']);
+    await t.loop.stop();
+  });
+
+  it('bursts coalesce: 100 changes within minSyncPeriod make one partial sync', async () => {
+    const t = setup();
+    t.change('Service', 'default/web', null, web);
+    t.listAll();
+    await t.tick(0);
+    let prev: unknown = null;
+    for (let i = 0; i < 100; i++) {
+      const s = slice({ endpoints: [ep(`10.244.3.${i + 1}`)] });
+      t.change('EndpointSlice', 'default/web-abc', prev, s);
+      prev = s;
+    }
+    await t.tick(1000);
+    expect(t.applies).toHaveLength(2);
+    await t.loop.stop();
+  });
+
+  it('malformed objects are reported once and the rest still programmed', async () => {
+    const t = setup();
+    const bad = svc({ name: 'bad', spec: { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'], ports: [{ name: 'x', port: 'eighty', protocol: 'TCP' }, { name: 'y', port: 81, protocol: 'TCP' }] } });
+    t.change('Service', 'default/bad', null, bad);
+    t.change('Service', 'default/web', null, web);
+    t.listAll();
+    await t.tick(0);
+    await t.tick(30_000);
+    expect(t.applies.at(-1)?.keys).toEqual(['default/bad:y', 'default/web:http']);
+    expect(t.skipped).toHaveLength(1);
+    expect(t.skipped[0]).toMatch(/Service default\/bad spec\.ports\[0\]\.port/);
+    await t.loop.stop();
+  });
+});
