@@ -1,0 +1,135 @@
+import { readdirSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import { OBJECT_KINDS, type Source, type SourceSink } from '../types.js';
+import { parseManifest, type ManifestObject } from './parse.js';
+
+export interface ManifestSourceOptions {
+  dir: string;
+  /** Safety net under inotify (which misses some editors' renames and network filesystems). */
+  pollIntervalMs?: number;
+  /** Quiet time after a file event before re-reading, so an editor's save-in-steps reads once. */
+  debounceMs?: number;
+}
+
+const MANIFEST = /\.(ya?ml|json)$/;
+
+/**
+ * A directory of Service, EndpointSlice and Node manifests as `kubectl get -o
+ * yaml` prints them. Any change re-reads the directory and reports the
+ * difference. A file that fails to parse keeps the objects it last had: a
+ * half-saved file must not take its Services down.
+ */
+export class ManifestSource implements Source {
+  private readonly opts: Required<ManifestSourceOptions>;
+  private sink: SourceSink | null = null;
+  private watcher: FSWatcher | null = null;
+  private poller: NodeJS.Timeout | null = null;
+  private debounce: NodeJS.Timeout | null = null;
+  private current = new Map<string, ManifestObject>();
+  private serialized = new Map<string, string>();
+  private lastGood = new Map<string, ManifestObject[]>();
+  private fileText = new Map<string, string>();
+  private reported = new Map<string, string>();
+
+  constructor(opts: ManifestSourceOptions) {
+    this.opts = { pollIntervalMs: 1000, debounceMs: 50, ...opts };
+  }
+
+  async start(sink: SourceSink): Promise<void> {
+    this.sink = sink;
+    this.rescan();
+    for (const kind of OBJECT_KINDS) sink.synced(kind);
+    try {
+      this.watcher = watch(this.opts.dir, () => this.schedule());
+      this.watcher.on('error', (e) => sink.problem(null, `watching ${this.opts.dir}: ${e.message}; polling only`));
+    } catch (e) {
+      sink.problem(null, `cannot watch ${this.opts.dir}: ${(e as Error).message}; polling only`);
+    }
+    this.poller = setInterval(() => this.rescan(), this.opts.pollIntervalMs);
+    this.poller.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    if (this.poller) clearInterval(this.poller);
+    if (this.debounce) clearTimeout(this.debounce);
+    this.watcher = this.poller = this.debounce = null;
+    this.sink = null;
+  }
+
+  private schedule(): void {
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = null;
+      this.rescan();
+    }, this.opts.debounceMs);
+  }
+
+  /** Reads every manifest (unchanged files from cache) and reports the differences. */
+  rescan(): void {
+    const sink = this.sink;
+    if (!sink) return;
+    let files: string[];
+    try {
+      files = readdirSync(this.opts.dir).filter((f) => MANIFEST.test(f)).sort();
+    } catch (e) {
+      sink.problem(null, `cannot read ${this.opts.dir}: ${(e as Error).message}`);
+      return;
+    }
+    const next = new Map<string, ManifestObject>();
+    const seen = new Set<string>();
+    for (const file of files) {
+      seen.add(file);
+      let text: string;
+      try {
+        text = readFileSync(join(this.opts.dir, file), 'utf8');
+      } catch {
+        continue; // removed between readdir and read: the next scan settles it
+      }
+      let objects = this.lastGood.get(file);
+      if (text !== this.fileText.get(file) || !objects) {
+        const parsed = parseManifest(text, file);
+        this.fileText.set(file, text);
+        this.tell(file, parsed.problems);
+        // A file with no usable object but with errors is mid-edit: keep what it had.
+        objects = parsed.objects.length === 0 && parsed.problems.length > 0 ? (this.lastGood.get(file) ?? []) : parsed.objects;
+        this.lastGood.set(file, objects);
+      }
+      for (const o of objects) {
+        const id = `${o.kind}/${o.key}`;
+        if (next.has(id)) this.tell(`${file}:${id}`, [`${file}: ${o.kind} ${o.key} is defined more than once; the first one counts`]);
+        else next.set(id, o);
+      }
+    }
+    for (const file of [...this.lastGood.keys()]) {
+      if (!seen.has(file)) {
+        this.lastGood.delete(file);
+        this.fileText.delete(file);
+      }
+    }
+    this.diff(next, sink);
+  }
+
+  private diff(next: Map<string, ManifestObject>, sink: SourceSink): void {
+    for (const [id, o] of next) {
+      const text = JSON.stringify(o.object);
+      if (this.serialized.get(id) === text) continue;
+      sink.changed({ kind: o.kind, key: o.key, previous: this.current.get(id)?.object ?? null, current: o.object });
+      this.serialized.set(id, text);
+    }
+    for (const [id, o] of this.current) {
+      if (next.has(id)) continue;
+      sink.changed({ kind: o.kind, key: o.key, previous: o.object, current: null });
+      this.serialized.delete(id);
+    }
+    this.current = next;
+  }
+
+  /** Reports a file's problems once, until they change. */
+  private tell(where: string, problems: string[]): void {
+    const text = problems.join('\n');
+    if (this.reported.get(where) === text) return;
+    this.reported.set(where, text);
+    for (const p of problems) this.sink?.problem(null, p);
+  }
+}

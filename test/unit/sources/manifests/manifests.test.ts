@@ -1,0 +1,137 @@
+import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManifestSource, parseManifest } from '../../../../src/sources/manifests/index.js';
+import type { ObjectChange, SourceSink } from '../../../../src/sources/types.js';
+
+const SVC = `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+spec:
+  clusterIP: 10.96.0.10
+  ports:
+  - port: 80
+    targetPort: 8080
+`;
+
+const SLICE = (ip: string) => `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  namespace: shop
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+ports: [{port: 8080}]
+endpoints: [{addresses: ["${ip}"]}]
+`;
+
+describe('parseManifest', () => {
+  it('multi-document YAML, kind: List, JSON, and other kinds ignored', () => {
+    const text = `${SVC}---\n${SLICE('10.244.0.5')}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n---\n`;
+    expect(parseManifest(text, 'a.yaml').objects.map((o) => `${o.kind} ${o.key}`)).toEqual(['Service shop/web', 'EndpointSlice shop/web-1']);
+    const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ kind: 'Node', metadata: { name: 'n1' } }, { kind: 'Service', metadata: { name: 's' } }] });
+    expect(parseManifest(list, 'b.json').objects.map((o) => `${o.kind} ${o.key}`)).toEqual(['Node n1', 'Service default/s']);
+  });
+
+  it('reports unusable documents by file and document, keeping the good ones', () => {
+    const r = parseManifest(`kind: Service\nmetadata: {}\n---\n- just a list\n---\n${SVC}---\nkey: [unclosed\n`, 'c.yaml');
+    expect(r.objects.map((o) => o.key)).toEqual(['shop/web']);
+    expect(r.problems).toEqual([
+      'c.yaml document 1: Service without metadata.name',
+      'c.yaml document 2: not an object',
+      expect.stringMatching(/^c\.yaml document 4: /),
+    ]);
+  });
+});
+
+describe('ManifestSource', () => {
+  let dir: string;
+  let source: ManifestSource;
+  let changes: ObjectChange[];
+  let problems: string[];
+  let synced: string[];
+  const sink: SourceSink = {
+    changed: (c) => changes.push(c),
+    synced: (k) => synced.push(k),
+    problem: (_k, m) => problems.push(m),
+  };
+  const until = async (cond: () => boolean, ms = 2000) => {
+    const end = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error('timed out waiting');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const summary = () => changes.map((c) => `${c.current ? (c.previous ? 'update' : 'add') : 'delete'} ${c.kind} ${c.key}`);
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ekpt-manifests-'));
+    changes = [];
+    problems = [];
+    synced = [];
+    source = new ManifestSource({ dir, pollIntervalMs: 5000, debounceMs: 20 });
+  });
+  afterEach(async () => {
+    await source.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lists the directory, then says every kind is synced', async () => {
+    writeFileSync(join(dir, 'svc.yaml'), SVC);
+    writeFileSync(join(dir, 'slice.yml'), SLICE('10.244.0.5'));
+    writeFileSync(join(dir, 'notes.txt'), 'not a manifest');
+    await source.start(sink);
+    expect(summary()).toEqual(['add EndpointSlice shop/web-1', 'add Service shop/web']);
+    expect(synced).toEqual(['Service', 'EndpointSlice', 'Node']);
+  });
+
+  it('an edit reaches the sink well within a second, as one update with previous and current', async () => {
+    writeFileSync(join(dir, 'slice.yaml'), SLICE('10.244.0.5'));
+    await source.start(sink);
+    changes = [];
+    const t0 = Date.now();
+    writeFileSync(join(dir, 'slice.yaml'), SLICE('10.244.0.6'));
+    await until(() => changes.length > 0);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(summary()).toEqual(['update EndpointSlice shop/web-1']);
+    expect(JSON.stringify(changes[0]!.previous)).toMatch(/10\.244\.0\.5/);
+    expect(JSON.stringify(changes[0]!.current)).toMatch(/10\.244\.0\.6/);
+  });
+
+  it('deleting a file deletes its objects; rewriting a file unchanged reports nothing', async () => {
+    writeFileSync(join(dir, 'svc.yaml'), SVC);
+    writeFileSync(join(dir, 'slice.yaml'), SLICE('10.244.0.5'));
+    await source.start(sink);
+    changes = [];
+    writeFileSync(join(dir, 'svc.yaml'), SVC);
+    unlinkSync(join(dir, 'slice.yaml'));
+    await until(() => changes.length > 0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(summary()).toEqual(['delete EndpointSlice shop/web-1']);
+  });
+
+  it('a broken save keeps the last good objects, and is reported once', async () => {
+    writeFileSync(join(dir, 'svc.yaml'), SVC);
+    await source.start(sink);
+    changes = [];
+    writeFileSync(join(dir, 'svc.yaml'), 'kind: Service\nmetadata: {name: web, namespace: shop\n');
+    await until(() => problems.length > 0);
+    source.rescan();
+    expect(changes).toEqual([]);
+    expect(problems).toHaveLength(1);
+    writeFileSync(join(dir, 'svc.yaml'), SVC.replace('10.96.0.10', '10.96.0.11'));
+    await until(() => changes.length > 0);
+    expect(summary()).toEqual(['update Service shop/web']);
+  });
+
+  it('an editor\'s write-then-rename is seen', async () => {
+    await source.start(sink);
+    writeFileSync(join(dir, '.svc.yaml.tmp'), SVC);
+    renameSync(join(dir, '.svc.yaml.tmp'), join(dir, 'svc.yaml'));
+    await until(() => changes.length > 0);
+    expect(summary()).toEqual(['add Service shop/web']);
+  });
+});
