@@ -1,0 +1,65 @@
+import type { SyncObserver, SyncReport } from '../tracker/index.js';
+import type { HealthState } from './health.js';
+import type { Logger } from './log.js';
+import { Counter, Gauge, Histogram, PROGRAMMING_BUCKETS, Registry, SYNC_BUCKETS } from './metrics.js';
+
+/** kube-proxy's metric names (kubeproxy_*) so existing dashboards keep working, plus ours (ekp_*). */
+export function proxyMetrics(registry = new Registry()) {
+  const r = registry;
+  return {
+    registry: r,
+    syncDuration: r.register(new Histogram('kubeproxy_sync_proxy_rules_duration_seconds', 'SyncProxyRules latency in seconds', SYNC_BUCKETS)),
+    syncFullDuration: r.register(new Histogram('kubeproxy_sync_full_proxy_rules_duration_seconds', 'SyncProxyRules latency in seconds for full resyncs', SYNC_BUCKETS)),
+    syncPartialDuration: r.register(new Histogram('kubeproxy_sync_partial_proxy_rules_duration_seconds', 'SyncProxyRules latency in seconds for partial resyncs', SYNC_BUCKETS)),
+    programmingDuration: r.register(new Histogram('kubeproxy_network_programming_duration_seconds', 'In Cluster Network Programming Latency in seconds', PROGRAMMING_BUCKETS)),
+    lastSync: r.register(new Gauge('kubeproxy_sync_proxy_rules_last_timestamp_seconds', 'The last time proxy rules were successfully synced')),
+    lastQueued: r.register(new Gauge('kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds', 'The last time a sync of proxy rules was queued')),
+    endpointChangesPending: r.register(new Gauge('kubeproxy_sync_proxy_rules_endpoint_changes_pending', 'Pending proxy rules Endpoint changes')),
+    endpointChangesTotal: r.register(new Counter('kubeproxy_sync_proxy_rules_endpoint_changes_total', 'Cumulative proxy rules Endpoint changes')),
+    serviceChangesPending: r.register(new Gauge('kubeproxy_sync_proxy_rules_service_changes_pending', 'Pending proxy rules Service changes')),
+    serviceChangesTotal: r.register(new Counter('kubeproxy_sync_proxy_rules_service_changes_total', 'Cumulative proxy rules Service changes')),
+    healthzTotal: r.register(new Counter('kubeproxy_proxy_healthz_total', 'Cumulative proxy healthz HTTP status')),
+    livezTotal: r.register(new Counter('kubeproxy_proxy_livez_total', 'Cumulative proxy livez HTTP status')),
+    syncFailures: r.register(new Counter('ekp_sync_failures_total', 'Syncs whose dataplane apply failed (the next sync is full)')),
+    servicePorts: r.register(new Gauge('ekp_service_ports', 'Service ports in the desired state')),
+  };
+}
+
+export type ProxyMetrics = ReturnType<typeof proxyMetrics>;
+
+/** Turns the sync loop's reports into metrics, health and log lines. */
+export function syncObserver(m: ProxyMetrics, health: HealthState, log: Logger, now: () => number = Date.now): SyncObserver {
+  return {
+    queued(kind) {
+      health.queued();
+      m.lastQueued.set(now() / 1000);
+      if (kind === 'endpoints') {
+        m.endpointChangesPending.inc();
+        m.endpointChangesTotal.inc();
+      } else {
+        m.serviceChangesPending.inc();
+        m.serviceChangesTotal.inc();
+      }
+    },
+    synced(r: SyncReport) {
+      const seconds = r.durationMs / 1000;
+      m.syncDuration.observe(seconds);
+      (r.full ? m.syncFullDuration : m.syncPartialDuration).observe(seconds);
+      m.servicePorts.set(r.servicePorts);
+      if (r.error) {
+        m.syncFailures.inc();
+        log.error('sync failed; the next sync is full', { full: r.full, error: r.error.message });
+        return;
+      }
+      m.lastSync.set(now() / 1000);
+      m.endpointChangesPending.set(0);
+      m.serviceChangesPending.set(0);
+      health.updated();
+      if (r.oldestTriggerMs !== null) m.programmingDuration.observe(Math.max(0, now() - r.oldestTriggerMs) / 1000);
+      log.debug('synced', { full: r.full, ms: Math.round(r.durationMs * 100) / 100, changed: r.changedServicePorts, servicePorts: r.servicePorts });
+    },
+    skipped(object, reason) {
+      log.warn('skipping', { object, reason });
+    },
+  };
+}

@@ -1,0 +1,124 @@
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  boundPort, Counter, Gauge, HealthCheckServers, healthRoutes, HealthState, Histogram, listen, memoryLogger, proxyMetrics, Registry, syncObserver,
+} from '../../../src/observe/index.js';
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+describe('metrics registry', () => {
+  it('renders the Prometheus text format with labels, escaping and histogram buckets', () => {
+    const r = new Registry();
+    const c = r.register(new Counter('x_total', 'things'));
+    c.inc({ code: '200' });
+    c.inc({ code: '200' }, 2);
+    c.inc({ path: 'a"b\\c' });
+    r.register(new Gauge('g', 'a gauge', () => [{ labels: { reason: 'no_backend' }, value: 7 }]));
+    const h = r.register(new Histogram('h_seconds', 'latency', [0.1, 1]));
+    h.observe(0.05);
+    h.observe(0.5);
+    h.observe(5);
+    expect(r.render()).toBe([
+      '# HELP x_total things', '# TYPE x_total counter', 'x_total{code="200"} 3', 'x_total{path="a\\"b\\\\c"} 1',
+      '# HELP g a gauge', '# TYPE g gauge', 'g{reason="no_backend"} 7',
+      '# HELP h_seconds latency', '# TYPE h_seconds histogram',
+      'h_seconds_bucket{le="0.1"} 1', 'h_seconds_bucket{le="1"} 2', 'h_seconds_bucket{le="+Inf"} 3', 'h_seconds_sum 5.55', 'h_seconds_count 3', '',
+    ].join('\n'));
+    expect(() => r.register(new Counter('x_total', 'again'))).toThrow(/registered twice/);
+  });
+});
+
+describe('health', () => {
+  let t = 0;
+  const now = () => t;
+  const servers: { close(): void }[] = [];
+  afterEach(() => {
+    for (const s of servers.splice(0)) s.close();
+  });
+
+  it('unhealthy before the first sync, healthy after, unhealthy when a queued change waits too long', () => {
+    t = 1000;
+    const h = new HealthState(60_000, now);
+    expect(h.healthy()).toBe(false);
+    h.updated();
+    expect(h.healthy()).toBe(true);
+    h.queued();
+    t += 59_999;
+    expect(h.healthy()).toBe(true);
+    t += 1;
+    expect(h.healthy()).toBe(false);
+    h.updated();
+    expect(h.healthy()).toBe(true);
+  });
+
+  it('/healthz and /livez answer as kube-proxy does, counting codes', async () => {
+    t = Date.parse('2026-01-01T00:00:00Z');
+    const h = new HealthState(60_000, now);
+    const m = proxyMetrics();
+    const server = (await listen('127.0.0.1:0', healthRoutes(h, { healthz: m.healthzTotal, livez: m.livezTotal })))!;
+    servers.push(server);
+    const base = `http://127.0.0.1:${boundPort(server)}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(503);
+    h.updated();
+    const ok = await fetch(`${base}/healthz`);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ lastUpdated: '2026-01-01T00:00:00.000Z', currentTime: '2026-01-01T00:00:00.000Z', nodeEligible: true });
+    h.nodeEligible = false;
+    expect((await fetch(`${base}/healthz`)).status).toBe(503);
+    expect((await fetch(`${base}/livez`)).status).toBe(200);
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+    expect(m.healthzTotal.get({ code: '503' })).toBe(2);
+    expect(m.healthzTotal.get({ code: '200' })).toBe(1);
+  });
+
+  it('healthCheckNodePort servers: 200 with local ready endpoints, 503 without or when the proxy is unhealthy', async () => {
+    let proxyHealthy = true;
+    const hc = new HealthCheckServers(() => proxyHealthy, '127.0.0.1');
+    const [p1, p2] = [await freePort(), await freePort()];
+    await hc.sync(new Map([[p1, { namespace: 'shop', name: 'web', localEndpoints: 2 }], [p2, { namespace: 'shop', name: 'api', localEndpoints: 0 }]]));
+    const r1 = await fetch(`http://127.0.0.1:${p1}/`);
+    expect(r1.status).toBe(200);
+    expect(r1.headers.get('x-load-balancing-endpoint-weight')).toBe('2');
+    expect(await r1.json()).toEqual({ service: { namespace: 'shop', name: 'web' }, localEndpoints: 2, serviceProxyHealthy: true });
+    expect((await fetch(`http://127.0.0.1:${p2}/`)).status).toBe(503);
+    proxyHealthy = false;
+    expect((await fetch(`http://127.0.0.1:${p1}/`)).status).toBe(503);
+    proxyHealthy = true;
+    // Only terminating endpoints left: kube-proxy fails the check so the LB drains the node.
+    await hc.sync(new Map([[p1, { namespace: 'shop', name: 'web', localEndpoints: 0 }]]));
+    expect((await fetch(`http://127.0.0.1:${p1}/`)).status).toBe(503);
+    expect(hc.ports()).toEqual([p1]);
+    await expect(fetch(`http://127.0.0.1:${p2}/`)).rejects.toThrow();
+    await hc.close();
+  });
+});
+
+describe('syncObserver', () => {
+  it('feeds kube-proxy metrics, health and logs from sync reports', () => {
+    let t = 10_000;
+    const m = proxyMetrics();
+    const h = new HealthState(60_000, () => t);
+    const log = memoryLogger();
+    const o = syncObserver(m, h, log, () => t);
+    o.queued!('endpoints');
+    o.queued!('service');
+    expect(m.endpointChangesPending.get()).toBe(1);
+    t = 12_000;
+    o.synced!({ full: false, durationMs: 3, changedServicePorts: 1, servicePorts: 5, oldestTriggerMs: 10_000, error: null });
+    expect(m.endpointChangesPending.get()).toBe(0);
+    expect(m.syncPartialDuration.count()).toBe(1);
+    expect(m.programmingDuration.count()).toBe(1);
+    expect(m.registry.render()).toMatch(/kubeproxy_network_programming_duration_seconds_sum 2\n/);
+    expect(h.healthy()).toBe(true);
+    o.synced!({ full: true, durationMs: 3, changedServicePorts: 5, servicePorts: 5, oldestTriggerMs: null, error: new Error('boom') });
+    expect(m.syncFailures.get()).toBe(1);
+    o.skipped!('Service a/b', 'headless');
+    expect(log.lines.map((l) => l.msg)).toEqual(['synced', 'sync failed; the next sync is full', 'skipping']);
+  });
+});
