@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * ekp_abi.h — every struct, constant and map name shared between the eBPF
+ * datapath and userspace (src/dataplane/ebpf/abi.ts mirrors this file; the
+ * test test/bpf/abi.test.ts compares both against the BTF of the compiled
+ * objects, so they cannot drift).
+ *
+ * Byte order: addresses and ports are stored in NETWORK order, exactly as the
+ * packet carries them (__be16/__be32). Everything else is host order.
+ * IPv4 addresses live in the first 4 bytes of union ekp_addr; the other 12
+ * bytes MUST be zero so that hash keys compare equal.
+ *
+ * Versioning: a layout change bumps the _vN suffix of the affected map name
+ * (old and new maps can coexist while an upgrade drains) and EKP_ABI_VERSION.
+ */
+#ifndef EKP_ABI_H
+#define EKP_ABI_H
+
+#include <linux/types.h>
+
+#define EKP_ABI_VERSION 1
+
+/* ---- map names (BPF object names are at most 15 characters) ---------- */
+/* The C identifiers in bpf/lib/maps.h equal these strings. */
+#define EKP_MAP_SVC       "ekp_svc_v1"
+#define EKP_MAP_BACKEND   "ekp_backend_v1"
+#define EKP_MAP_SLOTS     "ekp_slots_v1"
+#define EKP_MAP_CT        "ekp_ct_v1"
+#define EKP_MAP_AFFINITY  "ekp_affinity_v1"
+#define EKP_MAP_SRCRANGE  "ekp_srcrange_v1"
+#define EKP_MAP_SOCK      "ekp_sock_v1"
+#define EKP_MAP_DROP      "ekp_drop_v1"
+#define EKP_MAP_EVENT     "ekp_event_v1"
+#define EKP_MAP_SVCSTAT   "ekp_svcstat_v1"
+
+/* ---- default map sizes (entries); userspace may override before load -- */
+#define EKP_SVC_MAX       65536
+#define EKP_BACKEND_MAX   65536   /* backend id 0 is reserved (= none)     */
+#define EKP_SLOTS_MAX     1048576 /* u32 each: 4 MiB for all services      */
+#define EKP_CT_MAX        262144
+#define EKP_AFFINITY_MAX  65536
+#define EKP_SRCRANGE_MAX  16384
+#define EKP_SOCK_MAX      65536
+#define EKP_SVCSTAT_MAX   65536   /* indexed by svc_id                     */
+
+/* ---- address families as stored in keys (NOT AF_* values) ------------ */
+#define EKP_FAMILY_V4 4
+#define EKP_FAMILY_V6 6
+
+/* IP protocol numbers used in keys. */
+#define EKP_PROTO_TCP  6
+#define EKP_PROTO_UDP  17
+#define EKP_PROTO_SCTP 132
+
+union ekp_addr {
+	__be32 v4;      /* IPv4: first 4 bytes, rest zero */
+	__be32 v6[4];
+	__u8   bytes[16];
+};
+
+/* ======================================================================
+ * Services.  ekp_svc_v1: HASH ekp_svc_key -> ekp_svc_val
+ *
+ * One entry per frontend (ClusterIP, NodePort on each node address,
+ * ExternalIP, LoadBalancer ingress IP) x port x protocol x scope.
+ * A lookup uses scope EXT first; if the found entry has
+ * EKP_SVC_F_TWO_SCOPES and the packet originates inside the node (a local
+ * pod or the host), the datapath looks up scope INT and uses that entry.
+ * ====================================================================== */
+#define EKP_SCOPE_EXT 0
+#define EKP_SCOPE_INT 1
+
+struct ekp_svc_key {
+	union ekp_addr addr;  /* frontend address, network order           */
+	__be16 port;          /* frontend port, network order              */
+	__u8   proto;         /* EKP_PROTO_*                               */
+	__u8   family;        /* EKP_FAMILY_*                              */
+	__u8   scope;         /* EKP_SCOPE_*                               */
+	__u8   pad[3];
+};
+
+/* svc flags */
+#define EKP_SVC_F_AFFINITY     (1u << 0) /* ClientIP session affinity        */
+#define EKP_SVC_F_MAGLEV       (1u << 1) /* slots are a Maglev LUT           */
+#define EKP_SVC_F_PRESERVE_SRC (1u << 2) /* never SNAT (traffic policy Local)*/
+#define EKP_SVC_F_TWO_SCOPES   (1u << 3) /* an EKP_SCOPE_INT entry exists    */
+#define EKP_SVC_F_SRC_RANGES   (1u << 4) /* check ekp_srcrange_v1            */
+#define EKP_SVC_F_DROP_EMPTY   (1u << 5) /* no slots: drop, don't reject     */
+#define EKP_SVC_F_NODEPORT     (1u << 6) /* informational (CLI)              */
+#define EKP_SVC_F_EXTERNAL     (1u << 7) /* ExternalIP/LB IP (informational) */
+
+struct ekp_svc_val {
+	__u32 svc_id;         /* reverse-NAT / stats id, 1..EKP_SVCSTAT_MAX-1  */
+	__u32 slot_off;       /* first slot in ekp_slots_v1                    */
+	__u32 slot_len;       /* number of slots (Maglev: the prime M); 0=none */
+	__u32 affinity_timeout_s;
+	__u32 flags;          /* EKP_SVC_F_*                                   */
+	__u32 reserved;
+};
+
+/* ======================================================================
+ * Slot pool.  ekp_slots_v1: ARRAY u32 index -> u32 backend id
+ *
+ * Each service owns one region [slot_off, slot_off+slot_len): a random-
+ * selection list or a Maglev lookup table.  Userspace writes a new region,
+ * then updates the service value (one atomic map update), then frees the
+ * old region.
+ * ====================================================================== */
+
+/* ======================================================================
+ * Backends.  ekp_backend_v1: ARRAY u32 backend id -> ekp_backend_val
+ * family == 0 marks a free id.
+ * ====================================================================== */
+#define EKP_BE_F_LOCAL       (1u << 0) /* endpoint runs on this node         */
+#define EKP_BE_F_TERMINATING (1u << 1) /* no new flows (affinity ignored)    */
+
+struct ekp_backend_val {
+	union ekp_addr addr;  /* network order */
+	__be16 port;          /* network order */
+	__u8   family;        /* EKP_FAMILY_*, 0 = unused id */
+	__u8   flags;         /* EKP_BE_F_* */
+	__u32  ifindex;       /* host-side veth of a local pod, 0 = unknown */
+};
+
+/* ======================================================================
+ * Conntrack.  ekp_ct_v1: LRU_HASH ekp_ct_key -> ekp_ct_val
+ *
+ * A NATed flow has two entries keyed by the tuple as it appears on the wire:
+ *  FWD  client:cport -> frontend:fport      value: new dst (backend) and,
+ *                                            with EKP_CT_F_SNAT, new src
+ *  REV  backend:bport -> client-or-snat     value: new src (frontend) and,
+ *                                            with EKP_CT_F_SNAT, new dst
+ * expires_ns is CLOCK_MONOTONIC (bpf_ktime_get_ns). An entry with
+ * expires_ns < now is dead: the datapath treats a dead FWD entry as a new
+ * flow and userspace GC may delete it (and the REV entry derived from it:
+ * {backend:bport -> (SNAT ? addr2:port2 : client:cport)}).
+ * ====================================================================== */
+struct ekp_ct_key {
+	union ekp_addr saddr;
+	union ekp_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8   proto;
+	__u8   family;
+	__u8   pad[2];
+};
+
+#define EKP_CT_FWD 1
+#define EKP_CT_REV 2
+
+/* TCP state of the direction this entry tracks. */
+#define EKP_CT_STATE_NEW         0 /* UDP/SCTP or a first non-SYN TCP packet */
+#define EKP_CT_STATE_SYN         1
+#define EKP_CT_STATE_ESTABLISHED 2
+#define EKP_CT_STATE_CLOSING     3 /* FIN or RST seen */
+
+#define EKP_CT_F_SNAT     (1u << 0) /* source was translated too            */
+#define EKP_CT_F_HAIRPIN  (1u << 1) /* client == backend, SNATed to hairpin  */
+#define EKP_CT_F_EXTERNAL (1u << 2) /* flow arrived from outside the node    */
+
+struct ekp_ct_val {
+	__u64 expires_ns;
+	union ekp_addr addr;   /* FWD: backend addr.  REV: frontend addr     */
+	union ekp_addr addr2;  /* FWD: SNAT addr.     REV: client addr       */
+	__be16 port;           /* FWD: backend port.  REV: frontend port     */
+	__be16 port2;          /* FWD: SNAT port.     REV: client port       */
+	__u32 svc_id;
+	__u32 backend_id;
+	__u8  type;            /* EKP_CT_FWD / EKP_CT_REV */
+	__u8  state;           /* EKP_CT_STATE_* */
+	__u8  flags;           /* EKP_CT_F_* */
+	__u8  tcp_flags_seen;  /* OR of TCP flag bytes seen in this direction */
+};
+
+/* Default timeouts (seconds); overridable through struct ekp_config. */
+#define EKP_CT_TIMEOUT_SYN_S         60
+#define EKP_CT_TIMEOUT_ESTABLISHED_S 21600 /* 6 h */
+#define EKP_CT_TIMEOUT_CLOSING_S     10
+#define EKP_CT_TIMEOUT_UDP_S         60
+#define EKP_CT_TIMEOUT_OTHER_S       60
+
+/* ======================================================================
+ * Session affinity.  ekp_affinity_v1: LRU_HASH key -> val
+ * ====================================================================== */
+struct ekp_affinity_key {
+	__u32 svc_id;
+	__u8  family;
+	__u8  pad[3];
+	union ekp_addr client;
+};
+
+struct ekp_affinity_val {
+	__u64 last_used_ns;    /* CLOCK_MONOTONIC */
+	__u32 backend_id;
+	__u32 pad;
+};
+
+/* ======================================================================
+ * loadBalancerSourceRanges.  ekp_srcrange_v1: LPM_TRIE key -> val
+ * prefixlen counts bits after the prefixlen field: 64 (svc_id, family,
+ * pad) + the CIDR's prefix length.
+ * ====================================================================== */
+#define EKP_SRCRANGE_PREFIX_BASE 64
+
+struct ekp_srcrange_key {
+	__u32 prefixlen;
+	__u32 svc_id;          /* big-endian in the trie: stored host order, */
+	__u8  family;          /* but always with full 64-bit prefix, so the */
+	__u8  pad[3];          /* order does not matter                      */
+	union ekp_addr addr;
+};
+
+struct ekp_srcrange_val {
+	__u32 allow;           /* 1 = allowed */
+};
+
+/* ======================================================================
+ * Socket-level LB reverse translation (recvmsg/getpeername).
+ * ekp_sock_v1: LRU_HASH {socket cookie, backend} -> frontend
+ * ====================================================================== */
+struct ekp_sock_key {
+	__u64 cookie;
+	union ekp_addr addr;   /* backend address the socket talks to */
+	__be16 port;           /* backend port */
+	__u8  family;
+	__u8  pad[5];
+};
+
+struct ekp_sock_val {
+	union ekp_addr addr;   /* frontend address the application used */
+	__be16 port;
+	__u16 pad;
+	__u32 svc_id;
+};
+
+/* ======================================================================
+ * Counters.  All PERCPU_ARRAY of struct ekp_counter; userspace sums CPUs.
+ *  ekp_drop_v1     index = enum ekp_drop_reason
+ *  ekp_event_v1    index = enum ekp_event
+ *  ekp_svcstat_v1  index = svc_id (packets/bytes in both directions)
+ * ====================================================================== */
+struct ekp_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+enum ekp_drop_reason {
+	EKP_DROP_UNSPEC = 0,
+	EKP_DROP_INVALID_L3 = 1,       /* bad IP version/ihl/length, truncated */
+	EKP_DROP_INVALID_L4 = 2,       /* truncated or bad L4 header            */
+	EKP_DROP_SRC_RANGE = 3,        /* loadBalancerSourceRanges denied        */
+	EKP_DROP_NO_LOCAL_BACKEND = 4, /* traffic policy Local, none local       */
+	EKP_DROP_NO_BACKEND = 5,       /* empty service, reject not possible     */
+	EKP_DROP_BACKEND_MISSING = 6,  /* slot points at a free backend id       */
+	EKP_DROP_SNAT_NO_PORT = 7,     /* no free SNAT port after retries        */
+	EKP_DROP_CT_INSERT = 8,        /* conntrack insert failed (SNAT flow)    */
+	EKP_DROP_REWRITE = 9,          /* a helper failed while rewriting        */
+	EKP_DROP_REJECT = 10,          /* could not build RST/ICMP               */
+	EKP_DROP_FLOOR = 11,           /* floor program: found in its map        */
+	EKP_DROP_MAX = 16,
+};
+
+enum ekp_event {
+	EKP_EV_UNSPEC = 0,
+	EKP_EV_CT_CREATED = 1,
+	EKP_EV_CT_INSERT_FAIL = 2,     /* FWD or REV insert failed           */
+	EKP_EV_CT_EXPIRED_REUSE = 3,   /* dead FWD entry treated as new flow */
+	EKP_EV_CT_HIT_FWD = 4,
+	EKP_EV_CT_HIT_REV = 5,
+	EKP_EV_AFFINITY_HIT = 6,
+	EKP_EV_REJECT_TCP_RST = 7,
+	EKP_EV_REJECT_ICMP = 8,
+	EKP_EV_PASS_FRAGMENT = 9,      /* passed untouched                    */
+	EKP_EV_PASS_IP_OPTIONS = 10,   /* passed untouched                    */
+	EKP_EV_PASS_IPV6_EXTHDR = 11,  /* passed untouched                    */
+	EKP_EV_SNAT_RETRY = 12,        /* SNAT port collided, retried         */
+	EKP_EV_SOCK_XLATE = 13,        /* cgroup hook translated a socket     */
+	EKP_EV_REDIRECT = 14,          /* forwarded by redirect helper        */
+	EKP_EV_XDP_TO_STACK = 15,      /* XDP passed a service packet to tc   */
+	EKP_EV_MAX = 32,
+};
+
+/* ======================================================================
+ * Read-only configuration: `const volatile struct ekp_config ekp_cfg` in
+ * every object (.rodata), set by userspace before load.
+ * ====================================================================== */
+#define EKP_CFG_F_FROM_PODS     (1u << 0) /* attached where packets come from local pods (host veth) */
+#define EKP_CFG_F_FROM_HOST     (1u << 1) /* egress hook: packets originate on this host */
+#define EKP_CFG_F_FWD_REDIRECT  (1u << 2) /* forward with redirect_neigh/peer instead of the stack */
+#define EKP_CFG_F_REJECT_ICMP_TCP (1u << 3) /* empty TCP service: ICMP unreachable instead of RST */
+
+struct ekp_config {
+	__u32 abi_version;          /* must equal EKP_ABI_VERSION */
+	__u32 flags;                /* EKP_CFG_F_* */
+	union ekp_addr snat_v4;     /* node address used for SNAT (v4) */
+	union ekp_addr snat_v6;     /* node address used for SNAT (v6) */
+	union ekp_addr hairpin_v4;  /* source used for hairpin flows; 0 = snat_v4 */
+	union ekp_addr hairpin_v6;
+	__u16 snat_port_min;        /* host order, inclusive */
+	__u16 snat_port_max;        /* host order, inclusive */
+	__u32 ct_timeout_syn_s;
+	__u32 ct_timeout_established_s;
+	__u32 ct_timeout_closing_s;
+	__u32 ct_timeout_udp_s;
+	__u32 ct_timeout_other_s;
+};
+
+#define EKP_SNAT_PORT_MIN_DEFAULT 61000
+#define EKP_SNAT_PORT_MAX_DEFAULT 65000
+#define EKP_SNAT_RETRIES          16
+
+#endif /* EKP_ABI_H */

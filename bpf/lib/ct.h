@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * ct.h — connection tracking for NATed flows (ekp_ct_v1, LRU).
+ *
+ * Each direction has its own entry (FWD, REV; see ekp_abi.h) keyed by the
+ * tuple as it appears on the wire, so one lookup classifies a packet.
+ * Each entry follows the TCP state of its own direction; its timeout comes
+ * from that state. A full table is handled by the LRU (oldest flows go);
+ * insert failures are counted, never fatal unless the flow needs SNAT.
+ */
+#ifndef EKP_CT_H
+#define EKP_CT_H
+
+#include "common.h"
+#include "maps.h"
+#include "parse.h"
+#include "stats.h"
+
+EKP_INLINE void ct_key_from_pkt(struct ekp_ct_key *k, const struct pkt *p)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	addr_copy(&k->saddr, &p->saddr);
+	addr_copy(&k->daddr, &p->daddr);
+	k->sport = p->sport;
+	k->dport = p->dport;
+	k->proto = p->proto;
+	k->family = p->family;
+}
+
+EKP_INLINE __u8 ct_next_state(__u8 cur, const struct pkt *p)
+{
+	__u8 f = p->tcp_flags;
+
+	if (p->proto != IPPROTO_TCP)
+		return EKP_CT_STATE_NEW;
+	if (f & (TCPF_RST_ | TCPF_FIN_))
+		return EKP_CT_STATE_CLOSING;
+	if (cur == EKP_CT_STATE_CLOSING)
+		return cur;
+	if (f & TCPF_SYN_)
+		return (f & TCPF_ACK_) && cur == EKP_CT_STATE_ESTABLISHED ?
+			EKP_CT_STATE_ESTABLISHED : EKP_CT_STATE_SYN;
+	if (f & TCPF_ACK_)
+		return EKP_CT_STATE_ESTABLISHED;
+	return cur;
+}
+
+EKP_INLINE __u64 ct_lifetime_ns(__u8 state, __u8 proto)
+{
+	__u32 s;
+
+	if (proto == IPPROTO_TCP) {
+		switch (state) {
+		case EKP_CT_STATE_ESTABLISHED: s = ekp_cfg.ct_timeout_established_s; break;
+		case EKP_CT_STATE_CLOSING:     s = ekp_cfg.ct_timeout_closing_s; break;
+		default:                       s = ekp_cfg.ct_timeout_syn_s; break;
+		}
+	} else if (proto == IPPROTO_UDP) {
+		s = ekp_cfg.ct_timeout_udp_s;
+	} else {
+		s = ekp_cfg.ct_timeout_other_s;
+	}
+	return (__u64)s * EKP_NSEC_PER_SEC;
+}
+
+EKP_INLINE int ct_expired(const struct ekp_ct_val *v, __u64 now)
+{
+	return v->expires_ns < now;
+}
+
+/* A TCP SYN (without ACK) on a closing entry opens a new connection that
+ * reuses the tuple: treat it as a new flow. */
+EKP_INLINE int ct_is_reopen(const struct ekp_ct_val *v, const struct pkt *p)
+{
+	return p->proto == IPPROTO_TCP && v->state == EKP_CT_STATE_CLOSING &&
+	       (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_;
+}
+
+EKP_INLINE void ct_refresh(struct ekp_ct_val *v, const struct pkt *p, __u64 now)
+{
+	__u8 st = ct_next_state(v->state, p);
+	__u64 exp = now + ct_lifetime_ns(st, p->proto);
+
+	if (v->state != st)
+		v->state = st;
+	/* Avoid dirtying the cache line for every packet of a busy flow. */
+	if (exp - v->expires_ns > EKP_NSEC_PER_SEC || v->expires_ns > exp)
+		v->expires_ns = exp;
+	if ((v->tcp_flags_seen | p->tcp_flags) != v->tcp_flags_seen)
+		v->tcp_flags_seen |= p->tcp_flags;
+}
+
+EKP_INLINE struct ekp_ct_val *ct_lookup(const struct pkt *p)
+{
+	struct ekp_ct_key k;
+
+	ct_key_from_pkt(&k, p);
+	return bpf_map_lookup_elem(&ekp_ct_v1, &k);
+}
+
+#endif /* EKP_CT_H */

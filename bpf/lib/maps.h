@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * maps.h — every map of the datapath. All are pinned by name, so the tc, XDP
+ * and cgroup objects share one instance through the pin directory and flows
+ * survive a controller restart. Layouts are in ekp_abi.h; names carry the
+ * layout version (EKP_MAP_* there).
+ */
+#ifndef EKP_MAPS_H
+#define EKP_MAPS_H
+
+#include "common.h"
+
+/* EKP_NO_PIN: developer builds for `bpftool prog loadall` (which would pin
+ * under /sys/fs/bpf); the real objects always pin by name. */
+#ifdef EKP_NO_PIN
+#define EKP_PIN
+#else
+#define EKP_PIN __uint(pinning, LIBBPF_PIN_BY_NAME)
+#endif
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct ekp_svc_key);
+	__type(value, struct ekp_svc_val);
+	__uint(max_entries, EKP_SVC_MAX);
+	EKP_PIN;
+} ekp_svc_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ekp_backend_val);
+	__uint(max_entries, EKP_BACKEND_MAX);
+	EKP_PIN;
+} ekp_backend_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);          /* backend id */
+	__uint(max_entries, EKP_SLOTS_MAX);
+	EKP_PIN;
+} ekp_slots_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ekp_ct_key);
+	__type(value, struct ekp_ct_val);
+	__uint(max_entries, EKP_CT_MAX);
+	EKP_PIN;
+} ekp_ct_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ekp_affinity_key);
+	__type(value, struct ekp_affinity_val);
+	__uint(max_entries, EKP_AFFINITY_MAX);
+	EKP_PIN;
+} ekp_affinity_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct ekp_srcrange_key);
+	__type(value, struct ekp_srcrange_val);
+	__uint(max_entries, EKP_SRCRANGE_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	EKP_PIN;
+} ekp_srcrange_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ekp_sock_key);
+	__type(value, struct ekp_sock_val);
+	__uint(max_entries, EKP_SOCK_MAX);
+	EKP_PIN;
+} ekp_sock_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ekp_counter);
+	__uint(max_entries, EKP_DROP_MAX);
+	EKP_PIN;
+} ekp_drop_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ekp_counter);
+	__uint(max_entries, EKP_EV_MAX);
+	EKP_PIN;
+} ekp_event_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ekp_counter);
+	__uint(max_entries, EKP_SVCSTAT_MAX);
+	EKP_PIN;
+} ekp_svcstat_v1 SEC(".maps");
+
+#endif /* EKP_MAPS_H */

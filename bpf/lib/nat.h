@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * nat.h — rewrite a parsed packet's addresses and ports (DNAT, SNAT and the
+ * reverse of both) with incremental checksum updates, and pick SNAT ports.
+ */
+#ifndef EKP_NAT_H
+#define EKP_NAT_H
+
+#include "common.h"
+#include "csum.h"
+#include "parse.h"
+#include "sctp.h"
+#include "stats.h"
+
+struct nat_tuple {
+	union ekp_addr saddr;
+	union ekp_addr daddr;
+	__be16 sport;
+	__be16 dport;
+};
+
+EKP_INLINE __u32 l4_csum_off(const struct pkt *p)
+{
+	if (p->proto == IPPROTO_TCP)
+		return p->l4_off + offsetof(struct tcphdr, check);
+	if (p->proto == IPPROTO_UDP)
+		return p->l4_off + offsetof(struct udphdr, check);
+	return 0;
+}
+
+#ifdef EKP_XDP
+/* No skb yet: patch checksum fields directly. */
+EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
+			     __u64 addr_diff, __u64 port_diff)
+{
+	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+	__u32 off;
+	__u16 *c;
+
+	if (p->family == EKP_FAMILY_V4) {
+		struct iphdr *ip = data + ETH_HLEN_;
+
+		if ((void *)(ip + 1) > end)
+			return -1;
+		ip->check = csum_apply(ip->check, addr_diff);
+	}
+	off = l4_csum_off(p);
+	if (!off)
+		return 0;
+	if (off > 256)
+		return -1;
+	c = data + off;
+	if ((void *)(c + 1) > end)
+		return -1;
+	if (p->proto == IPPROTO_UDP && *c == 0) {
+		if (p->family == EKP_FAMILY_V4)
+			return 0; /* UDP/IPv4 without checksum stays without */
+	}
+	*c = csum_apply(*c, addr_diff + port_diff);
+	if (p->proto == IPPROTO_UDP && *c == 0)
+		*c = 0xffff;
+	return 0;
+}
+#else
+EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
+			     __u64 addr_diff, __u64 port_diff)
+{
+	__u32 off = l4_csum_off(p);
+	__u64 mangled0 = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+
+	if (p->family == EKP_FAMILY_V4 &&
+	    bpf_l3_csum_replace(ctx, ETH_HLEN_ + offsetof(struct iphdr, check),
+				0, csum_to_wsum(addr_diff), 0) < 0)
+		return -1;
+	if (!off)
+		return 0;
+	if (addr_diff &&
+	    bpf_l4_csum_replace(ctx, off, 0, csum_to_wsum(addr_diff),
+				BPF_F_PSEUDO_HDR | mangled0) < 0)
+		return -1;
+	if (port_diff &&
+	    bpf_l4_csum_replace(ctx, off, 0, csum_to_wsum(port_diff), mangled0) < 0)
+		return -1;
+	return 0;
+}
+#endif
+
+/*
+ * Rewrite p's tuple into `to`. Only fields that change are touched. On
+ * success p reflects the new tuple. Returns 0 or -1 (packet unchanged only
+ * if the failure was in the first step; callers drop with a reason).
+ */
+EKP_INLINE int nat_rewrite(struct ekp_ctx *ctx, struct pkt *p,
+			   const struct nat_tuple *to)
+{
+	__u64 addr_diff = 0, port_diff = 0;
+	void *data, *end;
+	int v6 = p->family == EKP_FAMILY_V6;
+
+	addr_diff = csum_diff_addr(addr_diff, &p->saddr, &to->saddr, p->family);
+	addr_diff = csum_diff_addr(addr_diff, &p->daddr, &to->daddr, p->family);
+	if (addr_eq(&p->saddr, &to->saddr) && addr_eq(&p->daddr, &to->daddr))
+		addr_diff = 0;
+	if (p->sport != to->sport)
+		port_diff = csum_diff16(port_diff, p->sport, to->sport);
+	if (p->dport != to->dport)
+		port_diff = csum_diff16(port_diff, p->dport, to->dport);
+
+	/* SCTP: only the IPv4 header checksum here (l4_csum_off() is 0); its
+	 * CRC32c covers the ports, not the addresses. */
+	if (nat_fix_csums(ctx, p, addr_diff, port_diff) < 0)
+		return -1;
+	if (p->proto == IPPROTO_SCTP &&
+	    sctp_update_ports(ctx, p, to->sport, to->dport) < 0)
+		return -1;
+
+	data = ctx_data(ctx);
+	end = ctx_data_end(ctx);
+	if (v6) {
+		struct ipv6hdr *ip6 = data + ETH_HLEN_;
+
+		if ((void *)(ip6 + 1) > end)
+			return -1;
+		__builtin_memcpy(&ip6->saddr, &to->saddr, 16);
+		__builtin_memcpy(&ip6->daddr, &to->daddr, 16);
+	} else {
+		struct iphdr *ip = data + ETH_HLEN_;
+
+		if ((void *)(ip + 1) > end)
+			return -1;
+		ip->saddr = to->saddr.v4;
+		ip->daddr = to->daddr.v4;
+	}
+	{
+		__be16 *ports;
+
+		if (p->l4_off > 256)
+			return -1;
+		ports = data + p->l4_off;
+		if ((void *)(ports + 2) > end)
+			return -1;
+		ports[0] = to->sport;
+		ports[1] = to->dport;
+	}
+	addr_copy(&p->saddr, &to->saddr);
+	addr_copy(&p->daddr, &to->daddr);
+	p->sport = to->sport;
+	p->dport = to->dport;
+	return 0;
+}
+
+EKP_INLINE void cfg_addr(union ekp_addr *out, const volatile union ekp_addr *in)
+{
+	out->v6[0] = in->v6[0];
+	out->v6[1] = in->v6[1];
+	out->v6[2] = in->v6[2];
+	out->v6[3] = in->v6[3];
+}
+
+/* Source address for SNAT (or hairpin) of a flow; all zero = not configured. */
+EKP_INLINE void snat_addr(union ekp_addr *out, __u8 family, int hairpin)
+{
+	if (family == EKP_FAMILY_V6) {
+		cfg_addr(out, &ekp_cfg.hairpin_v6);
+		if (!hairpin || addr_is_zero(out))
+			cfg_addr(out, &ekp_cfg.snat_v6);
+		return;
+	}
+	cfg_addr(out, &ekp_cfg.hairpin_v4);
+	if (!hairpin || addr_is_zero(out))
+		cfg_addr(out, &ekp_cfg.snat_v4);
+}
+
+EKP_INLINE __be16 snat_pick_port(void)
+{
+	__u32 lo = ekp_cfg.snat_port_min, hi = ekp_cfg.snat_port_max;
+	__u32 span = hi >= lo ? hi - lo + 1 : 1;
+
+	return bpf_htons((__u16)(lo + bpf_get_prandom_u32() % span));
+}
+
+#endif /* EKP_NAT_H */

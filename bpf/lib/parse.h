@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * parse.h — Ethernet/IPv4/IPv6 + TCP/UDP/SCTP header parsing into a
+ * struct pkt of offsets and the flow tuple (pointers do not survive helper
+ * calls that may move packet data, offsets do).
+ *
+ * Policy for odd packets — never rewrite what we did not fully understand:
+ *  - not IP, VLAN-tagged, ICMP, other L4 protocols:      pass untouched
+ *  - IPv4 options, fragments, IPv6 extension headers:    pass untouched + event
+ *  - impossible headers (bad version/ihl/length, L3 or L4 header cut short):
+ *                                                        drop with a reason
+ */
+#ifndef EKP_PARSE_H
+#define EKP_PARSE_H
+
+#include "common.h"
+#include "stats.h"
+#include "tuple.h"
+
+#define ETH_HLEN_ 14
+#define IP_MF_ 0x2000
+#define IP_OFFSET_ 0x1FFF
+
+EKP_INLINE int parse_l4(struct ekp_ctx *ctx, struct pkt *p)
+{
+	void *data, *end;
+	__u32 need;
+
+	switch (p->proto) {
+	case IPPROTO_TCP:  need = sizeof(struct tcphdr); break;
+	case IPPROTO_UDP:  need = sizeof(struct udphdr); break;
+	case IPPROTO_SCTP: need = sizeof(struct sctphdr_); break;
+	default:
+		return EKP_V_PASS;
+	}
+	if (p->l4_len < need)
+		return drop(ctx, EKP_DROP_INVALID_L4);
+	if (ctx_pull(ctx, p->l4_off + need) < 0)
+		return drop(ctx, EKP_DROP_INVALID_L4);
+	data = ctx_data(ctx);
+	end = ctx_data_end(ctx);
+	if (p->l4_off > 256)   /* bound for the verifier: l3_off + 60 max */
+		return drop(ctx, EKP_DROP_INVALID_L4);
+
+	if (p->proto == IPPROTO_TCP) {
+		struct tcphdr *th = data + p->l4_off;
+
+		if ((void *)(th + 1) > end)
+			return drop(ctx, EKP_DROP_INVALID_L4);
+		if (th->doff < 5 || (__u32)th->doff * 4 > p->l4_len)
+			return drop(ctx, EKP_DROP_INVALID_L4);
+		p->sport = th->source;
+		p->dport = th->dest;
+		p->tcp_flags = ((__u8 *)th)[13];
+	} else if (p->proto == IPPROTO_UDP) {
+		struct udphdr *uh = data + p->l4_off;
+		__u32 ulen;
+
+		if ((void *)(uh + 1) > end)
+			return drop(ctx, EKP_DROP_INVALID_L4);
+		ulen = bpf_ntohs(uh->len);
+		if (ulen < sizeof(*uh) || ulen > p->l4_len)
+			return drop(ctx, EKP_DROP_INVALID_L4);
+		p->sport = uh->source;
+		p->dport = uh->dest;
+	} else {
+		struct sctphdr_ *sh = data + p->l4_off;
+
+		if ((void *)(sh + 1) > end)
+			return drop(ctx, EKP_DROP_INVALID_L4);
+		p->sport = sh->source;
+		p->dport = sh->dest;
+	}
+	return EKP_CONTINUE;
+}
+
+EKP_INLINE int parse_ipv4(struct ekp_ctx *ctx, struct pkt *p)
+{
+	struct iphdr *ip;
+	void *data, *end;
+	__u32 hlen, tot;
+
+	if (ctx_pull(ctx, p->l3_off + sizeof(*ip)) < 0)
+		return drop(ctx, EKP_DROP_INVALID_L3);
+	data = ctx_data(ctx);
+	end = ctx_data_end(ctx);
+	ip = data + p->l3_off;
+	if ((void *)(ip + 1) > end)
+		return drop(ctx, EKP_DROP_INVALID_L3);
+	hlen = (__u32)ip->ihl * 4;
+	tot = bpf_ntohs(ip->tot_len);
+	if (ip->version != 4 || hlen < sizeof(*ip) || tot < hlen ||
+	    p->l3_off + tot > ctx_len(ctx))
+		return drop(ctx, EKP_DROP_INVALID_L3);
+	if (ip->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_)) {
+		count_event(ctx, EKP_EV_PASS_FRAGMENT);
+		return EKP_V_PASS;
+	}
+	if (hlen != sizeof(*ip)) {
+		count_event(ctx, EKP_EV_PASS_IP_OPTIONS);
+		return EKP_V_PASS;
+	}
+	p->family = EKP_FAMILY_V4;
+	p->proto = ip->protocol;
+	p->saddr.v4 = ip->saddr;
+	p->daddr.v4 = ip->daddr;
+	p->l4_off = p->l3_off + hlen;
+	p->l4_len = tot - hlen;
+	return parse_l4(ctx, p);
+}
+
+EKP_INLINE int parse_ipv6(struct ekp_ctx *ctx, struct pkt *p)
+{
+	struct ipv6hdr *ip6;
+	void *data, *end;
+	__u32 plen;
+
+	if (ctx_pull(ctx, p->l3_off + sizeof(*ip6)) < 0)
+		return drop(ctx, EKP_DROP_INVALID_L3);
+	data = ctx_data(ctx);
+	end = ctx_data_end(ctx);
+	ip6 = data + p->l3_off;
+	if ((void *)(ip6 + 1) > end)
+		return drop(ctx, EKP_DROP_INVALID_L3);
+	plen = bpf_ntohs(ip6->payload_len);
+	if (ip6->version != 6 || p->l3_off + sizeof(*ip6) + plen > ctx_len(ctx))
+		return drop(ctx, EKP_DROP_INVALID_L3);
+	switch (ip6->nexthdr) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_SCTP:
+		break;
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_FRAGMENT:
+	case IPPROTO_DSTOPTS:
+	case 51 /* AH */:
+	case 50 /* ESP */:
+		count_event(ctx, EKP_EV_PASS_IPV6_EXTHDR);
+		return EKP_V_PASS;
+	default:
+		return EKP_V_PASS;
+	}
+	p->family = EKP_FAMILY_V6;
+	p->proto = ip6->nexthdr;
+	__builtin_memcpy(&p->saddr, &ip6->saddr, 16);
+	__builtin_memcpy(&p->daddr, &ip6->daddr, 16);
+	p->l4_off = p->l3_off + sizeof(*ip6);
+	p->l4_len = plen;
+	return parse_l4(ctx, p);
+}
+
+/* Returns EKP_CONTINUE with *p filled for TCP/UDP/SCTP, else a verdict. */
+EKP_INLINE int parse_packet(struct ekp_ctx *ctx, struct pkt *p)
+{
+	struct ethhdr *eth = ctx_data(ctx);
+
+	__builtin_memset(p, 0, sizeof(*p));
+	if ((void *)(eth + 1) > ctx_data_end(ctx))
+		return EKP_V_PASS;
+	p->l3_off = ETH_HLEN_;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(ctx, p);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(ctx, p);
+	return EKP_V_PASS;
+}
+
+#endif /* EKP_PARSE_H */

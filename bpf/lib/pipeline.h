@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * pipeline.h — the service datapath as one straight line, shared by tc and
+ * XDP:  parse -> conntrack (FWD: DNAT again, REV: reverse NAT) -> service
+ * lookup -> source ranges -> backend selection -> SNAT decision -> CT create
+ * -> rewrite -> forward.  Returns an EKP_V_* verdict.
+ */
+#ifndef EKP_PIPELINE_H
+#define EKP_PIPELINE_H
+
+#include "common.h"
+#include "maps.h"
+#include "parse.h"
+#include "stats.h"
+#include "ct.h"
+#include "lb.h"
+#include "nat.h"
+#include "reject.h"
+
+/* Hand the rewritten packet on: redirect to a local pod's veth when
+ * configured (skips the host stack), else let the kernel route it. */
+EKP_INLINE int forward(struct ekp_ctx *ctx, __u32 ifindex)
+{
+#ifndef EKP_XDP
+	if ((ekp_cfg.flags & EKP_CFG_F_FWD_REDIRECT) && ifindex) {
+		long r = bpf_redirect_neigh(ifindex, NULL, 0, 0);
+
+		if (r == TC_ACT_REDIRECT) {
+			count_event(ctx, EKP_EV_REDIRECT);
+			return EKP_V_REDIRECT;
+		}
+	}
+#endif
+	return EKP_V_PASS;
+}
+
+/* Established flow, original direction: translate as decided at creation. */
+EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val *ct)
+{
+	struct nat_tuple to;
+	__u32 ifindex = 0, bid = ct->backend_id;
+	struct ekp_backend_val *be;
+
+	addr_copy(&to.daddr, &ct->addr);
+	to.dport = ct->port;
+	if (ct->flags & EKP_CT_F_SNAT) {
+		addr_copy(&to.saddr, &ct->addr2);
+		to.sport = ct->port2;
+	} else {
+		addr_copy(&to.saddr, &p->saddr);
+		to.sport = p->sport;
+	}
+	count_svc(ctx, ct->svc_id);
+	count_event(ctx, EKP_EV_CT_HIT_FWD);
+	if (nat_rewrite(ctx, p, &to) < 0)
+		return drop(ctx, EKP_DROP_REWRITE);
+	if (ekp_cfg.flags & EKP_CFG_F_FWD_REDIRECT) {
+		be = bpf_map_lookup_elem(&ekp_backend_v1, &bid);
+		if (be && (be->flags & EKP_BE_F_LOCAL) && addr_eq(&be->addr, &to.daddr))
+			ifindex = be->ifindex;
+	}
+	return forward(ctx, ifindex);
+}
+
+/* Reply direction: restore the frontend as source (and the client as dst). */
+EKP_INLINE int handle_rev(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val *ct)
+{
+	struct nat_tuple to;
+
+	addr_copy(&to.saddr, &ct->addr);
+	to.sport = ct->port;
+	if (ct->flags & EKP_CT_F_SNAT) {
+		addr_copy(&to.daddr, &ct->addr2);
+		to.dport = ct->port2;
+	} else {
+		addr_copy(&to.daddr, &p->daddr);
+		to.dport = p->dport;
+	}
+	count_svc(ctx, ct->svc_id);
+	count_event(ctx, EKP_EV_CT_HIT_REV);
+	if (nat_rewrite(ctx, p, &to) < 0)
+		return drop(ctx, EKP_DROP_REWRITE);
+	return EKP_V_PASS;
+}
+
+/*
+ * Create both CT entries of a new flow. With SNAT the REV key must be unique
+ * (it is how replies find the client), so the source port is drawn at random
+ * from the configured range and inserted with NOEXIST, retrying on collision.
+ */
+EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
+			 const struct ekp_svc_val *svc, __u32 bid,
+			 const struct ekp_backend_val *be,
+			 struct ekp_ct_val *fwd, __u8 flags, __u64 now)
+{
+	struct ekp_ct_key fk, rk;
+	struct ekp_ct_val rv;
+	__u8 st = ct_next_state(EKP_CT_STATE_NEW, p);
+	__u64 exp = now + ct_lifetime_ns(st, p->proto);
+	int snat = flags & EKP_CT_F_SNAT;
+
+	__builtin_memset(&rv, 0, sizeof(rv));
+	rv.expires_ns = exp;
+	addr_copy(&rv.addr, &p->daddr);
+	rv.port = p->dport;
+	addr_copy(&rv.addr2, &p->saddr);
+	rv.port2 = p->sport;
+	rv.svc_id = svc->svc_id;
+	rv.backend_id = bid;
+	rv.type = EKP_CT_REV;
+	rv.state = p->proto == IPPROTO_TCP ? EKP_CT_STATE_SYN : EKP_CT_STATE_NEW;
+	rv.flags = flags;
+
+	__builtin_memset(&rk, 0, sizeof(rk));
+	addr_copy(&rk.saddr, &be->addr);
+	rk.sport = be->port;
+	rk.proto = p->proto;
+	rk.family = p->family;
+
+	fwd->expires_ns = exp;
+	addr_copy(&fwd->addr, &be->addr);
+	fwd->port = be->port;
+	fwd->svc_id = svc->svc_id;
+	fwd->backend_id = bid;
+	fwd->type = EKP_CT_FWD;
+	fwd->state = st;
+	fwd->flags = flags;
+	fwd->tcp_flags_seen = p->tcp_flags;
+
+	if (snat) {
+		int ok = 0;
+
+		addr_copy(&rk.daddr, &fwd->addr2);
+		for (int i = 0; i < EKP_SNAT_RETRIES; i++) {
+			rk.dport = snat_pick_port();
+			if (bpf_map_update_elem(&ekp_ct_v1, &rk, &rv, BPF_NOEXIST) == 0) {
+				ok = 1;
+				break;
+			}
+			count_event(ctx, EKP_EV_SNAT_RETRY);
+		}
+		if (!ok)
+			return -EKP_DROP_SNAT_NO_PORT;
+		fwd->port2 = rk.dport;
+	} else {
+		addr_copy(&rk.daddr, &p->saddr);
+		rk.dport = p->sport;
+		if (bpf_map_update_elem(&ekp_ct_v1, &rk, &rv, BPF_ANY) < 0)
+			count_event(ctx, EKP_EV_CT_INSERT_FAIL);
+	}
+
+	ct_key_from_pkt(&fk, p);
+	if (bpf_map_update_elem(&ekp_ct_v1, &fk, fwd, BPF_ANY) < 0) {
+		count_event(ctx, EKP_EV_CT_INSERT_FAIL);
+		if (snat) {
+			bpf_map_delete_elem(&ekp_ct_v1, &rk);
+			return -EKP_DROP_CT_INSERT;
+		}
+	}
+	count_event(ctx, EKP_EV_CT_CREATED);
+	return 0;
+}
+
+EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p, __u64 now)
+{
+	struct ekp_backend_val *be = NULL;
+	struct ekp_svc_val *svc;
+	struct ekp_ct_val fwd;
+	struct nat_tuple to;
+	__u8 flags = 0;
+	long bid;
+	int err;
+
+	svc = svc_lookup(p);
+	if (!svc)
+		return EKP_V_PASS;
+	if (svc_has(svc, EKP_SVC_F_SRC_RANGES) && !src_range_allowed(svc, p))
+		return drop(ctx, EKP_DROP_SRC_RANGE);
+
+	bid = lb_select(svc, p, &be, now, ctx);
+	if (bid < 0)
+		return drop(ctx, (enum ekp_drop_reason)-bid);
+	if (bid == 0 || !be) {
+		count_svc(ctx, svc->svc_id);
+		if (svc_has(svc, EKP_SVC_F_DROP_EMPTY))
+			return drop(ctx, EKP_DROP_NO_LOCAL_BACKEND);
+#ifdef EKP_XDP
+		count_event(ctx, EKP_EV_XDP_TO_STACK);
+		return EKP_V_PASS; /* tc on this device builds the reject */
+#else
+		return reject(ctx, p);
+#endif
+	}
+	if (be->family != p->family)
+		return drop(ctx, EKP_DROP_BACKEND_MISSING);
+
+	__builtin_memset(&fwd, 0, sizeof(fwd));
+	if (addr_eq(&be->addr, &p->saddr)) {
+		flags |= EKP_CT_F_HAIRPIN | EKP_CT_F_SNAT;
+		snat_addr(&fwd.addr2, p->family, 1);
+	} else if (!origin_is_local() &&
+		   !svc_has(svc, EKP_SVC_F_PRESERVE_SRC) &&
+		   !(be->flags & EKP_BE_F_LOCAL)) {
+		flags |= EKP_CT_F_SNAT;
+		snat_addr(&fwd.addr2, p->family, 0);
+	}
+	if (!origin_is_local())
+		flags |= EKP_CT_F_EXTERNAL;
+	if ((flags & EKP_CT_F_SNAT) && addr_is_zero(&fwd.addr2))
+		flags &= ~(EKP_CT_F_SNAT | EKP_CT_F_HAIRPIN); /* not configured */
+
+	err = ct_create(ctx, p, svc, (__u32)bid, be, &fwd, flags, now);
+	if (err < 0)
+		return drop(ctx, (enum ekp_drop_reason)-err);
+
+	addr_copy(&to.daddr, &be->addr);
+	to.dport = be->port;
+	if (flags & EKP_CT_F_SNAT) {
+		addr_copy(&to.saddr, &fwd.addr2);
+		to.sport = fwd.port2;
+	} else {
+		addr_copy(&to.saddr, &p->saddr);
+		to.sport = p->sport;
+	}
+	count_svc(ctx, svc->svc_id);
+	{
+		__u32 ifindex = (be->flags & EKP_BE_F_LOCAL) ? be->ifindex : 0;
+
+		if (nat_rewrite(ctx, p, &to) < 0)
+			return drop(ctx, EKP_DROP_REWRITE);
+		return forward(ctx, ifindex);
+	}
+}
+
+EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
+{
+	struct ekp_ct_val *ct;
+	struct pkt p;
+	__u64 now;
+	int ret;
+
+	ret = parse_packet(ctx, &p);
+	if (ret != EKP_CONTINUE)
+		return ret;
+	now = bpf_ktime_get_ns();
+	ct = ct_lookup(&p);
+	if (ct) {
+		if (ct->type == EKP_CT_REV) {
+			ct_refresh(ct, &p, now);
+			return handle_rev(ctx, &p, ct);
+		}
+		if (!ct_expired(ct, now) && !ct_is_reopen(ct, &p)) {
+			ct_refresh(ct, &p, now);
+			return handle_fwd(ctx, &p, ct);
+		}
+		count_event(ctx, EKP_EV_CT_EXPIRED_REUSE);
+	}
+	return handle_new(ctx, &p, now);
+}
+
+#endif /* EKP_PIPELINE_H */

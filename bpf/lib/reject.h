@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * reject.h — answer a packet for a service without endpoints at once:
+ * TCP gets a RST, everything else an ICMP/ICMPv6 port unreachable, built
+ * in place from the offending packet and sent back where it came from.
+ * tc only (needs skb resize helpers); XDP hands such packets to the stack.
+ *
+ * Reply source = the frontend address the client used, so the client's
+ * stack matches it to its socket.
+ */
+#ifndef EKP_REJECT_H
+#define EKP_REJECT_H
+
+#ifndef EKP_XDP
+
+#include "common.h"
+#include "csum.h"
+#include "parse.h"
+#include "stats.h"
+
+#define EKP_REPLY_TTL 64
+
+EKP_INLINE void eth_swap(struct ethhdr *eth)
+{
+	__u8 tmp[ETH_ALEN];
+
+	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
+}
+
+/* Fill an IPv4 header (no options) and its checksum. */
+EKP_INLINE void ip4_fill(struct iphdr *ip, __be32 saddr, __be32 daddr,
+			 __u16 tot_len, __u8 proto, __u8 tos)
+{
+	__u64 sum = 0;
+
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tos = tos;
+	ip->tot_len = bpf_htons(tot_len);
+	ip->id = 0;
+	ip->frag_off = bpf_htons(0x4000); /* DF */
+	ip->ttl = EKP_REPLY_TTL;
+	ip->protocol = proto;
+	ip->check = 0;
+	ip->saddr = saddr;
+	ip->daddr = daddr;
+#pragma unroll
+	for (int i = 0; i < 5; i++)
+		sum += ((__u32 *)ip)[i];
+	ip->check = csum_finish(sum);
+}
+
+EKP_INLINE void ip6_fill(struct ipv6hdr *ip6, const union ekp_addr *saddr,
+			 const union ekp_addr *daddr, __u16 plen, __u8 nexthdr)
+{
+	*(__be32 *)ip6 = bpf_htonl(0x60000000);
+	ip6->payload_len = bpf_htons(plen);
+	ip6->nexthdr = nexthdr;
+	ip6->hop_limit = EKP_REPLY_TTL;
+	__builtin_memcpy(&ip6->saddr, saddr, 16);
+	__builtin_memcpy(&ip6->daddr, daddr, 16);
+}
+
+/* The redirect that sends the reply back to the sender. */
+EKP_INLINE int reply_redirect(struct ekp_ctx *ctx)
+{
+	__u64 flags = (ekp_cfg.flags & EKP_CFG_F_FROM_HOST) ? BPF_F_INGRESS : 0;
+
+	if (bpf_redirect(ctx->ifindex, flags) != TC_ACT_REDIRECT)
+		return drop(ctx, EKP_DROP_REJECT);
+	return EKP_V_REDIRECT;
+}
+
+EKP_INLINE int reject_tcp_rst(struct ekp_ctx *ctx, const struct pkt *p)
+{
+	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+	__u32 l3len = p->family == EKP_FAMILY_V6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
+	__u32 seq, ack_seq, plen, doff;
+	struct tcphdr *th;
+	__u8 flags;
+	__u64 sum;
+
+	if (p->l4_off > 256)
+		return drop(ctx, EKP_DROP_REJECT);
+	th = data + p->l4_off;
+	if ((void *)(th + 1) > end)
+		return drop(ctx, EKP_DROP_REJECT);
+	if (p->tcp_flags & TCPF_RST_)
+		return drop(ctx, EKP_DROP_NO_BACKEND); /* never answer a RST */
+	seq = bpf_ntohl(th->seq);
+	ack_seq = bpf_ntohl(th->ack_seq);
+	doff = (__u32)th->doff * 4;
+	plen = p->l4_len - doff;
+	flags = p->tcp_flags;
+
+	if (bpf_skb_change_tail(ctx, ETH_HLEN_ + l3len + sizeof(*th), 0) < 0)
+		return drop(ctx, EKP_DROP_REJECT);
+	data = ctx_data(ctx);
+	end = ctx_data_end(ctx);
+	if (data + ETH_HLEN_ + l3len + sizeof(*th) > end)
+		return drop(ctx, EKP_DROP_REJECT);
+	eth_swap(data);
+	if (p->family == EKP_FAMILY_V6) {
+		struct ipv6hdr *ip6 = data + ETH_HLEN_;
+
+		if ((void *)(ip6 + 1) > end)
+			return drop(ctx, EKP_DROP_REJECT);
+		ip6_fill(ip6, &p->daddr, &p->saddr, sizeof(*th), IPPROTO_TCP);
+		th = (void *)(ip6 + 1);
+	} else {
+		struct iphdr *ip = data + ETH_HLEN_;
+
+		if ((void *)(ip + 1) > end)
+			return drop(ctx, EKP_DROP_REJECT);
+		ip4_fill(ip, p->daddr.v4, p->saddr.v4, sizeof(*ip) + sizeof(*th),
+			 IPPROTO_TCP, 0);
+		th = (void *)(ip + 1);
+	}
+	if ((void *)(th + 1) > end)
+		return drop(ctx, EKP_DROP_REJECT);
+	__builtin_memset(th, 0, sizeof(*th));
+	th->source = p->dport;
+	th->dest = p->sport;
+	th->doff = 5;
+	if (flags & TCPF_ACK_) {
+		/* RFC 9293 3.10.7.1: <SEQ=SEG.ACK><CTL=RST> */
+		th->seq = bpf_htonl(ack_seq);
+		th->rst = 1;
+	} else {
+		/* <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> */
+		ack_seq = seq + plen + !!(flags & TCPF_SYN_) + !!(flags & TCPF_FIN_);
+		th->ack_seq = bpf_htonl(ack_seq);
+		th->rst = 1;
+		th->ack = 1;
+	}
+	sum = csum_pseudo(&p->daddr, &p->saddr, p->family, sizeof(*th), IPPROTO_TCP);
+#pragma unroll
+	for (int i = 0; i < 5; i++)
+		sum += ((__u32 *)th)[i];
+	th->check = csum_finish(sum);
+	count_event(ctx, EKP_EV_REJECT_TCP_RST);
+	return reply_redirect(ctx);
+}
+
+/* ICMP(v6) port unreachable quoting the original L3 header + 8 bytes. */
+EKP_INLINE int reject_icmp(struct ekp_ctx *ctx, const struct pkt *p)
+{
+	int v6 = p->family == EKP_FAMILY_V6;
+	__u32 l3len = v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
+	__u32 quote = l3len + 8;          /* quoted bytes */
+	__u32 grow = l3len + 8;           /* new L3 + ICMP header */
+	void *data, *end;
+	__u64 sum = 0;
+	__u32 *w;
+
+	if (bpf_skb_change_tail(ctx, ETH_HLEN_ + quote, 0) < 0)
+		return drop(ctx, EKP_DROP_REJECT);
+	if (bpf_skb_adjust_room(ctx, grow, BPF_ADJ_ROOM_MAC, 0) < 0)
+		return drop(ctx, EKP_DROP_REJECT);
+	data = ctx_data(ctx);
+	end = ctx_data_end(ctx);
+	if (v6) {
+		struct ipv6hdr *ip6 = data + ETH_HLEN_;
+		struct icmphdr_ *ic = (void *)(ip6 + 1);
+
+		/* 14 + 40 + 8 + 48 */
+		if (data + ETH_HLEN_ + 96 > end)
+			return drop(ctx, EKP_DROP_REJECT);
+		eth_swap(data);
+		ip6_fill(ip6, &p->daddr, &p->saddr, 56, IPPROTO_ICMPV6);
+		ic->type = ICMPV6_DEST_UNREACH_;
+		ic->code = ICMPV6_PORT_UNREACH_;
+		ic->checksum = 0;
+		ic->rest = 0;
+		sum = csum_pseudo(&p->daddr, &p->saddr, p->family, 56, IPPROTO_ICMPV6);
+		w = (void *)ic;
+#pragma unroll
+		for (int i = 0; i < 14; i++)
+			sum += w[i];
+		ic->checksum = csum_finish(sum);
+	} else {
+		struct iphdr *ip = data + ETH_HLEN_;
+		struct icmphdr_ *ic = (void *)(ip + 1);
+
+		/* 14 + 20 + 8 + 28 */
+		if (data + ETH_HLEN_ + 56 > end)
+			return drop(ctx, EKP_DROP_REJECT);
+		eth_swap(data);
+		ip4_fill(ip, p->daddr.v4, p->saddr.v4, 56, IPPROTO_ICMP, 0xc0);
+		ic->type = ICMP_DEST_UNREACH_;
+		ic->code = ICMP_PORT_UNREACH_;
+		ic->checksum = 0;
+		ic->rest = 0;
+		w = (void *)ic;
+#pragma unroll
+		for (int i = 0; i < 9; i++)
+			sum += w[i];
+		ic->checksum = csum_finish(sum);
+	}
+	count_event(ctx, EKP_EV_REJECT_ICMP);
+	return reply_redirect(ctx);
+}
+
+EKP_INLINE int reject(struct ekp_ctx *ctx, const struct pkt *p)
+{
+	if (p->proto == IPPROTO_TCP && !(ekp_cfg.flags & EKP_CFG_F_REJECT_ICMP_TCP))
+		return reject_tcp_rst(ctx, p);
+	return reject_icmp(ctx, p);
+}
+
+#endif /* !EKP_XDP */
+#endif /* EKP_REJECT_H */

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * sctp.h — SCTP port rewrite with an incremental CRC32c update.
+ *
+ * CRC32c is linear over GF(2): for equal-length messages
+ *   crc(A) ^ crc(B) == crc0(A ^ B)   (crc0: init 0, no final xor),
+ * and A ^ B is zero except the 4 port bytes at the start of the SCTP header.
+ * crc0 of "4 bytes then n zero bytes" is crc0(4 bytes) * x^(8n) mod P, which
+ * costs a few hundred ALU ops (square-and-multiply over the bits of n, as in
+ * zlib's crc32_combine) instead of a pass over the payload. Addresses are not
+ * covered by the SCTP checksum, so DNAT of the address alone is free.
+ *
+ * Limitation: at tc egress an skb with a hardware-offloaded CRC
+ * (CHECKSUM_PARTIAL) would be corrupted by this; the socket-level LB
+ * translates host-originated SCTP before it becomes a packet.
+ */
+#ifndef EKP_SCTP_H
+#define EKP_SCTP_H
+
+#include "common.h"
+#include "parse.h"
+
+#define CRC32C_POLY 0x82F63B78u
+
+/* x^(8 * 2^i) mod P in the reflected representation, i = 0..15. */
+static const __u32 crc32c_x8_pow2[16] = {
+	0x00800000, 0x00008000, 0x82f63b78, 0x6ea2d55c,
+	0x18b8ea18, 0x510ac59a, 0xb82be955, 0xb8fdb1e7,
+	0x88e56f72, 0x74c360a4, 0xe4172b16, 0x0d65762a,
+	0x35d73a62, 0x28461564, 0xbf455269, 0xe2ea32dc,
+};
+
+/* Real BPF-to-BPF calls with rolled loops: unrolled, this math spills past
+ * the 512-byte stack; rolled, the verifier walks ~1.5k insns per packet. */
+static __attribute__((noinline)) __u32 crc32c_mulmod(__u32 a, __u32 b)
+{
+	__u32 p = 0;
+
+#pragma clang loop unroll(disable)
+	for (int i = 31; i >= 0; i--) {
+		p ^= b & -((a >> i) & 1);
+		b = (b >> 1) ^ (CRC32C_POLY & -(b & 1));
+	}
+	return p;
+}
+
+/* crc0 of 4 bytes `w` (little-endian load) followed by n zero bytes. */
+static __attribute__((noinline)) __u32 crc32c_shifted(__u32 w, __u32 n)
+{
+	__u32 s = w, x = 0x80000000u; /* x^0 */
+
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < 32; i++)
+		s = (s >> 1) ^ (CRC32C_POLY & -(s & 1));
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < 16; i++) {
+		__u32 m = crc32c_mulmod(crc32c_x8_pow2[i], x);
+
+		x = ((n >> i) & 1) ? m : x;
+	}
+	return crc32c_mulmod(x, s);
+}
+
+/* Rewrite the SCTP ports in place and patch the CRC32c. */
+EKP_INLINE int sctp_update_ports(struct ekp_ctx *ctx, const struct pkt *p,
+				 __be16 sport, __be16 dport)
+{
+	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+	struct sctphdr_ *sh;
+	__u32 w;
+
+	if (p->sport == sport && p->dport == dport)
+		return 0;
+	if (p->l4_off > 256 || p->l4_len < sizeof(*sh) || p->l4_len > 0xffff)
+		return -1;
+	sh = data + p->l4_off;
+	if ((void *)(sh + 1) > end)
+		return -1;
+	w = ((__u32)(__u16)(p->sport ^ sport)) | ((__u32)(__u16)(p->dport ^ dport) << 16);
+	sh->checksum ^= crc32c_shifted(w, p->l4_len - 4);
+	sh->source = sport;
+	sh->dest = dport;
+	return 0;
+}
+
+#endif /* EKP_SCTP_H */

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* tuple.h — struct pkt: a parsed packet's flow tuple and header offsets. */
+#ifndef EKP_TUPLE_H
+#define EKP_TUPLE_H
+
+#include "common.h"
+
+struct sctphdr_ {
+	__be16 source;
+	__be16 dest;
+	__be32 vtag;
+	__le32 checksum;
+};
+
+/* TCP flag bits as in byte 13 of the TCP header. */
+#define TCPF_FIN_ 0x01
+#define TCPF_SYN_ 0x02
+#define TCPF_RST_ 0x04
+#define TCPF_PSH_ 0x08
+#define TCPF_ACK_ 0x10
+
+struct pkt {
+	union ekp_addr saddr;
+	union ekp_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8   proto;
+	__u8   family;
+	__u8   tcp_flags;
+	__u8   pad;
+	__u32  l3_off;
+	__u32  l4_off;
+	__u32  l4_len;     /* bytes from L4 header to the end of the IP payload */
+};
+
+#endif /* EKP_TUPLE_H */

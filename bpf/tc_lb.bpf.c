@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * tc_lb — service load balancing at tc (clsact).
+ *
+ * tc_ingress: node devices (NodePort/ExternalIP/LB traffic and replies from
+ *   remote backends) and pod-facing host veths (pod -> service, and replies
+ *   of local backends). Load with EKP_CFG_F_FROM_PODS for host veths.
+ * tc_egress: node devices, for host-originated packets to a frontend that
+ *   the socket-level LB did not translate (load with EKP_CFG_F_FROM_HOST).
+ * Both run the same pipeline: one CT lookup classifies a packet as an
+ * established flow, a reply, or a candidate for a service lookup.
+ */
+#include "lib/pipeline.h"
+
+EKP_INLINE int to_tc(int v)
+{
+	switch (v) {
+	case EKP_V_DROP:     return TC_ACT_SHOT;
+	case EKP_V_REDIRECT: return TC_ACT_REDIRECT;
+	default:             return TC_ACT_OK;
+	}
+}
+
+SEC("tc")
+int tc_ingress(struct __sk_buff *skb)
+{
+	return to_tc(ekp_service_pipeline(skb));
+}
+
+SEC("tc")
+int tc_egress(struct __sk_buff *skb)
+{
+	return to_tc(ekp_service_pipeline(skb));
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,95 @@
+// Table-driven datapath cases, Katran/Cilium style: each case states its map state
+// (written with the TypeScript codec), then one or more steps of
+// {input packet, expected verdict, expected output packet, expected counters},
+// run through BPF_PROG_TEST_RUN over the same maps, so multi-step cases follow a
+// flow (SYN creates CT -> reply reverse-NATed -> ...).
+import { expect } from 'vitest';
+import type { Config, DropReason, EventName } from '../../src/dataplane/ebpf/abi.js';
+import { buildPacket, describePacket, packetDiff, parsePacket, type PacketSpec, type ParsedPacket } from '../support/packet.js';
+import { counterDelta, type Datapath, type ProgName } from './datapath.js';
+
+export interface Step {
+  /** What should happen, in one line (shown when the step fails). */
+  what: string;
+  prog: ProgName;
+  config: Config;
+  /** A function when the packet depends on an earlier step's output (e.g. a SNAT port). */
+  in: PacketSpec | Buffer | (() => PacketSpec);
+  verdict: number;
+  /**
+   * Expected output frame: a spec or bytes, 'unchanged' (byte-identical to the input),
+   * or a function of the parsed actual output for values the datapath picks at random
+   * (SNAT ports) — the function must still pin every other field.
+   */
+  out?: PacketSpec | Buffer | 'unchanged' | ((got: ParsedPacket) => PacketSpec);
+  /** Exact drop counter deltas (unlisted reasons must stay unchanged). Default: none. */
+  drops?: Partial<Record<DropReason, number>>;
+  /** Event counter deltas for the listed events only. */
+  events?: Partial<Record<EventName, number>>;
+  /** Per-service packet counter deltas. */
+  svc?: Record<number, number>;
+  /** Extra assertions on the datapath after the step. */
+  check?: (dp: Datapath, got: ParsedPacket | null) => void;
+}
+
+export interface Case {
+  name: string;
+  setup?: (dp: Datapath) => void;
+  steps: Step[];
+}
+
+function frame(x: PacketSpec | Buffer | (() => PacketSpec)): Buffer {
+  if (typeof x === 'function') return buildPacket(x());
+  return Buffer.isBuffer(x) ? x : buildPacket(x);
+}
+
+function tryParse(b: Buffer): ParsedPacket | null {
+  try {
+    return parsePacket(b);
+  } catch {
+    return null;
+  }
+}
+
+export function runStep(dp: Datapath, step: Step, label: string): void {
+  const input = frame(step.in);
+  const prog = dp.program(step.prog, step.config);
+  const svcBefore = Object.fromEntries(Object.keys(step.svc ?? {}).map((id) => [id, dp.svcPackets(Number(id))]));
+  const before = dp.counters();
+  const r = prog.testRun({ data: input });
+  const after = dp.counters();
+  const got = tryParse(r.data);
+  const ctx = `${label}: ${step.what}\n  in:  ${describeFrame(input)}\n  out: ${describeFrame(r.data)}`;
+
+  expect(r.retval, `${ctx}\n  verdict`).toBe(step.verdict);
+  if (step.out !== undefined) {
+    let want: Buffer;
+    if (step.out === 'unchanged') want = input;
+    else if (typeof step.out === 'function') {
+      expect(got, `${ctx}\n  output does not parse`).not.toBeNull();
+      want = buildPacket(step.out(got!));
+    } else want = frame(step.out);
+    const diff = packetDiff(r.data, want);
+    expect(diff, `${ctx}\n  want: ${describeFrame(want)}\n  diff`).toBe('');
+  }
+  const delta = counterDelta(before, after);
+  expect(delta.drops, `${ctx}\n  drop counters`).toEqual(step.drops ?? {});
+  for (const [ev, n] of Object.entries(step.events ?? {})) {
+    expect(delta.events[ev as EventName] ?? 0, `${ctx}\n  event ${ev}`).toBe(n);
+  }
+  for (const [id, n] of Object.entries(step.svc ?? {})) {
+    expect(Number(dp.svcPackets(Number(id)) - svcBefore[id]!), `${ctx}\n  svc ${id} packets`).toBe(n);
+  }
+  step.check?.(dp, got);
+}
+
+export function runCase(dp: Datapath, c: Case): void {
+  dp.reset();
+  c.setup?.(dp);
+  c.steps.forEach((s, i) => runStep(dp, s, `${c.name} [step ${i + 1}/${c.steps.length}]`));
+}
+
+function describeFrame(b: Buffer): string {
+  const p = tryParse(b);
+  return p ? `${describePacket(p)} (${b.length} B)` : `<unparsed ${b.length} B>`;
+}

@@ -1,0 +1,137 @@
+// Test harness for the eBPF datapath: loads program instances (one per read-only
+// config) that share their maps through a private bpffs, fills the maps with the
+// TypeScript codec, and runs packets through BPF_PROG_TEST_RUN.
+import { BpfObject, bpfObjectPath, type BpfMap, type BpfProgram } from '../../src/native/index.js';
+import {
+  CONFIG_GLOBAL, DROP_REASONS, EVENTS, MAP, encodeBackendVal, encodeConfig, encodeSlotRegion, encodeSrcRangeKey,
+  encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, sumPerCpuCounter, FREE_BACKEND,
+  type BackendVal, type Config, type DropReason, type EventName, type SvcKey,
+} from '../../src/dataplane/ebpf/abi.js';
+
+export type ProgName = 'tc_ingress' | 'tc_egress' | 'xdp_nodeport';
+
+const OBJECT_OF: Record<ProgName, string> = { tc_ingress: 'tc_lb', tc_egress: 'tc_lb', xdp_nodeport: 'xdp_lb' };
+
+export interface ServiceSpec {
+  frontend: SvcKey;
+  svcId: number;
+  /** Backend ids in slot order (a random list, or a Maglev LUT with MAGLEV set). */
+  slots: number[];
+  flags?: number;
+  affinityTimeoutS?: number;
+}
+
+export interface Counters {
+  drops: Record<DropReason, bigint>;
+  events: Record<EventName, bigint>;
+}
+
+/** Verdicts as the tests name them. */
+export const TC = { pass: 0, drop: 2, redirect: 7 } as const;
+export const XDP = { drop: 1, pass: 2, tx: 3 } as const;
+
+export class Datapath {
+  private readonly objects = new Map<string, BpfObject>();
+  private nextSlot = 0;
+
+  constructor(readonly pinRoot: string) {}
+
+  /** A program instance for this config; instances with equal configs are reused. */
+  program(name: ProgName, config: Config = {}): BpfProgram {
+    const objName = OBJECT_OF[name];
+    const id = `${objName}:${JSON.stringify(config)}`;
+    let obj = this.objects.get(id);
+    if (!obj) {
+      obj = BpfObject.open(bpfObjectPath(objName), { pinRoot: this.pinRoot });
+      obj.setRodata(CONFIG_GLOBAL, encodeConfig(config));
+      obj.load();
+      this.objects.set(id, obj);
+    }
+    return obj.program(name);
+  }
+
+  map(name: string): BpfMap {
+    if (this.objects.size === 0) this.program('tc_ingress');
+    return this.objects.values().next().value!.map(name);
+  }
+
+  setBackend(id: number, v: BackendVal | null): void {
+    this.map(MAP.backend).update(encodeU32(id), v ? encodeBackendVal(v) : FREE_BACKEND);
+  }
+
+  /** Writes a fresh slot region, then points the service at it. */
+  setService(s: ServiceSpec): { slotOff: number } {
+    const slotOff = this.nextSlot;
+    this.nextSlot += Math.max(1, s.slots.length);
+    if (s.slots.length > 0) {
+      const { keys, values } = encodeSlotRegion(slotOff, s.slots);
+      this.map(MAP.slots).updateBatch(keys, values);
+    }
+    this.map(MAP.svc).update(encodeSvcKey(s.frontend), encodeSvcVal({
+      svcId: s.svcId, slotOff, slotLen: s.slots.length, flags: s.flags ?? 0, affinityTimeoutS: s.affinityTimeoutS ?? 0,
+    }));
+    return { slotOff };
+  }
+
+  deleteService(k: SvcKey): boolean {
+    return this.map(MAP.svc).delete(encodeSvcKey(k));
+  }
+
+  allowSourceRange(svcId: number, cidr: string): void {
+    this.map(MAP.srcRange).update(encodeSrcRangeKey(svcId, cidr), encodeSrcRangeVal(true));
+  }
+
+  /** Empties the flow state (conntrack, affinity) between cases. */
+  clearFlows(): void {
+    for (const name of [MAP.ct, MAP.affinity]) {
+      const m = this.map(name);
+      for (const [k] of [...m.entries()]) m.delete(k);
+    }
+  }
+
+  /** Removes all services, backends, source ranges and flows. */
+  reset(): void {
+    this.clearFlows();
+    for (const name of [MAP.svc, MAP.srcRange]) {
+      const m = this.map(name);
+      for (const [k] of [...m.entries()]) m.delete(k);
+    }
+    this.nextSlot = 0;
+  }
+
+  counters(): Counters {
+    const read = <T extends string>(map: string, names: readonly T[]): Record<T, bigint> => {
+      const m = this.map(map);
+      const out = {} as Record<T, bigint>;
+      names.forEach((n, i) => {
+        const v = m.lookup(encodeU32(i));
+        out[n] = v ? sumPerCpuCounter(v).packets : 0n;
+      });
+      return out;
+    };
+    return { drops: read(MAP.drop, DROP_REASONS), events: read(MAP.event, EVENTS) };
+  }
+
+  svcPackets(svcId: number): bigint {
+    const v = this.map(MAP.svcStat).lookup(encodeU32(svcId));
+    return v ? sumPerCpuCounter(v).packets : 0n;
+  }
+
+  close(): void {
+    for (const o of this.objects.values()) o.close();
+    this.objects.clear();
+  }
+}
+
+/** Non-zero differences between two counter snapshots, as "name: +n" maps. */
+export function counterDelta(before: Counters, after: Counters): { drops: Partial<Record<DropReason, number>>; events: Partial<Record<EventName, number>> } {
+  const d = <T extends string>(a: Record<T, bigint>, b: Record<T, bigint>): Partial<Record<T, number>> => {
+    const out: Partial<Record<T, number>> = {};
+    for (const k of Object.keys(b) as T[]) {
+      const n = Number(b[k] - a[k]);
+      if (n !== 0) out[k] = n;
+    }
+    return out;
+  };
+  return { drops: d(before.drops, after.drops), events: d(before.events, after.events) };
+}

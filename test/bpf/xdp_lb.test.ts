@@ -1,0 +1,149 @@
+// XDP fast path for NodePort/LB/ExternalIP on external devices (same pipeline as tc,
+// with checksums patched by hand), its hand-off to tc for rejects, and the floor
+// program the benchmark uses as its baseline.
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { BE_F, SVC_F, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
+import { BpfObject, bpfObjectPath } from '../../src/native/index.js';
+import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
+import { kernelIt } from '../support/capability.js';
+import { DEFAULT_DST_MAC, DEFAULT_SRC_MAC, buildPacket, type PacketSpec } from '../support/packet.js';
+import { runCase, type Case } from './cases.js';
+import { Datapath, TC, XDP } from './datapath.js';
+import { FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, type Net } from './fixtures.js';
+
+const it = kernelIt();
+const NODEPORT = 30080;
+
+function cases(n: Net): Case[] {
+  const np: SvcKey = { addr: n.node, port: NODEPORT, proto: 'tcp' };
+  const be = (dp: Datapath) => {
+    dp.setBackend(1, { addr: n.remoteBe, port: 8080 });
+    dp.setBackend(3, { addr: n.localBe, port: 8080, flags: BE_F.LOCAL });
+  };
+  const syn = (src: string, dst: string, sport: number, dport: number): PacketSpec => ({ src, dst, proto: 'tcp', sport, dport });
+  const tcp = (src: string, dst: string, sport: number, dport: number, flags: PacketSpec['tcpFlags']): PacketSpec => ({ src, dst, proto: 'tcp', sport, dport, tcpFlags: flags });
+
+  const list: Case[] = [
+    {
+      name: `${n.tag} XDP NodePort to a local backend: DNAT, then the stack routes it`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: np, svcId: 60, slots: [3], flags: SVC_F.NODEPORT }); },
+      steps: [
+        { what: 'SYN rewritten in XDP', prog: 'xdp_nodeport', config: FROM_WIRE, in: syn(n.external, n.node, 51000, NODEPORT), verdict: XDP.pass, out: syn(n.external, n.localBe, 51000, 8080), events: { ct_created: 1 }, svc: { 60: 1 } },
+        { what: 'ACK follows CT in XDP', prog: 'xdp_nodeport', config: FROM_WIRE, in: tcp(n.external, n.node, 51000, NODEPORT, { ack: true }), verdict: XDP.pass, out: tcp(n.external, n.localBe, 51000, 8080, { ack: true }), events: { ct_hit_fwd: 1 } },
+        { what: 'reply from the pod (tc on its veth) un-NATed', prog: 'tc_ingress', config: FROM_PODS, in: tcp(n.localBe, n.external, 8080, 51000, { syn: true, ack: true }), verdict: TC.pass, out: tcp(n.node, n.external, NODEPORT, 51000, { syn: true, ack: true }) },
+      ],
+    },
+    {
+      name: `${n.tag} XDP NodePort eTP=Cluster to a remote backend: DNAT + SNAT; the reply is reversed in XDP`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: np, svcId: 61, slots: [1], flags: SVC_F.NODEPORT }); },
+      steps: (() => {
+        let port = 0;
+        return [
+          {
+            what: 'SNAT to the node', prog: 'xdp_nodeport' as const, config: FROM_WIRE, in: syn(n.external, n.node, 51001, NODEPORT), verdict: XDP.pass,
+            out: (got: { sport?: number }) => {
+              expect(got.sport).toBeGreaterThanOrEqual(SNAT_RANGE.min);
+              expect(got.sport).toBeLessThanOrEqual(SNAT_RANGE.max);
+              port = got.sport!;
+              return syn(n.node, n.remoteBe, port, 8080);
+            },
+          },
+          {
+            what: 'reply reversed', prog: 'xdp_nodeport' as const, config: FROM_WIRE, in: () => tcp(n.remoteBe, n.node, 8080, port, { syn: true, ack: true }), verdict: XDP.pass,
+            out: tcp(n.node, n.external, NODEPORT, 51001, { syn: true, ack: true }), events: { ct_hit_rev: 1 },
+          },
+        ];
+      })(),
+    },
+    {
+      name: `${n.tag} XDP hands an empty service to tc, which answers with a RST`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: np, svcId: 62, slots: [], flags: SVC_F.NODEPORT }); },
+      steps: [
+        { what: 'XDP passes it untouched', prog: 'xdp_nodeport', config: FROM_WIRE, in: syn(n.external, n.node, 51002, NODEPORT), verdict: XDP.pass, out: 'unchanged', events: { xdp_to_stack: 1 } },
+        {
+          what: 'tc ingress on the same device rejects', prog: 'tc_ingress', config: FROM_WIRE, in: syn(n.external, n.node, 51002, NODEPORT), verdict: TC.redirect,
+          out: { eth: { src: DEFAULT_DST_MAC, dst: DEFAULT_SRC_MAC }, src: n.node, dst: n.external, proto: 'tcp', sport: NODEPORT, dport: 51002, tcpFlags: { rst: true, ack: true }, seq: 0, ackSeq: 1001, window: 0, df: true },
+        },
+      ],
+    },
+    {
+      name: `${n.tag} XDP enforces loadBalancerSourceRanges`,
+      setup: (dp) => {
+        be(dp);
+        dp.setService({ frontend: { addr: n.lbIp, port: 443, proto: 'tcp' }, svcId: 63, slots: [3], flags: SVC_F.EXTERNAL | SVC_F.SRC_RANGES });
+        dp.allowSourceRange(63, n.externalCidr);
+      },
+      steps: [
+        { what: 'allowed', prog: 'xdp_nodeport', config: FROM_WIRE, in: syn(n.external, n.lbIp, 51003, 443), verdict: XDP.pass, out: syn(n.external, n.localBe, 51003, 8080) },
+        { what: 'denied', prog: 'xdp_nodeport', config: FROM_WIRE, in: syn(n.external2, n.lbIp, 51004, 443), verdict: XDP.drop, out: 'unchanged', drops: { src_range: 1 } },
+      ],
+    },
+    {
+      name: `${n.tag} XDP UDP NodePort DNAT`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: { addr: n.node, port: 30053, proto: 'udp' }, svcId: 64, slots: [3], flags: SVC_F.NODEPORT }); },
+      steps: [{
+        what: 'UDP rewritten', prog: 'xdp_nodeport', config: FROM_WIRE, in: { src: n.external, dst: n.node, proto: 'udp', sport: 51005, dport: 30053, payload: 'ping' },
+        verdict: XDP.pass, out: { src: n.external, dst: n.localBe, proto: 'udp', sport: 51005, dport: 8080, payload: 'ping' },
+      }],
+    },
+    {
+      name: `${n.tag} XDP SCTP NodePort DNAT with CRC32c update`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: { addr: n.node, port: 30868, proto: 'sctp' }, svcId: 65, slots: [3], flags: SVC_F.NODEPORT }); },
+      steps: [{
+        what: 'SCTP rewritten', prog: 'xdp_nodeport', config: FROM_WIRE, in: { src: n.external, dst: n.node, proto: 'sctp', sport: 51006, dport: 30868, vtag: 9, payload: Buffer.alloc(101, 3) },
+        verdict: XDP.pass, out: { src: n.external, dst: n.localBe, proto: 'sctp', sport: 51006, dport: 8080, vtag: 9, payload: Buffer.alloc(101, 3) },
+      }],
+    },
+  ];
+  if (n.family === 4) {
+    const udpNoCsum = (prog: 'xdp_nodeport' | 'tc_ingress'): Case => ({
+      name: `v4 ${prog}: UDP without checksum stays without checksum after DNAT`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: { addr: n.node, port: 30053, proto: 'udp' }, svcId: 66, slots: [3], flags: SVC_F.NODEPORT }); },
+      steps: [{
+        what: 'checksum field stays 0', prog, config: FROM_WIRE,
+        in: { src: n.external, dst: n.node, proto: 'udp', sport: 51007, dport: 30053, payload: 'x', udpNoChecksum: true },
+        verdict: prog === 'tc_ingress' ? TC.pass : XDP.pass,
+        out: { src: n.external, dst: n.localBe, proto: 'udp', sport: 51007, dport: 8080, payload: 'x', udpNoChecksum: true },
+      }],
+    });
+    list.push(udpNoCsum('xdp_nodeport'), udpNoCsum('tc_ingress'));
+  }
+  return list;
+}
+
+describe('xdp_lb datapath', () => {
+  let fs: PrivateBpffs | undefined;
+  let dp: Datapath;
+
+  beforeAll(() => {
+    if (process.getuid?.() !== 0) return;
+    fs = mountPrivateBpffs();
+    dp = new Datapath(fs.path);
+  });
+  afterAll(() => {
+    dp?.close();
+    fs?.dispose();
+  });
+
+  for (const n of NETS) for (const c of cases(n)) it(c.name, () => runCase(dp, c));
+
+  it('xdp_floor parses, looks up the service map once and passes every packet untouched', () => {
+    const obj = BpfObject.open(bpfObjectPath('xdp_floor'), { pinRoot: fs!.path }).load();
+    try {
+      for (const n of NETS) {
+        dp.setService({ frontend: { addr: n.clusterIp, port: 80, proto: 'tcp' }, svcId: 70, slots: [] });
+        for (const spec of [
+          { src: n.pod, dst: n.clusterIp, proto: 'tcp', sport: 1, dport: 80 },
+          { src: n.pod, dst: n.other, proto: 'udp', sport: 1, dport: 53 },
+        ] as PacketSpec[]) {
+          const frame = buildPacket(spec);
+          const r = obj.program('xdp_floor').testRun({ data: frame, repeat: 100 });
+          expect(r.retval).toBe(XDP.pass);
+          expect(r.data.equals(frame)).toBe(true);
+        }
+      }
+    } finally {
+      obj.close();
+    }
+  });
+});
