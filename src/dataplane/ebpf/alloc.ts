@@ -1,0 +1,97 @@
+/** Small integer ids (svc_id, backend id) from [min, max], lowest free first. */
+export class IdAllocator {
+  private used = new Set<number>();
+  private free: number[] = [];
+  private next: number;
+
+  constructor(private readonly min: number, private readonly max: number) {
+    this.next = min;
+  }
+
+  /** Marks an id taken (adopting state a previous instance left in the maps). */
+  claim(id: number): void {
+    if (id < this.min || id > this.max) throw new RangeError(`id ${id} outside ${this.min}..${this.max}`);
+    this.used.add(id);
+    while (this.next <= this.max && this.used.has(this.next)) this.next++;
+  }
+
+  allocate(): number {
+    while (this.free.length) {
+      const id = this.free.pop()!;
+      if (!this.used.has(id)) {
+        this.used.add(id);
+        return id;
+      }
+    }
+    while (this.next <= this.max && this.used.has(this.next)) this.next++;
+    if (this.next > this.max) throw new RangeError(`no free id left in ${this.min}..${this.max} (raise the map size)`);
+    this.used.add(this.next);
+    return this.next++;
+  }
+
+  release(id: number): void {
+    if (this.used.delete(id)) this.free.push(id);
+  }
+
+  get size(): number {
+    return this.used.size;
+  }
+}
+
+/**
+ * First-fit allocator of regions in the flat slot pool (ekp_slots_v1). A
+ * service's table is written to a fresh region before its entry flips to it,
+ * so during a change old and new regions briefly coexist.
+ */
+export class SlotPool {
+  /** Free regions sorted by offset, coalesced. */
+  private holes: { off: number; len: number }[];
+  private usedSlots = 0;
+
+  constructor(readonly capacity: number) {
+    this.holes = [{ off: 0, len: capacity }];
+  }
+
+  allocate(len: number): number {
+    if (len <= 0) throw new RangeError('slot region length must be positive');
+    const i = this.holes.findIndex((h) => h.len >= len);
+    if (i < 0) {
+      throw new RangeError(`slot pool full: need ${len} slots, ${this.capacity - this.usedSlots} of ${this.capacity} free but fragmented or too few (raise --bpf-slots)`);
+    }
+    const h = this.holes[i]!;
+    const off = h.off;
+    if (h.len === len) this.holes.splice(i, 1);
+    else this.holes[i] = { off: h.off + len, len: h.len - len };
+    this.usedSlots += len;
+    return off;
+  }
+
+  /** Marks a region taken (adopting state); it must lie inside one hole. */
+  claim(off: number, len: number): void {
+    const i = this.holes.findIndex((h) => h.off <= off && off + len <= h.off + h.len);
+    if (i < 0) throw new RangeError(`slot region ${off}+${len} overlaps one already in use`);
+    const h = this.holes[i]!;
+    const parts = [{ off: h.off, len: off - h.off }, { off: off + len, len: h.off + h.len - off - len }].filter((p) => p.len > 0);
+    this.holes.splice(i, 1, ...parts);
+    this.usedSlots += len;
+  }
+
+  release(off: number, len: number): void {
+    let i = this.holes.findIndex((h) => h.off > off);
+    if (i < 0) i = this.holes.length;
+    this.holes.splice(i, 0, { off, len });
+    // Coalesce with neighbours so large tables still fit after churn.
+    for (let j = Math.max(0, i - 1); j < this.holes.length - 1;) {
+      const a = this.holes[j]!;
+      const b = this.holes[j + 1]!;
+      if (a.off + a.len === b.off) this.holes.splice(j, 2, { off: a.off, len: a.len + b.len });
+      else if (j >= i) break;
+      else j++;
+    }
+    this.usedSlots -= len;
+  }
+
+  get used(): number {
+    return this.usedSlots;
+  }
+}

@@ -1,0 +1,364 @@
+import type { Backend, DesiredService, Frontend } from '../../model/index.js';
+import type { StateUpdate } from '../../tracker/index.js';
+import {
+  BE_F, encodeBackendVal, encodeSlotRegion, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, decodeSvcVal,
+  decodeBackendVal, FREE_BACKEND, SVC_F, type SvcVal,
+} from './abi.js';
+import { IdAllocator, SlotPool } from './alloc.js';
+import { maglevTable, maglevTableSize } from './maglev.js';
+
+/** What the writer needs of a BPF map (BpfMap has it; tests use an in-memory fake). */
+export interface MapLike {
+  update(key: Buffer, value: Buffer): void;
+  delete(key: Buffer): boolean;
+  updateBatch(keys: Buffer, values: Buffer): number;
+  deleteBatch(keys: Buffer): number;
+  entries(): Iterable<[Buffer, Buffer]>;
+}
+
+export interface ServiceMaps {
+  svc: MapLike;
+  backend: MapLike;
+  slots: MapLike;
+  srcRange: MapLike;
+}
+
+export type LbAlgorithm = 'random' | 'maglev';
+
+export interface WriterOptions {
+  algorithm: LbAlgorithm;
+  /** max_entries of the maps, so ids and regions stay inside them. */
+  sizes: { svcIds: number; backends: number; slots: number };
+  maglevMaxSize?: number;
+}
+
+interface Entry {
+  key: Buffer;
+  val: Required<SvcVal>;
+  /** Backend ids in slot order: what the region holds. */
+  slots: number[];
+}
+
+interface Programmed {
+  svcId: number;
+  entries: Map<string, Entry>;
+  backends: string[];
+  ranges: Map<string, Buffer>;
+}
+
+interface Region {
+  off: number;
+  len: number;
+  slots: number[];
+}
+
+export interface WriteStats {
+  servicePorts: number;
+  svcEntriesWritten: number;
+  svcEntriesDeleted: number;
+  slotsWritten: number;
+  backendsWritten: number;
+  backendsFreed: number;
+}
+
+const backendKey = (b: Backend) => `${b.ip}|${b.port}`;
+const hex = (b: Buffer) => b.toString('hex');
+
+/**
+ * Turns desired service ports into the datapath's maps: one service entry per
+ * frontend and scope, a slot region per entry (random list or Maglev table),
+ * backends by id, and source-range LPM entries. Every change is ordered so the
+ * datapath never sees a half-written service: backends first, then the new
+ * region, then the entry that points at it, and only then are old regions and
+ * unused backends freed.
+ */
+export class ServiceWriter {
+  private readonly svcIds: IdAllocator;
+  private readonly backendIds: IdAllocator;
+  private readonly pool: SlotPool;
+  private readonly byService = new Map<string, Programmed>();
+  private readonly backends = new Map<string, { id: number; refs: number; value: Buffer }>();
+  /** Region of every live service entry, by entry key (hex). */
+  private readonly regions = new Map<string, Region>();
+  /** Entries found in the maps at start (a previous instance's), until a full sync settles them. */
+  private adopted = new Map<string, { region: Region | null; svcId: number }>();
+
+  constructor(private readonly maps: ServiceMaps, private readonly opts: WriterOptions) {
+    this.svcIds = new IdAllocator(1, opts.sizes.svcIds - 1);
+    this.backendIds = new IdAllocator(1, opts.sizes.backends - 1);
+    this.pool = new SlotPool(opts.sizes.slots);
+  }
+
+  /**
+   * Reads what a previous instance left: its regions stay reserved and its
+   * backend ids are reused for the same address, so affinity entries and live
+   * tables stay valid until the first full sync replaces them.
+   */
+  adopt(): { entries: number; backends: number } {
+    for (const [k, v] of this.maps.svc.entries()) {
+      const val = decodeSvcVal(v);
+      let region: Region | null = null;
+      if (val.slotLen > 0) {
+        try {
+          this.pool.claim(val.slotOff, val.slotLen);
+          region = { off: val.slotOff, len: val.slotLen, slots: [] };
+        } catch {
+          region = null; // overlapping garbage: the full sync rewrites it
+        }
+      }
+      this.adopted.set(hex(k), { region, svcId: val.svcId });
+    }
+    let backends = 0;
+    for (const [k, v] of this.maps.backend.entries()) {
+      const b = decodeBackendVal(v);
+      if (!b) continue;
+      const id = k.readUInt32LE(0);
+      this.backendIds.claim(id);
+      this.backends.set(`${b.addr}|${b.port}`, { id, refs: 0, value: Buffer.from(v) });
+      backends++;
+    }
+    return { entries: this.adopted.size, backends };
+  }
+
+  apply(update: StateUpdate): WriteStats {
+    const stats: WriteStats = { servicePorts: update.state.services.size, svcEntriesWritten: 0, svcEntriesDeleted: 0, slotsWritten: 0, backendsWritten: 0, backendsFreed: 0 };
+    const full = update.changed === 'all';
+    const keys = full ? new Set([...update.state.services.keys(), ...this.byService.keys()]) : update.changed;
+
+    const backendWrites = new Map<number, Buffer>();
+    const slotWrites: { off: number; ids: number[] }[] = [];
+    const svcWrites = new Map<string, Entry>();
+    const svcDeletes = new Map<string, Buffer>();
+    const rangeAdds = new Map<string, Buffer>();
+    const rangeDeletes = new Map<string, Buffer>();
+    const regionFrees: Region[] = [];
+    const backendReleases: string[] = [];
+
+    for (const spk of keys) {
+      const desired = update.state.services.get(spk);
+      const prev = this.byService.get(spk);
+      if (!desired) {
+        if (!prev) continue;
+        for (const [k, e] of prev.entries) {
+          svcDeletes.set(k, e.key);
+          const r = this.regions.get(k);
+          if (r) regionFrees.push(r);
+          this.regions.delete(k);
+        }
+        for (const [k, b] of prev.ranges) rangeDeletes.set(k, b);
+        backendReleases.push(...prev.backends);
+        this.svcIds.release(prev.svcId);
+        this.byService.delete(spk);
+        continue;
+      }
+
+      const svcId = prev?.svcId ?? this.adoptedSvcId(desired) ?? this.svcIds.allocate();
+      const next: Programmed = { svcId, entries: new Map(), backends: [], ranges: new Map() };
+      const acquire = (b: Backend): number => {
+        const k = backendKey(b);
+        next.backends.push(k);
+        const value = encodeBackendVal({ addr: b.ip, port: b.port, flags: (b.isLocal ? BE_F.LOCAL : 0) | (b.terminating ? BE_F.TERMINATING : 0) });
+        let e = this.backends.get(k);
+        if (!e) {
+          e = { id: this.backendIds.allocate(), refs: 0, value };
+          this.backends.set(k, e);
+          backendWrites.set(e.id, value);
+        } else if (!e.value.equals(value) || full) {
+          e.value = value;
+          backendWrites.set(e.id, value);
+        }
+        e.refs++;
+        return e.id;
+      };
+
+      for (const entry of this.entriesOf(desired, svcId, acquire)) {
+        const k = hex(entry.key);
+        next.entries.set(k, entry);
+        const old = this.regions.get(k) ?? this.takeAdopted(k);
+        const sameSlots = old !== undefined && old !== null && sameIds(old.slots, entry.slots);
+        let region: Region | null = old ?? null;
+        if (!sameSlots) {
+          region = entry.slots.length ? { off: this.pool.allocate(entry.slots.length), len: entry.slots.length, slots: entry.slots } : null;
+          if (region) slotWrites.push({ off: region.off, ids: entry.slots });
+          if (old) regionFrees.push(old);
+        }
+        entry.val.slotOff = region?.off ?? 0;
+        entry.val.slotLen = region?.len ?? 0;
+        if (region) this.regions.set(k, region);
+        else this.regions.delete(k);
+        const prevEntry = prev?.entries.get(k);
+        if (full || !prevEntry || !sameVal(prevEntry.val, entry.val)) svcWrites.set(k, entry);
+      }
+      for (const f of desired.frontends) {
+        for (const cidr of f.sourceRanges ?? []) {
+          const key = encodeSrcRangeKey(svcId, cidr);
+          next.ranges.set(hex(key), key);
+        }
+      }
+      if (prev) {
+        for (const [k, e] of prev.entries) {
+          if (next.entries.has(k)) continue;
+          svcDeletes.set(k, e.key);
+          const r = this.regions.get(k);
+          if (r) regionFrees.push(r);
+          this.regions.delete(k);
+        }
+        for (const [k, b] of prev.ranges) if (!next.ranges.has(k)) rangeDeletes.set(k, b);
+        backendReleases.push(...prev.backends);
+      }
+      for (const [k, b] of next.ranges) if (full || !prev?.ranges.has(k)) rangeAdds.set(k, b);
+      this.byService.set(spk, next);
+    }
+
+    if (full) {
+      // Repair drift: whatever is in the kernel and not ours goes.
+      const live = new Set<string>();
+      for (const p of this.byService.values()) for (const k of p.entries.keys()) live.add(k);
+      for (const [k] of this.maps.svc.entries()) {
+        const h = hex(k);
+        if (!live.has(h)) svcDeletes.set(h, Buffer.from(k));
+      }
+      const liveRanges = new Set<string>();
+      for (const p of this.byService.values()) for (const k of p.ranges.keys()) liveRanges.add(k);
+      for (const [k] of this.maps.srcRange.entries()) if (!liveRanges.has(hex(k))) rangeDeletes.set(hex(k), Buffer.from(k));
+      for (const a of this.adopted.values()) if (a.region) regionFrees.push(a.region);
+      this.adopted.clear();
+    }
+
+    // 1. backends, 2. new regions, 3. source ranges, 4. service entries: a
+    // packet finds either the old complete service or the new complete one.
+    if (backendWrites.size) {
+      const ids = [...backendWrites.keys()];
+      this.maps.backend.updateBatch(Buffer.concat(ids.map(encodeU32)), Buffer.concat(ids.map((i) => backendWrites.get(i)!)));
+      stats.backendsWritten = ids.length;
+    }
+    for (const w of slotWrites) {
+      const { keys: sk, values: sv } = encodeSlotRegion(w.off, w.ids);
+      this.maps.slots.updateBatch(sk, sv);
+      stats.slotsWritten += w.ids.length;
+    }
+    if (rangeAdds.size) {
+      const ks = [...rangeAdds.values()];
+      this.maps.srcRange.updateBatch(Buffer.concat(ks), Buffer.concat(ks.map(() => encodeSrcRangeVal(true))));
+    }
+    if (svcWrites.size) {
+      const es = [...svcWrites.values()];
+      this.maps.svc.updateBatch(Buffer.concat(es.map((e) => e.key)), Buffer.concat(es.map((e) => encodeSvcVal(e.val))));
+      stats.svcEntriesWritten = es.length;
+    }
+    // 5. then what is no longer referenced.
+    if (svcDeletes.size) stats.svcEntriesDeleted = this.maps.svc.deleteBatch(Buffer.concat([...svcDeletes.values()]));
+    if (rangeDeletes.size) this.maps.srcRange.deleteBatch(Buffer.concat([...rangeDeletes.values()]));
+    for (const r of regionFrees) this.pool.release(r.off, r.len);
+    const freed: number[] = [];
+    for (const k of backendReleases) {
+      const e = this.backends.get(k)!;
+      if (--e.refs > 0) continue;
+      this.backends.delete(k);
+      this.backendIds.release(e.id);
+      freed.push(e.id);
+    }
+    if (full) {
+      // Adopted backends no service took back.
+      for (const [k, e] of this.backends) {
+        if (e.refs > 0) continue;
+        this.backends.delete(k);
+        this.backendIds.release(e.id);
+        freed.push(e.id);
+      }
+    }
+    if (freed.length) {
+      this.maps.backend.updateBatch(Buffer.concat(freed.map(encodeU32)), Buffer.concat(freed.map(() => FREE_BACKEND)));
+      stats.backendsFreed = freed.length;
+    }
+    return stats;
+  }
+
+  /** Reverse-NAT/stats id of a service port (for metrics labels). */
+  serviceIds(): Map<number, string> {
+    const out = new Map<number, string>();
+    for (const [k, p] of this.byService) out.set(p.svcId, k);
+    return out;
+  }
+
+  usage(): { svcIds: number; backends: number; slots: number } {
+    return { svcIds: this.svcIds.size, backends: this.backendIds.size, slots: this.pool.used };
+  }
+
+  private entriesOf(s: DesiredService, svcId: number, acquire: (b: Backend) => number): Entry[] {
+    const base = (s.affinity.type === 'ClientIP' ? SVC_F.AFFINITY : 0) | (this.opts.algorithm === 'maglev' ? SVC_F.MAGLEV : 0);
+    const timeout = s.affinity.type === 'ClientIP' ? s.affinity.timeoutSeconds : 0;
+    const out: Entry[] = [];
+    const make = (f: Frontend, scope: 'external' | 'internal', backends: readonly Backend[], flags: number): void => {
+      const ids = backends.map(acquire);
+      out.push({
+        key: encodeSvcKey({ addr: f.address, port: f.port, proto: f.protocol.toLowerCase() as 'tcp', scope }),
+        val: { svcId, slotOff: 0, slotLen: 0, affinityTimeoutS: timeout, flags: base | flags },
+        slots: this.slotsFor(backends, ids),
+      });
+    };
+    for (const f of s.frontends) {
+      if (f.kind === 'clusterIP') {
+        // kube-proxy masquerades ClusterIP traffic from outside the cluster CIDRs;
+        // the datapath SNATs external-origin flows to remote backends unless told not to.
+        const flags = (s.internalBackends.dropWhenEmpty ? SVC_F.DROP_EMPTY : 0) | (s.masquerade.clusterIP === 'none' ? SVC_F.PRESERVE_SRC : 0);
+        make(f, 'external', s.internalBackends.backends, flags);
+        continue;
+      }
+      const ext = s.externalBackends;
+      const short = s.shortCircuitBackends;
+      // Pods and the node itself reach external frontends through the cluster set (KUBE-EXT's
+      // short-circuit); only when that differs from the external set is a second scope needed.
+      const twoScopes = !sameBackends(ext.backends, short.backends) || ext.dropWhenEmpty !== short.dropWhenEmpty;
+      const flags = (s.externalPolicyLocal ? SVC_F.PRESERVE_SRC : 0)
+        | (ext.dropWhenEmpty ? SVC_F.DROP_EMPTY : 0)
+        | (f.kind === 'nodePort' ? SVC_F.NODEPORT : SVC_F.EXTERNAL)
+        | (f.sourceRanges?.length ? SVC_F.SRC_RANGES : 0)
+        | (twoScopes ? SVC_F.TWO_SCOPES : 0);
+      make(f, 'external', ext.backends, flags);
+      if (twoScopes) make(f, 'internal', short.backends, (short.dropWhenEmpty ? SVC_F.DROP_EMPTY : 0) | (f.kind === 'nodePort' ? SVC_F.NODEPORT : SVC_F.EXTERNAL));
+    }
+    return out;
+  }
+
+  private slotsFor(backends: readonly Backend[], ids: number[]): number[] {
+    if (ids.length === 0) return [];
+    if (this.opts.algorithm === 'random') return [...ids].sort((a, b) => a - b);
+    const size = maglevTableSize(ids.length, this.opts.maglevMaxSize);
+    return Array.from(maglevTable(backends.map((b, i) => ({ id: ids[i]!, name: backendKey(b) })), { size }));
+  }
+
+  private adoptedSvcId(s: DesiredService): number | undefined {
+    // A restart keeps each service's id: affinity entries and stats are keyed by it.
+    const f = s.frontends[0];
+    if (!f) return undefined;
+    const a = this.adopted.get(hex(encodeSvcKey({ addr: f.address, port: f.port, proto: f.protocol.toLowerCase() as 'tcp' })));
+    if (!a) return undefined;
+    try {
+      this.svcIds.claim(a.svcId);
+      return a.svcId;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private takeAdopted(k: string): Region | undefined {
+    const a = this.adopted.get(k);
+    if (!a) return undefined;
+    this.adopted.delete(k);
+    // Its content is unknown to us (slots: []), so the entry always gets a fresh region.
+    return a.region ?? undefined;
+  }
+}
+
+function sameIds(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function sameVal(a: Required<SvcVal>, b: Required<SvcVal>): boolean {
+  return a.svcId === b.svcId && a.slotOff === b.slotOff && a.slotLen === b.slotLen && a.affinityTimeoutS === b.affinityTimeoutS && a.flags === b.flags;
+}
+
+function sameBackends(a: readonly Backend[], b: readonly Backend[]): boolean {
+  return a.length === b.length && a.every((x, i) => backendKey(x) === backendKey(b[i]!));
+}

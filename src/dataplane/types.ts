@@ -1,0 +1,38 @@
+import type { Logger } from '../observe/index.js';
+import type { ProxyConfig } from '../config/index.js';
+import type { ProxyMode } from '../probe/index.js';
+import type { StateConsumer } from '../tracker/index.js';
+
+/** A sample of a metric read from the kernel at scrape time. */
+export interface KernelSample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/**
+ * One datapath mode. Every mode takes the same desired state (apply) and must
+ * pass the same end-to-end scenario table.
+ */
+export interface Dataplane extends StateConsumer {
+  readonly mode: ProxyMode;
+  /**
+   * Gets the kernel ready (load and attach programs, create tables). Must be
+   * safe after a crash or kill -9 of a previous instance: it adopts what that
+   * instance left (pinned maps, established flows) rather than starting over.
+   */
+  start(): Promise<void>;
+  /** Stops managing the kernel and leaves the datapath serving (SIGTERM). */
+  close(): Promise<void>;
+  /** Kernel-side counters for /metrics: per-service packets, drops by reason, conntrack entries. */
+  kernelMetrics?(): Record<string, { help: string; type: 'counter' | 'gauge'; samples: KernelSample[] }>;
+}
+
+export interface DataplaneContext {
+  config: ProxyConfig;
+  log: Logger;
+  /** This node's addresses (for SNAT and NodePorts). */
+  nodeAddresses: () => string[];
+}
+
+/** Removes everything a mode of ours created (programs, pins, rules, interfaces); never a user's own state. */
+export type Cleaner = (ctx: DataplaneContext) => Promise<string[]>;

@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { LAYOUT, SVC_F, decodeBackendVal, decodeSvcKey, decodeSvcVal } from '../../../../src/dataplane/ebpf/abi.js';
+import { ServiceWriter, type LbAlgorithm } from '../../../../src/dataplane/ebpf/writer.js';
+import { buildDesiredState, type DesiredState } from '../../../../src/model/index.js';
+import { ep, NODE, slice, svc } from '../../model/fixtures.js';
+import { FakeMap } from './fake-map.js';
+
+function maps(log: string[] = []) {
+  return {
+    svc: new FakeMap('svc', LAYOUT.ekp_svc_key.size, LAYOUT.ekp_svc_val.size, log),
+    backend: new FakeMap('backend', 4, LAYOUT.ekp_backend_val.size, log),
+    slots: new FakeMap('slots', 4, 4, log),
+    srcRange: new FakeMap('srcRange', LAYOUT.ekp_srcrange_key.size, 4, log),
+  };
+}
+type Maps = ReturnType<typeof maps>;
+
+const FLAG_NAMES = Object.entries(SVC_F);
+
+/** The maps as readable rows: frontend scope → backends in slot order, flags. */
+function dump(m: Maps): string[] {
+  const backends = new Map<number, string>();
+  for (const [k, v] of m.backend.entries()) {
+    const b = decodeBackendVal(v);
+    if (b) backends.set(k.readUInt32LE(0), `${b.addr}:${b.port}${b.flags & 1 ? 'L' : ''}${b.flags & 2 ? 'T' : ''}`);
+  }
+  const slot = (i: number) => m.slots.data.get(Buffer.from(new Uint32Array([i]).buffer).toString('hex'))!.readUInt32LE(0);
+  return [...m.svc.entries()].map(([k, v]) => {
+    const key = decodeSvcKey(k);
+    const val = decodeSvcVal(v);
+    const ids = Array.from({ length: val.slotLen }, (_, i) => slot(val.slotOff + i));
+    const uniq = [...new Set(ids)].map((id) => backends.get(id) ?? `missing#${id}`).sort();
+    const flags = FLAG_NAMES.filter(([, bit]) => val.flags & bit).map(([n]) => n).join(',');
+    return `${key.addr}:${key.port}/${key.proto} ${key.scope} -> [${uniq.join(' ')}]${val.slotLen !== uniq.length ? ` x${val.slotLen}` : ''} ${flags}`;
+  }).sort();
+}
+
+function desired(objects: { services: unknown[]; endpointSlices: unknown[] }): DesiredState {
+  return buildDesiredState({ ...objects, node: NODE }).state;
+}
+
+const writerFor = (m: Maps, algorithm: LbAlgorithm = 'random') => new ServiceWriter(m, { algorithm, sizes: { svcIds: 1024, backends: 1024, slots: 65536 } });
+
+const web = svc();
+const twoPods = slice({ endpoints: [ep('10.244.1.5', { node: 'node-a' }), ep('10.244.2.6', { node: 'node-b' })] });
+
+describe('ServiceWriter', () => {
+  it('ClusterIP: one entry, a slot per backend, backends by id', () => {
+    const m = maps();
+    writerFor(m).apply({ state: desired({ services: [web], endpointSlices: [twoPods] }), changed: 'all' });
+    expect(dump(m)).toEqual(['10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] ']);
+  });
+
+  it('NodePort eTP=Local: the external scope gets local backends and keeps the source; pods short-circuit to all', () => {
+    const m = maps();
+    const np = svc({ spec: { type: 'NodePort', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000, ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] } });
+    writerFor(m).apply({ state: desired({ services: [np], endpointSlices: [twoPods] }), changed: 'all' });
+    expect(dump(m)).toEqual([
+      '10.0.0.5:30080/6 external -> [10.244.1.5:8080L] PRESERVE_SRC,TWO_SCOPES,NODEPORT',
+      '10.0.0.5:30080/6 internal -> [10.244.1.5:8080L 10.244.2.6:8080] NODEPORT',
+      '10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] ',
+      '192.168.1.10:30080/6 external -> [10.244.1.5:8080L] PRESERVE_SRC,TWO_SCOPES,NODEPORT',
+      '192.168.1.10:30080/6 internal -> [10.244.1.5:8080L 10.244.2.6:8080] NODEPORT',
+    ]);
+  });
+
+  it('eTP=Local with no local endpoint drops externally; no endpoints at all rejects (no DROP_EMPTY)', () => {
+    const m = maps();
+    const lb = svc({
+      spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', loadBalancerSourceRanges: ['192.0.2.0/24'], ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] },
+      status: { loadBalancer: { ingress: [{ ip: '198.51.100.7' }] } },
+    });
+    const remoteOnly = slice({ endpoints: [ep('10.244.2.6', { node: 'node-b' })] });
+    const w = writerFor(m);
+    w.apply({ state: desired({ services: [lb], endpointSlices: [remoteOnly] }), changed: 'all' });
+    expect(dump(m).filter((r) => r.startsWith('198.51.100.7'))).toEqual([
+      '198.51.100.7:80/6 external -> [] PRESERVE_SRC,TWO_SCOPES,SRC_RANGES,DROP_EMPTY,EXTERNAL',
+      '198.51.100.7:80/6 internal -> [10.244.2.6:8080] EXTERNAL',
+    ]);
+    expect(m.srcRange.data.size).toBe(1);
+    w.apply({ state: desired({ services: [lb], endpointSlices: [] }), changed: 'all' });
+    expect(dump(m).filter((r) => r.startsWith('198.51.100.7'))).toEqual(['198.51.100.7:80/6 external -> [] PRESERVE_SRC,SRC_RANGES,EXTERNAL']);
+  });
+
+  it('affinity and Maglev flags; a Maglev table is a prime-sized region', () => {
+    const m = maps();
+    const aff = svc({ spec: { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } } });
+    writerFor(m, 'maglev').apply({ state: desired({ services: [aff], endpointSlices: [twoPods] }), changed: 'all' });
+    expect(dump(m)).toEqual(['10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] x251 AFFINITY,MAGLEV']);
+    const val = decodeSvcVal([...m.svc.entries()][0]![1]);
+    expect(val.affinityTimeoutS).toBe(60);
+  });
+
+  it('an endpoint change writes backends, then the new region, then flips the entry, and frees the old backend', () => {
+    const log: string[] = [];
+    const m = maps(log);
+    const w = writerFor(m);
+    w.apply({ state: desired({ services: [web], endpointSlices: [twoPods] }), changed: 'all' });
+    log.length = 0;
+    const moved = slice({ endpoints: [ep('10.244.1.5', { node: 'node-a' }), ep('10.244.3.7', { node: 'node-c' })] });
+    const stats = w.apply({ state: desired({ services: [web], endpointSlices: [moved] }), changed: new Set(['default/web:http']) });
+    expect(log).toEqual(['backend updateBatch 1', 'slots updateBatch 2', 'svc updateBatch 1', 'backend updateBatch 1']);
+    expect(stats).toMatchObject({ svcEntriesWritten: 1, slotsWritten: 2, backendsWritten: 1, backendsFreed: 1 });
+    expect(dump(m)).toEqual(['10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.3.7:8080] ']);
+    expect(w.usage()).toEqual({ svcIds: 1, backends: 2, slots: 2 });
+  });
+
+  it('a no-op partial apply touches nothing; removing a service frees everything', () => {
+    const log: string[] = [];
+    const m = maps(log);
+    const w = writerFor(m);
+    const state = desired({ services: [web], endpointSlices: [twoPods] });
+    w.apply({ state, changed: 'all' });
+    log.length = 0;
+    w.apply({ state, changed: new Set(['default/web:http']) });
+    expect(log).toEqual([]);
+    w.apply({ state: desired({ services: [], endpointSlices: [] }), changed: new Set(['default/web:http']) });
+    expect(m.svc.data.size).toBe(0);
+    expect([...m.backend.data.values()].every((v) => v.every((b) => b === 0))).toBe(true);
+    expect(w.usage()).toEqual({ svcIds: 0, backends: 0, slots: 0 });
+  });
+
+  it('a full sync removes entries it does not own (drift) and rewrites what was tampered with', () => {
+    const m = maps();
+    const w = writerFor(m);
+    const state = desired({ services: [web], endpointSlices: [twoPods] });
+    w.apply({ state, changed: 'all' });
+    const [k, v] = [...m.svc.entries()][0]!;
+    m.svc.data.set(Buffer.alloc(24, 7).toString('hex'), Buffer.alloc(24));
+    const broken = Buffer.from(v);
+    broken.writeUInt32LE(0, 8); // slot_len 0: the service looks empty
+    m.svc.update(k, broken);
+    w.apply({ state, changed: 'all' });
+    expect(dump(m)).toEqual(['10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] ']);
+  });
+
+  it('a restarted writer adopts the maps: same backend ids and svc id, then replaces every region', () => {
+    const m = maps();
+    const state = desired({ services: [web], endpointSlices: [twoPods] });
+    writerFor(m).apply({ state, changed: 'all' });
+    const before = new Map([...m.backend.entries()].map(([k, v]) => [k.toString('hex'), v.toString('hex')]));
+    const svcIdBefore = decodeSvcVal([...m.svc.entries()][0]![1]).svcId;
+
+    const again = writerFor(m);
+    expect(again.adopt()).toEqual({ entries: 1, backends: 2 });
+    again.apply({ state, changed: 'all' });
+    expect(dump(m)).toEqual(['10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] ']);
+    expect(decodeSvcVal([...m.svc.entries()][0]![1]).svcId).toBe(svcIdBefore);
+    expect(new Map([...m.backend.entries()].map(([k, v]) => [k.toString('hex'), v.toString('hex')]))).toEqual(before);
+    // The adopted region was freed after the flip; only the new one is used.
+    expect(again.usage().slots).toBe(2);
+  });
+
+  it('many services: ids and regions stay unique', () => {
+    const m = maps();
+    const services = Array.from({ length: 200 }, (_, i) => svc({ name: `s${i}`, spec: { clusterIP: `10.96.1.${i}`, clusterIPs: [`10.96.1.${i}`] } }));
+    const slices = services.map((_, i) => slice({ service: `s${i}`, endpoints: [ep(`10.244.9.${i}`), ep(`10.244.8.${i}`)] }));
+    const w = writerFor(m, 'maglev');
+    w.apply({ state: desired({ services, endpointSlices: slices }), changed: 'all' });
+    const vals = [...m.svc.entries()].map(([, v]) => decodeSvcVal(v));
+    expect(new Set(vals.map((v) => v.svcId)).size).toBe(200);
+    const ranges = vals.map((v) => [v.slotOff, v.slotOff + v.slotLen] as const).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < ranges.length; i++) expect(ranges[i]![0]).toBeGreaterThanOrEqual(ranges[i - 1]![1]);
+  });
+});
