@@ -171,6 +171,29 @@ Napi::Value CgroupDetach(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// cgroupDetachById(progId, cgroupPath, attachType): detaches a program we no
+// longer hold a descriptor for (one a previous instance of the daemon attached).
+Napi::Value CgroupDetachById(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = ArgU32(info, 0, "progId");
+  std::string path = ArgString(info, 1, "cgroupPath");
+  uint32_t type = ArgU32(info, 2, "attachType");
+  int prog = bpf_prog_get_fd_by_id(id);
+  if (prog < 0) ThrowErrno(env, errno, "bpf_prog_get_fd_by_id", "program id " + std::to_string(id));
+  int cg = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg < 0) {
+    int err = errno;
+    close(prog);
+    ThrowErrno(env, err, "open", "cgroup " + path);
+  }
+  int rc = bpf_prog_detach2(prog, cg, static_cast<bpf_attach_type>(type));
+  int err = errno;
+  close(cg);
+  close(prog);
+  if (rc) ThrowErrno(env, err, "bpf_prog_detach2", "program id " + std::to_string(id) + " on cgroup " + path);
+  return env.Undefined();
+}
+
 // cgroupQuery(cgroupPath, attachType) -> [progId]
 Napi::Value CgroupQuery(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -237,6 +260,7 @@ void RegisterAttachFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("cgroupAttach", Napi::Function::New(env, CgroupAttach));
   exports.Set("cgroupDetach", Napi::Function::New(env, CgroupDetach));
   exports.Set("cgroupQuery", Napi::Function::New(env, CgroupQuery));
+  exports.Set("cgroupDetachById", Napi::Function::New(env, CgroupDetachById));
   exports.Set("progInfoById", Napi::Function::New(env, ProgInfoById));
   exports.Set("progIdByFd", Napi::Function::New(env, ProgIdByFd));
 }

@@ -98,6 +98,12 @@ export function detachCgroup(prog: BpfProgram, cgroupPath: string): void {
   naming({ program: prog.name }, () => native().cgroupDetach(prog.fd, cgroupPath, prog.expectedAttachType));
 }
 
+/** Detaches a program by id (one a previous instance attached and we hold no fd for). */
+export function detachCgroupById(progId: number, cgroupPath: string, attachType: number): void {
+  checkCgroupPath(cgroupPath);
+  native().cgroupDetachById(progId, cgroupPath, attachType);
+}
+
 /** Ids of the programs attached to a cgroup hook, with their names. */
 export function queryCgroup(cgroupPath: string, attachType: number): { id: number; name: string }[] {
   checkCgroupPath(cgroupPath);

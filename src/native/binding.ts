@@ -75,6 +75,7 @@ export interface NativeBinding {
   cgroupAttach(progFd: number, cgroupPath: string, attachType: number): void;
   cgroupDetach(progFd: number, cgroupPath: string, attachType: number): void;
   cgroupQuery(cgroupPath: string, attachType: number): number[];
+  cgroupDetachById(progId: number, cgroupPath: string, attachType: number): void;
   progInfoById(id: number): { id: number; name: string; type: number; tag: string };
   progIdByFd(fd: number): number;
   testRun(

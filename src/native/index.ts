@@ -3,7 +3,7 @@ export { BpfObject, type OpenOptions } from './object.js';
 export { BpfMap, type UpdateFlag } from './map.js';
 export { BpfProgram, type TestRunOptions, type TestRunResult } from './program.js';
 export {
-  attachXdp, detachXdp, queryXdp, attachTc, detachTc, queryTc, destroyTcHook, attachCgroup, detachCgroup, queryCgroup,
+  attachXdp, detachXdp, queryXdp, attachTc, detachTc, queryTc, destroyTcHook, attachCgroup, detachCgroup, detachCgroupById, queryCgroup,
   ifindexOf, DEFAULT_TC_SLOT, type Interface, type XdpMode, type TcDirection, type TcSlot, type TcAttachment, type XdpState,
 } from './attach.js';
 export { probeKernel, type KernelProbe } from './probe.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import {
-  attachCgroup, attachTc, attachXdp, constant, destroyTcHook, detachCgroup, detachTc, detachXdp, queryCgroup, queryTc,
+  attachCgroup, attachTc, attachXdp, constant, destroyTcHook, detachCgroup, detachCgroupById, detachTc, detachXdp, queryCgroup, queryTc,
   queryXdp, withNetns, type BpfObject,
 } from '../../src/native/index.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
@@ -112,6 +112,17 @@ describe('attaching programs, with real traffic between test namespaces', () => 
       expect(counter(2)).toBe(before + 1n);
       detachCgroup(prog, cg.path);
       expect(queryCgroup(cg.path, type)).toEqual([]);
+    });
+
+    it('a program attached by someone else is detached by its id', () => {
+      const prog = obj.program('fx_connect4');
+      const type = constant('BPF_CGROUP_INET4_CONNECT');
+      attachCgroup(prog, cg.path);
+      const [found] = queryCgroup(cg.path, type);
+      expect(found).toEqual({ id: prog.id(), name: 'fx_connect4' });
+      detachCgroupById(found!.id, cg.path, type);
+      expect(queryCgroup(cg.path, type)).toEqual([]);
+      expect(() => detachCgroupById(found!.id, cg.path, type)).toThrow(/program id \d+ on cgroup .*ENOENT/);
     });
 
     it('a cgroup path that does not exist is a clear error', () => {
