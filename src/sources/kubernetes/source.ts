@@ -1,0 +1,96 @@
+// The Kubernetes API server as a Source: one ResourceWatcher each for Services,
+// EndpointSlices and this node's Node, with kube-proxy's selectors.
+
+import { KubeConfig } from '@kubernetes/client-node';
+import { OBJECT_KINDS, type ObjectKind, type Source, type SourceSink } from '../types.js';
+import { ExponentialBackoff } from './backoff.js';
+import { systemClock } from './clock.js';
+import { createJsonTransport, type JsonTransportOptions } from './json-transport.js';
+import { resourcesFor } from './resources.js';
+import { ResourceWatcher } from './resource-watcher.js';
+import type { Backoff, BackoffOptions, Clock, Logger, Transport } from './types.js';
+
+export interface KubernetesSourceOptions {
+  /** Path of a kubeconfig file; without one, the in-cluster service account is used. */
+  kubeconfig?: string;
+  /** This node's name: its Node object is watched (and only it). */
+  nodeName: string;
+  clock?: Clock;
+  /** Tunes the default backoff (100 ms doubling to 30 s, ±20 % jitter, reset after 60 s up). */
+  backoff?: Partial<BackoffOptions>;
+  /** Replaces the backoff entirely; called once per watched kind. */
+  newBackoff?: () => Backoff;
+  /** timeoutSeconds for each watch; default, like client-go, a random 5–10 min so watches do not expire together. */
+  watchTimeoutSeconds?: () => number;
+  /** Wire options for the default JSON transport. */
+  json?: JsonTransportOptions;
+  /** Replaces the wire entirely (the protobuf transport, or a test double); `kubeconfig` is then unused. */
+  transport?: Transport;
+  log?: Logger;
+}
+
+const noLog: Logger = () => {};
+
+/** Loads a kubeconfig file, or the in-cluster configuration, failing with a message that says which. */
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) {
+    try {
+      kc.loadFromFile(path);
+    } catch (err) {
+      throw new Error(`cannot load kubeconfig ${path}: ${(err as Error).message}`);
+    }
+  } else {
+    if (!process.env.KUBERNETES_SERVICE_HOST || !process.env.KUBERNETES_SERVICE_PORT) {
+      throw new Error('no kubeconfig given and not running in a cluster (KUBERNETES_SERVICE_HOST/PORT unset)');
+    }
+    kc.loadFromCluster();
+  }
+  if (!kc.getCurrentCluster()) throw new Error(`kubeconfig ${path ?? '(in-cluster)'} has no current cluster`);
+  return kc;
+}
+
+export function createKubernetesSource(opts: KubernetesSourceOptions): Source {
+  const resources = resourcesFor(opts.nodeName);
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? noLog;
+  const backoffOptions: Partial<BackoffOptions> = opts.backoff ?? {};
+  const newBackoff = opts.newBackoff ?? (() => new ExponentialBackoff(backoffOptions));
+  const healthyAfterMs = backoffOptions.resetAfterMs ?? 60_000;
+  const watchTimeoutSeconds = opts.watchTimeoutSeconds ?? (() => Math.floor(300 + Math.random() * 300));
+  let watchers: ResourceWatcher[] = [];
+
+  return {
+    /** Resolves once the watchers run, not once they have synced: sink.synced() says that. */
+    async start(sink: SourceSink): Promise<void> {
+      if (watchers.length > 0) throw new Error('Kubernetes source already started');
+      const transport = opts.transport ?? createJsonTransport(loadKubeConfig(opts.kubeconfig), opts.json);
+      watchers = OBJECT_KINDS.map(
+        (kind: ObjectKind) =>
+          new ResourceWatcher({
+            resource: resources[kind],
+            transport,
+            clock,
+            backoff: newBackoff(),
+            healthyAfterMs,
+            watchTimeoutSeconds,
+            log,
+            handler: {
+              changed: (change) => sink.changed(change),
+              synced: () => sink.synced(kind),
+              problem: (message) => sink.problem(kind, message),
+            },
+          }),
+      );
+      for (const w of watchers) w.start();
+      log('info', 'watching the API server', { node: opts.nodeName });
+    },
+
+    /** Idempotent; a stopped source may be started again, and lists afresh. */
+    async stop(): Promise<void> {
+      const running = watchers;
+      watchers = [];
+      await Promise.all(running.map((w) => w.stop()));
+    },
+  };
+}
