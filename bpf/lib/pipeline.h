@@ -17,9 +17,48 @@
 #include "nat.h"
 #include "reject.h"
 
+#ifndef AF_INET
+#define AF_INET  2
+#define AF_INET6 10
+#endif
+
+#ifndef EKP_XDP
+/*
+ * Host-originated packets (tc egress) were routed for the frontend, which may
+ * be the wrong device and next hop for the backend: look the backend up in
+ * the FIB and hand the packet to that device with its neighbour filled in.
+ */
+EKP_INLINE int reroute_from_host(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr)
+{
+	struct bpf_fib_lookup fib;
+	long rc;
+
+	__builtin_memset(&fib, 0, sizeof(fib));
+	fib.ifindex = ctx->ifindex;
+	fib.l4_protocol = p->proto;
+	if (p->family == EKP_FAMILY_V4) {
+		fib.family = AF_INET;
+		fib.ipv4_dst = daddr->v4;
+	} else {
+		fib.family = AF_INET6;
+		__builtin_memcpy(fib.ipv6_dst, daddr->v6, sizeof(fib.ipv6_dst));
+	}
+	/* An ingress-style lookup: BPF_FIB_LOOKUP_OUTPUT would pin the answer to
+	 * this device (oif), which is exactly the route we must not keep. */
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return EKP_V_PASS; /* no route: let the stack report it */
+	if (bpf_redirect_neigh(fib.ifindex, NULL, 0, 0) != TC_ACT_REDIRECT)
+		return EKP_V_PASS;
+	count_event(ctx, EKP_EV_REDIRECT);
+	return EKP_V_REDIRECT;
+}
+#endif
+
 /* Hand the rewritten packet on: redirect to a local pod's veth when
- * configured (skips the host stack), else let the kernel route it. */
-EKP_INLINE int forward(struct ekp_ctx *ctx, __u32 ifindex)
+ * configured (skips the host stack), re-route host-originated packets, else
+ * let the kernel route it. */
+EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr, __u32 ifindex)
 {
 #ifndef EKP_XDP
 	if ((ekp_cfg.flags & EKP_CFG_F_FWD_REDIRECT) && ifindex) {
@@ -30,6 +69,8 @@ EKP_INLINE int forward(struct ekp_ctx *ctx, __u32 ifindex)
 			return EKP_V_REDIRECT;
 		}
 	}
+	if (ekp_cfg.flags & EKP_CFG_F_FROM_HOST)
+		return reroute_from_host(ctx, p, daddr);
 #endif
 	return EKP_V_PASS;
 }
@@ -59,7 +100,7 @@ EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 		if (be && (be->flags & EKP_BE_F_LOCAL) && addr_eq(&be->addr, &to.daddr))
 			ifindex = be->ifindex;
 	}
-	return forward(ctx, ifindex);
+	return forward(ctx, p, &to.daddr, ifindex);
 }
 
 /* Reply direction: restore the frontend as source (and the client as dst). */
@@ -228,7 +269,7 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p, __u64 now)
 
 		if (nat_rewrite(ctx, p, &to) < 0)
 			return drop(ctx, EKP_DROP_REWRITE);
-		return forward(ctx, ifindex);
+		return forward(ctx, p, &to.daddr, ifindex);
 	}
 }
 

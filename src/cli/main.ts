@@ -1,9 +1,11 @@
 // Entry point of the `ebpf-kube-proxy` command: dispatch only.
 import { runProbe } from './probe.js';
+import { runDaemon } from './run.js';
 
 const USAGE = `usage: ebpf-kube-proxy <command> [options]
 
 commands:
+  run [flags]      the proxy daemon (see README for flags; kube-proxy's names where it has them)
   probe [--json]   what this kernel and machine support, and the mode auto would pick
   help             this text
 `;
@@ -11,6 +13,7 @@ commands:
 type Command = (args: string[]) => number | Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
+  run: runDaemon,
   probe: runProbe,
   help: () => {
     process.stdout.write(USAGE);

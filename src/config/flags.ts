@@ -23,6 +23,8 @@ export const RUN_FLAGS = {
   'bpf-pin-dir': 'string',
   'cgroup-root': 'string',
   'content-type': 'string',
+  'lb-algorithm': 'string',
+  'bpf-slots': 'int',
 } as const satisfies Record<string, FlagType>;
 
 export type RunFlagName = keyof typeof RUN_FLAGS;

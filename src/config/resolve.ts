@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseAllDocuments } from 'yaml';
 import { PROXY_MODES } from '../probe/index.js';
 import { parseDuration } from './duration.js';
@@ -31,12 +32,17 @@ export const DEFAULTS: ProxyConfig = {
   devices: null,
   bpfPinDir: '/sys/fs/bpf/ebpf-kube-proxy',
   cgroupRoot: null,
+  lbAlgorithm: 'random',
+  bpfSlots: 1 << 20,
+  conntrackMax: 131_072,
   cleanup: false,
   logFormat: 'json',
   verbosity: 0,
 };
 
 type Doc = Record<string, any>;
+
+const cpus = () => availableParallelism();
 
 function isCidr(s: string): boolean {
   const [ip, bits, ...rest] = s.split('/');
@@ -171,6 +177,16 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   if (!cfg.bpfPinDir.startsWith('/')) problems.push(`--bpf-pin-dir: must be an absolute path, got ${JSON.stringify(cfg.bpfPinDir)}`);
   cfg.cgroupRoot = (flags['cgroup-root'] as string | undefined) ?? (file.ebpf?.cgroupRoot || null);
   if (cfg.cgroupRoot !== null && !cfg.cgroupRoot.startsWith('/')) problems.push(`--cgroup-root: must be an absolute path, got ${JSON.stringify(cfg.cgroupRoot)}`);
+  const algorithm = (flags['lb-algorithm'] as string | undefined) ?? (file.ebpf?.lbAlgorithm || 'random');
+  if (algorithm === 'random' || algorithm === 'maglev') cfg.lbAlgorithm = algorithm;
+  else problems.push(`--lb-algorithm / ebpf.lbAlgorithm: must be random or maglev, got ${JSON.stringify(algorithm)}`);
+  const slots = (flags['bpf-slots'] as number | undefined) ?? file.ebpf?.slots ?? DEFAULTS.bpfSlots;
+  if (Number.isInteger(slots) && slots >= 1024 && slots <= 1 << 28) cfg.bpfSlots = slots;
+  else problems.push(`--bpf-slots / ebpf.slots: must be an integer from 1024 to ${1 << 28}, got ${slots}`);
+  const perCore = ct.maxPerCore ?? 32_768;
+  const min = ct.min ?? 131_072;
+  if (!Number.isInteger(perCore) || perCore < 0 || !Number.isInteger(min) || min < 0) problems.push('conntrack.maxPerCore and conntrack.min must be non-negative integers');
+  else cfg.conntrackMax = Math.min(Math.max(min, perCore * cpus()), 1 << 24);
   cfg.cleanup = (flags.cleanup as boolean | undefined) ?? false;
 
   const format = (flags['logging-format'] as string | undefined) ?? file.logging?.format ?? 'json';

@@ -28,6 +28,12 @@ export interface ProxyConfig {
   devices: string[] | null;
   bpfPinDir: string;
   cgroupRoot: string | null;
+  /** Backend selection in the eBPF datapath. */
+  lbAlgorithm: 'random' | 'maglev';
+  /** Entries of the eBPF slot pool (random lists and Maglev tables of every service). */
+  bpfSlots: number;
+  /** Conntrack table size: max(conntrack.min, conntrack.maxPerCore × CPUs), as kube-proxy sizes nf_conntrack. */
+  conntrackMax: number;
   cleanup: boolean;
   logFormat: 'json' | 'text';
   verbosity: number;

@@ -1,0 +1,19 @@
+import { networkInterfaces } from 'node:os';
+
+/**
+ * This node's addresses from the interfaces of the network namespace we run
+ * in (manifest mode without a Node object): every device but lo, or only the
+ * --devices given. Link-local IPv6 is left out: it is not a NodePort address.
+ */
+export function interfaceAddresses(devices: readonly string[] | null): string[] {
+  const out: string[] = [];
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (name === 'lo' || (devices && !devices.includes(name))) continue;
+    for (const a of addrs ?? []) {
+      if (a.internal || (a.family === 'IPv6' && a.address.toLowerCase().startsWith('fe80:'))) continue;
+      out.push(a.address);
+    }
+  }
+  // IPv4 first: the first address of a family is its primary one.
+  return [...out.filter((a) => !a.includes(':')), ...out.filter((a) => a.includes(':'))];
+}

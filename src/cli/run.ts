@@ -1,0 +1,150 @@
+import { hostname } from 'node:os';
+import { ConfigError, resolveConfig, type ProxyConfig } from '../config/index.js';
+import { cleanupAll, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
+import { nodeContextFromNode, parseNode, type DesiredState, type NodeContext } from '../model/index.js';
+import {
+  createLogger, Gauge, HealthCheckServers, healthRoutes, HealthState, listen, proxyMetrics, syncObserver, type HealthCheckService, type Logger,
+} from '../observe/index.js';
+import { checkMode, decideMode, probeFeatures, realProbeEnv, type ProxyMode } from '../probe/index.js';
+import type { Source } from '../sources/types.js';
+import { SyncLoop } from '../tracker/index.js';
+import { interfaceAddresses } from './node-addresses.js';
+
+/** healthCheckNodePort → service, for every eTP=Local Service that has one. */
+function healthCheckPorts(state: DesiredState): Map<number, HealthCheckService> {
+  const out = new Map<number, HealthCheckService>();
+  for (const s of state.services.values()) {
+    if (!s.healthCheckNodePort || !s.externalPolicyLocal) continue;
+    const prev = out.get(s.healthCheckNodePort);
+    // One Service, several ports or families: the node serves it if any has local endpoints.
+    out.set(s.healthCheckNodePort, {
+      namespace: s.name.namespace, name: s.name.name,
+      localEndpoints: Math.max(prev?.localEndpoints ?? 0, s.localReadyEndpoints),
+    });
+  }
+  return out;
+}
+
+function chooseMode(cfg: ProxyConfig, log: Logger): ProxyMode {
+  const features = probeFeatures(realProbeEnv);
+  if (cfg.mode === 'auto') {
+    const d = decideMode(features);
+    log.info('proxy mode chosen', { mode: d.mode, reasons: d.reasons });
+    return d.mode;
+  }
+  const why = checkMode(features, cfg.mode);
+  if (why !== null) throw new Error(`proxy mode ${cfg.mode} cannot run on this machine: ${why}`);
+  return cfg.mode;
+}
+
+async function createSource(cfg: ProxyConfig, nodeName: string, log: Logger): Promise<Source> {
+  if (cfg.manifestsDir !== null) {
+    const { ManifestSource } = await import('../sources/manifests/index.js');
+    return new ManifestSource({ dir: cfg.manifestsDir });
+  }
+  const { createKubernetesSource } = await import('../sources/kubernetes/index.js');
+  return createKubernetesSource({
+    ...(cfg.kubeconfig !== null ? { kubeconfig: cfg.kubeconfig } : {}),
+    nodeName,
+    log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => log[level](msg, fields),
+  });
+}
+
+/**
+ * `ebpf-kube-proxy run`: config → source → sync loop → dataplane, with
+ * kube-proxy's health and metrics servers. SIGTERM stops us and leaves the
+ * datapath serving; --cleanup removes what every mode of ours created.
+ */
+export async function runDaemon(argv: string[]): Promise<number> {
+  let cfg: ProxyConfig;
+  try {
+    cfg = resolveConfig(argv);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`ebpf-kube-proxy run: invalid configuration:\n${e.problems.map((p) => `  ${p}`).join('\n')}\n`);
+    return 2;
+  }
+  const log = createLogger({ format: cfg.logFormat, verbosity: cfg.verbosity });
+  const nodeName = cfg.hostnameOverride ?? hostname();
+  const ctx: DataplaneContext = { config: cfg, log, nodeAddresses: () => interfaceAddresses(cfg.devices) };
+
+  if (cfg.cleanup) {
+    const removed = await cleanupAll(ctx);
+    log.info('cleanup done', { removed });
+    return 0;
+  }
+
+  let dataplane: Dataplane;
+  try {
+    const mode = chooseMode(cfg, log);
+    dataplane = await createDataplane(mode, ctx);
+    await dataplane.start();
+  } catch (e) {
+    log.error('cannot start the dataplane', { error: (e as Error).message });
+    return 1;
+  }
+
+  const metrics = proxyMetrics();
+  for (const [name, m] of Object.entries(dataplane.kernelMetrics?.() ?? {})) {
+    metrics.registry.register(new Gauge(name, m.help, () => dataplane.kernelMetrics!()[name]?.samples ?? []));
+  }
+  const health = new HealthState(2 * cfg.syncPeriodMs);
+  const healthChecks = new HealthCheckServers(() => health.healthy(), '0.0.0.0', (port, e) => log.warn('cannot serve healthCheckNodePort', { port, error: e.message }));
+  const nodeContext = (node: unknown | null): NodeContext => {
+    const parsed = node !== null ? parseNode(node) : null;
+    if (parsed?.ok) {
+      return nodeContextFromNode(parsed.value, {
+        ...(cfg.nodePortAddresses.length ? { nodePortAddresses: cfg.nodePortAddresses } : {}),
+        ...(cfg.clusterCIDRs.length ? { clusterCIDRs: cfg.clusterCIDRs } : {}),
+        masqueradeAll: cfg.masqueradeAll,
+      });
+    }
+    return { nodeName, nodeAddresses: ctx.nodeAddresses(), nodePortAddresses: cfg.nodePortAddresses, clusterCIDRs: cfg.clusterCIDRs, masqueradeAll: cfg.masqueradeAll };
+  };
+
+  const loop = new SyncLoop({
+    consumer: {
+      async apply(update) {
+        await dataplane.apply(update);
+        await healthChecks.sync(healthCheckPorts(update.state));
+      },
+    },
+    nodeContext,
+    minSyncPeriodMs: cfg.minSyncPeriodMs,
+    syncPeriodMs: cfg.syncPeriodMs,
+    observer: syncObserver(metrics, health, log),
+  });
+
+  const servers = [
+    await listen(cfg.healthzBindAddress, healthRoutes(health, { healthz: metrics.healthzTotal, livez: metrics.livezTotal })),
+    await listen(cfg.metricsBindAddress, {
+      '/metrics': (_req, res) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.registry.render()),
+      '/healthz': (_req, res) => res.writeHead(200).end('ok'),
+      '/proxyMode': (_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(dataplane.mode),
+      '/configz': (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(cfg, null, 2)),
+    }),
+  ];
+
+  const source = await createSource(cfg, nodeName, log);
+  await source.start({
+    changed: (c) => loop.changed(c),
+    synced: (k) => loop.synced(k),
+    problem: (kind, message) => log.warn('source problem', { kind, message }),
+  });
+  log.info('running', { mode: dataplane.mode, node: nodeName, source: cfg.manifestsDir ?? cfg.kubeconfig ?? 'in-cluster' });
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info('stopping; the datapath keeps serving', { signal });
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await source.stop();
+  await loop.stop();
+  await healthChecks.close();
+  for (const s of servers) s?.close();
+  await dataplane.close();
+  return 0;
+}

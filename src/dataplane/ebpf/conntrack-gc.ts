@@ -1,0 +1,32 @@
+import type { BpfMap } from '../../native/index.js';
+import { CT_TYPE, decodeCtKey, decodeCtVal, type Family } from './abi.js';
+
+export interface GcResult {
+  entries: number;
+  deleted: number;
+  /** Live flows (forward entries not yet expired). */
+  flows: number;
+}
+
+/** CLOCK_MONOTONIC in ns: what bpf_ktime_get_ns() returns and expires_ns is in. */
+export const monotonicNs = (): bigint => process.hrtime.bigint();
+
+/**
+ * Deletes expired conntrack entries. The LRU evicts on its own when full, but
+ * an expired entry held until then would keep a dead flow's SNAT port and
+ * its slot; deleting them keeps the table's count meaningful as a metric.
+ */
+export function collectConntrack(ct: BpfMap, now: bigint = monotonicNs()): GcResult {
+  const expired: Buffer[] = [];
+  let entries = 0;
+  let flows = 0;
+  for (const [k, v] of ct.entries()) {
+    entries++;
+    const key = decodeCtKey(k);
+    const val = decodeCtVal(v, key.family as Family);
+    if (val.expiresNs < now) expired.push(Buffer.from(k));
+    else if (val.type === CT_TYPE.FWD) flows++;
+  }
+  const deleted = expired.length ? ct.deleteBatch(Buffer.concat(expired)) : 0;
+  return { entries: entries - deleted, deleted, flows };
+}

@@ -1,0 +1,121 @@
+import { spawnSync } from 'node:child_process';
+import {
+  attachTc, attachXdp, detachTc, detachXdp, queryTc, queryXdp, native, type BpfProgram,
+} from '../../native/index.js';
+import type { Logger } from '../../observe/index.js';
+import type { AttachRole } from './loader.js';
+
+export interface Device {
+  name: string;
+  ifindex: number;
+  /** Has a global address: a node device (NodePorts, external traffic, host egress). */
+  node: boolean;
+}
+
+/** Interfaces of this network namespace, from `ip -j addr`. */
+export function listDevices(nodeDevices: readonly string[] | null): Device[] {
+  const r = spawnSync('ip', ['-j', 'addr', 'show'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip -j addr show: ${r.stderr || r.error?.message}`);
+  const links = JSON.parse(r.stdout) as { ifname: string; ifindex: number; addr_info?: { scope: string }[] }[];
+  return links
+    .filter((l) => l.ifname !== 'lo')
+    .map((l) => ({
+      name: l.ifname,
+      ifindex: l.ifindex,
+      node: nodeDevices ? nodeDevices.includes(l.ifname) : (l.addr_info ?? []).some((a) => a.scope === 'global'),
+    }));
+}
+
+export interface DevicePrograms {
+  tc: Record<AttachRole, BpfProgram>;
+  xdp: BpfProgram;
+}
+
+/**
+ * Keeps our programs attached to every device: node devices get XDP
+ * (NodePort fast path), tc ingress (external traffic, replies) and tc egress
+ * (host-originated traffic); every other device is taken as pod-facing and
+ * gets tc ingress. Devices that appear later (a new pod's veth) are attached
+ * at the next reconcile.
+ */
+export class DeviceAttacher {
+  private attached = new Map<number, string>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly progs: DevicePrograms, private readonly nodeDevices: readonly string[] | null, private readonly log: Logger, private readonly xdp = true) {}
+
+  reconcile(): Device[] {
+    const devices = listDevices(this.nodeDevices);
+    const present = new Set(devices.map((d) => d.ifindex));
+    for (const ifindex of [...this.attached.keys()]) if (!present.has(ifindex)) this.attached.delete(ifindex);
+    for (const d of devices) {
+      const role = d.node ? 'node' : 'pod';
+      if (this.attached.get(d.ifindex) === role) continue;
+      try {
+        this.attach(d);
+        this.attached.set(d.ifindex, role);
+        this.log.info('attached', { device: d.name, role });
+      } catch (e) {
+        // A device can vanish between listing and attaching (a pod going away).
+        this.log.warn('cannot attach', { device: d.name, role, error: (e as Error).message });
+      }
+    }
+    return devices;
+  }
+
+  start(intervalMs = 1000): void {
+    this.reconcile();
+    this.timer = setInterval(() => {
+      try {
+        this.reconcile();
+      } catch (e) {
+        this.log.warn('device scan failed', { error: (e as Error).message });
+      }
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private attach(d: Device): void {
+    if (!d.node) {
+      attachTc(this.progs.tc.pods, d.ifindex, 'ingress');
+      return;
+    }
+    attachTc(this.progs.tc.wire, d.ifindex, 'ingress');
+    attachTc(this.progs.tc.host, d.ifindex, 'egress');
+    if (!this.xdp) return;
+    try {
+      attachXdp(this.progs.xdp, d.ifindex, 'native');
+    } catch (e) {
+      this.log.info('native XDP unavailable, trying generic', { device: d.name, error: (e as Error).message });
+      try {
+        attachXdp(this.progs.xdp, d.ifindex, 'generic');
+      } catch (e2) {
+        this.log.warn('no XDP on this device; tc alone serves it', { device: d.name, error: (e2 as Error).message });
+      }
+    }
+  }
+}
+
+/** Removes our programs from every device of this namespace (cleanup). Others' programs stay. */
+export function detachAll(ourXdpNames: readonly string[]): string[] {
+  const removed: string[] = [];
+  for (const d of listDevices(null)) {
+    for (const dir of ['ingress', 'egress'] as const) {
+      if (queryTc(d.ifindex, dir) !== 0) {
+        detachTc(d.ifindex, dir);
+        removed.push(`tc ${dir} on ${d.name}`);
+      }
+    }
+    const x = queryXdp(d.ifindex);
+    if (x.progId !== 0 && ourXdpNames.includes(native().progInfoById(x.progId).name)) {
+      detachXdp(d.ifindex, x.mode === 'generic' ? 'generic' : 'native');
+      removed.push(`xdp on ${d.name}`);
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,156 @@
+import { existsSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { constant } from '../../native/index.js';
+import type { StateUpdate } from '../../tracker/index.js';
+import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
+import { DROP_REASONS, EVENTS, MAP_DEFAULT_SIZE, MAP, encodeU32, sumPerCpuCounter, familyOf, type Config } from './abi.js';
+import { attachSocketPrograms, cgroup2Root, detachSocketPrograms } from './cgroup.js';
+import { collectConntrack } from './conntrack-gc.js';
+import { DeviceAttacher, detachAll } from './devices.js';
+import { loadDatapath, type LoadedDatapath, type MapSizes } from './loader.js';
+import { ServiceWriter } from './writer.js';
+
+const GC_INTERVAL_MS = 10_000;
+const SOCK_ATTACH_TYPES = [
+  'BPF_CGROUP_INET4_CONNECT', 'BPF_CGROUP_INET6_CONNECT', 'BPF_CGROUP_UDP4_SENDMSG', 'BPF_CGROUP_UDP6_SENDMSG',
+  'BPF_CGROUP_UDP4_RECVMSG', 'BPF_CGROUP_UDP6_RECVMSG', 'BPF_CGROUP_INET4_GETPEERNAME', 'BPF_CGROUP_INET6_GETPEERNAME',
+];
+
+function sizesOf(ctx: DataplaneContext): MapSizes {
+  return {
+    svc: MAP_DEFAULT_SIZE.ekp_svc_v1,
+    backend: MAP_DEFAULT_SIZE.ekp_backend_v1,
+    slots: ctx.config.bpfSlots,
+    ct: ctx.config.conntrackMax,
+    affinity: MAP_DEFAULT_SIZE.ekp_affinity_v1,
+    srcRange: MAP_DEFAULT_SIZE.ekp_srcrange_v1,
+    sock: MAP_DEFAULT_SIZE.ekp_sock_v1,
+  };
+}
+
+/** Read-only program config: SNAT sources are this node's primary addresses. */
+function programConfig(ctx: DataplaneContext): Config {
+  const addrs = ctx.nodeAddresses();
+  const v4 = addrs.find((a) => familyOf(a) === 4);
+  const v6 = addrs.find((a) => familyOf(a) === 6);
+  const ct = ctx.config.conntrack;
+  return {
+    ...(v4 ? { snatV4: v4 } : {}),
+    ...(v6 ? { snatV6: v6 } : {}),
+    ctTimeoutS: { established: Math.round(ct.tcpEstablishedTimeoutMs / 1000), udp: Math.round(ct.udpTimeoutMs / 1000) },
+  };
+}
+
+class EbpfDataplane implements Dataplane {
+  readonly mode = 'ebpf' as const;
+  private loaded: LoadedDatapath | null = null;
+  private writer: ServiceWriter | null = null;
+  private devices: DeviceAttacher | null = null;
+  private gcTimer: NodeJS.Timeout | null = null;
+  private conntrack = { entries: 0, flows: 0, deleted: 0 };
+
+  constructor(private readonly ctx: DataplaneContext) {}
+
+  async start(): Promise<void> {
+    const { config, log } = this.ctx;
+    const sizes = sizesOf(this.ctx);
+    const t0 = performance.now();
+    this.loaded = loadDatapath({ pinDir: config.bpfPinDir, config: programConfig(this.ctx), sizes, log });
+    const m = this.loaded.maps;
+    this.writer = new ServiceWriter(
+      { svc: m.svc, backend: m.backend, slots: m.slots, srcRange: m.srcRange },
+      { algorithm: config.lbAlgorithm, sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries } },
+    );
+    const adopted = this.writer.adopt();
+    log.info('datapath loaded', { pinDir: config.bpfPinDir, ms: Math.round(performance.now() - t0), adoptedEntries: adopted.entries, adoptedBackends: adopted.backends });
+
+    this.devices = new DeviceAttacher({ tc: this.loaded.tc, xdp: this.loaded.xdp }, config.devices, log);
+    this.devices.start();
+    const cgroup = config.cgroupRoot ?? cgroup2Root();
+    attachSocketPrograms(this.loaded.sock, cgroup);
+    log.info('socket load balancing attached', { cgroup });
+
+    this.gcTimer = setInterval(() => this.gc(), GC_INTERVAL_MS);
+    this.gcTimer.unref();
+  }
+
+  async apply(update: StateUpdate): Promise<void> {
+    if (!this.writer) throw new Error('ebpf dataplane not started');
+    const stats = this.writer.apply(update);
+    this.ctx.log.debug('maps written', { ...stats });
+  }
+
+  async close(): Promise<void> {
+    if (this.gcTimer) clearInterval(this.gcTimer);
+    this.devices?.stop();
+    // Pins and attachments stay: the kernel keeps serving until the next instance adopts them.
+    this.loaded?.close();
+    this.loaded = null;
+  }
+
+  gc(): void {
+    if (!this.loaded) return;
+    try {
+      this.conntrack = collectConntrack(this.loaded.maps.ct);
+    } catch (e) {
+      this.ctx.log.warn('conntrack GC failed', { error: (e as Error).message });
+    }
+  }
+
+  kernelMetrics(): Record<string, { help: string; type: 'counter' | 'gauge'; samples: KernelSample[] }> {
+    const l = this.loaded;
+    const counters = (map: keyof typeof MAP, names: readonly string[], label: string): KernelSample[] => {
+      if (!l) return [];
+      return names.flatMap((n, i) => {
+        const v = l.maps[map].lookup(encodeU32(i));
+        const c = v ? sumPerCpuCounter(v) : { packets: 0n };
+        return n === 'unspec' ? [] : [{ labels: { [label]: n }, value: Number(c.packets) }];
+      });
+    };
+    const perService = (field: 'packets' | 'bytes'): KernelSample[] => {
+      if (!l || !this.writer) return [];
+      return [...this.writer.serviceIds()].map(([id, key]) => {
+        const v = l.maps.svcStat.lookup(encodeU32(id));
+        return { labels: { service: key }, value: Number(v ? sumPerCpuCounter(v)[field] : 0n) };
+      });
+    };
+    const usage = this.writer?.usage();
+    return {
+      ekp_drops_total: { help: 'Packets the datapath dropped, by reason', type: 'counter', samples: counters('drop', DROP_REASONS, 'reason') },
+      ekp_datapath_events_total: { help: 'Datapath events (conntrack hits, rejects, untouched odd packets…)', type: 'counter', samples: counters('event', EVENTS, 'event') },
+      ekp_service_packets_total: { help: 'Packets through each service port', type: 'counter', samples: perService('packets') },
+      ekp_service_bytes_total: { help: 'Bytes through each service port', type: 'counter', samples: perService('bytes') },
+      ekp_conntrack_entries: { help: 'Conntrack entries at the last GC (two per NATed flow)', type: 'gauge', samples: [{ labels: {}, value: this.conntrack.entries }] },
+      ekp_bpf_slots_used: { help: 'Slots of the slot pool in use', type: 'gauge', samples: [{ labels: {}, value: usage?.slots ?? 0 }] },
+    };
+  }
+}
+
+export async function createEbpfDataplane(ctx: DataplaneContext): Promise<Dataplane> {
+  return new EbpfDataplane(ctx);
+}
+
+/** --cleanup: our programs off every device and the cgroup, and our pins gone. */
+export async function cleanupEbpf(ctx: DataplaneContext): Promise<string[]> {
+  const removed = detachAll(['xdp_nodeport']);
+  let cgroup: string | null = null;
+  try {
+    cgroup = ctx.config.cgroupRoot ?? cgroup2Root();
+  } catch {
+    cgroup = null;
+  }
+  if (cgroup && existsSync(cgroup)) {
+    removed.push(...detachSocketPrograms(cgroup, SOCK_ATTACH_TYPES.map(constant), (n) => n.startsWith('sock_')));
+  }
+  const dir = ctx.config.bpfPinDir;
+  if (existsSync(dir)) {
+    for (const f of readdirSync(dir)) {
+      if (!f.startsWith('ekp_')) continue;
+      unlinkSync(join(dir, f));
+      removed.push(`pin ${join(dir, f)}`);
+    }
+    if (readdirSync(dir).length === 0) rmdirSync(dir);
+  }
+  return removed;
+}
+

@@ -1,0 +1,113 @@
+import { existsSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfMap, BpfObject, bpfObjectPath, preparePinDir, type BpfProgram } from '../../native/index.js';
+import type { Logger } from '../../observe/index.js';
+import { CFG_F, CONFIG_GLOBAL, MAP, encodeConfig, type Config } from './abi.js';
+
+/** Where a program instance runs decides how it treats a packet's origin. */
+export type AttachRole = 'wire' | 'host' | 'pods';
+
+const ROLE_FLAGS: Record<AttachRole, number> = { wire: 0, host: CFG_F.FROM_HOST, pods: CFG_F.FROM_PODS };
+
+export interface MapSizes {
+  svc: number;
+  backend: number;
+  slots: number;
+  ct: number;
+  affinity: number;
+  srcRange: number;
+  sock: number;
+}
+
+export interface LoadOptions {
+  pinDir: string;
+  /** Node addresses, timeouts, SNAT port range: the read-only config every program gets. */
+  config: Config;
+  sizes: MapSizes;
+  log: Logger;
+}
+
+export interface LoadedDatapath {
+  tc: Record<AttachRole, BpfProgram>;
+  xdp: BpfProgram;
+  sock: BpfProgram[];
+  maps: Record<keyof typeof MAP, BpfMap>;
+  close(): void;
+}
+
+const SIZED: Record<keyof MapSizes, string> = {
+  svc: MAP.svc, backend: MAP.backend, slots: MAP.slots, ct: MAP.ct, affinity: MAP.affinity, srcRange: MAP.srcRange, sock: MAP.sock,
+};
+
+/**
+ * A pinned map of another size cannot be reused (libbpf refuses the load), so
+ * it is unpinned and recreated; for the conntrack map that costs the
+ * established flows, which the log says.
+ */
+function dropMismatchedPins(pinDir: string, sizes: MapSizes, log: Logger): void {
+  for (const [k, name] of Object.entries(SIZED) as [keyof MapSizes, string][]) {
+    const path = join(pinDir, name);
+    if (!existsSync(path)) continue;
+    let have: number;
+    try {
+      const m = BpfMap.openPinned(path);
+      have = m.maxEntries;
+      m.close();
+    } catch {
+      continue;
+    }
+    if (have === sizes[k]) continue;
+    log.warn('pinned map has another size; recreating it', { map: name, pinned: have, wanted: sizes[k], losesFlows: k === 'ct' });
+    unlinkSync(path);
+  }
+}
+
+function open(name: string, opts: LoadOptions, flags: number): BpfObject {
+  const obj = BpfObject.open(bpfObjectPath(name), { pinRoot: opts.pinDir });
+  for (const [k, map] of Object.entries(SIZED) as [keyof MapSizes, string][]) {
+    try {
+      obj.setMaxEntries(map, opts.sizes[k]);
+    } catch (e) {
+      // Not every object declares every map (the socket object has no conntrack).
+      if ((e as { code?: string }).code !== 'ENOENT') throw e;
+    }
+  }
+  obj.setRodata(CONFIG_GLOBAL, encodeConfig({ ...opts.config, flags: (opts.config.flags ?? 0) | flags }));
+  return obj.load();
+}
+
+/**
+ * Loads every program instance the node needs. They share their maps through
+ * the pin directory, so a restarted daemon picks up the previous instance's
+ * services and flows, and the kernel keeps serving in between.
+ */
+export function loadDatapath(opts: LoadOptions): LoadedDatapath {
+  preparePinDir(opts.pinDir);
+  dropMismatchedPins(opts.pinDir, opts.sizes, opts.log);
+  const objects: BpfObject[] = [];
+  try {
+    const tcObj = (role: AttachRole) => {
+      const o = open('tc_lb', opts, ROLE_FLAGS[role]);
+      objects.push(o);
+      return o;
+    };
+    const wire = tcObj('wire');
+    const host = tcObj('host');
+    const pods = tcObj('pods');
+    const xdp = open('xdp_lb', opts, 0);
+    objects.push(xdp);
+    const sock = open('sock_lb', opts, 0);
+    objects.push(sock);
+    const maps = Object.fromEntries(Object.entries(MAP).map(([k, name]) => [k, wire.map(name)])) as Record<keyof typeof MAP, BpfMap>;
+    return {
+      tc: { wire: wire.program('tc_ingress'), host: host.program('tc_egress'), pods: pods.program('tc_ingress') },
+      xdp: xdp.program('xdp_nodeport'),
+      sock: sock.programs(),
+      maps,
+      close: () => objects.forEach((o) => o.close()),
+    };
+  } catch (e) {
+    objects.forEach((o) => o.close());
+    throw e;
+  }
+}

@@ -1,0 +1,31 @@
+import type { ProxyMode } from '../probe/index.js';
+import type { Cleaner, Dataplane, DataplaneContext } from './types.js';
+
+export type { Dataplane, DataplaneContext, Cleaner, KernelSample } from './types.js';
+
+type Factory = (ctx: DataplaneContext) => Promise<Dataplane>;
+
+/** Modes are loaded on demand so that one mode's dependencies never stop another from starting. */
+const FACTORIES: Partial<Record<ProxyMode, () => Promise<{ create: Factory; cleanup: Cleaner }>>> = {
+  ebpf: async () => {
+    const m = await import('./ebpf/index.js');
+    return { create: m.createEbpfDataplane, cleanup: m.cleanupEbpf };
+  },
+};
+
+export function implementedModes(): ProxyMode[] {
+  return Object.keys(FACTORIES) as ProxyMode[];
+}
+
+export async function createDataplane(mode: ProxyMode, ctx: DataplaneContext): Promise<Dataplane> {
+  const load = FACTORIES[mode];
+  if (!load) throw new Error(`proxy mode ${mode} is not implemented yet (implemented: ${implementedModes().join(', ')})`);
+  return (await load()).create(ctx);
+}
+
+/** --cleanup: every mode's cleaner, whatever mode ran before. */
+export async function cleanupAll(ctx: DataplaneContext): Promise<string[]> {
+  const removed: string[] = [];
+  for (const load of Object.values(FACTORIES)) removed.push(...(await (await load()).cleanup(ctx)));
+  return removed;
+}
