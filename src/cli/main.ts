@@ -1,12 +1,14 @@
 // Entry point of the `ebpf-kube-proxy` command: dispatch only.
 import { runProbe } from './probe.js';
 import { runDaemon } from './run.js';
+import { runBench } from '../bench/index.js';
 
 const USAGE = `usage: ebpf-kube-proxy <command> [options]
 
 commands:
   run [flags]      the proxy daemon (see README for flags; kube-proxy's names where it has them)
   probe [--json]   what this kernel and machine support, and the mode auto would pick
+  bench SUITE      benchmarks: datapath, controlplane, wire (add --json for machine output)
   help             this text
 `;
 
@@ -15,6 +17,7 @@ type Command = (args: string[]) => number | Promise<number>;
 const COMMANDS: Record<string, Command> = {
   run: runDaemon,
   probe: runProbe,
+  bench: runBench,
   help: () => {
     process.stdout.write(USAGE);
     return 0;

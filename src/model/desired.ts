@@ -245,7 +245,8 @@ function frontends(sp: ServicePort, node: ResolvedNode, problems: Problem[]): Fr
 function deepFreeze<T>(v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
     Object.freeze(v);
-    for (const x of Object.values(v)) deepFreeze(x);
+    // for-in rather than Object.values: no array per object on a path that runs for every backend.
+    for (const k in v) deepFreeze((v as Record<string, unknown>)[k]);
   }
   return v;
 }

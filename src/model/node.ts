@@ -34,7 +34,17 @@ export interface ResolvedNode {
   readonly problems: readonly Problem[];
 }
 
+const resolved = new WeakMap<NodeContext, ResolvedNode>();
+
+/** Memoised per NodeContext object: a sync resolves the same node once per service. */
 export function resolveNode(ctx: NodeContext): ResolvedNode {
+  if (typeof ctx !== 'object' || ctx === null) return resolveNodeUncached(ctx);
+  let r = resolved.get(ctx);
+  if (!r) resolved.set(ctx, (r = resolveNodeUncached(ctx)));
+  return r;
+}
+
+function resolveNodeUncached(ctx: NodeContext): ResolvedNode {
   const p = new Problems('NodeContext');
   const addrs: ParsedIP[] = [];
   (Array.isArray(ctx.nodeAddresses) ? ctx.nodeAddresses : []).forEach((a, i) => {

@@ -34,7 +34,6 @@ export class SyncLoop implements SourceSink {
   /** Service (namespace/name) → its desired service ports, as last computed. */
   private readonly byService = new Map<string, Map<string, DesiredService>>();
   private readonly state = new Map<string, DesiredService>();
-  private readonly serialized = new Map<string, string>();
   private dirty = new Set<string>();
   private triggers = new Map<string, number>();
   private needFull = true;
@@ -122,7 +121,7 @@ export class SyncLoop implements SourceSink {
 
     const changed = new Set<string>(this.unapplied);
     for (const svcKey of dirty) {
-      for (const k of this.rebuild(svcKey, node)) changed.add(k);
+      for (const k of this.rebuild(svcKey, node, !full)) changed.add(k);
     }
 
     let error: Error | null = null;
@@ -151,8 +150,11 @@ export class SyncLoop implements SourceSink {
     if (error) throw error;
   }
 
-  /** Recomputes one Service's ports; returns the port keys whose desired state changed. */
-  private rebuild(svcKey: string, node: NodeContext): string[] {
+  /**
+   * Recomputes one Service's ports; returns the port keys whose desired state
+   * changed (every key when `compare` is off: a full sync hands over all).
+   */
+  private rebuild(svcKey: string, node: NodeContext, compare: boolean): string[] {
     const svc = this.store.service(svcKey);
     const before = this.byService.get(svcKey) ?? new Map<string, DesiredService>();
     const after = new Map<string, DesiredService>();
@@ -166,16 +168,11 @@ export class SyncLoop implements SourceSink {
     const changed: string[] = [];
     for (const k of new Set([...before.keys(), ...after.keys()])) {
       const next = after.get(k);
-      const text = next === undefined ? undefined : JSON.stringify(next);
-      if (text === this.serialized.get(k)) continue;
+      const prev = this.state.get(k);
+      if (compare && next !== undefined && prev !== undefined && deepEqual(prev, next)) continue;
       changed.push(k);
-      if (next === undefined) {
-        this.state.delete(k);
-        this.serialized.delete(k);
-      } else {
-        this.state.set(k, next);
-        this.serialized.set(k, text!);
-      }
+      if (next === undefined) this.state.delete(k);
+      else this.state.set(k, next);
     }
     if (after.size) this.byService.set(svcKey, after);
     else this.byService.delete(svcKey);
@@ -192,6 +189,22 @@ export class SyncLoop implements SourceSink {
       this.opts.observer?.skipped?.(line.slice(0, i), line.slice(i + 2));
     }
   }
+}
+
+/** Structural equality of plain data (what the model produces: objects, arrays, primitives). */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  return true;
 }
 
 function triggerTime(slice: unknown): number | null {

@@ -1,7 +1,7 @@
 import type { Backend, DesiredService, Frontend } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import {
-  BE_F, encodeBackendVal, encodeSlotRegion, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, decodeSvcVal,
+  BE_F, encodeBackendVal, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, decodeSvcVal,
   decodeBackendVal, FREE_BACKEND, SVC_F, type SvcVal,
 } from './abi.js';
 import { IdAllocator, SlotPool } from './alloc.js';
@@ -77,7 +77,7 @@ export class ServiceWriter {
   private readonly backendIds: IdAllocator;
   private readonly pool: SlotPool;
   private readonly byService = new Map<string, Programmed>();
-  private readonly backends = new Map<string, { id: number; refs: number; value: Buffer }>();
+  private readonly backends = new Map<string, { id: number; refs: number; flags: number; value: Buffer }>();
   /** Region of every live service entry, by entry key (hex). */
   private readonly regions = new Map<string, Region>();
   /** Entries found in the maps at start (a previous instance's), until a full sync settles them. */
@@ -114,7 +114,8 @@ export class ServiceWriter {
       if (!b) continue;
       const id = k.readUInt32LE(0);
       this.backendIds.claim(id);
-      this.backends.set(`${b.addr}|${b.port}`, { id, refs: 0, value: Buffer.from(v) });
+      // flags -1: never equal, so the first sync rewrites the adopted value with what it means now.
+      this.backends.set(`${b.addr}|${b.port}`, { id, refs: 0, flags: -1, value: Buffer.from(v) });
       backends++;
     }
     return { entries: this.adopted.size, backends };
@@ -157,15 +158,18 @@ export class ServiceWriter {
       const acquire = (b: Backend): number => {
         const k = backendKey(b);
         next.backends.push(k);
-        const value = encodeBackendVal({ addr: b.ip, port: b.port, flags: (b.isLocal ? BE_F.LOCAL : 0) | (b.terminating ? BE_F.TERMINATING : 0) });
+        const flags = (b.isLocal ? BE_F.LOCAL : 0) | (b.terminating ? BE_F.TERMINATING : 0);
         let e = this.backends.get(k);
         if (!e) {
-          e = { id: this.backendIds.allocate(), refs: 0, value };
+          e = { id: this.backendIds.allocate(), refs: 0, flags, value: encodeBackendVal({ addr: b.ip, port: b.port, flags }) };
           this.backends.set(k, e);
-          backendWrites.set(e.id, value);
-        } else if (!e.value.equals(value) || full) {
-          e.value = value;
-          backendWrites.set(e.id, value);
+          backendWrites.set(e.id, e.value);
+        } else if (e.flags !== flags) {
+          e.flags = flags;
+          e.value = encodeBackendVal({ addr: b.ip, port: b.port, flags });
+          backendWrites.set(e.id, e.value);
+        } else if (full) {
+          backendWrites.set(e.id, e.value);
         }
         e.refs++;
         return e.id;
@@ -232,10 +236,20 @@ export class ServiceWriter {
       this.maps.backend.updateBatch(Buffer.concat(ids.map(encodeU32)), Buffer.concat(ids.map((i) => backendWrites.get(i)!)));
       stats.backendsWritten = ids.length;
     }
-    for (const w of slotWrites) {
-      const { keys: sk, values: sv } = encodeSlotRegion(w.off, w.ids);
+    if (slotWrites.length) {
+      // Every region in one batch: one crossing into C++ and one syscall for a whole sync.
+      const total = slotWrites.reduce((n, w) => n + w.ids.length, 0);
+      const sk = Buffer.allocUnsafe(total * 4);
+      const sv = Buffer.allocUnsafe(total * 4);
+      let i = 0;
+      for (const w of slotWrites) {
+        for (let j = 0; j < w.ids.length; j++, i++) {
+          sk.writeUInt32LE(w.off + j, i * 4);
+          sv.writeUInt32LE(w.ids[j]!, i * 4);
+        }
+      }
       this.maps.slots.updateBatch(sk, sv);
-      stats.slotsWritten += w.ids.length;
+      stats.slotsWritten = total;
     }
     if (rangeAdds.size) {
       const ks = [...rangeAdds.values()];
