@@ -65,6 +65,15 @@ describe('resolveConfig', () => {
     });
   });
 
+  it('eBPF settings: load-balancing algorithm, slot pool and conntrack size', () => {
+    expect(resolveConfig(['--lb-algorithm', 'maglev', '--bpf-slots', '4194304'])).toMatchObject({ lbAlgorithm: 'maglev', bpfSlots: 4_194_304 });
+    expect(withFile({ ebpf: { lbAlgorithm: 'maglev', slots: 65536 }, conntrack: { min: 1000, maxPerCore: 0 } })([])).toMatchObject({ lbAlgorithm: 'maglev', bpfSlots: 65536, conntrackMax: 1000 });
+    expect(problemsOf(() => resolveConfig(['--lb-algorithm', 'roundrobin', '--bpf-slots', '10']))).toEqual([
+      '--lb-algorithm / ebpf.lbAlgorithm: must be random or maglev, got "roundrobin"',
+      '--bpf-slots / ebpf.slots: must be an integer from 1024 to 268435456, got 10',
+    ]);
+  });
+
   it('unknown config keys are named with their path, all at once', () => {
     const problems = problemsOf(() => withFile({ mode: 'ebpf', ipvs: { schedular: 'rr' }, frobnicate: 1, iptables: { syncPeriod: 30 } })([]));
     expect(problems).toEqual([

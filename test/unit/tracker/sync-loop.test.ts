@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock, SyncLoop, type StateUpdate, type SyncReport } from '../../../src/tracker/index.js';
+import { deepEqual } from '../../../src/tracker/sync-loop.js';
 import type { ObjectChange } from '../../../src/sources/types.js';
 import { ep, NODE, slice, svc } from '../model/fixtures.js';
 
@@ -163,4 +164,15 @@ describe('SyncLoop', () => {
     expect(t.skipped[0]).toMatch(/Service default\/bad spec\.ports\[0\]\.port/);
     await t.loop.stop();
   });
+});
+
+describe('deepEqual', () => {
+  it.each([
+    [{ a: [1, { b: 'x' }] }, { a: [1, { b: 'x' }] }, true],
+    [{ a: [1, { b: 'x' }] }, { a: [1, { b: 'y' }] }, false],
+    [{ a: 1 }, { a: 1, b: undefined }, false],
+    [[1, 2], { 0: 1, 1: 2 }, false],
+    [null, {}, false],
+    [[], [], true],
+  ])('%j vs %j → %s', (a, b, same) => expect(deepEqual(a, b)).toBe(same));
 });
