@@ -24,11 +24,14 @@
 
 #ifndef EKP_XDP
 /*
- * Host-originated packets (tc egress) were routed for the frontend, which may
- * be the wrong device and next hop for the backend: look the backend up in
- * the FIB and hand the packet to that device with its neighbour filled in.
+ * After a rewrite the packet goes straight to the device the FIB names for
+ * its new destination, with the neighbour filled in, instead of back into the
+ * stack: host-originated packets (tc egress) were routed for the frontend,
+ * not the backend; and a packet whose new source is one of this node's own
+ * addresses (SNAT, hairpin, a reply from a NodePort frontend) would be
+ * dropped by the stack as a martian if it entered the ingress path.
  */
-EKP_INLINE int reroute_from_host(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr)
+EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr)
 {
 	struct bpf_fib_lookup fib;
 	long rc;
@@ -55,9 +58,9 @@ EKP_INLINE int reroute_from_host(struct ekp_ctx *ctx, const struct pkt *p, const
 }
 #endif
 
-/* Hand the rewritten packet on: redirect to a local pod's veth when
- * configured (skips the host stack), re-route host-originated packets, else
- * let the kernel route it. */
+/* Hand the rewritten packet on: to a local pod's veth when configured,
+ * else to wherever the FIB says (see reroute). XDP leaves it to the stack;
+ * it only ever rewrites flows the stack can route (see xdp_defers). */
 EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr, __u32 ifindex)
 {
 #ifndef EKP_XDP
@@ -69,10 +72,26 @@ EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 			return EKP_V_REDIRECT;
 		}
 	}
-	if (ekp_cfg.flags & EKP_CFG_F_FROM_HOST)
-		return reroute_from_host(ctx, p, daddr);
-#endif
+	return reroute(ctx, p, daddr);
+#else
 	return EKP_V_PASS;
+#endif
+}
+
+/*
+ * XDP hands a flow to tc, untouched, when the rewrite would give it a source
+ * address of this node (SNAT, or a reply from a NodePort frontend): only tc
+ * can send such a packet on without the stack's martian check.
+ */
+EKP_INLINE int xdp_defers(struct ekp_ctx *ctx, __u8 ct_type, __u8 ct_flags)
+{
+#ifdef EKP_XDP
+	if (ct_type == EKP_CT_REV || (ct_flags & EKP_CT_F_SNAT)) {
+		count_event(ctx, EKP_EV_XDP_TO_STACK);
+		return 1;
+	}
+#endif
+	return 0;
 }
 
 /* Established flow, original direction: translate as decided at creation. */
@@ -82,6 +101,8 @@ EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 	__u32 ifindex = 0, bid = ct->backend_id;
 	struct ekp_backend_val *be;
 
+	if (xdp_defers(ctx, EKP_CT_FWD, ct->flags))
+		return EKP_V_PASS;
 	addr_copy(&to.daddr, &ct->addr);
 	to.dport = ct->port;
 	if (ct->flags & EKP_CT_F_SNAT) {
@@ -108,6 +129,8 @@ EKP_INLINE int handle_rev(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 {
 	struct nat_tuple to;
 
+	if (xdp_defers(ctx, EKP_CT_REV, ct->flags))
+		return EKP_V_PASS;
 	addr_copy(&to.saddr, &ct->addr);
 	to.sport = ct->port;
 	if (ct->flags & EKP_CT_F_SNAT) {
@@ -121,7 +144,7 @@ EKP_INLINE int handle_rev(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 	count_event(ctx, EKP_EV_CT_HIT_REV);
 	if (nat_rewrite(ctx, p, &to) < 0)
 		return drop(ctx, EKP_DROP_REWRITE);
-	return EKP_V_PASS;
+	return forward(ctx, p, &to.daddr, 0);
 }
 
 /*
@@ -249,6 +272,8 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p, __u64 now)
 		flags |= EKP_CT_F_EXTERNAL;
 	if ((flags & EKP_CT_F_SNAT) && addr_is_zero(&fwd.addr2))
 		flags &= ~(EKP_CT_F_SNAT | EKP_CT_F_HAIRPIN); /* not configured */
+	if (xdp_defers(ctx, EKP_CT_FWD, flags))
+		return EKP_V_PASS;
 
 	err = ct_create(ctx, p, svc, (__u32)bid, be, &fwd, flags, now);
 	if (err < 0)

@@ -36,3 +36,5 @@ export {
 } from './lab.js';
 export { execIn, LabCommandError, nsenterArgv, tryExecIn, type RunOptions, type RunResult } from './exec.js';
 export { httpGet, httpGetMany, LabProbeError, udpAsk, udpAskMany, type HttpOptions, type ProbeOutcome, type UdpOptions } from './probe.js';
+export * from './manifests.js';
+export * from './proxy.js';

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ipBatch, labEnv, run, sysctlIn, tryRun } from './exec.js';
+import { cleanupProxyState } from './proxy.js';
 import {
   allHosts,
   clientScript,
@@ -286,6 +287,8 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions = {}): Promise<Lab
 }
 
 export interface LabDownOptions {
+  /** Where the lab's proxies pinned their maps (default /sys/fs/bpf/ekp-lab-<name>). */
+  pinBase?: string;
   /** Time between SIGTERM and SIGKILL for the lab's processes (default 500 ms). */
   graceMs?: number;
 }
@@ -314,6 +317,8 @@ export async function labDown(name: string, opts: LabDownOptions = {}): Promise<
   }
   const left = [...labNamespaces(name), ...new Set([...survivors, ...labProcesses(name).keys()])].map(String);
   if (left.length) throw new Error(`lab ${name}: could not remove ${left.join(', ')}`);
+  // The proxies' cgroups and pins live outside the namespaces.
+  cleanupProxyState(name, opts.pinBase);
   rmSync(stateDir, { recursive: true, force: true });
 }
 

@@ -59,6 +59,11 @@ export interface ProbeOptions {
   timeoutMs?: number;
   /** Source port to use (a fixed 5-tuple, for affinity/conntrack tests). */
   localPort?: number;
+  /**
+   * Run the client inside this cgroup (v2 directory), as a process of the node
+   * would be: then the node's socket-level load balancing applies to it.
+   */
+  cgroup?: string;
 }
 
 export interface HttpOptions extends ProbeOptions {
@@ -105,9 +110,12 @@ interface RawResult {
   ms?: number;
 }
 
-async function runClient(from: Host | string, target: string, params: Record<string, unknown>, count: number, timeoutMs: number): Promise<RawResult[]> {
+async function runClient(from: Host | string, target: string, params: Record<string, unknown>, count: number, timeoutMs: number, cgroup?: string): Promise<RawResult[]> {
   const fromName = typeof from === 'string' ? from : from.netns;
-  const r = await tryExecIn(from, [process.execPath, '-e', CLIENT_SCRIPT, JSON.stringify(params)], {
+  const client = [process.execPath, '-e', CLIENT_SCRIPT, JSON.stringify(params)];
+  // The shell only moves itself into the cgroup and execs the client; no value is interpolated into it.
+  const argv = cgroup ? ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...client] : client;
+  const r = await tryExecIn(from, argv, {
     env: labEnv(),
     // node start-up plus every request timing out, with margin
     timeoutMs: 15_000 + count * timeoutMs,
@@ -143,7 +151,7 @@ function toOutcome<T>(raw: RawResult, httpStatusMustBe200: boolean): ProbeOutcom
 export async function httpGetMany<T = PodReply>(from: Host | string, url: string, count: number, opts: HttpOptions = {}): Promise<ProbeOutcome<T>[]> {
   const timeoutMs = opts.timeoutMs ?? 3000;
   const params = { kind: 'http', url, count, timeoutMs, keepAlive: !!opts.keepAlive, headers: opts.headers, localPort: opts.localPort, localAddress: opts.localAddress };
-  return (await runClient(from, url, params, count, timeoutMs)).map((r) => toOutcome<T>(r, true));
+  return (await runClient(from, url, params, count, timeoutMs, opts.cgroup)).map((r) => toOutcome<T>(r, true));
 }
 
 /** One HTTP GET from inside `from`'s namespace: the parsed JSON answer, or a LabProbeError. */
@@ -159,7 +167,7 @@ export async function udpAskMany<T = PodReply>(from: Host | string, addr: string
   const timeoutMs = opts.timeoutMs ?? 3000;
   const target = addr.includes(':') ? `udp://[${addr}]:${port}` : `udp://${addr}:${port}`;
   const params = { kind: 'udp', addr, port, count, timeoutMs, payload: opts.payload ?? 'ping', localPort: opts.localPort, connected: opts.connected !== false };
-  return (await runClient(from, target, params, count, timeoutMs)).map((r) => toOutcome<T>(r, false));
+  return (await runClient(from, target, params, count, timeoutMs, opts.cgroup)).map((r) => toOutcome<T>(r, false));
 }
 
 /** One datagram to addr:port from inside `from`'s namespace: the parsed JSON answer, or a LabProbeError. */

@@ -1,0 +1,87 @@
+// The lab's example Services and their EndpointSlices, written as the
+// manifest directory every node's proxy watches (`run --manifests`). The
+// lab plays the API server: it decides which pods back which Service.
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Lab, PodHost } from './types.js';
+
+export type ExampleService = 'web' | 'web-nodeport' | 'web-local' | 'sticky' | 'empty' | 'echo' | 'web-external';
+
+export interface ServiceDef {
+  name: string;
+  clusterIP: string;
+  type: 'ClusterIP' | 'NodePort';
+  protocol: 'TCP' | 'UDP';
+  port: number;
+  targetPort: number;
+  nodePort?: number;
+  externalTrafficPolicy?: 'Cluster' | 'Local';
+  affinitySeconds?: number;
+  externalIPs?: string[];
+  /** Pod names backing it, in order. */
+  pods: string[];
+}
+
+export const LAB_NAMESPACE = 'lab';
+/** An address outside every lab network, routed from the client to a node. */
+export const LAB_EXTERNAL_IP = '203.0.113.10';
+
+/** The example services on a lab: every pod backs them unless `scale` says fewer. */
+export function exampleServices(lab: Lab, scale: Partial<Record<string, number>> = {}): ServiceDef[] {
+  const all = lab.pods.map((p) => p.name);
+  const pick = (name: string, dflt: string[]) => (scale[name] === undefined ? dflt : interleave(lab.pods).slice(0, scale[name]).map((p) => p.name));
+  const { httpPort, udpPort } = lab.addressing;
+  return [
+    { name: 'web', clusterIP: '10.96.0.10', type: 'ClusterIP', protocol: 'TCP', port: 80, targetPort: httpPort, pods: pick('web', all) },
+    { name: 'web-nodeport', clusterIP: '10.96.0.11', type: 'NodePort', protocol: 'TCP', port: 80, targetPort: httpPort, nodePort: 30080, externalTrafficPolicy: 'Cluster', pods: pick('web-nodeport', all) },
+    { name: 'web-local', clusterIP: '10.96.0.12', type: 'NodePort', protocol: 'TCP', port: 80, targetPort: httpPort, nodePort: 30081, externalTrafficPolicy: 'Local', pods: pick('web-local', all) },
+    { name: 'sticky', clusterIP: '10.96.0.13', type: 'ClusterIP', protocol: 'TCP', port: 80, targetPort: httpPort, affinitySeconds: 600, pods: pick('sticky', all) },
+    { name: 'empty', clusterIP: '10.96.0.14', type: 'ClusterIP', protocol: 'TCP', port: 80, targetPort: httpPort, pods: [] },
+    { name: 'echo', clusterIP: '10.96.0.15', type: 'ClusterIP', protocol: 'UDP', port: 53, targetPort: udpPort, pods: pick('echo', all) },
+    { name: 'web-external', clusterIP: '10.96.0.16', type: 'ClusterIP', protocol: 'TCP', port: 80, targetPort: httpPort, externalIPs: [LAB_EXTERNAL_IP], pods: pick('web-external', all) },
+  ];
+}
+
+/** Pods in node-alternating order, so that "the first N" spreads over nodes. */
+function interleave(pods: readonly PodHost[]): PodHost[] {
+  return [...pods].sort((a, b) => a.index - b.index || a.nodeIndex - b.nodeIndex);
+}
+
+export function serviceManifest(def: ServiceDef): Record<string, unknown> {
+  return {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: { name: def.name, namespace: LAB_NAMESPACE },
+    spec: {
+      type: def.type, clusterIP: def.clusterIP, clusterIPs: [def.clusterIP],
+      ports: [{ name: 'p', port: def.port, targetPort: def.targetPort, protocol: def.protocol, ...(def.nodePort ? { nodePort: def.nodePort } : {}) }],
+      ...(def.externalTrafficPolicy ? { externalTrafficPolicy: def.externalTrafficPolicy } : {}),
+      ...(def.externalIPs ? { externalIPs: def.externalIPs } : {}),
+      ...(def.affinitySeconds ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: def.affinitySeconds } } } : {}),
+    },
+  };
+}
+
+export function sliceManifest(def: ServiceDef, lab: Lab): Record<string, unknown> {
+  const byName = new Map(lab.pods.map((p) => [p.name, p]));
+  return {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    metadata: { name: `${def.name}-lab`, namespace: LAB_NAMESPACE, labels: { 'kubernetes.io/service-name': def.name } },
+    addressType: 'IPv4',
+    ports: [{ name: 'p', port: def.targetPort, protocol: def.protocol }],
+    endpoints: def.pods.map((name) => {
+      const pod = byName.get(name)!;
+      return { addresses: [pod.ipv4], conditions: { ready: true, serving: true, terminating: false }, nodeName: pod.node, targetRef: { kind: 'Pod', name } };
+    }),
+  };
+}
+
+/** Writes one file per Service (Service + EndpointSlice), atomically, so a watcher never reads half a file. */
+export function writeManifests(dir: string, lab: Lab, defs: readonly ServiceDef[]): void {
+  mkdirSync(dir, { recursive: true });
+  for (const def of defs) {
+    const text = [serviceManifest(def), sliceManifest(def, lab)].map((o) => JSON.stringify(o, null, 2)).join('\n---\n');
+    const tmp = join(dir, `.${def.name}.yaml.tmp`);
+    writeFileSync(tmp, `${text}\n`);
+    renameSync(tmp, join(dir, `${def.name}.yaml`));
+  }
+}

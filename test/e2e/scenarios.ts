@@ -1,0 +1,237 @@
+// One end-to-end scenario table for every proxy mode: the lab (2 nodes × 2
+// pods, an external client) with the example Services, real traffic, and what
+// a kube-proxy user expects to see. A mode runs every scenario it can express.
+import { spawn } from 'node:child_process';
+import { expect } from 'vitest';
+import {
+  execIn, exampleServices, httpGet, httpGetMany, LAB_EXTERNAL_IP, nodeCgroup, udpAsk, udpAskMany, writeManifests, manifestsDir,
+  type Lab, type NodeHost, type PodHost, type PodReply, type ServiceDef,
+} from '../../src/lab/index.js';
+
+export interface ScenarioEnv {
+  lab: Lab;
+  /** Rewrites the manifests (the proxies pick the change up within a second). */
+  setServices(defs: ServiceDef[]): void;
+  restartProxy(node: NodeHost, signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+}
+
+export interface Scenario {
+  name: string;
+  /** Modes that cannot express this (with the README's reason). */
+  notIn?: string[];
+  run(env: ScenarioEnv): Promise<void>;
+}
+
+const hostOf = (client: string) => client.replace(/^::ffff:/, '').replace(/:\d+$/, '');
+
+/** Polls until `check` passes (config changes travel file → watcher → sync). */
+async function eventually(check: () => Promise<void>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+function answers(outcomes: { ok: boolean }[]): PodReply[] {
+  const failed = outcomes.filter((o) => !o.ok);
+  expect(failed, JSON.stringify(failed.slice(0, 3))).toEqual([]);
+  return outcomes.map((o) => (o as unknown as { reply: PodReply }).reply);
+}
+
+/**
+ * A long-lived TCP connection from `from` to addr:port that sends a request
+ * every 100 ms on the same socket until told to stop; reports each answering pod.
+ */
+export function longLivedClient(from: PodHost | NodeHost, addr: string, port: number) {
+  const script = String.raw`
+const net = require('node:net');
+const s = net.connect(+process.argv[2], process.argv[1]);
+let buf = '';
+s.setEncoding('utf8');
+const ask = () => s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
+s.on('connect', ask);
+s.on('data', (d) => {
+  buf += d;
+  const i = buf.indexOf('{'), j = buf.indexOf('}', i);
+  if (i < 0 || j < 0) return;
+  console.log(JSON.parse(buf.slice(i, j + 1)).pod);
+  buf = buf.slice(j + 1);
+  setTimeout(ask, 100);
+});
+s.on('error', (e) => { console.log('ERROR ' + e.code); process.exit(1); });
+s.on('close', () => { console.log('CLOSED'); process.exit(1); });
+process.stdin.on('data', () => process.exit(0));`;
+  const child = spawn('nsenter', [`--net=${from.netnsPath}`, '--', process.execPath, '-e', script, addr, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  child.stdout.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+  return {
+    lines,
+    /** Waits for `n` more answers. */
+    async answers(n: number): Promise<string[]> {
+      const start = lines.length;
+      await eventually(async () => expect(lines.length).toBeGreaterThanOrEqual(start + n), 10_000);
+      return lines.slice(start, start + n);
+    },
+    async stop(): Promise<string[]> {
+      child.stdin.end('stop\n');
+      await new Promise((r) => child.once('exit', r));
+      return lines;
+    },
+  };
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: 'ClusterIP from a pod (per-packet path) spreads over pods and keeps the pod source IP',
+    async run({ lab }) {
+      const from = lab.pods[0]!;
+      const replies = answers(await httpGetMany(from, 'http://10.96.0.10/', 16));
+      expect(new Set(replies.map((r) => r.pod)).size).toBeGreaterThanOrEqual(2);
+      // A pod that lands on itself is hairpinned, and masqueraded as kube-proxy does.
+      for (const r of replies) expect(hostOf(r.client)).toBe(r.pod === from.name ? lab.nodes.find((n) => n.name === from.node)!.ipv4 : from.ipv4);
+    },
+  },
+  {
+    name: 'ClusterIP from a pod of the node\'s cgroup (socket-level LB) keeps the pod source IP',
+    notIn: ['iptables', 'nftables', 'ipvs', 'userspace'],
+    async run({ lab }) {
+      const from = lab.pods[0]!;
+      const node = lab.nodes.find((n) => n.name === from.node)!;
+      const replies = answers(await httpGetMany(from, 'http://10.96.0.10/', 8, { cgroup: nodeCgroup(lab.spec.name, node) }));
+      for (const r of replies) expect(hostOf(r.client)).toBe(from.ipv4);
+    },
+  },
+  {
+    name: 'ClusterIP from the node itself',
+    async run({ lab }) {
+      const replies = answers(await httpGetMany(lab.nodes[0]!, 'http://10.96.0.10/', 8));
+      expect(replies.every((r) => lab.pods.some((p) => p.name === r.pod))).toBe(true);
+    },
+  },
+  {
+    name: 'NodePort, externalTrafficPolicy Cluster, from an external client: every pod, SNAT for remote backends',
+    async run({ lab }) {
+      const node = lab.nodes[0]!;
+      const replies = answers(await httpGetMany(lab.client, `http://${node.ipv4}:30080/`, 24));
+      expect(new Set(replies.map((r) => r.node))).toEqual(new Set(lab.nodes.map((n) => n.name)));
+      for (const r of replies.filter((x) => x.node !== node.name)) expect(hostOf(r.client)).toBe(node.ipv4);
+    },
+  },
+  {
+    name: 'NodePort, externalTrafficPolicy Local: local pods only, client source IP preserved',
+    async run({ lab }) {
+      for (const node of lab.nodes) {
+        const replies = answers(await httpGetMany(lab.client, `http://${node.ipv4}:30081/`, 8));
+        expect(new Set(replies.map((r) => r.node))).toEqual(new Set([node.name]));
+        for (const r of replies) expect(hostOf(r.client)).toBe(lab.client.ipv4);
+      }
+    },
+  },
+  {
+    name: 'ExternalIP routed to a node',
+    async run({ lab }) {
+      const replies = answers(await httpGetMany(lab.client, `http://${LAB_EXTERNAL_IP}/`, 8));
+      expect(replies.length).toBe(8);
+    },
+  },
+  {
+    name: 'hairpin: a pod reaches itself through its Service',
+    async run({ lab, setServices }) {
+      const self = lab.pods[0]!;
+      setServices([...exampleServices(lab), { name: 'self', clusterIP: '10.96.0.20', type: 'ClusterIP', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort, pods: [self.name] }]);
+      await eventually(async () => {
+        const r = await httpGet(self, 'http://10.96.0.20/');
+        expect(r.pod).toBe(self.name);
+      });
+    },
+  },
+  {
+    name: 'session affinity ClientIP: one client, one backend',
+    async run({ lab }) {
+      const replies = answers(await httpGetMany(lab.pods[1]!, 'http://10.96.0.13/', 12));
+      expect(new Set(replies.map((r) => r.pod)).size).toBe(1);
+    },
+  },
+  {
+    name: 'no endpoints: connection refused at once, never a timeout (TCP and UDP)',
+    async run({ lab, setServices }) {
+      const t0 = Date.now();
+      await expect(httpGet(lab.pods[0]!, 'http://10.96.0.14/', { timeoutMs: 3000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      expect(Date.now() - t0).toBeLessThan(2500);
+      setServices(exampleServices(lab, { echo: 0 }));
+      await eventually(async () => {
+        await expect(udpAsk(lab.pods[0]!, '10.96.0.15', 53, { timeoutMs: 1500 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      });
+      setServices(exampleServices(lab));
+      await eventually(async () => void (await udpAsk(lab.pods[0]!, '10.96.0.15', 53, { timeoutMs: 1500 })));
+    },
+  },
+  {
+    name: 'UDP through a ClusterIP: answers come back from the VIP',
+    async run({ lab }) {
+      const replies = answers(await udpAskMany(lab.pods[2]!, '10.96.0.15', 53, 6));
+      expect(replies.every((r) => lab.pods.some((p) => p.name === r.pod))).toBe(true);
+    },
+  },
+  {
+    name: 'an edited manifest reaches the datapath within a second or two',
+    async run({ lab, setServices }) {
+      const only = lab.pods[3]!.name;
+      setServices(exampleServices(lab, { web: 1 }).map((d) => (d.name === 'web' ? { ...d, pods: [only] } : d)));
+      await eventually(async () => {
+        const replies = answers(await httpGetMany(lab.pods[0]!, 'http://10.96.0.10/', 6));
+        expect(new Set(replies.map((r) => r.pod))).toEqual(new Set([only]));
+      }, 5000);
+      setServices(exampleServices(lab));
+    },
+  },
+  {
+    name: 'an endpoint removed from the Service keeps its established connection',
+    async run({ lab, setServices }) {
+      const conn = longLivedClient(lab.pods[0]!, '10.96.0.16', 80);
+      const [pod] = await conn.answers(2);
+      setServices(exampleServices(lab).map((d) => (d.name === 'web-external' ? { ...d, pods: d.pods.filter((p) => p !== pod) } : d)));
+      // New connections avoid it...
+      await eventually(async () => {
+        const replies = answers(await httpGetMany(lab.pods[1]!, 'http://10.96.0.16/', 8));
+        expect(replies.map((r) => r.pod)).not.toContain(pod);
+      });
+      // ...while the old one still talks to it.
+      const later = await conn.answers(3);
+      expect(new Set(later)).toEqual(new Set([pod]));
+      const all = await conn.stop();
+      expect(all.filter((l) => l.startsWith('ERROR') || l === 'CLOSED')).toEqual([]);
+      setServices(exampleServices(lab));
+    },
+  },
+  {
+    name: 'kill -9 of the proxy: established and new connections keep working, and a restart adopts the datapath',
+    async run({ lab, restartProxy, setServices }) {
+      const node = lab.nodes[0]!;
+      const conn = longLivedClient(lab.pods[0]!, '10.96.0.10', 80);
+      await conn.answers(2);
+      await restartProxy(node, 'SIGKILL');
+      // restartProxy returns once the new instance is healthy; the old flows never noticed.
+      answers(await httpGetMany(lab.client, `http://${node.ipv4}:30080/`, 6));
+      answers(await httpGetMany(lab.pods[0]!, 'http://10.96.0.10/', 6));
+      await conn.answers(3);
+      const lines = await conn.stop();
+      expect(lines.filter((l) => l.startsWith('ERROR') || l === 'CLOSED')).toEqual([]);
+      // And the new instance programs changes.
+      const only = lab.pods[1]!.name;
+      setServices(exampleServices(lab).map((d) => (d.name === 'web' ? { ...d, pods: [only] } : d)));
+      await eventually(async () => {
+        const replies = answers(await httpGetMany(lab.pods[0]!, 'http://10.96.0.10/', 4));
+        expect(new Set(replies.map((r) => r.pod))).toEqual(new Set([only]));
+      });
+      setServices(exampleServices(lab));
+    },
+  },
+];
+
+export { execIn, manifestsDir, writeManifests };
