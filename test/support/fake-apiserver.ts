@@ -1,12 +1,14 @@
 // An in-process Kubernetes API server for Services, EndpointSlices and Nodes that speaks the
 // real protocol over a real socket: LIST with label/field selectors and limit/continue,
-// WATCH as a chunked stream of newline-delimited JSON events from a resourceVersion, 410
+// WATCH as a chunked stream of events (newline-delimited JSON, or length-prefixed protobuf
+// frames) from a resourceVersion, 410
 // Gone after compaction (as an HTTP status or, like the watch cache, as an ERROR event),
 // bookmarks, and test controls for the failures a proxy must ride out (dropped
 // connections, slow answers, error statuses).
 //
-// Encoding is negotiated per request (fake-apiserver/codec.ts) so that protobuf can be
-// added beside JSON; the store (fake-apiserver/store.ts) knows nothing about the wire.
+// Encoding is negotiated per request from Accept (fake-apiserver/codec.ts: JSON or
+// application/vnd.kubernetes.protobuf); the store (fake-apiserver/store.ts) knows nothing
+// about the wire. Hooks send bytes of a test's choosing, for what a decoder must survive.
 
 import { EventEmitter } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -32,6 +34,8 @@ export interface RequestRecord {
   status?: number;
   authorization: string | undefined;
   accept: string | undefined;
+  /** The encoding the response was sent in (undefined when none was acceptable). */
+  encoding?: 'json' | 'protobuf';
 }
 
 /** How a watch from a compacted resourceVersion is refused. */
@@ -80,12 +84,31 @@ export interface FakeApiServer {
   setLatency(ms: number): void;
   /** The next matching request(s) get `status` with a Status body. */
   failNext(status: number, opts?: FailOptions): void;
+  /**
+   * The next matching request(s) get a 200 with exactly `body` (and `contentType`, by default
+   * the negotiated one; for a watch, its stream type), then the response ends, unless
+   * `keepOpen`. For what a decoder must survive: bad magic, truncated frames, wrong wire types.
+   */
+  respondRawNext(body: Buffer, opts?: RawOptions): void;
+  /** Writes `bytes` as they are to open watches (after whatever they already sent). */
+  writeRaw(bytes: Buffer, kind?: ObjectKind): number;
   /** Resolves with the first request (already logged or still to come) that matches. */
   waitForRequest(match: (r: RequestRecord) => boolean, timeoutMs?: number): Promise<RequestRecord>;
   /** Closes every connection and the listener; removes temp files written for this server. */
   close(): Promise<void>;
   /** Registers a temp directory to remove on close (kubeconfigFor uses this). */
   adoptTempDir(dir: string): void;
+}
+
+export interface RawOptions extends Omit<FailOptions, 'message'> {
+  contentType?: string;
+  /** Leave the response open after the body (a watch the server keeps streaming). */
+  keepOpen?: boolean;
+}
+
+interface PendingRaw extends RawOptions {
+  body: Buffer;
+  remaining: number;
 }
 
 interface Route {
@@ -176,6 +199,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   const failures: PendingFailure[] = [];
+  const raws: PendingRaw[] = [];
   const tempDirs: string[] = [];
   let goneMode: GoneMode = 'event';
   let latencyMs = 0;
@@ -190,6 +214,14 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     if (i < 0) return undefined;
     const f = failures[i]!;
     if (--f.remaining <= 0) failures.splice(i, 1);
+    return f;
+  }
+
+  function takeRaw(r: RequestRecord): PendingRaw | undefined {
+    const i = raws.findIndex((f) => (f.watch === undefined || f.watch === r.watch) && (f.kind === undefined || f.kind === r.kind));
+    if (i < 0) return undefined;
+    const f = raws[i]!;
+    if (--f.remaining <= 0) raws.splice(i, 1);
     return f;
   }
 
@@ -334,11 +366,20 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
       res.writeHead(406).end();
       return;
     }
+    rec.encoding = codec.name;
     if (!route) return fail(res, rec, 404, codec, `the server could not find the requested resource (${url.pathname})`);
     if (rec.method !== 'GET') return fail(res, rec, 405, codec, `${rec.method} is not supported by the fake`);
     const injected = takeFailure(rec);
+    const raw = injected ? undefined : takeRaw(rec);
     if (!(await delay(latencyMs, res))) return;
     if (injected) return fail(res, rec, injected.status, codec, injected.message ?? `injected failure ${injected.status}`);
+    if (raw) {
+      rec.status = 200;
+      res.writeHead(200, { 'Content-Type': raw.contentType ?? (isWatch ? codec.streamContentType : codec.contentType) });
+      if (raw.keepOpen) res.write(raw.body);
+      else res.end(raw.body);
+      return;
+    }
     let match: Matcher;
     try {
       const labels = parseLabelSelector(q.get('labelSelector'));
@@ -424,6 +465,14 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     },
     failNext(status, opts = {}) {
       failures.push({ ...opts, status, remaining: opts.times ?? 1 });
+    },
+    respondRawNext(body, opts = {}) {
+      raws.push({ ...opts, body, remaining: opts.times ?? 1 });
+    },
+    writeRaw(bytes, kind) {
+      const ws = selected(kind).filter((w) => !w.res.destroyed && !w.res.writableEnded);
+      for (const w of ws) w.res.write(bytes);
+      return ws.length;
     },
     waitForRequest(match, timeoutMs = 5_000) {
       const seen = requests.find(match);

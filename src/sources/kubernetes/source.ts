@@ -5,7 +5,9 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { OBJECT_KINDS, type ObjectKind, type Source, type SourceSink } from '../types.js';
 import { ExponentialBackoff } from './backoff.js';
 import { systemClock } from './clock.js';
-import { createJsonTransport, type JsonTransportOptions } from './json-transport.js';
+import type { HttpTransportOptions } from './http-transport.js';
+import { createJsonTransport } from './json-transport.js';
+import { createProtobufTransport, type ProtobufTransportOptions } from './protobuf-transport.js';
 import { resourcesFor } from './resources.js';
 import { ResourceWatcher } from './resource-watcher.js';
 import type { Backoff, BackoffOptions, Clock, Logger, Transport } from './types.js';
@@ -22,14 +24,46 @@ export interface KubernetesSourceOptions {
   newBackoff?: () => Backoff;
   /** timeoutSeconds for each watch; default, like client-go, a random 5–10 min so watches do not expire together. */
   watchTimeoutSeconds?: () => number;
-  /** Wire options for the default JSON transport. */
-  json?: JsonTransportOptions;
-  /** Replaces the wire entirely (the protobuf transport, or a test double); `kubeconfig` is then unused. */
+  /**
+   * Encoding asked of the API server (kube-proxy's clientConnection.contentType). Protobuf by
+   * default, as kube-proxy; a response the server sends as JSON anyway is still understood.
+   */
+  contentType?: ContentType;
+  /** Requests per second to the API server, token bucket (clientConnection.qps); default 5, ≤ 0 for no limit. */
+  qps?: number;
+  /** Requests allowed in a burst above qps (clientConnection.burst); default 10. */
+  burst?: number;
+  /** Wire options (page size, timeouts, frame limit) for the transport `contentType` selects. */
+  wire?: ProtobufTransportOptions;
+  /** @deprecated the same as `wire`, from when JSON was the only wire. */
+  json?: HttpTransportOptions;
+  /** Replaces the wire entirely (a test double); `kubeconfig`, `contentType`, `qps`, `burst` and `wire` are then unused. */
   transport?: Transport;
   log?: Logger;
 }
 
+export type ContentType = 'application/vnd.kubernetes.protobuf' | 'application/json';
+
+/** kube-proxy's clientConnection defaults. */
+export const DEFAULT_CONTENT_TYPE: ContentType = 'application/vnd.kubernetes.protobuf';
+export const DEFAULT_QPS = 5;
+export const DEFAULT_BURST = 10;
+
 const noLog: Logger = () => {};
+
+/** The transport for a source's options: one per source, so its watchers share one rate limit, as client-go's clientset does. */
+export function createTransport(kc: KubeConfig, opts: Pick<KubernetesSourceOptions, 'contentType' | 'qps' | 'burst' | 'wire' | 'json'>): Transport {
+  const wire: ProtobufTransportOptions = { ...opts.json, ...opts.wire, qps: opts.qps ?? DEFAULT_QPS, burst: opts.burst ?? DEFAULT_BURST };
+  const contentType = opts.contentType ?? DEFAULT_CONTENT_TYPE;
+  switch (contentType) {
+    case 'application/vnd.kubernetes.protobuf':
+      return createProtobufTransport(kc, wire);
+    case 'application/json':
+      return createJsonTransport(kc, wire);
+    default:
+      throw new Error(`unsupported contentType ${JSON.stringify(contentType)}: want application/vnd.kubernetes.protobuf or application/json`);
+  }
+}
 
 /** Loads a kubeconfig file, or the in-cluster configuration, failing with a message that says which. */
 export function loadKubeConfig(path?: string): KubeConfig {
@@ -64,7 +98,7 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Source {
     /** Resolves once the watchers run, not once they have synced: sink.synced() says that. */
     async start(sink: SourceSink): Promise<void> {
       if (watchers.length > 0) throw new Error('Kubernetes source already started');
-      const transport = opts.transport ?? createJsonTransport(loadKubeConfig(opts.kubeconfig), opts.json);
+      const transport = opts.transport ?? createTransport(loadKubeConfig(opts.kubeconfig), opts);
       watchers = OBJECT_KINDS.map(
         (kind: ObjectKind) =>
           new ResourceWatcher({
@@ -83,7 +117,7 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Source {
           }),
       );
       for (const w of watchers) w.start();
-      log('info', 'watching the API server', { node: opts.nodeName });
+      log('info', 'watching the API server', { node: opts.nodeName, contentType: opts.transport ? 'custom' : (opts.contentType ?? DEFAULT_CONTENT_TYPE) });
     },
 
     /** Idempotent; a stopped source may be started again, and lists afresh. */

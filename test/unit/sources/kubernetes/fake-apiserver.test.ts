@@ -2,6 +2,7 @@
 // client, so the source tests rest on a fake that is right.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { decodeList, decodeObject, FrameReader, decodeWatchFrame } from '../../../../src/sources/kubernetes/index.js';
 import { startFakeApiServer, type FakeApiServer } from '../../../support/fake-apiserver.js';
 import { node, service, slice } from './helpers.js';
 
@@ -98,7 +99,26 @@ describe('fake API server: list', () => {
 
   it('negotiates the encoding from Accept', async () => {
     expect((await get('/api/v1/services', 'application/json, */*')).status).toBe(200);
-    expect((await get('/api/v1/services', 'application/vnd.kubernetes.protobuf')).status).toBe(406);
+    expect((await get('/api/v1/services', 'application/yaml')).status).toBe(406);
+    const res = await fetch(server.url + '/api/v1/services', { headers: { accept: 'application/vnd.kubernetes.protobuf, application/json' } });
+    expect(res.headers.get('content-type')).toBe('application/vnd.kubernetes.protobuf');
+    expect(server.requests.map((r) => r.encoding)).toEqual(['json', undefined, 'protobuf']);
+  });
+
+  it('answers protobuf with the same content as JSON: a "k8s\\0" envelope around the List', async () => {
+    server.create('Service', service('web'));
+    const json = (await get('/api/v1/services')).body;
+    const res = await fetch(server.url + '/api/v1/services', { headers: { accept: 'application/vnd.kubernetes.protobuf' } });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    expect([...bytes.subarray(0, 4)]).toEqual([0x6b, 0x38, 0x73, 0x00]);
+    expect(decodeObject(bytes)).toEqual(json);
+    expect(decodeList(bytes).items).toEqual(json.items);
+  });
+
+  it('sends a Status in protobuf to a client that asked for it', async () => {
+    const res = await fetch(server.url + '/api/v1/pods', { headers: { accept: 'application/vnd.kubernetes.protobuf' } });
+    expect(res.status).toBe(404);
+    expect(decodeObject(new Uint8Array(await res.arrayBuffer()))).toMatchObject({ kind: 'Status', apiVersion: 'v1', code: 404, reason: 'NotFound' });
   });
 });
 
@@ -149,6 +169,30 @@ describe('fake API server: watch', () => {
     expect(await get('/api/v1/services?watch=true&resourceVersion=100')).toMatchObject({ status: 410, body: { reason: 'Expired' } });
     // From the compaction point on, history is there.
     expect((await watch('/api/v1/services?watch=true&resourceVersion=101', 0)).status).toBe(200);
+  });
+
+  it('streams protobuf watch events as length-prefixed frames', async () => {
+    server.create('Service', service('a'));
+    const ac = new AbortController();
+    const res = await fetch(server.url + '/api/v1/services?watch=true&resourceVersion=100', {
+      headers: { accept: 'application/vnd.kubernetes.protobuf;stream=watch' },
+      signal: ac.signal,
+    });
+    expect(res.headers.get('content-type')).toBe('application/vnd.kubernetes.protobuf;stream=watch');
+    server.update('Service', service('a', { port: 81 }));
+    const frames = new FrameReader();
+    const events: Array<{ type: string; object: any }> = [];
+    for await (const chunk of res.body!) {
+      frames.push(Buffer.from(chunk as Uint8Array));
+      let f: Buffer | undefined;
+      while ((f = frames.next())) events.push(decodeWatchFrame(f));
+      if (events.length >= 2) break;
+    }
+    ac.abort();
+    expect(events.map((e) => [e.type, e.object.kind, e.object.metadata.resourceVersion, e.object.spec.ports[0].port])).toEqual([
+      ['ADDED', 'Service', '101', 80],
+      ['MODIFIED', 'Service', '102', 81],
+    ]);
   });
 
   it('sends bookmarks only to watches that allow them', async () => {

@@ -1,5 +1,6 @@
-// The HTTP/JSON wire on its own: how streams end, what a refusal carries, what happens to
-// bytes it cannot decode, and kubeconfig details that decide whether it can connect at all.
+// The HTTP wire on its own: how streams end and what a refusal carries (both encodings), and
+// for JSON what happens to bytes it cannot decode, and kubeconfig details that decide
+// whether it can connect at all. protobuf-transport.test.ts has the protobuf bad-bytes cases.
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -10,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   ApiStatusError,
   createJsonTransport,
+  createProtobufTransport,
   isGone,
   loadKubeConfig,
   ProtocolError,
@@ -32,6 +34,11 @@ beforeEach(async () => {
   abort = new AbortController();
 });
 
+async function useEncoding(encoding: 'json' | 'protobuf'): Promise<void> {
+  const kc = loadKubeConfig(await kubeconfigFor(server));
+  transport = encoding === 'json' ? createJsonTransport(kc) : createProtobufTransport(kc);
+}
+
 afterEach(async () => {
   abort.abort();
   await server.close();
@@ -41,7 +48,9 @@ function watchFrom(rv: string, events: WatchEvent[], t = transport): ReturnType<
   return t.watch({ resource: services, resourceVersion: rv, timeoutSeconds: 300, signal: abort.signal, onEvent: (e) => events.push(e) });
 }
 
-describe('watch streams', () => {
+describe.each(['json', 'protobuf'] as const)('watch streams over %s', (encoding) => {
+  beforeEach(() => useEncoding(encoding));
+
   it('end as "closed" when the server finishes the response and "dropped" when the connection breaks', async () => {
     const rv = server.resourceVersion;
     const events: WatchEvent[] = [];
@@ -57,6 +66,7 @@ describe('watch streams', () => {
     server.dropWatches();
     await expect(done).resolves.toMatchObject({ kind: 'dropped', error: expect.any(Error) });
     expect(events.map((e) => e.type)).toEqual(['ADDED', 'ADDED']);
+    expect(server.requests.every((r) => r.encoding === encoding)).toBe(true);
   });
 
   it('rejects with 410 when the server refuses an expired resourceVersion over HTTP', async () => {

@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createJsonTransport,
+  createProtobufTransport,
   ExponentialBackoff,
   loadKubeConfig,
   resourcesFor,
@@ -31,8 +32,11 @@ afterEach(async () => {
   await server.close();
 });
 
-async function startWatcher(kind: 'Service' | 'EndpointSlice', clock: Clock = new TestClock(), initialMs = 100): Promise<ResourceWatcher> {
-  const transport = createJsonTransport(loadKubeConfig(await kubeconfigFor(server)));
+type Encoding = 'json' | 'protobuf';
+
+async function startWatcher(encoding: Encoding, kind: 'Service' | 'EndpointSlice', clock: Clock = new TestClock(), initialMs = 100): Promise<ResourceWatcher> {
+  const kc = loadKubeConfig(await kubeconfigFor(server));
+  const transport = encoding === 'json' ? createJsonTransport(kc) : createProtobufTransport(kc);
   watcher = new ResourceWatcher({
     resource: resourcesFor('node-1')[kind],
     transport,
@@ -52,9 +56,9 @@ async function startWatcher(kind: 'Service' | 'EndpointSlice', clock: Clock = ne
   return watcher;
 }
 
-describe('ResourceWatcher', () => {
+describe.each(['json', 'protobuf'] as const)('ResourceWatcher over %s', (encoding) => {
   it('takes the resourceVersion of a bookmark and resumes from it', async () => {
-    const w = await startWatcher('EndpointSlice');
+    const w = await startWatcher(encoding, 'EndpointSlice');
     const listRV = w.resourceVersion;
     expect(listRV).toBe(server.resourceVersion);
     server.create('Service', service('elsewhere'));
@@ -62,6 +66,7 @@ describe('ResourceWatcher', () => {
     await waitUntil(() => w.resourceVersion === server.resourceVersion, 'bookmark resourceVersion taken');
     expect(w.resourceVersion).not.toBe(listRV);
 
+    expect(server.requests.every((r) => r.encoding === encoding)).toBe(true);
     server.dropWatches('EndpointSlice');
     const rewatch = await server.waitForRequest((r) => r.watch && r.query.resourceVersion === w.resourceVersion);
     expect(rewatch.kind).toBe('EndpointSlice');
@@ -70,7 +75,7 @@ describe('ResourceWatcher', () => {
 
   it('keeps a cache equal to what the server selects', async () => {
     server.create('EndpointSlice', slice('a-1', { service: 'a' }));
-    const w = await startWatcher('EndpointSlice');
+    const w = await startWatcher(encoding, 'EndpointSlice');
     server.create('EndpointSlice', slice('b-1', { service: 'b' }));
     server.delete('EndpointSlice', 'default/a-1');
     await waitUntil(() => changes.length === 3, 'three changes');
@@ -80,7 +85,7 @@ describe('ResourceWatcher', () => {
   });
 
   it('stops promptly while waiting to retry, leaving no timer behind', async () => {
-    const w = await startWatcher('Service', systemClock, 20_000);
+    const w = await startWatcher(encoding, 'Service', systemClock, 20_000);
     server.dropWatches('Service');
     await waitUntil(() => problems.length === 1, 'retry scheduled');
     expect(problems[0]).toMatch(/in 20000 ms$/);
