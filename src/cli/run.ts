@@ -46,6 +46,9 @@ async function createSource(cfg: ProxyConfig, nodeName: string, log: Logger): Pr
   return createKubernetesSource({
     ...(cfg.kubeconfig !== null ? { kubeconfig: cfg.kubeconfig } : {}),
     nodeName,
+    contentType: cfg.contentType,
+    qps: cfg.qps,
+    burst: cfg.burst,
     log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => log[level](msg, fields),
   });
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
 
@@ -15,21 +15,32 @@ export function isBpffs(path: string): boolean {
   }
 }
 
+const BPFFS_ROOT = '/sys/fs/bpf';
+
+/** The deepest existing directory on the way to `path`. */
+function nearestExisting(path: string): string {
+  let p = path;
+  while (!existsSync(p)) {
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  return p;
+}
+
 /**
- * Makes `pinDir` usable for pins: its parent must be on a bpf filesystem. When
- * the parent is the conventional /sys/fs/bpf and nothing is mounted there we
- * mount bpffs, as Cilium and Calico do; anywhere else a missing bpffs is the
- * caller's mistake and an error says so.
+ * Makes `pinDir` usable for pins: it must lie on a bpf filesystem. Under the
+ * conventional /sys/fs/bpf with nothing mounted there we mount bpffs, as
+ * Cilium and Calico do; anywhere else a missing bpffs is the caller's
+ * mistake and the error says how to fix it.
  */
 export function preparePinDir(pinDir: string): void {
-  const parent = dirname(pinDir);
-  if (!isBpffs(parent)) {
-    if (parent !== '/sys/fs/bpf') {
-      throw new Error(`pin directory ${pinDir}: ${parent} is not a bpf filesystem (mount -t bpf bpf ${parent})`);
-    }
-    mkdirSync(parent, { recursive: true });
-    const r = spawnSync('mount', ['-t', 'bpf', 'bpf', parent], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`cannot mount bpffs at ${parent}: ${(r.stderr || r.error?.message || '').trim()}`);
+  if ((pinDir === BPFFS_ROOT || pinDir.startsWith(`${BPFFS_ROOT}/`)) && !isBpffs(BPFFS_ROOT)) {
+    mkdirSync(BPFFS_ROOT, { recursive: true });
+    const r = spawnSync('mount', ['-t', 'bpf', 'bpf', BPFFS_ROOT], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`cannot mount bpffs at ${BPFFS_ROOT}: ${(r.stderr || r.error?.message || '').trim()}`);
   }
+  const base = nearestExisting(pinDir);
+  if (!isBpffs(base)) throw new Error(`pin directory ${pinDir}: ${base} is not a bpf filesystem (mount -t bpf bpf ${base})`);
   mkdirSync(pinDir, { recursive: true });
 }

@@ -26,7 +26,9 @@ describe('pin directories', () => {
     expect(isBpffs('/nonexistent')).toBe(false);
   });
 
-  it('creates the instance directory on bpffs', () => {
+  it('creates the instance directory on bpffs, nested levels too', () => {
+    preparePinDir(join(fs.path, 'lab', 'node1'));
+    expect(existsSync(join(fs.path, 'lab', 'node1'))).toBe(true);
     const dir = join(fs.path, 'instance-a');
     preparePinDir(dir);
     expect(existsSync(dir)).toBe(true);
