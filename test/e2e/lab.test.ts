@@ -1,11 +1,11 @@
 // The lab's topology builder, for real: namespaces, routed pod veths, pod
 // servers, and teardown — also after the creating process was SIGKILLed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import { pathToFileURL } from 'node:url';
+import { packageRoot } from '../../src/native/index.js';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import {
   clientRouteDel,
@@ -86,27 +86,17 @@ const sysctl = async (host: Parameters<typeof execIn>[0], key: string) =>
   (await execIn(host, ['cat', `/proc/sys/${key.replaceAll('.', '/')}`])).trim();
 
 /**
- * The lab modules as plain JS in a temp dir, so a separate `node` process can
- * run labUp (and be SIGKILLed) without the test runner's TypeScript loader.
+ * A separate `node` process that runs labUp from the compiled build (which
+ * `npm test` makes first), so it can be SIGKILLed without the test runner's
+ * TypeScript loader.
  */
 function compileLabForChild(): string {
-  const src = fileURLToPath(new URL('../../src/lab', import.meta.url));
-  const out = join(work, 'lab');
-  mkdirSync(out, { recursive: true });
-  for (const f of readdirSync(src)) {
-    if (f.endsWith('.ts')) {
-      const js = ts.transpileModule(readFileSync(join(src, f), 'utf8'), {
-        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-      }).outputText;
-      writeFileSync(join(out, f.replace(/\.ts$/, '.js')), js);
-    } else if (f.endsWith('.mjs')) {
-      copyFileSync(join(src, f), join(out, f));
-    }
-  }
+  const dist = join(packageRoot(), 'dist', 'lab', 'index.js');
+  if (!existsSync(dist)) throw new Error(`${dist} is missing: run \`npm run setup\` (npm test does) to build dist/`);
   const child = join(work, 'child.mjs');
   writeFileSync(
     child,
-    `import { labUp } from './lab/index.js';
+    `import { labUp } from ${JSON.stringify(pathToFileURL(dist).href)};
 const lab = await labUp({ name: process.argv[2], nodes: 2, podsPerNode: 2 });
 process.stdout.write('up ' + JSON.stringify(lab.pods.map((p) => p.serverPid)) + '\\n');
 setInterval(() => {}, 60_000);
