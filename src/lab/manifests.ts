@@ -1,7 +1,7 @@
 // The lab's example Services and their EndpointSlices, written as the
 // manifest directory every node's proxy watches (`run --manifests`). The
 // lab plays the API server: it decides which pods back which Service.
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab, PodHost } from './types.js';
 
@@ -75,13 +75,29 @@ export function sliceManifest(def: ServiceDef, lab: Lab): Record<string, unknown
   };
 }
 
-/** Writes one file per Service (Service + EndpointSlice), atomically, so a watcher never reads half a file. */
-export function writeManifests(dir: string, lab: Lab, defs: readonly ServiceDef[]): void {
+/**
+ * Writes one file per Service (Service + EndpointSlice), atomically, so a
+ * watcher never reads half a file. Unchanged files are left alone; returns
+ * whether anything changed.
+ */
+export function writeManifests(dir: string, lab: Lab, defs: readonly ServiceDef[]): boolean {
   mkdirSync(dir, { recursive: true });
+  let changed = false;
   for (const def of defs) {
-    const text = [serviceManifest(def), sliceManifest(def, lab)].map((o) => JSON.stringify(o, null, 2)).join('\n---\n');
+    const text = `${[serviceManifest(def), sliceManifest(def, lab)].map((o) => JSON.stringify(o, null, 2)).join('\n---\n')}\n`;
+    const file = join(dir, `${def.name}.yaml`);
+    if (existsSync(file) && readFileSync(file, 'utf8') === text) continue;
     const tmp = join(dir, `.${def.name}.yaml.tmp`);
-    writeFileSync(tmp, `${text}\n`);
-    renameSync(tmp, join(dir, `${def.name}.yaml`));
+    writeFileSync(tmp, text);
+    renameSync(tmp, file);
+    changed = true;
   }
+  const wanted = new Set(defs.map((d) => `${d.name}.yaml`));
+  for (const f of readdirSync(dir)) {
+    if (f.endsWith('.yaml') && !wanted.has(f)) {
+      unlinkSync(join(dir, f));
+      changed = true;
+    }
+  }
+  return changed;
 }

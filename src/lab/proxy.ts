@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, 
 import { join } from 'node:path';
 import { packageRoot } from '../native/paths.js';
 import { pidAlive } from './lab.js';
+import { tryExecIn } from './exec.js';
 import { httpGet } from './probe.js';
 import type { Lab, NodeHost } from './types.js';
 
@@ -122,6 +123,30 @@ async function waitHealthy(lab: Lab, node: NodeHost, pid: number, timeoutMs: num
 
 export async function startProxies(lab: Lab, opts: ProxyOptions): Promise<void> {
   await Promise.all(lab.nodes.map((n) => startProxy(lab, n, opts)));
+}
+
+const METRICS_SCRIPT = `require('node:http').get('http://127.0.0.1:10249/metrics', (r) => { let d = ''; r.on('data', (c) => d += c); r.on('end', () => process.stdout.write(d)); }).on('error', () => process.exit(1));`;
+
+/** The last time (epoch ms) this node's proxy put a sync into the kernel, from its /metrics. */
+export async function lastSyncMs(node: NodeHost): Promise<number> {
+  const r = await tryExecIn(node, [process.execPath, '-e', METRICS_SCRIPT]);
+  const m = /^kubeproxy_sync_proxy_rules_last_timestamp_seconds (\S+)$/m.exec(r.stdout);
+  return m ? Number(m[1]) * 1000 : 0;
+}
+
+/**
+ * Waits until every node's running proxy has synced after `sinceMs` (epoch):
+ * a manifest change is then in every node's kernel.
+ */
+export async function waitSynced(lab: Lab, sinceMs: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const node of lab.nodes) {
+    if (proxyPid(lab, node) === null) continue;
+    while ((await lastSyncMs(node)) < sinceMs) {
+      if (Date.now() > deadline) throw new Error(`proxy on ${node.name} has not synced a change made ${Date.now() - sinceMs} ms ago`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 /** Stops one node's proxy: SIGTERM (leaves the datapath serving) or SIGKILL (a crash). */

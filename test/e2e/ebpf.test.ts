@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import {
-  clientRouteVia, exampleServices, labDown, labUp, LAB_EXTERNAL_IP, manifestsDir, startProxies, startProxy, stopProxy, writeManifests, type Lab,
+  clientRouteVia, exampleServices, labDown, labUp, LAB_EXTERNAL_IP, manifestsDir, startProxies, startProxy, stopProxy, waitSynced, writeManifests, type Lab,
 } from '../../src/lab/index.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
@@ -24,11 +24,16 @@ describe(`end to end, ${MODE} mode, in a 2-node lab`, () => {
     await startProxies(lab, opts);
     env = {
       lab,
-      setServices: (defs) => writeManifests(manifestsDir(lab), lab, defs),
+      async setServices(defs) {
+        const at = Date.now();
+        if (writeManifests(manifestsDir(lab), lab, defs)) await waitSynced(lab, at);
+      },
       async restartProxy(node, signal) {
         await stopProxy(lab, node, signal);
         await startProxy(lab, node, opts);
       },
+      stopProxy: (node, signal) => stopProxy(lab, node, signal),
+      startProxy: async (node) => void (await startProxy(lab, node, opts)),
     };
   }, 60_000);
 

@@ -10,9 +10,11 @@ import {
 
 export interface ScenarioEnv {
   lab: Lab;
-  /** Rewrites the manifests (the proxies pick the change up within a second). */
-  setServices(defs: ServiceDef[]): void;
+  /** Rewrites the manifests and waits until every node's proxy has the change in its kernel. */
+  setServices(defs: ServiceDef[]): Promise<void>;
   restartProxy(node: NodeHost, signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  stopProxy(node: NodeHost, signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  startProxy(node: NodeHost): Promise<void>;
 }
 
 export interface Scenario {
@@ -143,7 +145,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'hairpin: a pod reaches itself through its Service',
     async run({ lab, setServices }) {
       const self = lab.pods[0]!;
-      setServices([...exampleServices(lab), { name: 'self', clusterIP: '10.96.0.20', type: 'ClusterIP', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort, pods: [self.name] }]);
+      await setServices([...exampleServices(lab), { name: 'self', clusterIP: '10.96.0.20', type: 'ClusterIP', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort, pods: [self.name] }]);
       await eventually(async () => {
         const r = await httpGet(self, 'http://10.96.0.20/');
         expect(r.pod).toBe(self.name);
@@ -163,11 +165,11 @@ export const SCENARIOS: Scenario[] = [
       const t0 = Date.now();
       await expect(httpGet(lab.pods[0]!, 'http://10.96.0.14/', { timeoutMs: 3000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
       expect(Date.now() - t0).toBeLessThan(2500);
-      setServices(exampleServices(lab, { echo: 0 }));
+      await setServices(exampleServices(lab, { echo: 0 }));
       await eventually(async () => {
         await expect(udpAsk(lab.pods[0]!, '10.96.0.15', 53, { timeoutMs: 1500 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
       });
-      setServices(exampleServices(lab));
+      await setServices(exampleServices(lab));
       await eventually(async () => void (await udpAsk(lab.pods[0]!, '10.96.0.15', 53, { timeoutMs: 1500 })));
     },
   },
@@ -182,12 +184,12 @@ export const SCENARIOS: Scenario[] = [
     name: 'an edited manifest reaches the datapath within a second or two',
     async run({ lab, setServices }) {
       const only = lab.pods[3]!.name;
-      setServices(exampleServices(lab, { web: 1 }).map((d) => (d.name === 'web' ? { ...d, pods: [only] } : d)));
+      await setServices(exampleServices(lab, { web: 1 }).map((d) => (d.name === 'web' ? { ...d, pods: [only] } : d)));
       await eventually(async () => {
         const replies = answers(await httpGetMany(lab.pods[0]!, 'http://10.96.0.10/', 6));
         expect(new Set(replies.map((r) => r.pod))).toEqual(new Set([only]));
       }, 5000);
-      setServices(exampleServices(lab));
+      await setServices(exampleServices(lab));
     },
   },
   {
@@ -195,7 +197,7 @@ export const SCENARIOS: Scenario[] = [
     async run({ lab, setServices }) {
       const conn = longLivedClient(lab.pods[0]!, '10.96.0.16', 80);
       const [pod] = await conn.answers(2);
-      setServices(exampleServices(lab).map((d) => (d.name === 'web-external' ? { ...d, pods: d.pods.filter((p) => p !== pod) } : d)));
+      await setServices(exampleServices(lab).map((d) => (d.name === 'web-external' ? { ...d, pods: d.pods.filter((p) => p !== pod) } : d)));
       // New connections avoid it...
       await eventually(async () => {
         const replies = answers(await httpGetMany(lab.pods[1]!, 'http://10.96.0.16/', 8));
@@ -206,7 +208,19 @@ export const SCENARIOS: Scenario[] = [
       expect(new Set(later)).toEqual(new Set([pod]));
       const all = await conn.stop();
       expect(all.filter((l) => l.startsWith('ERROR') || l === 'CLOSED')).toEqual([]);
-      setServices(exampleServices(lab));
+      await setServices(exampleServices(lab));
+    },
+  },
+  {
+    name: 'SIGTERM stops the proxy and leaves the datapath serving until the next one adopts it',
+    notIn: ['userspace'],
+    async run({ lab, stopProxy, startProxy }) {
+      const node = lab.nodes[1]!;
+      await stopProxy(node, 'SIGTERM');
+      answers(await httpGetMany(lab.client, `http://${node.ipv4}:30080/`, 6));
+      answers(await httpGetMany(lab.pods.find((p) => p.node === node.name)!, 'http://10.96.0.10/', 6));
+      await startProxy(node);
+      answers(await httpGetMany(lab.client, `http://${node.ipv4}:30081/`, 4));
     },
   },
   {
@@ -224,12 +238,12 @@ export const SCENARIOS: Scenario[] = [
       expect(lines.filter((l) => l.startsWith('ERROR') || l === 'CLOSED')).toEqual([]);
       // And the new instance programs changes.
       const only = lab.pods[1]!.name;
-      setServices(exampleServices(lab).map((d) => (d.name === 'web' ? { ...d, pods: [only] } : d)));
+      await setServices(exampleServices(lab).map((d) => (d.name === 'web' ? { ...d, pods: [only] } : d)));
       await eventually(async () => {
         const replies = answers(await httpGetMany(lab.pods[0]!, 'http://10.96.0.10/', 4));
         expect(new Set(replies.map((r) => r.pod))).toEqual(new Set([only]));
       });
-      setServices(exampleServices(lab));
+      await setServices(exampleServices(lab));
     },
   },
 ];

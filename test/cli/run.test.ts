@@ -1,0 +1,96 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { attachTc, BpfObject, packageRoot, withNetns } from '../../src/native/index.js';
+import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
+import { kernelIt } from '../support/capability.js';
+import { createTestCgroup, type TestCgroup } from '../support/cgroup.js';
+import { TestNetns } from '../support/netns.js';
+import { run } from '../support/sys.js';
+
+const it = kernelIt();
+const BIN = join(packageRoot(), 'bin', 'ebpf-kube-proxy.js');
+
+describe('ebpf-kube-proxy run: bad input stops it before the kernel is touched', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ekpt-run-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const runCli = (...args: string[]) => spawnSync(process.execPath, [BIN, 'run', ...args], { encoding: 'utf8', timeout: 20_000 });
+
+  it('unknown flags and bad values: exit 2 with every problem named', () => {
+    const r = runCli('--proxy-mode', 'fastest', '--frobnicate', '--healthz-bind-address', 'nowhere');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/invalid configuration/);
+    expect(r.stderr).toMatch(/unknown flag --frobnicate/);
+  });
+
+  it('an unknown key in the KubeProxyConfiguration: exit 2 naming the key', () => {
+    const cfg = join(dir, 'bad.yaml');
+    writeFileSync(cfg, 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ebpf\nipvs:\n  schedular: rr\n');
+    const r = runCli('--config', cfg, '--bpf-pin-dir', join(dir, 'pins'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/ipvs\.schedular: unknown field/);
+    expect(existsSync(join(dir, 'pins'))).toBe(false);
+  });
+});
+
+describe('ebpf-kube-proxy run --cleanup', () => {
+  let fs: PrivateBpffs;
+  let ns: TestNetns;
+  let cg: TestCgroup;
+  let manifests: string;
+  beforeAll(() => {
+    fs = mountPrivateBpffs();
+    ns = TestNetns.create('cleanup');
+    ns.ip('link', 'add', 'ekpt0', 'type', 'veth', 'peer', 'name', 'ekpt1');
+    ns.ip('addr', 'add', '192.168.99.1/24', 'dev', 'ekpt0');
+    ns.ip('link', 'set', 'ekpt0', 'up');
+    ns.ip('link', 'set', 'ekpt1', 'up');
+    cg = createTestCgroup('cleanup');
+    manifests = mkdtempSync(join(tmpdir(), 'ekpt-manifests-'));
+  });
+  afterAll(() => {
+    ns?.destroy();
+    cg?.dispose();
+    fs?.dispose();
+    rmSync(manifests, { recursive: true, force: true });
+  });
+
+  it('removes our programs from every device and the cgroup, and our pins; leaves others alone', async () => {
+    const pins = join(fs.path, 'node');
+    const flags = ['--manifests', manifests, '--bpf-pin-dir', pins, '--cgroup-root', cg.path, '--healthz-bind-address', '', '--metrics-bind-address', ''];
+    const daemon = (await import('node:child_process')).spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', ...flags], { stdio: 'ignore' });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!/tc_ingress/.test(ns.exec(['tc', 'filter', 'show', 'dev', 'ekpt0', 'ingress'])) || !existsSync(join(pins, 'ekp_svc_v1'))) {
+        if (Date.now() > deadline) throw new Error('the daemon did not attach');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((r) => daemon.once('exit', r));
+    }
+    // SIGTERM leaves the datapath in place.
+    expect(ns.exec(['tc', 'filter', 'show', 'dev', 'ekpt0', 'ingress'])).toMatch(/tc_ingress/);
+    expect(ns.exec(['ip', 'link', 'show', 'ekpt0'])).toMatch(/xdp/);
+    // A user's own filter at another priority must survive the cleanup.
+    const theirs = BpfObject.open(join(packageRoot(), 'build', 'Release', 'bpf', 'native_fixture.bpf.o'), { pinRoot: fs.path }).load();
+    withNetns(ns.path, () => attachTc(theirs.program('fx_tc'), 'ekpt0', 'ingress', { priority: 7, handle: 1 }));
+    theirs.close();
+
+    const r = spawnSync('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--cleanup', ...flags], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const filters = ns.exec(['tc', 'filter', 'show', 'dev', 'ekpt0', 'ingress']);
+    expect(filters).not.toMatch(/tc_ingress/);
+    expect(filters).toMatch(/fx_tc/);
+    expect(ns.exec(['tc', 'filter', 'show', 'dev', 'ekpt0', 'egress'])).not.toMatch(/tc_egress/);
+    expect(ns.exec(['ip', 'link', 'show', 'ekpt0'])).not.toMatch(/xdp/);
+    expect(run(['bpftool', 'cgroup', 'show', cg.path])).not.toMatch(/sock_/);
+    expect(existsSync(pins)).toBe(false);
+  }, 60_000);
+});
