@@ -1,0 +1,313 @@
+// The measuring engine of `bench datapath`: programs synthetic services with the real
+// ServiceWriter, prepares flows in conntrack, and times packets through
+// BPF_PROG_TEST_RUN, checking the datapath's own counters after every batch so a
+// number is only reported for packets that really took the path it is named after.
+import {
+  DROP_REASONS, EVENT, MAP, decodeCtVal, encodeCtKey, encodeCtVal, encodeU32, reverseKeyOf, sumPerCpuCounter,
+  type Config, type CtKey, type MapName,
+} from '../../dataplane/ebpf/abi.js';
+import { ServiceWriter, type LbAlgorithm } from '../../dataplane/ebpf/writer.js';
+import type { BpfMap, BpfProgram } from '../../native/index.js';
+import { TCP, intToIpv4, ipv4ToInt, parseTcp4, tcp4Frame } from './packet.js';
+import { median, type CaseName, type ProgKind } from './report.js';
+import { loadObjects, type Objects, type Sizes } from './rig.js';
+import { NODE_IP, SERVICE_PORT, SyntheticCluster, TARGET_PORT, backendIpOf, clusterIpOf, spread } from './services.js';
+
+const TC_ACT_OK = 0;
+const TC_ACT_REDIRECT = 7;
+const XDP_PASS = 2;
+/** tc forwards a rewritten packet to the device the FIB names (redirect_neigh), or passes it when there is no route. */
+const TC_FORWARDED = new Set([TC_ACT_OK, TC_ACT_REDIRECT]);
+const SNAT_MIN = 61000;
+const SNAT_MAX = 65000;
+const PAYLOAD = Buffer.alloc(32, 0x61);
+
+/** tc ingress on a node device ('wire' role) and XDP get the daemon's config: the node address for SNAT. */
+export const WIRE_CONFIG: Config = { snatV4: NODE_IP, snatPortMin: SNAT_MIN, snatPortMax: SNAT_MAX };
+
+interface Flow {
+  client: string;
+  sport: number;
+  svc: number;
+  backend: string;
+  snatPort: number;
+  established: Buffer;
+  reply: Buffer;
+  miss: Buffer;
+  /** A SYN of a flow that does not exist yet (for XDP, which defers it and so never creates it). */
+  syn_vip: Buffer;
+}
+
+/** Medians of per-call (repeat=1) kernel durations, ns. */
+export interface PerCall {
+  syn_vip: number;
+  established: number;
+  miss: number;
+  floor: number;
+}
+
+interface Snapshot {
+  created: bigint;
+  hitFwd: bigint;
+  hitRev: bigint;
+  snatRetry: bigint;
+  insertFail: bigint;
+  reuse: bigint;
+  xdpToStack: bigint;
+  drops: bigint;
+}
+
+export interface RigOptions {
+  pinRoot: string;
+  sizes: Sizes;
+  algorithm: LbAlgorithm;
+  cluster: SyntheticCluster;
+  /** Load xdp_lb and xdp_floor too (the latency rig), or only tc_lb (the memory rig). */
+  withXdp: boolean;
+  /** Read-only program config; WIRE_CONFIG unless given. */
+  config?: Config;
+}
+
+export class DatapathRig {
+  readonly objects: Objects;
+  readonly tc: BpfProgram;
+  readonly xdp: BpfProgram | null;
+  readonly floor: BpfProgram | null;
+  readonly writer: ServiceWriter;
+  private services = 0;
+  private flows: Flow[] = [];
+  private synSeq = 0;
+  private repeatSeq = 0;
+  private batchSeq = 0;
+  /** SNAT port retries seen in syn batches (collisions are part of the real cost). */
+  snatRetries = 0n;
+
+  constructor(private readonly opts: RigOptions) {
+    const config = opts.config ?? WIRE_CONFIG;
+    const specs = [{ object: 'tc_lb', config }];
+    if (opts.withXdp) specs.push({ object: 'xdp_lb', config }, { object: 'xdp_floor', config: {} });
+    this.objects = loadObjects(opts.pinRoot, specs, opts.sizes);
+    this.tc = this.objects.prog('tc_lb', 'tc_ingress');
+    this.xdp = opts.withXdp ? this.objects.prog('xdp_lb', 'xdp_nodeport') : null;
+    this.floor = opts.withXdp ? this.objects.prog('xdp_floor', 'xdp_floor') : null;
+    const m = (n: MapName) => this.objects.map(n);
+    this.writer = new ServiceWriter(
+      { svc: m(MAP.svc), backend: m(MAP.backend), slots: m(MAP.slots), srcRange: m(MAP.srcRange) },
+      { algorithm: opts.algorithm, sizes: { svcIds: m(MAP.svcStat).maxEntries, backends: m(MAP.backend).maxEntries, slots: m(MAP.slots).maxEntries } },
+    );
+  }
+
+  map(n: MapName): BpfMap {
+    return this.objects.map(n);
+  }
+
+  close(): void {
+    this.objects.close();
+  }
+
+  /** Adds services [current, n) through the ServiceWriter (an incremental sync). */
+  growTo(n: number): void {
+    if (n <= this.services) return;
+    const state = this.opts.cluster.state(n);
+    const changed = new Set<string>();
+    for (let i = this.services; i < n; i++) changed.add(this.opts.cluster.service(i).key);
+    this.writer.apply({ state, changed: this.services === 0 ? 'all' : changed });
+    this.services = n;
+    const svc = this.map(MAP.svc);
+    let entries = 0;
+    for (const _ of svc.keys()) entries++;
+    if (entries !== n) throw new Error(`bench: ${n} services written but the service map holds ${entries} entries`);
+  }
+
+  get serviceCount(): number {
+    return this.services;
+  }
+
+  /** Empties conntrack, then opens `count` TCP flows from distinct clients to services spread over the scale. */
+  prepareFlows(count: number): void {
+    this.clearConntrack();
+    this.flows = [];
+    for (let j = 0; j < count; j++) {
+      const svc = spread(j, this.services);
+      const client = intToIpv4(ipv4ToInt('100.64.0.1') + j);
+      const sport = 40000 + (j % 20000);
+      const vip = clusterIpOf(svc);
+      const syn = tcp4Frame({ src: client, dst: vip, sport, dport: SERVICE_PORT, flags: TCP.SYN });
+      const r = this.tc.testRun({ data: syn });
+      if (!TC_FORWARDED.has(r.retval)) throw new Error(`bench: SYN of flow ${j} returned ${r.retval}`);
+      const out = parseTcp4(r.data);
+      this.checkNewFlow(out, svc);
+      // The handshake's ACK moves the FWD entry to ESTABLISHED, the SYN-ACK the REV one.
+      const est = tcp4Frame({ src: client, dst: vip, sport, dport: SERVICE_PORT, flags: TCP.ACK | TCP.PSH, seq: 1001, ack: 5001, payload: PAYLOAD });
+      const reply = tcp4Frame({ src: out.dst, dst: out.src, sport: out.dport, dport: out.sport, flags: TCP.ACK | TCP.PSH, seq: 5001, ack: 1033, payload: PAYLOAD });
+      for (const f of [est, reply]) {
+        const rr = this.tc.testRun({ data: f });
+        if (!TC_FORWARDED.has(rr.retval)) throw new Error(`bench: handshake of flow ${j} returned ${rr.retval}`);
+      }
+      const ct = this.map(MAP.ct);
+      const fwdKey = { saddr: client, daddr: vip, sport, dport: SERVICE_PORT, proto: 'tcp' } as const;
+      const revKey = { saddr: out.dst, daddr: out.src, sport: out.dport, dport: out.sport, proto: 'tcp' } as const;
+      const fwd = ct.lookup(encodeCtKey(fwdKey));
+      const rev = ct.lookup(encodeCtKey(revKey));
+      if (!fwd || decodeCtVal(fwd, 4).state !== 2 /* ESTABLISHED */ || !rev) throw new Error(`bench: flow ${j} is not established in conntrack`);
+      // Mirrors for repeat=N runs: the rewritten packet's tuple maps back to the original,
+      // with the same entry type and flags, so every repetition does the same work.
+      const fv = decodeCtVal(fwd, 4);
+      ct.update(encodeCtKey({ saddr: out.src, daddr: out.dst, sport: out.sport, dport: out.dport, proto: 'tcp' }),
+        encodeCtVal({ ...fv, addr: vip, port: SERVICE_PORT, addr2: client, port2: sport }), 'noexist');
+      const rv = decodeCtVal(rev, 4);
+      ct.update(encodeCtKey({ saddr: vip, daddr: client, sport: SERVICE_PORT, dport: sport, proto: 'tcp' }),
+        encodeCtVal({ ...rv, addr: out.dst, port: out.dport, addr2: out.src, port2: out.sport }), 'noexist');
+      const miss = tcp4Frame({ src: client, dst: intToIpv4(ipv4ToInt('203.0.113.1') + (j % 250)), sport, dport: SERVICE_PORT, flags: TCP.ACK | TCP.PSH, payload: PAYLOAD });
+      const xdpSyn = tcp4Frame({ src: intToIpv4(ipv4ToInt('198.19.0.1') + j), dst: vip, sport, dport: SERVICE_PORT, flags: TCP.SYN });
+      this.flows.push({ client, sport, svc, backend: out.dst, snatPort: out.sport, established: est, reply, miss, syn_vip: xdpSyn });
+    }
+  }
+
+  clearConntrack(): void {
+    const ct = this.map(MAP.ct);
+    const keys = [...ct.keys()];
+    if (keys.length) ct.deleteBatch(Buffer.concat(keys));
+  }
+
+  private checkNewFlow(out: ReturnType<typeof parseTcp4>, svc: number): void {
+    const per = this.opts.cluster.plan.backends;
+    const backends = new Set(Array.from({ length: per }, (_, k) => backendIpOf(svc, k, per)));
+    if (!backends.has(out.dst) || out.dport !== TARGET_PORT) throw new Error(`bench: new flow to service ${svc} went to ${out.dst}:${out.dport}, not one of its backends`);
+    if (out.src !== NODE_IP || out.sport < SNAT_MIN || out.sport > SNAT_MAX) throw new Error(`bench: new flow not SNATed to ${NODE_IP}:${SNAT_MIN}-${SNAT_MAX} (got ${out.src}:${out.sport})`);
+    if (!out.checksumsOk) throw new Error('bench: rewritten packet has a bad checksum');
+  }
+
+  private counters(): Snapshot {
+    const ev = this.map(MAP.event);
+    const read = (i: number) => {
+      const v = ev.lookup(encodeU32(i));
+      return v ? sumPerCpuCounter(v).packets : 0n;
+    };
+    const dm = this.map(MAP.drop);
+    let drops = 0n;
+    for (let i = 1; i < DROP_REASONS.length; i++) {
+      const v = dm.lookup(encodeU32(i));
+      if (v) drops += sumPerCpuCounter(v).packets;
+    }
+    return {
+      created: read(EVENT.ct_created), hitFwd: read(EVENT.ct_hit_fwd), hitRev: read(EVENT.ct_hit_rev), snatRetry: read(EVENT.snat_retry),
+      insertFail: read(EVENT.ct_insert_fail), reuse: read(EVENT.ct_expired_reuse), xdpToStack: read(EVENT.xdp_to_stack), drops,
+    };
+  }
+
+  /**
+   * `calls` rounds of four repeat=1 runs, interleaved call by call so drift on this
+   * shared machine hits all alike: a SYN that opens a new flow (a fresh client:port per
+   * call), an established packet, a miss packet (all with tc_ingress) and the floor
+   * program on the established packet. With `spreadServices` false every packet belongs
+   * to one flow/VIP (the next prepared flow, in turn); with true, SYNs go to VIPs spread
+   * over all services and the other packets rotate over all prepared flows. Returns the
+   * medians of the kernel's per-call durations. Throws unless the counters show exactly
+   * one conntrack creation per SYN, one FWD hit per established packet and one service
+   * hit per floor run. The new flows are deleted afterwards.
+   */
+  perCallBatch(calls: number, spreadServices: boolean): PerCall {
+    const home = this.flows[this.batchSeq++ % this.flows.length]!;
+    const flowAt = (i: number) => (spreadServices ? this.flows[i % this.flows.length]! : home);
+    const frames: Buffer[] = [];
+    const fwdKeys: CtKey[] = [];
+    const targets: number[] = [];
+    for (let i = 0; i < calls; i++) {
+      const seq = this.synSeq++;
+      const svc = spreadServices ? spread(seq, this.services) : home.svc;
+      const client = intToIpv4(ipv4ToInt('198.18.0.1') + ((seq >>> 14) % 100_000));
+      const sport = 1024 + (seq & 0x3fff);
+      const vip = clusterIpOf(svc);
+      frames.push(tcp4Frame({ src: client, dst: vip, sport, dport: SERVICE_PORT, flags: TCP.SYN }));
+      fwdKeys.push({ saddr: client, daddr: vip, sport, dport: SERVICE_PORT, proto: 'tcp' });
+      targets.push(svc);
+    }
+    const run = (p: BpfProgram, data: Buffer, verdicts: ReadonlySet<number>, what: string) => {
+      const r = p.testRun({ data, dataOutSize: data.length + 64 });
+      if (!verdicts.has(r.retval)) throw new Error(`bench: ${what}: verdict ${r.retval}, expected one of ${[...verdicts].join('/')}`);
+      this.noteVerdict(what, r.retval);
+      return r;
+    };
+    const pass = new Set([TC_ACT_OK]);
+    const xdpPass = new Set([XDP_PASS]);
+    const before = this.counters();
+    const out = { syn: new Array<number>(calls), est: new Array<number>(calls), miss: new Array<number>(calls), floor: new Array<number>(calls) };
+    for (let i = 0; i < calls; i++) {
+      const f = flowAt(i);
+      const rs = run(this.tc, frames[i]!, TC_FORWARDED, 'tc syn_vip');
+      if (i === 0) this.checkNewFlow(parseTcp4(rs.data), targets[0]!);
+      out.syn[i] = rs.durationNs;
+      out.est[i] = run(this.tc, f.established, TC_FORWARDED, 'tc established').durationNs;
+      const rm = run(this.tc, f.miss, pass, 'tc miss');
+      if (!rm.data.subarray(0, f.miss.length).equals(f.miss)) throw new Error('bench: tc miss: the packet was modified');
+      out.miss[i] = rm.durationNs;
+      out.floor[i] = run(this.floor!, f.established, xdpPass, 'floor').durationNs;
+    }
+    const after = this.counters();
+    // The floor counts a found VIP as a FWD hit, hence 2 per call.
+    this.expectDelta('tc per-call batch', before, after, { created: calls, hitFwd: 2 * calls, hitRev: 0, drops: 0, insertFail: 0, reuse: 0 });
+    this.snatRetries += after.snatRetry - before.snatRetry;
+    this.forgetFlows(fwdKeys);
+    return { syn_vip: median(out.syn), established: median(out.est), miss: median(out.miss), floor: median(out.floor) };
+  }
+
+  /** Verdicts seen per path (tc: pass, or redirect after the FIB lookup). */
+  readonly verdicts: Record<string, number[]> = {};
+
+  private noteVerdict(what: string, v: number): void {
+    const seen = (this.verdicts[what] ??= []);
+    if (!seen.includes(v)) seen.push(v);
+  }
+
+  /**
+   * The kernel's mean over one repeat=N run on one packet buffer. The test run does not
+   * restore the packet between repetitions, so tc's established and reply packets are
+   * run against a mirror conntrack entry (see prepareFlows) that translates the
+   * rewritten packet back: every repetition is a real FWD (or REV) hit with a full
+   * DNAT+SNAT rewrite and forwarding decision, and an even N leaves the packet as it
+   * came in, which is checked. XDP hands SNAT flows (and all replies) to tc untouched,
+   * so its cases, syn_vip included, measure what XDP costs before tc: every repetition
+   * must count one xdp_to_stack event and leave the packet as it was.
+   */
+  async repeatRun(which: 'floor' | `tc:${'established' | 'reply' | 'miss'}` | `xdp:${CaseName}`, repeat: number): Promise<number> {
+    if (repeat % 2) repeat++;
+    const f = this.flows[this.repeatSeq++ % this.flows.length]!;
+    const [kind, c]: ['floor' | ProgKind, CaseName] = which === 'floor' ? ['floor', 'established'] : which.split(':') as [ProgKind, CaseName];
+    const prog = kind === 'floor' ? this.floor! : kind === 'tc' ? this.tc : this.xdp!;
+    const data = f[c];
+    const before = this.counters();
+    const r = await prog.testRunAsync({ data, repeat, dataOutSize: data.length + 64 });
+    const after = this.counters();
+    const ok = kind === 'tc' ? (c === 'miss' ? r.retval === TC_ACT_OK : TC_FORWARDED.has(r.retval)) : r.retval === XDP_PASS;
+    if (!ok) throw new Error(`bench: ${which} repeat: verdict ${r.retval}`);
+    this.noteVerdict(`${which} (repeat)`, r.retval);
+    if (!r.data.subarray(0, data.length).equals(data)) throw new Error(`bench: ${which} repeat: the packet did not come back to itself after ${repeat} runs`);
+    const none = { created: 0, hitFwd: 0, hitRev: 0, drops: 0, xdpToStack: 0 };
+    const exp: Partial<Record<keyof Snapshot, number>> = kind === 'floor' ? { ...none, hitFwd: repeat }
+      : kind === 'xdp' ? { ...none, xdpToStack: c === 'miss' ? 0 : repeat }
+        : c === 'established' ? { ...none, hitFwd: repeat } : c === 'reply' ? { ...none, hitRev: repeat } : none;
+    this.expectDelta(`${which} repeat`, before, after, exp);
+    return r.durationNs;
+  }
+
+  private expectDelta(what: string, before: Snapshot, after: Snapshot, want: Partial<Record<keyof Snapshot, number>>): void {
+    for (const [k, v] of Object.entries(want) as [keyof Snapshot, number][]) {
+      const got = Number(after[k] - before[k]);
+      if (got !== v) throw new Error(`bench: ${what}: counter ${k} moved by ${got}, expected ${v}: the packets did not all take the measured path`);
+    }
+  }
+
+  /** Deletes the FWD and REV entries of flows a syn batch created, so conntrack stays the same size. */
+  private forgetFlows(keys: CtKey[]): void {
+    const ct = this.map(MAP.ct);
+    const del: Buffer[] = [];
+    for (const k of keys) {
+      const kb = encodeCtKey(k);
+      const v = ct.lookup(kb);
+      if (!v) continue;
+      del.push(kb, encodeCtKey(reverseKeyOf(k, decodeCtVal(v, 4))));
+    }
+    if (del.length) ct.deleteBatch(Buffer.concat(del));
+  }
+}

@@ -1,0 +1,168 @@
+// Pure helpers of `bench datapath`: statistics, the derivation of syn_vip, goals, the
+// JSON document's shape, the table, the packet builder and the synthetic services.
+import { describe, expect, it } from 'vitest';
+import {
+  CASES, buildDoc, deriveScale, evaluateGoals, formatBytes, formatReport, formatTable, median,
+  type PerCallSample, type RoundSample, type ScaleResult,
+} from '../../../src/bench/datapath/report.js';
+import { TCP, ipv4Add, parseTcp4, tcp4Frame } from '../../../src/bench/datapath/packet.js';
+import { SyntheticCluster, backendIpOf, clusterIpOf, spread } from '../../../src/bench/datapath/services.js';
+
+const pc = (syn: number, est: number, miss: number, floor: number): PerCallSample => ({ syn_vip: syn, established: est, miss, floor });
+
+function round(k: number): RoundSample {
+  return {
+    floorRepeat: 40 + k,
+    repeat: { tc: { established: 100 + k, reply: 110 + k, miss: 90 + k }, xdp: { syn_vip: 95, established: 80, reply: 85, miss: 70 } },
+    perCall: pc(800 + k, 250 + k, 240, 150),
+    perCallSpread: pc(1000, 300, 260, 160),
+  };
+}
+
+describe('median', () => {
+  it('takes the middle element or the mean of the two middle ones, without reordering the input', () => {
+    const xs = [5, 1, 3];
+    expect(median(xs)).toBe(3);
+    expect(xs).toEqual([5, 1, 3]);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([7])).toBe(7);
+    expect(() => median([])).toThrow(RangeError);
+  });
+});
+
+describe('deriveScale', () => {
+  it('reports repeat=N medians for established/reply/miss/floor (and all of XDP) and corrects tc syn_vip per round', () => {
+    const r = deriveScale({ services: 10, rounds: [round(0), round(2), round(1)] });
+    expect(r.floorNs).toBe(41);
+    expect(r.ns.tc).toEqual({
+      // per round: syn - (est per call - est repeat) = 800+k - 150 -> median 651
+      syn_vip: 651, established: 101, reply: 111, miss: 91,
+    });
+    expect(r.syn.perCall).toBe(801);
+    expect(r.syn.overhead).toBe(150);
+    expect(r.syn.viaMiss).toBe(801 - (240 - 91));
+    expect(r.syn.viaFloor).toBe(801 - (150 - 41));
+    expect(r.syn.spread).toBe(1000 - (300 - 101));
+    expect(r.ns.xdp).toEqual({ syn_vip: 95, established: 80, reply: 85, miss: 70 });
+  });
+
+  it('refuses an empty sample', () => {
+    expect(() => deriveScale({ services: 1, rounds: [] })).toThrow(RangeError);
+  });
+});
+
+function scale(services: number, f: number, mult: number): ScaleResult {
+  const ns = Object.fromEntries(CASES.map((c, i) => [c, (i + 1) * 10 * mult])) as ScaleResult['ns']['tc'];
+  const syn = { perCall: 1, overhead: 1, viaMiss: 1, viaFloor: 1, spread: 100 * mult };
+  return { services, floorNs: f, ns: { tc: ns, xdp: ns }, syn };
+}
+
+describe('evaluateGoals', () => {
+  it('checks the 10,000-service ratios and the 1 -> 100,000 growth per case', () => {
+    const goals = evaluateGoals([scale(1, 10, 1), scale(10_000, 10, 1), scale(100_000, 10, 1.1)]);
+    const by = (s: string) => goals.find((g) => g.goal.includes(s))!;
+    // established = 20 ns over a 10 ns floor
+    expect(by('established at 10,000')).toMatchObject({ measured: 2, limit: 2, met: true });
+    expect(by('new flow')).toMatchObject({ measured: 1, met: true });
+    expect(by('miss growth')).toMatchObject({ measured: 10, met: true });
+    expect(by('spread')).toMatchObject({ measured: 10, met: true });
+    expect(goals).toHaveLength(2 + CASES.length + 1);
+  });
+
+  it('only states what was measured', () => {
+    expect(evaluateGoals([scale(1, 10, 1)])).toEqual([]);
+  });
+});
+
+describe('buildDoc', () => {
+  const scales = [scale(1, 10, 1), scale(10_000, 12, 1), scale(100_000, 14, 1)];
+  const doc = buildDoc({ scales, mapBytes: { ekp_svc_v1: 100, total: 100 }, extra: { method: 'm' } });
+
+  it('has exactly the required keys and row shape, tc rows in results', () => {
+    expect(doc.floor_ns).toBe(12);
+    expect(doc.map_bytes).toEqual({ ekp_svc_v1: 100, total: 100 });
+    expect(doc.results).toHaveLength(3 * CASES.length);
+    for (const row of doc.results) {
+      expect(Object.keys(row).sort()).toEqual(['case', 'ns', 'services']);
+      expect(CASES).toContain(row.case);
+      expect(typeof row.ns).toBe('number');
+    }
+    expect(doc.results[0]).toEqual({ services: 1, case: 'syn_vip', ns: 10 });
+    expect(doc.method).toBe('m');
+    expect(JSON.parse(JSON.stringify(doc))).toEqual(doc);
+  });
+
+  it('carries XDP results, ratios to the per-scale floor and the goals as extras', () => {
+    expect(doc.xdp_results).toHaveLength(3 * CASES.length);
+    const ratios = (doc.ratio_to_floor as { tc: { services: number; case: string; ratio: number }[] }).tc;
+    expect(ratios.find((r) => r.services === 100_000 && r.case === 'established')!.ratio).toBe(round2(20 / 14));
+    expect(doc.floor_ns_by_scale).toEqual({ 1: 10, 10000: 12, 100000: 14 });
+    expect(Array.isArray(doc.goals)).toBe(true);
+  });
+
+  it('renders as a table with every scale and case', () => {
+    const text = formatReport(doc, scales);
+    expect(text).toContain('100,000');
+    for (const c of CASES) expect(text).toContain(c);
+    expect(text).toContain('ekp_svc_v1');
+  });
+});
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+describe('formatTable / formatBytes', () => {
+  it('pads the first column left and the others right', () => {
+    expect(formatTable(['a', 'bb'], [['xyz', '1'], ['q', '22']])).toBe(['a    bb', '---  --', 'xyz   1', 'q    22'].join('\n'));
+  });
+  it('uses binary units', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(3 * 2 ** 20)).toBe('3.0 MiB');
+  });
+});
+
+describe('bench packets', () => {
+  it('builds frames whose checksums verify, and parses them back', () => {
+    const f = tcp4Frame({ src: '198.18.0.1', dst: '10.96.0.1', sport: 1024, dport: 80, flags: TCP.SYN });
+    expect(f.length).toBe(54);
+    expect(parseTcp4(f)).toEqual({ src: '198.18.0.1', dst: '10.96.0.1', sport: 1024, dport: 80, flags: TCP.SYN, checksumsOk: true });
+    const g = tcp4Frame({ src: '1.2.3.4', dst: '5.6.7.8', sport: 1, dport: 2, flags: TCP.ACK | TCP.PSH, payload: Buffer.from('odd') });
+    expect(parseTcp4(g).checksumsOk).toBe(true);
+    g[g.length - 1] ^= 1;
+    expect(parseTcp4(g).checksumsOk).toBe(false);
+  });
+  it('adds to addresses across octets', () => {
+    expect(ipv4Add('10.96.0.0', 256 + 1)).toBe('10.96.1.1');
+    expect(ipv4Add('10.128.0.0', 1_000_000)).toBe('10.143.66.64');
+  });
+});
+
+describe('synthetic services', () => {
+  const cluster = new SyntheticCluster({ backends: 10 });
+
+  it('copies the model-built template with its own ClusterIP and backends', () => {
+    const s = cluster.service(12_345);
+    expect(s.key).toBe('bench/s12345:http');
+    expect(s.clusterIP).toBe(clusterIpOf(12_345));
+    expect(s.frontends).toEqual([expect.objectContaining({ kind: 'clusterIP', address: clusterIpOf(12_345), port: 80, protocol: 'TCP' })]);
+    expect(s.internalBackends.backends.map((b) => b.ip)).toEqual(Array.from({ length: 10 }, (_, j) => backendIpOf(12_345, j, 10)));
+    expect(s.internalBackends.backends.every((b) => b.port === 8080 && !b.isLocal && b.ready)).toBe(true);
+    expect(cluster.service(0).internalBackends.backends).toHaveLength(10);
+  });
+
+  it('keeps keys and addresses unique across 100,000 services', () => {
+    const ips = new Set<string>();
+    for (const i of [0, 1, 99_999]) ips.add(cluster.service(i).clusterIP);
+    expect(ips.size).toBe(3);
+    expect(backendIpOf(99_999, 9, 10)).toBe(ipv4Add('10.128.0.0', 1_000_000));
+    expect(cluster.state(50).services.size).toBe(50);
+  });
+
+  it('spreads indices over the range', () => {
+    const seen = new Set(Array.from({ length: 1000 }, (_, i) => spread(i, 100)));
+    expect(seen.size).toBeGreaterThan(90);
+    expect(spread(5, 1)).toBe(0);
+  });
+});
