@@ -61,7 +61,7 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 /* Hand the rewritten packet on: to a local pod's veth when configured,
  * else to wherever the FIB says (see reroute). XDP leaves it to the stack;
  * it only ever rewrites flows the stack can route (see xdp_defers). */
-EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr, __u32 ifindex)
+EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr, __u32 ifindex, int must_reroute)
 {
 #ifndef EKP_XDP
 	if ((ekp_cfg.flags & EKP_CFG_F_FWD_REDIRECT) && ifindex) {
@@ -72,10 +72,26 @@ EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 			return EKP_V_REDIRECT;
 		}
 	}
-	return reroute(ctx, p, daddr);
-#else
-	return EKP_V_PASS;
+	if (must_reroute)
+		return reroute(ctx, p, daddr);
 #endif
+	return EKP_V_PASS;
+}
+
+/*
+ * Whether the stack could not take the rewritten packet (see reroute): it was
+ * routed for the frontend (host egress), or its new source may be one of this
+ * node's addresses (SNAT, hairpin, a reply to an external client whose
+ * frontend is a node address). Pod-to-ClusterIP flows, the common case, are
+ * left to the stack and skip the FIB lookup.
+ */
+EKP_INLINE int must_reroute(__u8 ct_type, __u8 ct_flags)
+{
+	if (ekp_cfg.flags & EKP_CFG_F_FROM_HOST)
+		return 1;
+	if (ct_flags & (EKP_CT_F_SNAT | EKP_CT_F_HAIRPIN))
+		return 1;
+	return ct_type == EKP_CT_REV && (ct_flags & EKP_CT_F_EXTERNAL);
 }
 
 /*
@@ -101,8 +117,6 @@ EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 	__u32 ifindex = 0, bid = ct->backend_id;
 	struct ekp_backend_val *be;
 
-	if (xdp_defers(ctx, EKP_CT_FWD, ct->flags))
-		return EKP_V_PASS;
 	addr_copy(&to.daddr, &ct->addr);
 	to.dport = ct->port;
 	if (ct->flags & EKP_CT_F_SNAT) {
@@ -121,7 +135,7 @@ EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 		if (be && (be->flags & EKP_BE_F_LOCAL) && addr_eq(&be->addr, &to.daddr))
 			ifindex = be->ifindex;
 	}
-	return forward(ctx, p, &to.daddr, ifindex);
+	return forward(ctx, p, &to.daddr, ifindex, must_reroute(EKP_CT_FWD, ct->flags));
 }
 
 /* Reply direction: restore the frontend as source (and the client as dst). */
@@ -129,8 +143,6 @@ EKP_INLINE int handle_rev(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 {
 	struct nat_tuple to;
 
-	if (xdp_defers(ctx, EKP_CT_REV, ct->flags))
-		return EKP_V_PASS;
 	addr_copy(&to.saddr, &ct->addr);
 	to.sport = ct->port;
 	if (ct->flags & EKP_CT_F_SNAT) {
@@ -144,7 +156,7 @@ EKP_INLINE int handle_rev(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 	count_event(ctx, EKP_EV_CT_HIT_REV);
 	if (nat_rewrite(ctx, p, &to) < 0)
 		return drop(ctx, EKP_DROP_REWRITE);
-	return forward(ctx, p, &to.daddr, 0);
+	return forward(ctx, p, &to.daddr, 0, must_reroute(EKP_CT_REV, ct->flags));
 }
 
 /*
@@ -240,6 +252,14 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p, __u64 now)
 		return EKP_V_PASS;
 	if (svc_has(svc, EKP_SVC_F_SRC_RANGES) && !src_range_allowed(svc, p))
 		return drop(ctx, EKP_DROP_SRC_RANGE);
+#ifdef EKP_XDP
+	/* Only a source-preserving service is sure to need no SNAT; hand the
+	 * rest to tc before choosing a backend tc would choose again. */
+	if (!svc_has(svc, EKP_SVC_F_PRESERVE_SRC)) {
+		count_event(ctx, EKP_EV_XDP_TO_STACK);
+		return EKP_V_PASS;
+	}
+#endif
 
 	bid = lb_select(svc, p, &be, now, ctx);
 	if (bid < 0)
@@ -294,7 +314,7 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p, __u64 now)
 
 		if (nat_rewrite(ctx, p, &to) < 0)
 			return drop(ctx, EKP_DROP_REWRITE);
-		return forward(ctx, p, &to.daddr, ifindex);
+		return forward(ctx, p, &to.daddr, ifindex, must_reroute(EKP_CT_FWD, flags));
 	}
 }
 
@@ -311,6 +331,8 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 	now = bpf_ktime_get_ns();
 	ct = ct_lookup(&p);
 	if (ct) {
+		if (xdp_defers(ctx, ct->type, ct->flags))
+			return EKP_V_PASS;
 		if (ct->type == EKP_CT_REV) {
 			ct_refresh(ct, &p, now);
 			return handle_rev(ctx, &p, ct);

@@ -25,8 +25,18 @@ function cases(n: Net): Case[] {
 
   const list: Case[] = [
     {
-      name: `${n.tag} XDP NodePort to a local backend: DNAT, then the stack routes it`,
-      setup: (dp) => { be(dp); dp.setService({ frontend: np, svcId: 60, slots: [3], flags: SVC_F.NODEPORT }); },
+      // Only a source-preserving service is sure to need no SNAT; XDP leaves the
+      // rest to tc before spending a backend selection that tc would repeat.
+      name: `${n.tag} XDP defers an eTP=Cluster service to tc untouched, before choosing a backend`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: np, svcId: 67, slots: [3], flags: SVC_F.NODEPORT }); },
+      steps: [
+        { what: 'XDP passes it untouched', prog: 'xdp_nodeport', config: FROM_WIRE, in: syn(n.external, n.node, 51009, NODEPORT), verdict: XDP.pass, out: 'unchanged', events: { xdp_to_stack: 1, ct_created: 0 } },
+        { what: 'tc does the DNAT', prog: 'tc_ingress', config: FROM_WIRE, in: syn(n.external, n.node, 51009, NODEPORT), verdict: TC.pass, out: syn(n.external, n.localBe, 51009, 8080), events: { ct_created: 1 } },
+      ],
+    },
+    {
+      name: `${n.tag} XDP NodePort eTP=Local: DNAT, then the stack routes it`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: np, svcId: 60, slots: [3], flags: SVC_F.NODEPORT | SVC_F.PRESERVE_SRC }); },
       steps: [
         { what: 'SYN rewritten in XDP', prog: 'xdp_nodeport', config: FROM_WIRE, in: syn(n.external, n.node, 51000, NODEPORT), verdict: XDP.pass, out: syn(n.external, n.localBe, 51000, 8080), events: { ct_created: 1 }, svc: { 60: 1 } },
         { what: 'ACK follows CT in XDP', prog: 'xdp_nodeport', config: FROM_WIRE, in: tcp(n.external, n.node, 51000, NODEPORT, { ack: true }), verdict: XDP.pass, out: tcp(n.external, n.localBe, 51000, 8080, { ack: true }), events: { ct_hit_fwd: 1 } },
@@ -82,7 +92,7 @@ function cases(n: Net): Case[] {
       name: `${n.tag} XDP enforces loadBalancerSourceRanges`,
       setup: (dp) => {
         be(dp);
-        dp.setService({ frontend: { addr: n.lbIp, port: 443, proto: 'tcp' }, svcId: 63, slots: [3], flags: SVC_F.EXTERNAL | SVC_F.SRC_RANGES });
+        dp.setService({ frontend: { addr: n.lbIp, port: 443, proto: 'tcp' }, svcId: 63, slots: [3], flags: SVC_F.EXTERNAL | SVC_F.SRC_RANGES | SVC_F.PRESERVE_SRC });
         dp.allowSourceRange(63, n.externalCidr);
       },
       steps: [
@@ -92,7 +102,7 @@ function cases(n: Net): Case[] {
     },
     {
       name: `${n.tag} XDP UDP NodePort DNAT`,
-      setup: (dp) => { be(dp); dp.setService({ frontend: { addr: n.node, port: 30053, proto: 'udp' }, svcId: 64, slots: [3], flags: SVC_F.NODEPORT }); },
+      setup: (dp) => { be(dp); dp.setService({ frontend: { addr: n.node, port: 30053, proto: 'udp' }, svcId: 64, slots: [3], flags: SVC_F.NODEPORT | SVC_F.PRESERVE_SRC }); },
       steps: [{
         what: 'UDP rewritten', prog: 'xdp_nodeport', config: FROM_WIRE, in: { src: n.external, dst: n.node, proto: 'udp', sport: 51005, dport: 30053, payload: 'ping' },
         verdict: XDP.pass, out: { src: n.external, dst: n.localBe, proto: 'udp', sport: 51005, dport: 8080, payload: 'ping' },
@@ -100,7 +110,7 @@ function cases(n: Net): Case[] {
     },
     {
       name: `${n.tag} XDP SCTP NodePort DNAT with CRC32c update`,
-      setup: (dp) => { be(dp); dp.setService({ frontend: { addr: n.node, port: 30868, proto: 'sctp' }, svcId: 65, slots: [3], flags: SVC_F.NODEPORT }); },
+      setup: (dp) => { be(dp); dp.setService({ frontend: { addr: n.node, port: 30868, proto: 'sctp' }, svcId: 65, slots: [3], flags: SVC_F.NODEPORT | SVC_F.PRESERVE_SRC }); },
       steps: [{
         what: 'SCTP rewritten', prog: 'xdp_nodeport', config: FROM_WIRE, in: { src: n.external, dst: n.node, proto: 'sctp', sport: 51006, dport: 30868, vtag: 9, payload: Buffer.alloc(101, 3) },
         verdict: XDP.pass, out: { src: n.external, dst: n.localBe, proto: 'sctp', sport: 51006, dport: 8080, vtag: 9, payload: Buffer.alloc(101, 3) },
@@ -110,7 +120,7 @@ function cases(n: Net): Case[] {
   if (n.family === 4) {
     const udpNoCsum = (prog: 'xdp_nodeport' | 'tc_ingress'): Case => ({
       name: `v4 ${prog}: UDP without checksum stays without checksum after DNAT`,
-      setup: (dp) => { be(dp); dp.setService({ frontend: { addr: n.node, port: 30053, proto: 'udp' }, svcId: 66, slots: [3], flags: SVC_F.NODEPORT }); },
+      setup: (dp) => { be(dp); dp.setService({ frontend: { addr: n.node, port: 30053, proto: 'udp' }, svcId: 66, slots: [3], flags: SVC_F.NODEPORT | SVC_F.PRESERVE_SRC }); },
       steps: [{
         what: 'checksum field stays 0', prog, config: FROM_WIRE,
         in: { src: n.external, dst: n.node, proto: 'udp', sport: 51007, dport: 30053, payload: 'x', udpNoChecksum: true },
