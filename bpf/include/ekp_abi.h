@@ -36,7 +36,7 @@
 /* ---- default map sizes (entries); userspace may override before load -- */
 #define EKP_SVC_MAX       65536
 #define EKP_BACKEND_MAX   65536   /* backend id 0 is reserved (= none)     */
-#define EKP_SLOTS_MAX     1048576 /* u32 each: 4 MiB for all services      */
+#define EKP_SLOTS_MAX     1048576 /* u32 each, 8 B a slot in an array: 8 MiB */
 #define EKP_CT_MAX        262144
 #define EKP_AFFINITY_MAX  65536
 #define EKP_SRCRANGE_MAX  16384

@@ -25,6 +25,8 @@ export const RUN_FLAGS = {
   'content-type': 'string',
   'lb-algorithm': 'string',
   'bpf-slots': 'int',
+  'bpf-max-services': 'int',
+  'bpf-max-backends': 'int',
 } as const satisfies Record<string, FlagType>;
 
 export type RunFlagName = keyof typeof RUN_FLAGS;

@@ -34,6 +34,8 @@ export const DEFAULTS: ProxyConfig = {
   cgroupRoot: null,
   lbAlgorithm: 'random',
   bpfSlots: 1 << 20,
+  bpfMaxServices: 65_536,
+  bpfMaxBackends: 65_536,
   conntrackMax: 131_072,
   cleanup: false,
   logFormat: 'json',
@@ -183,6 +185,11 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   const slots = (flags['bpf-slots'] as number | undefined) ?? file.ebpf?.slots ?? DEFAULTS.bpfSlots;
   if (Number.isInteger(slots) && slots >= 1024 && slots <= 1 << 28) cfg.bpfSlots = slots;
   else problems.push(`--bpf-slots / ebpf.slots: must be an integer from 1024 to ${1 << 28}, got ${slots}`);
+  for (const [flag, field, key] of [['bpf-max-services', 'maxServices', 'bpfMaxServices'], ['bpf-max-backends', 'maxBackends', 'bpfMaxBackends']] as const) {
+    const v = (flags[flag] as number | undefined) ?? file.ebpf?.[field] ?? DEFAULTS[key];
+    if (Number.isInteger(v) && v >= 16 && v <= 1 << 22) cfg[key] = v;
+    else problems.push(`--${flag} / ebpf.${field}: must be an integer from 16 to ${1 << 22}, got ${v}`);
+  }
   const perCore = ct.maxPerCore ?? 32_768;
   const min = ct.min ?? 131_072;
   if (!Number.isInteger(perCore) || perCore < 0 || !Number.isInteger(min) || min < 0) problems.push('conntrack.maxPerCore and conntrack.min must be non-negative integers');

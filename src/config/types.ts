@@ -32,6 +32,10 @@ export interface ProxyConfig {
   lbAlgorithm: 'random' | 'maglev';
   /** Entries of the eBPF slot pool (random lists and Maglev tables of every service). */
   bpfSlots: number;
+  /** Service ports the eBPF maps hold (their frontends get four times as many entries). */
+  bpfMaxServices: number;
+  /** Distinct backends (endpoint address and port) the eBPF maps hold. */
+  bpfMaxBackends: number;
   /** Conntrack table size: max(conntrack.min, conntrack.maxPerCore × CPUs), as kube-proxy sizes nf_conntrack. */
   conntrackMax: number;
   cleanup: boolean;

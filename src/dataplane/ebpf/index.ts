@@ -17,9 +17,13 @@ const SOCK_ATTACH_TYPES = [
 ];
 
 function sizesOf(ctx: DataplaneContext): MapSizes {
+  const c = ctx.config;
   return {
-    svc: MAP_DEFAULT_SIZE.ekp_svc_v1,
-    backend: MAP_DEFAULT_SIZE.ekp_backend_v1,
+    // Frontend entries: a service port has a ClusterIP, NodePorts on each node
+    // address, external and LB IPs, and up to two scopes each.
+    svc: c.bpfMaxServices * 4,
+    svcStat: c.bpfMaxServices,
+    backend: c.bpfMaxBackends,
     slots: ctx.config.bpfSlots,
     ct: ctx.config.conntrackMax,
     affinity: MAP_DEFAULT_SIZE.ekp_affinity_v1,

@@ -11,6 +11,8 @@ const ROLE_FLAGS: Record<AttachRole, number> = { wire: 0, host: CFG_F.FROM_HOST,
 
 export interface MapSizes {
   svc: number;
+  /** Indexed by svc_id: one per service port. */
+  svcStat: number;
   backend: number;
   slots: number;
   ct: number;
@@ -36,7 +38,7 @@ export interface LoadedDatapath {
 }
 
 const SIZED: Record<keyof MapSizes, string> = {
-  svc: MAP.svc, backend: MAP.backend, slots: MAP.slots, ct: MAP.ct, affinity: MAP.affinity, srcRange: MAP.srcRange, sock: MAP.sock,
+  svc: MAP.svc, svcStat: MAP.svcStat, backend: MAP.backend, slots: MAP.slots, ct: MAP.ct, affinity: MAP.affinity, srcRange: MAP.srcRange, sock: MAP.sock,
 };
 
 /**

@@ -67,6 +67,7 @@ describe('resolveConfig', () => {
 
   it('eBPF settings: load-balancing algorithm, slot pool and conntrack size', () => {
     expect(resolveConfig(['--lb-algorithm', 'maglev', '--bpf-slots', '4194304'])).toMatchObject({ lbAlgorithm: 'maglev', bpfSlots: 4_194_304 });
+    expect(resolveConfig(['--bpf-max-services', '200000', '--bpf-max-backends', '1000000'])).toMatchObject({ bpfMaxServices: 200_000, bpfMaxBackends: 1_000_000 });
     expect(withFile({ ebpf: { lbAlgorithm: 'maglev', slots: 65536 }, conntrack: { min: 1000, maxPerCore: 0 } })([])).toMatchObject({ lbAlgorithm: 'maglev', bpfSlots: 65536, conntrackMax: 1000 });
     expect(problemsOf(() => resolveConfig(['--lb-algorithm', 'roundrobin', '--bpf-slots', '10']))).toEqual([
       '--lb-algorithm / ebpf.lbAlgorithm: must be random or maglev, got "roundrobin"',
