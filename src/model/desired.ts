@@ -245,8 +245,11 @@ function frontends(sp: ServicePort, node: ResolvedNode, problems: Problem[]): Fr
 function deepFreeze<T>(v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
     Object.freeze(v);
-    // for-in rather than Object.values: no array per object on a path that runs for every backend.
-    for (const k in v) deepFreeze((v as Record<string, unknown>)[k]);
+    // for-in, and no call for primitives: this walks every backend of every sync.
+    for (const k in v) {
+      const x = (v as Record<string, unknown>)[k];
+      if (typeof x === 'object' && x !== null) deepFreeze(x);
+    }
   }
   return v;
 }

@@ -132,7 +132,8 @@ export function parseIP(s: string): IPParse {
   }
   const bytes = parseIPv4Bytes(s);
   if (!bytes) return { ok: false, reason: 'not an IP address' };
-  return { ok: true, ip: { family: 4, text: format(4, bytes), bytes } };
+  // Most input is already canonical (no leading zeros): keep the string instead of building it again.
+  return { ok: true, ip: { family: 4, text: /(^|\.)0\d/.test(s) ? format(4, bytes) : s, bytes } };
 }
 
 export function parseCIDR(s: string): CIDRParse {

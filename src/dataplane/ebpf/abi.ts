@@ -213,6 +213,29 @@ function protoNumber(p: ProtoName | number): number {
 }
 
 function writeAddr(buf: Buffer, offset: number, addr: string): Family {
+  // IPv4 straight into the buffer: this runs for every backend of a sync.
+  let octet = 0;
+  let n = 0;
+  let digits = 0;
+  let ok = addr.length >= 7 && addr.length <= 15;
+  for (let i = 0; ok && i <= addr.length; i++) {
+    const c = i < addr.length ? addr.charCodeAt(i) : 46;
+    if (c === 46) {
+      ok = digits > 0 && n <= 255 && octet < 4;
+      if (ok) buf[offset + octet++] = n;
+      n = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      n = n * 10 + c - 48;
+      digits++;
+    } else {
+      ok = false;
+    }
+  }
+  if (ok && octet === 4) {
+    buf.fill(0, offset + 4, offset + 16);
+    return 4;
+  }
   encodeAddr(addr).copy(buf, offset);
   return familyOf(addr);
 }
@@ -307,12 +330,17 @@ export interface BackendVal {
 
 export function encodeBackendVal(v: BackendVal): Buffer {
   const b = Buffer.alloc(SIZE.ekp_backend_val);
-  const fam = writeAddr(b, O.be.addr.offset, v.addr);
-  b.writeUInt16BE(v.port, O.be.port.offset);
-  b.writeUInt8(fam, O.be.family.offset);
-  b.writeUInt8(v.flags ?? 0, O.be.flags.offset);
-  b.writeUInt32LE(v.ifindex ?? 0, O.be.ifindex.offset);
+  writeBackendVal(b, 0, v);
   return b;
+}
+
+/** Encodes into `buf` at `offset` (a batch buffer): no allocation per backend. */
+export function writeBackendVal(buf: Buffer, offset: number, v: BackendVal): void {
+  const fam = writeAddr(buf, offset + O.be.addr.offset, v.addr);
+  buf.writeUInt16BE(v.port, offset + O.be.port.offset);
+  buf.writeUInt8(fam, offset + O.be.family.offset);
+  buf.writeUInt8(v.flags ?? 0, offset + O.be.flags.offset);
+  buf.writeUInt32LE(v.ifindex ?? 0, offset + O.be.ifindex.offset);
 }
 
 /** A freed backend id is all zero. */

@@ -1,8 +1,8 @@
 import type { Backend, DesiredService, Frontend } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import {
-  BE_F, encodeBackendVal, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, decodeSvcVal,
-  decodeBackendVal, FREE_BACKEND, SVC_F, type SvcVal,
+  BE_F, writeBackendVal, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, decodeSvcVal,
+  decodeBackendVal, FREE_BACKEND, LAYOUT, SVC_F, type SvcVal,
 } from './abi.js';
 import { IdAllocator, SlotPool } from './alloc.js';
 import { maglevTable, maglevTableSize } from './maglev.js';
@@ -46,6 +46,15 @@ interface Programmed {
   ranges: Map<string, Buffer>;
 }
 
+interface BackendEntry {
+  id: number;
+  refs: number;
+  ip: string;
+  port: number;
+  /** EKP_BE_F_*; -1 for an adopted entry whose meaning the first sync restates. */
+  flags: number;
+}
+
 interface Region {
   off: number;
   len: number;
@@ -62,6 +71,7 @@ export interface WriteStats {
 }
 
 const backendKey = (b: Backend) => `${b.ip}|${b.port}`;
+const BACKEND_VAL_SIZE = LAYOUT.ekp_backend_val.size;
 const hex = (b: Buffer) => b.toString('hex');
 
 /**
@@ -77,7 +87,7 @@ export class ServiceWriter {
   private readonly backendIds: IdAllocator;
   private readonly pool: SlotPool;
   private readonly byService = new Map<string, Programmed>();
-  private readonly backends = new Map<string, { id: number; refs: number; flags: number; value: Buffer }>();
+  private readonly backends = new Map<string, BackendEntry>();
   /** Region of every live service entry, by entry key (hex). */
   private readonly regions = new Map<string, Region>();
   /** Entries found in the maps at start (a previous instance's), until a full sync settles them. */
@@ -114,8 +124,7 @@ export class ServiceWriter {
       if (!b) continue;
       const id = k.readUInt32LE(0);
       this.backendIds.claim(id);
-      // flags -1: never equal, so the first sync rewrites the adopted value with what it means now.
-      this.backends.set(`${b.addr}|${b.port}`, { id, refs: 0, flags: -1, value: Buffer.from(v) });
+      this.backends.set(`${b.addr}|${b.port}`, { id, refs: 0, ip: b.addr, port: b.port, flags: -1 });
       backends++;
     }
     return { entries: this.adopted.size, backends };
@@ -126,7 +135,7 @@ export class ServiceWriter {
     const full = update.changed === 'all';
     const keys = full ? new Set([...update.state.services.keys(), ...this.byService.keys()]) : update.changed;
 
-    const backendWrites = new Map<number, Buffer>();
+    const backendWrites = new Map<number, BackendEntry>();
     const slotWrites: { off: number; ids: number[] }[] = [];
     const svcWrites = new Map<string, Entry>();
     const svcDeletes = new Map<string, Buffer>();
@@ -161,15 +170,12 @@ export class ServiceWriter {
         const flags = (b.isLocal ? BE_F.LOCAL : 0) | (b.terminating ? BE_F.TERMINATING : 0);
         let e = this.backends.get(k);
         if (!e) {
-          e = { id: this.backendIds.allocate(), refs: 0, flags, value: encodeBackendVal({ addr: b.ip, port: b.port, flags }) };
+          e = { id: this.backendIds.allocate(), refs: 0, ip: b.ip, port: b.port, flags };
           this.backends.set(k, e);
-          backendWrites.set(e.id, e.value);
-        } else if (e.flags !== flags) {
+          backendWrites.set(e.id, e);
+        } else if (e.flags !== flags || full) {
           e.flags = flags;
-          e.value = encodeBackendVal({ addr: b.ip, port: b.port, flags });
-          backendWrites.set(e.id, e.value);
-        } else if (full) {
-          backendWrites.set(e.id, e.value);
+          backendWrites.set(e.id, e);
         }
         e.refs++;
         return e.id;
@@ -232,9 +238,17 @@ export class ServiceWriter {
     // 1. backends, 2. new regions, 3. source ranges, 4. service entries: a
     // packet finds either the old complete service or the new complete one.
     if (backendWrites.size) {
-      const ids = [...backendWrites.keys()];
-      this.maps.backend.updateBatch(Buffer.concat(ids.map(encodeU32)), Buffer.concat(ids.map((i) => backendWrites.get(i)!)));
-      stats.backendsWritten = ids.length;
+      const n = backendWrites.size;
+      const keys = Buffer.allocUnsafe(n * 4);
+      const values = Buffer.alloc(n * BACKEND_VAL_SIZE);
+      let i = 0;
+      for (const e of backendWrites.values()) {
+        keys.writeUInt32LE(e.id, i * 4);
+        writeBackendVal(values, i * BACKEND_VAL_SIZE, { addr: e.ip, port: e.port, flags: e.flags });
+        i++;
+      }
+      this.maps.backend.updateBatch(keys, values);
+      stats.backendsWritten = n;
     }
     if (slotWrites.length) {
       // Every region in one batch: one crossing into C++ and one syscall for a whole sync.
