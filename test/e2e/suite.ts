@@ -1,0 +1,53 @@
+// Runs the scenario table against one proxy mode in a fresh 2-node lab.
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import {
+  clientRouteVia, exampleServices, labDown, labUp, LAB_EXTERNAL_IP, manifestsDir, startProxies, startProxy, stopProxy, waitSynced, writeManifests, type Lab,
+} from '../../src/lab/index.js';
+import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
+import { kernelIt } from '../support/capability.js';
+import { SCENARIOS, type ScenarioEnv } from './scenarios.js';
+
+/** `labTag`: one letter, so that suites of different modes never share a lab name. */
+export function scenarioSuite(mode: string, labTag: string): void {
+  const it = kernelIt();
+  describe(`end to end, ${mode} mode, in a 2-node lab`, () => {
+    let lab: Lab;
+    let fs: PrivateBpffs;
+    const name = `${labTag}${process.pid % 100_000}`;
+    let env: ScenarioEnv;
+
+    beforeAll(async () => {
+      fs = mountPrivateBpffs();
+      lab = await labUp({ name, nodes: 2, podsPerNode: 2 });
+      writeManifests(manifestsDir(lab), lab, exampleServices(lab));
+      await clientRouteVia(lab, `${LAB_EXTERNAL_IP}/32`, lab.nodes[0]!);
+      const opts = { mode, pinBase: fs.path };
+      await startProxies(lab, opts);
+      env = {
+        lab,
+        async setServices(defs) {
+          const at = Date.now();
+          if (writeManifests(manifestsDir(lab), lab, defs)) await waitSynced(lab, at);
+        },
+        async restartProxy(node, signal) {
+          await stopProxy(lab, node, signal);
+          await startProxy(lab, node, opts);
+        },
+        stopProxy: (node, signal) => stopProxy(lab, node, signal),
+        startProxy: async (node) => void (await startProxy(lab, node, opts)),
+      };
+    }, 60_000);
+
+    afterAll(async () => {
+      if (lab) await labDown(name, { pinBase: fs?.path });
+      fs?.dispose();
+    }, 60_000);
+
+    for (const s of SCENARIOS.filter((x) => !x.notIn?.includes(mode))) {
+      it(s.name, async () => {
+        expect(lab).toBeDefined();
+        await s.run(env);
+      }, 60_000);
+    }
+  });
+}
