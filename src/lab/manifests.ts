@@ -10,6 +10,8 @@ export type ExampleService = 'web' | 'web-nodeport' | 'web-local' | 'sticky' | '
 export interface ServiceDef {
   name: string;
   clusterIP: string;
+  /** Dual-stack labs: the IPv6 cluster IP (its endpoints are the pods' IPv6 addresses). */
+  clusterIPv6?: string;
   type: 'ClusterIP' | 'NodePort';
   protocol: 'TCP' | 'UDP';
   port: number;
@@ -26,8 +28,18 @@ export const LAB_NAMESPACE = 'lab';
 /** An address outside every lab network, routed from the client to a node. */
 export const LAB_EXTERNAL_IP = '203.0.113.10';
 
-/** The example services on a lab: every pod backs them unless `scale` says fewer. */
+/** The IPv6 twin of a 10.96.0.x cluster IP: fd00:96::x. */
+function v6ClusterIP(v4: string): string {
+  return `fd00:96::${Number(v4.split('.')[3]).toString(16)}`;
+}
+
+/** The example services on a lab: every pod backs them unless `scale` says fewer. Dual-stack labs get dual-stack Services. */
 export function exampleServices(lab: Lab, scale: Partial<Record<string, number>> = {}): ServiceDef[] {
+  const defs = exampleServicesV4(lab, scale);
+  return lab.spec.ipv6 ? defs.map((d) => ({ ...d, clusterIPv6: v6ClusterIP(d.clusterIP) })) : defs;
+}
+
+function exampleServicesV4(lab: Lab, scale: Partial<Record<string, number>>): ServiceDef[] {
   const all = lab.pods.map((p) => p.name);
   const pick = (name: string, dflt: string[]) => (scale[name] === undefined ? dflt : interleave(lab.pods).slice(0, scale[name]).map((p) => p.name));
   const { httpPort, udpPort } = lab.addressing;
@@ -52,7 +64,8 @@ export function serviceManifest(def: ServiceDef): Record<string, unknown> {
     apiVersion: 'v1', kind: 'Service',
     metadata: { name: def.name, namespace: LAB_NAMESPACE },
     spec: {
-      type: def.type, clusterIP: def.clusterIP, clusterIPs: [def.clusterIP],
+      type: def.type, clusterIP: def.clusterIP, clusterIPs: def.clusterIPv6 ? [def.clusterIP, def.clusterIPv6] : [def.clusterIP],
+      ...(def.clusterIPv6 ? { ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' } : {}),
       ports: [{ name: 'p', port: def.port, targetPort: def.targetPort, protocol: def.protocol, ...(def.nodePort ? { nodePort: def.nodePort } : {}) }],
       ...(def.externalTrafficPolicy ? { externalTrafficPolicy: def.externalTrafficPolicy } : {}),
       ...(def.externalIPs ? { externalIPs: def.externalIPs } : {}),
@@ -61,18 +74,21 @@ export function serviceManifest(def: ServiceDef): Record<string, unknown> {
   };
 }
 
-export function sliceManifest(def: ServiceDef, lab: Lab): Record<string, unknown> {
+/** One EndpointSlice per address family the Service has. */
+export function sliceManifests(def: ServiceDef, lab: Lab): Record<string, unknown>[] {
   const byName = new Map(lab.pods.map((p) => [p.name, p]));
-  return {
+  const slice = (family: 4 | 6) => ({
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-    metadata: { name: `${def.name}-lab`, namespace: LAB_NAMESPACE, labels: { 'kubernetes.io/service-name': def.name } },
-    addressType: 'IPv4',
+    metadata: { name: `${def.name}-lab${family === 6 ? '6' : ''}`, namespace: LAB_NAMESPACE, labels: { 'kubernetes.io/service-name': def.name } },
+    addressType: family === 4 ? 'IPv4' : 'IPv6',
     ports: [{ name: 'p', port: def.targetPort, protocol: def.protocol }],
     endpoints: def.pods.map((name) => {
       const pod = byName.get(name)!;
-      return { addresses: [pod.ipv4], conditions: { ready: true, serving: true, terminating: false }, nodeName: pod.node, targetRef: { kind: 'Pod', name } };
+      const address = family === 4 ? pod.ipv4 : pod.ipv6!;
+      return { addresses: [address], conditions: { ready: true, serving: true, terminating: false }, nodeName: pod.node, targetRef: { kind: 'Pod', name } };
     }),
-  };
+  });
+  return def.clusterIPv6 ? [slice(4), slice(6)] : [slice(4)];
 }
 
 /**
@@ -84,7 +100,7 @@ export function writeManifests(dir: string, lab: Lab, defs: readonly ServiceDef[
   mkdirSync(dir, { recursive: true });
   let changed = false;
   for (const def of defs) {
-    const text = `${[serviceManifest(def), sliceManifest(def, lab)].map((o) => JSON.stringify(o, null, 2)).join('\n---\n')}\n`;
+    const text = `${[serviceManifest(def), ...sliceManifests(def, lab)].map((o) => JSON.stringify(o, null, 2)).join('\n---\n')}\n`;
     const file = join(dir, `${def.name}.yaml`);
     if (existsSync(file) && readFileSync(file, 'utf8') === text) continue;
     const tmp = join(dir, `.${def.name}.yaml.tmp`);

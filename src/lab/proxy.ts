@@ -87,7 +87,7 @@ export async function startProxy(lab: Lab, node: NodeHost, opts: ProxyOptions): 
     '--proxy-mode', opts.mode,
     '--manifests', manifestsDir(lab),
     '--hostname-override', node.name,
-    '--cluster-cidr', lab.addressing.clusterCIDR,
+    '--cluster-cidr', [lab.addressing.clusterCIDR, lab.addressing.clusterCIDRv6].filter(Boolean).join(','),
     '--bpf-pin-dir', join(pinBase, node.name),
     '--cgroup-root', cgroup,
     '--healthz-bind-address', '0.0.0.0:10256',

@@ -1,3 +1,3 @@
 import { scenarioSuite } from './suite.js';
 
-scenarioSuite('ebpf', 'e');
+scenarioSuite('ebpf', 'e', { ipv6: true });

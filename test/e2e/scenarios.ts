@@ -21,6 +21,8 @@ export interface Scenario {
   name: string;
   /** Modes that cannot express this (with the README's reason). */
   notIn?: string[];
+  /** Runs only in a dual-stack lab. */
+  needsIPv6?: boolean;
   run(env: ScenarioEnv): Promise<void>;
 }
 
@@ -87,7 +89,40 @@ process.stdin.on('data', () => process.exit(0));`;
   };
 }
 
+const v6url = (addr: string, port: number) => `http://[${addr}]:${port}/`;
+const hostOf6 = (client: string) => client.replace(/^\[?([0-9a-f:]+)\]?:\d+$/i, '$1');
+
 export const SCENARIOS: Scenario[] = [
+  {
+    name: 'IPv6: ClusterIP from a pod keeps the pod source address',
+    needsIPv6: true,
+    async run({ lab }) {
+      const from = lab.pods[1]!;
+      const replies = answers(await httpGetMany(from, v6url('fd00:96::a', 80), 12));
+      expect(new Set(replies.map((r) => r.pod)).size).toBeGreaterThanOrEqual(2);
+      for (const r of replies.filter((x) => x.pod !== from.name)) expect(hostOf6(r.client)).toBe(from.ipv6);
+    },
+  },
+  {
+    name: 'IPv6: NodePort eTP Local keeps the client address; eTP Cluster reaches every node',
+    needsIPv6: true,
+    async run({ lab }) {
+      const node = lab.nodes[0]!;
+      const local = answers(await httpGetMany(lab.client, v6url(node.ipv6!, 30081), 6));
+      expect(new Set(local.map((r) => r.node))).toEqual(new Set([node.name]));
+      for (const r of local) expect(hostOf6(r.client)).toBe(lab.client.ipv6);
+      const cluster = answers(await httpGetMany(lab.client, v6url(node.ipv6!, 30080), 16));
+      expect(new Set(cluster.map((r) => r.node))).toEqual(new Set(lab.nodes.map((n) => n.name)));
+    },
+  },
+  {
+    name: 'IPv6: UDP through a ClusterIP, and refusal with no endpoints',
+    needsIPv6: true,
+    async run({ lab }) {
+      answers(await udpAskMany(lab.pods[0]!, 'fd00:96::f', 53, 4));
+      await expect(httpGet(lab.pods[0]!, v6url('fd00:96::e', 80), { timeoutMs: 3000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    },
+  },
   {
     name: 'ClusterIP from a pod (per-packet path) spreads over pods and keeps the pod source IP',
     async run({ lab }) {

@@ -7,10 +7,13 @@ import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
 import { SCENARIOS, type ScenarioEnv } from './scenarios.js';
 
-/** `labTag`: one letter, so that suites of different modes never share a lab name. */
-export function scenarioSuite(mode: string, labTag: string): void {
+/**
+ * `labTag`: one letter, so that suites of different modes never share a lab
+ * name. `ipv6`: a dual-stack lab with dual-stack Services, and the IPv6 scenarios.
+ */
+export function scenarioSuite(mode: string, labTag: string, suiteOpts: { ipv6?: boolean } = {}): void {
   const it = kernelIt();
-  describe(`end to end, ${mode} mode, in a 2-node lab`, () => {
+  describe(`end to end, ${mode} mode, in a 2-node ${suiteOpts.ipv6 ? 'dual-stack ' : ''}lab`, () => {
     let lab: Lab;
     let fs: PrivateBpffs;
     const name = `${labTag}${process.pid % 100_000}`;
@@ -18,7 +21,7 @@ export function scenarioSuite(mode: string, labTag: string): void {
 
     beforeAll(async () => {
       fs = mountPrivateBpffs();
-      lab = await labUp({ name, nodes: 2, podsPerNode: 2 });
+      lab = await labUp({ name, nodes: 2, podsPerNode: 2, ipv6: !!suiteOpts.ipv6 });
       writeManifests(manifestsDir(lab), lab, exampleServices(lab));
       await clientRouteVia(lab, `${LAB_EXTERNAL_IP}/32`, lab.nodes[0]!);
       const opts = { mode, pinBase: fs.path };
@@ -43,7 +46,7 @@ export function scenarioSuite(mode: string, labTag: string): void {
       fs?.dispose();
     }, 60_000);
 
-    for (const s of SCENARIOS.filter((x) => !x.notIn?.includes(mode))) {
+    for (const s of SCENARIOS.filter((x) => !x.notIn?.includes(mode) && (!x.needsIPv6 || suiteOpts.ipv6))) {
       it(s.name, async () => {
         expect(lab).toBeDefined();
         await s.run(env);
