@@ -12,7 +12,7 @@ export interface ServiceDef {
   clusterIP: string;
   /** Dual-stack labs: the IPv6 cluster IP (its endpoints are the pods' IPv6 addresses). */
   clusterIPv6?: string;
-  type: 'ClusterIP' | 'NodePort';
+  type: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
   protocol: 'TCP' | 'UDP';
   port: number;
   targetPort: number;
@@ -20,6 +20,10 @@ export interface ServiceDef {
   externalTrafficPolicy?: 'Cluster' | 'Local';
   affinitySeconds?: number;
   externalIPs?: string[];
+  internalTrafficPolicy?: 'Cluster' | 'Local';
+  /** LoadBalancer: the ingress IP the cloud would have assigned, and who may use it. */
+  loadBalancerIP?: string;
+  loadBalancerSourceRanges?: string[];
   /** Pod names backing it, in order. */
   pods: string[];
 }
@@ -69,12 +73,19 @@ export function serviceManifest(def: ServiceDef): Record<string, unknown> {
       ports: [{ name: 'p', port: def.port, targetPort: def.targetPort, protocol: def.protocol, ...(def.nodePort ? { nodePort: def.nodePort } : {}) }],
       ...(def.externalTrafficPolicy ? { externalTrafficPolicy: def.externalTrafficPolicy } : {}),
       ...(def.externalIPs ? { externalIPs: def.externalIPs } : {}),
+      ...(def.internalTrafficPolicy ? { internalTrafficPolicy: def.internalTrafficPolicy } : {}),
+      ...(def.loadBalancerSourceRanges ? { loadBalancerSourceRanges: def.loadBalancerSourceRanges } : {}),
       ...(def.affinitySeconds ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: def.affinitySeconds } } } : {}),
     },
+    ...serviceStatus(def),
   };
 }
 
 /** One EndpointSlice per address family the Service has. */
+export function serviceStatus(def: ServiceDef): Record<string, unknown> {
+  return def.loadBalancerIP ? { status: { loadBalancer: { ingress: [{ ip: def.loadBalancerIP, ipMode: 'VIP' }] } } } : {};
+}
+
 export function sliceManifests(def: ServiceDef, lab: Lab): Record<string, unknown>[] {
   const byName = new Map(lab.pods.map((p) => [p.name, p]));
   const slice = (family: 4 | 6) => ({

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { expect } from 'vitest';
 import {
-  execIn, exampleServices, httpGet, httpGetMany, LAB_EXTERNAL_IP, nodeCgroup, udpAsk, udpAskMany, writeManifests, manifestsDir,
+  clientRouteDel, clientRouteVia, execIn, exampleServices, httpGet, httpGetMany, LAB_EXTERNAL_IP, nodeCgroup, udpAsk, udpAskMany, writeManifests, manifestsDir,
   type Lab, type NodeHost, type PodHost, type PodReply, type ServiceDef,
 } from '../../src/lab/index.js';
 
@@ -185,6 +185,38 @@ export const SCENARIOS: Scenario[] = [
         const r = await httpGet(self, 'http://10.96.0.20/');
         expect(r.pod).toBe(self.name);
       });
+    },
+  },
+  {
+    name: 'LoadBalancer IP: loadBalancerSourceRanges admit the client, then shut it out',
+    async run({ lab, setServices }) {
+      const lb = '198.51.100.7';
+      await clientRouteVia(lab, `${lb}/32`, lab.nodes[0]!);
+      const def = (ranges: string[]): ServiceDef => ({
+        name: 'web-lb', clusterIP: '10.96.0.21', type: 'LoadBalancer', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort,
+        nodePort: 30082, loadBalancerIP: lb, loadBalancerSourceRanges: ranges, pods: lab.pods.map((p) => p.name),
+      });
+      await setServices([...exampleServices(lab), def([`${lab.client.ipv4}/32`])]);
+      answers(await httpGetMany(lab.client, `http://${lb}/`, 4));
+      await setServices([...exampleServices(lab), def(['203.0.113.0/24'])]);
+      await expect(httpGet(lab.client, `http://${lb}/`, { timeoutMs: 1500 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+      await setServices(exampleServices(lab));
+      await clientRouteDel(lab, `${lb}/32`);
+    },
+  },
+  {
+    name: 'internalTrafficPolicy Local: ClusterIP traffic stays on the client\'s node',
+    async run({ lab, setServices }) {
+      const def: ServiceDef = {
+        name: 'web-itp', clusterIP: '10.96.0.22', type: 'ClusterIP', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort,
+        internalTrafficPolicy: 'Local', pods: lab.pods.map((p) => p.name),
+      };
+      await setServices([...exampleServices(lab), def]);
+      for (const from of [lab.pods[0]!, lab.pods.find((p) => p.node !== lab.pods[0]!.node)!]) {
+        const replies = answers(await httpGetMany(from, 'http://10.96.0.22/', 8));
+        expect(new Set(replies.map((r) => r.node))).toEqual(new Set([from.node]));
+      }
+      await setServices(exampleServices(lab));
     },
   },
   {
