@@ -71,6 +71,15 @@ describe('ebpf-kube-proxy run --cleanup', () => {
         if (Date.now() > deadline) throw new Error('the daemon did not attach');
         await new Promise((r) => setTimeout(r, 100));
       }
+      // A pod veth that appears while the daemon runs is attached within a couple of seconds.
+      ns.ip('link', 'add', 'ekptlate0', 'type', 'veth', 'peer', 'name', 'ekptlate1');
+      ns.ip('link', 'set', 'ekptlate0', 'up');
+      ns.ip('link', 'set', 'ekptlate1', 'up');
+      const lateDeadline = Date.now() + 5000;
+      while (!/tc_ingress/.test(ns.exec(['tc', 'filter', 'show', 'dev', 'ekptlate0', 'ingress']))) {
+        if (Date.now() > lateDeadline) throw new Error('a veth created after start was not attached');
+        await new Promise((r) => setTimeout(r, 100));
+      }
     } finally {
       daemon.kill('SIGTERM');
       await new Promise((r) => daemon.once('exit', r));
