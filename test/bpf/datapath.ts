@@ -1,7 +1,9 @@
 // Test harness for the eBPF datapath: loads program instances (one per read-only
 // config) that share their maps through a private bpffs, fills the maps with the
 // TypeScript codec, and runs packets through BPF_PROG_TEST_RUN.
+import { afterAll, beforeAll } from 'vitest';
 import { BpfObject, bpfObjectPath, type BpfMap, type BpfProgram } from '../../src/native/index.js';
+import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import {
   CONFIG_GLOBAL, DROP_REASONS, EVENTS, MAP, encodeBackendVal, encodeConfig, encodeSlotRegion, encodeSrcRangeKey,
   encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, sumPerCpuCounter, FREE_BACKEND,
@@ -134,4 +136,22 @@ export function counterDelta(before: Counters, after: Counters): { drops: Partia
     return out;
   };
   return { drops: d(before.drops, after.drops), events: d(before.events, after.events) };
+}
+
+/**
+ * A Datapath on a private bpffs for the enclosing describe block, closed and
+ * unmounted after it; tests read `fx.dp`.
+ */
+export function datapathFixture(): { readonly dp: Datapath; readonly fs?: PrivateBpffs } {
+  const fx = {} as { dp: Datapath; fs?: PrivateBpffs };
+  beforeAll(() => {
+    if (process.getuid?.() !== 0) return;
+    fx.fs = mountPrivateBpffs();
+    fx.dp = new Datapath(fx.fs.path);
+  });
+  afterAll(() => {
+    fx.dp?.close();
+    fx.fs?.dispose();
+  });
+  return fx;
 }

@@ -2,13 +2,12 @@
 // with a reason, valid-but-unsupported ones (IPv4 options, fragments, IPv6 extension
 // headers, VLAN, non-IP) pass byte-identical — at tc and at XDP, v4 and v6. Every
 // case targets a live service so that a wrongly applied DNAT would show.
-import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { describe, expect } from 'vitest';
 import { type DropReason, type EventName } from '../../src/dataplane/ebpf/abi.js';
-import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
 import { buildPacket, truncate, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from './cases.js';
-import { Datapath, TC, XDP, type ProgName } from './datapath.js';
+import { datapathFixture, TC, XDP, type ProgName } from './datapath.js';
 import { FROM_PODS, FROM_WIRE, NETS, type Net } from './fixtures.js';
 
 const it = kernelIt();
@@ -163,23 +162,12 @@ function cases(): Case[] {
 }
 
 describe('malformed and unsupported packets', () => {
-  let fs: PrivateBpffs | undefined;
-  let dp: Datapath;
+  const fx = datapathFixture();
 
-  beforeAll(() => {
-    if (process.getuid?.() !== 0) return;
-    fs = mountPrivateBpffs();
-    dp = new Datapath(fs.path);
-  });
-  afterAll(() => {
-    dp?.close();
-    fs?.dispose();
-  });
-
-  for (const c of cases()) it(c.name, () => runCase(dp, c));
+  for (const c of cases()) it(c.name, () => runCase(fx.dp, c));
   for (const r of refused) {
     it(r.name, () => {
-      expect(() => dp.program(r.prog, r.config).testRun({ data: r.frame })).toThrow(/EINVAL/);
+      expect(() => fx.dp.program(r.prog, r.config).testRun({ data: r.frame })).toThrow(/EINVAL/);
     });
   }
 });

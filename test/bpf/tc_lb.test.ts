@@ -2,17 +2,16 @@
 // eTP=Cluster and hairpin, traffic policies and scopes, source ranges, affinity,
 // Maglev, conntrack life cycle, rejects for empty services. Every case runs for
 // real through BPF_PROG_TEST_RUN on the compiled tc_lb object.
-import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { describe, expect } from 'vitest';
 import {
   BE_F, CT_STATE, CT_TYPE, MAP, SVC_F, decodeCtVal, encodeAffinityKey, encodeAffinityVal, encodeCtKey,
   encodeCtVal, type SvcKey,
 } from '../../src/dataplane/ebpf/abi.js';
 import { maglevTable, maglevTableSize, type MaglevBackend } from '../../src/dataplane/ebpf/maglev.js';
-import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
 import { DEFAULT_DST_MAC, DEFAULT_SRC_MAC, buildIpPacket, buildPacket, parsePacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from './cases.js';
-import { Datapath, TC } from './datapath.js';
+import { datapathFixture, Datapath, TC } from './datapath.js';
 import { FROM_HOST, FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, type Net } from './fixtures.js';
 
 const it = kernelIt();
@@ -474,22 +473,11 @@ function cases(n: Net): Case[] {
 }
 
 describe('tc_lb datapath', () => {
-  let fs: PrivateBpffs | undefined;
-  let dp: Datapath;
-
-  beforeAll(() => {
-    if (process.getuid?.() !== 0) return;
-    fs = mountPrivateBpffs();
-    dp = new Datapath(fs.path);
-  });
-  afterAll(() => {
-    dp?.close();
-    fs?.dispose();
-  });
+  const fx = datapathFixture();
 
   for (const n of NETS) {
     for (const c of cases(n)) {
-      it(c.name, () => runCase(dp, c));
+      it(c.name, () => runCase(fx.dp, c));
     }
   }
 });

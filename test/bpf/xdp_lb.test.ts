@@ -1,14 +1,13 @@
 // XDP fast path for NodePort/LB/ExternalIP on external devices (same pipeline as tc,
 // with checksums patched by hand), its hand-off to tc for rejects, and the floor
 // program the benchmark uses as its baseline.
-import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { describe, expect } from 'vitest';
 import { BE_F, SVC_F, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
 import { BpfObject, bpfObjectPath } from '../../src/native/index.js';
-import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
 import { DEFAULT_DST_MAC, DEFAULT_SRC_MAC, buildPacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from './cases.js';
-import { Datapath, TC, XDP } from './datapath.js';
+import { datapathFixture, Datapath, TC, XDP } from './datapath.js';
 import { FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, type Net } from './fixtures.js';
 
 const it = kernelIt();
@@ -134,26 +133,15 @@ function cases(n: Net): Case[] {
 }
 
 describe('xdp_lb datapath', () => {
-  let fs: PrivateBpffs | undefined;
-  let dp: Datapath;
+  const fx = datapathFixture();
 
-  beforeAll(() => {
-    if (process.getuid?.() !== 0) return;
-    fs = mountPrivateBpffs();
-    dp = new Datapath(fs.path);
-  });
-  afterAll(() => {
-    dp?.close();
-    fs?.dispose();
-  });
-
-  for (const n of NETS) for (const c of cases(n)) it(c.name, () => runCase(dp, c));
+  for (const n of NETS) for (const c of cases(n)) it(c.name, () => runCase(fx.dp, c));
 
   it('xdp_floor parses, looks up the service map once and passes every packet untouched', () => {
-    const obj = BpfObject.open(bpfObjectPath('xdp_floor'), { pinRoot: fs!.path }).load();
+    const obj = BpfObject.open(bpfObjectPath('xdp_floor'), { pinRoot: fx.fs!.path }).load();
     try {
       for (const n of NETS) {
-        dp.setService({ frontend: { addr: n.clusterIp, port: 80, proto: 'tcp' }, svcId: 70, slots: [] });
+        fx.dp.setService({ frontend: { addr: n.clusterIp, port: 80, proto: 'tcp' }, svcId: 70, slots: [] });
         for (const spec of [
           { src: n.pod, dst: n.clusterIp, proto: 'tcp', sport: 1, dport: 80 },
           { src: n.pod, dst: n.other, proto: 'udp', sport: 1, dport: 53 },
