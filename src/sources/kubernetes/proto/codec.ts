@@ -11,12 +11,13 @@
 // JSON (omitempty) leaves it out; OMIT_EMPTY lists those fields so that a zero there decodes
 // to "absent", exactly as the JSON path would see it.
 //
-// Unknown fields are skipped (protobufjs does). A known field with the wrong wire type is an
-// error, as it is for Go's generated code: protobufjs would skip it silently, so readers keep
-// unknowns and we check their field numbers.
+// Decoding is one pass over the bytes (decoder.ts), straight into that shape. Unknown fields
+// are skipped; a known field with the wrong wire type is an error, as it is for Go's generated
+// code. Encoding (for the fake API server and the bench) goes through protobufjs.
 
 import protobuf from 'protobufjs';
 import { ProtocolError, type WatchEvent, type WatchEventType } from '../types.js';
+import { compilePlan, decodeInto, Malformed, newObject, type TypePlan } from './decoder.js';
 import { CORE, DISCOVERY, INTSTR, META, RUNTIME, lookupType } from './schema.js';
 
 export const PROTOBUF_MEDIA_TYPE = 'application/vnd.kubernetes.protobuf';
@@ -59,256 +60,35 @@ const OMIT_EMPTY: Readonly<Record<string, readonly string[]>> = {
   [`${CORE}.NodeSpec`]: ['podCIDR', 'providerID', 'unschedulable'],
 };
 
-/** Go's zero time.Time (0001-01-01T00:00:00Z) in Unix seconds: what a non-pointer, unset metav1.Time is written as. */
-const GO_ZERO_TIME_SECONDS = -62135596800;
-
 const WATCH_EVENT_TYPES: ReadonlySet<string> = new Set<WatchEventType>(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR']);
 
-const WIRE_TYPE_NAMES = ['varint', '64-bit', 'length-delimited', 'start-group', 'end-group', '32-bit', 'invalid (6)', 'invalid (7)'];
+/** Field tables by message name, compiled on first use. */
+const planCache = new Map<string, TypePlan>();
 
-type Kind = 'scalar' | 'long' | 'bytes' | 'message' | 'time' | 'intstr' | 'map' | 'repeated-scalar' | 'repeated-message';
-
-interface FieldPlan {
-  name: string;
-  id: number;
-  kind: Kind;
-  /** For message-valued fields (and message-valued map entries). */
-  sub?: TypePlan;
-  omitEmpty: boolean;
-  wireType: number;
-}
-
-interface TypePlan {
-  type: protobuf.Type;
-  name: string;
-  fields: FieldPlan[];
-  byId: Map<number, FieldPlan>;
-}
-
-const plans = new Map<protobuf.Type, TypePlan>();
-
-function planFor(type: protobuf.Type): TypePlan {
-  let plan = plans.get(type);
-  if (plan) return plan;
-  const name = type.fullName.replace(/^\./, '');
-  plan = { type, name, fields: [], byId: new Map() };
-  // Registered before the fields so that recursive types terminate.
-  plans.set(type, plan);
-  const omit = new Set(OMIT_EMPTY[name] ?? []);
-  for (const field of type.fieldsArray) {
-    field.resolve();
-    const rt = field.resolvedType;
-    const msgType = rt instanceof protobuf.Type ? rt : undefined;
-    const msgName = msgType?.fullName.replace(/^\./, '');
-    let kind: Kind;
-    if (field.map) kind = 'map';
-    else if (msgName === `${META}.Time`) kind = 'time';
-    else if (msgName === `${INTSTR}.IntOrString`) kind = 'intstr';
-    else if (field.repeated) kind = msgType ? 'repeated-message' : 'repeated-scalar';
-    else if (msgType) kind = 'message';
-    else if (field.type === 'int64' || field.type === 'uint64' || field.type === 'sint64') kind = 'long';
-    else if (field.type === 'bytes') kind = 'bytes';
-    else kind = 'scalar';
-    const lengthDelimited = field.map || msgType !== undefined || field.type === 'string' || field.type === 'bytes';
-    const fp: FieldPlan = { name: field.name, id: field.id, kind, omitEmpty: omit.has(field.name), wireType: lengthDelimited ? 2 : 0 };
-    plan.fields.push(fp);
-    plan.byId.set(field.id, fp);
-  }
-  // Sub-plans after registration (lazily would also do; the schema is small).
-  for (const fp of plan.fields) {
-    const field = type.fields[fp.name]!;
-    const rt = field.resolvedType;
-    if (rt instanceof protobuf.Type && fp.kind !== 'time' && fp.kind !== 'intstr') fp.sub = planFor(rt);
+function planNamed(name: string): TypePlan {
+  let plan = planCache.get(name);
+  if (!plan) {
+    plan = compilePlan(lookupType(name), OMIT_EMPTY);
+    planCache.set(name, plan);
   }
   return plan;
 }
 
-function planNamed(name: string): TypePlan {
-  return planFor(lookupType(name));
+let unknownPlan: TypePlan | undefined;
+let watchEventPlan: TypePlan | undefined;
+const kindPlans = new Map<string, TypePlan>();
+
+/** Loads the schemas and compiles every field table the decoder uses (otherwise done on first use). */
+export function warmUp(): void {
+  for (const name of [...Object.values(KINDS), `${RUNTIME}.Unknown`, `${META}.WatchEvent`]) planNamed(name);
 }
 
-function hasOwn(o: object, k: string): boolean {
-  return Object.prototype.hasOwnProperty.call(o, k);
-}
-
-function toNumber(v: unknown): number {
-  return typeof v === 'number' ? v : (v as { toNumber(): number }).toNumber();
-}
-
-function isZero(v: unknown): boolean {
-  return v === '' || v === 0 || v === false;
-}
-
-/** A field we know, sent with a wire type it cannot have: the stream is not what we think it is. */
-function checkUnknowns(plan: TypePlan, unknowns: Uint8Array[]): void {
-  for (const raw of unknowns) {
-    let tag = 0;
-    let shift = 0;
-    for (let i = 0; i < raw.length && i < 5; i++) {
-      const b = raw[i]!;
-      tag += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-      if (b < 0x80) break;
-    }
-    const id = Math.floor(tag / 8);
-    const field = plan.byId.get(id);
-    if (field) {
-      const wt = tag % 8;
-      throw new ProtocolError(
-        `${plan.name}.${field.name} (field ${id}) has wire type ${wt} (${WIRE_TYPE_NAMES[wt]}), expected ${field.wireType} (${WIRE_TYPE_NAMES[field.wireType]})`,
-      );
-    }
-  }
-}
-
-function timeToJson(m: { seconds?: unknown; nanos?: number }): string | undefined {
-  const seconds = m.seconds === undefined ? 0 : toNumber(m.seconds);
-  if (seconds === GO_ZERO_TIME_SECONDS && !m.nanos) return undefined;
-  // metav1.Time marshals to JSON at second precision (RFC 3339, UTC).
-  return new Date(seconds * 1000).toISOString().slice(0, 19) + 'Z';
-}
-
-function intOrStringToJson(m: { type?: unknown; intVal?: number; strVal?: string }): number | string {
-  const type = m.type === undefined ? 0 : toNumber(m.type);
-  return type === 1 ? (m.strVal ?? '') : (m.intVal ?? 0);
-}
-
-/** A decoded protobufjs message → the API's JSON shape. */
-function toJson(plan: TypePlan, m: Record<string, any>): Record<string, unknown> {
-  const unknowns = (m as { $unknowns?: Uint8Array[] }).$unknowns;
-  if (unknowns) checkUnknowns(plan, unknowns);
-  const out: Record<string, unknown> = {};
-  for (const f of plan.fields) {
-    const name = f.name;
-    switch (f.kind) {
-      case 'scalar': {
-        if (!hasOwn(m, name)) break;
-        const v = m[name];
-        if (f.omitEmpty && isZero(v)) break;
-        out[name] = v;
-        break;
-      }
-      case 'long': {
-        if (!hasOwn(m, name)) break;
-        const v = toNumber(m[name]);
-        if (f.omitEmpty && v === 0) break;
-        out[name] = v;
-        break;
-      }
-      case 'bytes': {
-        if (!hasOwn(m, name)) break;
-        const v = m[name] as Uint8Array;
-        if (f.omitEmpty && v.length === 0) break;
-        out[name] = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
-        break;
-      }
-      case 'message':
-        if (hasOwn(m, name)) out[name] = toJson(f.sub!, m[name]);
-        break;
-      case 'time': {
-        if (!hasOwn(m, name)) break;
-        const t = timeToJson(m[name]);
-        if (t !== undefined) out[name] = t;
-        break;
-      }
-      case 'intstr':
-        if (hasOwn(m, name)) out[name] = intOrStringToJson(m[name]);
-        break;
-      case 'map': {
-        const v = m[name] as Record<string, unknown> | undefined;
-        if (!v) break;
-        const keys = Object.keys(v);
-        if (keys.length === 0) break;
-        if (f.sub) {
-          const o: Record<string, unknown> = {};
-          for (const k of keys) o[k] = toJson(f.sub, v[k] as Record<string, any>);
-          out[name] = o;
-        } else {
-          out[name] = v;
-        }
-        break;
-      }
-      case 'repeated-scalar': {
-        const v = m[name] as unknown[] | undefined;
-        if (v && v.length > 0) out[name] = typeof v[0] === 'object' && v[0] !== null ? v.map(toNumber) : v;
-        break;
-      }
-      case 'repeated-message': {
-        const v = m[name] as Record<string, any>[] | undefined;
-        if (!v || v.length === 0) break;
-        const sub = f.sub!;
-        const arr = new Array<unknown>(v.length);
-        for (let i = 0; i < v.length; i++) arr[i] = toJson(sub, v[i]!);
-        out[name] = arr;
-        break;
-      }
-    }
-  }
-  return out;
-}
-
-/** The API's JSON shape → a plain object protobufjs can encode (for the fake API server and the bench). */
-function fromJson(plan: TypePlan, o: Record<string, any>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const f of plan.fields) {
-    const v = o[f.name];
-    if (v === undefined || v === null) continue;
-    switch (f.kind) {
-      case 'scalar':
-      case 'long':
-      case 'repeated-scalar':
-        out[f.name] = v;
-        break;
-      case 'bytes':
-        out[f.name] = Buffer.from(String(v), 'base64');
-        break;
-      case 'message':
-        out[f.name] = fromJson(f.sub!, v);
-        break;
-      case 'time': {
-        const ms = Date.parse(String(v));
-        if (Number.isNaN(ms)) throw new Error(`${plan.name}.${f.name}: not a time: ${String(v)}`);
-        out[f.name] = { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
-        break;
-      }
-      case 'intstr':
-        out[f.name] = typeof v === 'number' ? { type: 0, intVal: v } : { type: 1, strVal: String(v) };
-        break;
-      case 'map':
-        if (f.sub) {
-          const m: Record<string, unknown> = {};
-          for (const [k, e] of Object.entries(v as Record<string, any>)) m[k] = fromJson(f.sub, e);
-          out[f.name] = m;
-        } else {
-          out[f.name] = v;
-        }
-        break;
-      case 'repeated-message':
-        out[f.name] = (v as Record<string, any>[]).map((e) => fromJson(f.sub!, e));
-        break;
-    }
-  }
-  return out;
-}
-
-function readerFor(buf: Uint8Array): protobuf.Reader {
-  const r = protobuf.Reader.create(buf);
-  // Kept so that a known field with the wrong wire type can be told from an unknown field.
-  r.discardUnknown = false;
-  return r;
-}
-
-/** Decodes `buf` as `plan`'s message, naming `what` in any error. */
-function decodeMessage(plan: TypePlan, buf: Uint8Array, what: string): Record<string, unknown> {
-  let msg: protobuf.Message;
+/** Decodes `buf` as `plan`'s message into `out`, naming `what` in any error. */
+function decodeMessage(plan: TypePlan, buf: Uint8Array, what: string, out: Record<string, unknown>): Record<string, unknown> {
   try {
-    msg = plan.type.decode(readerFor(buf));
+    return decodeInto(plan, buf, out);
   } catch (err) {
-    throw new ProtocolError(`${what}: cannot decode ${plan.name}: ${(err as Error).message}`);
-  }
-  try {
-    return toJson(plan, msg as unknown as Record<string, any>);
-  } catch (err) {
+    if (err instanceof Malformed) throw new ProtocolError(`${what}: cannot decode ${plan.name}: ${err.message}`);
     throw new ProtocolError(`${what}: ${(err as Error).message}`);
   }
 }
@@ -329,33 +109,41 @@ export function decodeEnvelope(buf: Uint8Array, what: string): Envelope {
   if (buf.length < 4 || buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1] || buf[2] !== MAGIC[2] || buf[3] !== MAGIC[3]) {
     throw new ProtocolError(`${what}: not a Kubernetes protobuf object: expected magic 6b 38 73 00 ("k8s\\0"), got ${hex(buf.subarray(0, 4))}`);
   }
-  const unknownPlan = planNamed(`${RUNTIME}.Unknown`);
-  let env: { typeMeta?: { apiVersion?: string; kind?: string; $unknowns?: Uint8Array[] }; raw?: Uint8Array; contentEncoding?: string; contentType?: string; $unknowns?: Uint8Array[] };
+  let env: { typeMeta?: { apiVersion?: string; kind?: string }; raw?: Uint8Array; contentEncoding?: string; contentType?: string };
   try {
-    env = unknownPlan.type.decode(readerFor(buf.subarray(4))) as unknown as typeof env;
-    if (env.$unknowns) checkUnknowns(unknownPlan, env.$unknowns);
-    if (env.typeMeta?.$unknowns) checkUnknowns(planNamed(`${RUNTIME}.TypeMeta`), env.typeMeta.$unknowns);
+    env = decodeInto((unknownPlan ??= planNamed(`${RUNTIME}.Unknown`)), buf.subarray(4));
   } catch (err) {
     throw new ProtocolError(`${what}: bad envelope (runtime.Unknown): ${(err as Error).message}`);
   }
+  // The API server always writes raw (an object's message is never absent, if anything empty):
+  // without it, these are the first bytes of an envelope cut short, not an empty object.
+  if (env.raw === undefined) throw new ProtocolError(`${what}: bad envelope (runtime.Unknown): no raw (payload) field`);
   if (env.contentEncoding) throw new ProtocolError(`${what}: unsupported contentEncoding ${JSON.stringify(env.contentEncoding)}`);
   if (env.contentType && env.contentType !== PROTOBUF_MEDIA_TYPE) {
     throw new ProtocolError(`${what}: unsupported contentType ${JSON.stringify(env.contentType)} inside the envelope`);
   }
-  return { apiVersion: env.typeMeta?.apiVersion ?? '', kind: env.typeMeta?.kind ?? '', raw: env.raw ?? new Uint8Array(0) };
+  return { apiVersion: env.typeMeta?.apiVersion ?? '', kind: env.typeMeta?.kind ?? '', raw: env.raw };
 }
 
 function planForKind(apiVersion: string, kind: string, what: string): TypePlan {
-  const name = KINDS[`${apiVersion}/${kind}`];
-  if (!name) throw new ProtocolError(`${what}: unknown kind ${JSON.stringify(kind)} (apiVersion ${JSON.stringify(apiVersion)})`);
-  return planNamed(name);
+  const key = `${apiVersion}/${kind}`;
+  let plan = kindPlans.get(key);
+  if (plan) return plan;
+  const name = KINDS[key];
+  if (!name || !Object.hasOwn(KINDS, key)) throw new ProtocolError(`${what}: unknown kind ${JSON.stringify(kind)} (apiVersion ${JSON.stringify(apiVersion)})`);
+  plan = planNamed(name);
+  kindPlans.set(key, plan);
+  return plan;
 }
 
 /** An enveloped object (or list) → its JSON shape, with apiVersion and kind from the envelope. */
 export function decodeObject(buf: Uint8Array, what = 'object'): Record<string, unknown> {
   const { apiVersion, kind, raw } = decodeEnvelope(buf, what);
   const plan = planForKind(apiVersion, kind, what);
-  return { apiVersion, kind, ...decodeMessage(plan, raw, `${what} (${kind})`) };
+  const out = newObject(plan);
+  out.apiVersion = apiVersion;
+  out.kind = kind;
+  return decodeMessage(plan, raw, `${what} (${kind})`, out);
 }
 
 export interface DecodedList {
@@ -374,12 +162,10 @@ export function decodeList(buf: Uint8Array, what = 'list'): DecodedList {
 
 /** One frame's payload (without its length prefix) → a watch event whose object is fully decoded. */
 export function decodeWatchFrame(frame: Uint8Array): WatchEvent {
-  const plan = planNamed(`${META}.WatchEvent`);
-  let ev: { type?: string; object?: { raw?: Uint8Array; $unknowns?: Uint8Array[] }; $unknowns?: Uint8Array[] };
+  const plan = (watchEventPlan ??= planNamed(`${META}.WatchEvent`));
+  let ev: { type?: string; object?: { raw?: Uint8Array } };
   try {
-    ev = plan.type.decode(readerFor(frame)) as unknown as typeof ev;
-    if (ev.$unknowns) checkUnknowns(plan, ev.$unknowns);
-    if (ev.object?.$unknowns) checkUnknowns(planNamed(`${RUNTIME}.RawExtension`), ev.object.$unknowns);
+    ev = decodeInto(plan, frame);
   } catch (err) {
     throw new ProtocolError(`watch event: cannot decode ${plan.name}: ${(err as Error).message}`);
   }
@@ -453,12 +239,49 @@ export class FrameReader {
   }
 }
 
+/** The API's JSON shape → a plain object protobufjs can encode (for the fake API server and the bench). */
+function fromJson(type: protobuf.Type, o: Record<string, any>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const typeName = type.fullName.replace(/^\./, '');
+  for (const field of type.fieldsArray) {
+    const v = o[field.name];
+    if (v === undefined || v === null) continue;
+    field.resolve();
+    const msg = field.resolvedType instanceof protobuf.Type ? field.resolvedType : undefined;
+    const msgName = msg?.fullName.replace(/^\./, '');
+    if (msgName === `${META}.Time`) {
+      const ms = Date.parse(String(v));
+      if (Number.isNaN(ms)) throw new Error(`${typeName}.${field.name}: not a time: ${String(v)}`);
+      out[field.name] = { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+    } else if (msgName === `${INTSTR}.IntOrString`) {
+      out[field.name] = typeof v === 'number' ? { type: 0, intVal: v } : { type: 1, strVal: String(v) };
+    } else if (field.map) {
+      if (msg) {
+        const m: Record<string, unknown> = {};
+        for (const [k, e] of Object.entries(v as Record<string, any>)) m[k] = fromJson(msg, e);
+        out[field.name] = m;
+      } else {
+        out[field.name] = v;
+      }
+    } else if (field.repeated) {
+      out[field.name] = msg ? (v as Record<string, any>[]).map((e) => fromJson(msg, e)) : v;
+    } else if (msg) {
+      out[field.name] = fromJson(msg, v);
+    } else if (field.type === 'bytes') {
+      out[field.name] = Buffer.from(String(v), 'base64');
+    } else {
+      out[field.name] = v;
+    }
+  }
+  return out;
+}
+
 /** A JSON-shaped object with apiVersion and kind → "k8s\0" + runtime.Unknown. */
 export function encodeObject(obj: Record<string, unknown>): Buffer {
   const apiVersion = String(obj.apiVersion ?? '');
   const kind = String(obj.kind ?? '');
-  const plan = planForKind(apiVersion, kind, 'encode');
-  const raw = plan.type.encode(fromJson(plan, obj)).finish();
+  const type = lookupType(planForKind(apiVersion, kind, 'encode').name);
+  const raw = type.encode(fromJson(type, obj)).finish();
   const env = lookupType(`${RUNTIME}.Unknown`).encode({ typeMeta: { apiVersion, kind }, raw, contentEncoding: '', contentType: '' }).finish();
   const out = Buffer.allocUnsafe(4 + env.length);
   out.set(MAGIC, 0);
