@@ -23,8 +23,8 @@ export async function runBench(argv: string[]): Promise<number> {
         return `  ${n.padEnd(13)} (not built yet)`;
       }
     }));
-    process.stderr.write(`usage: ebpf-kube-proxy bench <suite> [--json]\n\nsuites:\n${lines.join('\n')}\n`);
-    return name ? 2 : 2;
+    process.stderr.write(`${name ? `bench: unknown suite ${JSON.stringify(name)}\n` : ''}usage: ebpf-kube-proxy bench <suite> [--json]\n\nsuites:\n${lines.join('\n')}\n`);
+    return 2;
   }
   return (await load()).run(rest);
 }
