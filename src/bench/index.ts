@@ -10,6 +10,7 @@ const SUITES: Record<string, () => Promise<BenchSuite>> = {
   datapath: async () => (await import('./datapath.js')).suite,
   controlplane: async () => (await import('./controlplane.js')).suite,
   wire: async () => (await import('./wire.js')).suite,
+  sync: async () => (await import('./sync.js')).suite,
 };
 
 export async function runBench(argv: string[]): Promise<number> {
