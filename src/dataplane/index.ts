@@ -11,6 +11,10 @@ const FACTORIES: Partial<Record<ProxyMode, () => Promise<{ create: Factory; clea
     const m = await import('./ebpf/index.js');
     return { create: m.createEbpfDataplane, cleanup: m.cleanupEbpf };
   },
+  nftables: async () => {
+    const m = await import('./nftables/index.js');
+    return { create: m.createNftablesDataplane, cleanup: m.cleanupNftables };
+  },
   userspace: async () => {
     const m = await import('./userspace/index.js');
     return { create: m.createUserspaceDataplane, cleanup: m.cleanupUserspace };

@@ -1,0 +1,92 @@
+// nftables mode: tables `ip ekp-proxy` and `ip6 ekp-proxy` of our own, one atomic `nft -f -`
+// transaction per sync, partial between full syncs. See ruleset.ts for the design.
+import type { StateUpdate } from '../../tracker/index.js';
+import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
+import { Nft } from './nft.js';
+import { RulesetState } from './ruleset.js';
+
+export { Nft, NftError } from './nft.js';
+export { RulesetState, renderFull, TABLE } from './ruleset.js';
+
+export interface NftablesOptions {
+  /** Command prefix for nft (tests: run it in another netns). */
+  nftPrefix?: readonly string[];
+}
+
+export class NftablesDataplane implements Dataplane {
+  readonly mode = 'nftables' as const;
+  private readonly nft: Nft;
+  private readonly rules: RulesetState;
+  private syncs = { full: 0, partial: 0, failures: 0 };
+  private reported = new Set<string>();
+
+  constructor(private readonly ctx: DataplaneContext, opts: NftablesOptions = {}) {
+    this.nft = new Nft(opts.nftPrefix ?? []);
+    this.rules = new RulesetState({ masqueradeBit: ctx.config.masqueradeBit });
+  }
+
+  async start(): Promise<void> {
+    // Nothing to load: what a previous instance left keeps serving until our first (full) sync
+    // rewrites it in one transaction. Check that nft works at all.
+    const r = await this.nft.run(['--version']);
+    if (r.code !== 0) throw new Error(`nft does not run: ${r.stderr.trim()}`);
+    const tables = await this.nft.listTables();
+    this.ctx.log.info('nftables ready', { version: r.stdout.trim(), adopted: [4, 6].filter((f) => tables[f as 4 | 6] !== null).map((f) => `ip${f === 4 ? '' : '6'}`) });
+  }
+
+  async apply(update: StateUpdate): Promise<void> {
+    const full = update.changed === 'all' || !this.rules.hasSynced;
+    const t0 = performance.now();
+    const tx = full
+      ? this.rules.full(update.state, await this.nft.listTables())
+      : this.rules.partial(update.state, update.changed as ReadonlySet<string>);
+    for (const p of tx.problems) {
+      if (this.reported.has(p)) continue;
+      this.reported.add(p);
+      this.ctx.log.warn('service port not fully programmed', { problem: p });
+    }
+    if (this.reported.size > 10_000) this.reported.clear();
+    if (tx.text !== '') {
+      try {
+        await this.nft.apply(tx.text);
+      } catch (e) {
+        this.syncs.failures++;
+        throw e;
+      }
+    }
+    tx.commit();
+    if (full) this.syncs.full++;
+    else this.syncs.partial++;
+    this.ctx.log.debug('nftables transaction applied', { full, ms: Math.round(performance.now() - t0), bytes: tx.text.length, ...tx.stats });
+  }
+
+  async close(): Promise<void> {
+    // The tables stay: the kernel keeps serving until the next instance rewrites them.
+  }
+
+  kernelMetrics(): Record<string, { help: string; type: 'counter' | 'gauge'; samples: KernelSample[] }> {
+    return {
+      ekp_nftables_transactions_total: {
+        help: 'nftables transactions, by kind (full, partial) and failures',
+        type: 'counter',
+        samples: [
+          { labels: { kind: 'full' }, value: this.syncs.full },
+          { labels: { kind: 'partial' }, value: this.syncs.partial },
+          { labels: { kind: 'failed' }, value: this.syncs.failures },
+        ],
+      },
+    };
+  }
+}
+
+export async function createNftablesDataplane(ctx: DataplaneContext, opts: NftablesOptions = {}): Promise<Dataplane> {
+  return new NftablesDataplane(ctx, opts);
+}
+
+/** --cleanup and mode switches: our two tables go; nothing else is looked at. */
+export async function cleanupNftables(_ctx: DataplaneContext, opts: NftablesOptions = {}): Promise<string[]> {
+  const nft = new Nft(opts.nftPrefix ?? []);
+  const v = await nft.run(['--version']).catch(() => null);
+  if (!v || v.code !== 0) return [];
+  return nft.deleteTables();
+}

@@ -1,0 +1,92 @@
+// The generated ruleset in a real kernel, inside a test network namespace: `nft -c`, then for
+// real; `nft list table` shows it; partial syncs, a full sync over a drifted table, and cleanup.
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { cleanupNftables, NftablesDataplane, renderFull } from '../../../../src/dataplane/nftables/index.js';
+import type { DataplaneContext } from '../../../../src/dataplane/types.js';
+import { memoryLogger } from '../../../../src/observe/index.js';
+import { kernelIt } from '../../../support/capability.js';
+import { sweepStaleNetns, TestNetns } from '../../../support/netns.js';
+import { ep, slice, svc } from '../../model/fixtures.js';
+import { build, STATES, twoEps } from './states.js';
+
+const it = kernelIt();
+const OPTS = { masqueradeBit: 14 };
+
+describe('nftables ruleset in the kernel', () => {
+  let ns: TestNetns;
+  let ctx: DataplaneContext;
+  const nft = (...args: string[]) => ns.exec(['nft', ...args]);
+
+  beforeAll(() => {
+    if (process.getuid?.() !== 0) return;
+    sweepStaleNetns();
+    ns = TestNetns.create('nft');
+    ctx = { config: { masqueradeBit: 14 } as DataplaneContext['config'], log: memoryLogger(), nodeAddresses: () => [] };
+  });
+  afterAll(() => ns?.destroy());
+
+  it('every golden state passes nft -c and loads', () => {
+    for (const [name, make] of Object.entries(STATES)) {
+      const text = renderFull(make(), OPTS);
+      expect(() => ns.exec(['nft', '-c', '-f', '-'], text), name).not.toThrow();
+      ns.exec(['nft', '-f', '-'], text);
+      ns.exec(['nft', 'delete', 'table', 'ip', 'ekp-proxy']);
+      ns.exec(['nft', 'delete', 'table', 'ip6', 'ekp-proxy']);
+    }
+  });
+
+  it('full sync, partial syncs, a full sync over drift, and cleanup', async () => {
+    // A user's own table must survive everything we do.
+    nft('add', 'table', 'inet', 'users-own');
+    nft('add', 'chain', 'inet', 'users-own', 'c');
+    const dp = new NftablesDataplane(ctx, { nftPrefix: ['nsenter', `--net=${ns.path}`, '--'] });
+    await dp.start();
+    const s1 = STATES['multi-service']!();
+    await dp.apply({ state: s1, changed: 'all' });
+    let listed = nft('list', 'table', 'ip', 'ekp-proxy');
+    expect(listed).toContain('10.96.0.20 . tcp . 80 : goto cip-offCluster-pick-tcp-3');
+    expect(listed).toMatch(/10\.96\.0\.10 \. tcp \. 80 \. 1 : 10\.244\.2\.1 \. 8080/);
+
+    // One endpoint more for web: pick-2 → pick-3 for its frontend, api untouched.
+    const s2 = build(
+      [svc(), svc({ name: 'api', spec: { clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'], ports: [{ name: 'http', port: 80, targetPort: 8080 }] } })],
+      [slice({ endpoints: [ep('10.244.1.1', { node: 'node-a' }), ep('10.244.2.1', { node: 'node-b' }), ep('10.244.2.9', { node: 'node-b' })] }),
+        slice({ service: 'api', endpoints: [ep('10.244.1.1', { node: 'node-a' }), ep('10.244.1.2', { node: 'node-a' }), ep('10.244.2.2', { node: 'node-b' })] })],
+    );
+    await dp.apply({ state: s2, changed: new Set(['default/web:http']) });
+    listed = nft('list', 'table', 'ip', 'ekp-proxy');
+    expect(listed).toContain('10.96.0.10 . tcp . 80 : goto cip-offCluster-pick-tcp-3');
+    expect(listed).toContain('10.96.0.10 . tcp . 80 . 2 : 10.244.2.9 . 8080');
+    expect(listed).not.toMatch(/pick-tcp-2 \{[^}]*elements/);
+
+    // Drift: someone deletes an element and adds a chain to our table; a full sync repairs it.
+    nft('delete', 'element', 'ip', 'ekp-proxy', 'service-ips', '{ 10.96.0.20 . tcp . 80 }');
+    nft('add', 'chain', 'ip', 'ekp-proxy', 'stray');
+    await dp.apply({ state: s2, changed: 'all' });
+    listed = nft('list', 'table', 'ip', 'ekp-proxy');
+    expect(listed).toContain('10.96.0.20 . tcp . 80 : goto cip-offCluster-pick-tcp-3');
+    expect(listed).not.toContain('chain stray');
+    expect(listed).not.toContain('chain pick-tcp-2');
+
+    // Affinity: the kernel fills the sets; a full sync keeps them.
+    const aff = { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 600 } } };
+    const s3 = build([svc({ spec: aff })], [twoEps()]);
+    await dp.apply({ state: s3, changed: new Set(['default/web:http', 'default/api:http']) });
+    const set = /set (aff-[0-9a-f]{16}) \{/.exec(nft('list', 'table', 'ip', 'ekp-proxy'))![1]!;
+    nft('add', 'element', 'ip', 'ekp-proxy', set, '{ 10.244.9.9 }');
+    await dp.apply({ state: s3, changed: 'all' });
+    expect(nft('list', 'set', 'ip', 'ekp-proxy', set)).toContain('10.244.9.9');
+    expect(nft('list', 'table', 'ip', 'ekp-proxy')).not.toContain('10.96.0.20');
+
+    // SIGTERM: close leaves the tables.
+    await dp.close();
+    expect(nft('list', 'tables')).toContain('ip ekp-proxy');
+
+    const removed = await cleanupNftables(ctx, { nftPrefix: ['nsenter', `--net=${ns.path}`, '--'] });
+    expect(removed).toEqual(['nftables table ip ekp-proxy', 'nftables table ip6 ekp-proxy']);
+    const tables = nft('list', 'tables');
+    expect(tables).not.toContain('ekp-proxy');
+    expect(tables).toContain('inet users-own');
+    expect(await cleanupNftables(ctx, { nftPrefix: ['nsenter', `--net=${ns.path}`, '--'] })).toEqual([]);
+  });
+});
