@@ -14,7 +14,12 @@ export interface ProbeEnv {
 
 export const realProbeEnv: ProbeEnv = {
   // The addon loads on first use, so a missing build becomes a reported reason, not a crash.
-  kernel: () => probeKernel(),
+  // EKP_PROBE_DISABLE_BPF makes the BPF probe fail, to show (and test) auto's
+  // fallback on a machine whose kernel does run BPF.
+  kernel: () => {
+    if (process.env.EKP_PROBE_DISABLE_BPF) throw new Error('BPF disabled by EKP_PROBE_DISABLE_BPF');
+    return probeKernel();
+  },
   run(argv) {
     const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 10_000 });
     return { status: r.error ? null : r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? (r.error?.message ?? '') };

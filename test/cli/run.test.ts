@@ -103,3 +103,43 @@ describe('ebpf-kube-proxy run --cleanup', () => {
     expect(existsSync(pins)).toBe(false);
   }, 60_000);
 });
+
+describe('auto mode falls back when the BPF probe fails', () => {
+  let ns: TestNetns;
+  let manifests: string;
+  beforeAll(() => {
+    ns = TestNetns.create('auto');
+    manifests = mkdtempSync(join(tmpdir(), 'ekpt-manifests-'));
+  });
+  afterAll(() => {
+    ns?.destroy();
+    rmSync(manifests, { recursive: true, force: true });
+  });
+
+  it('picks nftables (this kernel has no IP_VS), programs it, and says so on /proxyMode', async () => {
+    const { spawn } = await import('node:child_process');
+    const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--proxy-mode', 'auto', '--manifests', manifests,
+      '--healthz-bind-address', '', '--metrics-bind-address', '127.0.0.1:10249'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EKP_PROBE_DISABLE_BPF: '1' } });
+    let log = '';
+    daemon.stderr.setEncoding('utf8').on('data', (d: string) => { log += d; });
+    try {
+      const deadline = Date.now() + 20_000;
+      let mode = '';
+      while (mode !== 'nftables') {
+        if (Date.now() > deadline) throw new Error(`no nftables mode on /proxyMode; log:\n${log}`);
+        await new Promise((r) => setTimeout(r, 200));
+        mode = ns.tryExec([process.execPath, '-e', "require('http').get('http://127.0.0.1:10249/proxyMode',r=>r.pipe(process.stdout)).on('error',()=>{})"]).stdout.trim();
+      }
+      expect(log).toMatch(/"mode":"nftables"/);
+      expect(log).toMatch(/BPF disabled by EKP_PROBE_DISABLE_BPF/);
+      expect(ns.exec(['nft', 'list', 'tables'])).toMatch(/ekp-proxy/);
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((r) => daemon.once('exit', r));
+      // Only this namespace's state: no pins or cgroup of the machine's are named.
+      spawnSync('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--cleanup', '--manifests', manifests,
+        '--bpf-pin-dir', join(manifests, 'no-pins'), '--cgroup-root', join(manifests, 'no-cgroup')]);
+    }
+    expect(ns.exec(['nft', 'list', 'tables'])).not.toMatch(/ekp-proxy/);
+  }, 60_000);
+});

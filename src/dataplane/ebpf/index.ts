@@ -11,6 +11,8 @@ import { loadDatapath, type LoadedDatapath, type MapSizes } from './loader.js';
 import { ServiceWriter } from './writer.js';
 
 const GC_INTERVAL_MS = 10_000;
+/** Our socket programs by name (bpf/sock_lb.bpf.c): cleanup detaches these and nothing else. */
+const SOCK_PROGRAMS = new Set(['connect4', 'connect6', 'sendmsg4', 'sendmsg6', 'recvmsg4', 'recvmsg6', 'getpeername4', 'getpeername6'].map((h) => `sock_${h}`));
 const SOCK_ATTACH_TYPES = [
   'BPF_CGROUP_INET4_CONNECT', 'BPF_CGROUP_INET6_CONNECT', 'BPF_CGROUP_UDP4_SENDMSG', 'BPF_CGROUP_UDP6_SENDMSG',
   'BPF_CGROUP_UDP4_RECVMSG', 'BPF_CGROUP_UDP6_RECVMSG', 'BPF_CGROUP_INET4_GETPEERNAME', 'BPF_CGROUP_INET6_GETPEERNAME',
@@ -144,7 +146,7 @@ export async function cleanupEbpf(ctx: DataplaneContext): Promise<string[]> {
     cgroup = null;
   }
   if (cgroup && existsSync(cgroup)) {
-    removed.push(...detachSocketPrograms(cgroup, SOCK_ATTACH_TYPES.map(constant), (n) => n.startsWith('sock_')));
+    removed.push(...detachSocketPrograms(cgroup, SOCK_ATTACH_TYPES.map(constant), (n) => SOCK_PROGRAMS.has(n)));
   }
   const dir = ctx.config.bpfPinDir;
   if (existsSync(dir)) {
