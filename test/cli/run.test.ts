@@ -130,6 +130,8 @@ describe('auto mode falls back when the BPF probe fails', () => {
         await new Promise((r) => setTimeout(r, 200));
         mode = ns.tryExec([process.execPath, '-e', "require('http').get('http://127.0.0.1:10249/proxyMode',r=>r.pipe(process.stdout)).on('error',()=>{})"]).stdout.trim();
       }
+      // stderr to a pipe is asynchronous in Node: the line may trail the HTTP answer.
+      while (!/"mode":"nftables"/.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(log).toMatch(/"mode":"nftables"/);
       expect(log).toMatch(/BPF disabled by EKP_PROBE_DISABLE_BPF/);
       expect(ns.exec(['nft', 'list', 'tables'])).toMatch(/ekp-proxy/);

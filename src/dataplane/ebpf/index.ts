@@ -11,8 +11,11 @@ import { loadDatapath, type LoadedDatapath, type MapSizes } from './loader.js';
 import { ServiceWriter } from './writer.js';
 
 const GC_INTERVAL_MS = 10_000;
-/** Our socket programs by name (bpf/sock_lb.bpf.c): cleanup detaches these and nothing else. */
-const SOCK_PROGRAMS = new Set(['connect4', 'connect6', 'sendmsg4', 'sendmsg6', 'recvmsg4', 'recvmsg6', 'getpeername4', 'getpeername6'].map((h) => `sock_${h}`));
+/**
+ * Our socket programs by the name the kernel reports (bpf/sock_lb.bpf.c,
+ * cut to BPF_OBJ_NAME_LEN - 1 = 15 characters): cleanup detaches these only.
+ */
+const SOCK_PROGRAMS = new Set(['connect4', 'connect6', 'sendmsg4', 'sendmsg6', 'recvmsg4', 'recvmsg6', 'getpeername4', 'getpeername6'].map((h) => `sock_${h}`.slice(0, 15)));
 const SOCK_ATTACH_TYPES = [
   'BPF_CGROUP_INET4_CONNECT', 'BPF_CGROUP_INET6_CONNECT', 'BPF_CGROUP_UDP4_SENDMSG', 'BPF_CGROUP_UDP6_SENDMSG',
   'BPF_CGROUP_UDP4_RECVMSG', 'BPF_CGROUP_UDP6_RECVMSG', 'BPF_CGROUP_INET4_GETPEERNAME', 'BPF_CGROUP_INET6_GETPEERNAME',
