@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** A private bpffs for a benchmark run: nothing lands in /sys/fs/bpf, and unmounting removes it all. */
 export function scratchBpffs(): { path: string; dispose(): void } {
-  const path = mkdtempSync(join(tmpdir(), 'ekp-bench-bpffs-'));
+  // The pid in the name lets a parent clean up after a worker it had to kill.
+  const path = mkdtempSync(join(tmpdir(), `ekp-bench-bpffs-${process.pid}-`));
   const r = spawnSync('mount', ['-t', 'bpf', 'bpf', path], { encoding: 'utf8' });
   if (r.status !== 0) {
     rmSync(path, { recursive: true, force: true });
@@ -30,4 +31,14 @@ export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 1
 
 export function progress(msg: string): void {
   process.stderr.write(`\r\x1b[K${msg}`);
+}
+
+/** Removes what a killed worker (pid) left: its scratch bpffs mounts. */
+export function cleanupScratch(pid: number): void {
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith(`ekp-bench-bpffs-${pid}-`)) continue;
+    const path = join(tmpdir(), name);
+    spawnSync('umount', [path]);
+    rmSync(path, { recursive: true, force: true });
+  }
 }

@@ -13,7 +13,7 @@ import { packageRoot } from '../native/paths.js';
 import { createLogger } from '../observe/index.js';
 import type { ProxyMode } from '../probe/index.js';
 import type { BenchSuite } from './index.js';
-import { progress, round, scratchBpffs } from './scratch.js';
+import { cleanupScratch, progress, round, scratchBpffs } from './scratch.js';
 import { serviceObject, sliceObject } from './synthetic.js';
 import { cgroup2Root } from '../dataplane/ebpf/cgroup.js';
 
@@ -87,6 +87,15 @@ function runWorker(mode: ProxyMode, services: number): WorkerResult {
   const bin = join(packageRoot(), 'bin', 'ebpf-kube-proxy.js');
   const parentNetns = readlinkSync('/proc/self/ns/net');
   const r = spawnSync('unshare', ['--net', '--', process.execPath, bin, 'bench', 'sync', '--worker', mode, String(services), parentNetns], { encoding: 'utf8', timeout: TIMEOUT_MS });
+  // A worker killed at the timeout ran no finally blocks: remove its cgroup and mounts here.
+  if (r.pid) {
+    cleanupScratch(r.pid);
+    try {
+      rmdirSync(join(cgroup2Root(), `ekp-bench-${r.pid}`));
+    } catch {
+      // absent (the worker cleaned up) or still busy
+    }
+  }
   if (r.error || r.status !== 0) {
     const why = r.error ? (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `over ${TIMEOUT_MS / 1000} s` : r.error.message : (r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`);
     return { mode, services, cold_ms: NaN, update_ms: NaN, error: why };
