@@ -15,6 +15,10 @@ const FACTORIES: Partial<Record<ProxyMode, () => Promise<{ create: Factory; clea
     const m = await import('./nftables/index.js');
     return { create: m.createNftablesDataplane, cleanup: m.cleanupNftables };
   },
+  iptables: async () => {
+    const m = await import('./iptables/index.js');
+    return { create: m.createIptablesDataplane, cleanup: m.cleanupIptables };
+  },
   userspace: async () => {
     const m = await import('./userspace/index.js');
     return { create: m.createUserspaceDataplane, cleanup: m.cleanupUserspace };

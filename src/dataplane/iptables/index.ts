@@ -1,0 +1,291 @@
+// The iptables mode: kube-proxy's iptables proxier, written from the shared desired state with one
+// `iptables-restore --noflush` per family and sync. Full syncs read iptables-save (stale chains,
+// missing jumps from the built-in chains) and rewrite every chain of ours; partial syncs rewrite the
+// shared chains and only the changed services' own chains (KEP-3453), deleting the ones they no
+// longer use. Established connections keep their backend through conntrack.
+import type { DesiredService, IPFamily } from '../../model/index.js';
+import type { StateUpdate } from '../../tracker/index.js';
+import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
+import { binaries, commandRunner, detectBackend, restore, save, type Backend, type CommandRunner } from './exec.js';
+import {
+  endpointCount, LARGE_CLUSTER_ENDPOINTS, markOf, renderRestore, serviceRules, type GenOptions, type Jump, type ServiceRules,
+} from './rules.js';
+import { cleanupRestore, missingJumps, parseSave, staleChains } from './save.js';
+
+export { renderRestore, serviceRules, markOf, type ServiceRules } from './rules.js';
+export type { Backend, CommandRunner } from './exec.js';
+
+export interface IptablesOptions {
+  /** Backend binaries; default: whatever detectBackend finds. */
+  backend?: Backend;
+  /** Run every command in this network namespace (a /run/netns path); default: our own. */
+  netns?: string;
+  /** Replaces command execution entirely (tests). */
+  runner?: CommandRunner;
+}
+
+interface FamilyState {
+  /** What the kernel holds for each service port of this family, as last written. */
+  rules: Map<string, ServiceRules>;
+  comments: boolean;
+  /** Whether we ever wrote this family (IPv6 is left alone until a Service has an IPv6 port). */
+  written: boolean;
+  /** UDP service ports as last written: their frontends and endpoint IPs, for conntrack cleanup. */
+  udp: Map<string, UdpFlows>;
+}
+
+interface UdpFlows {
+  /** Addresses clients send to (cluster, external and load-balancer IPs). */
+  addresses: string[];
+  nodePort: number | null;
+  endpoints: Set<string>;
+}
+
+function udpFlows(s: DesiredService): UdpFlows {
+  const endpoints = new Set<string>();
+  for (const set of [s.internalBackends, s.externalBackends, s.shortCircuitBackends]) for (const b of set.backends) endpoints.add(b.ip);
+  return {
+    addresses: s.frontends.filter((f) => f.kind !== 'nodePort').map((f) => f.address),
+    nodePort: s.frontends.find((f) => f.kind === 'nodePort')?.port ?? null,
+    endpoints,
+  };
+}
+
+export interface SyncStats {
+  family: IPFamily;
+  full: boolean;
+  servicesWritten: number;
+  chains: number;
+  rules: number;
+  deleted: number;
+  bytes: number;
+  /** Rules and restore input built (without the iptables-save of a full sync). */
+  generateMs: number;
+  saveMs: number;
+  restoreMs: number;
+}
+
+const familyOfKey = (key: string): IPFamily => (key.endsWith('@IPv6') ? 6 : 4);
+
+export class IptablesDataplane implements Dataplane {
+  readonly mode = 'iptables' as const;
+  private readonly run: CommandRunner;
+  private backend: Backend | null;
+  private readonly families: Record<IPFamily, FamilyState> = {
+    4: { rules: new Map(), comments: true, written: false, udp: new Map() },
+    6: { rules: new Map(), comments: true, written: false, udp: new Map() },
+  };
+  private needFull = true;
+  private counters = { syncs: 0, partial: 0, failures: 0, rules: { filter: 0, nat: 0 } };
+  /** Per-sync numbers of the last apply, for benchmarks and logs. */
+  lastSync: SyncStats[] = [];
+
+  constructor(private readonly ctx: DataplaneContext, opts: IptablesOptions = {}) {
+    this.run = opts.runner ?? commandRunner(opts.netns);
+    this.backend = opts.backend ?? null;
+  }
+
+  get backendInUse(): Backend | null {
+    return this.backend;
+  }
+
+  async start(): Promise<void> {
+    this.backend ??= await detectBackend(this.run);
+    const r = await this.run([binaries(this.backend, 4).restore, '--version']);
+    if (r.status !== 0) throw new Error(`${binaries(this.backend, 4).restore} does not run: ${r.stderr.trim()}`);
+    // Nothing is flushed here: the rules a previous instance left keep serving until the first
+    // (full) sync rewrites them in one transaction.
+    this.ctx.log.info('iptables backend', { backend: this.backend, version: (r.stdout || r.stderr).trim() });
+  }
+
+  async apply(update: StateUpdate): Promise<void> {
+    if (!this.backend) throw new Error('iptables dataplane not started');
+    const full = update.changed === 'all' || this.needFull;
+    const byFamily: Record<IPFamily, DesiredService[]> = { 4: [], 6: [] };
+    for (const s of update.state.services.values()) byFamily[s.family].push(s);
+    this.lastSync = [];
+    try {
+      for (const family of [4, 6] as const) {
+        const st = this.families[family];
+        const services = byFamily[family];
+        // IPv6 is left alone until it has a service, except that a full sync looks for leftovers.
+        if (family === 6 && services.length === 0 && !st.written && !full) continue;
+        const keys = full ? 'all' : new Set([...(update.changed as ReadonlySet<string>)].filter((k) => familyOfKey(k) === family));
+        if (keys !== 'all' && keys.size === 0) continue;
+        this.lastSync.push(await this.syncFamily(family, services, keys));
+      }
+      this.needFull = false;
+      this.counters.syncs++;
+      if (!full) this.counters.partial++;
+    } catch (e) {
+      // kube-proxy's needFullSync: after a failed restore nothing about the kernel is certain.
+      this.needFull = true;
+      this.counters.failures++;
+      throw e;
+    }
+    this.ctx.log.debug('iptables synced', { full, families: this.lastSync });
+  }
+
+  private genOptions(family: IPFamily, comments: boolean): GenOptions {
+    const nodeIPs = this.ctx.nodeAddresses().filter((a) => (family === 6) === a.includes(':'));
+    return { mark: markOf(this.ctx.config.masqueradeBit), nodeIPs, comments };
+  }
+
+  private async syncFamily(family: IPFamily, services: DesiredService[], changed: ReadonlySet<string> | 'all'): Promise<SyncStats> {
+    const backend = this.backend!;
+    const st = this.families[family];
+    const t0 = performance.now();
+    const comments = endpointCount(services) <= LARGE_CLUSTER_ENDPOINTS;
+    // Switching in or out of large-cluster mode changes every rule: write them all.
+    if (comments !== st.comments && changed !== 'all') changed = 'all';
+    const opts = this.genOptions(family, comments);
+    let rules: Map<string, ServiceRules>;
+    let deleteChains: string[];
+    let jumps: readonly Jump[];
+    let saveMs = 0;
+    if (changed === 'all') {
+      rules = new Map(services.map((s) => [s.key, serviceRules(s, opts)]));
+      const ts = performance.now();
+      let saved;
+      try {
+        saved = parseSave(await save(this.run, backend, family));
+        saveMs = performance.now() - ts;
+      } catch (e) {
+        if (family === 6 && services.length === 0) return this.skipped(family);
+        throw e;
+      }
+      const active = new Set<string>();
+      for (const r of rules.values()) for (const c of r.chains.keys()) active.add(c);
+      deleteChains = staleChains(saved, active);
+      if (family === 6 && services.length === 0 && deleteChains.length === 0 && !saved.get('nat')?.chains.has('KUBE-SERVICES')) return this.skipped(family);
+      jumps = missingJumps(saved);
+    } else {
+      rules = new Map(st.rules);
+      const byKey = new Map(services.map((s) => [s.key, s]));
+      const gone = new Set<string>();
+      for (const key of changed) {
+        const s = byKey.get(key);
+        const before = st.rules.get(key);
+        const after = s ? serviceRules(s, opts) : undefined;
+        if (after) rules.set(key, after);
+        else rules.delete(key);
+        for (const c of before?.chains.keys() ?? []) if (!after?.chains.has(c)) gone.add(c);
+      }
+      // Keep key order: KUBE-SERVICES is written in it.
+      rules = new Map([...rules].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+      deleteChains = [...gone].sort();
+      jumps = [];
+    }
+    const clusterCIDRs = services[0]?.masquerade.clusterCIDRs ?? [];
+    const { text, stats } = renderRestore({
+      services: rules, write: changed, deleteChains, jumps, mark: opts.mark, clusterCIDRs, comments,
+    });
+    const t2 = performance.now();
+    await restore(this.run, backend, family, text);
+    const t3 = performance.now();
+    st.rules = rules;
+    st.comments = comments;
+    st.written = true;
+    await this.clearStaleUdp(family, services, changed);
+    return {
+      family, full: changed === 'all', servicesWritten: changed === 'all' ? rules.size : changed.size,
+      chains: stats.chains, rules: stats.rules, deleted: stats.deleted, bytes: text.length,
+      generateMs: t2 - t0 - saveMs, saveMs, restoreMs: t3 - t2,
+    };
+  }
+
+  /**
+   * UDP has no connection to end: conntrack entries DNATed to an endpoint that is gone would keep
+   * sending a client's datagrams into the void until they time out. Delete them, as kube-proxy's
+   * conntrack cleanup does (conntrack -D --orig-dst VIP --dst-nat EP; --orig-port-dst for NodePorts).
+   * TCP entries stay: established connections keep their backend.
+   */
+  private async clearStaleUdp(family: IPFamily, services: DesiredService[], changed: ReadonlySet<string> | 'all'): Promise<void> {
+    const st = this.families[family];
+    const now = new Map<string, UdpFlows>();
+    for (const s of services) if (s.protocol === 'UDP') now.set(s.key, udpFlows(s));
+    const keys = changed === 'all' ? new Set([...st.udp.keys(), ...now.keys()]) : changed;
+    const commands: string[][] = [];
+    const fam = family === 6 ? ['-f', 'ipv6'] : [];
+    for (const key of keys) {
+      const before = st.udp.get(key);
+      if (!before) continue;
+      const after = now.get(key);
+      for (const ep of before.endpoints) {
+        if (after?.endpoints.has(ep)) continue;
+        for (const a of before.addresses) commands.push(['conntrack', '-D', ...fam, '-p', 'udp', '--orig-dst', a, '--dst-nat', ep]);
+        if (before.nodePort !== null) commands.push(['conntrack', '-D', ...fam, '-p', 'udp', '--orig-port-dst', String(before.nodePort), '--dst-nat', ep]);
+      }
+    }
+    st.udp = now;
+    for (const argv of commands) {
+      const r = await this.run(argv);
+      // Exit 1 with "0 flow entries have been deleted" is the common case, not an error.
+      if (r.status === null || (r.status !== 0 && !/0 flow entries/.test(r.stderr))) {
+        this.ctx.log.warn('conntrack cleanup failed', { command: argv.join(' '), error: r.stderr.trim() });
+      }
+    }
+  }
+
+  private skipped(family: IPFamily): SyncStats {
+    return { family, full: true, servicesWritten: 0, chains: 0, rules: 0, deleted: 0, bytes: 0, generateMs: 0, saveMs: 0, restoreMs: 0 };
+  }
+
+  async close(): Promise<void> {
+    // The rules stay and keep serving; the next instance's first full sync adopts them.
+  }
+
+  kernelMetrics(): Record<string, { help: string; type: 'counter' | 'gauge'; samples: KernelSample[] }> {
+    const perTable = (table: 'filter' | 'nat'): number => {
+      let n = 0;
+      for (const f of [4, 6] as const) {
+        for (const r of this.families[f].rules.values()) {
+          n += table === 'nat'
+            ? r.natServices.length + r.natNodePorts.length + [...r.chains.values()].reduce((a, c) => a + c.length, 0)
+            : r.filterServices.length + r.filterExternal.length + r.filterNodePorts.length + r.filterFirewall.length;
+        }
+      }
+      return n;
+    };
+    return {
+      kubeproxy_sync_proxy_rules_iptables_total: {
+        help: 'Service rules the iptables proxier wrote, by table', type: 'gauge',
+        samples: (['filter', 'nat'] as const).map((t) => ({ labels: { table: t }, value: perTable(t) })),
+      },
+      kubeproxy_sync_proxy_rules_iptables_restore_failures_total: {
+        help: 'iptables-restore runs that failed', type: 'counter', samples: [{ labels: {}, value: this.counters.failures }],
+      },
+      ekp_iptables_partial_syncs_total: {
+        help: 'Syncs that wrote only the changed services\' chains', type: 'counter', samples: [{ labels: {}, value: this.counters.partial }],
+      },
+    };
+  }
+}
+
+export async function createIptablesDataplane(ctx: DataplaneContext, opts: IptablesOptions = {}): Promise<Dataplane> {
+  return new IptablesDataplane(ctx, opts);
+}
+
+/**
+ * --cleanup: our chains and the jumps into them, in both backends and both families; nothing of a
+ * user's own rules. (The nft backend leaves its then-empty nat and filter tables behind.)
+ */
+export async function cleanupIptables(_ctx: DataplaneContext, opts: Omit<IptablesOptions, 'backend'> & { backends?: Backend[] } = {}): Promise<string[]> {
+  const run = opts.runner ?? commandRunner(opts.netns);
+  const removed: string[] = [];
+  for (const backend of opts.backends ?? (['nft', 'legacy'] as const)) {
+    for (const family of [4, 6] as const) {
+      let text: string;
+      try {
+        text = await save(run, backend, family);
+      } catch {
+        continue; // this backend or family is not usable here: nothing of ours in it either
+      }
+      const plan = cleanupRestore(parseSave(text));
+      if (!plan) continue;
+      await restore(run, backend, family, plan.text);
+      removed.push(...plan.removed.map((r) => `${binaries(backend, family).save.replace(/-save$/, '')} ${r}`));
+    }
+  }
+  return removed;
+}

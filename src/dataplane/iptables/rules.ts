@@ -1,0 +1,353 @@
+// DesiredService → iptables rules, kube-proxy's chain structure (pkg/proxy/iptables/proxier.go
+// syncProxyRules), and the iptables-restore input of one sync. Pure: no I/O, so golden files and
+// the packet tracer test exactly what the kernel gets.
+//
+// Every token comes from the validated model (canonical IPs and CIDRs, numbers, DNS-label names);
+// comments are additionally reduced to a safe character set, so no Service field can end a rule,
+// start another line or unbalance a quote in the restore input.
+import type { Backend, DesiredService } from '../../model/index.js';
+import { servicePortNameString } from '../../model/index.js';
+import {
+  endpointChain, joinHostPort, serviceChains, TOP_LEVEL,
+  KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_MASQ_OFF_CLUSTER, KUBE_NODEPORTS, KUBE_POSTROUTING,
+  KUBE_PROXY_FIREWALL, KUBE_SERVICES, type Table,
+} from './names.js';
+
+/** kube-proxy's largeClusterEndpointsThreshold: above it, rules carry no comments. */
+export const LARGE_CLUSTER_ENDPOINTS = 1000;
+
+export interface GenOptions {
+  /** 1 << masqueradeBit, as hex ("0x4000"). */
+  readonly mark: string;
+  /** This family's node addresses (a LB source range containing one lets the node reach the VIP). */
+  readonly nodeIPs: readonly string[];
+  /** False in large-cluster mode. */
+  readonly comments: boolean;
+}
+
+/** What one service port contributes to the tables. */
+export interface ServiceRules {
+  readonly key: string;
+  /** Its own nat chains (SVC, SVL, EXT, FW, SEP): name → rules, in write order. */
+  readonly chains: ReadonlyMap<string, readonly string[]>;
+  /** Rules in the shared chains, which every sync rewrites whole. */
+  readonly natServices: readonly string[];
+  readonly natNodePorts: readonly string[];
+  readonly filterServices: readonly string[];
+  readonly filterExternal: readonly string[];
+  readonly filterNodePorts: readonly string[];
+  readonly filterFirewall: readonly string[];
+  /** Destinations of this service's NodePorts: the jumps from KUBE-SERVICES to KUBE-NODEPORTS. */
+  readonly nodePortAddresses: readonly string[];
+}
+
+export function markOf(masqueradeBit: number): string {
+  return `0x${((1 << masqueradeBit) >>> 0).toString(16)}`;
+}
+
+/** A comment as one quoted token; anything outside a conservative set becomes '_'. */
+export function comment(text: string): string[] {
+  return ['-m', 'comment', '--comment', `"${text.replace(/[^A-Za-z0-9 ._:;,/@>[\]-]/g, '_').slice(0, 255)}"`];
+}
+
+const host = (ip: string) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`);
+export const probability = (n: number) => (1 / n).toFixed(10);
+
+/**
+ * The two policy chains' endpoint sets. kube-proxy: usesClusterPolicyChain = cluster endpoints > 0
+ * && (iTP Cluster || externally accessible); usesLocalPolicyChain = local endpoints > 0 && (iTP Local || eTP Local).
+ */
+function policySets(s: DesiredService): { clusterSet: readonly Backend[] | null; localSet: readonly Backend[] | null } {
+  const cluster = !s.internalPolicyLocal ? s.internalBackends.backends : s.externallyAccessible ? s.shortCircuitBackends.backends : [];
+  const local = s.internalPolicyLocal ? s.internalBackends.backends : s.externalPolicyLocal ? s.externalBackends.backends : [];
+  return { clusterSet: cluster.length > 0 ? cluster : null, localSet: local.length > 0 ? local : null };
+}
+
+export function serviceRules(s: DesiredService, o: GenOptions): ServiceRules {
+  const name = servicePortNameString(s.name);
+  const proto = s.protocol.toLowerCase();
+  const c = serviceChains(name, proto);
+  const cm = (text: string) => (o.comments ? comment(text) : []);
+  const p = ['-m', proto, '-p', proto];
+  const line = (chain: string, ...args: (string | readonly string[])[]) => ['-A', chain, ...args.flat()].join(' ');
+
+  const chains = new Map<string, string[]>();
+  const natServices: string[] = [];
+  const natNodePorts: string[] = [];
+  const filterServices: string[] = [];
+  const filterExternal: string[] = [];
+  const filterNodePorts: string[] = [];
+  const filterFirewall: string[] = [];
+  const nodePortAddresses: string[] = [];
+
+  const { clusterSet, localSet } = policySets(s);
+  const hasEndpoints = !s.rejectWhenNoEndpoints;
+  const hasInternal = s.internalBackends.backends.length > 0;
+  const hasExternal = s.externalBackends.backends.length > 0;
+  const internalChain = s.internalPolicyLocal ? c.svl : c.svc;
+  const externalPolicyChain = s.externalPolicyLocal ? c.svl : c.svc;
+  const usesExt = hasEndpoints && s.externallyAccessible;
+  const lbs = s.frontends.filter((f) => f.kind === 'loadBalancer');
+  const ranges = lbs.find((f) => f.sourceRanges && f.sourceRanges.length > 0)?.sourceRanges ?? [];
+  const usesFw = hasEndpoints && ranges.length > 0;
+  const filterVerdict = (drop: boolean) => ({
+    target: drop ? 'DROP' : 'REJECT',
+    text: drop ? `${name} has no local endpoints` : `${name} has no endpoints`,
+  });
+  const internalFilter = filterVerdict(s.internalBackends.dropWhenEmpty);
+  const externalFilter = filterVerdict(s.externalBackends.dropWhenEmpty);
+
+  // Declared first so that SVC/SVL come before EXT/FW/SEP in the restore input.
+  if (clusterSet) chains.set(c.svc, []);
+  if (localSet) chains.set(c.svl, []);
+
+  // ClusterIP: masquerade in the internal chain, the capture in KUBE-SERVICES, or a REJECT/DROP.
+  const clusterIP = s.frontends.find((f) => f.kind === 'clusterIP');
+  if (clusterIP) {
+    const dst = [...p, '-d', host(clusterIP.address), '--dport', String(clusterIP.port)];
+    const args = [...cm(`${name} cluster IP`), ...dst];
+    if (hasInternal) {
+      const rules = chains.get(internalChain)!;
+      const m = s.masquerade;
+      if (m.clusterIP === 'all') rules.push(line(internalChain, args, '-j', KUBE_MARK_MASQ));
+      else if (m.clusterIP === 'offCluster' && m.clusterCIDRs.length === 1) rules.push(line(internalChain, args, '!', '-s', m.clusterCIDRs[0]!, '-j', KUBE_MARK_MASQ));
+      else if (m.clusterIP === 'offCluster' && m.clusterCIDRs.length > 1) rules.push(line(internalChain, args, '-j', KUBE_MASQ_OFF_CLUSTER));
+      natServices.push(line(KUBE_SERVICES, args, '-j', internalChain));
+    } else {
+      filterServices.push(line(KUBE_SERVICES, cm(internalFilter.text), dst, '-j', internalFilter.target));
+    }
+  }
+
+  // External IPs and load-balancer VIPs.
+  for (const f of s.frontends) {
+    if (f.kind !== 'externalIP' && f.kind !== 'loadBalancer') continue;
+    const what = f.kind === 'externalIP' ? 'external IP' : 'loadbalancer IP';
+    const dst = [...p, '-d', host(f.address), '--dport', String(f.port)];
+    if (hasEndpoints) natServices.push(line(KUBE_SERVICES, cm(`${name} ${what}`), dst, '-j', f.kind === 'loadBalancer' && usesFw ? c.fw : c.ext));
+    if (f.kind === 'loadBalancer' && usesFw) filterFirewall.push(line(KUBE_PROXY_FIREWALL, cm(`${name} traffic not accepted by ${c.fw}`), dst, '-j', 'DROP'));
+    if (!hasExternal) filterExternal.push(line(KUBE_EXTERNAL_SERVICES, cm(externalFilter.text), dst, '-j', externalFilter.target));
+  }
+
+  // NodePorts: KUBE-SERVICES jumps to KUBE-NODEPORTS once per node address (last rules there).
+  const nodePorts = s.frontends.filter((f) => f.kind === 'nodePort');
+  if (nodePorts.length > 0) {
+    const port = String(nodePorts[0]!.port);
+    if (hasEndpoints) natNodePorts.push(line(KUBE_NODEPORTS, cm(name), p, '--dport', port, '-j', c.ext));
+    for (const f of nodePorts) {
+      nodePortAddresses.push(f.address);
+      if (!hasExternal) filterExternal.push(line(KUBE_EXTERNAL_SERVICES, cm(externalFilter.text), p, '-d', host(f.address), '--dport', port, '-j', externalFilter.target));
+    }
+  }
+  if (s.healthCheckNodePort && s.externalPolicyLocal) {
+    filterNodePorts.push(line(KUBE_NODEPORTS, cm(`${name} health check node port`), '-m', 'tcp', '-p', 'tcp', '--dport', String(s.healthCheckNodePort), '-j', 'ACCEPT'));
+  }
+
+  // KUBE-EXT: masquerade and short-circuit, then the external policy chain.
+  if (usesExt) {
+    const ext: string[] = [];
+    if (s.masquerade.external === 'all') {
+      ext.push(line(c.ext, cm(`masquerade traffic for ${name} external destinations`), '-j', KUBE_MARK_MASQ));
+    } else {
+      if (clusterSet) {
+        for (const cidr of s.masquerade.clusterCIDRs) ext.push(line(c.ext, cm(`pod traffic for ${name} external destinations`), '-s', cidr, '-j', c.svc));
+      }
+      ext.push(line(c.ext, cm(`masquerade LOCAL traffic for ${name} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', KUBE_MARK_MASQ));
+      if (clusterSet) ext.push(line(c.ext, cm(`route LOCAL traffic for ${name} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', c.svc));
+    }
+    if (hasExternal) ext.push(line(c.ext, '-j', externalPolicyChain));
+    chains.set(c.ext, ext);
+  }
+
+  // KUBE-FW: allowed sources go on to KUBE-EXT; the rest falls through to KUBE-PROXY-FIREWALL's DROP.
+  if (usesFw) {
+    const fw: string[] = [];
+    const args = cm(`${name} loadbalancer IP`);
+    for (const cidr of ranges) fw.push(line(c.fw, args, '-s', cidr, '-j', c.ext));
+    if (o.nodeIPs.some((ip) => ranges.some((r) => cidrHas(r, ip)))) {
+      for (const f of lbs) fw.push(line(c.fw, args, '-s', host(f.address), '-j', c.ext));
+    }
+    fw.push(line(c.fw, cm(`other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL`)));
+    chains.set(c.fw, fw);
+  }
+
+  // Policy chains (affinity first, then the random spread) and endpoint chains.
+  const sticky = s.affinity.type === 'ClientIP' ? s.affinity.timeoutSeconds : 0;
+  const endpoints = new Map<string, Backend>();
+  const toEndpoints = (chain: string, set: readonly Backend[]) => {
+    const rules = chains.get(chain)!;
+    const named = set.map((b) => {
+      const hp = joinHostPort(b.ip, b.port);
+      const sep = endpointChain(name, proto, hp);
+      endpoints.set(sep, b);
+      return { sep, text: `${name} -> ${hp}` };
+    });
+    if (sticky > 0) {
+      for (const e of named) rules.push(line(chain, cm(e.text), '-m', 'recent', '--name', e.sep, '--rcheck', '--seconds', String(sticky), '--reap', '-j', e.sep));
+    }
+    named.forEach((e, i) => {
+      const stat = i < named.length - 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', probability(named.length - i)] : [];
+      rules.push(line(chain, cm(e.text), stat, '-j', e.sep));
+    });
+  };
+  if (clusterSet) toEndpoints(c.svc, clusterSet);
+  if (localSet) toEndpoints(c.svl, localSet);
+  for (const [sep, b] of endpoints) {
+    chains.set(sep, [
+      line(sep, cm(name), '-s', host(b.ip), '-j', KUBE_MARK_MASQ),
+      line(sep, cm(name), sticky > 0 ? ['-m', 'recent', '--name', sep, '--set'] : [], p, '-j', 'DNAT', '--to-destination', joinHostPort(b.ip, b.port)),
+    ]);
+  }
+
+  return { key: s.key, chains, natServices, natNodePorts, filterServices, filterExternal, filterNodePorts, filterFirewall, nodePortAddresses };
+}
+
+// ---- CIDR containment (is a node address in a source range) ----------------------------------------
+
+function ipBits(ip: string): bigint | null {
+  if (!ip.includes(':')) {
+    const parts = ip.split('.').map(Number);
+    if (parts.length !== 4 || parts.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) return null;
+    return parts.reduce((a, x) => (a << 8n) | BigInt(x), 0n);
+  }
+  const [head, tail] = ip.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined ? (tail ? tail.split(':') : []) : [];
+  const groups = tail !== undefined ? [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
+  if (groups.length !== 8) return null;
+  return groups.reduce((a, g) => (a << 16n) | BigInt(parseInt(g || '0', 16)), 0n);
+}
+
+export function cidrHas(cidr: string, ip: string): boolean {
+  const [net, len] = cidr.split('/');
+  if (net === undefined || net.includes(':') !== ip.includes(':')) return false;
+  const width = ip.includes(':') ? 128 : 32;
+  const bits = len === undefined ? width : Number(len);
+  const a = ipBits(net);
+  const b = ipBits(ip);
+  if (a === null || b === null || !(bits >= 0 && bits <= width)) return false;
+  const shift = BigInt(width - bits);
+  return a >> shift === b >> shift;
+}
+
+// ---- one family's restore input ------------------------------------------------------------------
+
+/** A jump from a built-in chain to one of ours (kube-proxy's iptablesJumpChains). */
+export interface Jump {
+  readonly table: Table;
+  readonly from: string;
+  readonly to: string;
+  readonly comment: string;
+  readonly extra: readonly string[];
+}
+
+const NEW = ['-m', 'conntrack', '--ctstate', 'NEW'];
+export const JUMPS: readonly Jump[] = [
+  { table: 'filter', from: 'INPUT', to: KUBE_EXTERNAL_SERVICES, comment: 'kubernetes externally-visible service portals', extra: NEW },
+  { table: 'filter', from: 'FORWARD', to: KUBE_EXTERNAL_SERVICES, comment: 'kubernetes externally-visible service portals', extra: NEW },
+  { table: 'filter', from: 'INPUT', to: KUBE_NODEPORTS, comment: 'kubernetes health check service ports', extra: [] },
+  { table: 'filter', from: 'FORWARD', to: KUBE_SERVICES, comment: 'kubernetes service portals', extra: NEW },
+  { table: 'filter', from: 'OUTPUT', to: KUBE_SERVICES, comment: 'kubernetes service portals', extra: NEW },
+  { table: 'filter', from: 'FORWARD', to: KUBE_FORWARD, comment: 'kubernetes forwarding rules', extra: [] },
+  { table: 'filter', from: 'INPUT', to: KUBE_PROXY_FIREWALL, comment: 'kubernetes load balancer firewall', extra: NEW },
+  { table: 'filter', from: 'OUTPUT', to: KUBE_PROXY_FIREWALL, comment: 'kubernetes load balancer firewall', extra: NEW },
+  { table: 'filter', from: 'FORWARD', to: KUBE_PROXY_FIREWALL, comment: 'kubernetes load balancer firewall', extra: NEW },
+  { table: 'nat', from: 'OUTPUT', to: KUBE_SERVICES, comment: 'kubernetes service portals', extra: [] },
+  { table: 'nat', from: 'PREROUTING', to: KUBE_SERVICES, comment: 'kubernetes service portals', extra: [] },
+  { table: 'nat', from: 'POSTROUTING', to: KUBE_POSTROUTING, comment: 'kubernetes postrouting rules', extra: [] },
+];
+
+/** The restore line that inserts a jump at the top of its built-in chain. */
+export function jumpLine(j: Jump): string {
+  return ['-I', j.from, '1', ...j.extra, ...comment(j.comment), '-j', j.to].join(' ');
+}
+
+export interface RenderInput {
+  /** Every service port of this family, in key order. */
+  readonly services: ReadonlyMap<string, ServiceRules>;
+  /** Whose own chains to write: every service (full sync) or the changed ones (partial). */
+  readonly write: ReadonlySet<string> | 'all';
+  /** nat chains to flush and delete (stale). */
+  readonly deleteChains: readonly string[];
+  /** Jumps to insert (the ones missing from the built-in chains). */
+  readonly jumps: readonly Jump[];
+  readonly mark: string;
+  /** This family's clusterCIDRs; more than one needs KUBE-MASQ-OFF-CLUSTER. */
+  readonly clusterCIDRs: readonly string[];
+  readonly comments: boolean;
+}
+
+export interface RenderStats {
+  /** Chains declared (created or flushed and rewritten). */
+  chains: number;
+  rules: number;
+  deleted: number;
+}
+
+/** The input of one `iptables-restore --noflush`: the filter table, then nat. */
+export function renderRestore(r: RenderInput): { text: string; stats: RenderStats } {
+  const out: string[] = [];
+  const stats: RenderStats = { chains: 0, rules: 0, deleted: r.deleteChains.length };
+  const cm = (t: string) => (r.comments ? comment(t) : []);
+  const svcs = [...r.services.values()];
+  const jumpsOf = (t: Table) => r.jumps.filter((j) => j.table === t).map(jumpLine);
+  const rules = (lines: readonly string[]) => {
+    stats.rules += lines.length;
+    for (const l of lines) out.push(l);
+  };
+  const declare = (name: string) => {
+    stats.chains++;
+    out.push(`:${name} - [0:0]`);
+  };
+
+  // filter: top-level chains only, always whole.
+  out.push('*filter');
+  for (const ch of TOP_LEVEL.filter) declare(ch);
+  out.push(...jumpsOf('filter'));
+  for (const s of svcs) rules(s.filterNodePorts);
+  for (const s of svcs) rules(s.filterServices);
+  for (const s of svcs) rules(s.filterExternal);
+  rules([
+    `-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID -j DROP`,
+    ['-A', KUBE_FORWARD, ...cm('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${r.mark}/${r.mark}`, '-j', 'ACCEPT'].join(' '),
+    ['-A', KUBE_FORWARD, ...cm('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'].join(' '),
+  ]);
+  for (const s of svcs) rules(s.filterFirewall);
+  out.push('COMMIT');
+
+  // nat: top-level chains whole, the chains of the services being written, stale chains deleted.
+  out.push('*nat');
+  for (const ch of TOP_LEVEL.nat) declare(ch);
+  const multiCIDR = r.clusterCIDRs.length > 1;
+  if (multiCIDR) declare(KUBE_MASQ_OFF_CLUSTER);
+  const written = r.write === 'all' ? svcs : svcs.filter((s) => (r.write as ReadonlySet<string>).has(s.key));
+  for (const s of written) for (const ch of s.chains.keys()) declare(ch);
+  for (const ch of r.deleteChains) out.push(`:${ch} - [0:0]`);
+  out.push(...jumpsOf('nat'));
+  for (const s of svcs) rules(s.natServices);
+  const addrs = [...new Set(svcs.flatMap((s) => s.nodePortAddresses))];
+  const last = cm('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
+  rules(addrs.map((a) => ['-A', KUBE_SERVICES, ...last, '-d', host(a), '-j', KUBE_NODEPORTS].join(' ')));
+  for (const s of svcs) rules(s.natNodePorts);
+  rules([
+    `-A ${KUBE_POSTROUTING} -m mark ! --mark ${r.mark}/${r.mark} -j RETURN`,
+    `-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${r.mark}`,
+    ['-A', KUBE_POSTROUTING, ...cm('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully'].join(' '),
+    `-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${r.mark}`,
+  ]);
+  if (multiCIDR) {
+    rules([...r.clusterCIDRs.map((c) => `-A ${KUBE_MASQ_OFF_CLUSTER} -s ${c} -j RETURN`), `-A ${KUBE_MASQ_OFF_CLUSTER} -j ${KUBE_MARK_MASQ}`]);
+  }
+  for (const s of written) for (const lines of s.chains.values()) rules(lines);
+  for (const ch of r.deleteChains) out.push(`-X ${ch}`);
+  out.push('COMMIT', '');
+  return { text: out.join('\n'), stats };
+}
+
+/** Endpoints as kube-proxy counts them for large-cluster mode (above 1000: no comments). */
+export function endpointCount(services: Iterable<DesiredService>): number {
+  let n = 0;
+  for (const s of services) {
+    n += Math.max(s.internalBackends.backends.length, s.externalBackends.backends.length, s.shortCircuitBackends.backends.length);
+  }
+  return n;
+}

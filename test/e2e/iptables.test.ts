@@ -1,0 +1,3 @@
+import { scenarioSuite } from './suite.js';
+
+scenarioSuite('iptables', 'i', { ipv6: true });

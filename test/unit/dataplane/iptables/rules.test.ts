@@ -1,0 +1,296 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { IptablesDataplane } from '../../../../src/dataplane/iptables/index.js';
+import { endpointChain, hash16, serviceChains } from '../../../../src/dataplane/iptables/names.js';
+import { comment } from '../../../../src/dataplane/iptables/rules.js';
+import { cleanupRestore, parseSave } from '../../../../src/dataplane/iptables/save.js';
+import type { CommandRunner } from '../../../../src/dataplane/iptables/exec.js';
+import type { DesiredState } from '../../../../src/model/index.js';
+import { FakeIptables, tracePacket, type Packet } from './fake.js';
+import { context, desired, everything, NODE, type Objects } from './states.js';
+
+const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), 'golden');
+
+function golden(name: string, text: string): void {
+  const file = join(GOLDEN, name);
+  if (process.env.UPDATE_GOLDEN) writeFileSync(file, text);
+  expect(text).toBe(readFileSync(file, 'utf8'));
+}
+
+/** The dataplane over two fake kernels (IPv4, IPv6), recording every restore input. */
+function rig(ctx = context()) {
+  const kernels = { 4: new FakeIptables(), 6: new FakeIptables() };
+  const restores: { family: 4 | 6; text: string }[] = [];
+  const conntrack: string[] = [];
+  const runner: CommandRunner = async (argv, stdin) => {
+    if (argv[0] === 'conntrack') {
+      conntrack.push(argv.join(' '));
+      return { status: 1, stdout: '', stderr: 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.' };
+    }
+    const family = argv[0]!.startsWith('ip6') ? 6 : 4;
+    const k = kernels[family];
+    if (argv[0]!.endsWith('-save')) return { status: 0, stdout: k.save(), stderr: '' };
+    if (argv.includes('--version')) return { status: 0, stdout: 'iptables v1.8.9 (fake)', stderr: '' };
+    restores.push({ family, text: stdin ?? '' });
+    try {
+      k.restore(stdin ?? '');
+      return { status: 0, stdout: '', stderr: '' };
+    } catch (e) {
+      return { status: 1, stdout: '', stderr: (e as Error).message };
+    }
+  };
+  const dp = new IptablesDataplane(ctx, { backend: 'nft', runner });
+  return { dp, kernels, restores, conntrack };
+}
+
+async function fullSync(state: DesiredState, ctx = context()) {
+  const r = rig(ctx);
+  await r.dp.start();
+  await r.dp.apply({ state, changed: 'all' });
+  return r;
+}
+
+/** Tables as sorted "table chain: rule" lines, for comparing kernels reached by different paths. */
+function contents(k: FakeIptables): string[] {
+  const out: string[] = [];
+  for (const [t, chains] of k.tables) for (const [c, rules] of chains) out.push(`${t} ${c}:`, ...rules.map((r) => `${t} ${c}: ${r.join(' ')}`));
+  return out.sort();
+}
+
+describe('iptables chain names', () => {
+  it('match kube-proxy (proxier_test.go)', () => {
+    expect(serviceChains('ns1/svc1:p80', 'tcp').svc).toBe('KUBE-SVC-XPGD46QRK7WJZT7O');
+    expect(endpointChain('ns1/svc1:p80', 'tcp', '10.180.0.1:80')).toBe('KUBE-SEP-SXIVWICOYRO3J4NJ');
+    expect(hash16('')).toHaveLength(16);
+  });
+
+  it('comments cannot break out of their quotes', () => {
+    expect(comment('a"b\n-A INPUT -j DROP')).toEqual(['-m', 'comment', '--comment', '"a_b_-A INPUT -j DROP"']);
+  });
+});
+
+describe('iptables restore input (golden files)', () => {
+  it('a plain ClusterIP service', async () => {
+    const { restores } = await fullSync(desired({ services: [everything().services[0]!], endpointSlices: [everything().endpointSlices[0]!] }));
+    expect(restores.map((r) => r.family)).toEqual([4]);
+    golden('basic.txt', restores[0]!.text);
+  });
+
+  it('every frontend kind and policy, both families', async () => {
+    const { restores, kernels } = await fullSync(desired(everything()));
+    expect(restores.map((r) => r.family)).toEqual([4, 6]);
+    golden('everything-v4.txt', restores[0]!.text);
+    golden('everything-v6.txt', restores[1]!.text);
+    expect(kernels[4].checkJumps()).toEqual([]);
+    expect(kernels[6].checkJumps()).toEqual([]);
+  });
+
+  it('--masquerade-all and two clusterCIDRs of a family', async () => {
+    const all = await fullSync(buildWith({ masqueradeAll: true }));
+    expect(all.restores[0]!.text).toContain('-A KUBE-SVC-');
+    expect(all.restores[0]!.text).toMatch(/cluster IP" -m tcp -p tcp -d 10\.96\.0\.10\/32 --dport 80 -j KUBE-MARK-MASQ/);
+    const two = await fullSync(buildWith({ clusterCIDRs: ['10.244.0.0/16', '10.245.0.0/16'] }));
+    expect(two.restores[0]!.text).toContain('-A KUBE-MASQ-OFF-CLUSTER -s 10.245.0.0/16 -j RETURN');
+    expect(two.kernels[4].checkJumps()).toEqual([]);
+    for (const [src, masq] of [['10.244.1.9', false], ['10.245.1.9', false], ['192.168.77.100', true]] as const) {
+      expect(tracePacket(two.kernels[4], { sourceIP: src, protocol: 'tcp', destIP: '10.96.0.10', destPort: 80 }, NODE.nodeAddresses).masq).toBe(masq);
+    }
+  });
+
+  it('large-cluster mode drops comments', async () => {
+    const o = everything();
+    const many = Array.from({ length: 1001 }, (_, i) => ({ addresses: [`10.250.${i >> 8}.${i & 255}`], conditions: { ready: true } }));
+    o.endpointSlices[0] = { ...o.endpointSlices[0]!, endpoints: many };
+    const { restores, kernels } = await fullSync(desired(o));
+    expect(restores[0]!.text.split('\n').filter((l) => l.startsWith('-A') && l.includes('--comment'))).toEqual([]);
+    expect(kernels[4].checkJumps()).toEqual([]);
+  });
+});
+
+function buildWith(node: Partial<typeof NODE>): DesiredState {
+  const { buildDesiredState } = requireModel;
+  const r = buildDesiredState({ ...everything(), node: { ...NODE, ...node } });
+  return r.state;
+}
+import * as requireModel from '../../../../src/model/index.js';
+
+describe('partial syncs', () => {
+  function changedKeys(a: DesiredState, b: DesiredState): Set<string> {
+    const keys = new Set<string>();
+    for (const k of new Set([...a.services.keys(), ...b.services.keys()])) {
+      if (JSON.stringify(a.services.get(k)) !== JSON.stringify(b.services.get(k))) keys.add(k);
+    }
+    return keys;
+  }
+
+  const next = (): Objects => {
+    const o = everything();
+    // np: one endpoint replaced; empty: deleted; sticky: scaled to one endpoint.
+    o.endpointSlices[1] = { ...o.endpointSlices[1]!, endpoints: [(o.endpointSlices[1]!.endpoints as unknown[])[0], { addresses: ['10.244.2.9'], conditions: { ready: true }, nodeName: 'node-b' }] };
+    o.services = o.services.filter((s) => (s.metadata as { name: string }).name !== 'empty');
+    o.endpointSlices[3] = { ...o.endpointSlices[3]!, endpoints: [(o.endpointSlices[3]!.endpoints as unknown[])[0]] };
+    return o;
+  };
+
+  it('write the shared chains and only the changed services\' chains, and end where a full sync would', async () => {
+    const before = desired(everything());
+    const after = desired(next());
+    const r = await fullSync(before);
+    const changed = changedKeys(before, after);
+    expect([...changed].sort()).toEqual(['default/empty:http', 'default/np:http', 'default/sticky:http']);
+    r.restores.length = 0;
+    await r.dp.apply({ state: after, changed });
+    expect(r.restores.map((x) => x.family)).toEqual([4]);
+    const text = r.restores[0]!.text;
+    golden('partial-v4.txt', text);
+    const declared = text.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!);
+    const np = serviceChains('default/np:http', 'tcp');
+    const web = serviceChains('default/web:http', 'tcp');
+    expect(declared).toContain(np.svc);
+    expect(declared).not.toContain(web.svc);
+    expect(text).toContain(`-X ${endpointChain('default/np:http', 'tcp', '10.244.2.2:8080')}`);
+    expect(text).toContain(`-X ${endpointChain('default/sticky:http', 'tcp', '10.244.2.4:8080')}`);
+    expect(r.kernels[4].checkJumps()).toEqual([]);
+
+    const fresh = await fullSync(after);
+    expect(contents(r.kernels[4])).toEqual(contents(fresh.kernels[4]));
+  });
+
+  it('a full sync deletes chains nothing uses any more (a previous instance\'s leftovers) and re-adds lost jumps', async () => {
+    const r = await fullSync(desired(everything()));
+    // A new instance (kill -9 and restart) with fewer services: it starts from the kernel, not memory.
+    const again = rig();
+    again.kernels[4] = r.kernels[4];
+    again.kernels[6] = r.kernels[6];
+    // Someone deleted one of our jumps.
+    const nat = r.kernels[4].tables.get('nat')!;
+    nat.set('PREROUTING', []);
+    await again.dp.start();
+    await again.dp.apply({ state: next4(), changed: 'all' });
+    expect(again.kernels[4].checkJumps()).toEqual([]);
+    const fresh = await fullSync(next4());
+    expect(contents(again.kernels[4])).toEqual(contents(fresh.kernels[4]));
+    // The IPv6 table had dual's chains; with no IPv6 service left they are deleted too.
+    expect(again.kernels[6].chains('nat').filter((c) => /KUBE-(SVC|SEP|EXT)-/.test(c))).toEqual([]);
+  });
+
+  it('a failed restore makes the next sync full', async () => {
+    const before = desired(everything());
+    const r = await fullSync(before);
+    const orig = r.kernels[4].restore.bind(r.kernels[4]);
+    r.kernels[4].restore = () => {
+      throw new Error('boom');
+    };
+    const after = desired(next());
+    await expect(r.dp.apply({ state: after, changed: new Set(['default/np:http']) })).rejects.toThrow(/boom/);
+    r.kernels[4].restore = orig;
+    r.restores.length = 0;
+    await r.dp.apply({ state: after, changed: new Set() });
+    expect(r.restores[0]!.text).toContain(':KUBE-SVC-'); // every service chain: a full sync
+    const fresh = await fullSync(after);
+    expect(contents(r.kernels[4])).toEqual(contents(fresh.kernels[4]));
+  });
+
+  function next4(): DesiredState {
+    const o = next();
+    o.services = o.services.filter((s) => (s.metadata as { name: string }).name !== 'dual');
+    return desired(o);
+  }
+});
+
+describe('packet flows (tracePacket)', () => {
+  const NODE_IP = '192.168.1.10';
+  const POD_A = '10.244.1.50'; // a pod on this node (node-a)
+  const EXTERNAL = '203.0.113.7';
+  const OTHER = '198.18.0.1'; // outside every source range
+  interface Flow extends Packet {
+    name: string;
+    output: string;
+    masq: boolean;
+  }
+  const f = (name: string, sourceIP: string, destIP: string, destPort: number, output: string, masq: boolean, protocol: Packet['protocol'] = 'tcp'): Flow =>
+    ({ name, sourceIP, protocol, destIP, destPort, output, masq });
+
+  const flows: Flow[] = [
+    f('pod to ClusterIP', POD_A, '10.96.0.10', 80, '10.244.1.1:8080, 10.244.2.1:8080', false),
+    f('external (routed) to ClusterIP is masqueraded', EXTERNAL, '10.96.0.10', 80, '10.244.1.1:8080, 10.244.2.1:8080', true),
+    f('node to ClusterIP', NODE_IP, '10.96.0.10', 80, '10.244.1.1:8080, 10.244.2.1:8080', true),
+    f('ClusterIP, wrong port', POD_A, '10.96.0.10', 81, 'PASS', false),
+    f('hairpin: a backend to its own service', '10.244.1.7', '10.96.0.17', 53, '10.244.1.7:5353', true, 'udp'),
+    f('UDP ClusterIP', POD_A, '10.96.0.17', 53, '10.244.1.7:5353', false, 'udp'),
+    f('UDP to a TCP service', POD_A, '10.96.0.10', 80, 'PASS', false, 'udp'),
+    f('NodePort eTP Cluster from outside', EXTERNAL, NODE_IP, 30080, '10.244.1.2:8080, 10.244.2.2:8080', true),
+    f('NodePort on the second node address', EXTERNAL, '10.0.0.5', 30080, '10.244.1.2:8080, 10.244.2.2:8080', true),
+    f('NodePort eTP Local from outside: local endpoint, source kept', EXTERNAL, NODE_IP, 30081, '10.244.1.3:8080', false),
+    f('NodePort eTP Local from a pod: every endpoint (short circuit)', POD_A, NODE_IP, 30081, '10.244.1.3:8080, 10.244.2.3:8080', false),
+    f('NodePort eTP Local from the node: every endpoint, masqueraded', NODE_IP, NODE_IP, 30081, '10.244.1.3:8080, 10.244.2.3:8080', true),
+    f('LB VIP from an allowed range', EXTERNAL, '198.51.100.20', 80, '10.244.1.3:8080', false),
+    f('LB VIP from outside the ranges: dropped', OTHER, '198.51.100.20', 80, 'DROP', false),
+    f('LB VIP from the node (its range is allowed)', NODE_IP, '198.51.100.20', 80, '10.244.1.3:8080, 10.244.2.3:8080', true),
+    f('health check node port is accepted', EXTERNAL, NODE_IP, 32000, 'PASS', false),
+    f('session affinity service spreads first connections', POD_A, '10.96.0.13', 80, '10.244.1.4:8080, 10.244.2.4:8080', false),
+    f('no endpoints: ClusterIP rejected', POD_A, '10.96.0.14', 80, 'REJECT', false),
+    f('no endpoints: NodePort rejected', EXTERNAL, NODE_IP, 30082, 'REJECT', false),
+    f('no endpoints: external IP rejected', EXTERNAL, '198.51.100.30', 80, 'REJECT', false),
+    f('eTP Local, endpoints elsewhere only: NodePort dropped', EXTERNAL, NODE_IP, 30083, 'DROP', false),
+    f('eTP Local, endpoints elsewhere only: pods still reach them', POD_A, NODE_IP, 30083, '10.244.2.5:8080', false),
+    f('eTP Local, endpoints elsewhere only: ClusterIP works', POD_A, '10.96.0.15', 80, '10.244.2.5:8080', false),
+    f('iTP Local without local endpoints: ClusterIP dropped', POD_A, '10.96.0.16', 80, 'DROP', false),
+    f('a NodePort on an address that is not the node\'s', EXTERNAL, '192.168.1.99', 30080, 'PASS', false),
+  ];
+
+  it.each(flows)('$name', async (flow) => {
+    const { kernels } = await fullSync(desired(everything()));
+    const got = tracePacket(kernels[4], flow, NODE.nodeAddresses);
+    expect(got).toEqual({ output: flow.output, masq: flow.masq });
+  });
+
+  it('IPv6: ClusterIP and external IP', async () => {
+    const { kernels } = await fullSync(desired(everything()));
+    const ips = NODE.nodeAddresses;
+    expect(tracePacket(kernels[6], { sourceIP: 'fd00:244::50', protocol: 'tcp', destIP: 'fd00:96::18', destPort: 80 }, ips))
+      .toEqual({ output: '[fd00:244:1::8]:8080, [fd00:244:2::8]:8080', masq: false });
+    expect(tracePacket(kernels[6], { sourceIP: '2001:db8:1::7', protocol: 'tcp', destIP: '2001:db8::30', destPort: 80 }, ips))
+      .toEqual({ output: '[fd00:244:1::8]:8080, [fd00:244:2::8]:8080', masq: true });
+  });
+});
+
+describe('UDP conntrack cleanup', () => {
+  it('deletes the flows of a removed UDP endpoint, and nothing for TCP or unchanged endpoints', async () => {
+    const o = everything();
+    o.services[1] = { ...o.services[1]!, spec: { ...(o.services[1]!.spec as object), ports: [{ name: 'http', port: 80, protocol: 'UDP', targetPort: 8080, nodePort: 30080 }] } };
+    o.endpointSlices[1] = { ...o.endpointSlices[1]!, ports: [{ name: 'http', port: 8080, protocol: 'UDP' }] };
+    const r = await fullSync(desired(o));
+    expect(r.conntrack).toEqual([]);
+    const next = structuredClone(o);
+    next.endpointSlices[1] = { ...next.endpointSlices[1]!, endpoints: [(o.endpointSlices[1]!.endpoints as unknown[])[0]] };
+    next.endpointSlices[7] = { ...next.endpointSlices[7]!, endpoints: [] }; // dns: every endpoint gone
+    next.endpointSlices[0] = { ...next.endpointSlices[0]!, endpoints: [] }; // web is TCP: nothing
+    await r.dp.apply({ state: desired(next), changed: new Set(['default/np:http', 'default/dns:dns', 'default/web:http']) });
+    expect(r.conntrack.sort()).toEqual([
+      'conntrack -D -p udp --orig-dst 10.96.0.11 --dst-nat 10.244.2.2',
+      'conntrack -D -p udp --orig-dst 10.96.0.17 --dst-nat 10.244.1.7',
+      'conntrack -D -p udp --orig-port-dst 30080 --dst-nat 10.244.2.2',
+    ]);
+  });
+});
+
+describe('cleanup', () => {
+  it('removes our chains and jumps, keeps the user\'s rules and what the user\'s chains jump to', async () => {
+    const { kernels } = await fullSync(desired(everything()));
+    const k = kernels[4];
+    k.restore(['*filter', ':MY-CHAIN - [0:0]', '-A INPUT -p tcp --dport 22 -j ACCEPT', '-A MY-CHAIN -j ACCEPT', 'COMMIT', ''].join('\n'));
+    k.restore(['*nat', ':USER-NAT - [0:0]', '-A USER-NAT -j KUBE-MARK-MASQ', '-A POSTROUTING -j USER-NAT', ':KUBE-FIREWALL - [0:0]', 'COMMIT', ''].join('\n'));
+    const plan = cleanupRestore(parseSave(k.save()))!;
+    k.restore(plan.text);
+    expect(k.chains('filter')).toEqual(['MY-CHAIN']);
+    // KUBE-MARK-MASQ stays: the user's chain jumps to it. KUBE-FIREWALL is kubelet's, never ours.
+    expect(k.chains('nat').sort()).toEqual(['KUBE-FIREWALL', 'KUBE-MARK-MASQ', 'USER-NAT']);
+    expect(k.tables.get('filter')!.get('INPUT')).toEqual([['-p', 'tcp', '--dport', '22', '-j', 'ACCEPT']]);
+    expect(k.tables.get('nat')!.get('POSTROUTING')).toEqual([['-j', 'USER-NAT']]);
+    expect(k.tables.get('nat')!.get('PREROUTING')).toEqual([]);
+    expect(cleanupRestore(parseSave(k.save()))).toBeNull();
+  });
+});
