@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { ConfigError, resolveConfig, type ProxyConfig } from '../config/index.js';
-import { cleanupAll, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
+import { cleanupAll, cleanupOtherModes, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
 import { nodeContextFromNode, parseNode, type DesiredState, type NodeContext } from '../model/index.js';
 import {
   createLogger, Gauge, HealthCheckServers, healthRoutes, HealthState, listen, proxyMetrics, syncObserver, type HealthCheckService, type Logger,
@@ -80,6 +80,9 @@ export async function runDaemon(argv: string[]): Promise<number> {
   let dataplane: Dataplane;
   try {
     const mode = chooseMode(cfg, log);
+    // ipvs programs its masquerade and NodePorts with iptables chains of the same names.
+    const removed = await cleanupOtherModes(mode, ctx, mode === 'ipvs' ? ['iptables'] : mode === 'iptables' ? ['ipvs'] : []);
+    if (removed.length) log.info('removed what another mode left', { removed });
     dataplane = await createDataplane(mode, ctx);
     await dataplane.start();
   } catch (e) {

@@ -35,6 +35,21 @@ export async function createDataplane(mode: ProxyMode, ctx: DataplaneContext): P
   return (await load()).create(ctx);
 }
 
+/**
+ * Switching modes: before a mode starts, every other mode's state goes (a node
+ * that ran iptables and now runs ebpf must not keep KUBE-* chains DNATing
+ * first). Modes that share objects with the starting one (ipvs uses iptables
+ * chains) are skipped by name.
+ */
+export async function cleanupOtherModes(mode: ProxyMode, ctx: DataplaneContext, keep: readonly ProxyMode[] = []): Promise<string[]> {
+  const removed: string[] = [];
+  for (const [other, load] of Object.entries(FACTORIES) as [ProxyMode, () => Promise<{ cleanup: Cleaner }>][]) {
+    if (other === mode || keep.includes(other)) continue;
+    removed.push(...(await (await load()).cleanup(ctx)));
+  }
+  return removed;
+}
+
 /** --cleanup: every mode's cleaner, whatever mode ran before. */
 export async function cleanupAll(ctx: DataplaneContext): Promise<string[]> {
   const removed: string[] = [];

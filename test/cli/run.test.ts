@@ -118,8 +118,10 @@ describe('auto mode falls back when the BPF probe fails', () => {
 
   it('picks nftables (this kernel has no IP_VS), programs it, and says so on /proxyMode', async () => {
     const { spawn } = await import('node:child_process');
+    // Pins and cgroup of its own, so that removing other modes' state touches nothing of the machine's.
     const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--proxy-mode', 'auto', '--manifests', manifests,
-      '--healthz-bind-address', '', '--metrics-bind-address', '127.0.0.1:10249'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EKP_PROBE_DISABLE_BPF: '1' } });
+      '--healthz-bind-address', '', '--metrics-bind-address', '127.0.0.1:10249',
+      '--bpf-pin-dir', join(manifests, 'no-pins'), '--cgroup-root', join(manifests, 'no-cgroup')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EKP_PROBE_DISABLE_BPF: '1' } });
     let log = '';
     daemon.stderr.setEncoding('utf8').on('data', (d: string) => { log += d; });
     try {
@@ -143,5 +145,44 @@ describe('auto mode falls back when the BPF probe fails', () => {
         '--bpf-pin-dir', join(manifests, 'no-pins'), '--cgroup-root', join(manifests, 'no-cgroup')]);
     }
     expect(ns.exec(['nft', 'list', 'tables'])).not.toMatch(/ekp-proxy/);
+  }, 60_000);
+});
+
+describe('switching modes', () => {
+  let ns: TestNetns;
+  let dir: string;
+  beforeAll(() => {
+    ns = TestNetns.create('switch');
+    dir = mkdtempSync(join(tmpdir(), 'ekpt-switch-'));
+  });
+  afterAll(() => {
+    ns?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function runUntilServing(mode: string): Promise<void> {
+    const { spawn } = await import('node:child_process');
+    const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--proxy-mode', mode, '--manifests', dir,
+      '--healthz-bind-address', '', '--metrics-bind-address', '127.0.0.1:10249',
+      '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')], { stdio: 'ignore' });
+    try {
+      const deadline = Date.now() + 20_000;
+      const probe = "require('http').get('http://127.0.0.1:10249/metrics',r=>{let d='';r.on('data',c=>d+=c);r.on('end',()=>process.stdout.write(/kubeproxy_sync_proxy_rules_last_timestamp_seconds [1-9]/.test(d)?'synced':''))}).on('error',()=>{})";
+      while (ns.tryExec([process.execPath, '-e', probe]).stdout.trim() !== 'synced') {
+        if (Date.now() > deadline) throw new Error(`${mode} never synced`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((r) => daemon.once('exit', r));
+    }
+  }
+
+  it('a mode that starts removes what the previous mode left (nftables, then iptables)', async () => {
+    await runUntilServing('nftables');
+    expect(ns.exec(['nft', 'list', 'tables'])).toMatch(/ekp-proxy/); // SIGTERM left it serving
+    await runUntilServing('iptables');
+    expect(ns.exec(['nft', 'list', 'tables'])).not.toMatch(/ekp-proxy/);
+    expect(ns.exec(['iptables-save', '-t', 'nat'])).toMatch(/KUBE-SERVICES/);
   }, 60_000);
 });
