@@ -3,7 +3,7 @@ import { ConfigError, resolveConfig, type ProxyConfig } from '../config/index.js
 import { cleanupAll, cleanupOtherModes, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
 import { nodeContextFromNode, parseNode, type DesiredState, type NodeContext } from '../model/index.js';
 import {
-  createLogger, Gauge, HealthCheckServers, healthRoutes, HealthState, listen, proxyMetrics, syncObserver, type HealthCheckService, type Logger,
+  Collected, createLogger, HealthCheckServers, healthRoutes, HealthState, listen, proxyMetrics, syncObserver, type HealthCheckService, type Logger,
 } from '../observe/index.js';
 import { checkMode, decideMode, probeFeatures, realProbeEnv, type ProxyMode } from '../probe/index.js';
 import type { Source } from '../sources/types.js';
@@ -91,8 +91,18 @@ export async function runDaemon(argv: string[]): Promise<number> {
   }
 
   const metrics = proxyMetrics();
+  // One read of the kernel's counters per scrape, shared by all of its metrics.
+  let kernel: ReturnType<NonNullable<Dataplane['kernelMetrics']>> = {};
+  let readAt = 0;
+  const kernelNow = () => {
+    if (Date.now() - readAt > 250) {
+      kernel = dataplane.kernelMetrics?.() ?? {};
+      readAt = Date.now();
+    }
+    return kernel;
+  };
   for (const [name, m] of Object.entries(dataplane.kernelMetrics?.() ?? {})) {
-    metrics.registry.register(new Gauge(name, m.help, () => dataplane.kernelMetrics!()[name]?.samples ?? []));
+    metrics.registry.register(new Collected(name, m.help, m.type, () => kernelNow()[name]?.samples ?? []));
   }
   const health = new HealthState(2 * cfg.syncPeriodMs);
   const healthChecks = new HealthCheckServers(() => health.healthy(), '0.0.0.0', (port, e) => log.warn('cannot serve healthCheckNodePort', { port, error: e.message }));

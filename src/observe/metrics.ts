@@ -58,6 +58,19 @@ export class Gauge implements Metric {
   }
 }
 
+/** A metric read at scrape time (kernel counters): its samples come from `collect`. */
+export class Collected implements Metric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'gauge',
+    private readonly collect: () => { labels: Labels; value: number }[],
+  ) {}
+  render(): string[] {
+    return this.collect().map((r) => `${this.name}${labelText(r.labels)} ${r.value}`);
+  }
+}
+
 export class Histogram implements Metric {
   readonly type = 'histogram' as const;
   private series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  boundPort, Counter, Gauge, HealthCheckServers, healthRoutes, HealthState, Histogram, listen, memoryLogger, proxyMetrics, Registry, syncObserver,
+  boundPort, Collected, Counter, Gauge, HealthCheckServers, healthRoutes, HealthState, Histogram, listen, memoryLogger, proxyMetrics, Registry, syncObserver,
 } from '../../../src/observe/index.js';
 
 async function freePort(): Promise<number> {
@@ -31,6 +31,14 @@ describe('metrics registry', () => {
       'h_seconds_bucket{le="0.1"} 1', 'h_seconds_bucket{le="1"} 2', 'h_seconds_bucket{le="+Inf"} 3', 'h_seconds_sum 5.55', 'h_seconds_count 3', '',
     ].join('\n'));
     expect(() => r.register(new Counter('x_total', 'again'))).toThrow(/registered twice/);
+  });
+
+  it('metrics read at scrape time keep their declared type', () => {
+    const r = new Registry();
+    let n = 0;
+    r.register(new Collected('ekp_drops_total', 'drops', 'counter', () => [{ labels: { reason: 'no_backend' }, value: ++n }]));
+    expect(r.render()).toBe('# HELP ekp_drops_total drops\n# TYPE ekp_drops_total counter\nekp_drops_total{reason="no_backend"} 1\n');
+    expect(r.render()).toMatch(/ 2\n$/);
   });
 });
 
