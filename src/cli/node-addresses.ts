@@ -8,7 +8,8 @@ import { networkInterfaces } from 'node:os';
 export function interfaceAddresses(devices: readonly string[] | null): string[] {
   const out: string[] = [];
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    if (name === 'lo' || (devices && !devices.includes(name))) continue;
+    // ekp-* interfaces are ours (ipvs mode's ekp-ipvs0 holds service VIPs, not node addresses).
+    if (name === 'lo' || name.startsWith('ekp-') || (devices && !devices.includes(name))) continue;
     for (const a of addrs ?? []) {
       if (a.internal || (a.family === 'IPv6' && a.address.toLowerCase().startsWith('fe80:'))) continue;
       out.push(a.address);

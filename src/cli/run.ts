@@ -80,8 +80,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   let dataplane: Dataplane;
   try {
     const mode = chooseMode(cfg, log);
-    // ipvs programs its masquerade and NodePorts with iptables chains of the same names.
-    const removed = await cleanupOtherModes(mode, ctx, mode === 'ipvs' ? ['iptables'] : mode === 'iptables' ? ['ipvs'] : []);
+    const removed = await cleanupOtherModes(mode, ctx);
     if (removed.length) log.info('removed what another mode left', { removed });
     dataplane = await createDataplane(mode, ctx);
     await dataplane.start();

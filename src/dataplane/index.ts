@@ -11,6 +11,10 @@ const FACTORIES: Partial<Record<ProxyMode, () => Promise<{ create: Factory; clea
     const m = await import('./ebpf/index.js');
     return { create: m.createEbpfDataplane, cleanup: m.cleanupEbpf };
   },
+  ipvs: async () => {
+    const m = await import('./ipvs/index.js');
+    return { create: m.createIpvsDataplane, cleanup: m.cleanupIpvs };
+  },
   nftables: async () => {
     const m = await import('./nftables/index.js');
     return { create: m.createNftablesDataplane, cleanup: m.cleanupNftables };
@@ -38,14 +42,18 @@ export async function createDataplane(mode: ProxyMode, ctx: DataplaneContext): P
 /**
  * Switching modes: before a mode starts, every other mode's state goes (a node
  * that ran iptables and now runs ebpf must not keep KUBE-* chains DNATing
- * first). Modes that share objects with the starting one (ipvs uses iptables
- * chains) are skipped by name.
+ * first). A cleaner that cannot run here (bpf() refused, a tool missing) has
+ * nothing of ours to remove: it is logged, and the mode starts anyway.
  */
-export async function cleanupOtherModes(mode: ProxyMode, ctx: DataplaneContext, keep: readonly ProxyMode[] = []): Promise<string[]> {
+export async function cleanupOtherModes(mode: ProxyMode, ctx: DataplaneContext): Promise<string[]> {
   const removed: string[] = [];
   for (const [other, load] of Object.entries(FACTORIES) as [ProxyMode, () => Promise<{ cleanup: Cleaner }>][]) {
-    if (other === mode || keep.includes(other)) continue;
-    removed.push(...(await (await load()).cleanup(ctx)));
+    if (other === mode) continue;
+    try {
+      removed.push(...(await (await load()).cleanup(ctx)));
+    } catch (e) {
+      ctx.log.warn('cannot check for state another mode left', { mode: other, error: (e as Error).message });
+    }
   }
   return removed;
 }

@@ -1,0 +1,147 @@
+// The constant iptables rules of ipvs mode (kube-proxy's ipvs proxier keeps its rule count
+// independent of the number of services by matching ipsets). Pure: `iptables-restore --noflush`
+// input for one family, and the jumps from built-in chains read back from `iptables-save`.
+//
+// nat PREROUTING, OUTPUT → EKP-SERVICES: marks for masquerade what needs it
+//   ClusterIP          'all': every source; 'offCluster': sources outside the clusterCIDRs
+//   NodePort, external, eTP Cluster: every source; eTP Local: only this node's own (src-type LOCAL)
+//   load balancer
+// nat POSTROUTING → EKP-POSTROUTING: MASQUERADE hairpin (EKP-LOOP-BACK) and marked connections
+// filter INPUT (new connections) → EKP-FIREWALL: load-balancer source ranges (DROP), frontends
+//   with no endpoints (REJECT) or no local endpoints under a Local policy (DROP). IPVS takes
+//   packets at LOCAL_IN after the filter table, so these see the frontend address.
+import type { FamilyMasquerade } from './plan.js';
+import { CHAINS, OUR_CHAINS, RULE_COMMENT, setName } from './names.js';
+
+export interface RulesOptions {
+  family: 4 | 6;
+  masqueradeBit: number;
+  /** Absent when the family has no services: ClusterIP masquerading then has nothing to match. */
+  masquerade?: FamilyMasquerade;
+}
+
+export interface Jump {
+  table: 'nat' | 'filter';
+  chain: string;
+  /** Everything after `-A <chain>`. */
+  spec: string;
+}
+
+export const JUMPS: readonly Jump[] = [
+  { table: 'nat', chain: 'PREROUTING', spec: `-m comment --comment ${RULE_COMMENT} -j ${CHAINS.nat.services}` },
+  { table: 'nat', chain: 'OUTPUT', spec: `-m comment --comment ${RULE_COMMENT} -j ${CHAINS.nat.services}` },
+  { table: 'nat', chain: 'POSTROUTING', spec: `-m comment --comment ${RULE_COMMENT} -j ${CHAINS.nat.postrouting}` },
+  { table: 'filter', chain: 'INPUT', spec: `-m conntrack --ctstate NEW -m comment --comment ${RULE_COMMENT} -j ${CHAINS.filter.firewall}` },
+];
+
+/** Which of JUMPS the `iptables-save` output lacks (a jump is known by its chain, target and comment). */
+export function missingJumps(save: string): Jump[] {
+  const present = new Set<string>();
+  let table = '';
+  for (const raw of save.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('*')) table = line.slice(1);
+    const m = /^-A (\S+) (.*)$/.exec(line);
+    if (!m || !m[2]!.includes(RULE_COMMENT)) continue;
+    const target = /(?:^|\s)-j (\S+)/.exec(m[2]!)?.[1];
+    if (target) present.add(`${table} ${m[1]} ${target}`);
+  }
+  return JUMPS.filter((j) => !present.has(`${j.table} ${j.chain} ${/-j (\S+)$/.exec(j.spec)![1]}`));
+}
+
+/** `-A` lines of built-in (or anyone else's) chains that jump to one of ours, for --cleanup: [table, chain, spec]. */
+export function jumpsToOurs(save: string): Jump[] {
+  const out: Jump[] = [];
+  let table: string | null = null;
+  for (const raw of save.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('*')) table = line.slice(1);
+    const m = /^-A (\S+) (.*)$/.exec(line);
+    if (!m || !table || (table !== 'nat' && table !== 'filter')) continue;
+    if (OUR_CHAINS.includes(m[1]!)) continue;
+    const target = /(?:^|\s)-[jg] (\S+)/.exec(m[2]!)?.[1];
+    if (target && OUR_CHAINS.includes(target)) out.push({ table, chain: m[1]!, spec: m[2]! });
+  }
+  return out;
+}
+
+/** Our chains present in an `iptables-save` output, per table. */
+export function chainsPresent(save: string): { table: 'nat' | 'filter'; chain: string }[] {
+  const out: { table: 'nat' | 'filter'; chain: string }[] = [];
+  let table: string | null = null;
+  for (const raw of save.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('*')) table = line.slice(1);
+    const m = /^:(\S+) /.exec(line);
+    if (m && (table === 'nat' || table === 'filter') && OUR_CHAINS.includes(m[1]!)) out.push({ table, chain: m[1]! });
+  }
+  return out;
+}
+
+/** `iptables-restore --noflush` input: our chains whole (declaring a chain flushes it), plus missing jumps. */
+export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string {
+  const set = (k: Parameters<typeof setName>[0]) => setName(k, opts.family);
+  const mark = `0x${(1 << opts.masqueradeBit).toString(16)}`;
+  const { services, postrouting, markMasq, offCluster } = CHAINS.nat;
+  const nat: string[] = [
+    `-A ${markMasq} -j MARK --or-mark ${mark}`,
+    `-A ${postrouting} -m set --match-set ${set('loopBack')} dst,dst,src -j MASQUERADE`,
+    `-A ${postrouting} -m mark ! --mark ${mark}/${mark} -j RETURN`,
+    `-A ${postrouting} -j MARK --xor-mark ${mark}`,
+    `-A ${postrouting} -j MASQUERADE --random-fully`,
+  ];
+  const m = opts.masquerade;
+  if (m?.clusterIP === 'all') {
+    nat.push(`-A ${services} -m set --match-set ${set('clusterIP')} dst,dst -j ${markMasq}`);
+  } else if (m?.clusterIP === 'offCluster') {
+    nat.push(`-A ${services} -m set --match-set ${set('clusterIP')} dst,dst -j ${offCluster}`);
+    for (const c of m.clusterCIDRs) nat.push(`-A ${offCluster} -s ${c} -j RETURN`);
+    nat.push(`-A ${offCluster} -j ${markMasq}`);
+  }
+  for (const k of ['nodePort', 'externalIP', 'loadBalancer'] as const) {
+    nat.push(`-A ${services} -m set --match-set ${set(k)} dst,dst -j ${markMasq}`);
+  }
+  for (const k of ['nodePortLocal', 'externalIPLocal', 'loadBalancerLocal'] as const) {
+    nat.push(`-A ${services} -m set --match-set ${set(k)} dst,dst -m addrtype --src-type LOCAL -j ${markMasq}`);
+  }
+  const fw = CHAINS.filter.firewall;
+  const filter: string[] = [
+    `-A ${fw} -m set --match-set ${set('loadBalancerFW')} dst,dst -m set ! --match-set ${set('loadBalancerSourceCIDR')} dst,dst,src -j DROP`,
+    `-A ${fw} -m set --match-set ${set('drop')} dst,dst -j DROP`,
+    `-A ${fw} -m set --match-set ${set('reject')} dst,dst -j REJECT`,
+  ];
+  const jumpLines = (table: string) => jumps.filter((j) => j.table === table).map((j) => `-I ${j.chain} 1 ${j.spec}`);
+  return [
+    '*nat',
+    ...Object.values(CHAINS.nat).map((c) => `:${c} - [0:0]`),
+    ...nat,
+    ...jumpLines('nat'),
+    'COMMIT',
+    '*filter',
+    `:${fw} - [0:0]`,
+    ...filter,
+    ...jumpLines('filter'),
+    'COMMIT',
+    '',
+  ].join('\n');
+}
+
+/** `iptables-restore --noflush` input that removes jumps to our chains and then the chains. */
+export function cleanupRestore(save: string): string | null {
+  const jumps = jumpsToOurs(save);
+  const chains = chainsPresent(save);
+  if (!jumps.length && !chains.length) return null;
+  const out: string[] = [];
+  for (const table of ['nat', 'filter'] as const) {
+    const mine = chains.filter((c) => c.table === table);
+    const js = jumps.filter((j) => j.table === table);
+    if (!mine.length && !js.length) continue;
+    out.push(`*${table}`);
+    // Declaring flushes, so the chains can then be deleted whatever they jump to.
+    for (const c of mine) out.push(`:${c.chain} - [0:0]`);
+    for (const j of js) out.push(`-D ${j.chain} ${j.spec}`);
+    for (const c of mine) out.push(`-X ${c.chain}`);
+    out.push('COMMIT');
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,139 @@
+// The ipvs dataplane's sync against a fake kernel: which commands, in which order, with what on
+// stdin; a second identical sync writes nothing; a removed endpoint drains. No root, no kernel.
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS } from '../../../../src/config/resolve.js';
+import { createIpvsDataplaneWith } from '../../../../src/dataplane/ipvs/index.js';
+import type { CommandResult } from '../../../../src/dataplane/ipvs/exec.js';
+import { parseIpvsSave } from '../../../../src/dataplane/ipvs/ipvsadm.js';
+import { memoryLogger } from '../../../../src/observe/index.js';
+import { ep, NODE, slice, svc } from '../../model/fixtures.js';
+import { state } from './states.js';
+
+/** Just enough of ipvsadm, ipset, ip and iptables-nft to round-trip what the dataplane writes. */
+class FakeKernel {
+  calls: { argv: string[]; input: string }[] = [];
+  ipvs: string[] = [];
+  sets = new Map<string, { type: string; entries: Set<string> }>();
+  device: Set<string> | null = null;
+  iptables = '*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n';
+
+  run = async (argv: string[], input = ''): Promise<CommandResult> => {
+    this.calls.push({ argv, input });
+    const ok = (stdout = ''): CommandResult => ({ status: 0, stdout, stderr: '' });
+    const cmd = argv.join(' ');
+    if (cmd === 'ipvsadm -Sn') return ok(this.ipvs.map((l) => `${l}\n`).join(''));
+    if (cmd === 'ipvsadm -Ln') {
+      // Every real server idle.
+      const proto: Record<string, string> = { '-t': 'TCP', '-u': 'UDP' };
+      const out: string[] = [];
+      for (const v of this.ipvs.filter((l) => l.startsWith('-A '))) {
+        const t = v.split(' ');
+        out.push(`${proto[t[1]!]}  ${t[2]} ${t[4]}`);
+        for (const r of this.ipvs.filter((l) => l.startsWith(`-a ${t[1]} ${t[2]} `))) {
+          const u = r.split(' ');
+          out.push(`  -> ${u[u.indexOf('-r') + 1]}  Masq  ${u[u.indexOf('-w') + 1]}  0  0`);
+        }
+      }
+      return ok(out.join('\n'));
+    }
+    if (cmd === 'ipvsadm --restore') {
+      for (const l of input.trim().split('\n')) this.ipvsApply(l);
+      return ok();
+    }
+    if (cmd === 'ipset save') {
+      return ok([...this.sets].flatMap(([n, s]) => [`create ${n} ${s.type} family inet`, ...[...s.entries].map((e) => `add ${n} ${e}`)]).join('\n'));
+    }
+    if (cmd === 'ipset -exist restore') {
+      for (const l of input.trim().split('\n')) {
+        const [op, name, arg] = l.split(' ');
+        if (op === 'create') this.sets.set(name!, this.sets.get(name!) ?? { type: arg!, entries: new Set() });
+        else if (op === 'add') this.sets.get(name!)!.entries.add(arg!);
+        else if (op === 'del') this.sets.get(name!)!.entries.delete(arg!);
+      }
+      return ok();
+    }
+    if (cmd === 'ip -j addr show dev ekp-ipvs0') {
+      if (!this.device) return { status: 1, stdout: '', stderr: 'Device "ekp-ipvs0" does not exist.' };
+      return ok(JSON.stringify([{ flags: ['BROADCAST', 'NOARP', 'UP'], addr_info: [...this.device].map((local) => ({ local, scope: 'global' })) }]));
+    }
+    if (cmd === 'ip -batch -' || cmd === 'ip -force -batch -') {
+      for (const l of input.trim().split('\n')) {
+        const t = l.split(' ');
+        if (t[0] === 'link' && t[1] === 'add') this.device = new Set();
+        if (t[0] === 'addr' && t[1] === 'add') this.device!.add(t[2]!.split('/')[0]!);
+        if (t[0] === 'addr' && t[1] === 'del') this.device!.delete(t[2]!.split('/')[0]!);
+      }
+      return ok();
+    }
+    if (/^ip6?tables-nft-save/.test(cmd)) return ok(this.iptables);
+    if (/^ip6?tables-nft-restore --noflush/.test(cmd)) {
+      this.iptables += input.replace(/^-I (\S+) 1 /gm, '-A $1 ');
+      return ok();
+    }
+    return { status: 127, stdout: '', stderr: `fake kernel: unknown command ${cmd}` };
+  };
+
+  private ipvsApply(line: string): void {
+    const t = line.split(' ');
+    const vs = `${t[1]} ${t[2]}`;
+    const rs = t.indexOf('-r') > 0 ? t[t.indexOf('-r') + 1] : '';
+    const isVs = (l: string) => l.startsWith(`-A ${vs} `);
+    const isRs = (l: string) => l.startsWith(`-a ${vs} -r ${rs} `);
+    switch (t[0]) {
+      case '-A': this.ipvs.push(line); break;
+      case '-E': this.ipvs = this.ipvs.map((l) => (isVs(l) ? line.replace('-E', '-A') : l)); break;
+      case '-D': this.ipvs = this.ipvs.filter((l) => !isVs(l) && !l.startsWith(`-a ${vs} `)); break;
+      case '-a': this.ipvs.push(line); break;
+      case '-e': this.ipvs = this.ipvs.map((l) => (isRs(l) ? line.replace('-e', '-a') : l)); break;
+      case '-d': this.ipvs = this.ipvs.filter((l) => !isRs(l)); break;
+    }
+  }
+
+  since(n: number) {
+    return this.calls.slice(n).map((c) => c.argv.join(' '));
+  }
+}
+
+const a = (ip: string) => ep(ip, { ready: true, node: 'node-a' });
+const web = (ips: string[]) =>
+  state(
+    [svc({ name: 'web', spec: { type: 'NodePort', ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30080 }] } })],
+    [slice({ service: 'web', endpoints: ips.map(a) })],
+    { ...NODE, nodeAddresses: ['192.168.1.10'] },
+  );
+
+describe('ipvs dataplane sync (fake kernel)', () => {
+  it('first sync builds everything; an identical sync writes nothing; a removed endpoint drains at weight 0', async () => {
+    const k = new FakeKernel();
+    const sysctls: string[] = [];
+    const dp = createIpvsDataplaneWith(
+      { config: { ...DEFAULTS, ipvsScheduler: 'lc' }, log: memoryLogger(), nodeAddresses: () => ['192.168.1.10'] },
+      { run: k.run, writeSysctl: (p, v) => (sysctls.push(`${p}=${v}`), null) },
+    );
+    await dp.start();
+    expect(sysctls).toEqual(['/proc/sys/net/ipv4/vs/conntrack=1', '/proc/sys/net/ipv4/vs/expire_nodest_conn=1', '/proc/sys/net/ipv4/vs/expire_quiescent_template=1']);
+    await dp.apply({ state: web(['10.244.1.1', '10.244.1.2']), changed: 'all' });
+
+    expect(k.device).toEqual(new Set(['10.96.0.10']));
+    expect([...parseIpvsSave(k.ipvs.join('\n')).keys()].sort()).toEqual(['TCP/10.96.0.10:80', 'TCP/192.168.1.10:30080']);
+    expect(k.ipvs).toContain('-A -t 10.96.0.10:80 -s lc');
+    expect(k.ipvs).toContain('-a -t 192.168.1.10:30080 -r 10.244.1.2:8080 -m -w 1');
+    expect(k.sets.get('EKP-NODE-PORT')?.entries).toEqual(new Set(['192.168.1.10,tcp:30080']));
+    expect(k.iptables).toContain('-A PREROUTING -m comment --comment ebpf-kube-proxy-ipvs -j EKP-SERVICES');
+    // Sets exist before the rules that match them are written.
+    const order = k.calls.map((c) => c.argv.join(' '));
+    expect(order.indexOf('ipset -exist restore')).toBeLessThan(order.indexOf('iptables-nft-restore --noflush'));
+
+    const n = k.calls.length;
+    await dp.apply({ state: web(['10.244.1.1', '10.244.1.2']), changed: new Set() });
+    expect(k.since(n)).toEqual(['ipset save', 'ipvsadm -Sn', 'ip -j addr show dev ekp-ipvs0']);
+
+    await dp.apply({ state: web(['10.244.1.1']), changed: new Set(['default/web:http']) });
+    expect(k.ipvs).toContain('-a -t 10.96.0.10:80 -r 10.244.1.2:8080 -m -w 0');
+    expect(dp.kernelMetrics!().ekp_ipvs_real_servers!.samples).toEqual([{ labels: { state: 'active' }, value: 2 }, { labels: { state: 'draining' }, value: 2 }]);
+    // No connections left (ipvsadm -Ln lists none): the next sync deletes them.
+    await dp.apply({ state: web(['10.244.1.1']), changed: new Set() });
+    expect(k.ipvs.filter((l) => l.includes('10.244.1.2'))).toEqual([]);
+    await dp.close();
+  });
+});
