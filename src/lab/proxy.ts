@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cgroup2Root } from '../dataplane/ebpf/cgroup.js';
 import { packageRoot } from '../native/paths.js';
 import { pidAlive } from './lab.js';
 import { tryExecIn } from './exec.js';
@@ -24,14 +25,6 @@ export interface ProxyOptions {
 
 export function manifestsDir(lab: Lab): string {
   return join(lab.stateDir, 'manifests');
-}
-
-function cgroup2Root(): string {
-  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
-    const [, where, type] = line.split(' ');
-    if (type === 'cgroup2' && where) return where;
-  }
-  throw new Error('no cgroup2 mount');
 }
 
 /** The lab's cgroup: one child per node. Named so no user's cgroup can collide. */
