@@ -1,4 +1,4 @@
-import type { ObjectChange, ObjectKind } from '../sources/types.js';
+import type { ObjectChange } from '../sources/types.js';
 
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
@@ -87,9 +87,5 @@ export class ObjectStore {
 
   serviceKeys(): string[] {
     return [...new Set([...this.services.keys(), ...this.slicesByService.keys()])];
-  }
-
-  counts(): Record<ObjectKind, number> {
-    return { Service: this.services.size, EndpointSlice: this.slices.size, Node: this.node ? 1 : 0 };
   }
 }

@@ -91,16 +91,6 @@ export class SyncLoop implements SourceSink {
     return this.runner.whenIdle();
   }
 
-  /** Asks for a full sync at the next opportunity (e.g. after the dataplane lost state). */
-  requestFull(): void {
-    this.needFull = true;
-    if (this.started) this.runner.request();
-  }
-
-  current(): ReadonlyMap<string, DesiredService> {
-    return this.state;
-  }
-
   private maybeStart(): void {
     const waitFor = this.opts.waitFor ?? OBJECT_KINDS;
     if (this.started || !waitFor.every((k) => this.listed.has(k))) return;
