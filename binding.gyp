@@ -17,12 +17,20 @@
         "native/attach.cc",
         "native/test_run.cc",
         "native/probe.cc",
+        "native/stats.cc",
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "<!@(pkg-config --cflags libbpf)"],
       "libraries": ["<!@(pkg-config --libs libbpf)"],
       "defines": ["NAPI_VERSION=8"],
+    },
+    {
+      # The lab benchmark's pod server (native/httpd): plain C, no Node.
+      "target_name": "ekp-httpd",
+      "type": "executable",
+      "sources": ["native/httpd/ekp-httpd.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"],
     },
     {
       "target_name": "bpf_objects",

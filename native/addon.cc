@@ -7,6 +7,7 @@
 #include "netns.h"
 #include "object.h"
 #include "probe.h"
+#include "stats.h"
 #include "test_run.h"
 
 namespace {
@@ -19,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ekp::RegisterTestRunFunctions(env, exports);
   ekp::RegisterProbeFunctions(env, exports);
   ekp::RegisterNetnsFunctions(env, exports);
+  ekp::RegisterStatsFunctions(env, exports);
   return exports;
 }
 

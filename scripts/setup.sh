@@ -16,6 +16,8 @@ packages=(
   # Debian's packaged kernel has; the guest runs this machine's userland over 9p
   # (curl: the guest polls health ports with it, node clients are slow under emulation).
   ipvsadm kmod curl qemu-system-x86 linux-image-amd64 busybox-static
+  # the lab benchmark's load generator (`bench lab`): Node cannot drive enough load to measure a kernel path
+  wrk
 )
 
 missing=()

@@ -11,6 +11,7 @@ const SUITES: Record<string, () => Promise<BenchSuite>> = {
   controlplane: async () => (await import('./controlplane.js')).suite,
   wire: async () => (await import('./wire.js')).suite,
   sync: async () => (await import('./sync.js')).suite,
+  lab: async () => (await import('./lab/index.js')).suite,
 };
 
 export async function runBench(argv: string[]): Promise<number> {

@@ -120,11 +120,20 @@ export async function startProxies(lab: Lab, opts: ProxyOptions): Promise<void> 
 
 const METRICS_SCRIPT = `require('node:http').get('http://127.0.0.1:10249/metrics', (r) => { let d = ''; r.on('data', (c) => d += c); r.on('end', () => process.stdout.write(d)); }).on('error', () => process.exit(1));`;
 
+/** This node's proxy's /metrics text ('' when it does not answer). */
+export async function proxyMetrics(node: NodeHost): Promise<string> {
+  return (await tryExecIn(node, [process.execPath, '-e', METRICS_SCRIPT])).stdout;
+}
+
+/** A sample's value in a /metrics text, or null. */
+export function metricValue(text: string, name: string): number | null {
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : null;
+}
+
 /** The last time (epoch ms) this node's proxy put a sync into the kernel, from its /metrics. */
 export async function lastSyncMs(node: NodeHost): Promise<number> {
-  const r = await tryExecIn(node, [process.execPath, '-e', METRICS_SCRIPT]);
-  const m = /^kubeproxy_sync_proxy_rules_last_timestamp_seconds (\S+)$/m.exec(r.stdout);
-  return m ? Number(m[1]) * 1000 : 0;
+  return (metricValue(await proxyMetrics(node), 'kubeproxy_sync_proxy_rules_last_timestamp_seconds') ?? 0) * 1000;
 }
 
 /**

@@ -78,6 +78,8 @@ export interface NativeBinding {
   cgroupDetachById(progId: number, cgroupPath: string, attachType: number): void;
   progInfoById(id: number): { id: number; name: string; type: number; tag: string };
   progIdByFd(fd: number): number;
+  enableRunTimeStats(): number;
+  progRunStats(id: number): { runTimeNs: number; runCount: number };
   testRun(
     progFd: number, data: Buffer, dataOutSize: number, repeat: number, ctx: Buffer | null, ctxOutSize: number, flags: number,
   ): NativeTestRunResult;

@@ -1,0 +1,9 @@
+#pragma once
+
+#include <napi.h>
+
+namespace ekp {
+
+void RegisterStatsFunctions(Napi::Env env, Napi::Object exports);
+
+}  // namespace ekp
