@@ -1,5 +1,5 @@
 #!/bin/busybox sh
-# /init of the test VM's initramfs (see test/vm/qemu.ts, which builds it).
+# /init of the test VM's initramfs (see src/vm/qemu.ts, which builds it).
 #
 # The guest runs the host's own userland: the host root arrives read-only over
 # 9p (tag "host") and the job runs chrooted into it, so node, ipvsadm, ipset and

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SCENARIOS } from '../e2e/scenarios.js';
-import { buildInitramfs, findVmKernel, missingVmCapability, prepareJobDir, runVm } from './qemu.js';
+import { buildInitramfs, findVmKernel, missingVmCapability, prepareJobDir, runVm } from '../../src/vm/qemu.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 /** The guest runs under software emulation: give the whole run this long. */

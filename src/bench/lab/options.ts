@@ -25,6 +25,9 @@ export interface LabBenchOptions {
   programTimeoutS: number;
 }
 
+/** --vm runs under TCG emulation: the smaller scales unless --scales says otherwise. */
+export const VM_DEFAULT_SCALES = [1, 1_000];
+
 export const LAB_BENCH_DEFAULTS: LabBenchOptions = {
   modes: ['direct', 'ebpf', 'nftables', 'iptables', 'userspace'],
   scales: [1, 1_000, 10_000],
@@ -56,7 +59,8 @@ baseline is direct pod access through an ECMP route (no proxy).
   --threads N            wrk threads (default ${LAB_BENCH_DEFAULTS.threads})
   --program-timeout S    give up on a mode that programs a scale slower (default ${LAB_BENCH_DEFAULTS.programTimeoutS})
   --out DIR              results directory (default ${LAB_BENCH_DEFAULTS.outDir})
-  --vm                   run inside the qemu VM (Debian's kernel, with IP_VS), ipvs included
+  --vm                   run inside the qemu VM (Debian's kernel, with IP_VS), ipvs included;
+                         emulated (TCG), so default scales ${VM_DEFAULT_SCALES.join(',')}; compare ratios, not rates
   --json                 print the JSON result instead of the markdown table
 `;
 
@@ -79,6 +83,7 @@ function int(flag: string, v: string | undefined, min: number, max: number): num
 export function parseLabBenchArgs(args: readonly string[]): LabBenchOptions {
   const o: LabBenchOptions = { ...LAB_BENCH_DEFAULTS, modes: [...LAB_BENCH_DEFAULTS.modes], scales: [...LAB_BENCH_DEFAULTS.scales] };
   let modesGiven = false;
+  let scalesGiven = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -97,7 +102,7 @@ export function parseLabBenchArgs(args: readonly string[]): LabBenchOptions {
         modesGiven = true;
         break;
       }
-      case '--scales': o.scales = intList(flag, value(), 1, 100_000); break;
+      case '--scales': o.scales = intList(flag, value(), 1, 100_000); scalesGiven = true; break;
       case '--filler-endpoints': o.fillerEndpoints = int(flag, value(), 1, 16); break;
       case '--duration': o.durationS = int(flag, value(), 1, 600); break;
       case '--rounds': o.rounds = int(flag, value(), 1, 50); break;
@@ -111,6 +116,8 @@ export function parseLabBenchArgs(args: readonly string[]): LabBenchOptions {
     }
   }
   if (o.vm && !modesGiven) o.modes = ['direct', 'ebpf', 'nftables', 'iptables', 'ipvs', 'userspace'];
+  // Under emulation every proxy start takes about a minute and programming 10,000 services many more.
+  if (o.vm && !scalesGiven) o.scales = [...VM_DEFAULT_SCALES];
   if (o.connections < o.threads) throw new UsageError(`--connections (${o.connections}) must be at least --threads (${o.threads})`);
   return o;
 }

@@ -27,8 +27,8 @@ export interface Programming {
 export interface PacketCost {
   scale: number;
   kind: WrkKind;
-  /** Mean ns per program run over every ebpf program run on the node during the measurement. */
-  ns: number;
+  /** Mean ns per program run over every ebpf program run on the node during the measurement; null (JSON) when nothing ran. */
+  ns: number | null;
   runs: number;
 }
 
@@ -122,7 +122,7 @@ export function markdownReport(r: LabBenchResult): string {
     }
     const costs = r.packet_ns.filter((c) => c.scale === scale);
     if (costs.length) {
-      lines.push('', `ebpf programs on the node: ${costs.map((c) => `${c.ns.toFixed(0)} ns per run during ${c.kind === 'new_conn' ? 'new connections' : 'keep-alive'}`).join(', ')} (BPF_ENABLE_STATS).`);
+      lines.push('', `ebpf programs on the node: ${costs.map((c) => `${c.runs && c.ns !== null ? c.ns.toFixed(0) : '—'} ns per run during ${c.kind === 'new_conn' ? 'new connections' : 'keep-alive'}`).join(', ')} (BPF_ENABLE_STATS).`);
     }
     lines.push('');
   }

@@ -10,7 +10,7 @@ import {
   clientRouteVia, labDown, labUp, manifestsDir, metricValue, proxyMetrics, startProxy, stopProxy,
   type Lab, type NodeHost, type PodHost,
 } from '../../lab/index.js';
-import { ipBatch, sysctlIn, tryExecIn } from '../../lab/exec.js';
+import { execIn, ipBatch, sysctlIn, tryExecIn } from '../../lab/exec.js';
 import { enableRunTimeStats, ifindexOf, packageRoot, progRunStats, queryTc, queryXdp, withNetns } from '../../native/index.js';
 import type { LabBenchMode, LabBenchOptions } from './options.js';
 import { Progress } from './progress.js';
@@ -104,17 +104,14 @@ async function wrk(lab: Lab, url: string, kind: WrkKind, durationS: number, o: L
 }
 
 /** Ids of the BPF programs attached to a node's devices (XDP and tc, both directions). */
-function nodeProgramIds(node: NodeHost): number[] {
+async function nodeProgramIds(node: NodeHost): Promise<number[]> {
+  // /sys/class/net shows the namespace that mounted /sys, not the node's: ask ip.
+  const links = JSON.parse(await execIn(node, ['ip', '-j', 'link', 'show'])) as { ifname: string }[];
   return withNetns(node.netnsPath, () => {
     const ids = new Set<number>();
-    for (const dev of readdirSync('/sys/class/net')) {
-      if (dev === 'lo') continue;
-      let ifindex: number;
-      try {
-        ifindex = ifindexOf(dev);
-      } catch {
-        continue;
-      }
+    for (const { ifname } of links) {
+      if (ifname === 'lo') continue;
+      const ifindex = ifindexOf(ifname);
       for (const dir of ['ingress', 'egress'] as const) {
         const id = queryTc(ifindex, dir);
         if (id > 0) ids.add(id);
@@ -128,7 +125,8 @@ function nodeProgramIds(node: NodeHost): number[] {
 
 /** ns per program run on the ebpf node while wrk runs; stats are on only for this run. */
 async function measurePacketCost(lab: Lab, node: NodeHost, url: string, kind: WrkKind, scale: number, o: LabBenchOptions): Promise<PacketCost> {
-  const ids = nodeProgramIds(node);
+  const ids = await nodeProgramIds(node);
+  if (!ids.length) throw new Error(`no BPF programs attached in ${node.name}`);
   const stop = enableRunTimeStats();
   try {
     const before = ids.map(progRunStats);
@@ -136,7 +134,7 @@ async function measurePacketCost(lab: Lab, node: NodeHost, url: string, kind: Wr
     const after = ids.map(progRunStats);
     const ns = after.reduce((a, s, i) => a + s.runTimeNs - before[i]!.runTimeNs, 0);
     const runs = after.reduce((a, s, i) => a + s.runCount - before[i]!.runCount, 0);
-    return { scale, kind, ns: runs ? ns / runs : NaN, runs };
+    return { scale, kind, ns: runs ? ns / runs : null, runs };
   } finally {
     stop();
   }

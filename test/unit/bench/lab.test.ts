@@ -9,6 +9,7 @@ import {
   ANYCAST_IP, BENCH_HTTP_PORT, BENCH_NODE_PORT, benchLabSpec, benchServiceObjects, ecmpRouteScript, fillerClusterIP, fillerList,
   nodeForMode, roundOrder, targetURL,
 } from '../../../src/bench/lab/topology.js';
+import { guestArgs, vmTimeoutMs } from '../../../src/bench/lab/vm.js';
 import { errorCount, parseWrkOutput, requestsPerSecond, wrkArgv } from '../../../src/bench/lab/wrk.js';
 
 describe('bench lab flags', () => {
@@ -19,9 +20,18 @@ describe('bench lab flags', () => {
     expect(o.vm).toBe(false);
   });
 
-  it('adds ipvs under --vm unless the modes are given', () => {
+  it('adds ipvs and takes the smaller scales under --vm unless told otherwise', () => {
     expect(parseLabBenchArgs(['--vm']).modes).toContain('ipvs');
-    expect(parseLabBenchArgs(['--vm', '--modes', 'direct,ebpf']).modes).toEqual(['direct', 'ebpf']);
+    expect(parseLabBenchArgs(['--vm']).scales).toEqual([1, 1000]);
+    expect(parseLabBenchArgs(['--vm', '--modes', 'direct,ebpf', '--scales', '10000']).modes).toEqual(['direct', 'ebpf']);
+    expect(parseLabBenchArgs(['--vm', '--scales', '10000']).scales).toEqual([10000]);
+  });
+
+  it('hands the guest every option explicitly, and gives it time for the worst case', () => {
+    const o = parseLabBenchArgs(['--vm', '--rounds', '2']);
+    expect(parseLabBenchArgs(guestArgs(o))).toEqual({ ...o, vm: false });
+    const slow = vmTimeoutMs({ ...o, programTimeoutS: 1000 });
+    expect(slow - vmTimeoutMs(o)).toBe(2 * 5 * 700 * 1000);
   });
 
   it('reads every flag, in both spellings', () => {
