@@ -130,7 +130,7 @@ struct ekp_backend_val {
  *                                            with EKP_CT_F_SNAT, new src
  *  REV  backend:bport -> client-or-snat     value: new src (frontend) and,
  *                                            with EKP_CT_F_SNAT, new dst
- * expires_ns is CLOCK_MONOTONIC (bpf_ktime_get_ns). An entry with
+ * expires_ns is CLOCK_MONOTONIC (at tick resolution: ekp_now()). An entry with
  * expires_ns < now is dead: the datapath treats a dead FWD entry as a new
  * flow and userspace GC may delete it (and the REV entry derived from it:
  * {backend:bport -> (SNAT ? addr2:port2 : client:cport)}).

@@ -237,13 +237,14 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 	return 0;
 }
 
-EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p, __u64 now)
+EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p)
 {
 	struct ekp_backend_val *be = NULL;
 	struct ekp_svc_val *svc;
 	struct ekp_ct_val fwd;
 	struct nat_tuple to;
 	__u8 flags = 0;
+	__u64 now;
 	long bid;
 	int err;
 
@@ -261,6 +262,7 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p, __u64 now)
 	}
 #endif
 
+	now = ekp_now();
 	bid = lb_select(svc, p, &be, now, ctx);
 	if (bid < 0)
 		return drop(ctx, (enum ekp_drop_reason)-bid);
@@ -328,11 +330,11 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 	ret = parse_packet(ctx, &p);
 	if (ret != EKP_CONTINUE)
 		return ret;
-	now = bpf_ktime_get_ns();
 	ct = ct_lookup(&p);
 	if (ct) {
 		if (xdp_defers(ctx, ct->type, ct->flags))
 			return EKP_V_PASS;
+		now = ekp_now();
 		if (ct->type == EKP_CT_REV) {
 			ct_refresh(ct, &p, now);
 			return handle_rev(ctx, &p, ct);
@@ -343,7 +345,7 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 		}
 		count_event(ctx, EKP_EV_CT_EXPIRED_REUSE);
 	}
-	return handle_new(ctx, &p, now);
+	return handle_new(ctx, &p);
 }
 
 #endif /* EKP_PIPELINE_H */

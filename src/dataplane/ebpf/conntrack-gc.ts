@@ -8,7 +8,7 @@ export interface GcResult {
   flows: number;
 }
 
-/** CLOCK_MONOTONIC in ns: what bpf_ktime_get_ns() returns and expires_ns is in. */
+/** CLOCK_MONOTONIC in ns, the clock expires_ns is in (the datapath reads it at tick resolution, a tick behind at most). */
 export const monotonicNs = (): bigint => process.hrtime.bigint();
 
 /**
