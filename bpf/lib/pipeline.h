@@ -34,6 +34,7 @@
 EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr)
 {
 	struct bpf_fib_lookup fib;
+	struct bpf_redir_neigh nh;
 	long rc;
 
 	__builtin_memset(&fib, 0, sizeof(fib));
@@ -51,7 +52,16 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return EKP_V_PASS; /* no route: let the stack report it */
-	if (bpf_redirect_neigh(fib.ifindex, NULL, 0, 0) != TC_ACT_REDIRECT)
+	/* Hand over the next hop the lookup found: without it the redirect
+	 * does a second, full route lookup of its own for every packet. The
+	 * gateway of an IPv4 route may be IPv6 (the lookup then says AF_INET6). */
+	__builtin_memset(&nh, 0, sizeof(nh));
+	nh.nh_family = fib.family;
+	if (fib.family == AF_INET)
+		nh.ipv4_nh = fib.ipv4_dst;
+	else
+		__builtin_memcpy(nh.ipv6_nh, fib.ipv6_dst, sizeof(nh.ipv6_nh));
+	if (bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0) != TC_ACT_REDIRECT)
 		return EKP_V_PASS;
 	count_event(ctx, EKP_EV_REDIRECT);
 	return EKP_V_REDIRECT;
