@@ -25,7 +25,8 @@
 #define EKP_MAP_SVC       "ekp_svc_v1"
 #define EKP_MAP_BACKEND   "ekp_backend_v1"
 #define EKP_MAP_SLOTS     "ekp_slots_v1"
-#define EKP_MAP_CT        "ekp_ct_v1"
+#define EKP_MAP_CT        "ekp_ct_v1"      /* IPv6 flows */
+#define EKP_MAP_CT4       "ekp_ct4_v1"     /* IPv4 flows */
 #define EKP_MAP_AFFINITY  "ekp_affinity_v1"
 #define EKP_MAP_SRCRANGE  "ekp_srcrange_v1"
 #define EKP_MAP_SOCK      "ekp_sock_v1"
@@ -37,7 +38,7 @@
 #define EKP_SVC_MAX       65536
 #define EKP_BACKEND_MAX   65536   /* backend id 0 is reserved (= none)     */
 #define EKP_SLOTS_MAX     1048576 /* u32 each, 8 B a slot in an array: 8 MiB */
-#define EKP_CT_MAX        262144
+#define EKP_CT_MAX        262144  /* each of ekp_ct_v1 and ekp_ct4_v1 */
 #define EKP_AFFINITY_MAX  65536
 #define EKP_SRCRANGE_MAX  16384
 #define EKP_SOCK_MAX      65536
@@ -123,7 +124,13 @@ struct ekp_backend_val {
 };
 
 /* ======================================================================
- * Conntrack.  ekp_ct_v1: LRU_HASH ekp_ct_key -> ekp_ct_val
+ * Conntrack.  ekp_ct4_v1: LRU_HASH ekp_ct4_key -> ekp_ct_val (IPv4 flows)
+ *             ekp_ct_v1:  LRU_HASH ekp_ct_key  -> ekp_ct_val (IPv6 flows)
+ *
+ * Two maps because every packet hashes its conntrack key: an IPv4 key of 16
+ * bytes hashes in well under half the time of the 40 bytes an IPv6 tuple
+ * needs. Both hold the same values; IPv4 addresses in a value sit in the
+ * first 4 bytes of union ekp_addr as everywhere else.
  *
  * A NATed flow has two entries keyed by the tuple as it appears on the wire:
  *  FWD  client:cport -> frontend:fport      value: new dst (backend) and,
@@ -143,6 +150,15 @@ struct ekp_ct_key {
 	__u8   proto;
 	__u8   family;
 	__u8   pad[2];
+};
+
+struct ekp_ct4_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8   proto;
+	__u8   pad[3];
 };
 
 #define EKP_CT_FWD 1

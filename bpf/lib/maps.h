@@ -52,6 +52,14 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ekp_ct4_key);
+	__type(value, struct ekp_ct_val);
+	__uint(max_entries, EKP_CT_MAX);
+	EKP_PIN;
+} ekp_ct4_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, struct ekp_affinity_key);
 	__type(value, struct ekp_affinity_val);
 	__uint(max_entries, EKP_AFFINITY_MAX);

@@ -219,7 +219,7 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 		addr_copy(&rk.daddr, &fwd->addr2);
 		for (int i = 0; i < EKP_SNAT_RETRIES; i++) {
 			rk.dport = snat_pick_port();
-			if (bpf_map_update_elem(&ekp_ct_v1, &rk, &rv, BPF_NOEXIST) == 0) {
+			if (ct_map_update(&rk, &rv, BPF_NOEXIST) == 0) {
 				ok = 1;
 				break;
 			}
@@ -231,15 +231,15 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 	} else {
 		addr_copy(&rk.daddr, &p->saddr);
 		rk.dport = p->sport;
-		if (bpf_map_update_elem(&ekp_ct_v1, &rk, &rv, BPF_ANY) < 0)
+		if (ct_map_update(&rk, &rv, BPF_ANY) < 0)
 			count_event(ctx, EKP_EV_CT_INSERT_FAIL);
 	}
 
 	ct_key_from_pkt(&fk, p);
-	if (bpf_map_update_elem(&ekp_ct_v1, &fk, fwd, BPF_ANY) < 0) {
+	if (ct_map_update(&fk, fwd, BPF_ANY) < 0) {
 		count_event(ctx, EKP_EV_CT_INSERT_FAIL);
 		if (snat) {
-			bpf_map_delete_elem(&ekp_ct_v1, &rk);
+			ct_map_delete(&rk);
 			return -EKP_DROP_CT_INSERT;
 		}
 	}

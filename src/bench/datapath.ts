@@ -87,6 +87,7 @@ export function sizesFor(services: number, slotsNeeded: number): Sizes {
     [MAP.svcStat]: ids,
     [MAP.backend]: Math.max(MAP_DEFAULT_SIZE.ekp_backend_v1, pow2(services * BACKENDS + 1)),
     [MAP.slots]: Math.max(MAP_DEFAULT_SIZE.ekp_slots_v1, Math.ceil(slotsNeeded / 2 ** 20) * 2 ** 20),
+    [MAP.ct4]: conntrackMax(),
     [MAP.ct]: conntrackMax(),
   };
 }

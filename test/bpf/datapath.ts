@@ -85,7 +85,7 @@ export class Datapath {
 
   /** Empties the flow state (conntrack, affinity) between cases. */
   clearFlows(): void {
-    for (const name of [MAP.ct, MAP.affinity]) {
+    for (const name of [MAP.ct4, MAP.ct, MAP.affinity]) {
       const m = this.map(name);
       for (const [k] of [...m.entries()]) m.delete(k);
     }

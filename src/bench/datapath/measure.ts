@@ -146,7 +146,7 @@ export class DatapathRig {
         const rr = this.tc.testRun({ data: f });
         if (!TC_FORWARDED.has(rr.retval)) throw new Error(`bench: handshake of flow ${j} returned ${rr.retval}`);
       }
-      const ct = this.map(MAP.ct);
+      const ct = this.map(MAP.ct4);
       const fwdKey = { saddr: client, daddr: vip, sport, dport: SERVICE_PORT, proto: 'tcp' } as const;
       const revKey = { saddr: out.dst, daddr: out.src, sport: out.dport, dport: out.sport, proto: 'tcp' } as const;
       const fwd = ct.lookup(encodeCtKey(fwdKey));
@@ -167,7 +167,7 @@ export class DatapathRig {
   }
 
   clearConntrack(): void {
-    const ct = this.map(MAP.ct);
+    const ct = this.map(MAP.ct4);
     const keys = [...ct.keys()];
     if (keys.length) ct.deleteBatch(Buffer.concat(keys));
   }
@@ -302,7 +302,7 @@ export class DatapathRig {
 
   /** Deletes the FWD and REV entries of flows a syn batch created, so conntrack stays the same size. */
   private forgetFlows(keys: CtKey[]): void {
-    const ct = this.map(MAP.ct);
+    const ct = this.map(MAP.ct4);
     const del: Buffer[] = [];
     for (const k of keys) {
       const kb = encodeCtKey(k);

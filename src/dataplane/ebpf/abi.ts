@@ -14,7 +14,9 @@ export const MAP = {
   svc: 'ekp_svc_v1',
   backend: 'ekp_backend_v1',
   slots: 'ekp_slots_v1',
+  /** IPv6 flows; IPv4 flows are in ct4 (see ctMapOf). */
   ct: 'ekp_ct_v1',
+  ct4: 'ekp_ct4_v1',
   affinity: 'ekp_affinity_v1',
   srcRange: 'ekp_srcrange_v1',
   sock: 'ekp_sock_v1',
@@ -30,6 +32,7 @@ export const MAP_DEFAULT_SIZE: Readonly<Record<MapName, number>> = {
   ekp_backend_v1: 65536,
   ekp_slots_v1: 1048576,
   ekp_ct_v1: 262144,
+  ekp_ct4_v1: 262144,
   ekp_affinity_v1: 65536,
   ekp_srcrange_v1: 16384,
   ekp_sock_v1: 65536,
@@ -118,6 +121,7 @@ export const LAYOUT = {
   ekp_svc_val: { size: 24, fields: { svc_id: f(0, 4), slot_off: f(4, 4), slot_len: f(8, 4), affinity_timeout_s: f(12, 4), flags: f(16, 4), reserved: f(20, 4) } },
   ekp_backend_val: { size: 24, fields: { addr: f(0, 16), port: f(16, 2), family: f(18, 1), flags: f(19, 1), ifindex: f(20, 4) } },
   ekp_ct_key: { size: 40, fields: { saddr: f(0, 16), daddr: f(16, 16), sport: f(32, 2), dport: f(34, 2), proto: f(36, 1), family: f(37, 1), pad: f(38, 2) } },
+  ekp_ct4_key: { size: 16, fields: { saddr: f(0, 4), daddr: f(4, 4), sport: f(8, 2), dport: f(10, 2), proto: f(12, 1), pad: f(13, 3) } },
   ekp_ct_val: {
     size: 56,
     fields: {
@@ -150,6 +154,7 @@ const O = {
   svcVal: LAYOUT.ekp_svc_val.fields,
   be: LAYOUT.ekp_backend_val.fields,
   ctKey: LAYOUT.ekp_ct_key.fields,
+  ct4Key: LAYOUT.ekp_ct4_key.fields,
   ctVal: LAYOUT.ekp_ct_val.fields,
   affKey: LAYOUT.ekp_affinity_key.fields,
   affVal: LAYOUT.ekp_affinity_val.fields,
@@ -367,18 +372,44 @@ export interface CtKey {
   proto: ProtoName | number;
 }
 
-export function encodeCtKey(k: CtKey): Buffer {
-  const b = Buffer.alloc(SIZE.ekp_ct_key);
-  const fam = writeAddr(b, O.ctKey.saddr.offset, k.saddr);
-  if (writeAddr(b, O.ctKey.daddr.offset, k.daddr) !== fam) throw new TypeError('ct key: mixed address families');
-  b.writeUInt16BE(k.sport, O.ctKey.sport.offset);
-  b.writeUInt16BE(k.dport, O.ctKey.dport.offset);
-  b.writeUInt8(protoNumber(k.proto), O.ctKey.proto.offset);
-  b.writeUInt8(fam, O.ctKey.family.offset);
-  return b;
+/** The conntrack map of a family: IPv4 flows have their own map with a short key. */
+export function ctMapOf(family: Family): typeof MAP.ct4 | typeof MAP.ct {
+  return family === 4 ? MAP.ct4 : MAP.ct;
 }
 
+/** The key of a flow in the map of its family (ctMapOf): ekp_ct4_key for IPv4, else ekp_ct_key. */
+export function encodeCtKey(k: CtKey): Buffer {
+  const full = Buffer.alloc(SIZE.ekp_ct_key);
+  const fam = writeAddr(full, O.ctKey.saddr.offset, k.saddr);
+  if (writeAddr(full, O.ctKey.daddr.offset, k.daddr) !== fam) throw new TypeError('ct key: mixed address families');
+  if (fam === 4) {
+    const b = Buffer.alloc(SIZE.ekp_ct4_key);
+    full.copy(b, O.ct4Key.saddr.offset, O.ctKey.saddr.offset, O.ctKey.saddr.offset + 4);
+    full.copy(b, O.ct4Key.daddr.offset, O.ctKey.daddr.offset, O.ctKey.daddr.offset + 4);
+    b.writeUInt16BE(k.sport, O.ct4Key.sport.offset);
+    b.writeUInt16BE(k.dport, O.ct4Key.dport.offset);
+    b.writeUInt8(protoNumber(k.proto), O.ct4Key.proto.offset);
+    return b;
+  }
+  full.writeUInt16BE(k.sport, O.ctKey.sport.offset);
+  full.writeUInt16BE(k.dport, O.ctKey.dport.offset);
+  full.writeUInt8(protoNumber(k.proto), O.ctKey.proto.offset);
+  full.writeUInt8(fam, O.ctKey.family.offset);
+  return full;
+}
+
+/** Either key layout, told apart by its size. */
 export function decodeCtKey(b: Buffer): CtKey & { proto: number; family: Family } {
+  if (b.length === SIZE.ekp_ct4_key) {
+    return {
+      saddr: decodeAddr(b, 4, O.ct4Key.saddr.offset),
+      daddr: decodeAddr(b, 4, O.ct4Key.daddr.offset),
+      sport: b.readUInt16BE(O.ct4Key.sport.offset),
+      dport: b.readUInt16BE(O.ct4Key.dport.offset),
+      proto: b.readUInt8(O.ct4Key.proto.offset),
+      family: 4,
+    };
+  }
   const fam = b.readUInt8(O.ctKey.family.offset) as Family;
   return {
     saddr: decodeAddr(b, fam, O.ctKey.saddr.offset),

@@ -6,6 +6,7 @@ import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
 import { DROP_REASONS, EVENTS, MAP_DEFAULT_SIZE, MAP, encodeU32, sumPerCpuCounter, familyOf, type Config } from './abi.js';
 import { attachSocketPrograms, cgroup2Root, detachSocketPrograms } from './cgroup.js';
 import { collectConntrack } from './conntrack-gc.js';
+import { moveIpv4Flows } from './ct-upgrade.js';
 import { DeviceAttacher, detachAll } from './devices.js';
 import { loadDatapath, type LoadedDatapath, type MapSizes } from './loader.js';
 import { ServiceWriter } from './writer.js';
@@ -71,7 +72,11 @@ class EbpfDataplane implements Dataplane {
       { algorithm: config.lbAlgorithm, sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries } },
     );
     const adopted = this.writer.adopt();
-    log.info('datapath loaded', { pinDir: config.bpfPinDir, ms: Math.round(performance.now() - t0), adoptedEntries: adopted.entries, adoptedBackends: adopted.backends });
+    const movedFlows = moveIpv4Flows(m.ct, m.ct4);
+    log.info('datapath loaded', {
+      pinDir: config.bpfPinDir, ms: Math.round(performance.now() - t0), adoptedEntries: adopted.entries, adoptedBackends: adopted.backends,
+      ...(movedFlows ? { ipv4ConntrackEntriesMoved: movedFlows } : {}),
+    });
 
     this.devices = new DeviceAttacher({ tc: this.loaded.tc, xdp: this.loaded.xdp }, config.devices, log);
     this.devices.start();
@@ -100,7 +105,7 @@ class EbpfDataplane implements Dataplane {
   gc(): void {
     if (!this.loaded) return;
     try {
-      this.conntrack = collectConntrack(this.loaded.maps.ct);
+      this.conntrack = collectConntrack([this.loaded.maps.ct4, this.loaded.maps.ct]);
     } catch (e) {
       this.ctx.log.warn('conntrack GC failed', { error: (e as Error).message });
     }

@@ -15,6 +15,7 @@ export interface MapSizes {
   svcStat: number;
   backend: number;
   slots: number;
+  /** Each of the two conntrack maps (IPv4, IPv6). */
   ct: number;
   affinity: number;
   srcRange: number;
@@ -37,9 +38,11 @@ export interface LoadedDatapath {
   close(): void;
 }
 
-const SIZED: Record<keyof MapSizes, string> = {
-  svc: MAP.svc, svcStat: MAP.svcStat, backend: MAP.backend, slots: MAP.slots, ct: MAP.ct, affinity: MAP.affinity, srcRange: MAP.srcRange, sock: MAP.sock,
-};
+/** Which size each sized map gets; both conntrack maps (IPv4, IPv6) get `ct`. */
+const SIZED: readonly [keyof MapSizes, string][] = [
+  ['svc', MAP.svc], ['svcStat', MAP.svcStat], ['backend', MAP.backend], ['slots', MAP.slots], ['ct', MAP.ct4], ['ct', MAP.ct],
+  ['affinity', MAP.affinity], ['srcRange', MAP.srcRange], ['sock', MAP.sock],
+];
 
 /**
  * A pinned map of another size cannot be reused (libbpf refuses the load), so
@@ -47,7 +50,7 @@ const SIZED: Record<keyof MapSizes, string> = {
  * established flows, which the log says.
  */
 function dropMismatchedPins(pinDir: string, sizes: MapSizes, log: Logger): void {
-  for (const [k, name] of Object.entries(SIZED) as [keyof MapSizes, string][]) {
+  for (const [k, name] of SIZED) {
     const path = join(pinDir, name);
     if (!existsSync(path)) continue;
     let have: number;
@@ -66,7 +69,7 @@ function dropMismatchedPins(pinDir: string, sizes: MapSizes, log: Logger): void 
 
 function open(name: string, opts: LoadOptions, flags: number): BpfObject {
   const obj = BpfObject.open(bpfObjectPath(name), { pinRoot: opts.pinDir });
-  for (const [k, map] of Object.entries(SIZED) as [keyof MapSizes, string][]) {
+  for (const [k, map] of SIZED) {
     try {
       obj.setMaxEntries(map, opts.sizes[k]);
     } catch (e) {
