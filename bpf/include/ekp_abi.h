@@ -18,13 +18,13 @@
 
 #include <linux/types.h>
 
-#define EKP_ABI_VERSION 1
+#define EKP_ABI_VERSION 2
 
 /* ---- map names (BPF object names are at most 15 characters) ---------- */
 /* The C identifiers in bpf/lib/maps.h equal these strings. */
 #define EKP_MAP_SVC       "ekp_svc_v1"
 #define EKP_MAP_BACKEND   "ekp_backend_v1"
-#define EKP_MAP_SLOTS     "ekp_slots_v1"
+#define EKP_MAP_SLOTS     "ekp_slots_v2"
 #define EKP_MAP_CT        "ekp_ct_v1"      /* IPv6 flows */
 #define EKP_MAP_CT4       "ekp_ct4_v1"     /* IPv4 flows */
 #define EKP_MAP_AFFINITY  "ekp_affinity_v1"
@@ -37,7 +37,7 @@
 /* ---- default map sizes (entries); userspace may override before load -- */
 #define EKP_SVC_MAX       65536
 #define EKP_BACKEND_MAX   65536   /* backend id 0 is reserved (= none)     */
-#define EKP_SLOTS_MAX     1048576 /* u32 each, 8 B a slot in an array: 8 MiB */
+#define EKP_SLOT_PAIRS_MAX 524288 /* 1,048,576 slots, 4 B each: 4 MiB     */
 #define EKP_CT_MAX        262144  /* each of ekp_ct_v1 and ekp_ct4_v1 */
 #define EKP_AFFINITY_MAX  65536
 #define EKP_SRCRANGE_MAX  16384
@@ -92,7 +92,7 @@ struct ekp_svc_key {
 
 struct ekp_svc_val {
 	__u32 svc_id;         /* reverse-NAT / stats id, 1..EKP_SVCSTAT_MAX-1  */
-	__u32 slot_off;       /* first slot in ekp_slots_v1                    */
+	__u32 slot_off;       /* first slot in ekp_slots_v2 (even)             */
 	__u32 slot_len;       /* number of slots (Maglev: the prime M); 0=none */
 	__u32 affinity_timeout_s;
 	__u32 flags;          /* EKP_SVC_F_*                                   */
@@ -100,13 +100,22 @@ struct ekp_svc_val {
 };
 
 /* ======================================================================
- * Slot pool.  ekp_slots_v1: ARRAY u32 index -> u32 backend id
+ * Slot pool.  ekp_slots_v2: ARRAY u32 -> struct ekp_slot_pair
+ *
+ * Slot i is id[i % 2] of entry i / 2. An array stores each value in a
+ * multiple of 8 bytes, so one u32 id per entry wasted half the pool (the
+ * largest map by far with Maglev tables); regions start at even slots and
+ * are padded to whole entries, so no two services share an entry.
  *
  * Each service owns one region [slot_off, slot_off+slot_len): a random-
  * selection list or a Maglev lookup table.  Userspace writes a new region,
  * then updates the service value (one atomic map update), then frees the
  * old region.
  * ====================================================================== */
+
+struct ekp_slot_pair {
+	__u32 id[2];          /* backend ids; 0 = none (padding) */
+};
 
 /* ======================================================================
  * Backends.  ekp_backend_v1: ARRAY u32 backend id -> ekp_backend_val

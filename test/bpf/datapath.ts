@@ -64,7 +64,8 @@ export class Datapath {
   /** Writes a fresh slot region, then points the service at it. */
   setService(s: ServiceSpec): { slotOff: number } {
     const slotOff = this.nextSlot;
-    this.nextSlot += Math.max(1, s.slots.length);
+    // Regions start at an even slot: the pool stores two per entry.
+    this.nextSlot += Math.ceil(Math.max(1, s.slots.length) / 2) * 2;
     if (s.slots.length > 0) {
       const { keys, values } = encodeSlotRegion(slotOff, s.slots);
       this.map(MAP.slots).updateBatch(keys, values);

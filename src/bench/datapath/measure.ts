@@ -3,7 +3,7 @@
 // BPF_PROG_TEST_RUN, checking the datapath's own counters after every batch so a
 // number is only reported for packets that really took the path it is named after.
 import {
-  DROP_REASONS, EVENT, MAP, decodeCtVal, encodeCtKey, encodeCtVal, encodeU32, reverseKeyOf, sumPerCpuCounter,
+  DROP_REASONS, EVENT, MAP, SLOTS_PER_ENTRY, decodeCtVal, encodeCtKey, encodeCtVal, encodeU32, reverseKeyOf, sumPerCpuCounter,
   type Config, type CtKey, type MapName,
 } from '../../dataplane/ebpf/abi.js';
 import { ServiceWriter, type LbAlgorithm } from '../../dataplane/ebpf/writer.js';
@@ -95,7 +95,7 @@ export class DatapathRig {
     const m = (n: MapName) => this.objects.map(n);
     this.writer = new ServiceWriter(
       { svc: m(MAP.svc), backend: m(MAP.backend), slots: m(MAP.slots), srcRange: m(MAP.srcRange) },
-      { algorithm: opts.algorithm, sizes: { svcIds: m(MAP.svcStat).maxEntries, backends: m(MAP.backend).maxEntries, slots: m(MAP.slots).maxEntries } },
+      { algorithm: opts.algorithm, sizes: { svcIds: m(MAP.svcStat).maxEntries, backends: m(MAP.backend).maxEntries, slots: m(MAP.slots).maxEntries * SLOTS_PER_ENTRY } },
     );
   }
 

@@ -7,13 +7,13 @@
 
 import { isIPv4, isIPv6 } from 'node:net';
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Pinned map names (layout version in the suffix). */
 export const MAP = {
   svc: 'ekp_svc_v1',
   backend: 'ekp_backend_v1',
-  slots: 'ekp_slots_v1',
+  slots: 'ekp_slots_v2',
   /** IPv6 flows; IPv4 flows are in ct4 (see ctMapOf). */
   ct: 'ekp_ct_v1',
   ct4: 'ekp_ct4_v1',
@@ -30,7 +30,8 @@ export type MapName = (typeof MAP)[keyof typeof MAP];
 export const MAP_DEFAULT_SIZE: Readonly<Record<MapName, number>> = {
   ekp_svc_v1: 65536,
   ekp_backend_v1: 65536,
-  ekp_slots_v1: 1048576,
+  /** Entries of two slots each (SLOTS_PER_ENTRY). */
+  ekp_slots_v2: 524288,
   ekp_ct_v1: 262144,
   ekp_ct4_v1: 262144,
   ekp_affinity_v1: 65536,
@@ -119,6 +120,7 @@ export const LAYOUT = {
   ekp_addr: { size: 16, fields: { v4: f(0, 4), v6: f(0, 16), bytes: f(0, 16) } },
   ekp_svc_key: { size: 24, fields: { addr: f(0, 16), port: f(16, 2), proto: f(18, 1), family: f(19, 1), scope: f(20, 1), pad: f(21, 3) } },
   ekp_svc_val: { size: 24, fields: { svc_id: f(0, 4), slot_off: f(4, 4), slot_len: f(8, 4), affinity_timeout_s: f(12, 4), flags: f(16, 4), reserved: f(20, 4) } },
+  ekp_slot_pair: { size: 8, fields: { id: f(0, 8) } },
   ekp_backend_val: { size: 24, fields: { addr: f(0, 16), port: f(16, 2), family: f(18, 1), flags: f(19, 1), ifindex: f(20, 4) } },
   ekp_ct_key: { size: 40, fields: { saddr: f(0, 16), daddr: f(16, 16), sport: f(32, 2), dport: f(34, 2), proto: f(36, 1), family: f(37, 1), pad: f(38, 2) } },
   ekp_ct4_key: { size: 16, fields: { saddr: f(0, 4), daddr: f(4, 4), sport: f(8, 2), dport: f(10, 2), proto: f(12, 1), pad: f(13, 3) } },
@@ -315,15 +317,35 @@ export function decodeU32(b: Buffer): number {
   return b.readUInt32LE(0);
 }
 
-/** Keys and values for an updateBatch of ekp_slots_v1 covering [offset, offset+ids.length). */
+/** Slots per ekp_slots_v2 entry (struct ekp_slot_pair): slot i is half i % 2 of entry i / 2. */
+export const SLOTS_PER_ENTRY = 2;
+
+/** Entries of ekp_slots_v2 that hold `slots` slots. */
+export function slotEntries(slots: number): number {
+  return Math.ceil(slots / SLOTS_PER_ENTRY);
+}
+
+/**
+ * Keys and values for an updateBatch of ekp_slots_v2 covering [offset, offset+ids.length),
+ * offset even; the last entry of an odd-length region is padded with id 0.
+ */
 export function encodeSlotRegion(offset: number, ids: readonly number[]): { keys: Buffer; values: Buffer } {
-  const keys = Buffer.alloc(ids.length * 4);
-  const values = Buffer.alloc(ids.length * 4);
-  ids.forEach((id, i) => {
-    keys.writeUInt32LE(offset + i, i * 4);
-    values.writeUInt32LE(id, i * 4);
-  });
+  const n = slotEntries(ids.length);
+  const keys = Buffer.allocUnsafe(n * 4);
+  const values = Buffer.alloc(n * SIZE.ekp_slot_pair);
+  writeSlotRegion(keys, values, 0, offset, ids);
   return { keys, values };
+}
+
+/** Encodes a region at entry `at` of batch buffers (a whole sync's regions in one batch). Returns its entry count. */
+export function writeSlotRegion(keys: Buffer, values: Buffer, at: number, offset: number, ids: readonly number[]): number {
+  if (offset % SLOTS_PER_ENTRY) throw new RangeError(`slot region at ${offset}: regions start at an even slot`);
+  const first = offset / SLOTS_PER_ENTRY;
+  const n = slotEntries(ids.length);
+  for (let i = 0; i < n; i++) keys.writeUInt32LE(first + i, (at + i) * 4);
+  for (let j = 0; j < ids.length; j++) values.writeUInt32LE(ids[j]!, at * SIZE.ekp_slot_pair + j * 4);
+  if (ids.length % SLOTS_PER_ENTRY) values.writeUInt32LE(0, at * SIZE.ekp_slot_pair + ids.length * 4);
+  return n;
 }
 
 export interface BackendVal {
