@@ -66,8 +66,6 @@ export interface RigOptions {
   withXdp: boolean;
   /** Read-only program config; WIRE_CONFIG unless given. */
   config?: Config;
-  /** A directory of other builds of the objects to load instead of build/Release/bpf (A/B experiments). */
-  objectDir?: string;
 }
 
 export class DatapathRig {
@@ -88,7 +86,7 @@ export class DatapathRig {
     const config = opts.config ?? WIRE_CONFIG;
     const specs = [{ object: 'tc_lb', config }];
     if (opts.withXdp) specs.push({ object: 'xdp_lb', config }, { object: 'xdp_floor', config: {} });
-    this.objects = loadObjects(opts.pinRoot, specs, opts.sizes, opts.objectDir);
+    this.objects = loadObjects(opts.pinRoot, specs, opts.sizes);
     this.tc = this.objects.prog('tc_lb', 'tc_ingress');
     this.xdp = opts.withXdp ? this.objects.prog('xdp_lb', 'xdp_nodeport') : null;
     this.floor = opts.withXdp ? this.objects.prog('xdp_floor', 'xdp_floor') : null;

@@ -49,8 +49,8 @@ export class PrivateBpffs {
  * Loads one object with the given read-only config and map sizes, pinning its maps
  * by name under pinRoot (so every object loaded with the same pinRoot shares them).
  */
-export function loadObject(name: string, pinRoot: string, config: Config, sizes: Sizes, objectDir?: string): BpfObject {
-  const obj = BpfObject.open(objectDir ? join(objectDir, `${name}.bpf.o`) : bpfObjectPath(name), { pinRoot });
+export function loadObject(name: string, pinRoot: string, config: Config, sizes: Sizes): BpfObject {
+  const obj = BpfObject.open(bpfObjectPath(name), { pinRoot });
   try {
     for (const [map, n] of Object.entries(sizes) as [MapName, number][]) {
       try {
@@ -78,10 +78,10 @@ export interface Objects {
 }
 
 /** Several objects over one pin directory; maps come from the first. */
-export function loadObjects(pinRoot: string, specs: { object: string; config: Config }[], sizes: Sizes, objectDir?: string): Objects {
+export function loadObjects(pinRoot: string, specs: { object: string; config: Config }[], sizes: Sizes): Objects {
   const loaded: { object: string; obj: BpfObject }[] = [];
   try {
-    for (const s of specs) loaded.push({ object: s.object, obj: loadObject(s.object, pinRoot, s.config, sizes, objectDir) });
+    for (const s of specs) loaded.push({ object: s.object, obj: loadObject(s.object, pinRoot, s.config, sizes) });
   } catch (e) {
     loaded.forEach((l) => l.obj.close());
     throw e;
