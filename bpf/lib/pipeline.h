@@ -48,8 +48,11 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 		__builtin_memcpy(fib.ipv6_dst, daddr->v6, sizeof(fib.ipv6_dst));
 	}
 	/* An ingress-style lookup: BPF_FIB_LOOKUP_OUTPUT would pin the answer to
-	 * this device (oif), which is exactly the route we must not keep. */
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	 * this device (oif), which is exactly the route we must not keep. The
+	 * redirect looks the next hop's neighbour up itself, so the lookup need
+	 * not, where the kernel knows the flag (older ones refuse the call). */
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib),
+			    (ekp_cfg.flags & EKP_CFG_F_FIB_SKIP_NEIGH) ? BPF_FIB_LOOKUP_SKIP_NEIGH : 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return EKP_V_PASS; /* no route: let the stack report it */
 	/* Hand over the next hop the lookup found: without it the redirect

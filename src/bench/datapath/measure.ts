@@ -6,6 +6,7 @@ import {
   DROP_REASONS, EVENT, MAP, SLOTS_PER_ENTRY, decodeCtVal, encodeCtKey, encodeCtVal, encodeU32, reverseKeyOf, sumPerCpuCounter,
   type Config, type CtKey, type MapName,
 } from '../../dataplane/ebpf/abi.js';
+import { kernelConfigFlags } from '../../dataplane/ebpf/kernel.js';
 import { ServiceWriter, type LbAlgorithm } from '../../dataplane/ebpf/writer.js';
 import type { BpfMap, BpfProgram } from '../../native/index.js';
 import { TCP, intToIpv4, ipv4ToInt, parseTcp4, tcp4Frame } from './packet.js';
@@ -23,7 +24,7 @@ const SNAT_MAX = 65000;
 const PAYLOAD = Buffer.alloc(32, 0x61);
 
 /** tc ingress on a node device ('wire' role) and XDP get the daemon's config: the node address for SNAT. */
-export const WIRE_CONFIG: Config = { snatV4: NODE_IP, snatPortMin: SNAT_MIN, snatPortMax: SNAT_MAX };
+export const WIRE_CONFIG: Config = { snatV4: NODE_IP, snatPortMin: SNAT_MIN, snatPortMax: SNAT_MAX, flags: kernelConfigFlags() };
 
 interface Flow {
   client: string;

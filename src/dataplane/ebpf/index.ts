@@ -7,6 +7,7 @@ import { DROP_REASONS, EVENTS, MAP_DEFAULT_SIZE, MAP, SLOTS_PER_ENTRY, encodeU32
 import { attachSocketPrograms, cgroup2Root, detachSocketPrograms } from './cgroup.js';
 import { collectConntrack } from './conntrack-gc.js';
 import { moveIpv4Flows } from './ct-upgrade.js';
+import { kernelConfigFlags } from './kernel.js';
 import { moveLegacySlots } from './slots-upgrade.js';
 import { DeviceAttacher, detachAll } from './devices.js';
 import { loadDatapath, type LoadedDatapath, type MapSizes } from './loader.js';
@@ -48,6 +49,7 @@ function programConfig(ctx: DataplaneContext): Config {
   return {
     ...(v4 ? { snatV4: v4 } : {}),
     ...(v6 ? { snatV6: v6 } : {}),
+    flags: kernelConfigFlags(),
     ctTimeoutS: { established: Math.round(ct.tcpEstablishedTimeoutMs / 1000), udp: Math.round(ct.udpTimeoutMs / 1000) },
   };
 }
