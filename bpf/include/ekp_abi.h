@@ -18,14 +18,15 @@
 
 #include <linux/types.h>
 
-#define EKP_ABI_VERSION 1
+#define EKP_ABI_VERSION 2
 
 /* ---- map names (BPF object names are at most 15 characters) ---------- */
 /* The C identifiers in bpf/lib/maps.h equal these strings. */
 #define EKP_MAP_SVC       "ekp_svc_v1"
 #define EKP_MAP_BACKEND   "ekp_backend_v1"
-#define EKP_MAP_SLOTS     "ekp_slots_v1"
-#define EKP_MAP_CT        "ekp_ct_v1"
+#define EKP_MAP_SLOTS     "ekp_slots_v2"
+#define EKP_MAP_CT        "ekp_ct_v1"      /* IPv6 flows */
+#define EKP_MAP_CT4       "ekp_ct4_v1"     /* IPv4 flows */
 #define EKP_MAP_AFFINITY  "ekp_affinity_v1"
 #define EKP_MAP_SRCRANGE  "ekp_srcrange_v1"
 #define EKP_MAP_SOCK      "ekp_sock_v1"
@@ -36,8 +37,8 @@
 /* ---- default map sizes (entries); userspace may override before load -- */
 #define EKP_SVC_MAX       65536
 #define EKP_BACKEND_MAX   65536   /* backend id 0 is reserved (= none)     */
-#define EKP_SLOTS_MAX     1048576 /* u32 each, 8 B a slot in an array: 8 MiB */
-#define EKP_CT_MAX        262144
+#define EKP_SLOT_PAIRS_MAX 524288 /* 1,048,576 slots, 4 B each: 4 MiB     */
+#define EKP_CT_MAX        262144  /* each of ekp_ct_v1 and ekp_ct4_v1 */
 #define EKP_AFFINITY_MAX  65536
 #define EKP_SRCRANGE_MAX  16384
 #define EKP_SOCK_MAX      65536
@@ -91,7 +92,7 @@ struct ekp_svc_key {
 
 struct ekp_svc_val {
 	__u32 svc_id;         /* reverse-NAT / stats id, 1..EKP_SVCSTAT_MAX-1  */
-	__u32 slot_off;       /* first slot in ekp_slots_v1                    */
+	__u32 slot_off;       /* first slot in ekp_slots_v2 (even)             */
 	__u32 slot_len;       /* number of slots (Maglev: the prime M); 0=none */
 	__u32 affinity_timeout_s;
 	__u32 flags;          /* EKP_SVC_F_*                                   */
@@ -99,13 +100,22 @@ struct ekp_svc_val {
 };
 
 /* ======================================================================
- * Slot pool.  ekp_slots_v1: ARRAY u32 index -> u32 backend id
+ * Slot pool.  ekp_slots_v2: ARRAY u32 -> struct ekp_slot_pair
+ *
+ * Slot i is id[i % 2] of entry i / 2. An array stores each value in a
+ * multiple of 8 bytes, so one u32 id per entry wasted half the pool (the
+ * largest map by far with Maglev tables); regions start at even slots and
+ * are padded to whole entries, so no two services share an entry.
  *
  * Each service owns one region [slot_off, slot_off+slot_len): a random-
  * selection list or a Maglev lookup table.  Userspace writes a new region,
  * then updates the service value (one atomic map update), then frees the
  * old region.
  * ====================================================================== */
+
+struct ekp_slot_pair {
+	__u32 id[2];          /* backend ids; 0 = none (padding) */
+};
 
 /* ======================================================================
  * Backends.  ekp_backend_v1: ARRAY u32 backend id -> ekp_backend_val
@@ -123,14 +133,20 @@ struct ekp_backend_val {
 };
 
 /* ======================================================================
- * Conntrack.  ekp_ct_v1: LRU_HASH ekp_ct_key -> ekp_ct_val
+ * Conntrack.  ekp_ct4_v1: LRU_HASH ekp_ct4_key -> ekp_ct_val (IPv4 flows)
+ *             ekp_ct_v1:  LRU_HASH ekp_ct_key  -> ekp_ct_val (IPv6 flows)
+ *
+ * Two maps because every packet hashes its conntrack key (a new flow three
+ * times): a lookup under 16 bytes took ~15 ns here, under the 40 an IPv6
+ * tuple needs ~25 ns. Both hold the same values; IPv4 addresses in a value
+ * sit in the first 4 bytes of union ekp_addr as everywhere else.
  *
  * A NATed flow has two entries keyed by the tuple as it appears on the wire:
  *  FWD  client:cport -> frontend:fport      value: new dst (backend) and,
  *                                            with EKP_CT_F_SNAT, new src
  *  REV  backend:bport -> client-or-snat     value: new src (frontend) and,
  *                                            with EKP_CT_F_SNAT, new dst
- * expires_ns is CLOCK_MONOTONIC (bpf_ktime_get_ns). An entry with
+ * expires_ns is CLOCK_MONOTONIC (at tick resolution: ekp_now()). An entry with
  * expires_ns < now is dead: the datapath treats a dead FWD entry as a new
  * flow and userspace GC may delete it (and the REV entry derived from it:
  * {backend:bport -> (SNAT ? addr2:port2 : client:cport)}).
@@ -143,6 +159,15 @@ struct ekp_ct_key {
 	__u8   proto;
 	__u8   family;
 	__u8   pad[2];
+};
+
+struct ekp_ct4_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8   proto;
+	__u8   pad[3];
 };
 
 #define EKP_CT_FWD 1
@@ -288,6 +313,7 @@ enum ekp_event {
 #define EKP_CFG_F_FROM_HOST     (1u << 1) /* egress hook: packets originate on this host */
 #define EKP_CFG_F_FWD_REDIRECT  (1u << 2) /* forward with redirect_neigh/peer instead of the stack */
 #define EKP_CFG_F_REJECT_ICMP_TCP (1u << 3) /* empty TCP service: ICMP unreachable instead of RST */
+#define EKP_CFG_F_FIB_SKIP_NEIGH  (1u << 4) /* kernel >= 6.3: the FIB lookup may leave the neighbour to the redirect */
 
 struct ekp_config {
 	__u32 abi_version;          /* must equal EKP_ABI_VERSION */

@@ -127,6 +127,18 @@ EKP_INLINE int ctx_pull(struct ekp_ctx *ctx, __u32 len)
 }
 #endif /* !EKP_SOCK */
 
+/*
+ * The datapath's clock: CLOCK_MONOTONIC at tick resolution. Conntrack and
+ * affinity timeouts are whole seconds, and the precise clock (a serialized TSC
+ * read behind bpf_ktime_get_ns) was a fifth of an established packet's cost.
+ * Userspace compares against the precise clock; the coarse one lags it by at
+ * most a tick, so an entry only ever looks expired a tick early to the GC.
+ */
+EKP_INLINE __u64 ekp_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
 EKP_INLINE int addr_eq(const union ekp_addr *a, const union ekp_addr *b)
 {
 	return a->v6[0] == b->v6[0] && a->v6[1] == b->v6[1] &&

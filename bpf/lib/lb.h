@@ -115,7 +115,8 @@ EKP_INLINE long lb_select(const struct ekp_svc_val *s, const struct pkt *p,
 	struct ekp_affinity_key ak;
 	struct ekp_affinity_val *av, nav;
 	struct ekp_backend_val *b;
-	__u32 len = s->slot_len, idx, slot, *id;
+	struct ekp_slot_pair *pair;
+	__u32 len = s->slot_len, idx, slot;
 	int affinity = svc_has(s, EKP_SVC_F_AFFINITY);
 
 	if (len == 0)
@@ -144,10 +145,13 @@ EKP_INLINE long lb_select(const struct ekp_svc_val *s, const struct pkt *p,
 	else
 		idx = bpf_get_prandom_u32() % len;
 	slot = s->slot_off + idx;
-	id = bpf_map_lookup_elem(&ekp_slots_v1, &slot);
-	if (!id || *id == 0)
+	idx = slot >> 1;
+	pair = bpf_map_lookup_elem(&ekp_slots_v2, &idx);
+	if (!pair)
 		return -EKP_DROP_BACKEND_MISSING;
-	slot = *id;
+	slot = pair->id[slot & 1];
+	if (slot == 0)
+		return -EKP_DROP_BACKEND_MISSING;
 	b = bpf_map_lookup_elem(&ekp_backend_v1, &slot);
 	if (!b || !b->family)
 		return -EKP_DROP_BACKEND_MISSING;

@@ -37,10 +37,10 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
-	__type(value, __u32);          /* backend id */
-	__uint(max_entries, EKP_SLOTS_MAX);
+	__type(value, struct ekp_slot_pair);
+	__uint(max_entries, EKP_SLOT_PAIRS_MAX);
 	EKP_PIN;
-} ekp_slots_v1 SEC(".maps");
+} ekp_slots_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -49,6 +49,14 @@ struct {
 	__uint(max_entries, EKP_CT_MAX);
 	EKP_PIN;
 } ekp_ct_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ekp_ct4_key);
+	__type(value, struct ekp_ct_val);
+	__uint(max_entries, EKP_CT_MAX);
+	EKP_PIN;
+} ekp_ct4_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

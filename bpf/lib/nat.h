@@ -68,10 +68,17 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 	__u32 off = l4_csum_off(p);
 	__u64 mangled0 = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 
-	if (p->family == EKP_FAMILY_V4 &&
-	    bpf_l3_csum_replace(ctx, ETH_HLEN_ + offsetof(struct iphdr, check),
-				0, csum_to_wsum(addr_diff), 0) < 0)
-		return -1;
+	/* The IPv4 header checksum is patched in place, as at XDP: the header
+	 * is in the linear part (parse pulled it), and its sum does not change,
+	 * so skb->csum needs nothing (bpf_l3_csum_replace does the same, for
+	 * the price of a helper call). */
+	if (p->family == EKP_FAMILY_V4) {
+		struct iphdr *ip = ctx_data(ctx) + ETH_HLEN_;
+
+		if ((void *)(ip + 1) > ctx_data_end(ctx))
+			return -1;
+		ip->check = csum_apply(ip->check, addr_diff);
+	}
 	if (!off)
 		return 0;
 	if (addr_diff &&

@@ -34,6 +34,7 @@
 EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr)
 {
 	struct bpf_fib_lookup fib;
+	struct bpf_redir_neigh nh;
 	long rc;
 
 	__builtin_memset(&fib, 0, sizeof(fib));
@@ -47,11 +48,23 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 		__builtin_memcpy(fib.ipv6_dst, daddr->v6, sizeof(fib.ipv6_dst));
 	}
 	/* An ingress-style lookup: BPF_FIB_LOOKUP_OUTPUT would pin the answer to
-	 * this device (oif), which is exactly the route we must not keep. */
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	 * this device (oif), which is exactly the route we must not keep. The
+	 * redirect looks the next hop's neighbour up itself, so the lookup need
+	 * not, where the kernel knows the flag (older ones refuse the call). */
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib),
+			    (ekp_cfg.flags & EKP_CFG_F_FIB_SKIP_NEIGH) ? BPF_FIB_LOOKUP_SKIP_NEIGH : 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return EKP_V_PASS; /* no route: let the stack report it */
-	if (bpf_redirect_neigh(fib.ifindex, NULL, 0, 0) != TC_ACT_REDIRECT)
+	/* Hand over the next hop the lookup found: without it the redirect
+	 * does a second, full route lookup of its own for every packet. The
+	 * gateway of an IPv4 route may be IPv6 (the lookup then says AF_INET6). */
+	__builtin_memset(&nh, 0, sizeof(nh));
+	nh.nh_family = fib.family;
+	if (fib.family == AF_INET)
+		nh.ipv4_nh = fib.ipv4_dst;
+	else
+		__builtin_memcpy(nh.ipv6_nh, fib.ipv6_dst, sizeof(nh.ipv6_nh));
+	if (bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0) != TC_ACT_REDIRECT)
 		return EKP_V_PASS;
 	count_event(ctx, EKP_EV_REDIRECT);
 	return EKP_V_REDIRECT;
@@ -209,7 +222,7 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 		addr_copy(&rk.daddr, &fwd->addr2);
 		for (int i = 0; i < EKP_SNAT_RETRIES; i++) {
 			rk.dport = snat_pick_port();
-			if (bpf_map_update_elem(&ekp_ct_v1, &rk, &rv, BPF_NOEXIST) == 0) {
+			if (ct_map_update(&rk, &rv, BPF_NOEXIST) == 0) {
 				ok = 1;
 				break;
 			}
@@ -221,15 +234,15 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 	} else {
 		addr_copy(&rk.daddr, &p->saddr);
 		rk.dport = p->sport;
-		if (bpf_map_update_elem(&ekp_ct_v1, &rk, &rv, BPF_ANY) < 0)
+		if (ct_map_update(&rk, &rv, BPF_ANY) < 0)
 			count_event(ctx, EKP_EV_CT_INSERT_FAIL);
 	}
 
 	ct_key_from_pkt(&fk, p);
-	if (bpf_map_update_elem(&ekp_ct_v1, &fk, fwd, BPF_ANY) < 0) {
+	if (ct_map_update(&fk, fwd, BPF_ANY) < 0) {
 		count_event(ctx, EKP_EV_CT_INSERT_FAIL);
 		if (snat) {
-			bpf_map_delete_elem(&ekp_ct_v1, &rk);
+			ct_map_delete(&rk);
 			return -EKP_DROP_CT_INSERT;
 		}
 	}
@@ -237,13 +250,14 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 	return 0;
 }
 
-EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p, __u64 now)
+EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p)
 {
 	struct ekp_backend_val *be = NULL;
 	struct ekp_svc_val *svc;
 	struct ekp_ct_val fwd;
 	struct nat_tuple to;
 	__u8 flags = 0;
+	__u64 now;
 	long bid;
 	int err;
 
@@ -261,6 +275,7 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p, __u64 now)
 	}
 #endif
 
+	now = ekp_now();
 	bid = lb_select(svc, p, &be, now, ctx);
 	if (bid < 0)
 		return drop(ctx, (enum ekp_drop_reason)-bid);
@@ -328,11 +343,11 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 	ret = parse_packet(ctx, &p);
 	if (ret != EKP_CONTINUE)
 		return ret;
-	now = bpf_ktime_get_ns();
 	ct = ct_lookup(&p);
 	if (ct) {
 		if (xdp_defers(ctx, ct->type, ct->flags))
 			return EKP_V_PASS;
+		now = ekp_now();
 		if (ct->type == EKP_CT_REV) {
 			ct_refresh(ct, &p, now);
 			return handle_rev(ctx, &p, ct);
@@ -343,7 +358,7 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 		}
 		count_event(ctx, EKP_EV_CT_EXPIRED_REUSE);
 	}
-	return handle_new(ctx, &p, now);
+	return handle_new(ctx, &p);
 }
 
 #endif /* EKP_PIPELINE_H */

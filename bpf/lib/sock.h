@@ -78,7 +78,7 @@ EKP_INLINE int sock_xlate_fwd(struct bpf_sock_addr *ctx, __u8 family)
 
 	netns = bpf_get_netns_cookie(ctx);
 	__builtin_memcpy(&p.saddr, &netns, sizeof(netns));
-	bid = lb_select(svc, &p, &be, bpf_ktime_get_ns(), ctx);
+	bid = lb_select(svc, &p, &be, ekp_now(), ctx);
 	if (bid < 0)
 		return EKP_SOCK_ALLOW; /* the packet path will count the drop */
 	if (bid == 0 || !be) {

@@ -1,7 +1,7 @@
 // `ebpf-kube-proxy bench datapath [--json]`: ns/packet of the eBPF datapath through
 // BPF_PROG_TEST_RUN, against a floor program measured in the same run. See METHOD.
 import { availableParallelism } from 'node:os';
-import { MAP_DEFAULT_SIZE, MAP } from '../dataplane/ebpf/abi.js';
+import { MAP_DEFAULT_SIZE, MAP, SLOTS_PER_ENTRY, slotEntries } from '../dataplane/ebpf/abi.js';
 import { maglevTableSize } from '../dataplane/ebpf/maglev.js';
 import type { BenchSuite } from './index.js';
 import { DatapathRig } from './datapath/measure.js';
@@ -86,7 +86,8 @@ export function sizesFor(services: number, slotsNeeded: number): Sizes {
     [MAP.svc]: ids,
     [MAP.svcStat]: ids,
     [MAP.backend]: Math.max(MAP_DEFAULT_SIZE.ekp_backend_v1, pow2(services * BACKENDS + 1)),
-    [MAP.slots]: Math.max(MAP_DEFAULT_SIZE.ekp_slots_v1, Math.ceil(slotsNeeded / 2 ** 20) * 2 ** 20),
+    [MAP.slots]: Math.max(MAP_DEFAULT_SIZE[MAP.slots], Math.ceil(slotEntries(slotsNeeded) / 2 ** 16) * 2 ** 16),
+    [MAP.ct4]: conntrackMax(),
     [MAP.ct]: conntrackMax(),
   };
 }
@@ -148,7 +149,8 @@ async function measureAll(scales: Scale[], o: Options): Promise<ScaleResult[]> {
 
 async function mapBytes(fs: PrivateBpffs, cluster: SyntheticCluster): Promise<{ bytes: Record<string, number>; sizes: Sizes }> {
   const services = 10_000;
-  const sizes = sizesFor(services, services * maglevTableSize(BACKENDS));
+  // Each table starts at an even slot: an odd (prime) table takes one slot of padding.
+  const sizes = sizesFor(services, services * slotEntries(maglevTableSize(BACKENDS)) * SLOTS_PER_ENTRY);
   const rig = new DatapathRig({ pinRoot: fs.dir('maglev'), sizes, algorithm: 'maglev', cluster, withXdp: false });
   try {
     const t0 = performance.now();

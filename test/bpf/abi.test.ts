@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it as plainIt } from 'vitest';
 import {
   ABI_VERSION, BE_F, CFG_F, CT_F, CT_STATE, CT_TYPE, DROP, DROP_MAX, EVENT, EVENT_MAX, LAYOUT, MAP, MAP_DEFAULT_SIZE,
   SCOPE_EXT, SCOPE_INT, SIZE, SRCRANGE_PREFIX_BASE, SVC_F, CT_TIMEOUT_DEFAULT_S, SNAT_PORT_DEFAULT,
-  decodeAddr, encodeAddr, encodeConfig, encodeCtKey, decodeCtKey, encodeSvcKey, decodeSvcKey, type StructName,
+  ctMapOf, decodeAddr, encodeAddr, encodeConfig, encodeCtKey, decodeCtKey, encodeSvcKey, decodeSvcKey, type StructName,
 } from '../../src/dataplane/ebpf/abi.js';
 import { BpfObject, bpfObjectPath, packageRoot } from '../../src/native/index.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
@@ -88,7 +88,7 @@ describe('ABI: C structs vs the TypeScript codec', () => {
         seen.push(t.name);
       }
       // Every object defines all maps, so all map structs must be present.
-      for (const s of ['ekp_svc_key', 'ekp_svc_val', 'ekp_backend_val', 'ekp_ct_key', 'ekp_ct_val', 'ekp_config', 'ekp_counter']) {
+      for (const s of ['ekp_svc_key', 'ekp_svc_val', 'ekp_backend_val', 'ekp_ct_key', 'ekp_ct4_key', 'ekp_ct_val', 'ekp_config', 'ekp_counter']) {
         expect(seen).toContain(s);
       }
     });
@@ -137,6 +137,11 @@ describe('ABI: C structs vs the TypeScript codec', () => {
     expect(decodeSvcKey(k)).toEqual({ addr: '10.96.0.10', port: 443, proto: 6, scope: 'internal' });
     const ck = { saddr: 'fd00::1', daddr: 'fd00::2', sport: 1, dport: 65535, proto: 'udp' as const };
     expect(decodeCtKey(encodeCtKey(ck))).toEqual({ ...ck, proto: 17, family: 6 });
+    // IPv4 flows have their own map with the short key: addresses, ports, protocol.
+    const ck4 = { saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 40000, dport: 80, proto: 'tcp' as const };
+    expect(encodeCtKey(ck4).toString('hex')).toBe('0af40002' + '0a60000a' + '9c40' + '0050' + '06' + '000000');
+    expect(decodeCtKey(encodeCtKey(ck4))).toEqual({ ...ck4, proto: 6, family: 4 });
+    expect([ctMapOf(4), ctMapOf(6)]).toEqual([MAP.ct4, MAP.ct]);
     expect(encodeConfig().length).toBe(SIZE.ekp_config);
   });
 
@@ -151,7 +156,8 @@ describe('ABI: C structs vs the TypeScript codec', () => {
         const expectSizes: Record<string, [number, number]> = {
           [MAP.svc]: [SIZE.ekp_svc_key, SIZE.ekp_svc_val],
           [MAP.backend]: [4, SIZE.ekp_backend_val],
-          [MAP.slots]: [4, 4],
+          [MAP.slots]: [4, SIZE.ekp_slot_pair],
+          [MAP.ct4]: [SIZE.ekp_ct4_key, SIZE.ekp_ct_val],
           [MAP.ct]: [SIZE.ekp_ct_key, SIZE.ekp_ct_val],
           [MAP.affinity]: [SIZE.ekp_affinity_key, SIZE.ekp_affinity_val],
           [MAP.srcRange]: [SIZE.ekp_srcrange_key, SIZE.ekp_srcrange_val],

@@ -15,40 +15,50 @@ const it = kernelIt();
 describe('conntrack GC', () => {
   let fs: PrivateBpffs;
   let obj: BpfObject;
-  let ct: BpfMap;
+  let ct4: BpfMap;
+  let ct6: BpfMap;
   beforeAll(() => {
     fs = mountPrivateBpffs();
     obj = BpfObject.open(bpfObjectPath('tc_lb'), { pinRoot: fs.path });
     obj.setRodata(CONFIG_GLOBAL, encodeConfig({}));
     obj.load();
-    ct = obj.map(MAP.ct);
+    ct4 = obj.map(MAP.ct4);
+    ct6 = obj.map(MAP.ct);
   });
   afterAll(() => {
     obj?.close();
     fs?.dispose();
   });
 
-  /** A NATed flow as the datapath writes it: FWD and REV entries with the same expiry. */
-  function flow(clientPort: number, expiresNs: bigint): void {
-    const fwdKey = { saddr: '10.244.0.2', daddr: '10.96.0.10', sport: clientPort, dport: 80, proto: 'tcp' as const };
+  const V4 = { client: '10.244.0.2', vip: '10.96.0.10', backend: '10.244.1.5' };
+  const V6 = { client: 'fd00:244::2', vip: 'fd00:96::a', backend: 'fd00:244:1::5' };
+
+  /** A NATed flow as the datapath writes it: FWD and REV entries with the same expiry, in its family's map. */
+  function flow(clientPort: number, expiresNs: bigint, a = V4): void {
+    const fwdKey = { saddr: a.client, daddr: a.vip, sport: clientPort, dport: 80, proto: 'tcp' as const };
     const fwd = {
-      expiresNs, addr: '10.244.1.5', addr2: null, port: 8080, port2: 0, svcId: 1, backendId: 1,
+      expiresNs, addr: a.backend, addr2: null, port: 8080, port2: 0, svcId: 1, backendId: 1,
       type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0,
     };
-    const rev = { ...fwd, type: CT_TYPE.REV, addr: '10.96.0.10', port: 80, addr2: '10.244.0.2', port2: clientPort, flags: 0 };
+    const rev = { ...fwd, type: CT_TYPE.REV, addr: a.vip, port: 80, addr2: a.client, port2: clientPort, flags: 0 };
+    const ct = a === V4 ? ct4 : ct6;
     ct.update(encodeCtKey(fwdKey), encodeCtVal(fwd));
     ct.update(encodeCtKey(reverseKeyOf(fwdKey, fwd)), encodeCtVal(rev));
   }
 
-  it('deletes both entries of expired flows, keeps live ones, and counts them', () => {
+  it('deletes both entries of expired flows, keeps live ones, and counts them (IPv4 and IPv6 maps)', () => {
     const now = monotonicNs();
     for (let p = 40000; p < 40010; p++) flow(p, now - 1_000_000n);
     for (let p = 50000; p < 50005; p++) flow(p, now + 60_000_000_000n);
-    expect([...ct.keys()].length).toBe(30);
-    const r = collectConntrack(ct, now);
-    expect(r).toEqual({ entries: 10, deleted: 20, flows: 5 });
-    expect([...ct.keys()].length).toBe(10);
-    expect(collectConntrack(ct, now)).toEqual({ entries: 10, deleted: 0, flows: 5 });
+    for (let p = 40000; p < 40003; p++) flow(p, now - 1_000_000n, V6);
+    flow(50000, now + 60_000_000_000n, V6);
+    expect([...ct4.keys()].length).toBe(30);
+    expect([...ct6.keys()].length).toBe(8);
+    const r = collectConntrack([ct4, ct6], now);
+    expect(r).toEqual({ entries: 12, deleted: 26, flows: 6 });
+    expect([...ct4.keys()].length).toBe(10);
+    expect([...ct6.keys()].length).toBe(2);
+    expect(collectConntrack([ct4, ct6], now)).toEqual({ entries: 12, deleted: 0, flows: 6 });
   });
 
   it('a flow the datapath just created is live by our clock (both CLOCK_MONOTONIC)', () => {
@@ -59,15 +69,15 @@ describe('conntrack GC', () => {
       const syn = buildPacket({ src: '10.244.0.2', dst: '10.96.0.10', proto: 'tcp', sport: 41000, dport: 80, tcpFlags: { syn: true } });
       const before = monotonicNs();
       dp.program('tc_ingress', FROM_PODS).testRun({ data: syn });
-      const created = [...ct.entries()].map(([k, v]) => decodeCtVal(v, decodeCtKey(k).family)).filter((v) => v.svcId === 3);
+      const created = [...ct4.entries()].map(([k, v]) => decodeCtVal(v, decodeCtKey(k).family)).filter((v) => v.svcId === 3);
       expect(created).toHaveLength(2);
       for (const v of created) {
         expect(v.expiresNs).toBeGreaterThan(before);
         expect(v.expiresNs).toBeLessThan(monotonicNs() + BigInt(CT_TIMEOUT_DEFAULT_S.syn + 1) * 1_000_000_000n);
       }
-      expect(collectConntrack(ct).deleted).toBe(0);
+      expect(collectConntrack([ct4, ct6]).deleted).toBe(0);
       // Past the SYN timeout they are garbage.
-      expect(collectConntrack(ct, monotonicNs() + BigInt(CT_TIMEOUT_DEFAULT_S.syn + 1) * 1_000_000_000n).deleted).toBeGreaterThanOrEqual(2);
+      expect(collectConntrack([ct4, ct6], monotonicNs() + BigInt(CT_TIMEOUT_DEFAULT_S.syn + 1) * 1_000_000_000n).deleted).toBeGreaterThanOrEqual(2);
     } finally {
       dp.close();
     }

@@ -64,7 +64,8 @@ export class Datapath {
   /** Writes a fresh slot region, then points the service at it. */
   setService(s: ServiceSpec): { slotOff: number } {
     const slotOff = this.nextSlot;
-    this.nextSlot += Math.max(1, s.slots.length);
+    // Regions start at an even slot: the pool stores two per entry.
+    this.nextSlot += Math.ceil(Math.max(1, s.slots.length) / 2) * 2;
     if (s.slots.length > 0) {
       const { keys, values } = encodeSlotRegion(slotOff, s.slots);
       this.map(MAP.slots).updateBatch(keys, values);
@@ -85,7 +86,7 @@ export class Datapath {
 
   /** Empties the flow state (conntrack, affinity) between cases. */
   clearFlows(): void {
-    for (const name of [MAP.ct, MAP.affinity]) {
+    for (const name of [MAP.ct4, MAP.ct, MAP.affinity]) {
       const m = this.map(name);
       for (const [k] of [...m.entries()]) m.delete(k);
     }

@@ -4,7 +4,7 @@
 // real through BPF_PROG_TEST_RUN on the compiled tc_lb object.
 import { describe, expect } from 'vitest';
 import {
-  BE_F, CT_STATE, CT_TYPE, MAP, SVC_F, decodeCtVal, encodeAffinityKey, encodeAffinityVal, encodeCtKey,
+  BE_F, CT_STATE, CT_TYPE, MAP, SVC_F, ctMapOf, decodeCtVal, encodeAffinityKey, encodeAffinityVal, encodeCtKey,
   encodeCtVal, type SvcKey,
 } from '../../src/dataplane/ebpf/abi.js';
 import { maglevTable, maglevTableSize, type MaglevBackend } from '../../src/dataplane/ebpf/maglev.js';
@@ -51,11 +51,11 @@ function cases(n: Net): Case[] {
         in: syn(n.pod, n.clusterIp, 40000, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 40000, 8080),
         events: { ct_created: 1 }, svc: { 10: 1 },
         check: (dp) => {
-          const fwd = dp.map(MAP.ct).lookup(encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40000, dport: 80, proto: 'tcp' }));
+          const fwd = dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40000, dport: 80, proto: 'tcp' }));
           expect(fwd).not.toBeNull();
           const v = decodeCtVal(fwd!, n.family);
           expect(v).toMatchObject({ type: CT_TYPE.FWD, state: CT_STATE.SYN, addr: n.remoteBe, port: 8080, svcId: 10, backendId: 1, flags: 0 });
-          const rev = dp.map(MAP.ct).lookup(encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 8080, dport: 40000, proto: 'tcp' }));
+          const rev = dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 8080, dport: 40000, proto: 'tcp' }));
           expect(decodeCtVal(rev!, n.family)).toMatchObject({ type: CT_TYPE.REV, addr: n.clusterIp, port: 80 });
         },
       }],
@@ -102,7 +102,7 @@ function cases(n: Net): Case[] {
           out: tcp(n.pod, n.localBe, 40001, 8080, { ack: true }, { seq: 1001, ackSeq: 5001, payload: 'GET / HTTP/1.1\r\n\r\n' }),
           events: { ct_hit_fwd: 1, ct_created: 0 },
           check: (dp) => {
-            const v = decodeCtVal(dp.map(MAP.ct).lookup(encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40001, dport: 80, proto: 'tcp' }))!, n.family);
+            const v = decodeCtVal(dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40001, dport: 80, proto: 'tcp' }))!, n.family);
             expect(v.state).toBe(CT_STATE.ESTABLISHED);
           },
         },
@@ -236,7 +236,7 @@ function cases(n: Net): Case[] {
             in: syn(n.external, n.node, 50002, NODEPORT), verdict: TC.pass,
             out: (got) => { inSnatRange(got.sport); snatPort = got.sport!; return syn(n.node, n.remoteBe, got.sport!, 8080); },
             check: (dp) => {
-              const fwd = decodeCtVal(dp.map(MAP.ct).lookup(encodeCtKey({ saddr: n.external, daddr: n.node, sport: 50002, dport: NODEPORT, proto: 'tcp' }))!, n.family);
+              const fwd = decodeCtVal(dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.external, daddr: n.node, sport: 50002, dport: NODEPORT, proto: 'tcp' }))!, n.family);
               expect(fwd).toMatchObject({ addr: n.remoteBe, port: 8080, addr2: n.node, port2: snatPort, flags: 1 | 4 });
             },
           },
@@ -413,7 +413,7 @@ function cases(n: Net): Case[] {
           what: 'FIN', prog: 'tc_ingress', config: FROM_PODS, in: tcp(n.pod, n.clusterIp, 40017, 80, { fin: true, ack: true }), verdict: TC.pass,
           out: tcp(n.pod, n.remoteBe, 40017, 8080, { fin: true, ack: true }),
           check: (dp) => {
-            const v = decodeCtVal(dp.map(MAP.ct).lookup(encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40017, dport: 80, proto: 'tcp' }))!, n.family);
+            const v = decodeCtVal(dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40017, dport: 80, proto: 'tcp' }))!, n.family);
             expect(v.state).toBe(CT_STATE.CLOSING);
             dp.setService({ frontend: cip, svcId: 37, slots: [2] });
           },
@@ -427,7 +427,7 @@ function cases(n: Net): Case[] {
         be(dp);
         dp.setService({ frontend: cip, svcId: 38, slots: [2] });
         // A FWD entry to backend 1 that expired at boot.
-        dp.map(MAP.ct).update(
+        dp.map(ctMapOf(n.family)).update(
           encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40018, dport: 80, proto: 'tcp' }),
           encodeCtVal({ expiresNs: 1n, addr: n.remoteBe, addr2: null, port: 8080, port2: 0, svcId: 38, backendId: 1, type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0x10 }),
         );
@@ -443,7 +443,7 @@ function cases(n: Net): Case[] {
         be(dp);
         dp.setService({ frontend: np, svcId: 39, slots: [1], flags: SVC_F.NODEPORT });
         // The only port in the range is taken by another flow's REV entry.
-        dp.map(MAP.ct).update(
+        dp.map(ctMapOf(n.family)).update(
           encodeCtKey({ saddr: n.remoteBe, daddr: n.node, sport: 8080, dport: 61000, proto: 'tcp' }),
           encodeCtVal({ expiresNs: 1n << 62n, addr: n.node, addr2: n.external2, port: NODEPORT, port2: 1, svcId: 39, backendId: 1, type: CT_TYPE.REV, state: 0, flags: 1, tcpFlagsSeen: 0 }),
         );

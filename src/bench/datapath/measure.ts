@@ -3,9 +3,10 @@
 // BPF_PROG_TEST_RUN, checking the datapath's own counters after every batch so a
 // number is only reported for packets that really took the path it is named after.
 import {
-  DROP_REASONS, EVENT, MAP, decodeCtVal, encodeCtKey, encodeCtVal, encodeU32, reverseKeyOf, sumPerCpuCounter,
+  DROP_REASONS, EVENT, MAP, SLOTS_PER_ENTRY, decodeCtVal, encodeCtKey, encodeCtVal, encodeU32, reverseKeyOf, sumPerCpuCounter,
   type Config, type CtKey, type MapName,
 } from '../../dataplane/ebpf/abi.js';
+import { kernelConfigFlags } from '../../dataplane/ebpf/kernel.js';
 import { ServiceWriter, type LbAlgorithm } from '../../dataplane/ebpf/writer.js';
 import type { BpfMap, BpfProgram } from '../../native/index.js';
 import { TCP, intToIpv4, ipv4ToInt, parseTcp4, tcp4Frame } from './packet.js';
@@ -23,7 +24,7 @@ const SNAT_MAX = 65000;
 const PAYLOAD = Buffer.alloc(32, 0x61);
 
 /** tc ingress on a node device ('wire' role) and XDP get the daemon's config: the node address for SNAT. */
-export const WIRE_CONFIG: Config = { snatV4: NODE_IP, snatPortMin: SNAT_MIN, snatPortMax: SNAT_MAX };
+export const WIRE_CONFIG: Config = { snatV4: NODE_IP, snatPortMin: SNAT_MIN, snatPortMax: SNAT_MAX, flags: kernelConfigFlags() };
 
 interface Flow {
   client: string;
@@ -93,7 +94,7 @@ export class DatapathRig {
     const m = (n: MapName) => this.objects.map(n);
     this.writer = new ServiceWriter(
       { svc: m(MAP.svc), backend: m(MAP.backend), slots: m(MAP.slots), srcRange: m(MAP.srcRange) },
-      { algorithm: opts.algorithm, sizes: { svcIds: m(MAP.svcStat).maxEntries, backends: m(MAP.backend).maxEntries, slots: m(MAP.slots).maxEntries } },
+      { algorithm: opts.algorithm, sizes: { svcIds: m(MAP.svcStat).maxEntries, backends: m(MAP.backend).maxEntries, slots: m(MAP.slots).maxEntries * SLOTS_PER_ENTRY } },
     );
   }
 
@@ -144,7 +145,7 @@ export class DatapathRig {
         const rr = this.tc.testRun({ data: f });
         if (!TC_FORWARDED.has(rr.retval)) throw new Error(`bench: handshake of flow ${j} returned ${rr.retval}`);
       }
-      const ct = this.map(MAP.ct);
+      const ct = this.map(MAP.ct4);
       const fwdKey = { saddr: client, daddr: vip, sport, dport: SERVICE_PORT, proto: 'tcp' } as const;
       const revKey = { saddr: out.dst, daddr: out.src, sport: out.dport, dport: out.sport, proto: 'tcp' } as const;
       const fwd = ct.lookup(encodeCtKey(fwdKey));
@@ -165,7 +166,7 @@ export class DatapathRig {
   }
 
   clearConntrack(): void {
-    const ct = this.map(MAP.ct);
+    const ct = this.map(MAP.ct4);
     const keys = [...ct.keys()];
     if (keys.length) ct.deleteBatch(Buffer.concat(keys));
   }
@@ -300,7 +301,7 @@ export class DatapathRig {
 
   /** Deletes the FWD and REV entries of flows a syn batch created, so conntrack stays the same size. */
   private forgetFlows(keys: CtKey[]): void {
-    const ct = this.map(MAP.ct);
+    const ct = this.map(MAP.ct4);
     const del: Buffer[] = [];
     for (const k of keys) {
       const kb = encodeCtKey(k);

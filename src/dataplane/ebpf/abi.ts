@@ -7,14 +7,16 @@
 
 import { isIPv4, isIPv6 } from 'node:net';
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Pinned map names (layout version in the suffix). */
 export const MAP = {
   svc: 'ekp_svc_v1',
   backend: 'ekp_backend_v1',
-  slots: 'ekp_slots_v1',
+  slots: 'ekp_slots_v2',
+  /** IPv6 flows; IPv4 flows are in ct4 (see ctMapOf). */
   ct: 'ekp_ct_v1',
+  ct4: 'ekp_ct4_v1',
   affinity: 'ekp_affinity_v1',
   srcRange: 'ekp_srcrange_v1',
   sock: 'ekp_sock_v1',
@@ -28,8 +30,10 @@ export type MapName = (typeof MAP)[keyof typeof MAP];
 export const MAP_DEFAULT_SIZE: Readonly<Record<MapName, number>> = {
   ekp_svc_v1: 65536,
   ekp_backend_v1: 65536,
-  ekp_slots_v1: 1048576,
+  /** Entries of two slots each (SLOTS_PER_ENTRY). */
+  ekp_slots_v2: 524288,
   ekp_ct_v1: 262144,
+  ekp_ct4_v1: 262144,
   ekp_affinity_v1: 65536,
   ekp_srcrange_v1: 16384,
   ekp_sock_v1: 65536,
@@ -73,6 +77,7 @@ export const CFG_F = {
   FROM_HOST: 1 << 1,
   FWD_REDIRECT: 1 << 2,
   REJECT_ICMP_TCP: 1 << 3,
+  FIB_SKIP_NEIGH: 1 << 4,
 } as const;
 
 export const CT_TIMEOUT_DEFAULT_S = { syn: 60, established: 21600, closing: 10, udp: 60, other: 60 } as const;
@@ -116,8 +121,10 @@ export const LAYOUT = {
   ekp_addr: { size: 16, fields: { v4: f(0, 4), v6: f(0, 16), bytes: f(0, 16) } },
   ekp_svc_key: { size: 24, fields: { addr: f(0, 16), port: f(16, 2), proto: f(18, 1), family: f(19, 1), scope: f(20, 1), pad: f(21, 3) } },
   ekp_svc_val: { size: 24, fields: { svc_id: f(0, 4), slot_off: f(4, 4), slot_len: f(8, 4), affinity_timeout_s: f(12, 4), flags: f(16, 4), reserved: f(20, 4) } },
+  ekp_slot_pair: { size: 8, fields: { id: f(0, 8) } },
   ekp_backend_val: { size: 24, fields: { addr: f(0, 16), port: f(16, 2), family: f(18, 1), flags: f(19, 1), ifindex: f(20, 4) } },
   ekp_ct_key: { size: 40, fields: { saddr: f(0, 16), daddr: f(16, 16), sport: f(32, 2), dport: f(34, 2), proto: f(36, 1), family: f(37, 1), pad: f(38, 2) } },
+  ekp_ct4_key: { size: 16, fields: { saddr: f(0, 4), daddr: f(4, 4), sport: f(8, 2), dport: f(10, 2), proto: f(12, 1), pad: f(13, 3) } },
   ekp_ct_val: {
     size: 56,
     fields: {
@@ -150,6 +157,7 @@ const O = {
   svcVal: LAYOUT.ekp_svc_val.fields,
   be: LAYOUT.ekp_backend_val.fields,
   ctKey: LAYOUT.ekp_ct_key.fields,
+  ct4Key: LAYOUT.ekp_ct4_key.fields,
   ctVal: LAYOUT.ekp_ct_val.fields,
   affKey: LAYOUT.ekp_affinity_key.fields,
   affVal: LAYOUT.ekp_affinity_val.fields,
@@ -310,15 +318,35 @@ export function decodeU32(b: Buffer): number {
   return b.readUInt32LE(0);
 }
 
-/** Keys and values for an updateBatch of ekp_slots_v1 covering [offset, offset+ids.length). */
+/** Slots per ekp_slots_v2 entry (struct ekp_slot_pair): slot i is half i % 2 of entry i / 2. */
+export const SLOTS_PER_ENTRY = 2;
+
+/** Entries of ekp_slots_v2 that hold `slots` slots. */
+export function slotEntries(slots: number): number {
+  return Math.ceil(slots / SLOTS_PER_ENTRY);
+}
+
+/**
+ * Keys and values for an updateBatch of ekp_slots_v2 covering [offset, offset+ids.length),
+ * offset even; the last entry of an odd-length region is padded with id 0.
+ */
 export function encodeSlotRegion(offset: number, ids: readonly number[]): { keys: Buffer; values: Buffer } {
-  const keys = Buffer.alloc(ids.length * 4);
-  const values = Buffer.alloc(ids.length * 4);
-  ids.forEach((id, i) => {
-    keys.writeUInt32LE(offset + i, i * 4);
-    values.writeUInt32LE(id, i * 4);
-  });
+  const n = slotEntries(ids.length);
+  const keys = Buffer.allocUnsafe(n * 4);
+  const values = Buffer.alloc(n * SIZE.ekp_slot_pair);
+  writeSlotRegion(keys, values, 0, offset, ids);
   return { keys, values };
+}
+
+/** Encodes a region at entry `at` of batch buffers (a whole sync's regions in one batch). Returns its entry count. */
+export function writeSlotRegion(keys: Buffer, values: Buffer, at: number, offset: number, ids: readonly number[]): number {
+  if (offset % SLOTS_PER_ENTRY) throw new RangeError(`slot region at ${offset}: regions start at an even slot`);
+  const first = offset / SLOTS_PER_ENTRY;
+  const n = slotEntries(ids.length);
+  for (let i = 0; i < n; i++) keys.writeUInt32LE(first + i, (at + i) * 4);
+  for (let j = 0; j < ids.length; j++) values.writeUInt32LE(ids[j]!, at * SIZE.ekp_slot_pair + j * 4);
+  if (ids.length % SLOTS_PER_ENTRY) values.writeUInt32LE(0, at * SIZE.ekp_slot_pair + ids.length * 4);
+  return n;
 }
 
 export interface BackendVal {
@@ -367,18 +395,44 @@ export interface CtKey {
   proto: ProtoName | number;
 }
 
-export function encodeCtKey(k: CtKey): Buffer {
-  const b = Buffer.alloc(SIZE.ekp_ct_key);
-  const fam = writeAddr(b, O.ctKey.saddr.offset, k.saddr);
-  if (writeAddr(b, O.ctKey.daddr.offset, k.daddr) !== fam) throw new TypeError('ct key: mixed address families');
-  b.writeUInt16BE(k.sport, O.ctKey.sport.offset);
-  b.writeUInt16BE(k.dport, O.ctKey.dport.offset);
-  b.writeUInt8(protoNumber(k.proto), O.ctKey.proto.offset);
-  b.writeUInt8(fam, O.ctKey.family.offset);
-  return b;
+/** The conntrack map of a family: IPv4 flows have their own map with a short key. */
+export function ctMapOf(family: Family): typeof MAP.ct4 | typeof MAP.ct {
+  return family === 4 ? MAP.ct4 : MAP.ct;
 }
 
+/** The key of a flow in the map of its family (ctMapOf): ekp_ct4_key for IPv4, else ekp_ct_key. */
+export function encodeCtKey(k: CtKey): Buffer {
+  const full = Buffer.alloc(SIZE.ekp_ct_key);
+  const fam = writeAddr(full, O.ctKey.saddr.offset, k.saddr);
+  if (writeAddr(full, O.ctKey.daddr.offset, k.daddr) !== fam) throw new TypeError('ct key: mixed address families');
+  if (fam === 4) {
+    const b = Buffer.alloc(SIZE.ekp_ct4_key);
+    full.copy(b, O.ct4Key.saddr.offset, O.ctKey.saddr.offset, O.ctKey.saddr.offset + 4);
+    full.copy(b, O.ct4Key.daddr.offset, O.ctKey.daddr.offset, O.ctKey.daddr.offset + 4);
+    b.writeUInt16BE(k.sport, O.ct4Key.sport.offset);
+    b.writeUInt16BE(k.dport, O.ct4Key.dport.offset);
+    b.writeUInt8(protoNumber(k.proto), O.ct4Key.proto.offset);
+    return b;
+  }
+  full.writeUInt16BE(k.sport, O.ctKey.sport.offset);
+  full.writeUInt16BE(k.dport, O.ctKey.dport.offset);
+  full.writeUInt8(protoNumber(k.proto), O.ctKey.proto.offset);
+  full.writeUInt8(fam, O.ctKey.family.offset);
+  return full;
+}
+
+/** Either key layout, told apart by its size. */
 export function decodeCtKey(b: Buffer): CtKey & { proto: number; family: Family } {
+  if (b.length === SIZE.ekp_ct4_key) {
+    return {
+      saddr: decodeAddr(b, 4, O.ct4Key.saddr.offset),
+      daddr: decodeAddr(b, 4, O.ct4Key.daddr.offset),
+      sport: b.readUInt16BE(O.ct4Key.sport.offset),
+      dport: b.readUInt16BE(O.ct4Key.dport.offset),
+      proto: b.readUInt8(O.ct4Key.proto.offset),
+      family: 4,
+    };
+  }
   const fam = b.readUInt8(O.ctKey.family.offset) as Family;
   return {
     saddr: decodeAddr(b, fam, O.ctKey.saddr.offset),

@@ -39,30 +39,34 @@ export class IdAllocator {
 }
 
 /**
- * First-fit allocator of regions in the flat slot pool (ekp_slots_v1). A
+ * First-fit allocator of regions in the flat slot pool (ekp_slots_v2). A
  * service's table is written to a fresh region before its entry flips to it,
- * so during a change old and new regions briefly coexist.
+ * so during a change old and new regions briefly coexist. With `align` > 1 a
+ * region starts at a multiple of it and is padded to one (the pool stores that
+ * many slots per map entry, and a region must own its entries whole).
  */
 export class SlotPool {
   /** Free regions sorted by offset, coalesced. */
   private holes: { off: number; len: number }[];
   private usedSlots = 0;
+  /** Slots reserved for each region by its offset (its length, padded). */
+  private readonly reserved = new Map<number, number>();
 
-  constructor(readonly capacity: number) {
+  constructor(readonly capacity: number, private readonly align = 1) {
     this.holes = [{ off: 0, len: capacity }];
   }
 
   allocate(len: number): number {
     if (len <= 0) throw new RangeError('slot region length must be positive');
-    const i = this.holes.findIndex((h) => h.len >= len);
+    const a = this.align;
+    const want = Math.ceil(len / a) * a;
+    const start = (h: { off: number }) => Math.ceil(h.off / a) * a;
+    const i = this.holes.findIndex((h) => start(h) + want <= h.off + h.len);
     if (i < 0) {
       throw new RangeError(`slot pool full: need ${len} slots, ${this.capacity - this.usedSlots} of ${this.capacity} free but fragmented or too few (raise --bpf-slots)`);
     }
-    const h = this.holes[i]!;
-    const off = h.off;
-    if (h.len === len) this.holes.splice(i, 1);
-    else this.holes[i] = { off: h.off + len, len: h.len - len };
-    this.usedSlots += len;
+    const off = start(this.holes[i]!);
+    this.take(i, off, want);
     return off;
   }
 
@@ -70,13 +74,21 @@ export class SlotPool {
   claim(off: number, len: number): void {
     const i = this.holes.findIndex((h) => h.off <= off && off + len <= h.off + h.len);
     if (i < 0) throw new RangeError(`slot region ${off}+${len} overlaps one already in use`);
+    this.take(i, off, len);
+  }
+
+  private take(i: number, off: number, len: number): void {
     const h = this.holes[i]!;
     const parts = [{ off: h.off, len: off - h.off }, { off: off + len, len: h.off + h.len - off - len }].filter((p) => p.len > 0);
     this.holes.splice(i, 1, ...parts);
+    this.reserved.set(off, len);
     this.usedSlots += len;
   }
 
+  /** Frees the region at `off` (`len` is its length as allocated or claimed; padding goes with it). */
   release(off: number, len: number): void {
+    len = this.reserved.get(off) ?? len;
+    this.reserved.delete(off);
     let i = this.holes.findIndex((h) => h.off > off);
     if (i < 0) i = this.holes.length;
     this.holes.splice(i, 0, { off, len });

@@ -3,9 +3,12 @@ import { join } from 'node:path';
 import { constant } from '../../native/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
-import { DROP_REASONS, EVENTS, MAP_DEFAULT_SIZE, MAP, encodeU32, sumPerCpuCounter, familyOf, type Config } from './abi.js';
+import { DROP_REASONS, EVENTS, MAP_DEFAULT_SIZE, MAP, SLOTS_PER_ENTRY, encodeU32, sumPerCpuCounter, familyOf, type Config } from './abi.js';
 import { attachSocketPrograms, cgroup2Root, detachSocketPrograms } from './cgroup.js';
 import { collectConntrack } from './conntrack-gc.js';
+import { moveIpv4Flows } from './ct-upgrade.js';
+import { kernelConfigFlags } from './kernel.js';
+import { moveLegacySlots } from './slots-upgrade.js';
 import { DeviceAttacher, detachAll } from './devices.js';
 import { loadDatapath, type LoadedDatapath, type MapSizes } from './loader.js';
 import { ServiceWriter } from './writer.js';
@@ -46,6 +49,7 @@ function programConfig(ctx: DataplaneContext): Config {
   return {
     ...(v4 ? { snatV4: v4 } : {}),
     ...(v6 ? { snatV6: v6 } : {}),
+    flags: kernelConfigFlags(),
     ctTimeoutS: { established: Math.round(ct.tcpEstablishedTimeoutMs / 1000), udp: Math.round(ct.udpTimeoutMs / 1000) },
   };
 }
@@ -66,12 +70,19 @@ class EbpfDataplane implements Dataplane {
     const t0 = performance.now();
     this.loaded = loadDatapath({ pinDir: config.bpfPinDir, config: programConfig(this.ctx), sizes, log });
     const m = this.loaded.maps;
+    // A previous version's state, in layouts this one replaced; before anything is attached.
+    const movedSlots = moveLegacySlots(config.bpfPinDir, m.slots);
+    const movedFlows = moveIpv4Flows(m.ct, m.ct4);
     this.writer = new ServiceWriter(
       { svc: m.svc, backend: m.backend, slots: m.slots, srcRange: m.srcRange },
-      { algorithm: config.lbAlgorithm, sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries } },
+      { algorithm: config.lbAlgorithm, sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries * SLOTS_PER_ENTRY } },
     );
     const adopted = this.writer.adopt();
-    log.info('datapath loaded', { pinDir: config.bpfPinDir, ms: Math.round(performance.now() - t0), adoptedEntries: adopted.entries, adoptedBackends: adopted.backends });
+    log.info('datapath loaded', {
+      pinDir: config.bpfPinDir, ms: Math.round(performance.now() - t0), adoptedEntries: adopted.entries, adoptedBackends: adopted.backends,
+      ...(movedFlows ? { ipv4ConntrackEntriesMoved: movedFlows } : {}),
+      ...(movedSlots ? { legacySlotsCopied: movedSlots } : {}),
+    });
 
     this.devices = new DeviceAttacher({ tc: this.loaded.tc, xdp: this.loaded.xdp }, config.devices, log);
     this.devices.start();
@@ -100,7 +111,7 @@ class EbpfDataplane implements Dataplane {
   gc(): void {
     if (!this.loaded) return;
     try {
-      this.conntrack = collectConntrack(this.loaded.maps.ct);
+      this.conntrack = collectConntrack([this.loaded.maps.ct4, this.loaded.maps.ct]);
     } catch (e) {
       this.ctx.log.warn('conntrack GC failed', { error: (e as Error).message });
     }

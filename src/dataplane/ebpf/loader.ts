@@ -2,7 +2,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap, BpfObject, bpfObjectPath, preparePinDir, type BpfProgram } from '../../native/index.js';
 import type { Logger } from '../../observe/index.js';
-import { CFG_F, CONFIG_GLOBAL, MAP, encodeConfig, type Config } from './abi.js';
+import { CFG_F, CONFIG_GLOBAL, MAP, encodeConfig, slotEntries, type Config } from './abi.js';
 
 /** Where a program instance runs decides how it treats a packet's origin. */
 export type AttachRole = 'wire' | 'host' | 'pods';
@@ -14,7 +14,9 @@ export interface MapSizes {
   /** Indexed by svc_id: one per service port. */
   svcStat: number;
   backend: number;
+  /** Slots of the pool (SLOTS_PER_ENTRY per map entry). */
   slots: number;
+  /** Each of the two conntrack maps (IPv4, IPv6). */
   ct: number;
   affinity: number;
   srcRange: number;
@@ -37,17 +39,24 @@ export interface LoadedDatapath {
   close(): void;
 }
 
-const SIZED: Record<keyof MapSizes, string> = {
-  svc: MAP.svc, svcStat: MAP.svcStat, backend: MAP.backend, slots: MAP.slots, ct: MAP.ct, affinity: MAP.affinity, srcRange: MAP.srcRange, sock: MAP.sock,
-};
+/** Which size each sized map gets; both conntrack maps (IPv4, IPv6) get `ct`. See maxEntries. */
+const SIZED: readonly [keyof MapSizes, string][] = [
+  ['svc', MAP.svc], ['svcStat', MAP.svcStat], ['backend', MAP.backend], ['slots', MAP.slots], ['ct', MAP.ct4], ['ct', MAP.ct],
+  ['affinity', MAP.affinity], ['srcRange', MAP.srcRange], ['sock', MAP.sock],
+];
 
 /**
  * A pinned map of another size cannot be reused (libbpf refuses the load), so
  * it is unpinned and recreated; for the conntrack map that costs the
  * established flows, which the log says.
  */
+/** max_entries for a size: the slot pool holds SLOTS_PER_ENTRY slots an entry. */
+function maxEntries(k: keyof MapSizes, sizes: MapSizes): number {
+  return k === 'slots' ? slotEntries(sizes.slots) : sizes[k];
+}
+
 function dropMismatchedPins(pinDir: string, sizes: MapSizes, log: Logger): void {
-  for (const [k, name] of Object.entries(SIZED) as [keyof MapSizes, string][]) {
+  for (const [k, name] of SIZED) {
     const path = join(pinDir, name);
     if (!existsSync(path)) continue;
     let have: number;
@@ -58,17 +67,17 @@ function dropMismatchedPins(pinDir: string, sizes: MapSizes, log: Logger): void 
     } catch {
       continue;
     }
-    if (have === sizes[k]) continue;
-    log.warn('pinned map has another size; recreating it', { map: name, pinned: have, wanted: sizes[k], losesFlows: k === 'ct' });
+    if (have === maxEntries(k, sizes)) continue;
+    log.warn('pinned map has another size; recreating it', { map: name, pinned: have, wanted: maxEntries(k, sizes), losesFlows: k === 'ct' });
     unlinkSync(path);
   }
 }
 
 function open(name: string, opts: LoadOptions, flags: number): BpfObject {
   const obj = BpfObject.open(bpfObjectPath(name), { pinRoot: opts.pinDir });
-  for (const [k, map] of Object.entries(SIZED) as [keyof MapSizes, string][]) {
+  for (const [k, map] of SIZED) {
     try {
-      obj.setMaxEntries(map, opts.sizes[k]);
+      obj.setMaxEntries(map, maxEntries(k, opts.sizes));
     } catch (e) {
       // Not every object declares every map (the socket object has no conntrack).
       if ((e as { code?: string }).code !== 'ENOENT') throw e;

@@ -2,7 +2,7 @@ import type { Backend, DesiredService, Frontend } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import {
   BE_F, writeBackendVal, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, decodeSvcVal,
-  decodeBackendVal, FREE_BACKEND, LAYOUT, SVC_F, type SvcVal,
+  decodeBackendVal, FREE_BACKEND, LAYOUT, SLOTS_PER_ENTRY, SVC_F, slotEntries, writeSlotRegion, type SvcVal,
 } from './abi.js';
 import { IdAllocator, SlotPool } from './alloc.js';
 import { maglevTable, maglevTableSize } from './maglev.js';
@@ -27,7 +27,7 @@ export type LbAlgorithm = 'random' | 'maglev';
 
 export interface WriterOptions {
   algorithm: LbAlgorithm;
-  /** max_entries of the maps, so ids and regions stay inside them. */
+  /** What the maps hold, so ids and regions stay inside them: ids by max_entries, slots by slot (SLOTS_PER_ENTRY per entry). */
   sizes: { svcIds: number; backends: number; slots: number };
   maglevMaxSize?: number;
 }
@@ -72,6 +72,7 @@ export interface WriteStats {
 
 const backendKey = (b: Backend) => `${b.ip}|${b.port}`;
 const BACKEND_VAL_SIZE = LAYOUT.ekp_backend_val.size;
+const SLOT_ENTRY_SIZE = LAYOUT.ekp_slot_pair.size;
 const hex = (b: Buffer) => b.toString('hex');
 
 /**
@@ -96,7 +97,7 @@ export class ServiceWriter {
   constructor(private readonly maps: ServiceMaps, private readonly opts: WriterOptions) {
     this.svcIds = new IdAllocator(1, opts.sizes.svcIds - 1);
     this.backendIds = new IdAllocator(1, opts.sizes.backends - 1);
-    this.pool = new SlotPool(opts.sizes.slots);
+    this.pool = new SlotPool(opts.sizes.slots, SLOTS_PER_ENTRY);
   }
 
   /**
@@ -252,18 +253,13 @@ export class ServiceWriter {
     }
     if (slotWrites.length) {
       // Every region in one batch: one crossing into C++ and one syscall for a whole sync.
-      const total = slotWrites.reduce((n, w) => n + w.ids.length, 0);
-      const sk = Buffer.allocUnsafe(total * 4);
-      const sv = Buffer.allocUnsafe(total * 4);
-      let i = 0;
-      for (const w of slotWrites) {
-        for (let j = 0; j < w.ids.length; j++, i++) {
-          sk.writeUInt32LE(w.off + j, i * 4);
-          sv.writeUInt32LE(w.ids[j]!, i * 4);
-        }
-      }
+      const entries = slotWrites.reduce((n, w) => n + slotEntries(w.ids.length), 0);
+      const sk = Buffer.allocUnsafe(entries * 4);
+      const sv = Buffer.allocUnsafe(entries * SLOT_ENTRY_SIZE);
+      let at = 0;
+      for (const w of slotWrites) at += writeSlotRegion(sk, sv, at, w.off, w.ids);
       this.maps.slots.updateBatch(sk, sv);
-      stats.slotsWritten = total;
+      stats.slotsWritten = slotWrites.reduce((n, w) => n + w.ids.length, 0);
     }
     if (rangeAdds.size) {
       const ks = [...rangeAdds.values()];

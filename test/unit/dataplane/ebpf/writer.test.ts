@@ -9,7 +9,7 @@ function maps(log: string[] = []) {
   return {
     svc: new FakeMap('svc', LAYOUT.ekp_svc_key.size, LAYOUT.ekp_svc_val.size, log),
     backend: new FakeMap('backend', 4, LAYOUT.ekp_backend_val.size, log),
-    slots: new FakeMap('slots', 4, 4, log),
+    slots: new FakeMap('slots', 4, LAYOUT.ekp_slot_pair.size, log),
     srcRange: new FakeMap('srcRange', LAYOUT.ekp_srcrange_key.size, 4, log),
   };
 }
@@ -24,7 +24,8 @@ function dump(m: Maps): string[] {
     const b = decodeBackendVal(v);
     if (b) backends.set(k.readUInt32LE(0), `${b.addr}:${b.port}${b.flags & 1 ? 'L' : ''}${b.flags & 2 ? 'T' : ''}`);
   }
-  const slot = (i: number) => m.slots.data.get(Buffer.from(new Uint32Array([i]).buffer).toString('hex'))!.readUInt32LE(0);
+  // Slot i is half i % 2 of entry i / 2.
+  const slot = (i: number) => m.slots.data.get(Buffer.from(new Uint32Array([i >> 1]).buffer).toString('hex'))!.readUInt32LE((i & 1) * 4);
   return [...m.svc.entries()].map(([k, v]) => {
     const key = decodeSvcKey(k);
     const val = decodeSvcVal(v);
@@ -99,7 +100,7 @@ describe('ServiceWriter', () => {
     log.length = 0;
     const moved = slice({ endpoints: [ep('10.244.1.5', { node: 'node-a' }), ep('10.244.3.7', { node: 'node-c' })] });
     const stats = w.apply({ state: desired({ services: [web], endpointSlices: [moved] }), changed: new Set(['default/web:http']) });
-    expect(log).toEqual(['backend updateBatch 1', 'slots updateBatch 2', 'svc updateBatch 1', 'backend updateBatch 1']);
+    expect(log).toEqual(['backend updateBatch 1', 'slots updateBatch 1', 'svc updateBatch 1', 'backend updateBatch 1']); // two slots: one entry
     expect(stats).toMatchObject({ svcEntriesWritten: 1, slotsWritten: 2, backendsWritten: 1, backendsFreed: 1 });
     expect(dump(m)).toEqual(['10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.3.7:8080] ']);
     expect(w.usage()).toEqual({ svcIds: 1, backends: 2, slots: 2 });
@@ -161,5 +162,7 @@ describe('ServiceWriter', () => {
     expect(new Set(vals.map((v) => v.svcId)).size).toBe(200);
     const ranges = vals.map((v) => [v.slotOff, v.slotOff + v.slotLen] as const).sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < ranges.length; i++) expect(ranges[i]![0]).toBeGreaterThanOrEqual(ranges[i - 1]![1]);
+    // Tables (251 slots) start at even slots, so no two share a two-slot map entry.
+    expect(ranges.every(([off]) => off % 2 === 0)).toBe(true);
   });
 });

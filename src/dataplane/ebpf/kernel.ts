@@ -1,0 +1,19 @@
+// Program flags for kernel features newer than what the datapath needs to run at all.
+// The version is enough here: a kernel at least this new has the feature, and an older
+// one (or a backport we cannot see) just goes without it.
+import { release } from 'node:os';
+import { CFG_F } from './abi.js';
+
+/** Whether a `uname -r` release is at least major.minor; false when it cannot be read. */
+export function kernelAtLeast(major: number, minor: number, rel: string = release()): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(rel);
+  if (!m) return false;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > major || (maj === major && min >= minor);
+}
+
+/** EKP_CFG_F_* flags the running kernel allows. */
+export function kernelConfigFlags(rel: string = release()): number {
+  // BPF_FIB_LOOKUP_SKIP_NEIGH (6.3): before it, the flag makes every lookup fail.
+  return kernelAtLeast(6, 3, rel) ? CFG_F.FIB_SKIP_NEIGH : 0;
+}

@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { CFG_F } from '../../../../src/dataplane/ebpf/abi.js';
+import { kernelAtLeast, kernelConfigFlags } from '../../../../src/dataplane/ebpf/kernel.js';
+
+describe('kernel feature flags', () => {
+  it('compares uname releases by major.minor', () => {
+    expect(kernelAtLeast(6, 3, '6.3.0')).toBe(true);
+    expect(kernelAtLeast(6, 3, '6.18.44-fc-v657')).toBe(true);
+    expect(kernelAtLeast(6, 3, '7.0.1')).toBe(true);
+    expect(kernelAtLeast(6, 3, '6.1.0-18-amd64')).toBe(false);
+    expect(kernelAtLeast(6, 3, '5.15.0-91-generic')).toBe(false);
+    expect(kernelAtLeast(6, 3, 'weird')).toBe(false);
+  });
+
+  it('asks the FIB to skip the neighbour only where the kernel knows the flag (6.3)', () => {
+    expect(kernelConfigFlags('6.1.0-18-amd64')).toBe(0);
+    expect(kernelConfigFlags('6.3.0') & CFG_F.FIB_SKIP_NEIGH).toBeTruthy();
+  });
+});
