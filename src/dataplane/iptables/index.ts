@@ -179,6 +179,7 @@ export class IptablesDataplane implements Dataplane {
     const clusterCIDRs = services[0]?.masquerade.clusterCIDRs ?? [];
     const { text, stats } = renderRestore({
       services: rules, write: changed, deleteChains, jumps, mark: opts.mark, clusterCIDRs, comments,
+      listAll: changed === 'all' && backend === 'nft', descendingChains: backend === 'legacy',
     });
     const t2 = performance.now();
     await restore(this.run, backend, family, text);

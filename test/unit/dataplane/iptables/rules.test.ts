@@ -20,7 +20,7 @@ function golden(name: string, text: string): void {
 }
 
 /** The dataplane over two fake kernels (IPv4, IPv6), recording every restore input. */
-function rig(ctx = context()) {
+function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft') {
   const kernels = { 4: new FakeIptables(), 6: new FakeIptables() };
   const restores: { family: 4 | 6; text: string }[] = [];
   const conntrack: string[] = [];
@@ -41,7 +41,7 @@ function rig(ctx = context()) {
       return { status: 1, stdout: '', stderr: (e as Error).message };
     }
   };
-  const dp = new IptablesDataplane(ctx, { backend: 'nft', runner });
+  const dp = new IptablesDataplane(ctx, { backend, runner });
   return { dp, kernels, restores, conntrack };
 }
 
@@ -106,6 +106,44 @@ describe('iptables restore input (golden files)', () => {
     const { restores, kernels } = await fullSync(desired(o));
     expect(restores[0]!.text.split('\n').filter((l) => l.startsWith('-A') && l.includes('--comment'))).toEqual([]);
     expect(kernels[4].checkJumps()).toEqual([]);
+  });
+});
+
+describe('restore input shaped for each backend', () => {
+  const natLines = (text: string) => text.slice(text.indexOf('*nat\n')).split('\n');
+  const serviceChainDecls = (lines: string[]) => lines.filter((l) => /^:KUBE-(SVC|SVL|EXT|FW|SEP)-/.test(l));
+
+  it('nft: a full sync lists the nat table once, after the jumps into built-in chains and before the service chains', async () => {
+    const { restores } = await fullSync(desired(everything()));
+    for (const { text } of restores) {
+      expect(text.split('\n').filter((l) => l === '-S')).toHaveLength(1);
+      const nat = natLines(text);
+      const at = nat.indexOf('-S');
+      expect(at).toBeGreaterThan(0);
+      const lastJump = nat.map((l) => /^-[IA] (PREROUTING|INPUT|OUTPUT|POSTROUTING) /.test(l)).lastIndexOf(true);
+      expect(lastJump).toBeLessThan(at);
+      expect(nat.indexOf(serviceChainDecls(nat)[0]!)).toBeGreaterThan(at);
+    }
+  });
+
+  it('nft: a partial sync does not list the table', async () => {
+    const before = desired(everything());
+    const r = await fullSync(before);
+    r.restores.length = 0;
+    await r.dp.apply({ state: before, changed: new Set(['default/np:http']) });
+    expect(r.restores[0]!.text.split('\n')).not.toContain('-S');
+  });
+
+  it('legacy: no listing, and service chains declared in descending name order', async () => {
+    const r = rig(context(), 'legacy');
+    await r.dp.start();
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    const text = r.restores[0]!.text;
+    expect(text.split('\n')).not.toContain('-S');
+    const decls = serviceChainDecls(natLines(text));
+    expect(decls.length).toBeGreaterThan(10);
+    expect(decls).toEqual([...decls].sort().reverse());
+    expect(r.kernels[4].checkJumps()).toEqual([]);
   });
 });
 
