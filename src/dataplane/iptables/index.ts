@@ -2,7 +2,8 @@
 // `iptables-restore --noflush` per family and sync. Full syncs read iptables-save (stale chains,
 // missing jumps from the built-in chains) and rewrite every chain of ours; partial syncs rewrite the
 // shared chains and only the changed services' own chains (KEP-3453), deleting the ones they no
-// longer use. Established connections keep their backend through conntrack.
+// longer use. Established connections keep their backend through conntrack; UDP entries a sync
+// made stale are deleted (udp-conntrack.ts).
 import type { DesiredService, IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
@@ -11,6 +12,7 @@ import {
   endpointCount, LARGE_CLUSTER_ENDPOINTS, markOf, renderRestore, serviceRules, type GenOptions, type Jump, type ServiceRules,
 } from './rules.js';
 import { cleanupRestore, missingJumps, parseSave, staleChains } from './save.js';
+import { UdpConntrackCleaner } from '../udp-conntrack.js';
 
 export { renderRestore, serviceRules, markOf, type ServiceRules } from './rules.js';
 export type { Backend, CommandRunner } from './exec.js';
@@ -30,25 +32,6 @@ interface FamilyState {
   comments: boolean;
   /** Whether we ever wrote this family (IPv6 is left alone until a Service has an IPv6 port). */
   written: boolean;
-  /** UDP service ports as last written: their frontends and endpoint IPs, for conntrack cleanup. */
-  udp: Map<string, UdpFlows>;
-}
-
-interface UdpFlows {
-  /** Addresses clients send to (cluster, external and load-balancer IPs). */
-  addresses: string[];
-  nodePort: number | null;
-  endpoints: Set<string>;
-}
-
-function udpFlows(s: DesiredService): UdpFlows {
-  const endpoints = new Set<string>();
-  for (const set of [s.internalBackends, s.externalBackends, s.shortCircuitBackends]) for (const b of set.backends) endpoints.add(b.ip);
-  return {
-    addresses: s.frontends.filter((f) => f.kind !== 'nodePort').map((f) => f.address),
-    nodePort: s.frontends.find((f) => f.kind === 'nodePort')?.port ?? null,
-    endpoints,
-  };
 }
 
 export interface SyncStats {
@@ -72,9 +55,10 @@ export class IptablesDataplane implements Dataplane {
   private readonly run: CommandRunner;
   private backend: Backend | null;
   private readonly families: Record<IPFamily, FamilyState> = {
-    4: { rules: new Map(), comments: true, written: false, udp: new Map() },
-    6: { rules: new Map(), comments: true, written: false, udp: new Map() },
+    4: { rules: new Map(), comments: true, written: false },
+    6: { rules: new Map(), comments: true, written: false },
   };
+  private readonly udp: UdpConntrackCleaner;
   private needFull = true;
   private counters = { syncs: 0, partial: 0, failures: 0, rules: { filter: 0, nat: 0 } };
   /** Per-sync numbers of the last apply, for benchmarks and logs. */
@@ -83,6 +67,7 @@ export class IptablesDataplane implements Dataplane {
   constructor(private readonly ctx: DataplaneContext, opts: IptablesOptions = {}) {
     this.run = opts.runner ?? commandRunner(opts.netns);
     this.backend = opts.backend ?? null;
+    this.udp = new UdpConntrackCleaner(this.run, ctx.log);
   }
 
   get backendInUse(): Backend | null {
@@ -115,6 +100,7 @@ export class IptablesDataplane implements Dataplane {
         this.lastSync.push(await this.syncFamily(family, services, keys));
       }
       this.needFull = false;
+      await this.udp.synced(update.state.services.values(), full ? 'all' : update.changed);
       this.counters.syncs++;
       if (!full) this.counters.partial++;
     } catch (e) {
@@ -187,45 +173,11 @@ export class IptablesDataplane implements Dataplane {
     st.rules = rules;
     st.comments = comments;
     st.written = true;
-    await this.clearStaleUdp(family, services, changed);
     return {
       family, full: changed === 'all', servicesWritten: changed === 'all' ? rules.size : changed.size,
       chains: stats.chains, rules: stats.rules, deleted: stats.deleted, bytes: text.length,
       generateMs: t2 - t0 - saveMs, saveMs, restoreMs: t3 - t2,
     };
-  }
-
-  /**
-   * UDP has no connection to end: conntrack entries DNATed to an endpoint that is gone would keep
-   * sending a client's datagrams into the void until they time out. Delete them, as kube-proxy's
-   * conntrack cleanup does (conntrack -D --orig-dst VIP --dst-nat EP; --orig-port-dst for NodePorts).
-   * TCP entries stay: established connections keep their backend.
-   */
-  private async clearStaleUdp(family: IPFamily, services: DesiredService[], changed: ReadonlySet<string> | 'all'): Promise<void> {
-    const st = this.families[family];
-    const now = new Map<string, UdpFlows>();
-    for (const s of services) if (s.protocol === 'UDP') now.set(s.key, udpFlows(s));
-    const keys = changed === 'all' ? new Set([...st.udp.keys(), ...now.keys()]) : changed;
-    const commands: string[][] = [];
-    const fam = family === 6 ? ['-f', 'ipv6'] : [];
-    for (const key of keys) {
-      const before = st.udp.get(key);
-      if (!before) continue;
-      const after = now.get(key);
-      for (const ep of before.endpoints) {
-        if (after?.endpoints.has(ep)) continue;
-        for (const a of before.addresses) commands.push(['conntrack', '-D', ...fam, '-p', 'udp', '--orig-dst', a, '--dst-nat', ep]);
-        if (before.nodePort !== null) commands.push(['conntrack', '-D', ...fam, '-p', 'udp', '--orig-port-dst', String(before.nodePort), '--dst-nat', ep]);
-      }
-    }
-    st.udp = now;
-    for (const argv of commands) {
-      const r = await this.run(argv);
-      // Exit 1 with "0 flow entries have been deleted" is the common case, not an error.
-      if (r.status === null || (r.status !== 0 && !/0 flow entries/.test(r.stderr))) {
-        this.ctx.log.warn('conntrack cleanup failed', { command: argv.join(' '), error: r.stderr.trim() });
-      }
-    }
   }
 
   private skipped(family: IPFamily): SyncStats {

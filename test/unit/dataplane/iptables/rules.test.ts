@@ -26,8 +26,8 @@ function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft') {
   const conntrack: string[] = [];
   const runner: CommandRunner = async (argv, stdin) => {
     if (argv[0] === 'conntrack') {
-      conntrack.push(argv.join(' '));
-      return { status: 1, stdout: '', stderr: 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.' };
+      conntrack.push(...(argv[1] === '-R' ? readFileSync(argv[2]!, 'utf8').split('\n').filter(Boolean) : [argv.slice(1).join(' ')]));
+      return { status: 0, stdout: '', stderr: '' };
     }
     const family = argv[0]!.startsWith('ip6') ? 6 : 4;
     const k = kernels[family];
@@ -296,7 +296,7 @@ describe('packet flows (tracePacket)', () => {
 });
 
 describe('UDP conntrack cleanup', () => {
-  it('deletes the flows of a removed UDP endpoint, and nothing for TCP or unchanged endpoints', async () => {
+  it('after a sync reached the kernel: the flows of removed UDP endpoints, nothing for TCP or unchanged endpoints', async () => {
     const o = everything();
     o.services[1] = { ...o.services[1]!, spec: { ...(o.services[1]!.spec as object), ports: [{ name: 'http', port: 80, protocol: 'UDP', targetPort: 8080, nodePort: 30080 }] } };
     o.endpointSlices[1] = { ...o.endpointSlices[1]!, ports: [{ name: 'http', port: 8080, protocol: 'UDP' }] };
@@ -308,10 +308,30 @@ describe('UDP conntrack cleanup', () => {
     next.endpointSlices[0] = { ...next.endpointSlices[0]!, endpoints: [] }; // web is TCP: nothing
     await r.dp.apply({ state: desired(next), changed: new Set(['default/np:http', 'default/dns:dns', 'default/web:http']) });
     expect(r.conntrack.sort()).toEqual([
-      'conntrack -D -p udp --orig-dst 10.96.0.11 --dst-nat 10.244.2.2',
-      'conntrack -D -p udp --orig-dst 10.96.0.17 --dst-nat 10.244.1.7',
-      'conntrack -D -p udp --orig-port-dst 30080 --dst-nat 10.244.2.2',
-    ]);
+      ...NODE.nodeAddresses.filter((a) => !a.includes(':')).map((a) => `-D -p udp --orig-dst ${a} --orig-port-dst 30080 --reply-src 10.244.2.2`),
+      '-D -p udp --orig-dst 10.96.0.11 --orig-port-dst 80 --reply-src 10.244.2.2',
+      '-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.7',
+    ].sort());
+    // dns gets its endpoint back: entries made meanwhile (rejected, never DNATed) go.
+    r.conntrack.length = 0;
+    await r.dp.apply({ state: desired(o), changed: new Set(['default/dns:dns']) });
+    expect(r.conntrack).toEqual(['-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53']);
+  });
+
+  it('not when the restore failed; the next (full) sync catches up', async () => {
+    const o = everything();
+    const r = await fullSync(desired(o));
+    const next = structuredClone(o);
+    next.endpointSlices[7] = { ...next.endpointSlices[7]!, endpoints: [] };
+    const orig = r.kernels[4].restore.bind(r.kernels[4]);
+    r.kernels[4].restore = () => {
+      throw new Error('boom');
+    };
+    await expect(r.dp.apply({ state: desired(next), changed: new Set(['default/dns:dns']) })).rejects.toThrow(/boom/);
+    expect(r.conntrack).toEqual([]);
+    r.kernels[4].restore = orig;
+    await r.dp.apply({ state: desired(next), changed: new Set() });
+    expect(r.conntrack).toEqual(['-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.7']);
   });
 });
 
