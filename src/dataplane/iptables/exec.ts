@@ -37,9 +37,15 @@ export function commandRunner(netns?: string): CommandRunner {
   });
 }
 
-export function binaries(backend: Backend, family: IPFamily): { save: string; restore: string } {
+export function binaries(backend: Backend, family: IPFamily): { cmd: string; save: string; restore: string } {
   const base = family === 4 ? 'iptables' : 'ip6tables';
-  return { save: `${base}-${backend}-save`, restore: `${base}-${backend}-restore` };
+  return { cmd: `${base}-${backend}`, save: `${base}-${backend}-save`, restore: `${base}-${backend}-restore` };
+}
+
+/** Whether `chain` exists in `table` (`iptables -S CHAIN`: with nft, it fetches that chain alone). */
+export async function chainExists(run: CommandRunner, backend: Backend, family: IPFamily, table: string, chain: string): Promise<boolean> {
+  const r = await run([binaries(backend, family).cmd, ...(backend === 'legacy' ? ['-w', '5'] : []), '-t', table, '-S', chain], undefined, { discardStdout: true });
+  return r.status === 0;
 }
 
 export async function save(run: CommandRunner, backend: Backend, family: IPFamily, table?: string): Promise<string> {

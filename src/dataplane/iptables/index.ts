@@ -7,9 +7,10 @@
 import type { DesiredService, IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
-import { binaries, commandRunner, detectBackend, restore, save, type Backend, type CommandRunner } from './exec.js';
+import { binaries, chainExists, commandRunner, detectBackend, restore, save, type Backend, type CommandRunner } from './exec.js';
+import { KUBE_PROXY_CANARY } from './names.js';
 import {
-  endpointCount, LARGE_CLUSTER_ENDPOINTS, markOf, renderRestore, serviceRules, type GenOptions, type Jump, type ServiceRules,
+  endpointCount, LARGE_CLUSTER_ENDPOINTS, markOf, renderRestore, sameRules, serviceRules, type GenOptions, type Jump, type ServiceRules,
 } from './rules.js';
 import { cleanupRestore, missingJumps, parseSave, staleChains } from './save.js';
 import { UdpConntrackCleaner } from '../udp-conntrack.js';
@@ -24,6 +25,8 @@ export interface IptablesOptions {
   netns?: string;
   /** Replaces command execution entirely (tests). */
   runner?: CommandRunner;
+  /** Wall clock in ms, for FULL_SYNC_PERIOD_MS (tests). */
+  now?: () => number;
 }
 
 interface FamilyState {
@@ -50,6 +53,14 @@ export interface SyncStats {
 
 const familyOfKey = (key: string): IPFamily => (key.endsWith('@IPv6') ? 6 : 4);
 
+/**
+ * kube-proxy's fullSyncPeriod. In between, a periodic sync (the tracker's 'all') rewrites only
+ * the service ports whose rules differ from what we wrote, as long as the canary chains are there:
+ * a full sync at 10,000 services reads and rewrites 320,000 rules, tens of seconds of iptables.
+ */
+export const FULL_SYNC_PERIOD_MS = 3_600_000;
+const CANARY_TABLES = ['mangle', 'nat', 'filter'] as const;
+
 export class IptablesDataplane implements Dataplane {
   readonly mode = 'iptables' as const;
   private readonly run: CommandRunner;
@@ -60,6 +71,9 @@ export class IptablesDataplane implements Dataplane {
   };
   private readonly udp: UdpConntrackCleaner;
   private needFull = true;
+  /** When the last full sync committed (the clock is injectable for tests). */
+  private fullAt: number | null = null;
+  private readonly now: () => number;
   private counters = { syncs: 0, partial: 0, failures: 0, rules: { filter: 0, nat: 0 } };
   /** Per-sync numbers of the last apply, for benchmarks and logs. */
   lastSync: SyncStats[] = [];
@@ -68,6 +82,7 @@ export class IptablesDataplane implements Dataplane {
     this.run = opts.runner ?? commandRunner(opts.netns);
     this.backend = opts.backend ?? null;
     this.udp = new UdpConntrackCleaner(this.run, ctx.log);
+    this.now = opts.now ?? Date.now;
   }
 
   get backendInUse(): Backend | null {
@@ -85,7 +100,15 @@ export class IptablesDataplane implements Dataplane {
 
   async apply(update: StateUpdate): Promise<void> {
     if (!this.backend) throw new Error('iptables dataplane not started');
-    const full = update.changed === 'all' || this.needFull;
+    let changed = update.changed;
+    if (changed === 'all' && !this.needFull && this.fullAt !== null && this.now() - this.fullAt < FULL_SYNC_PERIOD_MS) {
+      // A periodic sync: every service port is compared with what we wrote, and only the ones
+      // that differ are written, unless someone flushed the tables (the canaries are gone).
+      const gone = await this.missingCanary();
+      if (gone === null) changed = new Set([...update.state.services.keys(), ...this.families[4].rules.keys(), ...this.families[6].rules.keys()]);
+      else this.ctx.log.info('iptables canary chain gone (tables flushed?): full sync', { missing: gone });
+    }
+    const full = changed === 'all' || this.needFull;
     const byFamily: Record<IPFamily, DesiredService[]> = { 4: [], 6: [] };
     for (const s of update.state.services.values()) byFamily[s.family].push(s);
     this.lastSync = [];
@@ -95,12 +118,13 @@ export class IptablesDataplane implements Dataplane {
         const services = byFamily[family];
         // IPv6 is left alone until it has a service, except that a full sync looks for leftovers.
         if (family === 6 && services.length === 0 && !st.written && !full) continue;
-        const keys = full ? 'all' : new Set([...(update.changed as ReadonlySet<string>)].filter((k) => familyOfKey(k) === family));
+        const keys = full ? 'all' : new Set([...(changed as ReadonlySet<string>)].filter((k) => familyOfKey(k) === family));
         if (keys !== 'all' && keys.size === 0) continue;
         this.lastSync.push(await this.syncFamily(family, services, keys));
       }
       this.needFull = false;
-      await this.udp.synced(update.state.services.values(), full ? 'all' : update.changed);
+      if (full) this.fullAt = this.now();
+      await this.udp.synced(update.state.services.values(), full ? 'all' : changed);
       this.counters.syncs++;
       if (!full) this.counters.partial++;
     } catch (e) {
@@ -110,6 +134,13 @@ export class IptablesDataplane implements Dataplane {
       throw e;
     }
     this.ctx.log.debug('iptables synced', { full, families: this.lastSync });
+  }
+
+  /** "FAMILY TABLE" of the first canary chain missing from a family we wrote, or null. */
+  private async missingCanary(): Promise<string | null> {
+    const checks = ([4, 6] as const).filter((f) => this.families[f].written)
+      .flatMap((f) => CANARY_TABLES.map(async (t) => ((await chainExists(this.run, this.backend!, f, t, KUBE_PROXY_CANARY)) ? null : `IPv${f} ${t}`)));
+    return (await Promise.all(checks)).find((x) => x !== null) ?? null;
   }
 
   private genOptions(family: IPFamily, comments: boolean): GenOptions {
@@ -149,23 +180,34 @@ export class IptablesDataplane implements Dataplane {
       rules = new Map(st.rules);
       const byKey = new Map(services.map((s) => [s.key, s]));
       const gone = new Set<string>();
+      const write = new Set<string>();
       for (const key of changed) {
         const s = byKey.get(key);
         const before = st.rules.get(key);
         const after = s ? serviceRules(s, opts) : undefined;
-        if (after) rules.set(key, after);
-        else rules.delete(key);
+        // The kernel has exactly these rules already (a periodic sync, or a change that does not
+        // show in the rules): nothing to write for this port.
+        if (before && after && sameRules(before, after)) continue;
+        if (!before && !after) continue;
+        if (after) {
+          rules.set(key, after);
+          write.add(key);
+        } else {
+          rules.delete(key);
+        }
         for (const c of before?.chains.keys() ?? []) if (!after?.chains.has(c)) gone.add(c);
       }
+      if (write.size === 0 && gone.size === 0 && rules.size === st.rules.size) return this.unchanged(family, performance.now() - t0);
       // Keep key order: KUBE-SERVICES is written in it.
       rules = new Map([...rules].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
       deleteChains = [...gone].sort();
       jumps = [];
+      changed = write;
     }
     const clusterCIDRs = services[0]?.masquerade.clusterCIDRs ?? [];
     const { text, stats } = renderRestore({
       services: rules, write: changed, deleteChains, jumps, mark: opts.mark, clusterCIDRs, comments,
-      listAll: changed === 'all' && backend === 'nft', descendingChains: backend === 'legacy',
+      listAll: changed === 'all' && backend === 'nft', descendingChains: backend === 'legacy', canary: changed === 'all',
     });
     const t2 = performance.now();
     await restore(this.run, backend, family, text);
@@ -182,6 +224,10 @@ export class IptablesDataplane implements Dataplane {
 
   private skipped(family: IPFamily): SyncStats {
     return { family, full: true, servicesWritten: 0, chains: 0, rules: 0, deleted: 0, bytes: 0, generateMs: 0, saveMs: 0, restoreMs: 0 };
+  }
+
+  private unchanged(family: IPFamily, generateMs: number): SyncStats {
+    return { family, full: false, servicesWritten: 0, chains: 0, rules: 0, deleted: 0, bytes: 0, generateMs, saveMs: 0, restoreMs: 0 };
   }
 
   async close(): Promise<void> {

@@ -10,7 +10,7 @@ import { servicePortNameString } from '../../model/index.js';
 import {
   endpointChain, joinHostPort, serviceChains, TOP_LEVEL,
   KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_MASQ_OFF_CLUSTER, KUBE_NODEPORTS, KUBE_POSTROUTING,
-  KUBE_PROXY_FIREWALL, KUBE_SERVICES, type Table,
+  KUBE_PROXY_CANARY, KUBE_PROXY_FIREWALL, KUBE_SERVICES, type Table,
 } from './names.js';
 
 /** kube-proxy's largeClusterEndpointsThreshold: above it, rules carry no comments. */
@@ -285,6 +285,8 @@ export interface RenderInput {
    * it overflows the stack (segfault).
    */
   readonly descendingChains?: boolean;
+  /** Declare KUBE_PROXY_CANARY in filter, nat and mangle (full syncs; see index.ts). */
+  readonly canary?: boolean;
 }
 
 /**
@@ -326,6 +328,7 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
   // filter: top-level chains only, always whole.
   out.push('*filter');
   for (const ch of TOP_LEVEL.filter) declare(ch);
+  if (r.canary) out.push(`:${KUBE_PROXY_CANARY} - [0:0]`);
   out.push(...jumpsOf('filter'));
   for (const s of svcs) rules(s.filterNodePorts);
   for (const s of svcs) rules(s.filterServices);
@@ -343,6 +346,7 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
   for (const ch of TOP_LEVEL.nat) declare(ch);
   const multiCIDR = r.clusterCIDRs.length > 1;
   if (multiCIDR) declare(KUBE_MASQ_OFF_CLUSTER);
+  if (r.canary) out.push(`:${KUBE_PROXY_CANARY} - [0:0]`);
   out.push(...jumpsOf('nat'));
   if (r.listAll) out.push(LIST_ALL_LINE);
   const written = r.write === 'all' ? svcs : svcs.filter((s) => (r.write as ReadonlySet<string>).has(s.key));
@@ -370,8 +374,26 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
   }
   for (const s of written) for (const lines of s.chains.values()) rules(lines);
   for (const ch of r.deleteChains) out.push(`-X ${ch}`);
-  out.push('COMMIT', '');
+  out.push('COMMIT');
+  // Last: a canary in mangle means the filter and nat tables of this full sync committed.
+  if (r.canary) out.push('*mangle', `:${KUBE_PROXY_CANARY} - [0:0]`, 'COMMIT');
+  out.push('');
   return { text: out.join('\n'), stats };
+}
+
+const sameLines = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((l, i) => l === b[i]);
+
+/** Whether two renderings of a service port are identical (nothing to write). */
+export function sameRules(a: ServiceRules, b: ServiceRules): boolean {
+  if (a.chains.size !== b.chains.size) return false;
+  for (const [name, lines] of a.chains) {
+    const other = b.chains.get(name);
+    if (!other || !sameLines(lines, other)) return false;
+  }
+  return sameLines(a.natServices, b.natServices) && sameLines(a.natNodePorts, b.natNodePorts)
+    && sameLines(a.filterServices, b.filterServices) && sameLines(a.filterExternal, b.filterExternal)
+    && sameLines(a.filterNodePorts, b.filterNodePorts) && sameLines(a.filterFirewall, b.filterFirewall)
+    && sameLines(a.nodePortAddresses, b.nodePortAddresses);
 }
 
 const descending = (a: string, b: string): number => (a < b ? 1 : a > b ? -1 : 0);

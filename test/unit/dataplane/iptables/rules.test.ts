@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { IptablesDataplane } from '../../../../src/dataplane/iptables/index.js';
+import { FULL_SYNC_PERIOD_MS, IptablesDataplane } from '../../../../src/dataplane/iptables/index.js';
 import { endpointChain, hash16, serviceChains } from '../../../../src/dataplane/iptables/names.js';
 import { comment } from '../../../../src/dataplane/iptables/rules.js';
 import { cleanupRestore, parseSave } from '../../../../src/dataplane/iptables/save.js';
@@ -20,7 +20,7 @@ function golden(name: string, text: string): void {
 }
 
 /** The dataplane over two fake kernels (IPv4, IPv6), recording every restore input. */
-function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft') {
+function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => number = Date.now) {
   const kernels = { 4: new FakeIptables(), 6: new FakeIptables() };
   const restores: { family: 4 | 6; text: string }[] = [];
   const conntrack: string[] = [];
@@ -32,6 +32,11 @@ function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft') {
     const family = argv[0]!.startsWith('ip6') ? 6 : 4;
     const k = kernels[family];
     if (argv[0]!.endsWith('-save')) return { status: 0, stdout: k.save(), stderr: '' };
+    const list = argv.indexOf('-S');
+    if (list > 0) {
+      const ok = k.hasChain(argv[argv.indexOf('-t') + 1]!, argv[list + 1]!);
+      return ok ? { status: 0, stdout: '', stderr: '' } : { status: 1, stdout: '', stderr: 'iptables: No chain/target/match by that name.' };
+    }
     if (argv.includes('--version')) return { status: 0, stdout: 'iptables v1.8.9 (fake)', stderr: '' };
     restores.push({ family, text: stdin ?? '' });
     try {
@@ -41,7 +46,7 @@ function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft') {
       return { status: 1, stdout: '', stderr: (e as Error).message };
     }
   };
-  const dp = new IptablesDataplane(ctx, { backend, runner });
+  const dp = new IptablesDataplane(ctx, { backend, runner, now });
   return { dp, kernels, restores, conntrack };
 }
 
@@ -109,6 +114,53 @@ describe('iptables restore input (golden files)', () => {
   });
 });
 
+describe('periodic syncs and the canary', () => {
+  const changeNp = (o: Objects) => {
+    o.endpointSlices[1] = { ...o.endpointSlices[1]!, endpoints: [(o.endpointSlices[1]!.endpoints as unknown[])[0]] };
+    return o;
+  };
+
+  it('a periodic sync with the canaries in place writes only what differs from what we wrote', async () => {
+    const r = await fullSync(desired(everything()));
+    expect(r.kernels[4].hasChain('mangle', 'KUBE-PROXY-CANARY')).toBe(true);
+    expect(r.kernels[6].hasChain('nat', 'KUBE-PROXY-CANARY')).toBe(true);
+    r.restores.length = 0;
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    expect(r.restores).toEqual([]);
+    expect(r.dp.lastSync.every((s) => !s.full && s.servicesWritten === 0)).toBe(true);
+
+    const after = desired(changeNp(everything()));
+    await r.dp.apply({ state: after, changed: 'all' });
+    expect(r.restores.map((x) => x.family)).toEqual([4]);
+    expect(r.dp.lastSync.map((s) => [s.family, s.full, s.servicesWritten])).toEqual([[4, false, 1], [6, false, 0]]);
+    const fresh = await fullSync(after);
+    expect(contents(r.kernels[4])).toEqual(contents(fresh.kernels[4]));
+  });
+
+  it('a missing canary (someone flushed the tables), a failure or an hour since the last full sync: full again', async () => {
+    let clock = 0;
+    const r = rig(context(), 'nft', () => clock);
+    await r.dp.start();
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    const full = () => r.dp.lastSync.length > 0 && r.dp.lastSync.every((s) => s.full);
+
+    // Someone flushes nat and deletes its chains: our rules are gone, and the canary with them.
+    for (const c of r.kernels[4].chains('nat')) r.kernels[4].tables.get('nat')!.delete(c);
+    for (const c of ['PREROUTING', 'OUTPUT', 'POSTROUTING']) r.kernels[4].tables.get('nat')!.set(c, []);
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    expect(full()).toBe(true);
+    const fresh = await fullSync(desired(everything()));
+    expect(contents(r.kernels[4])).toEqual(contents(fresh.kernels[4]));
+
+    clock += FULL_SYNC_PERIOD_MS - 1;
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    expect(full()).toBe(false);
+    clock += 2;
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    expect(full()).toBe(true);
+  });
+});
+
 describe('restore input shaped for each backend', () => {
   const natLines = (text: string) => text.slice(text.indexOf('*nat\n')).split('\n');
   const serviceChainDecls = (lines: string[]) => lines.filter((l) => /^:KUBE-(SVC|SVL|EXT|FW|SEP)-/.test(l));
@@ -127,10 +179,12 @@ describe('restore input shaped for each backend', () => {
   });
 
   it('nft: a partial sync does not list the table', async () => {
-    const before = desired(everything());
-    const r = await fullSync(before);
+    const o = everything();
+    const r = await fullSync(desired(o));
     r.restores.length = 0;
-    await r.dp.apply({ state: before, changed: new Set(['default/np:http']) });
+    o.endpointSlices[1] = { ...o.endpointSlices[1]!, endpoints: [(o.endpointSlices[1]!.endpoints as unknown[])[0]] };
+    await r.dp.apply({ state: desired(o), changed: new Set(['default/np:http']) });
+    expect(r.restores).toHaveLength(1);
     expect(r.restores[0]!.text.split('\n')).not.toContain('-S');
   });
 
