@@ -143,6 +143,19 @@ export class IptablesDataplane implements Dataplane {
     return (await Promise.all(checks)).find((x) => x !== null) ?? null;
   }
 
+  /**
+   * The mangle canary, which kube-proxy checks first, in a restore of its own after the full
+   * sync's: nothing else of ours is in mangle, and a kernel without it (legacy backend, no
+   * iptable_mangle) must not fail the sync. Without it every periodic sync is full.
+   */
+  private async mangleCanary(family: IPFamily): Promise<void> {
+    try {
+      await restore(this.run, this.backend!, family, `*mangle\n:${KUBE_PROXY_CANARY} - [0:0]\nCOMMIT\n`);
+    } catch (e) {
+      this.ctx.log.warn('cannot create the mangle canary chain: every periodic sync will be full', { family, error: (e as Error).message });
+    }
+  }
+
   private genOptions(family: IPFamily, comments: boolean): GenOptions {
     const nodeIPs = this.ctx.nodeAddresses().filter((a) => (family === 6) === a.includes(':'));
     return { mark: markOf(this.ctx.config.masqueradeBit), nodeIPs, comments };
@@ -215,6 +228,7 @@ export class IptablesDataplane implements Dataplane {
     st.rules = rules;
     st.comments = comments;
     st.written = true;
+    if (changed === 'all') await this.mangleCanary(family);
     return {
       family, full: changed === 'all', servicesWritten: changed === 'all' ? rules.size : changed.size,
       chains: stats.chains, rules: stats.rules, deleted: stats.deleted, bytes: text.length,

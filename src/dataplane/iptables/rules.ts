@@ -285,7 +285,7 @@ export interface RenderInput {
    * it overflows the stack (segfault).
    */
   readonly descendingChains?: boolean;
-  /** Declare KUBE_PROXY_CANARY in filter, nat and mangle (full syncs; see index.ts). */
+  /** Declare KUBE_PROXY_CANARY in filter and nat (full syncs; see index.ts). */
   readonly canary?: boolean;
 }
 
@@ -374,10 +374,7 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
   }
   for (const s of written) for (const lines of s.chains.values()) rules(lines);
   for (const ch of r.deleteChains) out.push(`-X ${ch}`);
-  out.push('COMMIT');
-  // Last: a canary in mangle means the filter and nat tables of this full sync committed.
-  if (r.canary) out.push('*mangle', `:${KUBE_PROXY_CANARY} - [0:0]`, 'COMMIT');
-  out.push('');
+  out.push('COMMIT', '');
   return { text: out.join('\n'), stats };
 }
 
