@@ -11,16 +11,23 @@ export interface CommandResult {
   stderr: string;
 }
 
-export type CommandRunner = (argv: readonly string[], stdin?: string) => Promise<CommandResult>;
+export interface RunOptions {
+  /** Drop stdout as it arrives (a restore's listing of a whole table); `stdout` comes back empty. */
+  discardStdout?: boolean;
+}
+
+export type CommandRunner = (argv: readonly string[], stdin?: string, opts?: RunOptions) => Promise<CommandResult>;
 
 /** Spawns argv (inside `netns`, a /run/netns path, when given), feeds stdin, collects the output. */
 export function commandRunner(netns?: string): CommandRunner {
-  return (argv, stdin) => new Promise((resolve) => {
+  return (argv, stdin, opts) => new Promise((resolve) => {
     const full = netns ? ['nsenter', `--net=${netns}`, '--', ...argv] : [...argv];
     const child = spawn(full[0]!, full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stdout.on('data', (d: Buffer) => {
+      if (!opts?.discardStdout) out.push(d);
+    });
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e) => resolve({ status: null, stdout: '', stderr: e.message }));
     child.on('close', (code) => resolve({ status: code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
@@ -30,9 +37,15 @@ export function commandRunner(netns?: string): CommandRunner {
   });
 }
 
-export function binaries(backend: Backend, family: IPFamily): { save: string; restore: string } {
+export function binaries(backend: Backend, family: IPFamily): { cmd: string; save: string; restore: string } {
   const base = family === 4 ? 'iptables' : 'ip6tables';
-  return { save: `${base}-${backend}-save`, restore: `${base}-${backend}-restore` };
+  return { cmd: `${base}-${backend}`, save: `${base}-${backend}-save`, restore: `${base}-${backend}-restore` };
+}
+
+/** Whether `chain` exists in `table` (`iptables -S CHAIN`: with nft, it fetches that chain alone). */
+export async function chainExists(run: CommandRunner, backend: Backend, family: IPFamily, table: string, chain: string): Promise<boolean> {
+  const r = await run([binaries(backend, family).cmd, ...(backend === 'legacy' ? ['-w', '5'] : []), '-t', table, '-S', chain], undefined, { discardStdout: true });
+  return r.status === 0;
 }
 
 export async function save(run: CommandRunner, backend: Backend, family: IPFamily, table?: string): Promise<string> {
@@ -45,7 +58,7 @@ export async function save(run: CommandRunner, backend: Backend, family: IPFamil
 export async function restore(run: CommandRunner, backend: Backend, family: IPFamily, input: string): Promise<void> {
   const bin = binaries(backend, family).restore;
   // The legacy backend serializes writers through the xtables lock; nft has its own transactions.
-  const r = await run([bin, '--noflush', ...(backend === 'legacy' ? ['-w', '5'] : [])], input);
+  const r = await run([bin, '--noflush', ...(backend === 'legacy' ? ['-w', '5'] : [])], input, { discardStdout: true });
   if (r.status === 0) return;
   const err = r.stderr.trim();
   const m = /line:? (\d+)/i.exec(err);

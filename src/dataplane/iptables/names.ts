@@ -23,10 +23,16 @@ export const TOP_LEVEL: Readonly<Record<Table, readonly string[]>> = {
   nat: [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ],
 };
 
-/** Every fixed-name chain of ours, for --cleanup (the canary is kube-proxy's; we remove it if found). */
+/**
+ * kube-proxy's canary: an empty chain in mangle, nat and filter. Whoever flushes the tables
+ * deletes it too, and its absence is what makes a periodic sync full again.
+ */
+export const KUBE_PROXY_CANARY = 'KUBE-PROXY-CANARY';
+
+/** Every fixed-name chain of ours, for --cleanup. */
 export const FIXED_CHAINS: readonly string[] = [
   KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_FORWARD, KUBE_PROXY_FIREWALL,
-  KUBE_POSTROUTING, KUBE_MARK_MASQ, KUBE_MASQ_OFF_CLUSTER, 'KUBE-PROXY-CANARY',
+  KUBE_POSTROUTING, KUBE_MARK_MASQ, KUBE_MASQ_OFF_CLUSTER, KUBE_PROXY_CANARY,
 ];
 
 const SERVICE_CHAIN = /^KUBE-(SVC|SVL|EXT|FW|SEP)-[A-Z2-7]{16}$/;

@@ -10,7 +10,7 @@ import { servicePortNameString } from '../../model/index.js';
 import {
   endpointChain, joinHostPort, serviceChains, TOP_LEVEL,
   KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_MASQ_OFF_CLUSTER, KUBE_NODEPORTS, KUBE_POSTROUTING,
-  KUBE_PROXY_FIREWALL, KUBE_SERVICES, type Table,
+  KUBE_PROXY_CANARY, KUBE_PROXY_FIREWALL, KUBE_SERVICES, type Table,
 } from './names.js';
 
 /** kube-proxy's largeClusterEndpointsThreshold: above it, rules carry no comments. */
@@ -274,7 +274,33 @@ export interface RenderInput {
   /** This family's clusterCIDRs; more than one needs KUBE-MASQ-OFF-CLUSTER. */
   readonly clusterCIDRs: readonly string[];
   readonly comments: boolean;
+  /** Put LIST_ALL_LINE in the nat table (iptables-nft full syncs; see there). */
+  readonly listAll?: boolean;
+  /**
+   * Declare the nat chains in descending name order (the legacy backend only). libiptc inserts a
+   * new chain into its sorted chain list by walking up from an index point, so a name below every
+   * earlier one is placed at once: 10,000 services cold in 4.3 s instead of 7.3 s. Never for nft:
+   * there the kernel keeps chains in creation order, and iptables-nft-save sorts them with a
+   * first-element-pivot quicksort that recurses once per chain on sorted input; at 110,000 chains
+   * it overflows the stack (segfault).
+   */
+  readonly descendingChains?: boolean;
+  /** Declare KUBE_PROXY_CANARY in filter and nat (full syncs; see index.ts). */
+  readonly canary?: boolean;
 }
+
+/**
+ * A line without a chain, for iptables-nft (1.8.8+) under --noflush. There, every chain a line names
+ * goes into the restore's cache request: a sorted linked list searched from its head on every line,
+ * then one netlink GETCHAIN per entry. A full sync names every chain of ours, so that is
+ * O(lines × chains): 1,000 services × 10 endpoints took 7 s, 10,000 over 240 s. One line that names
+ * no chain makes it fetch the table's whole chain list in one dump instead, and `-S` only lists the
+ * table (to stdout, which restore() discards). It must come after the jumps into built-in chains:
+ * the listing caches an absent built-in chain as present, and a later rule in it would fail (ENOENT).
+ * Partial syncs do without: the listing reads every rule of the table, which costs more than the
+ * few thousand names a partial sync carries.
+ */
+export const LIST_ALL_LINE = '-S';
 
 export interface RenderStats {
   /** Chains declared (created or flushed and rewritten). */
@@ -302,6 +328,7 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
   // filter: top-level chains only, always whole.
   out.push('*filter');
   for (const ch of TOP_LEVEL.filter) declare(ch);
+  if (r.canary) out.push(`:${KUBE_PROXY_CANARY} - [0:0]`);
   out.push(...jumpsOf('filter'));
   for (const s of svcs) rules(s.filterNodePorts);
   for (const s of svcs) rules(s.filterServices);
@@ -319,10 +346,18 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
   for (const ch of TOP_LEVEL.nat) declare(ch);
   const multiCIDR = r.clusterCIDRs.length > 1;
   if (multiCIDR) declare(KUBE_MASQ_OFF_CLUSTER);
-  const written = r.write === 'all' ? svcs : svcs.filter((s) => (r.write as ReadonlySet<string>).has(s.key));
-  for (const s of written) for (const ch of s.chains.keys()) declare(ch);
-  for (const ch of r.deleteChains) out.push(`:${ch} - [0:0]`);
+  if (r.canary) out.push(`:${KUBE_PROXY_CANARY} - [0:0]`);
   out.push(...jumpsOf('nat'));
+  if (r.listAll) out.push(LIST_ALL_LINE);
+  const written = r.write === 'all' ? svcs : svcs.filter((s) => (r.write as ReadonlySet<string>).has(s.key));
+  const declared = written.flatMap((s) => [...s.chains.keys()]);
+  const stale = [...r.deleteChains];
+  if (r.descendingChains) {
+    declared.sort(descending);
+    stale.sort(descending);
+  }
+  for (const ch of declared) declare(ch);
+  for (const ch of stale) out.push(`:${ch} - [0:0]`);
   for (const s of svcs) rules(s.natServices);
   const addrs = [...new Set(svcs.flatMap((s) => s.nodePortAddresses))];
   const last = cm('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
@@ -342,6 +377,23 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
   out.push('COMMIT', '');
   return { text: out.join('\n'), stats };
 }
+
+const sameLines = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((l, i) => l === b[i]);
+
+/** Whether two renderings of a service port are identical (nothing to write). */
+export function sameRules(a: ServiceRules, b: ServiceRules): boolean {
+  if (a.chains.size !== b.chains.size) return false;
+  for (const [name, lines] of a.chains) {
+    const other = b.chains.get(name);
+    if (!other || !sameLines(lines, other)) return false;
+  }
+  return sameLines(a.natServices, b.natServices) && sameLines(a.natNodePorts, b.natNodePorts)
+    && sameLines(a.filterServices, b.filterServices) && sameLines(a.filterExternal, b.filterExternal)
+    && sameLines(a.filterNodePorts, b.filterNodePorts) && sameLines(a.filterFirewall, b.filterFirewall)
+    && sameLines(a.nodePortAddresses, b.nodePortAddresses);
+}
+
+const descending = (a: string, b: string): number => (a < b ? 1 : a > b ? -1 : 0);
 
 /** Endpoints as kube-proxy counts them for large-cluster mode (above 1000: no comments). */
 export function endpointCount(services: Iterable<DesiredService>): number {

@@ -13,12 +13,14 @@
 // Every sync reads the kernel (`ipvsadm -Sn`, `ipset save`, the device's addresses) and writes
 // only the difference: `ipset -exist restore`, `ipvsadm --restore` and `ip -batch` on stdin;
 // the rules are rewritten with `iptables-restore --noflush` when they change and on full syncs.
+// Then the UDP conntrack entries the sync made stale are deleted (udp-conntrack.ts).
 // Nothing is flushed at start or removed at stop, so a restarted proxy adopts what is there and
 // established connections never notice; --cleanup removes all of it.
 import { existsSync, realpathSync, writeFileSync } from 'node:fs';
 import type { IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
+import { UdpConntrackCleaner } from '../udp-conntrack.js';
 import { mustRun, runCommand, type Runner } from './exec.js';
 import { diffIpsets, parseIpsetSave, type KernelSet } from './ipset.js';
 import { deleteAll, diffIpvs, parseIpvsConnections, parseIpvsSave, type KernelVirtualServer } from './ipvsadm.js';
@@ -118,10 +120,12 @@ class IpvsDataplane implements Dataplane {
 
   private readonly run: Runner;
   private readonly sysctl: (path: string, value: string) => string | null;
+  private readonly udp: UdpConntrackCleaner;
 
   constructor(private readonly ctx: DataplaneContext, host: IpvsHost = {}) {
     this.run = host.run ?? runCommand;
     this.sysctl = host.writeSysctl ?? writeSysctl;
+    this.udp = new UdpConntrackCleaner(this.run, ctx.log);
   }
 
   async start(): Promise<void> {
@@ -235,6 +239,9 @@ class IpvsDataplane implements Dataplane {
       delLines.length ? mustRun(run, ['ip', '-force', '-batch', '-'], `${delLines.join('\n')}\n`) : null,
       sets.after.length ? mustRun(run, ['ipset', '-exist', 'restore'], `${sets.after.join('\n')}\n`) : null,
     ]);
+
+    // Every sync reconciles the whole plan, so every service port is compared.
+    await this.udp.synced(update.state.services.values(), 'all');
 
     let reals = 0;
     for (const vs of plan.virtualServers.values()) reals += vs.reals.length;

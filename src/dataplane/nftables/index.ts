@@ -1,7 +1,10 @@
 // nftables mode: tables `ip ekp-proxy` and `ip6 ekp-proxy` of our own, one atomic `nft -f -`
-// transaction per sync, partial between full syncs. See ruleset.ts for the design.
+// transaction per sync, partial between full syncs. See ruleset.ts for the design. UDP conntrack
+// entries a sync made stale are deleted after it (udp-conntrack.ts).
 import type { StateUpdate } from '../../tracker/index.js';
+import { prefixedRunner, type Runner } from '../run.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
+import { UdpConntrackCleaner } from '../udp-conntrack.js';
 import { Nft } from './nft.js';
 import { RulesetState } from './ruleset.js';
 
@@ -9,8 +12,10 @@ export { Nft, NftError } from './nft.js';
 export { RulesetState, renderFull, TABLE } from './ruleset.js';
 
 export interface NftablesOptions {
-  /** Command prefix for nft (tests: run it in another netns). */
+  /** Command prefix for nft and conntrack (tests: run them in another netns). */
   nftPrefix?: readonly string[];
+  /** Runs conntrack (tests); default: spawn it, after nftPrefix. */
+  run?: Runner;
 }
 
 export class NftablesDataplane implements Dataplane {
@@ -19,10 +24,12 @@ export class NftablesDataplane implements Dataplane {
   private readonly rules: RulesetState;
   private syncs = { full: 0, partial: 0, failures: 0 };
   private reported = new Set<string>();
+  private readonly udp: UdpConntrackCleaner;
 
   constructor(private readonly ctx: DataplaneContext, opts: NftablesOptions = {}) {
     this.nft = new Nft(opts.nftPrefix ?? []);
     this.rules = new RulesetState({ masqueradeBit: ctx.config.masqueradeBit });
+    this.udp = new UdpConntrackCleaner(opts.run ?? prefixedRunner(opts.nftPrefix ?? []), ctx.log);
   }
 
   async start(): Promise<void> {
@@ -55,6 +62,7 @@ export class NftablesDataplane implements Dataplane {
       }
     }
     tx.commit();
+    await this.udp.synced(update.state.services.values(), full ? 'all' : update.changed);
     if (full) this.syncs.full++;
     else this.syncs.partial++;
     this.ctx.log.debug('nftables transaction applied', { full, ms: Math.round(performance.now() - t0), bytes: tx.text.length, ...tx.stats });

@@ -7,9 +7,13 @@
 const BUILTIN: Record<string, string[]> = {
   filter: ['INPUT', 'FORWARD', 'OUTPUT'],
   nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
+  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
 };
-/** Our chains that built-in chains jump to; the IPv6 KUBE-NODEPORTS of a cluster without IPv6 NodePorts is never used. */
-const TOP_LEVEL = new Set(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-PROXY-FIREWALL', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ']);
+/**
+ * Our chains that built-in chains jump to (the IPv6 KUBE-NODEPORTS of a cluster without IPv6
+ * NodePorts is never used), and the canary, which nothing jumps to.
+ */
+const TOP_LEVEL = new Set(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-PROXY-FIREWALL', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ', 'KUBE-PROXY-CANARY']);
 const TARGETS = new Set(['ACCEPT', 'DROP', 'REJECT', 'RETURN', 'DNAT', 'SNAT', 'MARK', 'MASQUERADE']);
 
 /** Splits a rule into tokens, honouring double quotes (which it keeps). */
@@ -64,6 +68,8 @@ export class FakeIptables {
       }
       const tk = tokens(line);
       const [op, chain] = tk;
+      // A listing of the whole table (iptables-nft's cache hint) changes nothing.
+      if (op === '-S' && !chain) return;
       if (!chain || !t.has(chain)) return fail(`no chain ${chain}`);
       const rules = t.get(chain)!;
       switch (op) {
@@ -106,6 +112,11 @@ export class FakeIptables {
       out.push('COMMIT');
     }
     return `${out.join('\n')}\n`;
+  }
+
+  /** `iptables -t TABLE -S CHAIN` succeeds. */
+  hasChain(table: string, chain: string): boolean {
+    return this.tables.get(table)?.has(chain) ?? false;
   }
 
   chains(table: string): string[] {

@@ -112,10 +112,33 @@ describe.each(['nft', 'legacy'] as const)('iptables mode in a real kernel, %s ba
       const s = save(f);
       expect(kube(s, 'nat')).toEqual([]);
       expect(kube(s, 'filter')).toEqual([]);
+      expect(kube(s, 'mangle')).toEqual([]);
       expect([...(s.get('nat')?.rules ?? []), ...(s.get('filter')?.rules ?? [])].filter((r) => r.includes('KUBE-'))).toEqual([]);
     }
     expect(save(4).get('filter')!.rules).toEqual(['-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT', '-A USER-CHAIN -j ACCEPT']);
     expect(await cleanupIptables(ctx, { netns: ns.path, backends: [backend] })).toEqual([]);
+  });
+
+  it('periodic syncs write nothing while the canaries stand; after a flush of nat, one is full and repairs it', async () => {
+    sweepStaleNetns();
+    ns = TestNetns.create('ipt');
+    const dp = new IptablesDataplane(context(), { backend, netns: ns.path });
+    await dp.start();
+    const state = desired(everything());
+    await dp.apply({ state, changed: 'all' });
+    const strip = (s: string) => s.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+    const text = strip(ns.exec([`iptables-${backend}-save`]));
+    for (const t of ['mangle', 'nat', 'filter']) expect(save(4).get(t)!.chains.has('KUBE-PROXY-CANARY')).toBe(true);
+
+    await dp.apply({ state, changed: 'all' });
+    expect(dp.lastSync.map((x) => [x.full, x.servicesWritten, x.bytes])).toEqual([[false, 0, 0], [false, 0, 0]]);
+
+    ns.exec([`iptables-${backend}`, '-t', 'nat', '-F']);
+    ns.exec([`iptables-${backend}`, '-t', 'nat', '-X']);
+    expect(kube(save(4), 'nat')).toEqual([]);
+    await dp.apply({ state, changed: 'all' });
+    expect(dp.lastSync.map((x) => x.full)).toEqual([true, true]);
+    expect(strip(ns.exec([`iptables-${backend}-save`]))).toBe(text);
   });
 
   it('a restore that the kernel refuses leaves the previous rules in place and makes the next sync full', async () => {

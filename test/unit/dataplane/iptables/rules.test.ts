@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { IptablesDataplane } from '../../../../src/dataplane/iptables/index.js';
+import { FULL_SYNC_PERIOD_MS, IptablesDataplane } from '../../../../src/dataplane/iptables/index.js';
 import { endpointChain, hash16, serviceChains } from '../../../../src/dataplane/iptables/names.js';
 import { comment } from '../../../../src/dataplane/iptables/rules.js';
 import { cleanupRestore, parseSave } from '../../../../src/dataplane/iptables/save.js';
@@ -20,20 +20,26 @@ function golden(name: string, text: string): void {
 }
 
 /** The dataplane over two fake kernels (IPv4, IPv6), recording every restore input. */
-function rig(ctx = context()) {
+function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => number = Date.now) {
   const kernels = { 4: new FakeIptables(), 6: new FakeIptables() };
   const restores: { family: 4 | 6; text: string }[] = [];
   const conntrack: string[] = [];
   const runner: CommandRunner = async (argv, stdin) => {
     if (argv[0] === 'conntrack') {
-      conntrack.push(argv.join(' '));
-      return { status: 1, stdout: '', stderr: 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.' };
+      conntrack.push(...(argv[1] === '-R' ? readFileSync(argv[2]!, 'utf8').split('\n').filter(Boolean) : [argv.slice(1).join(' ')]));
+      return { status: 0, stdout: '', stderr: '' };
     }
     const family = argv[0]!.startsWith('ip6') ? 6 : 4;
     const k = kernels[family];
     if (argv[0]!.endsWith('-save')) return { status: 0, stdout: k.save(), stderr: '' };
+    const list = argv.indexOf('-S');
+    if (list > 0) {
+      const ok = k.hasChain(argv[argv.indexOf('-t') + 1]!, argv[list + 1]!);
+      return ok ? { status: 0, stdout: '', stderr: '' } : { status: 1, stdout: '', stderr: 'iptables: No chain/target/match by that name.' };
+    }
     if (argv.includes('--version')) return { status: 0, stdout: 'iptables v1.8.9 (fake)', stderr: '' };
-    restores.push({ family, text: stdin ?? '' });
+    // The mangle canary's own restore is not part of what the tests look at.
+    if (!(stdin ?? '').startsWith('*mangle\n')) restores.push({ family, text: stdin ?? '' });
     try {
       k.restore(stdin ?? '');
       return { status: 0, stdout: '', stderr: '' };
@@ -41,7 +47,7 @@ function rig(ctx = context()) {
       return { status: 1, stdout: '', stderr: (e as Error).message };
     }
   };
-  const dp = new IptablesDataplane(ctx, { backend: 'nft', runner });
+  const dp = new IptablesDataplane(ctx, { backend, runner, now });
   return { dp, kernels, restores, conntrack };
 }
 
@@ -109,12 +115,118 @@ describe('iptables restore input (golden files)', () => {
   });
 });
 
+describe('periodic syncs and the canary', () => {
+  const changeNp = (o: Objects) => {
+    o.endpointSlices[1] = { ...o.endpointSlices[1]!, endpoints: [(o.endpointSlices[1]!.endpoints as unknown[])[0]] };
+    return o;
+  };
+
+  it('a periodic sync with the canaries in place writes only what differs from what we wrote', async () => {
+    const r = await fullSync(desired(everything()));
+    expect(r.kernels[4].hasChain('mangle', 'KUBE-PROXY-CANARY')).toBe(true);
+    expect(r.kernels[6].hasChain('nat', 'KUBE-PROXY-CANARY')).toBe(true);
+    r.restores.length = 0;
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    expect(r.restores).toEqual([]);
+    expect(r.dp.lastSync.every((s) => !s.full && s.servicesWritten === 0)).toBe(true);
+
+    const after = desired(changeNp(everything()));
+    await r.dp.apply({ state: after, changed: 'all' });
+    expect(r.restores.map((x) => x.family)).toEqual([4]);
+    expect(r.dp.lastSync.map((s) => [s.family, s.full, s.servicesWritten])).toEqual([[4, false, 1], [6, false, 0]]);
+    const fresh = await fullSync(after);
+    expect(contents(r.kernels[4])).toEqual(contents(fresh.kernels[4]));
+  });
+
+  it('a missing canary (someone flushed the tables), a failure or an hour since the last full sync: full again', async () => {
+    let clock = 0;
+    const r = rig(context(), 'nft', () => clock);
+    await r.dp.start();
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    const full = () => r.dp.lastSync.length > 0 && r.dp.lastSync.every((s) => s.full);
+
+    // Someone flushes nat and deletes its chains: our rules are gone, and the canary with them.
+    for (const c of r.kernels[4].chains('nat')) r.kernels[4].tables.get('nat')!.delete(c);
+    for (const c of ['PREROUTING', 'OUTPUT', 'POSTROUTING']) r.kernels[4].tables.get('nat')!.set(c, []);
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    expect(full()).toBe(true);
+    const fresh = await fullSync(desired(everything()));
+    expect(contents(r.kernels[4])).toEqual(contents(fresh.kernels[4]));
+
+    clock += FULL_SYNC_PERIOD_MS - 1;
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    expect(full()).toBe(false);
+    clock += 2;
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    expect(full()).toBe(true);
+  });
+});
+
+describe('the mangle canary', () => {
+  it('a kernel that refuses it does not fail the sync; periodic syncs are then full', async () => {
+    const log = memoryLogger();
+    const ctx = { ...context(), log };
+    const r = rig(ctx);
+    const orig = r.kernels[4].restore.bind(r.kernels[4]);
+    r.kernels[4].restore = (text: string) => {
+      if (text.startsWith('*mangle')) throw new Error("can't initialize iptables table `mangle'");
+      orig(text);
+    };
+    await r.dp.start();
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    expect(log.lines.some((l) => String(l.msg).startsWith('cannot create the mangle canary'))).toBe(true);
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    expect(r.dp.lastSync.every((s) => s.full)).toBe(true);
+  });
+});
+
+describe('restore input shaped for each backend', () => {
+  const natLines = (text: string) => text.slice(text.indexOf('*nat\n')).split('\n');
+  const serviceChainDecls = (lines: string[]) => lines.filter((l) => /^:KUBE-(SVC|SVL|EXT|FW|SEP)-/.test(l));
+
+  it('nft: a full sync lists the nat table once, after the jumps into built-in chains and before the service chains', async () => {
+    const { restores } = await fullSync(desired(everything()));
+    for (const { text } of restores) {
+      expect(text.split('\n').filter((l) => l === '-S')).toHaveLength(1);
+      const nat = natLines(text);
+      const at = nat.indexOf('-S');
+      expect(at).toBeGreaterThan(0);
+      const lastJump = nat.map((l) => /^-[IA] (PREROUTING|INPUT|OUTPUT|POSTROUTING) /.test(l)).lastIndexOf(true);
+      expect(lastJump).toBeLessThan(at);
+      expect(nat.indexOf(serviceChainDecls(nat)[0]!)).toBeGreaterThan(at);
+    }
+  });
+
+  it('nft: a partial sync does not list the table', async () => {
+    const o = everything();
+    const r = await fullSync(desired(o));
+    r.restores.length = 0;
+    o.endpointSlices[1] = { ...o.endpointSlices[1]!, endpoints: [(o.endpointSlices[1]!.endpoints as unknown[])[0]] };
+    await r.dp.apply({ state: desired(o), changed: new Set(['default/np:http']) });
+    expect(r.restores).toHaveLength(1);
+    expect(r.restores[0]!.text.split('\n')).not.toContain('-S');
+  });
+
+  it('legacy: no listing, and service chains declared in descending name order', async () => {
+    const r = rig(context(), 'legacy');
+    await r.dp.start();
+    await r.dp.apply({ state: desired(everything()), changed: 'all' });
+    const text = r.restores[0]!.text;
+    expect(text.split('\n')).not.toContain('-S');
+    const decls = serviceChainDecls(natLines(text));
+    expect(decls.length).toBeGreaterThan(10);
+    expect(decls).toEqual([...decls].sort().reverse());
+    expect(r.kernels[4].checkJumps()).toEqual([]);
+  });
+});
+
 function buildWith(node: Partial<typeof NODE>): DesiredState {
   const { buildDesiredState } = requireModel;
   const r = buildDesiredState({ ...everything(), node: { ...NODE, ...node } });
   return r.state;
 }
 import * as requireModel from '../../../../src/model/index.js';
+import { memoryLogger } from '../../../../src/observe/index.js';
 
 describe('partial syncs', () => {
   function changedKeys(a: DesiredState, b: DesiredState): Set<string> {
@@ -258,7 +370,7 @@ describe('packet flows (tracePacket)', () => {
 });
 
 describe('UDP conntrack cleanup', () => {
-  it('deletes the flows of a removed UDP endpoint, and nothing for TCP or unchanged endpoints', async () => {
+  it('after a sync reached the kernel: the flows of removed UDP endpoints, nothing for TCP or unchanged endpoints', async () => {
     const o = everything();
     o.services[1] = { ...o.services[1]!, spec: { ...(o.services[1]!.spec as object), ports: [{ name: 'http', port: 80, protocol: 'UDP', targetPort: 8080, nodePort: 30080 }] } };
     o.endpointSlices[1] = { ...o.endpointSlices[1]!, ports: [{ name: 'http', port: 8080, protocol: 'UDP' }] };
@@ -270,10 +382,30 @@ describe('UDP conntrack cleanup', () => {
     next.endpointSlices[0] = { ...next.endpointSlices[0]!, endpoints: [] }; // web is TCP: nothing
     await r.dp.apply({ state: desired(next), changed: new Set(['default/np:http', 'default/dns:dns', 'default/web:http']) });
     expect(r.conntrack.sort()).toEqual([
-      'conntrack -D -p udp --orig-dst 10.96.0.11 --dst-nat 10.244.2.2',
-      'conntrack -D -p udp --orig-dst 10.96.0.17 --dst-nat 10.244.1.7',
-      'conntrack -D -p udp --orig-port-dst 30080 --dst-nat 10.244.2.2',
-    ]);
+      ...NODE.nodeAddresses.filter((a) => !a.includes(':')).map((a) => `-D -p udp --orig-dst ${a} --orig-port-dst 30080 --reply-src 10.244.2.2`),
+      '-D -p udp --orig-dst 10.96.0.11 --orig-port-dst 80 --reply-src 10.244.2.2',
+      '-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.7',
+    ].sort());
+    // dns gets its endpoint back: entries made meanwhile (rejected, never DNATed) go.
+    r.conntrack.length = 0;
+    await r.dp.apply({ state: desired(o), changed: new Set(['default/dns:dns']) });
+    expect(r.conntrack).toEqual(['-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53']);
+  });
+
+  it('not when the restore failed; the next (full) sync catches up', async () => {
+    const o = everything();
+    const r = await fullSync(desired(o));
+    const next = structuredClone(o);
+    next.endpointSlices[7] = { ...next.endpointSlices[7]!, endpoints: [] };
+    const orig = r.kernels[4].restore.bind(r.kernels[4]);
+    r.kernels[4].restore = () => {
+      throw new Error('boom');
+    };
+    await expect(r.dp.apply({ state: desired(next), changed: new Set(['default/dns:dns']) })).rejects.toThrow(/boom/);
+    expect(r.conntrack).toEqual([]);
+    r.kernels[4].restore = orig;
+    await r.dp.apply({ state: desired(next), changed: new Set() });
+    expect(r.conntrack).toEqual(['-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.7']);
   });
 });
 

@@ -1,5 +1,6 @@
 // The ipvs dataplane's sync against a fake kernel: which commands, in which order, with what on
 // stdin; a second identical sync writes nothing; a removed endpoint drains. No root, no kernel.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../../../src/config/resolve.js';
 import { createIpvsDataplaneWith } from '../../../../src/dataplane/ipvs/index.js';
@@ -16,6 +17,8 @@ class FakeKernel {
   sets = new Map<string, { type: string; entries: Set<string> }>();
   device: Set<string> | null = null;
   iptables = '*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n';
+  /** conntrack deletions, as `conntrack -R FILE` lines. */
+  conntrack: string[] = [];
 
   run = async (argv: string[], input = ''): Promise<CommandResult> => {
     this.calls.push({ argv, input });
@@ -68,6 +71,10 @@ class FakeKernel {
     if (/^ip6?tables-nft-save/.test(cmd)) return ok(this.iptables);
     if (/^ip6?tables-nft-restore --noflush/.test(cmd)) {
       this.iptables += input.replace(/^-I (\S+) 1 /gm, '-A $1 ');
+      return ok();
+    }
+    if (argv[0] === 'conntrack' && argv[1] === '-R') {
+      this.conntrack.push(...readFileSync(argv[2]!, 'utf8').split('\n').filter(Boolean));
       return ok();
     }
     return { status: 127, stdout: '', stderr: `fake kernel: unknown command ${cmd}` };
@@ -134,6 +141,30 @@ describe('ipvs dataplane sync (fake kernel)', () => {
     // No connections left (ipvsadm -Ln lists none): the next sync deletes them.
     await dp.apply({ state: web(['10.244.1.1']), changed: new Set() });
     expect(k.ipvs.filter((l) => l.includes('10.244.1.2'))).toEqual([]);
+    expect(k.conntrack).toEqual([]); // TCP: established connections keep their backend
+    await dp.close();
+  });
+
+  it('a removed UDP endpoint: its real server goes at once, then its conntrack entries', async () => {
+    const k = new FakeKernel();
+    const dns = (ips: string[]) => state(
+      [svc({ name: 'dns', spec: { clusterIP: '10.96.0.17', clusterIPs: ['10.96.0.17'], ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }] } })],
+      [slice({ service: 'dns', ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }], endpoints: ips.map(a) })],
+      { ...NODE, nodeAddresses: ['192.168.1.10'] },
+    );
+    const dp = createIpvsDataplaneWith(
+      { config: DEFAULTS, log: memoryLogger(), nodeAddresses: () => ['192.168.1.10'] },
+      { run: k.run, writeSysctl: () => null },
+    );
+    await dp.start();
+    await dp.apply({ state: dns(['10.244.1.1', '10.244.1.2']), changed: 'all' });
+    expect(k.conntrack).toEqual([]);
+    const n = k.calls.length;
+    await dp.apply({ state: dns(['10.244.1.1']), changed: new Set(['default/dns:dns']) });
+    expect(k.ipvs.filter((l) => l.includes('10.244.1.2'))).toEqual([]);
+    expect(k.conntrack).toEqual(['-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.2']);
+    const order = k.since(n);
+    expect(order.indexOf('ipvsadm --restore')).toBeLessThan(order.findIndex((c) => c.startsWith('conntrack -R')));
     await dp.close();
   });
 });

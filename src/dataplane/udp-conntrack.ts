@@ -1,0 +1,128 @@
+// Stale UDP conntrack entries, for the netfilter modes (iptables, nftables, ipvs). UDP has no
+// connection to end: an entry NATed to an endpoint that is gone keeps sending a client's
+// datagrams to it until the entry times out (for as long as the client keeps talking), and an
+// entry made while a Service had no endpoint, or before it existed, keeps bypassing the DNAT.
+// After each sync that reached the kernel, the entries it made stale are deleted, as kube-proxy's
+// conntrack cleanup does. TCP entries stay: established connections keep their backend.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DesiredService, IPFamily } from '../model/index.js';
+import type { Logger } from '../observe/index.js';
+import type { CommandResult, Runner } from './run.js';
+
+/** What a UDP service port has in the kernel: where clients send, and where it sends them. */
+export interface UdpFlows {
+  readonly family: IPFamily;
+  /** Every frontend (cluster, external, load-balancer IP, each NodePort address) as address and port. */
+  readonly frontends: readonly (readonly [string, number])[];
+  /** Endpoint IPs of any of its backend sets. */
+  readonly endpoints: ReadonlySet<string>;
+}
+
+export function udpFlows(s: DesiredService): UdpFlows {
+  const endpoints = new Set<string>();
+  for (const set of [s.internalBackends, s.externalBackends, s.shortCircuitBackends]) for (const b of set.backends) endpoints.add(b.ip);
+  return { family: s.family, frontends: s.frontends.map((f) => [f.address, f.port] as const), endpoints };
+}
+
+const frontendId = ([a, p]: readonly [string, number]) => `${a} ${p}`;
+
+/**
+ * `conntrack -R` lines for the service ports in `keys`, from what the kernel had (`before`) to
+ * what it has now (`after`):
+ * - an endpoint gone: entries to each of the port's frontends whose reply comes from it
+ *   (kube-proxy's ClearEntriesForNAT and ClearEntriesForPortNAT);
+ * - a frontend that now has endpoints and had none (the port gained its first endpoint, is new,
+ *   or got a new address): every entry to it (kube-proxy clears a newly active UDP Service's IPs
+ *   and NodePort), since those were made without DNAT.
+ * Unlike kube-proxy, every line names the frontend's port too, so the other ports of a VIP keep
+ * their flows. `before` null (this process has not synced yet) deletes nothing: what the kernel
+ * held is not known, and a restart must not cut live flows.
+ */
+export function staleUdpLines(before: ReadonlyMap<string, UdpFlows> | null, after: ReadonlyMap<string, UdpFlows>, keys: Iterable<string>): string[] {
+  if (!before) return [];
+  const lines = new Set<string>();
+  const del = (f: UdpFlows, [addr, port]: readonly [string, number], replySrc?: string) => {
+    lines.add(['-D', '-p', 'udp', ...(f.family === 6 ? ['-f', 'ipv6'] : []), '--orig-dst', addr, '--orig-port-dst', String(port), ...(replySrc ? ['--reply-src', replySrc] : [])].join(' '));
+  };
+  for (const key of keys) {
+    const b = before.get(key);
+    const a = after.get(key);
+    if (b) {
+      for (const ep of b.endpoints) {
+        if (a?.endpoints.has(ep)) continue;
+        for (const fe of b.frontends) del(b, fe, ep);
+      }
+    }
+    if (a && a.endpoints.size > 0) {
+      const active = new Set(b && b.endpoints.size > 0 ? b.frontends.map(frontendId) : []);
+      for (const fe of a.frontends) if (!active.has(frontendId(fe))) del(a, fe);
+    }
+  }
+  return [...lines];
+}
+
+/** Remembers the UDP service ports last synced and deletes the entries each sync makes stale. */
+export class UdpConntrackCleaner {
+  private last: Map<string, UdpFlows> | null = null;
+  private batch = true;
+  private warned = false;
+
+  constructor(private readonly run: Runner, private readonly log: Logger) {}
+
+  /**
+   * Call after `services` reached the kernel; `changed` is what the sync wrote ('all': every
+   * service port). Returns the deletion lines it ran. Failures are logged, never thrown: the
+   * rules are in place, and the entries time out on their own.
+   */
+  async synced(services: Iterable<DesiredService>, changed: ReadonlySet<string> | 'all'): Promise<string[]> {
+    const now = new Map<string, UdpFlows>();
+    for (const s of services) if (s.protocol === 'UDP') now.set(s.key, udpFlows(s));
+    const keys = changed === 'all' ? new Set([...(this.last?.keys() ?? []), ...now.keys()]) : changed;
+    const lines = staleUdpLines(this.last, now, keys);
+    if (changed === 'all' || !this.last) {
+      this.last = now;
+    } else {
+      // What the kernel has: the ports this sync wrote as they are now, the rest as before.
+      for (const key of changed) {
+        const f = now.get(key);
+        if (f) this.last.set(key, f);
+        else this.last.delete(key);
+      }
+    }
+    if (lines.length) {
+      await this.delete(lines).catch((e: Error) => this.warn({ status: null, stdout: '', stderr: e.message }, 'conntrack'));
+    }
+    return lines;
+  }
+
+  private async delete(lines: string[]): Promise<void> {
+    if (this.batch) {
+      // One process for all of them (conntrack-tools 1.4.7+). From a file: `-R -` opens
+      // /dev/stdin, which fails on the socket Node gives a child as its stdin.
+      const dir = mkdtempSync(join(tmpdir(), 'ekp-conntrack-'));
+      const file = join(dir, 'delete');
+      try {
+        writeFileSync(file, `${lines.join('\n')}\n`);
+        const r = await this.run(['conntrack', '-R', file]);
+        if (r.status === 0) return;
+        if (!/invalid option|unknown option|unrecognized option/i.test(r.stderr)) return this.warn(r, `conntrack -R (${lines.length} deletions)`);
+        this.batch = false;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    for (const line of lines) {
+      const r = await this.run(['conntrack', ...line.split(' ')]);
+      // Exit 1 with "0 flow entries have been deleted" is the common case, not an error.
+      if (r.status !== 0 && !(r.status === 1 && /0 flow entries/.test(r.stderr))) return this.warn(r, `conntrack ${line}`);
+    }
+  }
+
+  private warn(r: CommandResult, command: string): void {
+    if (this.warned && r.status === null) return;
+    this.warned = true;
+    this.log.warn('UDP conntrack cleanup failed', { command, status: r.status, error: r.stderr.trim().slice(0, 500) });
+  }
+}

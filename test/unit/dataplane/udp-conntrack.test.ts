@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { Runner } from '../../../src/dataplane/run.js';
+import { staleUdpLines, udpFlows, UdpConntrackCleaner, type UdpFlows } from '../../../src/dataplane/udp-conntrack.js';
+import { buildDesiredState, type DesiredService } from '../../../src/model/index.js';
+import { memoryLogger } from '../../../src/observe/index.js';
+import { ep, NODE, slice, svc } from '../model/fixtures.js';
+
+const UDP_PORTS = { ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }] };
+const SLICE_PORTS = [{ name: 'dns', port: 5353, protocol: 'UDP' }];
+
+/** UDP service "dns" (10.96.0.10:53, optionally external IPs and a NodePort) with these endpoints. */
+function dns(ips: string[], spec: Record<string, unknown> = {}, tcp = false): DesiredService[] {
+  const ports = tcp ? [{ name: 'dns', port: 53, protocol: 'TCP', targetPort: 5353 }] : UDP_PORTS.ports;
+  const state = buildDesiredState({
+    services: [svc({ name: 'dns', spec: { ...UDP_PORTS, ports, ...spec } })],
+    endpointSlices: ips.length ? [slice({ service: 'dns', ports: tcp ? [{ ...SLICE_PORTS[0]!, protocol: 'TCP' }] : SLICE_PORTS, endpoints: ips.map((ip) => ep(ip, { node: 'node-b' })) })] : [],
+    node: NODE,
+  }).state;
+  return [...state.services.values()];
+}
+
+const flows = (services: DesiredService[]): Map<string, UdpFlows> =>
+  new Map(services.filter((s) => s.protocol === 'UDP').map((s) => [s.key, udpFlows(s)]));
+const KEY = 'default/dns:dns';
+
+describe('stale UDP conntrack entries', () => {
+  it('nothing on the first sync of a process: a restart must not cut live flows', () => {
+    expect(staleUdpLines(null, flows(dns(['10.244.1.1'])), [KEY])).toEqual([]);
+  });
+
+  it('an endpoint gone: entries to each frontend answered by it', () => {
+    const before = flows(dns(['10.244.1.1', '10.244.1.2'], { type: 'NodePort', ports: [{ ...UDP_PORTS.ports[0], nodePort: 30053 }] }));
+    const after = flows(dns(['10.244.1.1'], { type: 'NodePort', ports: [{ ...UDP_PORTS.ports[0], nodePort: 30053 }] }));
+    expect(staleUdpLines(before, after, [KEY]).sort()).toEqual([
+      '-D -p udp --orig-dst 10.0.0.5 --orig-port-dst 30053 --reply-src 10.244.1.2',
+      '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2',
+      '-D -p udp --orig-dst 192.168.1.10 --orig-port-dst 30053 --reply-src 10.244.1.2',
+    ]);
+  });
+
+  it('a service port deleted: every endpoint\'s entries', () => {
+    expect(staleUdpLines(flows(dns(['10.244.1.1', '10.244.1.2'])), new Map(), [KEY])).toEqual([
+      '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.1',
+      '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2',
+    ]);
+  });
+
+  it('a first endpoint: every entry to its frontends (made without DNAT)', () => {
+    const spec = { externalIPs: ['203.0.113.9'] };
+    expect(staleUdpLines(flows(dns([], spec)), flows(dns(['10.244.1.1'], spec)), [KEY])).toEqual([
+      '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53',
+      '-D -p udp --orig-dst 203.0.113.9 --orig-port-dst 53',
+    ]);
+  });
+
+  it('a service port that appears after the first sync, and a new frontend of an active one', () => {
+    expect(staleUdpLines(new Map(), flows(dns(['10.244.1.1'])), [KEY])).toEqual(['-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53']);
+    const before = flows(dns(['10.244.1.1']));
+    const after = flows(dns(['10.244.1.1'], { externalIPs: ['203.0.113.9'] }));
+    expect(staleUdpLines(before, after, [KEY])).toEqual(['-D -p udp --orig-dst 203.0.113.9 --orig-port-dst 53']);
+  });
+
+  it('nothing for unchanged ports, TCP ports, or keys not synced', () => {
+    const a = flows(dns(['10.244.1.1']));
+    expect(staleUdpLines(a, a, [KEY])).toEqual([]);
+    expect(flows(dns(['10.244.1.1'], {}, true)).size).toBe(0);
+    expect(staleUdpLines(a, new Map(), [])).toEqual([]);
+  });
+
+  it('IPv6 lines name the family', () => {
+    const spec = { ipFamilies: ['IPv6'], clusterIP: 'fd00:96::10', clusterIPs: ['fd00:96::10'] };
+    const v6 = (ips: string[]) => {
+      const state = buildDesiredState({
+        services: [svc({ name: 'dns', spec: { ...UDP_PORTS, ...spec } })],
+        endpointSlices: [slice({ service: 'dns', addressType: 'IPv6', ports: SLICE_PORTS, endpoints: ips.map((ip) => ep(ip, { node: 'node-b' })) })],
+        node: NODE,
+      }).state;
+      return flows([...state.services.values()]);
+    };
+    const before = v6(['fd00:244::1', 'fd00:244::2']);
+    expect(staleUdpLines(before, v6(['fd00:244::1']), before.keys())).toEqual(['-D -p udp -f ipv6 --orig-dst fd00:96::10 --orig-port-dst 53 --reply-src fd00:244::2']);
+  });
+});
+
+describe('UdpConntrackCleaner', () => {
+  function recorder(respond: (argv: string[]) => { status: number | null; stderr: string }) {
+    const calls: { argv: string[]; file?: string }[] = [];
+    const run: Runner = async (argv) => {
+      calls.push({ argv, ...(argv[1] === '-R' ? { file: readFileSync(argv[2]!, 'utf8') } : {}) });
+      return { stdout: '', ...respond(argv) };
+    };
+    return { calls, run };
+  }
+
+  it('deletes in one conntrack -R per sync, and remembers what it synced', async () => {
+    const { calls, run } = recorder(() => ({ status: 0, stderr: '' }));
+    const c = new UdpConntrackCleaner(run, memoryLogger());
+    expect(await c.synced(dns(['10.244.1.1', '10.244.1.2']), 'all')).toEqual([]);
+    await c.synced(dns(['10.244.1.1']), new Set([KEY]));
+    expect(calls).toEqual([{ argv: ['conntrack', '-R', expect.stringMatching(/ekp-conntrack-/)], file: '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2\n' }]);
+    // A partial sync that did not write this port looks at nothing.
+    expect(await c.synced(dns([]), new Set(['default/other:x']))).toEqual([]);
+    // A full one does.
+    expect(await c.synced(dns([]), 'all')).toEqual(['-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.1']);
+  });
+
+  it('falls back to one conntrack -D per line where -R is unknown, and only logs failures', async () => {
+    const { calls, run } = recorder((argv) => (argv[1] === '-R'
+      ? { status: 2, stderr: "conntrack v1.4.6 (conntrack-tools): invalid option -- 'R'" }
+      : { status: 1, stderr: 'conntrack v1.4.6 (conntrack-tools): 0 flow entries have been deleted.' }));
+    const log = memoryLogger();
+    const c = new UdpConntrackCleaner(run, log);
+    await c.synced(dns(['10.244.1.1', '10.244.1.2']), 'all');
+    await c.synced([], 'all');
+    expect(calls.map((x) => (x.argv[1] === '-R' ? 'conntrack -R FILE' : x.argv.join(' ')))).toEqual([
+      'conntrack -R FILE',
+      'conntrack -D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.1',
+      'conntrack -D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2',
+    ]);
+    expect(log.lines.filter((l) => l.level === 'warn')).toEqual([]);
+
+    const broken = new UdpConntrackCleaner(async () => ({ status: null, stdout: '', stderr: 'spawn conntrack ENOENT' }), log);
+    await broken.synced(dns(['10.244.1.1']), 'all');
+    await expect(broken.synced([], 'all')).resolves.toHaveLength(1);
+    expect(log.lines.filter((l) => l.msg === 'UDP conntrack cleanup failed')).toHaveLength(1);
+  });
+});
