@@ -67,6 +67,12 @@ export function compareBackends(a: Backend, b: Backend): number {
   return compareIPs(a.ip, b.ip) || a.port - b.port;
 }
 
+const NO_NAMES: readonly string[] = Object.freeze([]);
+
+function hintNames(hints: readonly { readonly name: string }[]): readonly string[] {
+  return hints.length === 0 ? NO_NAMES : hints.map((h) => h.name);
+}
+
 export function buildEndpointsMap(slices: readonly EndpointSlice[], nodeName: string): EndpointsMap {
   // Slice order is arbitrary (watch order); sort so duplicate resolution is deterministic.
   const sorted = [...slices].sort((a, b) =>
@@ -76,7 +82,9 @@ export function buildEndpointsMap(slices: readonly EndpointSlice[], nodeName: st
     : a.metadata.name > b.metadata.name ? 1
     : 0,
   );
-  const groups = new Map<string, Map<string, Endpoint>>();
+  // Endpoints are collected per group in slice order, then sorted (stably) and deduplicated in
+  // one pass: no per-endpoint id string or map entry, which a full sync would make 100,000 of.
+  const groups = new Map<string, Endpoint[]>();
   for (const slice of sorted) {
     if (endpointSliceSkipReason(slice) !== undefined) continue;
     const service = slice.metadata.labels[LABEL_SERVICE_NAME] ?? '';
@@ -85,35 +93,51 @@ export function buildEndpointsMap(slices: readonly EndpointSlice[], nodeName: st
       const key = endpointsKey(slice.metadata.namespace, service, port.name, port.protocol, family);
       let group = groups.get(key);
       if (!group) {
-        group = new Map();
+        group = [];
         groups.set(key, group);
       }
       for (const ep of slice.endpoints) {
         const ip = ep.addresses[0];
         if (ip === undefined) continue;
-        const endpoint: Endpoint = {
+        const c = ep.conditions;
+        // One property order for every endpoint (optional ones last), so they all share a shape.
+        const endpoint: { -readonly [K in keyof Endpoint]: Endpoint[K] } = {
           ip,
           port: port.port,
-          ready: ep.conditions.ready,
-          serving: ep.conditions.serving,
-          terminating: ep.conditions.terminating,
+          ready: c.ready,
+          serving: c.serving,
+          terminating: c.terminating,
           isLocal: ep.nodeName !== undefined && nodeName !== '' && ep.nodeName === nodeName,
-          ...(ep.nodeName !== undefined ? { nodeName: ep.nodeName } : {}),
-          ...(ep.zone !== undefined ? { zone: ep.zone } : {}),
-          zoneHints: ep.hints.forZones.map((h) => h.name),
-          nodeHints: ep.hints.forNodes.map((h) => h.name),
+          zoneHints: hintNames(ep.hints.forZones),
+          nodeHints: hintNames(ep.hints.forNodes),
         };
-        // An endpoint can sit in two slices while the controller moves it. Keep the most usable
-        // copy (ready, then serving+terminating), then the local one as kube-proxy does, then the first.
-        const id = `${ip}|${port.port}`;
-        const prev = group.get(id);
-        if (!prev || rank(endpoint) > rank(prev) || (rank(endpoint) === rank(prev) && endpoint.isLocal && !prev.isLocal)) {
-          group.set(id, endpoint);
-        }
+        if (ep.nodeName !== undefined) endpoint.nodeName = ep.nodeName;
+        if (ep.zone !== undefined) endpoint.zone = ep.zone;
+        group.push(endpoint);
       }
     }
   }
   const out = new Map<string, readonly Endpoint[]>();
-  for (const [key, group] of groups) out.set(key, [...group.values()].sort(compareBackends));
+  for (const [key, group] of groups) out.set(key, dedupSorted(group.sort(compareBackends)));
   return out;
+}
+
+/**
+ * An endpoint can sit in two slices while the controller moves it. Of each run of one ip:port
+ * (in slice order, as the sort is stable) keep the most usable copy (ready, then
+ * serving+terminating), then the local one as kube-proxy does, then the first.
+ */
+function dedupSorted(eps: Endpoint[]): Endpoint[] {
+  let w = 0;
+  for (let r = 0; r < eps.length; r++) {
+    const e = eps[r]!;
+    const kept = w > 0 ? eps[w - 1]! : undefined;
+    if (kept === undefined || kept.ip !== e.ip || kept.port !== e.port) {
+      eps[w++] = e;
+    } else if (rank(e) > rank(kept) || (rank(e) === rank(kept) && e.isLocal && !kept.isLocal)) {
+      eps[w - 1] = e;
+    }
+  }
+  eps.length = w;
+  return eps;
 }
