@@ -165,18 +165,18 @@ function listOf(v: unknown, field: string, problems: Problem[]): readonly unknow
 }
 
 /** The Backend view of an endpoint, frozen as it is made so that deepFreeze need not walk it. */
-function toBackend(ep: Endpoint): Backend {
-  const b: { -readonly [K in keyof Backend]: Backend[K] } = {
-    ip: ep.ip,
-    port: ep.port,
-    ready: ep.ready,
-    serving: ep.serving,
-    terminating: ep.terminating,
-    isLocal: ep.isLocal,
-  };
-  if (ep.nodeName !== undefined) b.nodeName = ep.nodeName;
-  if (ep.zone !== undefined) b.zone = ep.zone;
-  return Object.freeze(b);
+function toBackend(e: Endpoint): Backend {
+  // A literal per combination of the optional fields: each object is allocated at its final
+  // size, where adding a property later would give every backend a second, out-of-object store.
+  const { ip, port, ready, serving, terminating, isLocal, nodeName, zone } = e;
+  if (nodeName !== undefined) {
+    return Object.freeze(zone !== undefined
+      ? { ip, port, ready, serving, terminating, isLocal, nodeName, zone }
+      : { ip, port, ready, serving, terminating, isLocal, nodeName });
+  }
+  return Object.freeze(zone !== undefined
+    ? { ip, port, ready, serving, terminating, isLocal, zone }
+    : { ip, port, ready, serving, terminating, isLocal });
 }
 
 /** Backends for a list of endpoints, reusing the ones already made for this port's other set. */

@@ -8,6 +8,7 @@ import {
   LABEL_SERVICE_PROXY_NAME,
   type EndpointSlice,
   type Protocol,
+  type SliceEndpoint,
 } from './k8s.js';
 
 /** What a dataplane needs to know about one backend. */
@@ -73,9 +74,26 @@ function hintNames(hints: readonly { readonly name: string }[]): readonly string
   return hints.length === 0 ? NO_NAMES : hints.map((h) => h.name);
 }
 
+function endpointOf(ep: SliceEndpoint, ip: string, port: number, thisNode: string): Endpoint {
+  const { ready, serving, terminating } = ep.conditions;
+  const { nodeName, zone } = ep;
+  const isLocal = nodeName !== undefined && thisNode !== '' && nodeName === thisNode;
+  const zoneHints = hintNames(ep.hints.forZones);
+  const nodeHints = hintNames(ep.hints.forNodes);
+  // A literal per combination of the optional fields, so each object is allocated at its final size.
+  if (nodeName !== undefined) {
+    return zone !== undefined
+      ? { ip, port, ready, serving, terminating, isLocal, nodeName, zone, zoneHints, nodeHints }
+      : { ip, port, ready, serving, terminating, isLocal, nodeName, zoneHints, nodeHints };
+  }
+  return zone !== undefined
+    ? { ip, port, ready, serving, terminating, isLocal, zone, zoneHints, nodeHints }
+    : { ip, port, ready, serving, terminating, isLocal, zoneHints, nodeHints };
+}
+
 export function buildEndpointsMap(slices: readonly EndpointSlice[], nodeName: string): EndpointsMap {
   // Slice order is arbitrary (watch order); sort so duplicate resolution is deterministic.
-  const sorted = [...slices].sort((a, b) =>
+  const sorted = slices.length < 2 ? slices : [...slices].sort((a, b) =>
     a.metadata.namespace < b.metadata.namespace ? -1
     : a.metadata.namespace > b.metadata.namespace ? 1
     : a.metadata.name < b.metadata.name ? -1
@@ -99,27 +117,19 @@ export function buildEndpointsMap(slices: readonly EndpointSlice[], nodeName: st
       for (const ep of slice.endpoints) {
         const ip = ep.addresses[0];
         if (ip === undefined) continue;
-        const c = ep.conditions;
-        // One property order for every endpoint (optional ones last), so they all share a shape.
-        const endpoint: { -readonly [K in keyof Endpoint]: Endpoint[K] } = {
-          ip,
-          port: port.port,
-          ready: c.ready,
-          serving: c.serving,
-          terminating: c.terminating,
-          isLocal: ep.nodeName !== undefined && nodeName !== '' && ep.nodeName === nodeName,
-          zoneHints: hintNames(ep.hints.forZones),
-          nodeHints: hintNames(ep.hints.forNodes),
-        };
-        if (ep.nodeName !== undefined) endpoint.nodeName = ep.nodeName;
-        if (ep.zone !== undefined) endpoint.zone = ep.zone;
-        group.push(endpoint);
+        group.push(endpointOf(ep, ip, port.port, nodeName));
       }
     }
   }
   const out = new Map<string, readonly Endpoint[]>();
-  for (const [key, group] of groups) out.set(key, dedupSorted(group.sort(compareBackends)));
+  for (const [key, group] of groups) out.set(key, dedupSorted(isSorted(group) ? group : group.sort(compareBackends)));
   return out;
+}
+
+/** Slices usually list endpoints in order already; sorting allocates even then. */
+function isSorted(eps: readonly Endpoint[]): boolean {
+  for (let i = 1; i < eps.length; i++) if (compareBackends(eps[i - 1]!, eps[i]!) > 0) return false;
+  return true;
 }
 
 /**

@@ -113,11 +113,12 @@ function readEndpoint(item: unknown, i: number, family: IPFamily, p: Problems): 
   const zone = readOptionalName(own(item, 'zone'), i, 'zone', p);
   const rawHints = own(item, 'hints');
   const hints = isUnset(rawHints) ? NO_HINTS : readHints(rawHints, `endpoints[${i}].hints`, p);
-  // Fields in one order whatever is present, so every endpoint shares a few shapes.
-  const ep: { -readonly [K in keyof SliceEndpoint]: SliceEndpoint[K] } = { addresses: [address], conditions, hints };
-  if (nodeName !== undefined) ep.nodeName = nodeName;
-  if (zone !== undefined) ep.zone = zone;
-  return ep;
+  const addresses = [address];
+  // A literal per combination of the optional fields, so each object is allocated at its final size.
+  if (nodeName !== undefined) {
+    return zone !== undefined ? { addresses, conditions, nodeName, zone, hints } : { addresses, conditions, nodeName, hints };
+  }
+  return zone !== undefined ? { addresses, conditions, zone, hints } : { addresses, conditions, hints };
 }
 
 /** Every combination of the three conditions, shared: validated objects are never mutated. */
