@@ -1,4 +1,4 @@
-import type { Backend, DesiredService, Frontend } from '../../model/index.js';
+import { ipv4Number, type Backend, type DesiredService, type Frontend } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import {
   BE_F, writeBackendVal, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, decodeSvcVal,
@@ -42,17 +42,24 @@ interface Entry {
 interface Programmed {
   svcId: number;
   entries: Map<string, Entry>;
-  backends: string[];
-  ranges: Map<string, Buffer>;
+  /** One reference per use (a backend in two scopes is held twice). */
+  backends: BackendEntry[];
+  ranges: Map<string, Buffer> | null;
 }
 
+/** ip|port as a number for IPv4 (no string per backend per sync), as text otherwise. */
+type BackendKey = number | string;
+
 interface BackendEntry {
+  key: BackendKey;
   id: number;
   refs: number;
   ip: string;
   port: number;
   /** EKP_BE_F_*; -1 for an adopted entry whose meaning the first sync restates. */
   flags: number;
+  /** The apply() that last queued this backend for writing, so it is written once per apply. */
+  written: number;
 }
 
 interface Region {
@@ -70,7 +77,12 @@ export interface WriteStats {
   backendsFreed: number;
 }
 
-const backendKey = (b: Backend) => `${b.ip}|${b.port}`;
+function backendKey(ip: string, port: number): BackendKey {
+  const v4 = ipv4Number(ip);
+  return v4 >= 0 ? v4 * 65536 + port : `${ip}|${port}`;
+}
+/** The name Maglev hashes: part of the table's identity across restarts, so it stays text. */
+const maglevName = (b: Backend) => `${b.ip}|${b.port}`;
 const BACKEND_VAL_SIZE = LAYOUT.ekp_backend_val.size;
 const hex = (b: Buffer) => b.toString('hex');
 
@@ -87,7 +99,8 @@ export class ServiceWriter {
   private readonly backendIds: IdAllocator;
   private readonly pool: SlotPool;
   private readonly byService = new Map<string, Programmed>();
-  private readonly backends = new Map<string, BackendEntry>();
+  private readonly backends = new Map<BackendKey, BackendEntry>();
+  private applies = 0;
   /** Region of every live service entry, by entry key (hex). */
   private readonly regions = new Map<string, Region>();
   /** Entries found in the maps at start (a previous instance's), until a full sync settles them. */
@@ -124,7 +137,8 @@ export class ServiceWriter {
       if (!b) continue;
       const id = k.readUInt32LE(0);
       this.backendIds.claim(id);
-      this.backends.set(`${b.addr}|${b.port}`, { id, refs: 0, ip: b.addr, port: b.port, flags: -1 });
+      const key = backendKey(b.addr, b.port);
+      this.backends.set(key, { key, id, refs: 0, ip: b.addr, port: b.port, flags: -1, written: 0 });
       backends++;
     }
     return { entries: this.adopted.size, backends };
@@ -134,15 +148,21 @@ export class ServiceWriter {
     const stats: WriteStats = { servicePorts: update.state.services.size, svcEntriesWritten: 0, svcEntriesDeleted: 0, slotsWritten: 0, backendsWritten: 0, backendsFreed: 0 };
     const full = update.changed === 'all';
     const keys = full ? new Set([...update.state.services.keys(), ...this.byService.keys()]) : update.changed;
+    const gen = ++this.applies;
 
-    const backendWrites = new Map<number, BackendEntry>();
+    const backendWrites: BackendEntry[] = [];
     const slotWrites: { off: number; ids: number[] }[] = [];
     const svcWrites = new Map<string, Entry>();
     const svcDeletes = new Map<string, Buffer>();
     const rangeAdds = new Map<string, Buffer>();
     const rangeDeletes = new Map<string, Buffer>();
     const regionFrees: Region[] = [];
-    const backendReleases: string[] = [];
+    const backendReleases: BackendEntry[] = [];
+    const write = (e: BackendEntry): void => {
+      if (e.written === gen) return;
+      e.written = gen;
+      backendWrites.push(e);
+    };
 
     for (const spk of keys) {
       const desired = update.state.services.get(spk);
@@ -155,29 +175,29 @@ export class ServiceWriter {
           if (r) regionFrees.push(r);
           this.regions.delete(k);
         }
-        for (const [k, b] of prev.ranges) rangeDeletes.set(k, b);
-        backendReleases.push(...prev.backends);
+        if (prev.ranges) for (const [k, b] of prev.ranges) rangeDeletes.set(k, b);
+        for (const e of prev.backends) backendReleases.push(e);
         this.svcIds.release(prev.svcId);
         this.byService.delete(spk);
         continue;
       }
 
       const svcId = prev?.svcId ?? this.adoptedSvcId(desired) ?? this.svcIds.allocate();
-      const next: Programmed = { svcId, entries: new Map(), backends: [], ranges: new Map() };
+      const next: Programmed = { svcId, entries: new Map(), backends: [], ranges: null };
       const acquire = (b: Backend): number => {
-        const k = backendKey(b);
-        next.backends.push(k);
+        const k = backendKey(b.ip, b.port);
         const flags = (b.isLocal ? BE_F.LOCAL : 0) | (b.terminating ? BE_F.TERMINATING : 0);
         let e = this.backends.get(k);
         if (!e) {
-          e = { id: this.backendIds.allocate(), refs: 0, ip: b.ip, port: b.port, flags };
+          e = { key: k, id: this.backendIds.allocate(), refs: 0, ip: b.ip, port: b.port, flags, written: 0 };
           this.backends.set(k, e);
-          backendWrites.set(e.id, e);
+          write(e);
         } else if (e.flags !== flags || full) {
           e.flags = flags;
-          backendWrites.set(e.id, e);
+          write(e);
         }
         e.refs++;
+        next.backends.push(e);
         return e.id;
       };
 
@@ -200,7 +220,9 @@ export class ServiceWriter {
         if (full || !prevEntry || !sameVal(prevEntry.val, entry.val)) svcWrites.set(k, entry);
       }
       for (const f of desired.frontends) {
-        for (const cidr of f.sourceRanges ?? []) {
+        if (!f.sourceRanges?.length) continue;
+        next.ranges ??= new Map();
+        for (const cidr of f.sourceRanges) {
           const key = encodeSrcRangeKey(svcId, cidr);
           next.ranges.set(hex(key), key);
         }
@@ -213,10 +235,10 @@ export class ServiceWriter {
           if (r) regionFrees.push(r);
           this.regions.delete(k);
         }
-        for (const [k, b] of prev.ranges) if (!next.ranges.has(k)) rangeDeletes.set(k, b);
-        backendReleases.push(...prev.backends);
+        if (prev.ranges) for (const [k, b] of prev.ranges) if (!next.ranges?.has(k)) rangeDeletes.set(k, b);
+        for (const e of prev.backends) backendReleases.push(e);
       }
-      for (const [k, b] of next.ranges) if (full || !prev?.ranges.has(k)) rangeAdds.set(k, b);
+      if (next.ranges) for (const [k, b] of next.ranges) if (full || !prev?.ranges?.has(k)) rangeAdds.set(k, b);
       this.byService.set(spk, next);
     }
 
@@ -229,7 +251,7 @@ export class ServiceWriter {
         if (!live.has(h)) svcDeletes.set(h, Buffer.from(k));
       }
       const liveRanges = new Set<string>();
-      for (const p of this.byService.values()) for (const k of p.ranges.keys()) liveRanges.add(k);
+      for (const p of this.byService.values()) if (p.ranges) for (const k of p.ranges.keys()) liveRanges.add(k);
       for (const [k] of this.maps.srcRange.entries()) if (!liveRanges.has(hex(k))) rangeDeletes.set(hex(k), Buffer.from(k));
       for (const a of this.adopted.values()) if (a.region) regionFrees.push(a.region);
       this.adopted.clear();
@@ -237,15 +259,14 @@ export class ServiceWriter {
 
     // 1. backends, 2. new regions, 3. source ranges, 4. service entries: a
     // packet finds either the old complete service or the new complete one.
-    if (backendWrites.size) {
-      const n = backendWrites.size;
+    if (backendWrites.length) {
+      const n = backendWrites.length;
       const keys = Buffer.allocUnsafe(n * 4);
       const values = Buffer.alloc(n * BACKEND_VAL_SIZE);
-      let i = 0;
-      for (const e of backendWrites.values()) {
+      for (let i = 0; i < n; i++) {
+        const e = backendWrites[i]!;
         keys.writeUInt32LE(e.id, i * 4);
         writeBackendVal(values, i * BACKEND_VAL_SIZE, { addr: e.ip, port: e.port, flags: e.flags });
-        i++;
       }
       this.maps.backend.updateBatch(keys, values);
       stats.backendsWritten = n;
@@ -279,10 +300,9 @@ export class ServiceWriter {
     if (rangeDeletes.size) this.maps.srcRange.deleteBatch(Buffer.concat([...rangeDeletes.values()]));
     for (const r of regionFrees) this.pool.release(r.off, r.len);
     const freed: number[] = [];
-    for (const k of backendReleases) {
-      const e = this.backends.get(k)!;
+    for (const e of backendReleases) {
       if (--e.refs > 0) continue;
-      this.backends.delete(k);
+      this.backends.delete(e.key);
       this.backendIds.release(e.id);
       freed.push(e.id);
     }
@@ -349,17 +369,18 @@ export class ServiceWriter {
     return out;
   }
 
+  /** `ids` is this entry's own fresh array: the random layout sorts it in place. */
   private slotsFor(backends: readonly Backend[], ids: number[]): number[] {
-    if (ids.length === 0) return [];
-    if (this.opts.algorithm === 'random') return [...ids].sort((a, b) => a - b);
+    if (ids.length === 0) return ids;
+    if (this.opts.algorithm === 'random') return ascending(ids) ? ids : ids.sort((a, b) => a - b);
     const size = maglevTableSize(ids.length, this.opts.maglevMaxSize);
-    return Array.from(maglevTable(backends.map((b, i) => ({ id: ids[i]!, name: backendKey(b) })), { size }));
+    return Array.from(maglevTable(backends.map((b, i) => ({ id: ids[i]!, name: maglevName(b) })), { size }));
   }
 
   private adoptedSvcId(s: DesiredService): number | undefined {
     // A restart keeps each service's id: affinity entries and stats are keyed by it.
     const f = s.frontends[0];
-    if (!f) return undefined;
+    if (!f || this.adopted.size === 0) return undefined;
     const a = this.adopted.get(hex(encodeSvcKey({ addr: f.address, port: f.port, proto: f.protocol.toLowerCase() as 'tcp' })));
     if (!a) return undefined;
     try {
@@ -379,6 +400,11 @@ export class ServiceWriter {
   }
 }
 
+function ascending(ids: readonly number[]): boolean {
+  for (let i = 1; i < ids.length; i++) if (ids[i - 1]! > ids[i]!) return false;
+  return true;
+}
+
 function sameIds(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -388,5 +414,6 @@ function sameVal(a: Required<SvcVal>, b: Required<SvcVal>): boolean {
 }
 
 function sameBackends(a: readonly Backend[], b: readonly Backend[]): boolean {
-  return a.length === b.length && a.every((x, i) => backendKey(x) === backendKey(b[i]!));
+  if (a === b) return true;
+  return a.length === b.length && a.every((x, i) => x.ip === b[i]!.ip && x.port === b[i]!.port);
 }
