@@ -1,10 +1,11 @@
-import { ipv4Number, type Backend, type DesiredService, type Frontend } from '../../model/index.js';
+import type { Backend, DesiredService, Frontend } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import {
   BE_F, writeBackendVal, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, decodeSvcVal,
   decodeBackendVal, FREE_BACKEND, LAYOUT, SVC_F, type SvcVal,
 } from './abi.js';
 import { IdAllocator, SlotPool } from './alloc.js';
+import { BackendTable } from './backends.js';
 import { maglevTable, maglevTableSize } from './maglev.js';
 
 /** What the writer needs of a BPF map (BpfMap has it; tests use an in-memory fake). */
@@ -42,24 +43,9 @@ interface Entry {
 interface Programmed {
   svcId: number;
   entries: Map<string, Entry>;
-  /** One reference per use (a backend in two scopes is held twice). */
-  backends: BackendEntry[];
+  /** Backend ids, one reference per use (a backend in two scopes is held twice). */
+  backends: number[];
   ranges: Map<string, Buffer> | null;
-}
-
-/** ip|port as a number for IPv4 (no string per backend per sync), as text otherwise. */
-type BackendKey = number | string;
-
-interface BackendEntry {
-  key: BackendKey;
-  id: number;
-  refs: number;
-  ip: string;
-  port: number;
-  /** EKP_BE_F_*; -1 for an adopted entry whose meaning the first sync restates. */
-  flags: number;
-  /** The apply() that last queued this backend for writing, so it is written once per apply. */
-  written: number;
 }
 
 interface Region {
@@ -77,10 +63,6 @@ export interface WriteStats {
   backendsFreed: number;
 }
 
-function backendKey(ip: string, port: number): BackendKey {
-  const v4 = ipv4Number(ip);
-  return v4 >= 0 ? v4 * 65536 + port : `${ip}|${port}`;
-}
 /** The name Maglev hashes: part of the table's identity across restarts, so it stays text. */
 const maglevName = (b: Backend) => `${b.ip}|${b.port}`;
 const BACKEND_VAL_SIZE = LAYOUT.ekp_backend_val.size;
@@ -99,7 +81,7 @@ export class ServiceWriter {
   private readonly backendIds: IdAllocator;
   private readonly pool: SlotPool;
   private readonly byService = new Map<string, Programmed>();
-  private readonly backends = new Map<BackendKey, BackendEntry>();
+  private readonly backends = new BackendTable();
   private applies = 0;
   /** Region of every live service entry, by entry key (hex). */
   private readonly regions = new Map<string, Region>();
@@ -137,8 +119,7 @@ export class ServiceWriter {
       if (!b) continue;
       const id = k.readUInt32LE(0);
       this.backendIds.claim(id);
-      const key = backendKey(b.addr, b.port);
-      this.backends.set(key, { key, id, refs: 0, ip: b.addr, port: b.port, flags: -1, written: 0 });
+      this.backends.add(id, b.addr, b.port, -1);
       backends++;
     }
     return { entries: this.adopted.size, backends };
@@ -150,19 +131,15 @@ export class ServiceWriter {
     const keys = full ? new Set([...update.state.services.keys(), ...this.byService.keys()]) : update.changed;
     const gen = ++this.applies;
 
-    const backendWrites: BackendEntry[] = [];
+    const backendWrites: number[] = [];
     const slotWrites: { off: number; ids: number[] }[] = [];
     const svcWrites = new Map<string, Entry>();
     const svcDeletes = new Map<string, Buffer>();
     const rangeAdds = new Map<string, Buffer>();
     const rangeDeletes = new Map<string, Buffer>();
     const regionFrees: Region[] = [];
-    const backendReleases: BackendEntry[] = [];
-    const write = (e: BackendEntry): void => {
-      if (e.written === gen) return;
-      e.written = gen;
-      backendWrites.push(e);
-    };
+    const backendReleases: number[] = [];
+    const table = this.backends;
 
     for (const spk of keys) {
       const desired = update.state.services.get(spk);
@@ -176,7 +153,7 @@ export class ServiceWriter {
           this.regions.delete(k);
         }
         if (prev.ranges) for (const [k, b] of prev.ranges) rangeDeletes.set(k, b);
-        for (const e of prev.backends) backendReleases.push(e);
+        for (const id of prev.backends) backendReleases.push(id);
         this.svcIds.release(prev.svcId);
         this.byService.delete(spk);
         continue;
@@ -185,20 +162,19 @@ export class ServiceWriter {
       const svcId = prev?.svcId ?? this.adoptedSvcId(desired) ?? this.svcIds.allocate();
       const next: Programmed = { svcId, entries: new Map(), backends: [], ranges: null };
       const acquire = (b: Backend): number => {
-        const k = backendKey(b.ip, b.port);
         const flags = (b.isLocal ? BE_F.LOCAL : 0) | (b.terminating ? BE_F.TERMINATING : 0);
-        let e = this.backends.get(k);
-        if (!e) {
-          e = { key: k, id: this.backendIds.allocate(), refs: 0, ip: b.ip, port: b.port, flags, written: 0 };
-          this.backends.set(k, e);
-          write(e);
-        } else if (e.flags !== flags || full) {
-          e.flags = flags;
-          write(e);
+        let id = table.find(b.ip, b.port);
+        if (id < 0) {
+          id = this.backendIds.allocate();
+          table.add(id, b.ip, b.port, flags);
+          if (table.queue(id, gen)) backendWrites.push(id);
+        } else if (table.flags(id) !== flags || full) {
+          table.setFlags(id, flags);
+          if (table.queue(id, gen)) backendWrites.push(id);
         }
-        e.refs++;
-        next.backends.push(e);
-        return e.id;
+        table.ref(id, 1);
+        next.backends.push(id);
+        return id;
       };
 
       for (const entry of this.entriesOf(desired, svcId, acquire)) {
@@ -236,7 +212,7 @@ export class ServiceWriter {
           this.regions.delete(k);
         }
         if (prev.ranges) for (const [k, b] of prev.ranges) if (!next.ranges?.has(k)) rangeDeletes.set(k, b);
-        for (const e of prev.backends) backendReleases.push(e);
+        for (const id of prev.backends) backendReleases.push(id);
       }
       if (next.ranges) for (const [k, b] of next.ranges) if (full || !prev?.ranges?.has(k)) rangeAdds.set(k, b);
       this.byService.set(spk, next);
@@ -264,9 +240,9 @@ export class ServiceWriter {
       const keys = Buffer.allocUnsafe(n * 4);
       const values = Buffer.alloc(n * BACKEND_VAL_SIZE);
       for (let i = 0; i < n; i++) {
-        const e = backendWrites[i]!;
-        keys.writeUInt32LE(e.id, i * 4);
-        writeBackendVal(values, i * BACKEND_VAL_SIZE, { addr: e.ip, port: e.port, flags: e.flags });
+        const id = backendWrites[i]!;
+        keys.writeUInt32LE(id, i * 4);
+        writeBackendVal(values, i * BACKEND_VAL_SIZE, { addr: table.ip(id), port: table.port(id), flags: table.flags(id) });
       }
       this.maps.backend.updateBatch(keys, values);
       stats.backendsWritten = n;
@@ -300,19 +276,19 @@ export class ServiceWriter {
     if (rangeDeletes.size) this.maps.srcRange.deleteBatch(Buffer.concat([...rangeDeletes.values()]));
     for (const r of regionFrees) this.pool.release(r.off, r.len);
     const freed: number[] = [];
-    for (const e of backendReleases) {
-      if (--e.refs > 0) continue;
-      this.backends.delete(e.key);
-      this.backendIds.release(e.id);
-      freed.push(e.id);
+    for (const id of backendReleases) {
+      if (table.ref(id, -1) > 0) continue;
+      table.remove(id);
+      this.backendIds.release(id);
+      freed.push(id);
     }
     if (full) {
       // Adopted backends no service took back.
-      for (const [k, e] of this.backends) {
-        if (e.refs > 0) continue;
-        this.backends.delete(k);
-        this.backendIds.release(e.id);
-        freed.push(e.id);
+      for (const id of [...table.ids()]) {
+        if (table.refs(id) > 0) continue;
+        table.remove(id);
+        this.backendIds.release(id);
+        freed.push(id);
       }
     }
     if (freed.length) {
