@@ -745,8 +745,11 @@ function caseSource(f: FieldPlan, i: number): string {
 function compileDecoder(plan: TypePlan): (out: Record<string, unknown>) => void {
   const cases = plan.fields.map(caseSource).filter((c) => c !== '');
   if (cases.length === 0) return (out) => decodeFields(plan, out);
+  // An arrow function, as the decoders it replaces are: plan.decode then holds functions of one
+  // hidden class, and replacing one does not make V8 discard code that read the field.
+  const name = `decode_${plan.name.replace(/[^A-Za-z0-9_]/g, '_')}`;
   const source = `(function (P, F) {
-  return function decode_${plan.name.replace(/[^A-Za-z0-9_]/g, '_')}(out) {
+  const ${name} = (out) => {
     const msgStart = pos;
     let seen = 0;
     while (pos < limit) {
@@ -758,6 +761,7 @@ ${cases.join('\n')}
       seen = decodeField(P, out, tag, seen, msgStart, fieldStart);
     }
   };
+  return ${name};
 })`;
   // A direct eval: the function it makes closes over this module's scope.
   const factory = eval(source) as (p: TypePlan, f: readonly FieldPlan[]) => (out: Record<string, unknown>) => void;
