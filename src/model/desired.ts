@@ -9,7 +9,7 @@ import type { EndpointSlice, Protocol } from './k8s.js';
 import { resolveNode, type NodeContext, type ResolvedNode } from './node.js';
 import { describe, type Problem } from './problem.js';
 import { servicePorts, type ServicePort } from './service.js';
-import { categorizeEndpoints, type TopologyMode } from './topology.js';
+import { categorizeEndpoints, type TopologyMode, type TopologyNode } from './topology.js';
 import { parseEndpointSlice, parseService } from './validate.js';
 
 export type FrontendKind = 'clusterIP' | 'nodePort' | 'externalIP' | 'loadBalancer';
@@ -143,9 +143,14 @@ export function buildDesiredState(input: BuildInput): BuildResult {
   }
   const endpointsMap = buildEndpointsMap(slices, nodeName);
 
+  const topo: TopologyNode = {
+    nodeName,
+    ...(ctx.zone !== undefined ? { zone: ctx.zone } : {}),
+    ...(ctx.preferSameNode !== undefined ? { preferSameNode: ctx.preferSameNode } : {}),
+  };
   const built = ports.map((sp) => {
     const eps = endpointsMap.get(endpointsKey(sp.name.namespace, sp.name.name, sp.name.port, sp.protocol, sp.family)) ?? [];
-    return desiredService(sp, eps, ctx, node, nodeName, problems);
+    return desiredService(sp, eps, ctx, node, topo, problems);
   });
   built.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const services = new Map<string, DesiredService>();
@@ -159,17 +164,34 @@ function listOf(v: unknown, field: string, problems: Problem[]): readonly unknow
   return [];
 }
 
-function toBackend(ep: Endpoint): Backend {
-  return {
-    ip: ep.ip,
-    port: ep.port,
-    ready: ep.ready,
-    serving: ep.serving,
-    terminating: ep.terminating,
-    isLocal: ep.isLocal,
-    ...(ep.nodeName !== undefined ? { nodeName: ep.nodeName } : {}),
-    ...(ep.zone !== undefined ? { zone: ep.zone } : {}),
-  };
+/** The Backend view of an endpoint, frozen as it is made so that deepFreeze need not walk it. */
+function toBackend(e: Endpoint): Backend {
+  // A literal per combination of the optional fields: each object is allocated at its final
+  // size, where adding a property later would give every backend a second, out-of-object store.
+  const { ip, port, ready, serving, terminating, isLocal, nodeName, zone } = e;
+  if (nodeName !== undefined) {
+    return Object.freeze(zone !== undefined
+      ? { ip, port, ready, serving, terminating, isLocal, nodeName, zone }
+      : { ip, port, ready, serving, terminating, isLocal, nodeName });
+  }
+  return Object.freeze(zone !== undefined
+    ? { ip, port, ready, serving, terminating, isLocal, zone }
+    : { ip, port, ready, serving, terminating, isLocal });
+}
+
+/** Backends for a list of endpoints, reusing the ones already made for this port's other set. */
+function toBackends(eps: readonly Endpoint[], made: Map<Endpoint, Backend> | null): readonly Backend[] {
+  const out: Backend[] = new Array<Backend>(eps.length);
+  for (let i = 0; i < eps.length; i++) {
+    const ep = eps[i]!;
+    let b = made?.get(ep);
+    if (b === undefined) {
+      b = toBackend(ep);
+      made?.set(ep, b);
+    }
+    out[i] = b;
+  }
+  return Object.freeze(out);
 }
 
 function desiredService(
@@ -177,22 +199,38 @@ function desiredService(
   eps: readonly Endpoint[],
   ctx: NodeContext,
   node: ResolvedNode,
-  nodeName: string,
+  topo: TopologyNode,
   problems: Problem[],
 ): DesiredService {
-  const cat = categorizeEndpoints(eps, sp, {
-    nodeName,
-    ...(ctx.zone !== undefined ? { zone: ctx.zone } : {}),
-    ...(ctx.preferSameNode !== undefined ? { preferSameNode: ctx.preferSameNode } : {}),
-  });
-  const cluster = (cat.clusterEndpoints ?? []).map(toBackend);
-  const local = (cat.localEndpoints ?? []).map(toBackend);
+  const cat = categorizeEndpoints(eps, sp, topo);
+  // The local set is mostly a subset of the cluster set: share their Backend objects.
+  const made = cat.clusterEndpoints !== null && cat.localEndpoints !== null ? new Map<Endpoint, Backend>() : null;
+  const cluster = toBackends(cat.clusterEndpoints ?? [], made);
+  const local = toBackends(cat.localEndpoints ?? [], made);
   const hasAny = cat.hasAnyEndpoints;
   const internal = sp.internalPolicyLocal ? local : cluster;
   const external = sp.externalPolicyLocal ? local : cluster;
   const clusterCIDRs = node.clusterCIDRs[sp.family];
-  return {
-    ...sp,
+  let localReady = 0;
+  for (const e of eps) if (e.isLocal && e.ready) localReady++;
+  // Every field spelled out in one order (optional ones last) rather than spread from sp: objects
+  // built by spreading each got a hidden class of their own, 10,000 of them in a large cluster.
+  const d: { -readonly [K in keyof DesiredService]: DesiredService[K] } = {
+    name: sp.name,
+    key: sp.key,
+    family: sp.family,
+    clusterIP: sp.clusterIP,
+    port: sp.port,
+    protocol: sp.protocol,
+    targetPort: sp.targetPort,
+    externalIPs: sp.externalIPs,
+    loadBalancerIngress: sp.loadBalancerIngress,
+    loadBalancerVIPs: sp.loadBalancerVIPs,
+    loadBalancerSourceRanges: sp.loadBalancerSourceRanges,
+    affinity: sp.affinity,
+    internalPolicyLocal: sp.internalPolicyLocal,
+    externalPolicyLocal: sp.externalPolicyLocal,
+    externallyAccessible: sp.externallyAccessible,
     frontends: frontends(sp, node, problems),
     internalBackends: { backends: internal, dropWhenEmpty: hasAny && internal.length === 0 },
     shortCircuitBackends: sp.externallyAccessible ? { backends: cluster, dropWhenEmpty: false } : EMPTY_SET,
@@ -206,9 +244,13 @@ function desiredService(
       clusterCIDRs,
       hairpin: true,
     },
-    localReadyEndpoints: eps.filter((e) => e.isLocal && e.ready).length,
+    localReadyEndpoints: localReady,
     topologyMode: cat.topologyMode,
   };
+  if (sp.nodePort !== undefined) d.nodePort = sp.nodePort;
+  if (sp.healthCheckNodePort !== undefined) d.healthCheckNodePort = sp.healthCheckNodePort;
+  if (sp.trafficDistribution !== undefined) d.trafficDistribution = sp.trafficDistribution;
+  return d;
 }
 
 function frontends(sp: ServicePort, node: ResolvedNode, problems: Problem[]): Frontend[] {

@@ -8,6 +8,7 @@ import {
   LABEL_SERVICE_PROXY_NAME,
   type EndpointSlice,
   type Protocol,
+  type SliceEndpoint,
 } from './k8s.js';
 
 /** What a dataplane needs to know about one backend. */
@@ -67,16 +68,41 @@ export function compareBackends(a: Backend, b: Backend): number {
   return compareIPs(a.ip, b.ip) || a.port - b.port;
 }
 
+const NO_NAMES: readonly string[] = Object.freeze([]);
+
+function hintNames(hints: readonly { readonly name: string }[]): readonly string[] {
+  return hints.length === 0 ? NO_NAMES : hints.map((h) => h.name);
+}
+
+function endpointOf(ep: SliceEndpoint, ip: string, port: number, thisNode: string): Endpoint {
+  const { ready, serving, terminating } = ep.conditions;
+  const { nodeName, zone } = ep;
+  const isLocal = nodeName !== undefined && thisNode !== '' && nodeName === thisNode;
+  const zoneHints = hintNames(ep.hints.forZones);
+  const nodeHints = hintNames(ep.hints.forNodes);
+  // A literal per combination of the optional fields, so each object is allocated at its final size.
+  if (nodeName !== undefined) {
+    return zone !== undefined
+      ? { ip, port, ready, serving, terminating, isLocal, nodeName, zone, zoneHints, nodeHints }
+      : { ip, port, ready, serving, terminating, isLocal, nodeName, zoneHints, nodeHints };
+  }
+  return zone !== undefined
+    ? { ip, port, ready, serving, terminating, isLocal, zone, zoneHints, nodeHints }
+    : { ip, port, ready, serving, terminating, isLocal, zoneHints, nodeHints };
+}
+
 export function buildEndpointsMap(slices: readonly EndpointSlice[], nodeName: string): EndpointsMap {
   // Slice order is arbitrary (watch order); sort so duplicate resolution is deterministic.
-  const sorted = [...slices].sort((a, b) =>
+  const sorted = slices.length < 2 ? slices : [...slices].sort((a, b) =>
     a.metadata.namespace < b.metadata.namespace ? -1
     : a.metadata.namespace > b.metadata.namespace ? 1
     : a.metadata.name < b.metadata.name ? -1
     : a.metadata.name > b.metadata.name ? 1
     : 0,
   );
-  const groups = new Map<string, Map<string, Endpoint>>();
+  // Endpoints are collected per group in slice order, then sorted (stably) and deduplicated in
+  // one pass: no per-endpoint id string or map entry, which a full sync would make 100,000 of.
+  const groups = new Map<string, Endpoint[]>();
   for (const slice of sorted) {
     if (endpointSliceSkipReason(slice) !== undefined) continue;
     const service = slice.metadata.labels[LABEL_SERVICE_NAME] ?? '';
@@ -85,35 +111,43 @@ export function buildEndpointsMap(slices: readonly EndpointSlice[], nodeName: st
       const key = endpointsKey(slice.metadata.namespace, service, port.name, port.protocol, family);
       let group = groups.get(key);
       if (!group) {
-        group = new Map();
+        group = [];
         groups.set(key, group);
       }
       for (const ep of slice.endpoints) {
         const ip = ep.addresses[0];
         if (ip === undefined) continue;
-        const endpoint: Endpoint = {
-          ip,
-          port: port.port,
-          ready: ep.conditions.ready,
-          serving: ep.conditions.serving,
-          terminating: ep.conditions.terminating,
-          isLocal: ep.nodeName !== undefined && nodeName !== '' && ep.nodeName === nodeName,
-          ...(ep.nodeName !== undefined ? { nodeName: ep.nodeName } : {}),
-          ...(ep.zone !== undefined ? { zone: ep.zone } : {}),
-          zoneHints: ep.hints.forZones.map((h) => h.name),
-          nodeHints: ep.hints.forNodes.map((h) => h.name),
-        };
-        // An endpoint can sit in two slices while the controller moves it. Keep the most usable
-        // copy (ready, then serving+terminating), then the local one as kube-proxy does, then the first.
-        const id = `${ip}|${port.port}`;
-        const prev = group.get(id);
-        if (!prev || rank(endpoint) > rank(prev) || (rank(endpoint) === rank(prev) && endpoint.isLocal && !prev.isLocal)) {
-          group.set(id, endpoint);
-        }
+        group.push(endpointOf(ep, ip, port.port, nodeName));
       }
     }
   }
   const out = new Map<string, readonly Endpoint[]>();
-  for (const [key, group] of groups) out.set(key, [...group.values()].sort(compareBackends));
+  for (const [key, group] of groups) out.set(key, dedupSorted(isSorted(group) ? group : group.sort(compareBackends)));
   return out;
+}
+
+/** Slices usually list endpoints in order already; sorting allocates even then. */
+function isSorted(eps: readonly Endpoint[]): boolean {
+  for (let i = 1; i < eps.length; i++) if (compareBackends(eps[i - 1]!, eps[i]!) > 0) return false;
+  return true;
+}
+
+/**
+ * An endpoint can sit in two slices while the controller moves it. Of each run of one ip:port
+ * (in slice order, as the sort is stable) keep the most usable copy (ready, then
+ * serving+terminating), then the local one as kube-proxy does, then the first.
+ */
+function dedupSorted(eps: Endpoint[]): Endpoint[] {
+  let w = 0;
+  for (let r = 0; r < eps.length; r++) {
+    const e = eps[r]!;
+    const kept = w > 0 ? eps[w - 1]! : undefined;
+    if (kept === undefined || kept.ip !== e.ip || kept.port !== e.port) {
+      eps[w++] = e;
+    } else if (rank(e) > rank(kept) || (rank(e) === rank(kept) && e.isLocal && !kept.isLocal)) {
+      eps[w - 1] = e;
+    }
+  }
+  eps.length = w;
+  return eps;
 }

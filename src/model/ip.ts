@@ -48,6 +48,52 @@ function parseIPv4Bytes(s: string): number[] | null {
   return out.length === 4 ? out : null;
 }
 
+/**
+ * The address as an unsigned 32-bit number when `s` is IPv4 text parseIPv4Bytes accepts, else -1.
+ * Allocates nothing: sorting and validating endpoints call it for every address of every sync.
+ */
+export function ipv4Number(s: string): number {
+  let out = 0;
+  let parts = 0;
+  let n = 0;
+  let digits = 0;
+  const len = s.length;
+  for (let i = 0; i <= len; i++) {
+    const c = i < len ? s.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || n > 255 || parts === 4) return -1;
+      out = out * 256 + n;
+      parts++;
+      n = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      n = n * 10 + (c - 48);
+      digits++;
+    } else {
+      return -1;
+    }
+  }
+  return parts === 4 ? out : -1;
+}
+
+/** True when IPv4 text is already canonical: no part has a leading zero. */
+function canonicalIPv4Text(s: string): boolean {
+  for (let i = 0; i + 1 < s.length; i++) {
+    // A '0' at the start of a part followed by another digit.
+    if (s.charCodeAt(i) === 48 && (i === 0 || s.charCodeAt(i - 1) === 46) && s.charCodeAt(i + 1) !== 46) return false;
+  }
+  return true;
+}
+
+/**
+ * Canonical text of an IPv4 address without building a ParsedIP, or undefined when `s` is not
+ * IPv4 (callers then take parseIP's path, which also gives the reason).
+ */
+export function canonicalIPv4(s: string): string | undefined {
+  if (ipv4Number(s) < 0) return undefined;
+  return canonicalIPv4Text(s) ? s : format(4, parseIPv4Bytes(s)!);
+}
+
 function parseIPv6Bytes(s: string): number[] | null {
   if (s.includes('%')) return null; // zone ids have no meaning in a Service or EndpointSlice
   const halves = s.split('::');
@@ -133,7 +179,7 @@ export function parseIP(s: string): IPParse {
   const bytes = parseIPv4Bytes(s);
   if (!bytes) return { ok: false, reason: 'not an IP address' };
   // Most input is already canonical (no leading zeros): keep the string instead of building it again.
-  return { ok: true, ip: { family: 4, text: /(^|\.)0\d/.test(s) ? format(4, bytes) : s, bytes } };
+  return { ok: true, ip: { family: 4, text: canonicalIPv4Text(s) ? s : format(4, bytes), bytes } };
 }
 
 export function parseCIDR(s: string): CIDRParse {
@@ -177,6 +223,12 @@ export function cidrContains(cidr: ParsedCIDR, ip: ParsedIP): boolean {
 
 /** Total order on address text: IPv4 before IPv6, then numerically; unparseable text last, by string. */
 export function compareIPs(a: string, b: string): number {
+  // Two IPv4 addresses, by far the common case, compare without parsing into objects.
+  const na = ipv4Number(a);
+  if (na >= 0) {
+    const nb = ipv4Number(b);
+    if (nb >= 0) return na - nb;
+  }
   const pa = parseIP(a);
   const pb = parseIP(b);
   if (!pa.ok || !pb.ok) {

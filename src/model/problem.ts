@@ -83,12 +83,14 @@ export function readPort(v: unknown, field: string, p: Problems): number | undef
   return readInt(v, 1, 65535, field, p);
 }
 
+const NOTHING: readonly unknown[] = Object.freeze([]);
+
 /** Unset → []; anything but an array → one problem and []. */
 export function readArray(v: unknown, field: string, p: Problems): readonly unknown[] {
-  if (isUnset(v)) return [];
   if (Array.isArray(v)) return v;
+  if (isUnset(v)) return NOTHING;
   p.add(field, `must be a list, got ${describe(v)}`);
-  return [];
+  return NOTHING;
 }
 
 /** Unset → undefined silently; a non-object → one problem and undefined. */
@@ -152,17 +154,18 @@ export function readLabels(v: unknown, field: string, p: Problems): Readonly<Rec
     p.add(field, `must be a map of strings, got ${describe(v)}`);
     return {};
   }
-  const pairs: [string, string][] = [];
+  const out: Record<string, string> = {};
   for (const k of Object.keys(v)) {
     const val = own(v, k);
     if (typeof val !== 'string' || k.length === 0 || k.length > LABEL_KEY_MAX || val.length > LABEL_VALUE_MAX) {
       p.add(`${field}[${JSON.stringify(k.slice(0, 40))}]`, `must be a label (string key and value ≤63 chars), got ${describe(val)}`);
       continue;
     }
-    pairs.push([k, val]);
+    // Assigning "__proto__" would change the prototype instead of adding a label.
+    if (k === '__proto__') Object.defineProperty(out, k, { value: val, enumerable: true, writable: true, configurable: true });
+    else out[k] = val;
   }
-  // fromEntries defines own properties, so a "__proto__" key cannot change the prototype.
-  return Object.fromEntries(pairs);
+  return out;
 }
 
 /** Lower-case DNS subdomain; covers Service, namespace, EndpointSlice and Node names. */

@@ -1,7 +1,7 @@
 // Validated Service → the per-family, per-port view kube-proxy works with (pkg/proxy/serviceport.go
 // newBaseServiceInfo), plus the rules for which Services kube-proxy does not proxy at all.
 
-import { parseCIDR, parseIP, type IPFamily } from './ip.js';
+import { ipv4Number, parseCIDR, parseIP, type IPFamily } from './ip.js';
 import {
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
   LABEL_HEADLESS,
@@ -96,8 +96,19 @@ export function serviceSkipReason(svc: Service): string | undefined {
 }
 
 function familyOf(ip: string): IPFamily | undefined {
+  if (ipv4Number(ip) >= 0) return 4;
   const r = parseIP(ip);
   return r.ok ? r.ip.family : undefined;
+}
+
+const NONE: readonly never[] = Object.freeze([]);
+const NO_AFFINITY: Affinity = Object.freeze({ type: 'None' });
+
+/** The items of one family; the shared empty list when there are none (most Services). */
+function ofFamily<T>(list: readonly T[], family: IPFamily, familyOfItem: (item: T) => IPFamily | undefined): readonly T[] {
+  if (list.length === 0) return NONE;
+  const out = list.filter((x) => familyOfItem(x) === family);
+  return out.length === 0 ? NONE : out;
 }
 
 /** One ServicePort per (cluster IP family × spec port), in clusterIPs order then port order. */
@@ -113,19 +124,20 @@ export function servicePorts(svc: Service): ServicePortsResult {
   const affinity: Affinity =
     spec.sessionAffinity === 'ClientIP'
       ? { type: 'ClientIP', timeoutSeconds: spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS }
-      : { type: 'None' };
+      : NO_AFFINITY;
 
   const out: ServicePort[] = [];
   for (const clusterIP of spec.clusterIPs) {
     const family = familyOf(clusterIP);
     if (family === undefined) continue;
     // Everything else is filtered to the cluster IP's family, as each kube-proxy proxier does.
-    const externalIPs = spec.externalIPs.filter((ip) => familyOf(ip) === family);
-    const loadBalancerIngress = svc.status.loadBalancer.ingress.filter((i) => familyOf(i.ip) === family);
-    const loadBalancerVIPs = loadBalancerIngress.filter((i) => i.ipMode === 'VIP').map((i) => i.ip);
-    const loadBalancerSourceRanges = spec.loadBalancerSourceRanges.filter((c) => {
+    const externalIPs = ofFamily(spec.externalIPs, family, familyOf);
+    const loadBalancerIngress = ofFamily(svc.status.loadBalancer.ingress, family, (i) => familyOf(i.ip));
+    const vips = loadBalancerIngress.filter((i) => i.ipMode === 'VIP').map((i) => i.ip);
+    const loadBalancerVIPs = vips.length === 0 ? NONE : vips;
+    const loadBalancerSourceRanges = ofFamily(spec.loadBalancerSourceRanges, family, (c) => {
       const r = parseCIDR(c);
-      return r.ok && r.cidr.family === family;
+      return r.ok ? r.cidr.family : undefined;
     });
     for (const p of spec.ports) {
       const name: ServicePortName = {
@@ -134,7 +146,8 @@ export function servicePorts(svc: Service): ServicePortsResult {
         port: p.name,
         protocol: p.protocol,
       };
-      out.push({
+      // One property order (optional ones last) so that every ServicePort shares a shape.
+      const sp: { -readonly [K in keyof ServicePort]: ServicePort[K] } = {
         name,
         key: servicePortKey(name, family),
         family,
@@ -142,7 +155,6 @@ export function servicePorts(svc: Service): ServicePortsResult {
         port: p.port,
         protocol: p.protocol,
         targetPort: p.targetPort,
-        ...(p.nodePort !== undefined ? { nodePort: p.nodePort } : {}),
         externalIPs,
         loadBalancerIngress,
         loadBalancerVIPs,
@@ -151,9 +163,11 @@ export function servicePorts(svc: Service): ServicePortsResult {
         internalPolicyLocal,
         externalPolicyLocal,
         externallyAccessible: p.nodePort !== undefined || loadBalancerVIPs.length > 0 || externalIPs.length > 0,
-        ...(spec.healthCheckNodePort !== undefined ? { healthCheckNodePort: spec.healthCheckNodePort } : {}),
-        ...(spec.trafficDistribution !== undefined ? { trafficDistribution: spec.trafficDistribution } : {}),
-      });
+      };
+      if (p.nodePort !== undefined) sp.nodePort = p.nodePort;
+      if (spec.healthCheckNodePort !== undefined) sp.healthCheckNodePort = spec.healthCheckNodePort;
+      if (spec.trafficDistribution !== undefined) sp.trafficDistribution = spec.trafficDistribution;
+      out.push(sp);
     }
   }
   return { ok: true, ports: out };

@@ -1,8 +1,8 @@
 // unknown → validated discovery.k8s.io/v1 EndpointSlice. A bad address or condition drops that
 // endpoint, a bad port drops that port; only a slice without name or a known addressType fails.
 
-import type { IPFamily } from './ip.js';
-import type { AddressType, EndpointHints, EndpointPort, EndpointSlice, Protocol, SliceEndpoint } from './k8s.js';
+import { canonicalIPv4, type IPFamily } from './ip.js';
+import type { AddressType, EndpointConditions, EndpointHints, EndpointPort, EndpointSlice, Protocol, SliceEndpoint } from './k8s.js';
 import {
   describe,
   guarded,
@@ -81,72 +81,87 @@ function readPorts(raw: unknown, p: Problems): EndpointPort[] {
 }
 
 function readEndpoints(raw: unknown, family: IPFamily, p: Problems): SliceEndpoint[] {
+  const items = readArray(raw, 'endpoints', p);
   const out: SliceEndpoint[] = [];
-  readArray(raw, 'endpoints', p).forEach((item, i) => {
-    const ep = readEndpoint(item, `endpoints[${i}]`, family, p);
+  // An index loop and field paths built only for a problem: this runs for every endpoint of every slice.
+  for (let i = 0; i < items.length; i++) {
+    const ep = readEndpoint(items[i], i, family, p);
     if (ep) out.push(ep);
-  });
+  }
   return out;
 }
 
-function readEndpoint(item: unknown, f: string, family: IPFamily, p: Problems): SliceEndpoint | undefined {
+function readEndpoint(item: unknown, i: number, family: IPFamily, p: Problems): SliceEndpoint | undefined {
   if (!isRecord(item)) {
-    p.add(f, `must be an object, got ${describe(item)}`);
+    p.add(`endpoints[${i}]`, `must be an object, got ${describe(item)}`);
     return undefined;
   }
   const rawAddrs = own(item, 'addresses');
-  const addrs = readArray(rawAddrs, `${f}.addresses`, p);
+  const addrs = Array.isArray(rawAddrs) ? rawAddrs : readArray(rawAddrs, `endpoints[${i}].addresses`, p);
   if (addrs.length === 0) {
-    if (isUnset(rawAddrs) || Array.isArray(rawAddrs)) p.add(`${f}.addresses`, 'must list at least one address');
+    if (isUnset(rawAddrs) || Array.isArray(rawAddrs)) p.add(`endpoints[${i}].addresses`, 'must list at least one address');
     return undefined;
   }
   // kube-proxy only ever uses addresses[0] (the others are to be treated as fungible), so only it matters.
-  const address = readIP(addrs[0], `${f}.addresses[0]`, p, family);
-  const conditions = readConditions(own(item, 'conditions'), `${f}.conditions`, p);
+  const first: unknown = addrs[0];
+  const address = (family === 4 && typeof first === 'string' ? canonicalIPv4(first) : undefined)
+    ?? readIP(first, `endpoints[${i}].addresses[0]`, p, family);
+  const conditions = readConditions(own(item, 'conditions'), i, p);
   if (address === undefined || conditions === undefined) return undefined;
 
-  const nodeName = readOptionalName(own(item, 'nodeName'), `${f}.nodeName`, p);
-  const zone = readOptionalName(own(item, 'zone'), `${f}.zone`, p);
-  const hints = readHints(own(item, 'hints'), `${f}.hints`, p);
-  return {
-    addresses: [address],
-    conditions,
-    ...(nodeName !== undefined ? { nodeName } : {}),
-    ...(zone !== undefined ? { zone } : {}),
-    hints,
-  };
+  const nodeName = readOptionalName(own(item, 'nodeName'), i, 'nodeName', p);
+  const zone = readOptionalName(own(item, 'zone'), i, 'zone', p);
+  const rawHints = own(item, 'hints');
+  const hints = isUnset(rawHints) ? NO_HINTS : readHints(rawHints, `endpoints[${i}].hints`, p);
+  const addresses = [address];
+  // A literal per combination of the optional fields, so each object is allocated at its final size.
+  if (nodeName !== undefined) {
+    return zone !== undefined ? { addresses, conditions, nodeName, zone, hints } : { addresses, conditions, nodeName, hints };
+  }
+  return zone !== undefined ? { addresses, conditions, zone, hints } : { addresses, conditions, hints };
 }
 
-function readConditions(raw: unknown, f: string, p: Problems): SliceEndpoint['conditions'] | undefined {
-  if (isUnset(raw)) return { ready: true, serving: true, terminating: false };
-  const c = readObject(raw, f, p);
+/** Every combination of the three conditions, shared: validated objects are never mutated. */
+const CONDITIONS: readonly EndpointConditions[] = Array.from({ length: 8 }, (_, k) =>
+  Object.freeze({ ready: (k & 4) !== 0, serving: (k & 2) !== 0, terminating: (k & 1) !== 0 }));
+const conditionsOf = (ready: boolean, serving: boolean, terminating: boolean): EndpointConditions =>
+  CONDITIONS[(ready ? 4 : 0) | (serving ? 2 : 0) | (terminating ? 1 : 0)]!;
+
+const NO_HINTS: EndpointHints = Object.freeze({ forZones: Object.freeze([]), forNodes: Object.freeze([]) });
+
+function readConditions(raw: unknown, i: number, p: Problems): EndpointConditions | undefined {
+  if (isUnset(raw)) return conditionsOf(true, true, false);
+  const c = isRecord(raw) ? raw : readObject(raw, `endpoints[${i}].conditions`, p);
   if (!c) return undefined;
-  const get = (k: string): boolean | null | undefined => {
-    const v = own(c, k);
-    return isUnset(v) ? null : readBool(v, `${f}.${k}`, p);
-  };
-  const ready = get('ready');
-  const serving = get('serving');
-  const terminating = get('terminating');
+  const ready = readCondition(c, 'ready', i, p);
+  const serving = readCondition(c, 'serving', i, p);
+  const terminating = readCondition(c, 'terminating', i, p);
   if (ready === undefined || serving === undefined || terminating === undefined) return undefined;
   // API contract: nil ready means ready; nil serving "should defer to the ready condition";
   // nil terminating means not terminating. (kube-proxy itself reads nil serving as true; the two
   // only differ for a slice that sets terminating but not serving, which the controller never writes.)
   const r = ready ?? true;
-  return { ready: r, serving: serving ?? r, terminating: terminating ?? false };
+  return conditionsOf(r, serving ?? r, terminating ?? false);
+}
+
+/** null when unset, undefined (and a problem) when not a boolean. */
+function readCondition(c: Json, k: string, i: number, p: Problems): boolean | null | undefined {
+  const v = own(c, k);
+  if (typeof v === 'boolean') return v;
+  return isUnset(v) ? null : readBool(v, `endpoints[${i}].conditions.${k}`, p);
 }
 
 /** A bad nodeName/zone only loses locality/topology information, so only that field is dropped. */
-function readOptionalName(raw: unknown, f: string, p: Problems): string | undefined {
+function readOptionalName(raw: unknown, i: number, key: string, p: Problems): string | undefined {
   if (isUnset(raw)) return undefined;
   if (typeof raw === 'string' && raw.length > 0 && raw.length <= 253) return raw;
-  p.add(f, `must be a non-empty string, got ${describe(raw)}; ignored`);
+  p.add(`endpoints[${i}].${key}`, `must be a non-empty string, got ${describe(raw)}; ignored`);
   return undefined;
 }
 
 function readHints(raw: unknown, f: string, p: Problems): EndpointHints {
   const h = readObject(raw, f, p);
-  if (!h) return { forZones: [], forNodes: [] };
+  if (!h) return NO_HINTS;
   return { forZones: readHintList(h, 'forZones', f, p), forNodes: readHintList(h, 'forNodes', f, p) };
 }
 

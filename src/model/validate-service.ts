@@ -1,7 +1,7 @@
 // unknown → validated v1 Service. A bad value drops the smallest unit holding it (one port, one
 // external IP, one ingress entry) with a Problem; only an unusable object as a whole fails.
 
-import { parseIP } from './ip.js';
+import { canonicalIPv4, ipv4Number, parseIP } from './ip.js';
 import {
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
   MAX_AFFINITY_TIMEOUT_SECONDS,
@@ -120,24 +120,21 @@ function parseServiceUnguarded(obj: unknown, options: ParseServiceOptions): Pars
     ingress = [];
   }
 
-  const value: Service = {
-    metadata: m.read.meta,
-    spec: {
-      type,
-      clusterIP,
-      clusterIPs,
-      ports,
-      externalIPs,
-      loadBalancerSourceRanges,
-      sessionAffinity,
-      ...(sessionAffinityConfig ? { sessionAffinityConfig } : {}),
-      externalTrafficPolicy,
-      internalTrafficPolicy,
-      ...(healthCheckNodePort !== undefined ? { healthCheckNodePort } : {}),
-      ...(trafficDistribution !== undefined ? { trafficDistribution } : {}),
-    },
-    status: { loadBalancer: { ingress } },
+  const serviceSpec: { -readonly [K in keyof ServiceSpec]: ServiceSpec[K] } = {
+    type,
+    clusterIP,
+    clusterIPs,
+    ports,
+    externalIPs,
+    loadBalancerSourceRanges,
+    sessionAffinity,
+    externalTrafficPolicy,
+    internalTrafficPolicy,
   };
+  if (sessionAffinityConfig) serviceSpec.sessionAffinityConfig = sessionAffinityConfig;
+  if (healthCheckNodePort !== undefined) serviceSpec.healthCheckNodePort = healthCheckNodePort;
+  if (trafficDistribution !== undefined) serviceSpec.trafficDistribution = trafficDistribution;
+  const value: Service = { metadata: m.read.meta, spec: serviceSpec, status: { loadBalancer: { ingress } } };
   return { ok: true, value, problems: p.list };
 }
 
@@ -170,76 +167,85 @@ function readClusterIPs(spec: Json, p: Problems): { clusterIP: string; clusterIP
     : typeof rawIP === 'string'
       ? [rawIP]
       : [];
-  const fieldOf = (i: number): string => (useList ? `spec.clusterIPs[${i}]` : 'spec.clusterIP');
   if (rawIP === 'None' || list[0] === 'None') return { clusterIP: 'None', clusterIPs: [] };
   if (list.length === 0 || list[0] === '') return { clusterIP: '', clusterIPs: [] };
 
   const clusterIPs: string[] = [];
-  const families = new Set<number>();
-  list.forEach((raw, i) => {
-    const ip = readIP(raw, fieldOf(i), p);
-    if (ip === undefined) return;
-    const r = parseIP(ip);
-    const family = r.ok ? r.ip.family : 0;
-    if (families.has(family)) {
-      p.add(fieldOf(i), `a second IPv${family} cluster IP (${ip}); only one per family is allowed`);
-      return;
+  let families = 0; // bit 4 and bit 6
+  for (let i = 0; i < list.length; i++) {
+    const raw = list[i];
+    const ip = (typeof raw === 'string' ? canonicalIPv4(raw) : undefined) ?? readIP(raw, clusterIPField(useList, i), p);
+    if (ip === undefined) continue;
+    const family = ipv4Number(ip) >= 0 ? 4 : 6;
+    if ((families & (1 << family)) !== 0) {
+      p.add(clusterIPField(useList, i), `a second IPv${family} cluster IP (${ip}); only one per family is allowed`);
+      continue;
     }
-    families.add(family);
+    families |= 1 << family;
     clusterIPs.push(ip);
-  });
+  }
   if (useList && typeof rawIP === 'string' && rawIP !== '' && clusterIPs.length > 0) {
-    const first = parseIP(rawIP);
-    if (!first.ok || first.ip.text !== clusterIPs[0]) {
+    if (canonicalText(rawIP) !== clusterIPs[0]) {
       p.add('spec.clusterIP', `must equal clusterIPs[0] (${clusterIPs[0]}), got ${describe(rawIP)}; using clusterIPs`);
     }
   }
   return { clusterIP: clusterIPs[0] ?? '', clusterIPs };
 }
 
+function clusterIPField(useList: boolean, i: number): string {
+  return useList ? `spec.clusterIPs[${i}]` : 'spec.clusterIP';
+}
+
+/** Canonical text of an address, or undefined when it is none. */
+function canonicalText(s: string): string | undefined {
+  const v4 = canonicalIPv4(s);
+  if (v4 !== undefined) return v4;
+  const r = parseIP(s);
+  return r.ok ? r.ip.text : undefined;
+}
+
 function readPorts(raw: unknown, type: ServiceType, nodePortRange: PortRange, p: Problems): ServicePortSpec[] {
   const out: ServicePortSpec[] = [];
-  const names = new Set<string>();
-  const portProtos = new Set<string>();
-  readArray(raw, 'spec.ports', p).forEach((item, i) => {
-    const f = `spec.ports[${i}]`;
-    const port = readOnePort(item, f, type, nodePortRange, p);
-    if (!port) return;
+  const items = readArray(raw, 'spec.ports', p);
+  for (let i = 0; i < items.length; i++) {
+    const port = readOnePort(items[i], i, type, nodePortRange, p);
+    if (!port) continue;
     // ServicePortName (ns/name:port) is the key of everything downstream, and two ports on the same
     // number/protocol would program conflicting rules; the API rejects both, so keep the first.
-    if (names.has(port.name)) {
-      p.add(`${f}.name`, `duplicate port name ${describe(port.name)}; keeping the first`);
-      return;
+    if (out.some((q) => q.name === port.name)) {
+      p.add(`spec.ports[${i}].name`, `duplicate port name ${describe(port.name)}; keeping the first`);
+      continue;
     }
-    const pp = `${port.port}/${port.protocol}`;
-    if (portProtos.has(pp)) {
-      p.add(`${f}.port`, `duplicate port ${pp}; keeping the first`);
-      return;
+    if (out.some((q) => q.port === port.port && q.protocol === port.protocol)) {
+      p.add(`spec.ports[${i}].port`, `duplicate port ${port.port}/${port.protocol}; keeping the first`);
+      continue;
     }
-    names.add(port.name);
-    portProtos.add(pp);
     out.push(port);
-  });
+  }
   return out;
 }
 
-function readOnePort(item: unknown, f: string, type: ServiceType, range: PortRange, p: Problems): ServicePortSpec | undefined {
+function readOnePort(item: unknown, i: number, type: ServiceType, range: PortRange, p: Problems): ServicePortSpec | undefined {
+  // Field paths are built only for a problem: this runs for every port of every Service.
   if (!isRecord(item)) {
-    p.add(f, `must be an object, got ${describe(item)}`);
+    p.add(`spec.ports[${i}]`, `must be an object, got ${describe(item)}`);
     return undefined;
   }
   const rawName = own(item, 'name');
   let name = '';
   if (!isUnset(rawName)) {
     if (typeof rawName !== 'string' || (rawName !== '' && !isDNSLabel(rawName))) {
-      p.add(`${f}.name`, `must be a DNS label, got ${describe(rawName)}`);
+      p.add(`spec.ports[${i}].name`, `must be a DNS label, got ${describe(rawName)}`);
       return undefined;
     }
     name = rawName;
   }
   const rawProto = own(item, 'protocol');
-  const protocol: Protocol | undefined = isUnset(rawProto) ? 'TCP' : readEnum(rawProto, PROTOCOLS, `${f}.protocol`, p);
-  const port = readPort(own(item, 'port'), `${f}.port`, p);
+  const protocol: Protocol | undefined = isUnset(rawProto) ? 'TCP'
+    : rawProto === 'TCP' || rawProto === 'UDP' || rawProto === 'SCTP' ? rawProto
+    : readEnum(rawProto, PROTOCOLS, `spec.ports[${i}].protocol`, p);
+  const rawPort = own(item, 'port');
+  const port = isPort(rawPort) ? rawPort : readPort(rawPort, `spec.ports[${i}].port`, p);
   if (protocol === undefined || port === undefined) return undefined;
 
   const rawTarget = own(item, 'targetPort');
@@ -247,12 +253,12 @@ function readOnePort(item: unknown, f: string, type: ServiceType, range: PortRan
   if (!isUnset(rawTarget) && rawTarget !== 0 && rawTarget !== '') {
     if (typeof rawTarget === 'string') {
       if (!isIANASvcName(rawTarget)) {
-        p.add(`${f}.targetPort`, `must be a port number or an IANA service name, got ${describe(rawTarget)}`);
+        p.add(`spec.ports[${i}].targetPort`, `must be a port number or an IANA service name, got ${describe(rawTarget)}`);
         return undefined;
       }
       targetPort = rawTarget;
     } else {
-      const t = readPort(rawTarget, `${f}.targetPort`, p);
+      const t = isPort(rawTarget) ? rawTarget : readPort(rawTarget, `spec.ports[${i}].targetPort`, p);
       if (t === undefined) return undefined;
       targetPort = t;
     }
@@ -263,15 +269,20 @@ function readOnePort(item: unknown, f: string, type: ServiceType, range: PortRan
   if (!isUnset(rawNodePort) && rawNodePort !== 0) {
     if (type === 'ClusterIP' || type === 'ExternalName') {
       // The API forbids it; the port itself is still fine, so only the nodePort goes.
-      p.add(`${f}.nodePort`, `not allowed for type ${type}, got ${describe(rawNodePort)}; ignored`);
+      p.add(`spec.ports[${i}].nodePort`, `not allowed for type ${type}, got ${describe(rawNodePort)}; ignored`);
     } else {
-      nodePort = readInt(rawNodePort, range.min, range.max, `${f}.nodePort`, p);
+      nodePort = readInt(rawNodePort, range.min, range.max, `spec.ports[${i}].nodePort`, p);
     }
   }
-  return { name, protocol, port, targetPort, ...(nodePort !== undefined ? { nodePort } : {}) };
+  return nodePort !== undefined ? { name, protocol, port, targetPort, nodePort } : { name, protocol, port, targetPort };
+}
+
+function isPort(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
 }
 
 function readIPList(raw: unknown, field: string, p: Problems): string[] {
+  if (isUnset(raw)) return [];
   const out: string[] = [];
   readArray(raw, field, p).forEach((v, i) => {
     const ip = readIP(v, `${field}[${i}]`, p);

@@ -1,4 +1,4 @@
-import { buildDesiredState, type DesiredService, type NodeContext } from '../model/index.js';
+import { buildDesiredState, type DesiredService, type NodeContext, type Problem, type Skipped } from '../model/index.js';
 import { OBJECT_KINDS, type ObjectChange, type ObjectKind, type SourceSink } from '../sources/types.js';
 import { realClock, type Clock } from './clock.js';
 import { BoundedFrequencyRunner, type RunReason } from './runner.js';
@@ -31,8 +31,10 @@ export class SyncLoop implements SourceSink {
   private readonly runner: BoundedFrequencyRunner;
   private readonly clock: Clock;
   private readonly listed = new Set<ObjectKind>();
-  /** Service (namespace/name) → its desired service ports, as last computed. */
-  private readonly byService = new Map<string, Map<string, DesiredService>>();
+  /** Service (namespace/name) → its desired service ports, as last computed, and what from. */
+  private readonly byService = new Map<string, Built>();
+  /** The node context the entries of byService were computed with. */
+  private builtFor: NodeContext | null = null;
   private readonly state = new Map<string, DesiredService>();
   private dirty = new Set<string>();
   private triggers = new Map<string, number>();
@@ -104,6 +106,11 @@ export class SyncLoop implements SourceSink {
     const start = this.clock.now();
     const full = this.needFull || reason === 'periodic';
     const node = this.opts.nodeContext(this.store.node);
+    if (this.builtFor === null || !deepEqual(this.builtFor, node)) {
+      // Every Service depends on the node: nothing computed for another one can be reused.
+      for (const b of this.byService.values()) b.inputs = null;
+      this.builtFor = node;
+    }
     const dirty = full ? new Set(this.store.serviceKeys().concat([...this.byService.keys()])) : this.dirty;
     this.dirty = new Set();
     const triggers = this.triggers;
@@ -143,34 +150,52 @@ export class SyncLoop implements SourceSink {
   /**
    * Recomputes one Service's ports; returns the port keys whose desired state
    * changed (every key when `compare` is off: a full sync hands over all).
+   * The model is a pure function of the Service, its slices and the node, and
+   * raw objects are never changed in place (a change is a new object), so a
+   * Service whose inputs are the very same objects as last time is not rebuilt:
+   * a periodic full sync costs the model next to nothing.
    */
   private rebuild(svcKey: string, node: NodeContext, compare: boolean): string[] {
     const svc = this.store.service(svcKey);
-    const before = this.byService.get(svcKey) ?? new Map<string, DesiredService>();
-    const after = new Map<string, DesiredService>();
+    const prev = this.byService.get(svcKey);
+    const before = prev?.ports ?? NO_PORTS;
+    let after: ReadonlyMap<string, DesiredService> = NO_PORTS;
     if (svc !== undefined) {
-      const result = buildDesiredState({ services: [svc], endpointSlices: this.store.slicesOf(svcKey), node });
-      for (const [k, v] of result.state.services) after.set(k, v);
-      this.report(svcKey, result.skipped.map((s) => `${s.object}: ${s.reason}`).concat(result.problems.map((p) => `${p.object} ${p.field}: ${p.message}`)));
+      const slices = this.store.slicesOf(svcKey);
+      if (prev?.inputs && prev.inputs.svc === svc && sameItems(prev.inputs.slices, slices)) {
+        return compare ? [] : [...before.keys()];
+      }
+      const result = buildDesiredState({ services: [svc], endpointSlices: slices, node });
+      after = result.state.services;
+      this.byService.set(svcKey, { ports: after, inputs: { svc, slices } });
+      this.report(svcKey, result.skipped, result.problems);
     } else {
       this.skipLogged.delete(svcKey);
+      this.byService.delete(svcKey);
     }
     const changed: string[] = [];
-    for (const k of new Set([...before.keys(), ...after.keys()])) {
-      const next = after.get(k);
-      const prev = this.state.get(k);
-      if (compare && next !== undefined && prev !== undefined && deepEqual(prev, next)) continue;
+    for (const [k, next] of after) {
+      const prevState = this.state.get(k);
+      if (compare && prevState !== undefined && deepEqual(prevState, next)) continue;
       changed.push(k);
-      if (next === undefined) this.state.delete(k);
-      else this.state.set(k, next);
+      this.state.set(k, next);
     }
-    if (after.size) this.byService.set(svcKey, after);
-    else this.byService.delete(svcKey);
+    for (const k of before.keys()) {
+      if (after.has(k)) continue;
+      changed.push(k);
+      this.state.delete(k);
+    }
     return changed;
   }
 
   /** Logs each object's problems once, again only when they change. */
-  private report(svcKey: string, lines: string[]): void {
+  private report(svcKey: string, skipped: readonly Skipped[], problems: readonly Problem[]): void {
+    if (skipped.length === 0 && problems.length === 0) {
+      // Nothing to say; forgetting the last text still logs it again if it comes back.
+      this.skipLogged.delete(svcKey);
+      return;
+    }
+    const lines = skipped.map((s) => `${s.object}: ${s.reason}`).concat(problems.map((p) => `${p.object} ${p.field}: ${p.message}`));
     const text = lines.join('\n');
     if (this.skipLogged.get(svcKey) === text) return;
     this.skipLogged.set(svcKey, text);
@@ -179,6 +204,20 @@ export class SyncLoop implements SourceSink {
       this.opts.observer?.skipped?.(line.slice(0, i), line.slice(i + 2));
     }
   }
+}
+
+interface Built {
+  ports: ReadonlyMap<string, DesiredService>;
+  /** The raw objects the ports were computed from; null once the node changed. */
+  inputs: { svc: unknown; slices: readonly unknown[] } | null;
+}
+
+const NO_PORTS: ReadonlyMap<string, DesiredService> = new Map();
+
+function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Structural equality of plain data (what the model produces: objects, arrays, primitives). */

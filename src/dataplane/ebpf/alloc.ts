@@ -1,40 +1,57 @@
 /** Small integer ids (svc_id, backend id) from [min, max], lowest free first. */
 export class IdAllocator {
-  private used = new Set<number>();
+  /** A bit per id in [min, max]: a fixed few KB where a Set grew by an entry per backend. */
+  private readonly used: Uint32Array;
+  private count = 0;
   private free: number[] = [];
   private next: number;
 
   constructor(private readonly min: number, private readonly max: number) {
     this.next = min;
+    this.used = new Uint32Array(Math.ceil((max - min + 1) / 32));
+  }
+
+  private has(id: number): boolean {
+    const i = id - this.min;
+    return (this.used[i >>> 5]! & (1 << (i & 31))) !== 0;
+  }
+
+  private mark(id: number, on: boolean): void {
+    const i = id - this.min;
+    if (on) this.used[i >>> 5]! |= 1 << (i & 31);
+    else this.used[i >>> 5]! &= ~(1 << (i & 31));
+    this.count += on ? 1 : -1;
   }
 
   /** Marks an id taken (adopting state a previous instance left in the maps). */
   claim(id: number): void {
-    if (id < this.min || id > this.max) throw new RangeError(`id ${id} outside ${this.min}..${this.max}`);
-    this.used.add(id);
-    while (this.next <= this.max && this.used.has(this.next)) this.next++;
+    if (!Number.isInteger(id) || id < this.min || id > this.max) throw new RangeError(`id ${id} outside ${this.min}..${this.max}`);
+    if (!this.has(id)) this.mark(id, true);
+    while (this.next <= this.max && this.has(this.next)) this.next++;
   }
 
   allocate(): number {
     while (this.free.length) {
       const id = this.free.pop()!;
-      if (!this.used.has(id)) {
-        this.used.add(id);
+      if (!this.has(id)) {
+        this.mark(id, true);
         return id;
       }
     }
-    while (this.next <= this.max && this.used.has(this.next)) this.next++;
+    while (this.next <= this.max && this.has(this.next)) this.next++;
     if (this.next > this.max) throw new RangeError(`no free id left in ${this.min}..${this.max} (raise the map size)`);
-    this.used.add(this.next);
+    this.mark(this.next, true);
     return this.next++;
   }
 
   release(id: number): void {
-    if (this.used.delete(id)) this.free.push(id);
+    if (!Number.isInteger(id) || id < this.min || id > this.max || !this.has(id)) return;
+    this.mark(id, false);
+    this.free.push(id);
   }
 
   get size(): number {
-    return this.used.size;
+    return this.count;
   }
 }
 

@@ -5,6 +5,7 @@ import {
   decodeBackendVal, FREE_BACKEND, LAYOUT, SLOTS_PER_ENTRY, SVC_F, slotEntries, writeSlotRegion, type SvcVal,
 } from './abi.js';
 import { IdAllocator, SlotPool } from './alloc.js';
+import { BackendTable } from './backends.js';
 import { maglevTable, maglevTableSize } from './maglev.js';
 
 /** What the writer needs of a BPF map (BpfMap has it; tests use an in-memory fake). */
@@ -42,17 +43,9 @@ interface Entry {
 interface Programmed {
   svcId: number;
   entries: Map<string, Entry>;
-  backends: string[];
-  ranges: Map<string, Buffer>;
-}
-
-interface BackendEntry {
-  id: number;
-  refs: number;
-  ip: string;
-  port: number;
-  /** EKP_BE_F_*; -1 for an adopted entry whose meaning the first sync restates. */
-  flags: number;
+  /** Backend ids, one reference per use (a backend in two scopes is held twice). */
+  backends: number[];
+  ranges: Map<string, Buffer> | null;
 }
 
 interface Region {
@@ -70,7 +63,8 @@ export interface WriteStats {
   backendsFreed: number;
 }
 
-const backendKey = (b: Backend) => `${b.ip}|${b.port}`;
+/** The name Maglev hashes: part of the table's identity across restarts, so it stays text. */
+const maglevName = (b: Backend) => `${b.ip}|${b.port}`;
 const BACKEND_VAL_SIZE = LAYOUT.ekp_backend_val.size;
 const SLOT_ENTRY_SIZE = LAYOUT.ekp_slot_pair.size;
 const hex = (b: Buffer) => b.toString('hex');
@@ -88,7 +82,8 @@ export class ServiceWriter {
   private readonly backendIds: IdAllocator;
   private readonly pool: SlotPool;
   private readonly byService = new Map<string, Programmed>();
-  private readonly backends = new Map<string, BackendEntry>();
+  private readonly backends = new BackendTable();
+  private applies = 0;
   /** Region of every live service entry, by entry key (hex). */
   private readonly regions = new Map<string, Region>();
   /** Entries found in the maps at start (a previous instance's), until a full sync settles them. */
@@ -125,7 +120,7 @@ export class ServiceWriter {
       if (!b) continue;
       const id = k.readUInt32LE(0);
       this.backendIds.claim(id);
-      this.backends.set(`${b.addr}|${b.port}`, { id, refs: 0, ip: b.addr, port: b.port, flags: -1 });
+      this.backends.add(id, b.addr, b.port, -1);
       backends++;
     }
     return { entries: this.adopted.size, backends };
@@ -135,15 +130,17 @@ export class ServiceWriter {
     const stats: WriteStats = { servicePorts: update.state.services.size, svcEntriesWritten: 0, svcEntriesDeleted: 0, slotsWritten: 0, backendsWritten: 0, backendsFreed: 0 };
     const full = update.changed === 'all';
     const keys = full ? new Set([...update.state.services.keys(), ...this.byService.keys()]) : update.changed;
+    const gen = ++this.applies;
 
-    const backendWrites = new Map<number, BackendEntry>();
+    const backendWrites: number[] = [];
     const slotWrites: { off: number; ids: number[] }[] = [];
     const svcWrites = new Map<string, Entry>();
     const svcDeletes = new Map<string, Buffer>();
     const rangeAdds = new Map<string, Buffer>();
     const rangeDeletes = new Map<string, Buffer>();
     const regionFrees: Region[] = [];
-    const backendReleases: string[] = [];
+    const backendReleases: number[] = [];
+    const table = this.backends;
 
     for (const spk of keys) {
       const desired = update.state.services.get(spk);
@@ -156,30 +153,29 @@ export class ServiceWriter {
           if (r) regionFrees.push(r);
           this.regions.delete(k);
         }
-        for (const [k, b] of prev.ranges) rangeDeletes.set(k, b);
-        backendReleases.push(...prev.backends);
+        if (prev.ranges) for (const [k, b] of prev.ranges) rangeDeletes.set(k, b);
+        for (const id of prev.backends) backendReleases.push(id);
         this.svcIds.release(prev.svcId);
         this.byService.delete(spk);
         continue;
       }
 
       const svcId = prev?.svcId ?? this.adoptedSvcId(desired) ?? this.svcIds.allocate();
-      const next: Programmed = { svcId, entries: new Map(), backends: [], ranges: new Map() };
+      const next: Programmed = { svcId, entries: new Map(), backends: [], ranges: null };
       const acquire = (b: Backend): number => {
-        const k = backendKey(b);
-        next.backends.push(k);
         const flags = (b.isLocal ? BE_F.LOCAL : 0) | (b.terminating ? BE_F.TERMINATING : 0);
-        let e = this.backends.get(k);
-        if (!e) {
-          e = { id: this.backendIds.allocate(), refs: 0, ip: b.ip, port: b.port, flags };
-          this.backends.set(k, e);
-          backendWrites.set(e.id, e);
-        } else if (e.flags !== flags || full) {
-          e.flags = flags;
-          backendWrites.set(e.id, e);
+        let id = table.find(b.ip, b.port);
+        if (id < 0) {
+          id = this.backendIds.allocate();
+          table.add(id, b.ip, b.port, flags);
+          if (table.queue(id, gen)) backendWrites.push(id);
+        } else if (table.flags(id) !== flags || full) {
+          table.setFlags(id, flags);
+          if (table.queue(id, gen)) backendWrites.push(id);
         }
-        e.refs++;
-        return e.id;
+        table.ref(id, 1);
+        next.backends.push(id);
+        return id;
       };
 
       for (const entry of this.entriesOf(desired, svcId, acquire)) {
@@ -201,7 +197,9 @@ export class ServiceWriter {
         if (full || !prevEntry || !sameVal(prevEntry.val, entry.val)) svcWrites.set(k, entry);
       }
       for (const f of desired.frontends) {
-        for (const cidr of f.sourceRanges ?? []) {
+        if (!f.sourceRanges?.length) continue;
+        next.ranges ??= new Map();
+        for (const cidr of f.sourceRanges) {
           const key = encodeSrcRangeKey(svcId, cidr);
           next.ranges.set(hex(key), key);
         }
@@ -214,10 +212,10 @@ export class ServiceWriter {
           if (r) regionFrees.push(r);
           this.regions.delete(k);
         }
-        for (const [k, b] of prev.ranges) if (!next.ranges.has(k)) rangeDeletes.set(k, b);
-        backendReleases.push(...prev.backends);
+        if (prev.ranges) for (const [k, b] of prev.ranges) if (!next.ranges?.has(k)) rangeDeletes.set(k, b);
+        for (const id of prev.backends) backendReleases.push(id);
       }
-      for (const [k, b] of next.ranges) if (full || !prev?.ranges.has(k)) rangeAdds.set(k, b);
+      if (next.ranges) for (const [k, b] of next.ranges) if (full || !prev?.ranges?.has(k)) rangeAdds.set(k, b);
       this.byService.set(spk, next);
     }
 
@@ -230,7 +228,7 @@ export class ServiceWriter {
         if (!live.has(h)) svcDeletes.set(h, Buffer.from(k));
       }
       const liveRanges = new Set<string>();
-      for (const p of this.byService.values()) for (const k of p.ranges.keys()) liveRanges.add(k);
+      for (const p of this.byService.values()) if (p.ranges) for (const k of p.ranges.keys()) liveRanges.add(k);
       for (const [k] of this.maps.srcRange.entries()) if (!liveRanges.has(hex(k))) rangeDeletes.set(hex(k), Buffer.from(k));
       for (const a of this.adopted.values()) if (a.region) regionFrees.push(a.region);
       this.adopted.clear();
@@ -238,15 +236,14 @@ export class ServiceWriter {
 
     // 1. backends, 2. new regions, 3. source ranges, 4. service entries: a
     // packet finds either the old complete service or the new complete one.
-    if (backendWrites.size) {
-      const n = backendWrites.size;
+    if (backendWrites.length) {
+      const n = backendWrites.length;
       const keys = Buffer.allocUnsafe(n * 4);
       const values = Buffer.alloc(n * BACKEND_VAL_SIZE);
-      let i = 0;
-      for (const e of backendWrites.values()) {
-        keys.writeUInt32LE(e.id, i * 4);
-        writeBackendVal(values, i * BACKEND_VAL_SIZE, { addr: e.ip, port: e.port, flags: e.flags });
-        i++;
+      for (let i = 0; i < n; i++) {
+        const id = backendWrites[i]!;
+        keys.writeUInt32LE(id, i * 4);
+        writeBackendVal(values, i * BACKEND_VAL_SIZE, { addr: table.ip(id), port: table.port(id), flags: table.flags(id) });
       }
       this.maps.backend.updateBatch(keys, values);
       stats.backendsWritten = n;
@@ -275,20 +272,19 @@ export class ServiceWriter {
     if (rangeDeletes.size) this.maps.srcRange.deleteBatch(Buffer.concat([...rangeDeletes.values()]));
     for (const r of regionFrees) this.pool.release(r.off, r.len);
     const freed: number[] = [];
-    for (const k of backendReleases) {
-      const e = this.backends.get(k)!;
-      if (--e.refs > 0) continue;
-      this.backends.delete(k);
-      this.backendIds.release(e.id);
-      freed.push(e.id);
+    for (const id of backendReleases) {
+      if (table.ref(id, -1) > 0) continue;
+      table.remove(id);
+      this.backendIds.release(id);
+      freed.push(id);
     }
     if (full) {
       // Adopted backends no service took back.
-      for (const [k, e] of this.backends) {
-        if (e.refs > 0) continue;
-        this.backends.delete(k);
-        this.backendIds.release(e.id);
-        freed.push(e.id);
+      for (const id of [...table.ids()]) {
+        if (table.refs(id) > 0) continue;
+        table.remove(id);
+        this.backendIds.release(id);
+        freed.push(id);
       }
     }
     if (freed.length) {
@@ -345,17 +341,18 @@ export class ServiceWriter {
     return out;
   }
 
+  /** `ids` is this entry's own fresh array: the random layout sorts it in place. */
   private slotsFor(backends: readonly Backend[], ids: number[]): number[] {
-    if (ids.length === 0) return [];
-    if (this.opts.algorithm === 'random') return [...ids].sort((a, b) => a - b);
+    if (ids.length === 0) return ids;
+    if (this.opts.algorithm === 'random') return ascending(ids) ? ids : ids.sort((a, b) => a - b);
     const size = maglevTableSize(ids.length, this.opts.maglevMaxSize);
-    return Array.from(maglevTable(backends.map((b, i) => ({ id: ids[i]!, name: backendKey(b) })), { size }));
+    return Array.from(maglevTable(backends.map((b, i) => ({ id: ids[i]!, name: maglevName(b) })), { size }));
   }
 
   private adoptedSvcId(s: DesiredService): number | undefined {
     // A restart keeps each service's id: affinity entries and stats are keyed by it.
     const f = s.frontends[0];
-    if (!f) return undefined;
+    if (!f || this.adopted.size === 0) return undefined;
     const a = this.adopted.get(hex(encodeSvcKey({ addr: f.address, port: f.port, proto: f.protocol.toLowerCase() as 'tcp' })));
     if (!a) return undefined;
     try {
@@ -375,6 +372,11 @@ export class ServiceWriter {
   }
 }
 
+function ascending(ids: readonly number[]): boolean {
+  for (let i = 1; i < ids.length; i++) if (ids[i - 1]! > ids[i]!) return false;
+  return true;
+}
+
 function sameIds(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -384,5 +386,6 @@ function sameVal(a: Required<SvcVal>, b: Required<SvcVal>): boolean {
 }
 
 function sameBackends(a: readonly Backend[], b: readonly Backend[]): boolean {
-  return a.length === b.length && a.every((x, i) => backendKey(x) === backendKey(b[i]!));
+  if (a === b) return true;
+  return a.length === b.length && a.every((x, i) => x.ip === b[i]!.ip && x.port === b[i]!.port);
 }

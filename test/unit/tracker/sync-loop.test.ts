@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock, SyncLoop, type StateUpdate, type SyncReport } from '../../../src/tracker/index.js';
 import { deepEqual } from '../../../src/tracker/sync-loop.js';
 import type { ObjectChange } from '../../../src/sources/types.js';
+import type { DesiredService } from '../../../src/model/index.js';
 import { ep, NODE, slice, svc } from '../model/fixtures.js';
 
 const settle = async () => {
@@ -133,6 +134,50 @@ describe('SyncLoop', () => {
     await t.tick(1000);
     expect(t.applies.map((a) => a.changed)).toEqual(['all', 'all', 'all']);
     await t.loop.stop();
+  });
+
+  it('a full sync rebuilds only what changed: unchanged Services keep their state; a new node context rebuilds all', async () => {
+    const clock = new FakeClock();
+    // The state's map is the loop's own, updated in place: keep a copy of each.
+    const states: { services: ReadonlyMap<string, DesiredService> }[] = [];
+    // The node's addresses come from the Node object, as the daemon's nodeContext does.
+    const nodeContext = (node: unknown) => (node === null ? NODE : { ...NODE, nodeAddresses: ['192.168.1.99'] });
+    const loop = new SyncLoop({
+      consumer: { apply: async (u) => void states.push({ services: new Map(u.state.services) }) },
+      nodeContext,
+      minSyncPeriodMs: 1000,
+      syncPeriodMs: 30_000,
+      clock,
+    });
+    const np = svc({ name: 'np', spec: { type: 'NodePort', clusterIP: '10.96.0.40', clusterIPs: ['10.96.0.40'], ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] } });
+    const npSlice = slice({ service: 'np', endpoints: [ep('10.244.4.4')] });
+    loop.changed({ kind: 'Service', key: 'default/web', previous: null, current: web });
+    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: null, current: webSlice });
+    loop.changed({ kind: 'Service', key: 'default/np', previous: null, current: np });
+    loop.changed({ kind: 'EndpointSlice', key: 'default/np-abc', previous: null, current: npSlice });
+    for (const k of ['Service', 'EndpointSlice', 'Node'] as const) loop.synced(k);
+    const tick = async (ms: number) => {
+      clock.advance(ms);
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+    };
+    await tick(0);
+    const scaled = slice({ service: 'np', endpoints: [ep('10.244.4.4'), ep('10.244.4.5')] });
+    loop.changed({ kind: 'EndpointSlice', key: 'default/np-abc', previous: npSlice, current: scaled });
+    await tick(1000); // the partial sync
+    await tick(30_000); // the periodic full one
+    const [first, , periodic] = states;
+    expect(states).toHaveLength(3);
+    expect(periodic!.services.get('default/web:http')).toBe(first!.services.get('default/web:http'));
+    expect(periodic!.services.get('default/np:http')).not.toBe(first!.services.get('default/np:http'));
+    expect(periodic!.services.get('default/np:http')?.internalBackends.backends).toHaveLength(2);
+
+    loop.changed({ kind: 'Node', key: 'node-a', previous: null, current: { metadata: { name: 'node-a' } } });
+    await tick(1000);
+    const afterNode = states.at(-1)!;
+    expect(afterNode.services.get('default/web:http')).not.toBe(periodic!.services.get('default/web:http'));
+    expect(afterNode.services.get('default/web:http')).toEqual(periodic!.services.get('default/web:http'));
+    expect(afterNode.services.get('default/np:http')?.frontends.filter((f) => f.kind === 'nodePort').map((f) => f.address)).toEqual(['192.168.1.99']);
+    await loop.stop();
   });
 
   it('bursts coalesce: 100 changes within minSyncPeriod make one partial sync', async () => {

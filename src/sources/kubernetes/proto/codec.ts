@@ -68,7 +68,7 @@ const planCache = new Map<string, TypePlan>();
 function planNamed(name: string): TypePlan {
   let plan = planCache.get(name);
   if (!plan) {
-    plan = compilePlan(lookupType(name), OMIT_EMPTY);
+    plan = compilePlan(lookupType(name), OMIT_EMPTY, 'adaptive');
     planCache.set(name, plan);
   }
   return plan;

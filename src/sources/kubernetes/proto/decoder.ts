@@ -108,9 +108,25 @@ export interface TypePlan {
   /** Indexed by field number. */
   readonly byId: ReadonlyArray<FieldPlan | undefined>;
   readonly fields: readonly FieldPlan[];
+  /** Decodes the fields of one message of this type, from `pos` to `limit`, into `out`: see compileDecoder. */
+  decode: (out: Record<string, unknown>) => void;
 }
 
-const plans = new Map<protobuf.Type, TypePlan>();
+/**
+ * How a plan decodes: 'compiled', by a function of its own from the start (see compileDecoder);
+ * 'generic', by decodeFields only; 'adaptive', by decodeFields until the type has been decoded
+ * COMPILE_AFTER times, then compiled. Compiling costs JIT work that only many messages repay.
+ */
+export type DecodeMode = 'compiled' | 'generic' | 'adaptive';
+
+/**
+ * Decoding a message with a compiled decoder saves a fraction of a microsecond; optimising that
+ * decoder costs the JIT some tens of milliseconds (more when its objects take new shapes).
+ * Types met less often than this (most of them, in a list of Services) never pay back.
+ */
+export const COMPILE_AFTER = 50_000;
+
+const plans: Record<DecodeMode, Map<protobuf.Type, TypePlan>> = { compiled: new Map(), generic: new Map(), adaptive: new Map() };
 
 /**
  * A constructor of plain objects (prototype Object.prototype, so they are indistinguishable from
@@ -138,8 +154,9 @@ function scalar(type: string, where: string): readonly [number, number] {
  * The field table of a message type, built once. `omitEmpty` lists, per message (full name), the
  * fields whose zero value is left out (Go's omitempty on a non-pointer field).
  */
-export function compilePlan(type: protobuf.Type, omitEmpty: Readonly<Record<string, readonly string[]>>): TypePlan {
-  const existing = plans.get(type);
+export function compilePlan(type: protobuf.Type, omitEmpty: Readonly<Record<string, readonly string[]>>, mode: DecodeMode = 'compiled'): TypePlan {
+  const cache = plans[mode];
+  const existing = cache.get(type);
   if (existing) return existing;
   const name = fullName(type);
   const omit = new Set(omitEmpty[name] ?? []);
@@ -189,14 +206,24 @@ export function compilePlan(type: protobuf.Type, omitEmpty: Readonly<Record<stri
   const byId = new Array<FieldPlan | undefined>(maxId + 1).fill(undefined);
   for (const f of fields) byId[f.id] = f;
   if (name === `${META}.Time` || name === `${INTSTR}.IntOrString`) checkSpecialLayout(name, byId);
-  const plan: TypePlan = { name, make: objectMaker(), byId, fields };
+  const plan: TypePlan = { name, make: objectMaker(), byId, fields, decode: (out) => decodeFields(plan, out) };
   // Registered before the nested tables so that recursive types terminate.
-  plans.set(type, plan);
+  cache.set(type, plan);
   fields.forEach((f, i) => {
     const t = subTypes[i];
-    if (t) f.sub = compilePlan(t, omitEmpty);
+    if (t) f.sub = compilePlan(t, omitEmpty, mode);
   });
+  if (mode === 'compiled') plan.decode = compileDecoder(plan);
+  else if (mode === 'adaptive') plan.decode = adaptiveDecoder(plan);
   return plan;
+}
+
+function adaptiveDecoder(plan: TypePlan): (out: Record<string, unknown>) => void {
+  let uses = 0;
+  return (out) => {
+    if (++uses === COMPILE_AFTER) plan.decode = compileDecoder(plan);
+    decodeFields(plan, out);
+  };
 }
 
 /** readSpecial reads Time and IntOrString by field number: 1 int64, 2 int32, 3 string (IntOrString only). */
@@ -312,9 +339,12 @@ function need(n: number): void {
 // compare instead of a call into C++ and a new string. Kubernetes objects repeat short strings
 // (protocols, port names, namespaces, node names, zones, label keys) that JSON.parse would
 // internalize; here repeats share one string too. Direct-mapped: a miss replaces the entry.
-const STRING_CACHE_BITS = 12;
+// The hash of each entry is kept too, so that a miss (most often a unique value such as an
+// address) is told by one compare, not by comparing characters.
+const STRING_CACHE_BITS = 14;
 const STRING_CACHE_MAX_BYTES = 32;
 const stringCache: string[] = new Array<string>(1 << STRING_CACHE_BITS).fill('');
+const stringHashes = new Int32Array(1 << STRING_CACHE_BITS);
 
 function readString(): string {
   const end = lengthEnd();
@@ -332,14 +362,17 @@ function readString(): string {
   }
   if (any >= 0x80) return buf.utf8Slice(start, end);
   const slot = h >>> (32 - STRING_CACHE_BITS);
-  const cached = stringCache[slot]!;
-  if (cached.length === len) {
-    let i = 0;
-    while (i < len && cached.charCodeAt(i) === buf[start + i]) i++;
-    if (i === len) return cached;
+  if (stringHashes[slot] === h) {
+    const cached = stringCache[slot]!;
+    if (cached.length === len) {
+      let i = 0;
+      while (i < len && cached.charCodeAt(i) === buf[start + i]) i++;
+      if (i === len) return cached;
+    }
   }
   const s = buf.latin1Slice(start, end);
   stringCache[slot] = s;
+  stringHashes[slot] = h;
   return s;
 }
 
@@ -454,9 +487,14 @@ function readMessage(sub: TypePlan, into: Record<string, unknown> | undefined): 
   const saved = limit;
   limit = end;
   const o = into ?? new sub.make();
-  decodeFields(sub, o);
+  sub.decode(o);
   limit = saved;
   return o;
+}
+
+/** A bool (varint, any non-zero bit of 64 is true). */
+function readBool(): boolean {
+  return (varint64() | hi) !== 0;
 }
 
 // metav1.Time {seconds = 1, nanos = 2} and intstr.IntOrString {type = 1, intVal = 2, strVal = 3}
@@ -571,79 +609,163 @@ function specialValue(kind: number): string | number | undefined {
   return kind === K_TIME ? timeString(specialA, specialB) : specialA === 1 ? specialC : specialB;
 }
 
-/** The fields of one message, from `pos` to `limit`, into `out`. */
+/** The fields of one message, from `pos` to `limit`, into `out`: any type, by its table. */
 function decodeFields(plan: TypePlan, out: Record<string, unknown>): void {
-  const byId = plan.byId;
-  const n = byId.length;
   const msgStart = pos;
   let seen = 0;
   while (pos < limit) {
     const fieldStart = pos;
-    const tag = varint32();
-    const id = tag >>> 3;
-    const wt = tag & 7;
-    const f = id < n ? byId[id] : undefined;
-    if (f === undefined) {
-      skipField(wt, id, 0);
-      continue;
-    }
-    // Seen before in this message (always "maybe" for field numbers over 31).
-    const again = f.bit === 0 || (seen & f.bit) !== 0;
-    seen |= f.bit;
-    if (f.repeated) {
-      repeatedRun(plan, f, wt, out, again);
-      continue;
-    }
-    if (f.map) {
-      mapRun(plan, f, wt, out, again);
-      continue;
-    }
-    if (wt !== f.wireType) throw wrongWireType(plan, f, wt);
-    const kind = f.kind;
-    let v: unknown;
-    let zero: boolean;
-    switch (kind) {
-      case K_STRING: {
-        const s = readString();
-        v = s;
-        zero = s === '';
-        break;
-      }
-      case K_MESSAGE: {
-        const prev = again ? (out[f.name] as Record<string, unknown> | undefined) : undefined;
-        const o = readMessage(f.sub!, prev);
-        if (o !== prev) out[f.name] = o;
-        continue;
-      }
-      case K_BOOL: {
-        const b = (varint64() | hi) !== 0;
-        v = b;
-        zero = !b;
-        break;
-      }
-      case K_INT32: {
-        const i = varint32() | 0;
-        v = i;
-        zero = i === 0;
-        break;
-      }
-      case K_TIME:
-      case K_INTSTR: {
-        if (again) readSpecialAgain(f, msgStart, fieldStart);
-        else readSpecial(f, true);
-        const sv = specialValue(kind);
-        if (sv !== undefined) out[f.name] = sv;
-        else if (again) delete out[f.name];
-        continue;
-      }
-      default:
-        v = readScalar(kind);
-        zero = v === '' || v === 0 || v === false;
-    }
-    if (zero && f.omitEmpty) {
-      if (again) delete out[f.name];
-    } else out[f.name] = v;
+    seen = decodeField(plan, out, varint32(), seen, msgStart, fieldStart);
   }
+}
+
+/**
+ * One field of a message of `plan` whose tag was just read: every case, by the table. `seen`
+ * holds the fields met before in this message (a bit per field number up to 31); returns it
+ * updated. `msgStart` and `fieldStart` locate the message and this field, for readSpecialAgain.
+ */
+function decodeField(plan: TypePlan, out: Record<string, unknown>, tag: number, seen: number, msgStart: number, fieldStart: number): number {
+  const byId = plan.byId;
+  const id = tag >>> 3;
+  const wt = tag & 7;
+  const f = id < byId.length ? byId[id] : undefined;
+  if (f === undefined) {
+    skipField(wt, id, 0);
+    return seen;
+  }
+  // Seen before in this message (always "maybe" for field numbers over 31).
+  const again = f.bit === 0 || (seen & f.bit) !== 0;
+  seen |= f.bit;
+  if (f.repeated) {
+    const arr = repeatedValue(plan, f, wt, again ? (out[f.name] as unknown[] | undefined) : undefined);
+    if (arr !== undefined) out[f.name] = arr;
+    return seen;
+  }
+  if (f.map) {
+    const obj = mapValue(plan, f, wt, again ? (out[f.name] as Record<string, unknown> | undefined) : undefined);
+    if (obj !== undefined) out[f.name] = obj;
+    return seen;
+  }
+  if (wt !== f.wireType) throw wrongWireType(plan, f, wt);
+  const kind = f.kind;
+  let v: unknown;
+  let zero: boolean;
+  switch (kind) {
+    case K_STRING: {
+      const s = readString();
+      v = s;
+      zero = s === '';
+      break;
+    }
+    case K_MESSAGE: {
+      const prev = again ? (out[f.name] as Record<string, unknown> | undefined) : undefined;
+      const o = readMessage(f.sub!, prev);
+      if (o !== prev) out[f.name] = o;
+      return seen;
+    }
+    case K_BOOL: {
+      const b = readBool();
+      v = b;
+      zero = !b;
+      break;
+    }
+    case K_INT32: {
+      const i = varint32() | 0;
+      v = i;
+      zero = i === 0;
+      break;
+    }
+    case K_TIME:
+    case K_INTSTR: {
+      if (again) readSpecialAgain(f, msgStart, fieldStart);
+      else readSpecial(f, true);
+      const sv = specialValue(kind);
+      if (sv !== undefined) out[f.name] = sv;
+      else if (again) delete out[f.name];
+      return seen;
+    }
+    default:
+      v = readScalar(kind);
+      zero = v === '' || v === 0 || v === false;
+  }
+  if (zero && f.omitEmpty) {
+    if (again) delete out[f.name];
+  } else out[f.name] = v;
+  return seen;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiled decoders. decodeFields serves every type from its table: one function whose property
+// stores see every field name of every message (megamorphic) and that V8 optimises only after
+// many objects. Each type also gets a function of its own, written from its table: a switch on
+// the whole tag for the fields read in the common way (strings, bools, int32, messages,
+// repeated fields and maps at their expected wire type), storing to constant property names.
+// Every other tag (unknown fields, unexpected wire types, Time, IntOrString, other scalars)
+// goes to decodeField, so the semantics are decodeFields' exactly; the tests decode with both.
+
+/** The source of one case of a compiled decoder, or '' for a field left to decodeField. */
+function caseSource(f: FieldPlan, i: number): string {
+  const name = JSON.stringify(f.name);
+  const field = `F[${i}]`;
+  // Seen before in this message; field numbers over 31 have no bit and are always "maybe".
+  const again = f.bit === 0 ? 'const again = true;' : `const again = (seen & ${f.bit}) !== 0; seen |= ${f.bit};`;
+  const tagOf = (wt: number): number => ((f.id << 3) | wt) >>> 0;
+  if (f.repeated) {
+    const wts = f.packable ? [f.wireType, 2] : [f.wireType];
+    return wts
+      .map((wt) => `case ${tagOf(wt)}: { ${again} const v = repeatedValue(P, ${field}, ${wt}, again ? out[${name}] : undefined); if (v !== undefined) out[${name}] = v; continue; }`)
+      .join('\n');
+  }
+  if (f.map) {
+    return `case ${tagOf(2)}: { ${again} const v = mapValue(P, ${field}, 2, again ? out[${name}] : undefined); if (v !== undefined) out[${name}] = v; continue; }`;
+  }
+  const store = (value: string, zero: string): string =>
+    f.omitEmpty
+      ? `{ ${again} const v = ${value}; if (${zero}) { if (again) delete out[${name}]; } else out[${name}] = v; continue; }`
+      : `{ ${f.bit === 0 ? '' : `seen |= ${f.bit};`} out[${name}] = ${value}; continue; }`;
+  switch (f.kind) {
+    case K_STRING:
+      return `case ${tagOf(2)}: ${store('readString()', "v === ''")}`;
+    case K_BOOL:
+      return `case ${tagOf(0)}: ${store('readBool()', '!v')}`;
+    case K_INT32:
+      return `case ${tagOf(0)}: ${store('varint32() | 0', 'v === 0')}`;
+    case K_MESSAGE:
+      return `case ${tagOf(2)}: { ${again} const prev = again ? out[${name}] : undefined; const o = readMessage(${field}.sub, prev); if (o !== prev) out[${name}] = o; continue; }`;
+    default:
+      return '';
+  }
+}
+
+/**
+ * The compiled decoder of one type. The source is made only from the schema's field numbers and
+ * names (names as JSON string literals), and evaluated here so that it reads the decoder's own
+ * state and helpers (pos, limit, readString …) as the hand-written functions do.
+ */
+function compileDecoder(plan: TypePlan): (out: Record<string, unknown>) => void {
+  const cases = plan.fields.map(caseSource).filter((c) => c !== '');
+  if (cases.length === 0) return (out) => decodeFields(plan, out);
+  // An arrow function, as the decoders it replaces are: plan.decode then holds functions of one
+  // hidden class, and replacing one does not make V8 discard code that read the field.
+  const name = `decode_${plan.name.replace(/[^A-Za-z0-9_]/g, '_')}`;
+  const source = `(function (P, F) {
+  const ${name} = (out) => {
+    const msgStart = pos;
+    let seen = 0;
+    while (pos < limit) {
+      const fieldStart = pos;
+      const tag = varint32();
+      switch (tag) {
+${cases.join('\n')}
+      }
+      seen = decodeField(P, out, tag, seen, msgStart, fieldStart);
+    }
+  };
+  return ${name};
+})`;
+  // A direct eval: the function it makes closes over this module's scope.
+  const factory = eval(source) as (p: TypePlan, f: readonly FieldPlan[]) => (out: Record<string, unknown>) => void;
+  return factory(plan, plan.fields);
 }
 
 /** Whether the next tag is field `id` (then consumed, its wire type returned), else -1 and nothing consumed. */
@@ -704,27 +826,34 @@ function readElement(f: FieldPlan): unknown {
   return readScalar(kind);
 }
 
-/** A repeated field: this occurrence and those right after it, appended to the field's array. */
-function repeatedRun(plan: TypePlan, f: FieldPlan, firstWt: number, out: Record<string, unknown>, again: boolean): void {
-  const prev = again ? (out[f.name] as unknown[] | undefined) : undefined;
+/**
+ * A repeated field: this occurrence and those right after it, appended to `prev` (the field's
+ * array so far, when it was met before) or a new array. Returns the array the field must now
+ * hold, or undefined when that is unchanged (prev) or nothing (an empty packed run). The caller
+ * stores it: in a compiled decoder that is a store to a constant property name.
+ */
+function repeatedValue(plan: TypePlan, f: FieldPlan, firstWt: number, prev: unknown[] | undefined): unknown[] | undefined {
   let arr: unknown[];
   let wt = firstWt;
   if (prev === undefined && wt === 2 && f.wireType === 2) {
-    // The common case: a run of strings or messages, counted first.
-    const n = countRun(f.id);
-    if (n === 1) arr = [readElement(f)];
-    else {
-      arr = new Array<unknown>(n);
-      arr[0] = readElement(f);
-      for (let i = 1; i < n; i++) {
+    // The common case: a run of strings or messages. Most runs are one value (an endpoint's
+    // addresses); longer ones are counted first so that the array is made at its final size.
+    const first = readElement(f);
+    wt = nextIs(f.id);
+    if (wt < 0) return [first];
+    if (wt === 2) {
+      const n = countRun(f.id);
+      arr = new Array<unknown>(n + 1);
+      arr[0] = first;
+      arr[1] = readElement(f);
+      for (let i = 2; i <= n; i++) {
         varint32(); // the tag, as counted
         arr[i] = readElement(f);
       }
-    }
-    wt = nextIs(f.id);
-    if (wt < 0) {
-      out[f.name] = arr;
-      return;
+      wt = nextIs(f.id);
+      if (wt < 0) return arr;
+    } else {
+      arr = [first];
     }
   } else {
     arr = prev ?? [];
@@ -741,12 +870,11 @@ function repeatedRun(plan: TypePlan, f: FieldPlan, firstWt: number, out: Record<
       throw wrongWireType(plan, f, wt);
     }
   } while ((wt = nextIs(f.id)) >= 0);
-  if (arr.length > 0 && arr !== prev) out[f.name] = arr;
+  return arr.length > 0 && arr !== prev ? arr : undefined;
 }
 
-/** A map field: this entry and those right after it, into the field's object. */
-function mapRun(plan: TypePlan, f: FieldPlan, firstWt: number, out: Record<string, unknown>, again: boolean): void {
-  const prev = again ? (out[f.name] as Record<string, unknown> | undefined) : undefined;
+/** A map field: this entry and those right after it, into `prev` or a new object; returns a new object to store, else undefined. */
+function mapValue(plan: TypePlan, f: FieldPlan, firstWt: number, prev: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   const obj: Record<string, unknown> = prev ?? {};
   const kind = f.kind;
   let wt = firstWt;
@@ -781,10 +909,12 @@ function mapRun(plan: TypePlan, f: FieldPlan, firstWt: number, out: Record<strin
     if (special) value = specialValue(kind) ?? null;
     else if (value === undefined) value = kind === K_MESSAGE ? new f.sub!.make() : defaultOf(kind);
     if (key === undefined) key = f.keyKind === K_STRING ? '' : '0';
-    if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+    // The first character first: a string compare here would see keys of every kind (fresh and
+    // internalized strings) and make V8 throw away this function's optimised code for it.
+    if (key.charCodeAt(0) === 95 /* _ */ && key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
     else obj[key] = value;
   } while ((wt = nextIs(f.id)) >= 0);
-  if (obj !== prev) out[f.name] = obj;
+  return obj !== prev ? obj : undefined;
 }
 
 function defaultOf(kind: number): unknown {
@@ -817,7 +947,7 @@ export function decodeInto(plan: TypePlan, bytes: Uint8Array, out: Record<string
   pos = 0;
   limit = buf.length;
   try {
-    decodeFields(plan, out);
+    plan.decode(out);
   } finally {
     // Do not keep the caller's buffer alive.
     buf = EMPTY;
