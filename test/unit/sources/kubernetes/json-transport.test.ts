@@ -94,7 +94,8 @@ describe.each(['json', 'protobuf'] as const)('watch streams over %s', (encoding)
     const t0 = Date.now();
     abort.abort();
     await expect(done).rejects.toThrow(/abort/i);
-    expect(Date.now() - t0).toBeLessThan(500);
+    // Well under the server's 10 s latency, with room for a loaded machine.
+    expect(Date.now() - t0).toBeLessThan(5000);
     await waitUntil(() => server.openConnections() === 0, 'connection closed');
   });
 });
