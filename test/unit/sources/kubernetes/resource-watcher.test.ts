@@ -93,7 +93,8 @@ describe.each(['json', 'protobuf'] as const)('ResourceWatcher over %s', (encodin
     const t0 = Date.now();
     await w.stop();
     watcher = undefined;
-    expect(Date.now() - t0).toBeLessThan(100);
+    // Not the 20 s retry timer.
+    expect(Date.now() - t0).toBeLessThan(5000);
     expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timersBefore - 1);
   });
 });
