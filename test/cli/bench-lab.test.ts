@@ -9,22 +9,23 @@ import { afterAll, describe, expect } from 'vitest';
 import { labDown, labNamespaces } from '../../src/lab/index.js';
 import { packageRoot } from '../../src/native/index.js';
 import type { LabBenchResult } from '../../src/bench/lab/report.js';
-import { BENCH_LAB } from '../../src/bench/lab/topology.js';
 import { kernelIt } from '../support/capability.js';
 
 const it = kernelIt();
 const BIN = join(packageRoot(), 'bin', 'ebpf-kube-proxy.js');
 const MODES = ['direct', 'ebpf', 'nftables', 'iptables', 'userspace'];
+/** Not the default `bench`: a benchmark someone is running must survive this test. */
+const LAB = `b${process.pid % 100_000}`;
 
 describe('ebpf-kube-proxy bench lab', () => {
   const out = mkdtempSync(join(tmpdir(), 'ekp-bench-lab-'));
   afterAll(async () => {
-    await labDown(BENCH_LAB);
+    await labDown(LAB);
     rmSync(out, { recursive: true, force: true });
   }, 30_000);
 
   it('measures every mode at two scales through the lab and takes the lab down', () => {
-    const r = spawnSync(process.execPath, [BIN, 'bench', 'lab', '--json', '--modes', MODES.join(','), '--scales', '1,200', '--rounds', '1', '--duration', '1', '--connections', '8', '--out', out], { encoding: 'utf8', timeout: 240_000 });
+    const r = spawnSync(process.execPath, [BIN, 'bench', 'lab', '--json', '--modes', MODES.join(','), '--scales', '1,200', '--rounds', '1', '--duration', '1', '--connections', '8', '--lab-name', LAB, '--out', out], { encoding: 'utf8', timeout: 240_000 });
     expect(r.status, r.stderr.slice(-3000)).toBe(0);
     const res = JSON.parse(r.stdout) as LabBenchResult;
 
@@ -52,15 +53,15 @@ describe('ebpf-kube-proxy bench lab', () => {
     expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| ebpf |');
     expect(readFileSync(join(out, 'latest.svg'), 'utf8')).toMatch(/^<svg/);
     expect(JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'))).toEqual(res);
-    expect(labNamespaces(BENCH_LAB)).toEqual([]);
-    expect(existsSync(`/run/ekp-lab/${BENCH_LAB}`)).toBe(false);
+    expect(labNamespaces(LAB)).toEqual([]);
+    expect(existsSync(`/run/ekp-lab/${LAB}`)).toBe(false);
   }, 300_000);
 
   it('refuses ipvs on a kernel without IP_VS, naming --vm, before building anything', () => {
-    const r = spawnSync(process.execPath, [BIN, 'bench', 'lab', '--modes', 'direct,ipvs'], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, [BIN, 'bench', 'lab', '--modes', 'direct,ipvs', '--lab-name', LAB], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/ipvs: .*--vm/);
-    expect(labNamespaces(BENCH_LAB)).toEqual([]);
+    expect(labNamespaces(LAB)).toEqual([]);
   });
 
   it('rejects bad flags with the usage', () => {

@@ -23,6 +23,8 @@ export interface LabBenchOptions {
   vm: boolean;
   /** How long one mode may take to program one scale before it is reported as too slow. */
   programTimeoutS: number;
+  /** The lab's name: labs are replaced by name, so two benchmarks at once need two names. */
+  labName: string;
 }
 
 /** --vm runs under TCG emulation: the smaller scales unless --scales says otherwise. */
@@ -40,6 +42,7 @@ export const LAB_BENCH_DEFAULTS: LabBenchOptions = {
   outDir: 'bench-results',
   vm: false,
   programTimeoutS: 300,
+  labName: 'bench',
 };
 
 export const LAB_BENCH_USAGE = `usage: ebpf-kube-proxy bench lab [options]
@@ -58,6 +61,7 @@ baseline is direct pod access through an ECMP route (no proxy).
   --connections N        wrk connections (default ${LAB_BENCH_DEFAULTS.connections})
   --threads N            wrk threads (default ${LAB_BENCH_DEFAULTS.threads})
   --program-timeout S    give up on a mode that programs a scale slower (default ${LAB_BENCH_DEFAULTS.programTimeoutS})
+  --lab-name NAME        the lab's name (default ${LAB_BENCH_DEFAULTS.labName}); a lab of that name is replaced
   --out DIR              results directory (default ${LAB_BENCH_DEFAULTS.outDir})
   --vm                   run inside the qemu VM (Debian's kernel, with IP_VS), ipvs included;
                          emulated (TCG), so default scales ${VM_DEFAULT_SCALES.join(',')}; compare ratios, not rates
@@ -110,6 +114,12 @@ export function parseLabBenchArgs(args: readonly string[]): LabBenchOptions {
       case '--threads': o.threads = int(flag, value(), 1, 64); break;
       case '--program-timeout': o.programTimeoutS = int(flag, value(), 1, 3600); break;
       case '--out': o.outDir = value(); break;
+      case '--lab-name': {
+        const v = value();
+        if (!/^[a-z0-9]{1,12}$/.test(v)) throw new UsageError(`--lab-name: 1-12 characters of [a-z0-9], got ${JSON.stringify(v)}`);
+        o.labName = v;
+        break;
+      }
       case '--vm': o.vm = true; break;
       case '--json': o.json = true; break;
       default: throw new UsageError(`unknown argument ${JSON.stringify(a)}`);

@@ -197,12 +197,12 @@ export async function runLabBenchHere(o: LabBenchOptions, onProgress?: Progress)
     machine: { kernel: release(), cpus: availableParallelism(), vm: !!process.env.EKP_IN_VM },
     options: {
       modes: o.modes, scales: o.scales, fillerEndpoints: o.fillerEndpoints, durationS: o.durationS, rounds: o.rounds,
-      connections: o.connections, threads: o.threads, vm: o.vm, programTimeoutS: o.programTimeoutS,
+      connections: o.connections, threads: o.threads, vm: o.vm, programTimeoutS: o.programTimeoutS, labName: o.labName,
     },
     programming: [], measurements: [], packet_ns: [], summary: [],
   };
   progress.show('building the lab');
-  const lab = await labUp(benchLabSpec(o.modes));
+  const lab = await labUp(benchLabSpec(o.modes, o.labName));
   const onSignal = () => {
     void labDown(lab.spec.name).finally(() => process.exit(130));
   };

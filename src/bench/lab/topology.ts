@@ -19,8 +19,8 @@ export const BENCH_NODE_PORT = 30090;
 export const ANYCAST_IP = '10.97.0.1';
 
 /** One node per mode, in the order given; three pods on each. */
-export function benchLabSpec(modes: readonly LabBenchMode[]): LabSpec {
-  return { name: BENCH_LAB, nodes: modes.length, podsPerNode: PODS_PER_NODE };
+export function benchLabSpec(modes: readonly LabBenchMode[], name = BENCH_LAB): LabSpec {
+  return { name, nodes: modes.length, podsPerNode: PODS_PER_NODE };
 }
 
 export function nodeForMode(lab: Lab, modes: readonly LabBenchMode[], mode: LabBenchMode): NodeHost {

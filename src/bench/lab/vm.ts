@@ -17,7 +17,7 @@ export function guestArgs(o: LabBenchOptions): string[] {
   return [
     '--modes', o.modes.join(','), '--scales', o.scales.join(','), '--filler-endpoints', String(o.fillerEndpoints),
     '--duration', String(o.durationS), '--rounds', String(o.rounds), '--connections', String(o.connections),
-    '--threads', String(o.threads), '--program-timeout', String(o.programTimeoutS),
+    '--threads', String(o.threads), '--program-timeout', String(o.programTimeoutS), '--lab-name', o.labName,
   ];
 }
 

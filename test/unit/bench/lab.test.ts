@@ -35,8 +35,8 @@ describe('bench lab flags', () => {
   });
 
   it('reads every flag, in both spellings', () => {
-    const o = parseLabBenchArgs(['--modes=ebpf,direct', '--scales', '1,10_000', '--duration', '3', '--rounds=5', '--connections', '64', '--threads', '1', '--filler-endpoints', '10', '--out', '/tmp/x', '--json', '--program-timeout', '60']);
-    expect(o).toEqual({ ...LAB_BENCH_DEFAULTS, modes: ['ebpf', 'direct'], scales: [1, 10000], durationS: 3, rounds: 5, connections: 64, threads: 1, fillerEndpoints: 10, outDir: '/tmp/x', json: true, programTimeoutS: 60 });
+    const o = parseLabBenchArgs(['--modes=ebpf,direct', '--scales', '1,10_000', '--duration', '3', '--rounds=5', '--connections', '64', '--threads', '1', '--filler-endpoints', '10', '--out', '/tmp/x', '--json', '--program-timeout', '60', '--lab-name', 'b7']);
+    expect(o).toEqual({ ...LAB_BENCH_DEFAULTS, modes: ['ebpf', 'direct'], scales: [1, 10000], durationS: 3, rounds: 5, connections: 64, threads: 1, fillerEndpoints: 10, outDir: '/tmp/x', json: true, programTimeoutS: 60, labName: 'b7' });
   });
 
   it.each([
@@ -49,6 +49,7 @@ describe('bench lab flags', () => {
     [['--filler-endpoints', '17'], /--filler-endpoints/],
     [['--threads', '8', '--connections', '4'], /--connections \(4\) must be at least --threads \(8\)/],
     [['--frobnicate'], /unknown argument "--frobnicate"/],
+    [['--lab-name', 'Bench-1'], /--lab-name: 1-12 characters/],
   ])('rejects %j', (args, msg) => {
     expect(() => parseLabBenchArgs(args)).toThrow(UsageError);
     expect(() => parseLabBenchArgs(args)).toThrow(msg);
@@ -127,7 +128,7 @@ describe('wrk', () => {
 function result(measurements: Measurement[]): LabBenchResult {
   return {
     version: 1, date: '2026-11-22T10:00:00.000Z', machine: { kernel: '6.18', cpus: 2, vm: false },
-    options: { modes: ['direct', 'ebpf', 'iptables'], scales: [1, 1000], fillerEndpoints: 3, durationS: 5, rounds: 3, connections: 32, threads: 2, vm: false, programTimeoutS: 300 },
+    options: { modes: ['direct', 'ebpf', 'iptables'], scales: [1, 1000], fillerEndpoints: 3, durationS: 5, rounds: 3, connections: 32, threads: 2, vm: false, programTimeoutS: 300, labName: 'bench' },
     programming: [{ scale: 1, mode: 'ebpf', ms: 40 }, { scale: 1000, mode: 'iptables', ms: null, error: 'not healthy after 300000 ms' }, { scale: 1000, mode: 'ebpf', ms: 12_345 }],
     measurements,
     packet_ns: [{ scale: 1, kind: 'new_conn', ns: 321.4, runs: 1000 }],
