@@ -3,7 +3,7 @@
 // wrk from the external client. Everything runs inside the lab's namespaces;
 // the lab is taken down at the end, also after an error or Ctrl-C.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -31,6 +31,7 @@ export function httpdPath(): string {
 function startHttpd(lab: Lab, pod: PodHost): Promise<void> {
   const log = openSync(join(lab.stateDir, 'logs', `httpd-${pod.name}.log`), 'a');
   const child = spawn('nsenter', [`--net=${pod.netnsPath}`, '--', httpdPath(), String(BENCH_HTTP_PORT), pod.name], { detached: true, stdio: ['ignore', 'pipe', log] });
+  closeSync(log);
   child.unref();
   return new Promise((resolve, reject) => {
     let out = '';
