@@ -12,6 +12,8 @@ export interface Measurement {
   p50_us: number;
   p99_us: number;
   errors: number;
+  /** wrk's error counts by kind, when there were any: what failed tells why. */
+  error_kinds?: { connect: number; read: number; write: number; status: number; timeout: number };
 }
 
 export interface Programming {

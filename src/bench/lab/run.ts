@@ -233,7 +233,9 @@ export async function runLabBenchHere(o: LabBenchOptions, onProgress?: Progress)
           for (const mode of roundOrder(modes, round)) {
             progress.show(`${label}: ${mode} ${kind === 'new_conn' ? 'new connections' : 'keep-alive'}, round ${round + 1}/${o.rounds}`);
             const run = await alone(lab, o.modes, mode, () => wrk(lab, targetURL(lab, o.modes, mode), kind, o.durationS, o));
-            result.measurements.push({ scale, mode, kind, round, rps: requestsPerSecond(run), p50_us: run.p50_us, p99_us: run.p99_us, errors: errorCount(run) } satisfies Measurement);
+            const m: Measurement = { scale, mode, kind, round, rps: requestsPerSecond(run), p50_us: run.p50_us, p99_us: run.p99_us, errors: errorCount(run) };
+            if (m.errors) m.error_kinds = run.errors;
+            result.measurements.push(m);
             if (kind === 'new_conn') await flushConntrack(lab);
             progress.advance(o.durationS);
           }
