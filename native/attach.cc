@@ -212,7 +212,8 @@ Napi::Value CgroupQuery(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// progInfo(id) -> { id, name, type, tag } ; progFdById(id) -> fd
+// progInfo(id) -> { id, name, type, tag, runTimeNs, runCount } (run stats count only while
+// BPF_ENABLE_STATS is held: stats.cc; doubles are exact below 2^53 ns, ~104 days)
 Napi::Value ProgInfoById(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t id = ArgU32(info, 0, "id");
@@ -233,6 +234,8 @@ Napi::Value ProgInfoById(const Napi::CallbackInfo& info) {
   char tag[2 * BPF_TAG_SIZE + 1];
   for (int i = 0; i < BPF_TAG_SIZE; i++) snprintf(tag + 2 * i, 3, "%02x", pi.tag[i]);
   o.Set("tag", tag);
+  o.Set("runTimeNs", static_cast<double>(pi.run_time_ns));
+  o.Set("runCount", static_cast<double>(pi.run_cnt));
   close(fd);
   return o;
 }

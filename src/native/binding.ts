@@ -76,10 +76,9 @@ export interface NativeBinding {
   cgroupDetach(progFd: number, cgroupPath: string, attachType: number): void;
   cgroupQuery(cgroupPath: string, attachType: number): number[];
   cgroupDetachById(progId: number, cgroupPath: string, attachType: number): void;
-  progInfoById(id: number): { id: number; name: string; type: number; tag: string };
+  progInfoById(id: number): { id: number; name: string; type: number; tag: string; runTimeNs: number; runCount: number };
   progIdByFd(fd: number): number;
   enableRunTimeStats(): number;
-  progRunStats(id: number): { runTimeNs: number; runCount: number };
   testRun(
     progFd: number, data: Buffer, dataOutSize: number, repeat: number, ctx: Buffer | null, ctxOutSize: number, flags: number,
   ): NativeTestRunResult;

@@ -22,5 +22,6 @@ export function enableRunTimeStats(): () => void {
 /** Cumulative run time and run count of program `id` (zero while stats are off). */
 export function progRunStats(id: number): RunStats {
   if (!Number.isInteger(id) || id <= 0) throw new RangeError(`program id must be a positive integer, got ${id}`);
-  return native().progRunStats(id);
+  const { runTimeNs, runCount } = native().progInfoById(id);
+  return { runTimeNs, runCount };
 }
