@@ -10,12 +10,7 @@ repo=$1
 node=$2
 shift 2
 out=/run/ekp-vm
-cd "$repo" || exit 90
-
-echo "EKP-VM: kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
-if ! modprobe ip_vs; then echo "EKP-VM: FAILED modprobe ip_vs"; exit 91; fi
-# The first run of node reads it and its modules over 9p; do it before anything is timed.
-"$node" bin/ebpf-kube-proxy.js probe > /dev/null 2>&1
+. "$(dirname "$0")/guest-prepare.sh"
 
 # stderr (the progress lines) through a pipe: the console is a terminal, and the
 # progress bar would redraw one line forever instead of printing lines.

@@ -10,15 +10,7 @@ repo=$1
 node=$2
 shift 2
 out=/run/ekp-vm
-cd "$repo" || exit 90
-
-echo "EKP-VM: kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
-if ! modprobe ip_vs; then echo "EKP-VM: FAILED modprobe ip_vs"; exit 91; fi
-
-# Warm-up, as on a node that has been up for a while: the first run of node and of the
-# CLI reads node and its modules over 9p and loads the netfilter modules the probe
-# touches; under emulation that costs several seconds the lab's 20 s health wait has not.
-"$node" bin/ebpf-kube-proxy.js probe > /dev/null 2>&1
+. "$(dirname "$0")/guest-prepare.sh"
 
 start=$(cut -d' ' -f1 /proc/uptime)
 # Through a pipe: the serial console is a terminal, and vitest would redraw it.

@@ -248,9 +248,20 @@ export function runVm(opts: VmRunOptions): Promise<VmRunResult> {
   });
 }
 
-/** A fresh job directory (the "job" share): job.sh, the repository path, results written by the guest. */
-export function prepareJobDir(dir: string, repo: string, script: string): void {
+/**
+ * A fresh job directory (the "job" share): job.sh, the repository path, results written by the
+ * guest. Returns the shares the VM needs: the host root, the job, and the repository on its own
+ * when it lies under /tmp, /run or /var/tmp, which the guest's own tmpfs mounts would hide.
+ */
+export function prepareJobDir(dir: string, repo: string, script: string): VmShare[] {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'job.sh'), script, { mode: 0o755 });
   writeFileSync(join(dir, 'repo'), `${repo}\n`);
+  const hidden = ['/tmp/', '/run/', '/var/tmp/'].some((d) => `${repo}/`.startsWith(d));
+  if (hidden) writeFileSync(join(dir, 'repo-share'), '1\n');
+  return [
+    { tag: 'host', path: '/', readonly: true },
+    { tag: 'job', path: dir, readonly: false },
+    ...(hidden ? [{ tag: 'repo', path: repo, readonly: true }] : []),
+  ];
 }

@@ -7,7 +7,7 @@
 //
 // Locally a machine without qemu or the kernel package skips with the reason; with CI set it
 // fails. EKP_VM_KEEP=1 keeps the job directory (serial log, report) after a pass too.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -50,15 +50,7 @@ describe('ipvs mode in a qemu VM with a real IPVS kernel', () => {
       `exec /bin/sh ${quote(`${ROOT}/scripts/vm/ipvs-guest.sh`)} ${quote(ROOT)} ${quote(process.execPath)}${filter ? ` -t ${quote(filter)}` : ''}`,
       '',
     ].join('\n');
-    prepareJobDir(job, ROOT, script);
-    // The guest mounts its own tmpfs on /tmp, /run and /var/tmp: a repository there is exported apart.
-    const hidden = ['/tmp/', '/run/', '/var/tmp/'].some((d) => `${ROOT}/`.startsWith(d));
-    const shares = [
-      { tag: 'host', path: '/', readonly: true },
-      { tag: 'job', path: job, readonly: false },
-      ...(hidden ? [{ tag: 'repo', path: ROOT, readonly: true }] : []),
-    ];
-    if (hidden) writeFileSync(join(job, 'repo-share'), '1\n');
+    const shares = prepareJobDir(job, ROOT, script);
     const logFile = join(job, 'serial.log');
     let booted = 0;
     const result = await runVm({

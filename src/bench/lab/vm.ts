@@ -4,7 +4,7 @@
 // emulated (TCG): its absolute rates are far below the host's; the ratios
 // between modes are what the run is for.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../native/paths.js';
@@ -45,14 +45,7 @@ export async function runLabBenchInVm(o: LabBenchOptions): Promise<LabBenchResul
     `exec /bin/sh ${quote(join(root, 'scripts/vm/bench-guest.sh'))} ${quote(root)} ${quote(process.execPath)} ${guestArgs(o).map(quote).join(' ')}`,
     '',
   ].join('\n');
-  prepareJobDir(job, root, script);
-  const hidden = ['/tmp/', '/run/', '/var/tmp/'].some((d) => `${root}/`.startsWith(d));
-  const shares = [
-    { tag: 'host', path: '/', readonly: true },
-    { tag: 'job', path: job, readonly: false },
-    ...(hidden ? [{ tag: 'repo', path: root, readonly: true }] : []),
-  ];
-  if (hidden) writeFileSync(join(job, 'repo-share'), '1\n');
+  const shares = prepareJobDir(job, root, script);
   const logFile = join(job, 'serial.log');
   const tty = process.stderr.isTTY === true;
   process.stderr.write(`bench lab --vm: booting Debian's ${kernel.version} under qemu (TCG); serial log ${logFile}\n`);
