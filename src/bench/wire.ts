@@ -202,20 +202,37 @@ function encodeAll(o: Options, dir: string, shape: DatasetShape): Record<Encodin
   return sizes;
 }
 
-function spawnChild(enc: Encoding, dir: string): ChildResult {
+/** Runs `bench wire ARGS…` in a child process and returns the last line it prints, parsed. */
+function spawnBench<T>(what: string, args: string[]): T {
   const cli = process.argv[1];
-  if (!cli) throw new Error('cannot find the CLI entry point to run the per-encoding child processes');
-  const r = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', cli, 'bench', 'wire', '--child', enc, dir], {
+  if (!cli) throw new Error('cannot find the CLI entry point to run the child processes');
+  const r = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', cli, 'bench', 'wire', ...args], {
     encoding: 'utf8',
     maxBuffer: 1 << 20,
   });
-  if (r.status !== 0) throw new Error(`${enc} child failed (${r.status ?? r.signal}): ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as ChildResult;
+  if (r.status !== 0) throw new Error(`${what} child failed (${r.status ?? r.signal}): ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
+}
+
+function spawnChild(enc: Encoding, dir: string): ChildResult {
+  return spawnBench(enc, ['--child', enc, dir]);
+}
+
+/**
+ * The dataset is built and encoded in a child process of its own: a child's peak RSS counts what
+ * its parent had mapped when it forked, so the parent must never hold the datasets.
+ */
+function spawnEncode(o: Options, dir: string, shape: DatasetShape): Record<Encoding, { list: number; watch: number }> {
+  return spawnBench(`encoding (${shape})`, ['--encode', shape, dir, '--services', String(o.services), '--endpoints', String(o.endpoints), '--updates', String(o.updates)]);
 }
 
 async function run(args: string[]): Promise<number> {
   if (args[0] === '--child') {
     process.stdout.write(JSON.stringify(runChild(args[1] as Encoding, args[2]!)) + '\n');
+    return 0;
+  }
+  if (args[0] === '--encode') {
+    process.stdout.write(JSON.stringify(encodeAll(parseArgs(args.slice(3)), args[2]!, args[1] as DatasetShape)) + '\n');
     return 0;
   }
   let o: Options;
@@ -231,7 +248,7 @@ async function run(args: string[]): Promise<number> {
     for (const shape of DATASET_SHAPES) {
       if (!o.json) process.stderr.write(`encoding ${o.services} Services, ${o.endpoints} endpoints, ${o.updates} updates (${shape})…\n`);
       mkdirSync(join(dir, shape));
-      sizes[shape] = encodeAll(o, join(dir, shape), shape);
+      sizes[shape] = spawnEncode(o, join(dir, shape), shape);
     }
     const samples: Record<DatasetShape, Record<Encoding, ChildResult[]>> = { schema: { json: [], protobuf: [] }, apiserver: { json: [], protobuf: [] } };
     for (let round = 0; round < o.rounds; round++) {
@@ -270,7 +287,7 @@ interface ShapeResult {
 function summarizeShape(samples: Record<Encoding, ChildResult[]>, sizes: Record<Encoding, { list: number; watch: number }>): ShapeResult {
   const summarize = (enc: Encoding): Record<string, number> => {
     const s = samples[enc];
-    const med = (k: keyof ChildResult): number => median(s.map((x) => x[k] as number));
+    const med = (k: keyof ChildResult): number => Math.round(median(s.map((x) => x[k] as number)) * 10) / 10;
     return {
       list_bytes: sizes[enc].list,
       watch_bytes: sizes[enc].watch,
