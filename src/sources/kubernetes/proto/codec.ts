@@ -239,6 +239,9 @@ export class FrameReader {
   }
 }
 
+/** Message types by full name, to encode with: ours by default, the wire bench's upstream-complete ones for its "as the API server sends it" data. */
+export type TypeLookup = (name: string) => protobuf.Type;
+
 /** The API's JSON shape → a plain object protobufjs can encode (for the fake API server and the bench). */
 function fromJson(type: protobuf.Type, o: Record<string, any>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -255,6 +258,9 @@ function fromJson(type: protobuf.Type, o: Record<string, any>): Record<string, u
       out[field.name] = { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
     } else if (msgName === `${INTSTR}.IntOrString`) {
       out[field.name] = typeof v === 'number' ? { type: 0, intVal: v } : { type: 1, strVal: String(v) };
+    } else if (msgName === `${META}.FieldsV1`) {
+      // metav1.FieldsV1 is JSON in both encodings: an object in JSON, its text in Raw (field 1) in protobuf.
+      out[field.name] = { Raw: Buffer.from(JSON.stringify(v)) };
     } else if (field.map) {
       if (msg) {
         const m: Record<string, unknown> = {};
@@ -277,12 +283,12 @@ function fromJson(type: protobuf.Type, o: Record<string, any>): Record<string, u
 }
 
 /** A JSON-shaped object with apiVersion and kind → "k8s\0" + runtime.Unknown. */
-export function encodeObject(obj: Record<string, unknown>): Buffer {
+export function encodeObject(obj: Record<string, unknown>, types: TypeLookup = lookupType): Buffer {
   const apiVersion = String(obj.apiVersion ?? '');
   const kind = String(obj.kind ?? '');
-  const type = lookupType(planForKind(apiVersion, kind, 'encode').name);
+  const type = types(planForKind(apiVersion, kind, 'encode').name);
   const raw = type.encode(fromJson(type, obj)).finish();
-  const env = lookupType(`${RUNTIME}.Unknown`).encode({ typeMeta: { apiVersion, kind }, raw, contentEncoding: '', contentType: '' }).finish();
+  const env = types(`${RUNTIME}.Unknown`).encode({ typeMeta: { apiVersion, kind }, raw, contentEncoding: '', contentType: '' }).finish();
   const out = Buffer.allocUnsafe(4 + env.length);
   out.set(MAGIC, 0);
   out.set(env, 4);
@@ -290,9 +296,9 @@ export function encodeObject(obj: Record<string, unknown>): Buffer {
 }
 
 /** One watch event as a length-prefixed frame. */
-export function encodeWatchFrame(ev: { type: string; object: unknown }): Buffer {
-  const raw = encodeObject(ev.object as Record<string, unknown>);
-  const body = lookupType(`${META}.WatchEvent`).encode({ type: ev.type, object: { raw } }).finish();
+export function encodeWatchFrame(ev: { type: string; object: unknown }, types: TypeLookup = lookupType): Buffer {
+  const raw = encodeObject(ev.object as Record<string, unknown>, types);
+  const body = types(`${META}.WatchEvent`).encode({ type: ev.type, object: { raw } }).finish();
   const out = Buffer.allocUnsafe(4 + body.length);
   out.writeUInt32BE(body.length, 0);
   out.set(body, 4);

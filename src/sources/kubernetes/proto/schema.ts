@@ -29,7 +29,11 @@ export function protoDir(): string {
 
 /** All schemas, loaded and resolved on first use. */
 export function k8sRoot(): protobuf.Root {
-  if (root) return root;
+  return (root ??= loadK8sRoot());
+}
+
+/** A fresh copy of all schemas, for a caller that adds to them (the wire bench) without touching the decoder's. */
+export function loadK8sRoot(): protobuf.Root {
   const dir = protoDir();
   const r = new protobuf.Root();
   // Imports are written as upstream writes them ("k8s.io/…/generated.proto"), relative to proto/.
@@ -37,7 +41,6 @@ export function k8sRoot(): protobuf.Root {
   // keepCase: upstream field names already are the JSON names (podCIDR, clusterIPs, ipMode).
   r.loadSync(FILES, { keepCase: true });
   r.resolveAll();
-  root = r;
   return r;
 }
 
