@@ -28,6 +28,8 @@ export interface Step {
   events?: Partial<Record<EventName, number>>;
   /** Per-service packet counter deltas. */
   svc?: Record<number, number>;
+  /** tc only: the device the packet arrived on (__sk_buff.ingress_ifindex); 0, the default, is a host-originated packet. */
+  ingressIfindex?: number;
   /** Extra assertions on the datapath after the step. */
   check?: (dp: Datapath, got: ParsedPacket | null) => void;
 }
@@ -56,7 +58,7 @@ export function runStep(dp: Datapath, step: Step, label: string): void {
   const prog = dp.program(step.prog, step.config);
   const svcBefore = Object.fromEntries(Object.keys(step.svc ?? {}).map((id) => [id, dp.svcPackets(Number(id))]));
   const before = dp.counters();
-  const r = prog.testRun({ data: input });
+  const r = prog.testRun({ data: input, ...(step.ingressIfindex ? { ctx: skbCtx(step.ingressIfindex) } : {}) });
   const after = dp.counters();
   const got = tryParse(r.data);
   const ctx = `${label}: ${step.what}\n  in:  ${describeFrame(input)}\n  out: ${describeFrame(r.data)}`;
@@ -81,6 +83,13 @@ export function runStep(dp: Datapath, step: Step, label: string): void {
     expect(Number(dp.svcPackets(Number(id)) - svcBefore[id]!), `${ctx}\n  svc ${id} packets`).toBe(n);
   }
   step.check?.(dp, got);
+}
+
+/** A struct __sk_buff for BPF_PROG_TEST_RUN: test-run accepts ingress_ifindex (offset 36 of 192 bytes). */
+function skbCtx(ingressIfindex: number): Buffer {
+  const b = Buffer.alloc(192);
+  b.writeUInt32LE(ingressIfindex, 36);
+  return b;
 }
 
 export function runCase(dp: Datapath, c: Case): void {
