@@ -24,6 +24,11 @@ EKP_INLINE int to_tc(int v)
 SEC("tc")
 int tc_ingress(struct __sk_buff *skb)
 {
+	__u32 *meta = (void *)(long)skb->data_meta;
+
+	/* XDP on this device translated it already (see xdp_lb). */
+	if ((void *)(meta + 1) <= (void *)(long)skb->data && *meta == EKP_META_XLATED)
+		return TC_ACT_OK;
 	return to_tc(ekp_service_pipeline(skb));
 }
 
