@@ -24,12 +24,23 @@ EKP_INLINE int to_tc(int v)
 SEC("tc")
 int tc_ingress(struct __sk_buff *skb)
 {
+	__u32 *meta = (void *)(long)skb->data_meta;
+
+	/* XDP on this device translated it already (see xdp_lb). */
+	if ((void *)(meta + 1) <= (void *)(long)skb->data && *meta == EKP_META_XLATED)
+		return TC_ACT_OK;
 	return to_tc(ekp_service_pipeline(skb));
 }
 
 SEC("tc")
 int tc_egress(struct __sk_buff *skb)
 {
+	/* Only host-originated packets need this hook. A packet that arrived on
+	 * some device (forwarded, or redirected here by tc_ingress: every reply
+	 * to an external client) was already translated by that device's
+	 * tc_ingress; skipping it saves a parse and two lookups per packet. */
+	if (skb->ingress_ifindex)
+		return TC_ACT_OK;
 	return to_tc(ekp_service_pipeline(skb));
 }
 

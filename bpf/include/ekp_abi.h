@@ -197,6 +197,14 @@ struct ekp_ct_val {
 	__u8  tcp_flags_seen;  /* OR of TCP flag bytes seen in this direction */
 };
 
+/* What ct_gc.bpf.c reports for one run over both conntrack maps. */
+struct ekp_gc_result {
+	__u32 entries;  /* left after the run */
+	__u32 deleted;  /* expired entries deleted */
+	__u32 flows;    /* live FWD entries: NATed flows */
+	__u32 pad;
+};
+
 /* Default timeouts (seconds); overridable through struct ekp_config. */
 #define EKP_CT_TIMEOUT_SYN_S         60
 #define EKP_CT_TIMEOUT_ESTABLISHED_S 21600 /* 6 h */

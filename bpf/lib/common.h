@@ -53,6 +53,11 @@
 #define EKP_V_DROP     1
 #define EKP_V_REDIRECT 2  /* a redirect helper already chose the target */
 #define EKP_V_TX       3  /* XDP only: bounce out of the same device */
+#define EKP_V_XLATED   4  /* XDP only: rewritten, now for the stack (see xdp_lb) */
+
+/* XDP metadata word telling tc_ingress on the same device that XDP already
+ * translated the packet (Cilium hands tc the same hint through XDP metadata). */
+#define EKP_META_XLATED 0x656b7058u /* "ekpX" */
 
 /* linux/icmp.h drags in libc headers; the few bits we need: */
 struct icmphdr_ {

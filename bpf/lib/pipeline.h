@@ -87,8 +87,10 @@ EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 	}
 	if (must_reroute)
 		return reroute(ctx, p, daddr);
-#endif
 	return EKP_V_PASS;
+#else
+	return EKP_V_XLATED;
+#endif
 }
 
 /*

@@ -76,8 +76,8 @@ function parseArgs(args: string[]): Options | string {
 }
 
 const pow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
-/** What the daemon sizes conntrack to on this machine (kube-proxy's max(min, maxPerCore x CPUs)). */
-const conntrackMax = () => Math.min(Math.max(131_072, 32_768 * availableParallelism()), 1 << 24);
+/** Entries of each conntrack map as the daemon sizes them here: kube-proxy's max(min, maxPerCore x CPUs) connections, two entries each. */
+const conntrackEntries = () => 2 * Math.min(Math.max(131_072, 32_768 * availableParallelism()), 1 << 24);
 
 /** Maps for `services` x BACKENDS: defaults, raised where the synthetic cluster would not fit. */
 export function sizesFor(services: number, slotsNeeded: number): Sizes {
@@ -87,8 +87,8 @@ export function sizesFor(services: number, slotsNeeded: number): Sizes {
     [MAP.svcStat]: ids,
     [MAP.backend]: Math.max(MAP_DEFAULT_SIZE.ekp_backend_v1, pow2(services * BACKENDS + 1)),
     [MAP.slots]: Math.max(MAP_DEFAULT_SIZE[MAP.slots], Math.ceil(slotEntries(slotsNeeded) / 2 ** 16) * 2 ** 16),
-    [MAP.ct4]: conntrackMax(),
-    [MAP.ct]: conntrackMax(),
+    [MAP.ct4]: conntrackEntries(),
+    [MAP.ct]: conntrackEntries(),
   };
 }
 

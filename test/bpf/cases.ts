@@ -28,6 +28,8 @@ export interface Step {
   events?: Partial<Record<EventName, number>>;
   /** Per-service packet counter deltas. */
   svc?: Record<number, number>;
+  /** tc only: the device the packet arrived on (__sk_buff.ingress_ifindex); 0, the default, is a host-originated packet. */
+  ingressIfindex?: number;
   /** Extra assertions on the datapath after the step. */
   check?: (dp: Datapath, got: ParsedPacket | null) => void;
 }
@@ -56,12 +58,17 @@ export function runStep(dp: Datapath, step: Step, label: string): void {
   const prog = dp.program(step.prog, step.config);
   const svcBefore = Object.fromEntries(Object.keys(step.svc ?? {}).map((id) => [id, dp.svcPackets(Number(id))]));
   const before = dp.counters();
-  const r = prog.testRun({ data: input });
+  const r = prog.testRun({ data: input, ...(step.ingressIfindex ? { ctx: skbCtx(step.ingressIfindex) } : {}) });
   const after = dp.counters();
-  const got = tryParse(r.data);
-  const ctx = `${label}: ${step.what}\n  in:  ${describeFrame(input)}\n  out: ${describeFrame(r.data)}`;
+  const { frame: out, xlated } = splitXdpMeta(step.prog, input, r.data);
+  const got = tryParse(out);
+  const ctx = `${label}: ${step.what}\n  in:  ${describeFrame(input)}\n  out: ${describeFrame(out)}`;
 
   expect(r.retval, `${ctx}\n  verdict`).toBe(step.verdict);
+  if (step.prog === 'xdp_nodeport' && step.verdict === XDP_PASS) {
+    // tc_ingress skips exactly the packets XDP translated: the hint must be there iff the packet changed.
+    expect(xlated, `${ctx}\n  XDP's "translated" metadata`).toBe(!out.equals(input));
+  }
   if (step.out !== undefined) {
     let want: Buffer;
     if (step.out === 'unchanged') want = input;
@@ -69,7 +76,7 @@ export function runStep(dp: Datapath, step: Step, label: string): void {
       expect(got, `${ctx}\n  output does not parse`).not.toBeNull();
       want = buildPacket(step.out(got!));
     } else want = frame(step.out);
-    const diff = packetDiff(r.data, want);
+    const diff = packetDiff(out, want);
     expect(diff, `${ctx}\n  want: ${describeFrame(want)}\n  diff`).toBe('');
   }
   const delta = counterDelta(before, after);
@@ -81,6 +88,23 @@ export function runStep(dp: Datapath, step: Step, label: string): void {
     expect(Number(dp.svcPackets(Number(id)) - svcBefore[id]!), `${ctx}\n  svc ${id} packets`).toBe(n);
   }
   step.check?.(dp, got);
+}
+
+const XDP_PASS = 2;
+/** EKP_META_XLATED (bpf/lib/common.h), as the host stores it. */
+const META_XLATED = 0x656b7058;
+
+/** XDP test-run output starts at the metadata: split off the word xdp_lb leaves for tc. */
+function splitXdpMeta(prog: ProgName, input: Buffer, data: Buffer): { frame: Buffer; xlated: boolean } {
+  if (prog === 'xdp_nodeport' && data.length === input.length + 4 && data.readUInt32LE(0) === META_XLATED) return { frame: data.subarray(4), xlated: true };
+  return { frame: data, xlated: false };
+}
+
+/** A struct __sk_buff for BPF_PROG_TEST_RUN: test-run accepts ingress_ifindex (offset 36 of 192 bytes). */
+function skbCtx(ingressIfindex: number): Buffer {
+  const b = Buffer.alloc(192);
+  b.writeUInt32LE(ingressIfindex, 36);
+  return b;
 }
 
 export function runCase(dp: Datapath, c: Case): void {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { BpfObject, bpfObjectPath, type BpfMap } from '../../src/native/index.js';
+import { BpfObject, bpfObjectPath, type BpfMap, type BpfProgram } from '../../src/native/index.js';
 import {
   CT_STATE, CT_TIMEOUT_DEFAULT_S, CT_TYPE, MAP, encodeConfig, encodeCtKey, encodeCtVal, decodeCtKey, decodeCtVal, reverseKeyOf, CONFIG_GLOBAL,
 } from '../../src/dataplane/ebpf/abi.js';
@@ -17,6 +17,8 @@ describe('conntrack GC', () => {
   let obj: BpfObject;
   let ct4: BpfMap;
   let ct6: BpfMap;
+  let gcObj: BpfObject;
+  let gc: BpfProgram[];
   beforeAll(() => {
     fs = mountPrivateBpffs();
     obj = BpfObject.open(bpfObjectPath('tc_lb'), { pinRoot: fs.path });
@@ -24,8 +26,13 @@ describe('conntrack GC', () => {
     obj.load();
     ct4 = obj.map(MAP.ct4);
     ct6 = obj.map(MAP.ct);
+    // The collector shares the datapath's maps through the pins, as the daemon loads it.
+    gcObj = BpfObject.open(bpfObjectPath('ct_gc'), { pinRoot: fs.path });
+    gcObj.load();
+    gc = [gcObj.program('ct_gc4'), gcObj.program('ct_gc6')];
   });
   afterAll(() => {
+    gcObj?.close();
     obj?.close();
     fs?.dispose();
   });
@@ -54,11 +61,11 @@ describe('conntrack GC', () => {
     flow(50000, now + 60_000_000_000n, V6);
     expect([...ct4.keys()].length).toBe(30);
     expect([...ct6.keys()].length).toBe(8);
-    const r = collectConntrack([ct4, ct6], now);
+    const r = collectConntrack(gc, now);
     expect(r).toEqual({ entries: 12, deleted: 26, flows: 6 });
     expect([...ct4.keys()].length).toBe(10);
     expect([...ct6.keys()].length).toBe(2);
-    expect(collectConntrack([ct4, ct6], now)).toEqual({ entries: 12, deleted: 0, flows: 6 });
+    expect(collectConntrack(gc, now)).toEqual({ entries: 12, deleted: 0, flows: 6 });
   });
 
   it('a flow the datapath just created is live by our clock (both CLOCK_MONOTONIC)', () => {
@@ -75,9 +82,28 @@ describe('conntrack GC', () => {
         expect(v.expiresNs).toBeGreaterThan(before);
         expect(v.expiresNs).toBeLessThan(monotonicNs() + BigInt(CT_TIMEOUT_DEFAULT_S.syn + 1) * 1_000_000_000n);
       }
-      expect(collectConntrack([ct4, ct6]).deleted).toBe(0);
+      expect(collectConntrack(gc).deleted).toBe(0);
       // Past the SYN timeout they are garbage.
-      expect(collectConntrack([ct4, ct6], monotonicNs() + BigInt(CT_TIMEOUT_DEFAULT_S.syn + 1) * 1_000_000_000n).deleted).toBeGreaterThanOrEqual(2);
+      expect(collectConntrack(gc, monotonicNs() + BigInt(CT_TIMEOUT_DEFAULT_S.syn + 1) * 1_000_000_000n).deleted).toBeGreaterThanOrEqual(2);
+    } finally {
+      dp.close();
+    }
+  });
+
+  it('an expired tuple reused by a new flow is live again: the collector keeps it', () => {
+    const dp = new Datapath(fs.path);
+    try {
+      dp.setBackend(7, { addr: '10.244.1.5', port: 8080 });
+      dp.setService({ frontend: { addr: '10.96.0.10', port: 80, proto: 'tcp' }, svcId: 4, slots: [7] });
+      // The old connection on this client port died long ago...
+      flow(42000, monotonicNs() - 1_000_000_000n);
+      // ...and the client comes round to the port again: the datapath reuses the tuple.
+      const syn = buildPacket({ src: V4.client, dst: V4.vip, proto: 'tcp', sport: 42000, dport: 80, tcpFlags: { syn: true } });
+      dp.program('tc_ingress', FROM_PODS).testRun({ data: syn });
+      collectConntrack(gc);
+      const fwd = ct4.lookup(encodeCtKey({ saddr: V4.client, daddr: V4.vip, sport: 42000, dport: 80, proto: 'tcp' }));
+      expect(fwd, 'the new flow lost its entry').not.toBeNull();
+      expect(decodeCtVal(fwd!, 4).svcId).toBe(4);
     } finally {
       dp.close();
     }

@@ -3,6 +3,8 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { CT_STATE, CT_TYPE, LAYOUT, MAP, SIZE, encodeAddr, encodeCtKey, encodeCtVal } from '../../src/dataplane/ebpf/abi.js';
 import { moveIpv4Flows } from '../../src/dataplane/ebpf/ct-upgrade.js';
+import { carryFlows, loadDatapath, type MapSizes } from '../../src/dataplane/ebpf/loader.js';
+import { createLogger } from '../../src/observe/index.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
 import { buildPacket, parsePacket } from '../support/packet.js';
@@ -58,6 +60,38 @@ describe('conntrack upgrade: IPv4 flows move to their own map', () => {
       expect(dp.counters().events.ct_hit_fwd - before).toBe(1n);
     } finally {
       dp.close();
+    }
+  });
+
+  it('a conntrack map of another size is recreated and its flows carried over, both families', () => {
+    const pinDir = `${fs.path}/resize`;
+    const sizes = (ct: number): MapSizes => ({ svc: 1024, svcStat: 256, backend: 1024, slots: 4096, ct, affinity: 1024, srcRange: 64, sock: 1024 });
+    const warnings: string[] = [];
+    const log = createLogger({ format: 'json', verbosity: 0, write: (line: string) => warnings.push(line) });
+    const fwd = (addr: string) => encodeCtVal({
+      expiresNs: 1n << 62n, addr, addr2: null, port: 8080, port2: 0, svcId: 5, backendId: 1,
+      type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0x12,
+    });
+    const k4 = encodeCtKey({ saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 40000, dport: 80, proto: 'tcp' });
+    const k6 = encodeCtKey({ saddr: 'fd00::2', daddr: 'fd00:96::a', sport: 40000, dport: 80, proto: 'tcp' });
+
+    const old = loadDatapath({ pinDir, config: {}, sizes: sizes(1024), log });
+    old.maps.ct4.update(k4, fwd('10.244.1.5'));
+    old.maps.ct.update(k6, fwd('fd00::5'));
+    expect(old.resizedCt).toEqual([]);
+    old.close();
+
+    const next = loadDatapath({ pinDir, config: {}, sizes: sizes(4096), log });
+    try {
+      expect(next.resizedCt).toHaveLength(2);
+      expect(next.maps.ct4.maxEntries).toBe(4096);
+      expect(next.maps.ct4.lookup(k4), 'not carried yet').toBeNull();
+      expect(carryFlows(next.resizedCt, next.maps)).toBe(2);
+      expect(next.maps.ct4.lookup(k4)).toEqual(fwd('10.244.1.5'));
+      expect(next.maps.ct.lookup(k6)).toEqual(fwd('fd00::5'));
+      expect(warnings.some((w) => w.includes('pinned map has another size') && w.includes(MAP.ct4))).toBe(true);
+    } finally {
+      next.close();
     }
   });
 });

@@ -387,6 +387,14 @@ function cases(n: Net): Case[] {
       steps: [{ what: 'DNAT only', prog: 'tc_egress', config: FROM_HOST, in: syn(n.node, n.clusterIp, 44000, 80), verdict: TC.pass, out: syn(n.node, n.remoteBe, 44000, 8080) }],
     },
     {
+      name: `${n.tag} a forwarded packet at tc egress is not translated again (ingress did that)`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 34, slots: [1] }); },
+      steps: [
+        { what: 'arrived on a device: untouched', prog: 'tc_egress', config: FROM_HOST, ingressIfindex: 1, in: syn(n.node, n.clusterIp, 44002, 80), verdict: TC.pass, out: 'unchanged', events: { ct_created: 0 } },
+        { what: 'host-originated: DNAT', prog: 'tc_egress', config: FROM_HOST, in: syn(n.node, n.clusterIp, 44002, 80), verdict: TC.pass, out: syn(n.node, n.remoteBe, 44002, 8080), events: { ct_created: 1 } },
+      ],
+    },
+    {
       name: `${n.tag} empty service at tc egress: RST goes back into the host (ingress redirect)`,
       setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 35, slots: [] }); },
       steps: [{

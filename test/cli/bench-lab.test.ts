@@ -38,11 +38,12 @@ describe('ebpf-kube-proxy bench lab', () => {
         for (const kind of ['new_conn', 'keepalive']) {
           const s = res.summary.find((x) => x.scale === scale && x.mode === mode && x.kind === kind);
           expect(s?.rps, `${mode} ${kind} at ${scale}`).toBeGreaterThan(100);
-          // A broken path fails most requests. A rare failed new connection (seen with ebpf,
-          // a few in 100,000; an open item) is what the benchmark reports, not what this checks.
+          // ebpf fails none (its rare resets were the conntrack collector deleting a reused
+          // tuple's new entry). The netfilter and userspace paths get a little slack: a broken
+          // path fails most requests, and a loaded machine can time out one of a 1-second run.
           const requests = s!.rps * 1;
           const kinds = res.measurements.filter((m) => m.scale === scale && m.mode === mode && m.kind === kind).map((m) => m.error_kinds);
-          expect(s?.errors, `${mode} ${kind} at ${scale}: ${JSON.stringify(kinds)}`).toBeLessThanOrEqual(Math.max(2, requests / 1000));
+          expect(s?.errors, `${mode} ${kind} at ${scale}: ${JSON.stringify(kinds)}`).toBeLessThanOrEqual(mode === 'ebpf' ? 0 : Math.max(2, requests / 1000));
           expect(s?.vs_direct).toBeGreaterThan(0);
         }
       }
@@ -51,6 +52,7 @@ describe('ebpf-kube-proxy bench lab', () => {
       for (const c of cost) {
         expect(c.runs).toBeGreaterThan(100);
         expect(c.ns).toBeGreaterThan(0);
+        expect(c.ns_per_request).toBeGreaterThan(0);
       }
     }
     expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| ebpf |');

@@ -80,6 +80,15 @@ describe('ebpf-kube-proxy run --cleanup', () => {
         if (Date.now() > lateDeadline) throw new Error('a veth created after start was not attached');
         await new Promise((r) => setTimeout(r, 100));
       }
+      // A pod restarted under the same name gets a veth of the same name and a new ifindex.
+      ns.ip('link', 'del', 'ekptlate0');
+      ns.ip('link', 'add', 'ekptlate0', 'type', 'veth', 'peer', 'name', 'ekptlate1');
+      ns.ip('link', 'set', 'ekptlate0', 'up');
+      const againDeadline = Date.now() + 5000;
+      while (!/tc_ingress/.test(ns.exec(['tc', 'filter', 'show', 'dev', 'ekptlate0', 'ingress']))) {
+        if (Date.now() > againDeadline) throw new Error('a veth recreated under the same name was not attached');
+        await new Promise((r) => setTimeout(r, 100));
+      }
     } finally {
       daemon.kill('SIGTERM');
       await new Promise((r) => daemon.once('exit', r));

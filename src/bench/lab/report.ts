@@ -32,6 +32,8 @@ export interface PacketCost {
   /** Mean ns per program run over every ebpf program run on the node during the measurement; null (JSON) when nothing ran. */
   ns: number | null;
   runs: number;
+  /** ns of every program run per HTTP request: what the datapath costs a request, whichever hooks ran (null when none was answered). */
+  ns_per_request?: number | null;
 }
 
 export interface Summary {
@@ -124,7 +126,8 @@ export function markdownReport(r: LabBenchResult): string {
     }
     const costs = r.packet_ns.filter((c) => c.scale === scale);
     if (costs.length) {
-      lines.push('', `ebpf programs on the node: ${costs.map((c) => `${c.runs && c.ns !== null ? c.ns.toFixed(0) : '—'} ns per run during ${c.kind === 'new_conn' ? 'new connections' : 'keep-alive'}`).join(', ')} (BPF_ENABLE_STATS).`);
+      const perRequest = (c: PacketCost) => (c.ns_per_request != null ? `, ${c.ns_per_request.toFixed(0)} ns per request` : '');
+      lines.push('', `ebpf programs on the node: ${costs.map((c) => `${c.runs && c.ns !== null ? c.ns.toFixed(0) : '—'} ns per run${perRequest(c)} during ${c.kind === 'new_conn' ? 'new connections' : 'keep-alive'}`).join('; ')} (BPF_ENABLE_STATS).`);
     }
     lines.push('');
   }

@@ -131,11 +131,11 @@ async function measurePacketCost(lab: Lab, node: NodeHost, url: string, kind: Wr
   const stop = enableRunTimeStats();
   try {
     const before = ids.map(progRunStats);
-    await wrk(lab, url, kind, Math.min(o.durationS, 3), o);
+    const run = await wrk(lab, url, kind, Math.min(o.durationS, 3), o);
     const after = ids.map(progRunStats);
     const ns = after.reduce((a, s, i) => a + s.runTimeNs - before[i]!.runTimeNs, 0);
     const runs = after.reduce((a, s, i) => a + s.runCount - before[i]!.runCount, 0);
-    return { scale, kind, ns: runs ? ns / runs : null, runs };
+    return { scale, kind, ns: runs ? ns / runs : null, runs, ns_per_request: run.requests ? ns / run.requests : null };
   } finally {
     stop();
   }

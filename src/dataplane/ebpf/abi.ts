@@ -139,6 +139,7 @@ export const LAYOUT = {
   ekp_sock_key: { size: 32, fields: { cookie: f(0, 8), addr: f(8, 16), port: f(24, 2), family: f(26, 1), pad: f(27, 5) } },
   ekp_sock_val: { size: 24, fields: { addr: f(0, 16), port: f(16, 2), pad: f(18, 2), svc_id: f(20, 4) } },
   ekp_counter: { size: 16, fields: { packets: f(0, 8), bytes: f(8, 8) } },
+  ekp_gc_result: { size: 16, fields: { entries: f(0, 4), deleted: f(4, 4), flows: f(8, 4), pad: f(12, 4) } },
   ekp_config: {
     size: 96,
     fields: {

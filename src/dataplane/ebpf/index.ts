@@ -10,7 +10,7 @@ import { moveIpv4Flows } from './ct-upgrade.js';
 import { kernelConfigFlags } from './kernel.js';
 import { moveLegacySlots } from './slots-upgrade.js';
 import { DeviceAttacher, detachAll } from './devices.js';
-import { loadDatapath, type LoadedDatapath, type MapSizes } from './loader.js';
+import { carryFlows, loadDatapath, type LoadedDatapath, type MapSizes } from './loader.js';
 import { ServiceWriter } from './writer.js';
 
 const GC_INTERVAL_MS = 10_000;
@@ -33,7 +33,9 @@ function sizesOf(ctx: DataplaneContext): MapSizes {
     svcStat: c.bpfMaxServices,
     backend: c.bpfMaxBackends,
     slots: ctx.config.bpfSlots,
-    ct: ctx.config.conntrackMax,
+    // conntrackMax counts connections, as nf_conntrack_max does; each NATed
+    // connection holds two entries here (FWD and REV).
+    ct: 2 * ctx.config.conntrackMax,
     affinity: MAP_DEFAULT_SIZE.ekp_affinity_v1,
     srcRange: MAP_DEFAULT_SIZE.ekp_srcrange_v1,
     sock: MAP_DEFAULT_SIZE.ekp_sock_v1,
@@ -73,6 +75,7 @@ class EbpfDataplane implements Dataplane {
     // A previous version's state, in layouts this one replaced; before anything is attached.
     const movedSlots = moveLegacySlots(config.bpfPinDir, m.slots);
     const movedFlows = moveIpv4Flows(m.ct, m.ct4);
+    const carriedFlows = carryFlows(this.loaded.resizedCt, m);
     this.writer = new ServiceWriter(
       { svc: m.svc, backend: m.backend, slots: m.slots, srcRange: m.srcRange },
       { algorithm: config.lbAlgorithm, sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries * SLOTS_PER_ENTRY } },
@@ -81,6 +84,7 @@ class EbpfDataplane implements Dataplane {
     log.info('datapath loaded', {
       pinDir: config.bpfPinDir, ms: Math.round(performance.now() - t0), adoptedEntries: adopted.entries, adoptedBackends: adopted.backends,
       ...(movedFlows ? { ipv4ConntrackEntriesMoved: movedFlows } : {}),
+      ...(carriedFlows ? { conntrackEntriesCarriedToResizedMaps: carriedFlows } : {}),
       ...(movedSlots ? { legacySlotsCopied: movedSlots } : {}),
     });
 
@@ -111,7 +115,7 @@ class EbpfDataplane implements Dataplane {
   gc(): void {
     if (!this.loaded) return;
     try {
-      this.conntrack = collectConntrack([this.loaded.maps.ct4, this.loaded.maps.ct]);
+      this.conntrack = collectConntrack(this.loaded.ctGc);
     } catch (e) {
       this.ctx.log.warn('conntrack GC failed', { error: (e as Error).message });
     }

@@ -35,7 +35,11 @@ export interface LoadedDatapath {
   tc: Record<AttachRole, BpfProgram>;
   xdp: BpfProgram;
   sock: BpfProgram[];
+  /** Never attached: the daemon runs it to collect expired conntrack entries (conntrack-gc.ts). */
+  ctGc: BpfProgram[];
   maps: Record<keyof typeof MAP, BpfMap>;
+  /** Conntrack maps of another size that were pinned before: their flows go to carryFlows. */
+  resizedCt: BpfMap[];
   close(): void;
 }
 
@@ -45,32 +49,62 @@ const SIZED: readonly [keyof MapSizes, string][] = [
   ['affinity', MAP.affinity], ['srcRange', MAP.srcRange], ['sock', MAP.sock],
 ];
 
-/**
- * A pinned map of another size cannot be reused (libbpf refuses the load), so
- * it is unpinned and recreated; for the conntrack map that costs the
- * established flows, which the log says.
- */
 /** max_entries for a size: the slot pool holds SLOTS_PER_ENTRY slots an entry. */
 function maxEntries(k: keyof MapSizes, sizes: MapSizes): number {
   return k === 'slots' ? slotEntries(sizes.slots) : sizes[k];
 }
 
-function dropMismatchedPins(pinDir: string, sizes: MapSizes, log: Logger): void {
+/**
+ * A pinned map of another size cannot be reused (libbpf refuses the load), so
+ * its pin is removed and the map recreated. A conntrack map is kept open
+ * instead and returned: its flows are carried into the new map (carryFlows),
+ * so changing the conntrack size does not reset established connections.
+ */
+function dropMismatchedPins(pinDir: string, sizes: MapSizes, log: Logger): BpfMap[] {
+  const resizedCt: BpfMap[] = [];
   for (const [k, name] of SIZED) {
     const path = join(pinDir, name);
     if (!existsSync(path)) continue;
-    let have: number;
+    let m: BpfMap;
     try {
-      const m = BpfMap.openPinned(path);
-      have = m.maxEntries;
-      m.close();
+      m = BpfMap.openPinned(path);
     } catch {
       continue;
     }
-    if (have === maxEntries(k, sizes)) continue;
-    log.warn('pinned map has another size; recreating it', { map: name, pinned: have, wanted: maxEntries(k, sizes), losesFlows: k === 'ct' });
+    if (m.maxEntries === maxEntries(k, sizes)) {
+      m.close();
+      continue;
+    }
+    log.warn('pinned map has another size; recreating it', { map: name, pinned: m.maxEntries, wanted: maxEntries(k, sizes), carriesFlows: k === 'ct' });
     unlinkSync(path);
+    if (k === 'ct') resizedCt.push(m);
+    else m.close();
   }
+  return resizedCt;
+}
+
+/**
+ * Copies the flows of resized conntrack maps into the new ones (an entry the
+ * new programs already wrote wins) and closes the old maps. Run it after the
+ * new programs are loaded and before they replace the old ones on the devices,
+ * as moveIpv4Flows. Returns how many entries were carried.
+ */
+export function carryFlows(old: readonly BpfMap[], maps: Record<keyof typeof MAP, BpfMap>): number {
+  let carried = 0;
+  for (const from of old) {
+    const to = from.keySize === maps.ct4.keySize ? maps.ct4 : maps.ct;
+    for (const [k, v] of from.entries()) {
+      try {
+        // An older map may be bigger than the new one: the LRU then keeps the most recent flows.
+        to.update(k, v, 'noexist');
+        carried++;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EEXIST') throw e;
+      }
+    }
+    from.close();
+  }
+  return carried;
 }
 
 function open(name: string, opts: LoadOptions, flags: number): BpfObject {
@@ -94,7 +128,7 @@ function open(name: string, opts: LoadOptions, flags: number): BpfObject {
  */
 export function loadDatapath(opts: LoadOptions): LoadedDatapath {
   preparePinDir(opts.pinDir);
-  dropMismatchedPins(opts.pinDir, opts.sizes, opts.log);
+  const resizedCt = dropMismatchedPins(opts.pinDir, opts.sizes, opts.log);
   const objects: BpfObject[] = [];
   try {
     const tcObj = (role: AttachRole) => {
@@ -109,16 +143,21 @@ export function loadDatapath(opts: LoadOptions): LoadedDatapath {
     objects.push(xdp);
     const sock = open('sock_lb', opts, 0);
     objects.push(sock);
+    const gc = open('ct_gc', opts, 0);
+    objects.push(gc);
     const maps = Object.fromEntries(Object.entries(MAP).map(([k, name]) => [k, wire.map(name)])) as Record<keyof typeof MAP, BpfMap>;
     return {
       tc: { wire: wire.program('tc_ingress'), host: host.program('tc_egress'), pods: pods.program('tc_ingress') },
       xdp: xdp.program('xdp_nodeport'),
       sock: sock.programs(),
+      ctGc: [gc.program('ct_gc4'), gc.program('ct_gc6')],
       maps,
+      resizedCt,
       close: () => objects.forEach((o) => o.close()),
     };
   } catch (e) {
     objects.forEach((o) => o.close());
+    resizedCt.forEach((m) => m.close());
     throw e;
   }
 }

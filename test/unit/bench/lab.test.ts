@@ -131,7 +131,7 @@ function result(measurements: Measurement[]): LabBenchResult {
     options: { modes: ['direct', 'ebpf', 'iptables'], scales: [1, 1000], fillerEndpoints: 3, durationS: 5, rounds: 3, connections: 32, threads: 2, vm: false, programTimeoutS: 300, labName: 'bench' },
     programming: [{ scale: 1, mode: 'ebpf', ms: 40 }, { scale: 1000, mode: 'iptables', ms: null, error: 'not healthy after 300000 ms' }, { scale: 1000, mode: 'ebpf', ms: 12_345 }],
     measurements,
-    packet_ns: [{ scale: 1, kind: 'new_conn', ns: 321.4, runs: 1000 }],
+    packet_ns: [{ scale: 1, kind: 'new_conn', ns: 321.4, runs: 1000, ns_per_request: 1285.6 }],
     summary: summarize(measurements),
   };
 }
@@ -165,7 +165,7 @@ describe('bench lab results', () => {
     expect(md).toContain('| direct | 2,000 | 1.00× |');
     expect(md).toMatch(/\| iptables \| — \| — \| — \| — \| — \| — \| — \| — \| failed: not healthy after 300000 ms \|/);
     expect(md).toContain('12.3 s |');
-    expect(md).toContain('321 ns per run during new connections');
+    expect(md).toContain('321 ns per run, 1286 ns per request during new connections');
   });
 
   it('draws a bar per mode and scale in both panels, escaping what it prints', () => {
