@@ -262,6 +262,21 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'UDP: an endpoint removed, the same client socket moves to a remaining one',
+    async run({ lab, setServices }) {
+      // A fixed source port: every datagram is the same flow, as from one long-lived socket.
+      const ask = async () => (await udpAsk(lab.pods[0]!, '10.96.0.15', 53, { localPort: 40053, timeoutMs: 1500 })).pod;
+      const first = await ask();
+      expect(await ask()).toBe(first);
+      await setServices(exampleServices(lab).map((d) => (d.name === 'echo' ? { ...d, pods: d.pods.filter((p) => p !== first) } : d)));
+      // The removed pod still answers: only the deleted conntrack entries move the client.
+      const next = await ask();
+      expect(next).not.toBe(first);
+      expect(await ask()).toBe(next);
+      await setServices(exampleServices(lab));
+    },
+  },
+  {
     name: 'an edited manifest reaches the datapath within a second or two',
     async run({ lab, setServices }) {
       const only = lab.pods[3]!.name;
