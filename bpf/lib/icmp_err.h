@@ -142,6 +142,14 @@ EKP_INLINE __u64 emb_l4_patch(struct emb_l4 *l4, void *end, __u8 proto, int v6,
 	return port_diff;
 }
 
+/* addr_eq without its short-circuit branches: every branch here multiplies
+ * the paths the verifier walks through the rest of the error's rewrite. */
+EKP_INLINE int addr_same(const union ekp_addr *a, const union ekp_addr *b)
+{
+	return ((a->v6[0] ^ b->v6[0]) | (a->v6[1] ^ b->v6[1]) |
+		(a->v6[2] ^ b->v6[2]) | (a->v6[3] ^ b->v6[3])) == 0;
+}
+
 EKP_INLINE int icmp_embedded_proto_ok(__u8 proto)
 {
 	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
@@ -289,8 +297,8 @@ EKP_INLINE int icmp6_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __
 	n.sport = k.dport;
 	n.dport = k.sport;
 	emb_translate(ct, &n);
-	fix_d = addr_eq(&p->daddr, &k.daddr);
-	fix_s = addr_eq(&p->saddr, &k.saddr);
+	fix_d = addr_same(&p->daddr, &k.daddr);
+	fix_s = addr_same(&p->saddr, &k.saddr);
 
 	addr_diff = csum_diff_addr(0, &k.daddr, &n.saddr, EKP_FAMILY_V6);
 	addr_diff = csum_diff_addr(addr_diff, &k.saddr, &n.daddr, EKP_FAMILY_V6);
@@ -299,17 +307,15 @@ EKP_INLINE int icmp6_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __
 	sum = addr_diff + emb_l4_patch(l4, end, nh, 1,
 				       p->l4_len - ICMP_HLEN_ - sizeof(struct ipv6hdr), addr_diff, &n);
 	/* ICMPv6: the pseudo-header has the outer addresses. */
-	if (fix_d) {
-		sum = csum_diff_addr(sum, &p->daddr, &n.saddr, EKP_FAMILY_V6);
+	if (fix_d)
 		addr_copy(&p->daddr, &n.saddr);
-		__builtin_memcpy(&ip6->daddr, &n.saddr, 16);
-	}
-	if (fix_s) {
-		sum = csum_diff_addr(sum, &p->saddr, &n.daddr, EKP_FAMILY_V6);
+	if (fix_s)
 		addr_copy(&p->saddr, &n.daddr);
-		__builtin_memcpy(&ip6->saddr, &n.daddr, 16);
-	}
+	sum = csum_diff_addr(sum, (union ekp_addr *)&ip6->saddr, &p->saddr, EKP_FAMILY_V6);
+	sum = csum_diff_addr(sum, (union ekp_addr *)&ip6->daddr, &p->daddr, EKP_FAMILY_V6);
 	ic->checksum = csum_apply(ic->checksum, sum);
+	__builtin_memcpy(&ip6->saddr, &p->saddr, 16);
+	__builtin_memcpy(&ip6->daddr, &p->daddr, 16);
 
 	*ct_type = ct->type;
 	*ct_flags = ct->flags;
