@@ -310,6 +310,8 @@ enum ekp_event {
 	EKP_EV_SOCK_XLATE = 13,        /* cgroup hook translated a socket     */
 	EKP_EV_REDIRECT = 14,          /* forwarded by redirect helper        */
 	EKP_EV_XDP_TO_STACK = 15,      /* XDP passed a service packet to tc   */
+	EKP_EV_ICMP_ERR_XLATE = 16,    /* ICMP error about a NATed flow translated */
+	EKP_EV_PASS_ICMP_ERR = 17,     /* ICMP error not understood: passed untouched */
 	EKP_EV_MAX = 32,
 };
 

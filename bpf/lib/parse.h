@@ -5,7 +5,8 @@
  * calls that may move packet data, offsets do).
  *
  * Policy for odd packets — never rewrite what we did not fully understand:
- *  - not IP, VLAN-tagged, ICMP, other L4 protocols:      pass untouched
+ *  - not IP, VLAN-tagged, other L4 protocols:           pass untouched
+ *  - ICMP(v6): EKP_ICMP, for the error translation (icmp_err.h)
  *  - IPv4 options, fragments, IPv6 extension headers:    pass untouched + event
  *  - impossible headers (bad version/ihl/length, L3 or L4 header cut short):
  *                                                        drop with a reason
@@ -21,6 +22,9 @@
 #define IP_MF_ 0x2000
 #define IP_OFFSET_ 0x1FFF
 
+/* parse_packet: an ICMP(v6) packet, not a verdict (see icmp_err.h). */
+#define EKP_ICMP (-2)
+
 EKP_INLINE int parse_l4(struct ekp_ctx *ctx, struct pkt *p)
 {
 	void *data, *end;
@@ -30,6 +34,10 @@ EKP_INLINE int parse_l4(struct ekp_ctx *ctx, struct pkt *p)
 	case IPPROTO_TCP:  need = sizeof(struct tcphdr); break;
 	case IPPROTO_UDP:  need = sizeof(struct udphdr); break;
 	case IPPROTO_SCTP: need = sizeof(struct sctphdr_); break;
+	case IPPROTO_ICMP:
+		return p->family == EKP_FAMILY_V4 ? EKP_ICMP : EKP_V_PASS;
+	case IPPROTO_ICMPV6:
+		return p->family == EKP_FAMILY_V6 ? EKP_ICMP : EKP_V_PASS;
 	default:
 		return EKP_V_PASS;
 	}
@@ -129,6 +137,7 @@ EKP_INLINE int parse_ipv6(struct ekp_ctx *ctx, struct pkt *p)
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
 	case IPPROTO_SCTP:
+	case IPPROTO_ICMPV6:
 		break;
 	case IPPROTO_HOPOPTS:
 	case IPPROTO_ROUTING:
@@ -150,7 +159,11 @@ EKP_INLINE int parse_ipv6(struct ekp_ctx *ctx, struct pkt *p)
 	return parse_l4(ctx, p);
 }
 
-/* Returns EKP_CONTINUE with *p filled for TCP/UDP/SCTP, else a verdict. */
+/*
+ * Returns EKP_CONTINUE with *p filled for TCP/UDP/SCTP; EKP_ICMP for ICMP (v4)
+ * or ICMPv6 with p's addresses and L4 offsets (no ports: see icmp_err.h);
+ * else a verdict.
+ */
 EKP_INLINE int parse_packet(struct ekp_ctx *ctx, struct pkt *p)
 {
 	struct ethhdr *eth = ctx_data(ctx);

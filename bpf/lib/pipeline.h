@@ -16,6 +16,7 @@
 #include "lb.h"
 #include "nat.h"
 #include "reject.h"
+#include "icmp_err.h"
 
 #ifndef AF_INET
 #define AF_INET  2
@@ -335,6 +336,21 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p)
 	}
 }
 
+/* An ICMP error about a NATed flow: translated, then forwarded as the flow's own packets are. */
+EKP_INLINE int handle_icmp(struct ekp_ctx *ctx, struct pkt *p)
+{
+#ifdef EKP_XDP
+	return EKP_V_PASS; /* tc on this device translates it */
+#else
+	__u8 type = 0, flags = 0;
+	int ret = icmp_error(ctx, p, &type, &flags);
+
+	if (ret != EKP_CONTINUE)
+		return ret;
+	return forward(ctx, p, &p->daddr, 0, must_reroute(type, flags));
+#endif
+}
+
 EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 {
 	struct ekp_ct_val *ct;
@@ -343,8 +359,11 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 	int ret;
 
 	ret = parse_packet(ctx, &p);
-	if (ret != EKP_CONTINUE)
+	if (ret != EKP_CONTINUE) {
+		if (ret == EKP_ICMP)
+			return handle_icmp(ctx, &p);
 		return ret;
+	}
 	ct = ct_lookup(&p);
 	if (ct) {
 		if (xdp_defers(ctx, ct->type, ct->flags))

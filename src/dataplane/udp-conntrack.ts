@@ -1,4 +1,4 @@
-// Stale UDP conntrack entries, for the netfilter modes (iptables, nftables, ipvs). UDP has no
+// Stale UDP conntrack entries (netfilter modes: conntrack -R here; ebpf: ebpf/udp-sweep.ts). UDP has no
 // connection to end: an entry NATed to an endpoint that is gone keeps sending a client's
 // datagrams to it until the entry times out (for as long as the client keeps talking), and an
 // entry made while a Service had no endpoint, or before it existed, keeps bypassing the DNAT.
@@ -29,22 +29,33 @@ export function udpFlows(s: DesiredService): UdpFlows {
 const frontendId = ([a, p]: readonly [string, number]) => `${a} ${p}`;
 
 /**
- * `conntrack -R` lines for the service ports in `keys`, from what the kernel had (`before`) to
- * what it has now (`after`):
- * - an endpoint gone: entries to each of the port's frontends whose reply comes from it
+ * One set of flows a sync made stale: UDP flows to `frontend` whose replies come from
+ * `replySrc` (an endpoint IP, any port), or every UDP flow to `frontend` when absent.
+ */
+export interface StaleUdpFlow {
+  readonly family: IPFamily;
+  readonly frontend: readonly [string, number];
+  readonly replySrc?: string;
+}
+
+/**
+ * The UDP flows made stale by going, for the service ports in `keys`, from what the kernel had
+ * (`before`) to what it has now (`after`):
+ * - an endpoint gone: flows to each of the port's frontends whose reply comes from it
  *   (kube-proxy's ClearEntriesForNAT and ClearEntriesForPortNAT);
  * - a frontend that now has endpoints and had none (the port gained its first endpoint, is new,
- *   or got a new address): every entry to it (kube-proxy clears a newly active UDP Service's IPs
+ *   or got a new address): every flow to it (kube-proxy clears a newly active UDP Service's IPs
  *   and NodePort), since those were made without DNAT.
- * Unlike kube-proxy, every line names the frontend's port too, so the other ports of a VIP keep
- * their flows. `before` null (this process has not synced yet) deletes nothing: what the kernel
- * held is not known, and a restart must not cut live flows.
+ * Unlike kube-proxy, every one names the frontend's port too, so the other ports of a VIP keep
+ * their flows. `before` null (this process has not synced yet) makes nothing stale: what the
+ * kernel held is not known, and a restart must not cut live flows.
+ * Every mode deletes these from its own conntrack: netfilter's (staleUdpLines), ebpf's maps.
  */
-export function staleUdpLines(before: ReadonlyMap<string, UdpFlows> | null, after: ReadonlyMap<string, UdpFlows>, keys: Iterable<string>): string[] {
+export function staleUdpFlows(before: ReadonlyMap<string, UdpFlows> | null, after: ReadonlyMap<string, UdpFlows>, keys: Iterable<string>): StaleUdpFlow[] {
   if (!before) return [];
-  const lines = new Set<string>();
-  const del = (f: UdpFlows, [addr, port]: readonly [string, number], replySrc?: string) => {
-    lines.add(['-D', '-p', 'udp', ...(f.family === 6 ? ['-f', 'ipv6'] : []), '--orig-dst', addr, '--orig-port-dst', String(port), ...(replySrc ? ['--reply-src', replySrc] : [])].join(' '));
+  const out = new Map<string, StaleUdpFlow>();
+  const add = (f: UdpFlows, fe: readonly [string, number], replySrc?: string) => {
+    out.set(`${frontendId(fe)} ${replySrc ?? ''}`, { family: f.family, frontend: fe, ...(replySrc ? { replySrc } : {}) });
   };
   for (const key of keys) {
     const b = before.get(key);
@@ -52,20 +63,55 @@ export function staleUdpLines(before: ReadonlyMap<string, UdpFlows> | null, afte
     if (b) {
       for (const ep of b.endpoints) {
         if (a?.endpoints.has(ep)) continue;
-        for (const fe of b.frontends) del(b, fe, ep);
+        for (const fe of b.frontends) add(b, fe, ep);
       }
     }
     if (a && a.endpoints.size > 0) {
       const active = new Set(b && b.endpoints.size > 0 ? b.frontends.map(frontendId) : []);
-      for (const fe of a.frontends) if (!active.has(frontendId(fe))) del(a, fe);
+      for (const fe of a.frontends) if (!active.has(frontendId(fe))) add(a, fe);
     }
   }
-  return [...lines];
+  return [...out.values()];
+}
+
+/** `conntrack -R` lines deleting the stale flows of staleUdpFlows (same arguments). */
+export function staleUdpLines(before: ReadonlyMap<string, UdpFlows> | null, after: ReadonlyMap<string, UdpFlows>, keys: Iterable<string>): string[] {
+  return [...new Set(staleUdpFlows(before, after, keys).map(conntrackLine))];
+}
+
+const conntrackLine = ({ family, frontend: [addr, port], replySrc }: StaleUdpFlow): string =>
+  ['-D', '-p', 'udp', ...(family === 6 ? ['-f', 'ipv6'] : []), '--orig-dst', addr, '--orig-port-dst', String(port), ...(replySrc ? ['--reply-src', replySrc] : [])].join(' ');
+
+/**
+ * The UDP service ports as the kernel has them, sync after sync: what each sync made stale.
+ * Shared by the netfilter modes (UdpConntrackCleaner) and ebpf, which differ only in how they delete.
+ */
+export class UdpFlowHistory {
+  private last: Map<string, UdpFlows> | null = null;
+
+  /** Call after `services` reached the kernel; `changed` is what the sync wrote ('all': every service port). */
+  synced(services: Iterable<DesiredService>, changed: ReadonlySet<string> | 'all'): StaleUdpFlow[] {
+    const now = new Map<string, UdpFlows>();
+    for (const s of services) if (s.protocol === 'UDP') now.set(s.key, udpFlows(s));
+    const keys = changed === 'all' ? new Set([...(this.last?.keys() ?? []), ...now.keys()]) : changed;
+    const stale = staleUdpFlows(this.last, now, keys);
+    if (changed === 'all' || !this.last) {
+      this.last = now;
+    } else {
+      // What the kernel has: the ports this sync wrote as they are now, the rest as before.
+      for (const key of changed) {
+        const f = now.get(key);
+        if (f) this.last.set(key, f);
+        else this.last.delete(key);
+      }
+    }
+    return stale;
+  }
 }
 
 /** Remembers the UDP service ports last synced and deletes the entries each sync makes stale. */
 export class UdpConntrackCleaner {
-  private last: Map<string, UdpFlows> | null = null;
+  private readonly history = new UdpFlowHistory();
   private batch = true;
   private warned = false;
 
@@ -77,20 +123,7 @@ export class UdpConntrackCleaner {
    * rules are in place, and the entries time out on their own.
    */
   async synced(services: Iterable<DesiredService>, changed: ReadonlySet<string> | 'all'): Promise<string[]> {
-    const now = new Map<string, UdpFlows>();
-    for (const s of services) if (s.protocol === 'UDP') now.set(s.key, udpFlows(s));
-    const keys = changed === 'all' ? new Set([...(this.last?.keys() ?? []), ...now.keys()]) : changed;
-    const lines = staleUdpLines(this.last, now, keys);
-    if (changed === 'all' || !this.last) {
-      this.last = now;
-    } else {
-      // What the kernel has: the ports this sync wrote as they are now, the rest as before.
-      for (const key of changed) {
-        const f = now.get(key);
-        if (f) this.last.set(key, f);
-        else this.last.delete(key);
-      }
-    }
+    const lines = [...new Set(this.history.synced(services, changed).map(conntrackLine))];
     if (lines.length) {
       await this.delete(lines).catch((e: Error) => this.warn({ status: null, stdout: '', stderr: e.message }, 'conntrack'));
     }

@@ -262,6 +262,43 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'UDP: an endpoint removed, the same client socket moves to a remaining one',
+    // ipvs drains a removed endpoint at weight 0: IPVS's own UDP connection stays on it until it idles out.
+    notIn: ['ipvs'],
+    async run({ lab, setServices }) {
+      // A fixed source port: every datagram is the same flow, as from one long-lived socket.
+      const ask = async () => (await udpAsk(lab.pods[0]!, '10.96.0.15', 53, { localPort: 40053, timeoutMs: 1500 })).pod;
+      const first = await ask();
+      expect(await ask()).toBe(first);
+      await setServices(exampleServices(lab).map((d) => (d.name === 'echo' ? { ...d, pods: d.pods.filter((p) => p !== first) } : d)));
+      // The removed pod still answers: only the deleted conntrack entries move the client.
+      const next = await ask();
+      expect(next).not.toBe(first);
+      expect(await ask()).toBe(next);
+      await setServices(exampleServices(lab));
+    },
+  },
+  {
+    name: 'UDP to a backend port nobody listens on: the backend\'s ICMP error reaches the client as an error about its VIP (ECONNREFUSED)',
+    // userspace relays: the backend's error ends at the relay's own socket.
+    notIn: ['userspace'],
+    async run({ lab, setServices }) {
+      const from = lab.pods[0]!;
+      const v6 = !!lab.spec.ipv6;
+      const closed = (pod: string, ip: string, ip6: string): ServiceDef => ({
+        name: `closed-${pod}`, clusterIP: ip, ...(v6 ? { clusterIPv6: ip6 } : {}), type: 'ClusterIP', protocol: 'UDP', port: 53, targetPort: 5399, pods: [pod],
+      });
+      const remote = lab.pods.find((p) => p.node !== from.node)!;
+      const local = lab.pods.find((p) => p.node === from.node && p !== from)!;
+      await setServices([...exampleServices(lab), closed(remote.name, '10.96.0.41', 'fd00:96::41'), closed(local.name, '10.96.0.42', 'fd00:96::42')]);
+      // Without the translation the error names the backend, the connected socket ignores it, and the ask times out.
+      for (const vip of ['10.96.0.41', '10.96.0.42', ...(v6 ? ['fd00:96::41', 'fd00:96::42'] : [])]) {
+        await expect(udpAsk(from, vip, 53, { timeoutMs: 2000 }), vip).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      }
+      await setServices(exampleServices(lab));
+    },
+  },
+  {
     name: 'an edited manifest reaches the datapath within a second or two',
     async run({ lab, setServices }) {
       const only = lab.pods[3]!.name;

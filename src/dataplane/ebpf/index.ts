@@ -11,6 +11,8 @@ import { kernelConfigFlags } from './kernel.js';
 import { moveLegacySlots } from './slots-upgrade.js';
 import { DeviceAttacher, detachAll } from './devices.js';
 import { carryFlows, loadDatapath, type LoadedDatapath, type MapSizes } from './loader.js';
+import { UdpFlowHistory } from '../udp-conntrack.js';
+import { sweepUdpFlows } from './udp-sweep.js';
 import { ServiceWriter } from './writer.js';
 
 const GC_INTERVAL_MS = 10_000;
@@ -63,6 +65,7 @@ class EbpfDataplane implements Dataplane {
   private devices: DeviceAttacher | null = null;
   private gcTimer: NodeJS.Timeout | null = null;
   private conntrack = { entries: 0, flows: 0, deleted: 0 };
+  private readonly udpHistory = new UdpFlowHistory();
 
   constructor(private readonly ctx: DataplaneContext) {}
 
@@ -102,6 +105,17 @@ class EbpfDataplane implements Dataplane {
     if (!this.writer) throw new Error('ebpf dataplane not started');
     const stats = this.writer.apply(update);
     this.ctx.log.debug('maps written', { ...stats });
+    // After the write: a flow swept now picks from the new backends with its next datagram.
+    const stale = this.udpHistory.synced(update.state.services.values(), update.changed);
+    if (stale.length && this.loaded) {
+      try {
+        const deleted = sweepUdpFlows([this.loaded.maps.ct4, this.loaded.maps.ct], stale);
+        if (deleted) this.ctx.log.debug('stale UDP flows deleted', { entries: deleted });
+      } catch (e) {
+        // The services are in place; the flows time out on their own.
+        this.ctx.log.warn('UDP conntrack cleanup failed', { error: (e as Error).message });
+      }
+    }
   }
 
   async close(): Promise<void> {

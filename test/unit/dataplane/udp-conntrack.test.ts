@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Runner } from '../../../src/dataplane/run.js';
-import { staleUdpLines, udpFlows, UdpConntrackCleaner, type UdpFlows } from '../../../src/dataplane/udp-conntrack.js';
+import { staleUdpFlows, staleUdpLines, udpFlows, UdpConntrackCleaner, UdpFlowHistory, type UdpFlows } from '../../../src/dataplane/udp-conntrack.js';
 import { buildDesiredState, type DesiredService } from '../../../src/model/index.js';
 import { memoryLogger } from '../../../src/observe/index.js';
 import { ep, NODE, slice, svc } from '../model/fixtures.js';
@@ -80,6 +80,22 @@ describe('stale UDP conntrack entries', () => {
     };
     const before = v6(['fd00:244::1', 'fd00:244::2']);
     expect(staleUdpLines(before, v6(['fd00:244::1']), before.keys())).toEqual(['-D -p udp -f ipv6 --orig-dst fd00:96::10 --orig-port-dst 53 --reply-src fd00:244::2']);
+  });
+});
+
+describe('stale UDP flows as data (what ebpf deletes from its maps)', () => {
+  it('the same decision as the lines: frontend, and the endpoint whose replies it had', () => {
+    const before = flows(dns(['10.244.1.1', '10.244.1.2']));
+    expect(staleUdpFlows(before, flows(dns(['10.244.1.1'])), [KEY])).toEqual([{ family: 4, frontend: ['10.96.0.10', 53], replySrc: '10.244.1.2' }]);
+    expect(staleUdpFlows(flows(dns([])), flows(dns(['10.244.1.1'])), [KEY])).toEqual([{ family: 4, frontend: ['10.96.0.10', 53] }]);
+  });
+
+  it('UdpFlowHistory: nothing on the first sync, then what each sync made stale; unsynced keys keep their past', () => {
+    const h = new UdpFlowHistory();
+    expect(h.synced(dns(['10.244.1.1', '10.244.1.2']), 'all')).toEqual([]);
+    expect(h.synced(dns(['10.244.1.1']), new Set())).toEqual([]);
+    expect(h.synced(dns(['10.244.1.1']), new Set([KEY]))).toEqual([{ family: 4, frontend: ['10.96.0.10', 53], replySrc: '10.244.1.2' }]);
+    expect(h.synced(dns(['10.244.1.1']), 'all')).toEqual([]);
   });
 });
 
