@@ -4,7 +4,13 @@
 // flow and picks a live backend.
 import type { BpfMap } from '../../native/index.js';
 import type { StaleUdpFlow } from '../udp-conntrack.js';
-import { CT_TYPE, PROTO, decodeCtKey, decodeCtVal, encodeAddr, encodeCtKey, reverseKeyOf } from './abi.js';
+import { CT_TYPE, LAYOUT, PROTO, SIZE, decodeCtKey, decodeCtVal, encodeAddr, encodeCtKey, reverseKeyOf } from './abi.js';
+
+/** Where each map's key keeps its protocol: a TCP entry is passed over without decoding it. */
+const PROTO_AT: Record<number, number> = {
+  [SIZE.ekp_ct4_key]: LAYOUT.ekp_ct4_key.fields.proto.offset,
+  [SIZE.ekp_ct_key]: LAYOUT.ekp_ct_key.fields.proto.offset,
+};
 
 // By bytes: the model's text and the map's decoded text may spell an IPv6 address differently.
 const addrId = (addr: string) => encodeAddr(addr).toString('hex');
@@ -35,8 +41,8 @@ export function sweepUdpFlows(maps: readonly BpfMap[], stale: readonly StaleUdpF
   for (const ct of maps) {
     const doomed: Buffer[] = [];
     for (const [k, v] of ct.entries()) {
+      if (k[PROTO_AT[k.length]!] !== PROTO.udp) continue;
       const key = decodeCtKey(k);
-      if (key.proto !== PROTO.udp) continue;
       const val = decodeCtVal(v, key.family);
       if (val.type === CT_TYPE.FWD && matches(id(key.daddr, key.dport), val.addr)) {
         doomed.push(Buffer.from(k), encodeCtKey(reverseKeyOf(key, val)));
