@@ -285,6 +285,14 @@ export interface RenderInput {
    * it overflows the stack (segfault).
    */
   readonly descendingChains?: boolean;
+  /**
+   * Write KUBE-SERVICES and KUBE-NODEPORTS in descending order of their jump targets (iptables-nft).
+   * Each target goes into the --noflush cache request's sorted list (LIST_ALL_LINE), searched from
+   * its head: a name below every earlier one is placed at once, where ascending names walk the
+   * whole list (10,000 services: 1.2-1.5 s of a partial sync that adds a service). The order of
+   * these rules means nothing: each matches its own destination (kube-proxy writes them in Go map order).
+   */
+  readonly descendingTargets?: boolean;
   /** Declare KUBE_PROXY_CANARY in filter and nat (full syncs; see index.ts). */
   readonly canary?: boolean;
   /**
@@ -332,6 +340,11 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
     stats.chains++;
     out.push(`:${name} - [0:0]`);
   };
+  const byTarget = (lines: string[]): string[] => {
+    if (!r.descendingTargets) return lines;
+    const keyed = lines.map((l) => [l.slice(l.lastIndexOf(' -j ') + 4), l] as const);
+    return keyed.sort((a, b) => descending(a[0], b[0])).map((x) => x[1]);
+  };
 
   const shared = r.shared ?? { filter: true, nat: true };
 
@@ -374,11 +387,11 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
   for (const ch of declared) declare(ch);
   for (const ch of stale) out.push(`:${ch} - [0:0]`);
   if (shared.nat) {
-    for (const s of svcs) rules(s.natServices);
+    rules(byTarget(svcs.flatMap((s) => s.natServices)));
     const addrs = [...new Set(svcs.flatMap((s) => s.nodePortAddresses))];
     const last = cm('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
     rules(addrs.map((a) => ['-A', KUBE_SERVICES, ...last, '-d', host(a), '-j', KUBE_NODEPORTS].join(' ')));
-    for (const s of svcs) rules(s.natNodePorts);
+    rules(byTarget(svcs.flatMap((s) => s.natNodePorts)));
     rules([
       `-A ${KUBE_POSTROUTING} -m mark ! --mark ${r.mark}/${r.mark} -j RETURN`,
       `-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${r.mark}`,

@@ -227,6 +227,17 @@ describe('restore input shaped for each backend', () => {
     expect(contents(r.kernels[4])).toEqual(contents(fresh.kernels[4]));
   });
 
+  it('nft: KUBE-SERVICES and KUBE-NODEPORTS jump in descending target order, the node-port jumps last', async () => {
+    const r = await fullSync(desired(everything()));
+    const nat = natLines(r.restores[0]!.text);
+    const targets = (chain: string) => nat.filter((l) => l.startsWith(`-A ${chain} `)).map((l) => l.slice(l.lastIndexOf(' -j ') + 4));
+    const services = targets('KUBE-SERVICES');
+    expect(services.slice(-2)).toEqual(['KUBE-NODEPORTS', 'KUBE-NODEPORTS']);
+    expect(services.slice(0, -2)).toEqual([...services.slice(0, -2)].sort().reverse());
+    expect(services.length).toBeGreaterThan(8);
+    expect(targets('KUBE-NODEPORTS')).toEqual([...targets('KUBE-NODEPORTS')].sort().reverse());
+  });
+
   it('a partial sync that adds a service rewrites the shared chains', async () => {
     const o = everything();
     const r = await fullSync(desired({ ...o, services: o.services.filter((s) => (s.metadata as { name: string }).name !== 'web') }));
