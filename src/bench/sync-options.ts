@@ -13,7 +13,15 @@ export interface SyncBenchOptions {
   json: boolean;
   /** Run every measurement inside the qemu VM (Debian's kernel, the only one here with IP_VS). */
   vm: boolean;
+  /**
+   * Run every mode once at WARMUP_SERVICES first, unreported. A freshly booted guest loads each
+   * mode's kernel modules (over 9p, emulated) on first use: nftables' first 10 services took 54 s
+   * there, its second 2.4 s. Default under --vm.
+   */
+  warmup: boolean;
 }
+
+export const WARMUP_SERVICES = 10;
 
 export const SYNC_DEFAULT_SIZES = [1_000, 10_000];
 /**
@@ -39,6 +47,9 @@ modes interleaved (the order reverses from one size to the next).
   --vm             run every mode, ipvs included, inside the qemu VM on Debian's kernel;
                    emulated (TCG), so times are far above the host's: compare modes
                    with each other, not with a host run
+  --warmup         run every mode once at ${WARMUP_SERVICES} services first, unreported: a fresh
+                   kernel loads each mode's modules on first use (default under --vm;
+                   --no-warmup turns it off)
   --json           print {"results": [...], "notes": [...]} instead of the table
 `;
 
@@ -54,10 +65,11 @@ function ints(flag: string, v: string, min: number, max: number): number[] {
 
 /** modesGiven: without --modes the caller leaves out the modes this kernel lacks, with a note. */
 export function parseSyncBenchArgs(args: readonly string[]): SyncBenchOptions & { modesGiven: boolean } {
-  const o: SyncBenchOptions = { modes: [...SYNC_MODES], sizes: [...SYNC_DEFAULT_SIZES], timeoutS: SYNC_DEFAULT_TIMEOUT_S, json: false, vm: false };
+  const o: SyncBenchOptions = { modes: [...SYNC_MODES], sizes: [...SYNC_DEFAULT_SIZES], timeoutS: SYNC_DEFAULT_TIMEOUT_S, json: false, vm: false, warmup: false };
   let modesGiven = false;
   let sizesGiven = false;
   let timeoutGiven = false;
+  let warmupGiven = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -79,23 +91,26 @@ export function parseSyncBenchArgs(args: readonly string[]): SyncBenchOptions & 
       case '--sizes': o.sizes = ints(flag, value(), 1, 100_000); sizesGiven = true; break;
       case '--timeout': [o.timeoutS] = ints(flag, value(), 1, 24 * 3600) as [number]; timeoutGiven = true; break;
       case '--vm': o.vm = true; break;
+      case '--warmup': o.warmup = true; warmupGiven = true; break;
+      case '--no-warmup': o.warmup = false; warmupGiven = true; break;
       case '--json': o.json = true; break;
       default: throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
     }
   }
   if (o.vm && !sizesGiven) o.sizes = [...SYNC_VM_DEFAULT_SIZES];
   if (o.vm && !timeoutGiven) o.timeoutS = SYNC_VM_DEFAULT_TIMEOUT_S;
+  if (o.vm && !warmupGiven) o.warmup = true;
   return { ...o, modesGiven };
 }
 
 /** The guest's flags: everything explicit, so its defaults cannot differ from ours. */
 export function syncGuestArgs(o: SyncBenchOptions): string[] {
-  return ['--modes', o.modes.join(','), '--sizes', o.sizes.join(','), '--timeout', String(o.timeoutS)];
+  return ['--modes', o.modes.join(','), '--sizes', o.sizes.join(','), '--timeout', String(o.timeoutS), o.warmup ? '--warmup' : '--no-warmup'];
 }
 
 /** An upper bound for the whole guest run: boot and warm-up, then every measurement at its timeout. */
 export function syncVmTimeoutMs(o: SyncBenchOptions): number {
-  return (300 + o.sizes.length * o.modes.length * (o.timeoutS + 30)) * 1000;
+  return (300 + (o.sizes.length + (o.warmup ? 1 : 0)) * o.modes.length * (o.timeoutS + 30)) * 1000;
 }
 
 /** Modes in run order for the i-th size: reversed every other size, so no mode always runs on a warmer machine. */

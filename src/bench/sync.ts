@@ -18,7 +18,7 @@ import type { BenchSuite } from './index.js';
 import { cleanupScratch, progress, round, scratchBpffs } from './scratch.js';
 import { serviceObject, sliceObject } from './synthetic.js';
 import { cgroup2Root } from '../dataplane/ebpf/cgroup.js';
-import { parseSyncBenchArgs, runOrder, SYNC_BENCH_USAGE, UsageError, type SyncBenchOptions } from './sync-options.js';
+import { parseSyncBenchArgs, runOrder, SYNC_BENCH_USAGE, UsageError, WARMUP_SERVICES, type SyncBenchOptions } from './sync-options.js';
 import { syncTable, type SyncBenchReport, type SyncResult } from './sync-report.js';
 
 const NODE: NodeContext = { nodeName: 'node-0', nodeAddresses: ['192.168.0.10'], clusterCIDRs: ['10.128.0.0/9'], masqueradeAll: false };
@@ -119,6 +119,14 @@ export async function runSyncBenchHere(o: SyncBenchOptions, modesGiven: boolean)
     }
   }
   if (process.env.EKP_IN_VM === '1') notes.push(`measured inside the qemu VM (kernel ${release()}, TCG emulation): compare the modes with each other, not with a host run`);
+  if (o.warmup) {
+    for (const m of modes) {
+      progress(`sync: warm-up, ${m} at ${WARMUP_SERVICES} services…`);
+      const w = runWorker(m, WARMUP_SERVICES, o.timeoutS * 1000);
+      if (w.error) notes.push(`${m} failed its warm-up: ${w.error}`);
+    }
+    notes.push(`every mode ran once at ${WARMUP_SERVICES} services first (warm-up, not reported): a fresh kernel loads each mode's modules on first use`);
+  }
   const results: SyncResult[] = [];
   for (const [i, n] of o.sizes.entries()) {
     for (const m of runOrder(modes, i)) {

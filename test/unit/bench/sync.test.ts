@@ -11,18 +11,18 @@ import { syncJobScript } from '../../../src/bench/sync-vm.js';
 describe('bench sync flags', () => {
   it('defaults to every mode at 1,000 and 10,000 services on the host', () => {
     const o = parseSyncBenchArgs([]);
-    expect(o).toEqual({ modes: [...SYNC_MODES], sizes: SYNC_DEFAULT_SIZES, timeoutS: SYNC_DEFAULT_TIMEOUT_S, json: false, vm: false, modesGiven: false });
+    expect(o).toEqual({ modes: [...SYNC_MODES], sizes: SYNC_DEFAULT_SIZES, timeoutS: SYNC_DEFAULT_TIMEOUT_S, json: false, vm: false, warmup: false, modesGiven: false });
     expect(o.modes).toContain('ipvs');
   });
 
   it('takes the VM\'s sizes and timeout under --vm unless told otherwise', () => {
-    expect(parseSyncBenchArgs(['--vm'])).toMatchObject({ vm: true, sizes: SYNC_VM_DEFAULT_SIZES, timeoutS: SYNC_VM_DEFAULT_TIMEOUT_S, modesGiven: false });
-    expect(parseSyncBenchArgs(['--vm', '--sizes', '10_000', '--timeout=60'])).toMatchObject({ sizes: [10_000], timeoutS: 60 });
+    expect(parseSyncBenchArgs(['--vm'])).toMatchObject({ vm: true, sizes: SYNC_VM_DEFAULT_SIZES, timeoutS: SYNC_VM_DEFAULT_TIMEOUT_S, warmup: true, modesGiven: false });
+    expect(parseSyncBenchArgs(['--vm', '--sizes', '10_000', '--timeout=60', '--no-warmup'])).toMatchObject({ sizes: [10_000], timeoutS: 60, warmup: false });
   });
 
   it('reads every flag, in both spellings', () => {
-    expect(parseSyncBenchArgs(['--modes=ipvs,ebpf', '--sizes', '10,1_000', '--timeout', '30', '--json'])).toEqual({
-      modes: ['ipvs', 'ebpf'], sizes: [10, 1000], timeoutS: 30, json: true, vm: false, modesGiven: true,
+    expect(parseSyncBenchArgs(['--modes=ipvs,ebpf', '--sizes', '10,1_000', '--timeout', '30', '--json', '--warmup'])).toEqual({
+      modes: ['ipvs', 'ebpf'], sizes: [10, 1000], timeoutS: 30, json: true, vm: false, warmup: true, modesGiven: true,
     });
   });
 
@@ -35,9 +35,10 @@ describe('bench sync flags', () => {
   it('hands the guest every option explicitly, and gives it time for the worst case', () => {
     const o = parseSyncBenchArgs(['--vm', '--modes', 'ipvs,iptables', '--sizes', '10']);
     expect(parseSyncBenchArgs(syncGuestArgs(o))).toEqual({ ...o, vm: false, modesGiven: true });
-    expect(syncVmTimeoutMs({ ...o, timeoutS: 100 }) - syncVmTimeoutMs({ ...o, timeoutS: 50 })).toBe(2 * 50 * 1000);
+    // Two modes, at one size and the warm-up, may each take the whole timeout.
+    expect(syncVmTimeoutMs({ ...o, timeoutS: 100 }) - syncVmTimeoutMs({ ...o, timeoutS: 50 })).toBe(2 * 2 * 50 * 1000);
     const script = syncJobScript('/work/it\'s', '/usr/bin/node', o);
-    expect(script).toContain(`exec /bin/sh '/work/it'\\''s/scripts/vm/bench-guest.sh' '/work/it'\\''s' '/usr/bin/node' 'sync' '--modes' 'ipvs,iptables' '--sizes' '10'`);
+    expect(script).toContain(`exec /bin/sh '/work/it'\\''s/scripts/vm/bench-guest.sh' '/work/it'\\''s' '/usr/bin/node' 'sync' '--modes' 'ipvs,iptables' '--sizes' '10' '--timeout' '1200' '--warmup'`);
   });
 
   it('reverses the mode order from one size to the next', () => {
