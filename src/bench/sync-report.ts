@@ -30,6 +30,8 @@ export function syncTable(r: SyncBenchReport, modes: readonly string[], sizes: r
     });
     lines.push(`${m.padEnd(10)}  ${cells.join('  ')}`);
   }
+  const failed = r.results.filter((x) => x.error);
+  if (failed.length > 0) lines.push('', ...failed.map((x) => `${x.mode} at ${x.services.toLocaleString('en')}: ${x.error}`));
   if (r.notes.length > 0) lines.push('', ...r.notes.map((n) => `note: ${n}`));
   return `${lines.join('\n')}\n`;
 }

@@ -78,6 +78,12 @@ async function worker(mode: ProxyMode, services: number, parentNetns: string | u
   }
 }
 
+/** What a failed worker said: the error's message, not the last line of its stack. */
+export function failure(stderr: string, status: number | null): string {
+  const lines = stderr.trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.find((l) => /^([A-Za-z]*Error|Error)\b/.test(l)) ?? lines.filter((l) => !l.startsWith('at ')).pop() ?? `exit ${status}`;
+}
+
 /** A mode that takes longer than timeoutMs at one size is reported as such, not waited for. */
 function runWorker(mode: ProxyMode, services: number, timeoutMs: number): WorkerResult {
   const bin = join(packageRoot(), 'bin', 'ebpf-kube-proxy.js');
@@ -93,7 +99,7 @@ function runWorker(mode: ProxyMode, services: number, timeoutMs: number): Worker
     }
   }
   if (r.error || r.status !== 0) {
-    const why = r.error ? (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `over ${timeoutMs / 1000} s` : r.error.message : (r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`);
+    const why = r.error ? (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `over ${timeoutMs / 1000} s` : r.error.message : failure(r.stderr, r.status);
     return { mode, services, cold_ms: NaN, update_ms: NaN, error: why };
   }
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as WorkerResult;

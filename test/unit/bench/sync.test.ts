@@ -7,6 +7,7 @@ import {
 } from '../../../src/bench/sync-options.js';
 import { syncTable, type SyncBenchReport } from '../../../src/bench/sync-report.js';
 import { syncJobScript } from '../../../src/bench/sync-vm.js';
+import { failure } from '../../../src/bench/sync.js';
 
 describe('bench sync flags', () => {
   it('defaults to every mode at 1,000 and 10,000 services on the host', () => {
@@ -57,11 +58,18 @@ describe('bench sync output', () => {
     notes: ['ipvs not measured: this kernel has no IP_VS'],
   };
 
-  it('one row per mode, errors in place of numbers, sizes not run said so, then the notes', () => {
+  it('one row per mode, errors in place of numbers (whole below), sizes not run said so, then the notes', () => {
     const t = syncTable(report, ['ebpf', 'ipvs'], [1000, 10_000]).split('\n');
     expect(t[2]).toMatch(/^mode\s+1,000 cold\s+update\s+10,000 cold\s+update$/);
     expect(t[3]).toMatch(/^ebpf\s+52\.1\s+0\.4\s+not run$/);
     expect(t[4]).toMatch(/^ipvs\s+over 240 s\s+not run$/);
-    expect(t.slice(5)).toEqual(['', 'note: ipvs not measured: this kernel has no IP_VS', '']);
+    expect(t.slice(5)).toEqual(['', 'ipvs at 1,000: over 240 s', '', 'note: ipvs not measured: this kernel has no IP_VS', '']);
+  });
+
+  it('a failed worker is reported by its error message, not by the last frame of its stack', () => {
+    const stderr = 'file:///x.js:1\nCommandError: ipvsadm-restore: exit 1: Memory allocation problem\n    at mustRun (file:///exec.js:17:9)\n    at async IpvsDataplane.apply (file:///index.js:200:5)\n';
+    expect(failure(stderr, 1)).toBe('CommandError: ipvsadm-restore: exit 1: Memory allocation problem');
+    expect(failure('something odd\n    at f (x.js:1:1)\n', 1)).toBe('something odd');
+    expect(failure('', 3)).toBe('exit 3');
   });
 });
