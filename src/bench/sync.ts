@@ -81,7 +81,8 @@ async function worker(mode: ProxyMode, services: number, parentNetns: string | u
 /** What a failed worker said: the error's message, not the last line of its stack. */
 export function failure(stderr: string, status: number | null): string {
   const lines = stderr.trim().split('\n').map((l) => l.trim()).filter(Boolean);
-  return lines.find((l) => /^([A-Za-z]*Error|Error)\b/.test(l)) ?? lines.filter((l) => !l.startsWith('at ')).pop() ?? `exit ${status}`;
+  const error = lines.map((l) => /(?:^|: )([A-Za-z]*Error\b.*)$/.exec(l)?.[1]).find((m) => m !== undefined);
+  return error ?? lines.filter((l) => !l.startsWith('at ')).pop() ?? `exit ${status}`;
 }
 
 /** A mode that takes longer than timeoutMs at one size is reported as such, not waited for. */

@@ -69,6 +69,7 @@ describe('bench sync output', () => {
   it('a failed worker is reported by its error message, not by the last frame of its stack', () => {
     const stderr = 'file:///x.js:1\nCommandError: ipvsadm-restore: exit 1: Memory allocation problem\n    at mustRun (file:///exec.js:17:9)\n    at async IpvsDataplane.apply (file:///index.js:200:5)\n';
     expect(failure(stderr, 1)).toBe('CommandError: ipvsadm-restore: exit 1: Memory allocation problem');
+    expect(failure('ebpf-kube-proxy: CommandError: ip -batch -: exit 1\n    at x (y.js:1:1)\n', 1)).toBe('CommandError: ip -batch -: exit 1');
     expect(failure('something odd\n    at f (x.js:1:1)\n', 1)).toBe('something odd');
     expect(failure('', 3)).toBe('exit 3');
   });
