@@ -15,7 +15,8 @@ const quote = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
 /** The job script: scripts/vm/bench-guest.sh runs `bench sync` with these flags and --json. */
 export function syncJobScript(root: string, node: string, o: SyncBenchOptions): string {
   const argv = [join(root, 'scripts/vm/bench-guest.sh'), root, node, 'sync', ...syncGuestArgs(o)];
-  return ['#!/bin/sh', `exec /bin/sh ${argv.map(quote).join(' ')}`, ''].join('\n');
+  // Every tool a mode runs is emulated too: give each the worker's whole timeout, not 60 s.
+  return ['#!/bin/sh', `export EKP_COMMAND_TIMEOUT_S=${o.timeoutS}`, `exec /bin/sh ${argv.map(quote).join(' ')}`, ''].join('\n');
 }
 
 export async function runSyncBenchInVm(o: SyncBenchOptions): Promise<SyncBenchReport> {

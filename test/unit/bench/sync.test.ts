@@ -8,6 +8,7 @@ import {
 import { syncTable, type SyncBenchReport } from '../../../src/bench/sync-report.js';
 import { syncJobScript } from '../../../src/bench/sync-vm.js';
 import { failure } from '../../../src/bench/sync.js';
+import { commandTimeoutMs } from '../../../src/dataplane/run.js';
 
 describe('bench sync flags', () => {
   it('defaults to every mode at 1,000 and 10,000 services on the host', () => {
@@ -39,6 +40,7 @@ describe('bench sync flags', () => {
     // Two modes, at one size and the warm-up, may each take the whole timeout.
     expect(syncVmTimeoutMs({ ...o, timeoutS: 100 }) - syncVmTimeoutMs({ ...o, timeoutS: 50 })).toBe(2 * 2 * 50 * 1000);
     const script = syncJobScript('/work/it\'s', '/usr/bin/node', o);
+    expect(script).toContain('export EKP_COMMAND_TIMEOUT_S=1200\n');
     expect(script).toContain(`exec /bin/sh '/work/it'\\''s/scripts/vm/bench-guest.sh' '/work/it'\\''s' '/usr/bin/node' 'sync' '--modes' 'ipvs,iptables' '--sizes' '10' '--timeout' '1200' '--warmup'`);
   });
 
@@ -72,5 +74,11 @@ describe('bench sync output', () => {
     expect(failure('ebpf-kube-proxy: CommandError: ip -batch -: exit 1\n    at x (y.js:1:1)\n', 1)).toBe('CommandError: ip -batch -: exit 1');
     expect(failure('something odd\n    at f (x.js:1:1)\n', 1)).toBe('something odd');
     expect(failure('', 3)).toBe('exit 3');
+  });
+
+  it('tools get 60 s unless EKP_COMMAND_TIMEOUT_S says otherwise (the VM guest)', () => {
+    expect(commandTimeoutMs({})).toBe(60_000);
+    expect(commandTimeoutMs({ EKP_COMMAND_TIMEOUT_S: '1200' })).toBe(1_200_000);
+    expect(commandTimeoutMs({ EKP_COMMAND_TIMEOUT_S: 'x' })).toBe(60_000);
   });
 });
