@@ -26,8 +26,9 @@ export const WARMUP_SERVICES = 10;
 export const SYNC_DEFAULT_SIZES = [1_000, 10_000];
 /**
  * Under TCG emulation (no KVM here) the whole run at 1,000 services, boot and warm-up included,
- * took 6 min on a busy 2-core host (ipvs alone: 46 s cold, 25 s for the endpoint change). At
- * 10,000 every mode takes ~10× longer: half an hour or more. --sizes overrides.
+ * took 6 min on a busy 2-core host (ipvs alone: 46 s cold, 25 s for the endpoint change). Every
+ * mode at 10,000 would take half an hour or more (not measured whole: ~10× per mode at least).
+ * --sizes overrides.
  */
 export const SYNC_VM_DEFAULT_SIZES = [1_000];
 export const SYNC_DEFAULT_TIMEOUT_S = 240;
