@@ -2,12 +2,14 @@
 // endpoint change at that size, for every implemented mode, in one run. Each
 // measurement runs in a child process inside a fresh network namespace
 // (`unshare --net`), so modes never see each other's rules and the host's
-// namespace is never touched.
+// namespace is never touched. ipvs needs IP_VS, which this machine's kernel
+// lacks: --vm runs the same benchmark, every mode, inside the qemu VM (sync-vm.ts).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readlinkSync, rmdirSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS, type ProxyConfig } from '../config/index.js';
-import { createDataplane, implementedModes } from '../dataplane/index.js';
+import { createDataplane } from '../dataplane/index.js';
 import { buildDesiredState, type NodeContext } from '../model/index.js';
 import { packageRoot } from '../native/paths.js';
 import { createLogger } from '../observe/index.js';
@@ -16,20 +18,13 @@ import type { BenchSuite } from './index.js';
 import { cleanupScratch, progress, round, scratchBpffs } from './scratch.js';
 import { serviceObject, sliceObject } from './synthetic.js';
 import { cgroup2Root } from '../dataplane/ebpf/cgroup.js';
+import { parseSyncBenchArgs, runOrder, SYNC_BENCH_USAGE, UsageError, WARMUP_SERVICES, type SyncBenchOptions } from './sync-options.js';
+import { syncTable, type SyncBenchReport, type SyncResult } from './sync-report.js';
 
 const NODE: NodeContext = { nodeName: 'node-0', nodeAddresses: ['192.168.0.10'], clusterCIDRs: ['10.128.0.0/9'], masqueradeAll: false };
-const SIZES = [1_000, 10_000];
 const ENDPOINTS = 10;
-/** A mode that takes longer than this at one size is reported as such, not waited for. */
-const TIMEOUT_MS = 240_000;
 
-interface WorkerResult {
-  mode: string;
-  services: number;
-  cold_ms: number;
-  update_ms: number;
-  error?: string;
-}
+type WorkerResult = SyncResult;
 
 /**
  * A dataplane's start() attaches to every device of its namespace: the
@@ -83,10 +78,18 @@ async function worker(mode: ProxyMode, services: number, parentNetns: string | u
   }
 }
 
-function runWorker(mode: ProxyMode, services: number): WorkerResult {
+/** What a failed worker said: the error's message, not the last line of its stack. */
+export function failure(stderr: string, status: number | null): string {
+  const lines = stderr.trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  const error = lines.map((l) => /(?:^|: )([A-Za-z]*Error\b.*)$/.exec(l)?.[1]).find((m) => m !== undefined);
+  return error ?? lines.filter((l) => !l.startsWith('at ')).pop() ?? `exit ${status}`;
+}
+
+/** A mode that takes longer than timeoutMs at one size is reported as such, not waited for. */
+function runWorker(mode: ProxyMode, services: number, timeoutMs: number): WorkerResult {
   const bin = join(packageRoot(), 'bin', 'ebpf-kube-proxy.js');
   const parentNetns = readlinkSync('/proc/self/ns/net');
-  const r = spawnSync('unshare', ['--net', '--', process.execPath, bin, 'bench', 'sync', '--worker', mode, String(services), parentNetns], { encoding: 'utf8', timeout: TIMEOUT_MS });
+  const r = spawnSync('unshare', ['--net', '--', process.execPath, bin, 'bench', 'sync', '--worker', mode, String(services), parentNetns], { encoding: 'utf8', timeout: timeoutMs });
   // A worker killed at the timeout ran no finally blocks: remove its cgroup and mounts here.
   if (r.pid) {
     cleanupScratch(r.pid);
@@ -97,14 +100,53 @@ function runWorker(mode: ProxyMode, services: number): WorkerResult {
     }
   }
   if (r.error || r.status !== 0) {
-    const why = r.error ? (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `over ${TIMEOUT_MS / 1000} s` : r.error.message : (r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`);
+    const why = r.error ? (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `over ${timeoutMs / 1000} s` : r.error.message : failure(r.stderr, r.status);
     return { mode, services, cold_ms: NaN, update_ms: NaN, error: why };
   }
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as WorkerResult;
 }
 
+/** ipvs needs IP_VS in the kernel; why this one cannot run it, or null. */
+async function ipvsMissing(): Promise<string | null> {
+  const { probeFeatures, realProbeEnv } = await import('../probe/index.js');
+  const ipvs = probeFeatures(realProbeEnv).ip_vs;
+  return ipvs.available ? null : ipvs.detail;
+}
+
+/** Every mode at every size on this kernel, interleaved. */
+export async function runSyncBenchHere(o: SyncBenchOptions, modesGiven: boolean): Promise<SyncBenchReport> {
+  const notes: string[] = [];
+  let modes = o.modes;
+  if (modes.includes('ipvs')) {
+    const why = await ipvsMissing();
+    if (why && modesGiven) throw new UsageError(`ipvs: ${why}; run it with --vm, where Debian's kernel has IP_VS`);
+    if (why) {
+      modes = modes.filter((m) => m !== 'ipvs');
+      notes.push(`ipvs not measured: this kernel has no IP_VS (${why}); \`bench sync --vm\` measures every mode, ipvs included, in the qemu VM`);
+    }
+  }
+  if (process.env.EKP_IN_VM === '1') notes.push(`measured inside the qemu VM (kernel ${release()}, TCG emulation): compare the modes with each other, not with a host run`);
+  if (o.warmup) {
+    for (const m of modes) {
+      progress(`sync: warm-up, ${m} at ${WARMUP_SERVICES} services…`);
+      const w = runWorker(m, WARMUP_SERVICES, o.timeoutS * 1000);
+      if (w.error) notes.push(`${m} failed its warm-up: ${w.error}`);
+    }
+    notes.push(`every mode ran once at ${WARMUP_SERVICES} services first (warm-up, not reported): a fresh kernel loads each mode's modules on first use`);
+  }
+  const results: SyncResult[] = [];
+  for (const [i, n] of o.sizes.entries()) {
+    for (const m of runOrder(modes, i)) {
+      progress(`sync: ${m} at ${n} services…`);
+      results.push(runWorker(m, n, o.timeoutS * 1000));
+    }
+  }
+  progress('');
+  return { results, notes };
+}
+
 export const suite: BenchSuite = {
-  describe: 'every mode: program 1,000 and 10,000 services x 10 endpoints from cold, and one endpoint change',
+  describe: 'every mode: program 1,000 and 10,000 services x 10 endpoints from cold, and one endpoint change (--vm: ipvs too, in the qemu VM)',
   async run(args) {
     const w = args.indexOf('--worker');
     if (w >= 0) {
@@ -112,31 +154,27 @@ export const suite: BenchSuite = {
       process.stdout.write(`${JSON.stringify(r)}\n`);
       return 0;
     }
-    const json = args.includes('--json');
-    const modes = implementedModes();
-    const results: WorkerResult[] = [];
-    for (const n of SIZES) {
-      // Alternate the order per size so no mode always runs on a warmer machine.
-      const order = n === SIZES[0] ? modes : [...modes].reverse();
-      for (const m of order) {
-        progress(`sync: ${m} at ${n} services…`);
-        results.push(runWorker(m, n));
-      }
-    }
-    progress('');
-    if (json) {
-      process.stdout.write(`${JSON.stringify({ results })}\n`);
+    if (args.includes('--help') || args.includes('-h')) {
+      process.stdout.write(SYNC_BENCH_USAGE);
       return 0;
     }
-    const lines = ['program N services x 10 endpoints from cold, then one endpoint change (ms; each in a fresh netns)', '', `mode        ${SIZES.map((n) => `${n.toLocaleString('en')} cold`.padStart(14) + '  update'.padStart(10)).join('  ')}`];
-    for (const m of modes) {
-      const cells = SIZES.map((n) => {
-        const r = results.find((x) => x.mode === m && x.services === n)!;
-        return r.error ? r.error.slice(0, 24).padStart(24) : `${String(r.cold_ms).padStart(14)}${String(r.update_ms).padStart(10)}`;
-      });
-      lines.push(`${m.padEnd(10)}  ${cells.join('  ')}`);
+    let o: ReturnType<typeof parseSyncBenchArgs>;
+    try {
+      o = parseSyncBenchArgs(args);
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      process.stderr.write(`bench sync: ${err.message}\n\n${SYNC_BENCH_USAGE}`);
+      return 2;
     }
-    process.stdout.write(`${lines.join('\n')}\n`);
+    let r: SyncBenchReport;
+    try {
+      r = o.vm ? await (await import('./sync-vm.js')).runSyncBenchInVm(o) : await runSyncBenchHere(o, o.modesGiven);
+    } catch (err) {
+      process.stderr.write(`bench sync: ${(err as Error).message}\n`);
+      return err instanceof UsageError ? 2 : 1;
+    }
+    const ran = o.modes.filter((m) => r.results.some((x) => x.mode === m));
+    process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : syncTable(r, ran, o.sizes));
     return 0;
   },
 };

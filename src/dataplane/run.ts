@@ -9,6 +9,16 @@ export interface CommandResult {
 
 export type Runner = (argv: string[], input?: string) => Promise<CommandResult>;
 
+/**
+ * A tool still running after this long is killed and its sync fails. EKP_COMMAND_TIMEOUT_S
+ * raises it where everything is emulated: in `bench sync --vm`'s guest, ipvs mode's
+ * `ipset restore` of 1,000 services outlasted 60 s.
+ */
+export function commandTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const s = Number(env.EKP_COMMAND_TIMEOUT_S);
+  return Number.isFinite(s) && s > 0 ? s * 1000 : 60_000;
+}
+
 export const runCommand: Runner = (argv, input) =>
   new Promise((resolve) => {
     const r: CommandResult = { status: null, stdout: '', stderr: '' };
@@ -20,7 +30,7 @@ export const runCommand: Runner = (argv, input) =>
       resolve(r);
       return;
     }
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), commandTimeoutMs());
     child.stdout.setEncoding('utf8').on('data', (d: string) => (r.stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (r.stderr += d));
     child.on('error', (e) => (r.stderr += String(e)));

@@ -75,6 +75,7 @@ describe('ipvs mode in a qemu VM with a real IPVS kernel', () => {
     if (!filter) {
       expect(tests.filter((t) => t.status === 'passed').map((t) => t.title)).toEqual(expect.arrayContaining(expected));
       expect(tests.some((t) => t.title.startsWith('picks ipvs') && t.status === 'passed')).toBe(true);
+      expect(tests.some((t) => t.title === 'measures ipvs at 10 services' && t.status === 'passed')).toBe(true);
     }
     expect(result.jobStatus, `${summary}; ${where}`).toBe(0);
     if (process.env.EKP_VM_KEEP !== '1') rmSync(job, { recursive: true, force: true });

@@ -42,7 +42,7 @@ export async function runLabBenchInVm(o: LabBenchOptions): Promise<LabBenchResul
   const job = mkdtempSync(join(tmpdir(), 'ekp-vm-bench-'));
   const script = [
     '#!/bin/sh',
-    `exec /bin/sh ${quote(join(root, 'scripts/vm/bench-guest.sh'))} ${quote(root)} ${quote(process.execPath)} ${guestArgs(o).map(quote).join(' ')}`,
+    `exec /bin/sh ${quote(join(root, 'scripts/vm/bench-guest.sh'))} ${quote(root)} ${quote(process.execPath)} lab ${[...guestArgs(o), '--out', '/run/ekp-vm/results'].map(quote).join(' ')}`,
     '',
   ].join('\n');
   const shares = prepareJobDir(job, root, script);

@@ -10,7 +10,7 @@ import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
 import { binaries, chainExists, commandRunner, detectBackend, restore, save, type Backend, type CommandRunner } from './exec.js';
 import { KUBE_PROXY_CANARY } from './names.js';
 import {
-  endpointCount, LARGE_CLUSTER_ENDPOINTS, markOf, renderRestore, sameRules, serviceRules, type GenOptions, type Jump, type ServiceRules,
+  endpointCount, LARGE_CLUSTER_ENDPOINTS, markOf, renderRestore, sameRules, sameShared, serviceRules, type GenOptions, type Jump, type ServiceRules,
 } from './rules.js';
 import { cleanupRestore, missingJumps, parseSave, staleChains } from './save.js';
 import { UdpConntrackCleaner } from '../udp-conntrack.js';
@@ -172,6 +172,8 @@ export class IptablesDataplane implements Dataplane {
     let rules: Map<string, ServiceRules>;
     let deleteChains: string[];
     let jumps: readonly Jump[];
+    // Partial syncs rewrite a table's shared chains only when a changed port's lines there differ.
+    const shared = { filter: true, nat: true };
     let saveMs = 0;
     if (changed === 'all') {
       rules = new Map(services.map((s) => [s.key, serviceRules(s, opts)]));
@@ -194,6 +196,8 @@ export class IptablesDataplane implements Dataplane {
       const byKey = new Map(services.map((s) => [s.key, s]));
       const gone = new Set<string>();
       const write = new Set<string>();
+      shared.filter = false;
+      shared.nat = false;
       for (const key of changed) {
         const s = byKey.get(key);
         const before = st.rules.get(key);
@@ -202,6 +206,8 @@ export class IptablesDataplane implements Dataplane {
         // show in the rules): nothing to write for this port.
         if (before && after && sameRules(before, after)) continue;
         if (!before && !after) continue;
+        if (!sameShared('filter', before, after)) shared.filter = true;
+        if (!sameShared('nat', before, after)) shared.nat = true;
         if (after) {
           rules.set(key, after);
           write.add(key);
@@ -220,7 +226,7 @@ export class IptablesDataplane implements Dataplane {
     const clusterCIDRs = services[0]?.masquerade.clusterCIDRs ?? [];
     const { text, stats } = renderRestore({
       services: rules, write: changed, deleteChains, jumps, mark: opts.mark, clusterCIDRs, comments,
-      listAll: changed === 'all' && backend === 'nft', descendingChains: backend === 'legacy', canary: changed === 'all',
+      listAll: changed === 'all' && backend === 'nft', descendingChains: backend === 'legacy', descendingTargets: backend === 'nft', canary: changed === 'all', shared,
     });
     const t2 = performance.now();
     await restore(this.run, backend, family, text);

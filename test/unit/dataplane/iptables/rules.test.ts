@@ -207,6 +207,48 @@ describe('restore input shaped for each backend', () => {
     expect(r.restores[0]!.text.split('\n')).not.toContain('-S');
   });
 
+  it.each(['nft', 'legacy'] as const)('%s: an endpoint change rewrites only that service\'s chains, not the shared ones', async (backend) => {
+    const o = everything();
+    const r = rig(context(), backend);
+    await r.dp.start();
+    await r.dp.apply({ state: desired(o), changed: 'all' });
+    r.restores.length = 0;
+    o.endpointSlices[1] = { ...o.endpointSlices[1]!, endpoints: [(o.endpointSlices[1]!.endpoints as unknown[])[0], { addresses: ['10.244.2.9'], conditions: { ready: true }, nodeName: 'node-b' }] };
+    const after = desired(o);
+    await r.dp.apply({ state: after, changed: new Set(['default/np:http']) });
+    const lines = r.restores[0]!.text.split('\n');
+    expect(lines).not.toContain('*filter');
+    const np = serviceChains('default/np:http', 'tcp');
+    // Every chain the restore names belongs to np (or is the masquerade mark it jumps to).
+    const named = new Set(lines.flatMap((l) => [...l.matchAll(/(?:^:|^-[AX] |-j )(KUBE-[A-Z0-9-]+)/g)].map((m) => m[1]!)));
+    expect([...named].filter((c) => !c.endsWith(np.svc.slice('KUBE-SVC-'.length)) && !c.startsWith('KUBE-SEP-') && c !== 'KUBE-MARK-MASQ')).toEqual([]);
+    expect(r.kernels[4].checkJumps()).toEqual([]);
+    const fresh = await fullSync(after);
+    expect(contents(r.kernels[4])).toEqual(contents(fresh.kernels[4]));
+  });
+
+  it('nft: KUBE-SERVICES and KUBE-NODEPORTS jump in descending target order, the node-port jumps last', async () => {
+    const r = await fullSync(desired(everything()));
+    const nat = natLines(r.restores[0]!.text);
+    const targets = (chain: string) => nat.filter((l) => l.startsWith(`-A ${chain} `)).map((l) => l.slice(l.lastIndexOf(' -j ') + 4));
+    const services = targets('KUBE-SERVICES');
+    expect(services.slice(-2)).toEqual(['KUBE-NODEPORTS', 'KUBE-NODEPORTS']);
+    expect(services.slice(0, -2)).toEqual([...services.slice(0, -2)].sort().reverse());
+    expect(services.length).toBeGreaterThan(8);
+    expect(targets('KUBE-NODEPORTS')).toEqual([...targets('KUBE-NODEPORTS')].sort().reverse());
+  });
+
+  it('a partial sync that adds a service rewrites the shared chains', async () => {
+    const o = everything();
+    const r = await fullSync(desired({ ...o, services: o.services.filter((s) => (s.metadata as { name: string }).name !== 'web') }));
+    r.restores.length = 0;
+    await r.dp.apply({ state: desired(o), changed: new Set(['default/web:http']) });
+    const lines = r.restores[0]!.text.split('\n');
+    expect(lines).toContain(':KUBE-SERVICES - [0:0]');
+    const fresh = await fullSync(desired(o));
+    expect(contents(r.kernels[4])).toEqual(contents(fresh.kernels[4]));
+  });
+
   it('legacy: no listing, and service chains declared in descending name order', async () => {
     const r = rig(context(), 'legacy');
     await r.dp.start();
