@@ -15,11 +15,12 @@ const inVm = process.env.EKP_IN_VM === '1';
 
 // Under the VM's software emulation a proxy needs ~12 s of CPU to start (node, imports, probe,
 // first sync), and the lab starts two at once while polling their /healthz: the lab's default
-// 20 s wait for health is too short there. In the VM only, the suite's proxies get 45 s (within the suite's 60 s beforeAll).
+// 20 s wait for health is too short there, and 45 s was once too short on a busy host. In the
+// VM only, the suite's proxies get 100 s, within the suite's 150 s for setup and each scenario.
 vi.mock('../../src/lab/index.js', async (importOriginal) => {
   const lab = await importOriginal<typeof import('../../src/lab/index.js')>();
   if (process.env.EKP_IN_VM !== '1') return lab;
-  const slow = <T extends { readyTimeoutMs?: number }>(o: T): T => ({ ...o, readyTimeoutMs: o.readyTimeoutMs ?? 45_000 });
+  const slow = <T extends { readyTimeoutMs?: number }>(o: T): T => ({ ...o, readyTimeoutMs: o.readyTimeoutMs ?? 100_000 });
   const timed = async <T>(what: string, p: Promise<T>): Promise<T> => {
     const t0 = Date.now();
     const v = await p;
@@ -57,7 +58,7 @@ vi.mock('../../src/lab/probe.js', async (importOriginal) => {
 const hasIpvs = existsSync('/proc/net/ip_vs') || spawnSync('modprobe', ['-n', '-q', 'ip_vs']).status === 0;
 
 if (hasIpvs || inVm) {
-  scenarioSuite('ipvs', 'v', { ipv6: process.env.EKP_IPVS_IPV6 === '1' });
+  scenarioSuite('ipvs', 'v', { ipv6: process.env.EKP_IPVS_IPV6 === '1', timeoutMs: inVm ? 150_000 : 60_000 });
   autoFallback();
 } else {
   // vitest.config.ts leaves this file out on hosts; run by hand without IP_VS it fails and says where it runs.

@@ -10,8 +10,10 @@ import { SCENARIOS, type ScenarioEnv } from './scenarios.js';
 /**
  * `labTag`: one letter, so that suites of different modes never share a lab
  * name. `ipv6`: a dual-stack lab with dual-stack Services, and the IPv6 scenarios.
+ * `timeoutMs`: for the lab's setup and each scenario (default 60 s; the emulated VM needs more).
  */
-export function scenarioSuite(mode: string, labTag: string, suiteOpts: { ipv6?: boolean } = {}): void {
+export function scenarioSuite(mode: string, labTag: string, suiteOpts: { ipv6?: boolean; timeoutMs?: number } = {}): void {
+  const timeoutMs = suiteOpts.timeoutMs ?? 60_000;
   const it = kernelIt();
   describe(`end to end, ${mode} mode, in a 2-node ${suiteOpts.ipv6 ? 'dual-stack ' : ''}lab`, () => {
     let lab: Lab;
@@ -39,7 +41,7 @@ export function scenarioSuite(mode: string, labTag: string, suiteOpts: { ipv6?: 
         stopProxy: (node, signal) => stopProxy(lab, node, signal),
         startProxy: async (node) => void (await startProxy(lab, node, opts)),
       };
-    }, 60_000);
+    }, timeoutMs);
 
     afterAll(async () => {
       if (lab) await labDown(name, { pinBase: fs?.path });
@@ -50,7 +52,7 @@ export function scenarioSuite(mode: string, labTag: string, suiteOpts: { ipv6?: 
       it(s.name, async () => {
         expect(lab).toBeDefined();
         await s.run(env);
-      }, 60_000);
+      }, timeoutMs);
     }
   });
 }
