@@ -134,9 +134,18 @@ async function measure(services: number, endpointsPerService: number, updates: n
 export const suite: BenchSuite = {
   describe: 'control plane against real maps: cold full sync, one EndpointSlice change to map update, RSS',
   async run(args) {
-    const json = args.includes('--json');
-    const sIdx = args.indexOf('--services');
-    const services = sIdx >= 0 ? Number(args[sIdx + 1]) : 10_000;
+    let json = false;
+    let services = 10_000;
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      if (a === '--json') json = true;
+      else if (a === '--services' && Number.isInteger(Number(args[i + 1])) && Number(args[i + 1]) > 0) services = Number(args[++i]);
+      else {
+        // --help too: a typo must not start a minute of measuring.
+        process.stderr.write(`${a === '--help' || a === '-h' ? '' : `bench controlplane: bad argument ${JSON.stringify(a)}\n`}usage: ebpf-kube-proxy bench controlplane [--json] [--services N]\n`);
+        return 2;
+      }
+    }
     const r = await measure(services, 10, 500);
     if (json) {
       process.stdout.write(`${JSON.stringify(r)}\n`);
