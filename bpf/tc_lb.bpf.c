@@ -26,9 +26,13 @@ int tc_ingress(struct __sk_buff *skb)
 {
 	__u32 *meta = (void *)(long)skb->data_meta;
 
-	/* XDP on this device translated it already (see xdp_lb). */
-	if ((void *)(meta + 1) <= (void *)(long)skb->data && *meta == EKP_META_XLATED)
+	/* XDP on this device translated it already (see xdp_lb). The word is
+	 * cleared as it is read: metadata bytes can outlive this hook in the
+	 * headroom, and no later hook may take them for a fresh hint. */
+	if ((void *)(meta + 1) <= (void *)(long)skb->data && *meta == EKP_META_XLATED) {
+		*meta = 0;
 		return TC_ACT_OK;
+	}
 	return to_tc(ekp_service_pipeline(skb));
 }
 
