@@ -2,8 +2,8 @@
 // with family 4) is moved into ekp_ct4_v1 and keeps its translation.
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { CT_STATE, CT_TYPE, LAYOUT, MAP, SIZE, encodeAddr, encodeCtKey, encodeCtVal } from '../../src/dataplane/ebpf/abi.js';
-import { moveIpv4Flows } from '../../src/dataplane/ebpf/ct-upgrade.js';
-import { carryFlows, loadDatapath, type MapSizes } from '../../src/dataplane/ebpf/loader.js';
+import { adoptPreviousFlows, carryFlows, moveIpv4Flows } from '../../src/dataplane/ebpf/ct-upgrade.js';
+import { loadDatapath, type MapSizes } from '../../src/dataplane/ebpf/loader.js';
 import { createLogger } from '../../src/observe/index.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
@@ -90,6 +90,28 @@ describe('conntrack upgrade: IPv4 flows move to their own map', () => {
       expect(next.maps.ct4.lookup(k4)).toEqual(fwd('10.244.1.5'));
       expect(next.maps.ct.lookup(k6)).toEqual(fwd('fd00::5'));
       expect(warnings.some((w) => w.includes('pinned map has another size') && w.includes(MAP.ct4))).toBe(true);
+    } finally {
+      next.close();
+    }
+  });
+
+  it('an IPv6 map of a release before ekp_ct4_v1, resized as well: its IPv4 flows still reach ekp_ct4_v1', () => {
+    const pinDir = `${fs.path}/resize-legacy`;
+    const sizes = (ct: number): MapSizes => ({ svc: 1024, svcStat: 256, backend: 1024, slots: 4096, ct, affinity: 1024, srcRange: 64, sock: 1024 });
+    const log = createLogger({ format: 'json', verbosity: 0, write: () => {} });
+    const val = encodeCtVal({
+      expiresNs: 1n << 62n, addr: '10.244.1.5', addr2: null, port: 8080, port2: 0, svcId: 5, backendId: 1,
+      type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0x12,
+    });
+    const old = loadDatapath({ pinDir, config: {}, sizes: sizes(1024), log });
+    old.maps.ct.update(legacyKey('10.244.0.2', '10.96.0.10', 40001, 80), val);
+    old.close();
+
+    const next = loadDatapath({ pinDir, config: {}, sizes: sizes(4096), log });
+    try {
+      expect(adoptPreviousFlows(next.resizedCt, next.maps)).toEqual({ carried: 1, moved: 1 });
+      expect(next.maps.ct4.lookup(encodeCtKey({ saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 40001, dport: 80, proto: 'tcp' }))).toEqual(val);
+      expect([...next.maps.ct.keys()]).toEqual([]);
     } finally {
       next.close();
     }

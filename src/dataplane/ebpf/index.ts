@@ -6,11 +6,11 @@ import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
 import { DROP_REASONS, EVENTS, MAP_DEFAULT_SIZE, MAP, SLOTS_PER_ENTRY, encodeU32, sumPerCpuCounter, familyOf, type Config } from './abi.js';
 import { attachSocketPrograms, cgroup2Root, detachSocketPrograms } from './cgroup.js';
 import { collectConntrack } from './conntrack-gc.js';
-import { moveIpv4Flows } from './ct-upgrade.js';
+import { adoptPreviousFlows } from './ct-upgrade.js';
 import { kernelConfigFlags } from './kernel.js';
 import { moveLegacySlots } from './slots-upgrade.js';
 import { DeviceAttacher, detachAll } from './devices.js';
-import { carryFlows, loadDatapath, type LoadedDatapath, type MapSizes } from './loader.js';
+import { loadDatapath, type LoadedDatapath, type MapSizes } from './loader.js';
 import { UdpFlowHistory } from '../udp-conntrack.js';
 import { sweepUdpFlows } from './udp-sweep.js';
 import { ServiceWriter } from './writer.js';
@@ -77,8 +77,7 @@ class EbpfDataplane implements Dataplane {
     const m = this.loaded.maps;
     // A previous version's state, in layouts this one replaced; before anything is attached.
     const movedSlots = moveLegacySlots(config.bpfPinDir, m.slots);
-    const movedFlows = moveIpv4Flows(m.ct, m.ct4);
-    const carriedFlows = carryFlows(this.loaded.resizedCt, m);
+    const { carried: carriedFlows, moved: movedFlows } = adoptPreviousFlows(this.loaded.resizedCt, m);
     this.writer = new ServiceWriter(
       { svc: m.svc, backend: m.backend, slots: m.slots, srcRange: m.srcRange },
       { algorithm: config.lbAlgorithm, sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries * SLOTS_PER_ENTRY } },

@@ -57,7 +57,7 @@ function maxEntries(k: keyof MapSizes, sizes: MapSizes): number {
 /**
  * A pinned map of another size cannot be reused (libbpf refuses the load), so
  * its pin is removed and the map recreated. A conntrack map is kept open
- * instead and returned: its flows are carried into the new map (carryFlows),
+ * instead and returned: its flows are carried into the new map (ct-upgrade.ts),
  * so changing the conntrack size does not reset established connections.
  */
 function dropMismatchedPins(pinDir: string, sizes: MapSizes, log: Logger): BpfMap[] {
@@ -81,30 +81,6 @@ function dropMismatchedPins(pinDir: string, sizes: MapSizes, log: Logger): BpfMa
     else m.close();
   }
   return resizedCt;
-}
-
-/**
- * Copies the flows of resized conntrack maps into the new ones (an entry the
- * new programs already wrote wins) and closes the old maps. Run it after the
- * new programs are loaded and before they replace the old ones on the devices,
- * as moveIpv4Flows. Returns how many entries were carried.
- */
-export function carryFlows(old: readonly BpfMap[], maps: Record<keyof typeof MAP, BpfMap>): number {
-  let carried = 0;
-  for (const from of old) {
-    const to = from.keySize === maps.ct4.keySize ? maps.ct4 : maps.ct;
-    for (const [k, v] of from.entries()) {
-      try {
-        // An older map may be bigger than the new one: the LRU then keeps the most recent flows.
-        to.update(k, v, 'noexist');
-        carried++;
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'EEXIST') throw e;
-      }
-    }
-    from.close();
-  }
-  return carried;
 }
 
 function open(name: string, opts: LoadOptions, flags: number): BpfObject {
