@@ -39,12 +39,9 @@ int tc_ingress(struct __sk_buff *skb)
 SEC("tc")
 int tc_egress(struct __sk_buff *skb)
 {
-	/* Only host-originated packets need this hook. A packet that arrived on
-	 * some device (forwarded, or redirected here by tc_ingress: every reply
-	 * to an external client) was already translated by that device's
-	 * tc_ingress; skipping it saves a parse and two lookups per packet. */
-	if (skb->ingress_ifindex)
-		return TC_ACT_OK;
+	/* Forwarded packets too, not only host-originated ones: one that came in
+	 * on a device we have not attached to yet (a pod's veth in its first
+	 * second) is translated here instead. */
 	return to_tc(ekp_service_pipeline(skb));
 }
 

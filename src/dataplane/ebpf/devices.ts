@@ -74,9 +74,9 @@ export class DeviceAttacher {
   constructor(private readonly progs: DevicePrograms, private readonly nodeDevices: readonly string[] | null, private readonly log: Logger, private readonly xdp = true) {}
 
   reconcile(): Device[] {
-    this.signature = linkSignature();
-    this.scannedAt = Date.now();
+    const signature = linkSignature();
     const devices = listDevices(this.nodeDevices);
+    let complete = true;
     const present = new Set(devices.map((d) => d.ifindex));
     for (const ifindex of [...this.attached.keys()]) if (!present.has(ifindex)) this.attached.delete(ifindex);
     for (const d of devices) {
@@ -89,7 +89,13 @@ export class DeviceAttacher {
       } catch (e) {
         // A device can vanish between listing and attaching (a pod going away).
         this.log.warn('cannot attach', { device: d.name, role, error: (e as Error).message });
+        complete = false;
       }
+    }
+    // Only a pass that attached everything settles the links: a failed one is tried again at the next poll.
+    if (complete) {
+      this.signature = signature;
+      this.scannedAt = Date.now();
     }
     return devices;
   }
