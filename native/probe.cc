@@ -91,6 +91,7 @@ Napi::Object Constants(Napi::Env env) {
   ENUM(c, BPF_FUNC_redirect_peer);
   ENUM(c, BPF_FUNC_get_netns_cookie);
   ENUM(c, BPF_FUNC_fib_lookup);
+  ENUM(c, BPF_FUNC_for_each_map_elem);
   ENUM(c, BPF_FUNC_skb_store_bytes);
   return c;
 }

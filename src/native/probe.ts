@@ -5,7 +5,7 @@ export interface KernelProbe {
   bpfSyscall: ProbeAnswer;
   progTypes: { xdp: ProbeAnswer; tc: ProbeAnswer; cgroupSockAddr: ProbeAnswer };
   mapTypes: { hash: ProbeAnswer; array: ProbeAnswer; percpuArray: ProbeAnswer; lruHash: ProbeAnswer; lpmTrie: ProbeAnswer };
-  helpers: { redirectNeigh: ProbeAnswer; redirectPeer: ProbeAnswer; fibLookup: ProbeAnswer };
+  helpers: { redirectNeigh: ProbeAnswer; redirectPeer: ProbeAnswer; fibLookup: ProbeAnswer; forEachMapElem: ProbeAnswer };
   kernelBtf: ProbeAnswer;
 }
 
@@ -24,7 +24,7 @@ export function probeKernel(): KernelProbe {
       hash: map('BPF_MAP_TYPE_HASH'), array, percpuArray: map('BPF_MAP_TYPE_PERCPU_ARRAY'),
       lruHash: map('BPF_MAP_TYPE_LRU_HASH'), lpmTrie: map('BPF_MAP_TYPE_LPM_TRIE'),
     },
-    helpers: { redirectNeigh: helper('BPF_FUNC_redirect_neigh'), redirectPeer: helper('BPF_FUNC_redirect_peer'), fibLookup: helper('BPF_FUNC_fib_lookup') },
+    helpers: { redirectNeigh: helper('BPF_FUNC_redirect_neigh'), redirectPeer: helper('BPF_FUNC_redirect_peer'), fibLookup: helper('BPF_FUNC_fib_lookup'), forEachMapElem: helper('BPF_FUNC_for_each_map_elem') },
     kernelBtf: n.probeKernelBtf(),
   };
 }

@@ -110,6 +110,12 @@ export function probeFeatures(env: ProbeEnv): Features {
     bpf_syscall: bpf((k) => k.bpfSyscall, 'bpf() syscall'),
     xdp: bpf((k) => k.progTypes.xdp, 'XDP programs'),
     tc: bpf((k) => k.progTypes.tc, 'tc (sched_cls) programs'),
+    // The datapath's tc programs call these; the conntrack collector needs for_each_map_elem (5.13).
+    tc_helpers: bpf((k) => {
+      const h = { bpf_redirect_neigh: k.helpers.redirectNeigh, bpf_fib_lookup: k.helpers.fibLookup, bpf_for_each_map_elem: k.helpers.forEachMapElem };
+      const lacking = Object.entries(h).find(([, a]) => !a.supported);
+      return lacking ? lacking[1] : { supported: true, errno: 0 };
+    }, 'tc helpers (bpf_redirect_neigh, bpf_fib_lookup, bpf_for_each_map_elem)'),
     cgroup_sock_addr: bpf((k) => k.progTypes.cgroupSockAddr, 'cgroup sock_addr hooks (connect/sendmsg/recvmsg)'),
     lru_hash_map: bpf((k) => k.mapTypes.lruHash, 'LRU hash maps'),
     lpm_trie_map: bpf((k) => k.mapTypes.lpmTrie, 'LPM trie maps'),

@@ -9,7 +9,7 @@ export interface Feature {
 }
 
 export type FeatureName =
-  | 'bpf_syscall' | 'xdp' | 'tc' | 'cgroup_sock_addr' | 'lru_hash_map' | 'lpm_trie_map' | 'btf' | 'bpffs' | 'cgroup2'
+  | 'bpf_syscall' | 'xdp' | 'tc' | 'tc_helpers' | 'cgroup_sock_addr' | 'lru_hash_map' | 'lpm_trie_map' | 'btf' | 'bpffs' | 'cgroup2'
   | 'nftables' | 'iptables_legacy' | 'iptables_nft' | 'ip_vs' | 'ipset';
 
 export type Features = Record<FeatureName, Feature>;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checkMode, decideMode, type FeatureName, type Features } from '../../../src/probe/index.js';
 
 const ALL: FeatureName[] = [
-  'bpf_syscall', 'xdp', 'tc', 'cgroup_sock_addr', 'lru_hash_map', 'lpm_trie_map', 'btf', 'bpffs', 'cgroup2',
+  'bpf_syscall', 'xdp', 'tc', 'tc_helpers', 'cgroup_sock_addr', 'lru_hash_map', 'lpm_trie_map', 'btf', 'bpffs', 'cgroup2',
   'nftables', 'iptables_legacy', 'iptables_nft', 'ip_vs', 'ipset',
 ];
 
@@ -18,6 +18,7 @@ describe('auto mode: ebpf, else ipvs, else nftables, else iptables, else userspa
     { name: 'no XDP, no cgroup hooks: tc alone serves', without: ['xdp', 'cgroup_sock_addr', 'btf'], mode: 'ebpf' },
     { name: 'bpf() refused', without: ['bpf_syscall', 'tc', 'lru_hash_map', 'lpm_trie_map'], mode: 'ipvs' },
     { name: 'no LRU maps', without: ['lru_hash_map'], mode: 'ipvs' },
+    { name: 'a kernel without a helper the tc programs call (for_each_map_elem: < 5.13)', without: ['tc_helpers'], mode: 'ipvs' },
     { name: 'no bpffs', without: ['bpffs'], mode: 'ipvs' },
     { name: 'no BPF and no ip_vs', without: ['bpf_syscall', 'ip_vs'], mode: 'nftables' },
     { name: 'ip_vs without ipset', without: ['tc', 'ipset'], mode: 'nftables' },

@@ -9,7 +9,7 @@ function kernel(over: Partial<KernelProbe> = {}): KernelProbe {
     bpfSyscall: ok,
     progTypes: { xdp: ok, tc: ok, cgroupSockAddr: ok },
     mapTypes: { hash: ok, array: ok, percpuArray: ok, lruHash: ok, lpmTrie: ok },
-    helpers: { redirectNeigh: ok, redirectPeer: ok, fibLookup: ok },
+    helpers: { redirectNeigh: ok, redirectPeer: ok, fibLookup: ok, forEachMapElem: ok },
     kernelBtf: ok,
     ...over,
   };
@@ -55,6 +55,19 @@ describe('probeFeatures with an injected machine', () => {
     expect(Object.entries(f).filter(([, v]) => !v.available)).toEqual([]);
     expect(f.bpffs.detail).toBe('bpffs mounted at /sys/fs/bpf');
     expect(decideMode(f).mode).toBe('ebpf');
+  });
+
+  it('a kernel older than 5.13 (no bpf_for_each_map_elem for the conntrack collector): auto does not pick ebpf', () => {
+    const env = fakeEnv({
+      kernel: () => kernel({ helpers: { redirectNeigh: ok, redirectPeer: ok, fibLookup: ok, forEachMapElem: { supported: false, errno: 22 } } }),
+      files: { '/proc/mounts': MOUNTS },
+      commands: { nft: { status: 0, stdout: 'nftables v1.0.6' } },
+    });
+    const f = probeFeatures(env);
+    expect(f.tc_helpers.available).toBe(false);
+    const d = decideMode(f);
+    expect(d.mode).not.toBe('ebpf');
+    expect(d.reasons.ebpf).toMatch(/tc_helpers: .*for_each_map_elem/);
   });
 
   it('netfilter checks run in a scratch network namespace, never the host\'s', () => {
