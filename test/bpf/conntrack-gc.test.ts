@@ -90,6 +90,15 @@ describe('conntrack GC', () => {
     }
   });
 
+  it('by default the collector reads the datapath\'s own clock', () => {
+    flow(43000, 1n); // expired at boot
+    flow(43001, monotonicNs() + 60_000_000_000n);
+    const r = collectConntrack(gc);
+    expect(r.deleted).toBeGreaterThanOrEqual(2);
+    expect(ct4.lookup(encodeCtKey({ saddr: V4.client, daddr: V4.vip, sport: 43000, dport: 80, proto: 'tcp' }))).toBeNull();
+    expect(ct4.lookup(encodeCtKey({ saddr: V4.client, daddr: V4.vip, sport: 43001, dport: 80, proto: 'tcp' }))).not.toBeNull();
+  });
+
   it('an expired tuple reused by a new flow is live again: the collector keeps it', () => {
     const dp = new Datapath(fs.path);
     try {

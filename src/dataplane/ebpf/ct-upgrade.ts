@@ -40,7 +40,8 @@ export function carryFlows(old: readonly BpfMap[], maps: Record<keyof typeof MAP
     const to = from.keySize === maps.ct4.keySize ? maps.ct4 : maps.ct;
     for (const [k, v] of from.entries()) {
       try {
-        // An older map may be bigger than the new one: the LRU then keeps the most recent flows.
+        // An older map may be bigger than the new one: the LRU then evicts as it fills, in the old
+        // map's bucket order, not by age, and may split a flow's two entries.
         to.update(k, v, 'noexist');
         carried++;
       } catch (e) {

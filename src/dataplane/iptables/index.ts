@@ -217,7 +217,7 @@ export class IptablesDataplane implements Dataplane {
         for (const c of before?.chains.keys() ?? []) if (!after?.chains.has(c)) gone.add(c);
       }
       if (write.size === 0 && gone.size === 0 && rules.size === st.rules.size) return this.unchanged(family, performance.now() - t0);
-      // Keep key order: KUBE-SERVICES is written in it.
+      // Keep key order: the rules are written from it (KUBE-SERVICES on the nft backend then re-sorted by jump target).
       rules = new Map([...rules].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
       deleteChains = [...gone].sort();
       jumps = [];
