@@ -24,6 +24,7 @@ export const RUN_FLAGS = {
   'cgroup-root': 'string',
   'content-type': 'string',
   'lb-algorithm': 'string',
+  'bpf-xdp': 'string',
   'bpf-slots': 'int',
   'bpf-max-services': 'int',
   'bpf-max-backends': 'int',

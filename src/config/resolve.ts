@@ -33,6 +33,7 @@ export const DEFAULTS: ProxyConfig = {
   bpfPinDir: '/sys/fs/bpf/ebpf-kube-proxy',
   cgroupRoot: null,
   lbAlgorithm: 'random',
+  bpfXdp: 'auto',
   bpfSlots: 1 << 20,
   bpfMaxServices: 65_536,
   bpfMaxBackends: 65_536,
@@ -182,6 +183,9 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   const algorithm = (flags['lb-algorithm'] as string | undefined) ?? (file.ebpf?.lbAlgorithm || 'random');
   if (algorithm === 'random' || algorithm === 'maglev') cfg.lbAlgorithm = algorithm;
   else problems.push(`--lb-algorithm / ebpf.lbAlgorithm: must be random or maglev, got ${JSON.stringify(algorithm)}`);
+  const xdp = (flags['bpf-xdp'] as string | undefined) ?? (file.ebpf?.xdp || 'auto');
+  if (xdp === 'auto' || xdp === 'on' || xdp === 'off') cfg.bpfXdp = xdp;
+  else problems.push(`--bpf-xdp / ebpf.xdp: must be auto, on or off, got ${JSON.stringify(xdp)}`);
   const slots = (flags['bpf-slots'] as number | undefined) ?? file.ebpf?.slots ?? DEFAULTS.bpfSlots;
   if (Number.isInteger(slots) && slots >= 1024 && slots <= 1 << 28) cfg.bpfSlots = slots;
   else problems.push(`--bpf-slots / ebpf.slots: must be an integer from 1024 to ${1 << 28}, got ${slots}`);

@@ -47,7 +47,7 @@ export const KUBE_PROXY_CONFIGURATION: Schema = {
   winkernel: 'any',
   windowsRunAsService: 'bool',
   // Ours: settings kube-proxy has no place for.
-  ebpf: { bpfPinDir: 'string', cgroupRoot: 'string', devices: 'stringList', manifests: 'string', lbAlgorithm: 'string', slots: 'int', maxServices: 'int', maxBackends: 'int' },
+  ebpf: { bpfPinDir: 'string', cgroupRoot: 'string', devices: 'stringList', manifests: 'string', lbAlgorithm: 'string', xdp: 'string', slots: 'int', maxServices: 'int', maxBackends: 'int' },
 };
 
 export interface SchemaProblem {

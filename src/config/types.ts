@@ -30,6 +30,12 @@ export interface ProxyConfig {
   cgroupRoot: string | null;
   /** Backend selection in the eBPF datapath. */
   lbAlgorithm: 'random' | 'maglev';
+  /**
+   * XDP on node devices: auto (native XDP where the device is not a veth: a veth hands over
+   * skbs, which XDP there converts back, copying the ones TCP cloned; tc is cheaper), on (every
+   * node device, generic XDP where native is refused), off.
+   */
+  bpfXdp: 'auto' | 'on' | 'off';
   /** Entries of the eBPF slot pool (random lists and Maglev tables of every service). */
   bpfSlots: number;
   /** Service ports the eBPF maps hold (their frontends get four times as many entries). */

@@ -63,7 +63,8 @@ describe('ebpf-kube-proxy run --cleanup', () => {
 
   it('removes our programs from every device and the cgroup, and our pins; leaves others alone', async () => {
     const pins = join(fs.path, 'node');
-    const flags = ['--manifests', manifests, '--bpf-pin-dir', pins, '--cgroup-root', cg.path, '--healthz-bind-address', '', '--metrics-bind-address', ''];
+    // ekpt0 is a veth, where the default leaves XDP off: on, so that cleanup has XDP to remove.
+    const flags = ['--manifests', manifests, '--bpf-pin-dir', pins, '--cgroup-root', cg.path, '--healthz-bind-address', '', '--metrics-bind-address', '', '--bpf-xdp', 'on'];
     const daemon = (await import('node:child_process')).spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', ...flags], { stdio: 'ignore' });
     try {
       const deadline = Date.now() + 20_000;

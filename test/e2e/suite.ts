@@ -26,7 +26,9 @@ export function scenarioSuite(mode: string, labTag: string, suiteOpts: { ipv6?: 
       lab = await labUp({ name, nodes: 2, podsPerNode: 2, ipv6: !!suiteOpts.ipv6 });
       writeManifests(manifestsDir(lab), lab, exampleServices(lab));
       await clientRouteVia(lab, `${LAB_EXTERNAL_IP}/32`, lab.nodes[0]!);
-      const opts = { mode, pinBase: fs.path };
+      // The lab's node devices are veths, where ebpf's default leaves XDP off (see wantsXdp): the
+      // suite turns it on so that the XDP path runs with real traffic.
+      const opts = { mode, pinBase: fs.path, ...(mode === 'ebpf' ? { extraArgs: ['--bpf-xdp', 'on'] } : {}) };
       await startProxies(lab, opts);
       env = {
         lab,

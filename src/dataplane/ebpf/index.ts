@@ -90,7 +90,7 @@ class EbpfDataplane implements Dataplane {
       ...(movedSlots ? { legacySlotsCopied: movedSlots } : {}),
     });
 
-    this.devices = new DeviceAttacher({ tc: this.loaded.tc, xdp: this.loaded.xdp }, config.devices, log);
+    this.devices = new DeviceAttacher({ tc: this.loaded.tc, xdp: this.loaded.xdp }, config.devices, log, config.bpfXdp);
     this.devices.start();
     const cgroup = config.cgroupRoot ?? cgroup2Root();
     attachSocketPrograms(this.loaded.sock, cgroup);

@@ -68,6 +68,10 @@ describe('resolveConfig', () => {
   it('eBPF settings: load-balancing algorithm, slot pool and conntrack size', () => {
     expect(resolveConfig(['--lb-algorithm', 'maglev', '--bpf-slots', '4194304'])).toMatchObject({ lbAlgorithm: 'maglev', bpfSlots: 4_194_304 });
     expect(resolveConfig(['--bpf-max-services', '200000', '--bpf-max-backends', '1000000'])).toMatchObject({ bpfMaxServices: 200_000, bpfMaxBackends: 1_000_000 });
+    expect(resolveConfig([])).toMatchObject({ bpfXdp: 'auto' });
+    expect(resolveConfig(['--bpf-xdp', 'on'])).toMatchObject({ bpfXdp: 'on' });
+    expect(withFile({ ebpf: { xdp: 'off' } })([])).toMatchObject({ bpfXdp: 'off' });
+    expect(problemsOf(() => resolveConfig(['--bpf-xdp', 'yes']))).toEqual(['--bpf-xdp / ebpf.xdp: must be auto, on or off, got "yes"']);
     expect(withFile({ ebpf: { lbAlgorithm: 'maglev', slots: 65536 }, conntrack: { min: 1000, maxPerCore: 0 } })([])).toMatchObject({ lbAlgorithm: 'maglev', bpfSlots: 65536, conntrackMax: 1000 });
     expect(problemsOf(() => resolveConfig(['--lb-algorithm', 'roundrobin', '--bpf-slots', '10']))).toEqual([
       '--lb-algorithm / ebpf.lbAlgorithm: must be random or maglev, got "roundrobin"',
