@@ -1,5 +1,6 @@
 // Flags of `bench sync`, parsed and checked before anything runs.
 import type { ProxyMode } from '../probe/index.js';
+import { int, intList, modeList, readFlags } from './args.js';
 
 /** Every mode bench sync knows, in table order (dataplane/index.ts implements them all). */
 export const SYNC_MODES: readonly ProxyMode[] = ['ebpf', 'ipvs', 'nftables', 'iptables', 'userspace'];
@@ -55,16 +56,6 @@ modes interleaved (the order reverses from one size to the next).
   --json           print {"results": [...], "notes": [...]} instead of the table
 `;
 
-export class UsageError extends Error {}
-
-function ints(flag: string, v: string, min: number, max: number): number[] {
-  const out = v.split(',').map((s) => Number(s.replace(/_/g, '')));
-  if (!out.length || out.some((n) => !Number.isInteger(n) || n < min || n > max)) {
-    throw new UsageError(`${flag}: expected integers in ${min}..${max}, got ${JSON.stringify(v)}`);
-  }
-  return out;
-}
-
 /** modesGiven: without --modes the caller leaves out the modes this kernel lacks, with a note. */
 export function parseSyncBenchArgs(args: readonly string[]): SyncBenchOptions & { modesGiven: boolean } {
   const o: SyncBenchOptions = { modes: [...SYNC_MODES], sizes: [...SYNC_DEFAULT_SIZES], timeoutS: SYNC_DEFAULT_TIMEOUT_S, json: false, vm: false, warmup: false };
@@ -72,33 +63,19 @@ export function parseSyncBenchArgs(args: readonly string[]): SyncBenchOptions & 
   let sizesGiven = false;
   let timeoutGiven = false;
   let warmupGiven = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => {
-      const v = inline ?? args[++i];
-      if (v === undefined) throw new UsageError(`${flag} needs a value`);
-      return v;
-    };
+  readFlags(args, (flag, value) => {
     switch (flag) {
-      case '--modes': {
-        const v = value();
-        const modes = v.split(',');
-        for (const m of modes) if (!(SYNC_MODES as readonly string[]).includes(m)) throw new UsageError(`--modes: unknown mode ${JSON.stringify(m)} (known: ${SYNC_MODES.join(', ')})`);
-        if (new Set(modes).size !== modes.length) throw new UsageError(`--modes: ${JSON.stringify(v)} names a mode twice`);
-        o.modes = modes as ProxyMode[];
-        modesGiven = true;
-        break;
-      }
-      case '--sizes': o.sizes = ints(flag, value(), 1, 100_000); sizesGiven = true; break;
-      case '--timeout': [o.timeoutS] = ints(flag, value(), 1, 24 * 3600) as [number]; timeoutGiven = true; break;
+      case '--modes': o.modes = modeList(flag, value(), SYNC_MODES); modesGiven = true; break;
+      case '--sizes': o.sizes = intList(flag, value(), 1, 100_000); sizesGiven = true; break;
+      case '--timeout': o.timeoutS = int(flag, value(), 1, 24 * 3600); timeoutGiven = true; break;
       case '--vm': o.vm = true; break;
       case '--warmup': o.warmup = true; warmupGiven = true; break;
       case '--no-warmup': o.warmup = false; warmupGiven = true; break;
       case '--json': o.json = true; break;
-      default: throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
+      default: return false;
     }
-  }
+    return true;
+  });
   if (o.vm && !sizesGiven) o.sizes = [...SYNC_VM_DEFAULT_SIZES];
   if (o.vm && !timeoutGiven) o.timeoutS = SYNC_VM_DEFAULT_TIMEOUT_S;
   if (o.vm && !warmupGiven) o.warmup = true;

@@ -18,7 +18,8 @@ import type { BenchSuite } from './index.js';
 import { cleanupScratch, progress, round, scratchBpffs } from './scratch.js';
 import { serviceObject, sliceObject } from './synthetic.js';
 import { cgroup2Root } from '../dataplane/ebpf/cgroup.js';
-import { parseSyncBenchArgs, runOrder, SYNC_BENCH_USAGE, UsageError, WARMUP_SERVICES, type SyncBenchOptions } from './sync-options.js';
+import { UsageError } from './args.js';
+import { parseSyncBenchArgs, runOrder, SYNC_BENCH_USAGE, WARMUP_SERVICES, type SyncBenchOptions } from './sync-options.js';
 import { syncTable, type SyncBenchReport, type SyncResult } from './sync-report.js';
 
 const NODE: NodeContext = { nodeName: 'node-0', nodeAddresses: ['192.168.0.10'], clusterCIDRs: ['10.128.0.0/9'], masqueradeAll: false };

@@ -2,7 +2,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchSuite } from '../index.js';
-import { LAB_BENCH_USAGE, parseLabBenchArgs, UsageError, type LabBenchOptions } from './options.js';
+import { UsageError } from '../args.js';
+import { LAB_BENCH_USAGE, parseLabBenchArgs, type LabBenchOptions } from './options.js';
 import { markdownReport, svgChart, type LabBenchResult } from './report.js';
 
 /** Writes lab-<time>.{json,md,svg} and latest.{json,md,svg}; returns the paths of the first three. */

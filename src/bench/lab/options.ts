@@ -1,4 +1,6 @@
 // Flags of `bench lab`, parsed and checked before anything is built.
+import { int, intList, modeList, readFlags, UsageError } from '../args.js';
+
 export const LAB_MODES = ['direct', 'ebpf', 'nftables', 'iptables', 'ipvs', 'userspace'] as const;
 export type LabBenchMode = (typeof LAB_MODES)[number];
 
@@ -68,44 +70,13 @@ baseline is direct pod access through an ECMP route (no proxy).
   --json                 print the JSON result instead of the markdown table
 `;
 
-export class UsageError extends Error {}
-
-function intList(flag: string, v: string, min: number, max: number): number[] {
-  const out = v.split(',').map((s) => Number(s.replace(/_/g, '')));
-  if (!out.length || out.some((n) => !Number.isInteger(n) || n < min || n > max)) {
-    throw new UsageError(`${flag}: expected integers in ${min}..${max}, got ${JSON.stringify(v)}`);
-  }
-  return out;
-}
-
-function int(flag: string, v: string | undefined, min: number, max: number): number {
-  const n = Number(v);
-  if (v === undefined || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag}: expected an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
-  return n;
-}
-
 export function parseLabBenchArgs(args: readonly string[]): LabBenchOptions {
   const o: LabBenchOptions = { ...LAB_BENCH_DEFAULTS, modes: [...LAB_BENCH_DEFAULTS.modes], scales: [...LAB_BENCH_DEFAULTS.scales] };
   let modesGiven = false;
   let scalesGiven = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => {
-      const v = inline ?? args[++i];
-      if (v === undefined) throw new UsageError(`${flag} needs a value`);
-      return v;
-    };
+  readFlags(args, (flag, value) => {
     switch (flag) {
-      case '--modes': {
-        const v = value();
-        const modes = v.split(',');
-        for (const m of modes) if (!(LAB_MODES as readonly string[]).includes(m)) throw new UsageError(`--modes: unknown mode ${JSON.stringify(m)} (known: ${LAB_MODES.join(', ')})`);
-        if (new Set(modes).size !== modes.length) throw new UsageError(`--modes: ${JSON.stringify(v)} names a mode twice`);
-        o.modes = modes as LabBenchMode[];
-        modesGiven = true;
-        break;
-      }
+      case '--modes': o.modes = modeList(flag, value(), LAB_MODES); modesGiven = true; break;
       case '--scales': o.scales = intList(flag, value(), 1, 100_000); scalesGiven = true; break;
       case '--filler-endpoints': o.fillerEndpoints = int(flag, value(), 1, 16); break;
       case '--duration': o.durationS = int(flag, value(), 1, 600); break;
@@ -122,9 +93,10 @@ export function parseLabBenchArgs(args: readonly string[]): LabBenchOptions {
       }
       case '--vm': o.vm = true; break;
       case '--json': o.json = true; break;
-      default: throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
+      default: return false;
     }
-  }
+    return true;
+  });
   if (o.vm && !modesGiven) o.modes = ['direct', 'ebpf', 'nftables', 'iptables', 'ipvs', 'userspace'];
   // Under emulation every proxy start takes about a minute and programming 10,000 services many more.
   if (o.vm && !scalesGiven) o.scales = [...VM_DEFAULT_SCALES];

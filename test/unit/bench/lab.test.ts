@@ -2,7 +2,8 @@
 // medians and ratios, and the markdown/SVG renderings.
 import { describe, expect, it } from 'vitest';
 import { planLab } from '../../../src/lab/index.js';
-import { LAB_BENCH_DEFAULTS, parseLabBenchArgs, UsageError } from '../../../src/bench/lab/options.js';
+import { UsageError } from '../../../src/bench/args.js';
+import { LAB_BENCH_DEFAULTS, parseLabBenchArgs } from '../../../src/bench/lab/options.js';
 import { formatSeconds, Progress } from '../../../src/bench/lab/progress.js';
 import { markdownReport, median, summarize, svgChart, type LabBenchResult, type Measurement } from '../../../src/bench/lab/report.js';
 import {

@@ -1,9 +1,10 @@
 // Pure parts of `bench sync`: flags, the guest's flags and time budget under --vm, the run
 // order, the job script and the table.
 import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../../src/bench/args.js';
 import {
   parseSyncBenchArgs, runOrder, SYNC_DEFAULT_SIZES, SYNC_DEFAULT_TIMEOUT_S, SYNC_MODES, SYNC_VM_DEFAULT_SIZES, SYNC_VM_DEFAULT_TIMEOUT_S,
-  syncGuestArgs, syncVmTimeoutMs, UsageError,
+  syncGuestArgs, syncVmTimeoutMs,
 } from '../../../src/bench/sync-options.js';
 import { syncTable, type SyncBenchReport } from '../../../src/bench/sync-report.js';
 import { syncJobScript } from '../../../src/bench/sync-vm.js';
