@@ -30,9 +30,12 @@ static const __u32 crc32c_x8_pow2[16] = {
 	0x35d73a62, 0x28461564, 0xbf455269, 0xe2ea32dc,
 };
 
-/* Real BPF-to-BPF calls with rolled loops: unrolled, this math spills past
- * the 512-byte stack; rolled, the verifier walks ~1.5k insns per packet. */
-static __attribute__((noinline)) __u32 crc32c_mulmod(__u32 a, __u32 b)
+/* Rolled loops: unrolled, this math spills past the 512-byte stack. Only
+ * crc32c_shifted is a real BPF-to-BPF call: kernels before 6.x count each
+ * frame of a call chain as at least 32 bytes against the 512-byte limit, and
+ * tc_ingress's own frame leaves room for one more (Debian 12's 6.1 refused a
+ * second). */
+EKP_INLINE __u32 crc32c_mulmod(__u32 a, __u32 b)
 {
 	__u32 p = 0;
 
