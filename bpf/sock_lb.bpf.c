@@ -9,25 +9,25 @@
 SEC("cgroup/connect4")
 int sock_connect4(struct bpf_sock_addr *ctx)
 {
-	return sock_xlate_fwd(ctx, EKP_FAMILY_V4);
+	return sock_xlate_fwd(ctx, EKP_FAMILY_V4, 1);
 }
 
 SEC("cgroup/connect6")
 int sock_connect6(struct bpf_sock_addr *ctx)
 {
-	return sock_xlate_fwd(ctx, EKP_FAMILY_V6);
+	return sock_xlate_fwd(ctx, EKP_FAMILY_V6, 1);
 }
 
 SEC("cgroup/sendmsg4")
 int sock_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return sock_xlate_fwd(ctx, EKP_FAMILY_V4);
+	return sock_xlate_fwd(ctx, EKP_FAMILY_V4, 0);
 }
 
 SEC("cgroup/sendmsg6")
 int sock_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	return sock_xlate_fwd(ctx, EKP_FAMILY_V6);
+	return sock_xlate_fwd(ctx, EKP_FAMILY_V6, 0);
 }
 
 SEC("cgroup/recvmsg4")

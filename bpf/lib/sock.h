@@ -54,8 +54,19 @@ EKP_INLINE void sock_set_addr(struct bpf_sock_addr *ctx, __u8 family,
 	ctx->user_port = (__u32)port;
 }
 
-/* connect / sendmsg: frontend -> backend. */
-EKP_INLINE int sock_xlate_fwd(struct bpf_sock_addr *ctx, __u8 family)
+/*
+ * connect / sendmsg: frontend -> backend.
+ *
+ * A connected UDP socket is left to the per-packet path: translated here it
+ * would hold its backend's address for life, and when that endpoint went
+ * away its datagrams would go on to the dead pod (statsd, DNS forwarders:
+ * kube-proxy's stale-UDP black hole) with no conntrack entry to clear. Per
+ * packet, the flow's entry is swept with the endpoint and the same socket
+ * moves on. (Cilium instead destroys such sockets, which the application
+ * sees as an error.) Unconnected datagrams are translated one by one here,
+ * so they never outlive a backend.
+ */
+EKP_INLINE int sock_xlate_fwd(struct bpf_sock_addr *ctx, __u8 family, int connecting)
 {
 	struct ekp_backend_val *be = NULL;
 	struct ekp_svc_val *svc;
@@ -66,6 +77,8 @@ EKP_INLINE int sock_xlate_fwd(struct bpf_sock_addr *ctx, __u8 family)
 	long bid;
 
 	if (!sock_proto_ok(ctx->protocol))
+		return EKP_SOCK_ALLOW;
+	if (connecting && ctx->protocol == IPPROTO_UDP)
 		return EKP_SOCK_ALLOW;
 	__builtin_memset(&p, 0, sizeof(p));
 	p.family = family;

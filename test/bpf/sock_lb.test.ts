@@ -76,6 +76,10 @@ if (KIND === 'tcp') {
   s.on('data', (d) => { data += d; });
   s.on('end', () => done({ peer, reply: JSON.parse(data) }));
   s.on('error', (e) => done({ error: e.code }));
+} else if (KIND === 'udp-connected') {
+  const u = dgram.createSocket(HOST.includes(':') ? 'udp6' : 'udp4');
+  u.on('error', (e) => done({ error: e.code }));
+  u.connect(Number(PORT), HOST, (e) => done(e ? { error: e.code } : { peer: u.remoteAddress() }));
 } else {
   const u = dgram.createSocket(HOST.includes(':') ? 'udp6' : 'udp4');
   u.on('message', (m, r) => done({ from: { address: r.address, port: r.port }, reply: JSON.parse(m.toString()) }));
@@ -101,7 +105,7 @@ describe('sock_lb (cgroup socket hooks)', () => {
   const attached: BpfProgram[] = [];
 
   /** Runs a client in the namespace; inCgroup decides whether it joins the test cgroup first. */
-  function client(kind: 'tcp' | 'udp', host: string, port: number, inCgroup = true): ClientResult {
+  function client(kind: 'tcp' | 'udp' | 'udp-connected', host: string, port: number, inCgroup = true): ClientResult {
     const join = inCgroup ? 'echo $$ > "$CG/cgroup.procs" && ' : '';
     const r = spawnSync('nsenter', [`--net=${ns!.path}`, '--', 'sh', '-c', `${join}exec "$NODE" -e "$SCRIPT"`], {
       encoding: 'utf8',
@@ -197,6 +201,13 @@ describe('sock_lb (cgroup socket hooks)', () => {
       expect(r.error).toBeUndefined();
       expect(r.reply).toEqual({ name: fam === 4 ? 'be4-udp' : 'be6-udp', got: 'ping' });
       expect(r.from).toEqual({ address: vip, port: 53 });
+    });
+
+    it(`v${fam} a UDP socket connecting to VIP:53 is left to the per-packet path (the VIP has no route here)`, () => {
+      // Translated at connect it would keep a removed backend for life (see lib/sock.h).
+      const before = dp!.counters();
+      expect(client('udp-connected', vip, 53).error).toBe('ENETUNREACH');
+      expect(counterDelta(before, dp!.counters()).events.sock_xlate).toBeUndefined();
     });
 
     it(`v${fam} TCP connect to a service without backends fails at once with ECONNREFUSED`, () => {

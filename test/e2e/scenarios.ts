@@ -90,6 +90,43 @@ process.stdin.on('data', () => process.exit(0));`;
 }
 
 /**
+ * A long-lived connected UDP socket from `from` to addr:port (inside `cgroup`
+ * when given, where socket-level load balancing applies) that asks every 100 ms
+ * and reports each answering pod; an ask unanswered for 500 ms is reported as
+ * LOST and the next one follows, so a black-holed socket shows as a run of LOSTs.
+ */
+export function longLivedUdpClient(from: PodHost, addr: string, port: number, cgroup?: string) {
+  const script = String.raw`
+const s = require('node:dgram').createSocket(process.argv[1].includes(':') ? 'udp6' : 'udp4');
+let timer;
+const ask = () => { s.send('ping'); timer = setTimeout(() => { console.log('LOST'); ask(); }, 500); };
+s.on('message', (m) => { clearTimeout(timer); console.log(JSON.parse(m.toString()).pod); timer = setTimeout(ask, 100); });
+s.on('error', (e) => { console.log('ERROR ' + e.code); process.exit(1); });
+s.connect(+process.argv[2], process.argv[1], ask);
+process.stdin.on('data', () => process.exit(0));`;
+  const node = [process.execPath, '-e', script, addr, String(port)];
+  const argv = cgroup ? ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...node] : node;
+  const child = spawn('nsenter', [`--net=${from.netnsPath}`, '--', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise((r) => child.once('exit', r));
+  const lines: string[] = [];
+  child.stdout.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+  return {
+    /** Waits until `n` more pods have answered (LOST asks in between are returned too). */
+    async answers(n: number, ms = 10_000): Promise<string[]> {
+      const start = lines.length;
+      await eventually(async () => expect(lines.slice(start).filter((l) => l !== 'LOST').length).toBeGreaterThanOrEqual(n), ms);
+      return lines.slice(start);
+    },
+    /** Ends the client (again is fine) and returns every line it printed. */
+    async stop(): Promise<string[]> {
+      if (child.exitCode === null && child.signalCode === null) child.stdin.end('stop\n');
+      await exited;
+      return lines;
+    },
+  };
+}
+
+/**
  * True when the node's proxy relays connections (userspace, per its /proxyMode):
  * backends then see the node's address, never the client's, and a denied
  * client is reset after the handshake the kernel completed instead of dropped.
@@ -276,6 +313,31 @@ export const SCENARIOS: Scenario[] = [
       expect(next).not.toBe(first);
       expect(await ask()).toBe(next);
       await setServices(exampleServices(lab));
+    },
+  },
+  {
+    name: 'UDP: a connected socket of a pod whose endpoint is removed moves to a remaining one (statsd-style client)',
+    notIn: ['ipvs'],
+    async run({ lab, setServices }) {
+      // In its node's cgroup, so the socket-level hooks see its connect() in ebpf mode.
+      const from = lab.pods[0]!;
+      const node = lab.nodes.find((n) => n.name === from.node)!;
+      const conn = longLivedUdpClient(from, '10.96.0.15', 53, nodeCgroup(lab.spec.name, node));
+      try {
+        const first = (await conn.answers(2)).filter((l) => l !== 'LOST');
+        expect(new Set(first).size, first.join()).toBe(1);
+        const pod = first[0]!;
+        await setServices(exampleServices(lab).map((d) => (d.name === 'echo' ? { ...d, pods: d.pods.filter((p) => p !== pod) } : d)));
+        // The removed pod still answers if asked: only the proxy can move the socket's datagrams.
+        await eventually(async () => {
+          const later = (await conn.answers(3)).filter((l) => l !== 'LOST');
+          expect(later.slice(-3).every((p) => p !== pod), later.join()).toBe(true);
+        });
+        expect((await conn.stop()).filter((l) => l.startsWith('ERROR'))).toEqual([]);
+      } finally {
+        await conn.stop();
+        await setServices(exampleServices(lab));
+      }
     },
   },
   {
