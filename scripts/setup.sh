@@ -12,6 +12,8 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 packages=(
   clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make g++ python3
   iproute2 iputils-ping nftables iptables ipset conntrack util-linux procps
+  # e2e: a pod veth without checksum offload, so the stack checksums translated packets in software
+  ethtool
   # ipvs mode, and the qemu VM that tests it (test/vm/): this host's kernel has no IP_VS,
   # Debian's packaged kernel has; the guest runs this machine's userland over 9p
   # (curl: the guest polls health ports with it, node clients are slow under emulation).

@@ -341,6 +341,39 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'checksums: a pod\'s TCP and UDP through a ClusterIP to a backend whose veth checksums in software arrive intact',
+    async run({ lab, setServices }) {
+      // Pods hand their veth CHECKSUM_PARTIAL skbs (only the pseudo-header sum in the
+      // field), and veths never resolve them, so a wrong field would go unseen. Here
+      // the backend's host-side veth lacks tx checksumming, so the stack computes the
+      // checksum from the field when the translated packet leaves it, and the pod's
+      // own end lacks rx checksumming, so its stack verifies every segment: a NAT that
+      // patched the field as if it held a full checksum is dropped there.
+      const from = lab.pods[0]!;
+      const to = lab.pods.find((p) => p.node === from.node && p !== from)!;
+      const node = lab.nodes.find((n) => n.name === to.node)!;
+      const { httpPort, udpPort } = lab.addressing;
+      const defs: ServiceDef[] = [
+        { name: 'csum-tcp', clusterIP: '10.96.0.43', type: 'ClusterIP', protocol: 'TCP', port: 80, targetPort: httpPort, pods: [to.name] },
+        { name: 'csum-udp', clusterIP: '10.96.0.44', type: 'ClusterIP', protocol: 'UDP', port: 53, targetPort: udpPort, pods: [to.name] },
+      ];
+      const offload = (on: 'on' | 'off') => Promise.all([
+        execIn(node, ['ethtool', '-K', to.hostVeth, 'tx', on]),
+        execIn(to, ['ethtool', '-K', 'eth0', 'rx', on]),
+      ]);
+      await setServices([...exampleServices(lab), ...defs]);
+      await offload('off');
+      try {
+        const replies = answers(await httpGetMany(from, 'http://10.96.0.43/', 4, { timeoutMs: 2000 }));
+        expect(replies.map((r) => r.pod)).toEqual(Array(4).fill(to.name));
+        expect((await udpAsk(from, '10.96.0.44', 53, { timeoutMs: 2000 })).pod).toBe(to.name);
+      } finally {
+        await offload('on');
+        await setServices(exampleServices(lab));
+      }
+    },
+  },
+  {
     name: 'UDP to a backend port nobody listens on: the backend\'s ICMP error reaches the client as an error about its VIP (ECONNREFUSED)',
     // userspace relays: the backend's error ends at the relay's own socket.
     notIn: ['userspace'],
