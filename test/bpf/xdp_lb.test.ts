@@ -7,7 +7,7 @@ import { BpfObject, bpfObjectPath } from '../../src/native/index.js';
 import { kernelIt } from '../support/capability.js';
 import { DEFAULT_DST_MAC, DEFAULT_SRC_MAC, buildPacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from './cases.js';
-import { datapathFixture, Datapath, TC, XDP } from './datapath.js';
+import { counterDelta, datapathFixture, Datapath, TC, XDP } from './datapath.js';
 import { FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, type Net } from './fixtures.js';
 
 const it = kernelIt();
@@ -137,8 +137,8 @@ describe('xdp_lb datapath', () => {
 
   for (const n of NETS) for (const c of cases(n)) it(c.name, () => runCase(fx.dp, c));
 
-  it('xdp_floor parses, looks up the service map once and passes every packet untouched', () => {
-    const obj = BpfObject.open(bpfObjectPath('xdp_floor'), { pinRoot: fx.fs!.path }).load();
+  for (const [name, pass] of [['xdp_floor', XDP.pass], ['tc_floor', TC.pass]] as const) it(`${name} parses, looks up the service map once per packet and passes it untouched`, () => {
+    const obj = BpfObject.open(bpfObjectPath(name), { pinRoot: fx.fs!.path }).load();
     try {
       for (const n of NETS) {
         fx.dp.setService({ frontend: { addr: n.clusterIp, port: 80, proto: 'tcp' }, svcId: 70, slots: [] });
@@ -147,9 +147,12 @@ describe('xdp_lb datapath', () => {
           { src: n.pod, dst: n.other, proto: 'udp', sport: 1, dport: 53 },
         ] as PacketSpec[]) {
           const frame = buildPacket(spec);
-          const r = obj.program('xdp_floor').testRun({ data: frame, repeat: 100 });
-          expect(r.retval).toBe(XDP.pass);
+          const before = fx.dp.counters();
+          const r = obj.program(name).testRun({ data: frame, repeat: 100 });
+          expect(r.retval).toBe(pass);
           expect(r.data.equals(frame)).toBe(true);
+          // A found service counts like a conntrack hit (the value is touched), a miss nothing.
+          expect(counterDelta(before, fx.dp.counters()).events.ct_hit_fwd ?? 0).toBe(spec.dst === n.clusterIp ? 100 : 0);
         }
       }
     } finally {

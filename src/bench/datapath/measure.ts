@@ -63,7 +63,7 @@ export interface RigOptions {
   sizes: Sizes;
   algorithm: LbAlgorithm;
   cluster: SyntheticCluster;
-  /** Load xdp_lb and xdp_floor too (the latency rig), or only tc_lb (the memory rig). */
+  /** Load xdp_lb and both floors too (the latency rig), or only tc_lb (the memory rig). */
   withXdp: boolean;
   /** Read-only program config; WIRE_CONFIG unless given. */
   config?: Config;
@@ -73,7 +73,9 @@ export class DatapathRig {
   readonly objects: Objects;
   readonly tc: BpfProgram;
   readonly xdp: BpfProgram | null;
+  /** The floor at XDP and at tc (bpf/lib/floor.h): each hook's own baseline. */
   readonly floor: BpfProgram | null;
+  readonly tcFloor: BpfProgram | null;
   readonly writer: ServiceWriter;
   private services = 0;
   private flows: Flow[] = [];
@@ -86,11 +88,12 @@ export class DatapathRig {
   constructor(private readonly opts: RigOptions) {
     const config = opts.config ?? WIRE_CONFIG;
     const specs = [{ object: 'tc_lb', config }];
-    if (opts.withXdp) specs.push({ object: 'xdp_lb', config }, { object: 'xdp_floor', config: {} });
+    if (opts.withXdp) specs.push({ object: 'xdp_lb', config }, { object: 'xdp_floor', config: {} }, { object: 'tc_floor', config: {} });
     this.objects = loadObjects(opts.pinRoot, specs, opts.sizes);
     this.tc = this.objects.prog('tc_lb', 'tc_ingress');
     this.xdp = opts.withXdp ? this.objects.prog('xdp_lb', 'xdp_nodeport') : null;
     this.floor = opts.withXdp ? this.objects.prog('xdp_floor', 'xdp_floor') : null;
+    this.tcFloor = opts.withXdp ? this.objects.prog('tc_floor', 'tc_floor') : null;
     const m = (n: MapName) => this.objects.map(n);
     this.writer = new ServiceWriter(
       { svc: m(MAP.svc), backend: m(MAP.backend), slots: m(MAP.slots), srcRange: m(MAP.srcRange) },
@@ -200,7 +203,7 @@ export class DatapathRig {
   /**
    * `calls` rounds of four repeat=1 runs, interleaved call by call so drift on this
    * shared machine hits all alike: a SYN that opens a new flow (a fresh client:port per
-   * call), an established packet, a miss packet (all with tc_ingress) and the floor
+   * call), an established packet, a miss packet (all with tc_ingress) and the tc floor
    * program on the established packet. With `spreadServices` false every packet belongs
    * to one flow/VIP (the next prepared flow, in turn); with true, SYNs go to VIPs spread
    * over all services and the other packets rotate over all prepared flows. Returns the
@@ -231,7 +234,6 @@ export class DatapathRig {
       return r;
     };
     const pass = new Set([TC_ACT_OK]);
-    const xdpPass = new Set([XDP_PASS]);
     const before = this.counters();
     const out = { syn: new Array<number>(calls), est: new Array<number>(calls), miss: new Array<number>(calls), floor: new Array<number>(calls) };
     for (let i = 0; i < calls; i++) {
@@ -243,7 +245,7 @@ export class DatapathRig {
       const rm = run(this.tc, f.miss, pass, 'tc miss');
       if (!rm.data.subarray(0, f.miss.length).equals(f.miss)) throw new Error('bench: tc miss: the packet was modified');
       out.miss[i] = rm.durationNs;
-      out.floor[i] = run(this.floor!, f.established, xdpPass, 'floor').durationNs;
+      out.floor[i] = run(this.tcFloor!, f.established, pass, 'tc floor').durationNs;
     }
     const after = this.counters();
     // The floor counts a found VIP as a FWD hit, hence 2 per call.
@@ -271,21 +273,21 @@ export class DatapathRig {
    * so its cases, syn_vip included, measure what XDP costs before tc: every repetition
    * must count one xdp_to_stack event and leave the packet as it was.
    */
-  async repeatRun(which: 'floor' | `tc:${'established' | 'reply' | 'miss'}` | `xdp:${CaseName}`, repeat: number): Promise<number> {
+  async repeatRun(which: 'floor' | 'tc-floor' | `tc:${'established' | 'reply' | 'miss'}` | `xdp:${CaseName}`, repeat: number): Promise<number> {
     if (repeat % 2) repeat++;
     const f = this.flows[this.repeatSeq++ % this.flows.length]!;
-    const [kind, c]: ['floor' | ProgKind, CaseName] = which === 'floor' ? ['floor', 'established'] : which.split(':') as [ProgKind, CaseName];
-    const prog = kind === 'floor' ? this.floor! : kind === 'tc' ? this.tc : this.xdp!;
+    const [kind, c]: ['floor' | 'tc-floor' | ProgKind, CaseName] = which === 'floor' || which === 'tc-floor' ? [which, 'established'] : which.split(':') as [ProgKind, CaseName];
+    const prog = kind === 'floor' ? this.floor! : kind === 'tc-floor' ? this.tcFloor! : kind === 'tc' ? this.tc : this.xdp!;
     const data = f[c];
     const before = this.counters();
     const r = await prog.testRunAsync({ data, repeat, dataOutSize: data.length + 64 });
     const after = this.counters();
-    const ok = kind === 'tc' ? (c === 'miss' ? r.retval === TC_ACT_OK : TC_FORWARDED.has(r.retval)) : r.retval === XDP_PASS;
+    const ok = kind === 'tc' ? (c === 'miss' ? r.retval === TC_ACT_OK : TC_FORWARDED.has(r.retval)) : kind === 'tc-floor' ? r.retval === TC_ACT_OK : r.retval === XDP_PASS;
     if (!ok) throw new Error(`bench: ${which} repeat: verdict ${r.retval}`);
     this.noteVerdict(`${which} (repeat)`, r.retval);
     if (!r.data.subarray(0, data.length).equals(data)) throw new Error(`bench: ${which} repeat: the packet did not come back to itself after ${repeat} runs`);
     const none = { created: 0, hitFwd: 0, hitRev: 0, drops: 0, xdpToStack: 0 };
-    const exp: Partial<Record<keyof Snapshot, number>> = kind === 'floor' ? { ...none, hitFwd: repeat }
+    const exp: Partial<Record<keyof Snapshot, number>> = kind === 'floor' || kind === 'tc-floor' ? { ...none, hitFwd: repeat }
       : kind === 'xdp' ? { ...none, xdpToStack: c === 'miss' ? 0 : repeat }
         : c === 'established' ? { ...none, hitFwd: repeat } : c === 'reply' ? { ...none, hitRev: repeat } : none;
     this.expectDelta(`${which} repeat`, before, after, exp);

@@ -13,6 +13,7 @@ const pc = (syn: number, est: number, miss: number, floor: number): PerCallSampl
 function round(k: number): RoundSample {
   return {
     floorRepeat: 40 + k,
+    tcFloorRepeat: 50 + k,
     repeat: { tc: { established: 100 + k, reply: 110 + k, miss: 90 + k }, xdp: { syn_vip: 95, established: 80, reply: 85, miss: 70 } },
     perCall: pc(800 + k, 250 + k, 240, 150),
     perCallSpread: pc(1000, 300, 260, 160),
@@ -31,9 +32,9 @@ describe('median', () => {
 });
 
 describe('deriveScale', () => {
-  it('reports repeat=N medians for established/reply/miss/floor (and all of XDP) and corrects tc syn_vip per round', () => {
+  it('reports repeat=N medians for established/reply/miss/both floors (and all of XDP) and corrects tc syn_vip per round', () => {
     const r = deriveScale({ services: 10, rounds: [round(0), round(2), round(1)] });
-    expect(r.floorNs).toBe(41);
+    expect(r.floorNs).toEqual({ tc: 51, xdp: 41 });
     expect(r.ns.tc).toEqual({
       // per round: syn - (est per call - est repeat) = 800+k - 150 -> median 651
       syn_vip: 651, established: 101, reply: 111, miss: 91,
@@ -41,7 +42,8 @@ describe('deriveScale', () => {
     expect(r.syn.perCall).toBe(801);
     expect(r.syn.overhead).toBe(150);
     expect(r.syn.viaMiss).toBe(801 - (240 - 91));
-    expect(r.syn.viaFloor).toBe(801 - (150 - 41));
+    // the per-call floor is the tc one, like the SYN it corrects
+    expect(r.syn.viaFloor).toBe(801 - (150 - 51));
     expect(r.syn.spread).toBe(1000 - (300 - 101));
     expect(r.ns.xdp).toEqual({ syn_vip: 95, established: 80, reply: 85, miss: 70 });
   });
@@ -54,7 +56,8 @@ describe('deriveScale', () => {
 function scale(services: number, f: number, mult: number): ScaleResult {
   const ns = Object.fromEntries(CASES.map((c, i) => [c, (i + 1) * 10 * mult])) as ScaleResult['ns']['tc'];
   const syn = { perCall: 1, overhead: 1, viaMiss: 1, viaFloor: 1, spread: 100 * mult };
-  return { services, floorNs: f, ns: { tc: ns, xdp: ns }, syn };
+  // The XDP floor is half the tc one, so a ratio taken to the wrong floor shows.
+  return { services, floorNs: { tc: f, xdp: f / 2 }, ns: { tc: ns, xdp: ns }, syn };
 }
 
 describe('evaluateGoals', () => {
@@ -80,6 +83,7 @@ describe('buildDoc', () => {
 
   it('has exactly the required keys and row shape, tc rows in results', () => {
     expect(doc.floor_ns).toBe(12);
+    expect(doc.xdp_floor_ns).toBe(6);
     expect(doc.map_bytes).toEqual({ ekp_svc_v1: 100, total: 100 });
     expect(doc.results).toHaveLength(3 * CASES.length);
     for (const row of doc.results) {
@@ -94,9 +98,11 @@ describe('buildDoc', () => {
 
   it('carries XDP results, ratios to the per-scale floor and the goals as extras', () => {
     expect(doc.xdp_results).toHaveLength(3 * CASES.length);
-    const ratios = (doc.ratio_to_floor as { tc: { services: number; case: string; ratio: number }[] }).tc;
-    expect(ratios.find((r) => r.services === 100_000 && r.case === 'established')!.ratio).toBe(round2(20 / 14));
-    expect(doc.floor_ns_by_scale).toEqual({ 1: 10, 10000: 12, 100000: 14 });
+    type Ratio = { services: number; case: string; ratio: number };
+    const ratios = doc.ratio_to_floor as { tc: Ratio[]; tc_to_xdp_floor: Ratio[] };
+    expect(ratios.tc.find((r) => r.services === 100_000 && r.case === 'established')!.ratio).toBe(round2(20 / 14));
+    expect(ratios.tc_to_xdp_floor.find((r) => r.services === 100_000 && r.case === 'established')!.ratio).toBe(round2(20 / 7));
+    expect(doc.floor_ns_by_scale).toEqual({ 1: { tc: 10, xdp: 5 }, 10000: { tc: 12, xdp: 6 }, 100000: { tc: 14, xdp: 7 } });
     expect(Array.isArray(doc.goals)).toBe(true);
   });
 
