@@ -24,9 +24,9 @@ ln -s "$PWD/node_modules" "$tmp/node_modules"
 mkdir -p "$tmp/build/Release/bpf"
 ln -s "$PWD/build/Release/ekp_native.node" "$tmp/build/Release/ekp_native.node"
 multiarch=$(gcc -print-multiarch)
-for o in tc_lb xdp_lb xdp_floor; do
+for src in "$tmp"/bpf/*.bpf.c; do
   clang -target bpf -O2 -g -Wall -Werror "-I/usr/include/$multiarch" -I"$tmp/bpf/include" -I"$tmp/bpf" \
-    -c "$tmp/bpf/$o.bpf.c" -o "$tmp/build/Release/bpf/$o.bpf.o"
+    -c "$src" -o "$tmp/build/Release/bpf/$(basename "$src" .c).o"
 done
 (cd "$tmp" && npx tsc -p tsconfig.build.json)
 run=(node scripts/ab-datapath.mjs "$rounds" "$services" "$rev=$tmp" "this tree=$PWD")

@@ -4,9 +4,10 @@
  *
  * A rewrite first builds a *diff* (64-bit ones'-complement accumulator of
  * ~old + new words, all in raw memory order), then applies it once per
- * checksum field. At tc the apply goes through bpf_l3/l4_csum_replace so that
- * skb->csum (CHECKSUM_COMPLETE) and CHECKSUM_PARTIAL stay right; at XDP the
- * field is patched directly (there is no skb yet).
+ * checksum field. At XDP the field is patched directly (there is no skb yet);
+ * at tc too, as the kernel would for the skb's checksum state (nat.h,
+ * skb_csum.h), except under CHECKSUM_COMPLETE or where that state cannot be
+ * read: there bpf_l4_csum_replace() keeps skb->csum right.
  */
 #ifndef EKP_CSUM_H
 #define EKP_CSUM_H
@@ -57,6 +58,25 @@ EKP_INLINE __u64 csum_diff_addr(__u64 acc, const union ekp_addr *from,
 EKP_INLINE __u16 csum_apply(__u16 old, __u64 diff)
 {
 	return (__u16)~csum_fold64(diff + (__u16)~old);
+}
+
+/*
+ * The kernel's csum_add() and csum_fold() on a __wsum, bit for bit
+ * (include/asm-generic/checksum.h, include/net/checksum.h), so a field
+ * patched here holds exactly what bpf_l4_csum_replace() would have written.
+ */
+EKP_INLINE __u32 kcsum_add(__u32 a, __u32 b)
+{
+	__u32 r = a + b;
+
+	return r + (r < b);
+}
+
+EKP_INLINE __u16 kcsum_fold(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)~s;
 }
 
 /* Fold a freshly summed region (seeded) into a final checksum field value. */

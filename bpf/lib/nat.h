@@ -11,6 +11,9 @@
 #include "parse.h"
 #include "sctp.h"
 #include "stats.h"
+#ifndef EKP_XDP
+#include "skb_csum.h"
+#endif
 
 struct nat_tuple {
 	union ekp_addr saddr;
@@ -62,11 +65,46 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 	return 0;
 }
 #else
+/*
+ * What bpf_l4_csum_replace() does to the field (net/core/filter.c,
+ * inet_proto_csum_replace_by_diff()), without the call, for the states
+ * where only the field changes: the address diff goes in as the
+ * pseudo-header's (CHECKSUM_PARTIAL: the field holds only that sum), the
+ * ports' diff too unless CHECKSUM_PARTIAL. A UDP field of 0 (no checksum)
+ * stays 0, and a result of 0 becomes 0xffff, as with BPF_F_MARK_MANGLED_0.
+ */
+EKP_INLINE int l4_csum_direct(struct ekp_ctx *ctx, const struct pkt *p, __u32 off,
+			      __u32 addr_w, __u32 port_w, int partial)
+{
+	__u16 *c = ctx_data(ctx) + off;
+	int udp = p->proto == IPPROTO_UDP;
+	__u16 v;
+
+	if (off > 256 || (void *)(c + 1) > ctx_data_end(ctx))
+		return -1;
+	v = *c;
+	if (udp && !v)
+		return 0;
+	if (addr_w) {
+		v = partial ? (__u16)~kcsum_fold(kcsum_add(addr_w, v)) : kcsum_fold(kcsum_add(addr_w, ~(__u32)v));
+		if (udp && !v)
+			v = 0xffff;
+	}
+	if (port_w && !partial) {
+		v = kcsum_fold(kcsum_add(port_w, ~(__u32)v));
+		if (udp && !v)
+			v = 0xffff;
+	}
+	*c = v;
+	return 0;
+}
+
 EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 			     __u64 addr_diff, __u64 port_diff)
 {
 	__u32 off = l4_csum_off(p);
 	__u64 mangled0 = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	int summed;
 
 	/* The IPv4 header checksum is patched in place, as at XDP: the header
 	 * is in the linear part (parse pulled it), and its sum does not change,
@@ -81,6 +119,12 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 	}
 	if (!off)
 		return 0;
+	/* CHECKSUM_COMPLETE also moves skb->csum, which only the helper may write. */
+	summed = skb_ip_summed(ctx);
+	if (summed >= 0 && summed != EKP_CHECKSUM_COMPLETE)
+		return l4_csum_direct(ctx, p, off, addr_diff ? csum_to_wsum(addr_diff) : 0,
+				      port_diff ? csum_to_wsum(port_diff) : 0,
+				      summed == EKP_CHECKSUM_PARTIAL);
 	if (addr_diff &&
 	    bpf_l4_csum_replace(ctx, off, 0, csum_to_wsum(addr_diff),
 				BPF_F_PSEUDO_HDR | mangled0) < 0)
