@@ -2,7 +2,9 @@
 // interfaces), so the test boots Debian's packaged kernel in qemu (TCG), runs the host's own
 // userland inside it (test/vm/qemu.ts), and there runs test/e2e/ipvs.test.ts: the same
 // scenario table every mode runs, in ipvs mode, in a lab of network namespaces inside the
-// guest (dual-stack), plus `auto` falling back to ipvs when loading BPF is refused. vitest's JSON report comes
+// guest (dual-stack), plus `auto` falling back to ipvs when loading BPF is refused; the guest side of
+// `bench sync --vm`; and test/e2e/bpf-kernel.test.ts, every BPF object loaded and run on the guest's
+// kernel (Debian 12's 6.1, which no other test reaches). vitest's JSON report comes
 // back through a writable 9p share; the serial log is kept next to it.
 //
 // Locally a machine without qemu or the kernel package skips with the reason; with CI set it
@@ -11,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BPF_KERNEL_TESTS } from '../e2e/bpf-kernel-tests.js';
 import { SCENARIOS } from '../e2e/scenarios.js';
 import { buildInitramfs, findVmKernel, missingVmCapability, prepareJobDir, runVm } from '../../src/vm/qemu.js';
 
@@ -23,7 +26,7 @@ interface VitestJson {
   numPassedTests: number;
   numFailedTests: number;
   numPendingTests: number;
-  testResults: { assertionResults: { title: string; fullName: string; status: string; failureMessages: string[] }[] }[];
+  testResults: { name: string; status: string; message?: string; assertionResults: { title: string; fullName: string; status: string; failureMessages: string[] }[] }[];
 }
 
 const why = missingVmCapability();
@@ -70,12 +73,18 @@ describe('ipvs mode in a qemu VM with a real IPVS kernel', () => {
     const summary = `guest: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${report.numPendingTests} skipped; boot ${Math.round(booted / 1000)} s, total ${Math.round(result.ms / 1000)} s`;
     console.log(`ipvs VM: ${summary}`);
     expect(failed.map((t) => `${t.fullName}: ${t.status}\n${t.failureMessages.join('\n').slice(0, 1500)}`), `${summary}; ${where}`).toEqual([]);
+    // A file that failed outside its tests (an import, a hook) has no failed test to show.
+    const badFiles = report.testResults.filter((f) => f.status !== 'passed' && !(filter && f.status === 'skipped')).map((f) => `${f.name}: ${f.status} ${f.message ?? ''}`.slice(0, 1500));
+    expect(badFiles, `${summary}; ${where}`).toEqual([]);
     // Every scenario ipvs can express ran (dual-stack lab), and the auto fallback.
     const expected = SCENARIOS.filter((s) => !s.notIn?.includes('ipvs') && (!s.needsIPv6 || dualStack)).map((s) => s.name);
     if (!filter) {
       expect(tests.filter((t) => t.status === 'passed').map((t) => t.title)).toEqual(expect.arrayContaining(expected));
       expect(tests.some((t) => t.title.startsWith('picks ipvs') && t.status === 'passed')).toBe(true);
       expect(tests.some((t) => t.title === 'measures ipvs at 10 services' && t.status === 'passed')).toBe(true);
+      // Every BPF object loaded and run on the guest's kernel: each of those tests ran and passed.
+      const bpf = Object.values(BPF_KERNEL_TESTS);
+      expect(bpf.filter((title) => !tests.some((t) => t.title === title && t.status === 'passed')), `BPF on the guest's kernel; ${where}`).toEqual([]);
     }
     expect(result.jobStatus, `${summary}; ${where}`).toBe(0);
     if (process.env.EKP_VM_KEEP !== '1') rmSync(job, { recursive: true, force: true });

@@ -3,14 +3,14 @@ import { join } from 'node:path';
 import { constant } from '../../native/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
-import { DROP_REASONS, EVENTS, MAP_DEFAULT_SIZE, MAP, SLOTS_PER_ENTRY, encodeU32, sumPerCpuCounter, familyOf, type Config } from './abi.js';
+import { DROP_REASONS, EVENTS, MAP, SLOTS_PER_ENTRY, encodeU32, sumPerCpuCounter } from './abi.js';
 import { attachSocketPrograms, cgroup2Root, detachSocketPrograms } from './cgroup.js';
 import { collectConntrack } from './conntrack-gc.js';
 import { adoptPreviousFlows } from './ct-upgrade.js';
-import { kernelConfigFlags } from './kernel.js';
+import { mapSizesOf, programConfigOf } from './load-config.js';
 import { moveLegacySlots } from './slots-upgrade.js';
 import { DeviceAttacher, detachAll } from './devices.js';
-import { loadDatapath, type LoadedDatapath, type MapSizes } from './loader.js';
+import { loadDatapath, type LoadedDatapath } from './loader.js';
 import { UdpFlowHistory } from '../udp-conntrack.js';
 import { sweepUdpFlows } from './udp-sweep.js';
 import { ServiceWriter } from './writer.js';
@@ -26,38 +26,6 @@ const SOCK_ATTACH_TYPES = [
   'BPF_CGROUP_UDP4_RECVMSG', 'BPF_CGROUP_UDP6_RECVMSG', 'BPF_CGROUP_INET4_GETPEERNAME', 'BPF_CGROUP_INET6_GETPEERNAME',
 ];
 
-function sizesOf(ctx: DataplaneContext): MapSizes {
-  const c = ctx.config;
-  return {
-    // Frontend entries: a service port has a ClusterIP, NodePorts on each node
-    // address, external and LB IPs, and up to two scopes each.
-    svc: c.bpfMaxServices * 4,
-    svcStat: c.bpfMaxServices,
-    backend: c.bpfMaxBackends,
-    slots: ctx.config.bpfSlots,
-    // conntrackMax counts connections, as nf_conntrack_max does; each NATed
-    // connection holds two entries here (FWD and REV).
-    ct: 2 * ctx.config.conntrackMax,
-    affinity: MAP_DEFAULT_SIZE.ekp_affinity_v1,
-    srcRange: MAP_DEFAULT_SIZE.ekp_srcrange_v1,
-    sock: MAP_DEFAULT_SIZE.ekp_sock_v1,
-  };
-}
-
-/** Read-only program config: SNAT sources are this node's primary addresses. */
-function programConfig(ctx: DataplaneContext): Config {
-  const addrs = ctx.nodeAddresses();
-  const v4 = addrs.find((a) => familyOf(a) === 4);
-  const v6 = addrs.find((a) => familyOf(a) === 6);
-  const ct = ctx.config.conntrack;
-  return {
-    ...(v4 ? { snatV4: v4 } : {}),
-    ...(v6 ? { snatV6: v6 } : {}),
-    flags: kernelConfigFlags(),
-    ctTimeoutS: { established: Math.round(ct.tcpEstablishedTimeoutMs / 1000), udp: Math.round(ct.udpTimeoutMs / 1000) },
-  };
-}
-
 class EbpfDataplane implements Dataplane {
   readonly mode = 'ebpf' as const;
   private loaded: LoadedDatapath | null = null;
@@ -71,9 +39,9 @@ class EbpfDataplane implements Dataplane {
 
   async start(): Promise<void> {
     const { config, log } = this.ctx;
-    const sizes = sizesOf(this.ctx);
+    const sizes = mapSizesOf(config);
     const t0 = performance.now();
-    this.loaded = loadDatapath({ pinDir: config.bpfPinDir, config: programConfig(this.ctx), sizes, log });
+    this.loaded = loadDatapath({ pinDir: config.bpfPinDir, config: programConfigOf(config, this.ctx.nodeAddresses()), sizes, log });
     const m = this.loaded.maps;
     // A previous version's state, in layouts this one replaced; before anything is attached.
     const movedSlots = moveLegacySlots(config.bpfPinDir, m.slots);

@@ -1,0 +1,13 @@
+// The titles of test/e2e/bpf-kernel.test.ts, shared with the host side (test/vm/ipvs.test.ts),
+// which requires every one of them to have run and passed in the guest.
+export const BPF_KERNEL_TESTS = {
+  probe: 'the daemon\'s probe finds everything the ebpf mode uses, and auto picks ebpf',
+  flags: 'the program config leaves out what this kernel lacks (FIB_SKIP_NEIGH before 6.3)',
+  load: 'loadDatapath loads tc_lb (3 roles), xdp_lb, sock_lb and ct_gc with the daemon\'s sizes and config',
+  floor: 'xdp_floor loads as the datapath benchmark loads it',
+  tc: 'tc programs: ClusterIP DNAT and its reply, a miss, host egress DNAT, an empty service\'s RST',
+  icmp: 'tc programs: NodePort DNAT + SNAT from the wire, and an ICMP error about it translated',
+  xdp: 'xdp_nodeport: NodePort eTP=Local DNAT in XDP, the reply un-NATed by tc',
+  gc: 'ct_gc counts the flows and deletes them once expired',
+  sock: 'sock_lb attached to a cgroup translates a connect to a ClusterIP',
+} as const;
