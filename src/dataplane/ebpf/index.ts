@@ -11,6 +11,7 @@ import { mapSizesOf, programConfigOf } from './load-config.js';
 import { moveLegacySlots } from './slots-upgrade.js';
 import { DeviceAttacher, detachAll } from './devices.js';
 import { loadDatapath, type LoadedDatapath } from './loader.js';
+import { FullSyncSchedule } from '../full-sync.js';
 import { UdpFlowHistory } from '../udp-conntrack.js';
 import { sweepUdpFlows } from './udp-sweep.js';
 import { ServiceWriter } from './writer.js';
@@ -34,8 +35,11 @@ class EbpfDataplane implements Dataplane {
   private gcTimer: NodeJS.Timeout | null = null;
   private conntrack = { entries: 0, flows: 0, deleted: 0 };
   private readonly udpHistory = new UdpFlowHistory();
+  private readonly fullSyncs: FullSyncSchedule;
 
-  constructor(private readonly ctx: DataplaneContext) {}
+  constructor(private readonly ctx: DataplaneContext, now: () => number = Date.now) {
+    this.fullSyncs = new FullSyncSchedule(now);
+  }
 
   async start(): Promise<void> {
     const { config, log } = this.ctx;
@@ -70,8 +74,18 @@ class EbpfDataplane implements Dataplane {
 
   async apply(update: StateUpdate): Promise<void> {
     if (!this.writer) throw new Error('ebpf dataplane not started');
-    const stats = this.writer.apply(update);
-    this.ctx.log.debug('maps written', { ...stats });
+    const full = update.changed === 'all' && this.fullSyncs.due();
+    // A periodic sync between full ones: every service port, written only where it differs from what we wrote.
+    const u: StateUpdate = update.changed === 'all' && !full ? { ...update, changed: new Set([...update.state.services.keys(), ...this.writer.programmedKeys()]) } : update;
+    let stats;
+    try {
+      stats = this.writer.apply(u);
+    } catch (e) {
+      this.fullSyncs.failed();
+      throw e;
+    }
+    this.fullSyncs.committed(full);
+    this.ctx.log.debug('maps written', { full, ...stats });
     // After the write: a flow swept now picks from the new backends with its next datagram.
     const stale = this.udpHistory.synced(update.state.services.values(), update.changed);
     if (stale.length && this.loaded) {

@@ -41,6 +41,8 @@ interface Entry {
 }
 
 interface Programmed {
+  /** What was written: an update carrying this same object has nothing new for the service. */
+  desired: DesiredService;
   svcId: number;
   entries: Map<string, Entry>;
   /** Backend ids, one reference per use (a backend in two scopes is held twice). */
@@ -160,8 +162,11 @@ export class ServiceWriter {
         continue;
       }
 
+      // The tracker keeps a service's object while its inputs are unchanged, so a periodic
+      // sync's unchanged services cost nothing here; a full sync rewrites them all.
+      if (!full && prev?.desired === desired) continue;
       const svcId = prev?.svcId ?? this.adoptedSvcId(desired) ?? this.svcIds.allocate();
-      const next: Programmed = { svcId, entries: new Map(), backends: [], ranges: null };
+      const next: Programmed = { desired, svcId, entries: new Map(), backends: [], ranges: null };
       const acquire = (b: Backend): number => {
         const flags = (b.isLocal ? BE_F.LOCAL : 0) | (b.terminating ? BE_F.TERMINATING : 0);
         let id = table.find(b.ip, b.port);
@@ -292,6 +297,11 @@ export class ServiceWriter {
       stats.backendsFreed = freed.length;
     }
     return stats;
+  }
+
+  /** Every service port written and not since removed. */
+  programmedKeys(): string[] {
+    return [...this.byService.keys()];
   }
 
   /** Reverse-NAT/stats id of a service port (for metrics labels). */

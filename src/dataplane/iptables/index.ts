@@ -4,6 +4,7 @@
 // shared chains and only the changed services' own chains (KEP-3453), deleting the ones they no
 // longer use. Established connections keep their backend through conntrack; UDP entries a sync
 // made stale are deleted (udp-conntrack.ts).
+import { FULL_SYNC_PERIOD_MS } from '../full-sync.js';
 import type { DesiredService, IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
@@ -53,12 +54,9 @@ export interface SyncStats {
 
 const familyOfKey = (key: string): IPFamily => (key.endsWith('@IPv6') ? 6 : 4);
 
-/**
- * kube-proxy's fullSyncPeriod. In between, a periodic sync (the tracker's 'all') rewrites only
- * the service ports whose rules differ from what we wrote, as long as the canary chains are there:
- * a full sync at 10,000 services reads and rewrites 320,000 rules, tens of seconds of iptables.
- */
-export const FULL_SYNC_PERIOD_MS = 3_600_000;
+// kube-proxy's fullSyncPeriod (../full-sync.ts). In between, a periodic sync (the tracker's 'all')
+// rewrites only the service ports whose rules differ from what we wrote, as long as the canary
+// chains are there: a full sync at 10,000 services reads and rewrites 320,000 rules.
 const CANARY_TABLES = ['mangle', 'nat', 'filter'] as const;
 
 export class IptablesDataplane implements Dataplane {

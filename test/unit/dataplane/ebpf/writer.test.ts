@@ -121,6 +121,32 @@ describe('ServiceWriter', () => {
     expect(w.usage()).toEqual({ svcIds: 0, backends: 0, slots: 0 });
   });
 
+  it('a periodic sync between full ones (every key, not \'all\') writes only services whose object changed', () => {
+    const log: string[] = [];
+    const m = maps(log);
+    const w = writerFor(m);
+    const other = svc({ name: 'api', spec: { clusterIP: '10.96.0.11', clusterIPs: ['10.96.0.11'] } });
+    const otherPods = slice({ service: 'api', endpoints: [ep('10.244.2.9', { node: 'node-b' })] });
+    const state = desired({ services: [web, other], endpointSlices: [twoPods, otherPods] });
+    w.apply({ state, changed: 'all' });
+    log.length = 0;
+    // The same objects (the tracker keeps them while their inputs are unchanged): nothing at all.
+    w.apply({ state, changed: new Set(w.programmedKeys()) });
+    expect(log).toEqual([]);
+    // One service's object replaced: only its entry and backend move.
+    const moved = slice({ endpoints: [ep('10.244.1.5', { node: 'node-a' }), ep('10.244.3.7', { node: 'node-c' })] });
+    const next = new Map(state.services);
+    for (const [k, v] of desired({ services: [web], endpointSlices: [moved] }).services) next.set(k, v);
+    const stats = w.apply({ state: { services: next }, changed: new Set(w.programmedKeys()) });
+    expect(stats).toMatchObject({ svcEntriesWritten: 1, backendsWritten: 1, backendsFreed: 1 });
+    expect(dump(m)).toEqual([
+      '10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.3.7:8080] ',
+      '10.96.0.11:80/6 external -> [10.244.2.9:8080] ',
+    ]);
+    // 'all' is still a full sync: every entry is written again.
+    expect(w.apply({ state: { services: next }, changed: 'all' }).svcEntriesWritten).toBe(2);
+  });
+
   it('a full sync removes entries it does not own (drift) and rewrites what was tampered with', () => {
     const m = maps();
     const w = writerFor(m);
