@@ -1,7 +1,9 @@
 // nftables mode: tables `ip ekp-proxy` and `ip6 ekp-proxy` of our own, one atomic `nft -f -`
-// transaction per sync, partial between full syncs. See ruleset.ts for the design. UDP conntrack
+// transaction per sync, partial between full syncs (after a failure, and hourly). See ruleset.ts for the design. UDP conntrack
 // entries a sync made stale are deleted after it (udp-conntrack.ts).
+import type { IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
+import { FullSyncSchedule } from '../full-sync.js';
 import { prefixedRunner, type Runner } from '../run.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
 import { UdpConntrackCleaner } from '../udp-conntrack.js';
@@ -16,6 +18,8 @@ export interface NftablesOptions {
   nftPrefix?: readonly string[];
   /** Runs conntrack (tests); default: spawn it, after nftPrefix. */
   run?: Runner;
+  /** Wall clock in ms, for the full-sync period (tests). */
+  now?: () => number;
 }
 
 export class NftablesDataplane implements Dataplane {
@@ -25,8 +29,12 @@ export class NftablesDataplane implements Dataplane {
   private syncs = { full: 0, partial: 0, failures: 0 };
   private reported = new Set<string>();
   private readonly udp: UdpConntrackCleaner;
+  private readonly fullSyncs: FullSyncSchedule;
+  /** Our tables after the last full sync: one gone since means someone flushed it. */
+  private written = new Set<IPFamily>();
 
   constructor(private readonly ctx: DataplaneContext, opts: NftablesOptions = {}) {
+    this.fullSyncs = new FullSyncSchedule(opts.now);
     this.nft = new Nft(opts.nftPrefix ?? []);
     this.rules = new RulesetState({ masqueradeBit: ctx.config.masqueradeBit });
     this.udp = new UdpConntrackCleaner(opts.run ?? prefixedRunner(opts.nftPrefix ?? []), ctx.log);
@@ -42,11 +50,21 @@ export class NftablesDataplane implements Dataplane {
   }
 
   async apply(update: StateUpdate): Promise<void> {
-    const full = update.changed === 'all' || !this.rules.hasSynced;
+    let changed = update.changed;
+    if (changed === 'all' && this.rules.hasSynced && !this.fullSyncs.due()) {
+      // A periodic sync between full ones (../full-sync.ts): every service port, and only the
+      // elements that differ from what we wrote go into the transaction, unless a table we
+      // made is gone (flushed by someone): then the full sync rebuilds it.
+      const present = await this.nft.ourTables();
+      const gone = [...this.written].filter((f) => !present.has(f));
+      if (gone.length === 0) changed = new Set([...update.state.services.keys(), ...this.rules.programmedKeys()]);
+      else this.ctx.log.info('nftables table gone (flushed?): full sync', { families: gone.map((f) => `ip${f === 4 ? '' : '6'}`) });
+    }
+    const full = changed === 'all' || !this.rules.hasSynced;
     const t0 = performance.now();
     const tx = full
       ? this.rules.full(update.state, await this.nft.listTables())
-      : this.rules.partial(update.state, update.changed as ReadonlySet<string>);
+      : this.rules.partial(update.state, changed as ReadonlySet<string>);
     for (const p of tx.problems) {
       if (this.reported.has(p)) continue;
       this.reported.add(p);
@@ -58,10 +76,13 @@ export class NftablesDataplane implements Dataplane {
         await this.nft.apply(tx.text);
       } catch (e) {
         this.syncs.failures++;
+        this.fullSyncs.failed();
         throw e;
       }
     }
     tx.commit();
+    this.fullSyncs.committed(full);
+    if (full) this.written = await this.nft.ourTables();
     await this.udp.synced(update.state.services.values(), full ? 'all' : update.changed);
     if (full) this.syncs.full++;
     else this.syncs.partial++;

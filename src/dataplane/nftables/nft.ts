@@ -36,6 +36,14 @@ export class Nft {
     if (r.code !== 0) throw new NftError(r.stderr.trim() || `nft exited with ${r.code}`, text);
   }
 
+  /** The families that have our table: `nft list tables`, names only, cheap at any size. */
+  async ourTables(): Promise<Set<IPFamily>> {
+    const r = await this.run(['list', 'tables']);
+    if (r.code !== 0) throw new NftError(r.stderr.trim() || `nft exited with ${r.code}`, '');
+    const lines = new Set(r.stdout.split('\n').map((l) => l.trim()));
+    return new Set(FAMILIES.filter((f) => lines.has(`table ${nftFamily(f)} ${TABLE}`)));
+  }
+
   /** Chains and sets of our table of this family, or null when there is none. */
   async listTable(f: IPFamily): Promise<KernelTable | null> {
     const r = await this.run(['-t', 'list', 'table', nftFamily(f), TABLE]);

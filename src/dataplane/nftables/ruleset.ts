@@ -505,6 +505,11 @@ export class RulesetState {
     this.families = { 4: emptyFamilyModel(4, opts), 6: emptyFamilyModel(6, opts) } as Record<IPFamily, FamilyModel>;
   }
 
+  /** Every service port whose rules were written and not since removed. */
+  programmedKeys(): string[] {
+    return [...this.contributions.keys()];
+  }
+
   /** False until a full sync succeeded: partial syncs need to know what the kernel holds. */
   get hasSynced(): boolean {
     return this.synced;

@@ -1,7 +1,9 @@
 // The generated ruleset in a real kernel, inside a test network namespace: `nft -c`, then for
-// real; `nft list table` shows it; partial syncs, a full sync over a drifted table, and cleanup.
+// real; `nft list table` shows it; partial syncs, periodic and hourly full syncs over a drifted
+// table, a flushed table, and cleanup.
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { cleanupNftables, NftablesDataplane, renderFull } from '../../../../src/dataplane/nftables/index.js';
+import { FULL_SYNC_PERIOD_MS } from '../../../../src/dataplane/full-sync.js';
 import type { DataplaneContext } from '../../../../src/dataplane/types.js';
 import { memoryLogger } from '../../../../src/observe/index.js';
 import { kernelIt } from '../../../support/capability.js';
@@ -39,7 +41,8 @@ describe('nftables ruleset in the kernel', () => {
     // A user's own table must survive everything we do.
     nft('add', 'table', 'inet', 'users-own');
     nft('add', 'chain', 'inet', 'users-own', 'c');
-    const dp = new NftablesDataplane(ctx, { nftPrefix: ['nsenter', `--net=${ns.path}`, '--'] });
+    let clock = 0;
+    const dp = new NftablesDataplane(ctx, { nftPrefix: ['nsenter', `--net=${ns.path}`, '--'], now: () => clock });
     await dp.start();
     const s1 = STATES['multi-service']!();
     await dp.apply({ state: s1, changed: 'all' });
@@ -59,9 +62,15 @@ describe('nftables ruleset in the kernel', () => {
     expect(listed).toContain('10.96.0.10 . tcp . 80 . 2 : 10.244.2.9 . 8080');
     expect(listed).not.toMatch(/pick-tcp-2 \{[^}]*elements/);
 
-    // Drift: someone deletes an element and adds a chain to our table; a full sync repairs it.
+    // Drift: someone deletes an element and adds a chain to our table. The periodic sync
+    // within the hour compares with what we wrote, so it has nothing to write...
     nft('delete', 'element', 'ip', 'ekp-proxy', 'service-ips', '{ 10.96.0.20 . tcp . 80 }');
     nft('add', 'chain', 'ip', 'ekp-proxy', 'stray');
+    clock += 30_000;
+    await dp.apply({ state: s2, changed: 'all' });
+    expect(nft('list', 'table', 'ip', 'ekp-proxy')).toContain('chain stray');
+    // ...and the hourly full sync (kube-proxy's FullSyncPeriod) repairs it.
+    clock += FULL_SYNC_PERIOD_MS;
     await dp.apply({ state: s2, changed: 'all' });
     listed = nft('list', 'table', 'ip', 'ekp-proxy');
     expect(listed).toContain('10.96.0.20 . tcp . 80 : goto cip-offCluster-pick-tcp-3');
@@ -74,9 +83,16 @@ describe('nftables ruleset in the kernel', () => {
     await dp.apply({ state: s3, changed: new Set(['default/web:http', 'default/api:http']) });
     const set = /set (aff-[0-9a-f]{16}) \{/.exec(nft('list', 'table', 'ip', 'ekp-proxy'))![1]!;
     nft('add', 'element', 'ip', 'ekp-proxy', set, '{ 10.244.9.9 }');
+    clock += FULL_SYNC_PERIOD_MS;
     await dp.apply({ state: s3, changed: 'all' });
     expect(nft('list', 'set', 'ip', 'ekp-proxy', set)).toContain('10.244.9.9');
     expect(nft('list', 'table', 'ip', 'ekp-proxy')).not.toContain('10.96.0.20');
+
+    // A table we made flushed by someone: the next periodic sync is a full one and rebuilds it.
+    nft('delete', 'table', 'ip', 'ekp-proxy');
+    clock += 30_000;
+    await dp.apply({ state: s3, changed: 'all' });
+    expect(nft('list', 'table', 'ip', 'ekp-proxy')).toContain('10.96.0.10 . tcp . 80');
 
     // SIGTERM: close leaves the tables.
     await dp.close();
