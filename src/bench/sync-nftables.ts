@@ -1,10 +1,12 @@
 // How long the nftables mode takes to program N services × E endpoints from cold, to resync them
-// (a periodic full sync over the existing table), and to apply one endpoint change at that size.
+// (the periodic sync every syncPeriod, partial over every service port; and the hourly full sync
+// over the existing table), and to apply one endpoint change at that size.
 // Runs in a network namespace of its own (`ip netns add ekpt-bench-…`), never the caller's.
 //
 //   node dist/bench/sync-nftables.js [services…]      e.g. 1000 10000 (endpoints: EKP_BENCH_ENDPOINTS, default 10)
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
+import { FULL_SYNC_PERIOD_MS } from '../dataplane/full-sync.js';
 import { NftablesDataplane } from '../dataplane/nftables/index.js';
 import type { DataplaneContext } from '../dataplane/types.js';
 import { buildDesiredState, type DesiredState } from '../model/index.js';
@@ -16,7 +18,10 @@ export interface NftSyncBench {
   endpoints: number;
   /** Milliseconds, each including the nft process and JS generation. */
   coldMs: number;
-  resyncMs: number;
+  /** syncPeriod's sync between full ones: every service port compared, nothing written. */
+  periodicResyncMs: number;
+  /** The full sync once per FULL_SYNC_PERIOD_MS: the table listed and rewritten. */
+  fullResyncMs: number;
   endpointChangeMs: number;
   transactionBytes: number;
 }
@@ -40,7 +45,8 @@ export async function benchNftablesSync(services: number, endpoints = 10): Promi
     let bytes = 0;
     const log = memoryLogger();
     const ctx = { config: { masqueradeBit: 14 } as DataplaneContext['config'], log, nodeAddresses: () => [] } as DataplaneContext;
-    const dp = new NftablesDataplane(ctx, { nftPrefix: ['nsenter', `--net=/run/netns/${ns}`, '--'] });
+    let clock = 0;
+    const dp = new NftablesDataplane(ctx, { nftPrefix: ['nsenter', `--net=/run/netns/${ns}`, '--'], now: () => clock });
     await dp.start();
     const s0 = state(services, endpoints);
     const s1 = state(services, endpoints, 1);
@@ -51,10 +57,13 @@ export async function benchNftablesSync(services: number, endpoints = 10): Promi
     };
     const coldMs = await time(() => dp.apply({ state: s0, changed: 'all' }));
     bytes = Number(log.lines.find((l) => l.msg === 'nftables transaction applied')?.bytes ?? 0);
-    const resyncMs = await time(() => dp.apply({ state: s0, changed: 'all' }));
+    clock += 30_000;
+    const periodicResyncMs = await time(() => dp.apply({ state: s0, changed: 'all' }));
+    clock += FULL_SYNC_PERIOD_MS;
+    const fullResyncMs = await time(() => dp.apply({ state: s0, changed: 'all' }));
     const key = [...s1.services.keys()].find((k) => k.endsWith('/svc-0:http'))!;
     const endpointChangeMs = await time(() => dp.apply({ state: s1, changed: new Set([key]) }));
-    return { services, endpoints, coldMs, resyncMs, endpointChangeMs, transactionBytes: bytes };
+    return { services, endpoints, coldMs, periodicResyncMs, fullResyncMs, endpointChangeMs, transactionBytes: bytes };
   } finally {
     spawnSync('ip', ['netns', 'del', ns]);
   }

@@ -36,12 +36,16 @@ export class Nft {
     if (r.code !== 0) throw new NftError(r.stderr.trim() || `nft exited with ${r.code}`, text);
   }
 
-  /** The families that have our table: `nft list tables`, names only, cheap at any size. */
+  /**
+   * The families that have our table (with chains, as ours always has). `nft list chains`:
+   * 5 ms with 10,000 services in the table, where `nft list tables` fetches every set element
+   * first and takes 2.2 s (nft 1.0.6).
+   */
   async ourTables(): Promise<Set<IPFamily>> {
-    const r = await this.run(['list', 'tables']);
+    const r = await this.run(['list', 'chains']);
     if (r.code !== 0) throw new NftError(r.stderr.trim() || `nft exited with ${r.code}`, '');
     const lines = new Set(r.stdout.split('\n').map((l) => l.trim()));
-    return new Set(FAMILIES.filter((f) => lines.has(`table ${nftFamily(f)} ${TABLE}`)));
+    return new Set(FAMILIES.filter((f) => lines.has(`table ${nftFamily(f)} ${TABLE} {`)));
   }
 
   /** Chains and sets of our table of this family, or null when there is none. */

@@ -58,6 +58,12 @@ export interface Contribution {
   readonly elements: readonly Element[];
   /** Keys (`addr . proto . port`) of the frontends it programs: one service per frontend. */
   readonly frontendKeys: readonly string[];
+  /**
+   * The desired state it was built from, unless a frontend was left out for a conflict: a
+   * sync handed this same object (the tracker keeps it while its inputs are unchanged)
+   * has nothing new for the service. A conflicted one is always rebuilt: the other owner may be gone.
+   */
+  readonly source?: DesiredService;
 }
 
 export interface Element {
@@ -299,7 +305,7 @@ export function contribution(d: DesiredService): Contribution {
     addChain(b, name, own, rules);
     el('service-ips', fk, `goto ${name}`);
   }
-  return { family: f, ...b };
+  return { family: f, ...b, source: d };
 }
 
 export function frontendKey(fe: Frontend, f: IPFamily, proto: string): string {
@@ -417,7 +423,7 @@ function dropConflicts(c: Contribution, owner: (fk: string) => string | undefine
     if (e.set === 'firewall-allow' || /^x?pick-/.test(e.set)) return !taken.some((fk) => e.key.startsWith(`${fk} . `));
     return true;
   });
-  return { ...c, elements, frontendKeys: c.frontendKeys.filter((fk) => !gone.has(fk)) };
+  return { ...c, elements, frontendKeys: c.frontendKeys.filter((fk) => !gone.has(fk)), source: undefined };
 }
 
 export function mergeObjects(m: FamilyModel, c: Contribution): void {
@@ -552,7 +558,11 @@ export class RulesetState {
       }
       return p;
     };
-    const keys = [...new Set(changed)].sort();
+    const unchanged = (k: string) => {
+      const src = this.contributions.get(k)?.source;
+      return src !== undefined && src === state.services.get(k);
+    };
+    const keys = [...new Set(changed)].filter((k) => !unchanged(k)).sort();
     const olds = new Map<string, Contribution | undefined>();
     const news = new Map<string, Contribution | undefined>();
     const owners = { 4: new Map<string, string | undefined>(), 6: new Map<string, string | undefined>() } as Record<IPFamily, Map<string, string | undefined>>;

@@ -95,6 +95,24 @@ describe('partial syncs', () => {
     expect(tx.problems.join()).toMatch(/default\/b:http: 203\.0\.113\.10 \. tcp \. 80 already belongs/);
     expect(tx.text.match(/203\.0\.113\.10 \. tcp \. 80 : goto/g)?.length).toBe(1);
   });
+
+  it('a partial sync over every key skips services handed the same object, except one that lost a conflict', () => {
+    const a = svc({ name: 'a', spec: { clusterIP: '10.96.0.1', clusterIPs: ['10.96.0.1'], externalIPs: ['203.0.113.10'] } });
+    const b = svc({ name: 'b', spec: { clusterIP: '10.96.0.2', clusterIPs: ['10.96.0.2'], externalIPs: ['203.0.113.10'] } });
+    // b's one endpoint: its own pick chain, so its external element differs from a's.
+    const state = build([a, b], [twoEps('a'), slice({ service: 'b', endpoints: [ep('10.244.3.3', { node: 'node-b' })] })]);
+    const rs = new RulesetState(OPTS);
+    rs.full(state, NONE).commit();
+    const all = new Set(state.services.keys());
+    // The same objects: only b, whose external IP a holds, is looked at again (and still loses).
+    const again = rs.partial(state, all);
+    expect(again.text).toBe('');
+    expect(again.problems.join()).toMatch(/default\/b:http: 203\.0\.113\.10 \. tcp \. 80 already belongs/);
+    // a gone: b, handed its same object, now gets the address.
+    const onlyB = new Map([...state.services].filter(([k]) => k.startsWith('default/b')));
+    const tx = rs.partial({ services: onlyB }, all);
+    expect(tx.text).toMatch(/add element ip ekp-proxy service-ips \{ 203\.0\.113\.10 \. tcp \. 80 : goto/);
+  });
 });
 
 describe('what goes into the text is checked', () => {
