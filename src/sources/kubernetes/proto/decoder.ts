@@ -338,13 +338,18 @@ function need(n: number): void {
 // Recently decoded short ASCII strings, by a hash of their bytes: a hit costs a hash and a
 // compare instead of a call into C++ and a new string. Kubernetes objects repeat short strings
 // (protocols, port names, namespaces, node names, zones, label keys) that JSON.parse would
-// internalize; here repeats share one string too. Direct-mapped: a miss replaces the entry.
+// internalize; here repeats share one string too. Direct-mapped.
 // The hash of each entry is kept too, so that a miss (most often a unique value such as an
 // address) is told by one compare, not by comparing characters.
 const STRING_CACHE_BITS = 14;
 const STRING_CACHE_MAX_BYTES = 32;
 const stringCache: string[] = new Array<string>(1 << STRING_CACHE_BITS).fill('');
 const stringHashes = new Int32Array(1 << STRING_CACHE_BITS);
+// A string enters the cache only when its slot last missed on the same hash: seen twice in a
+// row. Unique values (addresses, uids) then never replace repeated ones, and never get stored
+// in the cache, an old-generation array: every young string stored there would be kept alive,
+// copied and promoted by the next scavenges, for a cache entry that never hits.
+const missHashes = new Int32Array(1 << STRING_CACHE_BITS);
 
 function readString(): string {
   const end = lengthEnd();
@@ -371,8 +376,12 @@ function readString(): string {
     }
   }
   const s = buf.latin1Slice(start, end);
-  stringCache[slot] = s;
-  stringHashes[slot] = h;
+  if (missHashes[slot] === h) {
+    stringCache[slot] = s;
+    stringHashes[slot] = h;
+  } else {
+    missHashes[slot] = h;
+  }
   return s;
 }
 
