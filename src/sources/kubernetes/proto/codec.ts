@@ -200,16 +200,20 @@ export class FrameReader {
 
   /** The next complete frame's payload, or undefined until more bytes arrive. */
   next(): Buffer | undefined {
-    if (this.size < 4) {
-      if (this.ended && this.size > 0) throw new ProtocolError(`watch stream ended inside a frame's length prefix (${this.size} of 4 bytes)`);
+    // Both fields are read on every call: read only on the way out of a chunk (rare), they had
+    // no type feedback when V8 optimised this, and reading them there threw that code away.
+    const size = this.size;
+    const ended = this.ended;
+    if (size < 4) {
+      if (ended && size > 0) throw new ProtocolError(`watch stream ended inside a frame's length prefix (${size} of 4 bytes)`);
       return undefined;
     }
     const length = this.coalesce(4).readUInt32BE(0);
     if (length > this.maxFrameBytes) {
       throw new ProtocolError(`watch frame length ${length} exceeds the limit of ${this.maxFrameBytes} bytes`);
     }
-    if (this.size < 4 + length) {
-      if (this.ended) throw new ProtocolError(`watch stream ended inside a frame: ${this.size - 4} of ${length} bytes`);
+    if (size < 4 + length) {
+      if (ended) throw new ProtocolError(`watch stream ended inside a frame: ${size - 4} of ${length} bytes`);
       return undefined;
     }
     return this.take(4 + length).subarray(4);
