@@ -19,6 +19,7 @@
 // fields and maps absent, and the fields of OMIT_EMPTY absent when zero.
 
 import protobuf from 'protobufjs';
+import { OUT_OF_LINE } from './out-of-line.js';
 import { INTSTR, META, RUNTIME } from './schema.js';
 
 /** Bytes that are not a well-formed protobuf message (truncated, bad varint, bad tag …). */
@@ -271,6 +272,7 @@ function varint32(): number {
 }
 
 function varint32Slow(): number {
+  if (OUT_OF_LINE) [, , , , , , , , , , , , , , , ,] = OUT_OF_LINE; // never runs: see out-of-line.ts
   let v = 0;
   for (let i = 0; i < 10; i++) {
     if (pos >= limit) throw outOfRange(1);
@@ -283,6 +285,7 @@ function varint32Slow(): number {
 
 /** A varint as 64 bits: returns the low 32 (unsigned), leaves the high 32 in `hi`. */
 function varint64(): number {
+  if (OUT_OF_LINE) [, , , , , , , , , , , , , , , ,] = OUT_OF_LINE; // never runs: see out-of-line.ts
   if (pos < limit) {
     const b = buf[pos]!;
     if (b < 0x80) {
@@ -338,15 +341,21 @@ function need(n: number): void {
 // Recently decoded short ASCII strings, by a hash of their bytes: a hit costs a hash and a
 // compare instead of a call into C++ and a new string. Kubernetes objects repeat short strings
 // (protocols, port names, namespaces, node names, zones, label keys) that JSON.parse would
-// internalize; here repeats share one string too. Direct-mapped: a miss replaces the entry.
+// internalize; here repeats share one string too. Direct-mapped.
 // The hash of each entry is kept too, so that a miss (most often a unique value such as an
 // address) is told by one compare, not by comparing characters.
 const STRING_CACHE_BITS = 14;
 const STRING_CACHE_MAX_BYTES = 32;
 const stringCache: string[] = new Array<string>(1 << STRING_CACHE_BITS).fill('');
 const stringHashes = new Int32Array(1 << STRING_CACHE_BITS);
+// A string enters the cache only when its slot last missed on the same hash: seen twice in a
+// row. Unique values (addresses, uids) then never replace repeated ones, and never get stored
+// in the cache, an old-generation array: every young string stored there would be kept alive,
+// copied and promoted by the next scavenges, for a cache entry that never hits.
+const missHashes = new Int32Array(1 << STRING_CACHE_BITS);
 
 function readString(): string {
+  if (OUT_OF_LINE) [, , , , , , , , , , , , , , , ,] = OUT_OF_LINE; // never runs: see out-of-line.ts
   const end = lengthEnd();
   const start = pos;
   pos = end;
@@ -371,8 +380,12 @@ function readString(): string {
     }
   }
   const s = buf.latin1Slice(start, end);
-  stringCache[slot] = s;
-  stringHashes[slot] = h;
+  if (missHashes[slot] === h) {
+    stringCache[slot] = s;
+    stringHashes[slot] = h;
+  } else {
+    missHashes[slot] = h;
+  }
   return s;
 }
 
@@ -483,6 +496,7 @@ function wrongWireType(plan: TypePlan, f: FieldPlan, wt: number, what = ''): Inv
 
 /** A length-delimited message value; decoded into `into` (merging) or a new object. */
 function readMessage(sub: TypePlan, into: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (OUT_OF_LINE) [, , , , , , , , , , , , , , , ,] = OUT_OF_LINE; // never runs: see out-of-line.ts
   const end = lengthEnd();
   const saved = limit;
   limit = end;
@@ -831,6 +845,7 @@ function arrayOf(v: unknown): unknown[] {
 
 /** One element of a repeated field, its wire type checked. */
 function readElement(f: FieldPlan): unknown {
+  if (OUT_OF_LINE) [, , , , , , , , , , , , , , , ,] = OUT_OF_LINE; // never runs: see out-of-line.ts
   const kind = f.kind;
   if (kind === K_MESSAGE) return readMessage(f.sub!, undefined);
   if (kind === K_STRING) return readString();
@@ -959,6 +974,7 @@ export function newObject(plan: TypePlan): Record<string, unknown> {
  * apiVersion and kind; by default a new object of the plan's own making, see newObject). Throws Malformed or Invalid; on a throw, `out` must be dropped.
  */
 export function decodeInto(plan: TypePlan, bytes: Uint8Array, out: Record<string, unknown> = new plan.make()): Record<string, unknown> {
+  if (OUT_OF_LINE) [, , , , , , , , , , , , , , , ,] = OUT_OF_LINE; // never runs: see out-of-line.ts
   buf = asBuffer(bytes);
   pos = 0;
   limit = buf.length;
