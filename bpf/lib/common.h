@@ -53,7 +53,7 @@
 #define EKP_V_DROP     1
 #define EKP_V_REDIRECT 2  /* a redirect helper already chose the target */
 #define EKP_V_TX       3  /* XDP only: bounce out of the same device */
-#define EKP_V_XLATED   4  /* XDP only: rewritten, now for the stack (see xdp_lb) */
+#define EKP_V_XLATED   4  /* rewritten, now for the stack (see xdp_lb, tc_lb) */
 
 /* XDP metadata word telling tc_ingress on the same device that XDP already
  * translated the packet (Cilium hands tc the same hint through XDP metadata). */

@@ -86,9 +86,9 @@ EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 			return EKP_V_REDIRECT;
 		}
 	}
-	if (must_reroute)
-		return reroute(ctx, p, daddr);
-	return EKP_V_PASS;
+	if (must_reroute && reroute(ctx, p, daddr) == EKP_V_REDIRECT)
+		return EKP_V_REDIRECT;
+	return EKP_V_XLATED; /* rewritten, for the stack to route */
 #else
 	return EKP_V_XLATED;
 #endif

@@ -136,6 +136,18 @@ async function relays(node: NodeHost): Promise<boolean> {
   return (await execIn(node, [process.execPath, '-e', script])).trim() === 'userspace';
 }
 
+/** The node's proxy's /metrics text. */
+async function metricsOf(node: NodeHost): Promise<string> {
+  const script = `require('node:http').get('http://127.0.0.1:10249/metrics', (r) => r.pipe(process.stdout)).on('error', () => process.exit(1));`;
+  return execIn(node, [process.execPath, '-e', script]);
+}
+
+/** A sample's value in Prometheus text (0 when absent). */
+function sample(metrics: string, name: string): number {
+  const line = metrics.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.slice(name.length + 1)) : 0;
+}
+
 const v6url = (addr: string, port: number) => `http://[${addr}]:${port}/`;
 const hostOf6 = (client: string) => client.replace(/^\[?([0-9a-f:]+)\]?:\d+$/i, '$1');
 
@@ -371,6 +383,22 @@ export const SCENARIOS: Scenario[] = [
         await offload('on');
         await setServices(exampleServices(lab));
       }
+    },
+  },
+  {
+    name: 'ebpf: a reply tc_ingress translated and redirected leaves the node without a second look by tc_egress',
+    notIn: ['nftables', 'iptables', 'ipvs', 'userspace'],
+    async run({ lab }) {
+      // NodePort eTP Local: the local backends' replies are reverse-NATed on their veths and
+      // redirected to the node device, whose tc_egress lets them go.
+      const node = lab.nodes[0]!;
+      const event = (m: string, e: string) => sample(m, `ekp_datapath_events_total{event="${e}"}`);
+      const before = await metricsOf(node);
+      answers(await httpGetMany(lab.client, `http://${node.ipv4}:30081/`, 6));
+      // The proxy reads the kernel's counters at most every 250 ms.
+      await eventually(async () => {
+        expect(event(await metricsOf(node), 'egress_done') - event(before, 'egress_done')).toBeGreaterThanOrEqual(6);
+      }, 3000);
     },
   },
   {
