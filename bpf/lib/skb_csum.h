@@ -8,8 +8,12 @@
  * __sk_buff has no ip_summed; the kernel's sk_buff does. bpf_cast_to_kern_ctx()
  * (6.2+, inlined by the verifier into a register move) gives a read-only
  * pointer to it, and a CO-RE bitfield relocation finds the field in this
- * kernel's layout. The kfunc is weak: where the kernel lacks it, the loader
- * leaves its address 0, the branch is dead, and the helpers do the work.
+ * kernel's layout. The kfunc is weak, so a kernel without it still loads the
+ * program; userspace sets EKP_CFG_F_KERN_CTX only from 6.2 on, elsewhere the
+ * branch is dead and the helpers do the work. (Testing the kfunc's address
+ * instead would need 6.4: before it the verifier refuses an ld_imm64 of a
+ * kfunc, and 6.2/6.3 have the kfunc.) Needs the kernel's BTF, as every CO-RE
+ * relocation does: the probe requires it for ebpf mode.
  */
 #ifndef EKP_SKB_CSUM_H
 #define EKP_SKB_CSUM_H
@@ -35,7 +39,7 @@ EKP_INLINE int skb_ip_summed(struct __sk_buff *ctx)
 {
 	struct sk_buff___ekp *skb;
 
-	if (!bpf_cast_to_kern_ctx)
+	if (!(ekp_cfg.flags & EKP_CFG_F_KERN_CTX))
 		return -1;
 	skb = bpf_cast_to_kern_ctx(ctx);
 	return (int)BPF_CORE_READ_BITFIELD(skb, ip_summed);

@@ -4,7 +4,8 @@ import { PROXY_MODES, type FeatureName, type Features, type ModeDecision, type P
 const REQUIREMENTS: Record<ProxyMode, FeatureName[][]> = {
   // XDP is an accelerator for NodePort and cgroup hooks add socket-level LB;
   // the per-packet tc path alone serves every Service, so those are optional.
-  ebpf: [['bpf_syscall'], ['tc'], ['tc_helpers'], ['lru_hash_map'], ['lpm_trie_map'], ['bpffs']],
+  // BTF: tc_lb's CO-RE relocation (bpf/lib/skb_csum.h) is resolved at load on every kernel.
+  ebpf: [['bpf_syscall'], ['tc'], ['tc_helpers'], ['lru_hash_map'], ['lpm_trie_map'], ['btf'], ['bpffs']],
   // kube-proxy's ipvs mode still needs iptables + ipset for masquerade and NodePorts.
   ipvs: [['ip_vs'], ['ipset'], ['iptables_nft', 'iptables_legacy']],
   nftables: [['nftables']],

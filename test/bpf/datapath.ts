@@ -5,10 +5,11 @@ import { afterAll, beforeAll } from 'vitest';
 import { BpfObject, bpfObjectPath, type BpfMap, type BpfProgram } from '../../src/native/index.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import {
-  CONFIG_GLOBAL, DROP_REASONS, EVENTS, MAP, encodeBackendVal, encodeConfig, encodeSlotRegion, encodeSrcRangeKey,
+  CFG_F, CONFIG_GLOBAL, DROP_REASONS, EVENTS, MAP, encodeBackendVal, encodeConfig, encodeSlotRegion, encodeSrcRangeKey,
   encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, sumPerCpuCounter, FREE_BACKEND,
   type BackendVal, type Config, type DropReason, type EventName, type SvcKey,
 } from '../../src/dataplane/ebpf/abi.js';
+import { kernelConfigFlags } from '../../src/dataplane/ebpf/kernel.js';
 
 export type ProgName = 'tc_ingress' | 'tc_egress' | 'xdp_nodeport';
 
@@ -45,7 +46,9 @@ export class Datapath {
     let obj = this.objects.get(id);
     if (!obj) {
       obj = BpfObject.open(bpfObjectPath(objName), { pinRoot: this.pinRoot });
-      obj.setRodata(CONFIG_GLOBAL, encodeConfig(config));
+      // What the daemon adds on this kernel for the checksum path (load-config.ts), so the
+      // cases run the code the daemon runs here; the VM's 6.1 runs them on the helpers.
+      obj.setRodata(CONFIG_GLOBAL, encodeConfig({ ...config, flags: (config.flags ?? 0) | (kernelConfigFlags() & CFG_F.KERN_CTX) }));
       obj.load();
       this.objects.set(id, obj);
     }

@@ -78,6 +78,7 @@ export const CFG_F = {
   FWD_REDIRECT: 1 << 2,
   REJECT_ICMP_TCP: 1 << 3,
   FIB_SKIP_NEIGH: 1 << 4,
+  KERN_CTX: 1 << 5,
 } as const;
 
 export const CT_TIMEOUT_DEFAULT_S = { syn: 60, established: 21600, closing: 10, udp: 60, other: 60 } as const;

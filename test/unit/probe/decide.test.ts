@@ -15,7 +15,8 @@ function features(without: FeatureName[]): Features {
 describe('auto mode: ebpf, else ipvs, else nftables, else iptables, else userspace', () => {
   it.each([
     { name: 'everything present', without: [], mode: 'ebpf' },
-    { name: 'no XDP, no cgroup hooks: tc alone serves', without: ['xdp', 'cgroup_sock_addr', 'btf'], mode: 'ebpf' },
+    { name: 'no XDP, no cgroup hooks: tc alone serves', without: ['xdp', 'cgroup_sock_addr'], mode: 'ebpf' },
+    { name: 'no kernel BTF (tc_lb has a CO-RE relocation)', without: ['btf'], mode: 'ipvs' },
     { name: 'bpf() refused', without: ['bpf_syscall', 'tc', 'lru_hash_map', 'lpm_trie_map'], mode: 'ipvs' },
     { name: 'no LRU maps', without: ['lru_hash_map'], mode: 'ipvs' },
     { name: 'a kernel without a helper the tc programs call (for_each_map_elem: < 5.13)', without: ['tc_helpers'], mode: 'ipvs' },

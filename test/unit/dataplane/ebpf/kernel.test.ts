@@ -15,5 +15,7 @@ describe('kernel feature flags', () => {
   it('asks the FIB to skip the neighbour only where the kernel knows the flag (6.3)', () => {
     expect(kernelConfigFlags('6.1.0-18-amd64')).toBe(0);
     expect(kernelConfigFlags('6.3.0') & CFG_F.FIB_SKIP_NEIGH).toBeTruthy();
+    expect(kernelConfigFlags('6.2.0-39-generic')).toBe(CFG_F.KERN_CTX);
+    expect(kernelConfigFlags('6.1.0-18-amd64') & CFG_F.KERN_CTX).toBe(0);
   });
 });
