@@ -36,6 +36,7 @@ class EbpfDataplane implements Dataplane {
   private conntrack = { entries: 0, flows: 0, deleted: 0 };
   private readonly udpHistory = new UdpFlowHistory();
   private readonly fullSyncs: FullSyncSchedule;
+  private leftOut = 0;
 
   constructor(private readonly ctx: DataplaneContext, now: () => number = Date.now) {
     this.fullSyncs = new FullSyncSchedule(now);
@@ -86,6 +87,10 @@ class EbpfDataplane implements Dataplane {
     }
     this.fullSyncs.committed(full);
     this.ctx.log.debug('maps written', { full, ...stats });
+    if (stats.entriesLeftOut !== this.leftOut) {
+      if (stats.entriesLeftOut) this.ctx.log.warn('frontends claimed by more than one service: the first keeps each', { entriesLeftOut: stats.entriesLeftOut });
+      this.leftOut = stats.entriesLeftOut;
+    }
     // After the write: a flow swept now picks from the new backends with its next datagram.
     const stale = this.udpHistory.synced(update.state.services.values(), update.changed);
     if (stale.length && this.loaded) {

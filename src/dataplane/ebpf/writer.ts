@@ -63,6 +63,8 @@ export interface WriteStats {
   slotsWritten: number;
   backendsWritten: number;
   backendsFreed: number;
+  /** Entries a service left out because another service's entry has the same frontend. */
+  entriesLeftOut: number;
 }
 
 /** The name Maglev hashes: part of the table's identity across restarts, so it stays text. */
@@ -88,6 +90,14 @@ export class ServiceWriter {
   private applies = 0;
   /** Region of every live service entry, by entry key (hex). */
   private readonly regions = new Map<string, Region>();
+  /**
+   * The service port whose entry a key (hex) is: two Services claiming one frontend
+   * (an ExternalIP another one also lists) would otherwise overwrite, and on removal
+   * delete, each other's entry and region. The first keeps it, as in nftables mode.
+   */
+  private readonly keyOwner = new Map<string, string>();
+  /** Service ports that left an entry out for another's: looked at again every apply, last. */
+  private readonly conflicted = new Set<string>();
   /** Entries found in the maps at start (a previous instance's), until a full sync settles them. */
   private adopted = new Map<string, { region: Region | null; svcId: number }>();
 
@@ -129,9 +139,11 @@ export class ServiceWriter {
   }
 
   apply(update: StateUpdate): WriteStats {
-    const stats: WriteStats = { servicePorts: update.state.services.size, svcEntriesWritten: 0, svcEntriesDeleted: 0, slotsWritten: 0, backendsWritten: 0, backendsFreed: 0 };
+    const stats: WriteStats = { servicePorts: update.state.services.size, svcEntriesWritten: 0, svcEntriesDeleted: 0, slotsWritten: 0, backendsWritten: 0, backendsFreed: 0, entriesLeftOut: 0 };
     const full = update.changed === 'all';
-    const keys = full ? new Set([...update.state.services.keys(), ...this.byService.keys()]) : update.changed;
+    const changed = full ? new Set([...update.state.services.keys(), ...this.byService.keys()]) : update.changed;
+    // Services that lost a frontend come last, so they take one freed in this same apply.
+    const keys = [...[...changed].filter((k) => !this.conflicted.has(k)), ...this.conflicted];
     const gen = ++this.applies;
 
     const backendWrites: number[] = [];
@@ -148,12 +160,14 @@ export class ServiceWriter {
       const desired = update.state.services.get(spk);
       const prev = this.byService.get(spk);
       if (!desired) {
+        this.conflicted.delete(spk);
         if (!prev) continue;
         for (const [k, e] of prev.entries) {
           svcDeletes.set(k, e.key);
           const r = this.regions.get(k);
           if (r) regionFrees.push(r);
           this.regions.delete(k);
+          this.keyOwner.delete(k);
         }
         if (prev.ranges) for (const [k, b] of prev.ranges) rangeDeletes.set(k, b);
         for (const id of prev.backends) backendReleases.push(id);
@@ -164,7 +178,7 @@ export class ServiceWriter {
 
       // The tracker keeps a service's object while its inputs are unchanged, so a periodic
       // sync's unchanged services cost nothing here; a full sync rewrites them all.
-      if (!full && prev?.desired === desired) continue;
+      if (!full && prev?.desired === desired && !this.conflicted.has(spk)) continue;
       const svcId = prev?.svcId ?? this.adoptedSvcId(desired) ?? this.svcIds.allocate();
       const next: Programmed = { desired, svcId, entries: new Map(), backends: [], ranges: null };
       const acquire = (b: Backend): number => {
@@ -183,8 +197,15 @@ export class ServiceWriter {
         return id;
       };
 
+      let lost = 0;
       for (const entry of this.entriesOf(desired, svcId, acquire)) {
         const k = hex(entry.key);
+        const owner = this.keyOwner.get(k);
+        if (owner !== undefined && owner !== spk) {
+          lost++;
+          continue;
+        }
+        this.keyOwner.set(k, spk);
         next.entries.set(k, entry);
         const old = this.regions.get(k) ?? this.takeAdopted(k);
         const sameSlots = old !== undefined && old !== null && sameIds(old.slots, entry.slots);
@@ -200,6 +221,7 @@ export class ServiceWriter {
         else this.regions.delete(k);
         const prevEntry = prev?.entries.get(k);
         if (full || !prevEntry || !sameVal(prevEntry.val, entry.val)) svcWrites.set(k, entry);
+        svcDeletes.delete(k); // a frontend another service gave up earlier in this apply
       }
       for (const f of desired.frontends) {
         if (!f.sourceRanges?.length) continue;
@@ -209,6 +231,9 @@ export class ServiceWriter {
           next.ranges.set(hex(key), key);
         }
       }
+      if (lost) this.conflicted.add(spk);
+      else this.conflicted.delete(spk);
+      stats.entriesLeftOut += lost;
       if (prev) {
         for (const [k, e] of prev.entries) {
           if (next.entries.has(k)) continue;
@@ -216,6 +241,7 @@ export class ServiceWriter {
           const r = this.regions.get(k);
           if (r) regionFrees.push(r);
           this.regions.delete(k);
+          this.keyOwner.delete(k);
         }
         if (prev.ranges) for (const [k, b] of prev.ranges) if (!next.ranges?.has(k)) rangeDeletes.set(k, b);
         for (const id of prev.backends) backendReleases.push(id);

@@ -147,6 +147,24 @@ describe('ServiceWriter', () => {
     expect(w.apply({ state: { services: next }, changed: 'all' }).svcEntriesWritten).toBe(2);
   });
 
+  it('two services claiming one external IP: the first keeps the entry; when it goes, the other takes it at once', () => {
+    const m = maps();
+    const w = writerFor(m);
+    const a = svc({ name: 'a', spec: { clusterIP: '10.96.0.1', clusterIPs: ['10.96.0.1'], externalIPs: ['203.0.113.10'] } });
+    const b = svc({ name: 'b', spec: { clusterIP: '10.96.0.2', clusterIPs: ['10.96.0.2'], externalIPs: ['203.0.113.10'] } });
+    const bPods = slice({ service: 'b', endpoints: [ep('10.244.3.3', { node: 'node-b' })] });
+    const both = desired({ services: [a, b], endpointSlices: [slice({ service: 'a', endpoints: [ep('10.244.1.5', { node: 'node-a' })] }), bPods] });
+    const stats = w.apply({ state: both, changed: 'all' });
+    expect(stats.entriesLeftOut).toBe(1);
+    expect(dump(m).filter((r) => r.startsWith('203.0.113.10'))).toEqual(['203.0.113.10:80/6 external -> [10.244.1.5:8080L] EXTERNAL']);
+    // a is deleted: b, handed the same object in a sync that names only a, gets the address,
+    // with its own region (a's was freed, not b's).
+    const onlyB = { services: new Map([...both.services].filter(([k]) => k.startsWith('default/b'))) };
+    expect(w.apply({ state: onlyB, changed: new Set(['default/a:http']) }).entriesLeftOut).toBe(0);
+    expect(dump(m)).toEqual(['10.96.0.2:80/6 external -> [10.244.3.3:8080] ', '203.0.113.10:80/6 external -> [10.244.3.3:8080] EXTERNAL']);
+    expect(w.usage().slots).toBe(4); // b's two entries, a region each (slots come in pairs); a's freed
+  });
+
   it('a full sync removes entries it does not own (drift) and rewrites what was tampered with', () => {
     const m = maps();
     const w = writerFor(m);
