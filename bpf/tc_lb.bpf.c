@@ -28,8 +28,9 @@ EKP_INLINE int to_tc(int v)
  * to the node device, say (~1 us less per new connection and ~150 ns
  * per keep-alive request in the lab benchmark). The mark rides in
  * skb->tc_index, which nothing else on a node uses any more (Cilium
- * passes its skip flags the same way) and which a redirect keeps; the
- * stack's forwarding path does not, so a packet left to the stack is
+ * passes its skip flags the same way) and which a redirect keeps. A packet
+ * left to the stack arrived at tc_egress without it here (6.18: a pod's
+ * packet to a remote backend, never counted as egress_done), so it is
  * looked at again, as before. tc_egress clears it.
  */
 #define EKP_TC_INDEX_XLATED 0x8000

@@ -54,11 +54,12 @@ export class NftablesDataplane implements Dataplane {
     if (changed === 'all' && this.rules.hasSynced && !this.fullSyncs.due()) {
       // A periodic sync between full ones (../full-sync.ts): every service port, and only the
       // elements that differ from what we wrote go into the transaction, unless a table we
-      // made is gone (flushed by someone): then the full sync rebuilds it.
+      // made is gone (deleted, or `nft flush ruleset`): then the full sync rebuilds it. Rules
+      // removed from a table that is still there wait for the hourly full sync, as in kube-proxy.
       const present = await this.nft.ourTables();
       const gone = [...this.written].filter((f) => !present.has(f));
       if (gone.length === 0) changed = new Set([...update.state.services.keys(), ...this.rules.programmedKeys()]);
-      else this.ctx.log.info('nftables table gone (flushed?): full sync', { families: gone.map((f) => `ip${f === 4 ? '' : '6'}`) });
+      else this.ctx.log.info('nftables table gone (deleted or ruleset flushed?): full sync', { families: gone.map((f) => `ip${f === 4 ? '' : '6'}`) });
     }
     const full = changed === 'all' || !this.rules.hasSynced;
     const t0 = performance.now();
