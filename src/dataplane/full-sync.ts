@@ -14,6 +14,11 @@ export class FullSyncSchedule {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  /** No apply has gone through yet, or the last one failed: even a partial update must be full. */
+  get pending(): boolean {
+    return this.needFull;
+  }
+
   due(): boolean {
     return this.needFull || this.fullAt === null || this.now() - this.fullAt >= FULL_SYNC_PERIOD_MS;
   }
@@ -28,4 +33,11 @@ export class FullSyncSchedule {
   failed(): void {
     this.needFull = true;
   }
+}
+
+/** A periodic sync's work list: every service port wanted now or written before. */
+export function everyPort(services: ReadonlyMap<string, unknown>, ...written: Iterable<string>[]): Set<string> {
+  const out = new Set(services.keys());
+  for (const w of written) for (const k of w) out.add(k);
+  return out;
 }

@@ -11,7 +11,7 @@ import { mapSizesOf, programConfigOf } from './load-config.js';
 import { moveLegacySlots } from './slots-upgrade.js';
 import { DeviceAttacher, detachAll } from './devices.js';
 import { loadDatapath, type LoadedDatapath } from './loader.js';
-import { FullSyncSchedule } from '../full-sync.js';
+import { everyPort, FullSyncSchedule } from '../full-sync.js';
 import { UdpFlowHistory } from '../udp-conntrack.js';
 import { sweepUdpFlows } from './udp-sweep.js';
 import { ServiceWriter } from './writer.js';
@@ -77,7 +77,7 @@ class EbpfDataplane implements Dataplane {
     if (!this.writer) throw new Error('ebpf dataplane not started');
     const full = update.changed === 'all' && this.fullSyncs.due();
     // A periodic sync between full ones: every service port, written only where it differs from what we wrote.
-    const u: StateUpdate = update.changed === 'all' && !full ? { ...update, changed: new Set([...update.state.services.keys(), ...this.writer.programmedKeys()]) } : update;
+    const u: StateUpdate = update.changed === 'all' && !full ? { ...update, changed: everyPort(update.state.services, this.writer.programmedKeys()) } : update;
     let stats;
     try {
       stats = this.writer.apply(u);

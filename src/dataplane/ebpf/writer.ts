@@ -155,6 +155,14 @@ export class ServiceWriter {
     const regionFrees: Region[] = [];
     const backendReleases: number[] = [];
     const table = this.backends;
+    /** An entry of this service no more: its key, region and frontend go. */
+    const dropEntry = (k: string, e: Entry) => {
+      svcDeletes.set(k, e.key);
+      const r = this.regions.get(k);
+      if (r) regionFrees.push(r);
+      this.regions.delete(k);
+      this.keyOwner.delete(k);
+    };
 
     for (const spk of keys) {
       const desired = update.state.services.get(spk);
@@ -162,13 +170,7 @@ export class ServiceWriter {
       if (!desired) {
         this.conflicted.delete(spk);
         if (!prev) continue;
-        for (const [k, e] of prev.entries) {
-          svcDeletes.set(k, e.key);
-          const r = this.regions.get(k);
-          if (r) regionFrees.push(r);
-          this.regions.delete(k);
-          this.keyOwner.delete(k);
-        }
+        for (const [k, e] of prev.entries) dropEntry(k, e);
         if (prev.ranges) for (const [k, b] of prev.ranges) rangeDeletes.set(k, b);
         for (const id of prev.backends) backendReleases.push(id);
         this.svcIds.release(prev.svcId);
@@ -235,14 +237,7 @@ export class ServiceWriter {
       else this.conflicted.delete(spk);
       stats.entriesLeftOut += lost;
       if (prev) {
-        for (const [k, e] of prev.entries) {
-          if (next.entries.has(k)) continue;
-          svcDeletes.set(k, e.key);
-          const r = this.regions.get(k);
-          if (r) regionFrees.push(r);
-          this.regions.delete(k);
-          this.keyOwner.delete(k);
-        }
+        for (const [k, e] of prev.entries) if (!next.entries.has(k)) dropEntry(k, e);
         if (prev.ranges) for (const [k, b] of prev.ranges) if (!next.ranges?.has(k)) rangeDeletes.set(k, b);
         for (const id of prev.backends) backendReleases.push(id);
       }
@@ -326,8 +321,8 @@ export class ServiceWriter {
   }
 
   /** Every service port written and not since removed. */
-  programmedKeys(): string[] {
-    return [...this.byService.keys()];
+  programmedKeys(): Iterable<string> {
+    return this.byService.keys();
   }
 
   /** Reverse-NAT/stats id of a service port (for metrics labels). */

@@ -4,7 +4,7 @@
 // shared chains and only the changed services' own chains (KEP-3453), deleting the ones they no
 // longer use. Established connections keep their backend through conntrack; UDP entries a sync
 // made stale are deleted (udp-conntrack.ts).
-import { FULL_SYNC_PERIOD_MS } from '../full-sync.js';
+import { everyPort, FullSyncSchedule } from '../full-sync.js';
 import type { DesiredService, IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
@@ -68,10 +68,8 @@ export class IptablesDataplane implements Dataplane {
     6: { rules: new Map(), comments: true, written: false },
   };
   private readonly udp: UdpConntrackCleaner;
-  private needFull = true;
-  /** When the last full sync committed (the clock is injectable for tests). */
-  private fullAt: number | null = null;
-  private readonly now: () => number;
+  /** When a full sync is due (the clock is injectable for tests). */
+  private readonly fullSyncs: FullSyncSchedule;
   private counters = { syncs: 0, partial: 0, failures: 0, rules: { filter: 0, nat: 0 } };
   /** Per-sync numbers of the last apply, for benchmarks and logs. */
   lastSync: SyncStats[] = [];
@@ -80,7 +78,7 @@ export class IptablesDataplane implements Dataplane {
     this.run = opts.runner ?? commandRunner(opts.netns);
     this.backend = opts.backend ?? null;
     this.udp = new UdpConntrackCleaner(this.run, ctx.log);
-    this.now = opts.now ?? Date.now;
+    this.fullSyncs = new FullSyncSchedule(opts.now);
   }
 
   get backendInUse(): Backend | null {
@@ -99,14 +97,14 @@ export class IptablesDataplane implements Dataplane {
   async apply(update: StateUpdate): Promise<void> {
     if (!this.backend) throw new Error('iptables dataplane not started');
     let changed = update.changed;
-    if (changed === 'all' && !this.needFull && this.fullAt !== null && this.now() - this.fullAt < FULL_SYNC_PERIOD_MS) {
+    if (changed === 'all' && !this.fullSyncs.due()) {
       // A periodic sync: every service port is compared with what we wrote, and only the ones
       // that differ are written, unless someone flushed the tables (the canaries are gone).
       const gone = await this.missingCanary();
-      if (gone === null) changed = new Set([...update.state.services.keys(), ...this.families[4].rules.keys(), ...this.families[6].rules.keys()]);
+      if (gone === null) changed = everyPort(update.state.services, this.families[4].rules.keys(), this.families[6].rules.keys());
       else this.ctx.log.info('iptables canary chain gone (tables flushed?): full sync', { missing: gone });
     }
-    const full = changed === 'all' || this.needFull;
+    const full = changed === 'all' || this.fullSyncs.pending;
     const byFamily: Record<IPFamily, DesiredService[]> = { 4: [], 6: [] };
     for (const s of update.state.services.values()) byFamily[s.family].push(s);
     this.lastSync = [];
@@ -120,14 +118,12 @@ export class IptablesDataplane implements Dataplane {
         if (keys !== 'all' && keys.size === 0) continue;
         this.lastSync.push(await this.syncFamily(family, services, keys));
       }
-      this.needFull = false;
-      if (full) this.fullAt = this.now();
+      this.fullSyncs.committed(full);
       await this.udp.synced(update.state.services.values(), full ? 'all' : changed);
       this.counters.syncs++;
       if (!full) this.counters.partial++;
     } catch (e) {
-      // kube-proxy's needFullSync: after a failed restore nothing about the kernel is certain.
-      this.needFull = true;
+      this.fullSyncs.failed();
       this.counters.failures++;
       throw e;
     }

@@ -3,7 +3,7 @@
 // entries a sync made stale are deleted after it (udp-conntrack.ts).
 import type { IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
-import { FullSyncSchedule } from '../full-sync.js';
+import { everyPort, FullSyncSchedule } from '../full-sync.js';
 import { prefixedRunner, type Runner } from '../run.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
 import { UdpConntrackCleaner } from '../udp-conntrack.js';
@@ -58,7 +58,7 @@ export class NftablesDataplane implements Dataplane {
       // removed from a table that is still there wait for the hourly full sync, as in kube-proxy.
       const present = await this.nft.ourTables();
       const gone = [...this.written].filter((f) => !present.has(f));
-      if (gone.length === 0) changed = new Set([...update.state.services.keys(), ...this.rules.programmedKeys()]);
+      if (gone.length === 0) changed = everyPort(update.state.services, this.rules.programmedKeys());
       else this.ctx.log.info('nftables table gone (deleted or ruleset flushed?): full sync', { families: gone.map((f) => `ip${f === 4 ? '' : '6'}`) });
     }
     const full = changed === 'all' || !this.rules.hasSynced;

@@ -512,8 +512,8 @@ export class RulesetState {
   }
 
   /** Every service port whose rules were written and not since removed. */
-  programmedKeys(): string[] {
-    return [...this.contributions.keys()];
+  programmedKeys(): Iterable<string> {
+    return this.contributions.keys();
   }
 
   /** False until a full sync succeeded: partial syncs need to know what the kernel holds. */
