@@ -70,9 +70,7 @@ s.on('data', (d) => {
 s.on('error', (e) => { console.log('ERROR ' + e.code); process.exit(1); });
 s.on('close', () => { console.log('CLOSED'); process.exit(1); });
 process.stdin.on('data', () => process.exit(0));`;
-  const child = spawn('nsenter', [`--net=${from.netnsPath}`, '--', process.execPath, '-e', script, addr, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  child.stdout.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+  const { lines, stop } = lineChild(from, [process.execPath, '-e', script, addr, String(port)]);
   return {
     lines,
     /** Waits for `n` more answers. */
@@ -81,9 +79,25 @@ process.stdin.on('data', () => process.exit(0));`;
       await eventually(async () => expect(lines.length).toBeGreaterThanOrEqual(start + n), 10_000);
       return lines.slice(start, start + n);
     },
+    stop,
+  };
+}
+
+/**
+ * A client process in `from`'s network namespace that prints one line per event and
+ * exits on a line on its stdin: its lines so far, and stop() (again is fine), which
+ * returns them all once it has exited.
+ */
+function lineChild(from: PodHost | NodeHost, argv: string[]) {
+  const child = spawn('nsenter', [`--net=${from.netnsPath}`, '--', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise((r) => child.once('exit', r));
+  const lines: string[] = [];
+  child.stdout.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+  return {
+    lines,
     async stop(): Promise<string[]> {
-      child.stdin.end('stop\n');
-      await new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null && child.signalCode === null) child.stdin.end('stop\n');
+      await exited;
       return lines;
     },
   };
@@ -106,10 +120,7 @@ s.connect(+process.argv[2], process.argv[1], ask);
 process.stdin.on('data', () => process.exit(0));`;
   const node = [process.execPath, '-e', script, addr, String(port)];
   const argv = cgroup ? ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...node] : node;
-  const child = spawn('nsenter', [`--net=${from.netnsPath}`, '--', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const exited = new Promise((r) => child.once('exit', r));
-  const lines: string[] = [];
-  child.stdout.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+  const { lines, stop } = lineChild(from, argv);
   return {
     /** Waits until `n` more pods have answered (LOST asks in between are returned too). */
     async answers(n: number, ms = 10_000): Promise<string[]> {
@@ -117,12 +128,7 @@ process.stdin.on('data', () => process.exit(0));`;
       await eventually(async () => expect(lines.slice(start).filter((l) => l !== 'LOST').length).toBeGreaterThanOrEqual(n), ms);
       return lines.slice(start);
     },
-    /** Ends the client (again is fine) and returns every line it printed. */
-    async stop(): Promise<string[]> {
-      if (child.exitCode === null && child.signalCode === null) child.stdin.end('stop\n');
-      await exited;
-      return lines;
-    },
+    stop,
   };
 }
 
@@ -132,14 +138,18 @@ process.stdin.on('data', () => process.exit(0));`;
  * client is reset after the handshake the kernel completed instead of dropped.
  */
 async function relays(node: NodeHost): Promise<boolean> {
-  const script = `require('node:http').get('http://127.0.0.1:10249/proxyMode', (r) => r.pipe(process.stdout)).on('error', () => process.exit(1));`;
-  return (await execIn(node, [process.execPath, '-e', script])).trim() === 'userspace';
+  return (await fromProxy(node, '/proxyMode')).trim() === 'userspace';
 }
 
 /** The node's proxy's /metrics text. */
-async function metricsOf(node: NodeHost): Promise<string> {
-  const script = `require('node:http').get('http://127.0.0.1:10249/metrics', (r) => r.pipe(process.stdout)).on('error', () => process.exit(1));`;
-  return execIn(node, [process.execPath, '-e', script]);
+function metricsOf(node: NodeHost): Promise<string> {
+  return fromProxy(node, '/metrics');
+}
+
+/** A GET of the node's proxy's metrics server (127.0.0.1:10249 in the node's namespace). */
+function fromProxy(node: NodeHost, path: string): Promise<string> {
+  const script = `require('node:http').get('http://127.0.0.1:10249' + process.argv[1], (r) => r.pipe(process.stdout)).on('error', () => process.exit(1));`;
+  return execIn(node, [process.execPath, '-e', script, path]);
 }
 
 /** A sample's value in Prometheus text (0 when absent). */
