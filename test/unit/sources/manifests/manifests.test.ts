@@ -1,9 +1,16 @@
-import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManifestSource, parseManifest } from '../../../../src/sources/manifests/index.js';
 import type { ObjectChange, SourceSink } from '../../../../src/sources/types.js';
+
+// Counts the source's reads (it imports readFileSync from node:fs).
+vi.mock('node:fs', async (load) => {
+  const fs = await load<typeof import('node:fs')>();
+  return { ...fs, readFileSync: vi.fn(fs.readFileSync) };
+});
+const readsOf = (path: string) => vi.mocked(readFileSync).mock.calls.filter(([p]) => p === path).length;
 
 const SVC = `apiVersion: v1
 kind: Service
@@ -133,5 +140,41 @@ describe('ManifestSource', () => {
     renameSync(join(dir, '.svc.yaml.tmp'), join(dir, 'svc.yaml'));
     await until(() => changes.length > 0);
     expect(summary()).toEqual(['add Service shop/web']);
+  });
+
+  it('the poll does not read a settled, unchanged file again, and still sees its next edit', async () => {
+    const file = join(dir, 'slice.yaml');
+    writeFileSync(file, SLICE('10.244.0.5'));
+    // Settled: its change time (which nothing can set back) is ten seconds before the clock.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 10_000);
+      await source.start(sink);
+      changes = [];
+      const reads = readsOf(file);
+      for (let i = 0; i < 3; i++) source.rescan();
+      expect(readsOf(file)).toBe(reads);
+      expect(changes).toEqual([]);
+      writeFileSync(file, SLICE('10.244.0.6'));
+      source.rescan();
+      expect(summary()).toEqual(['update EndpointSlice shop/web-1']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a file changed within two seconds is read on every scan: a same-size rewrite in the same timestamp tick is seen', async () => {
+    const file = join(dir, 'slice.yaml');
+    writeFileSync(file, SLICE('10.244.0.5'));
+    await source.start(sink);
+    changes = [];
+    source.rescan();
+    writeFileSync(file, SLICE('10.244.0.6'));
+    source.rescan();
+    expect(summary()).toEqual(['update EndpointSlice shop/web-1']);
+    const reads = readsOf(file);
+    source.rescan();
+    expect(readsOf(file)).toBe(reads + 1);
+    expect(changes).toHaveLength(1);
   });
 });
