@@ -33,6 +33,9 @@ export const METHOD = [
   '  measured the same way and subtracted. What stays in is the cold-cache cost of the new-flow-only work, so',
   '  it is an upper bound; "via miss" / "via floor" subtract the miss packet\'s or the tc floor\'s per-call cost',
   '  instead; "spread VIPs" sends the SYNs to VIPs spread over all N services (cold service/backend entries).',
+  '- "conntrack alone": ct_floor (bpf/ct_floor.bpf.c) on SYNs of other new flows, interleaved with the above and',
+  '  corrected the same way: parse, a conntrack miss and the datapath\'s own ct_create() of a SNAT flow (REV',
+  '  entry on a random port, FWD entry), nothing else: the part of syn_vip any hash-map conntrack pays.',
   '- xdp_nodeport hands SNAT flows and every reply to tc untouched (xdp_to_stack), so for these packets it',
   '  rewrites nothing: all four cases are repeat=N means of what XDP costs before tc (checked: one',
   '  xdp_to_stack per run, packet unchanged).',
@@ -199,7 +202,7 @@ async function run(args: string[]): Promise<number> {
       scales.push({ services: n, rig, rounds: [] });
       rig.growTo(n);
       rig.prepareFlows(FLOWS);
-      progress(`${n.toLocaleString('en-US')} services: tc_lb, xdp_lb, tc_floor, xdp_floor loaded, services written, ${FLOWS} flows established (${Math.round(performance.now() - t0)} ms)`);
+      progress(`${n.toLocaleString('en-US')} services: tc_lb, xdp_lb, tc_floor, xdp_floor, ct_floor loaded, services written, ${FLOWS} flows established (${Math.round(performance.now() - t0)} ms)`);
     }
     const results = await measureAll(scales, o);
     const snatRetries = scales.reduce((a, s) => a + Number(s.rig.snatRetries), 0);

@@ -2,13 +2,13 @@
 // with checksums patched by hand), its hand-off to tc for rejects, and the floor
 // program the benchmark uses as its baseline.
 import { describe, expect } from 'vitest';
-import { BE_F, SVC_F, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
+import { BE_F, CONFIG_GLOBAL, CT_F, MAP, SVC_F, decodeCtVal, encodeConfig, encodeCtKey, reverseKeyOf, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
 import { BpfObject, bpfObjectPath } from '../../src/native/index.js';
 import { kernelIt } from '../support/capability.js';
 import { DEFAULT_DST_MAC, DEFAULT_SRC_MAC, buildPacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from './cases.js';
 import { counterDelta, datapathFixture, Datapath, TC, XDP } from './datapath.js';
-import { FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, type Net } from './fixtures.js';
+import { FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, V4, type Net } from './fixtures.js';
 
 const it = kernelIt();
 const NODEPORT = 30080;
@@ -157,6 +157,33 @@ describe('xdp_lb datapath', () => {
       }
     } finally {
       obj.close();
+    }
+  });
+
+  it('ct_floor (the benchmark\'s conntrack-alone reference) creates a SNAT flow\'s FWD and REV entries once, and leaves the packet untouched', () => {
+    const obj = BpfObject.open(bpfObjectPath('ct_floor'), { pinRoot: fx.fs!.path }).setRodata(CONFIG_GLOBAL, encodeConfig(FROM_WIRE)).load();
+    try {
+      fx.dp.clearFlows();
+      const key = { saddr: V4.external, daddr: V4.clusterIp, sport: 40000, dport: 80, proto: 'tcp' } as const;
+      const frame = buildPacket({ src: key.saddr, dst: key.daddr, proto: 'tcp', sport: key.sport, dport: key.dport });
+      const before = fx.dp.counters();
+      for (let i = 0; i < 3; i++) {
+        const r = obj.program('tc_ct_floor').testRun({ data: frame });
+        expect(r.retval).toBe(TC.pass);
+        expect(r.data.equals(frame)).toBe(true);
+      }
+      expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(1);
+      const ct = fx.dp.map(MAP.ct4);
+      const fwd = decodeCtVal(ct.lookup(encodeCtKey(key))!, 4);
+      expect(fwd).toMatchObject({ addr: '203.0.113.1', port: 8080, addr2: V4.node, flags: CT_F.SNAT | CT_F.EXTERNAL });
+      expect(fwd.port2).toBeGreaterThanOrEqual(SNAT_RANGE.min);
+      expect(fwd.port2).toBeLessThanOrEqual(SNAT_RANGE.max);
+      const rev = ct.lookup(encodeCtKey(reverseKeyOf(key, fwd)));
+      expect(rev && decodeCtVal(rev, 4)).toMatchObject({ addr: V4.clusterIp, port: 80, addr2: V4.external, port2: 40000 });
+      expect([...ct.keys()]).toHaveLength(2);
+    } finally {
+      obj.close();
+      fx.dp.clearFlows();
     }
   });
 });

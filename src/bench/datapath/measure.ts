@@ -45,6 +45,8 @@ export interface PerCall {
   established: number;
   miss: number;
   floor: number;
+  /** ct_floor on a SYN of a new flow: a conntrack miss and ct_create()'s two inserts alone. */
+  ct_create: number;
 }
 
 interface Snapshot {
@@ -76,6 +78,8 @@ export class DatapathRig {
   /** The floor at XDP and at tc (bpf/lib/floor.h): each hook's own baseline. */
   readonly floor: BpfProgram | null;
   readonly tcFloor: BpfProgram | null;
+  /** bpf/ct_floor.bpf.c: the conntrack part of a new flow alone. */
+  readonly ctFloor: BpfProgram | null;
   readonly writer: ServiceWriter;
   private services = 0;
   private flows: Flow[] = [];
@@ -88,12 +92,13 @@ export class DatapathRig {
   constructor(private readonly opts: RigOptions) {
     const config = opts.config ?? WIRE_CONFIG;
     const specs = [{ object: 'tc_lb', config }];
-    if (opts.withXdp) specs.push({ object: 'xdp_lb', config }, { object: 'xdp_floor', config: {} }, { object: 'tc_floor', config: {} });
+    if (opts.withXdp) specs.push({ object: 'xdp_lb', config }, { object: 'xdp_floor', config: {} }, { object: 'tc_floor', config: {} }, { object: 'ct_floor', config });
     this.objects = loadObjects(opts.pinRoot, specs, opts.sizes);
     this.tc = this.objects.prog('tc_lb', 'tc_ingress');
     this.xdp = opts.withXdp ? this.objects.prog('xdp_lb', 'xdp_nodeport') : null;
     this.floor = opts.withXdp ? this.objects.prog('xdp_floor', 'xdp_floor') : null;
     this.tcFloor = opts.withXdp ? this.objects.prog('tc_floor', 'tc_floor') : null;
+    this.ctFloor = opts.withXdp ? this.objects.prog('ct_floor', 'tc_ct_floor') : null;
     const m = (n: MapName) => this.objects.map(n);
     this.writer = new ServiceWriter(
       { svc: m(MAP.svc), backend: m(MAP.backend), slots: m(MAP.slots), srcRange: m(MAP.srcRange) },
@@ -201,15 +206,15 @@ export class DatapathRig {
   }
 
   /**
-   * `calls` rounds of four repeat=1 runs, interleaved call by call so drift on this
+   * `calls` rounds of five repeat=1 runs, interleaved call by call so drift on this
    * shared machine hits all alike: a SYN that opens a new flow (a fresh client:port per
-   * call), an established packet, a miss packet (all with tc_ingress) and the tc floor
-   * program on the established packet. With `spreadServices` false every packet belongs
+   * call), an established packet, a miss packet (all with tc_ingress), the tc floor
+   * program on the established packet, and ct_floor on a SYN of another new flow. With `spreadServices` false every packet belongs
    * to one flow/VIP (the next prepared flow, in turn); with true, SYNs go to VIPs spread
    * over all services and the other packets rotate over all prepared flows. Returns the
    * medians of the kernel's per-call durations. Throws unless the counters show exactly
-   * one conntrack creation per SYN, one FWD hit per established packet and one service
-   * hit per floor run. The new flows are deleted afterwards.
+   * one conntrack creation per SYN (two per call, with ct_floor's), one FWD hit per
+   * established packet and one service hit per floor run. The new flows are deleted afterwards.
    */
   perCallBatch(calls: number, spreadServices: boolean): PerCall {
     const home = this.flows[this.batchSeq++ % this.flows.length]!;
@@ -217,8 +222,14 @@ export class DatapathRig {
     const frames: Buffer[] = [];
     const fwdKeys: CtKey[] = [];
     const targets: number[] = [];
+    const ctFrames: Buffer[] = [];
     for (let i = 0; i < calls; i++) {
       const seq = this.synSeq++;
+      // ct_floor's flows: another client range, to a VIP of the same scale.
+      const ctClient = intToIpv4(ipv4ToInt('198.20.0.1') + ((seq >>> 14) % 100_000));
+      const ctVip = clusterIpOf(spread(seq, this.services));
+      ctFrames.push(tcp4Frame({ src: ctClient, dst: ctVip, sport: 1024 + (seq & 0x3fff), dport: SERVICE_PORT, flags: TCP.SYN }));
+      fwdKeys.push({ saddr: ctClient, daddr: ctVip, sport: 1024 + (seq & 0x3fff), dport: SERVICE_PORT, proto: 'tcp' });
       const svc = spreadServices ? spread(seq, this.services) : home.svc;
       const client = intToIpv4(ipv4ToInt('198.18.0.1') + ((seq >>> 14) % 100_000));
       const sport = 1024 + (seq & 0x3fff);
@@ -235,7 +246,7 @@ export class DatapathRig {
     };
     const pass = new Set([TC_ACT_OK]);
     const before = this.counters();
-    const out = { syn: new Array<number>(calls), est: new Array<number>(calls), miss: new Array<number>(calls), floor: new Array<number>(calls) };
+    const out = { syn: new Array<number>(calls), est: new Array<number>(calls), miss: new Array<number>(calls), floor: new Array<number>(calls), ct: new Array<number>(calls) };
     for (let i = 0; i < calls; i++) {
       const f = flowAt(i);
       const rs = run(this.tc, frames[i]!, TC_FORWARDED, 'tc syn_vip');
@@ -246,13 +257,14 @@ export class DatapathRig {
       if (!rm.data.subarray(0, f.miss.length).equals(f.miss)) throw new Error('bench: tc miss: the packet was modified');
       out.miss[i] = rm.durationNs;
       out.floor[i] = run(this.tcFloor!, f.established, pass, 'tc floor').durationNs;
+      out.ct[i] = run(this.ctFloor!, ctFrames[i]!, pass, 'ct floor').durationNs;
     }
     const after = this.counters();
-    // The floor counts a found VIP as a FWD hit, hence 2 per call.
-    this.expectDelta('tc per-call batch', before, after, { created: calls, hitFwd: 2 * calls, hitRev: 0, drops: 0, insertFail: 0, reuse: 0 });
+    // The floor counts a found VIP as a FWD hit, hence 2 per call; ct_floor creates a flow.
+    this.expectDelta('tc per-call batch', before, after, { created: 2 * calls, hitFwd: 2 * calls, hitRev: 0, drops: 0, insertFail: 0, reuse: 0 });
     this.snatRetries += after.snatRetry - before.snatRetry;
     this.forgetFlows(fwdKeys);
-    return { syn_vip: median(out.syn), established: median(out.est), miss: median(out.miss), floor: median(out.floor) };
+    return { syn_vip: median(out.syn), established: median(out.est), miss: median(out.miss), floor: median(out.floor), ct_create: median(out.ct) };
   }
 
   /** Verdicts seen per path (tc: pass, or redirect after the FIB lookup). */

@@ -30,6 +30,8 @@ export interface PerCallSample {
   established: number;
   miss: number;
   floor: number;
+  /** bpf/ct_floor.bpf.c on a SYN of a new flow: a conntrack miss and the two inserts alone. */
+  ct_create: number;
 }
 
 /** One round at one scale: every number is a kernel-reported duration in ns. */
@@ -61,6 +63,12 @@ export interface SynDerivation {
   viaFloor: number;
   /** SYNs to VIPs spread over all services (cold service/slot/backend entries), corrected like syn_vip. */
   spread: number;
+  /**
+   * ct_floor, corrected like syn_vip: what a new flow's conntrack work (a miss, then the REV
+   * and FWD inserts of ct_create()) costs alone; the rest of syn_vip is service lookup,
+   * backend choice, rewrite and forwarding.
+   */
+  ctCreate: number;
 }
 
 export interface ScaleResult {
@@ -99,6 +107,7 @@ export function deriveScale(s: ScaleSamples): ScaleResult {
     viaMiss: med((r) => r.perCall.syn_vip - (r.perCall.miss - r.repeat.tc.miss)),
     viaFloor: med((r) => r.perCall.syn_vip - (r.perCall.floor - r.tcFloorRepeat)),
     spread: med((r) => corrected(r.perCallSpread, r)),
+    ctCreate: med((r) => r.perCall.ct_create - (r.perCall.established - r.repeat.tc.established)),
   };
   return { services: s.services, floorNs: { tc: med((r) => r.tcFloorRepeat), xdp: med((r) => r.floorRepeat) }, ns, syn };
 }
@@ -211,12 +220,14 @@ export function formatReport(doc: BenchDoc, scales: readonly ScaleResult[]): str
   out.push('The floor (parse + one service-map lookup) runs at each hook; against the XDP floor, tc established is',
     scales.map((s) => `${(s.ns.tc.established / s.floorNs.xdp).toFixed(2)}x`).join(' / ') + ' (test-run of a tc program costs ~10 ns more than an XDP one).', ''),
   out.push('tc syn_vip = SYN(repeat=1) - (established(repeat=1) - established(repeat=N)), interleaved calls.');
-  out.push('Other corrections and SYNs spread over all services, for comparison:', '');
+  out.push('Other corrections, SYNs spread over all services, and the conntrack part alone (ct_floor: a miss and the',
+    'two inserts of a SNAT flow, corrected the same way), for comparison:', '');
   out.push(formatTable(
-    ['services', 'tc: SYN per call', 'per-call overhead', 'syn_vip', 'via miss', 'via floor', 'spread VIPs'],
+    ['services', 'tc: SYN per call', 'per-call overhead', 'syn_vip', 'via miss', 'via floor', 'spread VIPs', 'conntrack alone'],
     scales.map((s) => [
       s.services.toLocaleString('en-US'), fmtNs(s.syn.perCall), fmtNs(s.syn.overhead), fmtNs(s.ns.tc.syn_vip),
       fmtNs(s.syn.viaMiss), fmtNs(s.syn.viaFloor), fmtNs(s.syn.spread),
+      `${fmtNs(s.syn.ctCreate)} (${(s.syn.ctCreate / s.floorNs.tc).toFixed(2)}x)`,
     ]),
   ), '');
   const goals = (doc.goals ?? []) as Goal[];

@@ -8,14 +8,14 @@ import {
 import { TCP, ipv4Add, parseTcp4, tcp4Frame } from '../../../src/bench/datapath/packet.js';
 import { SyntheticCluster, backendIpOf, clusterIpOf, spread } from '../../../src/bench/datapath/services.js';
 
-const pc = (syn: number, est: number, miss: number, floor: number): PerCallSample => ({ syn_vip: syn, established: est, miss, floor });
+const pc = (syn: number, est: number, miss: number, floor: number, ct = 500): PerCallSample => ({ syn_vip: syn, established: est, miss, floor, ct_create: ct });
 
 function round(k: number): RoundSample {
   return {
     floorRepeat: 40 + k,
     tcFloorRepeat: 50 + k,
     repeat: { tc: { established: 100 + k, reply: 110 + k, miss: 90 + k }, xdp: { syn_vip: 95, established: 80, reply: 85, miss: 70 } },
-    perCall: pc(800 + k, 250 + k, 240, 150),
+    perCall: pc(800 + k, 250 + k, 240, 150, 600 + 2 * k),
     perCallSpread: pc(1000, 300, 260, 160),
   };
 }
@@ -45,6 +45,8 @@ describe('deriveScale', () => {
     // the per-call floor is the tc one, like the SYN it corrects
     expect(r.syn.viaFloor).toBe(801 - (150 - 51));
     expect(r.syn.spread).toBe(1000 - (300 - 101));
+    // ct_floor is corrected like the SYN: per round 600+2k - (250+k - (100+k)) -> median 452
+    expect(r.syn.ctCreate).toBe(452);
     expect(r.ns.xdp).toEqual({ syn_vip: 95, established: 80, reply: 85, miss: 70 });
   });
 
@@ -55,7 +57,7 @@ describe('deriveScale', () => {
 
 function scale(services: number, f: number, mult: number): ScaleResult {
   const ns = Object.fromEntries(CASES.map((c, i) => [c, (i + 1) * 10 * mult])) as ScaleResult['ns']['tc'];
-  const syn = { perCall: 1, overhead: 1, viaMiss: 1, viaFloor: 1, spread: 100 * mult };
+  const syn = { perCall: 1, overhead: 1, viaMiss: 1, viaFloor: 1, spread: 100 * mult, ctCreate: 1 };
   // The XDP floor is half the tc one, so a ratio taken to the wrong floor shows.
   return { services, floorNs: { tc: f, xdp: f / 2 }, ns: { tc: ns, xdp: ns }, syn };
 }

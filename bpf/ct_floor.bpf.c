@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * ct_floor — `bench datapath` only, never attached: the part of a new flow
+ * that any hash-map conntrack pays, with nothing of the rest. Parse, a
+ * conntrack miss, then the datapath's own ct_create() for a SNAT flow (the
+ * REV entry on a random port, NOEXIST, and the FWD entry) to a fixed
+ * backend; no service lookup, backend choice, rewrite or forwarding. Its
+ * per-call cost, corrected as syn_vip's is, tells how much of a new flow's
+ * cost is the two LRU inserts themselves (cold bucket, cold free element).
+ */
+#include "lib/pipeline.h"
+
+/* TEST-NET-3: no synthetic backend lives here, so no REV key collides with a real flow's. */
+#define CT_FLOOR_BACKEND 0xcb007101 /* 203.0.113.1 */
+
+SEC("tc")
+int tc_ct_floor(struct __sk_buff *skb)
+{
+	struct ekp_backend_val be;
+	struct ekp_svc_val svc;
+	struct ekp_ct_val fwd;
+	struct pkt p;
+
+	if (parse_packet(skb, &p) != EKP_CONTINUE || p.family != EKP_FAMILY_V4)
+		return TC_ACT_OK;
+	if (ct_lookup(&p))
+		return TC_ACT_OK;
+	__builtin_memset(&svc, 0, sizeof(svc));
+	__builtin_memset(&be, 0, sizeof(be));
+	__builtin_memset(&fwd, 0, sizeof(fwd));
+	svc.svc_id = 1;
+	be.addr.v4 = bpf_htonl(CT_FLOOR_BACKEND);
+	be.port = bpf_htons(8080);
+	be.family = EKP_FAMILY_V4;
+	snat_addr(&fwd.addr2, p.family, 0);
+	if (ct_create(skb, &p, &svc, 1, &be, &fwd, EKP_CT_F_SNAT | EKP_CT_F_EXTERNAL, ekp_now()) < 0)
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
