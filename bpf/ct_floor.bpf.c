@@ -3,15 +3,18 @@
  * ct_floor — `bench datapath` only, never attached: the part of a new flow
  * that any hash-map conntrack pays, with nothing of the rest. Parse, a
  * conntrack miss, then the datapath's own ct_create() for a SNAT flow (the
- * REV entry on a random port, NOEXIST, and the FWD entry) to a fixed
- * backend; no service lookup, backend choice, rewrite or forwarding. Its
+ * REV entry on a random port, NOEXIST, and the FWD entry) to one of ten
+ * fixed backends; no service lookup, backend choice, rewrite or forwarding. Its
  * per-call cost, corrected as syn_vip's is, tells how much of a new flow's
  * cost is the two LRU inserts themselves (cold bucket, cold free element).
  */
 #include "lib/pipeline.h"
 
-/* TEST-NET-3: no synthetic backend lives here, so no REV key collides with a real flow's. */
+/* TEST-NET-3: no synthetic backend lives here, so no REV key collides with a real flow's.
+ * Ten of them, as a synthetic service has: with one, the SNAT port draws of a batch would
+ * collide (and retry, each retry an insert attempt) ten times as often as syn_vip's. */
 #define CT_FLOOR_BACKEND 0xcb007101 /* 203.0.113.1 */
+#define CT_FLOOR_BACKENDS 10
 
 SEC("tc")
 int tc_ct_floor(struct __sk_buff *skb)
@@ -29,7 +32,7 @@ int tc_ct_floor(struct __sk_buff *skb)
 	__builtin_memset(&be, 0, sizeof(be));
 	__builtin_memset(&fwd, 0, sizeof(fwd));
 	svc.svc_id = 1;
-	be.addr.v4 = bpf_htonl(CT_FLOOR_BACKEND);
+	be.addr.v4 = bpf_htonl(CT_FLOOR_BACKEND + bpf_ntohs(p.sport) % CT_FLOOR_BACKENDS);
 	be.port = bpf_htons(8080);
 	be.family = EKP_FAMILY_V4;
 	snat_addr(&fwd.addr2, p.family, 0);

@@ -107,7 +107,7 @@ export function deriveScale(s: ScaleSamples): ScaleResult {
     viaMiss: med((r) => r.perCall.syn_vip - (r.perCall.miss - r.repeat.tc.miss)),
     viaFloor: med((r) => r.perCall.syn_vip - (r.perCall.floor - r.tcFloorRepeat)),
     spread: med((r) => corrected(r.perCallSpread, r)),
-    ctCreate: med((r) => r.perCall.ct_create - (r.perCall.established - r.repeat.tc.established)),
+    ctCreate: med((r) => corrected({ ...r.perCall, syn_vip: r.perCall.ct_create }, r)),
   };
   return { services: s.services, floorNs: { tc: med((r) => r.tcFloorRepeat), xdp: med((r) => r.floorRepeat) }, ns, syn };
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -155,15 +155,44 @@ describe('ManifestSource', () => {
       for (let i = 0; i < 3; i++) source.rescan();
       expect(readsOf(file)).toBe(reads);
       expect(changes).toEqual([]);
-      writeFileSync(file, SLICE('10.244.0.6'));
+      // Another size: the fake clock called a file settled that changed a moment ago, which
+      // the real guard never does, so a same-size rewrite in the same tick could pass unseen.
+      writeFileSync(file, SLICE('10.244.0.16'));
       source.rescan();
       expect(summary()).toEqual(['update EndpointSlice shop/web-1']);
+      // Even an unchanged stat does not keep a file from being read for longer than 30 s (NFS
+      // answers stat from its attribute cache); an unchanged text reports nothing.
+      vi.setSystemTime(Date.now() + 10_000);
+      source.rescan();
+      const settled = readsOf(file);
+      source.rescan();
+      expect(readsOf(file)).toBe(settled);
+      vi.setSystemTime(Date.now() + 31_000);
+      source.rescan();
+      expect(readsOf(file)).toBe(settled + 1);
+      expect(changes).toHaveLength(1);
     } finally {
       vi.useRealTimers();
     }
   });
 
-  it('a file changed within two seconds is read on every scan: a same-size rewrite in the same timestamp tick is seen', async () => {
+  it('a file that cannot be read (not one that is gone) keeps its objects, and says so once', async () => {
+    const file = join(dir, 'svc.yaml');
+    writeFileSync(file, SVC);
+    await source.start(sink);
+    changes = [];
+    unlinkSync(file);
+    mkdirSync(file); // readdir still lists it; reading it fails with EISDIR
+    source.rescan();
+    source.rescan();
+    expect(changes).toEqual([]);
+    expect(problems).toEqual([expect.stringMatching(/^cannot read svc\.yaml: .*EISDIR.*; keeping its last good objects$/)]);
+    rmSync(file, { recursive: true });
+    source.rescan();
+    expect(summary()).toEqual(['delete Service shop/web']);
+  });
+
+  it('a file changed within two seconds is read on every scan, so a same-size rewrite right after a read is seen', async () => {
     const file = join(dir, 'slice.yaml');
     writeFileSync(file, SLICE('10.244.0.5'));
     await source.start(sink);
