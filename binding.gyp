@@ -18,6 +18,7 @@
         "native/test_run.cc",
         "native/probe.cc",
         "native/stats.cc",
+        "native/iter.cc",
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

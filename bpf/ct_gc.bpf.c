@@ -51,7 +51,9 @@ static long gc_ct6(struct bpf_map *map, struct ekp_ct_key *k, struct ekp_ct_val 
 }
 
 /* One map per run: a run holds its CPU until it has visited every entry
- * (~100 ms for a full 262,144-entry map with all of it expired, measured). */
+ * (~100 ms for a full 262,144-entry map with all of it expired, measured).
+ * The iterators below do the same work in stretches; these stay for kernels
+ * where a map iterator cannot be created. */
 EKP_INLINE int gc_run(struct __sk_buff *skb, int v6)
 {
 	void *data = (void *)(long)skb->data;
@@ -82,6 +84,103 @@ SEC("tc")
 int ct_gc6(struct __sk_buff *skb)
 {
 	return gc_run(skb, 1);
+}
+
+/*
+ * The same collector as map-element iterators (iter/bpf_map_elem), the
+ * daemon's way: the kernel calls the program once per entry while the daemon
+ * reads, and every read() ends a stretch of the pass (the RCU read section
+ * included), so a pass over millions of entries never holds a CPU for long
+ * (~2 ms per stretch of 4,096 entries here, against ~80 ms for one run over
+ * 200,000). The program writes one byte per EKP_GC_STRETCH entries to end a
+ * read of that many bytes, and struct ekp_gc_result last, when the kernel
+ * calls it with no element. The price: the kernel resumes a stretch by
+ * counting the elements of the bucket it stopped in, and those this pass
+ * deleted there no longer count, so about one expired entry per stretch is
+ * left for the next pass (and missing from this pass's counts).
+ */
+#define EKP_GC_STRETCH 64
+
+struct bpf_iter_meta {
+	void *seq;
+	__u64 session_id;
+	__u64 seq_num;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__bpf_map_elem {
+	struct bpf_iter_meta *meta;
+	struct bpf_map *map;
+	void *key;
+	void *value;
+} __attribute__((preserve_access_index));
+
+/* `now` for the next pass (0: the datapath's clock), written by the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+} ekp_gc_now SEC(".maps");
+
+static struct gc_state iter_state;
+
+EKP_INLINE struct gc_state *iter_begin(struct bpf_iter__bpf_map_elem *ctx)
+{
+	struct gc_state *s = &iter_state;
+
+	if (ctx->meta->seq_num == 0) {
+		__u32 zero = 0;
+		__u64 *now = bpf_map_lookup_elem(&ekp_gc_now, &zero);
+
+		__builtin_memset(s, 0, sizeof(*s));
+		/* Iterators may not read the coarse clock; the precise one is at
+		 * most a tick ahead of it (see ekp_now). */
+		s->now = now && *now ? *now : bpf_ktime_get_ns();
+	}
+	return s;
+}
+
+/* Ends the pass (no element): the result; else a byte per stretch. */
+EKP_INLINE int iter_step(struct bpf_iter__bpf_map_elem *ctx, struct gc_state *s)
+{
+	static const char mark = 0;
+
+	if (!ctx->key) {
+		s->r.entries -= s->r.deleted;
+		bpf_seq_write(ctx->meta->seq, &s->r, sizeof(s->r));
+	} else if (s->r.entries % EKP_GC_STRETCH == 0) {
+		bpf_seq_write(ctx->meta->seq, &mark, 1);
+	}
+	return 0;
+}
+
+SEC("iter/bpf_map_elem")
+int gc_iter4(struct bpf_iter__bpf_map_elem *ctx)
+{
+	struct gc_state *s = iter_begin(ctx);
+	struct ekp_ct4_key *k = ctx->key, kc;
+	struct ekp_ct_val *v = ctx->value;
+
+	if (k && v) {
+		/* The element's key is read-only memory; the delete wants a copy. */
+		__builtin_memcpy(&kc, k, sizeof(kc));
+		gc_one(v, s, v->expires_ns < s->now ? bpf_map_delete_elem(&ekp_ct4_v1, &kc) : -1);
+	}
+	return iter_step(ctx, s);
+}
+
+SEC("iter/bpf_map_elem")
+int gc_iter6(struct bpf_iter__bpf_map_elem *ctx)
+{
+	struct gc_state *s = iter_begin(ctx);
+	struct ekp_ct_key *k = ctx->key, kc;
+	struct ekp_ct_val *v = ctx->value;
+
+	if (k && v) {
+		__builtin_memcpy(&kc, k, sizeof(kc));
+		gc_one(v, s, v->expires_ns < s->now ? bpf_map_delete_elem(&ekp_ct_v1, &kc) : -1);
+	}
+	return iter_step(ctx, s);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

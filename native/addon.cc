@@ -3,6 +3,7 @@
 
 #include "attach.h"
 #include "errors.h"
+#include "iter.h"
 #include "map.h"
 #include "netns.h"
 #include "object.h"
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ekp::RegisterProbeFunctions(env, exports);
   ekp::RegisterNetnsFunctions(env, exports);
   ekp::RegisterStatsFunctions(env, exports);
+  ekp::RegisterIterFunctions(env, exports);
   return exports;
 }
 

@@ -1,4 +1,5 @@
 import { native, type NativeProgramDescriptor, type NativeTestRunResult } from './binding.js';
+import type { BpfMap } from './map.js';
 import { annotate, naming } from './errors.js';
 
 export interface TestRunOptions {
@@ -56,6 +57,17 @@ export class BpfProgram {
     } catch (e) {
       throw annotate(e, { program: this.name });
     }
+  }
+
+  /**
+   * Runs this iter/bpf_map_elem program over every element of `map` and returns all it wrote,
+   * read `readBytes` at a time: the kernel ends a stretch of the pass at every read.
+   */
+  iterateMap(map: BpfMap, readBytes = 4096): Buffer {
+    if (!Number.isInteger(readBytes) || readBytes < 1 || readBytes > 1 << 20) {
+      throw new RangeError(`program ${this.name}: readBytes must be 1..1048576, got ${readBytes}`);
+    }
+    return naming({ program: this.name, map: map.name }, () => native().mapIterRead(this.fd, map.fd, readBytes));
   }
 
   private runArgs(opts: TestRunOptions): [number, Buffer, number, number, Buffer | null, number, number] {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { BpfObject, bpfObjectPath, type BpfMap, type BpfProgram } from '../../src/native/index.js';
+import { BpfObject, bpfObjectPath, type BpfMap } from '../../src/native/index.js';
 import {
   CT_STATE, CT_TIMEOUT_DEFAULT_S, CT_TYPE, MAP, encodeConfig, encodeCtKey, encodeCtVal, decodeCtKey, decodeCtVal, reverseKeyOf, CONFIG_GLOBAL,
 } from '../../src/dataplane/ebpf/abi.js';
-import { collectConntrack, monotonicNs } from '../../src/dataplane/ebpf/conntrack-gc.js';
+import { ConntrackCollector, collectConntrack, collectConntrackIter, monotonicNs, type CtGcPrograms, type GcResult } from '../../src/dataplane/ebpf/conntrack-gc.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
 import { buildPacket } from '../support/packet.js';
@@ -12,13 +12,17 @@ import { FROM_PODS } from './fixtures.js';
 
 const it = kernelIt();
 
-describe('conntrack GC', () => {
+// Every case runs on both ways the daemon collects: the map iterators, and one run per map.
+describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (how) => {
   let fs: PrivateBpffs;
   let obj: BpfObject;
   let ct4: BpfMap;
   let ct6: BpfMap;
   let gcObj: BpfObject;
-  let gc: BpfProgram[];
+  let programs: CtGcPrograms;
+  const gc = {
+    collect: (now = 0n): GcResult => (how === 'iterators' ? collectConntrackIter(programs, now) : collectConntrack(programs.run, now)),
+  };
   beforeAll(() => {
     fs = mountPrivateBpffs();
     obj = BpfObject.open(bpfObjectPath('tc_lb'), { pinRoot: fs.path });
@@ -29,7 +33,11 @@ describe('conntrack GC', () => {
     // The collector shares the datapath's maps through the pins, as the daemon loads it.
     gcObj = BpfObject.open(bpfObjectPath('ct_gc'), { pinRoot: fs.path });
     gcObj.load();
-    gc = [gcObj.program('ct_gc4'), gcObj.program('ct_gc6')];
+    programs = {
+      iter: [{ prog: gcObj.program('gc_iter4'), map: ct4 }, { prog: gcObj.program('gc_iter6'), map: ct6 }],
+      now: gcObj.map('ekp_gc_now'),
+      run: [gcObj.program('ct_gc4'), gcObj.program('ct_gc6')],
+    };
   });
   afterAll(() => {
     gcObj?.close();
@@ -61,11 +69,11 @@ describe('conntrack GC', () => {
     flow(50000, now + 60_000_000_000n, V6);
     expect([...ct4.keys()].length).toBe(30);
     expect([...ct6.keys()].length).toBe(8);
-    const r = collectConntrack(gc, now);
+    const r = gc.collect(now);
     expect(r).toEqual({ entries: 12, deleted: 26, flows: 6 });
     expect([...ct4.keys()].length).toBe(10);
     expect([...ct6.keys()].length).toBe(2);
-    expect(collectConntrack(gc, now)).toEqual({ entries: 12, deleted: 0, flows: 6 });
+    expect(gc.collect(now)).toEqual({ entries: 12, deleted: 0, flows: 6 });
   });
 
   it('a flow the datapath just created is live by our clock (both CLOCK_MONOTONIC)', () => {
@@ -82,9 +90,9 @@ describe('conntrack GC', () => {
         expect(v.expiresNs).toBeGreaterThan(before);
         expect(v.expiresNs).toBeLessThan(monotonicNs() + BigInt(CT_TIMEOUT_DEFAULT_S.syn + 1) * 1_000_000_000n);
       }
-      expect(collectConntrack(gc).deleted).toBe(0);
+      expect(gc.collect().deleted).toBe(0);
       // Past the SYN timeout they are garbage.
-      expect(collectConntrack(gc, monotonicNs() + BigInt(CT_TIMEOUT_DEFAULT_S.syn + 1) * 1_000_000_000n).deleted).toBeGreaterThanOrEqual(2);
+      expect(gc.collect(monotonicNs() + BigInt(CT_TIMEOUT_DEFAULT_S.syn + 1) * 1_000_000_000n).deleted).toBeGreaterThanOrEqual(2);
     } finally {
       dp.close();
     }
@@ -93,7 +101,7 @@ describe('conntrack GC', () => {
   it('by default the collector reads the datapath\'s own clock', () => {
     flow(43000, 1n); // expired at boot
     flow(43001, monotonicNs() + 60_000_000_000n);
-    const r = collectConntrack(gc);
+    const r = gc.collect();
     expect(r.deleted).toBeGreaterThanOrEqual(2);
     expect(ct4.lookup(encodeCtKey({ saddr: V4.client, daddr: V4.vip, sport: 43000, dport: 80, proto: 'tcp' }))).toBeNull();
     expect(ct4.lookup(encodeCtKey({ saddr: V4.client, daddr: V4.vip, sport: 43001, dport: 80, proto: 'tcp' }))).not.toBeNull();
@@ -109,12 +117,77 @@ describe('conntrack GC', () => {
       // ...and the client comes round to the port again: the datapath reuses the tuple.
       const syn = buildPacket({ src: V4.client, dst: V4.vip, proto: 'tcp', sport: 42000, dport: 80, tcpFlags: { syn: true } });
       dp.program('tc_ingress', FROM_PODS).testRun({ data: syn });
-      collectConntrack(gc);
+      gc.collect();
       const fwd = ct4.lookup(encodeCtKey({ saddr: V4.client, daddr: V4.vip, sport: 42000, dport: 80, proto: 'tcp' }));
       expect(fwd, 'the new flow lost its entry').not.toBeNull();
       expect(decodeCtVal(fwd!, 4).svcId).toBe(4);
     } finally {
       dp.close();
     }
+  });
+
+  it('passes over 20,000 entries delete every expired one and keep every live one (one run: in one pass)', () => {
+    for (const m of [ct4, ct6]) { const keys = [...m.keys()]; if (keys.length) m.deleteBatch(Buffer.concat(keys)); }
+    const now = monotonicNs();
+    for (let p = 0; p < 5000; p++) flow(10000 + p, p % 2 ? now - 1n : now + 60_000_000_000n);
+    for (let p = 0; p < 5000; p++) flow(10000 + p, p % 2 ? now - 1n : now + 60_000_000_000n, V6);
+    const first = gc.collect(now);
+    if (how === 'one run per map') expect(first).toEqual({ entries: 10000, deleted: 10000, flows: 5000 });
+    // The kernel resumes a stretch by counting the elements of the bucket it stopped in, and the
+    // ones deleted before the stop no longer count: an iterator pass can leave about one expired
+    // entry per stretch of 4,096 (here three stretches) for the next pass.
+    else expect(first.deleted).toBeGreaterThanOrEqual(10000 - 30);
+    let deleted = first.deleted;
+    let last = first;
+    for (let pass = 0; pass < 4 && last.deleted > 0; pass++) deleted += (last = gc.collect(now)).deleted;
+    expect(deleted).toBe(10000);
+    expect(gc.collect(now)).toEqual({ entries: 10000, deleted: 0, flows: 5000 });
+    expect([...ct4.keys()].length + [...ct6.keys()].length).toBe(10000);
+  });
+});
+
+describe('conntrack GC through map iterators', () => {
+  let fs: PrivateBpffs;
+  let obj: BpfObject;
+  let gcObj: BpfObject;
+  beforeAll(() => {
+    fs = mountPrivateBpffs();
+    obj = BpfObject.open(bpfObjectPath('tc_lb'), { pinRoot: fs.path }).setRodata(CONFIG_GLOBAL, encodeConfig({})).load();
+    gcObj = BpfObject.open(bpfObjectPath('ct_gc'), { pinRoot: fs.path }).load();
+  });
+  afterAll(() => {
+    gcObj?.close();
+    obj?.close();
+    fs?.dispose();
+  });
+
+  it('a pass writes a byte per 64 entries, so a 64-byte read is a stretch of 4,096, and its result last', () => {
+    const ct4 = obj.map(MAP.ct4);
+    const val = encodeCtVal({
+      expiresNs: 1n << 62n, addr: '10.244.1.5', addr2: null, port: 8080, port2: 0, svcId: 1, backendId: 1,
+      type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0,
+    });
+    const n = 10_000;
+    const keys = Buffer.concat(Array.from({ length: n }, (_, i) => encodeCtKey({ saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 1024 + i, dport: 80, proto: 'tcp' })));
+    ct4.updateBatch(keys, Buffer.concat(Array.from({ length: n }, () => val)));
+    const out = gcObj.program('gc_iter4').iterateMap(ct4, 64);
+    expect(out.length).toBe(Math.floor(n / 64) + 16);
+    expect(out.readUInt32LE(out.length - 16)).toBe(n); // entries
+    expect(out.readUInt32LE(out.length - 8)).toBe(n); // flows
+  });
+
+  it('an iterator the kernel refuses (here: a map whose keys are too short for it) falls back to one run per map, said once', () => {
+    const fallbacks: string[] = [];
+    const c = new ConntrackCollector({
+      iter: [{ prog: gcObj.program('gc_iter6'), map: obj.map(MAP.ct4) }],
+      now: gcObj.map('ekp_gc_now'),
+      run: [gcObj.program('ct_gc4'), gcObj.program('ct_gc6')],
+    }, (e) => fallbacks.push(e));
+    expect(c.usesIterators).toBe(true);
+    const first = c.collect();
+    expect(c.usesIterators).toBe(false);
+    expect(c.collect()).toEqual(first);
+    expect(fallbacks).toHaveLength(1);
+    expect(fallbacks[0]).toMatch(/bpf_link_create/);
   });
 });

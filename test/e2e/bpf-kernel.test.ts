@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/index.js';
 import { CFG_F, MAP, SNAT_PORT_DEFAULT, SVC_F, BE_F, type Config, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
 import { attachSocketPrograms } from '../../src/dataplane/ebpf/cgroup.js';
-import { collectConntrack, monotonicNs } from '../../src/dataplane/ebpf/conntrack-gc.js';
+import { ConntrackCollector, collectConntrack, monotonicNs } from '../../src/dataplane/ebpf/conntrack-gc.js';
 import { kernelAtLeast } from '../../src/dataplane/ebpf/kernel.js';
 import { mapSizesOf, programConfigOf } from '../../src/dataplane/ebpf/load-config.js';
 import { loadDatapath, type AttachRole, type LoadedDatapath } from '../../src/dataplane/ebpf/loader.js';
@@ -125,9 +125,11 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
     expect(l.sock.map((p) => p.name).sort()).toEqual(
       ['connect4', 'connect6', 'sendmsg4', 'sendmsg6', 'recvmsg4', 'recvmsg6', 'getpeername4', 'getpeername6'].map((h) => `sock_${h}`).sort(),
     );
-    expect(l.ctGc.map((p) => p.name)).toEqual(['ct_gc4', 'ct_gc6']);
+    expect(l.ctGc.run.map((p) => p.name)).toEqual(['ct_gc4', 'ct_gc6']);
+    // This kernel (6.1) loads the map iterators too.
+    expect(l.ctGc.iter.map((i) => `${i.prog.name} ${i.map.name}`)).toEqual(['gc_iter4 ekp_ct4_v1', 'gc_iter6 ekp_ct_v1']);
     // Loaded means the kernel gave each one an id.
-    for (const p of [...Object.values(l.tc), l.xdp, ...l.sock, ...l.ctGc]) expect(p.id(), p.name).toBeGreaterThan(0);
+    for (const p of [...Object.values(l.tc), l.xdp, ...l.sock, ...l.ctGc.run, ...l.ctGc.iter.map((i) => i.prog)]) expect(p.id(), p.name).toBeGreaterThan(0);
     expect(l.maps.ct4.maxEntries).toBe(mapSizesOf(proxyConfig).ct);
   });
 
@@ -252,10 +254,14 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
     backends(d);
     d.setService({ frontend: { addr: V4.clusterIp, port: 80, proto: 'tcp' }, svcId: 40, slots: [1] });
     for (let p = 42000; p < 42005; p++) expect(d.program('tc_ingress', ROLE.pods).testRun({ data: buildSyn(p) }).retval).toBe(TC.pass);
-    // The daemon's collector, on the loaded ct_gc programs: nothing expired yet, then everything.
-    expect(collectConntrack(loaded!.ctGc)).toEqual({ entries: 10, deleted: 0, flows: 5 });
+    // The daemon's collector, on the loaded ct_gc programs: nothing expired yet, then everything;
+    // through the map iterators (the daemon's way on this kernel), then the one-run programs.
+    const collector = new ConntrackCollector(loaded!.ctGc, (e) => { throw new Error(`fell back: ${e}`); });
+    expect(collector.collect()).toEqual({ entries: 10, deleted: 0, flows: 5 });
+    expect(collector.usesIterators).toBe(true);
+    expect(collectConntrack(loaded!.ctGc.run)).toEqual({ entries: 10, deleted: 0, flows: 5 });
     const later = monotonicNs() + 10n * 86_400n * 1_000_000_000n;
-    expect(collectConntrack(loaded!.ctGc, later)).toEqual({ entries: 0, deleted: 10, flows: 0 });
+    expect(collector.collect(later)).toEqual({ entries: 0, deleted: 10, flows: 0 });
   });
 
   it(T.sock, async () => {

@@ -1,4 +1,5 @@
-import type { BpfProgram } from '../../native/index.js';
+import type { BpfMap, BpfProgram } from '../../native/index.js';
+import { encodeU32 } from './abi.js';
 import { LAYOUT } from './abi.js';
 
 export interface GcResult {
@@ -39,4 +40,68 @@ export function collectConntrack(gc: readonly BpfProgram[], now = 0n): GcResult 
     sum.flows += at(RESULT.flows.offset);
   }
   return sum;
+}
+
+/** ct_gc.bpf.c's programs: the map iterators, each with the map it walks, and the test-run pair. */
+export interface CtGcPrograms {
+  iter: readonly { prog: BpfProgram; map: BpfMap }[];
+  /** ekp_gc_now: `now` for the iterators' next pass. */
+  now: BpfMap;
+  /** ct_gc4, ct_gc6: one run visits a whole map (where a map iterator cannot be created). */
+  run: readonly BpfProgram[];
+}
+
+/** The iterators write a byte per this many entries (EKP_GC_STRETCH): a read of 64 bytes is a stretch of 4,096. */
+const ITER_READ_BYTES = 64;
+const RESULT_BYTES = LAYOUT.ekp_gc_result.size;
+
+/**
+ * The same collection through the map iterators: the kernel ends a stretch of the pass at each
+ * read, where collectConntrack's runs hold their CPU for a whole map (~80 ms per 200,000
+ * entries), so a pass over millions of entries never stalls the CPU it runs on for long. A pass
+ * that deletes can leave about one expired entry per stretch for the next (ct_gc.bpf.c says why).
+ */
+export function collectConntrackIter(gc: CtGcPrograms, now = 0n): GcResult {
+  const sum: GcResult = { entries: 0, deleted: 0, flows: 0 };
+  const at = encodeU32(0);
+  const nowValue = Buffer.alloc(8);
+  nowValue.writeBigUInt64LE(now);
+  gc.now.update(at, nowValue);
+  for (const { prog, map } of gc.iter) {
+    const out = prog.iterateMap(map, ITER_READ_BYTES);
+    if (out.length < RESULT_BYTES) throw new Error(`conntrack GC: ${prog.name} over ${map.name} wrote ${out.length} bytes, no result`);
+    const r = out.subarray(out.length - RESULT_BYTES);
+    sum.entries += r.readUInt32LE(RESULT.entries.offset);
+    sum.deleted += r.readUInt32LE(RESULT.deleted.offset);
+    sum.flows += r.readUInt32LE(RESULT.flows.offset);
+  }
+  return sum;
+}
+
+/**
+ * The daemon's collector: the iterators, or the one-run programs from the first time an iterator
+ * cannot be created on this kernel (said once, through onFallback).
+ */
+export class ConntrackCollector {
+  private iterUnavailable = false;
+
+  constructor(private readonly gc: CtGcPrograms, private readonly onFallback: (error: string) => void = () => {}) {}
+
+  get usesIterators(): boolean {
+    return !this.iterUnavailable && this.gc.iter.length > 0;
+  }
+
+  collect(now = 0n): GcResult {
+    if (this.usesIterators) {
+      try {
+        return collectConntrackIter(this.gc, now);
+      } catch (e) {
+        // Only a refused iterator falls back; anything else is a failed pass, as before.
+        if (!/bpf_link_create|bpf_iter_create/.test((e as Error).message)) throw e;
+        this.iterUnavailable = true;
+        this.onFallback((e as Error).message);
+      }
+    }
+    return collectConntrack(this.gc.run, now);
+  }
 }

@@ -5,7 +5,7 @@ import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
 import { DROP_REASONS, EVENTS, MAP, SLOTS_PER_ENTRY, encodeU32, sumPerCpuCounter } from './abi.js';
 import { attachSocketPrograms, cgroup2Root, detachSocketPrograms } from './cgroup.js';
-import { collectConntrack } from './conntrack-gc.js';
+import { ConntrackCollector } from './conntrack-gc.js';
 import { adoptPreviousFlows } from './ct-upgrade.js';
 import { mapSizesOf, programConfigOf } from './load-config.js';
 import { moveLegacySlots } from './slots-upgrade.js';
@@ -34,6 +34,7 @@ class EbpfDataplane implements Dataplane {
   private devices: DeviceAttacher | null = null;
   private gcTimer: NodeJS.Timeout | null = null;
   private conntrack = { entries: 0, flows: 0, deleted: 0 };
+  private collector: ConntrackCollector | null = null;
   private readonly udpHistory = new UdpFlowHistory();
   private readonly fullSyncs: FullSyncSchedule;
   private leftOut = 0;
@@ -115,7 +116,9 @@ class EbpfDataplane implements Dataplane {
   gc(): void {
     if (!this.loaded) return;
     try {
-      this.conntrack = collectConntrack(this.loaded.ctGc);
+      this.collector ??= new ConntrackCollector(this.loaded.ctGc, (error) =>
+        this.ctx.log.warn('conntrack GC: no map iterator on this kernel; each pass visits a map in one run', { error }));
+      this.conntrack = this.collector.collect();
     } catch (e) {
       this.ctx.log.warn('conntrack GC failed', { error: (e as Error).message });
     }

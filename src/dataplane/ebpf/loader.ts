@@ -2,6 +2,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap, BpfObject, bpfObjectPath, preparePinDir, type BpfProgram } from '../../native/index.js';
 import type { Logger } from '../../observe/index.js';
+import type { CtGcPrograms } from './conntrack-gc.js';
 import { CFG_F, CONFIG_GLOBAL, MAP, encodeConfig, slotEntries, type Config } from './abi.js';
 
 /** Where a program instance runs decides how it treats a packet's origin. */
@@ -35,8 +36,8 @@ export interface LoadedDatapath {
   tc: Record<AttachRole, BpfProgram>;
   xdp: BpfProgram;
   sock: BpfProgram[];
-  /** Never attached: the daemon runs it to collect expired conntrack entries (conntrack-gc.ts). */
-  ctGc: BpfProgram[];
+  /** Never attached: the daemon runs them to collect expired conntrack entries (conntrack-gc.ts). */
+  ctGc: CtGcPrograms;
   maps: Record<keyof typeof MAP, BpfMap>;
   /** Conntrack maps of another size that were pinned before: their flows go to carryFlows. */
   resizedCt: BpfMap[];
@@ -83,8 +84,9 @@ function dropMismatchedPins(pinDir: string, sizes: MapSizes, log: Logger): BpfMa
   return resizedCt;
 }
 
-function open(name: string, opts: LoadOptions, flags: number): BpfObject {
+function open(name: string, opts: LoadOptions, flags: number, skip: readonly string[] = []): BpfObject {
   const obj = BpfObject.open(bpfObjectPath(name), { pinRoot: opts.pinDir });
+  for (const prog of skip) obj.setAutoload(prog, false);
   for (const [k, map] of SIZED) {
     try {
       obj.setMaxEntries(map, maxEntries(k, opts.sizes));
@@ -95,6 +97,19 @@ function open(name: string, opts: LoadOptions, flags: number): BpfObject {
   }
   obj.setRodata(CONFIG_GLOBAL, encodeConfig({ ...opts.config, flags: (opts.config.flags ?? 0) | flags }));
   return obj.load();
+}
+
+const GC_ITERATORS = ['gc_iter4', 'gc_iter6'] as const;
+
+/** ct_gc with its map iterators, or without them on a kernel that refuses them (the one-run programs remain). */
+function openGc(opts: LoadOptions): { obj: BpfObject; iterators: boolean } {
+  try {
+    return { obj: open('ct_gc', opts, 0), iterators: true };
+  } catch (e) {
+    const obj = open('ct_gc', opts, 0, GC_ITERATORS);
+    opts.log.warn('conntrack GC: map iterators do not load on this kernel; each pass visits a map in one run', { error: (e as Error).message.split('\n')[0] });
+    return { obj, iterators: false };
+  }
 }
 
 /**
@@ -119,14 +134,18 @@ export function loadDatapath(opts: LoadOptions): LoadedDatapath {
     objects.push(xdp);
     const sock = open('sock_lb', opts, 0);
     objects.push(sock);
-    const gc = open('ct_gc', opts, 0);
+    const { obj: gc, iterators } = openGc(opts);
     objects.push(gc);
     const maps = Object.fromEntries(Object.entries(MAP).map(([k, name]) => [k, wire.map(name)])) as Record<keyof typeof MAP, BpfMap>;
     return {
       tc: { wire: wire.program('tc_ingress'), host: host.program('tc_egress'), pods: pods.program('tc_ingress') },
       xdp: xdp.program('xdp_nodeport'),
       sock: sock.programs(),
-      ctGc: [gc.program('ct_gc4'), gc.program('ct_gc6')],
+      ctGc: {
+        iter: iterators ? [{ prog: gc.program('gc_iter4'), map: maps.ct4 }, { prog: gc.program('gc_iter6'), map: maps.ct }] : [],
+        now: gc.map('ekp_gc_now'),
+        run: [gc.program('ct_gc4'), gc.program('ct_gc6')],
+      },
       maps,
       resizedCt,
       close: () => objects.forEach((o) => o.close()),
