@@ -90,16 +90,18 @@ int ct_gc6(struct __sk_buff *skb)
  * The same collector as map-element iterators (iter/bpf_map_elem), the
  * daemon's way: the kernel calls the program once per entry while the daemon
  * reads, and every read() ends a stretch of the pass (the RCU read section
- * included), so a pass over millions of entries never holds a CPU for long
- * (~2 ms per stretch of 4,096 entries here, against ~80 ms for one run over
- * 200,000). The program writes one byte per EKP_GC_STRETCH entries to end a
- * read of that many bytes, and struct ekp_gc_result last, when the kernel
- * calls it with no element. The price: the kernel resumes a stretch by
- * counting the elements of the bucket it stopped in, and those this pass
- * deleted there no longer count, so about one expired entry per stretch is
- * left for the next pass (and missing from this pass's counts).
- */
+ * too), so the kernel gets a preemption point every 4,096 entries instead of
+ * only at the end of a map. The program writes one byte per EKP_GC_STRETCH
+ * entries to end a read of that many bytes, and struct ekp_gc_result last,
+ * when the kernel calls it with no element. The price: the kernel resumes a
+ * stretch by counting the elements of the bucket it stopped in, so entries
+ * deleted there meanwhile (by this pass, eviction or the datapath) make it
+ * skip some, and entries inserted there make it visit some twice. Deleting
+ * stays safe (only what is expired when looked at); skipped expired entries
+ * go in the next pass; the counts are approximate. */
 #define EKP_GC_STRETCH 64
+/* The longest kernel tick (HZ=100): how far the coarse clock can lag. */
+#define EKP_GC_TICK_NS 10000000ULL
 
 struct bpf_iter_meta {
 	void *seq;
@@ -133,9 +135,11 @@ EKP_INLINE struct gc_state *iter_begin(struct bpf_iter__bpf_map_elem *ctx)
 		__u64 *now = bpf_map_lookup_elem(&ekp_gc_now, &zero);
 
 		__builtin_memset(s, 0, sizeof(*s));
-		/* Iterators may not read the coarse clock; the precise one is at
-		 * most a tick ahead of it (see ekp_now). */
-		s->now = now && *now ? *now : bpf_ktime_get_ns();
+		/* Iterators may not read the datapath's coarse clock, and the
+		 * precise one runs up to a tick ahead of it: set back by a whole
+		 * tick at HZ=100, no entry the datapath still finds live is
+		 * deleted. */
+		s->now = now && *now ? *now : bpf_ktime_get_ns() - EKP_GC_TICK_NS;
 	}
 	return s;
 }

@@ -98,7 +98,7 @@ describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (h
     }
   });
 
-  it('by default the collector reads the datapath\'s own clock', () => {
+  it('by default the collector reads the kernel\'s clock (the datapath\'s coarse one, or for the iterators the precise one set back a tick)', () => {
     flow(43000, 1n); // expired at boot
     flow(43001, monotonicNs() + 60_000_000_000n);
     const r = gc.collect();

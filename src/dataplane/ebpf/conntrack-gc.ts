@@ -1,4 +1,4 @@
-import type { BpfMap, BpfProgram } from '../../native/index.js';
+import { isBpfError, type BpfMap, type BpfProgram } from '../../native/index.js';
 import { encodeU32 } from './abi.js';
 import { LAYOUT } from './abi.js';
 
@@ -57,9 +57,9 @@ const RESULT_BYTES = LAYOUT.ekp_gc_result.size;
 
 /**
  * The same collection through the map iterators: the kernel ends a stretch of the pass at each
- * read, where collectConntrack's runs hold their CPU for a whole map (~80 ms per 200,000
- * entries), so a pass over millions of entries never stalls the CPU it runs on for long. A pass
- * that deletes can leave about one expired entry per stretch for the next (ct_gc.bpf.c says why).
+ * read (4,096 entries), where collectConntrack's runs go through a whole map without a
+ * preemption point. This thread is busy for the whole pass either way. Counts are approximate
+ * and a pass can skip some expired entries for the next one (ct_gc.bpf.c says why).
  */
 export function collectConntrackIter(gc: CtGcPrograms, now = 0n): GcResult {
   const sum: GcResult = { entries: 0, deleted: 0, flows: 0 };
@@ -76,6 +76,13 @@ export function collectConntrackIter(gc: CtGcPrograms, now = 0n): GcResult {
     sum.flows += r.readUInt32LE(RESULT.flows.offset);
   }
   return sum;
+}
+
+const REFUSALS = new Set(['EINVAL', 'EACCES', 'EOPNOTSUPP', 'ENOTSUPP', 'EPERM']);
+
+function isRefusal(e: unknown): boolean {
+  if (!isBpfError(e)) return false;
+  return (e.syscall === 'bpf_link_create' || e.syscall === 'bpf_iter_create') && REFUSALS.has(e.code);
 }
 
 /**
@@ -96,8 +103,9 @@ export class ConntrackCollector {
       try {
         return collectConntrackIter(this.gc, now);
       } catch (e) {
-        // Only a refused iterator falls back; anything else is a failed pass, as before.
-        if (!/bpf_link_create|bpf_iter_create/.test((e as Error).message)) throw e;
+        // Only a kernel that refuses the iterator falls back for good; anything else (ENOMEM,
+        // EMFILE, a read error) fails this pass, as a failed run did, and the next pass tries again.
+        if (!isRefusal(e)) throw e;
         this.iterUnavailable = true;
         this.onFallback((e as Error).message);
       }

@@ -106,8 +106,11 @@ function openGc(opts: LoadOptions): { obj: BpfObject; iterators: boolean } {
   try {
     return { obj: open('ct_gc', opts, 0), iterators: true };
   } catch (e) {
+    // Only a failure of the iterators themselves (libbpf's log names them) drops them.
+    const text = `${(e as Error).message}\n${(e as { log?: string }).log ?? ''}`;
+    if (!GC_ITERATORS.some((p) => text.includes(p)) && !text.includes('bpf_map_elem')) throw e;
     const obj = open('ct_gc', opts, 0, GC_ITERATORS);
-    opts.log.warn('conntrack GC: map iterators do not load on this kernel; each pass visits a map in one run', { error: (e as Error).message.split('\n')[0] });
+    opts.log.warn('conntrack GC: map iterators do not load on this kernel; each pass visits a map in one run', { error: (e as Error).message });
     return { obj, iterators: false };
   }
 }
