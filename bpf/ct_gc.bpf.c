@@ -116,7 +116,7 @@ struct bpf_iter__bpf_map_elem {
 	void *value;
 } __attribute__((preserve_access_index));
 
-/* `now` for the next pass (0: the datapath's clock), written by the daemon. */
+/* `now` for the next pass (0: the kernel clock, set back a tick), written by the daemon. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
