@@ -158,33 +158,42 @@ EKP_INLINE int iter_step(struct bpf_iter__bpf_map_elem *ctx, struct gc_state *s)
 	return 0;
 }
 
-SEC("iter/bpf_map_elem")
-int gc_iter4(struct bpf_iter__bpf_map_elem *ctx)
+/* One entry of either map; the key is copied because the element's is
+ * read-only memory and the delete wants a writable one. */
+EKP_INLINE int gc_iter(struct bpf_iter__bpf_map_elem *ctx, int v6)
 {
 	struct gc_state *s = iter_begin(ctx);
-	struct ekp_ct4_key *k = ctx->key, kc;
 	struct ekp_ct_val *v = ctx->value;
+	void *key = ctx->key;
+	struct ekp_ct4_key k4;
+	struct ekp_ct_key k;
+	long rc = -1;
 
-	if (k && v) {
-		/* The element's key is read-only memory; the delete wants a copy. */
-		__builtin_memcpy(&kc, k, sizeof(kc));
-		gc_one(v, s, v->expires_ns < s->now ? bpf_map_delete_elem(&ekp_ct4_v1, &kc) : -1);
+	if (key && v) {
+		if (v->expires_ns < s->now) {
+			if (v6) {
+				__builtin_memcpy(&k, key, sizeof(k));
+				rc = bpf_map_delete_elem(&ekp_ct_v1, &k);
+			} else {
+				__builtin_memcpy(&k4, key, sizeof(k4));
+				rc = bpf_map_delete_elem(&ekp_ct4_v1, &k4);
+			}
+		}
+		gc_one(v, s, rc);
 	}
 	return iter_step(ctx, s);
 }
 
 SEC("iter/bpf_map_elem")
+int gc_iter4(struct bpf_iter__bpf_map_elem *ctx)
+{
+	return gc_iter(ctx, 0);
+}
+
+SEC("iter/bpf_map_elem")
 int gc_iter6(struct bpf_iter__bpf_map_elem *ctx)
 {
-	struct gc_state *s = iter_begin(ctx);
-	struct ekp_ct_key *k = ctx->key, kc;
-	struct ekp_ct_val *v = ctx->value;
-
-	if (k && v) {
-		__builtin_memcpy(&kc, k, sizeof(kc));
-		gc_one(v, s, v->expires_ns < s->now ? bpf_map_delete_elem(&ekp_ct_v1, &kc) : -1);
-	}
-	return iter_step(ctx, s);
+	return gc_iter(ctx, 1);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

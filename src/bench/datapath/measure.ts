@@ -225,17 +225,16 @@ export class DatapathRig {
     const ctFrames: Buffer[] = [];
     for (let i = 0; i < calls; i++) {
       const seq = this.synSeq++;
-      // ct_floor's flows: another client range, to a VIP of the same scale.
-      const ctClient = intToIpv4(ipv4ToInt('198.20.0.1') + ((seq >>> 14) % 100_000));
-      const ctVip = clusterIpOf(spread(seq, this.services));
-      ctFrames.push(tcp4Frame({ src: ctClient, dst: ctVip, sport: 1024 + (seq & 0x3fff), dport: SERVICE_PORT, flags: TCP.SYN }));
-      fwdKeys.push({ saddr: ctClient, daddr: ctVip, sport: 1024 + (seq & 0x3fff), dport: SERVICE_PORT, proto: 'tcp' });
       const svc = spreadServices ? spread(seq, this.services) : home.svc;
-      const client = intToIpv4(ipv4ToInt('198.18.0.1') + ((seq >>> 14) % 100_000));
       const sport = 1024 + (seq & 0x3fff);
-      const vip = clusterIpOf(svc);
-      frames.push(tcp4Frame({ src: client, dst: vip, sport, dport: SERVICE_PORT, flags: TCP.SYN }));
-      fwdKeys.push({ saddr: client, daddr: vip, sport, dport: SERVICE_PORT, proto: 'tcp' });
+      const syn = (first: string, to: string) => {
+        const src = intToIpv4(ipv4ToInt(first) + ((seq >>> 14) % 100_000));
+        fwdKeys.push({ saddr: src, daddr: to, sport, dport: SERVICE_PORT, proto: 'tcp' });
+        return tcp4Frame({ src, dst: to, sport, dport: SERVICE_PORT, flags: TCP.SYN });
+      };
+      frames.push(syn('198.18.0.1', clusterIpOf(svc)));
+      // ct_floor's flows: another client range, to a VIP of the same scale.
+      ctFrames.push(syn('198.20.0.1', clusterIpOf(spread(seq, this.services))));
       targets.push(svc);
     }
     const run = (p: BpfProgram, data: Buffer, verdicts: ReadonlySet<number>, what: string) => {

@@ -1,6 +1,5 @@
 import { isBpfError, type BpfMap, type BpfProgram } from '../../native/index.js';
-import { encodeU32 } from './abi.js';
-import { LAYOUT } from './abi.js';
+import { LAYOUT, encodeU32 } from './abi.js';
 
 export interface GcResult {
   /** Entries left in both maps. */
@@ -32,14 +31,15 @@ export function collectConntrack(gc: readonly BpfProgram[], now = 0n): GcResult 
   const sum: GcResult = { entries: 0, deleted: 0, flows: 0 };
   const frame = Buffer.alloc(FRAME_BYTES);
   frame.writeBigUInt64LE(now, 0);
-  for (const prog of gc) {
-    const { data } = prog.testRun({ data: frame });
-    const at = (o: number) => data.readUInt32LE(8 + o);
-    sum.entries += at(RESULT.entries.offset);
-    sum.deleted += at(RESULT.deleted.offset);
-    sum.flows += at(RESULT.flows.offset);
-  }
+  for (const prog of gc) addResult(sum, prog.testRun({ data: frame }).data, 8);
   return sum;
+}
+
+/** Adds the struct ekp_gc_result at `offset` of `b` to `sum`. */
+function addResult(sum: GcResult, b: Buffer, offset: number): void {
+  sum.entries += b.readUInt32LE(offset + RESULT.entries.offset);
+  sum.deleted += b.readUInt32LE(offset + RESULT.deleted.offset);
+  sum.flows += b.readUInt32LE(offset + RESULT.flows.offset);
 }
 
 /** ct_gc.bpf.c's programs: the map iterators, each with the map it walks, and the test-run pair. */
@@ -70,10 +70,7 @@ export function collectConntrackIter(gc: CtGcPrograms, now = 0n): GcResult {
   for (const { prog, map } of gc.iter) {
     const out = prog.iterateMap(map, ITER_READ_BYTES);
     if (out.length < RESULT_BYTES) throw new Error(`conntrack GC: ${prog.name} over ${map.name} wrote ${out.length} bytes, no result`);
-    const r = out.subarray(out.length - RESULT_BYTES);
-    sum.entries += r.readUInt32LE(RESULT.entries.offset);
-    sum.deleted += r.readUInt32LE(RESULT.deleted.offset);
-    sum.flows += r.readUInt32LE(RESULT.flows.offset);
+    addResult(sum, out, out.length - RESULT_BYTES);
   }
   return sum;
 }

@@ -48,6 +48,8 @@ class EbpfDataplane implements Dataplane {
     const sizes = mapSizesOf(config);
     const t0 = performance.now();
     this.loaded = loadDatapath({ pinDir: config.bpfPinDir, config: programConfigOf(config, this.ctx.nodeAddresses()), sizes, log });
+    this.collector = new ConntrackCollector(this.loaded.ctGc, (error) =>
+      log.warn('conntrack GC: no map iterator on this kernel; each pass visits a map in one run', { error }));
     const m = this.loaded.maps;
     // A previous version's state, in layouts this one replaced; before anything is attached.
     const movedSlots = moveLegacySlots(config.bpfPinDir, m.slots);
@@ -111,13 +113,12 @@ class EbpfDataplane implements Dataplane {
     // Pins and attachments stay: the kernel keeps serving until the next instance adopts them.
     this.loaded?.close();
     this.loaded = null;
+    this.collector = null;
   }
 
   gc(): void {
-    if (!this.loaded) return;
+    if (!this.collector) return;
     try {
-      this.collector ??= new ConntrackCollector(this.loaded.ctGc, (error) =>
-        this.ctx.log.warn('conntrack GC: no map iterator on this kernel; each pass visits a map in one run', { error }));
       this.conntrack = this.collector.collect();
     } catch (e) {
       this.ctx.log.warn('conntrack GC failed', { error: (e as Error).message });

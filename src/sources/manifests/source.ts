@@ -13,6 +13,13 @@ export interface ManifestSourceOptions {
 
 const MANIFEST = /\.(ya?ml|json)$/;
 
+interface FileState {
+  text: string;
+  objects: readonly ManifestObject[];
+  /** Set when the text was read after the file settled: while the stat is this, the read is skipped. */
+  stat: { key: string; readAtMs: number } | null;
+}
+
 /**
  * A file's timestamps are kernel-tick coarse, so a second write within the tick of a read
  * can leave them as they were (git's "racy" files). A file's stat is trusted to stand for
@@ -49,10 +56,8 @@ export class ManifestSource implements Source {
   private debounce: NodeJS.Timeout | null = null;
   private current = new Map<string, ManifestObject>();
   private serialized = new Map<string, string>();
-  private lastGood = new Map<string, ManifestObject[]>();
-  private fileText = new Map<string, string>();
-  /** Stat of files whose text was read after they settled: an unchanged stat skips the read. */
-  private fileStat = new Map<string, { key: string; readAtMs: number }>();
+  /** Per file: its last text, the objects it last had (kept through a broken save), and its stat. */
+  private files = new Map<string, FileState>();
   private reported = new Map<string, string>();
 
   constructor(opts: ManifestSourceOptions) {
@@ -105,55 +110,56 @@ export class ManifestSource implements Source {
       sink.problem(null, `cannot read ${this.opts.dir}: ${(e as Error).message}`);
       return;
     }
-    const seen = new Set<string>();
+    const seen = new Set(files);
     const contributing: [string, readonly ManifestObject[]][] = [];
     // Whether any file's objects may differ from what the last scan reported.
     let dirty = false;
     for (const file of files) {
-      seen.add(file);
       const path = join(this.opts.dir, file);
       const stat = statKey(path);
-      let objects = this.lastGood.get(file);
-      const known = this.fileStat.get(file);
+      const known = this.files.get(file);
       const nowMs = Date.now();
-      if (stat && objects && known?.key === stat.key && nowMs - known.readAtMs < REREAD_MS) {
-        contributing.push([file, objects]);
+      if (stat && known?.stat?.key === stat.key && nowMs - known.stat.readAtMs < REREAD_MS) {
+        contributing.push([file, known.objects]);
         continue;
       }
       let text: string;
       try {
         text = readFileSync(path, 'utf8');
       } catch (e) {
-        this.fileStat.delete(file);
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
           // Removed between readdir and read: its objects go now, and a file that is back is parsed anew.
           dirty = true;
-          this.forget(file);
+          this.files.delete(file);
         } else {
           // Unreadable for now (EIO, EACCES …): as with a broken save, its last objects stay.
           this.tell(`${file}:read`, [`cannot read ${file}: ${(e as Error).message}; keeping its last good objects`]);
-          if (objects) contributing.push([file, objects]);
+          if (known) {
+            known.stat = null;
+            contributing.push([file, known.objects]);
+          }
         }
         continue;
       }
       this.tell(`${file}:read`, []);
-      if (stat && stat.changedNs + SETTLED_NS < BigInt(nowMs) * 1_000_000n) this.fileStat.set(file, { key: stat.key, readAtMs: nowMs });
-      else this.fileStat.delete(file);
-      if (text !== this.fileText.get(file) || !objects) {
+      const settled = stat && stat.changedNs + SETTLED_NS < BigInt(nowMs) * 1_000_000n ? { key: stat.key, readAtMs: nowMs } : null;
+      let state = known;
+      if (!state || text !== state.text) {
         dirty = true;
         const parsed = parseManifest(text, file);
-        this.fileText.set(file, text);
         this.tell(file, parsed.problems);
         // A file with no usable object but with errors is mid-edit: keep what it had.
-        objects = parsed.objects.length === 0 && parsed.problems.length > 0 ? (this.lastGood.get(file) ?? []) : parsed.objects;
-        this.lastGood.set(file, objects);
+        const objects = parsed.objects.length === 0 && parsed.problems.length > 0 ? (known?.objects ?? []) : parsed.objects;
+        state = { text, objects, stat: null };
+        this.files.set(file, state);
       }
-      contributing.push([file, objects]);
+      state.stat = settled;
+      contributing.push([file, state.objects]);
     }
-    for (const file of [...this.lastGood.keys()]) {
+    for (const file of [...this.files.keys()]) {
       if (!seen.has(file)) {
         dirty = true;
-        this.forget(file);
+        this.files.delete(file);
       }
     }
     if (!dirty) return;
@@ -166,12 +172,6 @@ export class ManifestSource implements Source {
       }
     }
     this.diff(next, sink);
-  }
-
-  private forget(file: string): void {
-    this.lastGood.delete(file);
-    this.fileText.delete(file);
-    this.fileStat.delete(file);
   }
 
   private diff(next: Map<string, ManifestObject>, sink: SourceSink): void {
