@@ -9,6 +9,9 @@
  *   the socket-level LB did not translate (load with EKP_CFG_F_FROM_HOST).
  * Both run the same pipeline: one CT lookup classifies a packet as an
  * established flow, a reply, or a candidate for a service lookup.
+ * tc_to_pod: egress of pod-facing host veths, for what the node itself sends
+ *   to a pod (ekp_host_to_pod): host-network backends' replies, its own ICMP
+ *   errors.
  */
 #include "lib/pipeline.h"
 
@@ -71,6 +74,19 @@ int tc_egress(struct __sk_buff *skb)
 	 * on a device we have not attached to yet (a pod's veth in its first
 	 * second) is translated here instead. */
 	return to_tc(ekp_service_pipeline(skb));
+}
+
+/*
+ * A packet with an ingress device was forwarded, and translated (if at all)
+ * where it entered this node: only packets made here are looked at, so the
+ * pods' ordinary traffic pays one load.
+ */
+SEC("tc")
+int tc_to_pod(struct __sk_buff *skb)
+{
+	if (skb->ingress_ifindex)
+		return TC_ACT_OK;
+	return to_tc(ekp_host_to_pod(skb));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

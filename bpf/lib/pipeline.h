@@ -155,23 +155,31 @@ EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 }
 
 /* Reply direction: restore the frontend as source (and the client as dst). */
-EKP_INLINE int handle_rev(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val *ct)
+EKP_INLINE int rev_rewrite(struct ekp_ctx *ctx, struct pkt *p, const struct ekp_ct_val *ct, struct nat_tuple *to)
 {
-	struct nat_tuple to;
-
-	addr_copy(&to.saddr, &ct->addr);
-	to.sport = ct->port;
+	addr_copy(&to->saddr, &ct->addr);
+	to->sport = ct->port;
 	if (ct->flags & EKP_CT_F_SNAT) {
-		addr_copy(&to.daddr, &ct->addr2);
-		to.dport = ct->port2;
+		addr_copy(&to->daddr, &ct->addr2);
+		to->dport = ct->port2;
 	} else {
-		addr_copy(&to.daddr, &p->daddr);
-		to.dport = p->dport;
+		addr_copy(&to->daddr, &p->daddr);
+		to->dport = p->dport;
 	}
 	count_svc(ctx, ct->svc_id);
 	count_event(ctx, EKP_EV_CT_HIT_REV);
-	if (nat_rewrite(ctx, p, &to) < 0)
+	if (nat_rewrite(ctx, p, to) < 0)
 		return drop(ctx, EKP_DROP_REWRITE);
+	return EKP_V_XLATED;
+}
+
+EKP_INLINE int handle_rev(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val *ct)
+{
+	struct nat_tuple to;
+	int v = rev_rewrite(ctx, p, ct, &to);
+
+	if (v != EKP_V_XLATED)
+		return v;
 	return forward(ctx, p, &to.daddr, 0, must_reroute(EKP_CT_REV, ct->flags));
 }
 
@@ -381,5 +389,39 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 	}
 	return handle_new(ctx, &p);
 }
+
+#ifndef EKP_XDP
+/*
+ * A packet this node made, leaving through a pod's veth: the reply of a
+ * host-network backend (one at a node address) to a pod that reached it
+ * through a frontend, or an ICMP error the node raised about a pod's NATed
+ * packet (its own port unreachable, a frag-needed on the way to a remote
+ * backend). Neither enters through a device where tc_ingress would see it.
+ * Both are translated in place and go on to the pod; nothing here starts or
+ * reroutes a flow, and a FWD entry is never applied (that would DNAT a
+ * packet to the pod).
+ */
+EKP_INLINE int ekp_host_to_pod(struct ekp_ctx *ctx)
+{
+	struct ekp_ct_val *ct;
+	struct nat_tuple to;
+	struct pkt p;
+	__u8 type = 0, flags = 0;
+	int ret;
+
+	ret = parse_packet(ctx, &p);
+	if (ret == EKP_ICMP) {
+		ret = icmp_error(ctx, &p, &type, &flags);
+		return ret == EKP_CONTINUE ? EKP_V_XLATED : ret;
+	}
+	if (ret != EKP_CONTINUE)
+		return ret;
+	ct = ct_lookup(&p);
+	if (!ct || ct->type != EKP_CT_REV)
+		return EKP_V_PASS;
+	ct_refresh(ct, &p, ekp_now());
+	return rev_rewrite(ctx, &p, ct, &to);
+}
+#endif
 
 #endif /* EKP_PIPELINE_H */

@@ -26,6 +26,8 @@ export interface ServiceDef {
   loadBalancerSourceRanges?: string[];
   /** Pod names backing it, in order. */
   pods: string[];
+  /** Node names whose own address backs it too (a host-network pod on each, listening on targetPort). */
+  hostNodes?: string[];
 }
 
 export const LAB_NAMESPACE = 'lab';
@@ -88,16 +90,24 @@ export function serviceStatus(def: ServiceDef): Record<string, unknown> {
 
 export function sliceManifests(def: ServiceDef, lab: Lab): Record<string, unknown>[] {
   const byName = new Map(lab.pods.map((p) => [p.name, p]));
+  const nodeByName = new Map(lab.nodes.map((n) => [n.name, n]));
+  const endpoint = (address: string, nodeName: string, pod: string) =>
+    ({ addresses: [address], conditions: { ready: true, serving: true, terminating: false }, nodeName, targetRef: { kind: 'Pod', name: pod } });
   const slice = (family: 4 | 6) => ({
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
     metadata: { name: `${def.name}-lab${family === 6 ? '6' : ''}`, namespace: LAB_NAMESPACE, labels: { 'kubernetes.io/service-name': def.name } },
     addressType: family === 4 ? 'IPv4' : 'IPv6',
     ports: [{ name: 'p', port: def.targetPort, protocol: def.protocol }],
-    endpoints: def.pods.map((name) => {
-      const pod = byName.get(name)!;
-      const address = family === 4 ? pod.ipv4 : pod.ipv6!;
-      return { addresses: [address], conditions: { ready: true, serving: true, terminating: false }, nodeName: pod.node, targetRef: { kind: 'Pod', name } };
-    }),
+    endpoints: [
+      ...def.pods.map((name) => {
+        const pod = byName.get(name)!;
+        return endpoint(family === 4 ? pod.ipv4 : pod.ipv6!, pod.node, name);
+      }),
+      ...(def.hostNodes ?? []).map((name) => {
+        const node = nodeByName.get(name)!;
+        return endpoint(family === 4 ? node.ipv4 : node.ipv6!, name, `${def.name}-${name}`);
+      }),
+    ],
   });
   return def.clusterIPv6 ? [slice(4), slice(6)] : [slice(4)];
 }

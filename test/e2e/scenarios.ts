@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { expect } from 'vitest';
 import {
-  clientRouteDel, clientRouteVia, execIn, exampleServices, httpGet, httpGetMany, LAB_EXTERNAL_IP, nodeCgroup, udpAsk, udpAskMany, writeManifests, manifestsDir,
+  clientRouteDel, clientRouteVia, execIn, exampleServices, httpGet, httpGetMany, LAB_EXTERNAL_IP, nodeCgroup, podServerScript, udpAsk, udpAskMany, writeManifests, manifestsDir,
   type Lab, type NodeHost, type PodHost, type PodReply, type ServiceDef,
 } from '../../src/lab/index.js';
 
@@ -130,6 +130,32 @@ process.stdin.on('data', () => process.exit(0));`;
     },
     stop,
   };
+}
+
+/**
+ * A host-network pod: the lab's pod server in `node`'s own namespace, on ports of
+ * its own (answering as `host-<node>`). Resolves once it listens; stop() ends it.
+ */
+async function hostNetworkServer(node: NodeHost, httpPort: number, udpPort: number): Promise<{ stop(): Promise<void> }> {
+  const child = spawn('nsenter', [`--net=${node.netnsPath}`, '--', process.execPath, podServerScript(), `host-${node.name}`, node.name], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, EKP_LAB_HTTP_PORT: String(httpPort), EKP_LAB_UDP_PORT: String(udpPort) },
+  });
+  const exited = new Promise((r) => child.once('exit', r));
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    await eventually(async () => expect(out).toMatch(/ ready pod=/), 10_000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { stop };
 }
 
 /**
@@ -429,6 +455,75 @@ export const SCENARIOS: Scenario[] = [
         await expect(udpAsk(from, vip, 53, { timeoutMs: 2000 }), vip).rejects.toMatchObject({ code: 'ECONNREFUSED' });
       }
       await setServices(exampleServices(lab));
+    },
+  },
+  {
+    name: 'a host-network backend on the client pod\'s own node (per-packet path): TCP and UDP answered through the ClusterIP with the pod\'s address kept; a closed port refused',
+    // userspace relays: the backend sees the node's address, and the closed port's error ends at the relay.
+    notIn: ['userspace'],
+    async run({ lab, setServices }) {
+      const from = lab.pods[0]!;
+      const node = lab.nodes.find((n) => n.name === from.node)!;
+      const remote = lab.pods.find((p) => p.node !== from.node)!;
+      const v6 = !!lab.spec.ipv6;
+      const def = (name: string, ip: string, ip6: string, protocol: 'TCP' | 'UDP', port: number, targetPort: number): ServiceDef => ({
+        name, clusterIP: ip, ...(v6 ? { clusterIPv6: ip6 } : {}), type: 'ClusterIP', protocol, port, targetPort, pods: [], hostNodes: [node.name],
+      });
+      const server = await hostNetworkServer(node, 18080, 15353);
+      try {
+        await setServices([
+          ...exampleServices(lab),
+          def('hostnet', '10.96.0.45', 'fd00:96::45', 'TCP', 80, 18080),
+          def('hostnet-udp', '10.96.0.46', 'fd00:96::46', 'UDP', 53, 15353),
+          def('hostnet-closed', '10.96.0.47', 'fd00:96::47', 'UDP', 53, 15399),
+        ]);
+        const targets = [{ http: 'http://10.96.0.45/', udp: '10.96.0.46', closed: '10.96.0.47', self: from.ipv4, remoteSelf: remote.ipv4 }];
+        if (v6) targets.push({ http: v6url('fd00:96::45', 80), udp: 'fd00:96::46', closed: 'fd00:96::47', self: from.ipv6!, remoteSelf: remote.ipv6! });
+        for (const t of targets) {
+          // The replies leave the node through the pod's veth: without their reverse NAT the pod gets
+          // answers from the node's address, which its sockets (connected to the ClusterIP) drop.
+          for (const r of answers(await httpGetMany(from, t.http, 3, { timeoutMs: 2000 }))) {
+            expect(r.pod).toBe(`host-${node.name}`);
+            expect(t.self.includes(':') ? hostOf6(r.client) : hostOf(r.client)).toBe(t.self);
+          }
+          expect((await udpAsk(from, t.udp, 53, { timeoutMs: 2000 })).pod).toBe(`host-${node.name}`);
+          // The node's own port unreachable, about the DNATed datagram, must name the ClusterIP.
+          await expect(udpAsk(from, t.closed, 53, { timeoutMs: 2000 }), t.closed).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+          // From a pod on another node the same backend is remote: served as any remote backend.
+          const far = answers(await httpGetMany(remote, t.http, 2, { timeoutMs: 2000 }));
+          expect(far.map((r) => r.pod)).toEqual([`host-${node.name}`, `host-${node.name}`]);
+        }
+      } finally {
+        await server.stop();
+        await setServices(exampleServices(lab));
+      }
+    },
+  },
+  {
+    name: 'a node device with a smaller MTU: the node\'s frag-needed (packet too big) about a datagram to a remote backend reaches the pod as an error about its ClusterIP (EMSGSIZE)',
+    // userspace relays: the pod's datagram ends at the relay, which is where the error goes.
+    notIn: ['userspace'],
+    async run({ lab, setServices }) {
+      const from = lab.pods[0]!;
+      const node = lab.nodes.find((n) => n.name === from.node)!;
+      const remote = lab.pods.filter((p) => p.node !== from.node).map((p) => p.name);
+      const v6 = !!lab.spec.ipv6;
+      await setServices([...exampleServices(lab), {
+        name: 'far-udp', clusterIP: '10.96.0.48', ...(v6 ? { clusterIPv6: 'fd00:96::48' } : {}), type: 'ClusterIP', protocol: 'UDP', port: 53, targetPort: lab.addressing.udpPort, pods: remote,
+      }]);
+      const big = 'x'.repeat(1400);
+      await execIn(node, ['ip', 'link', 'set', 'dev', node.ifname, 'mtu', '1280']);
+      try {
+        for (const vip of ['10.96.0.48', ...(v6 ? ['fd00:96::48'] : [])]) {
+          // Small datagrams still pass; a big one is refused by the node (DF; IPv6 never fragments on the way).
+          expect((await udpAsk(from, vip, 53, { timeoutMs: 2000 })).node).not.toBe(node.name);
+          // Without the translation the error names the backend, the connected socket ignores it, and the ask times out.
+          await expect(udpAsk(from, vip, 53, { timeoutMs: 2000, payload: big }), vip).rejects.toMatchObject({ code: 'EMSGSIZE' });
+        }
+      } finally {
+        await execIn(node, ['ip', 'link', 'set', 'dev', node.ifname, 'mtu', '1500']);
+        await setServices(exampleServices(lab));
+      }
     },
   },
   {

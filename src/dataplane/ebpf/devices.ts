@@ -4,7 +4,7 @@ import {
   attachTc, attachXdp, detachTc, detachXdp, ifindexOf, queryTc, queryXdp, native, type BpfProgram,
 } from '../../native/index.js';
 import type { Logger } from '../../observe/index.js';
-import type { AttachRole } from './loader.js';
+import type { TcPrograms } from './loader.js';
 
 export interface Device {
   name: string;
@@ -70,7 +70,7 @@ export function linkSignature(): string {
 const FULL_SCAN_MS = 30_000;
 
 export interface DevicePrograms {
-  tc: Record<AttachRole, BpfProgram>;
+  tc: TcPrograms;
   xdp: BpfProgram;
 }
 
@@ -78,7 +78,8 @@ export interface DevicePrograms {
  * Keeps our programs attached to every device: node devices get XDP
  * (NodePort fast path), tc ingress (external traffic, replies) and tc egress
  * (host-originated traffic); every other device is taken as pod-facing and
- * gets tc ingress. Devices that appear later (a new pod's veth) are attached
+ * gets tc ingress (the pod's traffic) and tc egress (what the node itself
+ * sends the pod). Devices that appear later (a new pod's veth) are attached
  * at the next reconcile.
  */
 export class DeviceAttacher {
@@ -136,6 +137,7 @@ export class DeviceAttacher {
   private attach(d: Device): void {
     if (!d.node) {
       attachTc(this.progs.tc.pods, d.ifindex, 'ingress');
+      attachTc(this.progs.tc.toPod, d.ifindex, 'egress');
       return;
     }
     attachTc(this.progs.tc.wire, d.ifindex, 'ingress');

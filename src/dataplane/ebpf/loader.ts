@@ -10,6 +10,12 @@ export type AttachRole = 'wire' | 'host' | 'pods';
 
 const ROLE_FLAGS: Record<AttachRole, number> = { wire: 0, host: CFG_F.FROM_HOST, pods: CFG_F.FROM_PODS };
 
+/** The tc programs, by where they attach (devices.ts). */
+export interface TcPrograms extends Record<AttachRole, BpfProgram> {
+  /** Egress of pod-facing devices: what the node itself sends to a pod (host-network backends' replies, its ICMP errors). */
+  toPod: BpfProgram;
+}
+
 export interface MapSizes {
   svc: number;
   /** Indexed by svc_id: one per service port. */
@@ -33,7 +39,7 @@ export interface LoadOptions {
 }
 
 export interface LoadedDatapath {
-  tc: Record<AttachRole, BpfProgram>;
+  tc: TcPrograms;
   xdp: BpfProgram;
   sock: BpfProgram[];
   /** Never attached: the daemon runs them to collect expired conntrack entries (conntrack-gc.ts). */
@@ -141,7 +147,7 @@ export function loadDatapath(opts: LoadOptions): LoadedDatapath {
     objects.push(gc);
     const maps = Object.fromEntries(Object.entries(MAP).map(([k, name]) => [k, wire.map(name)])) as Record<keyof typeof MAP, BpfMap>;
     return {
-      tc: { wire: wire.program('tc_ingress'), host: host.program('tc_egress'), pods: pods.program('tc_ingress') },
+      tc: { wire: wire.program('tc_ingress'), host: host.program('tc_egress'), pods: pods.program('tc_ingress'), toPod: pods.program('tc_to_pod') },
       xdp: xdp.program('xdp_nodeport'),
       sock: sock.programs(),
       ctGc: {
