@@ -1,6 +1,7 @@
 #include "iter.h"
 
 #include <bpf/bpf.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,36 +28,90 @@ class Fd {
   int fd_;
 };
 
-// mapIterRead(progFd, mapFd, readBytes) -> Buffer: everything the program wrote
-// over one pass, read `readBytes` at a time (each read() is one stretch of
-// the pass in the kernel: the program decides how often it ends by writing).
+struct IterFailure {
+  int err = 0;
+  const char* syscall = "";
+};
+
+// One pass: link the program to the map, open an iterator, read it to the end
+// `read_bytes` at a time (each read() is one stretch of the pass in the kernel:
+// the program decides how often it ends by writing). No JavaScript here: it
+// runs on a worker thread.
+IterFailure ReadPass(int prog_fd, int map_fd, uint32_t read_bytes, std::vector<uint8_t>& out) {
+  union bpf_iter_link_info linfo = {};
+  linfo.map.map_fd = map_fd;
+  LIBBPF_OPTS(bpf_link_create_opts, opts, .iter_info = &linfo, .iter_info_len = sizeof(linfo));
+  Fd link(bpf_link_create(prog_fd, 0, BPF_TRACE_ITER, &opts));
+  if (link.get() < 0) return {errno, "bpf_link_create"};
+  Fd iter(bpf_iter_create(link.get()));
+  if (iter.get() < 0) return {errno, "bpf_iter_create"};
+  std::vector<uint8_t> buf(read_bytes);
+  for (;;) {
+    ssize_t n = read(iter.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return {errno, "read"};
+    }
+    if (n == 0) return {};
+    out.insert(out.end(), buf.begin(), buf.begin() + n);
+  }
+}
+
+// A pass over a big map takes the kernel tens or hundreds of milliseconds: it
+// runs in libuv's thread pool, so the daemon's thread goes on with watches,
+// syncs and health checks. The worker holds its own duplicates of the two
+// descriptors, so closing the program or map meanwhile cannot hand it a
+// reused number.
+class MapIterWorker : public Napi::AsyncWorker {
+ public:
+  MapIterWorker(Napi::Env env, int prog_fd, int map_fd, uint32_t read_bytes)
+      : Napi::AsyncWorker(env),
+        prog_(fcntl(prog_fd, F_DUPFD_CLOEXEC, 0)),
+        map_(fcntl(map_fd, F_DUPFD_CLOEXEC, 0)),
+        read_bytes_(read_bytes),
+        deferred_(Napi::Promise::Deferred::New(env)) {
+    if (prog_.get() < 0 || map_.get() < 0) failure_ = {errno, "fcntl"};
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    if (failure_.err == 0) failure_ = ReadPass(prog_.get(), map_.get(), read_bytes_, out_);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (failure_.err == 0) {
+      deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(env, out_.data(), out_.size()));
+      return;
+    }
+    try {
+      ThrowErrno(env, failure_.err, failure_.syscall, "map iterator");
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+ private:
+  Fd prog_;
+  Fd map_;
+  uint32_t read_bytes_;
+  IterFailure failure_;
+  std::vector<uint8_t> out_;
+  Napi::Promise::Deferred deferred_;
+};
+
+// mapIterRead(progFd, mapFd, readBytes) -> Promise<Buffer>: everything the
+// program wrote over one pass.
 Napi::Value MapIterRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int prog_fd = ArgInt(info, 0, "progFd");
   int map_fd = ArgInt(info, 1, "mapFd");
   uint32_t read_bytes = ArgU32(info, 2, "readBytes");
   if (read_bytes == 0 || read_bytes > (1u << 20)) ThrowArg(env, "readBytes must be 1..1048576");
-
-  union bpf_iter_link_info linfo = {};
-  linfo.map.map_fd = map_fd;
-  LIBBPF_OPTS(bpf_link_create_opts, opts, .iter_info = &linfo, .iter_info_len = sizeof(linfo));
-  Fd link(bpf_link_create(prog_fd, 0, BPF_TRACE_ITER, &opts));
-  if (link.get() < 0) ThrowErrno(env, errno, "bpf_link_create", "map iterator");
-  Fd iter(bpf_iter_create(link.get()));
-  if (iter.get() < 0) ThrowErrno(env, errno, "bpf_iter_create", "map iterator");
-
-  std::vector<uint8_t> out;
-  std::vector<uint8_t> buf(read_bytes);
-  for (;;) {
-    ssize_t n = read(iter.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      ThrowErrno(env, errno, "read", "map iterator");
-    }
-    if (n == 0) break;
-    out.insert(out.end(), buf.begin(), buf.begin() + n);
-  }
-  return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+  auto* worker = new MapIterWorker(env, prog_fd, map_fd, read_bytes);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 }  // namespace

@@ -78,7 +78,7 @@ export interface NativeBinding {
   cgroupDetachById(progId: number, cgroupPath: string, attachType: number): void;
   progInfoById(id: number): { id: number; name: string; type: number; tag: string; runTimeNs: number; runCount: number };
   progIdByFd(fd: number): number;
-  mapIterRead(progFd: number, mapFd: number, readBytes: number): Buffer;
+  mapIterRead(progFd: number, mapFd: number, readBytes: number): Promise<Buffer>;
   enableRunTimeStats(): number;
   testRun(
     progFd: number, data: Buffer, dataOutSize: number, repeat: number, ctx: Buffer | null, ctxOutSize: number, flags: number,

@@ -61,13 +61,18 @@ export class BpfProgram {
 
   /**
    * Runs this iter/bpf_map_elem program over every element of `map` and returns all it wrote,
-   * read `readBytes` at a time: the kernel ends a stretch of the pass at every read.
+   * read `readBytes` at a time: the kernel ends a stretch of the pass at every read. The pass runs
+   * off the JavaScript thread.
    */
-  iterateMap(map: BpfMap, readBytes = 4096): Buffer {
+  async iterateMap(map: BpfMap, readBytes = 4096): Promise<Buffer> {
     if (!Number.isInteger(readBytes) || readBytes < 1 || readBytes > 1 << 20) {
       throw new RangeError(`program ${this.name}: readBytes must be 1..1048576, got ${readBytes}`);
     }
-    return naming({ program: this.name, map: map.name }, () => native().mapIterRead(this.fd, map.fd, readBytes));
+    try {
+      return await native().mapIterRead(this.fd, map.fd, readBytes);
+    } catch (e) {
+      throw annotate(e, { program: this.name, map: map.name });
+    }
   }
 
   private runArgs(opts: TestRunOptions): [number, Buffer, number, number, Buffer | null, number, number] {

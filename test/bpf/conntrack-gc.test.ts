@@ -21,7 +21,7 @@ describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (h
   let gcObj: BpfObject;
   let programs: CtGcPrograms;
   const gc = {
-    collect: (now = 0n): GcResult => (how === 'iterators' ? collectConntrackIter(programs, now) : collectConntrack(programs.run, now)),
+    collect: async (now = 0n): Promise<GcResult> => (how === 'iterators' ? collectConntrackIter(programs, now) : collectConntrack(programs.run, now)),
   };
   beforeAll(() => {
     fs = mountPrivateBpffs();
@@ -61,7 +61,7 @@ describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (h
     ct.update(encodeCtKey(reverseKeyOf(fwdKey, fwd)), encodeCtVal(rev));
   }
 
-  it('deletes both entries of expired flows, keeps live ones, and counts them (IPv4 and IPv6 maps)', () => {
+  it('deletes both entries of expired flows, keeps live ones, and counts them (IPv4 and IPv6 maps)', async () => {
     const now = monotonicNs();
     for (let p = 40000; p < 40010; p++) flow(p, now - 1_000_000n);
     for (let p = 50000; p < 50005; p++) flow(p, now + 60_000_000_000n);
@@ -69,14 +69,14 @@ describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (h
     flow(50000, now + 60_000_000_000n, V6);
     expect([...ct4.keys()].length).toBe(30);
     expect([...ct6.keys()].length).toBe(8);
-    const r = gc.collect(now);
+    const r = await gc.collect(now);
     expect(r).toEqual({ entries: 12, deleted: 26, flows: 6 });
     expect([...ct4.keys()].length).toBe(10);
     expect([...ct6.keys()].length).toBe(2);
-    expect(gc.collect(now)).toEqual({ entries: 12, deleted: 0, flows: 6 });
+    expect(await gc.collect(now)).toEqual({ entries: 12, deleted: 0, flows: 6 });
   });
 
-  it('a flow the datapath just created is live by our clock (both CLOCK_MONOTONIC)', () => {
+  it('a flow the datapath just created is live by our clock (both CLOCK_MONOTONIC)', async () => {
     const dp = new Datapath(fs.path);
     try {
       dp.setBackend(7, { addr: '10.244.1.5', port: 8080 });
@@ -90,24 +90,24 @@ describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (h
         expect(v.expiresNs).toBeGreaterThan(before);
         expect(v.expiresNs).toBeLessThan(monotonicNs() + BigInt(CT_TIMEOUT_DEFAULT_S.syn + 1) * 1_000_000_000n);
       }
-      expect(gc.collect().deleted).toBe(0);
+      expect((await gc.collect()).deleted).toBe(0);
       // Past the SYN timeout they are garbage.
-      expect(gc.collect(monotonicNs() + BigInt(CT_TIMEOUT_DEFAULT_S.syn + 1) * 1_000_000_000n).deleted).toBeGreaterThanOrEqual(2);
+      expect((await gc.collect(monotonicNs() + BigInt(CT_TIMEOUT_DEFAULT_S.syn + 1) * 1_000_000_000n)).deleted).toBeGreaterThanOrEqual(2);
     } finally {
       dp.close();
     }
   });
 
-  it('by default the collector reads the kernel\'s clock (the datapath\'s coarse one, or for the iterators the precise one set back a tick)', () => {
+  it('by default the collector reads the kernel\'s clock (the datapath\'s coarse one, or for the iterators the precise one set back a tick)', async () => {
     flow(43000, 1n); // expired at boot
     flow(43001, monotonicNs() + 60_000_000_000n);
-    const r = gc.collect();
+    const r = await gc.collect();
     expect(r.deleted).toBeGreaterThanOrEqual(2);
     expect(ct4.lookup(encodeCtKey({ saddr: V4.client, daddr: V4.vip, sport: 43000, dport: 80, proto: 'tcp' }))).toBeNull();
     expect(ct4.lookup(encodeCtKey({ saddr: V4.client, daddr: V4.vip, sport: 43001, dport: 80, proto: 'tcp' }))).not.toBeNull();
   });
 
-  it('an expired tuple reused by a new flow is live again: the collector keeps it', () => {
+  it('an expired tuple reused by a new flow is live again: the collector keeps it', async () => {
     const dp = new Datapath(fs.path);
     try {
       dp.setBackend(7, { addr: '10.244.1.5', port: 8080 });
@@ -117,7 +117,7 @@ describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (h
       // ...and the client comes round to the port again: the datapath reuses the tuple.
       const syn = buildPacket({ src: V4.client, dst: V4.vip, proto: 'tcp', sport: 42000, dport: 80, tcpFlags: { syn: true } });
       dp.program('tc_ingress', FROM_PODS).testRun({ data: syn });
-      gc.collect();
+      await gc.collect();
       const fwd = ct4.lookup(encodeCtKey({ saddr: V4.client, daddr: V4.vip, sport: 42000, dport: 80, proto: 'tcp' }));
       expect(fwd, 'the new flow lost its entry').not.toBeNull();
       expect(decodeCtVal(fwd!, 4).svcId).toBe(4);
@@ -126,12 +126,12 @@ describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (h
     }
   });
 
-  it('passes over 20,000 entries delete every expired one and keep every live one (one run: in one pass)', () => {
+  it('passes over 20,000 entries delete every expired one and keep every live one (one run: in one pass)', async () => {
     for (const m of [ct4, ct6]) { const keys = [...m.keys()]; if (keys.length) m.deleteBatch(Buffer.concat(keys)); }
     const now = monotonicNs();
     for (let p = 0; p < 5000; p++) flow(10000 + p, p % 2 ? now - 1n : now + 60_000_000_000n);
     for (let p = 0; p < 5000; p++) flow(10000 + p, p % 2 ? now - 1n : now + 60_000_000_000n, V6);
-    const first = gc.collect(now);
+    const first = await gc.collect(now);
     if (how === 'one run per map') expect(first).toEqual({ entries: 10000, deleted: 10000, flows: 5000 });
     // The kernel resumes a stretch by counting the elements of the bucket it stopped in, and the
     // ones deleted before the stop no longer count: an iterator pass can leave about one expired
@@ -139,9 +139,9 @@ describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (h
     else expect(first.deleted).toBeGreaterThanOrEqual(10000 - 30);
     let deleted = first.deleted;
     let last = first;
-    for (let pass = 0; pass < 4 && last.deleted > 0; pass++) deleted += (last = gc.collect(now)).deleted;
+    for (let pass = 0; pass < 4 && last.deleted > 0; pass++) deleted += (last = await gc.collect(now)).deleted;
     expect(deleted).toBe(10000);
-    expect(gc.collect(now)).toEqual({ entries: 10000, deleted: 0, flows: 5000 });
+    expect(await gc.collect(now)).toEqual({ entries: 10000, deleted: 0, flows: 5000 });
     expect([...ct4.keys()].length + [...ct6.keys()].length).toBe(10000);
   });
 });
@@ -161,7 +161,7 @@ describe('conntrack GC through map iterators', () => {
     fs?.dispose();
   });
 
-  it('a pass writes a byte per 64 entries, so a 64-byte read is a stretch of 4,096, and its result last', () => {
+  it('a pass writes a byte per 64 entries, so a 64-byte read is a stretch of 4,096, and its result last', async () => {
     const ct4 = obj.map(MAP.ct4);
     const val = encodeCtVal({
       expiresNs: 1n << 62n, addr: '10.244.1.5', addr2: null, port: 8080, port2: 0, svcId: 1, backendId: 1,
@@ -170,13 +170,39 @@ describe('conntrack GC through map iterators', () => {
     const n = 10_000;
     const keys = Buffer.concat(Array.from({ length: n }, (_, i) => encodeCtKey({ saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 1024 + i, dport: 80, proto: 'tcp' })));
     ct4.updateBatch(keys, Buffer.concat(Array.from({ length: n }, () => val)));
-    const out = gcObj.program('gc_iter4').iterateMap(ct4, 64);
+    const out = await gcObj.program('gc_iter4').iterateMap(ct4, 64);
     expect(out.length).toBe(Math.floor(n / 64) + 16);
     expect(out.readUInt32LE(out.length - 16)).toBe(n); // entries
     expect(out.readUInt32LE(out.length - 8)).toBe(n); // flows
   });
 
-  it('an iterator the kernel refuses (here: a map whose keys are too short for it) falls back to one run per map, said once', () => {
+  it('a pass runs off the JavaScript thread: the event loop goes on while the kernel walks the map', async () => {
+    const ct4 = obj.map(MAP.ct4);
+    const val = encodeCtVal({
+      expiresNs: 1n << 62n, addr: '10.244.1.5', addr2: null, port: 8080, port2: 0, svcId: 1, backendId: 1,
+      type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0,
+    });
+    // 60,000 more (next to what the test before left): tens of milliseconds of walking.
+    const n = 60_000;
+    const had = [...ct4.keys()].length;
+    const keys = Buffer.concat(Array.from({ length: n }, (_, i) => encodeCtKey({ saddr: `10.244.${2 + (i >> 14)}.2`, daddr: '10.96.0.10', sport: 1024 + (i & 0x3fff), dport: 80, proto: 'tcp' })));
+    ct4.updateBatch(keys, Buffer.concat(Array.from({ length: n }, () => val)));
+    let turns = 0;
+    let done = false;
+    const turn = (): void => {
+      if (done) return;
+      turns++;
+      setImmediate(turn);
+    };
+    setImmediate(turn);
+    const out = await gcObj.program('gc_iter4').iterateMap(ct4, 64);
+    done = true;
+    expect(out.readUInt32LE(out.length - 16)).toBe(n + had);
+    // A pass on this thread would end before the loop turned once.
+    expect(turns).toBeGreaterThan(0);
+  });
+
+  it('an iterator the kernel refuses (here: a map whose keys are too short for it) falls back to one run per map, said once', async () => {
     const fallbacks: string[] = [];
     const c = new ConntrackCollector({
       iter: [{ prog: gcObj.program('gc_iter6'), map: obj.map(MAP.ct4) }],
@@ -184,9 +210,9 @@ describe('conntrack GC through map iterators', () => {
       run: [gcObj.program('ct_gc4'), gcObj.program('ct_gc6')],
     }, (e) => fallbacks.push(e));
     expect(c.usesIterators).toBe(true);
-    const first = c.collect();
+    const first = await c.collect();
     expect(c.usesIterators).toBe(false);
-    expect(c.collect()).toEqual(first);
+    expect(await c.collect()).toEqual(first);
     expect(fallbacks).toHaveLength(1);
     expect(fallbacks[0]).toMatch(/bpf_link_create/);
   });

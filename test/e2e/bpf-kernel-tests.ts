@@ -5,7 +5,7 @@ export const BPF_KERNEL_TESTS = {
   flags: 'the program config leaves out what this kernel lacks (FIB_SKIP_NEIGH before 6.3)',
   load: 'loadDatapath loads tc_lb (3 roles), xdp_lb, sock_lb and ct_gc with the daemon\'s sizes and config',
   floor: 'xdp_floor loads as the datapath benchmark loads it',
-  tc: 'tc programs: ClusterIP DNAT and its reply, a miss, host egress DNAT, an empty service\'s RST',
+  tc: 'tc programs: ClusterIP DNAT and its reply, a miss, host egress DNAT, an empty service\'s RST, a host-network backend\'s reply at tc_to_pod',
   icmp: 'tc programs: NodePort DNAT + SNAT from the wire, and an ICMP error about it translated',
   xdp: 'xdp_nodeport: NodePort eTP=Local DNAT in XDP, the reply un-NATed by tc',
   gc: 'ct_gc counts the flows and deletes them once expired, through the map iterators and in one run',

@@ -59,6 +59,10 @@ class LoadedHarness extends Datapath {
       expect(role, 'xdp_lb gets the plain config').toBe('wire');
       return this.loaded.xdp;
     }
+    if (name === 'tc_to_pod') {
+      expect(role, 'tc_to_pod is the pods instance\'s').toBe('pods');
+      return this.loaded.tc.toPod;
+    }
     const prog = this.loaded.tc[role];
     expect(prog.name, `${role}'s program`).toBe(name);
     return prog;
@@ -120,7 +124,7 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
   it(T.load, () => {
     if (loadError) throw loadError;
     const l = loaded!;
-    expect(Object.fromEntries(Object.entries(l.tc).map(([r, p]) => [r, p.name]))).toEqual({ wire: 'tc_ingress', host: 'tc_egress', pods: 'tc_ingress' });
+    expect(Object.fromEntries(Object.entries(l.tc).map(([r, p]) => [r, p.name]))).toEqual({ wire: 'tc_ingress', host: 'tc_egress', pods: 'tc_ingress', toPod: 'tc_to_pod' });
     expect(l.xdp.name).toBe('xdp_nodeport');
     expect(l.sock.map((p) => p.name).sort()).toEqual(
       ['connect4', 'connect6', 'sendmsg4', 'sendmsg6', 'recvmsg4', 'recvmsg6', 'getpeername4', 'getpeername6'].map((h) => `sock_${h}`).sort(),
@@ -189,6 +193,18 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
           steps: [{ what: 'DNAT, host source kept', prog: 'tc_egress', config: ROLE.host, in: syn(n.node, n.clusterIp, 44000, 80), verdict: TC.pass, out: syn(n.node, n.remoteBe, 44000, 8080) }],
         },
         {
+          name: `${n.tag} pod -> ClusterIP -> a host-network backend (the node's address)`,
+          setup: (x) => { x.setBackend(4, { addr: n.node, port: 6443, flags: BE_F.LOCAL }); x.setService({ frontend: cip, svcId: 13, slots: [4] }); },
+          steps: [
+            { what: 'SYN DNATed to the node', prog: 'tc_ingress', config: ROLE.pods, in: syn(n.pod, n.clusterIp, 40004, 80), verdict: TC.pass, out: syn(n.pod, n.node, 40004, 6443) },
+            {
+              what: 'the node\'s SYN-ACK gets the ClusterIP back on the veth\'s egress', prog: 'tc_to_pod', config: ROLE.pods,
+              in: tcp(n.node, n.pod, 6443, 40004, { syn: true, ack: true }), verdict: TC.pass,
+              out: tcp(n.clusterIp, n.pod, 80, 40004, { syn: true, ack: true }), events: { ct_hit_rev: 1 },
+            },
+          ],
+        },
+        {
           name: `${n.tag} empty service at tc egress`,
           setup: (x) => { backends(x, n); x.setService({ frontend: cip, svcId: 12, slots: [] }); },
           steps: [{
@@ -248,7 +264,7 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
     }
   });
 
-  it(T.gc, () => {
+  it(T.gc, async () => {
     const d = need();
     d.reset();
     backends(d);
@@ -257,11 +273,11 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
     // The daemon's collector, on the loaded ct_gc programs: nothing expired yet, then everything;
     // through the map iterators (the daemon's way on this kernel), then the one-run programs.
     const collector = new ConntrackCollector(loaded!.ctGc, (e) => { throw new Error(`fell back: ${e}`); });
-    expect(collector.collect()).toEqual({ entries: 10, deleted: 0, flows: 5 });
+    expect(await collector.collect()).toEqual({ entries: 10, deleted: 0, flows: 5 });
     expect(collector.usesIterators).toBe(true);
     expect(collectConntrack(loaded!.ctGc.run)).toEqual({ entries: 10, deleted: 0, flows: 5 });
     const later = monotonicNs() + 10n * 86_400n * 1_000_000_000n;
-    expect(collector.collect(later)).toEqual({ entries: 0, deleted: 10, flows: 0 });
+    expect(await collector.collect(later)).toEqual({ entries: 0, deleted: 10, flows: 0 });
   });
 
   it(T.sock, async () => {

@@ -58,17 +58,18 @@ const RESULT_BYTES = LAYOUT.ekp_gc_result.size;
 /**
  * The same collection through the map iterators: the kernel ends a stretch of the pass at each
  * read (4,096 entries), where collectConntrack's runs go through a whole map without a
- * preemption point. This thread is busy for the whole pass either way. Counts are approximate
- * and a pass can skip some expired entries for the next one (ct_gc.bpf.c says why).
+ * preemption point; and the reads run in libuv's thread pool, where collectConntrack's runs
+ * hold this thread for the whole pass. Counts are approximate and a pass can skip some expired
+ * entries for the next one (ct_gc.bpf.c says why).
  */
-export function collectConntrackIter(gc: CtGcPrograms, now = 0n): GcResult {
+export async function collectConntrackIter(gc: CtGcPrograms, now = 0n): Promise<GcResult> {
   const sum: GcResult = { entries: 0, deleted: 0, flows: 0 };
   const at = encodeU32(0);
   const nowValue = Buffer.alloc(8);
   nowValue.writeBigUInt64LE(now);
   gc.now.update(at, nowValue);
   for (const { prog, map } of gc.iter) {
-    const out = prog.iterateMap(map, ITER_READ_BYTES);
+    const out = await prog.iterateMap(map, ITER_READ_BYTES);
     if (out.length < RESULT_BYTES) throw new Error(`conntrack GC: ${prog.name} over ${map.name} wrote ${out.length} bytes, no result`);
     addResult(sum, out, out.length - RESULT_BYTES);
   }
@@ -95,10 +96,10 @@ export class ConntrackCollector {
     return !this.iterUnavailable && this.gc.iter.length > 0;
   }
 
-  collect(now = 0n): GcResult {
+  async collect(now = 0n): Promise<GcResult> {
     if (this.usesIterators) {
       try {
-        return collectConntrackIter(this.gc, now);
+        return await collectConntrackIter(this.gc, now);
       } catch (e) {
         // Only a kernel that refuses the iterator falls back for good; anything else (ENOMEM,
         // EMFILE, a read error) fails this pass, as a failed run did, and the next pass tries again.

@@ -35,6 +35,7 @@ class EbpfDataplane implements Dataplane {
   private gcTimer: NodeJS.Timeout | null = null;
   private conntrack = { entries: 0, flows: 0, deleted: 0 };
   private collector: ConntrackCollector | null = null;
+  private gcPass: Promise<void> | null = null;
   private readonly udpHistory = new UdpFlowHistory();
   private readonly fullSyncs: FullSyncSchedule;
   private leftOut = 0;
@@ -72,7 +73,7 @@ class EbpfDataplane implements Dataplane {
     attachSocketPrograms(this.loaded.sock, cgroup);
     log.info('socket load balancing attached', { cgroup });
 
-    this.gcTimer = setInterval(() => this.gc(), GC_INTERVAL_MS);
+    this.gcTimer = setInterval(() => void this.gc(), GC_INTERVAL_MS);
     this.gcTimer.unref();
   }
 
@@ -110,19 +111,23 @@ class EbpfDataplane implements Dataplane {
   async close(): Promise<void> {
     if (this.gcTimer) clearInterval(this.gcTimer);
     this.devices?.stop();
+    // A pass in flight reads through its own descriptors; waiting for it keeps close() the end of all map work.
+    await this.gcPass;
     // Pins and attachments stay: the kernel keeps serving until the next instance adopts them.
     this.loaded?.close();
     this.loaded = null;
     this.collector = null;
   }
 
-  gc(): void {
-    if (!this.collector) return;
-    try {
-      this.conntrack = this.collector.collect();
-    } catch (e) {
-      this.ctx.log.warn('conntrack GC failed', { error: (e as Error).message });
-    }
+  /** One conntrack GC pass; a pass still running when the next is due is not doubled. Never rejects. */
+  gc(): Promise<void> {
+    const collector = this.collector;
+    if (!collector) return Promise.resolve();
+    this.gcPass ??= collector.collect().then(
+      (r) => void (this.conntrack = r),
+      (e: unknown) => this.ctx.log.warn('conntrack GC failed', { error: (e as Error).message }),
+    ).finally(() => (this.gcPass = null));
+    return this.gcPass;
   }
 
   kernelMetrics(): Record<string, { help: string; type: 'counter' | 'gauge'; samples: KernelSample[] }> {

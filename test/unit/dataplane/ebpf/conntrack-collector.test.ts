@@ -11,27 +11,27 @@ function bpfError(syscall: string, code: string): Error {
 function programs(fail: () => Error): { gc: CtGcPrograms; runs: () => number } {
   let runs = 0;
   const map = { name: 'ekp_ct4_v1', fd: 3, update: () => {} } as unknown as BpfMap;
-  const iterProg = { name: 'gc_iter4', iterateMap: () => { throw fail(); } } as unknown as BpfProgram;
+  const iterProg = { name: 'gc_iter4', iterateMap: async () => { throw fail(); } } as unknown as BpfProgram;
   const runProg = { name: 'ct_gc4', testRun: () => { runs++; return { retval: 0, data: Buffer.alloc(64), ctx: Buffer.alloc(0), durationNs: 0 }; } } as unknown as BpfProgram;
   return { gc: { iter: [{ prog: iterProg, map }], now: map, run: [runProg] }, runs: () => runs };
 }
 
 describe('ConntrackCollector', () => {
-  it.each(['EINVAL', 'EACCES', 'EOPNOTSUPP'])('a kernel that refuses the iterator (%s from bpf_link_create): one run per map from then on, said once', (code) => {
+  it.each(['EINVAL', 'EACCES', 'EOPNOTSUPP'])('a kernel that refuses the iterator (%s from bpf_link_create): one run per map from then on, said once', async (code) => {
     const p = programs(() => bpfError('bpf_link_create', code));
     const said: string[] = [];
     const c = new ConntrackCollector(p.gc, (e) => said.push(e));
-    expect(c.collect()).toEqual({ entries: 0, deleted: 0, flows: 0 });
-    c.collect();
+    expect(await c.collect()).toEqual({ entries: 0, deleted: 0, flows: 0 });
+    await c.collect();
     expect(c.usesIterators).toBe(false);
     expect(p.runs()).toBe(2);
     expect(said).toHaveLength(1);
   });
 
-  it.each([['bpf_link_create', 'EMFILE'], ['bpf_iter_create', 'ENOMEM'], ['read', 'EINVAL']])('a passing failure (%s %s) fails this pass and keeps the iterators', (syscall, code) => {
+  it.each([['bpf_link_create', 'EMFILE'], ['bpf_iter_create', 'ENOMEM'], ['read', 'EINVAL']])('a passing failure (%s %s) fails this pass and keeps the iterators', async (syscall, code) => {
     const p = programs(() => bpfError(syscall, code));
     const c = new ConntrackCollector(p.gc, () => { throw new Error('must not fall back'); });
-    expect(() => c.collect()).toThrow(code);
+    await expect(c.collect()).rejects.toThrow(code);
     expect(c.usesIterators).toBe(true);
     expect(p.runs()).toBe(0);
   });
