@@ -9,9 +9,9 @@
  *   the socket-level LB did not translate (load with EKP_CFG_F_FROM_HOST).
  * Both run the same pipeline: one CT lookup classifies a packet as an
  * established flow, a reply, or a candidate for a service lookup.
- * tc_to_pod: egress of pod-facing host veths, for what the node itself sends
- *   to a pod (ekp_host_to_pod): host-network backends' replies, its own ICMP
- *   errors.
+ * tc_to_pod: egress of pod-facing host veths, and tc_loopback: egress of
+ *   lo, for what the node itself sends to a pod or to itself (ekp_made_here):
+ *   host-network backends' replies, its own ICMP errors.
  */
 #include "lib/pipeline.h"
 
@@ -86,7 +86,36 @@ int tc_to_pod(struct __sk_buff *skb)
 {
 	if (skb->ingress_ifindex)
 		return TC_ACT_OK;
-	return to_tc(ekp_host_to_pod(skb));
+	return to_tc(ekp_made_here(skb));
+}
+
+/*
+ * Everything on lo is made here; a host process reaches a host-network
+ * backend on this node through it (see to_loopback). Traffic to 127.0.0.0/8
+ * and ::1, nearly all of lo's, never has a frontend: it costs one load.
+ */
+SEC("tc")
+int tc_loopback(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data + ETH_HLEN_;
+
+		if ((void *)(ip + 1) > end || (bpf_ntohl(ip->daddr) >> 24) == 127)
+			return TC_ACT_OK;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + ETH_HLEN_;
+
+		if ((void *)(ip6 + 1) > end)
+			return TC_ACT_OK;
+		if (!(ip6->daddr.in6_u.u6_addr32[0] | ip6->daddr.in6_u.u6_addr32[1] | ip6->daddr.in6_u.u6_addr32[2]) &&
+		    ip6->daddr.in6_u.u6_addr32[3] == bpf_htonl(1))
+			return TC_ACT_OK;
+	} else {
+		return TC_ACT_OK;
+	}
+	return to_tc(ekp_made_here(skb));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -24,6 +24,29 @@
 #endif
 
 #ifndef EKP_XDP
+/* Every network namespace's loopback device has this ifindex (the kernel's LOOPBACK_IFINDEX). */
+#define EKP_LOOPBACK_IFINDEX 1
+
+/*
+ * A host process's packet DNATed to one of this node's own addresses (a
+ * host-network backend): it must come back in as if sent to that address,
+ * through lo, instead of leaving by the device it was routed to for the
+ * frontend. lo's address is all zeros: with that destination MAC the stack
+ * takes the frame as its own. The reply goes out through lo too
+ * (tc_loopback).
+ */
+EKP_INLINE int to_loopback(struct ekp_ctx *ctx)
+{
+	__u64 zero = 0;
+
+	if (bpf_skb_store_bytes(ctx, 0, &zero, ETH_ALEN, 0) < 0)
+		return EKP_V_PASS;
+	if (bpf_redirect(EKP_LOOPBACK_IFINDEX, BPF_F_INGRESS) != TC_ACT_REDIRECT)
+		return EKP_V_PASS;
+	count_event(ctx, EKP_EV_REDIRECT);
+	return EKP_V_REDIRECT;
+}
+
 /*
  * After a rewrite the packet goes straight to the device the FIB names for
  * its new destination, with the neighbour filled in, instead of back into the
@@ -54,6 +77,9 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 	 * not, where the kernel knows the flag (older ones refuse the call). */
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib),
 			    (ekp_cfg.flags & EKP_CFG_F_FIB_SKIP_NEIGH) ? BPF_FIB_LOOKUP_SKIP_NEIGH : 0);
+	/* A local destination: only a host process's packet gets one (see to_loopback). */
+	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED && (ekp_cfg.flags & EKP_CFG_F_FROM_HOST))
+		return to_loopback(ctx);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return EKP_V_PASS; /* no route: let the stack report it */
 	/* Hand over the next hop the lookup found: without it the redirect
@@ -392,16 +418,16 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 
 #ifndef EKP_XDP
 /*
- * A packet this node made, leaving through a pod's veth: the reply of a
- * host-network backend (one at a node address) to a pod that reached it
- * through a frontend, or an ICMP error the node raised about a pod's NATed
- * packet (its own port unreachable, a frag-needed on the way to a remote
- * backend). Neither enters through a device where tc_ingress would see it.
- * Both are translated in place and go on to the pod; nothing here starts or
- * reroutes a flow, and a FWD entry is never applied (that would DNAT a
- * packet to the pod).
+ * A packet this node made, on its way to a pod (egress of the pod's veth) or
+ * to the node itself (egress of lo): the reply of a host-network backend (one
+ * at a node address) to a client that reached it through a frontend, or an
+ * ICMP error the node raised about a client's NATed packet (its own port
+ * unreachable, a frag-needed on the way to a remote backend). Neither enters
+ * through a device where tc_ingress would see it. Both are translated in
+ * place and go on; nothing here starts or reroutes a flow, and a FWD entry is
+ * never applied (that would DNAT a packet to its client).
  */
-EKP_INLINE int ekp_host_to_pod(struct ekp_ctx *ctx)
+EKP_INLINE int ekp_made_here(struct ekp_ctx *ctx)
 {
 	struct ekp_ct_val *ct;
 	struct nat_tuple to;

@@ -458,7 +458,7 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'a host-network backend on the client pod\'s own node (per-packet path): TCP and UDP answered through the ClusterIP with the pod\'s address kept; a closed port refused',
+    name: 'a host-network backend on the client\'s own node (per-packet path), from a pod and from the node itself: TCP and UDP answered through the ClusterIP with the client\'s address kept; a closed port refused',
     // userspace relays: the backend sees the node's address, and the closed port's error ends at the relay.
     notIn: ['userspace'],
     async run({ lab, setServices }) {
@@ -489,6 +489,18 @@ export const SCENARIOS: Scenario[] = [
           expect((await udpAsk(from, t.udp, 53, { timeoutMs: 2000 })).pod).toBe(`host-${node.name}`);
           // The node's own port unreachable, about the DNATed datagram, must name the ClusterIP.
           await expect(udpAsk(from, t.closed, 53, { timeoutMs: 2000 }), t.closed).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+          // From the node itself: outside the proxy's cgroup the request goes out routed for the ClusterIP
+          // and must come back in through lo; inside it, connect() goes to the backend straight away.
+          const nodeSelf = t.self.includes(':') ? node.ipv6! : node.ipv4;
+          const cgroup = nodeCgroup(lab.spec.name, node);
+          for (const opts of [{}, { cgroup }]) {
+            for (const r of answers(await httpGetMany(node, t.http, 2, { timeoutMs: 2000, ...opts }))) {
+              expect(r.pod).toBe(`host-${node.name}`);
+              expect(t.self.includes(':') ? hostOf6(r.client) : hostOf(r.client)).toBe(nodeSelf);
+            }
+          }
+          expect((await udpAsk(node, t.udp, 53, { timeoutMs: 2000 })).pod).toBe(`host-${node.name}`);
+          await expect(udpAsk(node, t.closed, 53, { timeoutMs: 2000 }), `${t.closed} from the node`).rejects.toMatchObject({ code: 'ECONNREFUSED' });
           // From a pod on another node the same backend is remote: served as any remote backend.
           const far = answers(await httpGetMany(remote, t.http, 2, { timeoutMs: 2000 }));
           expect(far.map((r) => r.pod)).toEqual([`host-${node.name}`, `host-${node.name}`]);

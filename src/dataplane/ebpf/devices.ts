@@ -13,6 +13,8 @@ export interface Device {
   node: boolean;
   /** The link kind for virtual devices (veth, bridge, vxlan…); absent for a NIC. */
   kind?: string;
+  /** lo: how the node reaches its own addresses, so a host-network backend from the node itself. */
+  loopback?: true;
 }
 
 export type XdpPolicy = 'auto' | 'on' | 'off';
@@ -33,14 +35,15 @@ export function listDevices(nodeDevices: readonly string[] | null): Device[] {
   const r = spawnSync('ip', ['-d', '-j', 'addr', 'show'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ip -d -j addr show: ${r.stderr || r.error?.message}`);
   const links = JSON.parse(r.stdout) as { ifname: string; ifindex: number; addr_info?: { scope: string }[]; linkinfo?: { info_kind?: string } }[];
-  return links
-    .filter((l) => l.ifname !== 'lo')
-    .map((l) => ({
+  return links.map((l) => {
+    if (l.ifname === 'lo') return { name: l.ifname, ifindex: l.ifindex, node: false, loopback: true as const };
+    return {
       name: l.ifname,
       ifindex: l.ifindex,
       node: nodeDevices ? nodeDevices.includes(l.ifname) : (l.addr_info ?? []).some((a) => a.scope === 'global'),
       ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}),
-    }));
+    };
+  });
 }
 
 /**
@@ -79,7 +82,7 @@ export interface DevicePrograms {
  * (NodePort fast path), tc ingress (external traffic, replies) and tc egress
  * (host-originated traffic); every other device is taken as pod-facing and
  * gets tc ingress (the pod's traffic) and tc egress (what the node itself
- * sends the pod). Devices that appear later (a new pod's veth) are attached
+ * sends the pod); lo gets tc egress (what the node sends itself). Devices that appear later (a new pod's veth) are attached
  * at the next reconcile.
  */
 export class DeviceAttacher {
@@ -97,7 +100,7 @@ export class DeviceAttacher {
     const present = new Set(devices.map((d) => d.ifindex));
     for (const ifindex of [...this.attached.keys()]) if (!present.has(ifindex)) this.attached.delete(ifindex);
     for (const d of devices) {
-      const role = d.node ? 'node' : 'pod';
+      const role = d.loopback ? 'loopback' : d.node ? 'node' : 'pod';
       if (this.attached.get(d.ifindex) === role) continue;
       try {
         this.attach(d);
@@ -135,6 +138,10 @@ export class DeviceAttacher {
   }
 
   private attach(d: Device): void {
+    if (d.loopback) {
+      attachTc(this.progs.tc.loopback, d.ifindex, 'egress');
+      return;
+    }
     if (!d.node) {
       attachTc(this.progs.tc.pods, d.ifindex, 'ingress');
       attachTc(this.progs.tc.toPod, d.ifindex, 'egress');

@@ -13,6 +13,7 @@ import { DeviceAttacher, detachAll } from './devices.js';
 import { loadDatapath, type LoadedDatapath } from './loader.js';
 import { everyPort, FullSyncSchedule } from '../full-sync.js';
 import { UdpFlowHistory } from '../udp-conntrack.js';
+import { writeSysctl } from '../sysctl.js';
 import { sweepUdpFlows } from './udp-sweep.js';
 import { ServiceWriter } from './writer.js';
 
@@ -67,6 +68,11 @@ class EbpfDataplane implements Dataplane {
       ...(movedSlots ? { legacySlotsCopied: movedSlots } : {}),
     });
 
+    // A host process outside --cgroup-root reaches a host-network backend on this node through lo
+    // (bpf/lib/pipeline.h, to_loopback), where IPv4 takes a packet from an address of its own only
+    // with accept_local. lo gets nothing else from outside the node.
+    const localProblem = writeSysctl('/proc/sys/net/ipv4/conf/lo/accept_local', '1');
+    if (localProblem) log.warn('host processes outside the cgroup cannot reach host-network backends here through IPv4 frontends', { problem: localProblem });
     this.devices = new DeviceAttacher({ tc: this.loaded.tc, xdp: this.loaded.xdp }, config.devices, log, config.bpfXdp);
     this.devices.start();
     const cgroup = config.cgroupRoot ?? cgroup2Root();

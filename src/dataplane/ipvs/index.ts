@@ -16,7 +16,7 @@
 // Then the UDP conntrack entries the sync made stale are deleted (udp-conntrack.ts).
 // Nothing is flushed at start or removed at stop, so a restarted proxy adopts what is there and
 // established connections never notice; --cleanup removes all of it.
-import { existsSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import type { IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
@@ -27,6 +27,7 @@ import { deleteAll, diffIpvs, parseIpvsConnections, parseIpvsSave, type KernelVi
 import { CHAINS, IPVS_DEVICE, isOurSet, setName } from './names.js';
 import { buildPlan, ipPortEntry, type IpvsPlan } from './plan.js';
 import { cleanupRestore, missingJumps, rulesRestore, type Jump } from './rules.js';
+import { writeSysctl } from '../sysctl.js';
 
 export { IPVS_DEVICE } from './names.js';
 
@@ -95,15 +96,6 @@ async function settled(steps: (Promise<unknown> | null)[]): Promise<void> {
   const results = await Promise.allSettled(steps);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
-}
-
-function writeSysctl(path: string, value: string): string | null {
-  try {
-    writeFileSync(path, value);
-    return null;
-  } catch (e) {
-    return `${path}: ${(e as Error).message}`;
-  }
 }
 
 class IpvsDataplane implements Dataplane {

@@ -1,19 +1,19 @@
-// tc_to_pod, at egress of a pod's host veth, through BPF_PROG_TEST_RUN: what the node itself sends
-// a pod about a flow tc_ingress NATed on that veth. A host-network backend's reply (the backend is
-// the node's own address) is reverse-NATed; the node's own ICMP errors about the pod's DNATed
+// What the node itself sends about a NATed flow, through BPF_PROG_TEST_RUN: tc_to_pod at egress of
+// a pod's host veth, tc_loopback at egress of lo. A host-network backend's reply (the backend is
+// the node's own address) is reverse-NATed; the node's own ICMP errors about a pod's DNATed
 // packets are translated; everything else (forwarded packets, FWD matches, packets to frontends,
-// strangers) passes byte-for-byte untouched and starts no flow.
+// strangers, localhost) passes byte-for-byte untouched and starts no flow.
 import { describe } from 'vitest';
 import { BE_F, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
 import { kernelIt } from '../support/capability.js';
 import type { PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from './cases.js';
 import { datapathFixture, TC, type Datapath } from './datapath.js';
-import { FROM_PODS, NETS, type Net } from './fixtures.js';
+import { FROM_HOST, FROM_PODS, NETS, type Net } from './fixtures.js';
 
 const it = kernelIt();
 
-function cases(n: Net): Case[] {
+function cases(n: Net & { loopback: string }): Case[] {
   const v6 = n.family === 6;
   const icmp = v6 ? 'icmpv6' as const : 'icmp' as const;
   const PORT_UNREACH = v6 ? { type: 1, code: 4 } : { type: 3, code: 3 };
@@ -99,12 +99,41 @@ function cases(n: Net): Case[] {
         { what: 'an echo request', prog: 'tc_to_pod', config: FROM_PODS, in: { src: n.node, dst: n.pod, proto: icmp }, verdict: TC.pass, out: 'unchanged', events: { icmp_err_xlate: 0 } },
       ],
     },
+    {
+      name: `${n.tag} a host process reaches a host-network backend here: the reply on lo is reverse-NATed`,
+      setup,
+      steps: (() => {
+        // The client is the backend's own address: hairpin, SNATed (here to the hairpin address; the daemon sets none, so the node's).
+        const s = { port: 0 };
+        return [
+          {
+            what: 'SYN from the node, DNATed and hairpin-SNATed at egress of its device', prog: 'tc_egress' as const, config: FROM_HOST,
+            in: tcp(n.node, n.clusterIp, 45000, 443, { syn: true }), verdict: TC.pass,
+            out: (got: { sport?: number }) => { s.port = got.sport!; return tcp(n.hairpin, n.node, got.sport!, 6443, { syn: true }); },
+          },
+          {
+            what: 'SYN-ACK on lo: the ClusterIP to the client again', prog: 'tc_loopback' as const, config: FROM_HOST,
+            in: () => tcp(n.node, n.hairpin, 6443, s.port, { syn: true, ack: true }), verdict: TC.pass,
+            out: tcp(n.clusterIp, n.node, 443, 45000, { syn: true, ack: true }), events: { ct_hit_rev: 1 },
+          },
+        ];
+      })(),
+    },
+    {
+      name: `${n.tag} localhost traffic on lo is not looked at, even where a flow would match`,
+      setup,
+      steps: [
+        // Contrived (a frontend is never reached from a loopback source): it makes a REV entry whose client is localhost.
+        { what: 'SYN from localhost, DNATed', prog: 'tc_egress', config: FROM_HOST, in: tcp(n.loopback, n.clusterIp, 45001, 443, { syn: true }), verdict: TC.pass, out: tcp(n.loopback, n.node, 45001, 6443, { syn: true }) },
+        { what: 'its reply to localhost, untouched', prog: 'tc_loopback', config: FROM_HOST, in: tcp(n.node, n.loopback, 6443, 45001, { syn: true, ack: true }), verdict: TC.pass, out: 'unchanged', events: { ct_hit_rev: 0 } },
+      ],
+    },
   ];
 }
 
-describe('tc_to_pod: what the node itself sends a pod (tc egress of its veth)', () => {
+describe('what the node itself sends about a NATed flow: tc_to_pod (egress of a pod veth), tc_loopback (egress of lo)', () => {
   const fx = datapathFixture();
   for (const n of NETS) {
-    for (const c of cases(n)) it(c.name, () => runCase(fx.dp, c));
+    for (const c of cases({ ...n, loopback: n.family === 6 ? '::1' : '127.0.0.1' })) it(c.name, () => runCase(fx.dp, c));
   }
 });
