@@ -5,13 +5,16 @@
  * tc_ingress: node devices (NodePort/ExternalIP/LB traffic and replies from
  *   remote backends) and pod-facing host veths (pod -> service, and replies
  *   of local backends). Load with EKP_CFG_F_FROM_PODS for host veths.
- * tc_egress: node devices, for host-originated packets to a frontend that
- *   the socket-level LB did not translate (load with EKP_CFG_F_FROM_HOST).
+ * tc_egress: node devices and lo, for host-originated packets to a frontend
+ *   that the socket-level LB did not translate (load with
+ *   EKP_CFG_F_FROM_HOST); lo is where they go to the node's own addresses
+ *   (a NodePort here) and where replies to the node itself from a
+ *   host-network backend leave.
  * Both run the same pipeline: one CT lookup classifies a packet as an
  * established flow, a reply, or a candidate for a service lookup.
- * tc_to_pod: egress of pod-facing host veths, and tc_loopback: egress of
- *   lo, for what the node itself sends to a pod or to itself (ekp_made_here):
- *   host-network backends' replies, its own ICMP errors.
+ * tc_to_pod: egress of pod-facing host veths, for what the node itself sends
+ *   to a pod (ekp_made_here): host-network backends' replies, its own ICMP
+ *   errors.
  */
 #include "lib/pipeline.h"
 
@@ -62,9 +65,35 @@ int tc_ingress(struct __sk_buff *skb)
 	return to_tc(v);
 }
 
+/*
+ * On lo: traffic to 127.0.0.0/8 and ::1, nearly all of lo's, never has a
+ * frontend, and costs this one load. The rest is the node talking to its own
+ * addresses.
+ */
+EKP_INLINE int to_localhost(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data + ETH_HLEN_;
+
+		return (void *)(ip + 1) <= end && (bpf_ntohl(ip->daddr) >> 24) == 127;
+	}
+	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + ETH_HLEN_;
+
+		return (void *)(ip6 + 1) <= end &&
+		       !(ip6->daddr.in6_u.u6_addr32[0] | ip6->daddr.in6_u.u6_addr32[1] | ip6->daddr.in6_u.u6_addr32[2]) &&
+		       ip6->daddr.in6_u.u6_addr32[3] == bpf_htonl(1);
+	}
+	return 0;
+}
+
 SEC("tc")
 int tc_egress(struct __sk_buff *skb)
 {
+	if (skb->ifindex == EKP_LOOPBACK_IFINDEX && to_localhost(skb))
+		return TC_ACT_OK;
 	if (skb->tc_index & EKP_TC_INDEX_XLATED) {
 		skb->tc_index &= ~EKP_TC_INDEX_XLATED;
 		count_event(skb, EKP_EV_EGRESS_DONE);
@@ -86,35 +115,6 @@ int tc_to_pod(struct __sk_buff *skb)
 {
 	if (skb->ingress_ifindex)
 		return TC_ACT_OK;
-	return to_tc(ekp_made_here(skb));
-}
-
-/*
- * Everything on lo is made here; a host process reaches a host-network
- * backend on this node through it (see to_loopback). Traffic to 127.0.0.0/8
- * and ::1, nearly all of lo's, never has a frontend: it costs one load.
- */
-SEC("tc")
-int tc_loopback(struct __sk_buff *skb)
-{
-	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = data + ETH_HLEN_;
-
-		if ((void *)(ip + 1) > end || (bpf_ntohl(ip->daddr) >> 24) == 127)
-			return TC_ACT_OK;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = data + ETH_HLEN_;
-
-		if ((void *)(ip6 + 1) > end)
-			return TC_ACT_OK;
-		if (!(ip6->daddr.in6_u.u6_addr32[0] | ip6->daddr.in6_u.u6_addr32[1] | ip6->daddr.in6_u.u6_addr32[2]) &&
-		    ip6->daddr.in6_u.u6_addr32[3] == bpf_htonl(1))
-			return TC_ACT_OK;
-	} else {
-		return TC_ACT_OK;
-	}
 	return to_tc(ekp_made_here(skb));
 }
 

@@ -28,12 +28,15 @@
 #define EKP_LOOPBACK_IFINDEX 1
 
 /*
- * A host process's packet DNATed to one of this node's own addresses (a
- * host-network backend): it must come back in as if sent to that address,
- * through lo, instead of leaving by the device it was routed to for the
- * frontend. lo's address is all zeros: with that destination MAC the stack
- * takes the frame as its own. The reply goes out through lo too
- * (tc_loopback).
+ * A packet rewritten for one of this node's own addresses: a host process's
+ * request DNATed to a host-network backend here, or a reply to the node
+ * itself that came in from a backend. It must come in as if sent to that
+ * address, through lo, instead of leaving by the device it was routed to for
+ * the frontend or entering where IPv4 would take its node-address source for
+ * a martian. lo's address is all zeros: with that destination MAC the stack
+ * takes the frame as its own; lo's accept_local (the daemon sets it) lets
+ * IPv4 take a source of its own there. Replies leave through lo, where
+ * tc_egress runs too.
  */
 EKP_INLINE int to_loopback(struct ekp_ctx *ctx)
 {
@@ -77,9 +80,8 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 	 * not, where the kernel knows the flag (older ones refuse the call). */
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib),
 			    (ekp_cfg.flags & EKP_CFG_F_FIB_SKIP_NEIGH) ? BPF_FIB_LOOKUP_SKIP_NEIGH : 0);
-	/* A local destination: only a host process's packet gets one (see to_loopback). */
-	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED && (ekp_cfg.flags & EKP_CFG_F_FROM_HOST))
-		return to_loopback(ctx);
+	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED)
+		return to_loopback(ctx); /* a local destination */
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return EKP_V_PASS; /* no route: let the stack report it */
 	/* Hand over the next hop the lookup found: without it the redirect
@@ -123,9 +125,10 @@ EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 /*
  * Whether the stack could not take the rewritten packet (see reroute): it was
  * routed for the frontend (host egress), or its new source may be one of this
- * node's addresses (SNAT, hairpin, a reply to an external client whose
- * frontend is a node address). Pod-to-ClusterIP flows, the common case, are
- * left to the stack and skip the FIB lookup.
+ * node's addresses (SNAT, hairpin, a reply from a frontend that may be a node
+ * address: to an external client, or to a pod or the node itself that used a
+ * NodePort). Pod-to-ClusterIP flows, the common case, are left to the stack
+ * and skip the FIB lookup.
  */
 EKP_INLINE int must_reroute(__u8 ct_type, __u8 ct_flags)
 {
@@ -133,7 +136,7 @@ EKP_INLINE int must_reroute(__u8 ct_type, __u8 ct_flags)
 		return 1;
 	if (ct_flags & (EKP_CT_F_SNAT | EKP_CT_F_HAIRPIN))
 		return 1;
-	return ct_type == EKP_CT_REV && (ct_flags & EKP_CT_F_EXTERNAL);
+	return ct_type == EKP_CT_REV && (ct_flags & (EKP_CT_F_EXTERNAL | EKP_CT_F_NODE_FRONTEND));
 }
 
 /*
@@ -342,6 +345,11 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p)
 	}
 	if (!origin_is_local())
 		flags |= EKP_CT_F_EXTERNAL;
+	/* Branch-free: only replies look at this bit, and a branch here would
+	 * double the verifier's states through the rest of the new flow. */
+	flags |= (__u8)(((svc->flags >> 6) | (svc->flags >> 7)) & 1) << 3;
+	_Static_assert(EKP_SVC_F_NODEPORT == 1u << 6 && EKP_SVC_F_EXTERNAL == 1u << 7 &&
+		       EKP_CT_F_NODE_FRONTEND == 1u << 3, "bit positions above");
 	if ((flags & EKP_CT_F_SNAT) && addr_is_zero(&fwd.addr2))
 		flags &= ~(EKP_CT_F_SNAT | EKP_CT_F_HAIRPIN); /* not configured */
 	if (xdp_defers(ctx, EKP_CT_FWD, flags))
@@ -418,14 +426,14 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 
 #ifndef EKP_XDP
 /*
- * A packet this node made, on its way to a pod (egress of the pod's veth) or
- * to the node itself (egress of lo): the reply of a host-network backend (one
- * at a node address) to a client that reached it through a frontend, or an
- * ICMP error the node raised about a client's NATed packet (its own port
- * unreachable, a frag-needed on the way to a remote backend). Neither enters
- * through a device where tc_ingress would see it. Both are translated in
- * place and go on; nothing here starts or reroutes a flow, and a FWD entry is
- * never applied (that would DNAT a packet to its client).
+ * A packet this node made, leaving through a pod's veth: the reply of a
+ * host-network backend (one at a node address) to a pod that reached it
+ * through a frontend, or an ICMP error the node raised about a pod's NATed
+ * packet (its own port unreachable, a frag-needed on the way to a remote
+ * backend). Neither enters through a device where tc_ingress would see it.
+ * Both are translated in place and go on to the pod; nothing here starts or
+ * reroutes a flow, and a FWD entry is never applied (that would DNAT a
+ * packet to the pod).
  */
 EKP_INLINE int ekp_made_here(struct ekp_ctx *ctx)
 {

@@ -11,9 +11,9 @@ import {
 } from '../../src/dataplane/ebpf/abi.js';
 import { kernelConfigFlags } from '../../src/dataplane/ebpf/kernel.js';
 
-export type ProgName = 'tc_ingress' | 'tc_egress' | 'tc_to_pod' | 'tc_loopback' | 'xdp_nodeport';
+export type ProgName = 'tc_ingress' | 'tc_egress' | 'tc_to_pod' | 'xdp_nodeport';
 
-const OBJECT_OF: Record<ProgName, string> = { tc_ingress: 'tc_lb', tc_egress: 'tc_lb', tc_to_pod: 'tc_lb', tc_loopback: 'tc_lb', xdp_nodeport: 'xdp_lb' };
+const OBJECT_OF: Record<ProgName, string> = { tc_ingress: 'tc_lb', tc_egress: 'tc_lb', tc_to_pod: 'tc_lb', xdp_nodeport: 'xdp_lb' };
 
 export interface ServiceSpec {
   frontend: SvcKey;

@@ -1,5 +1,5 @@
 // What the node itself sends about a NATed flow, through BPF_PROG_TEST_RUN: tc_to_pod at egress of
-// a pod's host veth, tc_loopback at egress of lo. A host-network backend's reply (the backend is
+// a pod's host veth, tc_egress at egress of lo (test runs happen on lo). A host-network backend's reply (the backend is
 // the node's own address) is reverse-NATed; the node's own ICMP errors about a pod's DNATed
 // packets are translated; everything else (forwarded packets, FWD matches, packets to frontends,
 // strangers, localhost) passes byte-for-byte untouched and starts no flow.
@@ -112,7 +112,7 @@ function cases(n: Net & { loopback: string }): Case[] {
             out: (got: { sport?: number }) => { s.port = got.sport!; return tcp(n.hairpin, n.node, got.sport!, 6443, { syn: true }); },
           },
           {
-            what: 'SYN-ACK on lo: the ClusterIP to the client again', prog: 'tc_loopback' as const, config: FROM_HOST,
+            what: 'SYN-ACK on lo: the ClusterIP to the client again', prog: 'tc_egress' as const, config: FROM_HOST,
             in: () => tcp(n.node, n.hairpin, 6443, s.port, { syn: true, ack: true }), verdict: TC.pass,
             out: tcp(n.clusterIp, n.node, 443, 45000, { syn: true, ack: true }), events: { ct_hit_rev: 1 },
           },
@@ -125,13 +125,13 @@ function cases(n: Net & { loopback: string }): Case[] {
       steps: [
         // Contrived (a frontend is never reached from a loopback source): it makes a REV entry whose client is localhost.
         { what: 'SYN from localhost, DNATed', prog: 'tc_egress', config: FROM_HOST, in: tcp(n.loopback, n.clusterIp, 45001, 443, { syn: true }), verdict: TC.pass, out: tcp(n.loopback, n.node, 45001, 6443, { syn: true }) },
-        { what: 'its reply to localhost, untouched', prog: 'tc_loopback', config: FROM_HOST, in: tcp(n.node, n.loopback, 6443, 45001, { syn: true, ack: true }), verdict: TC.pass, out: 'unchanged', events: { ct_hit_rev: 0 } },
+        { what: 'its reply to localhost, untouched', prog: 'tc_egress', config: FROM_HOST, in: tcp(n.node, n.loopback, 6443, 45001, { syn: true, ack: true }), verdict: TC.pass, out: 'unchanged', events: { ct_hit_rev: 0 } },
       ],
     },
   ];
 }
 
-describe('what the node itself sends about a NATed flow: tc_to_pod (egress of a pod veth), tc_loopback (egress of lo)', () => {
+describe('what the node itself sends about a NATed flow: tc_to_pod (egress of a pod veth), tc_egress on lo', () => {
   const fx = datapathFixture();
   for (const n of NETS) {
     for (const c of cases({ ...n, loopback: n.family === 6 ? '::1' : '127.0.0.1' })) it(c.name, () => runCase(fx.dp, c));

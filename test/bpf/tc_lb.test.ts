@@ -4,7 +4,7 @@
 // real through BPF_PROG_TEST_RUN on the compiled tc_lb object.
 import { describe, expect } from 'vitest';
 import {
-  BE_F, CT_STATE, CT_TYPE, MAP, SVC_F, ctMapOf, decodeCtVal, encodeAffinityKey, encodeAffinityVal, encodeCtKey,
+  BE_F, CT_F, CT_STATE, CT_TYPE, MAP, SVC_F, ctMapOf, decodeCtVal, encodeAffinityKey, encodeAffinityVal, encodeCtKey,
   encodeCtVal, type SvcKey,
 } from '../../src/dataplane/ebpf/abi.js';
 import { maglevTable, maglevTableSize, type MaglevBackend } from '../../src/dataplane/ebpf/maglev.js';
@@ -226,6 +226,25 @@ function cases(n: Net): Case[] {
       ],
     },
     {
+      name: `${n.tag} a pod using a NodePort: its flow is marked as having a node-address frontend (the replies are then rerouted, never handed to the stack)`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: np, svcId: 24, slots: [3], flags: SVC_F.NODEPORT }); },
+      steps: [
+        {
+          what: 'DNAT to a local pod, source kept', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.node, 40100, NODEPORT), verdict: TC.pass, out: syn(n.pod, n.localBe, 40100, 8080),
+          check: (dp) => {
+            const fwd = decodeCtVal(dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.pod, daddr: n.node, sport: 40100, dport: NODEPORT, proto: 'tcp' }))!, n.family);
+            expect(fwd.flags).toBe(CT_F.NODE_FRONTEND);
+            const rev = decodeCtVal(dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.localBe, daddr: n.pod, sport: 8080, dport: 40100, proto: 'tcp' }))!, n.family);
+            expect(rev.flags).toBe(CT_F.NODE_FRONTEND);
+          },
+        },
+        {
+          what: 'the reply gets the node address as source', prog: 'tc_ingress', config: FROM_PODS,
+          in: tcp(n.localBe, n.pod, 8080, 40100, { syn: true, ack: true }), verdict: TC.pass, out: tcp(n.node, n.pod, NODEPORT, 40100, { syn: true, ack: true }), events: { ct_hit_rev: 1 },
+        },
+      ],
+    },
+    {
       name: `${n.tag} NodePort eTP=Cluster to a remote backend: DNAT + SNAT to the node, reply un-NATed both ways`,
       setup: (dp) => { be(dp); dp.setService({ frontend: np, svcId: 23, slots: [1], flags: SVC_F.NODEPORT }); },
       steps: (() => {
@@ -237,7 +256,7 @@ function cases(n: Net): Case[] {
             out: (got) => { inSnatRange(got.sport); snatPort = got.sport!; return syn(n.node, n.remoteBe, got.sport!, 8080); },
             check: (dp) => {
               const fwd = decodeCtVal(dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.external, daddr: n.node, sport: 50002, dport: NODEPORT, proto: 'tcp' }))!, n.family);
-              expect(fwd).toMatchObject({ addr: n.remoteBe, port: 8080, addr2: n.node, port2: snatPort, flags: 1 | 4 });
+              expect(fwd).toMatchObject({ addr: n.remoteBe, port: 8080, addr2: n.node, port2: snatPort, flags: CT_F.SNAT | CT_F.EXTERNAL | CT_F.NODE_FRONTEND });
             },
           },
           {

@@ -124,7 +124,7 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
   it(T.load, () => {
     if (loadError) throw loadError;
     const l = loaded!;
-    expect(Object.fromEntries(Object.entries(l.tc).map(([r, p]) => [r, p.name]))).toEqual({ wire: 'tc_ingress', host: 'tc_egress', pods: 'tc_ingress', toPod: 'tc_to_pod', loopback: 'tc_loopback' });
+    expect(Object.fromEntries(Object.entries(l.tc).map(([r, p]) => [r, p.name]))).toEqual({ wire: 'tc_ingress', host: 'tc_egress', pods: 'tc_ingress', toPod: 'tc_to_pod' });
     expect(l.xdp.name).toBe('xdp_nodeport');
     expect(l.sock.map((p) => p.name).sort()).toEqual(
       ['connect4', 'connect6', 'sendmsg4', 'sendmsg6', 'recvmsg4', 'recvmsg6', 'getpeername4', 'getpeername6'].map((h) => `sock_${h}`).sort(),

@@ -268,6 +268,31 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'NodePort from inside the cluster: a pod to its own node\'s and another node\'s address, the node itself to its own (per-packet and socket-level)',
+    async run({ lab }) {
+      const from = lab.pods[0]!;
+      const own = lab.nodes.find((n) => n.name === from.node)!;
+      const other = lab.nodes.find((n) => n.name !== from.node)!;
+      const cgroup = nodeCgroup(lab.spec.name, own);
+      // eTP Cluster spreads over every pod (the client's own pod too: hairpin); eTP Local from
+      // inside the cluster uses every endpoint as well (kube-proxy's short-circuit). Replies from
+      // a NodePort carry the node's address: they must not reach the stack as martians.
+      const asks: [PodHost | NodeHost, string, object][] = [
+        [from, `http://${own.ipv4}:30080/`, {}],
+        [from, `http://${other.ipv4}:30080/`, {}],
+        [from, `http://${own.ipv4}:30081/`, {}],
+        [own, `http://${own.ipv4}:30080/`, {}],
+        [own, `http://${own.ipv4}:30080/`, { cgroup }],
+        [own, `http://${other.ipv4}:30080/`, {}],
+      ];
+      if (lab.spec.ipv6) asks.push([from, v6url(own.ipv6!, 30080), {}], [own, v6url(own.ipv6!, 30080), {}]);
+      for (const [where, url, opts] of asks) {
+        const replies = answers(await httpGetMany(where, url, 8, { timeoutMs: 2000, ...opts }));
+        expect(new Set(replies.map((r) => r.pod)).size, `${where.name} -> ${url}`).toBeGreaterThanOrEqual(2);
+      }
+    },
+  },
+  {
     name: 'ExternalIP routed to a node',
     async run({ lab }) {
       const replies = answers(await httpGetMany(lab.client, `http://${LAB_EXTERNAL_IP}/`, 8));

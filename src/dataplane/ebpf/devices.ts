@@ -13,7 +13,7 @@ export interface Device {
   node: boolean;
   /** The link kind for virtual devices (veth, bridge, vxlan…); absent for a NIC. */
   kind?: string;
-  /** lo: how the node reaches its own addresses, so a host-network backend from the node itself. */
+  /** lo: how the node reaches its own addresses (a NodePort here, a host-network backend here). */
   loopback?: true;
 }
 
@@ -82,7 +82,8 @@ export interface DevicePrograms {
  * (NodePort fast path), tc ingress (external traffic, replies) and tc egress
  * (host-originated traffic); every other device is taken as pod-facing and
  * gets tc ingress (the pod's traffic) and tc egress (what the node itself
- * sends the pod); lo gets tc egress (what the node sends itself). Devices that appear later (a new pod's veth) are attached
+ * sends the pod); lo gets the node devices' tc egress (what the node sends
+ * itself). Devices that appear later (a new pod's veth) are attached
  * at the next reconcile.
  */
 export class DeviceAttacher {
@@ -139,7 +140,7 @@ export class DeviceAttacher {
 
   private attach(d: Device): void {
     if (d.loopback) {
-      attachTc(this.progs.tc.loopback, d.ifindex, 'egress');
+      attachTc(this.progs.tc.host, d.ifindex, 'egress');
       return;
     }
     if (!d.node) {

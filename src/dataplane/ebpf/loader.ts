@@ -14,8 +14,6 @@ const ROLE_FLAGS: Record<AttachRole, number> = { wire: 0, host: CFG_F.FROM_HOST,
 export interface TcPrograms extends Record<AttachRole, BpfProgram> {
   /** Egress of pod-facing devices: what the node itself sends to a pod (host-network backends' replies, its ICMP errors). */
   toPod: BpfProgram;
-  /** Egress of lo: the same for what the node sends itself (a host process's flow to a host-network backend here). */
-  loopback: BpfProgram;
 }
 
 export interface MapSizes {
@@ -149,7 +147,7 @@ export function loadDatapath(opts: LoadOptions): LoadedDatapath {
     objects.push(gc);
     const maps = Object.fromEntries(Object.entries(MAP).map(([k, name]) => [k, wire.map(name)])) as Record<keyof typeof MAP, BpfMap>;
     return {
-      tc: { wire: wire.program('tc_ingress'), host: host.program('tc_egress'), pods: pods.program('tc_ingress'), toPod: pods.program('tc_to_pod'), loopback: host.program('tc_loopback') },
+      tc: { wire: wire.program('tc_ingress'), host: host.program('tc_egress'), pods: pods.program('tc_ingress'), toPod: pods.program('tc_to_pod') },
       xdp: xdp.program('xdp_nodeport'),
       sock: sock.programs(),
       ctGc: {
