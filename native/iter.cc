@@ -78,13 +78,17 @@ class MapIterWorker : public Napi::AsyncWorker {
   void Execute() override {
     if (failure_.err == 0) failure_ = ReadPass(prog_.get(), map_.get(), read_bytes_, out_);
   }
+  // Settles the promise whatever happens here (an allocation failing too):
+  // an exception leaving OnOK would be uncaught and the pass never end.
   void OnOK() override {
     Napi::Env env = Env();
-    if (failure_.err == 0) {
-      deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(env, out_.data(), out_.size()));
-      return;
-    }
     try {
+      if (failure_.err == 0) {
+        deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(env, out_.data(), out_.size()));
+        return;
+      }
+      // libbpf logged nothing about a raw read or iterator: a log now is another call's.
+      ClearLibbpfLog();
       ThrowErrno(env, failure_.err, failure_.syscall, "map iterator");
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());

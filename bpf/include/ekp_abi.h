@@ -182,8 +182,8 @@ struct ekp_ct4_key {
 #define EKP_CT_F_SNAT     (1u << 0) /* source was translated too            */
 #define EKP_CT_F_HAIRPIN  (1u << 1) /* client == backend, SNATed to hairpin  */
 #define EKP_CT_F_EXTERNAL (1u << 2) /* flow arrived from outside the node    */
-#define EKP_CT_F_NODE_FRONTEND (1u << 3) /* frontend a NodePort, ExternalIP or LB IP:
-					  * replies may carry a node address */
+#define EKP_CT_F_NODE_FRONTEND (1u << 3) /* frontend a NodePort: replies carry a
+					  * node address as source */
 
 struct ekp_ct_val {
 	__u64 expires_ns;

@@ -35,7 +35,8 @@
  * the frontend or entering where IPv4 would take its node-address source for
  * a martian. lo's address is all zeros: with that destination MAC the stack
  * takes the frame as its own; lo's accept_local (the daemon sets it) lets
- * IPv4 take a source of its own there. Replies leave through lo, where
+ * IPv4 take a source of its own there (one we wrote: a frontend or the SNAT
+ * address, never the sender's choice). Replies leave through lo, where
  * tc_egress runs too.
  */
 EKP_INLINE int to_loopback(struct ekp_ctx *ctx)
@@ -80,8 +81,11 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 	 * not, where the kernel knows the flag (older ones refuse the call). */
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib),
 			    (ekp_cfg.flags & EKP_CFG_F_FIB_SKIP_NEIGH) ? BPF_FIB_LOOKUP_SKIP_NEIGH : 0);
+	/* A local destination. A packet already leaving through lo keeps the
+	 * local route it has (and skips the input checks: source validation,
+	 * strict rp_filter); any other goes in through lo. */
 	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED)
-		return to_loopback(ctx); /* a local destination */
+		return ctx->ifindex == EKP_LOOPBACK_IFINDEX ? EKP_V_PASS : to_loopback(ctx);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return EKP_V_PASS; /* no route: let the stack report it */
 	/* Hand over the next hop the lookup found: without it the redirect
@@ -346,10 +350,12 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p)
 	if (!origin_is_local())
 		flags |= EKP_CT_F_EXTERNAL;
 	/* Branch-free: only replies look at this bit, and a branch here would
-	 * double the verifier's states through the rest of the new flow. */
-	flags |= (__u8)(((svc->flags >> 6) | (svc->flags >> 7)) & 1) << 3;
-	_Static_assert(EKP_SVC_F_NODEPORT == 1u << 6 && EKP_SVC_F_EXTERNAL == 1u << 7 &&
-		       EKP_CT_F_NODE_FRONTEND == 1u << 3, "bit positions above");
+	 * double the verifier's states through the rest of the new flow.
+	 * NodePorts only: ExternalIPs and LB IPs are rarely node addresses, and
+	 * their replies stay with the stack, which sees both directions. */
+	flags |= (__u8)((svc->flags >> 6) & 1) << 3;
+	_Static_assert(EKP_SVC_F_NODEPORT == 1u << 6 && EKP_CT_F_NODE_FRONTEND == 1u << 3,
+		       "bit positions above");
 	if ((flags & EKP_CT_F_SNAT) && addr_is_zero(&fwd.addr2))
 		flags &= ~(EKP_CT_F_SNAT | EKP_CT_F_HAIRPIN); /* not configured */
 	if (xdp_defers(ctx, EKP_CT_FWD, flags))
@@ -432,8 +438,9 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
  * packet (its own port unreachable, a frag-needed on the way to a remote
  * backend). Neither enters through a device where tc_ingress would see it.
  * Both are translated in place and go on to the pod; nothing here starts or
- * reroutes a flow, and a FWD entry is never applied (that would DNAT a
- * packet to the pod).
+ * reroutes a flow, and a FWD entry is never applied to a packet (that would
+ * DNAT it to the pod; an ICMP error may be translated through one, as
+ * icmp_err.h does everywhere).
  */
 EKP_INLINE int ekp_made_here(struct ekp_ctx *ctx)
 {

@@ -549,6 +549,8 @@ export const SCENARIOS: Scenario[] = [
         name: 'far-udp', clusterIP: '10.96.0.48', ...(v6 ? { clusterIPv6: 'fd00:96::48' } : {}), type: 'ClusterIP', protocol: 'UDP', port: 53, targetPort: lab.addressing.udpPort, pods: remote,
       }]);
       const big = 'x'.repeat(1400);
+      // (Not /sys/class/net: sysfs shows the namespace it was mounted in.)
+      const mtu = String((JSON.parse(await execIn(node, ['ip', '-j', 'link', 'show', 'dev', node.ifname])) as { mtu: number }[])[0]!.mtu);
       await execIn(node, ['ip', 'link', 'set', 'dev', node.ifname, 'mtu', '1280']);
       try {
         for (const vip of ['10.96.0.48', ...(v6 ? ['fd00:96::48'] : [])]) {
@@ -558,7 +560,7 @@ export const SCENARIOS: Scenario[] = [
           await expect(udpAsk(from, vip, 53, { timeoutMs: 2000, payload: big }), vip).rejects.toMatchObject({ code: 'EMSGSIZE' });
         }
       } finally {
-        await execIn(node, ['ip', 'link', 'set', 'dev', node.ifname, 'mtu', '1500']);
+        await execIn(node, ['ip', 'link', 'set', 'dev', node.ifname, 'mtu', mtu]);
         await setServices(exampleServices(lab));
       }
     },

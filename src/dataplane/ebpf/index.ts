@@ -68,9 +68,9 @@ class EbpfDataplane implements Dataplane {
       ...(movedSlots ? { legacySlotsCopied: movedSlots } : {}),
     });
 
-    // A host process outside --cgroup-root reaches a host-network backend on this node through lo
-    // (bpf/lib/pipeline.h, to_loopback), where IPv4 takes a packet from an address of its own only
-    // with accept_local. lo gets nothing else from outside the node.
+    // A packet rewritten for one of this node's addresses goes in through lo (bpf/lib/pipeline.h,
+    // to_loopback), where IPv4 takes a packet from an address of its own only with accept_local.
+    // The sources of what we put there are ours (a frontend, the SNAT address), never a sender's.
     const localProblem = writeSysctl('/proc/sys/net/ipv4/conf/lo/accept_local', '1');
     if (localProblem) log.warn('host processes outside the cgroup cannot reach host-network backends here through IPv4 frontends', { problem: localProblem });
     this.devices = new DeviceAttacher({ tc: this.loaded.tc, xdp: this.loaded.xdp }, config.devices, log, config.bpfXdp);
