@@ -72,7 +72,9 @@ class EbpfDataplane implements Dataplane {
     // to_loopback), where IPv4 takes a packet from an address of its own only with accept_local.
     // The sources of what we put there are ours (a frontend, the SNAT address), never a sender's.
     const localProblem = writeSysctl('/proc/sys/net/ipv4/conf/lo/accept_local', '1');
-    if (localProblem) log.warn('host processes outside the cgroup cannot reach host-network backends here through IPv4 frontends', { problem: localProblem });
+    if (localProblem) {
+      log.warn('lo will not take IPv4 packets we send in with a source of this node: the node itself cannot use its own NodePorts, nor host-network backends here through frontends, outside the cgroup', { problem: localProblem });
+    }
     this.devices = new DeviceAttacher({ tc: this.loaded.tc, xdp: this.loaded.xdp }, config.devices, log, config.bpfXdp);
     this.devices.start();
     const cgroup = config.cgroupRoot ?? cgroup2Root();
