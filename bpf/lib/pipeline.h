@@ -128,15 +128,22 @@ EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 
 /*
  * Whether the stack could not take the rewritten packet (see reroute): it was
- * routed for the frontend (host egress), or its new source may be one of this
+ * routed for the frontend (host egress), its new source may be one of this
  * node's addresses (SNAT, hairpin, a reply from a frontend that may be a node
  * address: to an external client, or to a pod or the node itself that used a
- * NodePort). Pod-to-ClusterIP flows, the common case, are left to the stack
- * and skip the FIB lookup.
+ * NodePort), or it is a local backend's reply. Pods' requests to ClusterIPs,
+ * and replies from remote backends, are left to the stack and skip the FIB
+ * lookup.
  */
 EKP_INLINE int must_reroute(__u8 ct_type, __u8 ct_flags)
 {
 	if (ekp_cfg.flags & EKP_CFG_F_FROM_HOST)
+		return 1;
+	/* A local backend's reply, its source now a frontend: the stack would
+	 * check that source against the pod's veth (rp_filter, on by default on
+	 * many distributions; a veth without an address fails every source not
+	 * routed through it) and drop it. */
+	if ((ekp_cfg.flags & EKP_CFG_F_FROM_PODS) && ct_type == EKP_CT_REV)
 		return 1;
 	if (ct_flags & (EKP_CT_F_SNAT | EKP_CT_F_HAIRPIN))
 		return 1;

@@ -293,6 +293,28 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'strict reverse-path filtering on the nodes (many distributions\' default): pods reach ClusterIPs on local and remote backends, NodePorts answer',
+    async run({ lab, setServices }) {
+      const from = lab.pods[0]!;
+      const local = lab.pods.find((p) => p.node === from.node && p !== from)!;
+      await setServices([...exampleServices(lab), { name: 'next-door', clusterIP: '10.96.0.49', type: 'ClusterIP', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort, pods: [local.name] }]);
+      const rpFilter = (v: number) => Promise.all(lab.nodes.map((n) => execIn(n, ['sysctl', '-q', '-w', `net.ipv4.conf.all.rp_filter=${v}`])));
+      await rpFilter(1);
+      try {
+        // A local backend's reply, its source now the ClusterIP, must not meet the check on its veth
+        // (an address-less veth fails every source not routed through it).
+        expect(answers(await httpGetMany(from, 'http://10.96.0.49/', 4, { timeoutMs: 2000 })).map((r) => r.pod)).toEqual(Array(4).fill(local.name));
+        answers(await httpGetMany(from, 'http://10.96.0.10/', 8, { timeoutMs: 2000 }));
+        answers(await udpAskMany(from, '10.96.0.15', 53, 4, { timeoutMs: 2000 }));
+        answers(await httpGetMany(from, `http://${lab.nodes[0]!.ipv4}:30080/`, 4, { timeoutMs: 2000 }));
+        answers(await httpGetMany(lab.client, `http://${lab.nodes[0]!.ipv4}:30080/`, 8, { timeoutMs: 2000 }));
+      } finally {
+        await rpFilter(0);
+        await setServices(exampleServices(lab));
+      }
+    },
+  },
+  {
     name: 'ExternalIP routed to a node',
     async run({ lab }) {
       const replies = answers(await httpGetMany(lab.client, `http://${LAB_EXTERNAL_IP}/`, 8));
