@@ -89,6 +89,7 @@ struct ekp_svc_key {
 #define EKP_SVC_F_DROP_EMPTY   (1u << 5) /* no slots: drop, don't reject     */
 #define EKP_SVC_F_NODEPORT     (1u << 6) /* informational (CLI)              */
 #define EKP_SVC_F_EXTERNAL     (1u << 7) /* ExternalIP/LB IP (informational) */
+#define EKP_SVC_F_NODE_ADDR    (1u << 8) /* ExternalIP/LB IP that is a node address */
 
 struct ekp_svc_val {
 	__u32 svc_id;         /* reverse-NAT / stats id, 1..EKP_SVCSTAT_MAX-1  */
@@ -182,8 +183,9 @@ struct ekp_ct4_key {
 #define EKP_CT_F_SNAT     (1u << 0) /* source was translated too            */
 #define EKP_CT_F_HAIRPIN  (1u << 1) /* client == backend, SNATed to hairpin  */
 #define EKP_CT_F_EXTERNAL (1u << 2) /* flow arrived from outside the node    */
-#define EKP_CT_F_NODE_FRONTEND (1u << 3) /* frontend a NodePort: replies carry a
-					  * node address as source */
+#define EKP_CT_F_NODE_FRONTEND (1u << 3) /* frontend a node address (NodePort,
+					  * EKP_SVC_F_NODE_ADDR): so is the
+					  * replies' source */
 
 struct ekp_ct_val {
 	__u64 expires_ns;

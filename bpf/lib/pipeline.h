@@ -358,11 +358,11 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p)
 		flags |= EKP_CT_F_EXTERNAL;
 	/* Branch-free: only replies look at this bit, and a branch here would
 	 * double the verifier's states through the rest of the new flow.
-	 * NodePorts only: ExternalIPs and LB IPs are rarely node addresses, and
-	 * their replies stay with the stack, which sees both directions. */
-	flags |= (__u8)((svc->flags >> 6) & 1) << 3;
-	_Static_assert(EKP_SVC_F_NODEPORT == 1u << 6 && EKP_CT_F_NODE_FRONTEND == 1u << 3,
-		       "bit positions above");
+	 * Node addresses only: other ExternalIPs' and LB IPs' replies stay with
+	 * the stack. */
+	flags |= (__u8)(((svc->flags >> 6) | (svc->flags >> 8)) & 1) << 3;
+	_Static_assert(EKP_SVC_F_NODEPORT == 1u << 6 && EKP_SVC_F_NODE_ADDR == 1u << 8 &&
+		       EKP_CT_F_NODE_FRONTEND == 1u << 3, "bit positions above");
 	if ((flags & EKP_CT_F_SNAT) && addr_is_zero(&fwd.addr2))
 		flags &= ~(EKP_CT_F_SNAT | EKP_CT_F_HAIRPIN); /* not configured */
 	if (xdp_defers(ctx, EKP_CT_FWD, flags))

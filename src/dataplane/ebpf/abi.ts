@@ -64,6 +64,7 @@ export const SVC_F = {
   DROP_EMPTY: 1 << 5,
   NODEPORT: 1 << 6,
   EXTERNAL: 1 << 7,
+  NODE_ADDR: 1 << 8,
 } as const;
 
 export const BE_F = { LOCAL: 1 << 0, TERMINATING: 1 << 1 } as const;

@@ -58,7 +58,12 @@ class EbpfDataplane implements Dataplane {
     const { carried: carriedFlows, moved: movedFlows } = adoptPreviousFlows(this.loaded.resizedCt, m);
     this.writer = new ServiceWriter(
       { svc: m.svc, backend: m.backend, slots: m.slots, srcRange: m.srcRange },
-      { algorithm: config.lbAlgorithm, sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries * SLOTS_PER_ENTRY } },
+      {
+        algorithm: config.lbAlgorithm,
+        sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries * SLOTS_PER_ENTRY },
+        // The addresses at start, as the programs' SNAT addresses are.
+        isNodeAddress: ((own) => (a: string) => own.has(a))(new Set(this.ctx.nodeAddresses())),
+      },
     );
     const adopted = this.writer.adopt();
     log.info('datapath loaded', {

@@ -31,6 +31,8 @@ export interface WriterOptions {
   /** What the maps hold, so ids and regions stay inside them: ids by max_entries, slots by slot (SLOTS_PER_ENTRY per entry). */
   sizes: { svcIds: number; backends: number; slots: number };
   maglevMaxSize?: number;
+  /** Whether an address is this node's: an ExternalIP or LB IP that is gets NODE_ADDR (its replies carry it as source). */
+  isNodeAddress?: (address: string) => boolean;
 }
 
 interface Entry {
@@ -361,13 +363,14 @@ export class ServiceWriter {
       // Pods and the node itself reach external frontends through the cluster set (KUBE-EXT's
       // short-circuit); only when that differs from the external set is a second scope needed.
       const twoScopes = !sameBackends(ext.backends, short.backends) || ext.dropWhenEmpty !== short.dropWhenEmpty;
+      const kind = f.kind === 'nodePort' ? SVC_F.NODEPORT : SVC_F.EXTERNAL | (this.opts.isNodeAddress?.(f.address) ? SVC_F.NODE_ADDR : 0);
       const flags = (s.externalPolicyLocal ? SVC_F.PRESERVE_SRC : 0)
         | (ext.dropWhenEmpty ? SVC_F.DROP_EMPTY : 0)
-        | (f.kind === 'nodePort' ? SVC_F.NODEPORT : SVC_F.EXTERNAL)
+        | kind
         | (f.sourceRanges?.length ? SVC_F.SRC_RANGES : 0)
         | (twoScopes ? SVC_F.TWO_SCOPES : 0);
       make(f, 'external', ext.backends, flags);
-      if (twoScopes) make(f, 'internal', short.backends, (short.dropWhenEmpty ? SVC_F.DROP_EMPTY : 0) | (f.kind === 'nodePort' ? SVC_F.NODEPORT : SVC_F.EXTERNAL));
+      if (twoScopes) make(f, 'internal', short.backends, (short.dropWhenEmpty ? SVC_F.DROP_EMPTY : 0) | kind);
     }
     return out;
   }

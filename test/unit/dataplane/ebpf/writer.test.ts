@@ -83,6 +83,17 @@ describe('ServiceWriter', () => {
     expect(dump(m).filter((r) => r.startsWith('198.51.100.7'))).toEqual(['198.51.100.7:80/6 external -> [] PRESERVE_SRC,SRC_RANGES,EXTERNAL']);
   });
 
+  it('an ExternalIP that is one of the node\'s addresses is flagged NODE_ADDR (its replies carry it as source); others are not', () => {
+    const m = maps();
+    const ext = svc({ spec: { clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], externalIPs: ['192.168.1.10', '203.0.113.10'] } });
+    new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 65536 }, isNodeAddress: (a) => a === '192.168.1.10' })
+      .apply({ state: desired({ services: [ext], endpointSlices: [twoPods] }), changed: 'all' });
+    expect(dump(m).filter((r) => !r.startsWith('10.96.'))).toEqual([
+      '192.168.1.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] EXTERNAL,NODE_ADDR',
+      '203.0.113.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] EXTERNAL',
+    ]);
+  });
+
   it('affinity and Maglev flags; a Maglev table is a prime-sized region', () => {
     const m = maps();
     const aff = svc({ spec: { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } } });
