@@ -245,6 +245,30 @@ function cases(n: Net): Case[] {
       ],
     },
     {
+      name: `${n.tag} an ExternalIP that is a node address (NODE_ADDR) marks its flows like a NodePort's; another ExternalIP does not`,
+      setup: (dp) => {
+        be(dp);
+        dp.setService({ frontend: { addr: n.node, port: 8081, proto: 'tcp' }, svcId: 25, slots: [3], flags: SVC_F.EXTERNAL | SVC_F.NODE_ADDR });
+        dp.setService({ frontend: { addr: n.lbIp, port: 8081, proto: 'tcp' }, svcId: 26, slots: [3], flags: SVC_F.EXTERNAL });
+      },
+      steps: [
+        {
+          what: 'to the node address', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.node, 40200, 8081), verdict: TC.pass, out: syn(n.pod, n.localBe, 40200, 8080),
+          check: (dp) => {
+            const fwd = decodeCtVal(dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.pod, daddr: n.node, sport: 40200, dport: 8081, proto: 'tcp' }))!, n.family);
+            expect(fwd.flags).toBe(CT_F.NODE_FRONTEND);
+          },
+        },
+        {
+          what: 'to another address', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.lbIp, 40201, 8081), verdict: TC.pass, out: syn(n.pod, n.localBe, 40201, 8080),
+          check: (dp) => {
+            const fwd = decodeCtVal(dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.pod, daddr: n.lbIp, sport: 40201, dport: 8081, proto: 'tcp' }))!, n.family);
+            expect(fwd.flags).toBe(0);
+          },
+        },
+      ],
+    },
+    {
       name: `${n.tag} NodePort eTP=Cluster to a remote backend: DNAT + SNAT to the node, reply un-NATed both ways`,
       setup: (dp) => { be(dp); dp.setService({ frontend: np, svcId: 23, slots: [1], flags: SVC_F.NODEPORT }); },
       steps: (() => {
