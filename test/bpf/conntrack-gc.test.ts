@@ -161,15 +161,21 @@ describe('conntrack GC through map iterators', () => {
     fs?.dispose();
   });
 
-  it('a pass writes a byte per 64 entries, so a 64-byte read is a stretch of 4,096, and its result last', async () => {
-    const ct4 = obj.map(MAP.ct4);
+  /** `n` live forward entries in the IPv4 map, client i at 10.244.(2 + i / 16384).2, or 10.244.0.2 when `base` is 0. */
+  function addLive(n: number, base: number): void {
     const val = encodeCtVal({
       expiresNs: 1n << 62n, addr: '10.244.1.5', addr2: null, port: 8080, port2: 0, svcId: 1, backendId: 1,
       type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0,
     });
+    const keys = Buffer.concat(Array.from({ length: n }, (_, i) =>
+      encodeCtKey({ saddr: base ? `10.244.${base + (i >> 14)}.2` : '10.244.0.2', daddr: '10.96.0.10', sport: 1024 + (i & 0x3fff), dport: 80, proto: 'tcp' })));
+    obj.map(MAP.ct4).updateBatch(keys, Buffer.concat(Array.from({ length: n }, () => val)));
+  }
+
+  it('a pass writes a byte per 64 entries, so a 64-byte read is a stretch of 4,096, and its result last', async () => {
+    const ct4 = obj.map(MAP.ct4);
     const n = 10_000;
-    const keys = Buffer.concat(Array.from({ length: n }, (_, i) => encodeCtKey({ saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 1024 + i, dport: 80, proto: 'tcp' })));
-    ct4.updateBatch(keys, Buffer.concat(Array.from({ length: n }, () => val)));
+    addLive(n, 0);
     const out = await gcObj.program('gc_iter4').iterateMap(ct4, 64);
     expect(out.length).toBe(Math.floor(n / 64) + 16);
     expect(out.readUInt32LE(out.length - 16)).toBe(n); // entries
@@ -178,15 +184,10 @@ describe('conntrack GC through map iterators', () => {
 
   it('a pass runs off the JavaScript thread: the event loop goes on while the kernel walks the map', async () => {
     const ct4 = obj.map(MAP.ct4);
-    const val = encodeCtVal({
-      expiresNs: 1n << 62n, addr: '10.244.1.5', addr2: null, port: 8080, port2: 0, svcId: 1, backendId: 1,
-      type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0,
-    });
     // 60,000 more (next to what the test before left): tens of milliseconds of walking.
     const n = 60_000;
     const had = [...ct4.keys()].length;
-    const keys = Buffer.concat(Array.from({ length: n }, (_, i) => encodeCtKey({ saddr: `10.244.${2 + (i >> 14)}.2`, daddr: '10.96.0.10', sport: 1024 + (i & 0x3fff), dport: 80, proto: 'tcp' })));
-    ct4.updateBatch(keys, Buffer.concat(Array.from({ length: n }, () => val)));
+    addLive(n, 2);
     let turns = 0;
     let done = false;
     const turn = (): void => {

@@ -1,5 +1,6 @@
 // Addresses and program configs shared by the datapath case tables, per family.
 import { CFG_F, type Config } from '../../src/dataplane/ebpf/abi.js';
+import type { PacketSpec } from '../support/packet.js';
 
 export interface Net {
   family: 4 | 6;
@@ -53,3 +54,12 @@ export const FROM_WIRE: Config = { ...nodeAddrs };
 export const FROM_HOST: Config = { ...nodeAddrs, flags: CFG_F.FROM_HOST };
 
 export const SNAT_RANGE = { min: 61000, max: 65000 };
+
+/** A family's ICMP(v6) error kinds (port unreachable, frag-needed / packet too big, time exceeded) and an error about `inner`. */
+export function icmpErrors(n: Net) {
+  const v6 = n.family === 6;
+  const kind = { PORT_UNREACH: v6 ? { type: 1, code: 4 } : { type: 3, code: 3 }, TOO_BIG: v6 ? { type: 2, code: 0, mtu: 1280 } : { type: 3, code: 4, mtu: 1400 }, TIME_EXCEEDED: { type: v6 ? 3 : 11, code: 0 } };
+  const err = (src: string, dst: string, k: { type: number; code: number; mtu?: number }, inner: PacketSpec | Buffer): PacketSpec =>
+    ({ src, dst, proto: v6 ? 'icmpv6' : 'icmp', icmp: { ...k, inner } });
+  return { ...kind, err };
+}

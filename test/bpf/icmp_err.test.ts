@@ -8,7 +8,7 @@ import { kernelIt } from '../support/capability.js';
 import { buildIpPacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from './cases.js';
 import { datapathFixture, TC, type Datapath } from './datapath.js';
-import { FROM_PODS, FROM_WIRE, NETS, type Net } from './fixtures.js';
+import { FROM_PODS, FROM_WIRE, icmpErrors, NETS, type Net } from './fixtures.js';
 
 const it = kernelIt();
 const NODEPORT = 30080;
@@ -16,12 +16,7 @@ const NODEPORT = 30080;
 function cases(n: Net): Case[] {
   const v6 = n.family === 6;
   const icmp = v6 ? 'icmpv6' as const : 'icmp' as const;
-  /** The error kinds of each family: port unreachable, frag-needed / packet too big, time exceeded. */
-  const PORT_UNREACH = v6 ? { type: 1, code: 4 } : { type: 3, code: 3 };
-  const TOO_BIG = v6 ? { type: 2, code: 0, mtu: 1280 } : { type: 3, code: 4, mtu: 1400 };
-  const TIME_EXCEEDED = { type: v6 ? 3 : 11, code: 0 };
-  const err = (src: string, dst: string, kind: { type: number; code: number; mtu?: number }, inner: PacketSpec | Buffer): PacketSpec =>
-    ({ src, dst, proto: icmp, icmp: { ...kind, inner } });
+  const { PORT_UNREACH, TOO_BIG, TIME_EXCEEDED, err } = icmpErrors(n);
   const cipUdp: SvcKey = { addr: n.clusterIp, port: 53, proto: 'udp' };
   const cipTcp: SvcKey = { addr: n.clusterIp, port: 80, proto: 'tcp' };
   const np: SvcKey = { addr: n.node, port: NODEPORT, proto: 'tcp' };

@@ -9,17 +9,14 @@ import { kernelIt } from '../support/capability.js';
 import type { PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from './cases.js';
 import { datapathFixture, TC, type Datapath } from './datapath.js';
-import { FROM_HOST, FROM_PODS, NETS, type Net } from './fixtures.js';
+import { FROM_HOST, FROM_PODS, icmpErrors, NETS, type Net } from './fixtures.js';
 
 const it = kernelIt();
 
 function cases(n: Net & { loopback: string }): Case[] {
   const v6 = n.family === 6;
   const icmp = v6 ? 'icmpv6' as const : 'icmp' as const;
-  const PORT_UNREACH = v6 ? { type: 1, code: 4 } : { type: 3, code: 3 };
-  const TOO_BIG = v6 ? { type: 2, code: 0, mtu: 1280 } : { type: 3, code: 4, mtu: 1280 };
-  const err = (src: string, dst: string, kind: { type: number; code: number; mtu?: number }, inner: PacketSpec): PacketSpec =>
-    ({ src, dst, proto: icmp, icmp: { ...kind, inner } });
+  const { PORT_UNREACH, TOO_BIG, err } = icmpErrors(n);
   const apiTcp: SvcKey = { addr: n.clusterIp, port: 443, proto: 'tcp' };
   const dnsUdp: SvcKey = { addr: n.clusterIp, port: 53, proto: 'udp' };
   const farUdp: SvcKey = { addr: n.clusterIp, port: 54, proto: 'udp' };

@@ -29,7 +29,7 @@ import { createTestCgroup, type TestCgroup } from '../support/cgroup.js';
 import { buildPacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from '../bpf/cases.js';
 import { Datapath, TC, XDP, type ProgName } from '../bpf/datapath.js';
-import { V4, V6 } from '../bpf/fixtures.js';
+import { icmpErrors, V4, V6 } from '../bpf/fixtures.js';
 import { BPF_KERNEL_TESTS as T } from './bpf-kernel-tests.js';
 
 const inVm = process.env.EKP_IN_VM === '1';
@@ -221,7 +221,7 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
     const d = need();
     for (const n of [V4, V6]) {
       const v6 = n.family === 6;
-      const TOO_BIG = v6 ? { type: 2, code: 0, mtu: 1280 } : { type: 3, code: 4, mtu: 1400 };
+      const { TOO_BIG } = icmpErrors(n);
       const seg = (src: string, dst: string, sport: number, dport: number): PacketSpec =>
         ({ src, dst, proto: 'tcp', sport, dport, tcpFlags: { syn: true }, seq: 1000, ackSeq: 0, payload: 'x'.repeat(64) });
       const s = { port: 0 };

@@ -49,7 +49,9 @@ class EbpfDataplane implements Dataplane {
     const { config, log } = this.ctx;
     const sizes = mapSizesOf(config);
     const t0 = performance.now();
-    this.loaded = loadDatapath({ pinDir: config.bpfPinDir, config: programConfigOf(config, this.ctx.nodeAddresses()), sizes, log });
+    // The node's addresses at start, for the programs' SNAT addresses and the writer's NODE_ADDR flags alike.
+    const nodeAddresses = this.ctx.nodeAddresses();
+    this.loaded = loadDatapath({ pinDir: config.bpfPinDir, config: programConfigOf(config, nodeAddresses), sizes, log });
     this.collector = new ConntrackCollector(this.loaded.ctGc, (error) =>
       log.warn('conntrack GC: no map iterator on this kernel; each pass visits a map in one run', { error }));
     const m = this.loaded.maps;
@@ -61,8 +63,7 @@ class EbpfDataplane implements Dataplane {
       {
         algorithm: config.lbAlgorithm,
         sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries * SLOTS_PER_ENTRY },
-        // The addresses at start, as the programs' SNAT addresses are.
-        isNodeAddress: ((own) => (a: string) => own.has(a))(new Set(this.ctx.nodeAddresses())),
+        isNodeAddress: (a) => nodeAddresses.includes(a),
       },
     );
     const adopted = this.writer.adopt();
