@@ -317,6 +317,7 @@ enum ekp_event {
 	EKP_EV_ICMP_ERR_XLATE = 16,    /* ICMP error about a NATed flow translated */
 	EKP_EV_PASS_ICMP_ERR = 17,     /* ICMP error not understood: passed untouched */
 	EKP_EV_EGRESS_DONE = 18,       /* tc_egress: translated by tc_ingress on this node, let go */
+	EKP_EV_CT_STALE_REV = 19,      /* dead REV entry met a direct connection on its tuple: deleted */
 	EKP_EV_MAX = 32,
 };
 

@@ -135,6 +135,32 @@ EKP_INLINE long ct_map_delete(const struct ekp_ct_key *k)
 	return bpf_map_delete_elem(&ekp_ct_v1, k);
 }
 
+/*
+ * A REV entry outlives its flow (the closing timeout, then until the GC),
+ * and its key is a plain 4-tuple: a backend answering a client that reached
+ * it directly, not through the frontend, from the same port (a kubelet's
+ * probe after a ClusterIP request, a pod that used a Service before) sends
+ * packets that match it. Rewritten to come from the frontend, they never
+ * reach that client's socket: its handshake times out. The flow's own
+ * backend cannot open the tuple again while its REV entry is closing (a
+ * reopen through the frontend replaces the entry first, handle_new), so a
+ * SYN there means the flow is over; so does an expiry, as for the GC. The
+ * stale entry is deleted: the rest of the direct connection finds nothing.
+ * The tuple of a live flow reused directly is a clash at the backend itself,
+ * which only a source port rewrite could settle (netfilter's NAT does one).
+ */
+EKP_INLINE int ct_rev_stale(const struct pkt *p, const struct ekp_ct_val *rev, __u64 now)
+{
+	struct ekp_ct_key k;
+
+	if (!ct_expired(rev, now) &&
+	    !(p->proto == IPPROTO_TCP && rev->state == EKP_CT_STATE_CLOSING && (p->tcp_flags & TCPF_SYN_)))
+		return 0;
+	ct_key_from_pkt(&k, p);
+	ct_map_delete(&k);
+	return 1;
+}
+
 EKP_INLINE struct ekp_ct_val *ct_lookup(const struct pkt *p)
 {
 	struct ekp_ct4_key k4;

@@ -425,14 +425,17 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 			return EKP_V_PASS;
 		now = ekp_now();
 		if (ct->type == EKP_CT_REV) {
-			ct_refresh(ct, &p, now);
-			return handle_rev(ctx, &p, ct);
-		}
-		if (!ct_expired(ct, now) && !ct_is_reopen(ct, &p)) {
+			if (!ct_rev_stale(&p, ct, now)) {
+				ct_refresh(ct, &p, now);
+				return handle_rev(ctx, &p, ct);
+			}
+			count_event(ctx, EKP_EV_CT_STALE_REV);
+		} else if (!ct_expired(ct, now) && !ct_is_reopen(ct, &p)) {
 			ct_refresh(ct, &p, now);
 			return handle_fwd(ctx, &p, ct);
+		} else {
+			count_event(ctx, EKP_EV_CT_EXPIRED_REUSE);
 		}
-		count_event(ctx, EKP_EV_CT_EXPIRED_REUSE);
 	}
 	return handle_new(ctx, &p);
 }
@@ -455,6 +458,7 @@ EKP_INLINE int ekp_made_here(struct ekp_ctx *ctx)
 	struct nat_tuple to;
 	struct pkt p;
 	__u8 type = 0, flags = 0;
+	__u64 now;
 	int ret;
 
 	ret = parse_packet(ctx, &p);
@@ -467,7 +471,12 @@ EKP_INLINE int ekp_made_here(struct ekp_ctx *ctx)
 	ct = ct_lookup(&p);
 	if (!ct || ct->type != EKP_CT_REV)
 		return EKP_V_PASS;
-	ct_refresh(ct, &p, ekp_now());
+	now = ekp_now();
+	if (ct_rev_stale(&p, ct, now)) {
+		count_event(ctx, EKP_EV_CT_STALE_REV);
+		return EKP_V_PASS;
+	}
+	ct_refresh(ct, &p, now);
 	return rev_rewrite(ctx, &p, ct, &to);
 }
 #endif

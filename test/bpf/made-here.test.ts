@@ -29,7 +29,7 @@ function cases(n: Net & { loopback: string }): Case[] {
     dp.setService({ frontend: dnsUdp, svcId: 41, slots: [2] });
     dp.setService({ frontend: farUdp, svcId: 42, slots: [3] });
   };
-  const tcp = (src: string, dst: string, sport: number, dport: number, flags: { syn?: boolean; ack?: boolean }): PacketSpec =>
+  const tcp = (src: string, dst: string, sport: number, dport: number, flags: { syn?: boolean; ack?: boolean; fin?: boolean }): PacketSpec =>
     ({ src, dst, proto: 'tcp', sport, dport, tcpFlags: flags, seq: 1000, ackSeq: flags.ack ? 5001 : 0, payload: 'x'.repeat(32) });
   const udp = (src: string, dst: string, sport: number, dport: number): PacketSpec => ({ src, dst, proto: 'udp', sport, dport, payload: 'query' });
   const syn = tcp(n.pod, n.clusterIp, 40000, 443, { syn: true });
@@ -50,6 +50,16 @@ function cases(n: Net & { loopback: string }): Case[] {
           in: tcp(n.pod, n.clusterIp, 40000, 443, { ack: true }), verdict: TC.pass, out: tcp(n.pod, n.node, 40000, 6443, { ack: true }), events: { ct_hit_fwd: 1 },
         },
         { what: 'data from the node: reverse-NATed', prog: 'tc_to_pod', config: FROM_PODS, in: tcp(n.node, n.pod, 6443, 40000, { ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 443, 40000, { ack: true }) },
+      ],
+    },
+    {
+      name: `${n.tag} a finished flow's entry never rewrites the node's answer to a pod that came to it directly on the tuple`,
+      setup,
+      steps: [
+        open,
+        { what: 'the node closes the flow', prog: 'tc_to_pod', config: FROM_PODS, in: tcp(n.node, n.pod, 6443, 40000, { ack: true, fin: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 443, 40000, { ack: true, fin: true }) },
+        { what: 'SYN-ACK of a direct connection from the pod\'s port: untouched', prog: 'tc_to_pod', config: FROM_PODS, in: synAck, verdict: TC.pass, out: 'unchanged', events: { ct_stale_rev: 1, ct_hit_rev: 0 } },
+        { what: 'and its data', prog: 'tc_to_pod', config: FROM_PODS, in: tcp(n.node, n.pod, 6443, 40000, { ack: true }), verdict: TC.pass, out: 'unchanged', events: { ct_stale_rev: 0, ct_hit_rev: 0 } },
       ],
     },
     {

@@ -488,6 +488,39 @@ function cases(n: Net): Case[] {
       }],
     },
     {
+      // A client that reaches the backend directly from a port it used through the ClusterIP (a
+      // kubelet's probe, a pod): the finished flow's REV entry matches the backend's answers.
+      name: `${n.tag} conntrack: a finished flow's reverse entry never rewrites a direct connection on its tuple`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 42, slots: [1] }); },
+      steps: [
+        { what: 'SYN through the ClusterIP', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.clusterIp, 40019, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 40019, 8080) },
+        { what: 'SYN-ACK of the flow', prog: 'tc_ingress', config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, 40019, { syn: true, ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40019, { syn: true, ack: true }), events: { ct_hit_rev: 1, ct_stale_rev: 0 } },
+        { what: 'the backend\'s FIN', prog: 'tc_ingress', config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, 40019, { fin: true, ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40019, { fin: true, ack: true }) },
+        {
+          what: 'SYN-ACK of a direct connection on the tuple: untouched, the entry deleted', prog: 'tc_ingress', config: FROM_WIRE,
+          in: tcp(n.remoteBe, n.pod, 8080, 40019, { syn: true, ack: true }), verdict: TC.pass, out: 'unchanged', events: { ct_stale_rev: 1, ct_hit_rev: 0 },
+          check: (dp) => expect(dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 8080, dport: 40019, proto: 'tcp' }))).toBeNull(),
+        },
+        { what: 'the direct connection\'s data', prog: 'tc_ingress', config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, 40019, { ack: true }), verdict: TC.pass, out: 'unchanged', events: { ct_stale_rev: 0, ct_hit_rev: 0 } },
+      ],
+    },
+    {
+      name: `${n.tag} conntrack: an expired reverse entry is not applied`,
+      setup: (dp) => {
+        be(dp);
+        dp.setService({ frontend: cipUdp, svcId: 43, slots: [1] });
+        // The REV entry of a UDP flow to backend 1 that expired at boot.
+        dp.map(ctMapOf(n.family)).update(
+          encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 5353, dport: 40020, proto: 'udp' }),
+          encodeCtVal({ expiresNs: 1n, addr: n.clusterIp, addr2: n.pod, port: 53, port2: 40020, svcId: 43, backendId: 1, type: CT_TYPE.REV, state: 0, flags: 0, tcpFlagsSeen: 0 }),
+        );
+      },
+      steps: [{
+        what: 'the backend\'s datagram passes as sent', prog: 'tc_ingress', config: FROM_WIRE, in: { src: n.remoteBe, dst: n.pod, proto: 'udp', sport: 5353, dport: 40020 }, verdict: TC.pass,
+        out: 'unchanged', events: { ct_stale_rev: 1, ct_hit_rev: 0 },
+      }],
+    },
+    {
       name: `${n.tag} SNAT port exhaustion drops after bounded retries`,
       setup: (dp) => {
         be(dp);

@@ -41,9 +41,10 @@ async function eventually(check: () => Promise<void>, ms = 5000): Promise<void> 
   }
 }
 
-function answers(outcomes: { ok: boolean }[]): PodReply[] {
+/** The replies, after checking that every request was answered; `what` names the asks in a failure. */
+function answers(outcomes: { ok: boolean }[], what = ''): PodReply[] {
   const failed = outcomes.filter((o) => !o.ok);
-  expect(failed, JSON.stringify(failed.slice(0, 3))).toEqual([]);
+  expect(failed, `${what ? `${what}: ` : ''}${failed.length} of ${outcomes.length} failed, ${JSON.stringify(failed.slice(0, 3))}`).toEqual([]);
   return outcomes.map((o) => (o as unknown as { reply: PodReply }).reply);
 }
 
@@ -287,8 +288,30 @@ export const SCENARIOS: Scenario[] = [
       ];
       if (lab.spec.ipv6) asks.push([from, v6url(own.ipv6!, 30080), {}], [own, v6url(own.ipv6!, 30080), {}]);
       for (const [where, url, opts] of asks) {
-        const replies = answers(await httpGetMany(where, url, 8, { timeoutMs: 2000, ...opts }));
-        expect(new Set(replies.map((r) => r.pod)).size, `${where.name} -> ${url}`).toBeGreaterThanOrEqual(2);
+        const what = `${where.name} -> ${url}${'cgroup' in opts ? ' (cgroup)' : ''}`;
+        const replies = answers(await httpGetMany(where, url, 8, { timeoutMs: 2000, ...opts }), what);
+        expect(new Set(replies.map((r) => r.pod)).size, what).toBeGreaterThanOrEqual(2);
+      }
+    },
+  },
+  {
+    name: 'the port of a finished Service connection reused to reach its backend directly (a kubelet probe, a pod): answered by the backend, not taken for the old flow',
+    notIn: ['ipvs'],
+    async run({ lab }) {
+      const pod = lab.pods[0]!;
+      const node = lab.nodes.find((n) => n.name === pod.node)!;
+      const podIp = new Map(lab.pods.map((p) => [p.name, p.ipv4]));
+      // Through a frontend, then straight to the backend that answered, from the same local port
+      // (the kernel hands a port out again for another destination at once).
+      const paths: [PodHost | NodeHost, string][] = [[pod, 'http://10.96.0.10/'], [node, 'http://10.96.0.10/'], [node, `http://${node.ipv4}:30080/`]];
+      let localPort = 41_000;
+      for (const [from, url] of paths) {
+        for (let i = 0; i < 3; i++, localPort += 2) {
+          const [via] = answers(await httpGetMany(from, url, 1, { timeoutMs: 2000, localPort }), `${from.name} -> ${url} from port ${localPort}`);
+          const direct = `http://${podIp.get(via!.pod)}:${lab.addressing.httpPort}/`;
+          const [again] = answers(await httpGetMany(from, direct, 1, { timeoutMs: 2000, localPort }), `then ${from.name} -> ${direct} from port ${localPort}`);
+          expect(again!.pod).toBe(via!.pod);
+        }
       }
     },
   },

@@ -100,7 +100,7 @@ export const EVENTS = [
   'unspec', 'ct_created', 'ct_insert_fail', 'ct_expired_reuse', 'ct_hit_fwd', 'ct_hit_rev',
   'affinity_hit', 'reject_tcp_rst', 'reject_icmp', 'pass_fragment', 'pass_ip_options',
   'pass_ipv6_exthdr', 'snat_retry', 'sock_xlate', 'redirect', 'xdp_to_stack', 'icmp_err_xlate',
-  'pass_icmp_err', 'egress_done',
+  'pass_icmp_err', 'egress_done', 'ct_stale_rev',
 ] as const;
 export type EventName = (typeof EVENTS)[number];
 export const EVENT: Readonly<Record<EventName, number>> = Object.fromEntries(EVENTS.map((n, i) => [n, i])) as Record<EventName, number>;
