@@ -329,7 +329,7 @@ enum ekp_event {
 #define EKP_CFG_F_FROM_HOST     (1u << 1) /* egress hook: packets originate on this host */
 #define EKP_CFG_F_FWD_REDIRECT  (1u << 2) /* forward with redirect_neigh/peer instead of the stack */
 #define EKP_CFG_F_REJECT_ICMP_TCP (1u << 3) /* empty TCP service: ICMP unreachable instead of RST */
-#define EKP_CFG_F_FIB_SKIP_NEIGH  (1u << 4) /* kernel >= 6.3: the FIB lookup may leave the neighbour to the redirect */
+/* (1u << 4) was FIB_SKIP_NEIGH: the datapath needs the lookup's neighbour state (pipeline.h reroute) */
 #define EKP_CFG_F_KERN_CTX        (1u << 5) /* kernel >= 6.2: bpf_cast_to_kern_ctx, for the skb's checksum state */
 
 struct ekp_config {

@@ -76,17 +76,27 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 		__builtin_memcpy(fib.ipv6_dst, daddr->v6, sizeof(fib.ipv6_dst));
 	}
 	/* An ingress-style lookup: BPF_FIB_LOOKUP_OUTPUT would pin the answer to
-	 * this device (oif), which is exactly the route we must not keep. The
-	 * redirect looks the next hop's neighbour up itself, so the lookup need
-	 * not, where the kernel knows the flag (older ones refuse the call). */
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib),
-			    (ekp_cfg.flags & EKP_CFG_F_FIB_SKIP_NEIGH) ? BPF_FIB_LOOKUP_SKIP_NEIGH : 0);
+	 * this device (oif), which is exactly the route we must not keep. */
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	/* A local destination. A packet already leaving through lo keeps the
 	 * local route it has (and skips the input checks: source validation,
 	 * strict rp_filter); any other goes in through lo. */
 	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED)
 		return ctx->ifindex == EKP_LOOPBACK_IFINDEX ? EKP_V_PASS : to_loopback(ctx);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+	/* A next hop not resolved yet: the redirect resolves it and holds the
+	 * packet meanwhile. It must route the packet itself (no next hop handed
+	 * over), which also gives the packet the new route: the kernel sends a
+	 * held packet by the route it carries (neigh_update looks the neighbour
+	 * up again through it), here the one to the frontend. With our next hop
+	 * handed over, a host's first packet to a NodePort went out with lo's
+	 * all-zero MACs, and the first to a ClusterIP to the default gateway. */
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		if (bpf_redirect_neigh(fib.ifindex, NULL, 0, 0) != TC_ACT_REDIRECT)
+			return EKP_V_PASS;
+		count_event(ctx, EKP_EV_REDIRECT);
+		return EKP_V_REDIRECT;
+	}
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return EKP_V_PASS; /* no route: let the stack report it */
 	/* Hand over the next hop the lookup found: without it the redirect
 	 * does a second, full route lookup of its own for every packet. The

@@ -2,7 +2,7 @@
 // which requires every one of them to have run and passed in the guest.
 export const BPF_KERNEL_TESTS = {
   probe: 'the daemon\'s probe finds everything the ebpf mode uses, and auto picks ebpf',
-  flags: 'the program config leaves out what this kernel lacks (FIB_SKIP_NEIGH before 6.3)',
+  flags: 'the program config leaves out what this kernel lacks (KERN_CTX before 6.2)',
   load: 'loadDatapath loads tc_lb (3 roles), xdp_lb, sock_lb and ct_gc with the daemon\'s sizes and config',
   floor: 'xdp_floor loads as the datapath benchmark loads it',
   tc: 'tc programs: ClusterIP DNAT and its reply, a miss, host egress DNAT, an empty service\'s RST, a host-network backend\'s reply at tc_to_pod',

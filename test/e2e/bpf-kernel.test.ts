@@ -115,10 +115,10 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
   });
 
   it(T.flags, () => {
-    // The one feature the datapath takes only where the kernel has it: BPF_FIB_LOOKUP_SKIP_NEIGH
-    // (6.3), which makes every lookup fail before. On 6.1 the daemon must leave it out.
-    const skipNeigh = (daemonConfig.flags ?? 0) & CFG_F.FIB_SKIP_NEIGH;
-    expect(skipNeigh, `FIB_SKIP_NEIGH on ${release()}`).toBe(kernelAtLeast(6, 3) ? CFG_F.FIB_SKIP_NEIGH : 0);
+    // The one feature the datapath takes only where the kernel has it: bpf_cast_to_kern_ctx (6.2).
+    // On 6.1 the daemon must leave it out.
+    const kernCtx = (daemonConfig.flags ?? 0) & CFG_F.KERN_CTX;
+    expect(kernCtx, `KERN_CTX on ${release()}`).toBe(kernelAtLeast(6, 2) ? CFG_F.KERN_CTX : 0);
   });
 
   it(T.load, () => {

@@ -78,7 +78,6 @@ export const CFG_F = {
   FROM_HOST: 1 << 1,
   FWD_REDIRECT: 1 << 2,
   REJECT_ICMP_TCP: 1 << 3,
-  FIB_SKIP_NEIGH: 1 << 4,
   KERN_CTX: 1 << 5,
 } as const;
 

@@ -14,8 +14,7 @@ export function kernelAtLeast(major: number, minor: number, rel: string = releas
 
 /** EKP_CFG_F_* flags the running kernel allows. */
 export function kernelConfigFlags(rel: string = release()): number {
-  // BPF_FIB_LOOKUP_SKIP_NEIGH (6.3): before it, the flag makes every lookup fail.
   // bpf_cast_to_kern_ctx (6.2): bpf/lib/skb_csum.h. The kfunc is declared weak, so an older
   // kernel loads the program, where this flag keeps the call in a branch the verifier drops.
-  return (kernelAtLeast(6, 3, rel) ? CFG_F.FIB_SKIP_NEIGH : 0) | (kernelAtLeast(6, 2, rel) ? CFG_F.KERN_CTX : 0);
+  return kernelAtLeast(6, 2, rel) ? CFG_F.KERN_CTX : 0;
 }
