@@ -68,11 +68,15 @@ EKP_INLINE int ct_expired(const struct ekp_ct_val *v, __u64 now)
 	return v->expires_ns < now;
 }
 
-/* A TCP SYN (without ACK) on a closing entry opens a new connection that
- * reuses the tuple: treat it as a new flow. */
+/* A TCP SYN (without ACK) on an entry past its handshake opens a new
+ * connection that reuses the tuple: treat it as a new flow. Closing, or
+ * established: a client whose connection the backend reset (only the REV
+ * entry saw the RST) may open the next one from the same port, and that
+ * flow's REV entry must be fresh (a SYN on a closing one ends it,
+ * ct_rev_stale). Only a retransmitted SYN meets an entry still in SYN. */
 EKP_INLINE int ct_is_reopen(const struct ekp_ct_val *v, const struct pkt *p)
 {
-	return p->proto == IPPROTO_TCP && v->state == EKP_CT_STATE_CLOSING &&
+	return p->proto == IPPROTO_TCP && v->state != EKP_CT_STATE_SYN &&
 	       (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_;
 }
 

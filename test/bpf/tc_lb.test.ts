@@ -505,6 +505,18 @@ function cases(n: Net): Case[] {
       ],
     },
     {
+      name: `${n.tag} conntrack: a client reset by the backend opens the next connection from the same port: a new flow, its answer translated`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 44, slots: [1] }); },
+      steps: [
+        { what: 'SYN', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.clusterIp, 40021, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 40021, 8080) },
+        { what: 'SYN-ACK', prog: 'tc_ingress', config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, 40021, { syn: true, ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40021, { syn: true, ack: true }) },
+        { what: 'ACK: established', prog: 'tc_ingress', config: FROM_PODS, in: tcp(n.pod, n.clusterIp, 40021, 80, { ack: true }), verdict: TC.pass, out: tcp(n.pod, n.remoteBe, 40021, 8080, { ack: true }) },
+        { what: 'the backend resets it (only the REV entry sees that)', prog: 'tc_ingress', config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, 40021, { rst: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40021, { rst: true }) },
+        { what: 'a SYN on the established FWD entry is a new flow', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.clusterIp, 40021, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 40021, 8080), events: { ct_expired_reuse: 1, ct_created: 1 } },
+        { what: 'its SYN-ACK is translated', prog: 'tc_ingress', config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, 40021, { syn: true, ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40021, { syn: true, ack: true }), events: { ct_hit_rev: 1, ct_stale_rev: 0 } },
+      ],
+    },
+    {
       name: `${n.tag} conntrack: an expired reverse entry is not applied`,
       setup: (dp) => {
         be(dp);
