@@ -304,6 +304,29 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'an ExternalIP at a node\'s address (bare metal): a pod and an external client reach it, and no other node claims the address',
+    notIn: ['ipvs'],
+    async run({ lab, setServices }) {
+      const from = lab.pods[0]!;
+      const own = lab.nodes.find((n) => n.name === from.node)!;
+      await setServices([...exampleServices(lab), {
+        name: 'on-node-ip', clusterIP: '10.96.0.51', type: 'ClusterIP', protocol: 'TCP', port: 8081, targetPort: lab.addressing.httpPort,
+        externalIPs: [own.ipv4], pods: lab.pods.map((p) => p.name),
+      }]);
+      try {
+        // Its replies carry the node's address, as a NodePort's do. The node's NodePort, reached
+        // by the client through that address, and its way to the other node's pods stay as they were.
+        for (const [where, url] of [[from, `http://${own.ipv4}:8081/`], [lab.client, `http://${own.ipv4}:8081/`], [lab.client, `http://${own.ipv4}:30080/`]] as const) {
+          const what = `${where.name} -> ${url}`;
+          const replies = answers(await httpGetMany(where, url, 8, { timeoutMs: 2000 }), what);
+          expect(new Set(replies.map((r) => r.node)), what).toEqual(new Set(lab.nodes.map((n) => n.name)));
+        }
+      } finally {
+        await setServices(exampleServices(lab));
+      }
+    },
+  },
+  {
     name: 'the port of a finished Service connection reused to reach its backend directly (a kubelet probe, a pod): answered by the backend, not taken for the old flow',
     notIn: ['ipvs'],
     async run({ lab }) {

@@ -9,6 +9,8 @@
 // discovery skips lo, so a VIP never becomes a NodePort address.
 // Commands are argument arrays (or an `ip -batch` script on stdin), never a shell.
 import { spawn } from 'node:child_process';
+import { parseCIDR } from '../../model/index.js';
+import type { LinkSubnet } from './routes.js';
 
 export const ADDR_DEVICE = 'lo';
 export const ADDR_LABEL = 'lo:ekp';
@@ -64,6 +66,8 @@ export interface LocalAddresses {
   ours: Set<string>;
   /** Every other local address, on any device. */
   others: Set<string>;
+  /** The subnets of the addresses on devices other than lo (hosts on those links). */
+  links: LinkSubnet[];
 }
 
 /** Ours: on lo, a host prefix, and our label (IPv4) or metric. */
@@ -76,12 +80,17 @@ export function isOurs(link: string, a: IpAddrInfo): boolean {
 
 /** `ip -j addr show` → ours and the rest. */
 export function parseAddresses(json: string): LocalAddresses {
-  const out: LocalAddresses = { ours: new Set(), others: new Set() };
+  const out: LocalAddresses = { ours: new Set(), others: new Set(), links: [] };
   const links = JSON.parse(json || '[]') as IpLink[];
   for (const link of links) {
     for (const a of link.addr_info ?? []) {
       if (!a.local) continue;
       (isOurs(link.ifname ?? '', a) ? out.ours : out.others).add(a.local);
+      const host = a.family === 'inet6' ? 128 : 32;
+      if (link.ifname && link.ifname !== ADDR_DEVICE && a.prefixlen !== undefined && a.prefixlen < host) {
+        const c = parseCIDR(`${a.local}/${a.prefixlen}`);
+        if (c.ok) out.links.push({ device: link.ifname, cidr: c.cidr });
+      }
     }
   }
   return out;

@@ -23,7 +23,7 @@ import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
 import { AddressManager, ADDR_DEVICE, type CommandRunner } from './addresses.js';
 import { Balancer, backendKey } from './balancer.js';
-import { planRoutes, routeServes, type Route } from './routes.js';
+import { planRoutes, routeServes, withoutForeignAddresses, type LinkSubnet, type Route } from './routes.js';
 import { SessionTable } from './sessions.js';
 import { TcpFrontend, type ProxyContext, type RefuseReason } from './tcp.js';
 import { endSession, UdpFrontend, type UdpSession } from './udp.js';
@@ -55,6 +55,10 @@ class UserspaceDataplane implements Dataplane {
   /** Service addresses of ours on lo (adopted at start, then as we add and remove them). */
   private readonly ours = new Set<string>();
   private local = new Set<string>();
+  /** This node's links, as of the last listing of its addresses. */
+  private links: LinkSubnet[] = [];
+  /** Frontends left out by the last sync, so that each is logged once. */
+  private skippedBefore = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   /** apply() and the retry timer never interleave. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -86,6 +90,7 @@ class UserspaceDataplane implements Dataplane {
     // the first full sync keeps what is still wanted and removes the rest.
     const found = await this.addrs.list();
     for (const a of found.ours) this.ours.add(a);
+    this.links = found.links;
     this.refreshLocal(found.others);
     this.ctx.log.info('userspace proxy ready', { device: ADDR_DEVICE, adoptedAddresses: found.ours.size });
     this.timer = setInterval(() => {
@@ -117,8 +122,8 @@ class UserspaceDataplane implements Dataplane {
 
   private async sync(update: StateUpdate): Promise<void> {
     if (this.closed) throw new Error('userspace dataplane closed');
-    const plan = planRoutes(update.state.services.values());
-    for (const s of plan.skipped) this.ctx.log.debug('frontend not served', s);
+    const planned = planRoutes(update.state.services.values());
+    let plan = withoutForeignAddresses(planned, this.ownAddresses(null), this.links);
 
     // 1. Service addresses: add what is missing first, so the sockets can bind.
     const full = update.changed === 'all';
@@ -127,12 +132,15 @@ class UserspaceDataplane implements Dataplane {
     if (full || missing.length > 0) {
       const listed = await this.addrs.list();
       others = listed.others;
+      this.links = listed.links;
+      plan = withoutForeignAddresses(planned, others, this.links);
       if (full) {
         // Repair drift: someone removed one of ours, or one is ours and we lost track.
         this.ours.clear();
         for (const a of listed.ours) this.ours.add(a);
       }
     }
+    this.logSkipped(plan.skipped);
     // An address already local on another device (an external IP that is a node
     // address) is served as it is, never duplicated on lo.
     const toAdd = [...plan.addresses].filter((a) => !this.ours.has(a) && !others?.has(a));
@@ -217,6 +225,23 @@ class UserspaceDataplane implements Dataplane {
       }
       await this.openMissing(wanted);
     }
+  }
+
+  /** This node's own addresses (not the service addresses of ours): the listing's, else the last known. */
+  private ownAddresses(others: ReadonlySet<string> | null): ReadonlySet<string> {
+    return others ?? new Set([...this.local].filter((a) => !this.ours.has(a)));
+  }
+
+  /** Frontends not served: a warning the first time one is left out for a reason of the node's (a foreign address), else debug. */
+  private logSkipped(skipped: readonly { service: string; frontend: string; reason: string }[]): void {
+    const now = new Set<string>();
+    for (const s of skipped) {
+      const k = `${s.service} ${s.frontend}`;
+      now.add(k);
+      if (!this.skippedBefore.has(k) && s.reason.startsWith('another host')) this.ctx.log.warn('frontend not served', s);
+      else this.ctx.log.debug('frontend not served', s);
+    }
+    this.skippedBefore = now;
   }
 
   /** This node's addresses, for "is the client this node?" (canonical text). */

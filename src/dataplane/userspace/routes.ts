@@ -73,6 +73,39 @@ export function planRoutes(services: Iterable<DesiredService>): RoutePlan {
   return { routes, addresses, skipped };
 }
 
+/** A subnet on one of this node's devices (not lo): its addresses are hosts on that link. */
+export interface LinkSubnet {
+  readonly device: string;
+  readonly cidr: ParsedCIDR;
+}
+
+/**
+ * Leaves out the external IPs that belong to another host on one of this node's links (an
+ * ExternalIP at another node's address, the bare-metal way). Made local here, such an
+ * address would cut this node off from that host, and, answered in ARP, draw the link's
+ * traffic for it here. The host that holds it serves it as its own (it is in `own` there).
+ * Load-balancer IPs stay: an L2 announcer (MetalLB) holds its IPs on no device, and every
+ * node must take them (README: strictARP).
+ */
+export function withoutForeignAddresses(plan: RoutePlan, own: ReadonlySet<string>, links: readonly LinkSubnet[]): RoutePlan {
+  const foreign = new Map<string, string>();
+  for (const r of plan.routes.values()) {
+    if (r.frontend.kind !== 'externalIP' || own.has(r.address) || foreign.has(r.address)) continue;
+    const ip = parseIP(r.address);
+    const link = ip.ok ? links.find((l) => cidrContains(l.cidr, ip.ip)) : undefined;
+    if (link) foreign.set(r.address, `${link.device} (${link.cidr.text})`);
+  }
+  if (foreign.size === 0) return plan;
+  const routes = new Map<string, Route>();
+  const skipped = [...plan.skipped];
+  for (const [key, r] of plan.routes) {
+    const on = r.frontend.kind === 'externalIP' ? foreign.get(r.address) : undefined;
+    if (on === undefined) routes.set(key, r);
+    else skipped.push({ service: r.service.key, frontend: `${r.frontend.kind} ${r.address}:${r.port}/${r.protocol}`, reason: `another host's address on ${on}: made local here it would cut this node off from that host; served by the node that holds it` });
+  }
+  return { routes, addresses: new Set([...plan.addresses].filter((a) => !foreign.has(a))), skipped };
+}
+
 export type Scope = 'internal' | 'shortCircuit' | 'external';
 
 /**

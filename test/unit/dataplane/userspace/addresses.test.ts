@@ -26,6 +26,10 @@ describe('service addresses on lo', () => {
     expect([...r.others].sort()).toEqual(['10.8.0.0', '10.9.9.9', '127.0.0.1', '192.168.77.11', '::1', 'fd00:99::1']);
   });
 
+  it('links: the subnets of the addresses on devices other than lo', () => {
+    expect(parseAddresses(LISTING).links.map((l) => `${l.device} ${l.cidr.text}`)).toEqual(['eth0 192.168.77.0/24']);
+  });
+
   it('add is an idempotent replace; IPv4 scope host (never a source address), IPv6 deprecated and without DAD', () => {
     expect(addLine('10.96.0.10')).toBe(`address replace 10.96.0.10/32 dev lo scope host label lo:ekp metric ${ADDR_METRIC}`);
     expect(addLine('fd00:96::a')).toBe(`address replace fd00:96::a/128 dev lo nodad preferred_lft 0 metric ${ADDR_METRIC}`);

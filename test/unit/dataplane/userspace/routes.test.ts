@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  backendSetFor, classifyClient, parsePeer, planRoutes, routeKey, routeServes, sourceAllowed,
+  backendSetFor, classifyClient, parsePeer, planRoutes, routeKey, routeServes, sourceAllowed, withoutForeignAddresses,
 } from '../../../../src/dataplane/userspace/routes.js';
-import { buildDesiredState, type DesiredState } from '../../../../src/model/index.js';
+import { buildDesiredState, parseCIDR, type DesiredState } from '../../../../src/model/index.js';
 import { ep, NODE, slice, svc } from '../../model/fixtures.js';
 
 const desired = (services: unknown[], endpointSlices: unknown[]): DesiredState => buildDesiredState({ services, endpointSlices, node: NODE }).state;
@@ -108,5 +108,30 @@ describe('clients: who is asking', () => {
     expect(sourceAllowed(r, ip('10.244.7.7'), false)).toBe(false);
     expect(sourceAllowed(r, ip('10.0.0.5'), true)).toBe(true);
     expect(sourceAllowed(plan.routes.get('TCP 10.0.0.5 30080')!, ip('203.0.113.1'), false)).toBe(true);
+  });
+});
+
+describe('withoutForeignAddresses: another host\'s address on a link of this node is never claimed', () => {
+  // The external IP 203.0.113.10 and the LB IP 192.0.2.7 are both on this node's links here.
+  const plan = planRoutes(desired([lb], [twoPods]).services.values());
+  const cidr = (s: string) => { const c = parseCIDR(s); if (!c.ok) throw new Error(s); return c.cidr; };
+  const links = [{ device: 'eth0', cidr: cidr('203.0.113.0/24') }, { device: 'eth1', cidr: cidr('192.0.2.0/24') }];
+
+  it('an external IP on a link and not this node\'s own: its frontend left out, the reason named, the address not made local', () => {
+    const out = withoutForeignAddresses(plan, new Set(['192.168.1.10']), links);
+    expect([...out.routes.keys()].sort()).toEqual(['TCP 10.0.0.5 30080', 'TCP 10.96.0.10 80', 'TCP 192.0.2.7 80', 'TCP 192.168.1.10 30080']);
+    expect([...out.addresses].sort()).toEqual(['10.96.0.10', '192.0.2.7']);
+    expect(out.skipped).toEqual([
+      expect.objectContaining({ frontend: 'externalIP 203.0.113.10:80/TCP', reason: expect.stringContaining('eth0 (203.0.113.0/24)') }),
+    ]);
+  });
+
+  it('an LB IP on a link stays (an L2 announcer holds it on no device; every node takes it)', () => {
+    expect(withoutForeignAddresses(plan, new Set(), links.slice(1))).toBe(plan);
+  });
+
+  it('this node\'s own address (an ExternalIP at the node\'s address) is served; so is one on no link of ours', () => {
+    const out = withoutForeignAddresses(plan, new Set(['203.0.113.10']), links.slice(0, 1));
+    expect(out).toBe(plan);
   });
 });
