@@ -68,16 +68,18 @@ EKP_INLINE int ct_expired(const struct ekp_ct_val *v, __u64 now)
 	return v->expires_ns < now;
 }
 
-/* A TCP SYN (without ACK) on an entry past its handshake opens a new
- * connection that reuses the tuple: treat it as a new flow. Closing, or
- * established: a client whose connection the backend reset (only the REV
- * entry saw the RST) may open the next one from the same port, and that
- * flow's REV entry must be fresh (a SYN on a closing one ends it,
- * ct_rev_stale). Only a retransmitted SYN meets an entry still in SYN. */
+/* A TCP SYN (without ACK) on a closing entry opens a new connection that
+ * reuses the tuple: treat it as a new flow. */
 EKP_INLINE int ct_is_reopen(const struct ekp_ct_val *v, const struct pkt *p)
 {
-	return p->proto == IPPROTO_TCP && v->state != EKP_CT_STATE_SYN &&
+	return p->proto == IPPROTO_TCP && v->state == EKP_CT_STATE_CLOSING &&
 	       (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_;
+}
+
+/* A handshake SYN (without ACK). */
+EKP_INLINE int ct_is_syn(const struct pkt *p)
+{
+	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_;
 }
 
 EKP_INLINE void ct_refresh(struct ekp_ct_val *v, const struct pkt *p, __u64 now)
@@ -145,11 +147,12 @@ EKP_INLINE long ct_map_delete(const struct ekp_ct_key *k)
  * it directly, not through the frontend, from the same port (a kubelet's
  * probe after a ClusterIP request, a pod that used a Service before) sends
  * packets that match it. Rewritten to come from the frontend, they never
- * reach that client's socket: its handshake times out. The flow's own
- * backend cannot open the tuple again while its REV entry is closing (a
- * reopen through the frontend replaces the entry first, handle_new), so a
- * SYN there means the flow is over; so does an expiry, as for the GC. The
- * stale entry is deleted: the rest of the direct connection finds nothing.
+ * reach that client's socket: its handshake times out. A handshake through
+ * the frontend puts the REV entry back in SYN before the backend can answer
+ * it (a reopen replaces the entry, handle_new; a SYN on a live FWD entry
+ * restarts it, ct_rev_restart), so a SYN on a closing entry means the flow
+ * is over; so does an expiry, as for the GC. The stale entry is deleted:
+ * the rest of the direct connection finds nothing.
  * The tuple of a live flow reused directly is a clash at the backend itself,
  * which only a source port rewrite could settle (netfilter's NAT does one).
  */
@@ -163,6 +166,45 @@ EKP_INLINE int ct_rev_stale(const struct pkt *p, const struct ekp_ct_val *rev, _
 	ct_key_from_pkt(&k, p);
 	ct_map_delete(&k);
 	return 1;
+}
+
+/*
+ * A handshake SYN on a live FWD entry: a retransmission, a retry after the
+ * backend refused, or the client's next connection from the same port after
+ * the backend reset the last (only the REV entry saw the RST). Each keeps
+ * the flow's backend, and its REV entry starts over in SYN (written whole:
+ * it may be closing, or gone), so that the backend's SYN-ACK is the flow's
+ * and not a direct connection's (ct_rev_stale).
+ */
+EKP_INLINE void ct_rev_restart(const struct pkt *p, const struct ekp_ct_val *fwd, __u64 now)
+{
+	struct ekp_ct_key rk;
+	struct ekp_ct_val rv;
+
+	__builtin_memset(&rk, 0, sizeof(rk));
+	addr_copy(&rk.saddr, &fwd->addr);
+	rk.sport = fwd->port;
+	if (fwd->flags & EKP_CT_F_SNAT) {
+		addr_copy(&rk.daddr, &fwd->addr2);
+		rk.dport = fwd->port2;
+	} else {
+		addr_copy(&rk.daddr, &p->saddr);
+		rk.dport = p->sport;
+	}
+	rk.proto = p->proto;
+	rk.family = p->family;
+	__builtin_memset(&rv, 0, sizeof(rv));
+	rv.expires_ns = now + ct_lifetime_ns(EKP_CT_STATE_SYN, p->proto);
+	addr_copy(&rv.addr, &p->daddr);
+	rv.port = p->dport;
+	addr_copy(&rv.addr2, &p->saddr);
+	rv.port2 = p->sport;
+	rv.svc_id = fwd->svc_id;
+	rv.backend_id = fwd->backend_id;
+	rv.type = EKP_CT_REV;
+	rv.state = EKP_CT_STATE_SYN;
+	rv.flags = fwd->flags;
+	ct_map_update(&rk, &rv, BPF_ANY);
 }
 
 EKP_INLINE struct ekp_ct_val *ct_lookup(const struct pkt *p)

@@ -89,7 +89,9 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 	 * held packet by the route it carries (neigh_update looks the neighbour
 	 * up again through it), here the one to the frontend. With our next hop
 	 * handed over, a host's first packet to a NodePort went out with lo's
-	 * all-zero MACs, and the first to a ClusterIP to the default gateway. */
+	 * all-zero MACs, and the first to a ClusterIP to the default gateway.
+	 * Before 6.3 the lookup says so only for a missing entry, not for one
+	 * still being resolved. */
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		if (bpf_redirect_neigh(fib.ifindex, NULL, 0, 0) != TC_ACT_REDIRECT)
 			return EKP_V_PASS;
@@ -435,17 +437,21 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 			return EKP_V_PASS;
 		now = ekp_now();
 		if (ct->type == EKP_CT_REV) {
-			if (!ct_rev_stale(&p, ct, now)) {
-				ct_refresh(ct, &p, now);
-				return handle_rev(ctx, &p, ct);
+			/* A stale entry's packet is a backend's, to a client: no frontend. */
+			if (ct_rev_stale(&p, ct, now)) {
+				count_event(ctx, EKP_EV_CT_STALE_REV);
+				return EKP_V_PASS;
 			}
-			count_event(ctx, EKP_EV_CT_STALE_REV);
-		} else if (!ct_expired(ct, now) && !ct_is_reopen(ct, &p)) {
 			ct_refresh(ct, &p, now);
-			return handle_fwd(ctx, &p, ct);
-		} else {
-			count_event(ctx, EKP_EV_CT_EXPIRED_REUSE);
+			return handle_rev(ctx, &p, ct);
 		}
+		if (!ct_expired(ct, now) && !ct_is_reopen(ct, &p)) {
+			ct_refresh(ct, &p, now);
+			if (ct_is_syn(&p))
+				ct_rev_restart(&p, ct, now);
+			return handle_fwd(ctx, &p, ct);
+		}
+		count_event(ctx, EKP_EV_CT_EXPIRED_REUSE);
 	}
 	return handle_new(ctx, &p);
 }

@@ -505,15 +505,25 @@ function cases(n: Net): Case[] {
       ],
     },
     {
-      name: `${n.tag} conntrack: a client reset by the backend opens the next connection from the same port: a new flow, its answer translated`,
+      name: `${n.tag} conntrack: a client reset by the backend opens the next connection from the same port: same backend, its answer translated`,
       setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 44, slots: [1] }); },
       steps: [
         { what: 'SYN', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.clusterIp, 40021, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 40021, 8080) },
         { what: 'SYN-ACK', prog: 'tc_ingress', config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, 40021, { syn: true, ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40021, { syn: true, ack: true }) },
         { what: 'ACK: established', prog: 'tc_ingress', config: FROM_PODS, in: tcp(n.pod, n.clusterIp, 40021, 80, { ack: true }), verdict: TC.pass, out: tcp(n.pod, n.remoteBe, 40021, 8080, { ack: true }) },
         { what: 'the backend resets it (only the REV entry sees that)', prog: 'tc_ingress', config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, 40021, { rst: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40021, { rst: true }) },
-        { what: 'a SYN on the established FWD entry is a new flow', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.clusterIp, 40021, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 40021, 8080), events: { ct_expired_reuse: 1, ct_created: 1 } },
+        { what: 'a SYN on the established FWD entry keeps the flow', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.clusterIp, 40021, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 40021, 8080), events: { ct_hit_fwd: 1, ct_expired_reuse: 0, ct_created: 0 } },
         { what: 'its SYN-ACK is translated', prog: 'tc_ingress', config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, 40021, { syn: true, ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40021, { syn: true, ack: true }), events: { ct_hit_rev: 1, ct_stale_rev: 0 } },
+      ],
+    },
+    {
+      name: `${n.tag} conntrack: a SYN the backend refused, retried from the same port: its answer translated`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 45, slots: [1] }); },
+      steps: [
+        { what: 'SYN', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.clusterIp, 40022, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 40022, 8080) },
+        { what: 'the backend refuses (RST)', prog: 'tc_ingress', config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, 40022, { rst: true, ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40022, { rst: true, ack: true }) },
+        { what: 'the retry', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.clusterIp, 40022, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 40022, 8080), events: { ct_hit_fwd: 1 } },
+        { what: 'its SYN-ACK is translated', prog: 'tc_ingress', config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, 40022, { syn: true, ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40022, { syn: true, ack: true }), events: { ct_hit_rev: 1, ct_stale_rev: 0 } },
       ],
     },
     {
