@@ -318,9 +318,14 @@ export const SCENARIOS: Scenario[] = [
         // by the client through that address, and its way to the other node's pods stay as they were.
         for (const [where, url] of [[from, `http://${own.ipv4}:8081/`], [lab.client, `http://${own.ipv4}:8081/`], [lab.client, `http://${own.ipv4}:30080/`]] as const) {
           const what = `${where.name} -> ${url}`;
-          const replies = answers(await httpGetMany(where, url, 8, { timeoutMs: 2000 }), what);
+          const replies = answers(await httpGetMany(where, url, 24, { timeoutMs: 2000 }), what);
           expect(new Set(replies.map((r) => r.node)), what).toEqual(new Set(lab.nodes.map((n) => n.name)));
         }
+        // The other node still reaches the address's owner: its eTP Local NodePort there answers
+        // from that node's pods (an address claimed on the other node would be its own).
+        const other = lab.nodes.find((n) => n !== own)!;
+        const replies = answers(await httpGetMany(other, `http://${own.ipv4}:30081/`, 4, { timeoutMs: 2000 }), `${other.name} -> ${own.ipv4}:30081`);
+        expect(new Set(replies.map((r) => r.node))).toEqual(new Set([own.name]));
       } finally {
         await setServices(exampleServices(lab));
       }

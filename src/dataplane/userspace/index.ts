@@ -238,7 +238,7 @@ class UserspaceDataplane implements Dataplane {
     for (const s of skipped) {
       const k = `${s.service} ${s.frontend}`;
       now.add(k);
-      if (!this.skippedBefore.has(k) && s.reason.startsWith('another host')) this.ctx.log.warn('frontend not served', s);
+      if (!this.skippedBefore.has(k) && s.reason.startsWith('an address on')) this.ctx.log.warn('frontend not served', s);
       else this.ctx.log.debug('frontend not served', s);
     }
     this.skippedBefore = now;

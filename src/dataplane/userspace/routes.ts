@@ -101,9 +101,11 @@ export function withoutForeignAddresses(plan: RoutePlan, own: ReadonlySet<string
   for (const [key, r] of plan.routes) {
     const on = r.frontend.kind === 'externalIP' ? foreign.get(r.address) : undefined;
     if (on === undefined) routes.set(key, r);
-    else skipped.push({ service: r.service.key, frontend: `${r.frontend.kind} ${r.address}:${r.port}/${r.protocol}`, reason: `another host's address on ${on}: made local here it would cut this node off from that host; served by the node that holds it` });
+    else skipped.push({ service: r.service.key, frontend: `${r.frontend.kind} ${r.address}:${r.port}/${r.protocol}`, reason: `an address on ${on} that this node does not hold: made local here it would cut this node off from the host that does; served by that host` });
   }
-  return { routes, addresses: new Set([...plan.addresses].filter((a) => !foreign.has(a))), skipped };
+  // Still made local when another kept frontend (say an LB IP) is at the same address.
+  const kept = new Set([...routes.values()].filter((r) => r.frontend.kind !== 'nodePort').map((r) => r.address));
+  return { routes, addresses: new Set([...plan.addresses].filter((a) => !foreign.has(a) || kept.has(a))), skipped };
 }
 
 export type Scope = 'internal' | 'shortCircuit' | 'external';

@@ -130,6 +130,19 @@ describe('withoutForeignAddresses: another host\'s address on a link of this nod
     expect(withoutForeignAddresses(plan, new Set(), links.slice(1))).toBe(plan);
   });
 
+  it('an address both a foreign external IP and another frontend\'s LB IP stays local for the LB frontend', () => {
+    const ext = svc({ name: 'ext', spec: { clusterIP: '10.96.0.20', externalIPs: ['192.0.2.7'], ports: [{ name: 'http', port: 81, targetPort: 8080, protocol: 'TCP' }] } });
+    const lbAt = svc({
+      name: 'lb', spec: { type: 'LoadBalancer', clusterIP: '10.96.0.21', ports: [{ name: 'http', port: 82, nodePort: 30082, targetPort: 8080, protocol: 'TCP' }] },
+      status: { loadBalancer: { ingress: [{ ip: '192.0.2.7' }] } },
+    });
+    const p = planRoutes(desired([ext, lbAt], []).services.values());
+    const out = withoutForeignAddresses(p, new Set(), links);
+    expect(out.routes.has('TCP 192.0.2.7 81')).toBe(false);
+    expect(out.routes.has('TCP 192.0.2.7 82')).toBe(true);
+    expect(out.addresses.has('192.0.2.7')).toBe(true);
+  });
+
   it('this node\'s own address (an ExternalIP at the node\'s address) is served; so is one on no link of ours', () => {
     const out = withoutForeignAddresses(plan, new Set(['203.0.113.10']), links.slice(0, 1));
     expect(out).toBe(plan);
