@@ -3,7 +3,7 @@
 // the packet its recipient sent (outer and embedded headers, every checksum: the expected frames
 // are built from scratch). Odd errors pass byte-for-byte untouched.
 import { describe } from 'vitest';
-import type { SvcKey } from '../../src/dataplane/ebpf/abi.js';
+import { CT_TYPE, ctMapOf, encodeCtKey, encodeCtVal, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
 import { kernelIt } from '../support/capability.js';
 import { buildIpPacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from './cases.js';
@@ -142,6 +142,21 @@ function cases(n: Net): Case[] {
           in: { src: n.remoteBe, dst: n.pod, proto: icmp }, verdict: TC.pass, out: 'unchanged', events: ignored,
         },
       ],
+    },
+    {
+      name: `${n.tag} an error about a tuple whose entry expired (a finished flow's): passed as it is`,
+      setup: (dp) => {
+        setup(dp);
+        // The REV entry of a finished flow, pod:40100 -> ClusterIP:53 -> backend, expired at boot.
+        dp.map(ctMapOf(n.family)).update(
+          encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 5353, dport: 40100, proto: 'udp' }),
+          encodeCtVal({ expiresNs: 1n, addr: n.clusterIp, addr2: n.pod, port: 53, port2: 40100, svcId: 30, backendId: 2, type: CT_TYPE.REV, state: 0, flags: 0, tcpFlagsSeen: 0 }),
+        );
+      },
+      steps: [{
+        what: 'port unreachable about the pod\'s direct datagram', prog: 'tc_ingress', config: FROM_WIRE,
+        in: err(n.remoteBe, n.pod, PORT_UNREACH, udp(n.pod, n.remoteBe, 40100, 5353)), verdict: TC.pass, out: 'unchanged', events: ignored,
+      }],
     },
   ];
 }
