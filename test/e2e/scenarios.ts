@@ -341,7 +341,9 @@ export const SCENARIOS: Scenario[] = [
       // Through a frontend, then straight to the backend that answered, from the same local port
       // (the kernel hands a port out again for another destination at once).
       const paths: [PodHost | NodeHost, string][] = [[pod, 'http://10.96.0.10/'], [node, 'http://10.96.0.10/'], [node, `http://${node.ipv4}:30080/`]];
-      let localPort = 41_000;
+      // Below the ephemeral range (32768-60999): no connection the kernel numbered (still in
+      // TIME_WAIT, say) holds one, so the bind cannot fail.
+      let localPort = 21_000;
       for (const [from, url] of paths) {
         for (let i = 0; i < 3; i++, localPort += 2) {
           const [via] = answers(await httpGetMany(from, url, 1, { timeoutMs: 2000, localPort }), `${from.name} -> ${url} from port ${localPort}`);
