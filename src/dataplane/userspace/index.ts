@@ -23,7 +23,7 @@ import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
 import { AddressManager, ADDR_DEVICE, type CommandRunner } from './addresses.js';
 import { Balancer, backendKey } from './balancer.js';
-import { planRoutes, routeServes, withoutForeignAddresses, type LinkSubnet, type Route } from './routes.js';
+import { planRoutes, routeServes, withoutForeignAddresses, type LinkSubnet, type Route, type RoutePlan } from './routes.js';
 import { SessionTable } from './sessions.js';
 import { TcpFrontend, type ProxyContext, type RefuseReason } from './tcp.js';
 import { endSession, UdpFrontend, type UdpSession } from './udp.js';
@@ -232,13 +232,13 @@ class UserspaceDataplane implements Dataplane {
     return others ?? new Set([...this.local].filter((a) => !this.ours.has(a)));
   }
 
-  /** Frontends not served: a warning the first time one is left out for a reason of the node's (a foreign address), else debug. */
-  private logSkipped(skipped: readonly { service: string; frontend: string; reason: string }[]): void {
+  /** Frontends not served: a warning the first time one is left out for a reason of this node's, else debug. */
+  private logSkipped(skipped: RoutePlan['skipped']): void {
     const now = new Set<string>();
-    for (const s of skipped) {
+    for (const { warn, ...s } of skipped) {
       const k = `${s.service} ${s.frontend}`;
       now.add(k);
-      if (!this.skippedBefore.has(k) && s.reason.startsWith('an address on')) this.ctx.log.warn('frontend not served', s);
+      if (warn && !this.skippedBefore.has(k)) this.ctx.log.warn('frontend not served', s);
       else this.ctx.log.debug('frontend not served', s);
     }
     this.skippedBefore = now;

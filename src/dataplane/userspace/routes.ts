@@ -26,8 +26,8 @@ export interface RoutePlan {
   routes: Map<string, Route>;
   /** Frontend addresses to make local (ClusterIPs, external and load-balancer IPs; never NodePort addresses). */
   addresses: Set<string>;
-  /** Frontends left out, with why (SCTP, two services on one address:port). */
-  skipped: { service: string; frontend: string; reason: string }[];
+  /** Frontends left out, with why (SCTP, two services on one address:port; `warn`: this node's links, worth a warning). */
+  skipped: { service: string; frontend: string; reason: string; warn?: true }[];
 }
 
 export const routeKey = (protocol: string, address: string, port: number): string => `${protocol} ${address} ${port}`;
@@ -101,7 +101,7 @@ export function withoutForeignAddresses(plan: RoutePlan, own: ReadonlySet<string
   for (const [key, r] of plan.routes) {
     const on = r.frontend.kind === 'externalIP' ? foreign.get(r.address) : undefined;
     if (on === undefined) routes.set(key, r);
-    else skipped.push({ service: r.service.key, frontend: `${r.frontend.kind} ${r.address}:${r.port}/${r.protocol}`, reason: `an address on ${on} that this node does not hold: made local here it would cut this node off from the host that does; served by that host` });
+    else skipped.push({ service: r.service.key, frontend: `${r.frontend.kind} ${r.address}:${r.port}/${r.protocol}`, reason: `an address on ${on} that this node does not hold: made local here it would cut this node off from the host that does; served by that host`, warn: true });
   }
   // Still made local when another kept frontend (say an LB IP) is at the same address.
   const kept = new Set([...routes.values()].filter((r) => r.frontend.kind !== 'nodePort').map((r) => r.address));
