@@ -68,18 +68,35 @@ EKP_INLINE int ct_expired(const struct ekp_ct_val *v, __u64 now)
 	return v->expires_ns < now;
 }
 
-/* A TCP SYN (without ACK) on a closing entry opens a new connection that
- * reuses the tuple: treat it as a new flow. */
-EKP_INLINE int ct_is_reopen(const struct ekp_ct_val *v, const struct pkt *p)
-{
-	return p->proto == IPPROTO_TCP && v->state == EKP_CT_STATE_CLOSING &&
-	       (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_;
-}
-
 /* A handshake SYN (without ACK). */
 EKP_INLINE int ct_is_syn(const struct pkt *p)
 {
 	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN_ | TCPF_ACK_)) == TCPF_SYN_;
+}
+
+/* A TCP SYN (without ACK) on a closing entry opens a new connection that
+ * reuses the tuple: treat it as a new flow. */
+EKP_INLINE int ct_is_reopen(const struct ekp_ct_val *v, const struct pkt *p)
+{
+	return v->state == EKP_CT_STATE_CLOSING && ct_is_syn(p);
+}
+
+/* The REV entry of a flow whose client packet, before NAT, is p: what its
+ * replies are rewritten back to. */
+EKP_INLINE void ct_rev_val(struct ekp_ct_val *rv, const struct pkt *p, __u32 svc_id,
+			   __u32 backend_id, __u8 flags, __u64 expires_ns)
+{
+	__builtin_memset(rv, 0, sizeof(*rv));
+	rv->expires_ns = expires_ns;
+	addr_copy(&rv->addr, &p->daddr);
+	rv->port = p->dport;
+	addr_copy(&rv->addr2, &p->saddr);
+	rv->port2 = p->sport;
+	rv->svc_id = svc_id;
+	rv->backend_id = backend_id;
+	rv->type = EKP_CT_REV;
+	rv->state = p->proto == IPPROTO_TCP ? EKP_CT_STATE_SYN : EKP_CT_STATE_NEW;
+	rv->flags = flags;
 }
 
 EKP_INLINE void ct_refresh(struct ekp_ct_val *v, const struct pkt *p, __u64 now)
@@ -150,7 +167,7 @@ EKP_INLINE long ct_map_delete(const struct ekp_ct_key *k)
  * reach that client's socket: its handshake times out. A handshake through
  * the frontend puts the REV entry back in SYN before the backend can answer
  * it (a reopen replaces the entry, handle_new; a SYN on a live FWD entry
- * restarts it, ct_rev_restart), so a SYN on a closing entry means the flow
+ * restarts it, handle_fwd), so a SYN on a closing entry means the flow
  * is over; so does an expiry, as for the GC. The stale entry is deleted:
  * the rest of the direct connection finds nothing.
  * The tuple of a live flow reused directly is a clash at the backend itself,
@@ -166,45 +183,6 @@ EKP_INLINE int ct_rev_stale(const struct pkt *p, const struct ekp_ct_val *rev, _
 	ct_key_from_pkt(&k, p);
 	ct_map_delete(&k);
 	return 1;
-}
-
-/*
- * A handshake SYN on a live FWD entry: a retransmission, a retry after the
- * backend refused, or the client's next connection from the same port after
- * the backend reset the last (only the REV entry saw the RST). Each keeps
- * the flow's backend, and its REV entry starts over in SYN (written whole:
- * it may be closing, or gone), so that the backend's SYN-ACK is the flow's
- * and not a direct connection's (ct_rev_stale).
- */
-EKP_INLINE void ct_rev_restart(const struct pkt *p, const struct ekp_ct_val *fwd, __u64 now)
-{
-	struct ekp_ct_key rk;
-	struct ekp_ct_val rv;
-
-	__builtin_memset(&rk, 0, sizeof(rk));
-	addr_copy(&rk.saddr, &fwd->addr);
-	rk.sport = fwd->port;
-	if (fwd->flags & EKP_CT_F_SNAT) {
-		addr_copy(&rk.daddr, &fwd->addr2);
-		rk.dport = fwd->port2;
-	} else {
-		addr_copy(&rk.daddr, &p->saddr);
-		rk.dport = p->sport;
-	}
-	rk.proto = p->proto;
-	rk.family = p->family;
-	__builtin_memset(&rv, 0, sizeof(rv));
-	rv.expires_ns = now + ct_lifetime_ns(EKP_CT_STATE_SYN, p->proto);
-	addr_copy(&rv.addr, &p->daddr);
-	rv.port = p->dport;
-	addr_copy(&rv.addr2, &p->saddr);
-	rv.port2 = p->sport;
-	rv.svc_id = fwd->svc_id;
-	rv.backend_id = fwd->backend_id;
-	rv.type = EKP_CT_REV;
-	rv.state = EKP_CT_STATE_SYN;
-	rv.flags = fwd->flags;
-	ct_map_update(&rk, &rv, BPF_ANY);
 }
 
 EKP_INLINE struct ekp_ct_val *ct_lookup(const struct pkt *p)

@@ -178,8 +178,35 @@ EKP_INLINE int xdp_defers(struct ekp_ctx *ctx, __u8 ct_type, __u8 ct_flags)
 	return 0;
 }
 
+/*
+ * A handshake SYN on a live FWD entry: a retransmission, a retry after the
+ * backend refused, or the client's next connection from the same port after
+ * the backend reset the last (only the REV entry saw the RST). Each keeps
+ * the flow's backend, and its REV entry, keyed by the rewritten packet's
+ * tuple reversed, starts over in SYN (written whole: it may be closing, or
+ * gone), so that the backend's SYN-ACK is the flow's and not a direct
+ * connection's (ct_rev_stale).
+ */
+EKP_INLINE void rev_restart(const struct pkt *p, const struct ekp_ct_val *fwd,
+			    const struct nat_tuple *to, __u64 now)
+{
+	struct ekp_ct_key rk;
+	struct ekp_ct_val rv;
+
+	__builtin_memset(&rk, 0, sizeof(rk));
+	addr_copy(&rk.saddr, &to->daddr);
+	rk.sport = to->dport;
+	addr_copy(&rk.daddr, &to->saddr);
+	rk.dport = to->sport;
+	rk.proto = p->proto;
+	rk.family = p->family;
+	ct_rev_val(&rv, p, fwd->svc_id, fwd->backend_id, fwd->flags,
+		   now + ct_lifetime_ns(EKP_CT_STATE_SYN, p->proto));
+	ct_map_update(&rk, &rv, BPF_ANY);
+}
+
 /* Established flow, original direction: translate as decided at creation. */
-EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val *ct)
+EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val *ct, __u64 now)
 {
 	struct nat_tuple to;
 	__u32 ifindex = 0, bid = ct->backend_id;
@@ -194,6 +221,8 @@ EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 		addr_copy(&to.saddr, &p->saddr);
 		to.sport = p->sport;
 	}
+	if (ct_is_syn(p))
+		rev_restart(p, ct, &to, now);
 	count_svc(ctx, ct->svc_id);
 	count_event(ctx, EKP_EV_CT_HIT_FWD);
 	if (nat_rewrite(ctx, p, &to) < 0)
@@ -251,17 +280,7 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 	__u64 exp = now + ct_lifetime_ns(st, p->proto);
 	int snat = flags & EKP_CT_F_SNAT;
 
-	__builtin_memset(&rv, 0, sizeof(rv));
-	rv.expires_ns = exp;
-	addr_copy(&rv.addr, &p->daddr);
-	rv.port = p->dport;
-	addr_copy(&rv.addr2, &p->saddr);
-	rv.port2 = p->sport;
-	rv.svc_id = svc->svc_id;
-	rv.backend_id = bid;
-	rv.type = EKP_CT_REV;
-	rv.state = p->proto == IPPROTO_TCP ? EKP_CT_STATE_SYN : EKP_CT_STATE_NEW;
-	rv.flags = flags;
+	ct_rev_val(&rv, p, svc->svc_id, bid, flags, exp);
 
 	__builtin_memset(&rk, 0, sizeof(rk));
 	addr_copy(&rk.saddr, &be->addr);
@@ -447,9 +466,7 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 		}
 		if (!ct_expired(ct, now) && !ct_is_reopen(ct, &p)) {
 			ct_refresh(ct, &p, now);
-			if (ct_is_syn(&p))
-				ct_rev_restart(&p, ct, now);
-			return handle_fwd(ctx, &p, ct);
+			return handle_fwd(ctx, &p, ct, now);
 		}
 		count_event(ctx, EKP_EV_CT_EXPIRED_REUSE);
 	}

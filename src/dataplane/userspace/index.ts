@@ -123,7 +123,7 @@ class UserspaceDataplane implements Dataplane {
   private async sync(update: StateUpdate): Promise<void> {
     if (this.closed) throw new Error('userspace dataplane closed');
     const planned = planRoutes(update.state.services.values());
-    let plan = withoutForeignAddresses(planned, this.ownAddresses(null), this.links);
+    let plan = withoutForeignAddresses(planned, this.ownAddresses(), this.links);
 
     // 1. Service addresses: add what is missing first, so the sockets can bind.
     const full = update.changed === 'all';
@@ -227,9 +227,9 @@ class UserspaceDataplane implements Dataplane {
     }
   }
 
-  /** This node's own addresses (not the service addresses of ours): the listing's, else the last known. */
-  private ownAddresses(others: ReadonlySet<string> | null): ReadonlySet<string> {
-    return others ?? new Set([...this.local].filter((a) => !this.ours.has(a)));
+  /** This node's own addresses as last known (not the service addresses of ours). */
+  private ownAddresses(): ReadonlySet<string> {
+    return new Set([...this.local].filter((a) => !this.ours.has(a)));
   }
 
   /** Frontends not served: a warning the first time one is left out for a reason of this node's, else debug. */
