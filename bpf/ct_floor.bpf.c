@@ -19,24 +19,27 @@
 SEC("tc")
 int tc_ct_floor(struct __sk_buff *skb)
 {
+	struct ct_scratch *sc;
 	struct ekp_backend_val be;
 	struct ekp_svc_val svc;
-	struct ekp_ct_val fwd;
 	struct pkt p;
 
 	if (parse_packet(skb, &p) != EKP_CONTINUE || p.family != EKP_FAMILY_V4)
 		return TC_ACT_OK;
 	if (ct_lookup(&p))
 		return TC_ACT_OK;
+	sc = ct_scratch();
+	if (!sc)
+		return TC_ACT_OK;
 	__builtin_memset(&svc, 0, sizeof(svc));
 	__builtin_memset(&be, 0, sizeof(be));
-	__builtin_memset(&fwd, 0, sizeof(fwd));
+	__builtin_memset(&sc->fwd, 0, sizeof(sc->fwd));
 	svc.svc_id = 1;
 	be.addr.v4 = bpf_htonl(CT_FLOOR_BACKEND + bpf_ntohs(p.sport) % CT_FLOOR_BACKENDS);
 	be.port = bpf_htons(8080);
 	be.family = EKP_FAMILY_V4;
-	snat_addr(&fwd.addr2, p.family, 0);
-	if (ct_create(skb, &p, &svc, 1, &be, &fwd, EKP_CT_F_SNAT | EKP_CT_F_EXTERNAL, ekp_now()) < 0)
+	snat_addr(&sc->fwd.addr2, p.family, 0);
+	if (ct_create(skb, &p, &svc, 1, &be, sc, EKP_CT_F_SNAT | EKP_CT_F_EXTERNAL, ekp_now()) < 0)
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
 }

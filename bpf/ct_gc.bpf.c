@@ -38,14 +38,14 @@ EKP_INLINE long gc_one(struct ekp_ct_val *v, struct gc_state *s, long deleted)
 
 static long gc_ct4(struct bpf_map *map, struct ekp_ct4_key *k, struct ekp_ct_val *v, struct gc_state *s)
 {
-	long rc = v->expires_ns < s->now ? bpf_map_delete_elem(&ekp_ct4_v1, k) : -1;
+	long rc = v->expires_ns < s->now ? bpf_map_delete_elem(&ekp_ct4_v2, k) : -1;
 
 	return gc_one(v, s, rc);
 }
 
 static long gc_ct6(struct bpf_map *map, struct ekp_ct_key *k, struct ekp_ct_val *v, struct gc_state *s)
 {
-	long rc = v->expires_ns < s->now ? bpf_map_delete_elem(&ekp_ct_v1, k) : -1;
+	long rc = v->expires_ns < s->now ? bpf_map_delete_elem(&ekp_ct_v2, k) : -1;
 
 	return gc_one(v, s, rc);
 }
@@ -66,9 +66,9 @@ EKP_INLINE int gc_run(struct __sk_buff *skb, int v6)
 		return TC_ACT_SHOT;
 	s.now = *now ? *now : ekp_now();
 	if (v6)
-		bpf_for_each_map_elem(&ekp_ct_v1, gc_ct6, &s, 0);
+		bpf_for_each_map_elem(&ekp_ct_v2, gc_ct6, &s, 0);
 	else
-		bpf_for_each_map_elem(&ekp_ct4_v1, gc_ct4, &s, 0);
+		bpf_for_each_map_elem(&ekp_ct4_v2, gc_ct4, &s, 0);
 	s.r.entries -= s.r.deleted;
 	*out = s.r;
 	return TC_ACT_OK;
@@ -173,10 +173,10 @@ EKP_INLINE int gc_iter(struct bpf_iter__bpf_map_elem *ctx, int v6)
 		if (v->expires_ns < s->now) {
 			if (v6) {
 				__builtin_memcpy(&k, key, sizeof(k));
-				rc = bpf_map_delete_elem(&ekp_ct_v1, &k);
+				rc = bpf_map_delete_elem(&ekp_ct_v2, &k);
 			} else {
 				__builtin_memcpy(&k4, key, sizeof(k4));
-				rc = bpf_map_delete_elem(&ekp_ct4_v1, &k4);
+				rc = bpf_map_delete_elem(&ekp_ct4_v2, &k4);
 			}
 		}
 		gc_one(v, s, rc);

@@ -18,15 +18,15 @@
 
 #include <linux/types.h>
 
-#define EKP_ABI_VERSION 2
+#define EKP_ABI_VERSION 3
 
 /* ---- map names (BPF object names are at most 15 characters) ---------- */
 /* The C identifiers in bpf/lib/maps.h equal these strings. */
 #define EKP_MAP_SVC       "ekp_svc_v1"
 #define EKP_MAP_BACKEND   "ekp_backend_v1"
 #define EKP_MAP_SLOTS     "ekp_slots_v2"
-#define EKP_MAP_CT        "ekp_ct_v1"      /* IPv6 flows */
-#define EKP_MAP_CT4       "ekp_ct4_v1"     /* IPv4 flows */
+#define EKP_MAP_CT        "ekp_ct_v2"      /* IPv6 flows (v1: no next hop in the value) */
+#define EKP_MAP_CT4       "ekp_ct4_v2"     /* IPv4 flows */
 #define EKP_MAP_AFFINITY  "ekp_affinity_v1"
 #define EKP_MAP_SRCRANGE  "ekp_srcrange_v1"
 #define EKP_MAP_SOCK      "ekp_sock_v1"
@@ -38,7 +38,7 @@
 #define EKP_SVC_MAX       65536
 #define EKP_BACKEND_MAX   65536   /* backend id 0 is reserved (= none)     */
 #define EKP_SLOT_PAIRS_MAX 524288 /* 1,048,576 slots, 4 B each: 4 MiB     */
-#define EKP_CT_MAX        262144  /* each of ekp_ct_v1 and ekp_ct4_v1 */
+#define EKP_CT_MAX        262144  /* each of ekp_ct_v2 and ekp_ct4_v2 */
 #define EKP_AFFINITY_MAX  65536
 #define EKP_SRCRANGE_MAX  16384
 #define EKP_SOCK_MAX      65536
@@ -134,8 +134,8 @@ struct ekp_backend_val {
 };
 
 /* ======================================================================
- * Conntrack.  ekp_ct4_v1: LRU_HASH ekp_ct4_key -> ekp_ct_val (IPv4 flows)
- *             ekp_ct_v1:  LRU_HASH ekp_ct_key  -> ekp_ct_val (IPv6 flows)
+ * Conntrack.  ekp_ct4_v2: LRU_HASH ekp_ct4_key -> ekp_ct_val (IPv4 flows)
+ *             ekp_ct_v2:  LRU_HASH ekp_ct_key  -> ekp_ct_val (IPv6 flows)
  *
  * Two maps because every packet hashes its conntrack key (a new flow three
  * times): a lookup under 16 bytes took ~15 ns here, under the 40 an IPv6
@@ -199,6 +199,16 @@ struct ekp_ct_val {
 	__u8  state;           /* EKP_CT_STATE_* */
 	__u8  flags;           /* EKP_CT_F_* */
 	__u8  tcp_flags_seen;  /* OR of TCP flag bytes seen in this direction */
+	/* Where tc last sent a packet of this direction that it had to route
+	 * itself (bpf/lib/pipeline.h, reroute): the FIB's answer for the packet's
+	 * device (nh_iif) in one ~1 s epoch of CLOCK_MONOTONIC (nh_epoch, ns >> 30),
+	 * looked up again in the next. nh_oif 0: nothing cached. */
+	__u32 nh_oif;
+	__u32 nh_iif;
+	__u32 nh_epoch;
+	__u8  nh_family;       /* AF_INET or AF_INET6: an IPv4 route may have an IPv6 gateway */
+	__u8  nh_pad[3];
+	union ekp_addr nh;     /* the next hop: gateway, or the destination itself */
 };
 
 /* What ct_gc.bpf.c reports for one run over both conntrack maps. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * ct.h — connection tracking for NATed flows (ekp_ct4_v1 and ekp_ct_v1, LRU).
+ * ct.h — connection tracking for NATed flows (ekp_ct4_v2 and ekp_ct_v2, LRU).
  *
  * Each direction has its own entry (FWD, REV; see ekp_abi.h) keyed by the
  * tuple as it appears on the wire, so one lookup classifies a packet.
@@ -114,8 +114,8 @@ EKP_INLINE void ct_refresh(struct ekp_ct_val *v, const struct pkt *p, __u64 now)
 }
 
 /*
- * Map access by a full key: an IPv4 tuple goes to ekp_ct4_v1 under its
- * short key, anything else to ekp_ct_v1. Callers build one ekp_ct_key and
+ * Map access by a full key: an IPv4 tuple goes to ekp_ct4_v2 under its
+ * short key, anything else to ekp_ct_v2. Callers build one ekp_ct_key and
  * never care which map holds it.
  */
 EKP_INLINE void ct4_key_set(struct ekp_ct4_key *k4, __be32 saddr, __be32 daddr,
@@ -142,9 +142,9 @@ EKP_INLINE long ct_map_update(const struct ekp_ct_key *k, const struct ekp_ct_va
 
 	if (k->family == EKP_FAMILY_V4) {
 		ct4_key_of(&k4, k);
-		return bpf_map_update_elem(&ekp_ct4_v1, &k4, v, flags);
+		return bpf_map_update_elem(&ekp_ct4_v2, &k4, v, flags);
 	}
-	return bpf_map_update_elem(&ekp_ct_v1, k, v, flags);
+	return bpf_map_update_elem(&ekp_ct_v2, k, v, flags);
 }
 
 EKP_INLINE long ct_map_delete(const struct ekp_ct_key *k)
@@ -153,9 +153,9 @@ EKP_INLINE long ct_map_delete(const struct ekp_ct_key *k)
 
 	if (k->family == EKP_FAMILY_V4) {
 		ct4_key_of(&k4, k);
-		return bpf_map_delete_elem(&ekp_ct4_v1, &k4);
+		return bpf_map_delete_elem(&ekp_ct4_v2, &k4);
 	}
-	return bpf_map_delete_elem(&ekp_ct_v1, k);
+	return bpf_map_delete_elem(&ekp_ct_v2, k);
 }
 
 /*
@@ -193,10 +193,10 @@ EKP_INLINE struct ekp_ct_val *ct_lookup(const struct pkt *p)
 	/* Every packet comes here: build the short key straight from it. */
 	if (p->family == EKP_FAMILY_V4) {
 		ct4_key_set(&k4, p->saddr.v4, p->daddr.v4, p->sport, p->dport, p->proto);
-		return bpf_map_lookup_elem(&ekp_ct4_v1, &k4);
+		return bpf_map_lookup_elem(&ekp_ct4_v2, &k4);
 	}
 	ct_key_from_pkt(&k, p);
-	return bpf_map_lookup_elem(&ekp_ct_v1, &k);
+	return bpf_map_lookup_elem(&ekp_ct_v2, &k);
 }
 
 #endif /* EKP_CT_H */

@@ -196,7 +196,7 @@ EKP_INLINE int icmp4_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __
 		return EKP_V_PASS;
 
 	ct4_key_set(&k4, iip->daddr, iip->saddr, l4->dport, l4->sport, iip->protocol);
-	ct = bpf_map_lookup_elem(&ekp_ct4_v1, &k4);
+	ct = bpf_map_lookup_elem(&ekp_ct4_v2, &k4);
 	/* An expired entry is a finished flow's (ct_rev_stale): the error is
 	 * about whatever uses the tuple now. */
 	if (!ct || ct_expired(ct, ekp_now()))
@@ -290,7 +290,7 @@ EKP_INLINE int icmp6_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __
 	k.dport = l4->sport;
 	k.proto = nh;
 	k.family = EKP_FAMILY_V6;
-	ct = bpf_map_lookup_elem(&ekp_ct_v1, &k);
+	ct = bpf_map_lookup_elem(&ekp_ct_v2, &k);
 	if (!ct || ct_expired(ct, ekp_now()))
 		return EKP_V_PASS;
 	/* The old tuple is k reversed. */

@@ -48,7 +48,7 @@ struct {
 	__type(value, struct ekp_ct_val);
 	__uint(max_entries, EKP_CT_MAX);
 	EKP_PIN;
-} ekp_ct_v1 SEC(".maps");
+} ekp_ct_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -56,7 +56,7 @@ struct {
 	__type(value, struct ekp_ct_val);
 	__uint(max_entries, EKP_CT_MAX);
 	EKP_PIN;
-} ekp_ct4_v1 SEC(".maps");
+} ekp_ct4_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -106,5 +106,31 @@ struct {
 	__uint(max_entries, EKP_SVCSTAT_MAX);
 	EKP_PIN;
 } ekp_svcstat_v1 SEC(".maps");
+
+/*
+ * Room for the two conntrack values a new flow writes (they are too big for
+ * the 512-byte stack next to everything else on that path). Not shared and
+ * not pinned: one per object, per CPU; a program runs to the end on its CPU
+ * without another one of the same hook starting there meanwhile. Not ABI:
+ * userspace never sees it (so no ekp_ prefix, which the ABI test claims).
+ */
+struct ct_scratch {
+	struct ekp_ct_val fwd;
+	struct ekp_ct_val rev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ct_scratch);
+	__uint(max_entries, 1);
+} ekp_scratch SEC(".maps");
+
+EKP_INLINE struct ct_scratch *ct_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&ekp_scratch, &zero);
+}
 
 #endif /* EKP_MAPS_H */

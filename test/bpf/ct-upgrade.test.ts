@@ -1,9 +1,14 @@
-// An IPv4 flow in the conntrack layout of the previous datapath (ekp_ct_v1, long key
-// with family 4) is moved into ekp_ct4_v1 and keeps its translation.
+// Flows of an earlier datapath survive the upgrade: those of the layout-v1 maps (no next
+// hop in the value; IPv4 under the long key in a release before ekp_ct4_v1) move into the
+// v2 maps and keep their translation, and resized maps carry theirs.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { CT_STATE, CT_TYPE, LAYOUT, MAP, SIZE, encodeAddr, encodeCtKey, encodeCtVal } from '../../src/dataplane/ebpf/abi.js';
-import { adoptPreviousFlows, carryFlows, moveIpv4Flows } from '../../src/dataplane/ebpf/ct-upgrade.js';
+import { V1_VALUE_SIZE, adoptPreviousFlows, carryFlows, moveV1Flows } from '../../src/dataplane/ebpf/ct-upgrade.js';
 import { loadDatapath, type MapSizes } from '../../src/dataplane/ebpf/loader.js';
+import { BpfMap } from '../../src/native/index.js';
 import { createLogger } from '../../src/observe/index.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
@@ -26,30 +31,53 @@ function legacyKey(saddr: string, daddr: string, sport: number, dport: number): 
   return b;
 }
 
-describe('conntrack upgrade: IPv4 flows move to their own map', () => {
+/** A pinned conntrack map of layout v1, as the previous datapath left it. */
+function v1Map(pinDir: string, name: string, keySize: number): BpfMap {
+  const path = join(pinDir, name);
+  execFileSync('bpftool', ['map', 'create', path, 'type', 'lru_hash', 'key', String(keySize), 'value', String(V1_VALUE_SIZE), 'entries', '64', 'name', name]);
+  return BpfMap.openPinned(path);
+}
+
+/** A v1 value: the v2 encoding without the next hop. */
+const v1 = (v: Buffer): Buffer => v.subarray(0, V1_VALUE_SIZE);
+
+describe('conntrack upgrade: earlier layouts and sizes', () => {
   let fs: PrivateBpffs;
   beforeAll(() => { fs = mountPrivateBpffs(); });
   afterAll(() => fs?.dispose());
 
-  it('moves IPv4 entries, leaves IPv6 ones, and the moved flow is still translated', () => {
+  it('moves the flows of the v1 maps (IPv4 under both keys, IPv6) into v2, unpins them, and a moved flow is still translated', () => {
     const dp = new Datapath(fs.path);
     try {
       const ct = dp.map(MAP.ct);
       const ct4 = dp.map(MAP.ct4);
       const live = 1n << 62n;
-      ct.update(legacyKey('10.244.0.2', '10.96.0.10', 40000, 80), encodeCtVal({
-        expiresNs: live, addr: '10.244.1.5', addr2: null, port: 8080, port2: 0, svcId: 5, backendId: 1,
+      const val = (addr: string, svcId: number) => encodeCtVal({
+        expiresNs: live, addr, addr2: null, port: 8080, port2: 0, svcId, backendId: 1,
         type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0x12,
-      }));
+      });
+      const old4 = v1Map(fs.path, 'ekp_ct4_v1', SIZE.ekp_ct4_key);
+      const old6 = v1Map(fs.path, 'ekp_ct_v1', SIZE.ekp_ct_key);
+      const short = encodeCtKey({ saddr: '10.244.0.3', daddr: '10.96.0.11', sport: 40002, dport: 80, proto: 'tcp' });
       const v6Key = encodeCtKey({ saddr: 'fd00::2', daddr: 'fd00:96::a', sport: 40000, dport: 80, proto: 'tcp' });
-      ct.update(v6Key, encodeCtVal({
-        expiresNs: live, addr: 'fd00::5', addr2: null, port: 8080, port2: 0, svcId: 6, backendId: 2,
-        type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0x12,
-      }));
-      expect(moveIpv4Flows(ct, ct4)).toBe(1);
+      const taken = encodeCtKey({ saddr: '10.244.0.4', daddr: '10.96.0.12', sport: 40003, dport: 80, proto: 'tcp' });
+      old4.update(short, v1(val('10.244.1.6', 7)));
+      old4.update(taken, v1(val('10.244.1.7', 8)));
+      old6.update(legacyKey('10.244.0.2', '10.96.0.10', 40000, 80), v1(val('10.244.1.5', 5)));
+      old6.update(v6Key, v1(val('fd00::5', 6)));
+      old4.close();
+      old6.close();
+      ct4.update(taken, val('10.244.1.9', 9)); // written by the new programs meanwhile: it wins
+
+      expect(moveV1Flows(fs.path, { ct, ct4 })).toBe(3);
+      expect(existsSync(join(fs.path, 'ekp_ct4_v1')) || existsSync(join(fs.path, 'ekp_ct_v1'))).toBe(false);
+      const long4 = encodeCtKey({ saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 40000, dport: 80, proto: 'tcp' });
+      expect(ct4.lookup(long4)).toEqual(val('10.244.1.5', 5));
+      expect(ct4.lookup(short)).toEqual(val('10.244.1.6', 7));
+      expect(ct4.lookup(taken)).toEqual(val('10.244.1.9', 9));
       expect([...ct.keys()]).toEqual([v6Key]);
-      expect([...ct4.keys()]).toEqual([encodeCtKey({ saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 40000, dport: 80, proto: 'tcp' })]);
-      expect(moveIpv4Flows(ct, ct4)).toBe(0);
+      expect(ct.lookup(v6Key)).toEqual(val('fd00::5', 6));
+      expect(moveV1Flows(fs.path, { ct, ct4 })).toBe(0);
 
       // No service is configured: only the moved conntrack entry can translate this packet.
       const ack = buildPacket({ src: '10.244.0.2', dst: '10.96.0.10', proto: 'tcp', sport: 40000, dport: 80, tcpFlags: { ack: true } });
@@ -95,22 +123,27 @@ describe('conntrack upgrade: IPv4 flows move to their own map', () => {
     }
   });
 
-  it('an IPv6 map of a release before ekp_ct4_v1, resized as well: its IPv4 flows still reach ekp_ct4_v1', () => {
-    const pinDir = `${fs.path}/resize-legacy`;
+  it('v1 maps and resized v2 maps at one start: both carried (adoptPreviousFlows)', () => {
+    const pinDir = `${fs.path}/resize-v1`;
     const sizes = (ct: number): MapSizes => ({ svc: 1024, svcStat: 256, backend: 1024, slots: 4096, ct, affinity: 1024, srcRange: 64, sock: 1024 });
     const log = createLogger({ format: 'json', verbosity: 0, write: () => {} });
-    const val = encodeCtVal({
-      expiresNs: 1n << 62n, addr: '10.244.1.5', addr2: null, port: 8080, port2: 0, svcId: 5, backendId: 1,
+    const val = (addr: string) => encodeCtVal({
+      expiresNs: 1n << 62n, addr, addr2: null, port: 8080, port2: 0, svcId: 5, backendId: 1,
       type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0x12,
     });
+    const k2 = encodeCtKey({ saddr: '10.244.0.8', daddr: '10.96.0.10', sport: 40008, dport: 80, proto: 'tcp' });
     const old = loadDatapath({ pinDir, config: {}, sizes: sizes(1024), log });
-    old.maps.ct.update(legacyKey('10.244.0.2', '10.96.0.10', 40001, 80), val);
+    old.maps.ct4.update(k2, val('10.244.1.8'));
     old.close();
+    const legacy = v1Map(pinDir, 'ekp_ct_v1', SIZE.ekp_ct_key);
+    legacy.update(legacyKey('10.244.0.2', '10.96.0.10', 40001, 80), v1(val('10.244.1.5')));
+    legacy.close();
 
     const next = loadDatapath({ pinDir, config: {}, sizes: sizes(4096), log });
     try {
-      expect(adoptPreviousFlows(next.resizedCt, next.maps)).toEqual({ carried: 1, moved: 1 });
-      expect(next.maps.ct4.lookup(encodeCtKey({ saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 40001, dport: 80, proto: 'tcp' }))).toEqual(val);
+      expect(adoptPreviousFlows(pinDir, next.resizedCt, next.maps)).toEqual({ carried: 1, moved: 1 });
+      expect(next.maps.ct4.lookup(encodeCtKey({ saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 40001, dport: 80, proto: 'tcp' }))).toEqual(val('10.244.1.5'));
+      expect(next.maps.ct4.lookup(k2)).toEqual(val('10.244.1.8'));
       expect([...next.maps.ct.keys()]).toEqual([]);
     } finally {
       next.close();

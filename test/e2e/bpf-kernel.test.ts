@@ -131,7 +131,7 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
     );
     expect(l.ctGc.run.map((p) => p.name)).toEqual(['ct_gc4', 'ct_gc6']);
     // This kernel (6.1) loads the map iterators too.
-    expect(l.ctGc.iter.map((i) => `${i.prog.name} ${i.map.name}`)).toEqual(['gc_iter4 ekp_ct4_v1', 'gc_iter6 ekp_ct_v1']);
+    expect(l.ctGc.iter.map((i) => `${i.prog.name} ${i.map.name}`)).toEqual(['gc_iter4 ekp_ct4_v2', 'gc_iter6 ekp_ct_v2']);
     // Loaded means the kernel gave each one an id.
     for (const p of [...Object.values(l.tc), l.xdp, ...l.sock, ...l.ctGc.run, ...l.ctGc.iter.map((i) => i.prog)]) expect(p.id(), p.name).toBeGreaterThan(0);
     expect(l.maps.ct4.maxEntries).toBe(mapSizesOf(proxyConfig).ct);

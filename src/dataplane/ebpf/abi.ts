@@ -7,7 +7,7 @@
 
 import { isIPv4, isIPv6 } from 'node:net';
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** Pinned map names (layout version in the suffix). */
 export const MAP = {
@@ -15,8 +15,8 @@ export const MAP = {
   backend: 'ekp_backend_v1',
   slots: 'ekp_slots_v2',
   /** IPv6 flows; IPv4 flows are in ct4 (see ctMapOf). */
-  ct: 'ekp_ct_v1',
-  ct4: 'ekp_ct4_v1',
+  ct: 'ekp_ct_v2',
+  ct4: 'ekp_ct4_v2',
   affinity: 'ekp_affinity_v1',
   srcRange: 'ekp_srcrange_v1',
   sock: 'ekp_sock_v1',
@@ -32,8 +32,8 @@ export const MAP_DEFAULT_SIZE: Readonly<Record<MapName, number>> = {
   ekp_backend_v1: 65536,
   /** Entries of two slots each (SLOTS_PER_ENTRY). */
   ekp_slots_v2: 524288,
-  ekp_ct_v1: 262144,
-  ekp_ct4_v1: 262144,
+  ekp_ct_v2: 262144,
+  ekp_ct4_v2: 262144,
   ekp_affinity_v1: 65536,
   ekp_srcrange_v1: 16384,
   ekp_sock_v1: 65536,
@@ -128,10 +128,11 @@ export const LAYOUT = {
   ekp_ct_key: { size: 40, fields: { saddr: f(0, 16), daddr: f(16, 16), sport: f(32, 2), dport: f(34, 2), proto: f(36, 1), family: f(37, 1), pad: f(38, 2) } },
   ekp_ct4_key: { size: 16, fields: { saddr: f(0, 4), daddr: f(4, 4), sport: f(8, 2), dport: f(10, 2), proto: f(12, 1), pad: f(13, 3) } },
   ekp_ct_val: {
-    size: 56,
+    size: 88,
     fields: {
       expires_ns: f(0, 8), addr: f(8, 16), addr2: f(24, 16), port: f(40, 2), port2: f(42, 2), svc_id: f(44, 4),
       backend_id: f(48, 4), type: f(52, 1), state: f(53, 1), flags: f(54, 1), tcp_flags_seen: f(55, 1),
+      nh_oif: f(56, 4), nh_iif: f(60, 4), nh_epoch: f(64, 4), nh_family: f(68, 1), nh_pad: f(69, 3), nh: f(72, 16),
     },
   },
   ekp_affinity_key: { size: 24, fields: { svc_id: f(0, 4), family: f(4, 1), pad: f(5, 3), client: f(8, 16) } },

@@ -1,30 +1,55 @@
-// Flows NATed by a datapath from before ekp_ct4_v1 keep working across the upgrade:
-// that datapath kept IPv4 flows in ekp_ct_v1 under the long key (family 4); the new
-// programs look them up in ekp_ct4_v1 under the short one.
-import type { BpfMap } from '../../native/index.js';
+// Flows NATed by an earlier datapath keep working across an upgrade. Its conntrack maps
+// are of layout v1 (ekp_ct4_v1, ekp_ct_v1): values without the cached next hop; a release
+// before ekp_ct4_v1 even kept IPv4 flows in ekp_ct_v1 under the long key (family 4). The
+// v2 maps also change size with the configuration, which recreates them.
+import { existsSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfMap } from '../../native/index.js';
 import { LAYOUT, MAP, SIZE, decodeCtKey, encodeCtKey } from './abi.js';
 
 const FAMILY_OFFSET = LAYOUT.ekp_ct_key.fields.family.offset;
 
+/** The layout-v1 conntrack maps, IPv4 first; their values are the first V1_VALUE_SIZE bytes of a v2 value. */
+export const V1_CT_MAPS = ['ekp_ct4_v1', 'ekp_ct_v1'] as const;
+export const V1_VALUE_SIZE = LAYOUT.ekp_ct_val.fields.nh_oif.offset;
+
 /**
- * Moves every IPv4 entry of the IPv6 map (`ct`, ekp_ct_v1) into `ct4`. Run it after the
- * new programs are loaded and before they replace the old ones on the devices. An entry
- * the new programs already wrote wins. Returns how many entries moved.
+ * Copies every flow of the pinned v1 conntrack maps in pinDir into the v2 maps (the next
+ * hop left empty: the first packet looks it up; an IPv4 flow under the long key into
+ * ct4) and unpins them. An entry the new programs already wrote wins. Run it after the
+ * new programs are loaded and before they replace the old ones on the devices.
+ * Returns how many entries moved.
  */
-export function moveIpv4Flows(ct: BpfMap, ct4: BpfMap): number {
-  const legacy: Buffer[] = [];
+export function moveV1Flows(pinDir: string, maps: { ct: BpfMap; ct4: BpfMap }): number {
   let moved = 0;
-  for (const [k, v] of ct.entries()) {
-    if (k.length !== SIZE.ekp_ct_key || k[FAMILY_OFFSET] !== 4) continue;
-    legacy.push(Buffer.from(k));
+  for (const name of V1_CT_MAPS) {
+    const path = join(pinDir, name);
+    if (!existsSync(path)) continue;
+    const old = BpfMap.openPinned(path);
     try {
-      ct4.update(encodeCtKey(decodeCtKey(k)), v, 'noexist');
-      moved++;
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'EEXIST') throw e;
+      // Not ours after all (our pin directory holds nothing else by these names): left alone.
+      if (old.valueSize !== V1_VALUE_SIZE) continue;
+      for (const [k, v] of old.entries()) {
+        const value = Buffer.alloc(SIZE.ekp_ct_val);
+        v.copy(value);
+        let key = k;
+        let to = maps.ct4;
+        if (k.length === SIZE.ekp_ct_key) {
+          if (k[FAMILY_OFFSET] === 4) key = encodeCtKey(decodeCtKey(k));
+          else to = maps.ct;
+        }
+        try {
+          to.update(key, value, 'noexist');
+          moved++;
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'EEXIST') throw e;
+        }
+      }
+      unlinkSync(path);
+    } finally {
+      old.close();
     }
   }
-  if (legacy.length) ct.deleteBatch(Buffer.concat(legacy));
   return moved;
 }
 
@@ -32,7 +57,7 @@ export function moveIpv4Flows(ct: BpfMap, ct4: BpfMap): number {
  * Copies the flows of resized conntrack maps into the new ones (an entry the
  * new programs already wrote wins) and closes the old maps. Run it after the
  * new programs are loaded and before they replace the old ones on the devices,
- * as moveIpv4Flows. Returns how many entries were carried.
+ * as moveV1Flows. Returns how many entries were carried.
  */
 export function carryFlows(old: readonly BpfMap[], maps: Record<keyof typeof MAP, BpfMap>): number {
   let carried = 0;
@@ -54,11 +79,10 @@ export function carryFlows(old: readonly BpfMap[], maps: Record<keyof typeof MAP
 }
 
 /**
- * The flows a previous datapath left, into this one's maps: those of resized conntrack maps
- * first (a resized IPv6 map of a release before ekp_ct4_v1 still holds IPv4 flows), then
- * the IPv4 flows out of the IPv6 map.
+ * The flows a previous datapath left, into this one's maps: those of resized conntrack maps,
+ * then those of the v1 layout.
  */
-export function adoptPreviousFlows(resizedCt: readonly BpfMap[], maps: Record<keyof typeof MAP, BpfMap>): { carried: number; moved: number } {
+export function adoptPreviousFlows(pinDir: string, resizedCt: readonly BpfMap[], maps: Record<keyof typeof MAP, BpfMap>): { carried: number; moved: number } {
   const carried = carryFlows(resizedCt, maps);
-  return { carried, moved: moveIpv4Flows(maps.ct, maps.ct4) };
+  return { carried, moved: moveV1Flows(pinDir, maps) };
 }

@@ -57,7 +57,7 @@ class EbpfDataplane implements Dataplane {
     const m = this.loaded.maps;
     // A previous version's state, in layouts this one replaced; before anything is attached.
     const movedSlots = moveLegacySlots(config.bpfPinDir, m.slots);
-    const { carried: carriedFlows, moved: movedFlows } = adoptPreviousFlows(this.loaded.resizedCt, m);
+    const { carried: carriedFlows, moved: movedFlows } = adoptPreviousFlows(config.bpfPinDir, this.loaded.resizedCt, m);
     this.writer = new ServiceWriter(
       { svc: m.svc, backend: m.backend, slots: m.slots, srcRange: m.srcRange },
       {
@@ -69,7 +69,7 @@ class EbpfDataplane implements Dataplane {
     const adopted = this.writer.adopt();
     log.info('datapath loaded', {
       pinDir: config.bpfPinDir, ms: Math.round(performance.now() - t0), adoptedEntries: adopted.entries, adoptedBackends: adopted.backends,
-      ...(movedFlows ? { ipv4ConntrackEntriesMoved: movedFlows } : {}),
+      ...(movedFlows ? { conntrackV1EntriesMoved: movedFlows } : {}),
       ...(carriedFlows ? { conntrackEntriesCarriedToResizedMaps: carriedFlows } : {}),
       ...(movedSlots ? { legacySlotsCopied: movedSlots } : {}),
     });

@@ -10,7 +10,7 @@ function bpfError(syscall: string, code: string): Error {
 /** An iterator that fails as given; the one-run programs answer with 16 zero bytes of result. */
 function programs(fail: () => Error): { gc: CtGcPrograms; runs: () => number } {
   let runs = 0;
-  const map = { name: 'ekp_ct4_v1', fd: 3, update: () => {} } as unknown as BpfMap;
+  const map = { name: 'ekp_ct4_v2', fd: 3, update: () => {} } as unknown as BpfMap;
   const iterProg = { name: 'gc_iter4', iterateMap: async () => { throw fail(); } } as unknown as BpfProgram;
   const runProg = { name: 'ct_gc4', testRun: () => { runs++; return { retval: 0, data: Buffer.alloc(64), ctx: Buffer.alloc(0), durationNs: 0 }; } } as unknown as BpfProgram;
   return { gc: { iter: [{ prog: iterProg, map }], now: map, run: [runProg] }, runs: () => runs };
