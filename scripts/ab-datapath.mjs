@@ -13,6 +13,7 @@ if (!R || !N || specs.length < 2) {
 }
 const REPEAT = 200_000, CALLS = 1000, FLOWS = 256;
 const load = async (root, path) => import(pathToFileURL(`${root}/dist/${path}`).href);
+if (process.env.AB_PARENT_NETNS) (await load(process.cwd(), 'bench/datapath/netns.js')).setUpRoutedNetns(process.env.AB_PARENT_NETNS);
 
 const builds = [];
 for (const s of specs) {
