@@ -207,7 +207,8 @@ struct ekp_ct_val {
 	__u32 nh_iif;
 	__u32 nh_epoch;
 	__u8  nh_family;       /* AF_INET or AF_INET6: an IPv4 route may have an IPv6 gateway */
-	__u8  nh_pad[3];
+	__u8  nh_pad;
+	__u16 nh_mtu;          /* nh_oif's MTU at that lookup */
 	union ekp_addr nh;     /* the next hop: gateway, or the destination itself */
 };
 

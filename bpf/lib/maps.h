@@ -110,9 +110,12 @@ struct {
 /*
  * Room for the two conntrack values a new flow writes (they are too big for
  * the 512-byte stack next to everything else on that path). Not shared and
- * not pinned: one per object, per CPU; a program runs to the end on its CPU
- * without another one of the same hook starting there meanwhile. Not ABI:
- * userspace never sees it (so no ekp_ prefix, which the ABI test claims).
+ * not pinned: one per loaded object, per CPU, used by all its programs. A
+ * program runs to its end on its CPU, and none of them starts on that CPU
+ * meanwhile (tc and XDP run in softirq or with bottom halves off), except
+ * on PREEMPT_RT kernels, where a preempted program's new flow could be
+ * written with another's values (bpf/README.md, known limits). The struct is
+ * no ABI: userspace never sees it (the ABI test claims every ekp_ struct).
  */
 struct ct_scratch {
 	struct ekp_ct_val fwd;

@@ -90,7 +90,12 @@ EKP_INLINE __u32 nh_epoch(__u64 now)
  * so a route change reaches established flows within about a second. The
  * next hop's neighbour is still resolved by redirect_neigh for every packet.
  * Only a forwarded answer is kept: a local destination, an unresolved next
- * hop or a failure is looked up every time.
+ * hop or a failure is looked up every time. A packet bigger than the kept
+ * MTU allows (and not GSO) is looked up as well, so that the lookup's MTU
+ * check still sends it to the stack, which answers with a frag-needed.
+ * Host-originated packets (tc egress) keep nothing: they carry the route to
+ * the frontend, and a kept next hop whose neighbour entry went away would
+ * have the kernel send them by that route (see NO_NEIGH below).
  */
 EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr,
 		       struct ekp_ct_val *ct, __u64 now)
@@ -99,7 +104,10 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 	union ekp_addr nh;
 	long rc;
 
-	if (ct && ct->nh_oif && ct->nh_epoch == nh_epoch(now) && ct->nh_iif == ctx->ifindex)
+	if (ekp_cfg.flags & EKP_CFG_F_FROM_HOST)
+		ct = NULL;
+	if (ct && ct->nh_oif && ct->nh_epoch == nh_epoch(now) && ct->nh_iif == ctx->ifindex &&
+	    (ctx->len <= (__u32)ct->nh_mtu + ETH_HLEN_ || ctx->gso_size))
 		return redirect_nh(ctx, ct->nh_oif, ct->nh_family, &ct->nh);
 
 	__builtin_memset(&fib, 0, sizeof(fib));
@@ -146,13 +154,18 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 	else
 		__builtin_memcpy(nh.v6, fib.ipv6_dst, sizeof(nh.v6));
 	if (ct) {
-		/* The epoch last: until it is written, another CPU on this
-		 * flow looks the next hop up itself (on x86, stores are seen
-		 * in order). */
+		/* The epoch last, after a compiler barrier: on x86 another CPU
+		 * on this flow direction sees it only with the rest, and until
+		 * then looks the next hop up itself. Elsewhere, or when only the
+		 * device changed (same epoch), it may pair parts of two answers:
+		 * one packet misrouted or dropped while a route changes under a
+		 * flow that arrives on two CPUs or devices at once. */
 		addr_copy(&ct->nh, &nh);
 		ct->nh_family = fib.family;
+		ct->nh_mtu = fib.mtu_result;
 		ct->nh_oif = fib.ifindex;
 		ct->nh_iif = ctx->ifindex;
+		asm volatile("" ::: "memory");
 		ct->nh_epoch = nh_epoch(now);
 	}
 	return redirect_nh(ctx, fib.ifindex, fib.family, &nh);

@@ -69,15 +69,23 @@ describe('conntrack upgrade: earlier layouts and sizes', () => {
       old6.close();
       ct4.update(taken, val('10.244.1.9', 9)); // written by the new programs meanwhile: it wins
 
-      expect(moveV1Flows(fs.path, { ct, ct4 })).toBe(3);
-      expect(existsSync(join(fs.path, 'ekp_ct4_v1')) || existsSync(join(fs.path, 'ekp_ct_v1'))).toBe(false);
+      expect(moveV1Flows(fs.path, { ct, ct4 }, false)).toBe(3);
+      expect(existsSync(join(fs.path, 'ekp_ct4_v1')) && existsSync(join(fs.path, 'ekp_ct_v1')), 'first pass: v1 kept').toBe(true);
+      // The old programs, still attached, open another flow; the second pass takes it and unpins v1.
+      const late = encodeCtKey({ saddr: '10.244.0.5', daddr: '10.96.0.13', sport: 40005, dport: 80, proto: 'tcp' });
+      const old4again = BpfMap.openPinned(join(fs.path, 'ekp_ct4_v1'));
+      old4again.update(late, v1(val('10.244.1.10', 10)));
+      old4again.close();
+      expect(moveV1Flows(fs.path, { ct, ct4 }, true)).toBe(1);
+      expect(ct4.lookup(late)).toEqual(val('10.244.1.10', 10));
+      expect(existsSync(join(fs.path, 'ekp_ct4_v1')) || existsSync(join(fs.path, 'ekp_ct_v1')), 'second pass: v1 unpinned').toBe(false);
       const long4 = encodeCtKey({ saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 40000, dport: 80, proto: 'tcp' });
       expect(ct4.lookup(long4)).toEqual(val('10.244.1.5', 5));
       expect(ct4.lookup(short)).toEqual(val('10.244.1.6', 7));
       expect(ct4.lookup(taken)).toEqual(val('10.244.1.9', 9));
       expect([...ct.keys()]).toEqual([v6Key]);
       expect(ct.lookup(v6Key)).toEqual(val('fd00::5', 6));
-      expect(moveV1Flows(fs.path, { ct, ct4 })).toBe(0);
+      expect(moveV1Flows(fs.path, { ct, ct4 }, true)).toBe(0);
 
       // No service is configured: only the moved conntrack entry can translate this packet.
       const ack = buildPacket({ src: '10.244.0.2', dst: '10.96.0.10', proto: 'tcp', sport: 40000, dport: 80, tcpFlags: { ack: true } });

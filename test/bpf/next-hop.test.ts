@@ -1,9 +1,11 @@
 // A flow's next hop is kept in its conntrack entry (bpf/lib/pipeline.h, reroute): within
-// one epoch (~1 s) a rerouted packet of that direction goes where the last FIB lookup
-// said, even after a route change; the next epoch, or a packet that came in on another
-// device, looks it up again; only a forwarded answer is kept (not a local destination). Packets run through
-// BPF_PROG_TEST_RUN inside a namespace of the test's own with forwarding on and routes to
-// the backends and the client, so the FIB lookup succeeds as on a node.
+// one epoch (~1 s) a rerouted packet of that direction goes where the kept answer says;
+// the next epoch, a packet that came in on another device, or one bigger than the kept
+// MTU (not GSO) looks it up again; only a forwarded answer is kept (not a local
+// destination), and nothing at tc egress. Packets run through BPF_PROG_TEST_RUN inside a
+// namespace of the test's own with forwarding on and routes to the backends and the
+// client, so the FIB lookup succeeds as on a node. Whether the program used the kept
+// answer is told by a sentinel next hop planted in the entry, which a lookup replaces.
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { LAYOUT, MAP, SVC_F, encodeCtKey, type CtKey } from '../../src/dataplane/ebpf/abi.js';
 import { withNetns } from '../../src/native/index.js';
@@ -11,7 +13,7 @@ import { kernelIt } from '../support/capability.js';
 import { TestNetns } from '../support/netns.js';
 import { buildPacket, parsePacket, type PacketSpec } from '../support/packet.js';
 import { datapathFixture, TC } from './datapath.js';
-import { FROM_WIRE, V4 } from './fixtures.js';
+import { FROM_HOST, FROM_WIRE, V4 } from './fixtures.js';
 
 const it = kernelIt();
 const F = LAYOUT.ekp_ct_val.fields;
@@ -19,16 +21,36 @@ const NODEPORT = 30080;
 const GW = '172.18.0.1';
 const GW2 = '172.18.0.3';
 
-/** __sk_buff with the device the packet is on (ifindex) and came in by (ingress_ifindex). */
-function skbCtx(ifindex: number): Buffer {
+const SENTINEL = '198.51.100.99'; // a next hop no lookup here answers
+
+/** __sk_buff with the device the packet is on (ifindex) and came in by (ingress_ifindex), and a GSO size. */
+function skbCtx(ifindex: number, gsoSize = 0): Buffer {
   const b = Buffer.alloc(192);
   b.writeUInt32LE(ifindex, 36);
   b.writeUInt32LE(ifindex, 40);
+  if (gsoSize) {
+    b.writeUInt32LE(2, 164); // gso_segs
+    b.writeUInt32LE(gsoSize, 176); // gso_size
+  }
   return b;
 }
 
-/** CLOCK_MONOTONIC in the programs' epochs (ns >> 30): process.hrtime is that clock. */
-const epochNow = (): number => Number(process.hrtime.bigint() >> 30n);
+/**
+ * The programs' epoch (CLOCK_MONOTONIC ns >> 30; process.hrtime is that clock), waiting
+ * first if an epoch boundary is less than 50 ms away on either side: their coarse clock
+ * lags by a tick, and the step that follows must fall inside this epoch.
+ */
+function stableEpoch(): number {
+  const span = 1n << 30n;
+  const margin = 50_000_000n;
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    const t = process.hrtime.bigint();
+    const into = t % span;
+    if (into > margin && into < span - margin) return Number(t >> 30n);
+    Atomics.wait(cell, 0, 0, 2 * Number(margin / 1_000_000n));
+  }
+}
 
 describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => {
   const fx = datapathFixture();
@@ -53,9 +75,9 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
   });
   afterAll(() => ns?.destroy());
 
-  const send = (spec: PacketSpec, dev = 'ekpn0') => {
+  const send = (spec: PacketSpec, dev = 'ekpn0', gsoSize = 0) => {
     const prog = fx.dp.program('tc_ingress', FROM_WIRE);
-    const r = withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: skbCtx(ifindex[dev]!) }));
+    const r = withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: skbCtx(ifindex[dev]!, gsoSize) }));
     return { verdict: r.retval, out: parsePacket(r.data) };
   };
   const entry = (k: CtKey) => {
@@ -68,81 +90,108 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     iif: v.readUInt32LE(F.nh_iif.offset),
     epoch: v.readUInt32LE(F.nh_epoch.offset),
     family: v.readUInt8(F.nh_family.offset),
+    mtu: v.readUInt16LE(F.nh_mtu.offset),
     nh: `${v[F.nh.offset]}.${v[F.nh.offset + 1]}.${v[F.nh.offset + 2]}.${v[F.nh.offset + 3]}`,
   });
-  /** Runs fn again when an epoch boundary fell inside it: what it checks holds within one epoch. */
-  const withinOneEpoch = <T>(fn: () => T): T => {
-    for (;;) {
-      const e = epochNow();
-      const out = fn();
-      if (epochNow() === e) return out;
-    }
-  };
-  const ageEntry = (k: CtKey) => {
+  /** Writes a kept answer into the entry: the sentinel next hop unless told otherwise. */
+  const plant = (k: CtKey, f: { epoch: number; iif?: number; mtu?: number; nh?: string }) => {
     const v = Buffer.from(entry(k));
-    v.writeUInt32LE(v.readUInt32LE(F.nh_epoch.offset) - 1, F.nh_epoch.offset);
+    v.writeUInt32LE(ifindex.ekpn0!, F.nh_oif.offset);
+    v.writeUInt32LE(f.iif ?? ifindex.ekpn0!, F.nh_iif.offset);
+    v.writeUInt32LE(f.epoch, F.nh_epoch.offset);
+    v.writeUInt8(2, F.nh_family.offset);
+    v.writeUInt16LE(f.mtu ?? 1500, F.nh_mtu.offset);
+    Buffer.from((f.nh ?? SENTINEL).split('.').map(Number)).copy(v, F.nh.offset);
     fx.dp.map(MAP.ct4).update(encodeCtKey(k), v);
   };
 
-  it('keeps the answer for the epoch, looks it up again after it and on another device, and keeps no local answer', () => {
+  it('keeps the answer for the epoch; looks it up again after it, on another device, above the MTU; keeps no local answer', () => {
     const dp = fx.dp;
     dp.reset();
     dp.setBackend(1, { addr: V4.remoteBe, port: 8080 });
     dp.setService({ frontend: { addr: V4.node, port: NODEPORT, proto: 'tcp' }, svcId: 40, slots: [1], flags: SVC_F.NODEPORT });
     const fwdKey: CtKey = { saddr: V4.external, daddr: V4.node, sport: 50000, dport: NODEPORT, proto: 'tcp' };
-    const ack = (seq: number): PacketSpec => ({ src: V4.external, dst: V4.node, proto: 'tcp', sport: 50000, dport: NODEPORT, tcpFlags: { ack: true }, seq });
+    const ack = (seq: number, payload?: string): PacketSpec =>
+      ({ src: V4.external, dst: V4.node, proto: 'tcp', sport: 50000, dport: NODEPORT, tcpFlags: { ack: true }, seq, ...(payload ? { payload } : {}) });
 
     const syn = send({ src: V4.external, dst: V4.node, proto: 'tcp', sport: 50000, dport: NODEPORT });
     expect(syn.verdict, 'SYN rerouted to the remote backend').toBe(TC.redirect);
     expect(syn.out).toMatchObject({ src: V4.node, dst: V4.remoteBe, dport: 8080 });
     expect(nhOf(entry(fwdKey)).oif, 'a new flow keeps nothing yet').toBe(0);
 
-    // The first packet of the flow's entry looks the next hop up and keeps it.
-    const before = dp.counters();
-    const first = withinOneEpoch(() => {
-      const r = send(ack(1001));
-      return { r, epoch: epochNow() };
-    });
-    expect(first.r.verdict).toBe(TC.redirect);
-    const cached = nhOf(entry(fwdKey));
-    expect(cached).toEqual({ oif: ifindex.ekpn0, iif: ifindex.ekpn0, epoch: cached.epoch, family: 2, nh: GW });
-    expect(Math.abs(cached.epoch - first.epoch)).toBeLessThanOrEqual(1); // the programs' coarse clock lags by a tick
-    expect(dp.counters().events.redirect - before.events.redirect).toBe(1n);
+    // The flow's next packet looks the next hop up and keeps it.
+    const before = dp.counters().events.redirect;
+    const e0 = stableEpoch();
+    expect(send(ack(1001)).verdict).toBe(TC.redirect);
+    expect(dp.counters().events.redirect - before).toBe(1n);
+    const kept = nhOf(entry(fwdKey));
+    expect(kept).toMatchObject({ oif: ifindex.ekpn0, iif: ifindex.ekpn0, family: 2, mtu: 1500, nh: GW });
+    expect(Math.abs(kept.epoch - e0)).toBeLessThanOrEqual(1); // the coarse clock lags by a tick
 
-    // A route change within the epoch: the flow keeps the next hop it has.
-    ns!.ip('route', 'replace', '10.244.0.0/16', 'via', GW2, 'dev', 'ekpn0');
-    withinOneEpoch(() => {
-      const e = nhOf(entry(fwdKey)).epoch;
-      const r = send(ack(1002));
-      expect(r.verdict).toBe(TC.redirect);
-      expect(r.out).toMatchObject({ src: V4.node, dst: V4.remoteBe, dport: 8080, l4ChecksumOk: true });
-      const now = nhOf(entry(fwdKey));
-      // Unless the lookup's epoch is over (then the next one applies, checked below).
-      if (now.epoch === e) expect(now.nh, 'next hop from the cache, not the changed route').toBe(GW);
-    });
+    // Within the epoch the kept answer is used, whatever the FIB says: the sentinel stays.
+    plant(fwdKey, { epoch: stableEpoch() });
+    const r = send(ack(1002));
+    expect(r.verdict).toBe(TC.redirect);
+    expect(r.out).toMatchObject({ src: V4.node, dst: V4.remoteBe, dport: 8080, l4ChecksumOk: true });
+    expect(nhOf(entry(fwdKey)).nh, 'the kept next hop was used, not looked up').toBe(SENTINEL);
+    // So is it for a GSO packet above the MTU (segmented later).
+    plant(fwdKey, { epoch: stableEpoch(), mtu: 100 });
+    expect(send(ack(1003, 'x'.repeat(200)), 'ekpn0', 100).verdict).toBe(TC.redirect);
+    expect(nhOf(entry(fwdKey)).nh).toBe(SENTINEL);
 
-    // The next epoch: looked up again, so the change reaches the flow.
-    ageEntry(fwdKey);
-    expect(send(ack(1003)).verdict).toBe(TC.redirect);
-    expect(nhOf(entry(fwdKey))).toMatchObject({ nh: GW2, oif: ifindex.ekpn0, iif: ifindex.ekpn0 });
+    // A packet above the kept MTU, not GSO, is looked up (the lookup checks the MTU).
+    plant(fwdKey, { epoch: stableEpoch(), mtu: 100 });
+    expect(send(ack(1004, 'x'.repeat(200))).verdict).toBe(TC.redirect);
+    expect(nhOf(entry(fwdKey))).toMatchObject({ nh: GW, mtu: 1500 });
+    // And one above the device's MTU goes to the stack, which reports it: nothing kept.
+    ns!.ip('link', 'set', 'ekpn0', 'mtu', '1280');
+    plant(fwdKey, { epoch: stableEpoch(), mtu: 1280 });
+    expect(send(ack(1005, 'x'.repeat(1400))).verdict, 'frag-needed: to the stack').toBe(TC.pass);
+    expect(nhOf(entry(fwdKey))).toMatchObject({ nh: SENTINEL, mtu: 1280 });
+    ns!.ip('link', 'set', 'ekpn0', 'mtu', '1500');
+
+    // The next epoch: looked up again.
+    plant(fwdKey, { epoch: stableEpoch() - 1 });
+    expect(send(ack(1006)).verdict).toBe(TC.redirect);
+    expect(nhOf(entry(fwdKey))).toMatchObject({ nh: GW, iif: ifindex.ekpn0 });
 
     // A packet of the flow on another device: looked up for that device.
-    expect(send(ack(1004), 'ekpn2').verdict).toBe(TC.redirect);
-    expect(nhOf(entry(fwdKey))).toMatchObject({ nh: GW2, iif: ifindex.ekpn2 });
+    plant(fwdKey, { epoch: stableEpoch() });
+    expect(send(ack(1007), 'ekpn2').verdict).toBe(TC.redirect);
+    expect(nhOf(entry(fwdKey))).toMatchObject({ nh: GW, iif: ifindex.ekpn2 });
 
     // The backend's address becomes local: that answer (in through lo) is not kept, and the
     // flow keeps asking; once it is gone, the next hop is kept again.
     ns!.ip('addr', 'add', `${V4.remoteBe}/32`, 'dev', 'ekpn2');
-    ageEntry(fwdKey);
-    const stale = nhOf(entry(fwdKey));
+    const stale = stableEpoch() - 1;
+    plant(fwdKey, { epoch: stale });
     const viaLo = dp.counters().events.redirect;
-    for (const seq of [1005, 1006]) expect(send(ack(seq), 'ekpn2').verdict).toBe(TC.redirect);
+    for (const seq of [1008, 1009]) expect(send(ack(seq)).verdict).toBe(TC.redirect);
     expect(dp.counters().events.redirect - viaLo).toBe(2n);
-    expect(nhOf(entry(fwdKey)), 'a local answer is not kept').toEqual(stale);
+    expect(nhOf(entry(fwdKey)), 'a local answer is not kept').toMatchObject({ nh: SENTINEL, epoch: stale });
     ns!.ip('addr', 'del', `${V4.remoteBe}/32`, 'dev', 'ekpn2');
-    expect(send(ack(1007), 'ekpn2').verdict).toBe(TC.redirect);
-    expect(nhOf(entry(fwdKey))).toMatchObject({ nh: GW2, iif: ifindex.ekpn2 });
-    expect(nhOf(entry(fwdKey)).epoch).toBeGreaterThan(stale.epoch);
+    expect(send(ack(1010)).verdict).toBe(TC.redirect);
+    expect(nhOf(entry(fwdKey))).toMatchObject({ nh: GW });
+    expect(nhOf(entry(fwdKey)).epoch).toBeGreaterThan(stale);
+  });
+
+  it('tc egress (host-originated) keeps nothing: each packet is looked up', () => {
+    const dp = fx.dp;
+    dp.reset();
+    dp.setBackend(1, { addr: V4.remoteBe, port: 8080 });
+    dp.setService({ frontend: { addr: V4.clusterIp, port: 80, proto: 'tcp' }, svcId: 42, slots: [1] });
+    const fwdKey: CtKey = { saddr: '172.18.0.2', daddr: V4.clusterIp, sport: 45000, dport: 80, proto: 'tcp' };
+    const pkt = (flags: PacketSpec['tcpFlags']): PacketSpec => ({ src: '172.18.0.2', dst: V4.clusterIp, proto: 'tcp', sport: 45000, dport: 80, tcpFlags: flags });
+    const egress = (spec: PacketSpec) => {
+      const prog = dp.program('tc_egress', FROM_HOST);
+      return withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: skbCtx(ifindex.ekpn0!) })).retval;
+    };
+    expect(egress(pkt(undefined))).toBe(TC.redirect);
+    expect(egress(pkt({ ack: true }))).toBe(TC.redirect);
+    expect(nhOf(entry(fwdKey)).oif, 'nothing kept at egress').toBe(0);
+    plant(fwdKey, { epoch: stableEpoch() });
+    expect(egress(pkt({ ack: true }))).toBe(TC.redirect);
+    expect(nhOf(entry(fwdKey)).nh, 'a planted answer is not used at egress').toBe(SENTINEL);
   });
 
   it('a reply to an external client keeps its own next hop in the REV entry', () => {

@@ -28,11 +28,15 @@ export function currentNetns(): string {
 
 /**
  * Sets up the calling process's namespace as described above. Refuses unless that
- * namespace is not `parentNetns` (the one the benchmark was started in): it never
- * touches the host's devices, routes or sysctls.
+ * namespace is neither `parentNetns` (the one the benchmark was started in) nor init's
+ * (the host's): it never touches the host's devices, routes or sysctls, whatever the
+ * arguments it was run with.
  */
 export function setUpRoutedNetns(parentNetns: string): void {
-  if (currentNetns() === parentNetns) throw new Error('bench datapath: the routed setup runs only in a namespace of its own (unshare --net)');
+  const here = currentNetns();
+  if (!parentNetns || here === parentNetns || here === readlinkSync('/proc/1/ns/net')) {
+    throw new Error('bench datapath: the routed setup runs only in a namespace of its own (unshare --net)');
+  }
   ip('link', 'set', 'lo', 'up');
   ip('link', 'add', DEVICE, 'type', 'veth', 'peer', 'name', `${DEVICE}p`);
   ip('link', 'set', DEVICE, 'up');

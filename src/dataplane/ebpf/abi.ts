@@ -132,7 +132,7 @@ export const LAYOUT = {
     fields: {
       expires_ns: f(0, 8), addr: f(8, 16), addr2: f(24, 16), port: f(40, 2), port2: f(42, 2), svc_id: f(44, 4),
       backend_id: f(48, 4), type: f(52, 1), state: f(53, 1), flags: f(54, 1), tcp_flags_seen: f(55, 1),
-      nh_oif: f(56, 4), nh_iif: f(60, 4), nh_epoch: f(64, 4), nh_family: f(68, 1), nh_pad: f(69, 3), nh: f(72, 16),
+      nh_oif: f(56, 4), nh_iif: f(60, 4), nh_epoch: f(64, 4), nh_family: f(68, 1), nh_pad: f(69, 1), nh_mtu: f(70, 2), nh: f(72, 16),
     },
   },
   ekp_affinity_key: { size: 24, fields: { svc_id: f(0, 4), family: f(4, 1), pad: f(5, 3), client: f(8, 16) } },

@@ -16,11 +16,12 @@ export const V1_VALUE_SIZE = LAYOUT.ekp_ct_val.fields.nh_oif.offset;
 /**
  * Copies every flow of the pinned v1 conntrack maps in pinDir into the v2 maps (the next
  * hop left empty: the first packet looks it up; an IPv4 flow under the long key into
- * ct4) and unpins them. An entry the new programs already wrote wins. Run it after the
- * new programs are loaded and before they replace the old ones on the devices.
- * Returns how many entries moved.
+ * ct4). An entry already there wins. Run it after the new programs are loaded and before
+ * they replace the old ones on the devices, then again with `unpin` once they have: the
+ * old programs go on writing v1 until replaced, and the second pass takes what they
+ * opened meanwhile and unpins the v1 maps. Returns how many entries were copied.
  */
-export function moveV1Flows(pinDir: string, maps: { ct: BpfMap; ct4: BpfMap }): number {
+export function moveV1Flows(pinDir: string, maps: { ct: BpfMap; ct4: BpfMap }, unpin: boolean): number {
   let moved = 0;
   for (const name of V1_CT_MAPS) {
     const path = join(pinDir, name);
@@ -45,7 +46,7 @@ export function moveV1Flows(pinDir: string, maps: { ct: BpfMap; ct4: BpfMap }): 
           if ((e as { code?: string }).code !== 'EEXIST') throw e;
         }
       }
-      unlinkSync(path);
+      if (unpin) unlinkSync(path);
     } finally {
       old.close();
     }
@@ -80,9 +81,9 @@ export function carryFlows(old: readonly BpfMap[], maps: Record<keyof typeof MAP
 
 /**
  * The flows a previous datapath left, into this one's maps: those of resized conntrack maps,
- * then those of the v1 layout.
+ * then those of the v1 layout (its first pass: see moveV1Flows).
  */
 export function adoptPreviousFlows(pinDir: string, resizedCt: readonly BpfMap[], maps: Record<keyof typeof MAP, BpfMap>): { carried: number; moved: number } {
   const carried = carryFlows(resizedCt, maps);
-  return { carried, moved: moveV1Flows(pinDir, maps) };
+  return { carried, moved: moveV1Flows(pinDir, maps, false) };
 }

@@ -6,7 +6,7 @@ import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
 import { DROP_REASONS, EVENTS, MAP, SLOTS_PER_ENTRY, encodeU32, sumPerCpuCounter } from './abi.js';
 import { attachSocketPrograms, cgroup2Root, detachSocketPrograms } from './cgroup.js';
 import { ConntrackCollector } from './conntrack-gc.js';
-import { adoptPreviousFlows } from './ct-upgrade.js';
+import { adoptPreviousFlows, moveV1Flows } from './ct-upgrade.js';
 import { mapSizesOf, programConfigOf } from './load-config.js';
 import { moveLegacySlots } from './slots-upgrade.js';
 import { DeviceAttacher, detachAll } from './devices.js';
@@ -86,6 +86,9 @@ class EbpfDataplane implements Dataplane {
     const cgroup = config.cgroupRoot ?? cgroup2Root();
     attachSocketPrograms(this.loaded.sock, cgroup);
     log.info('socket load balancing attached', { cgroup });
+    // Flows the previous programs opened in v1 maps until just now; the v1 maps go.
+    const lateFlows = moveV1Flows(config.bpfPinDir, m, true);
+    if (lateFlows) log.info('conntrack v1 entries moved after attaching', { entries: lateFlows });
 
     this.gcTimer = setInterval(() => void this.gc(), GC_INTERVAL_MS);
     this.gcTimer.unref();
