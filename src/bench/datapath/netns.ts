@@ -26,16 +26,23 @@ export function currentNetns(): string {
   return readlinkSync('/proc/self/ns/net');
 }
 
+/** The names of the network devices in the calling process's namespace. */
+function deviceNames(): string[] {
+  const r = spawnSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip -j link show: ${(r.stderr || String(r.error ?? '')).trim()}`);
+  return (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname);
+}
+
 /**
  * Sets up the calling process's namespace as described above. Refuses unless that
- * namespace is neither `parentNetns` (the one the benchmark was started in) nor init's
- * (the host's): it never touches the host's devices, routes or sysctls, whatever the
- * arguments it was run with.
+ * namespace is not `parentNetns` (the one the benchmark was started in) and is fresh
+ * (no device but lo): it never touches the host's devices, routes or sysctls, whatever
+ * the arguments it was run with.
  */
 export function setUpRoutedNetns(parentNetns: string): void {
-  const here = currentNetns();
-  if (!parentNetns || here === parentNetns || here === readlinkSync('/proc/1/ns/net')) {
-    throw new Error('bench datapath: the routed setup runs only in a namespace of its own (unshare --net)');
+  const others = deviceNames().filter((n) => n !== 'lo');
+  if (!parentNetns || currentNetns() === parentNetns || others.length > 0) {
+    throw new Error(`bench datapath: the routed setup runs only in a fresh namespace of its own (unshare --net)${others.length ? `; this one has ${others.join(', ')}` : ''}`);
   }
   ip('link', 'set', 'lo', 'up');
   ip('link', 'add', DEVICE, 'type', 'veth', 'peer', 'name', `${DEVICE}p`);
