@@ -169,11 +169,11 @@ EKP_INLINE long ct_map_delete(const struct ekp_ct_key *k)
  * it (a reopen replaces the entry, handle_new; a SYN on a live FWD entry
  * restarts it, handle_fwd), so a SYN on a closing entry means the flow
  * is over; so does an expiry, as for the GC. The stale entry is deleted:
- * the rest of the direct connection finds nothing.
+ * the rest of the direct connection finds nothing, and it is counted.
  * The tuple of a live flow reused directly is a clash at the backend itself,
  * which only a source port rewrite could settle (netfilter's NAT does one).
  */
-EKP_INLINE int ct_rev_stale(const struct pkt *p, const struct ekp_ct_val *rev, __u64 now)
+EKP_INLINE int ct_rev_stale(struct ekp_ctx *ctx, const struct pkt *p, const struct ekp_ct_val *rev, __u64 now)
 {
 	struct ekp_ct_key k;
 
@@ -182,6 +182,7 @@ EKP_INLINE int ct_rev_stale(const struct pkt *p, const struct ekp_ct_val *rev, _
 		return 0;
 	ct_key_from_pkt(&k, p);
 	ct_map_delete(&k);
+	count_event(ctx, EKP_EV_CT_STALE_REV);
 	return 1;
 }
 

@@ -521,10 +521,8 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 		now = ekp_now();
 		if (ct->type == EKP_CT_REV) {
 			/* A stale entry's packet is a backend's, to a client: no frontend. */
-			if (ct_rev_stale(&p, ct, now)) {
-				count_event(ctx, EKP_EV_CT_STALE_REV);
+			if (ct_rev_stale(ctx, &p, ct, now))
 				return EKP_V_PASS;
-			}
 			ct_refresh(ct, &p, now);
 			return handle_rev(ctx, &p, ct, now);
 		}
@@ -569,10 +567,8 @@ EKP_INLINE int ekp_made_here(struct ekp_ctx *ctx)
 	if (!ct || ct->type != EKP_CT_REV)
 		return EKP_V_PASS;
 	now = ekp_now();
-	if (ct_rev_stale(&p, ct, now)) {
-		count_event(ctx, EKP_EV_CT_STALE_REV);
+	if (ct_rev_stale(ctx, &p, ct, now))
 		return EKP_V_PASS;
-	}
 	ct_refresh(ct, &p, now);
 	return rev_rewrite(ctx, &p, ct, &to);
 }

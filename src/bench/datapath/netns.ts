@@ -16,9 +16,10 @@ const GATEWAY = '172.18.0.1';
 /** Services, pods, the clients of established flows and of SYNs, the miss packets' destinations. */
 const ROUTED = ['10.96.0.0/12', '10.128.0.0/9', '100.64.0.0/10', '198.18.0.0/15', '203.0.113.0/24', `${NODE_IP}/32`];
 
-function ip(...args: string[]): void {
+function ip(...args: string[]): string {
   const r = spawnSync('ip', args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${(r.stderr || String(r.error ?? '')).trim()}`);
+  return r.stdout;
 }
 
 /** This process's network namespace, to hand to the child that sets up its own. */
@@ -28,9 +29,7 @@ export function currentNetns(): string {
 
 /** The names of the network devices in the calling process's namespace. */
 function deviceNames(): string[] {
-  const r = spawnSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ip -j link show: ${(r.stderr || String(r.error ?? '')).trim()}`);
-  return (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname);
+  return (JSON.parse(ip('-j', 'link', 'show')) as { ifname: string }[]).map((l) => l.ifname);
 }
 
 /**

@@ -9,6 +9,17 @@ import { LAYOUT, MAP, SIZE, decodeCtKey, encodeCtKey } from './abi.js';
 
 const FAMILY_OFFSET = LAYOUT.ekp_ct_key.fields.family.offset;
 
+/** Writes k → v unless the map has k already (what the running programs wrote wins); whether it wrote. */
+function insertIfAbsent(map: BpfMap, k: Buffer, v: Buffer): boolean {
+  try {
+    map.update(k, v, 'noexist');
+    return true;
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EEXIST') throw e;
+    return false;
+  }
+}
+
 /** The layout-v1 conntrack maps, IPv4 first; their values are the first V1_VALUE_SIZE bytes of a v2 value. */
 export const V1_CT_MAPS = ['ekp_ct4_v1', 'ekp_ct_v1'] as const;
 export const V1_VALUE_SIZE = LAYOUT.ekp_ct_val.fields.nh_oif.offset;
@@ -39,12 +50,7 @@ export function moveV1Flows(pinDir: string, maps: { ct: BpfMap; ct4: BpfMap }, u
           if (k[FAMILY_OFFSET] === 4) key = encodeCtKey(decodeCtKey(k));
           else to = maps.ct;
         }
-        try {
-          to.update(key, value, 'noexist');
-          moved++;
-        } catch (e) {
-          if ((e as { code?: string }).code !== 'EEXIST') throw e;
-        }
+        if (insertIfAbsent(to, key, value)) moved++;
       }
       if (unpin) unlinkSync(path);
     } finally {
@@ -64,16 +70,9 @@ export function carryFlows(old: readonly BpfMap[], maps: Record<keyof typeof MAP
   let carried = 0;
   for (const from of old) {
     const to = from.keySize === maps.ct4.keySize ? maps.ct4 : maps.ct;
-    for (const [k, v] of from.entries()) {
-      try {
-        // An older map may be bigger than the new one: the LRU then evicts as it fills, in the old
-        // map's bucket order, not by age, and may split a flow's two entries.
-        to.update(k, v, 'noexist');
-        carried++;
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'EEXIST') throw e;
-      }
-    }
+    // An older map may be bigger than the new one: the LRU then evicts as it fills, in the old
+    // map's bucket order, not by age, and may split a flow's two entries.
+    for (const [k, v] of from.entries()) if (insertIfAbsent(to, k, v)) carried++;
     from.close();
   }
   return carried;
