@@ -7,8 +7,9 @@ import { packageRoot } from '../native/index.js';
 import { MAP_DEFAULT_SIZE, MAP, SLOTS_PER_ENTRY, slotEntries } from '../dataplane/ebpf/abi.js';
 import { maglevTableSize } from '../dataplane/ebpf/maglev.js';
 import type { BenchSuite } from './index.js';
-import { DatapathRig } from './datapath/measure.js';
-import { CASES, buildDoc, deriveScale, formatReport, type RoundSample, type ScaleResult } from './datapath/report.js';
+import { DatapathRig, type NewFlowKind } from './datapath/measure.js';
+import { memoryLatencyNs } from './datapath/memory.js';
+import { CASES, buildDoc, deriveScale, formatReport, median, round1, type NewFlowSample, type RoundSample, type ScaleResult } from './datapath/report.js';
 import { currentNetns, setUpRoutedNetns } from './datapath/netns.js';
 import { PrivateBpffs, datapathMapBytes, type Sizes } from './datapath/rig.js';
 import { SyntheticCluster } from './datapath/services.js';
@@ -33,17 +34,22 @@ export const METHOD = [
   '  (same entry type and flags), so every repetition is a real FWD (REV) hit with a full DNAT+SNAT rewrite;',
   '  the counters must show N hits and the packet must come back byte-identical after the (even) N runs.',
   '- miss (no service, no flow) and the floor do not rewrite: plain repeat=N means.',
-  '- tc syn_vip: repeat=1 calls, each on a fresh packet from a new client:port, so each really creates its FWD',
-  '  and REV entries (checked: one creation per call; the entries are deleted after each batch). Calls alternate',
-  '  with the established packet (and miss, floor); syn_vip = median SYN - (median established per call -',
-  '  established repeat=N): the fixed cost of one test run (timer reads, cold caches for the shared code) is',
-  '  measured the same way and subtracted. What stays in is the cold-cache cost of the new-flow-only work, so',
-  '  it is an upper bound; "via miss" / "via floor" subtract the miss packet\'s or the tc floor\'s per-call cost',
-  '  instead; "spread VIPs" sends the SYNs to VIPs spread over all N services (cold service/backend entries).',
-  '- "conntrack alone": ct_floor (bpf/ct_floor.bpf.c) on SYNs of other new flows, interleaved with the above and',
-  '  corrected the same way: parse, a conntrack miss and the datapath\'s own ct_create() of a SNAT flow (REV',
-  '  entry on a random port, FWD entry) to one of 10 backends, nothing else: the conntrack part of syn_vip.',
-  '  snat_retries counts the SNAT port collisions of both (syn_vip\'s and ct_floor\'s).',
+  '- tc syn_vip: the mean over 4,096 different new flows back to back, in one repeat=4096 run of tc_syn_feed',
+  '  (bpf/syn_feed.bpf.c): before each repetition it writes the next SYN (a new client:port, to the VIP of one',
+  '  prepared flow) over the packet and tail-calls the unchanged tc_ingress, so each repetition really creates',
+  '  its FWD and REV entries (checked: every frame fed, one creation per flow, no drop or failed insert, the last',
+  '  packet DNATed and SNATed to a backend; the entries are deleted after each run). The same feed tail-calling a',
+  '  program that only returns gives what the feed adds; syn_vip = fed tc_ingress - fed return + that program run',
+  '  bare (the loop\'s own cost, which the floor\'s figure holds too). The mean includes what the conntrack LRU',
+  '  does every 128 inserts (moving free elements to this CPU\'s list), which a median of single calls leaves out.',
+  '  "spread VIPs": the same with SYNs to VIPs spread over all N services (cold service/backend entries).',
+  '  "conntrack alone": the feed into ct_floor (bpf/ct_floor.bpf.c): parse, a conntrack miss and the datapath\'s',
+  '  own ct_create() of a SNAT flow (REV entry on a random port, FWD entry) to one of 10 backends, nothing else.',
+  '  snat_retries counts the SNAT port collisions of all new flows.',
+  '- "single SYN": repeat=1 calls, each a new flow, interleaved with the established packet (and miss, floor);',
+  '  single = median SYN - (median established per call - established repeat=N): one new flow after a syscall.',
+  'memory_latency_ns: a dependent random load over 64 MiB (a pointer chase in this process), the unit the',
+  'conntrack inserts of a new flow are paid in: each touches a hash bucket and a free element nothing touched lately.',
   '- xdp_nodeport hands SNAT flows and every reply to tc untouched (xdp_to_stack), so for these packets it',
   '  rewrites nothing: all four cases are repeat=N means of what XDP costs before tc (checked: one',
   '  xdp_to_stack per run, packet unchanged).',
@@ -136,8 +142,18 @@ async function oneRound(rig: DatapathRig, o: Options, order: number): Promise<Ro
     async () => { r.tcFloorRepeat = await rig.repeatRun('tc-floor', o.repeat); },
     ...(['established', 'reply', 'miss'] as const).map((c) => async () => { r.repeat.tc[c] = await rig.repeatRun(`tc:${c}`, o.repeat); }),
     ...CASES.map((c) => async () => { r.repeat.xdp[c] = await rig.repeatRun(`xdp:${c}`, o.repeat); }),
-    () => { r.perCall = rig.perCallBatch(o.calls, false); },
-    () => { r.perCallSpread = rig.perCallBatch(o.calls, true); },
+    () => { r.perCall = rig.perCallBatch(o.calls); },
+    async () => {
+      // The feed runs and the bare loop back to back, so what is subtracted is measured next to what it is subtracted from.
+      const kinds: NewFlowKind[] = ['syn', 'spread', 'ct', 'feed'];
+      const nf = {} as NewFlowSample;
+      for (let k = 0; k < kinds.length; k++) {
+        const kind = kinds[(k + order) % kinds.length]!;
+        nf[kind] = await rig.newFlowRun(kind);
+      }
+      nf.bare = await rig.bareReturnRun(o.repeat);
+      r.newFlow = nf;
+    },
   ];
   for (let i = 0; i < steps.length; i++) await steps[(i + order) % steps.length]!();
   return r;
@@ -233,17 +249,19 @@ async function measure(args: string[]): Promise<number> {
       scales.push({ services: n, rig, rounds: [] });
       rig.growTo(n);
       rig.prepareFlows(FLOWS);
-      progress(`${n.toLocaleString('en-US')} services: tc_lb, xdp_lb, tc_floor, xdp_floor, ct_floor loaded, services written, ${FLOWS} flows established (${Math.round(performance.now() - t0)} ms)`);
+      progress(`${n.toLocaleString('en-US')} services: tc_lb, xdp_lb, tc_floor, xdp_floor, ct_floor, syn_feed loaded, services written, ${FLOWS} flows established (${Math.round(performance.now() - t0)} ms)`);
     }
     const results = await measureAll(scales, o);
     const snatRetries = scales.reduce((a, s) => a + Number(s.rig.snatRetries), 0);
     const verdicts = verdictNames(scales);
     closeAll();
     const mb = await mapBytes(fs, cluster);
+    const memoryLatency = round1(median(Array.from({ length: 5 }, () => memoryLatencyNs())));
     const doc = buildDoc({
       scales: results,
       mapBytes: mb.bytes,
       extra: {
+        memory_latency_ns: memoryLatency,
         method: METHOD,
         map_sizes_latency: sizes,
         map_sizes_maglev: mb.sizes,

@@ -13,6 +13,12 @@ import { FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, V4, type Net } from './fixtures
 const it = kernelIt();
 const NODEPORT = 30080;
 
+const u32 = (v: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v);
+  return b;
+};
+
 function cases(n: Net): Case[] {
   const np: SvcKey = { addr: n.node, port: NODEPORT, proto: 'tcp' };
   const be = (dp: Datapath) => {
@@ -157,6 +163,64 @@ describe('xdp_lb datapath', () => {
       }
     } finally {
       obj.close();
+    }
+  });
+
+  it('syn_feed (the benchmark\'s new-flow feed) gives each repetition of one test run its own SYN, through the real tc_ingress, and stops at the last frame', () => {
+    const feedObj = BpfObject.open(bpfObjectPath('syn_feed'), {}).load();
+    try {
+      fx.dp.clearFlows();
+      const n = V4;
+      fx.dp.setBackend(1, { addr: n.remoteBe, port: 8080 });
+      fx.dp.setService({ frontend: { addr: n.clusterIp, port: 80, proto: 'tcp' }, svcId: 71, slots: [1] });
+      const flows = [40100, 40101, 40102].map((sport) => ({ saddr: n.external, daddr: n.clusterIp, sport, dport: 80, proto: 'tcp' as const }));
+      const frames = flows.map((k) => buildPacket({ src: k.saddr, dst: k.daddr, proto: 'tcp', sport: k.sport, dport: k.dport }));
+      const frameMap = feedObj.map('syn_feed_frames');
+      frames.forEach((f, i) => {
+        expect(f.length).toBe(54);
+        frameMap.update(u32(i), Buffer.concat([f, Buffer.alloc(frameMap.valueSize - f.length)]));
+      });
+      const state = feedObj.map('syn_feed_state');
+      const setState = (next: number, count: number) => state.update(u32(0), Buffer.concat([u32(next), u32(count)]));
+      const feed = feedObj.program('tc_syn_feed');
+      const next = feedObj.map('syn_feed_next');
+      // The packet handed in is only a buffer of the right length: each repetition overwrites it.
+      const junk = Buffer.alloc(54, 0xee);
+
+      // The feed alone (tail call to a program that returns): nothing is created, every frame is used.
+      next.update(u32(0), u32(feedObj.program('tc_feed_return').fd));
+      setState(0, 3);
+      let before = fx.dp.counters();
+      let r = feed.testRun({ data: junk, repeat: 3 });
+      expect(r.retval).toBe(TC.pass);
+      expect(r.data.equals(frames[2]!)).toBe(true);
+      expect(state.lookup(u32(0))!.readUInt32LE(0)).toBe(3);
+      expect(counterDelta(before, fx.dp.counters()).events.ct_created ?? 0).toBe(0);
+
+      // Into tc_ingress: three repetitions are three new flows, each DNATed (the last one comes out).
+      next.update(u32(0), u32(fx.dp.program('tc_ingress', FROM_PODS).fd));
+      setState(0, 3);
+      before = fx.dp.counters();
+      r = feed.testRun({ data: junk, repeat: 3 });
+      expect(r.retval).toBe(TC.pass);
+      expect(r.data.equals(buildPacket({ src: n.external, dst: n.remoteBe, proto: 'tcp', sport: 40102, dport: 8080 }))).toBe(true);
+      expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(3);
+      const ct = fx.dp.map(MAP.ct4);
+      for (const k of flows) expect(decodeCtVal(ct.lookup(encodeCtKey(k))!, 4)).toMatchObject({ addr: n.remoteBe, port: 8080, svcId: 71 });
+
+      // A fourth repetition would replay a flow that exists: the feed refuses it instead.
+      setState(0, 3);
+      before = fx.dp.counters();
+      r = feed.testRun({ data: junk, repeat: 4 });
+      expect(r.retval).toBe(TC.drop);
+      expect(state.lookup(u32(0))!.readUInt32LE(0)).toBe(3);
+      expect(counterDelta(before, fx.dp.counters()).events.ct_created ?? 0).toBe(0);
+      // ... and so does a packet of another length.
+      setState(0, 3);
+      expect(feed.testRun({ data: Buffer.alloc(60) }).retval).toBe(TC.drop);
+    } finally {
+      feedObj.close();
+      fx.dp.clearFlows();
     }
   });
 

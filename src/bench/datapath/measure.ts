@@ -8,7 +8,7 @@ import {
 } from '../../dataplane/ebpf/abi.js';
 import { kernelConfigFlags } from '../../dataplane/ebpf/kernel.js';
 import { ServiceWriter, type LbAlgorithm } from '../../dataplane/ebpf/writer.js';
-import type { BpfMap, BpfProgram } from '../../native/index.js';
+import type { BpfMap, BpfProgram, TestRunResult } from '../../native/index.js';
 import { TCP, intToIpv4, ipv4ToInt, parseTcp4, tcp4Frame } from './packet.js';
 import { median, type CaseName, type ProgKind } from './report.js';
 import { loadObjects, type Objects, type Sizes } from './rig.js';
@@ -45,9 +45,19 @@ export interface PerCall {
   established: number;
   miss: number;
   floor: number;
-  /** ct_floor on a SYN of a new flow: a conntrack miss and ct_create()'s two inserts alone. */
-  ct_create: number;
 }
+
+/**
+ * What bpf/syn_feed.bpf.c times, one repeat=N run each, N new flows per run: tc_ingress on
+ * SYNs to one VIP ('syn') or to VIPs spread over all services ('spread'), ct_floor ('ct'),
+ * and the feed alone, tail-calling tc_feed_return ('feed').
+ */
+export type NewFlowKind = 'syn' | 'spread' | 'ct' | 'feed';
+
+/** The feed's frames: Ethernet + IPv4 + TCP SYN, no options (syn_feed.bpf.c). */
+const FEED_FRAME = 54;
+/** New flows per feed run: a tenth of the SNAT ports of a service's 10 backends, so port draws rarely collide. */
+export const FEED_FLOWS = 4096;
 
 interface Snapshot {
   created: bigint;
@@ -80,6 +90,9 @@ export class DatapathRig {
   readonly tcFloor: BpfProgram | null;
   /** bpf/ct_floor.bpf.c: the conntrack part of a new flow alone. */
   readonly ctFloor: BpfProgram | null;
+  /** bpf/syn_feed.bpf.c: N distinct new flows in one repeat=N run. */
+  readonly feed: BpfProgram | null;
+  readonly feedReturn: BpfProgram | null;
   readonly writer: ServiceWriter;
   private services = 0;
   private flows: Flow[] = [];
@@ -92,13 +105,18 @@ export class DatapathRig {
   constructor(private readonly opts: RigOptions) {
     const config = opts.config ?? WIRE_CONFIG;
     const specs = [{ object: 'tc_lb', config }];
-    if (opts.withXdp) specs.push({ object: 'xdp_lb', config }, { object: 'xdp_floor', config: {} }, { object: 'tc_floor', config: {} }, { object: 'ct_floor', config });
+    if (opts.withXdp) {
+      specs.push({ object: 'xdp_lb', config }, { object: 'xdp_floor', config: {} }, { object: 'tc_floor', config: {} }, { object: 'ct_floor', config },
+        { object: 'syn_feed', config: {} });
+    }
     this.objects = loadObjects(opts.pinRoot, specs, opts.sizes);
     this.tc = this.objects.prog('tc_lb', 'tc_ingress');
     this.xdp = opts.withXdp ? this.objects.prog('xdp_lb', 'xdp_nodeport') : null;
     this.floor = opts.withXdp ? this.objects.prog('xdp_floor', 'xdp_floor') : null;
     this.tcFloor = opts.withXdp ? this.objects.prog('tc_floor', 'tc_floor') : null;
     this.ctFloor = opts.withXdp ? this.objects.prog('ct_floor', 'tc_ct_floor') : null;
+    this.feed = opts.withXdp ? this.objects.prog('syn_feed', 'tc_syn_feed') : null;
+    this.feedReturn = opts.withXdp ? this.objects.prog('syn_feed', 'tc_feed_return') : null;
     const m = (n: MapName) => this.objects.map(n);
     this.writer = new ServiceWriter(
       { svc: m(MAP.svc), backend: m(MAP.backend), slots: m(MAP.slots), srcRange: m(MAP.srcRange) },
@@ -206,64 +224,114 @@ export class DatapathRig {
   }
 
   /**
-   * `calls` rounds of five repeat=1 runs, interleaved call by call so drift on this
-   * shared machine hits all alike: a SYN that opens a new flow (a fresh client:port per
-   * call), an established packet, a miss packet (all with tc_ingress), the tc floor
-   * program on the established packet, and ct_floor on a SYN of another new flow. With `spreadServices` false every packet belongs
-   * to one flow/VIP (the next prepared flow, in turn); with true, SYNs go to VIPs spread
-   * over all services and the other packets rotate over all prepared flows. Returns the
-   * medians of the kernel's per-call durations. Throws unless the counters show exactly
-   * one conntrack creation per SYN (two per call, with ct_floor's), one FWD hit per
+   * `calls` rounds of four repeat=1 runs, interleaved call by call so drift on this shared
+   * machine hits all alike: a SYN that opens a new flow (a fresh client:port per call, to
+   * the VIP of the next prepared flow, in turn), that flow's established packet, its miss
+   * packet (all with tc_ingress), and the tc floor on the established packet. Returns the
+   * medians of the kernel's per-call durations: single packets, with what a syscall leaves
+   * of the caches, where newFlowRun's figures are means over back-to-back packets. Throws
+   * unless the counters show exactly one conntrack creation per SYN, one FWD hit per
    * established packet and one service hit per floor run. The new flows are deleted afterwards.
    */
-  perCallBatch(calls: number, spreadServices: boolean): PerCall {
-    const home = this.flows[this.batchSeq++ % this.flows.length]!;
-    const flowAt = (i: number) => (spreadServices ? this.flows[i % this.flows.length]! : home);
+  perCallBatch(calls: number): PerCall {
+    const f = this.flows[this.batchSeq++ % this.flows.length]!;
     const frames: Buffer[] = [];
     const fwdKeys: CtKey[] = [];
-    const targets: number[] = [];
-    const ctFrames: Buffer[] = [];
     for (let i = 0; i < calls; i++) {
-      const seq = this.synSeq++;
-      const svc = spreadServices ? spread(seq, this.services) : home.svc;
-      const sport = 1024 + (seq & 0x3fff);
-      const syn = (first: string, to: string) => {
-        const src = intToIpv4(ipv4ToInt(first) + ((seq >>> 14) % 100_000));
-        fwdKeys.push({ saddr: src, daddr: to, sport, dport: SERVICE_PORT, proto: 'tcp' });
-        return tcp4Frame({ src, dst: to, sport, dport: SERVICE_PORT, flags: TCP.SYN });
-      };
-      frames.push(syn('198.18.0.1', clusterIpOf(svc)));
-      // ct_floor's flows: another client range, to a VIP of the same scale.
-      ctFrames.push(syn('198.20.0.1', clusterIpOf(spread(seq, this.services))));
-      targets.push(svc);
+      const { frame, key } = this.newSyn('198.18.0.1', f.svc);
+      frames.push(frame);
+      fwdKeys.push(key);
     }
-    const run = (p: BpfProgram, data: Buffer, verdicts: ReadonlySet<number>, what: string) => {
-      const r = p.testRun({ data, dataOutSize: data.length + 64 });
-      if (!verdicts.has(r.retval)) throw new Error(`bench: ${what}: verdict ${r.retval}, expected one of ${[...verdicts].join('/')}`);
-      this.noteVerdict(what, r.retval);
-      return r;
-    };
     const pass = new Set([TC_ACT_OK]);
     const before = this.counters();
-    const out = { syn: new Array<number>(calls), est: new Array<number>(calls), miss: new Array<number>(calls), floor: new Array<number>(calls), ct: new Array<number>(calls) };
+    const out = { syn: new Array<number>(calls), est: new Array<number>(calls), miss: new Array<number>(calls), floor: new Array<number>(calls) };
     for (let i = 0; i < calls; i++) {
-      const f = flowAt(i);
-      const rs = run(this.tc, frames[i]!, TC_FORWARDED, 'tc syn_vip');
-      if (i === 0) this.checkNewFlow(parseTcp4(rs.data), targets[0]!);
+      const rs = this.run(this.tc, frames[i]!, TC_FORWARDED, 'tc syn_vip');
+      if (i === 0) this.checkNewFlow(parseTcp4(rs.data), f.svc);
       out.syn[i] = rs.durationNs;
-      out.est[i] = run(this.tc, f.established, TC_FORWARDED, 'tc established').durationNs;
-      const rm = run(this.tc, f.miss, pass, 'tc miss');
+      out.est[i] = this.run(this.tc, f.established, TC_FORWARDED, 'tc established').durationNs;
+      const rm = this.run(this.tc, f.miss, pass, 'tc miss');
       if (!rm.data.subarray(0, f.miss.length).equals(f.miss)) throw new Error('bench: tc miss: the packet was modified');
       out.miss[i] = rm.durationNs;
-      out.floor[i] = run(this.tcFloor!, f.established, pass, 'tc floor').durationNs;
-      out.ct[i] = run(this.ctFloor!, ctFrames[i]!, pass, 'ct floor').durationNs;
+      out.floor[i] = this.run(this.tcFloor!, f.established, pass, 'tc floor').durationNs;
     }
     const after = this.counters();
-    // The floor counts a found VIP as a FWD hit, hence 2 per call; ct_floor creates a flow.
-    this.expectDelta('tc per-call batch', before, after, { created: 2 * calls, hitFwd: 2 * calls, hitRev: 0, drops: 0, insertFail: 0, reuse: 0 });
+    // The floor counts a found VIP as a FWD hit, hence 2 per call.
+    this.expectDelta('tc per-call batch', before, after, { created: calls, hitFwd: 2 * calls, hitRev: 0, drops: 0, insertFail: 0, reuse: 0 });
     this.snatRetries += after.snatRetry - before.snatRetry;
     this.forgetFlows(fwdKeys);
-    return { syn_vip: median(out.syn), established: median(out.est), miss: median(out.miss), floor: median(out.floor), ct_create: median(out.ct) };
+    return { syn_vip: median(out.syn), established: median(out.est), miss: median(out.miss), floor: median(out.floor) };
+  }
+
+  /** A SYN of a flow that does not exist yet, from `firstClient`'s range, to service `svc`'s VIP. */
+  private newSyn(firstClient: string, svc: number): { frame: Buffer; key: CtKey; svc: number } {
+    const seq = this.synSeq++;
+    const src = intToIpv4(ipv4ToInt(firstClient) + ((seq >>> 14) % 100_000));
+    const sport = 1024 + (seq & 0x3fff);
+    const dst = clusterIpOf(svc);
+    return { frame: tcp4Frame({ src, dst, sport, dport: SERVICE_PORT, flags: TCP.SYN }), key: { saddr: src, daddr: dst, sport, dport: SERVICE_PORT, proto: 'tcp' }, svc };
+  }
+
+  private run(p: BpfProgram, data: Buffer, verdicts: ReadonlySet<number>, what: string): TestRunResult {
+    const r = p.testRun({ data, dataOutSize: data.length + 64 });
+    if (!verdicts.has(r.retval)) throw new Error(`bench: ${what}: verdict ${r.retval}, expected one of ${[...verdicts].join('/')}`);
+    this.noteVerdict(what, r.retval);
+    return r;
+  }
+
+  /**
+   * The mean cost of a new flow over FEED_FLOWS different ones, back to back: one
+   * repeat=FEED_FLOWS run of tc_syn_feed (bpf/syn_feed.bpf.c), which writes the next SYN
+   * frame over the packet before each repetition and tail-calls the program measured.
+   * 'syn' sends them to one VIP (the next prepared flow's, in turn), 'spread' to VIPs
+   * spread over all services, 'ct' gives them (from another client range) to ct_floor, and
+   * 'feed' to tc_feed_return: what the feed adds, which the caller subtracts. Throws unless
+   * every frame was fed and the counters show one creation per flow (none for 'feed'), no
+   * drop, no failed insert; for tc, the last packet must come out DNATed and SNATed to a
+   * backend of its service. The flows are deleted afterwards.
+   */
+  async newFlowRun(kind: NewFlowKind): Promise<number> {
+    const home = this.flows[this.batchSeq++ % this.flows.length]!;
+    const syns = Array.from({ length: FEED_FLOWS }, () =>
+      kind === 'spread' ? this.newSyn('198.18.0.1', spread(this.synSeq, this.services))
+        : kind === 'ct' ? this.newSyn('198.20.0.1', spread(this.synSeq, this.services)) : this.newSyn('198.18.0.1', home.svc));
+    const frames = this.objects.ownMap('syn_feed', 'syn_feed_frames');
+    const keys = Buffer.alloc(4 * FEED_FLOWS);
+    const values = Buffer.alloc(frames.valueSize * FEED_FLOWS);
+    syns.forEach((s, i) => {
+      if (s.frame.length !== FEED_FRAME) throw new Error(`bench: a feed frame is ${s.frame.length} bytes, not ${FEED_FRAME}`);
+      keys.writeUInt32LE(i, 4 * i);
+      s.frame.copy(values, frames.valueSize * i);
+    });
+    frames.updateBatch(keys, values);
+    const state = this.objects.ownMap('syn_feed', 'syn_feed_state');
+    const st = Buffer.alloc(8);
+    st.writeUInt32LE(FEED_FLOWS, 4); // next = 0, frames = FEED_FLOWS
+    state.update(encodeU32(0), st);
+    const target = kind === 'ct' ? this.ctFloor! : kind === 'feed' ? this.feedReturn! : this.tc;
+    this.objects.ownMap('syn_feed', 'syn_feed_next').update(encodeU32(0), encodeU32(target.fd));
+    const before = this.counters();
+    const r = await this.feed!.testRunAsync({ data: syns[0]!.frame, repeat: FEED_FLOWS, dataOutSize: FEED_FRAME + 64 });
+    const after = this.counters();
+    const what = `feed ${kind}`;
+    const fed = state.lookup(encodeU32(0))!.readUInt32LE(0);
+    if (fed !== FEED_FLOWS) throw new Error(`bench: ${what}: ${fed} of ${FEED_FLOWS} frames fed`);
+    const verdicts = kind === 'syn' || kind === 'spread' ? TC_FORWARDED : new Set([TC_ACT_OK]);
+    if (!verdicts.has(r.retval)) throw new Error(`bench: ${what}: verdict ${r.retval}`);
+    this.noteVerdict(`${what} (repeat)`, r.retval);
+    if (kind === 'syn' || kind === 'spread') this.checkNewFlow(parseTcp4(r.data), syns[FEED_FLOWS - 1]!.svc);
+    this.expectDelta(what, before, after, { created: kind === 'feed' ? 0 : FEED_FLOWS, hitFwd: 0, hitRev: 0, drops: 0, insertFail: 0, reuse: 0 });
+    this.snatRetries += after.snatRetry - before.snatRetry;
+    this.forgetFlows(syns.map((s) => s.key));
+    return r.durationNs;
+  }
+
+  /** tc_feed_return run bare, repeat=N: the test-run loop's own cost per repetition, which the floor's figure holds too. */
+  async bareReturnRun(repeat: number): Promise<number> {
+    const data = this.flows[0]!.established;
+    const r = await this.feedReturn!.testRunAsync({ data, repeat });
+    if (r.retval !== TC_ACT_OK) throw new Error(`bench: tc_feed_return: verdict ${r.retval}`);
+    return r.durationNs;
   }
 
   /** Verdicts seen per path (tc: pass, or redirect after the FIB lookup). */

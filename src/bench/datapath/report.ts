@@ -23,15 +23,22 @@ export interface ResultRow {
   ns: number;
 }
 
-/** Per scale: what was measured, before subtracting anything (medians over rounds). */
 /** Medians of repeat=1 calls of one interleaved batch (see DatapathRig.perCallBatch). */
 export interface PerCallSample {
   syn_vip: number;
   established: number;
   miss: number;
   floor: number;
-  /** bpf/ct_floor.bpf.c on a SYN of a new flow: a conntrack miss and the two inserts alone. */
-  ct_create: number;
+}
+
+/** Means of repeat=N runs over N distinct new flows each (DatapathRig.newFlowRun), and the bare loop. */
+export interface NewFlowSample {
+  syn: number;
+  spread: number;
+  ct: number;
+  feed: number;
+  /** tc_feed_return run directly: the test-run loop's own cost per repetition. */
+  bare: number;
 }
 
 /** One round at one scale: every number is a kernel-reported duration in ns. */
@@ -41,10 +48,10 @@ export interface RoundSample {
   tcFloorRepeat: number;
   /** repeat=N means: tc's cases that can run repeatedly on one buffer, and all of XDP's (it rewrites none of them). */
   repeat: { tc: { established: number; reply: number; miss: number }; xdp: Record<CaseName, number> };
+  /** tc, new flows back to back through bpf/syn_feed.bpf.c. */
+  newFlow: NewFlowSample;
   /** tc, repeat=1 calls, every packet of one flow / VIP. */
   perCall: PerCallSample;
-  /** tc, repeat=1 calls, SYNs to VIPs spread over all services, other packets over all flows. */
-  perCallSpread: PerCallSample;
 }
 
 export interface ScaleSamples {
@@ -53,22 +60,25 @@ export interface ScaleSamples {
 }
 
 export interface SynDerivation {
-  /** Median repeat=1 duration of a SYN that creates its flow, uncorrected. */
+  /** What the feed adds per repetition (frame copy, tail call), subtracted from its runs: feed - bare. */
+  feed: number;
+  /** SYNs to VIPs spread over all services (cold service, slot and backend entries), fed like syn_vip. */
+  spread: number;
+  /**
+   * ct_floor, fed like syn_vip: what a new flow's conntrack work (a miss, then the REV and
+   * FWD inserts of ct_create()) costs alone; the rest of syn_vip is service lookup, backend
+   * choice, rewrite and forwarding.
+   */
+  ctCreate: number;
+  /** A single SYN, not back to back: median repeat=1 duration, uncorrected. */
   perCall: number;
   /** What one repeat=1 call adds for the nearest path: established(repeat=1) - established(repeat=N). */
   overhead: number;
-  /** The same SYN corrected with the miss packet's per-call cost instead. */
+  /** The single SYN corrected by that overhead: a new flow after a syscall's worth of cache traffic. */
+  single: number;
+  /** ... corrected with the miss packet's per-call cost instead, and with the floor program's. */
   viaMiss: number;
-  /** ... and with the floor program's (the loosest bound: least shared code). */
   viaFloor: number;
-  /** SYNs to VIPs spread over all services (cold service/slot/backend entries), corrected like syn_vip. */
-  spread: number;
-  /**
-   * ct_floor, corrected like syn_vip: what a new flow's conntrack work (a miss, then the REV
-   * and FWD inserts of ct_create()) costs alone; the rest of syn_vip is service lookup,
-   * backend choice, rewrite and forwarding.
-   */
-  ctCreate: number;
 }
 
 export interface ScaleResult {
@@ -81,20 +91,22 @@ export interface ScaleResult {
 }
 
 /**
- * established/reply/miss/floor: medians over rounds of repeat=N means. syn_vip cannot be
- * repeated on one buffer (the first run creates the flow and rewrites the packet), so per
- * round: syn_vip = SYN(repeat=1) - (established(repeat=1) - established(repeat=N)), same
- * program, calls interleaved: the fixed cost of one test run (timer reads, cold caches for
- * the code both paths share: parse, conntrack lookup, rewrite) cancels. What is left of
- * the cold-cache cost of the new-flow-only code stays in, so it is an upper bound.
+ * Every figure is a median over rounds. established/reply/miss/floor: repeat=N means.
+ * syn_vip cannot be repeated on one buffer (the first run creates the flow and rewrites
+ * the packet), so bpf/syn_feed.bpf.c writes a new flow's SYN over the packet before each
+ * repetition and tail-calls tc_ingress: syn_vip = fed(tc_ingress) - fed(nothing) + bare,
+ * where bare (a program that returns, run directly) puts back the loop's own cost that
+ * the floor's figure holds too. spread and ctCreate likewise. The single-SYN figures
+ * (repeat=1) are kept for comparison: single = SYN(repeat=1) - (established(repeat=1) -
+ * established(repeat=N)).
  */
 export function deriveScale(s: ScaleSamples): ScaleResult {
   if (s.rounds.length === 0) throw new RangeError('deriveScale: no rounds');
   const med = (f: (r: RoundSample) => number) => round1(median(s.rounds.map(f)));
-  const corrected = (pc: PerCallSample, r: RoundSample) => pc.syn_vip - (pc.established - r.repeat.tc.established);
+  const fed = (r: RoundSample, x: number) => x - r.newFlow.feed + r.newFlow.bare;
   const ns: ScaleResult['ns'] = {
     tc: {
-      syn_vip: med((r) => corrected(r.perCall, r)),
+      syn_vip: med((r) => fed(r, r.newFlow.syn)),
       established: med((r) => r.repeat.tc.established),
       reply: med((r) => r.repeat.tc.reply),
       miss: med((r) => r.repeat.tc.miss),
@@ -102,12 +114,14 @@ export function deriveScale(s: ScaleSamples): ScaleResult {
     xdp: Object.fromEntries(CASES.map((c) => [c, med((r) => r.repeat.xdp[c])])) as Record<CaseName, number>,
   };
   const syn: SynDerivation = {
+    feed: med((r) => r.newFlow.feed - r.newFlow.bare),
+    spread: med((r) => fed(r, r.newFlow.spread)),
+    ctCreate: med((r) => fed(r, r.newFlow.ct)),
     perCall: med((r) => r.perCall.syn_vip),
     overhead: med((r) => r.perCall.established - r.repeat.tc.established),
+    single: med((r) => r.perCall.syn_vip - (r.perCall.established - r.repeat.tc.established)),
     viaMiss: med((r) => r.perCall.syn_vip - (r.perCall.miss - r.repeat.tc.miss)),
     viaFloor: med((r) => r.perCall.syn_vip - (r.perCall.floor - r.tcFloorRepeat)),
-    spread: med((r) => corrected(r.perCallSpread, r)),
-    ctCreate: med((r) => corrected({ ...r.perCall, syn_vip: r.perCall.ct_create }, r)),
   };
   return { services: s.services, floorNs: { tc: med((r) => r.tcFloorRepeat), xdp: med((r) => r.floorRepeat) }, ns, syn };
 }
@@ -219,17 +233,21 @@ export function formatReport(doc: BenchDoc, scales: readonly ScaleResult[]): str
   out.push('xdp_nodeport hands SNAT flows and replies to tc untouched: its figures are what XDP adds before tc.');
   out.push('The floor (parse + one service-map lookup) runs at each hook; against the XDP floor, tc established is',
     scales.map((s) => `${(s.ns.tc.established / s.floorNs.xdp).toFixed(2)}x`).join(' / ') + ' (test-run of a tc program costs ~10 ns more than an XDP one).', ''),
-  out.push('tc syn_vip = SYN(repeat=1) - (established(repeat=1) - established(repeat=N)), interleaved calls.');
-  out.push('Other corrections, SYNs spread over all services, and the conntrack part alone (ct_floor: a miss and the',
-    'two inserts of a SNAT flow, corrected the same way), for comparison:', '');
+  out.push('tc syn_vip: the mean over 4,096 new flows back to back (bpf/syn_feed.bpf.c feeds each repetition a new SYN),',
+    'less what the feed adds. Fed the same way: SYNs to VIPs spread over all services, and the conntrack part alone',
+    '(ct_floor: a miss and the two inserts of a SNAT flow). A single SYN (repeat=1, after a syscall) for comparison:', '');
   out.push(formatTable(
-    ['services', 'tc: SYN per call', 'per-call overhead', 'syn_vip', 'via miss', 'via floor', 'spread VIPs', 'conntrack alone'],
+    ['services', 'syn_vip', 'spread VIPs', 'conntrack alone', 'feed adds', 'single SYN', 'its overhead', 'via miss', 'via floor'],
     scales.map((s) => [
-      s.services.toLocaleString('en-US'), fmtNs(s.syn.perCall), fmtNs(s.syn.overhead), fmtNs(s.ns.tc.syn_vip),
-      fmtNs(s.syn.viaMiss), fmtNs(s.syn.viaFloor), fmtNs(s.syn.spread),
-      `${fmtNs(s.syn.ctCreate)} (${(s.syn.ctCreate / s.floorNs.tc).toFixed(2)}x)`,
+      s.services.toLocaleString('en-US'), fmtNs(s.ns.tc.syn_vip), fmtNs(s.syn.spread),
+      `${fmtNs(s.syn.ctCreate)} (${(s.syn.ctCreate / s.floorNs.tc).toFixed(2)}x)`, fmtNs(s.syn.feed),
+      fmtNs(s.syn.single), fmtNs(s.syn.overhead), fmtNs(s.syn.viaMiss), fmtNs(s.syn.viaFloor),
     ]),
   ), '');
+  if (typeof doc.memory_latency_ns === 'number') {
+    out.push(`A dependent random load over 64 MiB costs ${fmtNs(doc.memory_latency_ns)} ns here (memory_latency_ns): conntrack alone takes as long as`,
+      `${(scales.map((s) => s.syn.ctCreate / (doc.memory_latency_ns as number)).map((x) => x.toFixed(1)).join(' / '))} of them.`, '');
+  }
   const goals = (doc.goals ?? []) as Goal[];
   if (goals.length) {
     out.push(formatTable(['goal', 'measured', 'limit', 'met'], goals.map((g) => [g.goal, g.goal.includes('growth') ? `${g.measured}%` : `${g.measured}x`, g.goal.includes('growth') ? `${g.limit}%` : `${g.limit}x`, g.met ? 'yes' : 'NO'])), '');

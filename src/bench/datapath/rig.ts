@@ -74,6 +74,8 @@ export function loadObject(name: string, pinRoot: string, config: Config, sizes:
 export interface Objects {
   close(): void;
   map(name: MapName): BpfMap;
+  /** A map of one object that is not shared through the pin directory. */
+  ownMap(object: string, name: string): BpfMap;
   prog(object: string, name: string): BpfProgram;
 }
 
@@ -86,14 +88,16 @@ export function loadObjects(pinRoot: string, specs: { object: string; config: Co
     loaded.forEach((l) => l.obj.close());
     throw e;
   }
+  const find = (object: string) => {
+    const l = loaded.find((x) => x.object === object);
+    if (!l) throw new Error(`bench: object ${object} not loaded`);
+    return l.obj;
+  };
   return {
     close: () => loaded.forEach((l) => l.obj.close()),
     map: (name) => loaded[0]!.obj.map(name),
-    prog: (object, name) => {
-      const l = loaded.find((x) => x.object === object);
-      if (!l) throw new Error(`bench: object ${object} not loaded`);
-      return l.obj.program(name);
-    },
+    ownMap: (object, name) => find(object).map(name),
+    prog: (object, name) => find(object).program(name),
   };
 }
 

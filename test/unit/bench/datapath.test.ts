@@ -8,15 +8,15 @@ import {
 import { TCP, ipv4Add, parseTcp4, tcp4Frame } from '../../../src/bench/datapath/packet.js';
 import { SyntheticCluster, backendIpOf, clusterIpOf, spread } from '../../../src/bench/datapath/services.js';
 
-const pc = (syn: number, est: number, miss: number, floor: number, ct = 500): PerCallSample => ({ syn_vip: syn, established: est, miss, floor, ct_create: ct });
+const pc = (syn: number, est: number, miss: number, floor: number): PerCallSample => ({ syn_vip: syn, established: est, miss, floor });
 
 function round(k: number): RoundSample {
   return {
     floorRepeat: 40 + k,
     tcFloorRepeat: 50 + k,
     repeat: { tc: { established: 100 + k, reply: 110 + k, miss: 90 + k }, xdp: { syn_vip: 95, established: 80, reply: 85, miss: 70 } },
-    perCall: pc(800 + k, 250 + k, 240, 150, 600 + 2 * k),
-    perCallSpread: pc(1000, 300, 260, 160),
+    newFlow: { syn: 900 + 3 * k, spread: 1200 + k, ct: 700 + 2 * k, feed: 60 + k, bare: 20 },
+    perCall: pc(800 + k, 250 + k, 240, 150),
   };
 }
 
@@ -32,21 +32,23 @@ describe('median', () => {
 });
 
 describe('deriveScale', () => {
-  it('reports repeat=N medians for established/reply/miss/both floors (and all of XDP) and corrects tc syn_vip per round', () => {
+  it('reports repeat=N medians for established/reply/miss/both floors (and all of XDP) and takes the feed out of tc syn_vip per round', () => {
     const r = deriveScale({ services: 10, rounds: [round(0), round(2), round(1)] });
     expect(r.floorNs).toEqual({ tc: 51, xdp: 41 });
     expect(r.ns.tc).toEqual({
-      // per round: syn - (est per call - est repeat) = 800+k - 150 -> median 651
-      syn_vip: 651, established: 101, reply: 111, miss: 91,
+      // per round: fed syn - feed + bare = 900+3k - (60+k) + 20 = 860+2k -> median 862
+      syn_vip: 862, established: 101, reply: 111, miss: 91,
     });
+    expect(r.syn.feed).toBe(41);
+    expect(r.syn.spread).toBe(1201 - 61 + 20);
+    expect(r.syn.ctCreate).toBe(702 - 61 + 20);
+    // the single SYN: per round 800+k - (250+k - (100+k)) -> median 651
     expect(r.syn.perCall).toBe(801);
     expect(r.syn.overhead).toBe(150);
+    expect(r.syn.single).toBe(651);
     expect(r.syn.viaMiss).toBe(801 - (240 - 91));
     // the per-call floor is the tc one, like the SYN it corrects
     expect(r.syn.viaFloor).toBe(801 - (150 - 51));
-    expect(r.syn.spread).toBe(1000 - (300 - 101));
-    // ct_floor is corrected like the SYN: per round 600+2k - (250+k - (100+k)) -> median 452
-    expect(r.syn.ctCreate).toBe(452);
     expect(r.ns.xdp).toEqual({ syn_vip: 95, established: 80, reply: 85, miss: 70 });
   });
 
@@ -57,7 +59,7 @@ describe('deriveScale', () => {
 
 function scale(services: number, f: number, mult: number): ScaleResult {
   const ns = Object.fromEntries(CASES.map((c, i) => [c, (i + 1) * 10 * mult])) as ScaleResult['ns']['tc'];
-  const syn = { perCall: 1, overhead: 1, viaMiss: 1, viaFloor: 1, spread: 100 * mult, ctCreate: 1 };
+  const syn = { feed: 1, perCall: 1, overhead: 1, single: 1, viaMiss: 1, viaFloor: 1, spread: 100 * mult, ctCreate: 1 };
   // The XDP floor is half the tc one, so a ratio taken to the wrong floor shows.
   return { services, floorNs: { tc: f, xdp: f / 2 }, ns: { tc: ns, xdp: ns }, syn };
 }
@@ -113,6 +115,13 @@ describe('buildDoc', () => {
     expect(text).toContain('100,000');
     for (const c of CASES) expect(text).toContain(c);
     expect(text).toContain('ekp_svc_v1');
+    expect(text).not.toContain('random load');
+  });
+
+  it('counts conntrack alone in random loads when the memory latency was measured', () => {
+    const text = formatReport({ ...doc, memory_latency_ns: 0.5 }, scales);
+    // ctCreate 1 ns at each scale, 0.5 ns per load
+    expect(text).toContain('conntrack alone takes as long as\n2.0 / 2.0 / 2.0 of them');
   });
 });
 
