@@ -4,9 +4,9 @@
  * that any hash-map conntrack pays, with nothing of the rest. Parse, a
  * conntrack miss, then the datapath's own ct_create() for a SNAT flow (the
  * REV entry on a random port, NOEXIST, and the FWD entry) to one of ten
- * fixed backends; no service lookup, backend choice, rewrite or forwarding. Its
- * per-call cost, corrected as syn_vip's is, tells how much of a new flow's
- * cost is the two LRU inserts themselves (cold bucket, cold free element).
+ * fixed backends; no service lookup, backend choice, rewrite or forwarding. Fed
+ * new flows as syn_vip's tc_ingress is (syn_feed.bpf.c), it tells how much of a
+ * new flow's cost is the conntrack miss and the two LRU inserts themselves.
  */
 #include "lib/pipeline.h"
 

@@ -62,14 +62,12 @@ int tc_syn_feed(struct __sk_buff *skb)
 	/* Past the last frame a repetition would replay a flow that exists:
 	 * userspace sizes the run to the frames, and a shot verdict says it did not. */
 	i = st->next;
-	if (i >= st->frames)
+	if (i >= st->frames || skb->len != SYN_FEED_FRAME_LEN)
+		return TC_ACT_SHOT;
+	f = bpf_map_lookup_elem(&syn_feed_frames, &i);
+	if (!f || bpf_skb_store_bytes(skb, 0, f->bytes, SYN_FEED_FRAME_LEN, 0))
 		return TC_ACT_SHOT;
 	st->next = i + 1;
-	f = bpf_map_lookup_elem(&syn_feed_frames, &i);
-	if (!f || skb->len != SYN_FEED_FRAME_LEN)
-		return TC_ACT_SHOT;
-	if (bpf_skb_store_bytes(skb, 0, f->bytes, SYN_FEED_FRAME_LEN, 0))
-		return TC_ACT_SHOT;
 	bpf_tail_call(skb, &syn_feed_next, 0);
 	return TC_ACT_SHOT;
 }

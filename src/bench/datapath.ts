@@ -7,12 +7,15 @@ import { packageRoot } from '../native/index.js';
 import { MAP_DEFAULT_SIZE, MAP, SLOTS_PER_ENTRY, slotEntries } from '../dataplane/ebpf/abi.js';
 import { maglevTableSize } from '../dataplane/ebpf/maglev.js';
 import type { BenchSuite } from './index.js';
-import { DatapathRig, type NewFlowKind } from './datapath/measure.js';
+import { DatapathRig, FEED_FLOWS, type NewFlowKind } from './datapath/measure.js';
 import { memoryLatencyNs } from './datapath/memory.js';
 import { CASES, buildDoc, deriveScale, formatReport, median, round1, type RoundSample, type ScaleResult } from './datapath/report.js';
 import { currentNetns, setUpRoutedNetns } from './datapath/netns.js';
 import { PrivateBpffs, datapathMapBytes, type Sizes } from './datapath/rig.js';
 import { SyntheticCluster } from './datapath/services.js';
+
+/** Runs of each new-flow kind per round (DatapathRig.newFlowRun, FEED_FLOWS flows each). */
+const FEED_RUNS = 3;
 
 export const METHOD = [
   'Programs: tc_ingress of tc_lb loaded as on a node device (role wire: external origin, SNAT to the node address),',
@@ -34,26 +37,28 @@ export const METHOD = [
   '  (same entry type and flags), so every repetition is a real FWD (REV) hit with a full DNAT+SNAT rewrite;',
   '  the counters must show N hits and the packet must come back byte-identical after the (even) N runs.',
   '- miss (no service, no flow) and the floor do not rewrite: plain repeat=N means.',
-  '- tc syn_vip: the mean over 4,096 different new flows back to back, in one repeat=4096 run of tc_syn_feed',
-  '  (bpf/syn_feed.bpf.c; per round the median of 3 such runs, interleaved with the kinds below): before each',
-  '  repetition it writes the next SYN (a new client:port, to the VIP of one',
-  '  prepared flow) over the packet and tail-calls the unchanged tc_ingress, so each repetition really creates',
-  '  its FWD and REV entries (checked: every frame fed, one creation per flow, no drop or failed insert, the last',
-  '  packet DNATed and SNATed to a backend; the entries are deleted after each run). The same feed tail-calling a',
-  '  program that only returns gives what the feed adds; syn_vip = fed tc_ingress - fed return + that program run',
-  '  bare (the loop\'s own cost, which the floor\'s figure holds too). The mean includes what the conntrack LRU',
-  '  does every 128 inserts (moving free elements to this CPU\'s list), which a median of single calls leaves out.',
+  `- tc syn_vip: the mean over ${FEED_FLOWS.toLocaleString('en-US')} different new flows back to back, in one repeat=${FEED_FLOWS} run of tc_syn_feed`,
+  `  (bpf/syn_feed.bpf.c; per round the median of ${FEED_RUNS} such runs, interleaved with the kinds below): before each`,
+  '  repetition it writes the next SYN (a new client:port, to the VIP of one prepared flow) over the packet and',
+  '  tail-calls the unchanged tc_ingress, so each repetition really creates its FWD and REV entries (checked: every',
+  '  frame fed, one creation per flow, no drop or failed insert, the last packet DNATed and SNATed to a backend;',
+  '  every entry is deleted after the run). The same feed tail-calling a program that only returns gives what the',
+  '  feed adds ("feed adds"); syn_vip = fed tc_ingress - fed return + that program run bare (the loop\'s own cost,',
+  '  which the floor\'s figure holds too). The mean includes what the conntrack LRU does every 128 inserts (moving',
+  '  free elements to this CPU\'s list), which a median of single calls leaves out.',
   '  "spread VIPs": the same with SYNs to VIPs spread over all N services (cold service/backend entries).',
   '  "conntrack alone": the feed into ct_floor (bpf/ct_floor.bpf.c): parse, a conntrack miss and the datapath\'s',
   '  own ct_create() of a SNAT flow (REV entry on a random port, FWD entry) to one of 10 backends, nothing else.',
-  '  snat_retries counts the SNAT port collisions of all new flows.',
-  '- "single SYN": repeat=1 calls, each a new flow, interleaved with the established packet (and miss, floor);',
-  '  single = median SYN - (median established per call - established repeat=N): one new flow after a syscall.',
-  'memory_latency_ns: a dependent random load over 64 MiB (a pointer chase in this process), the unit the',
-  'conntrack inserts of a new flow are paid in: each touches a hash bucket and a free element nothing touched lately.',
+  '  snat_retries counts the SNAT port collisions of all new flows (~5 % of the flows to one service).',
+  '- "single SYN": repeat=1 calls, each a new flow, interleaved with that flow\'s established and miss packets and',
+  '  the tc floor: single = median SYN - "its overhead" (median established per call - established repeat=N), one',
+  '  new flow right after a syscall; "via miss" and "via floor" correct it with the miss packet\'s or the floor\'s',
+  '  per-call overhead instead.',
   '- xdp_nodeport hands SNAT flows and every reply to tc untouched (xdp_to_stack), so for these packets it',
   '  rewrites nothing: all four cases are repeat=N means of what XDP costs before tc (checked: one',
   '  xdp_to_stack per run, packet unchanged).',
+  'memory_latency_ns: a dependent random load over 64 MiB (a pointer chase in this process, median of 5), the',
+  'scale for "conntrack alone": a new flow\'s conntrack work touches two hash buckets and two elements off the free lists.',
   'map_bytes: memlock from /proc/self/fdinfo of each map of an instance holding 10,000 services x 10 backends',
   'with --lb-algorithm maglev (1021-slot tables), sized to fit (map_sizes_maglev).',
 ].join('\n');
@@ -61,8 +66,6 @@ export const METHOD = [
 const SCALES = [1, 10_000, 100_000];
 const BACKENDS = 10;
 const FLOWS = 256;
-/** Runs of each new-flow kind per round (DatapathRig.newFlowRun, 4,096 flows each). */
-const FEED_RUNS = 3;
 
 interface Options {
   json: boolean;
@@ -270,6 +273,8 @@ async function measure(args: string[]): Promise<number> {
       mapBytes: mb.bytes,
       extra: {
         memory_latency_ns: memoryLatency,
+        feed_flows: FEED_FLOWS,
+        feed_runs_per_round: FEED_RUNS,
         method: METHOD,
         map_sizes_latency: sizes,
         map_sizes_maglev: mb.sizes,

@@ -208,16 +208,35 @@ describe('xdp_lb datapath', () => {
       const ct = fx.dp.map(MAP.ct4);
       for (const k of flows) expect(decodeCtVal(ct.lookup(encodeCtKey(k))!, 4)).toMatchObject({ addr: n.remoteBe, port: 8080, svcId: 71 });
 
-      // A fourth repetition would replay a flow that exists: the feed refuses it instead.
+      // A fourth repetition would replay a flow that exists: the feed refuses it instead (the
+      // last verdict is its drop, and no repetition found a flow).
+      fx.dp.clearFlows();
       setState(0, 3);
       before = fx.dp.counters();
       r = feed.testRun({ data: junk, repeat: 4 });
       expect(r.retval).toBe(TC.drop);
       expect(state.lookup(u32(0))!.readUInt32LE(0)).toBe(3);
-      expect(counterDelta(before, fx.dp.counters()).events.ct_created ?? 0).toBe(0);
-      // ... and so does a packet of another length.
+      expect(counterDelta(before, fx.dp.counters()).events).toMatchObject({ ct_created: 3 });
+      expect(counterDelta(before, fx.dp.counters()).events.ct_hit_fwd ?? 0).toBe(0);
+      // ... and so does a packet of another length, without using up a frame.
       setState(0, 3);
       expect(feed.testRun({ data: Buffer.alloc(60) }).retval).toBe(TC.drop);
+      expect(state.lookup(u32(0))!.readUInt32LE(0)).toBe(0);
+
+      // Into ct_floor (the conntrack part alone): one SNAT flow per frame.
+      const ctFloor = BpfObject.open(bpfObjectPath('ct_floor'), { pinRoot: fx.fs!.path }).setRodata(CONFIG_GLOBAL, encodeConfig(FROM_WIRE)).load();
+      try {
+        fx.dp.clearFlows();
+        next.update(u32(0), u32(ctFloor.program('tc_ct_floor').fd));
+        setState(0, 3);
+        before = fx.dp.counters();
+        r = feed.testRun({ data: junk, repeat: 3 });
+        expect(r.retval).toBe(TC.pass);
+        expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(3);
+        for (const k of flows) expect(decodeCtVal(ct.lookup(encodeCtKey(k))!, 4)).toMatchObject({ port: 8080, addr2: V4.node, flags: CT_F.SNAT | CT_F.EXTERNAL });
+      } finally {
+        ctFloor.close();
+      }
     } finally {
       feedObj.close();
       fx.dp.clearFlows();

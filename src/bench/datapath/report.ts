@@ -232,8 +232,9 @@ export function formatReport(doc: BenchDoc, scales: readonly ScaleResult[]): str
   out.push(formatTable(['services', 'program', 'floor', ...CASES], body), '');
   out.push('xdp_nodeport hands SNAT flows and replies to tc untouched: its figures are what XDP adds before tc.');
   out.push('The floor (parse + one service-map lookup) runs at each hook; against the XDP floor, tc established is',
-    scales.map((s) => `${(s.ns.tc.established / s.floorNs.xdp).toFixed(2)}x`).join(' / ') + ' (test-run of a tc program costs ~10 ns more than an XDP one).', ''),
-  out.push('tc syn_vip: the mean over 4,096 new flows back to back (bpf/syn_feed.bpf.c feeds each repetition a new SYN),',
+    scales.map((s) => `${(s.ns.tc.established / s.floorNs.xdp).toFixed(2)}x`).join(' / ') + ' (test-run of a tc program costs ~10 ns more than an XDP one).', '');
+  const flows = typeof doc.feed_flows === 'number' ? doc.feed_flows.toLocaleString('en-US') : 'N';
+  out.push(`tc syn_vip: the mean over ${flows} new flows back to back (bpf/syn_feed.bpf.c feeds each repetition a new SYN),`,
     'less what the feed adds. Fed the same way: SYNs to VIPs spread over all services, and the conntrack part alone',
     '(ct_floor: a miss and the two inserts of a SNAT flow). A single SYN (repeat=1, after a syscall) for comparison:', '');
   out.push(formatTable(
