@@ -2,7 +2,7 @@
 // with checksums patched by hand), its hand-off to tc for rejects, and the floor
 // program the benchmark uses as its baseline.
 import { describe, expect } from 'vitest';
-import { BE_F, CONFIG_GLOBAL, CT_F, MAP, SVC_F, decodeCtVal, encodeConfig, encodeCtKey, reverseKeyOf, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
+import { BE_F, CONFIG_GLOBAL, CT_F, MAP, SVC_F, decodeCtVal, encodeConfig, encodeCtKey, encodeU32, reverseKeyOf, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
 import { BpfObject, bpfObjectPath } from '../../src/native/index.js';
 import { kernelIt } from '../support/capability.js';
 import { DEFAULT_DST_MAC, DEFAULT_SRC_MAC, buildPacket, type PacketSpec } from '../support/packet.js';
@@ -12,12 +12,6 @@ import { FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, V4, type Net } from './fixtures
 
 const it = kernelIt();
 const NODEPORT = 30080;
-
-const u32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v);
-  return b;
-};
 
 function cases(n: Net): Case[] {
   const np: SvcKey = { addr: n.node, port: NODEPORT, proto: 'tcp' };
@@ -178,27 +172,27 @@ describe('xdp_lb datapath', () => {
       const frameMap = feedObj.map('syn_feed_frames');
       frames.forEach((f, i) => {
         expect(f.length).toBe(54);
-        frameMap.update(u32(i), Buffer.concat([f, Buffer.alloc(frameMap.valueSize - f.length)]));
+        frameMap.update(encodeU32(i), Buffer.concat([f, Buffer.alloc(frameMap.valueSize - f.length)]));
       });
       const state = feedObj.map('syn_feed_state');
-      const setState = (next: number, count: number) => state.update(u32(0), Buffer.concat([u32(next), u32(count)]));
+      const setState = (next: number, count: number) => state.update(encodeU32(0), Buffer.concat([encodeU32(next), encodeU32(count)]));
       const feed = feedObj.program('tc_syn_feed');
       const next = feedObj.map('syn_feed_next');
       // The packet handed in is only a buffer of the right length: each repetition overwrites it.
       const junk = Buffer.alloc(54, 0xee);
 
       // The feed alone (tail call to a program that returns): nothing is created, every frame is used.
-      next.update(u32(0), u32(feedObj.program('tc_feed_return').fd));
+      next.update(encodeU32(0), encodeU32(feedObj.program('tc_feed_return').fd));
       setState(0, 3);
       let before = fx.dp.counters();
       let r = feed.testRun({ data: junk, repeat: 3 });
       expect(r.retval).toBe(TC.pass);
       expect(r.data.equals(frames[2]!)).toBe(true);
-      expect(state.lookup(u32(0))!.readUInt32LE(0)).toBe(3);
+      expect(state.lookup(encodeU32(0))!.readUInt32LE(0)).toBe(3);
       expect(counterDelta(before, fx.dp.counters()).events.ct_created ?? 0).toBe(0);
 
       // Into tc_ingress: three repetitions are three new flows, each DNATed (the last one comes out).
-      next.update(u32(0), u32(fx.dp.program('tc_ingress', FROM_PODS).fd));
+      next.update(encodeU32(0), encodeU32(fx.dp.program('tc_ingress', FROM_PODS).fd));
       setState(0, 3);
       before = fx.dp.counters();
       r = feed.testRun({ data: junk, repeat: 3 });
@@ -215,19 +209,19 @@ describe('xdp_lb datapath', () => {
       before = fx.dp.counters();
       r = feed.testRun({ data: junk, repeat: 4 });
       expect(r.retval).toBe(TC.drop);
-      expect(state.lookup(u32(0))!.readUInt32LE(0)).toBe(3);
+      expect(state.lookup(encodeU32(0))!.readUInt32LE(0)).toBe(3);
       expect(counterDelta(before, fx.dp.counters()).events).toMatchObject({ ct_created: 3 });
       expect(counterDelta(before, fx.dp.counters()).events.ct_hit_fwd ?? 0).toBe(0);
       // ... and so does a packet of another length, without using up a frame.
       setState(0, 3);
       expect(feed.testRun({ data: Buffer.alloc(60) }).retval).toBe(TC.drop);
-      expect(state.lookup(u32(0))!.readUInt32LE(0)).toBe(0);
+      expect(state.lookup(encodeU32(0))!.readUInt32LE(0)).toBe(0);
 
       // Into ct_floor (the conntrack part alone): one SNAT flow per frame.
       const ctFloor = BpfObject.open(bpfObjectPath('ct_floor'), { pinRoot: fx.fs!.path }).setRodata(CONFIG_GLOBAL, encodeConfig(FROM_WIRE)).load();
       try {
         fx.dp.clearFlows();
-        next.update(u32(0), u32(ctFloor.program('tc_ct_floor').fd));
+        next.update(encodeU32(0), encodeU32(ctFloor.program('tc_ct_floor').fd));
         setState(0, 3);
         before = fx.dp.counters();
         r = feed.testRun({ data: junk, repeat: 3 });

@@ -295,10 +295,10 @@ export class DatapathRig {
    * backend of its service. The flows are deleted afterwards.
    */
   async newFlowRun(kind: NewFlowKind): Promise<number> {
-    const home = this.flows[this.batchSeq++ % this.flows.length]!;
-    const syns = Array.from({ length: FEED_FLOWS }, () =>
-      kind === 'spread' ? this.newSyn('198.18.0.1', spread(this.synSeq, this.services))
-        : kind === 'ct' ? this.newSyn('198.20.0.1', spread(this.synSeq, this.services)) : this.newSyn('198.18.0.1', home.svc));
+    const viaTc = kind === 'syn' || kind === 'spread';
+    const home = kind === 'syn' ? this.flows[this.batchSeq++ % this.flows.length]!.svc : undefined;
+    const client = kind === 'ct' ? '198.20.0.1' : '198.18.0.1';
+    const syns = Array.from({ length: FEED_FLOWS }, () => this.newSyn(client, home ?? spread(this.synSeq, this.services)));
     const frames = this.objects.ownMap('syn_feed', 'syn_feed_frames');
     if (frames.maxEntries < FEED_FLOWS) throw new Error(`bench: syn_feed_frames holds ${frames.maxEntries} frames, not ${FEED_FLOWS}`);
     const keys = Buffer.alloc(4 * FEED_FLOWS);
@@ -310,9 +310,7 @@ export class DatapathRig {
     });
     frames.updateBatch(keys, values);
     const state = this.objects.ownMap('syn_feed', 'syn_feed_state');
-    const st = Buffer.alloc(8);
-    st.writeUInt32LE(FEED_FLOWS, 4); // next = 0, frames = FEED_FLOWS
-    state.update(encodeU32(0), st);
+    state.update(encodeU32(0), Buffer.concat([encodeU32(0), encodeU32(FEED_FLOWS)])); // next, frames
     const target = kind === 'ct' ? this.ctFloor! : kind === 'feed' ? this.feedReturn! : this.tc;
     this.objects.ownMap('syn_feed', 'syn_feed_next').update(encodeU32(0), encodeU32(target.fd));
     const before = this.counters();
@@ -321,10 +319,10 @@ export class DatapathRig {
     const what = `new flows (${kind})`;
     const fed = state.lookup(encodeU32(0))!.readUInt32LE(0);
     if (fed !== FEED_FLOWS) throw new Error(`bench: ${what}: ${fed} of ${FEED_FLOWS} frames fed`);
-    const verdicts = kind === 'syn' || kind === 'spread' ? TC_FORWARDED : new Set([TC_ACT_OK]);
+    const verdicts = viaTc ? TC_FORWARDED : new Set([TC_ACT_OK]);
     if (!verdicts.has(r.retval)) throw new Error(`bench: ${what}: verdict ${r.retval}`);
     this.noteVerdict(`${what} (repeat)`, r.retval);
-    if (kind === 'syn' || kind === 'spread') this.checkNewFlow(parseTcp4(r.data), syns[FEED_FLOWS - 1]!.svc);
+    if (viaTc) this.checkNewFlow(parseTcp4(r.data), syns[FEED_FLOWS - 1]!.svc);
     this.expectDelta(what, before, after, { created: kind === 'feed' ? 0 : FEED_FLOWS, hitFwd: 0, hitRev: 0, drops: 0, insertFail: 0, reuse: 0 });
     this.snatRetries += after.snatRetry - before.snatRetry;
     if (kind !== 'feed') this.forgetFlows(syns.map((s) => s.key));
