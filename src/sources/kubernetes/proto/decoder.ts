@@ -361,25 +361,27 @@ function readString(): string {
   pos = end;
   const len = end - start;
   if (len === 0) return '';
-  if (len > STRING_CACHE_MAX_BYTES) return buf.utf8Slice(start, end);
+  // Read through a local in the loops below: 3 ns a string faster than through the module variable.
+  const b = buf;
+  if (len > STRING_CACHE_MAX_BYTES) return b.utf8Slice(start, end);
   let h = len;
   let any = 0;
   for (let i = start; i < end; i++) {
-    const c = buf[i]!;
+    const c = b[i]!;
     any |= c;
     h = Math.imul(h ^ c, 0x01000193);
   }
-  if (any >= 0x80) return buf.utf8Slice(start, end);
+  if (any >= 0x80) return b.utf8Slice(start, end);
   const slot = h >>> (32 - STRING_CACHE_BITS);
   if (stringHashes[slot] === h) {
     const cached = stringCache[slot]!;
     if (cached.length === len) {
       let i = 0;
-      while (i < len && cached.charCodeAt(i) === buf[start + i]) i++;
+      while (i < len && cached.charCodeAt(i) === b[start + i]) i++;
       if (i === len) return cached;
     }
   }
-  const s = buf.latin1Slice(start, end);
+  const s = len <= SHORT_STRING_MAX_BYTES ? shortString(b, start, len) : b.latin1Slice(start, end);
   if (missHashes[slot] === h) {
     stringCache[slot] = s;
     stringHashes[slot] = h;
@@ -387,6 +389,44 @@ function readString(): string {
     missHashes[slot] = h;
   }
   return s;
+}
+
+const SHORT_STRING_MAX_BYTES = 16;
+
+/**
+ * The ASCII string of `len` bytes (1 … SHORT_STRING_MAX_BYTES) at `s`. String.fromCharCode with
+ * the bytes as arguments is a builtin that TurboFan calls directly: 27 ns for an address such as
+ * 10.244.106.63, where latin1Slice, a call into C++, takes 70. Most strings that miss the cache
+ * are addresses and names of this length.
+ */
+function shortString(b: FastBuffer, s: number, len: number): string {
+  switch (len) {
+    case 1: return String.fromCharCode(b[s]!);
+    case 2: return String.fromCharCode(b[s]!, b[s + 1]!);
+    case 3: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!);
+    case 4: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!);
+    case 5: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!);
+    case 6: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!);
+    case 7: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!);
+    case 8: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!);
+    case 9: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!);
+    case 10: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!);
+    case 11: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!);
+    case 12: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!);
+    case 13: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!);
+    case 14: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!);
+    case 15: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!, b[s + 14]!);
+    case 16: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!, b[s + 14]!, b[s + 15]!);
+    default: return b.latin1Slice(s, s + len);
+  }
+}
+
+// Every case runs here, so that each of its loads has type feedback before TurboFan optimises
+// shortString. Otherwise the first string of a length not yet met throws the optimised code
+// away, and it is compiled again: seven times in `bench wire`, ~35 ms of helper-thread CPU.
+{
+  const sample = Buffer.from('0123456789abcdef') as FastBuffer;
+  for (let round = 0; round < 10; round++) for (let n = 1; n <= SHORT_STRING_MAX_BYTES; n++) shortString(sample, 0, n);
 }
 
 /** One value of a scalar kind (not a message). */

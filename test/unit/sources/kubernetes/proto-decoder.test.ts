@@ -170,6 +170,20 @@ describe('other scalars', () => {
     expect(got).toEqual(want);
   });
 
+  it('reads strings of every length to 40, ASCII or not, whether the cache has them or not', () => {
+    // Short strings are made by String.fromCharCode, one case per length; the third round of
+    // each is served from the cache, which a string enters on its second miss.
+    const want: string[] = [];
+    for (let n = 1; n <= 40; n++) {
+      const ascii = Array.from({ length: n }, (_, i) => String.fromCharCode(0x21 + ((n * 7 + i) % 94))).join('');
+      want.push(ascii, 'é' + ascii.slice(2), ascii.slice(0, -1) + '\u007f');
+    }
+    for (let round = 0; round < 3; round++) {
+      const got = dec(repeats, cat(...want.map((s) => len(6, s)))).s as string[];
+      expect(got).toEqual(want);
+    }
+  });
+
   it('a later value of a singular field wins; a zero that is omitted removes the earlier one', () => {
     expect(dec(scalars, cat(vint(1, 5), vint(1, 6)))).toEqual({ i32: 6 });
     expect(dec(scalars, cat(len(14, 'a'), len(14, '')))).toEqual({}); // `s` omitted when empty
