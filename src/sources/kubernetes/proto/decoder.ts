@@ -346,6 +346,8 @@ function need(n: number): void {
 // address) is told by one compare, not by comparing characters.
 const STRING_CACHE_BITS = 14;
 const STRING_CACHE_MAX_BYTES = 32;
+/** Strings up to this long are made by shortString. */
+const SHORT_STRING_MAX_BYTES = 16;
 const stringCache: string[] = new Array<string>(1 << STRING_CACHE_BITS).fill('');
 const stringHashes = new Int32Array(1 << STRING_CACHE_BITS);
 // A string enters the cache only when its slot last missed on the same hash: seen twice in a
@@ -391,8 +393,6 @@ function readString(): string {
   return s;
 }
 
-const SHORT_STRING_MAX_BYTES = 16;
-
 /**
  * The ASCII string of `len` bytes (1 … SHORT_STRING_MAX_BYTES) at `s`. String.fromCharCode with
  * the bytes as arguments is a builtin that TurboFan calls directly: 27 ns for an address such as
@@ -417,16 +417,20 @@ function shortString(b: FastBuffer, s: number, len: number): string {
     case 14: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!);
     case 15: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!, b[s + 14]!);
     case 16: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!, b[s + 14]!, b[s + 15]!);
-    default: return b.latin1Slice(s, s + len);
+    default: return b.latin1Slice(s, s + len); // not reached: readString passes 1 … 16
   }
 }
 
 // Every case runs here, so that each of its loads has type feedback before TurboFan optimises
 // shortString. Otherwise the first string of a length not yet met throws the optimised code
-// away, and it is compiled again: seven times in `bench wire`, ~35 ms of helper-thread CPU.
+// away, and it is compiled again: seven times in `bench wire`, ~35 ms of helper-thread CPU,
+// against one compile with this warm-up.
+// V8 starts recording feedback only once a function has run for a while (its "feedback
+// allocation" budget): with `--trace-opt`, five rounds still gave seven compiles, seven
+// rounds one. Fifty rounds take some tens of microseconds.
 {
   const sample = Buffer.from('0123456789abcdef') as FastBuffer;
-  for (let round = 0; round < 10; round++) for (let n = 1; n <= SHORT_STRING_MAX_BYTES; n++) shortString(sample, 0, n);
+  for (let round = 0; round < 50; round++) for (let n = 1; n <= SHORT_STRING_MAX_BYTES; n++) shortString(sample, 0, n);
 }
 
 /** One value of a scalar kind (not a message). */

@@ -171,17 +171,36 @@ describe('other scalars', () => {
   });
 
   it('reads strings of every length to 40, ASCII or not, whether the cache has them or not', () => {
-    // Short strings are made by String.fromCharCode, one case per length; the third round of
-    // each is served from the cache, which a string enters on its second miss.
-    const want: string[] = [];
+    // Short ASCII strings are made by String.fromCharCode, one case per length, and enter the
+    // cache on their second miss: by the third round those up to 32 bytes come from the cache.
+    // Each round ends with a short string at the very end of the bytes.
+    const want: string[] = [''];
     for (let n = 1; n <= 40; n++) {
       const ascii = Array.from({ length: n }, (_, i) => String.fromCharCode(0x21 + ((n * 7 + i) % 94))).join('');
       want.push(ascii, 'é' + ascii.slice(2), ascii.slice(0, -1) + '\u007f');
     }
+    want.push('10.244.106.63');
     for (let round = 0; round < 3; round++) {
       const got = dec(repeats, cat(...want.map((s) => len(6, s)))).s as string[];
       expect(got).toEqual(want);
     }
+  });
+
+  it('tells apart short strings whose cache hashes are equal', () => {
+    // The cache is direct-mapped by a 32-bit hash of the bytes; these two have the same hash,
+    // so only comparing the characters tells them apart.
+    const pair = ['n-ktzla', 'n-53apa'];
+    const want = [...pair, ...pair, ...pair, ...pair];
+    expect(dec(repeats, cat(...want.map((s) => len(6, s)))).s).toEqual(want);
+    for (const s of want) expect(dec(repeats, len(6, s)).s).toEqual([s]);
+  });
+
+  it('reads strings out of a Uint8Array that is a view at an offset', () => {
+    const bytes = cat(len(6, 'node-7'), len(6, '10.1.2.3'), len(6, 'x'.repeat(20)));
+    const backing = new Uint8Array(bytes.length + 13);
+    backing.set(bytes, 5);
+    const view = new Uint8Array(backing.buffer, 5, bytes.length);
+    expect(dec(repeats, view).s).toEqual(['node-7', '10.1.2.3', 'x'.repeat(20)]);
   });
 
   it('a later value of a singular field wins; a zero that is omitted removes the earlier one', () => {
