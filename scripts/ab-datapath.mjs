@@ -1,8 +1,9 @@
 // Interleaved A/B of datapath builds (see ab-datapath.sh): for each NAME=ROOT, a package
 // root with dist/ and build/Release/bpf of one build. Each round measures every build, in
-// rotated order, the way `bench datapath` measures one: tc established/reply/miss and the
-// floor as repeat=N means, syn_vip per call with the per-call overhead subtracted (same
-// derivation), and SYNs spread over all services. Prints medians and ratios to the first.
+// rotated order, the way `bench datapath` measures one: both floors and tc established/
+// reply/miss as repeat=N means; new flows (syn_vip) and the conntrack part alone as means
+// over flows fed back to back (bpf/syn_feed.bpf.c). Prints medians and ratios to the first.
+// Both builds need the feed (since 8dae0f9).
 import { pathToFileURL } from 'node:url';
 
 const [rounds, services, ...specs] = process.argv.slice(2);
@@ -11,7 +12,7 @@ if (!R || !N || specs.length < 2) {
   process.stderr.write('usage: node scripts/ab-datapath.mjs ROUNDS SERVICES NAME=ROOT NAME=ROOT...\n');
   process.exit(2);
 }
-const REPEAT = 200_000, CALLS = 1000, FLOWS = 256;
+const REPEAT = 200_000, FLOWS = 256;
 const load = async (root, path) => import(pathToFileURL(`${root}/dist/${path}`).href);
 if (process.env.AB_PARENT_NETNS) (await load(process.cwd(), 'bench/datapath/netns.js')).setUpRoutedNetns(process.env.AB_PARENT_NETNS);
 
@@ -25,7 +26,7 @@ for (const s of specs) {
     services: await load(root, 'bench/datapath/services.js'),
     bench: await load(root, 'bench/datapath.js'),
     fs: await load(root, 'bench/datapath/rig.js'),
-    samples: { floor: [], established: [], reply: [], miss: [], syn_vip: [], spread: [] },
+    samples: {},
   });
 }
 const { median } = await load(builds[0].root, 'bench/datapath/report.js');
@@ -41,17 +42,19 @@ try {
     b.dp.prepareFlows(FLOWS);
     process.stderr.write(`ab: ${b.name}: ${N} services, ${FLOWS} flows (${Math.round(performance.now() - t0)} ms)\n`);
   }
+  // The same cases and derivations as `bench datapath` (src/bench/datapath.ts): repeat=N
+  // means, and new flows fed back to back (syn_feed), less the feed, plus the bare loop.
   const round = async (b, keep) => {
-    const est = await b.dp.repeatRun('tc:established', REPEAT);
     const r = {
-      floor: await b.dp.repeatRun('floor', REPEAT), established: est,
+      tc_floor: await b.dp.repeatRun('tc-floor', REPEAT), xdp_floor: await b.dp.repeatRun('floor', REPEAT),
+      established: await b.dp.repeatRun('tc:established', REPEAT),
       reply: await b.dp.repeatRun('tc:reply', REPEAT), miss: await b.dp.repeatRun('tc:miss', REPEAT),
     };
-    const pc = b.dp.perCallBatch(CALLS, false);
-    const ps = b.dp.perCallBatch(CALLS, true);
-    r.syn_vip = pc.syn_vip - (pc.established - est);
-    r.spread = ps.syn_vip - (ps.established - est);
-    if (keep) for (const k of Object.keys(r)) b.samples[k].push(r[k]);
+    const feed = await b.dp.newFlowRun('feed');
+    const bare = await b.dp.bareReturnRun(REPEAT);
+    r.syn_vip = (await b.dp.newFlowRun('syn')) - feed + bare;
+    r.ct_alone = (await b.dp.newFlowRun('ct')) - feed + bare;
+    if (keep) for (const k of Object.keys(r)) (b.samples[k] ??= []).push(r[k]);
   };
   for (const b of builds) await round(b, false); // warm-up
   for (let i = 0; i < R; i++) {
@@ -68,6 +71,10 @@ try {
     }).join('')}`);
   }
   process.stdout.write(`ns/packet at ${N} services, medians of ${R} interleaved rounds (ratio to ${builds[0].name}):\n${lines.join('\n')}\n`);
+  for (const b of builds) {
+    const f = median(b.samples.tc_floor);
+    process.stdout.write(`${b.name}: to its tc floor, established ${(median(b.samples.established) / f).toFixed(2)}x, reply ${(median(b.samples.reply) / f).toFixed(2)}x, miss ${(median(b.samples.miss) / f).toFixed(2)}x, syn_vip ${(median(b.samples.syn_vip) / f).toFixed(2)}x\n`);
+  }
 } finally {
   for (const b of builds) b.dp?.close();
   bpffs.dispose();

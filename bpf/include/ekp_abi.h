@@ -78,7 +78,7 @@ struct ekp_svc_key {
 	__u8   family;        /* EKP_FAMILY_*                              */
 	__u8   scope;         /* EKP_SCOPE_*                               */
 	__u8   pad[3];
-};
+} __attribute__((aligned(8))); /* written in words: lib/keys.h */
 
 /* svc flags */
 #define EKP_SVC_F_AFFINITY     (1u << 0) /* ClientIP session affinity        */
@@ -160,7 +160,7 @@ struct ekp_ct_key {
 	__u8   proto;
 	__u8   family;
 	__u8   pad[2];
-};
+} __attribute__((aligned(8)));
 
 struct ekp_ct4_key {
 	__be32 saddr;
@@ -169,7 +169,7 @@ struct ekp_ct4_key {
 	__be16 dport;
 	__u8   proto;
 	__u8   pad[3];
-};
+} __attribute__((aligned(8)));
 
 #define EKP_CT_FWD 1
 #define EKP_CT_REV 2

@@ -12,19 +12,14 @@
 #define EKP_CT_H
 
 #include "common.h"
+#include "keys.h"
 #include "maps.h"
 #include "parse.h"
 #include "stats.h"
 
 EKP_INLINE void ct_key_from_pkt(struct ekp_ct_key *k, const struct pkt *p)
 {
-	__builtin_memset(k, 0, sizeof(*k));
-	addr_copy(&k->saddr, &p->saddr);
-	addr_copy(&k->daddr, &p->daddr);
-	k->sport = p->sport;
-	k->dport = p->dport;
-	k->proto = p->proto;
-	k->family = p->family;
+	ct_key_set(k, &p->saddr, &p->daddr, p->sport, p->dport, p->proto, p->family);
 }
 
 EKP_INLINE __u8 ct_next_state(__u8 cur, const struct pkt *p)
@@ -118,19 +113,6 @@ EKP_INLINE void ct_refresh(struct ekp_ct_val *v, const struct pkt *p, __u64 now)
  * short key, anything else to ekp_ct_v2. Callers build one ekp_ct_key and
  * never care which map holds it.
  */
-EKP_INLINE void ct4_key_set(struct ekp_ct4_key *k4, __be32 saddr, __be32 daddr,
-			    __be16 sport, __be16 dport, __u8 proto)
-{
-	k4->saddr = saddr;
-	k4->daddr = daddr;
-	k4->sport = sport;
-	k4->dport = dport;
-	k4->proto = proto;
-	k4->pad[0] = 0;
-	k4->pad[1] = 0;
-	k4->pad[2] = 0;
-}
-
 EKP_INLINE void ct4_key_of(struct ekp_ct4_key *k4, const struct ekp_ct_key *k)
 {
 	ct4_key_set(k4, k->saddr.v4, k->daddr.v4, k->sport, k->dport, k->proto);

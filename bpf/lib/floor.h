@@ -9,6 +9,7 @@
 #ifndef EKP_FLOOR_H
 #define EKP_FLOOR_H
 
+#include "keys.h"
 #include "parse.h"
 
 /* 1: the packet parsed and its destination was looked up; 0: not parsed. */
@@ -19,11 +20,7 @@ EKP_INLINE int floor_lookup(struct ekp_ctx *ctx)
 
 	if (parse_packet(ctx, &p) != EKP_CONTINUE)
 		return 0;
-	__builtin_memset(&k, 0, sizeof(k));
-	addr_copy(&k.addr, &p.daddr);
-	k.port = p.dport;
-	k.proto = p.proto;
-	k.family = p.family;
+	svc_key_set(&k, &p.daddr, p.dport, p.proto, p.family, EKP_SCOPE_EXT);
 	if (bpf_map_lookup_elem(&ekp_svc_v1, &k))
 		count_event(ctx, EKP_EV_CT_HIT_FWD); /* touch the value like lb does */
 	return 1;

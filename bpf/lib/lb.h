@@ -7,6 +7,7 @@
 #define EKP_LB_H
 
 #include "common.h"
+#include "keys.h"
 #include "maps.h"
 #include "stats.h"
 #include "tuple.h"
@@ -28,15 +29,10 @@ EKP_INLINE struct ekp_svc_val *svc_lookup_scoped(const struct pkt *p, int local)
 	struct ekp_svc_key k;
 	struct ekp_svc_val *s, *si;
 
-	__builtin_memset(&k, 0, sizeof(k));
-	addr_copy(&k.addr, &p->daddr);
-	k.port = p->dport;
-	k.proto = p->proto;
-	k.family = p->family;
-	k.scope = EKP_SCOPE_EXT;
+	svc_key_set(&k, &p->daddr, p->dport, p->proto, p->family, EKP_SCOPE_EXT);
 	s = bpf_map_lookup_elem(&ekp_svc_v1, &k);
 	if (s && svc_has(s, EKP_SVC_F_TWO_SCOPES) && local) {
-		k.scope = EKP_SCOPE_INT;
+		svc_key_set(&k, &p->daddr, p->dport, p->proto, p->family, EKP_SCOPE_INT);
 		si = bpf_map_lookup_elem(&ekp_svc_v1, &k);
 		if (si)
 			return si;
