@@ -39,12 +39,15 @@
       "sources": ["<!@(find bpf test/native/fixtures -maxdepth 1 -name *.bpf.c 2>/dev/null | sort)"],
       "rules": [
         {
+          # -mcpu=v3: 32-bit subregisters and jumps (kernel 5.1+), so 32-bit
+          # arithmetic needs no shifts to clear the upper half: established and
+          # reply packets ~4 % faster (scripts/ab-datapath.sh).
           "rule_name": "clang_bpf",
           "extension": "c",
           "inputs": ["<!@(find bpf -name *.h 2>/dev/null | sort)"],
           "outputs": ["<(PRODUCT_DIR)/bpf/<(RULE_INPUT_ROOT).o"],
           "action": [
-            "clang", "-target", "bpf", "-O2", "-g", "-Wall", "-Werror",
+            "clang", "-target", "bpf", "-mcpu=v3", "-O2", "-g", "-Wall", "-Werror",
             "-I/usr/include/<(multiarch)", "-Ibpf/include", "-Ibpf",
             "-c", "<(RULE_INPUT_PATH)", "-o", "<@(_outputs)",
           ],

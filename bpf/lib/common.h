@@ -98,20 +98,35 @@ EKP_INLINE __u32 ctx_len(struct ekp_ctx *ctx)
 	return 0;
 }
 #else
+/*
+ * xdp_md's data fields are __u32: compiled for BPF v3 (32-bit subregisters),
+ * clang knows the upper half of such a pointer is zero and spills it as 32
+ * bits, which the verifier refuses for a pointer. The barrier hides that.
+ */
 EKP_INLINE void *ctx_data(struct ekp_ctx *ctx)
 {
-	return (void *)(long)ctx->data;
+	void *d = (void *)(long)ctx->data;
+
+#ifdef EKP_XDP
+	barrier_var(d);
+#endif
+	return d;
 }
 
 EKP_INLINE void *ctx_data_end(struct ekp_ctx *ctx)
 {
-	return (void *)(long)ctx->data_end;
+	void *d = (void *)(long)ctx->data_end;
+
+#ifdef EKP_XDP
+	barrier_var(d);
+#endif
+	return d;
 }
 
 EKP_INLINE __u32 ctx_len(struct ekp_ctx *ctx)
 {
 #ifdef EKP_XDP
-	return (__u32)(ctx->data_end - ctx->data);
+	return (__u32)(ctx_data_end(ctx) - ctx_data(ctx));
 #else
 	return ctx->len;
 #endif
