@@ -12,7 +12,9 @@ if (!R || !N || specs.length < 2) {
   process.stderr.write('usage: node scripts/ab-datapath.mjs ROUNDS SERVICES NAME=ROOT NAME=ROOT...\n');
   process.exit(2);
 }
-const REPEAT = 200_000, FLOWS = 256;
+// LOADS: tc_lb and tc_floor loaded that many times per build, rounds rotated over them, as
+// `bench datapath` does (where the JIT puts a load moves an established packet by ~12 %).
+const REPEAT = 200_000, FLOWS = 256, LOADS = 3;
 const load = async (root, path) => import(pathToFileURL(`${root}/dist/${path}`).href);
 if (process.env.AB_PARENT_NETNS) (await load(process.cwd(), 'bench/datapath/netns.js')).setUpRoutedNetns(process.env.AB_PARENT_NETNS);
 
@@ -36,7 +38,7 @@ try {
     const t0 = performance.now();
     b.dp = new b.rig.DatapathRig({
       pinRoot: bpffs.dir(`b${builds.indexOf(b)}`), sizes: b.bench.sizesFor(100_000, 100_000 * 10), algorithm: 'random',
-      cluster: new b.services.SyntheticCluster({ backends: 10 }), withXdp: true,
+      cluster: new b.services.SyntheticCluster({ backends: 10 }), withXdp: true, loads: LOADS,
     });
     b.dp.growTo(N);
     b.dp.prepareFlows(FLOWS);
@@ -44,7 +46,8 @@ try {
   }
   // The same cases and derivations as `bench datapath` (src/bench/datapath.ts): repeat=N
   // means, and new flows fed back to back (syn_feed), less the feed, plus the bare loop.
-  const round = async (b, keep) => {
+  const round = async (b, keep, i) => {
+    b.dp.useLoad?.(i);
     const r = {
       tc_floor: await b.dp.repeatRun('tc-floor', REPEAT), xdp_floor: await b.dp.repeatRun('floor', REPEAT),
       established: await b.dp.repeatRun('tc:established', REPEAT),
@@ -56,9 +59,9 @@ try {
     r.ct_alone = (await b.dp.newFlowRun('ct')) - feed + bare;
     if (keep) for (const k of Object.keys(r)) (b.samples[k] ??= []).push(r[k]);
   };
-  for (const b of builds) await round(b, false); // warm-up
+  for (const b of builds) for (let l = 0; l < LOADS; l++) await round(b, false, l); // warm-up of every load
   for (let i = 0; i < R; i++) {
-    for (let j = 0; j < builds.length; j++) await round(builds[(i + j) % builds.length], true);
+    for (let j = 0; j < builds.length; j++) await round(builds[(i + j) % builds.length], true, i);
     process.stderr.write(`ab: round ${i + 1}/${R}\n`);
   }
   const cols = Object.keys(builds[0].samples);

@@ -8,10 +8,10 @@ import {
 } from '../../dataplane/ebpf/abi.js';
 import { kernelConfigFlags } from '../../dataplane/ebpf/kernel.js';
 import { ServiceWriter, type LbAlgorithm } from '../../dataplane/ebpf/writer.js';
-import type { BpfMap, BpfProgram, TestRunResult } from '../../native/index.js';
+import type { BpfMap, BpfObject, BpfProgram, TestRunResult } from '../../native/index.js';
 import { TCP, intToIpv4, ipv4ToInt, parseTcp4, tcp4Frame } from './packet.js';
 import { median, type CaseName, type ProgKind } from './report.js';
-import { loadObjects, type Objects, type Sizes } from './rig.js';
+import { loadObject, loadObjects, type Objects, type Sizes } from './rig.js';
 import { NODE_IP, SERVICE_PORT, SyntheticCluster, TARGET_PORT, backendIpOf, clusterIpOf, spread } from './services.js';
 
 const TC_ACT_OK = 0;
@@ -83,15 +83,24 @@ export interface RigOptions {
   withXdp: boolean;
   /** Read-only program config; WIRE_CONFIG unless given. */
   config?: Config;
+  /**
+   * How many times tc_lb and tc_floor are loaded over the same maps (default 1). Each load is
+   * JITed to its own place, and where it lands moves an established packet by up to ~12 %
+   * here; the benchmark rotates its rounds over the loads (useLoad).
+   */
+  loads?: number;
 }
 
 export class DatapathRig {
   readonly objects: Objects;
-  readonly tc: BpfProgram;
   readonly xdp: BpfProgram | null;
-  /** The floor at XDP and at tc (bpf/lib/floor.h): each hook's own baseline. */
+  /** The floor at XDP (bpf/lib/floor.h); tcFloor is tc's. Each hook's own baseline. */
   readonly floor: BpfProgram | null;
-  readonly tcFloor: BpfProgram | null;
+  private readonly tcLoads: BpfProgram[];
+  private readonly tcFloorLoads: BpfProgram[];
+  /** The loads of tc_lb and tc_floor after the first (opts.loads). */
+  private readonly copies: BpfObject[] = [];
+  private load = 0;
   /** bpf/ct_floor.bpf.c: the conntrack part of a new flow alone. */
   readonly ctFloor: BpfProgram | null;
   /** bpf/syn_feed.bpf.c: N distinct new flows in one repeat=N run. */
@@ -114,10 +123,24 @@ export class DatapathRig {
         { object: 'syn_feed', config: {} });
     }
     this.objects = loadObjects(opts.pinRoot, specs, opts.sizes);
-    this.tc = this.objects.prog('tc_lb', 'tc_ingress');
+    this.tcLoads = [this.objects.prog('tc_lb', 'tc_ingress')];
+    this.tcFloorLoads = opts.withXdp ? [this.objects.prog('tc_floor', 'tc_floor')] : [];
+    try {
+      for (let i = 1; i < (opts.loads ?? 1); i++) {
+        const lb = loadObject('tc_lb', opts.pinRoot, config, opts.sizes);
+        this.copies.push(lb);
+        this.tcLoads.push(lb.program('tc_ingress'));
+        if (!opts.withXdp) continue;
+        const fl = loadObject('tc_floor', opts.pinRoot, {}, opts.sizes);
+        this.copies.push(fl);
+        this.tcFloorLoads.push(fl.program('tc_floor'));
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
     this.xdp = opts.withXdp ? this.objects.prog('xdp_lb', 'xdp_nodeport') : null;
     this.floor = opts.withXdp ? this.objects.prog('xdp_floor', 'xdp_floor') : null;
-    this.tcFloor = opts.withXdp ? this.objects.prog('tc_floor', 'tc_floor') : null;
     this.ctFloor = opts.withXdp ? this.objects.prog('ct_floor', 'tc_ct_floor') : null;
     this.feed = opts.withXdp ? this.objects.prog('syn_feed', 'tc_syn_feed') : null;
     this.feedReturn = opts.withXdp ? this.objects.prog('syn_feed', 'tc_feed_return') : null;
@@ -132,7 +155,32 @@ export class DatapathRig {
     return this.objects.map(n);
   }
 
+  /** tc_ingress of the load in use. */
+  get tc(): BpfProgram {
+    return this.tcLoads[this.load]!;
+  }
+
+  /** The tc floor of the load in use. */
+  get tcFloor(): BpfProgram | null {
+    return this.tcFloorLoads[this.load] ?? null;
+  }
+
+  get loads(): number {
+    return this.tcLoads.length;
+  }
+
+  /** Which load of tc_lb and tc_floor the next runs use: i modulo the number of loads. */
+  useLoad(i: number): void {
+    this.load = i % this.tcLoads.length;
+  }
+
+  get loadInUse(): number {
+    return this.load;
+  }
+
   close(): void {
+    this.copies.forEach((o) => o.close());
+    this.copies.length = 0;
     this.objects.close();
   }
 

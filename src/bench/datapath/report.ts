@@ -43,6 +43,8 @@ export interface NewFlowSample {
 
 /** One round at one scale: every number is a kernel-reported duration in ns. */
 export interface RoundSample {
+  /** Which load of tc_lb and tc_floor the round used (DatapathRig.useLoad). */
+  load: number;
   /** Floor programs (lib/floor.h), the mean of one repeat=N run each: at XDP, and at tc. */
   floorRepeat: number;
   tcFloorRepeat: number;
@@ -52,6 +54,13 @@ export interface RoundSample {
   newFlow: NewFlowSample;
   /** tc, repeat=1 calls, every packet of one flow / VIP. */
   perCall: PerCallSample;
+}
+
+/** tc established and the tc floor, the median of each load of the programs (datapath.ts: LOADS). */
+export interface EstablishedByLoad {
+  services: number;
+  established: number[];
+  floor: number[];
 }
 
 export interface ScaleSamples {
@@ -134,6 +143,19 @@ export interface Goal {
 }
 
 /** The targets the datapath is held to (tc, 10,000 services; growth 1 -> 100,000). */
+/** Per scale, the median of tc established and of the tc floor over the rounds of each load. */
+export function establishedByLoad(scales: readonly ScaleSamples[]): EstablishedByLoad[] {
+  return scales.map((s) => {
+    const loads = [...new Set(s.rounds.map((r) => r.load))].sort((a, b) => a - b);
+    const of = (l: number) => s.rounds.filter((r) => r.load === l);
+    return {
+      services: s.services,
+      established: loads.map((l) => median(of(l).map((r) => r.repeat.tc.established))),
+      floor: loads.map((l) => median(of(l).map((r) => r.tcFloorRepeat))),
+    };
+  });
+}
+
 export function evaluateGoals(scales: readonly ScaleResult[], prog: ProgKind = 'tc'): Goal[] {
   const at = (n: number) => scales.find((s) => s.services === n);
   const goals: Goal[] = [];
@@ -245,6 +267,11 @@ export function formatReport(doc: BenchDoc, scales: readonly ScaleResult[]): str
       fmtNs(s.syn.single), fmtNs(s.syn.overhead), fmtNs(s.syn.viaMiss), fmtNs(s.syn.viaFloor),
     ]),
   ), '');
+  const byLoad = doc.tc_established_by_load as EstablishedByLoad[] | undefined;
+  if (byLoad?.length && byLoad[0]!.established.length > 1) {
+    out.push('tc established and the tc floor, the median of each load of the programs (the figures above take every round):',
+      byLoad.map((b) => `${b.services.toLocaleString('en-US')}: ${b.established.map(fmtNs).join(' / ')} (floor ${b.floor.map(fmtNs).join(' / ')})`).join('; '), '');
+  }
   if (typeof doc.memory_latency_ns === 'number') {
     out.push(`A dependent random load over 64 MiB costs ${fmtNs(doc.memory_latency_ns)} ns here (memory_latency_ns): conntrack alone takes as long as`,
       `${(scales.map((s) => s.syn.ctCreate / (doc.memory_latency_ns as number)).map((x) => x.toFixed(1)).join(' / '))} of them.`, '');

@@ -2,7 +2,7 @@
 // JSON document's shape, the table, the packet builder and the synthetic services.
 import { describe, expect, it } from 'vitest';
 import {
-  CASES, buildDoc, deriveScale, evaluateGoals, formatBytes, formatReport, formatTable, median,
+  CASES, buildDoc, deriveScale, establishedByLoad, evaluateGoals, formatBytes, formatReport, formatTable, median,
   type PerCallSample, type RoundSample, type ScaleResult,
 } from '../../../src/bench/datapath/report.js';
 import { TCP, ipv4Add, parseTcp4, tcp4Frame } from '../../../src/bench/datapath/packet.js';
@@ -10,8 +10,9 @@ import { SyntheticCluster, backendIpOf, clusterIpOf, spread } from '../../../src
 
 const pc = (syn: number, est: number, miss: number, floor: number): PerCallSample => ({ syn_vip: syn, established: est, miss, floor });
 
-function round(k: number): RoundSample {
+function round(k: number, load = 0): RoundSample {
   return {
+    load,
     floorRepeat: 40 + k,
     tcFloorRepeat: 50 + k,
     repeat: { tc: { established: 100 + k, reply: 110 + k, miss: 90 + k }, xdp: { syn_vip: 95, established: 80, reply: 85, miss: 70 } },
@@ -63,6 +64,23 @@ function scale(services: number, f: number, mult: number): ScaleResult {
   // The XDP floor is half the tc one, so a ratio taken to the wrong floor shows.
   return { services, floorNs: { tc: f, xdp: f / 2 }, ns: { tc: ns, xdp: ns }, syn };
 }
+
+describe('establishedByLoad', () => {
+  it('takes the median of each load of the programs, in load order', () => {
+    const r = establishedByLoad([{ services: 10, rounds: [round(0, 1), round(5, 0), round(2, 1), round(9, 0), round(4, 1), round(1, 0)] }]);
+    // load 0: established 105, 109, 101 -> 105; load 1: 100, 102, 104 -> 102
+    expect(r).toEqual([{ services: 10, established: [105, 102], floor: [55, 52] }]);
+  });
+
+  it('is printed only when there was more than one load', () => {
+    const one = { services: 1, established: [100], floor: [50] };
+    const s = { services: 1, floorNs: { tc: 50, xdp: 40 }, ns: { tc: { syn_vip: 900, established: 100, reply: 110, miss: 90 }, xdp: { syn_vip: 95, established: 80, reply: 85, miss: 70 } },
+      syn: { feed: 10, spread: 1000, ctCreate: 700, perCall: 800, overhead: 150, single: 650, viaMiss: 650, viaFloor: 700 } } as ScaleResult;
+    const doc = (b: unknown) => buildDoc({ scales: [s], mapBytes: { total: 1 }, extra: { tc_established_by_load: b } });
+    expect(formatReport(doc([one]), [s])).not.toContain('each load');
+    expect(formatReport(doc([{ ...one, established: [100, 112], floor: [50, 51] }]), [s])).toContain('1: 100.0 / 112.0 (floor 50.0 / 51.0)');
+  });
+});
 
 describe('evaluateGoals', () => {
   it('checks the 10,000-service ratios and the 1 -> 100,000 growth per case', () => {
