@@ -12,9 +12,9 @@ if (!R || !N || specs.length < 2) {
   process.stderr.write('usage: node scripts/ab-datapath.mjs ROUNDS SERVICES NAME=ROOT NAME=ROOT...\n');
   process.exit(2);
 }
-// LOADS: tc_lb and tc_floor loaded that many times per build, rounds rotated over them, as
-// `bench datapath` does (where the JIT puts a load moves an established packet by ~12 %).
-const REPEAT = 200_000, FLOWS = 256, LOADS = 3;
+// tc_lb and tc_floor are loaded once per round per build, as `bench datapath` does (where the
+// JIT puts a load moves an established packet by 10-20 %).
+const REPEAT = 200_000, FLOWS = 256;
 const load = async (root, path) => import(pathToFileURL(`${root}/dist/${path}`).href);
 if (process.env.AB_PARENT_NETNS) (await load(process.cwd(), 'bench/datapath/netns.js')).setUpRoutedNetns(process.env.AB_PARENT_NETNS);
 
@@ -38,7 +38,7 @@ try {
     const t0 = performance.now();
     b.dp = new b.rig.DatapathRig({
       pinRoot: bpffs.dir(`b${builds.indexOf(b)}`), sizes: b.bench.sizesFor(100_000, 100_000 * 10), algorithm: 'random',
-      cluster: new b.services.SyntheticCluster({ backends: 10 }), withXdp: true, loads: LOADS,
+      cluster: new b.services.SyntheticCluster({ backends: 10 }), withXdp: true, loads: R,
     });
     b.dp.growTo(N);
     b.dp.prepareFlows(FLOWS);
@@ -59,7 +59,7 @@ try {
     r.ct_alone = (await b.dp.newFlowRun('ct')) - feed + bare;
     if (keep) for (const k of Object.keys(r)) (b.samples[k] ??= []).push(r[k]);
   };
-  for (const b of builds) for (let l = 0; l < LOADS; l++) await round(b, false, l); // warm-up of every load
+  for (const b of builds) await round(b, false, 0); // warm-up
   for (let i = 0; i < R; i++) {
     for (let j = 0; j < builds.length; j++) await round(builds[(i + j) % builds.length], true, i);
     process.stderr.write(`ab: round ${i + 1}/${R}\n`);

@@ -85,8 +85,8 @@ export interface RigOptions {
   config?: Config;
   /**
    * How many times tc_lb and tc_floor are loaded over the same maps (default 1). Each load is
-   * JITed to its own place, and where it lands moves an established packet by up to ~12 %
-   * here; the benchmark rotates its rounds over the loads (useLoad).
+   * JITed to its own place, and where it lands moves an established packet by 10-20 % here;
+   * the benchmark gives every round a load of its own (useLoad).
    */
   loads?: number;
 }

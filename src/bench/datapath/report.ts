@@ -269,7 +269,7 @@ export function formatReport(doc: BenchDoc, scales: readonly ScaleResult[]): str
   ), '');
   const byLoad = doc.tc_established_by_load as EstablishedByLoad[] | undefined;
   if (byLoad?.length && byLoad[0]!.established.length > 1) {
-    out.push('tc established and the tc floor, the median of each load of the programs (the figures above take every round):',
+    out.push('tc established and the tc floor in each load of the programs (the median of its rounds; the figures above take every round):',
       byLoad.map((b) => `${b.services.toLocaleString('en-US')}: ${b.established.map(fmtNs).join(' / ')} (floor ${b.floor.map(fmtNs).join(' / ')})`).join('; '), '');
   }
   if (typeof doc.memory_latency_ns === 'number') {
