@@ -1,9 +1,10 @@
 // Interleaved A/B of datapath builds (see ab-datapath.sh): for each NAME=ROOT, a package
 // root with dist/ and build/Release/bpf of one build. Each round measures every build, in
-// rotated order, the way `bench datapath` measures one: both floors and tc established/
-// reply/miss as repeat=N means; new flows (syn_vip) and the conntrack part alone as means
-// over flows fed back to back (bpf/syn_feed.bpf.c). Prints medians and ratios to the first.
-// Both builds need the feed (since 8dae0f9).
+// rotated order, with the cases and derivations of `bench datapath`: both floors and tc
+// established/reply/miss as repeat=N means; new flows (syn_vip) and the conntrack part alone
+// as means over flows fed back to back (bpf/syn_feed.bpf.c), one feed run each per round
+// where the bench takes the median of three. Prints medians and ratios to the first.
+// Both builds need the feed (since 165fb3a) and the tc floor (since 911d382).
 import { pathToFileURL } from 'node:url';
 
 const [rounds, services, ...specs] = process.argv.slice(2);
@@ -12,9 +13,11 @@ if (!R || !N || specs.length < 2) {
   process.stderr.write('usage: node scripts/ab-datapath.mjs ROUNDS SERVICES NAME=ROOT NAME=ROOT...\n');
   process.exit(2);
 }
-// tc_lb and tc_floor are loaded once per round per build, as `bench datapath` does (where the
-// JIT puts a load moves an established packet by 10-20 %).
-const REPEAT = 200_000, FLOWS = 256;
+// tc_lb and tc_floor are loaded up to MAX_LOADS times per build and the rounds cycle over the
+// loads, as in `bench datapath`: where the JIT put a load has moved an established packet
+// (73-78 ns in most loads, 82-98 in some). A build older than c910b5f cannot: it is refused, since one
+// load against several would not be a fair comparison.
+const REPEAT = 200_000, FLOWS = 256, MAX_LOADS = 7;
 const load = async (root, path) => import(pathToFileURL(`${root}/dist/${path}`).href);
 if (process.env.AB_PARENT_NETNS) (await load(process.cwd(), 'bench/datapath/netns.js')).setUpRoutedNetns(process.env.AB_PARENT_NETNS);
 
@@ -38,8 +41,9 @@ try {
     const t0 = performance.now();
     b.dp = new b.rig.DatapathRig({
       pinRoot: bpffs.dir(`b${builds.indexOf(b)}`), sizes: b.bench.sizesFor(100_000, 100_000 * 10), algorithm: 'random',
-      cluster: new b.services.SyntheticCluster({ backends: 10 }), withXdp: true, loads: R,
+      cluster: new b.services.SyntheticCluster({ backends: 10 }), withXdp: true, loads: Math.min(R, MAX_LOADS),
     });
+    if (typeof b.dp.useLoad !== 'function') throw new Error(`ab: ${b.name} cannot load its programs more than once (older than c910b5f)`);
     b.dp.growTo(N);
     b.dp.prepareFlows(FLOWS);
     process.stderr.write(`ab: ${b.name}: ${N} services, ${FLOWS} flows (${Math.round(performance.now() - t0)} ms)\n`);
@@ -47,7 +51,7 @@ try {
   // The same cases and derivations as `bench datapath` (src/bench/datapath.ts): repeat=N
   // means, and new flows fed back to back (syn_feed), less the feed, plus the bare loop.
   const round = async (b, keep, i) => {
-    b.dp.useLoad?.(i);
+    b.dp.useLoad(i);
     const r = {
       tc_floor: await b.dp.repeatRun('tc-floor', REPEAT), xdp_floor: await b.dp.repeatRun('floor', REPEAT),
       established: await b.dp.repeatRun('tc:established', REPEAT),
@@ -59,7 +63,7 @@ try {
     r.ct_alone = (await b.dp.newFlowRun('ct')) - feed + bare;
     if (keep) for (const k of Object.keys(r)) (b.samples[k] ??= []).push(r[k]);
   };
-  for (const b of builds) await round(b, false, 0); // warm-up
+  for (const b of builds) for (let l = 0; l < Math.min(R, MAX_LOADS); l++) await round(b, false, l); // warm-up of every load
   for (let i = 0; i < R; i++) {
     for (let j = 0; j < builds.length; j++) await round(builds[(i + j) % builds.length], true, i);
     process.stderr.write(`ab: round ${i + 1}/${R}\n`);

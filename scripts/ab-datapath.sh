@@ -25,7 +25,7 @@ mkdir -p "$tmp/build/Release/bpf"
 ln -s "$PWD/build/Release/ekp_native.node" "$tmp/build/Release/ekp_native.node"
 multiarch=$(gcc -print-multiarch)
 # The BPF instruction set REV's binding.gyp asks for (none: clang's default, v1).
-mcpu=$(grep -o -- '-mcpu=v[0-9]*' "$tmp/binding.gyp" || true)
+mcpu=$(grep -o -m1 -- '"-mcpu=v[0-9]*"' "$tmp/binding.gyp" | tr -d '"' || true)
 for src in "$tmp"/bpf/*.bpf.c; do
   clang -target bpf $mcpu -O2 -g -Wall -Werror "-I/usr/include/$multiarch" -I"$tmp/bpf/include" -I"$tmp/bpf" \
     -c "$src" -o "$tmp/build/Release/bpf/$(basename "$src" .c).o"

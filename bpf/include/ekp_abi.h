@@ -78,7 +78,7 @@ struct ekp_svc_key {
 	__u8   family;        /* EKP_FAMILY_*                              */
 	__u8   scope;         /* EKP_SCOPE_*                               */
 	__u8   pad[3];
-} __attribute__((aligned(8))); /* written in words: lib/keys.h */
+} __attribute__((aligned(8))); /* lib/keys.h stores it as u64 words */
 
 /* svc flags */
 #define EKP_SVC_F_AFFINITY     (1u << 0) /* ClientIP session affinity        */
@@ -139,8 +139,8 @@ struct ekp_backend_val {
  *
  * Two maps because every packet hashes its conntrack key (a new flow three
  * times), and the kernel hashes and compares a key word by word: 16 bytes
- * for an IPv4 tuple instead of the 40 an IPv6 one needs (keys are written
- * in whole words: lib/keys.h). Both hold the same values; IPv4 addresses in a value
+ * for an IPv4 tuple instead of the 40 an IPv6 one needs (lib/keys.h writes
+ * keys in whole words). Both hold the same values; IPv4 addresses in a value
  * sit in the first 4 bytes of union ekp_addr as everywhere else.
  *
  * A NATed flow has two entries keyed by the tuple as it appears on the wire:
@@ -161,7 +161,7 @@ struct ekp_ct_key {
 	__u8   proto;
 	__u8   family;
 	__u8   pad[2];
-} __attribute__((aligned(8)));
+} __attribute__((aligned(8))); /* as ekp_svc_key */
 
 struct ekp_ct4_key {
 	__be32 saddr;
@@ -170,7 +170,7 @@ struct ekp_ct4_key {
 	__be16 dport;
 	__u8   proto;
 	__u8   pad[3];
-} __attribute__((aligned(8)));
+} __attribute__((aligned(8))); /* as ekp_svc_key */
 
 #define EKP_CT_FWD 1
 #define EKP_CT_REV 2

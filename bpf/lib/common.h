@@ -99,9 +99,12 @@ EKP_INLINE __u32 ctx_len(struct ekp_ctx *ctx)
 }
 #else
 /*
- * xdp_md's data fields are __u32: compiled for BPF v3 (32-bit subregisters),
- * clang knows the upper half of such a pointer is zero and spills it as 32
- * bits, which the verifier refuses for a pointer. The barrier hides that.
+ * The context's data fields are __u32: compiled for BPF v3 (32-bit
+ * subregisters), clang knows the upper half of such a pointer is zero and may
+ * spill it as 32 bits, which the verifier refuses for a pointer. It did so in
+ * xdp_nodeport; the barrier hides what clang knows. tc's programs load without
+ * it, and every build loads every object in the tests, so a spill there would
+ * show at once; the barrier stays out of tc's hot path until then.
  */
 EKP_INLINE void *ctx_data(struct ekp_ctx *ctx)
 {

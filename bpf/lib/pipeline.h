@@ -252,13 +252,7 @@ EKP_INLINE void rev_restart(const struct pkt *p, const struct ekp_ct_val *fwd,
 
 	if (!sc)
 		return;
-	__builtin_memset(&rk, 0, sizeof(rk));
-	addr_copy(&rk.saddr, &to->daddr);
-	rk.sport = to->dport;
-	addr_copy(&rk.daddr, &to->saddr);
-	rk.dport = to->sport;
-	rk.proto = p->proto;
-	rk.family = p->family;
+	ct_key_set(&rk, &to->daddr, &to->saddr, to->dport, to->sport, p->proto, p->family);
 	ct_rev_val(&sc->rev, p, fwd->svc_id, fwd->backend_id, fwd->flags,
 		   now + ct_lifetime_ns(EKP_CT_STATE_SYN, p->proto));
 	ct_map_update(&rk, &sc->rev, BPF_ANY);
@@ -341,12 +335,6 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 
 	ct_rev_val(rv, p, svc->svc_id, bid, flags, exp);
 
-	__builtin_memset(&rk, 0, sizeof(rk));
-	addr_copy(&rk.saddr, &be->addr);
-	rk.sport = be->port;
-	rk.proto = p->proto;
-	rk.family = p->family;
-
 	fwd->expires_ns = exp;
 	addr_copy(&fwd->addr, &be->addr);
 	fwd->port = be->port;
@@ -360,9 +348,8 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 	if (snat) {
 		int ok = 0;
 
-		addr_copy(&rk.daddr, &fwd->addr2);
 		for (int i = 0; i < EKP_SNAT_RETRIES; i++) {
-			rk.dport = snat_pick_port();
+			ct_key_set(&rk, &be->addr, &fwd->addr2, be->port, snat_pick_port(), p->proto, p->family);
 			if (ct_map_update(&rk, rv, BPF_NOEXIST) == 0) {
 				ok = 1;
 				break;
@@ -373,8 +360,7 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 			return -EKP_DROP_SNAT_NO_PORT;
 		fwd->port2 = rk.dport;
 	} else {
-		addr_copy(&rk.daddr, &p->saddr);
-		rk.dport = p->sport;
+		ct_key_set(&rk, &be->addr, &p->saddr, be->port, p->sport, p->proto, p->family);
 		if (ct_map_update(&rk, rv, BPF_ANY) < 0)
 			count_event(ctx, EKP_EV_CT_INSERT_FAIL);
 	}

@@ -56,10 +56,13 @@ export interface RoundSample {
   perCall: PerCallSample;
 }
 
-/** tc established and the tc floor, the median of each load of the programs (datapath.ts: LOADS). */
+/** tc established, reply and the tc floor per load of the programs (DatapathRig's `loads`). */
 export interface EstablishedByLoad {
   services: number;
+  /** The loads' numbers; the arrays below follow them. */
+  loads: number[];
   established: number[];
+  reply: number[];
   floor: number[];
 }
 
@@ -142,20 +145,22 @@ export interface Goal {
   met: boolean;
 }
 
-/** The targets the datapath is held to (tc, 10,000 services; growth 1 -> 100,000). */
-/** Per scale, the median of tc established and of the tc floor over the rounds of each load. */
+/** Per scale and load of the programs, in load order: the median of tc established, reply and the tc floor over the rounds that used it. */
 export function establishedByLoad(scales: readonly ScaleSamples[]): EstablishedByLoad[] {
   return scales.map((s) => {
     const loads = [...new Set(s.rounds.map((r) => r.load))].sort((a, b) => a - b);
     const of = (l: number) => s.rounds.filter((r) => r.load === l);
     return {
       services: s.services,
+      loads,
       established: loads.map((l) => median(of(l).map((r) => r.repeat.tc.established))),
+      reply: loads.map((l) => median(of(l).map((r) => r.repeat.tc.reply))),
       floor: loads.map((l) => median(of(l).map((r) => r.tcFloorRepeat))),
     };
   });
 }
 
+/** The targets the datapath is held to (tc, 10,000 services; growth 1 -> 100,000). */
 export function evaluateGoals(scales: readonly ScaleResult[], prog: ProgKind = 'tc'): Goal[] {
   const at = (n: number) => scales.find((s) => s.services === n);
   const goals: Goal[] = [];
@@ -269,8 +274,8 @@ export function formatReport(doc: BenchDoc, scales: readonly ScaleResult[]): str
   ), '');
   const byLoad = doc.tc_established_by_load as EstablishedByLoad[] | undefined;
   if (byLoad?.length && byLoad[0]!.established.length > 1) {
-    out.push('tc established and the tc floor in each load of the programs (the median of its rounds; the figures above take every round):',
-      byLoad.map((b) => `${b.services.toLocaleString('en-US')}: ${b.established.map(fmtNs).join(' / ')} (floor ${b.floor.map(fmtNs).join(' / ')})`).join('; '), '');
+    out.push('tc established, reply and the floor in each load of the programs (the median of the rounds that used it; the figures above take every round):',
+      ...byLoad.map((b) => `${b.services.toLocaleString('en-US')}: established ${b.established.map(fmtNs).join(' / ')}; reply ${b.reply.map(fmtNs).join(' / ')}; floor ${b.floor.map(fmtNs).join(' / ')}`), '');
   }
   if (typeof doc.memory_latency_ns === 'number') {
     out.push(`A dependent random load over 64 MiB costs ${fmtNs(doc.memory_latency_ns)} ns here (memory_latency_ns): conntrack alone takes as long as`,

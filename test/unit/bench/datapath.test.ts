@@ -66,19 +66,20 @@ function scale(services: number, f: number, mult: number): ScaleResult {
 }
 
 describe('establishedByLoad', () => {
-  it('takes the median of each load of the programs, in load order', () => {
-    const r = establishedByLoad([{ services: 10, rounds: [round(0, 1), round(5, 0), round(2, 1), round(9, 0), round(4, 1), round(1, 0)] }]);
-    // load 0: established 105, 109, 101 -> 105; load 1: 100, 102, 104 -> 102
-    expect(r).toEqual([{ services: 10, established: [105, 102], floor: [55, 52] }]);
+  it('takes the median of each load of the programs, in load order, naming the loads it saw', () => {
+    const r = establishedByLoad([{ services: 10, rounds: [round(0, 3), round(5, 0), round(2, 3), round(9, 0), round(4, 3), round(1, 0)] }]);
+    // load 0: established 105, 109, 101 -> 105; load 3: 100, 102, 104 -> 102
+    expect(r).toEqual([{ services: 10, loads: [0, 3], established: [105, 102], reply: [115, 112], floor: [55, 52] }]);
   });
 
   it('is printed only when there was more than one load', () => {
-    const one = { services: 1, established: [100], floor: [50] };
+    const one = { services: 1, loads: [0], established: [100], reply: [110], floor: [50] };
     const s = { services: 1, floorNs: { tc: 50, xdp: 40 }, ns: { tc: { syn_vip: 900, established: 100, reply: 110, miss: 90 }, xdp: { syn_vip: 95, established: 80, reply: 85, miss: 70 } },
       syn: { feed: 10, spread: 1000, ctCreate: 700, perCall: 800, overhead: 150, single: 650, viaMiss: 650, viaFloor: 700 } } as ScaleResult;
     const doc = (b: unknown) => buildDoc({ scales: [s], mapBytes: { total: 1 }, extra: { tc_established_by_load: b } });
     expect(formatReport(doc([one]), [s])).not.toContain('each load');
-    expect(formatReport(doc([{ ...one, established: [100, 112], floor: [50, 51] }]), [s])).toContain('1: 100.0 / 112.0 (floor 50.0 / 51.0)');
+    expect(formatReport(doc([{ ...one, loads: [0, 1], established: [100, 112], reply: [110, 111], floor: [50, 51] }]), [s]))
+      .toContain('1: established 100.0 / 112.0; reply 110.0 / 111.0; floor 50.0 / 51.0');
   });
 });
 
