@@ -31,7 +31,7 @@ export const METHOD = [
   'rotated per round; the figures are medians over rounds. Clients are external, so a new flow is DNATed and SNATed.',
   `Each scale loads tc_lb and tc_floor once per round (at most ${MAX_LOADS} times) over its maps, and round i uses load`,
   `i mod ${MAX_LOADS}; every load is warmed before the first round. Where the JIT put a program moved an established`,
-  'packet with the code of the build before (73-78 ns in most loads, 82-98 in some; reply and the floor did not move),',
+  'packet with the code before 3d9e495 (73-78 ns in most loads, 82-98 in some; reply and the floor did not move),',
   'which one load per scale turned into differences between scales. tc_established_by_load: each load\'s figures.',
   'The benchmark runs in a network namespace of its own set up as a node (forwarding on, a device, routes to every',
   'address used, the node\'s own too, via a resolved gateway), so after a rewrite tc looks the new destination up in the FIB',

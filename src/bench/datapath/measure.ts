@@ -86,8 +86,8 @@ export interface RigOptions {
   /**
    * How many times tc_lb and tc_floor are loaded over the same maps (default 1). Each load is
    * JITed to its own place, and where it landed moved an established packet here, with the
-   * code of the build before (73-78 ns in most loads, 82-98 in some); the benchmark cycles
-   * its rounds over the loads (useLoad).
+   * code before 3d9e495 (73-78 ns in most loads, 82-98 in some); the benchmark cycles its
+   * rounds over the loads (useLoad).
    */
   loads?: number;
 }
