@@ -348,8 +348,12 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 	if (snat) {
 		int ok = 0;
 
+		/* Only the port changes per try. (The whole key written inside
+		 * the loop put the helper call just before the loop's head,
+		 * which 6.1's verifier refuses as a back-edge.) */
+		ct_key_set(&rk, &be->addr, &fwd->addr2, be->port, 0, p->proto, p->family);
 		for (int i = 0; i < EKP_SNAT_RETRIES; i++) {
-			ct_key_set(&rk, &be->addr, &fwd->addr2, be->port, snat_pick_port(), p->proto, p->family);
+			rk.dport = snat_pick_port();
 			if (ct_map_update(&rk, rv, BPF_NOEXIST) == 0) {
 				ok = 1;
 				break;
