@@ -348,9 +348,9 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 	if (snat) {
 		int ok = 0;
 
-		/* Only the port changes per try. (The whole key written inside
-		 * the loop put the helper call just before the loop's head,
-		 * which 6.1's verifier refuses as a back-edge.) */
+		/* Only the port changes per try. With the whole key written
+		 * inside the loop, 6.1's verifier refused tc_ingress ("back-edge
+		 * from insn 3995 to 3996", at that line); 6.18 took it. */
 		ct_key_set(&rk, &be->addr, &fwd->addr2, be->port, 0, p->proto, p->family);
 		for (int i = 0; i < EKP_SNAT_RETRIES; i++) {
 			rk.dport = snat_pick_port();
