@@ -63,7 +63,7 @@ try {
     r.ct_alone = (await b.dp.newFlowRun('ct')) - feed + bare;
     if (keep) for (const k of Object.keys(r)) (b.samples[k] ??= []).push(r[k]);
   };
-  for (const b of builds) for (let l = 0; l < Math.min(R, MAX_LOADS); l++) await round(b, false, l); // warm-up of every load
+  for (const b of builds) for (let l = 0; l < b.dp.loads; l++) await round(b, false, l); // warm-up of every load
   for (let i = 0; i < R; i++) {
     for (let j = 0; j < builds.length; j++) await round(builds[(i + j) % builds.length], true, i);
     process.stderr.write(`ab: round ${i + 1}/${R}\n`);

@@ -149,8 +149,7 @@ interface Scale {
 
 /** One round at one scale: the floor and every case, in an order rotated by `order`. */
 async function oneRound(rig: DatapathRig, o: Options, order: number): Promise<RoundSample> {
-  rig.useLoad(order);
-  const r = { load: rig.loadInUse, repeat: { tc: {}, xdp: {} } } as RoundSample;
+  const r = { load: rig.useLoad(order), repeat: { tc: {}, xdp: {} } } as RoundSample;
   const steps: (() => Promise<void> | void)[] = [
     async () => { r.floorRepeat = await rig.repeatRun('floor', o.repeat); },
     async () => { r.tcFloorRepeat = await rig.repeatRun('tc-floor', o.repeat); },

@@ -172,25 +172,18 @@ export class DatapathRig {
     return this.tcLoads.length;
   }
 
-  /** Which load of tc_lb and tc_floor the next runs use: i modulo the number of loads. */
-  useLoad(i: number): void {
+  /** Which load of tc_lb and tc_floor the next runs use: i modulo the number of loads, which is returned. */
+  useLoad(i: number): number {
     this.load = i % this.tcLoads.length;
+    return this.load;
   }
 
-  /** Runs load i's established and floor cases once, unmeasured, so its first round does not find it cold; load 0 stays in use. */
+  /** Runs load i's established, reply and floor cases once, unmeasured, so its first round does not find it cold. */
   async warmLoad(i: number, repeat: number): Promise<void> {
     this.useLoad(i);
-    try {
-      await this.repeatRun('tc:established', repeat);
-      await this.repeatRun('tc:reply', repeat);
-      if (this.tcFloor) await this.repeatRun('tc-floor', repeat);
-    } finally {
-      this.useLoad(0);
-    }
-  }
-
-  get loadInUse(): number {
-    return this.load;
+    await this.repeatRun('tc:established', repeat);
+    await this.repeatRun('tc:reply', repeat);
+    if (this.tcFloor) await this.repeatRun('tc-floor', repeat);
   }
 
   close(): void {
