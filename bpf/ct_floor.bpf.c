@@ -7,6 +7,11 @@
  * fixed backends; no service lookup, backend choice, rewrite or forwarding. Fed
  * new flows as syn_vip's tc_ingress is (syn_feed.bpf.c), it tells how much of a
  * new flow's cost is the conntrack miss and the two LRU inserts themselves.
+ *
+ * tc_flow_floor is the least a load balancer that remembers its flows can do
+ * for a new one: parse, the conntrack miss, and ONE insert (the FWD entry,
+ * written as ct_create() writes it). One entry per flow is Katran's whole
+ * per-flow state; we keep two, since replies come back through us.
  */
 #include "lib/pipeline.h"
 
@@ -41,6 +46,39 @@ int tc_ct_floor(struct __sk_buff *skb)
 	snat_addr(&sc->fwd.addr2, p.family, 0);
 	if (ct_create(skb, &p, &svc, 1, &be, sc, EKP_CT_F_SNAT | EKP_CT_F_EXTERNAL, ekp_now()) < 0)
 		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int tc_flow_floor(struct __sk_buff *skb)
+{
+	struct ekp_ct_val *fwd;
+	struct ct_scratch *sc;
+	struct ekp_ct_key k;
+	struct pkt p;
+
+	if (parse_packet(skb, &p) != EKP_CONTINUE || p.family != EKP_FAMILY_V4)
+		return TC_ACT_OK;
+	if (ct_lookup(&p))
+		return TC_ACT_OK;
+	sc = ct_scratch();
+	if (!sc)
+		return TC_ACT_OK;
+	fwd = &sc->fwd;
+	__builtin_memset(fwd, 0, sizeof(*fwd));
+	fwd->expires_ns = ekp_now() + ct_lifetime_ns(EKP_CT_STATE_SYN, p.proto);
+	fwd->addr.v4 = bpf_htonl(CT_FLOOR_BACKEND + bpf_ntohs(p.sport) % CT_FLOOR_BACKENDS);
+	fwd->port = bpf_htons(8080);
+	fwd->svc_id = 1;
+	fwd->type = EKP_CT_FWD;
+	fwd->state = EKP_CT_STATE_SYN;
+	fwd->tcp_flags_seen = p.tcp_flags;
+	ct_key_from_pkt(&k, &p);
+	if (ct_map_update(&k, fwd, BPF_ANY) < 0) {
+		count_event(skb, EKP_EV_CT_INSERT_FAIL);
+		return TC_ACT_SHOT;
+	}
+	count_event(skb, EKP_EV_CT_CREATED);
 	return TC_ACT_OK;
 }
 

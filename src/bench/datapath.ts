@@ -8,10 +8,11 @@ import { MAP_DEFAULT_SIZE, MAP, SLOTS_PER_ENTRY, slotEntries } from '../dataplan
 import { maglevTableSize } from '../dataplane/ebpf/maglev.js';
 import type { BenchSuite } from './index.js';
 import { DatapathRig, FEED_FLOWS, type NewFlowKind } from './datapath/measure.js';
-import { memoryLatencyNs } from './datapath/memory.js';
-import { CASES, buildDoc, deriveScale, establishedByLoad, formatReport, median, round1, type RoundSample, type ScaleResult } from './datapath/report.js';
+import {
+  CASES, buildDoc, deriveInCache, deriveScale, establishedByLoad, formatReport, median, type InCacheSample, type RoundSample, type ScaleResult,
+} from './datapath/report.js';
 import { currentNetns, setUpRoutedNetns } from './datapath/netns.js';
-import { PrivateBpffs, datapathMapBytes, type Sizes } from './datapath/rig.js';
+import { PrivateBpffs, datapathMapBytes, mapMemlock, type Sizes } from './datapath/rig.js';
 import { SyntheticCluster } from './datapath/services.js';
 
 /** Runs of each new-flow kind per round (DatapathRig.newFlowRun, FEED_FLOWS flows each). */
@@ -19,6 +20,9 @@ const FEED_RUNS = 3;
 
 /** At most this many loads of tc_lb and tc_floor per scale; rounds cycle over them (see METHOD). */
 const MAX_LOADS = 7;
+
+/** Entries of each conntrack map of the in-cache rig: a feed run's 2 x FEED_FLOWS, and room to spare. */
+const IN_CACHE_CONNTRACK = 4 * FEED_FLOWS;
 
 export const METHOD = [
   'Programs: tc_ingress of tc_lb loaded as on a node device (role wire: external origin, SNAT to the node address),',
@@ -56,6 +60,10 @@ export const METHOD = [
   '  "spread VIPs": the same with SYNs to VIPs spread over all N services (cold service/backend entries).',
   '  "conntrack alone": the feed into ct_floor (bpf/ct_floor.bpf.c): parse, a conntrack miss and the datapath\'s',
   '  own ct_create() of a SNAT flow (REV entry on a random port, FWD entry) to one of 10 backends, nothing else.',
+  '  "flow floor": the feed into ct_floor\'s tc_flow_floor: parse, a conntrack miss and ONE insert (a FWD entry),',
+  '  the least per-flow state a load balancer that remembers its flows keeps (Katran: one LRU entry per flow).',
+  '  conntrack_in_cache: both, fed the same way by one more instance whose conntrack maps hold',
+  `  ${IN_CACHE_CONNTRACK.toLocaleString('en-US')} entries (a few MiB, in this machine's cache), once per round: the cost without cache misses.`,
   '  snat_retries counts the SNAT port collisions of all new flows (~5 % of the flows to one service).',
   '- "single SYN": repeat=1 calls, each a new flow, interleaved with that flow\'s established and miss packets and',
   '  the tc floor: single = median SYN - "its overhead" (median established per call - established repeat=N), one',
@@ -64,9 +72,7 @@ export const METHOD = [
   '- xdp_nodeport hands SNAT flows and every reply to tc untouched (xdp_to_stack), so for these packets it',
   '  rewrites nothing: all four cases are repeat=N means of what XDP costs before tc (checked: one',
   '  xdp_to_stack per run, packet unchanged).',
-  'memory_latency_ns: a dependent random load over 64 MiB (a pointer chase in this process, median of 5), the',
-  'scale for "conntrack alone": a new flow\'s conntrack work touches two hash buckets and two elements off the free lists.',
-  'map_bytes: memlock from /proc/self/fdinfo of each map of an instance holding 10,000 services x 10 backends',
+    'map_bytes: memlock from /proc/self/fdinfo of each map of an instance holding 10,000 services x 10 backends',
   'with --lb-algorithm maglev (1021-slot tables), sized to fit (map_sizes_maglev).',
 ].join('\n');
 
@@ -159,22 +165,30 @@ async function oneRound(rig: DatapathRig, o: Options, order: number): Promise<Ro
     async () => {
       // The feed runs and the bare loop back to back, so what is subtracted is measured next to what it is subtracted from.
       // Memory-bound, so noisier than the other cases: FEED_RUNS of each per round, their median kept.
-      const kinds: NewFlowKind[] = ['syn', 'spread', 'ct', 'feed'];
-      const runs: Record<NewFlowKind, number[]> = { syn: [], spread: [], ct: [], feed: [] };
-      for (let i = 0; i < FEED_RUNS; i++) {
-        for (let k = 0; k < kinds.length; k++) {
-          const kind = kinds[(k + order + i) % kinds.length]!;
-          runs[kind].push(await rig.newFlowRun(kind));
-        }
-      }
-      r.newFlow = {
-        syn: median(runs.syn), spread: median(runs.spread), ct: median(runs.ct), feed: median(runs.feed),
-        bare: await rig.bareReturnRun(o.repeat),
-      };
+      const m = await newFlowMedians(rig, ['syn', 'spread', 'ct', 'insert', 'feed'], order);
+      r.newFlow = { syn: m.syn!, spread: m.spread!, ct: m.ct!, insert: m.insert!, feed: m.feed!, bare: await rig.bareReturnRun(o.repeat) };
     },
   ];
   for (let i = 0; i < steps.length; i++) await steps[(i + order) % steps.length]!();
   return r;
+}
+
+/** FEED_RUNS runs of each kind, in an order rotated by `order`; the median of each kind's runs. */
+async function newFlowMedians(rig: DatapathRig, kinds: NewFlowKind[], order: number): Promise<Partial<Record<NewFlowKind, number>>> {
+  const runs: Partial<Record<NewFlowKind, number[]>> = {};
+  for (let i = 0; i < FEED_RUNS; i++) {
+    for (let k = 0; k < kinds.length; k++) {
+      const kind = kinds[(k + order + i) % kinds.length]!;
+      (runs[kind] ??= []).push(await rig.newFlowRun(kind));
+    }
+  }
+  return Object.fromEntries(kinds.map((k) => [k, median(runs[k]!)]));
+}
+
+/** One round of the in-cache rig: ct_floor's two programs and the feed alone. */
+async function inCacheRound(rig: DatapathRig, o: Options, order: number): Promise<InCacheSample> {
+  const m = await newFlowMedians(rig, ['ct', 'insert', 'feed'], order);
+  return { ct: m.ct!, insert: m.insert!, feed: m.feed!, bare: await rig.bareReturnRun(o.repeat) };
 }
 
 /**
@@ -182,20 +196,28 @@ async function oneRound(rig: DatapathRig, o: Options, order: number): Promise<Ro
  * interleave the scales as well as the cases: slow phases of this shared machine hit
  * every scale alike instead of whichever was measured at the time.
  */
-async function measureAll(scales: Scale[], o: Options): Promise<ScaleResult[]> {
+async function measureAll(scales: Scale[], inCache: DatapathRig, o: Options): Promise<{ results: ScaleResult[]; inCache: InCacheSample[] }> {
   for (const s of scales) {
     await oneRound(s.rig, o, 0); // warm-up, discarded
     for (let l = 1; l < s.rig.loads; l++) await s.rig.warmLoad(l, o.repeat);
   }
+  await inCacheRound(inCache, o, 0);
+  const inCacheRounds: InCacheSample[] = [];
   const t0 = performance.now();
   for (let i = 0; i < o.rounds; i++) {
-    for (let j = 0; j < scales.length; j++) {
-      const s = scales[(i + j) % scales.length]!;
+    // The in-cache rig takes its turn among the scales, in the same rotation.
+    for (let j = 0; j <= scales.length; j++) {
+      const k = (i + j) % (scales.length + 1);
+      if (k === scales.length) {
+        inCacheRounds.push(await inCacheRound(inCache, o, i));
+        continue;
+      }
+      const s = scales[k]!;
       s.rounds.push(await oneRound(s.rig, o, i));
     }
     if (i === 0 || (i + 1) % 5 === 0) progress(`round ${i + 1}/${o.rounds} (${Math.round((performance.now() - t0) / 100) / 10} s)`);
   }
-  return scales.map((s) => deriveScale({ services: s.services, rounds: s.rounds }));
+  return { results: scales.map((s) => deriveScale({ services: s.services, rounds: s.rounds })), inCache: inCacheRounds };
 }
 
 async function mapBytes(fs: PrivateBpffs, cluster: SyntheticCluster): Promise<{ bytes: Record<string, number>; sizes: Sizes }> {
@@ -258,7 +280,12 @@ async function measure(args: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   const started = performance.now();
   const scales: Scale[] = [];
-  const closeAll = () => { while (scales.length) scales.pop()!.rig.close(); };
+  let inCache: DatapathRig | null = null;
+  const closeAll = () => {
+    while (scales.length) scales.pop()!.rig.close();
+    inCache?.close();
+    inCache = null;
+  };
   const maxScale = Math.max(...o.scales);
   const sizes = sizesFor(maxScale, maxScale * BACKENDS);
   try {
@@ -272,18 +299,25 @@ async function measure(args: string[]): Promise<number> {
       rig.prepareFlows(FLOWS);
       progress(`${n.toLocaleString('en-US')} services: tc_lb and tc_floor (${rig.loads} loads each), xdp_lb, xdp_floor, ct_floor, syn_feed loaded, services written, ${FLOWS} flows established (${Math.round(performance.now() - t0)} ms)`);
     }
-    const results = await measureAll(scales, o);
+    inCache = new DatapathRig({
+      pinRoot: fs.dir('in-cache'), sizes: { ...sizesFor(1, BACKENDS), [MAP.ct4]: IN_CACHE_CONNTRACK, [MAP.ct]: IN_CACHE_CONNTRACK },
+      algorithm: 'random', cluster, withXdp: true,
+    });
+    inCache.growTo(1);
+    inCache.prepareFlows(1);
+    const inCacheBytes = mapMemlock(inCache.map(MAP.ct4).fd);
+    progress(`in-cache conntrack: maps of ${IN_CACHE_CONNTRACK.toLocaleString('en-US')} entries (IPv4: ${inCacheBytes.toLocaleString('en-US')} bytes)`);
+    const { results, inCache: inCacheRounds } = await measureAll(scales, inCache, o);
     const byLoad = establishedByLoad(scales);
     const snatRetries = scales.reduce((a, s) => a + Number(s.rig.snatRetries), 0);
     const verdicts = verdictNames(scales);
     closeAll();
     const mb = await mapBytes(fs, cluster);
-    const memoryLatency = round1(median(Array.from({ length: 5 }, () => memoryLatencyNs())));
     const doc = buildDoc({
       scales: results,
       mapBytes: mb.bytes,
       extra: {
-        memory_latency_ns: memoryLatency,
+        conntrack_in_cache: deriveInCache(IN_CACHE_CONNTRACK, inCacheBytes, inCacheRounds),
         tc_established_by_load: byLoad,
         feed_flows: FEED_FLOWS,
         feed_runs_per_round: FEED_RUNS,

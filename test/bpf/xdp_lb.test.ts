@@ -263,4 +263,27 @@ describe('xdp_lb datapath', () => {
       fx.dp.clearFlows();
     }
   });
+
+  it('tc_flow_floor (the benchmark\'s least per-flow state) inserts one FWD entry for a new flow, none for a known one, and leaves the packet untouched', () => {
+    const obj = BpfObject.open(bpfObjectPath('ct_floor'), { pinRoot: fx.fs!.path }).setRodata(CONFIG_GLOBAL, encodeConfig(FROM_WIRE)).load();
+    try {
+      fx.dp.clearFlows();
+      const key = { saddr: V4.external, daddr: V4.clusterIp, sport: 40001, dport: 80, proto: 'tcp' } as const;
+      const frame = buildPacket({ src: key.saddr, dst: key.daddr, proto: 'tcp', sport: key.sport, dport: key.dport });
+      const before = fx.dp.counters();
+      for (let i = 0; i < 3; i++) {
+        const r = obj.program('tc_flow_floor').testRun({ data: frame });
+        expect(r.retval).toBe(TC.pass);
+        expect(r.data.equals(frame)).toBe(true);
+      }
+      expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(1);
+      const ct = fx.dp.map(MAP.ct4);
+      // source port 40001 % 10 backends = 1: the second backend address, 203.0.113.2
+      expect(decodeCtVal(ct.lookup(encodeCtKey(key))!, 4)).toMatchObject({ addr: '203.0.113.2', port: 8080, addr2: null, svcId: 1, type: 1, state: 1 });
+      expect([...ct.keys()]).toHaveLength(1);
+    } finally {
+      obj.close();
+      fx.dp.clearFlows();
+    }
+  });
 });

@@ -49,10 +49,11 @@ export interface PerCall {
 
 /**
  * What bpf/syn_feed.bpf.c times, one repeat=N run each, N new flows per run: tc_ingress on
- * SYNs to one VIP ('syn') or to VIPs spread over all services ('spread'), ct_floor ('ct'),
- * and the feed alone, tail-calling tc_feed_return ('feed').
+ * SYNs to one VIP ('syn') or to VIPs spread over all services ('spread'), ct_floor's
+ * conntrack part of a new flow ('ct') and its single insert ('insert'), and the feed
+ * alone, tail-calling tc_feed_return ('feed').
  */
-export type NewFlowKind = 'syn' | 'spread' | 'ct' | 'feed';
+export type NewFlowKind = 'syn' | 'spread' | 'ct' | 'insert' | 'feed';
 
 /** The feed's frames: Ethernet + IPv4 + TCP SYN, no options (syn_feed.bpf.c). */
 const FEED_FRAME = 54;
@@ -102,8 +103,9 @@ export class DatapathRig {
   /** The loads of tc_lb and tc_floor after the first (opts.loads). */
   private readonly copies: BpfObject[] = [];
   private load = 0;
-  /** bpf/ct_floor.bpf.c: the conntrack part of a new flow alone. */
+  /** bpf/ct_floor.bpf.c: the conntrack part of a new flow alone, and a miss with one insert (tc_flow_floor). */
   readonly ctFloor: BpfProgram | null;
+  readonly flowFloor: BpfProgram | null;
   /** bpf/syn_feed.bpf.c: N distinct new flows in one repeat=N run. */
   readonly feed: BpfProgram | null;
   readonly feedReturn: BpfProgram | null;
@@ -141,6 +143,7 @@ export class DatapathRig {
       this.xdp = opts.withXdp ? this.objects.prog('xdp_lb', 'xdp_nodeport') : null;
       this.floor = opts.withXdp ? this.objects.prog('xdp_floor', 'xdp_floor') : null;
       this.ctFloor = opts.withXdp ? this.objects.prog('ct_floor', 'tc_ct_floor') : null;
+      this.flowFloor = opts.withXdp ? this.objects.prog('ct_floor', 'tc_flow_floor') : null;
       this.feed = opts.withXdp ? this.objects.prog('syn_feed', 'tc_syn_feed') : null;
       this.feedReturn = opts.withXdp ? this.objects.prog('syn_feed', 'tc_feed_return') : null;
       const m = (n: MapName) => this.objects.map(n);
@@ -344,16 +347,16 @@ export class DatapathRig {
    * repeat=FEED_FLOWS run of tc_syn_feed (bpf/syn_feed.bpf.c), which writes the next SYN
    * frame over the packet before each repetition and tail-calls the program measured.
    * 'syn' sends them to one VIP (the next prepared flow's, in turn), 'spread' to VIPs
-   * spread over all services, 'ct' gives them (from another client range) to ct_floor, and
-   * 'feed' to tc_feed_return: what the feed adds, which the caller subtracts. Throws unless
-   * every frame was fed and the counters show one creation per flow (none for 'feed'), no
-   * drop, no failed insert; for tc, the last packet must come out DNATed and SNATed to a
-   * backend of its service. The flows are deleted afterwards.
+   * spread over all services, 'ct' and 'insert' give them (from client ranges of their own)
+   * to ct_floor's two programs, and 'feed' to tc_feed_return: what the feed adds, which the
+   * caller subtracts. Throws unless every frame was fed and the counters show one creation
+   * per flow (none for 'feed'), no drop, no failed insert; for tc, the last packet must come
+   * out DNATed and SNATed to a backend of its service. The flows are deleted afterwards.
    */
   async newFlowRun(kind: NewFlowKind): Promise<number> {
     const viaTc = kind === 'syn' || kind === 'spread';
     const home = kind === 'syn' ? this.flows[this.batchSeq++ % this.flows.length]!.svc : undefined;
-    const client = kind === 'ct' ? '198.20.0.1' : '198.18.0.1';
+    const client = kind === 'ct' ? '198.20.0.1' : kind === 'insert' ? '198.21.0.1' : '198.18.0.1';
     const syns = Array.from({ length: FEED_FLOWS }, () => this.newSyn(client, home ?? spread(this.synSeq, this.services)));
     const frames = this.objects.ownMap('syn_feed', 'syn_feed_frames');
     if (frames.maxEntries < FEED_FLOWS) throw new Error(`bench: syn_feed_frames holds ${frames.maxEntries} frames, not ${FEED_FLOWS}`);
@@ -367,7 +370,7 @@ export class DatapathRig {
     frames.updateBatch(keys, values);
     const state = this.objects.ownMap('syn_feed', 'syn_feed_state');
     state.update(encodeU32(0), Buffer.concat([encodeU32(0), encodeU32(FEED_FLOWS)])); // next, frames
-    const target = kind === 'ct' ? this.ctFloor! : kind === 'feed' ? this.feedReturn! : this.tc;
+    const target = kind === 'ct' ? this.ctFloor! : kind === 'insert' ? this.flowFloor! : kind === 'feed' ? this.feedReturn! : this.tc;
     this.objects.ownMap('syn_feed', 'syn_feed_next').update(encodeU32(0), encodeU32(target.fd));
     const before = this.counters();
     const r = await this.feed!.testRunAsync({ data: syns[0]!.frame, repeat: FEED_FLOWS, dataOutSize: FEED_FRAME + 64 });
@@ -381,7 +384,7 @@ export class DatapathRig {
     if (viaTc) this.checkNewFlow(parseTcp4(r.data), syns[FEED_FLOWS - 1]!.svc);
     this.expectDelta(what, before, after, { created: kind === 'feed' ? 0 : FEED_FLOWS, hitFwd: 0, hitRev: 0, drops: 0, insertFail: 0, reuse: 0 });
     this.snatRetries += after.snatRetry - before.snatRetry;
-    if (kind !== 'feed') this.forgetFlows(syns.map((s) => s.key));
+    if (kind !== 'feed') this.forgetFlows(syns.map((s) => s.key), kind !== 'insert');
     return r.durationNs;
   }
 
@@ -440,18 +443,20 @@ export class DatapathRig {
   }
 
   /**
-   * Deletes the FWD and REV entries of flows a syn batch created, so conntrack stays the
-   * same size. Every one must be there: the counters said each was created, and nothing
-   * evicts in a table this far from full.
+   * Deletes the FWD entries of flows a syn batch created, and their REV entries unless
+   * `withRev` is false (tc_flow_floor makes none), so conntrack stays the same size. Every
+   * one must be there: the counters said each was created, and nothing evicts in a table
+   * this far from full.
    */
-  private forgetFlows(keys: CtKey[]): void {
+  private forgetFlows(keys: CtKey[], withRev = true): void {
     const ct = this.map(MAP.ct4);
     const del: Buffer[] = [];
     for (const k of keys) {
       const kb = encodeCtKey(k);
       const v = ct.lookup(kb);
       if (!v) throw new Error(`bench: the new flow ${k.saddr}:${k.sport} -> ${k.daddr}:${k.dport} is not in conntrack`);
-      del.push(kb, encodeCtKey(reverseKeyOf(k, decodeCtVal(v, 4))));
+      del.push(kb);
+      if (withRev) del.push(encodeCtKey(reverseKeyOf(k, decodeCtVal(v, 4))));
     }
     const gone = del.length ? ct.deleteBatch(Buffer.concat(del)) : 0;
     if (gone !== del.length) throw new Error(`bench: ${del.length - gone} of the new flows' ${del.length} conntrack entries were not there to delete`);

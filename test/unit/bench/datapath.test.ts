@@ -2,7 +2,7 @@
 // JSON document's shape, the table, the packet builder and the synthetic services.
 import { describe, expect, it } from 'vitest';
 import {
-  CASES, buildDoc, deriveScale, establishedByLoad, evaluateGoals, formatBytes, formatReport, formatTable, median,
+  CASES, buildDoc, deriveInCache, deriveScale, establishedByLoad, evaluateGoals, formatBytes, formatReport, formatTable, median,
   type PerCallSample, type RoundSample, type ScaleResult,
 } from '../../../src/bench/datapath/report.js';
 import { TCP, ipv4Add, parseTcp4, tcp4Frame } from '../../../src/bench/datapath/packet.js';
@@ -16,7 +16,7 @@ function round(k: number, load = 0): RoundSample {
     floorRepeat: 40 + k,
     tcFloorRepeat: 50 + k,
     repeat: { tc: { established: 100 + k, reply: 110 + k, miss: 90 + k }, xdp: { syn_vip: 95, established: 80, reply: 85, miss: 70 } },
-    newFlow: { syn: 900 + 3 * k, spread: 1200 + k, ct: 700 + 2 * k, feed: 60 + k, bare: 20 },
+    newFlow: { syn: 900 + 3 * k, spread: 1200 + k, ct: 700 + 2 * k, insert: 400 + 4 * k, feed: 60 + k, bare: 20 },
     perCall: pc(800 + k, 250 + k, 240, 150),
   };
 }
@@ -43,6 +43,8 @@ describe('deriveScale', () => {
     expect(r.syn.feed).toBe(41);
     expect(r.syn.spread).toBe(1201 - 61 + 20);
     expect(r.syn.ctCreate).toBe(702 - 61 + 20);
+    // per round 400+4k - (60+k) + 20 = 360+3k -> median 363
+    expect(r.syn.insert).toBe(363);
     // the single SYN: per round 800+k - (250+k - (100+k)) -> median 651
     expect(r.syn.perCall).toBe(801);
     expect(r.syn.overhead).toBe(150);
@@ -60,10 +62,11 @@ describe('deriveScale', () => {
 
 function scale(services: number, f: number, mult: number): ScaleResult {
   const ns = Object.fromEntries(CASES.map((c, i) => [c, (i + 1) * 10 * mult])) as ScaleResult['ns']['tc'];
-  const syn = { feed: 1, perCall: 1, overhead: 1, single: 1, viaMiss: 1, viaFloor: 1, spread: 100 * mult, ctCreate: 1 };
+  const syn = { feed: 1, perCall: 1, overhead: 1, single: 1, viaMiss: 1, viaFloor: 1, spread: 100 * mult, ctCreate: 1, insert: 1 };
   // The XDP floor is half the tc one, so a ratio taken to the wrong floor shows.
   return { services, floorNs: { tc: f, xdp: f / 2 }, ns: { tc: ns, xdp: ns }, syn };
 }
+
 
 describe('establishedByLoad', () => {
   it('takes the median of each load of the programs, in load order, naming the loads it saw', () => {
@@ -75,7 +78,7 @@ describe('establishedByLoad', () => {
   it('is printed only when there was more than one load', () => {
     const one = { services: 1, loads: [0], established: [100], reply: [110], floor: [50] };
     const s = { services: 1, floorNs: { tc: 50, xdp: 40 }, ns: { tc: { syn_vip: 900, established: 100, reply: 110, miss: 90 }, xdp: { syn_vip: 95, established: 80, reply: 85, miss: 70 } },
-      syn: { feed: 10, spread: 1000, ctCreate: 700, perCall: 800, overhead: 150, single: 650, viaMiss: 650, viaFloor: 700 } } as ScaleResult;
+      syn: { feed: 10, spread: 1000, ctCreate: 700, insert: 400, perCall: 800, overhead: 150, single: 650, viaMiss: 650, viaFloor: 700 } } as ScaleResult;
     const doc = (b: unknown) => buildDoc({ scales: [s], mapBytes: { total: 1 }, extra: { tc_established_by_load: b } });
     expect(formatReport(doc([one]), [s])).not.toContain('each load');
     expect(formatReport(doc([{ ...one, loads: [0, 1], established: [100, 112], reply: [110, 111], floor: [50, 51] }]), [s]))
@@ -92,7 +95,15 @@ describe('evaluateGoals', () => {
     expect(by('new flow')).toMatchObject({ measured: 1, met: true });
     expect(by('miss growth')).toMatchObject({ measured: 10, met: true });
     expect(by('spread')).toMatchObject({ measured: 10, met: true });
-    expect(goals).toHaveLength(2 + CASES.length + 1);
+    // the flow floor (insert 1 ns) against the same 4x bar
+    expect(by('flow floor')).toMatchObject({ measured: 0.1, limit: 4, met: true });
+    expect(goals).toHaveLength(3 + CASES.length + 1);
+  });
+
+  it('holds the flow floor to the new-flow bar, and fails it when it is over', () => {
+    const s = scale(10_000, 10, 1);
+    const goals = evaluateGoals([{ ...s, syn: { ...s.syn, insert: 41 } }]);
+    expect(goals.find((g) => g.goal.includes('flow floor'))).toMatchObject({ measured: 4.1, met: false });
   });
 
   it('only states what was measured', () => {
@@ -134,13 +145,19 @@ describe('buildDoc', () => {
     expect(text).toContain('100,000');
     for (const c of CASES) expect(text).toContain(c);
     expect(text).toContain('ekp_svc_v1');
-    expect(text).not.toContain('random load');
+    expect(text).not.toContain('in the cache');
   });
 
-  it('counts conntrack alone in random loads when the memory latency was measured', () => {
-    const text = formatReport({ ...doc, memory_latency_ns: 0.5 }, scales);
-    // ctCreate 1 ns at each scale, 0.5 ns per load
-    expect(text).toContain('conntrack alone takes as long as\n2.0 / 2.0 / 2.0 of them');
+  it('prints the in-cache conntrack figures when they were measured', () => {
+    const inCache = deriveInCache(16_384, 3 << 20, [
+      { ct: 700, insert: 400, feed: 60, bare: 20 }, { ct: 720, insert: 380, feed: 70, bare: 20 }, { ct: 650, insert: 390, feed: 50, bare: 20 },
+    ]);
+    // per round, less the feed and plus the bare loop: ct 660 / 670 / 620, insert 360 / 330 / 360
+    expect(inCache).toEqual({ entries: 16_384, ct4MapBytes: 3 << 20, ctAlone: 660, insert: 360 });
+    const text = formatReport({ ...doc, conntrack_in_cache: inCache }, scales);
+    // against the 10,000-service scale: ctCreate 1, insert 1
+    expect(text).toContain('conntrack maps of 16,384 entries (the IPv4 one 3.0 MiB, in the cache), conntrack alone costs\n660.0 ns and the flow floor 360.0 ns (conntrack_in_cache): 66000 % and 36000 % of what they cost\nwith the real maps at 10,000 services');
+    expect(() => deriveInCache(1, 1, [])).toThrow(RangeError);
   });
 });
 
