@@ -15,7 +15,7 @@ if (!R || !N || specs.length < 2) {
 }
 // tc_lb and tc_floor are loaded up to MAX_LOADS times per build and the rounds cycle over the
 // loads, as in `bench datapath`: where the JIT put a load has moved an established packet
-// (73-78 ns in most loads, 82-98 in some). A build older than c910b5f cannot: it is refused, since one
+// (some loads 10-20 ns slower than the rest). A build older than c910b5f cannot: it is refused, since one
 // load against several would not be a fair comparison.
 const REPEAT = 200_000, FLOWS = 256, MAX_LOADS = 7;
 const load = async (root, path) => import(pathToFileURL(`${root}/dist/${path}`).href);

@@ -86,9 +86,9 @@ export interface RigOptions {
   config?: Config;
   /**
    * How many times tc_lb and tc_floor are loaded over the same maps (default 1). Each load is
-   * JITed to its own place, and where it lands moves an established packet here (73-78 ns in
-   * most loads, 82-98 in some, how often depending on the code); the benchmark cycles its
-   * rounds over the loads (useLoad).
+   * JITed to its own place, and where it lands moves an established packet here (most loads
+   * within a few ns of each other, some 10-20 ns slower, how often depending on the code); the
+   * benchmark cycles its rounds over the loads (useLoad).
    */
   loads?: number;
 }
