@@ -9,9 +9,9 @@
  * new flow's cost is the conntrack miss and the two LRU inserts themselves.
  *
  * tc_flow_floor is the least a load balancer that remembers its flows can do
- * for a new one: parse, the conntrack miss, and ONE insert (the FWD entry,
- * written as ct_create() writes it). One entry per flow is Katran's whole
- * per-flow state; we keep two, since replies come back through us.
+ * for a new one: parse, the conntrack miss, and ONE insert of a FWD value
+ * (its contents do not change what the insert costs). One entry per flow is
+ * Katran's whole per-flow state; we keep two, since replies come back through us.
  */
 #include "lib/pipeline.h"
 
@@ -21,26 +21,45 @@
 #define CT_FLOOR_BACKEND 0xcb007101 /* 203.0.113.1 */
 #define CT_FLOOR_BACKENDS 10
 
+/*
+ * What both programs do before their inserts: parse, the conntrack miss, and
+ * the per-CPU scratch value (taken as the datapath takes it, so its lookup is
+ * paid here too), zeroed. NULL: not a new IPv4 flow, nothing to insert.
+ */
+EKP_INLINE struct ct_scratch *floor_new_flow(struct __sk_buff *skb, struct pkt *p)
+{
+	struct ct_scratch *sc;
+
+	if (parse_packet(skb, p) != EKP_CONTINUE || p->family != EKP_FAMILY_V4)
+		return NULL;
+	if (ct_lookup(p))
+		return NULL;
+	sc = ct_scratch();
+	if (sc)
+		__builtin_memset(&sc->fwd, 0, sizeof(sc->fwd));
+	return sc;
+}
+
+EKP_INLINE __be32 floor_backend(const struct pkt *p)
+{
+	return bpf_htonl(CT_FLOOR_BACKEND + bpf_ntohs(p->sport) % CT_FLOOR_BACKENDS);
+}
+
 SEC("tc")
 int tc_ct_floor(struct __sk_buff *skb)
 {
-	struct ct_scratch *sc;
 	struct ekp_backend_val be;
 	struct ekp_svc_val svc;
+	struct ct_scratch *sc;
 	struct pkt p;
 
-	if (parse_packet(skb, &p) != EKP_CONTINUE || p.family != EKP_FAMILY_V4)
-		return TC_ACT_OK;
-	if (ct_lookup(&p))
-		return TC_ACT_OK;
-	sc = ct_scratch();
+	sc = floor_new_flow(skb, &p);
 	if (!sc)
 		return TC_ACT_OK;
 	__builtin_memset(&svc, 0, sizeof(svc));
 	__builtin_memset(&be, 0, sizeof(be));
-	__builtin_memset(&sc->fwd, 0, sizeof(sc->fwd));
 	svc.svc_id = 1;
-	be.addr.v4 = bpf_htonl(CT_FLOOR_BACKEND + bpf_ntohs(p.sport) % CT_FLOOR_BACKENDS);
+	be.addr.v4 = floor_backend(&p);
 	be.port = bpf_htons(8080);
 	be.family = EKP_FAMILY_V4;
 	snat_addr(&sc->fwd.addr2, p.family, 0);
@@ -57,17 +76,12 @@ int tc_flow_floor(struct __sk_buff *skb)
 	struct ekp_ct_key k;
 	struct pkt p;
 
-	if (parse_packet(skb, &p) != EKP_CONTINUE || p.family != EKP_FAMILY_V4)
-		return TC_ACT_OK;
-	if (ct_lookup(&p))
-		return TC_ACT_OK;
-	sc = ct_scratch();
+	sc = floor_new_flow(skb, &p);
 	if (!sc)
 		return TC_ACT_OK;
 	fwd = &sc->fwd;
-	__builtin_memset(fwd, 0, sizeof(*fwd));
 	fwd->expires_ns = ekp_now() + ct_lifetime_ns(EKP_CT_STATE_SYN, p.proto);
-	fwd->addr.v4 = bpf_htonl(CT_FLOOR_BACKEND + bpf_ntohs(p.sport) % CT_FLOOR_BACKENDS);
+	fwd->addr.v4 = floor_backend(&p);
 	fwd->port = bpf_htons(8080);
 	fwd->svc_id = 1;
 	fwd->type = EKP_CT_FWD;

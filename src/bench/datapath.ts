@@ -9,7 +9,7 @@ import { maglevTableSize } from '../dataplane/ebpf/maglev.js';
 import type { BenchSuite } from './index.js';
 import { DatapathRig, FEED_FLOWS, type NewFlowKind } from './datapath/measure.js';
 import {
-  CASES, buildDoc, deriveInCache, deriveScale, establishedByLoad, formatReport, median, type InCacheSample, type RoundSample, type ScaleResult,
+  CASES, buildDoc, deriveSmallTable, deriveScale, establishedByLoad, formatReport, median, type SmallTableSample, type RoundSample, type ScaleResult,
 } from './datapath/report.js';
 import { currentNetns, setUpRoutedNetns } from './datapath/netns.js';
 import { PrivateBpffs, datapathMapBytes, mapMemlock, type Sizes } from './datapath/rig.js';
@@ -21,8 +21,13 @@ const FEED_RUNS = 3;
 /** At most this many loads of tc_lb and tc_floor per scale; rounds cycle over them (see METHOD). */
 const MAX_LOADS = 7;
 
-/** Entries of each conntrack map of the in-cache rig: a feed run's 2 x FEED_FLOWS, and room to spare. */
-const IN_CACHE_CONNTRACK = 4 * FEED_FLOWS;
+/**
+ * Entries of each conntrack map of the small-table rig: a feed run's 2 x FEED_FLOWS and
+ * room to spare. A common LRU keeps up to 128 free elements on each CPU's own list and
+ * evicts once the shared list runs short, so there must be room for those too: an
+ * eviction would make the run throw (DatapathRig.forgetFlows).
+ */
+const smallConntrackEntries = () => pow2(2 * FEED_FLOWS + 2 * 128 * availableParallelism() + 64);
 
 export const METHOD = [
   'Programs: tc_ingress of tc_lb loaded as on a node device (role wire: external origin, SNAT to the node address),',
@@ -63,8 +68,8 @@ export const METHOD = [
   '  own ct_create() of a SNAT flow (REV entry on a random port, FWD entry) to one of 10 backends, nothing else.',
   '  "flow floor": the feed into ct_floor\'s tc_flow_floor: parse, a conntrack miss and ONE insert (a FWD entry),',
   '  the least per-flow state a load balancer that remembers its flows keeps (Katran: one LRU entry per flow).',
-  '  conntrack_in_cache: both, fed the same way by one more instance whose conntrack maps hold',
-  `  ${IN_CACHE_CONNTRACK.toLocaleString('en-US')} entries (a few MiB, in this machine's cache), once per round: the cost without cache misses.`,
+  '  conntrack_small_table: both, fed the same way, once per round, by one more instance whose conntrack maps hold',
+  '  a few times the feed\'s flows (16,384 entries on 2 CPUs, a few MiB): how much of their cost the table\'s size makes.',
   '  snat_retries counts the SNAT port collisions of all new flows (~5 % of the flows to one service).',
   '- "single SYN": repeat=1 calls, each a new flow, interleaved with that flow\'s established and miss packets and',
   '  the tc floor: single = median SYN - "its overhead" (median established per call - established repeat=N), one',
@@ -73,7 +78,7 @@ export const METHOD = [
   '- xdp_nodeport hands SNAT flows and every reply to tc untouched (xdp_to_stack), so for these packets it',
   '  rewrites nothing: all four cases are repeat=N means of what XDP costs before tc (checked: one',
   '  xdp_to_stack per run, packet unchanged).',
-    'map_bytes: memlock from /proc/self/fdinfo of each map of an instance holding 10,000 services x 10 backends',
+  'map_bytes: memlock from /proc/self/fdinfo of each map of an instance holding 10,000 services x 10 backends',
   'with --lb-algorithm maglev (1021-slot tables), sized to fit (map_sizes_maglev).',
 ].join('\n');
 
@@ -133,10 +138,10 @@ export function sizesFor(services: number, slotsNeeded: number): Sizes {
 
 const VERDICT: Record<number, string> = { 0: 'TC_ACT_OK', 7: 'TC_ACT_REDIRECT (FIB lookup + redirect_neigh)', 2: 'XDP_PASS' };
 
-function verdictNames(scales: Scale[]): Record<string, string[]> {
+function verdictNames(rigs: DatapathRig[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const s of scales) {
-    for (const [k, vs] of Object.entries(s.rig.verdicts)) {
+  for (const rig of rigs) {
+    for (const [k, vs] of Object.entries(rig.verdicts)) {
       const names = new Set([...(out[k] ?? []), ...vs.map((v) => VERDICT[v] ?? String(v))]);
       out[k] = [...names];
     }
@@ -167,7 +172,7 @@ async function oneRound(rig: DatapathRig, o: Options, order: number): Promise<Ro
       // The feed runs and the bare loop back to back, so what is subtracted is measured next to what it is subtracted from.
       // Memory-bound, so noisier than the other cases: FEED_RUNS of each per round, their median kept.
       const m = await newFlowMedians(rig, ['syn', 'spread', 'ct', 'insert', 'feed'], order);
-      r.newFlow = { syn: m.syn!, spread: m.spread!, ct: m.ct!, insert: m.insert!, feed: m.feed!, bare: await rig.bareReturnRun(o.repeat) };
+      r.newFlow = { ...m, bare: await rig.bareReturnRun(o.repeat) };
     },
   ];
   for (let i = 0; i < steps.length; i++) await steps[(i + order) % steps.length]!();
@@ -175,21 +180,21 @@ async function oneRound(rig: DatapathRig, o: Options, order: number): Promise<Ro
 }
 
 /** FEED_RUNS runs of each kind, in an order rotated by `order`; the median of each kind's runs. */
-async function newFlowMedians(rig: DatapathRig, kinds: NewFlowKind[], order: number): Promise<Partial<Record<NewFlowKind, number>>> {
-  const runs: Partial<Record<NewFlowKind, number[]>> = {};
+async function newFlowMedians<K extends NewFlowKind>(rig: DatapathRig, kinds: readonly K[], order: number): Promise<Record<K, number>> {
+  const runs = new Map<K, number[]>(kinds.map((k) => [k, []]));
   for (let i = 0; i < FEED_RUNS; i++) {
     for (let k = 0; k < kinds.length; k++) {
       const kind = kinds[(k + order + i) % kinds.length]!;
-      (runs[kind] ??= []).push(await rig.newFlowRun(kind));
+      runs.get(kind)!.push(await rig.newFlowRun(kind));
     }
   }
-  return Object.fromEntries(kinds.map((k) => [k, median(runs[k]!)]));
+  return Object.fromEntries(kinds.map((k) => [k, median(runs.get(k)!)])) as Record<K, number>;
 }
 
-/** One round of the in-cache rig: ct_floor's two programs and the feed alone. */
-async function inCacheRound(rig: DatapathRig, o: Options, order: number): Promise<InCacheSample> {
-  const m = await newFlowMedians(rig, ['ct', 'insert', 'feed'], order);
-  return { ct: m.ct!, insert: m.insert!, feed: m.feed!, bare: await rig.bareReturnRun(o.repeat) };
+/** One round of the small-table rig: ct_floor's two programs and the feed alone. */
+async function smallTableRound(rig: DatapathRig, o: Options, order: number): Promise<SmallTableSample> {
+  const m = await newFlowMedians(rig, ['ct', 'insert', 'feed'] as const, order);
+  return { ...m, bare: await rig.bareReturnRun(o.repeat) };
 }
 
 /**
@@ -197,20 +202,20 @@ async function inCacheRound(rig: DatapathRig, o: Options, order: number): Promis
  * interleave the scales as well as the cases: slow phases of this shared machine hit
  * every scale alike instead of whichever was measured at the time.
  */
-async function measureAll(scales: Scale[], inCache: DatapathRig, o: Options): Promise<{ results: ScaleResult[]; inCache: InCacheSample[] }> {
+async function measureAll(scales: Scale[], small: DatapathRig, o: Options): Promise<{ results: ScaleResult[]; small: SmallTableSample[] }> {
   for (const s of scales) {
     await oneRound(s.rig, o, 0); // warm-up, discarded
     for (let l = 1; l < s.rig.loads; l++) await s.rig.warmLoad(l, o.repeat);
   }
-  await inCacheRound(inCache, o, 0);
-  const inCacheRounds: InCacheSample[] = [];
+  await smallTableRound(small, o, 0);
+  const smallRounds: SmallTableSample[] = [];
   const t0 = performance.now();
   for (let i = 0; i < o.rounds; i++) {
-    // The in-cache rig takes its turn among the scales, in the same rotation.
+    // The small-table rig takes its turn among the scales, in the same rotation.
     for (let j = 0; j <= scales.length; j++) {
       const k = (i + j) % (scales.length + 1);
       if (k === scales.length) {
-        inCacheRounds.push(await inCacheRound(inCache, o, i));
+        smallRounds.push(await smallTableRound(small, o, i));
         continue;
       }
       const s = scales[k]!;
@@ -218,7 +223,7 @@ async function measureAll(scales: Scale[], inCache: DatapathRig, o: Options): Pr
     }
     if (i === 0 || (i + 1) % 5 === 0) progress(`round ${i + 1}/${o.rounds} (${Math.round((performance.now() - t0) / 100) / 10} s)`);
   }
-  return { results: scales.map((s) => deriveScale({ services: s.services, rounds: s.rounds })), inCache: inCacheRounds };
+  return { results: scales.map((s) => deriveScale({ services: s.services, rounds: s.rounds })), small: smallRounds };
 }
 
 async function mapBytes(fs: PrivateBpffs, cluster: SyntheticCluster): Promise<{ bytes: Record<string, number>; sizes: Sizes }> {
@@ -281,11 +286,11 @@ async function measure(args: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   const started = performance.now();
   const scales: Scale[] = [];
-  let inCache: DatapathRig | null = null;
+  let small: DatapathRig | null = null;
   const closeAll = () => {
     while (scales.length) scales.pop()!.rig.close();
-    inCache?.close();
-    inCache = null;
+    small?.close();
+    small = null;
   };
   const maxScale = Math.max(...o.scales);
   const sizes = sizesFor(maxScale, maxScale * BACKENDS);
@@ -300,25 +305,27 @@ async function measure(args: string[]): Promise<number> {
       rig.prepareFlows(FLOWS);
       progress(`${n.toLocaleString('en-US')} services: tc_lb and tc_floor (${rig.loads} loads each), xdp_lb, xdp_floor, ct_floor, syn_feed loaded, services written, ${FLOWS} flows established (${Math.round(performance.now() - t0)} ms)`);
     }
-    inCache = new DatapathRig({
-      pinRoot: fs.dir('in-cache'), sizes: { ...sizesFor(1, BACKENDS), [MAP.ct4]: IN_CACHE_CONNTRACK, [MAP.ct]: IN_CACHE_CONNTRACK },
+    const smallEntries = smallConntrackEntries();
+    small = new DatapathRig({
+      pinRoot: fs.dir('small-ct'), sizes: { ...sizesFor(1, BACKENDS), [MAP.ct4]: smallEntries, [MAP.ct]: smallEntries },
       algorithm: 'random', cluster, withXdp: true,
     });
-    inCache.growTo(1);
-    inCache.prepareFlows(1);
-    const inCacheBytes = mapMemlock(inCache.map(MAP.ct4).fd);
-    progress(`in-cache conntrack: maps of ${IN_CACHE_CONNTRACK.toLocaleString('en-US')} entries (IPv4: ${inCacheBytes.toLocaleString('en-US')} bytes)`);
-    const { results, inCache: inCacheRounds } = await measureAll(scales, inCache, o);
+    small.growTo(1);
+    small.prepareFlows(1); // bareReturnRun times its loop on a prepared flow's packet
+    const smallBytes = mapMemlock(small.map(MAP.ct4).fd);
+    progress(`small-table conntrack: maps of ${smallEntries.toLocaleString('en-US')} entries (IPv4: ${smallBytes.toLocaleString('en-US')} bytes)`);
+    const { results, small: smallRounds } = await measureAll(scales, small, o);
     const byLoad = establishedByLoad(scales);
-    const snatRetries = scales.reduce((a, s) => a + Number(s.rig.snatRetries), 0);
-    const verdicts = verdictNames(scales);
+    const rigs = [...scales.map((s) => s.rig), small];
+    const snatRetries = rigs.reduce((a, rig) => a + Number(rig.snatRetries), 0);
+    const verdicts = verdictNames(rigs);
     closeAll();
     const mb = await mapBytes(fs, cluster);
     const doc = buildDoc({
       scales: results,
       mapBytes: mb.bytes,
       extra: {
-        conntrack_in_cache: deriveInCache(IN_CACHE_CONNTRACK, inCacheBytes, inCacheRounds),
+        conntrack_small_table: deriveSmallTable(smallEntries, smallBytes, smallRounds),
         tc_established_by_load: byLoad,
         feed_flows: FEED_FLOWS,
         feed_runs_per_round: FEED_RUNS,

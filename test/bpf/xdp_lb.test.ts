@@ -228,6 +228,17 @@ describe('xdp_lb datapath', () => {
         expect(r.retval).toBe(TC.pass);
         expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(3);
         for (const k of flows) expect(decodeCtVal(ct.lookup(encodeCtKey(k))!, 4)).toMatchObject({ port: 8080, addr2: V4.node, flags: CT_F.SNAT | CT_F.EXTERNAL });
+
+        // Into tc_flow_floor (one insert per flow): one FWD entry per frame, and nothing else.
+        fx.dp.clearFlows();
+        next.update(encodeU32(0), encodeU32(ctFloor.program('tc_flow_floor').fd));
+        setState(0, 3);
+        before = fx.dp.counters();
+        r = feed.testRun({ data: junk, repeat: 3 });
+        expect(r.retval).toBe(TC.pass);
+        expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(3);
+        expect([...ct.keys()]).toHaveLength(3);
+        for (const k of flows) expect(decodeCtVal(ct.lookup(encodeCtKey(k))!, 4)).toMatchObject({ port: 8080, type: 1, addr2: null });
       } finally {
         ctFloor.close();
       }

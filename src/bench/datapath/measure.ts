@@ -55,6 +55,9 @@ export interface PerCall {
  */
 export type NewFlowKind = 'syn' | 'spread' | 'ct' | 'insert' | 'feed';
 
+/** First client address of each kind's SYNs: ct_floor's programs get ranges of their own, so their flows never meet tc_ingress's. */
+const FEED_CLIENTS: Record<NewFlowKind, string> = { syn: '198.18.0.1', spread: '198.18.0.1', ct: '198.20.0.1', insert: '198.21.0.1', feed: '198.18.0.1' };
+
 /** The feed's frames: Ethernet + IPv4 + TCP SYN, no options (syn_feed.bpf.c). */
 const FEED_FRAME = 54;
 /**
@@ -356,7 +359,7 @@ export class DatapathRig {
   async newFlowRun(kind: NewFlowKind): Promise<number> {
     const viaTc = kind === 'syn' || kind === 'spread';
     const home = kind === 'syn' ? this.flows[this.batchSeq++ % this.flows.length]!.svc : undefined;
-    const client = kind === 'ct' ? '198.20.0.1' : kind === 'insert' ? '198.21.0.1' : '198.18.0.1';
+    const client = FEED_CLIENTS[kind];
     const syns = Array.from({ length: FEED_FLOWS }, () => this.newSyn(client, home ?? spread(this.synSeq, this.services)));
     const frames = this.objects.ownMap('syn_feed', 'syn_feed_frames');
     if (frames.maxEntries < FEED_FLOWS) throw new Error(`bench: syn_feed_frames holds ${frames.maxEntries} frames, not ${FEED_FLOWS}`);
@@ -370,7 +373,7 @@ export class DatapathRig {
     frames.updateBatch(keys, values);
     const state = this.objects.ownMap('syn_feed', 'syn_feed_state');
     state.update(encodeU32(0), Buffer.concat([encodeU32(0), encodeU32(FEED_FLOWS)])); // next, frames
-    const target = kind === 'ct' ? this.ctFloor! : kind === 'insert' ? this.flowFloor! : kind === 'feed' ? this.feedReturn! : this.tc;
+    const target = { syn: this.tc, spread: this.tc, ct: this.ctFloor!, insert: this.flowFloor!, feed: this.feedReturn! }[kind];
     this.objects.ownMap('syn_feed', 'syn_feed_next').update(encodeU32(0), encodeU32(target.fd));
     const before = this.counters();
     const r = await this.feed!.testRunAsync({ data: syns[0]!.frame, repeat: FEED_FLOWS, dataOutSize: FEED_FRAME + 64 });

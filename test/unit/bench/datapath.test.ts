@@ -2,7 +2,7 @@
 // JSON document's shape, the table, the packet builder and the synthetic services.
 import { describe, expect, it } from 'vitest';
 import {
-  CASES, buildDoc, deriveInCache, deriveScale, establishedByLoad, evaluateGoals, formatBytes, formatReport, formatTable, median,
+  CASES, buildDoc, deriveSmallTable, deriveScale, establishedByLoad, evaluateGoals, formatBytes, formatReport, formatTable, median,
   type PerCallSample, type RoundSample, type ScaleResult,
 } from '../../../src/bench/datapath/report.js';
 import { TCP, ipv4Add, parseTcp4, tcp4Frame } from '../../../src/bench/datapath/packet.js';
@@ -60,13 +60,12 @@ describe('deriveScale', () => {
   });
 });
 
-function scale(services: number, f: number, mult: number): ScaleResult {
+function scale(services: number, f: number, mult: number, ctCreate = 1, insert = 1): ScaleResult {
   const ns = Object.fromEntries(CASES.map((c, i) => [c, (i + 1) * 10 * mult])) as ScaleResult['ns']['tc'];
-  const syn = { feed: 1, perCall: 1, overhead: 1, single: 1, viaMiss: 1, viaFloor: 1, spread: 100 * mult, ctCreate: 1, insert: 1 };
+  const syn = { feed: 1, perCall: 1, overhead: 1, single: 1, viaMiss: 1, viaFloor: 1, spread: 100 * mult, ctCreate, insert };
   // The XDP floor is half the tc one, so a ratio taken to the wrong floor shows.
   return { services, floorNs: { tc: f, xdp: f / 2 }, ns: { tc: ns, xdp: ns }, syn };
 }
-
 
 describe('establishedByLoad', () => {
   it('takes the median of each load of the programs, in load order, naming the loads it saw', () => {
@@ -96,7 +95,7 @@ describe('evaluateGoals', () => {
     expect(by('miss growth')).toMatchObject({ measured: 10, met: true });
     expect(by('spread')).toMatchObject({ measured: 10, met: true });
     // the flow floor (insert 1 ns) against the same 4x bar
-    expect(by('flow floor')).toMatchObject({ measured: 0.1, limit: 4, met: true });
+    expect(by('(reference) tc flow floor')).toMatchObject({ measured: 0.1, limit: 4, met: true });
     expect(goals).toHaveLength(3 + CASES.length + 1);
   });
 
@@ -145,19 +144,21 @@ describe('buildDoc', () => {
     expect(text).toContain('100,000');
     for (const c of CASES) expect(text).toContain(c);
     expect(text).toContain('ekp_svc_v1');
-    expect(text).not.toContain('in the cache');
+    expect(text).not.toContain('conntrack_small_table');
   });
 
-  it('prints the in-cache conntrack figures when they were measured', () => {
-    const inCache = deriveInCache(16_384, 3 << 20, [
+  it('prints the small-table conntrack figures against the 10,000-service scale when they were measured', () => {
+    const small = deriveSmallTable(16_384, 3 << 20, [
       { ct: 700, insert: 400, feed: 60, bare: 20 }, { ct: 720, insert: 380, feed: 70, bare: 20 }, { ct: 650, insert: 390, feed: 50, bare: 20 },
     ]);
     // per round, less the feed and plus the bare loop: ct 660 / 670 / 620, insert 360 / 330 / 360
-    expect(inCache).toEqual({ entries: 16_384, ct4MapBytes: 3 << 20, ctAlone: 660, insert: 360 });
-    const text = formatReport({ ...doc, conntrack_in_cache: inCache }, scales);
-    // against the 10,000-service scale: ctCreate 1, insert 1
-    expect(text).toContain('conntrack maps of 16,384 entries (the IPv4 one 3.0 MiB, in the cache), conntrack alone costs\n660.0 ns and the flow floor 360.0 ns (conntrack_in_cache): 66000 % and 36000 % of what they cost\nwith the real maps at 10,000 services');
-    expect(() => deriveInCache(1, 1, [])).toThrow(RangeError);
+    expect(small).toEqual({ entries: 16_384, ct4MapBytes: 3 << 20, ctCreate: 660, insert: 360 });
+    // Each scale its own conntrack figures, so a wrong scale or a swapped denominator shows.
+    const own = [scale(1, 10, 1, 900, 450), scale(10_000, 12, 1, 1100, 550), scale(100_000, 14, 1, 1300, 650)];
+    const text = formatReport({ ...buildDoc({ scales: own, mapBytes: { total: 1 } }), conntrack_small_table: small }, own);
+    // 660 / 1100 and 360 / 550
+    expect(text).toContain('conntrack maps of 16,384 entries (the IPv4 one 3.0 MiB), conntrack alone costs 660.0 ns and\nthe flow floor 360.0 ns (conntrack_small_table): 60 % and 65 % of what they cost with the real maps at 10,000 services.');
+    expect(() => deriveSmallTable(1, 1, [])).toThrow(RangeError);
   });
 });
 
