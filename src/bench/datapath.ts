@@ -170,7 +170,7 @@ async function oneRound(rig: DatapathRig, o: Options, order: number): Promise<Ro
     () => { r.perCall = rig.perCallBatch(o.calls); },
     async () => {
       // The feed runs and the bare loop back to back, so what is subtracted is measured next to what it is subtracted from.
-      // Memory-bound, so noisier than the other cases: FEED_RUNS of each per round, their median kept.
+      // Noisier than the other cases (each run inserts thousands of entries): FEED_RUNS of each per round, their median kept.
       const m = await newFlowMedians(rig, ['syn', 'spread', 'ct', 'insert', 'feed'], order);
       r.newFlow = { ...m, bare: await rig.bareReturnRun(o.repeat) };
     },
