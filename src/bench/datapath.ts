@@ -64,6 +64,8 @@ export const METHOD = [
   '  which the floor\'s figure holds too). The mean includes what the conntrack LRU does every 128 inserts (moving',
   '  free elements to this CPU\'s list), which a median of single calls leaves out.',
   '  "spread VIPs": the same with SYNs to VIPs spread over all N services (cold service/backend entries).',
+  '  "no inserts": the same SYNs to tc_ingress of tc_lb_noinsert (bpf/tc_lb_noinsert.bpf.c: tc_lb built with the',
+  '  conntrack inserts of a new flow taken out): everything else a new flow does (checked: rewritten, none kept).',
   '  "conntrack alone": the feed into ct_floor (bpf/ct_floor.bpf.c): parse, a conntrack miss and the datapath\'s',
   '  own ct_create() of a SNAT flow (REV entry on a random port, FWD entry) to one of 10 backends, nothing else.',
   '  "flow floor": the feed into ct_floor\'s tc_flow_floor: parse, a conntrack miss and ONE insert (a FWD entry),',
@@ -171,7 +173,7 @@ async function oneRound(rig: DatapathRig, o: Options, order: number): Promise<Ro
     async () => {
       // The feed runs and the bare loop back to back, so what is subtracted is measured next to what it is subtracted from.
       // Noisier than the other cases (each run inserts thousands of entries): FEED_RUNS of each per round, their median kept.
-      const m = await newFlowMedians(rig, ['syn', 'spread', 'ct', 'insert', 'feed'], order);
+      const m = await newFlowMedians(rig, ['syn', 'spread', 'noinsert', 'ct', 'insert', 'feed'], order);
       r.newFlow = { ...m, bare: await rig.bareReturnRun(o.repeat) };
     },
   ];
@@ -303,7 +305,7 @@ async function measure(args: string[]): Promise<number> {
       scales.push({ services: n, rig, rounds: [] });
       rig.growTo(n);
       rig.prepareFlows(FLOWS);
-      progress(`${n.toLocaleString('en-US')} services: tc_lb and tc_floor (${rig.loads} loads each), xdp_lb, xdp_floor, ct_floor, syn_feed loaded, services written, ${FLOWS} flows established (${Math.round(performance.now() - t0)} ms)`);
+      progress(`${n.toLocaleString('en-US')} services: tc_lb and tc_floor (${rig.loads} loads each), xdp_lb, xdp_floor, ct_floor, syn_feed, tc_lb_noinsert loaded, services written, ${FLOWS} flows established (${Math.round(performance.now() - t0)} ms)`);
     }
     const smallEntries = smallConntrackEntries();
     small = new DatapathRig({

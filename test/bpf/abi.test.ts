@@ -16,7 +16,7 @@ import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
 
 const it = kernelIt();
-const OBJECTS = ['tc_lb', 'xdp_lb', 'sock_lb', 'xdp_floor', 'tc_floor', 'ct_floor', 'ct_gc'] as const;
+const OBJECTS = ['tc_lb', 'xdp_lb', 'sock_lb', 'xdp_floor', 'tc_floor', 'ct_floor', 'ct_gc', 'tc_lb_noinsert'] as const;
 
 interface BtfType {
   id: number;

@@ -5,7 +5,7 @@ import { describe, expect } from 'vitest';
 import { BE_F, CONFIG_GLOBAL, CT_F, MAP, SVC_F, decodeCtVal, encodeConfig, encodeCtKey, encodeU32, reverseKeyOf, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
 import { BpfObject, bpfObjectPath } from '../../src/native/index.js';
 import { kernelIt } from '../support/capability.js';
-import { DEFAULT_DST_MAC, DEFAULT_SRC_MAC, buildPacket, type PacketSpec } from '../support/packet.js';
+import { DEFAULT_DST_MAC, DEFAULT_SRC_MAC, buildPacket, parsePacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from './cases.js';
 import { counterDelta, datapathFixture, Datapath, TC, XDP } from './datapath.js';
 import { FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, V4, type Net } from './fixtures.js';
@@ -292,6 +292,30 @@ describe('xdp_lb datapath', () => {
       // source port 40001 % 10 backends = 1: the second backend address, 203.0.113.2
       expect(decodeCtVal(ct.lookup(encodeCtKey(key))!, 4)).toMatchObject({ addr: '203.0.113.2', port: 8080, addr2: null, svcId: 1, type: 1, state: 1 });
       expect([...ct.keys()]).toHaveLength(1);
+    } finally {
+      obj.close();
+      fx.dp.clearFlows();
+    }
+  });
+
+  it('tc_lb_noinsert (the benchmark\'s new flow without its conntrack inserts) DNATs and SNATs a new flow as tc_lb does, and keeps nothing', () => {
+    const obj = BpfObject.open(bpfObjectPath('tc_lb_noinsert'), { pinRoot: fx.fs!.path }).setRodata(CONFIG_GLOBAL, encodeConfig(FROM_WIRE)).load();
+    try {
+      fx.dp.clearFlows();
+      const n = V4;
+      fx.dp.setBackend(1, { addr: n.remoteBe, port: 8080 });
+      fx.dp.setService({ frontend: { addr: n.clusterIp, port: 80, proto: 'tcp' }, svcId: 72, slots: [1] });
+      const frame = buildPacket({ src: n.external, dst: n.clusterIp, proto: 'tcp', sport: 40200, dport: 80 });
+      const before = fx.dp.counters();
+      const r = obj.program('tc_ingress').testRun({ data: frame });
+      expect([TC.pass, TC.redirect]).toContain(r.retval);
+      const out = parsePacket(r.data);
+      expect(out).toMatchObject({ dst: n.remoteBe, dport: 8080, src: n.node, ipChecksumOk: true, l4ChecksumOk: true });
+      expect(out.sport).toBeGreaterThanOrEqual(SNAT_RANGE.min);
+      expect(out.sport).toBeLessThanOrEqual(SNAT_RANGE.max);
+      // Counted as created, as tc_lb counts it, but neither entry was inserted.
+      expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(1);
+      expect([...fx.dp.map(MAP.ct4).keys()]).toHaveLength(0);
     } finally {
       obj.close();
       fx.dp.clearFlows();

@@ -143,13 +143,16 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
     mkdirSync(dir);
     const objs = loadObjects(dir, [
       { object: 'xdp_floor', config: {} }, { object: 'tc_floor', config: {} }, { object: 'ct_floor', config: ROLE.wire }, { object: 'syn_feed', config: {} },
+      { object: 'tc_lb_noinsert', config: ROLE.wire },
     ], {});
     try {
       const floor = objs.prog('xdp_floor', 'xdp_floor');
       expect(floor.id()).toBeGreaterThan(0);
       const r = floor.testRun({ data: Buffer.alloc(64) });
       expect([XDP.drop, XDP.pass, XDP.tx]).toContain(r.retval);
-      for (const [o, p] of [['tc_floor', 'tc_floor'], ['syn_feed', 'tc_syn_feed'], ['syn_feed', 'tc_feed_return']]) expect(objs.prog(o!, p!).id(), p).toBeGreaterThan(0);
+      for (const [o, p] of [['tc_floor', 'tc_floor'], ['syn_feed', 'tc_syn_feed'], ['syn_feed', 'tc_feed_return'], ['tc_lb_noinsert', 'tc_ingress']]) {
+        expect(objs.prog(o!, p!).id(), `${o} ${p}`).toBeGreaterThan(0);
+      }
       // ct_floor's two programs on a new flow each: a SNAT flow's two entries, then one entry.
       const ct4 = objs.map(MAP.ct4);
       for (const [prog, sport, entries] of [['tc_ct_floor', 40000, 2], ['tc_flow_floor', 40001, 3]] as const) {

@@ -49,14 +49,17 @@ export interface PerCall {
 
 /**
  * What bpf/syn_feed.bpf.c times, one repeat=N run each, N new flows per run: tc_ingress on
- * SYNs to one VIP ('syn') or to VIPs spread over all services ('spread'), ct_floor's
+ * SYNs to one VIP ('syn') or to VIPs spread over all services ('spread'), the same SYNs
+ * through tc_lb_noinsert's tc_ingress, which keeps no flow ('noinsert'), ct_floor's
  * conntrack part of a new flow ('ct') and its single insert ('insert'), and the feed
  * alone, tail-calling tc_feed_return ('feed').
  */
-export type NewFlowKind = 'syn' | 'spread' | 'ct' | 'insert' | 'feed';
+export type NewFlowKind = 'syn' | 'spread' | 'noinsert' | 'ct' | 'insert' | 'feed';
 
-/** First client address of each kind's SYNs: ct_floor's programs get ranges of their own, so their flows never meet tc_ingress's. */
-const FEED_CLIENTS: Record<NewFlowKind, string> = { syn: '198.18.0.1', spread: '198.18.0.1', ct: '198.20.0.1', insert: '198.21.0.1', feed: '198.18.0.1' };
+/** First client address of each kind's SYNs: the bench-only programs get ranges of their own, so their flows never meet tc_ingress's. */
+const FEED_CLIENTS: Record<NewFlowKind, string> = {
+  syn: '198.18.0.1', spread: '198.18.0.1', noinsert: '198.22.0.1', ct: '198.20.0.1', insert: '198.21.0.1', feed: '198.18.0.1',
+};
 
 /** The feed's frames: Ethernet + IPv4 + TCP SYN, no options (syn_feed.bpf.c). */
 const FEED_FRAME = 54;
@@ -109,6 +112,8 @@ export class DatapathRig {
   /** bpf/ct_floor.bpf.c: the conntrack part of a new flow alone, and a miss with one insert (tc_flow_floor). */
   readonly ctFloor: BpfProgram | null;
   readonly flowFloor: BpfProgram | null;
+  /** bpf/tc_lb_noinsert.bpf.c: tc_ingress without the conntrack inserts of a new flow. */
+  readonly noInsert: BpfProgram | null;
   /** bpf/syn_feed.bpf.c: N distinct new flows in one repeat=N run. */
   readonly feed: BpfProgram | null;
   readonly feedReturn: BpfProgram | null;
@@ -126,7 +131,7 @@ export class DatapathRig {
     const specs = [{ object: 'tc_lb', config }];
     if (opts.withXdp) {
       specs.push({ object: 'xdp_lb', config }, { object: 'xdp_floor', config: {} }, { object: 'tc_floor', config: {} }, { object: 'ct_floor', config },
-        { object: 'syn_feed', config: {} });
+        { object: 'syn_feed', config: {} }, { object: 'tc_lb_noinsert', config });
     }
     this.objects = loadObjects(opts.pinRoot, specs, opts.sizes);
     this.tcLoads = [];
@@ -147,6 +152,7 @@ export class DatapathRig {
       this.floor = opts.withXdp ? this.objects.prog('xdp_floor', 'xdp_floor') : null;
       this.ctFloor = opts.withXdp ? this.objects.prog('ct_floor', 'tc_ct_floor') : null;
       this.flowFloor = opts.withXdp ? this.objects.prog('ct_floor', 'tc_flow_floor') : null;
+      this.noInsert = opts.withXdp ? this.objects.prog('tc_lb_noinsert', 'tc_ingress') : null;
       this.feed = opts.withXdp ? this.objects.prog('syn_feed', 'tc_syn_feed') : null;
       this.feedReturn = opts.withXdp ? this.objects.prog('syn_feed', 'tc_feed_return') : null;
       const m = (n: MapName) => this.objects.map(n);
@@ -350,15 +356,16 @@ export class DatapathRig {
    * repeat=FEED_FLOWS run of tc_syn_feed (bpf/syn_feed.bpf.c), which writes the next SYN
    * frame over the packet before each repetition and tail-calls the program measured.
    * 'syn' sends them to one VIP (the next prepared flow's, in turn), 'spread' to VIPs
-   * spread over all services, 'ct' and 'insert' give them (from client ranges of their own)
-   * to ct_floor's two programs, and 'feed' to tc_feed_return: what the feed adds, which the
-   * caller subtracts. Throws unless every frame was fed and the counters show one creation
-   * per flow (none for 'feed'), no drop, no failed insert; for tc, the last packet must come
-   * out DNATed and SNATed to a backend of its service. The flows are deleted afterwards.
+   * spread over all services, 'noinsert' (from a client range of its own) to one VIP through
+   * tc_lb_noinsert, 'ct' and 'insert' likewise to ct_floor's two programs, and 'feed' to
+   * tc_feed_return: what the feed adds, which the caller subtracts. Throws unless every frame
+   * was fed and the counters show one creation per flow (none for 'feed'), no drop, no
+   * failed insert; through a tc_ingress, the last packet must come out DNATed and SNATed to a
+   * backend of its service. The flows are deleted afterwards ('noinsert' must have kept none).
    */
   async newFlowRun(kind: NewFlowKind): Promise<number> {
-    const viaTc = kind === 'syn' || kind === 'spread';
-    const home = kind === 'syn' ? this.flows[this.batchSeq++ % this.flows.length]!.svc : undefined;
+    const viaTc = kind === 'syn' || kind === 'spread' || kind === 'noinsert';
+    const home = kind === 'syn' || kind === 'noinsert' ? this.flows[this.batchSeq++ % this.flows.length]!.svc : undefined;
     const client = FEED_CLIENTS[kind];
     const syns = Array.from({ length: FEED_FLOWS }, () => this.newSyn(client, home ?? spread(this.synSeq, this.services)));
     const frames = this.objects.ownMap('syn_feed', 'syn_feed_frames');
@@ -373,7 +380,7 @@ export class DatapathRig {
     frames.updateBatch(keys, values);
     const state = this.objects.ownMap('syn_feed', 'syn_feed_state');
     state.update(encodeU32(0), Buffer.concat([encodeU32(0), encodeU32(FEED_FLOWS)])); // next, frames
-    const target = { syn: this.tc, spread: this.tc, ct: this.ctFloor!, insert: this.flowFloor!, feed: this.feedReturn! }[kind];
+    const target = { syn: this.tc, spread: this.tc, noinsert: this.noInsert!, ct: this.ctFloor!, insert: this.flowFloor!, feed: this.feedReturn! }[kind];
     this.objects.ownMap('syn_feed', 'syn_feed_next').update(encodeU32(0), encodeU32(target.fd));
     const before = this.counters();
     const r = await this.feed!.testRunAsync({ data: syns[0]!.frame, repeat: FEED_FLOWS, dataOutSize: FEED_FRAME + 64 });
@@ -387,7 +394,13 @@ export class DatapathRig {
     if (viaTc) this.checkNewFlow(parseTcp4(r.data), syns[FEED_FLOWS - 1]!.svc);
     this.expectDelta(what, before, after, { created: kind === 'feed' ? 0 : FEED_FLOWS, hitFwd: 0, hitRev: 0, drops: 0, insertFail: 0, reuse: 0 });
     this.snatRetries += after.snatRetry - before.snatRetry;
-    if (kind !== 'feed') this.forgetFlows(syns.map((s) => s.key), kind !== 'insert');
+    if (kind === 'noinsert') {
+      // It counts a creation per flow, as tc_lb does, but must have kept none.
+      const ct = this.map(MAP.ct4);
+      if (syns.some((x) => ct.lookup(encodeCtKey(x.key)))) throw new Error(`bench: ${what}: a flow was kept in conntrack`);
+    } else if (kind !== 'feed') {
+      this.forgetFlows(syns.map((x) => x.key), kind !== 'insert');
+    }
     return r.durationNs;
   }
 
