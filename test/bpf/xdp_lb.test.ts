@@ -298,7 +298,7 @@ describe('xdp_lb datapath', () => {
     }
   });
 
-  it('tc_lb_noinsert (the benchmark\'s new flow without its conntrack inserts) DNATs and SNATs a new flow as tc_lb does, and keeps nothing', () => {
+  it('tc_lb_noinsert (the benchmark\'s new flow without its conntrack inserts) rewrites a new flow as tc_lb does, and keeps nothing', () => {
     const obj = BpfObject.open(bpfObjectPath('tc_lb_noinsert'), { pinRoot: fx.fs!.path }).setRodata(CONFIG_GLOBAL, encodeConfig(FROM_WIRE)).load();
     try {
       fx.dp.clearFlows();
@@ -316,6 +316,15 @@ describe('xdp_lb datapath', () => {
       // Counted as created, as tc_lb counts it, but neither entry was inserted.
       expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(1);
       expect([...fx.dp.map(MAP.ct4).keys()]).toHaveLength(0);
+      // tc_lb on the same frame: the same verdict and packet, but for the SNAT port drawn (and
+      // so the checksums), and its two entries kept.
+      const real = fx.dp.program('tc_ingress', FROM_WIRE).testRun({ data: frame });
+      expect(real.retval).toBe(r.retval);
+      const mine = parsePacket(real.data);
+      const { sport: _sport, l4Checksum: _sum, ...same } = out;
+      expect(mine).toMatchObject(same);
+      expect(mine.sport).not.toBe(0);
+      expect([...fx.dp.map(MAP.ct4).keys()]).toHaveLength(2);
     } finally {
       obj.close();
       fx.dp.clearFlows();

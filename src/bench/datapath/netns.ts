@@ -14,7 +14,7 @@ const DEVICE = 'bench0';
 const DEVICE_ADDR = '172.18.0.9/24';
 const GATEWAY = '172.18.0.1';
 /** Services, pods, the clients of established flows and of SYNs, the miss packets' destinations. */
-const ROUTED = ['10.96.0.0/12', '10.128.0.0/9', '100.64.0.0/10', '198.18.0.0/15', '203.0.113.0/24', `${NODE_IP}/32`];
+const ROUTED = ['10.96.0.0/12', '10.128.0.0/9', '100.64.0.0/10', '198.18.0.0/15', '198.22.0.0/16', '203.0.113.0/24', `${NODE_IP}/32`];
 
 function ip(...args: string[]): string {
   const r = spawnSync('ip', args, { encoding: 'utf8' });

@@ -95,9 +95,9 @@ export interface SynDerivation {
    */
   noInsert: number;
   /**
-   * tc_flow_floor, fed like syn_vip: parse, the conntrack miss and ONE insert. The least a
-   * load balancer that remembers its flows pays for a new one (Katran keeps one entry per
-   * flow; a new flow here makes two).
+   * tc_flow_floor, fed like syn_vip: parse, the conntrack miss and ONE insert into our
+   * conntrack map. The least a load balancer that remembers its flows in such a map pays
+   * for a new one (Katran keeps one entry per flow; a new flow here makes two).
    */
   insert: number;
   /** A single SYN, not back to back: median repeat=1 duration, uncorrected. */
