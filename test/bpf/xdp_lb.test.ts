@@ -248,19 +248,35 @@ describe('xdp_lb datapath', () => {
     }
   });
 
-  it('ct_floor (the benchmark\'s conntrack-alone reference) creates a SNAT flow\'s FWD and REV entries once, and leaves the packet untouched', () => {
+  /** ct_floor over the fixture's maps with the wire config, conntrack emptied before and after. */
+  const withCtFloor = (fn: (obj: BpfObject) => void) => {
     const obj = BpfObject.open(bpfObjectPath('ct_floor'), { pinRoot: fx.fs!.path }).setRodata(CONFIG_GLOBAL, encodeConfig(FROM_WIRE)).load();
     try {
       fx.dp.clearFlows();
-      const key = { saddr: V4.external, daddr: V4.clusterIp, sport: 40000, dport: 80, proto: 'tcp' } as const;
-      const frame = buildPacket({ src: key.saddr, dst: key.daddr, proto: 'tcp', sport: key.sport, dport: key.dport });
-      const before = fx.dp.counters();
-      for (let i = 0; i < 3; i++) {
-        const r = obj.program('tc_ct_floor').testRun({ data: frame });
-        expect(r.retval).toBe(TC.pass);
-        expect(r.data.equals(frame)).toBe(true);
-      }
-      expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(1);
+      fn(obj);
+    } finally {
+      obj.close();
+      fx.dp.clearFlows();
+    }
+  };
+
+  /** One of ct_floor's programs, three times on a new flow's SYN: passed untouched each time, one creation. */
+  const newFlowThrice = (obj: BpfObject, prog: string, sport: number) => {
+    const key = { saddr: V4.external, daddr: V4.clusterIp, sport, dport: 80, proto: 'tcp' } as const;
+    const frame = buildPacket({ src: key.saddr, dst: key.daddr, proto: 'tcp', sport: key.sport, dport: key.dport });
+    const before = fx.dp.counters();
+    for (let i = 0; i < 3; i++) {
+      const r = obj.program(prog).testRun({ data: frame });
+      expect(r.retval).toBe(TC.pass);
+      expect(r.data.equals(frame)).toBe(true);
+    }
+    expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(1);
+    return key;
+  };
+
+  it('ct_floor (the benchmark\'s conntrack-alone reference) creates a SNAT flow\'s FWD and REV entries once, and leaves the packet untouched', () => {
+    withCtFloor((obj) => {
+      const key = newFlowThrice(obj, 'tc_ct_floor', 40000);
       const ct = fx.dp.map(MAP.ct4);
       const fwd = decodeCtVal(ct.lookup(encodeCtKey(key))!, 4);
       expect(fwd).toMatchObject({ addr: '203.0.113.1', port: 8080, addr2: V4.node, flags: CT_F.SNAT | CT_F.EXTERNAL });
@@ -269,33 +285,17 @@ describe('xdp_lb datapath', () => {
       const rev = ct.lookup(encodeCtKey(reverseKeyOf(key, fwd)));
       expect(rev && decodeCtVal(rev, 4)).toMatchObject({ addr: V4.clusterIp, port: 80, addr2: V4.external, port2: 40000 });
       expect([...ct.keys()]).toHaveLength(2);
-    } finally {
-      obj.close();
-      fx.dp.clearFlows();
-    }
+    });
   });
 
   it('tc_flow_floor (the benchmark\'s least per-flow state) inserts one FWD entry for a new flow, none for a known one, and leaves the packet untouched', () => {
-    const obj = BpfObject.open(bpfObjectPath('ct_floor'), { pinRoot: fx.fs!.path }).setRodata(CONFIG_GLOBAL, encodeConfig(FROM_WIRE)).load();
-    try {
-      fx.dp.clearFlows();
-      const key = { saddr: V4.external, daddr: V4.clusterIp, sport: 40001, dport: 80, proto: 'tcp' } as const;
-      const frame = buildPacket({ src: key.saddr, dst: key.daddr, proto: 'tcp', sport: key.sport, dport: key.dport });
-      const before = fx.dp.counters();
-      for (let i = 0; i < 3; i++) {
-        const r = obj.program('tc_flow_floor').testRun({ data: frame });
-        expect(r.retval).toBe(TC.pass);
-        expect(r.data.equals(frame)).toBe(true);
-      }
-      expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(1);
+    withCtFloor((obj) => {
+      const key = newFlowThrice(obj, 'tc_flow_floor', 40001);
       const ct = fx.dp.map(MAP.ct4);
       // source port 40001 % 10 backends = 1: the second backend address, 203.0.113.2
       expect(decodeCtVal(ct.lookup(encodeCtKey(key))!, 4)).toMatchObject({ addr: '203.0.113.2', port: 8080, addr2: null, svcId: 1, type: 1, state: 1 });
       expect([...ct.keys()]).toHaveLength(1);
-    } finally {
-      obj.close();
-      fx.dp.clearFlows();
-    }
+    });
   });
 
   it('tc_lb_noinsert (the benchmark\'s new flow without its conntrack inserts) rewrites a new flow as tc_lb does, and keeps nothing', () => {

@@ -61,6 +61,12 @@ const FEED_CLIENTS: Record<NewFlowKind, string> = {
   syn: '198.18.0.1', spread: '198.18.0.1', noinsert: '198.22.0.1', ct: '198.20.0.1', insert: '198.21.0.1', feed: '198.18.0.1',
 };
 
+function countEntries(m: BpfMap): number {
+  let n = 0;
+  for (const _ of m.keys()) n++;
+  return n;
+}
+
 /** The feed's frames: Ethernet + IPv4 + TCP SYN, no options (syn_feed.bpf.c). */
 const FEED_FRAME = 54;
 /**
@@ -212,9 +218,7 @@ export class DatapathRig {
     for (let i = this.services; i < n; i++) changed.add(this.opts.cluster.service(i).key);
     this.writer.apply({ state, changed: this.services === 0 ? 'all' : changed });
     this.services = n;
-    const svc = this.map(MAP.svc);
-    let entries = 0;
-    for (const _ of svc.keys()) entries++;
+    const entries = countEntries(this.map(MAP.svc));
     if (entries !== n) throw new Error(`bench: ${n} services written but the service map holds ${entries} entries`);
   }
 
@@ -264,9 +268,7 @@ export class DatapathRig {
   }
 
   private conntrackEntries(): number {
-    let n = 0;
-    for (const _ of this.map(MAP.ct4).keys()) n++;
-    return n;
+    return countEntries(this.map(MAP.ct4));
   }
 
   clearConntrack(): void {
