@@ -16,6 +16,7 @@
  */
 #include "lib/common.h"
 #include "lib/maps.h"
+#include "lib/ct.h"
 
 struct bpf_map; /* the callbacks' first argument; only the kernel looks inside */
 
@@ -24,10 +25,27 @@ struct gc_state {
 	struct ekp_gc_result r;
 };
 
-EKP_INLINE long gc_one(struct ekp_ct_val *v, struct gc_state *s, long deleted)
+/* Expired, and the other direction's entry gone or expired too (ct_other_live):
+ * the datapath would not use it again. */
+EKP_INLINE int gc_dead4(const struct ekp_ct4_key *k, const struct ekp_ct_val *v, __u64 now)
+{
+	union ekp_addr saddr = {};
+
+	if (v->expires_ns >= now)
+		return 0;
+	saddr.v4 = k->saddr;
+	return !ct_other_live(&saddr, k->sport, k->proto, EKP_FAMILY_V4, v, now);
+}
+
+EKP_INLINE int gc_dead6(const struct ekp_ct_key *k, const struct ekp_ct_val *v, __u64 now)
+{
+	return v->expires_ns < now && !ct_other_live(&k->saddr, k->sport, k->proto, k->family, v, now);
+}
+
+EKP_INLINE long gc_one(struct ekp_ct_val *v, struct gc_state *s, int dead, long deleted)
 {
 	s->r.entries++;
-	if (v->expires_ns < s->now) {
+	if (dead) {
 		if (deleted == 0)
 			s->r.deleted++;
 	} else if (v->type == EKP_CT_FWD) {
@@ -38,16 +56,16 @@ EKP_INLINE long gc_one(struct ekp_ct_val *v, struct gc_state *s, long deleted)
 
 static long gc_ct4(struct bpf_map *map, struct ekp_ct4_key *k, struct ekp_ct_val *v, struct gc_state *s)
 {
-	long rc = v->expires_ns < s->now ? bpf_map_delete_elem(&ekp_ct4_v2, k) : -1;
+	int dead = gc_dead4(k, v, s->now);
 
-	return gc_one(v, s, rc);
+	return gc_one(v, s, dead, dead ? bpf_map_delete_elem(&ekp_ct4_v2, k) : -1);
 }
 
 static long gc_ct6(struct bpf_map *map, struct ekp_ct_key *k, struct ekp_ct_val *v, struct gc_state *s)
 {
-	long rc = v->expires_ns < s->now ? bpf_map_delete_elem(&ekp_ct_v2, k) : -1;
+	int dead = gc_dead6(k, v, s->now);
 
-	return gc_one(v, s, rc);
+	return gc_one(v, s, dead, dead ? bpf_map_delete_elem(&ekp_ct_v2, k) : -1);
 }
 
 /* One map per run: a run holds its CPU until it has visited every entry
@@ -168,18 +186,21 @@ EKP_INLINE int gc_iter(struct bpf_iter__bpf_map_elem *ctx, int v6)
 	struct ekp_ct4_key k4;
 	struct ekp_ct_key k;
 	long rc = -1;
+	int dead;
 
 	if (key && v) {
-		if (v->expires_ns < s->now) {
-			if (v6) {
-				__builtin_memcpy(&k, key, sizeof(k));
+		if (v6) {
+			__builtin_memcpy(&k, key, sizeof(k));
+			dead = gc_dead6(&k, v, s->now);
+			if (dead)
 				rc = bpf_map_delete_elem(&ekp_ct_v2, &k);
-			} else {
-				__builtin_memcpy(&k4, key, sizeof(k4));
+		} else {
+			__builtin_memcpy(&k4, key, sizeof(k4));
+			dead = gc_dead4(&k4, v, s->now);
+			if (dead)
 				rc = bpf_map_delete_elem(&ekp_ct4_v2, &k4);
-			}
 		}
-		gc_one(v, s, rc);
+		gc_one(v, s, dead, rc);
 	}
 	return iter_step(ctx, s);
 }

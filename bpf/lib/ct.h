@@ -140,6 +140,54 @@ EKP_INLINE long ct_map_delete(const struct ekp_ct_key *k)
 	return bpf_map_delete_elem(&ekp_ct_v2, k);
 }
 
+EKP_INLINE struct ekp_ct_val *ct_map_lookup(const struct ekp_ct_key *k)
+{
+	struct ekp_ct4_key k4;
+
+	if (k->family == EKP_FAMILY_V4) {
+		ct4_key_of(&k4, k);
+		return bpf_map_lookup_elem(&ekp_ct4_v2, &k4);
+	}
+	return bpf_map_lookup_elem(&ekp_ct_v2, k);
+}
+
+/* The key of the other direction's entry of v's flow; saddr and sport are
+ * the source of v's own key (a FWD entry without SNAT keeps no copy). */
+EKP_INLINE void ct_other_key(struct ekp_ct_key *o, const union ekp_addr *saddr, __be16 sport,
+			     __u8 proto, __u8 family, const struct ekp_ct_val *v)
+{
+	if (v->type == EKP_CT_REV)
+		ct_key_set(o, &v->addr2, &v->addr, v->port2, v->port, proto, family);
+	else if (v->flags & EKP_CT_F_SNAT)
+		ct_key_set(o, &v->addr, &v->addr2, v->port, v->port2, proto, family);
+	else
+		ct_key_set(o, &v->addr, saddr, v->port, sport, proto, family);
+}
+
+/*
+ * Linux keeps one conntrack entry per flow, kept alive by the packets of
+ * either direction; we keep one per direction, each refreshed by its own.
+ * Alone, that ends a flow whose one side is quiet: a REV entry left in SYN
+ * after the handshake expires in 60 s while the client, its connection
+ * established, has not sent anything yet, and the backend's first answer
+ * then goes out untranslated; a UDP server that answers less often than
+ * the UDP timeout, or a client quiet after its FIN while the server still
+ * sends, loses the flow the same way. So an expired entry whose other
+ * direction is live belongs to a live flow: the datapath refreshes it with
+ * the packet, and the GC keeps it. Only the expired path pays the lookup.
+ */
+EKP_INLINE int ct_other_live(const union ekp_addr *saddr, __be16 sport, __u8 proto, __u8 family,
+			     const struct ekp_ct_val *v, __u64 now)
+{
+	struct ekp_ct_val *o;
+	struct ekp_ct_key k;
+
+	ct_other_key(&k, saddr, sport, proto, family, v);
+	o = ct_map_lookup(&k);
+	return o && o->type != v->type && o->svc_id == v->svc_id &&
+	       o->backend_id == v->backend_id && !ct_expired(o, now);
+}
+
 /*
  * A REV entry outlives its flow (the closing timeout, then until the GC),
  * and its key is a plain 4-tuple: a backend answering a client that reached
@@ -150,7 +198,8 @@ EKP_INLINE long ct_map_delete(const struct ekp_ct_key *k)
  * the frontend puts the REV entry back in SYN before the backend can answer
  * it (a reopen replaces the entry, handle_new; a SYN on a live FWD entry
  * restarts it, handle_fwd), so a SYN on a closing entry means the flow
- * is over; so does an expiry, as for the GC. The stale entry is deleted:
+ * is over; so does an expiry with the FWD entry gone or expired too (as
+ * for the GC: ct_other_live). The stale entry is deleted:
  * the rest of the direct connection finds nothing, and it is counted.
  * The tuple of a live flow reused directly is a clash at the backend itself,
  * which only a source port rewrite could settle (netfilter's NAT does one).
@@ -159,8 +208,8 @@ EKP_INLINE int ct_rev_stale(struct ekp_ctx *ctx, const struct pkt *p, const stru
 {
 	struct ekp_ct_key k;
 
-	if (!ct_expired(rev, now) &&
-	    !(p->proto == IPPROTO_TCP && rev->state == EKP_CT_STATE_CLOSING && (p->tcp_flags & TCPF_SYN_)))
+	if (!(p->proto == IPPROTO_TCP && rev->state == EKP_CT_STATE_CLOSING && (p->tcp_flags & TCPF_SYN_)) &&
+	    (!ct_expired(rev, now) || ct_other_live(&p->saddr, p->sport, p->proto, p->family, rev, now)))
 		return 0;
 	ct_key_from_pkt(&k, p);
 	ct_map_delete(&k);

@@ -531,7 +531,11 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 			ct_refresh(ct, &p, now);
 			return handle_rev(ctx, &p, ct, now);
 		}
-		if (!ct_expired(ct, now) && !ct_is_reopen(ct, &p)) {
+		/* A handshake SYN on an expired entry starts a new flow;
+		 * anything else on one whose REV entry lives is the flow's. */
+		if (!ct_is_reopen(ct, &p) &&
+		    (!ct_expired(ct, now) ||
+		     (!ct_is_syn(&p) && ct_other_live(&p.saddr, p.sport, p.proto, p.family, ct, now)))) {
 			ct_refresh(ct, &p, now);
 			return handle_fwd(ctx, &p, ct, now);
 		}

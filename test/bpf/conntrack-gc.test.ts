@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { BpfObject, bpfObjectPath, type BpfMap } from '../../src/native/index.js';
 import {
-  CT_STATE, CT_TIMEOUT_DEFAULT_S, CT_TYPE, MAP, encodeConfig, encodeCtKey, encodeCtVal, decodeCtKey, decodeCtVal, reverseKeyOf, CONFIG_GLOBAL,
+  CT_F, CT_STATE, CT_TIMEOUT_DEFAULT_S, CT_TYPE, MAP, encodeConfig, encodeCtKey, encodeCtVal, decodeCtKey, decodeCtVal, reverseKeyOf, CONFIG_GLOBAL,
 } from '../../src/dataplane/ebpf/abi.js';
 import { ConntrackCollector, collectConntrack, collectConntrackIter, monotonicNs, type CtGcPrograms, type GcResult } from '../../src/dataplane/ebpf/conntrack-gc.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
@@ -49,13 +49,13 @@ describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (h
   const V6 = { client: 'fd00:244::2', vip: 'fd00:96::a', backend: 'fd00:244:1::5' };
 
   /** A NATed flow as the datapath writes it: FWD and REV entries with the same expiry, in its family's map. */
-  function flow(clientPort: number, expiresNs: bigint, a = V4): void {
+  function flow(clientPort: number, expiresNs: bigint, a = V4, opts: { revExpiresNs?: bigint; snatTo?: string } = {}): void {
     const fwdKey = { saddr: a.client, daddr: a.vip, sport: clientPort, dport: 80, proto: 'tcp' as const };
     const fwd = {
-      expiresNs, addr: a.backend, addr2: null, port: 8080, port2: 0, svcId: 1, backendId: 1,
-      type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0,
+      expiresNs, addr: a.backend, addr2: opts.snatTo ?? null, port: 8080, port2: opts.snatTo ? 61000 + (clientPort % 1000) : 0, svcId: 1, backendId: 1,
+      type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: opts.snatTo ? CT_F.SNAT : 0, tcpFlagsSeen: 0,
     };
-    const rev = { ...fwd, type: CT_TYPE.REV, addr: a.vip, port: 80, addr2: a.client, port2: clientPort, flags: 0 };
+    const rev = { ...fwd, type: CT_TYPE.REV, addr: a.vip, port: 80, addr2: a.client, port2: clientPort, expiresNs: opts.revExpiresNs ?? expiresNs };
     const ct = a === V4 ? ct4 : ct6;
     ct.update(encodeCtKey(fwdKey), encodeCtVal(fwd));
     ct.update(encodeCtKey(reverseKeyOf(fwdKey, fwd)), encodeCtVal(rev));
@@ -124,6 +124,26 @@ describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (h
     } finally {
       dp.close();
     }
+  });
+
+  it('keeps an expired entry whose other direction lives (one side of the flow quiet), SNAT flows too; deletes both once both expired', async () => {
+    for (const m of [ct4, ct6]) { const keys = [...m.keys()]; if (keys.length) m.deleteBatch(Buffer.concat(keys)); }
+    const now = monotonicNs();
+    const past = now - 1_000_000n;
+    const future = now + 60_000_000_000n;
+    flow(44000, future, V4, { revExpiresNs: past }); // the backend quiet: REV expired
+    flow(44001, past, V4, { revExpiresNs: future }); // the client quiet: FWD expired
+    flow(44002, past, V4, { revExpiresNs: future, snatTo: '10.0.0.5' });
+    flow(44003, future, V4, { revExpiresNs: past, snatTo: '10.0.0.5' });
+    flow(44004, past, V4, { revExpiresNs: past, snatTo: '10.0.0.5' }); // dead
+    flow(44000, future, V6, { revExpiresNs: past });
+    flow(44001, past, V6, { revExpiresNs: future });
+    flow(44002, past, V6); // dead
+    expect(await gc.collect(now)).toEqual({ entries: 12, deleted: 4, flows: 6 });
+    expect([...ct4.keys()].length).toBe(8);
+    expect([...ct6.keys()].length).toBe(4);
+    // The live side expires too: the flow is over, both entries go.
+    expect(await gc.collect(future + 1n)).toEqual({ entries: 0, deleted: 12, flows: 0 });
   });
 
   it('passes over 20,000 entries delete every expired one and keep every live one (one run: in one pass)', async () => {

@@ -543,6 +543,90 @@ function cases(n: Net): Case[] {
       }],
     },
     {
+      // Linux keeps one entry per flow, refreshed by either direction. The REV entry stays in
+      // SYN after the handshake (it saw only the SYN-ACK), with SYN's 60 s, while the client's
+      // ACK gave the FWD entry ESTABLISHED's hours: a client quiet for a minute after connecting.
+      name: `${n.tag} conntrack: a connection quiet after its handshake keeps its reverse NAT (the REV entry expired, the FWD entry live)`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 46, slots: [1] }); },
+      steps: [
+        { what: 'SYN', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.clusterIp, 40023, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 40023, 8080) },
+        { what: 'SYN-ACK', prog: 'tc_ingress', config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, 40023, { syn: true, ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40023, { syn: true, ack: true }) },
+        {
+          what: 'ACK: the FWD entry is established, the REV entry still in SYN (then made to expire)', prog: 'tc_ingress', config: FROM_PODS,
+          in: tcp(n.pod, n.clusterIp, 40023, 80, { ack: true }), verdict: TC.pass, out: tcp(n.pod, n.remoteBe, 40023, 8080, { ack: true }),
+          check: (dp) => {
+            const ct = dp.map(ctMapOf(n.family));
+            const fwd = decodeCtVal(ct.lookup(encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40023, dport: 80, proto: 'tcp' }))!, n.family);
+            expect(fwd.state).toBe(CT_STATE.ESTABLISHED);
+            const revKey = encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 8080, dport: 40023, proto: 'tcp' });
+            const rev = decodeCtVal(ct.lookup(revKey)!, n.family);
+            expect(rev.state).toBe(CT_STATE.SYN);
+            ct.update(revKey, encodeCtVal({ ...rev, expiresNs: 1n }));
+          },
+        },
+        {
+          what: 'the backend\'s first data, a minute on: reverse-NATed, the REV entry refreshed and established', prog: 'tc_ingress', config: FROM_WIRE,
+          in: tcp(n.remoteBe, n.pod, 8080, 40023, { ack: true, psh: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40023, { ack: true, psh: true }),
+          events: { ct_hit_rev: 1, ct_stale_rev: 0 },
+          check: (dp) => {
+            const rev = decodeCtVal(dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 8080, dport: 40023, proto: 'tcp' }))!, n.family);
+            expect(rev.state).toBe(CT_STATE.ESTABLISHED);
+            expect(rev.expiresNs).toBeGreaterThan(1n);
+          },
+        },
+      ],
+    },
+    {
+      name: `${n.tag} conntrack: an expired FWD entry whose REV entry lives keeps its backend; a SYN on it is a new connection`,
+      setup: (dp) => {
+        be(dp);
+        dp.setService({ frontend: cip, svcId: 47, slots: [2] });
+        // The client half-closed (FWD closing, expired); the backend still sends (REV live). To backend 1.
+        const ct = dp.map(ctMapOf(n.family));
+        ct.update(
+          encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40024, dport: 80, proto: 'tcp' }),
+          encodeCtVal({ expiresNs: 1n, addr: n.remoteBe, addr2: null, port: 8080, port2: 0, svcId: 47, backendId: 1, type: CT_TYPE.FWD, state: CT_STATE.CLOSING, flags: 0, tcpFlagsSeen: 0x11 }),
+        );
+        ct.update(
+          encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 8080, dport: 40024, proto: 'tcp' }),
+          encodeCtVal({ expiresNs: 1n << 62n, addr: n.clusterIp, addr2: n.pod, port: 80, port2: 40024, svcId: 47, backendId: 1, type: CT_TYPE.REV, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0x10 }),
+        );
+      },
+      steps: [
+        {
+          what: 'the client\'s ACK goes to the flow\'s backend, not a new one', prog: 'tc_ingress', config: FROM_PODS,
+          in: tcp(n.pod, n.clusterIp, 40024, 80, { ack: true }), verdict: TC.pass, out: tcp(n.pod, n.remoteBe, 40024, 8080, { ack: true }),
+          events: { ct_hit_fwd: 1, ct_expired_reuse: 0, ct_created: 0 },
+        },
+        {
+          what: 'a SYN from the port is balanced anew', prog: 'tc_ingress', config: FROM_PODS,
+          in: syn(n.pod, n.clusterIp, 40024, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe2, 40024, 8080),
+          events: { ct_expired_reuse: 1, ct_created: 1 },
+        },
+      ],
+    },
+    {
+      name: `${n.tag} conntrack: a UDP server answering less often than the timeout: its expired REV entry is applied while the client keeps the FWD entry live`,
+      setup: (dp) => {
+        be(dp);
+        dp.setService({ frontend: cipUdp, svcId: 48, slots: [1] });
+        const ct = dp.map(ctMapOf(n.family));
+        ct.update(
+          encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40025, dport: 53, proto: 'udp' }),
+          encodeCtVal({ expiresNs: 1n << 62n, addr: n.remoteBe, addr2: null, port: 5353, port2: 0, svcId: 48, backendId: 1, type: CT_TYPE.FWD, state: 0, flags: 0, tcpFlagsSeen: 0 }),
+        );
+        ct.update(
+          encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 5353, dport: 40025, proto: 'udp' }),
+          encodeCtVal({ expiresNs: 1n, addr: n.clusterIp, addr2: n.pod, port: 53, port2: 40025, svcId: 48, backendId: 1, type: CT_TYPE.REV, state: 0, flags: 0, tcpFlagsSeen: 0 }),
+        );
+      },
+      steps: [{
+        what: 'the server\'s datagram comes from the ClusterIP', prog: 'tc_ingress', config: FROM_WIRE,
+        in: { src: n.remoteBe, dst: n.pod, proto: 'udp', sport: 5353, dport: 40025 }, verdict: TC.pass,
+        out: { src: n.clusterIp, dst: n.pod, proto: 'udp', sport: 53, dport: 40025 }, events: { ct_hit_rev: 1, ct_stale_rev: 0 },
+      }],
+    },
+    {
       name: `${n.tag} SNAT port exhaustion drops after bounded retries`,
       setup: (dp) => {
         be(dp);
