@@ -40,6 +40,7 @@ class EbpfDataplane implements Dataplane {
   private readonly udpHistory = new UdpFlowHistory();
   private readonly fullSyncs: FullSyncSchedule;
   private leftOut = 0;
+  private starved = new Set<string>();
 
   constructor(private readonly ctx: DataplaneContext, now: () => number = Date.now) {
     this.fullSyncs = new FullSyncSchedule(now);
@@ -108,6 +109,12 @@ class EbpfDataplane implements Dataplane {
     }
     this.fullSyncs.committed(full);
     this.ctx.log.debug('maps written', { full, ...stats });
+    // Said once per service and error, not every sync: it is tried again every apply.
+    const starved = new Set(stats.notProgrammed.map((n) => `${n.service}\n${n.error}`));
+    for (const n of stats.notProgrammed) {
+      if (!this.starved.has(`${n.service}\n${n.error}`)) this.ctx.log.warn('service port not programmed: it keeps what it had', { service: n.service, error: n.error });
+    }
+    this.starved = starved;
     if (stats.entriesLeftOut !== this.leftOut) {
       if (stats.entriesLeftOut) this.ctx.log.warn('frontends claimed by more than one service: the first keeps each', { entriesLeftOut: stats.entriesLeftOut });
       this.leftOut = stats.entriesLeftOut;

@@ -67,6 +67,8 @@ export interface WriteStats {
   backendsFreed: number;
   /** Entries a service left out because another service's entry has the same frontend. */
   entriesLeftOut: number;
+  /** Service ports left as they were (or unprogrammed, if new): the ids or slots they need ran out. */
+  notProgrammed: { service: string; error: string }[];
 }
 
 /** The name Maglev hashes: part of the table's identity across restarts, so it stays text. */
@@ -100,8 +102,12 @@ export class ServiceWriter {
   private readonly keyOwner = new Map<string, string>();
   /** Service ports that left an entry out for another's: looked at again every apply, last. */
   private readonly conflicted = new Set<string>();
+  /** Service ports the last apply could not program (ids or slots ran out): tried again every apply. */
+  private readonly starved = new Set<string>();
   /** Entries found in the maps at start (a previous instance's), until a full sync settles them. */
   private adopted = new Map<string, { region: Region | null; svcId: number }>();
+  /** Service ids of adopted entries reserved for their services and not yet taken back by one. */
+  private readonly adoptedSvcIds = new Set<number>();
 
   constructor(private readonly maps: ServiceMaps, private readonly opts: WriterOptions) {
     this.svcIds = new IdAllocator(1, opts.sizes.svcIds - 1);
@@ -127,6 +133,15 @@ export class ServiceWriter {
         }
       }
       this.adopted.set(hex(k), { region, svcId: val.svcId });
+      // Reserved at once: a service new since then must not be given the id of one still to come back.
+      if (!this.adoptedSvcIds.has(val.svcId)) {
+        try {
+          this.svcIds.claim(val.svcId);
+          this.adoptedSvcIds.add(val.svcId);
+        } catch {
+          // outside the map: garbage the full sync deletes
+        }
+      }
     }
     let backends = 0;
     for (const [k, v] of this.maps.backend.entries()) {
@@ -141,11 +156,12 @@ export class ServiceWriter {
   }
 
   apply(update: StateUpdate): WriteStats {
-    const stats: WriteStats = { servicePorts: update.state.services.size, svcEntriesWritten: 0, svcEntriesDeleted: 0, slotsWritten: 0, backendsWritten: 0, backendsFreed: 0, entriesLeftOut: 0 };
+    const stats: WriteStats = { servicePorts: update.state.services.size, svcEntriesWritten: 0, svcEntriesDeleted: 0, slotsWritten: 0, backendsWritten: 0, backendsFreed: 0, entriesLeftOut: 0, notProgrammed: [] };
     const full = update.changed === 'all';
     const changed = full ? new Set([...update.state.services.keys(), ...this.byService.keys()]) : update.changed;
     // Services that lost a frontend come last, so they take one freed in this same apply.
-    const keys = [...[...changed].filter((k) => !this.conflicted.has(k)), ...this.conflicted];
+    // Services that could not be programmed for want of ids or slots are tried again every apply.
+    const keys = [...new Set([...[...changed].filter((k) => !this.conflicted.has(k)), ...this.starved, ...this.conflicted])];
     const gen = ++this.applies;
 
     const backendWrites: number[] = [];
@@ -171,6 +187,7 @@ export class ServiceWriter {
       const prev = this.byService.get(spk);
       if (!desired) {
         this.conflicted.delete(spk);
+        this.starved.delete(spk);
         if (!prev) continue;
         for (const [k, e] of prev.entries) dropEntry(k, e);
         if (prev.ranges) for (const [k, b] of prev.ranges) rangeDeletes.set(k, b);
@@ -182,40 +199,68 @@ export class ServiceWriter {
 
       // The tracker keeps a service's object while its inputs are unchanged, so a periodic
       // sync's unchanged services cost nothing here; a full sync rewrites them all.
-      if (!full && prev?.desired === desired && !this.conflicted.has(spk)) continue;
-      const svcId = prev?.svcId ?? this.adoptedSvcId(desired) ?? this.svcIds.allocate();
-      const next: Programmed = { desired, svcId, entries: new Map(), backends: [], ranges: null };
-      const acquire = (b: Backend): number => {
-        const flags = (b.isLocal ? BE_F.LOCAL : 0) | (b.terminating ? BE_F.TERMINATING : 0);
-        let id = table.find(b.ip, b.port);
-        if (id < 0) {
-          id = this.backendIds.allocate();
-          table.add(id, b.ip, b.port, flags);
-          if (table.queue(id, gen)) backendWrites.push(id);
-        } else if (table.flags(id) !== flags || full) {
-          table.setFlags(id, flags);
-          if (table.queue(id, gen)) backendWrites.push(id);
-        }
-        table.ref(id, 1);
-        next.backends.push(id);
-        return id;
-      };
+      if (!full && prev?.desired === desired && !this.conflicted.has(spk) && !this.starved.has(spk)) continue;
 
+      // First what can run out (a service id, backend ids, slot regions), undone whole when
+      // something does: that service keeps what it had, everything else is programmed.
+      let next: Programmed | null = null;
+      let newSvcId: number | undefined;
+      let adoptedId: number | undefined;
+      const fresh: Region[] = [];
+      const plan: { entry: Entry; k: string; old: Region | undefined; region: Region | null; same: boolean }[] = [];
       let lost = 0;
-      for (const entry of this.entriesOf(desired, svcId, acquire)) {
-        const k = hex(entry.key);
-        const owner = this.keyOwner.get(k);
-        if (owner !== undefined && owner !== spk) {
-          lost++;
-          continue;
+      try {
+        const svcId = prev?.svcId ?? (adoptedId = this.adoptedSvcId(desired)) ?? (newSvcId = this.svcIds.allocate());
+        const n: Programmed = next = { desired, svcId, entries: new Map(), backends: [], ranges: null };
+        const acquire = (b: Backend): number => {
+          const flags = (b.isLocal ? BE_F.LOCAL : 0) | (b.terminating ? BE_F.TERMINATING : 0);
+          let id = table.find(b.ip, b.port);
+          if (id < 0) {
+            id = this.backendIds.allocate();
+            table.add(id, b.ip, b.port, flags);
+            if (table.queue(id, gen)) backendWrites.push(id);
+          } else if (table.flags(id) !== flags || full) {
+            table.setFlags(id, flags);
+            if (table.queue(id, gen)) backendWrites.push(id);
+          }
+          table.ref(id, 1);
+          n.backends.push(id);
+          return id;
+        };
+        for (const entry of this.entriesOf(desired, svcId, acquire)) {
+          const k = hex(entry.key);
+          const owner = this.keyOwner.get(k);
+          if (owner !== undefined && owner !== spk) {
+            lost++;
+            continue;
+          }
+          const old = this.regions.get(k) ?? this.adopted.get(k)?.region ?? undefined;
+          // An adopted region's content is unknown (slots: []): only its length compares.
+          const same = old !== undefined && old.len === entry.slots.length && sameIds(old.slots, entry.slots);
+          let region: Region | null = same ? old : null;
+          if (!same && entry.slots.length) {
+            region = { off: this.pool.allocate(entry.slots.length), len: entry.slots.length, slots: entry.slots };
+            fresh.push(region);
+          }
+          plan.push({ entry, k, old, region, same });
         }
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        for (const r of fresh) this.pool.release(r.off, r.len);
+        if (next) backendReleases.push(...next.backends);
+        if (newSvcId !== undefined) this.svcIds.release(newSvcId);
+        if (adoptedId !== undefined) this.adoptedSvcIds.add(adoptedId);
+        stats.notProgrammed.push({ service: spk, error: e.message });
+        this.starved.add(spk);
+        continue;
+      }
+      this.starved.delete(spk);
+
+      for (const { entry, k, old, region, same } of plan) {
         this.keyOwner.set(k, spk);
         next.entries.set(k, entry);
-        const old = this.regions.get(k) ?? this.takeAdopted(k);
-        const sameSlots = old !== undefined && old !== null && sameIds(old.slots, entry.slots);
-        let region: Region | null = old ?? null;
-        if (!sameSlots) {
-          region = entry.slots.length ? { off: this.pool.allocate(entry.slots.length), len: entry.slots.length, slots: entry.slots } : null;
+        if (!this.regions.has(k)) this.adopted.delete(k);
+        if (!same) {
           if (region) slotWrites.push({ off: region.off, ids: entry.slots });
           if (old) regionFrees.push(old);
         }
@@ -231,7 +276,7 @@ export class ServiceWriter {
         if (!f.sourceRanges?.length) continue;
         next.ranges ??= new Map();
         for (const cidr of f.sourceRanges) {
-          const key = encodeSrcRangeKey(svcId, cidr);
+          const key = encodeSrcRangeKey(next.svcId, cidr);
           next.ranges.set(hex(key), key);
         }
       }
@@ -260,6 +305,8 @@ export class ServiceWriter {
       for (const [k] of this.maps.srcRange.entries()) if (!liveRanges.has(hex(k))) rangeDeletes.set(hex(k), Buffer.from(k));
       for (const a of this.adopted.values()) if (a.region) regionFrees.push(a.region);
       this.adopted.clear();
+      for (const id of this.adoptedSvcIds) this.svcIds.release(id);
+      this.adoptedSvcIds.clear();
     }
 
     // 1. backends, 2. new regions, 3. source ranges, 4. service entries: a
@@ -389,20 +436,9 @@ export class ServiceWriter {
     if (!f || this.adopted.size === 0) return undefined;
     const a = this.adopted.get(hex(encodeSvcKey({ addr: f.address, port: f.port, proto: f.protocol.toLowerCase() as 'tcp' })));
     if (!a) return undefined;
-    try {
-      this.svcIds.claim(a.svcId);
-      return a.svcId;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private takeAdopted(k: string): Region | undefined {
-    const a = this.adopted.get(k);
-    if (!a) return undefined;
-    this.adopted.delete(k);
-    // Its content is unknown to us (slots: []), so the entry always gets a fresh region.
-    return a.region ?? undefined;
+    // Each adopted id goes to one service at most: two now claiming one frontend must not share it.
+    if (!this.adoptedSvcIds.delete(a.svcId)) return undefined;
+    return a.svcId;
   }
 }
 

@@ -207,6 +207,56 @@ describe('ServiceWriter', () => {
     expect(again.usage().slots).toBe(2);
   });
 
+  it('a restarted writer: a service emptied meanwhile gets no slots (not its old region\'s length over freed ids)', () => {
+    const m = maps();
+    writerFor(m).apply({ state: desired({ services: [web], endpointSlices: [twoPods] }), changed: 'all' });
+    const again = writerFor(m);
+    again.adopt();
+    again.apply({ state: desired({ services: [web], endpointSlices: [] }), changed: 'all' });
+    expect(dump(m)).toEqual(['10.96.0.10:80/6 external -> [] ']);
+    expect(again.usage()).toEqual({ svcIds: 1, backends: 0, slots: 0 });
+  });
+
+  it('a restarted writer keeps an adopted service id for its service: a service new since then gets another', () => {
+    const m = maps();
+    writerFor(m).apply({ state: desired({ services: [web], endpointSlices: [twoPods] }), changed: 'all' });
+    const webId = decodeSvcVal([...m.svc.entries()][0]![1]).svcId;
+    const again = writerFor(m);
+    again.adopt();
+    // The new service comes first in the state, so it is written first.
+    const newer = svc({ name: 'newer', spec: { clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'] } });
+    again.apply({ state: desired({ services: [newer, web], endpointSlices: [twoPods, slice({ service: 'newer', endpoints: [ep('10.244.3.3')] })] }), changed: 'all' });
+    const ids = new Map([...m.svc.entries()].map(([k, v]) => [decodeSvcKey(k).addr, decodeSvcVal(v).svcId]));
+    expect(ids.get('10.96.0.10')).toBe(webId);
+    expect(ids.get('10.96.0.20')).not.toBe(webId);
+  });
+
+  it('a service whose table does not fit keeps what it had, and the others are programmed; it is written once it fits', () => {
+    const m = maps();
+    // 16 slots: room for the small service and one more table of a few.
+    const w = new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 16 } });
+    const big = svc({ name: 'big', spec: { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'] } });
+    const pods = (n: number) => slice({ service: 'big', endpoints: Array.from({ length: n }, (_, i) => ep(`10.244.5.${i + 1}`)) });
+    const state = (webPods: unknown, bigPods: number) => desired({ services: [big, web], endpointSlices: [webPods, pods(bigPods)] });
+    expect(w.apply({ state: state(twoPods, 3), changed: 'all' }).notProgrammed).toEqual([]);
+
+    // big grows past the pool while web gains a pod, in one apply.
+    const threePods = slice({ endpoints: [ep('10.244.1.5', { node: 'node-a' }), ep('10.244.2.6', { node: 'node-b' }), ep('10.244.2.7', { node: 'node-b' })] });
+    const r = w.apply({ state: state(threePods, 20), changed: 'all' });
+    expect(r.notProgrammed).toEqual([expect.objectContaining({ service: expect.stringContaining('big'), error: expect.stringMatching(/slot pool full/) })]);
+    expect(dump(m)).toEqual([
+      '10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080 10.244.2.7:8080] ',
+      '10.96.0.30:80/6 external -> [10.244.5.1:8080 10.244.5.2:8080 10.244.5.3:8080] ',
+    ]);
+    // Nothing of the failed attempt is held: 3 + 3 slots (padded to 4 each), 6 backends.
+    expect(w.usage()).toEqual({ svcIds: 2, backends: 6, slots: 8 });
+
+    // A later apply that does not touch big tries it again; once it fits, it is written.
+    expect(w.apply({ state: state(threePods, 20), changed: new Set() }).notProgrammed).toHaveLength(1);
+    expect(w.apply({ state: state(threePods, 5), changed: new Set() }).notProgrammed).toEqual([]);
+    expect(dump(m)[1]).toBe('10.96.0.30:80/6 external -> [10.244.5.1:8080 10.244.5.2:8080 10.244.5.3:8080 10.244.5.4:8080 10.244.5.5:8080] ');
+  });
+
   it('many services: ids and regions stay unique', () => {
     const m = maps();
     const services = Array.from({ length: 200 }, (_, i) => svc({ name: `s${i}`, spec: { clusterIP: `10.96.1.${i}`, clusterIPs: [`10.96.1.${i}`] } }));
