@@ -60,7 +60,7 @@ class EbpfDataplane implements Dataplane {
     const movedSlots = moveLegacySlots(config.bpfPinDir, m.slots);
     const { carried: carriedFlows, moved: movedFlows } = adoptPreviousFlows(config.bpfPinDir, this.loaded.resizedCt, m);
     this.writer = new ServiceWriter(
-      { svc: m.svc, backend: m.backend, slots: m.slots, srcRange: m.srcRange },
+      { svc: m.svc, backend: m.backend, slots: m.slots, srcRange: m.srcRange, affinity: m.affinity },
       {
         algorithm: config.lbAlgorithm,
         sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries * SLOTS_PER_ENTRY },

@@ -2,7 +2,7 @@ import type { Backend, DesiredService, Frontend } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import {
   BE_F, writeBackendVal, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, decodeSvcVal,
-  decodeBackendVal, FREE_BACKEND, LAYOUT, SLOTS_PER_ENTRY, SVC_F, slotEntries, writeSlotRegion, type SvcVal,
+  decodeAffinityVal, decodeBackendVal, FREE_BACKEND, LAYOUT, SLOTS_PER_ENTRY, SVC_F, slotEntries, writeSlotRegion, type SvcVal,
 } from './abi.js';
 import { IdAllocator, SlotPool } from './alloc.js';
 import { BackendTable } from './backends.js';
@@ -22,6 +22,8 @@ export interface ServiceMaps {
   backend: MapLike;
   slots: MapLike;
   srcRange: MapLike;
+  /** ClientIP affinity entries, which the writer deletes when their backend leaves the service. */
+  affinity?: MapLike;
 }
 
 export type LbAlgorithm = 'random' | 'maglev';
@@ -69,6 +71,8 @@ export interface WriteStats {
   entriesLeftOut: number;
   /** Service ports left as they were (or unprogrammed, if new): the ids or slots they need ran out. */
   notProgrammed: { service: string; error: string }[];
+  /** Affinity entries deleted: their backend left the service, or the service is gone. */
+  affinityDeleted: number;
 }
 
 /** The name Maglev hashes: part of the table's identity across restarts, so it stays text. */
@@ -156,13 +160,15 @@ export class ServiceWriter {
   }
 
   apply(update: StateUpdate): WriteStats {
-    const stats: WriteStats = { servicePorts: update.state.services.size, svcEntriesWritten: 0, svcEntriesDeleted: 0, slotsWritten: 0, backendsWritten: 0, backendsFreed: 0, entriesLeftOut: 0, notProgrammed: [] };
+    const stats: WriteStats = { servicePorts: update.state.services.size, svcEntriesWritten: 0, svcEntriesDeleted: 0, slotsWritten: 0, backendsWritten: 0, backendsFreed: 0, entriesLeftOut: 0, notProgrammed: [], affinityDeleted: 0 };
     const full = update.changed === 'all';
     const changed = full ? new Set([...update.state.services.keys(), ...this.byService.keys()]) : update.changed;
     // Services that lost a frontend come last, so they take one freed in this same apply.
     // Services that could not be programmed for want of ids or slots are tried again every apply.
     const keys = [...new Set([...[...changed].filter((k) => !this.conflicted.has(k)), ...this.starved, ...this.conflicted])];
     const gen = ++this.applies;
+    /** Whether a service with ClientIP affinity lost backends, or went: its entries are looked at. */
+    let affinityDirty = full;
 
     const backendWrites: number[] = [];
     const slotWrites: { off: number; ids: number[] }[] = [];
@@ -189,6 +195,7 @@ export class ServiceWriter {
         this.conflicted.delete(spk);
         this.starved.delete(spk);
         if (!prev) continue;
+        affinityDirty ||= hasAffinity(prev);
         for (const [k, e] of prev.entries) dropEntry(k, e);
         if (prev.ranges) for (const [k, b] of prev.ranges) rangeDeletes.set(k, b);
         for (const id of prev.backends) backendReleases.push(id);
@@ -284,6 +291,7 @@ export class ServiceWriter {
       else this.conflicted.delete(spk);
       stats.entriesLeftOut += lost;
       if (prev) {
+        affinityDirty ||= hasAffinity(prev) && (!hasAffinity(next) || !sameSet(prev.backends, next.backends));
         for (const [k, e] of prev.entries) if (!next.entries.has(k)) dropEntry(k, e);
         if (prev.ranges) for (const [k, b] of prev.ranges) if (!next.ranges?.has(k)) rangeDeletes.set(k, b);
         for (const id of prev.backends) backendReleases.push(id);
@@ -342,6 +350,8 @@ export class ServiceWriter {
       this.maps.svc.updateBatch(Buffer.concat(es.map((e) => e.key)), Buffer.concat(es.map((e) => encodeSvcVal(e.val))));
       stats.svcEntriesWritten = es.length;
     }
+    // Before a removed backend's id is freed for reuse, no affinity entry may still lead to it.
+    if (affinityDirty && this.maps.affinity) stats.affinityDeleted = this.sweepAffinity(this.maps.affinity);
     // 5. then what is no longer referenced.
     if (svcDeletes.size) stats.svcEntriesDeleted = this.maps.svc.deleteBatch(Buffer.concat([...svcDeletes.values()]));
     if (rangeDeletes.size) this.maps.srcRange.deleteBatch(Buffer.concat([...rangeDeletes.values()]));
@@ -367,6 +377,23 @@ export class ServiceWriter {
       stats.backendsFreed = freed.length;
     }
     return stats;
+  }
+
+  /**
+   * Deletes every affinity entry whose backend is not one of its service's now (or whose service
+   * has no affinity, or is gone): the datapath trusts an entry's backend while it is allocated
+   * and not terminating, and ids are reused, so a client would follow a removed pod's id to
+   * whatever service's pod gets it next. kube-proxy's affinity goes with the endpoint the same way.
+   */
+  private sweepAffinity(map: MapLike): number {
+    const allowed = new Map<number, Set<number>>();
+    for (const p of this.byService.values()) if (hasAffinity(p)) allowed.set(p.svcId, new Set(p.backends));
+    const stale: Buffer[] = [];
+    for (const [k, v] of map.entries()) {
+      const ok = allowed.get(k.readUInt32LE(LAYOUT.ekp_affinity_key.fields.svc_id.offset));
+      if (!ok?.has(decodeAffinityVal(v).backendId)) stale.push(Buffer.from(k));
+    }
+    return stale.length ? map.deleteBatch(Buffer.concat(stale)) : 0;
   }
 
   /** Every service port written and not since removed. */
@@ -449,6 +476,15 @@ function ascending(ids: readonly number[]): boolean {
 
 function sameIds(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function hasAffinity(p: Programmed): boolean {
+  return p.desired.affinity.type === 'ClientIP';
+}
+
+function sameSet(a: readonly number[], b: readonly number[]): boolean {
+  const sb = new Set(b);
+  return a.every((x) => sb.has(x)) && new Set(a).size === sb.size;
 }
 
 function sameVal(a: Required<SvcVal>, b: Required<SvcVal>): boolean {

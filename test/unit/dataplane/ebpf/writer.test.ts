@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LAYOUT, SVC_F, decodeBackendVal, decodeSvcKey, decodeSvcVal } from '../../../../src/dataplane/ebpf/abi.js';
+import { LAYOUT, SVC_F, decodeAffinityVal, decodeBackendVal, decodeSvcKey, decodeSvcVal, encodeAffinityKey, encodeAffinityVal } from '../../../../src/dataplane/ebpf/abi.js';
 import { ServiceWriter, type LbAlgorithm } from '../../../../src/dataplane/ebpf/writer.js';
 import { buildDesiredState, type DesiredState } from '../../../../src/model/index.js';
 import { ep, NODE, slice, svc } from '../../model/fixtures.js';
@@ -101,6 +101,28 @@ describe('ServiceWriter', () => {
     expect(dump(m)).toEqual(['10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] x251 AFFINITY,MAGLEV']);
     const val = decodeSvcVal([...m.svc.entries()][0]![1]);
     expect(val.affinityTimeoutS).toBe(60);
+  });
+
+  it('ClientIP affinity: an entry whose backend left the service, or whose service went, is deleted before the id is freed', () => {
+    const m = { ...maps(), affinity: new FakeMap('affinity', LAYOUT.ekp_affinity_key.size, LAYOUT.ekp_affinity_val.size) };
+    const w = new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 65536 } });
+    const aff = svc({ spec: { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } } });
+    expect(w.apply({ state: desired({ services: [aff], endpointSlices: [twoPods] }), changed: 'all' }).affinityDeleted).toBe(0);
+    const svcId = decodeSvcVal([...m.svc.entries()][0]![1]).svcId;
+    const idOf = new Map([...m.backend.entries()].map(([k, v]) => [decodeBackendVal(v)!.addr, k.readUInt32LE(0)]));
+    const gone = idOf.get('10.244.2.6')!;
+    m.affinity.update(encodeAffinityKey(svcId, '10.0.9.1'), encodeAffinityVal(1n, idOf.get('10.244.1.5')!));
+    m.affinity.update(encodeAffinityKey(svcId, '10.0.9.2'), encodeAffinityVal(1n, gone));
+    m.affinity.update(encodeAffinityKey(svcId + 1, '10.0.9.3'), encodeAffinityVal(1n, gone)); // a service since deleted
+
+    const moved = slice({ endpoints: [ep('10.244.1.5', { node: 'node-a' }), ep('10.244.3.7', { node: 'node-c' })] });
+    const stats = w.apply({ state: desired({ services: [aff], endpointSlices: [moved] }), changed: new Set(['default/web:http']) });
+    expect(stats).toMatchObject({ affinityDeleted: 2, backendsFreed: 1 });
+    expect([...m.affinity.entries()].map(([, v]) => decodeAffinityVal(v).backendId)).toEqual([idOf.get('10.244.1.5')]);
+
+    // The service goes: its entries go with it.
+    w.apply({ state: desired({ services: [], endpointSlices: [] }), changed: new Set(['default/web:http']) });
+    expect(m.affinity.data.size).toBe(0);
   });
 
   it('an endpoint change writes backends, then the new region, then flips the entry, and frees the old backend', () => {
