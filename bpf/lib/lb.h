@@ -102,11 +102,13 @@ EKP_INLINE int backend_usable(const struct ekp_backend_val *b)
 
 /*
  * Pick a backend for a new flow. Returns the backend id (>0) and sets *be,
- * 0 if the service has no slots, or a negative drop reason.
+ * 0 if the service has no slots, or a negative drop reason. `hashed`: pick
+ * by the hash of p even where the service picks at random (what p holds
+ * stands for a flow that has no conntrack entry to remember its backend).
  */
 EKP_INLINE long lb_select(const struct ekp_svc_val *s, const struct pkt *p,
 			  struct ekp_backend_val **be, __u64 now,
-			  struct ekp_ctx *ctx)
+			  struct ekp_ctx *ctx, int hashed)
 {
 	struct ekp_affinity_key ak;
 	struct ekp_affinity_val *av, nav;
@@ -136,7 +138,7 @@ EKP_INLINE long lb_select(const struct ekp_svc_val *s, const struct pkt *p,
 			}
 		}
 	}
-	if (svc_has(s, EKP_SVC_F_MAGLEV))
+	if (hashed || svc_has(s, EKP_SVC_F_MAGLEV))
 		idx = flow_hash(p, !affinity) % len;
 	else
 		idx = bpf_get_prandom_u32() % len;

@@ -423,7 +423,7 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p)
 #endif
 
 	now = ekp_now();
-	bid = lb_select(svc, p, &be, now, ctx);
+	bid = lb_select(svc, p, &be, now, ctx, 0);
 	if (bid < 0)
 		return drop(ctx, (enum ekp_drop_reason)-bid);
 	if (bid == 0 || !be) {

@@ -88,10 +88,24 @@ EKP_INLINE int sock_xlate_fwd(struct bpf_sock_addr *ctx, __u8 family, int connec
 	svc = svc_lookup_scoped(&p, 1);
 	if (!svc)
 		return EKP_SOCK_ALLOW;
+	/* The source the ranges are checked against is not chosen yet: the
+	 * per-packet path checks them (a pod's veth, tc egress for the host). */
+	if (svc_has(svc, EKP_SVC_F_SRC_RANGES))
+		return EKP_SOCK_ALLOW;
 
 	netns = bpf_get_netns_cookie(ctx);
 	__builtin_memcpy(&p.saddr, &netns, sizeof(netns));
-	bid = lb_select(svc, &p, &be, ekp_now(), ctx);
+	/* An unconnected socket's datagrams to one frontend keep one backend,
+	 * as conntrack keeps a 5-tuple's: picked by the socket's hash, never
+	 * at random per datagram (a QUIC or DNS client on one socket would be
+	 * sprayed over the backends). With ClientIP affinity the client is the
+	 * network namespace, and its affinity entry keeps the backend. */
+	if (!connecting && !svc_has(svc, EKP_SVC_F_AFFINITY)) {
+		__u64 cookie = bpf_get_socket_cookie(ctx);
+
+		__builtin_memcpy(&p.saddr.v6[2], &cookie, sizeof(cookie));
+	}
+	bid = lb_select(svc, &p, &be, ekp_now(), ctx, !connecting);
 	if (bid < 0)
 		return EKP_SOCK_ALLOW; /* the packet path will count the drop */
 	if (bid == 0 || !be) {

@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { BpfObject, attachCgroup, bpfObjectPath, detachCgroup, type BpfProgram } from '../../src/native/index.js';
-import { CONFIG_GLOBAL, MAP, encodeConfig, encodeSockKey, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
+import { CONFIG_GLOBAL, MAP, SVC_F, encodeConfig, encodeSockKey, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
 import { createTestCgroup, type TestCgroup } from '../support/cgroup.js';
@@ -17,10 +17,12 @@ const it = kernelIt();
 /** Addresses inside the test namespace (on its loopback) and the virtual ones. */
 const A = {
   be4: '10.244.9.10',
+  be4b: '10.244.9.11', // a second UDP backend
   other4: '10.244.9.12', // a real server no service points at
   vip4: '10.96.9.1',
   emptyVip4: '10.96.9.2',
   be6: 'fd00:10:244:9::10',
+  be6b: 'fd00:10:244:9::11',
   other6: 'fd00:10:244:9::12',
   vip6: 'fd00:10:96:9::1',
   emptyVip6: 'fd00:10:96:9::2',
@@ -36,9 +38,11 @@ interface ServerSpec {
 const SERVERS: ServerSpec[] = [
   { kind: 'tcp', host: A.be4, port: 8080, name: 'be4' },
   { kind: 'udp', host: A.be4, port: 5353, name: 'be4-udp' },
+  { kind: 'udp', host: A.be4b, port: 5353, name: 'be4b-udp' },
   { kind: 'tcp', host: A.other4, port: 8080, name: 'other4' },
   { kind: 'tcp', host: A.be6, port: 8080, name: 'be6' },
   { kind: 'udp', host: A.be6, port: 5353, name: 'be6-udp' },
+  { kind: 'udp', host: A.be6b, port: 5353, name: 'be6b-udp' },
   { kind: 'tcp', host: A.other6, port: 8080, name: 'other6' },
 ];
 
@@ -80,6 +84,14 @@ if (KIND === 'tcp') {
   const u = dgram.createSocket(HOST.includes(':') ? 'udp6' : 'udp4');
   u.on('error', (e) => done({ error: e.code }));
   u.connect(Number(PORT), HOST, (e) => done(e ? { error: e.code } : { peer: u.remoteAddress() }));
+} else if (KIND === 'udp-many') {
+  // Eight datagrams from one unconnected socket, one after the other's answer.
+  const u = dgram.createSocket(HOST.includes(':') ? 'udp6' : 'udp4');
+  const names = [];
+  const next = () => u.send('ping', Number(PORT), HOST, (e) => { if (e) done({ error: e.code }); });
+  u.on('message', (m) => { names.push(JSON.parse(m.toString()).name); if (names.length === 8) done({ names }); else next(); });
+  u.on('error', (e) => done({ error: e.code }));
+  next();
 } else {
   const u = dgram.createSocket(HOST.includes(':') ? 'udp6' : 'udp4');
   u.on('message', (m, r) => done({ from: { address: r.address, port: r.port }, reply: JSON.parse(m.toString()) }));
@@ -92,6 +104,7 @@ interface ClientResult {
   from?: { address: string; port: number };
   reply?: { name: string; local?: string; localPort?: number; got?: string };
   error?: string;
+  names?: string[];
   ms: number;
 }
 
@@ -105,7 +118,7 @@ describe('sock_lb (cgroup socket hooks)', () => {
   const attached: BpfProgram[] = [];
 
   /** Runs a client in the namespace; inCgroup decides whether it joins the test cgroup first. */
-  function client(kind: 'tcp' | 'udp' | 'udp-connected', host: string, port: number, inCgroup = true): ClientResult {
+  function client(kind: 'tcp' | 'udp' | 'udp-connected' | 'udp-many', host: string, port: number, inCgroup = true): ClientResult {
     const join = inCgroup ? 'echo $$ > "$CG/cgroup.procs" && ' : '';
     const r = spawnSync('nsenter', [`--net=${ns!.path}`, '--', 'sh', '-c', `${join}exec "$NODE" -e "$SCRIPT"`], {
       encoding: 'utf8',
@@ -122,8 +135,8 @@ describe('sock_lb (cgroup socket hooks)', () => {
     fs = mountPrivateBpffs();
     cg = createTestCgroup('socklb');
     ns = TestNetns.create('socklb');
-    for (const a of [A.be4, A.other4]) ns.ip('addr', 'add', `${a}/32`, 'dev', 'lo');
-    for (const a of [A.be6, A.other6]) ns.ip('addr', 'add', `${a}/128`, 'dev', 'lo', 'nodad');
+    for (const a of [A.be4, A.be4b, A.other4]) ns.ip('addr', 'add', `${a}/32`, 'dev', 'lo');
+    for (const a of [A.be6, A.be6b, A.other6]) ns.ip('addr', 'add', `${a}/128`, 'dev', 'lo', 'nodad');
 
     // Services through the harness's maps (tc_lb instance), shared by pin with sock_lb.
     dp = new Datapath(fs.path);
@@ -131,13 +144,20 @@ describe('sock_lb (cgroup socket hooks)', () => {
     dp.setBackend(2, { addr: A.be4, port: 5353 });
     dp.setBackend(3, { addr: A.be6, port: 8080 });
     dp.setBackend(4, { addr: A.be6, port: 5353 });
-    const svc = (frontend: SvcKey, svcId: number, slots: number[]) => dp!.setService({ frontend, svcId, slots });
+    dp.setBackend(7, { addr: A.be4b, port: 5353 });
+    dp.setBackend(8, { addr: A.be6b, port: 5353 });
+    const svc = (frontend: SvcKey, svcId: number, slots: number[], flags = 0) => dp!.setService({ frontend, svcId, slots, flags });
     svc({ addr: A.vip4, port: 80, proto: 'tcp' }, 1, [1]);
     svc({ addr: A.vip4, port: 53, proto: 'udp' }, 2, [2]);
     svc({ addr: A.emptyVip4, port: 80, proto: 'tcp' }, 3, []);
     svc({ addr: A.vip6, port: 80, proto: 'tcp' }, 4, [3]);
     svc({ addr: A.vip6, port: 53, proto: 'udp' }, 5, [4]);
     svc({ addr: A.emptyVip6, port: 80, proto: 'tcp' }, 6, []);
+    // Random selection over two UDP backends; and a service with source ranges.
+    svc({ addr: A.vip4, port: 54, proto: 'udp' }, 7, [2, 7]);
+    svc({ addr: A.vip6, port: 54, proto: 'udp' }, 8, [4, 8]);
+    svc({ addr: A.vip4, port: 81, proto: 'tcp' }, 9, [1], SVC_F.SRC_RANGES);
+    svc({ addr: A.vip6, port: 81, proto: 'tcp' }, 10, [3], SVC_F.SRC_RANGES);
 
     sock = BpfObject.open(bpfObjectPath('sock_lb'), { pinRoot: fs.path });
     sock.setRodata(CONFIG_GLOBAL, encodeConfig({}));
@@ -203,6 +223,19 @@ describe('sock_lb (cgroup socket hooks)', () => {
       expect(r.from).toEqual({ address: vip, port: 53 });
     });
 
+    it(`v${fam} an unconnected UDP socket's datagrams to a frontend all go to one backend, not one picked at random each`, () => {
+      const r = client('udp-many', vip, 54);
+      expect(r.error).toBeUndefined();
+      expect(r.names).toHaveLength(8);
+      expect(new Set(r.names).size).toBe(1);
+    });
+
+    it(`v${fam} a service with source ranges is left to the per-packet path, which checks them (the VIP has no route here)`, () => {
+      const before = dp!.counters();
+      expect(client('tcp', vip, 81).error).toBe('ENETUNREACH');
+      expect(counterDelta(before, dp!.counters()).events.sock_xlate).toBeUndefined();
+    });
+
     it(`v${fam} a UDP socket connecting to VIP:53 is left to the per-packet path (the VIP has no route here)`, () => {
       // Translated at connect it would keep a removed backend for life (see lib/sock.h).
       const before = dp!.counters();
@@ -241,7 +274,7 @@ describe('sock_lb (cgroup socket hooks)', () => {
     const m = dp!.map(MAP.sock);
     const frontends = [...m.entries()].map(([, v]) => v.readUInt16BE(16));
     expect(frontends.length).toBeGreaterThanOrEqual(4);
-    expect(new Set(frontends)).toEqual(new Set([80, 53]));
+    expect(new Set(frontends)).toEqual(new Set([80, 53, 54]));
     expect(m.lookup(encodeSockKey(0n, A.be4, 8080))).toBeNull();
   });
 });
