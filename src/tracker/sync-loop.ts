@@ -39,6 +39,7 @@ export class SyncLoop implements SourceSink {
   private dirty = new Set<string>();
   private triggers = new Map<string, number>();
   private needFull = true;
+  private lastFull = -Infinity;
   /** Keys changed in syncs whose apply failed: they must go with the next apply. */
   private unapplied = new Set<string>();
   private readonly skipLogged = new Map<string, string>();
@@ -104,7 +105,9 @@ export class SyncLoop implements SourceSink {
 
   private async sync(reason: RunReason): Promise<void> {
     const start = this.clock.now();
-    const full = this.needFull || reason === 'periodic';
+    // By time, not only by the runner's periodic timer: every run re-arms that timer, so
+    // changes coming more often than syncPeriod would hold the full sync off for good.
+    const full = this.needFull || reason === 'periodic' || start - this.lastFull >= this.opts.syncPeriodMs;
     const node = this.opts.nodeContext(this.store.node);
     if (this.builtFor === null || !deepEqual(this.builtFor, node)) {
       // Every Service depends on the node: nothing computed for another one can be reused.
@@ -127,6 +130,7 @@ export class SyncLoop implements SourceSink {
         await this.opts.consumer.apply({ state: { services: this.state }, changed: full ? 'all' : changed });
         this.needFull = false;
         this.unapplied.clear();
+        if (full) this.lastFull = start;
       } catch (e) {
         error = e instanceof Error ? e : new Error(String(e));
         // kube-proxy's needFullSync: after a failed write nothing about the kernel is certain.

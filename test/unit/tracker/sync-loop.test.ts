@@ -63,6 +63,27 @@ describe('SyncLoop', () => {
     await t.loop.stop();
   });
 
+  it('changes coming more often than syncPeriod do not hold the full sync off: one at least every syncPeriod', async () => {
+    const t = setup();
+    t.change('Service', 'default/web', null, web);
+    t.change('EndpointSlice', 'default/web-abc', null, webSlice);
+    t.listAll();
+    await t.tick(0);
+    let prev = webSlice;
+    for (let i = 0; i < 12; i++) {
+      // A change every 10 s: each run re-arms the runner's periodic timer.
+      const next = slice({ endpoints: [ep('10.244.1.5'), ep(`10.244.1.${10 + i}`)] });
+      t.change('EndpointSlice', 'default/web-abc', prev, next);
+      prev = next;
+      await t.tick(10_000);
+    }
+    const fullAt = t.reports.map((r, i) => [i, r.full] as const).filter(([, f]) => f).map(([i]) => i);
+    // 120 s of runs 10 s apart: the first, then the first run 30 s or more after the last full one.
+    expect(fullAt.length).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < fullAt.length; i++) expect(fullAt[i]! - fullAt[i - 1]!).toBeLessThanOrEqual(4);
+    await t.loop.stop();
+  });
+
   it('an EndpointSlice change hands over only its service\'s ports', async () => {
     const t = setup();
     t.change('Service', 'default/web', null, web);
