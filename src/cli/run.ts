@@ -105,8 +105,14 @@ export async function runDaemon(argv: string[]): Promise<number> {
   }
   const health = new HealthState(2 * cfg.syncPeriodMs);
   const healthChecks = new HealthCheckServers(() => health.healthy(), '0.0.0.0', (port, e) => log.warn('cannot serve healthCheckNodePort', { port, error: e.message }));
+  let nodeSaid: unknown = null;
   const nodeContext = (node: unknown | null): NodeContext => {
     const parsed = node !== null ? parseNode(node) : null;
+    // Said once per Node object: this runs every sync.
+    if (parsed && node !== nodeSaid) {
+      nodeSaid = node;
+      for (const p of parsed.problems) log.warn(parsed.ok ? 'Node field ignored' : 'Node object unusable: using the interfaces\' addresses and the host name', { object: p.object, field: p.field, problem: p.message });
+    }
     if (parsed?.ok) {
       return nodeContextFromNode(parsed.value, {
         ...(cfg.nodePortAddresses.length ? { nodePortAddresses: cfg.nodePortAddresses } : {}),
@@ -125,6 +131,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       },
     },
     nodeContext,
+    nodeName,
     minSyncPeriodMs: cfg.minSyncPeriodMs,
     syncPeriodMs: cfg.syncPeriodMs,
     observer: syncObserver(metrics, health, log),

@@ -48,6 +48,9 @@ export class ObjectStore {
   private slicesByService = new Map<string, Set<string>>();
   node: unknown | null = null;
 
+  /** nodeName: the Node object this proxy runs on; others are ignored (a manifest directory may hold several). */
+  constructor(private readonly nodeName?: string) {}
+
   /** Applies a change; returns the Service keys it touches (before and after). */
   apply(c: ObjectChange): string[] {
     switch (c.kind) {
@@ -72,7 +75,7 @@ export class ObjectStore {
         return [...new Set([before, after].filter((k): k is string => k !== null))];
       }
       case 'Node':
-        this.node = c.current;
+        if (this.nodeName === undefined || c.key === this.nodeName) this.node = c.current;
         return [];
     }
   }

@@ -17,6 +17,8 @@ export interface SyncLoopOptions {
   observer?: SyncObserver;
   /** Kinds that must have listed before the first sync. */
   waitFor?: readonly ObjectKind[];
+  /** This node's name: only its Node object is used. Unset: any (a source that lists only this node's). */
+  nodeName?: string;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface SyncLoopOptions {
  */
 export class SyncLoop implements SourceSink {
   private readonly opts: SyncLoopOptions;
-  private readonly store = new ObjectStore();
+  private readonly store: ObjectStore;
   private readonly runner: BoundedFrequencyRunner;
   private readonly clock: Clock;
   private readonly listed = new Set<ObjectKind>();
@@ -48,6 +50,7 @@ export class SyncLoop implements SourceSink {
   constructor(opts: SyncLoopOptions) {
     this.opts = opts;
     this.clock = opts.clock ?? realClock;
+    this.store = new ObjectStore(opts.nodeName);
     this.runner = new BoundedFrequencyRunner((reason) => this.sync(reason), {
       minIntervalMs: opts.minSyncPeriodMs,
       maxIntervalMs: opts.syncPeriodMs,

@@ -126,11 +126,14 @@ describe('auto mode falls back when the BPF probe fails', () => {
     rmSync(manifests, { recursive: true, force: true });
   });
 
-  it('picks nftables (this kernel has no IP_VS), programs it, and says so on /proxyMode', async () => {
+  it('picks nftables (this kernel has no IP_VS), programs it, and says so on /proxyMode; names a bad field of its own Node object only', async () => {
     const { spawn } = await import('node:child_process');
+    // Two Nodes: this one (n1) with an address that is not one, and another whose name it must not take.
+    const node = (name: string, address: string) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { addresses: [{ type: 'InternalIP', address }] } });
+    writeFileSync(join(manifests, 'nodes.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [node('n1', 'not-an-ip'), node('n2', '10.9.9.9')] }));
     // Pins and cgroup of its own, so that removing other modes' state touches nothing of the machine's.
     const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--proxy-mode', 'auto', '--manifests', manifests,
-      '--healthz-bind-address', '', '--metrics-bind-address', '127.0.0.1:10249',
+      '--healthz-bind-address', '', '--metrics-bind-address', '127.0.0.1:10249', '--hostname-override', 'n1',
       '--bpf-pin-dir', join(manifests, 'no-pins'), '--cgroup-root', join(manifests, 'no-cgroup')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EKP_PROBE_DISABLE_BPF: '1' } });
     let log = '';
     daemon.stderr.setEncoding('utf8').on('data', (d: string) => { log += d; });
@@ -147,6 +150,10 @@ describe('auto mode falls back when the BPF probe fails', () => {
       expect(log).toMatch(/"mode":"nftables"/);
       expect(log).toMatch(/BPF disabled by EKP_PROBE_DISABLE_BPF/);
       expect(ns.exec(['nft', 'list', 'tables'])).toMatch(/ekp-proxy/);
+      while (!/Node field ignored/.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const said = log.split('\n').filter((l) => /Node/.test(l) && /ignored|unusable/.test(l));
+      expect(said).toHaveLength(1);
+      expect(said[0]).toMatch(/"object":"Node n1".*"field":"status\.addresses\[0\]\.address"/);
     } finally {
       daemon.kill('SIGTERM');
       await new Promise((r) => daemon.once('exit', r));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock, SyncLoop, type StateUpdate, type SyncReport } from '../../../src/tracker/index.js';
 import { deepEqual } from '../../../src/tracker/sync-loop.js';
+import { ObjectStore } from '../../../src/tracker/store.js';
 import type { ObjectChange } from '../../../src/sources/types.js';
 import type { DesiredService } from '../../../src/model/index.js';
 import { ep, NODE, slice, svc } from '../model/fixtures.js';
@@ -241,4 +242,25 @@ describe('deepEqual', () => {
     [null, {}, false],
     [[], [], true],
   ])('%j vs %j → %s', (a, b, same) => expect(deepEqual(a, b)).toBe(same));
+});
+
+describe('ObjectStore', () => {
+  const node = (name: string) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name } });
+
+  it('keeps only this node\'s Node object: another one, or another one\'s deletion, changes nothing', () => {
+    const s = new ObjectStore('node-a');
+    s.apply({ kind: 'Node', key: 'node-a', previous: null, current: node('node-a') });
+    s.apply({ kind: 'Node', key: 'node-b', previous: null, current: node('node-b') });
+    expect(s.node).toEqual(node('node-a'));
+    s.apply({ kind: 'Node', key: 'node-b', previous: node('node-b'), current: null });
+    expect(s.node).toEqual(node('node-a'));
+    s.apply({ kind: 'Node', key: 'node-a', previous: node('node-a'), current: null });
+    expect(s.node).toBeNull();
+  });
+
+  it('without a node name (a source that lists only this node), any Node is this one', () => {
+    const s = new ObjectStore();
+    s.apply({ kind: 'Node', key: 'x', previous: null, current: node('x') });
+    expect(s.node).toEqual(node('x'));
+  });
 });
