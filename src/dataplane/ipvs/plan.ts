@@ -96,17 +96,22 @@ export function buildPlan(state: DesiredState, opts: PlanOptions): IpvsPlan {
   const masquerade: { 4?: FamilyMasquerade; 6?: FamilyMasquerade } = {};
   const skipped: string[] = [];
 
-  // VIPs first: a NodePort frontend on one of them is an artefact of the node's address list
-  // including ekp-ipvs0 (every VIP would otherwise become a NodePort address).
+  // VIPs first. A NodePort frontend on a ClusterIP is an artefact of a node address list that
+  // took in ekp-ipvs0 (every VIP would otherwise become a NodePort address); an ExternalIP or
+  // LB IP may well be a node address (k3s' ServiceLB, bare metal), and keeps its NodePorts.
+  const clusterIPs = new Set<string>();
   for (const s of state.services.values()) {
-    for (const f of s.frontends) if (f.kind !== 'nodePort') vips.add(f.address);
+    for (const f of s.frontends) {
+      if (f.kind !== 'nodePort') vips.add(f.address);
+      if (f.kind === 'clusterIP') clusterIPs.add(f.address);
+    }
   }
 
   for (const s of state.services.values()) {
     masquerade[s.family] ??= { clusterIP: s.masquerade.clusterIP, clusterCIDRs: s.masquerade.clusterCIDRs };
     const local = s.externalPolicyLocal;
     for (const f of s.frontends) {
-      if (f.kind === 'nodePort' && vips.has(f.address)) continue;
+      if (f.kind === 'nodePort' && clusterIPs.has(f.address)) continue;
       const key = vsKey(f.protocol, f.address, f.port);
       if (virtualServers.has(key)) {
         skipped.push(`${s.key}: ${f.kind} ${key} is already programmed for another service`);

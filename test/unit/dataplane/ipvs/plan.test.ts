@@ -60,6 +60,22 @@ describe('ipvs plan', () => {
     expect(plan.sets.get('EKP-NODE-PORT')).toEqual(new Set(['10.0.0.5,tcp:30080', '192.168.1.10,tcp:30080']));
   });
 
+  it('a node address that is also an ExternalIP keeps its NodePorts (k3s ServiceLB, bare metal)', () => {
+    const onNode = state(
+      [
+        svc({ name: 'np', spec: { type: 'NodePort', clusterIP: '10.96.0.11', clusterIPs: ['10.96.0.11'], ports: port({ nodePort: 30080 }) } }),
+        svc({ name: 'ext', spec: { clusterIP: '10.96.0.12', clusterIPs: ['10.96.0.12'], externalIPs: ['10.0.0.5'] } }),
+      ],
+      [slice({ service: 'np', endpoints: [a('10.244.1.2')] }), slice({ service: 'ext', endpoints: [a('10.244.1.3')] })],
+      NODE,
+    );
+    const p = buildPlan(onNode, { scheduler: 'rr' });
+    expect(NODE.nodeAddresses).toContain('10.0.0.5');
+    expect(p.virtualServers.get('TCP/10.0.0.5:30080')?.reals).toEqual([{ address: '10.244.1.2', port: 8080, weight: 1 }]);
+    expect(p.virtualServers.get('TCP/10.0.0.5:80')?.reals).toEqual([{ address: '10.244.1.3', port: 8080, weight: 1 }]);
+    expect(p.sets.get('EKP-NODE-PORT')).toContain('10.0.0.5,tcp:30080');
+  });
+
   it('eTP Local external frontends get the local endpoints only; ClusterIP gets them all', () => {
     expect(vs('TCP/198.51.100.20:80')?.reals.map((r) => r.address)).toEqual(['10.244.1.3']);
     expect(vs('TCP/10.0.0.5:30081')?.reals.map((r) => r.address)).toEqual(['10.244.1.3']);
