@@ -97,7 +97,23 @@ EKP_INLINE __u32 ctx_len(struct ekp_ctx *ctx)
 {
 	return 0;
 }
+
+EKP_INLINE int ctx_is_gso(struct ekp_ctx *ctx)
+{
+	return 0;
+}
 #else
+/* A GSO packet (tc only): BIG TCP's over 64 KiB have 0 in their IP length
+ * field, and the skb's length is the packet's (as skb_ip_totlen() has it). */
+EKP_INLINE int ctx_is_gso(struct ekp_ctx *ctx)
+{
+#ifdef EKP_XDP
+	return 0;
+#else
+	return ctx->gso_size != 0;
+#endif
+}
+
 /*
  * The context's data fields are __u32: compiled for BPF v3 (32-bit
  * subregisters), clang knows the upper half of such a pointer is zero and may

@@ -97,6 +97,8 @@ EKP_INLINE int parse_ipv4(struct ekp_ctx *ctx, struct pkt *p)
 		return drop(ctx, EKP_DROP_INVALID_L3);
 	hlen = (__u32)ip->ihl * 4;
 	tot = bpf_ntohs(ip->tot_len);
+	if (tot == 0 && ctx_is_gso(ctx))
+		tot = ctx_len(ctx) - p->l3_off;
 	if (ip->version != 4 || hlen < sizeof(*ip) || tot < hlen ||
 	    p->l3_off + tot > ctx_len(ctx))
 		return drop(ctx, EKP_DROP_INVALID_L3);
@@ -131,6 +133,9 @@ EKP_INLINE int parse_ipv6(struct ekp_ctx *ctx, struct pkt *p)
 	if ((void *)(ip6 + 1) > end)
 		return drop(ctx, EKP_DROP_INVALID_L3);
 	plen = bpf_ntohs(ip6->payload_len);
+	/* BIG TCP without the jumbo option (6.17+); with it, nexthdr is HOPOPTS. */
+	if (plen == 0 && ip6->nexthdr != IPPROTO_HOPOPTS && ctx_is_gso(ctx))
+		plen = ctx_len(ctx) - p->l3_off - sizeof(*ip6);
 	if (ip6->version != 6 || p->l3_off + sizeof(*ip6) + plen > ctx_len(ctx))
 		return drop(ctx, EKP_DROP_INVALID_L3);
 	switch (ip6->nexthdr) {
