@@ -55,10 +55,10 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 	c = data + off;
 	if ((void *)(c + 1) > end)
 		return -1;
-	if (p->proto == IPPROTO_UDP && *c == 0) {
-		if (p->family == EKP_FAMILY_V4)
-			return 0; /* UDP/IPv4 without checksum stays without */
-	}
+	/* UDP without checksum stays without (IPv6 allows it for tunnels only,
+	 * RFC 6935, and a sum patched onto 0 would be wrong anyway): as tc. */
+	if (p->proto == IPPROTO_UDP && *c == 0)
+		return 0;
 	*c = csum_apply(*c, addr_diff + port_diff);
 	if (p->proto == IPPROTO_UDP && *c == 0)
 		*c = 0xffff;
@@ -129,6 +129,14 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 	    bpf_l4_csum_replace(ctx, off, 0, csum_to_wsum(addr_diff),
 				BPF_F_PSEUDO_HDR | mangled0) < 0)
 		return -1;
+	/* Under CHECKSUM_COMPLETE the helper also takes the pseudo-header's
+	 * change out of skb->csum: right for IPv4, whose address bytes and
+	 * header checksum cancel in the sum, leaving the L4 field's change;
+	 * wrong for IPv6, whose address bytes cancel the L4 field's change
+	 * themselves (6.16 fixed it only behind a new flag, BPF_F_IPV6). Put it
+	 * back; the helper changes nothing in any other state. */
+	if (addr_diff && p->family == EKP_FAMILY_V6)
+		bpf_csum_update(ctx, csum_to_wsum(addr_diff));
 	if (port_diff &&
 	    bpf_l4_csum_replace(ctx, off, 0, csum_to_wsum(port_diff), mangled0) < 0)
 		return -1;

@@ -97,7 +97,7 @@ export interface PacketSpec {
   badChecksum?: boolean;
   /** Deliberately wrong IPv4 header checksum. */
   badIpChecksum?: boolean;
-  /** IPv4 UDP only: send checksum 0 ("none"), which NAT must leave as 0. */
+  /** UDP checksum 0 ("none"), which NAT must leave as 0: valid on IPv4; on IPv6 only for tunnels (RFC 6935). */
   udpNoChecksum?: boolean;
 }
 
@@ -347,7 +347,6 @@ function buildTcp(spec: PacketSpec, ep: Endpoints): Buffer {
 }
 
 function buildUdp(spec: PacketSpec, ep: Endpoints): Buffer {
-  if (spec.udpNoChecksum && ep.family === 6) throw new Error('udpNoChecksum: IPv6 UDP must carry a checksum (RFC 8200 §8.1)');
   const payload = payloadBytes(spec.payload);
   const dgram = Buffer.alloc(8 + payload.length);
   dgram.writeUInt16BE(uint('sport', spec.sport ?? DEFAULT_SPORT, 16), 0);

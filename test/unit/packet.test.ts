@@ -227,10 +227,10 @@ describe('checksums', () => {
     expect(p.l4ChecksumOk).toBe(true);
   });
 
-  it('accepts a zero UDP checksum on IPv4 only', () => {
+  it('accepts a zero UDP checksum on IPv4 only (IPv6 builds one, as a tunnel endpoint may, but it is not valid)', () => {
     const p = parsePacket(buildPacket({ ...V4, proto: 'udp', udpNoChecksum: true }));
     expect([p.l4Checksum, p.l4ChecksumOk]).toEqual([0, true]);
-    expect(() => buildPacket({ ...V6, proto: 'udp', udpNoChecksum: true })).toThrow(/IPv6/);
+    expect(parsePacket(buildPacket({ ...V6, proto: 'udp', udpNoChecksum: true }))).toMatchObject({ l4Checksum: 0, l4ChecksumOk: false });
     const v6 = buildPacket({ ...V6, proto: 'udp' });
     v6.writeUInt16BE(0, 14 + 40 + 6);
     expect(parsePacket(v6).l4ChecksumOk).toBe(false);
