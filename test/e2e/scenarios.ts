@@ -640,6 +640,26 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    // ipvs mode holds every VIP as a local address (ekp-ipvs0): without kube-proxy's
+    // KUBE-IPVS-FILTER, sshd or the kubelet answer on any ClusterIP.
+    name: 'a daemon on the node listening on every address does not answer on a ClusterIP (a port no Service has)',
+    // userspace: service addresses are local on lo, and nothing but netfilter could refuse the other ports.
+    notIn: ['userspace'],
+    async run({ lab }) {
+      const node = lab.nodes[0]!;
+      const from = lab.pods.find((p) => p.node === node.name)!;
+      const server = await hostNetworkServer(node, 18081, 15354);
+      try {
+        // The node's own address answers; the ClusterIP on that port must not (refused, or unrouted).
+        expect((await httpGet(from, `http://${node.ipv4}:18081/`, { timeoutMs: 2000 })).pod).toBe(`host-${node.name}`);
+        const [o] = await httpGetMany(from, 'http://10.96.0.10:18081/', 1, { timeoutMs: 1000 });
+        expect(o?.ok, 'the node\'s daemon answered on the ClusterIP').toBe(false);
+      } finally {
+        await server.stop();
+      }
+    },
+  },
+  {
     name: 'a node device with a smaller MTU: the node\'s frag-needed (packet too big) about a datagram to a remote backend reaches the pod as an error about its ClusterIP (EMSGSIZE)',
     // userspace relays: the pod's datagram ends at the relay, which is where the error goes.
     notIn: ['userspace'],

@@ -17,6 +17,7 @@
 // Nothing is flushed at start or removed at stop, so a restarted proxy adopts what is there and
 // established connections never notice; --cleanup removes all of it.
 import { existsSync, realpathSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import type { IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
@@ -191,7 +192,7 @@ class IpvsDataplane implements Dataplane {
     const { config, log } = this.ctx;
     const run = this.run;
     this.lastUpdate = update;
-    const plan = buildPlan(update.state, { scheduler: config.ipvsScheduler });
+    const plan = buildPlan(update.state, { scheduler: config.ipvsScheduler, localAddresses: deviceAddresses() });
     for (const s of plan.skipped) {
       if (!this.reported.has(s)) log.warn('frontend not programmed', { reason: s });
     }
@@ -328,4 +329,13 @@ export async function cleanupIpvs(_ctx: DataplaneContext, run: Runner = runComma
     removed.push(`interface ${IPVS_DEVICE}`);
   }
   return removed;
+}
+
+/** Addresses local on any device but ekp-ipvs0: a VIP that is one of them is a node's, never refused. */
+function deviceAddresses(): Set<string> {
+  const out = new Set<string>();
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (name !== IPVS_DEVICE) for (const a of addrs ?? []) out.add(a.address);
+  }
+  return out;
 }

@@ -36,11 +36,16 @@ export const SET_KINDS = {
   reject: 'REJECT',
   /** Frontends whose policy-local set is empty while other nodes have endpoints: DROP. */
   drop: 'DROP',
+  /**
+   * Addresses local only through ekp-ipvs0 (KUBE-IPVS-IPS): a new connection to one that is no
+   * frontend is refused, so the node's own daemons (sshd, the kubelet) do not answer on VIPs.
+   */
+  vipAddress: 'IPVS-IPS',
 } as const;
 
 export type SetKind = keyof typeof SET_KINDS;
 
-export type SetType = 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net';
+export type SetType = 'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net';
 
 export const SET_TYPE: Readonly<Record<SetKind, SetType>> = {
   clusterIP: 'hash:ip,port',
@@ -55,6 +60,7 @@ export const SET_TYPE: Readonly<Record<SetKind, SetType>> = {
   loopBack: 'hash:ip,port,ip',
   reject: 'hash:ip,port',
   drop: 'hash:ip,port',
+  vipAddress: 'hash:ip',
 };
 
 export const SET_KIND_LIST = Object.keys(SET_KINDS) as SetKind[];
@@ -71,7 +77,7 @@ export function isOurSet(name: string): boolean {
 
 export const CHAINS = {
   nat: { services: 'EKP-SERVICES', postrouting: 'EKP-POSTROUTING', markMasq: 'EKP-MARK-MASQ', offCluster: 'EKP-MASQ-OFF-CLUSTER' },
-  filter: { firewall: 'EKP-FIREWALL' },
+  filter: { firewall: 'EKP-FIREWALL', forward: 'EKP-FORWARD' },
 } as const;
 
 export const OUR_CHAINS: readonly string[] = [...Object.values(CHAINS.nat), ...Object.values(CHAINS.filter)];

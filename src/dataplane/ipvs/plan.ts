@@ -50,6 +50,8 @@ export interface IpvsPlan {
 
 export interface PlanOptions {
   scheduler: string;
+  /** Addresses local on the node's own devices (not ekp-ipvs0): never refused as a bare VIP. */
+  localAddresses?: ReadonlySet<string>;
 }
 
 export function hostPort(address: string, port: number): string {
@@ -152,5 +154,6 @@ export function buildPlan(state: DesiredState, opts: PlanOptions): IpvsPlan {
       for (const r of reals.values()) add('loopBack', f.family, `${r.address},${f.protocol.toLowerCase()}:${r.port},${r.address}`);
     }
   }
+  for (const v of vips) if (!opts.localAddresses?.has(v)) add('vipAddress', v.includes(':') ? 6 : 4, v);
   return { virtualServers, vips, sets, masquerade, skipped };
 }

@@ -8,8 +8,10 @@
 //   load balancer
 // nat POSTROUTING → EKP-POSTROUTING: MASQUERADE hairpin (EKP-LOOP-BACK) and marked connections
 // filter INPUT (new connections) → EKP-FIREWALL: load-balancer source ranges (DROP), frontends
-//   with no endpoints (REJECT) or no local endpoints under a Local policy (DROP). IPVS takes
-//   packets at LOCAL_IN after the filter table, so these see the frontend address.
+//   with no endpoints (REJECT) or no local endpoints under a Local policy (DROP), and anything to
+//   a VIP that is no frontend (REJECT, KUBE-IPVS-FILTER). IPVS takes packets at LOCAL_IN after
+//   the filter table, so these see the frontend address.
+// filter FORWARD → EKP-FORWARD: marked connections and established ones pass (KUBE-FORWARD).
 import type { FamilyMasquerade } from './plan.js';
 import { CHAINS, OUR_CHAINS, RULE_COMMENT, setName } from './names.js';
 
@@ -32,6 +34,7 @@ export const JUMPS: readonly Jump[] = [
   { table: 'nat', chain: 'OUTPUT', spec: `-m comment --comment ${RULE_COMMENT} -j ${CHAINS.nat.services}` },
   { table: 'nat', chain: 'POSTROUTING', spec: `-m comment --comment ${RULE_COMMENT} -j ${CHAINS.nat.postrouting}` },
   { table: 'filter', chain: 'INPUT', spec: `-m conntrack --ctstate NEW -m comment --comment ${RULE_COMMENT} -j ${CHAINS.filter.firewall}` },
+  { table: 'filter', chain: 'FORWARD', spec: `-m comment --comment ${RULE_COMMENT} -j ${CHAINS.filter.forward}` },
 ];
 
 /** Which of JUMPS the `iptables-save` output lacks (a jump is known by its chain, target and comment). */
@@ -97,6 +100,11 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
     nat.push(`-A ${services} -m set --match-set ${set('clusterIP')} dst,dst -j ${offCluster}`);
     for (const c of m.clusterCIDRs) nat.push(`-A ${offCluster} -s ${c} -j RETURN`);
     nat.push(`-A ${offCluster} -j ${markMasq}`);
+  } else if (m) {
+    // No cluster CIDR known: the node's own connections to a VIP leave with that VIP (local on
+    // ekp-ipvs0) as their source, which a remote backend's node also holds: masquerade those
+    // (kube-proxy's fallback without a local-traffic detector).
+    nat.push(`-A ${services} -m set --match-set ${set('clusterIP')} src,dst -j ${markMasq}`);
   }
   for (const k of ['nodePort', 'externalIP', 'loadBalancer'] as const) {
     nat.push(`-A ${services} -m set --match-set ${set(k)} dst,dst -j ${markMasq}`);
@@ -104,11 +112,21 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
   for (const k of ['nodePortLocal', 'externalIPLocal', 'loadBalancerLocal'] as const) {
     nat.push(`-A ${services} -m set --match-set ${set(k)} dst,dst -m addrtype --src-type LOCAL -j ${markMasq}`);
   }
-  const fw = CHAINS.filter.firewall;
+  const { firewall: fw, forward } = CHAINS.filter;
   const filter: string[] = [
     `-A ${fw} -m set --match-set ${set('loadBalancerFW')} dst,dst -m set ! --match-set ${set('loadBalancerSourceCIDR')} dst,dst,src -j DROP`,
     `-A ${fw} -m set --match-set ${set('drop')} dst,dst -j DROP`,
     `-A ${fw} -m set --match-set ${set('reject')} dst,dst -j REJECT`,
+    // KUBE-IPVS-FILTER: a VIP is a local address, so any daemon listening on 0.0.0.0 would
+    // answer on it. Frontends go on to IPVS; anything else to a VIP is refused (pings answered).
+    ...(['clusterIP', 'externalIP', 'externalIPLocal', 'loadBalancer', 'loadBalancerLocal'] as const)
+      .map((k) => `-A ${fw} -m set --match-set ${set(k)} dst,dst -j RETURN`),
+    `-A ${fw} ! -p ${opts.family === 4 ? 'icmp' : 'ipv6-icmp'} -m set --match-set ${set('vipAddress')} dst -j REJECT`,
+    // KUBE-FORWARD: where FORWARD's policy is DROP (Docker sets it), what IPVS forwards for a
+    // marked connection, and its replies, still pass.
+    `-A ${forward} -m conntrack --ctstate INVALID -j DROP`,
+    `-A ${forward} -m mark --mark ${mark}/${mark} -j ACCEPT`,
+    `-A ${forward} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   ];
   const jumpLines = (table: string) => jumps.filter((j) => j.table === table).map((j) => `-I ${j.chain} 1 ${j.spec}`);
   return [
@@ -119,6 +137,7 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
     'COMMIT',
     '*filter',
     `:${fw} - [0:0]`,
+    `:${forward} - [0:0]`,
     ...filter,
     ...jumpLines('filter'),
     'COMMIT',

@@ -147,7 +147,8 @@ add EKP6-LOAD-BALANCER-SOURCE-CIDR 2001:db8::7,tcp:80,2001:db8::/32
     expect(d.before).toContain('add EKP-CLUSTER-IP 10.96.0.11,tcp:80');
     expect(d.before).toContain('create EKP-LOOP-BACK hash:ip,port,ip family inet hashsize 1024 maxelem 262144');
     expect(d.before).toContain('create EKP6-NODE-PORT hash:ip,port family inet6 hashsize 1024 maxelem 262144');
-    expect(d.before.filter((l) => l.startsWith('create'))).toHaveLength(21);
+    expect(d.before).toContain('create EKP-IPVS-IPS hash:ip family inet hashsize 1024 maxelem 262144');
+    expect(d.before.filter((l) => l.startsWith('create'))).toHaveLength(23);
     expect(d.after).toEqual(['del EKP-CLUSTER-IP 10.96.0.99,udp:53']);
     expect(d.added).toBe(1);
   });
@@ -179,11 +180,27 @@ describe('iptables rules', () => {
 COMMIT
 *filter
 :EKP-FIREWALL - [0:0]
+:EKP-FORWARD - [0:0]
 -A EKP-FIREWALL -m set --match-set EKP-LOAD-BALANCER-FW dst,dst -m set ! --match-set EKP-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j DROP
 -A EKP-FIREWALL -m set --match-set EKP-DROP dst,dst -j DROP
 -A EKP-FIREWALL -m set --match-set EKP-REJECT dst,dst -j REJECT
+-A EKP-FIREWALL -m set --match-set EKP-CLUSTER-IP dst,dst -j RETURN
+-A EKP-FIREWALL -m set --match-set EKP-EXTERNAL-IP dst,dst -j RETURN
+-A EKP-FIREWALL -m set --match-set EKP-EXTERNAL-IP-LOCAL dst,dst -j RETURN
+-A EKP-FIREWALL -m set --match-set EKP-LOAD-BALANCER dst,dst -j RETURN
+-A EKP-FIREWALL -m set --match-set EKP-LOAD-BALANCER-LOCAL dst,dst -j RETURN
+-A EKP-FIREWALL ! -p icmp -m set --match-set EKP-IPVS-IPS dst -j REJECT
+-A EKP-FORWARD -m conntrack --ctstate INVALID -j DROP
+-A EKP-FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT
+-A EKP-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 COMMIT
 `);
+  });
+
+  it('without a cluster CIDR, the node\'s own connections from a VIP (local on ekp-ipvs0) are masqueraded', () => {
+    const text = rulesRestore({ family: 4, masqueradeBit: 14, masquerade: { clusterIP: 'none', clusterCIDRs: [] } }, []);
+    expect(text).toContain('-A EKP-SERVICES -m set --match-set EKP-CLUSTER-IP src,dst -j EKP-MARK-MASQ');
+    expect(text).not.toContain('EKP-CLUSTER-IP dst,dst -j EKP-MARK-MASQ');
   });
 
   it('IPv6 uses the EKP6- sets; masqueradeAll marks every ClusterIP connection', () => {
@@ -211,8 +228,11 @@ COMMIT
 COMMIT
 *filter
 :INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
 :EKP-FIREWALL - [0:0]
+:EKP-FORWARD - [0:0]
 -A INPUT -m conntrack --ctstate NEW -m comment --comment ebpf-kube-proxy-ipvs -j EKP-FIREWALL
+-A FORWARD -m comment --comment ebpf-kube-proxy-ipvs -j EKP-FORWARD
 COMMIT
 `;
 
@@ -235,8 +255,11 @@ COMMIT
 COMMIT
 *filter
 :EKP-FIREWALL - [0:0]
+:EKP-FORWARD - [0:0]
 -D INPUT -m conntrack --ctstate NEW -m comment --comment ebpf-kube-proxy-ipvs -j EKP-FIREWALL
+-D FORWARD -m comment --comment ebpf-kube-proxy-ipvs -j EKP-FORWARD
 -X EKP-FIREWALL
+-X EKP-FORWARD
 COMMIT
 `);
     expect(cleanupRestore('*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n')).toBeNull();

@@ -106,6 +106,14 @@ describe('ipvs plan', () => {
     expect(plan.sets.get('EKP6-CLUSTER-IP')).toEqual(new Set(['fd00:96::18,tcp:80']));
   });
 
+  it('EKP-IPVS-IPS: every VIP, for refusing what is no frontend; but an address local on a device of the node is never one', () => {
+    expect(plan.sets.get('EKP-IPVS-IPS')).toEqual(new Set([...plan.vips].filter((v) => !v.includes(':'))));
+    expect(plan.sets.get('EKP6-IPVS-IPS')).toEqual(new Set(['fd00:96::18']));
+    const onNode = buildPlan(s, { scheduler: 'wrr', localAddresses: new Set(['198.51.100.20', '10.0.0.5']) });
+    expect(onNode.sets.get('EKP-IPVS-IPS')?.has('198.51.100.20')).toBe(false);
+    expect(onNode.sets.get('EKP-IPVS-IPS')?.has('10.96.0.10')).toBe(true);
+  });
+
   it('masquerading per family follows the node (clusterCIDRs → offCluster)', () => {
     expect(plan.masquerade[4]).toEqual({ clusterIP: 'offCluster', clusterCIDRs: ['10.244.0.0/16'] });
     expect(plan.masquerade[6]).toEqual({ clusterIP: 'offCluster', clusterCIDRs: ['fd00:244::/56'] });
