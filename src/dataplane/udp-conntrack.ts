@@ -16,13 +16,13 @@ export interface UdpFlows {
   readonly family: IPFamily;
   /** Every frontend (cluster, external, load-balancer IP, each NodePort address) as address and port. */
   readonly frontends: readonly (readonly [string, number])[];
-  /** Endpoint IPs of any of its backend sets. */
+  /** Endpoints of any of its backend sets, as "ip port": a pod that keeps its IP but moves its port is another endpoint. */
   readonly endpoints: ReadonlySet<string>;
 }
 
 export function udpFlows(s: DesiredService): UdpFlows {
   const endpoints = new Set<string>();
-  for (const set of [s.internalBackends, s.externalBackends, s.shortCircuitBackends]) for (const b of set.backends) endpoints.add(b.ip);
+  for (const set of [s.internalBackends, s.externalBackends, s.shortCircuitBackends]) for (const b of set.backends) endpoints.add(`${b.ip} ${b.port}`);
   return { family: s.family, frontends: s.frontends.map((f) => [f.address, f.port] as const), endpoints };
 }
 
@@ -30,12 +30,13 @@ const frontendId = ([a, p]: readonly [string, number]) => `${a} ${p}`;
 
 /**
  * One set of flows a sync made stale: UDP flows to `frontend` whose replies come from
- * `replySrc` (an endpoint IP, any port), or every UDP flow to `frontend` when absent.
+ * `replySrc`:`replySrcPort` (an endpoint), or every UDP flow to `frontend` when absent.
  */
 export interface StaleUdpFlow {
   readonly family: IPFamily;
   readonly frontend: readonly [string, number];
   readonly replySrc?: string;
+  readonly replySrcPort?: number;
 }
 
 /**
@@ -54,8 +55,9 @@ export interface StaleUdpFlow {
 export function staleUdpFlows(before: ReadonlyMap<string, UdpFlows> | null, after: ReadonlyMap<string, UdpFlows>, keys: Iterable<string>): StaleUdpFlow[] {
   if (!before) return [];
   const out = new Map<string, StaleUdpFlow>();
-  const add = (f: UdpFlows, fe: readonly [string, number], replySrc?: string) => {
-    out.set(`${frontendId(fe)} ${replySrc ?? ''}`, { family: f.family, frontend: fe, ...(replySrc ? { replySrc } : {}) });
+  const add = (f: UdpFlows, fe: readonly [string, number], endpoint?: string) => {
+    const [replySrc, port] = endpoint?.split(' ') ?? [];
+    out.set(`${frontendId(fe)} ${endpoint ?? ''}`, { family: f.family, frontend: fe, ...(replySrc ? { replySrc, replySrcPort: Number(port) } : {}) });
   };
   for (const key of keys) {
     const b = before.get(key);
@@ -79,8 +81,9 @@ export function staleUdpLines(before: ReadonlyMap<string, UdpFlows> | null, afte
   return [...new Set(staleUdpFlows(before, after, keys).map(conntrackLine))];
 }
 
-const conntrackLine = ({ family, frontend: [addr, port], replySrc }: StaleUdpFlow): string =>
-  ['-D', '-p', 'udp', ...(family === 6 ? ['-f', 'ipv6'] : []), '--orig-dst', addr, '--orig-port-dst', String(port), ...(replySrc ? ['--reply-src', replySrc] : [])].join(' ');
+const conntrackLine = ({ family, frontend: [addr, port], replySrc, replySrcPort }: StaleUdpFlow): string =>
+  ['-D', '-p', 'udp', ...(family === 6 ? ['-f', 'ipv6'] : []), '--orig-dst', addr, '--orig-port-dst', String(port),
+    ...(replySrc ? ['--reply-src', replySrc] : []), ...(replySrcPort ? ['--reply-port-src', String(replySrcPort)] : [])].join(' ');
 
 /**
  * The UDP service ports as the kernel has them, sync after sync: what each sync made stale.

@@ -25,17 +25,17 @@ const id = (addr: string, port: number) => `${addrId(addr)} ${port}`;
  */
 export function sweepUdpFlows(maps: readonly BpfMap[], stale: readonly StaleUdpFlow[]): number {
   if (stale.length === 0) return 0;
-  // frontend -> reply sources to match ('*': any)
+  // frontend -> reply sources to match: "addr port", "addr" (any port), or '*' (any)
   const wanted = new Map<string, Set<string>>();
   for (const s of stale) {
     const k = id(s.frontend[0], s.frontend[1]);
     const set = wanted.get(k) ?? new Set<string>();
-    set.add(s.replySrc ? addrId(s.replySrc) : '*');
+    set.add(!s.replySrc ? '*' : s.replySrcPort ? id(s.replySrc, s.replySrcPort) : addrId(s.replySrc));
     wanted.set(k, set);
   }
-  const matches = (frontend: string, backend: string) => {
+  const matches = (frontend: string, backend: string, backendPort: number) => {
     const set = wanted.get(frontend);
-    return !!set && (set.has('*') || set.has(addrId(backend)));
+    return !!set && (set.has('*') || set.has(addrId(backend)) || set.has(id(backend, backendPort)));
   };
   let deleted = 0;
   for (const ct of maps) {
@@ -44,9 +44,9 @@ export function sweepUdpFlows(maps: readonly BpfMap[], stale: readonly StaleUdpF
       if (k[PROTO_AT[k.length]!] !== PROTO.udp) continue;
       const key = decodeCtKey(k);
       const val = decodeCtVal(v, key.family);
-      if (val.type === CT_TYPE.FWD && matches(id(key.daddr, key.dport), val.addr)) {
+      if (val.type === CT_TYPE.FWD && matches(id(key.daddr, key.dport), val.addr, val.port)) {
         doomed.push(Buffer.from(k), encodeCtKey(reverseKeyOf(key, val)));
-      } else if (val.type === CT_TYPE.REV && matches(id(val.addr, val.port), key.saddr)) {
+      } else if (val.type === CT_TYPE.REV && matches(id(val.addr, val.port), key.saddr, key.sport)) {
         doomed.push(Buffer.from(k));
       }
     }

@@ -29,20 +29,29 @@ describe('stale UDP conntrack entries', () => {
     expect(staleUdpLines(null, flows(dns(['10.244.1.1'])), [KEY])).toEqual([]);
   });
 
+  it('an endpoint that keeps its IP but moves its port is another endpoint: the old port\'s entries go', () => {
+    const at = (port: number) => [...buildDesiredState({
+      services: [svc({ name: 'dns', spec: UDP_PORTS })],
+      endpointSlices: [slice({ service: 'dns', ports: [{ name: 'dns', port, protocol: 'UDP' }], endpoints: [ep('10.244.1.1', { node: 'node-b' })] })],
+      node: NODE,
+    }).state.services.values()];
+    expect(staleUdpLines(flows(at(5353)), flows(at(5354)), [KEY])).toEqual(['-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.1 --reply-port-src 5353']);
+  });
+
   it('an endpoint gone: entries to each frontend answered by it', () => {
     const before = flows(dns(['10.244.1.1', '10.244.1.2'], { type: 'NodePort', ports: [{ ...UDP_PORTS.ports[0], nodePort: 30053 }] }));
     const after = flows(dns(['10.244.1.1'], { type: 'NodePort', ports: [{ ...UDP_PORTS.ports[0], nodePort: 30053 }] }));
     expect(staleUdpLines(before, after, [KEY]).sort()).toEqual([
-      '-D -p udp --orig-dst 10.0.0.5 --orig-port-dst 30053 --reply-src 10.244.1.2',
-      '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2',
-      '-D -p udp --orig-dst 192.168.1.10 --orig-port-dst 30053 --reply-src 10.244.1.2',
+      '-D -p udp --orig-dst 10.0.0.5 --orig-port-dst 30053 --reply-src 10.244.1.2 --reply-port-src 5353',
+      '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2 --reply-port-src 5353',
+      '-D -p udp --orig-dst 192.168.1.10 --orig-port-dst 30053 --reply-src 10.244.1.2 --reply-port-src 5353',
     ]);
   });
 
   it('a service port deleted: every endpoint\'s entries', () => {
     expect(staleUdpLines(flows(dns(['10.244.1.1', '10.244.1.2'])), new Map(), [KEY])).toEqual([
-      '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.1',
-      '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2',
+      '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.1 --reply-port-src 5353',
+      '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2 --reply-port-src 5353',
     ]);
   });
 
@@ -79,14 +88,14 @@ describe('stale UDP conntrack entries', () => {
       return flows([...state.services.values()]);
     };
     const before = v6(['fd00:244::1', 'fd00:244::2']);
-    expect(staleUdpLines(before, v6(['fd00:244::1']), before.keys())).toEqual(['-D -p udp -f ipv6 --orig-dst fd00:96::10 --orig-port-dst 53 --reply-src fd00:244::2']);
+    expect(staleUdpLines(before, v6(['fd00:244::1']), before.keys())).toEqual(['-D -p udp -f ipv6 --orig-dst fd00:96::10 --orig-port-dst 53 --reply-src fd00:244::2 --reply-port-src 5353']);
   });
 });
 
 describe('stale UDP flows as data (what ebpf deletes from its maps)', () => {
   it('the same decision as the lines: frontend, and the endpoint whose replies it had', () => {
     const before = flows(dns(['10.244.1.1', '10.244.1.2']));
-    expect(staleUdpFlows(before, flows(dns(['10.244.1.1'])), [KEY])).toEqual([{ family: 4, frontend: ['10.96.0.10', 53], replySrc: '10.244.1.2' }]);
+    expect(staleUdpFlows(before, flows(dns(['10.244.1.1'])), [KEY])).toEqual([{ family: 4, frontend: ['10.96.0.10', 53], replySrc: '10.244.1.2', replySrcPort: 5353 }]);
     expect(staleUdpFlows(flows(dns([])), flows(dns(['10.244.1.1'])), [KEY])).toEqual([{ family: 4, frontend: ['10.96.0.10', 53] }]);
   });
 
@@ -94,7 +103,7 @@ describe('stale UDP flows as data (what ebpf deletes from its maps)', () => {
     const h = new UdpFlowHistory();
     expect(h.synced(dns(['10.244.1.1', '10.244.1.2']), 'all')).toEqual([]);
     expect(h.synced(dns(['10.244.1.1']), new Set())).toEqual([]);
-    expect(h.synced(dns(['10.244.1.1']), new Set([KEY]))).toEqual([{ family: 4, frontend: ['10.96.0.10', 53], replySrc: '10.244.1.2' }]);
+    expect(h.synced(dns(['10.244.1.1']), new Set([KEY]))).toEqual([{ family: 4, frontend: ['10.96.0.10', 53], replySrc: '10.244.1.2', replySrcPort: 5353 }]);
     expect(h.synced(dns(['10.244.1.1']), 'all')).toEqual([]);
   });
 });
@@ -114,11 +123,11 @@ describe('UdpConntrackCleaner', () => {
     const c = new UdpConntrackCleaner(run, memoryLogger());
     expect(await c.synced(dns(['10.244.1.1', '10.244.1.2']), 'all')).toEqual([]);
     await c.synced(dns(['10.244.1.1']), new Set([KEY]));
-    expect(calls).toEqual([{ argv: ['conntrack', '-R', expect.stringMatching(/ekp-conntrack-/)], file: '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2\n' }]);
+    expect(calls).toEqual([{ argv: ['conntrack', '-R', expect.stringMatching(/ekp-conntrack-/)], file: '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2 --reply-port-src 5353\n' }]);
     // A partial sync that did not write this port looks at nothing.
     expect(await c.synced(dns([]), new Set(['default/other:x']))).toEqual([]);
     // A full one does.
-    expect(await c.synced(dns([]), 'all')).toEqual(['-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.1']);
+    expect(await c.synced(dns([]), 'all')).toEqual(['-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.1 --reply-port-src 5353']);
   });
 
   it('falls back to one conntrack -D per line where -R is unknown, and only logs failures', async () => {
@@ -131,8 +140,8 @@ describe('UdpConntrackCleaner', () => {
     await c.synced([], 'all');
     expect(calls.map((x) => (x.argv[1] === '-R' ? 'conntrack -R FILE' : x.argv.join(' ')))).toEqual([
       'conntrack -R FILE',
-      'conntrack -D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.1',
-      'conntrack -D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2',
+      'conntrack -D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.1 --reply-port-src 5353',
+      'conntrack -D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2 --reply-port-src 5353',
     ]);
     expect(log.lines.filter((l) => l.level === 'warn')).toEqual([]);
 

@@ -425,9 +425,9 @@ describe('UDP conntrack cleanup', () => {
     next.endpointSlices[0] = { ...next.endpointSlices[0]!, endpoints: [] }; // web is TCP: nothing
     await r.dp.apply({ state: desired(next), changed: new Set(['default/np:http', 'default/dns:dns', 'default/web:http']) });
     expect(r.conntrack.sort()).toEqual([
-      ...NODE.nodeAddresses.filter((a) => !a.includes(':')).map((a) => `-D -p udp --orig-dst ${a} --orig-port-dst 30080 --reply-src 10.244.2.2`),
-      '-D -p udp --orig-dst 10.96.0.11 --orig-port-dst 80 --reply-src 10.244.2.2',
-      '-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.7',
+      ...NODE.nodeAddresses.filter((a) => !a.includes(':')).map((a) => `-D -p udp --orig-dst ${a} --orig-port-dst 30080 --reply-src 10.244.2.2 --reply-port-src 8080`),
+      '-D -p udp --orig-dst 10.96.0.11 --orig-port-dst 80 --reply-src 10.244.2.2 --reply-port-src 8080',
+      '-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.7 --reply-port-src 5353',
     ].sort());
     // dns gets its endpoint back: entries made meanwhile (rejected, never DNATed) go.
     r.conntrack.length = 0;
@@ -448,7 +448,7 @@ describe('UDP conntrack cleanup', () => {
     expect(r.conntrack).toEqual([]);
     r.kernels[4].restore = orig;
     await r.dp.apply({ state: desired(next), changed: new Set() });
-    expect(r.conntrack).toEqual(['-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.7']);
+    expect(r.conntrack).toEqual(['-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.7 --reply-port-src 5353']);
   });
 });
 

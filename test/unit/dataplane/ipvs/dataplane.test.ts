@@ -162,7 +162,7 @@ describe('ipvs dataplane sync (fake kernel)', () => {
     const n = k.calls.length;
     await dp.apply({ state: dns(['10.244.1.1']), changed: new Set(['default/dns:dns']) });
     expect(k.ipvs.filter((l) => l.includes('10.244.1.2'))).toEqual([]);
-    expect(k.conntrack).toEqual(['-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.2']);
+    expect(k.conntrack).toEqual(['-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.2 --reply-port-src 5353']);
     const order = k.since(n);
     expect(order.indexOf('ipvsadm --restore')).toBeLessThan(order.findIndex((c) => c.startsWith('conntrack -R')));
     await dp.close();
