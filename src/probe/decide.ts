@@ -7,7 +7,7 @@ const REQUIREMENTS: Record<ProxyMode, FeatureName[][]> = {
   // BTF: tc_lb's CO-RE relocation (bpf/lib/skb_csum.h) is resolved at load on every kernel.
   ebpf: [['bpf_syscall'], ['tc'], ['tc_helpers'], ['lru_hash_map'], ['lpm_trie_map'], ['btf'], ['bpffs']],
   // kube-proxy's ipvs mode still needs iptables + ipset for masquerade and NodePorts.
-  ipvs: [['ip_vs'], ['ipset'], ['iptables_nft', 'iptables_legacy']],
+  ipvs: [['ip_vs'], ['ipvsadm'], ['ipset'], ['iptables_nft', 'iptables_legacy']],
   nftables: [['nftables']],
   iptables: [['iptables_nft', 'iptables_legacy']],
   userspace: [],

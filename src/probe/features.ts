@@ -81,6 +81,11 @@ function commandFeature(env: ProbeEnv, argv: string[], what: string): Feature {
   return no(`${what} unusable: ${firstLine(r.stderr) || `exit ${r.status}`}`);
 }
 
+function installed(env: ProbeEnv, bin: string): Feature {
+  const version = env.run([bin, '--version']);
+  return version.status === null ? no(`${bin} not installed`) : yes(`${bin} (${firstLine(version.stdout || version.stderr)})`);
+}
+
 function ipvsFeature(env: ProbeEnv): Feature {
   if (env.exists('/proc/net/ip_vs')) return yes('ip_vs loaded (/proc/net/ip_vs)');
   const release = firstLine(env.readFile('/proc/sys/kernel/osrelease') ?? '');
@@ -131,5 +136,7 @@ export function probeFeatures(env: ProbeEnv): Features {
     iptables_nft: commandFeature(env, ['iptables-nft', '-t', 'nat', '-n', '-L'], 'iptables (nf_tables backend)'),
     ip_vs: ipvsFeature(env),
     ipset: commandFeature(env, ['ipset', 'list', '-n'], 'ipset'),
+    // Present is enough: running it would load ip_vs, and every sync runs it anyway.
+    ipvsadm: installed(env, 'ipvsadm'),
   };
 }

@@ -10,7 +10,7 @@ export interface Feature {
 
 export type FeatureName =
   | 'bpf_syscall' | 'xdp' | 'tc' | 'tc_helpers' | 'cgroup_sock_addr' | 'lru_hash_map' | 'lpm_trie_map' | 'btf' | 'bpffs' | 'cgroup2'
-  | 'nftables' | 'iptables_legacy' | 'iptables_nft' | 'ip_vs' | 'ipset';
+  | 'nftables' | 'iptables_legacy' | 'iptables_nft' | 'ip_vs' | 'ipset' | 'ipvsadm';
 
 export type Features = Record<FeatureName, Feature>;
 

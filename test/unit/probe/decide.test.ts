@@ -3,7 +3,7 @@ import { checkMode, decideMode, type FeatureName, type Features } from '../../..
 
 const ALL: FeatureName[] = [
   'bpf_syscall', 'xdp', 'tc', 'tc_helpers', 'cgroup_sock_addr', 'lru_hash_map', 'lpm_trie_map', 'btf', 'bpffs', 'cgroup2',
-  'nftables', 'iptables_legacy', 'iptables_nft', 'ip_vs', 'ipset',
+  'nftables', 'iptables_legacy', 'iptables_nft', 'ip_vs', 'ipset', 'ipvsadm',
 ];
 
 function features(without: FeatureName[]): Features {
@@ -23,6 +23,7 @@ describe('auto mode: ebpf, else ipvs, else nftables, else iptables, else userspa
     { name: 'no bpffs', without: ['bpffs'], mode: 'ipvs' },
     { name: 'no BPF and no ip_vs', without: ['bpf_syscall', 'ip_vs'], mode: 'nftables' },
     { name: 'ip_vs without ipset', without: ['tc', 'ipset'], mode: 'nftables' },
+    { name: 'ip_vs without the ipvsadm binary (a bare host)', without: ['tc', 'ipvsadm'], mode: 'nftables' },
     { name: 'only legacy iptables', without: ['tc', 'ip_vs', 'nftables', 'iptables_nft'], mode: 'iptables' },
     { name: 'only iptables-nft', without: ['tc', 'ip_vs', 'nftables', 'iptables_legacy'], mode: 'iptables' },
     { name: 'nothing at all', without: ALL, mode: 'userspace' },

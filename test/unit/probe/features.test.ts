@@ -49,6 +49,7 @@ describe('probeFeatures with an injected machine', () => {
         'iptables-legacy': { status: 0, stdout: 'iptables v1.8.9 (legacy)' },
         'iptables-nft': { status: 0, stdout: 'iptables v1.8.9 (nf_tables)' },
         'ipset': { status: 0, stdout: 'ipset v7.17' },
+        'ipvsadm': { status: 0, stdout: 'ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)' },
       },
     });
     const f = probeFeatures(env);
