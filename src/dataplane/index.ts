@@ -1,5 +1,6 @@
 import type { ProxyMode } from '../probe/index.js';
 import type { Cleaner, Dataplane, DataplaneContext } from './types.js';
+import { cleanupUpstream } from './upstream.js';
 
 export type { Dataplane, DataplaneContext, Cleaner, KernelSample } from './types.js';
 
@@ -42,7 +43,7 @@ export async function createDataplane(mode: ProxyMode, ctx: DataplaneContext): P
 /**
  * Switching modes: before a mode starts, every other mode's state goes (a node
  * that ran iptables and now runs ebpf must not keep KUBE-* chains DNATing
- * first). A cleaner that cannot run here (bpf() refused, a tool missing) has
+ * first), and upstream kube-proxy's nftables tables with it (upstream.ts). A cleaner that cannot run here (bpf() refused, a tool missing) has
  * nothing of ours to remove: it is logged, and the mode starts anyway.
  */
 export async function cleanupOtherModes(mode: ProxyMode, ctx: DataplaneContext): Promise<string[]> {
@@ -55,6 +56,7 @@ export async function cleanupOtherModes(mode: ProxyMode, ctx: DataplaneContext):
       ctx.log.warn('cannot check for state another mode left', { mode: other, error: (e as Error).message });
     }
   }
+  removed.push(...(await cleanupUpstream(ctx)));
   return removed;
 }
 
@@ -62,5 +64,6 @@ export async function cleanupOtherModes(mode: ProxyMode, ctx: DataplaneContext):
 export async function cleanupAll(ctx: DataplaneContext): Promise<string[]> {
   const removed: string[] = [];
   for (const load of Object.values(FACTORIES)) removed.push(...(await (await load()).cleanup(ctx)));
+  removed.push(...(await cleanupUpstream(ctx)));
   return removed;
 }

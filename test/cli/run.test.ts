@@ -195,8 +195,14 @@ describe('switching modes', () => {
     }
   }
 
-  it('a mode that starts removes what the previous mode left (nftables, then iptables)', async () => {
+  it('a mode that starts removes what the previous mode left (nftables, then iptables), and upstream kube-proxy\'s nftables tables', async () => {
+    // As kube-proxy's nftables mode leaves them: a DNAT at prerouting, our priority.
+    for (const f of ['ip', 'ip6']) {
+      ns.exec(['nft', 'add', 'table', f, 'kube-proxy']);
+      ns.exec(['nft', 'add', 'chain', f, 'kube-proxy', 'nat-prerouting', '{ type nat hook prerouting priority -100 ; }']);
+    }
     await runUntilServing('nftables');
+    expect(ns.exec(['nft', 'list', 'tables'])).not.toMatch(/kube-proxy/);
     expect(ns.exec(['nft', 'list', 'tables'])).toMatch(/ekp-proxy/); // SIGTERM left it serving
     await runUntilServing('iptables');
     expect(ns.exec(['nft', 'list', 'tables'])).not.toMatch(/ekp-proxy/);
