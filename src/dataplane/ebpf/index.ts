@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { constant } from '../../native/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
-import { DROP_REASONS, EVENTS, MAP, SLOTS_PER_ENTRY, encodeU32, sumPerCpuCounter } from './abi.js';
+import { DROP_REASONS, EVENTS, MAP, SLOTS_PER_ENTRY, SNAT_PORT_DEFAULT, encodeU32, sumPerCpuCounter } from './abi.js';
 import { attachSocketPrograms, cgroup2Root, detachSocketPrograms } from './cgroup.js';
 import { ConntrackCollector } from './conntrack-gc.js';
 import { adoptPreviousFlows, moveV1Flows } from './ct-upgrade.js';
 import { mapSizesOf, programConfigOf } from './load-config.js';
 import { moveLegacySlots } from './slots-upgrade.js';
+import { readSnatOverlap } from './snat-ports.js';
 import { DeviceAttacher, detachAll } from './devices.js';
 import { loadDatapath, type LoadedDatapath } from './loader.js';
 import { everyPort, FullSyncSchedule } from '../full-sync.js';
@@ -82,6 +83,8 @@ class EbpfDataplane implements Dataplane {
     if (localProblem) {
       log.warn('lo will not take IPv4 packets we send in with a source of this node: the node itself cannot use its own NodePorts, nor host-network backends here through frontends, outside the cgroup', { problem: localProblem });
     }
+    const overlap = readSnatOverlap(SNAT_PORT_DEFAULT.min, SNAT_PORT_DEFAULT.max);
+    if (overlap) log.warn('SNAT ports shared with the node\'s own', { problem: overlap });
     this.devices = new DeviceAttacher({ tc: this.loaded.tc, xdp: this.loaded.xdp }, config.devices, log, config.bpfXdp);
     this.devices.start();
     const cgroup = config.cgroupRoot ?? cgroup2Root();
