@@ -68,7 +68,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     return 2;
   }
   const log = createLogger({ format: cfg.logFormat, verbosity: cfg.verbosity });
-  const nodeName = cfg.hostnameOverride ?? hostname();
+  const nodeName = cfg.hostnameOverride ?? hostname().trim().toLowerCase();
   const ctx: DataplaneContext = { config: cfg, log, nodeAddresses: () => interfaceAddresses(cfg.devices) };
 
   if (cfg.cleanup) {

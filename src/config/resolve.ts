@@ -120,7 +120,8 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   if (cc.burst) cfg.burst = cc.burst;
   if (cfg.qps < 0 || cfg.burst < 0) problems.push('clientConnection.qps and burst must not be negative');
 
-  cfg.hostnameOverride = (flags['hostname-override'] as string | undefined) ?? (file.hostnameOverride || null);
+  // As kube-proxy's GetHostname: node names are lower case, and a stray space would miss the Node.
+  cfg.hostnameOverride = ((flags['hostname-override'] as string | undefined) ?? (file.hostnameOverride || '')).trim().toLowerCase() || null;
   const cidrs = (flags['cluster-cidr'] as string | undefined) ?? (file.clusterCIDR as string | undefined) ?? '';
   cfg.clusterCIDRs = cidrs.split(',').map((s) => s.trim()).filter(Boolean);
   for (const c of cfg.clusterCIDRs) if (!isCidr(c)) problems.push(`${src('cluster-cidr', 'clusterCIDR')}: ${JSON.stringify(c)} is not a CIDR`);

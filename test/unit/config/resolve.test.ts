@@ -17,6 +17,10 @@ function problemsOf(fn: () => unknown): string[] {
 const withFile = (doc: Record<string, unknown>) => (argv: string[]) => resolveConfig(['--config', 'cfg.yaml', ...argv], () => doc);
 
 describe('resolveConfig', () => {
+  it('--hostname-override is a node name as kube-proxy reads one: trimmed, lower case', () => {
+    expect(resolveConfig(['--hostname-override', ' Node-A ']).hostnameOverride).toBe('node-a');
+  });
+
   it('defaults are kube-proxy\'s, with auto mode and our pin directory', () => {
     const c = resolveConfig([]);
     expect(c).toEqual(DEFAULTS);
