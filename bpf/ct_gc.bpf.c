@@ -25,21 +25,16 @@ struct gc_state {
 	struct ekp_gc_result r;
 };
 
-/* Expired, and the other direction's entry gone or expired too (ct_other_live):
- * the datapath would not use it again. */
-EKP_INLINE int gc_dead4(const struct ekp_ct4_key *k, const struct ekp_ct_val *v, __u64 now)
+/* Expired, and its other half gone or expired too (ct_other_live): the
+ * datapath would not use it again. */
+EKP_INLINE int gc_dead4(const struct ekp_ct4_key *k4, const struct ekp_ct_val *v, __u64 now)
 {
-	union ekp_addr saddr = {};
-
-	if (v->expires_ns >= now)
-		return 0;
-	saddr.v4 = k->saddr;
-	return !ct_other_live(&saddr, k->sport, k->proto, EKP_FAMILY_V4, v, now);
+	return !ct4_live(k4, v, now);
 }
 
 EKP_INLINE int gc_dead6(const struct ekp_ct_key *k, const struct ekp_ct_val *v, __u64 now)
 {
-	return v->expires_ns < now && !ct_other_live(&k->saddr, k->sport, k->proto, k->family, v, now);
+	return !ct_live(k, v, now);
 }
 
 EKP_INLINE long gc_one(struct ekp_ct_val *v, struct gc_state *s, int dead, long deleted)

@@ -149,9 +149,11 @@ struct ekp_backend_val {
  *  REV  backend:bport -> client-or-snat     value: new src (frontend) and,
  *                                            with EKP_CT_F_SNAT, new dst
  * expires_ns is CLOCK_MONOTONIC (at tick resolution: ekp_now()). An entry with
- * expires_ns < now is dead: the datapath treats a dead FWD entry as a new
- * flow and userspace GC may delete it (and the REV entry derived from it:
- * {backend:bport -> (SNAT ? addr2:port2 : client:cport)}).
+ * expires_ns < now is dead unless its other half (the REV entry derived from
+ * a FWD one, {backend:bport -> (SNAT ? addr2:port2 : client:cport)}, or the
+ * FWD entry a REV one names) is live and names it back (lib/ct.h,
+ * ct_other_live): a dead FWD entry is a new flow, and the GC deletes dead
+ * entries.
  * ====================================================================== */
 struct ekp_ct_key {
 	union ekp_addr saddr;

@@ -151,17 +151,33 @@ EKP_INLINE struct ekp_ct_val *ct_map_lookup(const struct ekp_ct_key *k)
 	return bpf_map_lookup_elem(&ekp_ct_v2, k);
 }
 
-/* The key of the other direction's entry of v's flow; saddr and sport are
- * the source of v's own key (a FWD entry without SNAT keeps no copy). */
-EKP_INLINE void ct_other_key(struct ekp_ct_key *o, const union ekp_addr *saddr, __be16 sport,
-			     __u8 proto, __u8 family, const struct ekp_ct_val *v)
+/* The key of the other direction's entry of v, the entry at k. */
+EKP_INLINE void ct_other_key(struct ekp_ct_key *o, const struct ekp_ct_key *k, const struct ekp_ct_val *v)
 {
 	if (v->type == EKP_CT_REV)
-		ct_key_set(o, &v->addr2, &v->addr, v->port2, v->port, proto, family);
+		ct_key_set(o, &v->addr2, &v->addr, v->port2, v->port, k->proto, k->family);
 	else if (v->flags & EKP_CT_F_SNAT)
-		ct_key_set(o, &v->addr, &v->addr2, v->port, v->port2, proto, family);
+		ct_key_set(o, &v->addr, &v->addr2, v->port, v->port2, k->proto, k->family);
 	else
-		ct_key_set(o, &v->addr, saddr, v->port, sport, proto, family);
+		ct_key_set(o, &v->addr, &k->saddr, v->port, k->sport, k->proto, k->family);
+}
+
+/*
+ * Whether o, found at v's other key, is v's other half: a SNAT port or a
+ * client port comes round again, so the entry there may be a newer flow's.
+ * A REV entry names its client (addr2, port2), the source of its FWD key; a
+ * SNAT FWD entry names its SNAT address and port, the destination of its
+ * REV key. Without SNAT the keys themselves pair them.
+ */
+EKP_INLINE int ct_paired(const struct ekp_ct_key *k, const struct ekp_ct_val *v, const struct ekp_ct_val *o)
+{
+	if (o->type == v->type || o->svc_id != v->svc_id || o->backend_id != v->backend_id)
+		return 0;
+	if (v->type == EKP_CT_FWD)
+		return addr_eq(&o->addr2, &k->saddr) && o->port2 == k->sport;
+	if (o->flags & EKP_CT_F_SNAT)
+		return addr_eq(&o->addr2, &k->daddr) && o->port2 == k->dport;
+	return 1;
 }
 
 /*
@@ -172,20 +188,39 @@ EKP_INLINE void ct_other_key(struct ekp_ct_key *o, const union ekp_addr *saddr, 
  * established, has not sent anything yet, and the backend's first answer
  * then goes out untranslated; a UDP server that answers less often than
  * the UDP timeout, or a client quiet after its FIN while the server still
- * sends, loses the flow the same way. So an expired entry whose other
- * direction is live belongs to a live flow: the datapath refreshes it with
- * the packet, and the GC keeps it. Only the expired path pays the lookup.
+ * sends, loses the flow the same way. So an expired entry whose other half
+ * is live belongs to a live flow: the datapath refreshes it with the
+ * packet, the GC keeps it, and ICMP errors about it are translated. Only
+ * the expired path pays the lookup.
  */
-EKP_INLINE int ct_other_live(const union ekp_addr *saddr, __be16 sport, __u8 proto, __u8 family,
-			     const struct ekp_ct_val *v, __u64 now)
+EKP_INLINE int ct_other_live(const struct ekp_ct_key *k, const struct ekp_ct_val *v, __u64 now)
 {
 	struct ekp_ct_val *o;
+	struct ekp_ct_key ok;
+
+	ct_other_key(&ok, k, v);
+	o = ct_map_lookup(&ok);
+	return o && ct_paired(k, v, o) && !ct_expired(o, now);
+}
+
+/* Whether v, the entry at k, is still its flow's: not expired, or its other half live. */
+EKP_INLINE int ct_live(const struct ekp_ct_key *k, const struct ekp_ct_val *v, __u64 now)
+{
+	return !ct_expired(v, now) || ct_other_live(k, v, now);
+}
+
+/* ct_live for an entry of ekp_ct4_v2, by its short key. */
+EKP_INLINE int ct4_live(const struct ekp_ct4_key *k4, const struct ekp_ct_val *v, __u64 now)
+{
+	union ekp_addr saddr = {}, daddr = {};
 	struct ekp_ct_key k;
 
-	ct_other_key(&k, saddr, sport, proto, family, v);
-	o = ct_map_lookup(&k);
-	return o && o->type != v->type && o->svc_id == v->svc_id &&
-	       o->backend_id == v->backend_id && !ct_expired(o, now);
+	if (!ct_expired(v, now))
+		return 1;
+	saddr.v4 = k4->saddr;
+	daddr.v4 = k4->daddr;
+	ct_key_set(&k, &saddr, &daddr, k4->sport, k4->dport, k4->proto, EKP_FAMILY_V4);
+	return ct_other_live(&k, v, now);
 }
 
 /*
@@ -206,12 +241,15 @@ EKP_INLINE int ct_other_live(const union ekp_addr *saddr, __be16 sport, __u8 pro
  */
 EKP_INLINE int ct_rev_stale(struct ekp_ctx *ctx, const struct pkt *p, const struct ekp_ct_val *rev, __u64 now)
 {
+	int closing_syn = p->proto == IPPROTO_TCP && rev->state == EKP_CT_STATE_CLOSING &&
+			  (p->tcp_flags & TCPF_SYN_);
 	struct ekp_ct_key k;
 
-	if (!(p->proto == IPPROTO_TCP && rev->state == EKP_CT_STATE_CLOSING && (p->tcp_flags & TCPF_SYN_)) &&
-	    (!ct_expired(rev, now) || ct_other_live(&p->saddr, p->sport, p->proto, p->family, rev, now)))
+	if (!closing_syn && !ct_expired(rev, now))
 		return 0;
 	ct_key_from_pkt(&k, p);
+	if (!closing_syn && ct_other_live(&k, rev, now))
+		return 0;
 	ct_map_delete(&k);
 	count_event(ctx, EKP_EV_CT_STALE_REV);
 	return 1;

@@ -197,9 +197,9 @@ EKP_INLINE int icmp4_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __
 
 	ct4_key_set(&k4, iip->daddr, iip->saddr, l4->dport, l4->sport, iip->protocol);
 	ct = bpf_map_lookup_elem(&ekp_ct4_v2, &k4);
-	/* An expired entry is a finished flow's (ct_rev_stale): the error is
-	 * about whatever uses the tuple now. */
-	if (!ct || ct_expired(ct, ekp_now()))
+	/* An expired entry whose other half is gone too is a finished flow's
+	 * (ct_rev_stale): the error is about whatever uses the tuple now. */
+	if (!ct || !ct4_live(&k4, ct, ekp_now()))
 		return EKP_V_PASS;
 	__builtin_memset(&n, 0, sizeof(n));
 	n.saddr.v4 = iip->saddr;
@@ -291,7 +291,7 @@ EKP_INLINE int icmp6_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __
 	k.proto = nh;
 	k.family = EKP_FAMILY_V6;
 	ct = bpf_map_lookup_elem(&ekp_ct_v2, &k);
-	if (!ct || ct_expired(ct, ekp_now()))
+	if (!ct || !ct_live(&k, ct, ekp_now()))
 		return EKP_V_PASS;
 	/* The old tuple is k reversed. */
 	addr_copy(&n.saddr, &k.daddr);

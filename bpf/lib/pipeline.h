@@ -506,6 +506,15 @@ EKP_INLINE int handle_icmp(struct ekp_ctx *ctx, struct pkt *p)
 #endif
 }
 
+/* The expired path only: the key is built here, not for every packet. */
+EKP_INLINE int fwd_other_live(const struct pkt *p, const struct ekp_ct_val *fwd, __u64 now)
+{
+	struct ekp_ct_key k;
+
+	ct_key_from_pkt(&k, p);
+	return ct_other_live(&k, fwd, now);
+}
+
 EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 {
 	struct ekp_ct_val *ct;
@@ -533,9 +542,7 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 		}
 		/* A handshake SYN on an expired entry starts a new flow;
 		 * anything else on one whose REV entry lives is the flow's. */
-		if (!ct_is_reopen(ct, &p) &&
-		    (!ct_expired(ct, now) ||
-		     (!ct_is_syn(&p) && ct_other_live(&p.saddr, p.sport, p.proto, p.family, ct, now)))) {
+		if (!ct_is_reopen(ct, &p) && (!ct_expired(ct, now) || (!ct_is_syn(&p) && fwd_other_live(&p, ct, now)))) {
 			ct_refresh(ct, &p, now);
 			return handle_fwd(ctx, &p, ct, now);
 		}

@@ -146,6 +146,18 @@ describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (h
     expect(await gc.collect(future + 1n)).toEqual({ entries: 0, deleted: 12, flows: 0 });
   });
 
+  it('an expired SNAT FWD entry whose REV key another client\'s live flow now holds (the port came round) is deleted', async () => {
+    for (const m of [ct4, ct6]) { const keys = [...m.keys()]; if (keys.length) m.deleteBatch(Buffer.concat(keys)); }
+    const now = monotonicNs();
+    flow(44010, now - 1_000_000n, V4, { snatTo: '10.0.0.5' });
+    // Its REV key (backend -> 10.0.0.5:61010) now belongs to another client's flow.
+    const [revKey] = [...ct4.entries()].filter(([, v]) => decodeCtVal(v, 4).type === CT_TYPE.REV).map(([k]) => Buffer.from(k));
+    const rev = decodeCtVal(ct4.lookup(revKey!)!, 4);
+    ct4.update(revKey!, encodeCtVal({ ...rev, addr2: '10.244.0.99', port2: 45000, expiresNs: now + 60_000_000_000n }));
+    expect(await gc.collect(now)).toEqual({ entries: 1, deleted: 1, flows: 0 });
+    expect(decodeCtVal([...ct4.entries()][0]![1], 4).type).toBe(CT_TYPE.REV);
+  });
+
   it('passes over 20,000 entries delete every expired one and keep every live one (one run: in one pass)', async () => {
     for (const m of [ct4, ct6]) { const keys = [...m.keys()]; if (keys.length) m.deleteBatch(Buffer.concat(keys)); }
     const now = monotonicNs();

@@ -158,6 +158,26 @@ function cases(n: Net): Case[] {
         in: err(n.remoteBe, n.pod, PORT_UNREACH, udp(n.pod, n.remoteBe, 40100, 5353)), verdict: TC.pass, out: 'unchanged', events: ignored,
       }],
     },
+    {
+      name: `${n.tag} an error about a flow whose REV entry expired while its FWD entry lives (a server quieter than the timeout): translated`,
+      setup: (dp) => {
+        setup(dp);
+        const ct = dp.map(ctMapOf(n.family));
+        ct.update(
+          encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40101, dport: 53, proto: 'udp' }),
+          encodeCtVal({ expiresNs: 1n << 62n, addr: n.remoteBe, addr2: null, port: 5353, port2: 0, svcId: 30, backendId: 2, type: CT_TYPE.FWD, state: 0, flags: 0, tcpFlagsSeen: 0 }),
+        );
+        ct.update(
+          encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 5353, dport: 40101, proto: 'udp' }),
+          encodeCtVal({ expiresNs: 1n, addr: n.clusterIp, addr2: n.pod, port: 53, port2: 40101, svcId: 30, backendId: 2, type: CT_TYPE.REV, state: 0, flags: 0, tcpFlagsSeen: 0 }),
+        );
+      },
+      steps: [{
+        what: 'port unreachable from the backend, heard from the ClusterIP', prog: 'tc_ingress', config: FROM_WIRE,
+        in: err(n.remoteBe, n.pod, PORT_UNREACH, udp(n.pod, n.remoteBe, 40101, 5353)), verdict: TC.pass,
+        out: err(n.clusterIp, n.pod, PORT_UNREACH, udp(n.pod, n.clusterIp, 40101, 53)), events: xlated,
+      }],
+    },
   ];
 }
 

@@ -5,7 +5,7 @@ export interface GcResult {
   /** Entries left in both maps. */
   entries: number;
   deleted: number;
-  /** Live flows (forward entries not yet expired). */
+  /** Live flows: forward entries not expired, or expired with their REV entry live. */
   flows: number;
 }
 
