@@ -10,6 +10,8 @@ export interface ProbeEnv {
   run(argv: string[]): { status: number | null; stdout: string; stderr: string };
   readFile(path: string): string | null;
   exists(path: string): boolean;
+  /** $PATH, where binaries are looked for. */
+  path?: string;
 }
 
 export const realProbeEnv: ProbeEnv = {
@@ -32,6 +34,7 @@ export const realProbeEnv: ProbeEnv = {
     }
   },
   exists: existsSync,
+  path: process.env.PATH,
 };
 
 const yes = (detail: string): Feature => ({ available: true, detail });
@@ -81,9 +84,11 @@ function commandFeature(env: ProbeEnv, argv: string[], what: string): Feature {
   return no(`${what} unusable: ${firstLine(r.stderr) || `exit ${r.status}`}`);
 }
 
+/** On PATH (or in a sbin directory), without running it: ipvsadm loads ip_vs before it reads its arguments. */
 function installed(env: ProbeEnv, bin: string): Feature {
-  const version = env.run([bin, '--version']);
-  return version.status === null ? no(`${bin} not installed`) : yes(`${bin} (${firstLine(version.stdout || version.stderr)})`);
+  const dirs = [...(env.path ?? '').split(':').filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+  const at = dirs.map((d) => `${d}/${bin}`).find((p) => env.exists(p));
+  return at ? yes(`${bin} at ${at}`) : no(`${bin} not installed`);
 }
 
 function ipvsFeature(env: ProbeEnv): Feature {
@@ -136,7 +141,6 @@ export function probeFeatures(env: ProbeEnv): Features {
     iptables_nft: commandFeature(env, ['iptables-nft', '-t', 'nat', '-n', '-L'], 'iptables (nf_tables backend)'),
     ip_vs: ipvsFeature(env),
     ipset: commandFeature(env, ['ipset', 'list', '-n'], 'ipset'),
-    // Present is enough: running it would load ip_vs, and every sync runs it anyway.
     ipvsadm: installed(env, 'ipvsadm'),
   };
 }

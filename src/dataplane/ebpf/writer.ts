@@ -4,7 +4,7 @@ import {
   BE_F, writeBackendVal, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, decodeSvcVal,
   decodeAffinityVal, decodeBackendVal, FREE_BACKEND, LAYOUT, SLOTS_PER_ENTRY, SVC_F, slotEntries, writeSlotRegion, type SvcVal,
 } from './abi.js';
-import { IdAllocator, SlotPool } from './alloc.js';
+import { IdAllocator, OutOfSpace, SlotPool } from './alloc.js';
 import { BackendTable } from './backends.js';
 import { maglevTable, maglevTableSize } from './maglev.js';
 
@@ -108,6 +108,8 @@ export class ServiceWriter {
   private readonly conflicted = new Set<string>();
   /** Service ports the last apply could not program (ids or slots ran out): tried again every apply. */
   private readonly starved = new Set<string>();
+  /** Backend references a service held on its adopted entries keeps until its next attempt. */
+  private readonly heldRefs = new Map<string, number[]>();
   /** Entries found in the maps at start (a previous instance's), until a full sync settles them. */
   private adopted = new Map<string, { region: Region | null; svcId: number }>();
   /** Service ids of adopted entries reserved for their services and not yet taken back by one. */
@@ -169,6 +171,10 @@ export class ServiceWriter {
     const gen = ++this.applies;
     /** Whether a service with ClientIP affinity lost backends, or went: its entries are looked at. */
     let affinityDirty = full;
+    /** Ids of services gone, freed after the affinity sweep (one freed now could go to a new service at once). */
+    const svcIdReleases: number[] = [];
+    /** Adopted entries of services that could not be programmed in this apply: they go on serving. */
+    const held = new Set<string>();
 
     const backendWrites: number[] = [];
     const slotWrites: { off: number; ids: number[] }[] = [];
@@ -191,6 +197,12 @@ export class ServiceWriter {
     for (const spk of keys) {
       const desired = update.state.services.get(spk);
       const prev = this.byService.get(spk);
+      // What a held service's last attempt referenced goes when this attempt is done (it takes its own).
+      const heldRefs = this.heldRefs.get(spk);
+      if (heldRefs) {
+        backendReleases.push(...heldRefs);
+        this.heldRefs.delete(spk);
+      }
       if (!desired) {
         this.conflicted.delete(spk);
         this.starved.delete(spk);
@@ -199,7 +211,7 @@ export class ServiceWriter {
         for (const [k, e] of prev.entries) dropEntry(k, e);
         if (prev.ranges) for (const [k, b] of prev.ranges) rangeDeletes.set(k, b);
         for (const id of prev.backends) backendReleases.push(id);
-        this.svcIds.release(prev.svcId);
+        svcIdReleases.push(prev.svcId);
         this.byService.delete(spk);
         continue;
       }
@@ -252,9 +264,14 @@ export class ServiceWriter {
           plan.push({ entry, k, old, region, same });
         }
       } catch (e) {
-        if (!(e instanceof RangeError)) throw e;
+        if (!(e instanceof OutOfSpace)) throw e;
+        // A service a previous instance programmed keeps serving from what it left, and keeps
+        // the backends (same addresses, same ids) it acquired referenced until it is written.
+        const heldKeys = prev ? [] : this.keysOf(desired).filter((k) => this.adopted.has(k));
+        for (const k of heldKeys) held.add(k);
         for (const r of fresh) this.pool.release(r.off, r.len);
-        if (next) backendReleases.push(...next.backends);
+        if (heldKeys.length && next) this.heldRefs.set(spk, next.backends);
+        else if (next) backendReleases.push(...next.backends);
         if (newSvcId !== undefined) this.svcIds.release(newSvcId);
         if (adoptedId !== undefined) this.adoptedSvcIds.add(adoptedId);
         stats.notProgrammed.push({ service: spk, error: e.message });
@@ -304,6 +321,7 @@ export class ServiceWriter {
       // Repair drift: whatever is in the kernel and not ours goes.
       const live = new Set<string>();
       for (const p of this.byService.values()) for (const k of p.entries.keys()) live.add(k);
+      for (const k of held) live.add(k);
       for (const [k] of this.maps.svc.entries()) {
         const h = hex(k);
         if (!live.has(h)) svcDeletes.set(h, Buffer.from(k));
@@ -311,10 +329,17 @@ export class ServiceWriter {
       const liveRanges = new Set<string>();
       for (const p of this.byService.values()) if (p.ranges) for (const k of p.ranges.keys()) liveRanges.add(k);
       for (const [k] of this.maps.srcRange.entries()) if (!liveRanges.has(hex(k))) rangeDeletes.set(hex(k), Buffer.from(k));
-      for (const a of this.adopted.values()) if (a.region) regionFrees.push(a.region);
-      this.adopted.clear();
-      for (const id of this.adoptedSvcIds) this.svcIds.release(id);
-      this.adoptedSvcIds.clear();
+      const heldIds = new Set([...held].map((k) => this.adopted.get(k)!.svcId));
+      for (const [k, a] of this.adopted) {
+        if (held.has(k)) continue;
+        if (a.region) regionFrees.push(a.region);
+        this.adopted.delete(k);
+      }
+      for (const id of this.adoptedSvcIds) {
+        if (heldIds.has(id)) continue;
+        this.svcIds.release(id);
+        this.adoptedSvcIds.delete(id);
+      }
     }
 
     // 1. backends, 2. new regions, 3. source ranges, 4. service entries: a
@@ -352,6 +377,7 @@ export class ServiceWriter {
     }
     // Before a removed backend's id is freed for reuse, no affinity entry may still lead to it.
     if (affinityDirty && this.maps.affinity) stats.affinityDeleted = this.sweepAffinity(this.maps.affinity);
+    for (const id of svcIdReleases) this.svcIds.release(id);
     // 5. then what is no longer referenced.
     if (svcDeletes.size) stats.svcEntriesDeleted = this.maps.svc.deleteBatch(Buffer.concat([...svcDeletes.values()]));
     if (rangeDeletes.size) this.maps.srcRange.deleteBatch(Buffer.concat([...rangeDeletes.values()]));
@@ -364,8 +390,9 @@ export class ServiceWriter {
       freed.push(id);
     }
     if (full) {
-      // Adopted backends no service took back.
-      for (const id of [...table.ids()]) {
+      // Adopted backends no service took back; while an adopted entry is held, its region may
+      // name ids no desired backend has: they go at a full sync that holds none.
+      for (const id of held.size ? [] : [...table.ids()]) {
         if (table.refs(id) > 0) continue;
         table.remove(id);
         this.backendIds.release(id);
@@ -455,6 +482,11 @@ export class ServiceWriter {
     if (this.opts.algorithm === 'random') return ascending(ids) ? ids : ids.sort((a, b) => a - b);
     const size = maglevTableSize(ids.length, this.opts.maglevMaxSize);
     return Array.from(maglevTable(backends.map((b, i) => ({ id: ids[i]!, name: maglevName(b) })), { size }));
+  }
+
+  /** The entry keys (hex) of a service's frontends, without allocating anything. */
+  private keysOf(s: DesiredService): string[] {
+    return this.entriesOf(s, 0, () => 0).map((e) => hex(e.key));
   }
 
   private adoptedSvcId(s: DesiredService): number | undefined {

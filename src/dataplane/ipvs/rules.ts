@@ -119,7 +119,7 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
     `-A ${fw} -m set --match-set ${set('reject')} dst,dst -j REJECT`,
     // KUBE-IPVS-FILTER: a VIP is a local address, so any daemon listening on 0.0.0.0 would
     // answer on it. Frontends go on to IPVS; anything else to a VIP is refused (pings answered).
-    ...(['clusterIP', 'externalIP', 'externalIPLocal', 'loadBalancer', 'loadBalancerLocal'] as const)
+    ...(['clusterIP', 'externalIP', 'externalIPLocal', 'loadBalancer', 'loadBalancerLocal', 'nodePort', 'nodePortLocal'] as const)
       .map((k) => `-A ${fw} -m set --match-set ${set(k)} dst,dst -j RETURN`),
     `-A ${fw} ! -p ${opts.family === 4 ? 'icmp' : 'ipv6-icmp'} -m set --match-set ${set('vipAddress')} dst -j REJECT`,
     // KUBE-FORWARD: where FORWARD's policy is DROP (Docker sets it), what IPVS forwards for a

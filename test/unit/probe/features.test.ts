@@ -43,13 +43,12 @@ const MOUNTS = 'bpf /sys/fs/bpf bpf rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw 0 
 describe('probeFeatures with an injected machine', () => {
   it('a full machine: every feature yes, auto = ebpf', () => {
     const env = fakeEnv({
-      files: { '/proc/mounts': MOUNTS, '/proc/net/ip_vs': '' },
+      files: { '/proc/mounts': MOUNTS, '/proc/net/ip_vs': '', '/usr/sbin/ipvsadm': '' },
       commands: {
         'nft': { status: 0, stdout: 'nftables v1.0.6' },
         'iptables-legacy': { status: 0, stdout: 'iptables v1.8.9 (legacy)' },
         'iptables-nft': { status: 0, stdout: 'iptables v1.8.9 (nf_tables)' },
         'ipset': { status: 0, stdout: 'ipset v7.17' },
-        'ipvsadm': { status: 0, stdout: 'ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)' },
       },
     });
     const f = probeFeatures(env);
@@ -69,6 +68,12 @@ describe('probeFeatures with an injected machine', () => {
     const d = decideMode(f);
     expect(d.mode).not.toBe('ebpf');
     expect(d.reasons.ebpf).toMatch(/tc_helpers: .*for_each_map_elem/);
+  });
+
+  it('ipvsadm is looked for, never run (it loads ip_vs before it reads its arguments)', () => {
+    const env = fakeEnv({ files: { '/proc/mounts': MOUNTS } });
+    expect(probeFeatures(env).ipvsadm).toEqual({ available: false, detail: 'ipvsadm not installed' });
+    expect(env.ran.some((a) => a.includes('ipvsadm'))).toBe(false);
   });
 
   it('netfilter checks run in a scratch network namespace, never the host\'s', () => {

@@ -279,6 +279,27 @@ describe('ServiceWriter', () => {
     expect(dump(m)[1]).toBe('10.96.0.30:80/6 external -> [10.244.5.1:8080 10.244.5.2:8080 10.244.5.3:8080 10.244.5.4:8080 10.244.5.5:8080] ');
   });
 
+  it('a restarted writer short of slots for its first full sync: a service it cannot write yet keeps serving from what the last instance left', () => {
+    const m = maps();
+    const sized = () => new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 16 } });
+    const pods = (svcName: string, n: number, net: number) => slice({ service: svcName, endpoints: Array.from({ length: n }, (_, i) => ep(`10.244.${net}.${i + 1}`)) });
+    const big = svc({ name: 'big', spec: { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'] } });
+    const state = desired({ services: [big, web], endpointSlices: [pods('big', 6, 5), pods('web', 4, 6)] });
+    sized().apply({ state, changed: 'all' });
+    const before = dump(m);
+
+    const again = sized();
+    again.adopt();
+    // Both old regions are held until the flip, so only one service gets a fresh region now.
+    const r = again.apply({ state, changed: 'all' });
+    expect(r.notProgrammed).toHaveLength(1);
+    expect(dump(m)).toEqual(before);
+    // The flip freed the other's old region: the next apply writes the one left.
+    expect(again.apply({ state, changed: new Set() }).notProgrammed).toEqual([]);
+    expect(dump(m)).toEqual(before);
+    expect(again.usage().slots).toBe(10);
+  });
+
   it('many services: ids and regions stay unique', () => {
     const m = maps();
     const services = Array.from({ length: 200 }, (_, i) => svc({ name: `s${i}`, spec: { clusterIP: `10.96.1.${i}`, clusterIPs: [`10.96.1.${i}`] } }));

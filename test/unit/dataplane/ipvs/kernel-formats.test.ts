@@ -189,6 +189,8 @@ COMMIT
 -A EKP-FIREWALL -m set --match-set EKP-EXTERNAL-IP-LOCAL dst,dst -j RETURN
 -A EKP-FIREWALL -m set --match-set EKP-LOAD-BALANCER dst,dst -j RETURN
 -A EKP-FIREWALL -m set --match-set EKP-LOAD-BALANCER-LOCAL dst,dst -j RETURN
+-A EKP-FIREWALL -m set --match-set EKP-NODE-PORT dst,dst -j RETURN
+-A EKP-FIREWALL -m set --match-set EKP-NODE-PORT-LOCAL dst,dst -j RETURN
 -A EKP-FIREWALL ! -p icmp -m set --match-set EKP-IPVS-IPS dst -j REJECT
 -A EKP-FORWARD -m conntrack --ctstate INVALID -j DROP
 -A EKP-FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT
