@@ -171,7 +171,9 @@ EKP_INLINE void ct_other_key(struct ekp_ct_key *o, const struct ekp_ct_key *k, c
  */
 EKP_INLINE int ct_paired(const struct ekp_ct_key *k, const struct ekp_ct_val *v, const struct ekp_ct_val *o)
 {
-	if (o->type == v->type || o->svc_id != v->svc_id || o->backend_id != v->backend_id)
+	/* Both halves of a flow carry its flags (ct_create, rev_restart). */
+	if (o->type == v->type || o->svc_id != v->svc_id || o->backend_id != v->backend_id ||
+	    ((o->flags ^ v->flags) & EKP_CT_F_SNAT))
 		return 0;
 	if (v->type == EKP_CT_FWD)
 		return addr_eq(&o->addr2, &k->saddr) && o->port2 == k->sport;

@@ -84,11 +84,14 @@ function commandFeature(env: ProbeEnv, argv: string[], what: string): Feature {
   return no(`${what} unusable: ${firstLine(r.stderr) || `exit ${r.status}`}`);
 }
 
-/** On PATH (or in a sbin directory), without running it: ipvsadm loads ip_vs before it reads its arguments. */
+/**
+ * On $PATH, where the dataplane's spawn looks, without running it: ipvsadm loads ip_vs before
+ * it reads its arguments. (execvp's default when PATH is unset.)
+ */
 function installed(env: ProbeEnv, bin: string): Feature {
-  const dirs = [...(env.path ?? '').split(':').filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+  const dirs = (env.path ?? '/bin:/usr/bin').split(':').filter(Boolean);
   const at = dirs.map((d) => `${d}/${bin}`).find((p) => env.exists(p));
-  return at ? yes(`${bin} at ${at}`) : no(`${bin} not installed`);
+  return at ? yes(`${bin} at ${at}`) : no(`${bin} not on PATH`);
 }
 
 function ipvsFeature(env: ProbeEnv): Feature {

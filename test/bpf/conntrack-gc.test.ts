@@ -146,16 +146,29 @@ describe.each(['iterators', 'one run per map'] as const)('conntrack GC (%s)', (h
     expect(await gc.collect(future + 1n)).toEqual({ entries: 0, deleted: 12, flows: 0 });
   });
 
-  it('an expired SNAT FWD entry whose REV key another client\'s live flow now holds (the port came round) is deleted', async () => {
+  it('an expired half whose other key a newer flow holds (a SNAT port or a client port came round) is deleted, both ways, both families', async () => {
     for (const m of [ct4, ct6]) { const keys = [...m.keys()]; if (keys.length) m.deleteBatch(Buffer.concat(keys)); }
     const now = monotonicNs();
-    flow(44010, now - 1_000_000n, V4, { snatTo: '10.0.0.5' });
-    // Its REV key (backend -> 10.0.0.5:61010) now belongs to another client's flow.
-    const [revKey] = [...ct4.entries()].filter(([, v]) => decodeCtVal(v, 4).type === CT_TYPE.REV).map(([k]) => Buffer.from(k));
-    const rev = decodeCtVal(ct4.lookup(revKey!)!, 4);
-    ct4.update(revKey!, encodeCtVal({ ...rev, addr2: '10.244.0.99', port2: 45000, expiresNs: now + 60_000_000_000n }));
-    expect(await gc.collect(now)).toEqual({ entries: 1, deleted: 1, flows: 0 });
-    expect(decodeCtVal([...ct4.entries()][0]![1], 4).type).toBe(CT_TYPE.REV);
+    const live = now + 60_000_000_000n;
+    const other = { [4]: '10.244.0.99', [6]: 'fd00:244::99' } as const;
+    for (const [a, fam, ct] of [[V4, 4, ct4], [V6, 6, ct6]] as const) {
+      const snatTo = fam === 4 ? '10.0.0.5' : 'fd00::5';
+      // An expired FWD entry whose REV key now belongs to another client's flow...
+      flow(44010, now - 1_000_000n, a, { snatTo });
+      const revOf = (port: number) => [...ct.entries()].find(([, v]) => { const d = decodeCtVal(v, fam); return d.type === CT_TYPE.REV && d.port2 === port; })!;
+      const [rk, rv] = revOf(44010);
+      ct.update(Buffer.from(rk), encodeCtVal({ ...decodeCtVal(rv, fam), addr2: other[fam], port2: 45000, expiresNs: live }));
+      // ...and an expired REV entry whose client's FWD entry is a newer flow on another SNAT port.
+      flow(44011, live, a, { snatTo, revExpiresNs: now - 1_000_000n });
+      const [fk, fv] = [...ct.entries()].find(([k, v]) => decodeCtVal(v, fam).type === CT_TYPE.FWD && decodeCtKey(k).sport === 44011)!;
+      ct.update(Buffer.from(fk), encodeCtVal({ ...decodeCtVal(fv, fam), port2: 62222 }));
+    }
+    // Per map: the first flow's FWD and the second's REV go; the other client's REV and the newer FWD stay.
+    expect(await gc.collect(now)).toEqual({ entries: 4, deleted: 4, flows: 2 });
+    for (const [fam, ct] of [[4, ct4], [6, ct6]] as const) {
+      const left = [...ct.entries()].map(([k, v]) => ({ k: decodeCtKey(k), v: decodeCtVal(v, fam) }));
+      expect(left.map((e) => `${e.v.type === CT_TYPE.FWD ? 'fwd' : 'rev'} ${e.v.type === CT_TYPE.FWD ? e.k.sport : e.v.port2}`).sort()).toEqual(['fwd 44011', 'rev 45000']);
+    }
   });
 
   it('passes over 20,000 entries delete every expired one and keep every live one (one run: in one pass)', async () => {

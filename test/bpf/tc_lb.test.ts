@@ -661,6 +661,29 @@ function cases(n: Net): Case[] {
       }],
     },
     {
+      // The other way round: the client's tuple came round again and its FWD entry is a newer
+      // flow's, SNATed to another port. The old flow's expired REV entry stays dead.
+      name: `${n.tag} conntrack: an expired SNAT REV entry whose client tuple a newer flow holds (another SNAT port) is not revived`,
+      setup: (dp) => {
+        be(dp);
+        dp.setService({ frontend: np, svcId: 53, slots: [1], flags: SVC_F.NODEPORT });
+        const ct = dp.map(ctMapOf(n.family));
+        ct.update(
+          encodeCtKey({ saddr: n.external, daddr: n.node, sport: 50012, dport: NODEPORT, proto: 'tcp' }),
+          encodeCtVal({ expiresNs: 1n << 62n, addr: n.remoteBe, addr2: n.node, port: 8080, port2: 61001, svcId: 53, backendId: 1, type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: CT_F.SNAT | CT_F.EXTERNAL, tcpFlagsSeen: 0x10 }),
+        );
+        ct.update(
+          encodeCtKey({ saddr: n.remoteBe, daddr: n.node, sport: 8080, dport: 61000, proto: 'tcp' }),
+          encodeCtVal({ expiresNs: 1n, addr: n.node, addr2: n.external, port: NODEPORT, port2: 50012, svcId: 53, backendId: 1, type: CT_TYPE.REV, state: CT_STATE.ESTABLISHED, flags: CT_F.SNAT | CT_F.EXTERNAL, tcpFlagsSeen: 0x10 }),
+        );
+      },
+      steps: [{
+        what: 'the backend\'s packet to the old SNAT port passes untranslated; the dead entry goes', prog: 'tc_ingress', config: FROM_WIRE,
+        in: tcp(n.remoteBe, n.node, 8080, 61000, { ack: true }), verdict: TC.pass, out: 'unchanged', events: { ct_stale_rev: 1, ct_hit_rev: 0 },
+        check: (dp) => expect(dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.remoteBe, daddr: n.node, sport: 8080, dport: 61000, proto: 'tcp' }))).toBeNull(),
+      }],
+    },
+    {
       name: `${n.tag} conntrack: a UDP server answering less often than the timeout: its expired REV entry is applied while the client keeps the FWD entry live`,
       setup: (dp) => {
         be(dp);

@@ -4,7 +4,7 @@ import {
   BE_F, writeBackendVal, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, decodeSvcVal,
   decodeAffinityVal, decodeBackendVal, FREE_BACKEND, LAYOUT, SLOTS_PER_ENTRY, SVC_F, slotEntries, writeSlotRegion, type SvcVal,
 } from './abi.js';
-import { IdAllocator, OutOfSpace, SlotPool } from './alloc.js';
+import { IdAllocator, SlotPool } from './alloc.js';
 import { BackendTable } from './backends.js';
 import { maglevTable, maglevTableSize } from './maglev.js';
 
@@ -108,8 +108,12 @@ export class ServiceWriter {
   private readonly conflicted = new Set<string>();
   /** Service ports the last apply could not program (ids or slots ran out): tried again every apply. */
   private readonly starved = new Set<string>();
-  /** Backend references a service held on its adopted entries keeps until its next attempt. */
-  private readonly heldRefs = new Map<string, number[]>();
+  /**
+   * Services a restart found programmed (adopted entries) that could not be written since, for
+   * want of ids or slots: their adopted entries go on serving, with their svc id, regions and the
+   * backend references of their first attempt kept, until they are written or removed.
+   */
+  private readonly held = new Map<string, { keys: string[]; svcId: number; refs: number[] }>();
   /** Entries found in the maps at start (a previous instance's), until a full sync settles them. */
   private adopted = new Map<string, { region: Region | null; svcId: number }>();
   /** Service ids of adopted entries reserved for their services and not yet taken back by one. */
@@ -173,8 +177,6 @@ export class ServiceWriter {
     let affinityDirty = full;
     /** Ids of services gone, freed after the affinity sweep (one freed now could go to a new service at once). */
     const svcIdReleases: number[] = [];
-    /** Adopted entries of services that could not be programmed in this apply: they go on serving. */
-    const held = new Set<string>();
 
     const backendWrites: number[] = [];
     const slotWrites: { off: number; ids: number[] }[] = [];
@@ -197,15 +199,31 @@ export class ServiceWriter {
     for (const spk of keys) {
       const desired = update.state.services.get(spk);
       const prev = this.byService.get(spk);
-      // What a held service's last attempt referenced goes when this attempt is done (it takes its own).
-      const heldRefs = this.heldRefs.get(spk);
-      if (heldRefs) {
-        backendReleases.push(...heldRefs);
-        this.heldRefs.delete(spk);
-      }
+      const hold = this.held.get(spk);
+      /** The hold ends (written, removed, or nothing adopted left): its references go after this apply. */
+      const release = () => {
+        if (!hold) return;
+        backendReleases.push(...hold.refs);
+        this.held.delete(spk);
+      };
       if (!desired) {
         this.conflicted.delete(spk);
         this.starved.delete(spk);
+        if (hold) {
+          // Removed before it could be written: what the previous instance left goes now.
+          for (const k of hold.keys) {
+            const a = this.adopted.get(k);
+            if (!a) continue;
+            svcDeletes.set(k, Buffer.from(k, 'hex'));
+            if (a.region) regionFrees.push(a.region);
+            this.adopted.delete(k);
+          }
+          const rangeSvcId = LAYOUT.ekp_srcrange_key.fields.svc_id.offset;
+          for (const [k] of this.maps.srcRange.entries()) if (k.readUInt32LE(rangeSvcId) === hold.svcId) rangeDeletes.set(hex(k), Buffer.from(k));
+          if (this.adoptedSvcIds.delete(hold.svcId)) svcIdReleases.push(hold.svcId);
+          affinityDirty = true;
+          release();
+        }
         if (!prev) continue;
         affinityDirty ||= hasAffinity(prev);
         for (const [k, e] of prev.entries) dropEntry(k, e);
@@ -264,21 +282,29 @@ export class ServiceWriter {
           plan.push({ entry, k, old, region, same });
         }
       } catch (e) {
-        if (!(e instanceof OutOfSpace)) throw e;
-        // A service a previous instance programmed keeps serving from what it left, and keeps
-        // the backends (same addresses, same ids) it acquired referenced until it is written.
-        const heldKeys = prev ? [] : this.keysOf(desired).filter((k) => this.adopted.has(k));
-        for (const k of heldKeys) held.add(k);
+        // Ids or slots ran out (OutOfSpace), or the service cannot be written at all (a Maglev
+        // size below the smallest table): what this attempt took goes back, the service keeps
+        // what it had, and everything else is programmed. The error is reported as it is.
         for (const r of fresh) this.pool.release(r.off, r.len);
-        if (heldKeys.length && next) this.heldRefs.set(spk, next.backends);
-        else if (next) backendReleases.push(...next.backends);
         if (newSvcId !== undefined) this.svcIds.release(newSvcId);
         if (adoptedId !== undefined) this.adoptedSvcIds.add(adoptedId);
-        stats.notProgrammed.push({ service: spk, error: e.message });
+        // A service a previous instance programmed keeps serving from what it left, and keeps
+        // the backends (same addresses, same ids) of its first attempt referenced: its adopted
+        // region names them, whatever later attempts take.
+        const heldKeys = prev ? [] : this.keysOf(desired).filter((k) => this.adopted.has(k));
+        const svcId = heldKeys.length ? this.adopted.get(heldKeys[0]!)!.svcId : undefined;
+        if (svcId !== undefined && !hold) {
+          this.held.set(spk, { keys: heldKeys, svcId, refs: next?.backends ?? [] });
+        } else {
+          if (next) backendReleases.push(...next.backends);
+          if (svcId === undefined) release();
+        }
+        stats.notProgrammed.push({ service: spk, error: (e as Error).message });
         this.starved.add(spk);
         continue;
       }
       this.starved.delete(spk);
+      release();
 
       for (const { entry, k, old, region, same } of plan) {
         this.keyOwner.set(k, spk);
@@ -321,17 +347,25 @@ export class ServiceWriter {
       // Repair drift: whatever is in the kernel and not ours goes.
       const live = new Set<string>();
       for (const p of this.byService.values()) for (const k of p.entries.keys()) live.add(k);
-      for (const k of held) live.add(k);
+      const heldKeys = new Set<string>();
+      const heldIds = new Set<number>();
+      for (const h of this.held.values()) {
+        for (const k of h.keys) if (this.adopted.has(k)) heldKeys.add(k);
+        heldIds.add(h.svcId);
+      }
+      for (const k of heldKeys) live.add(k);
       for (const [k] of this.maps.svc.entries()) {
         const h = hex(k);
         if (!live.has(h)) svcDeletes.set(h, Buffer.from(k));
       }
       const liveRanges = new Set<string>();
       for (const p of this.byService.values()) if (p.ranges) for (const k of p.ranges.keys()) liveRanges.add(k);
-      for (const [k] of this.maps.srcRange.entries()) if (!liveRanges.has(hex(k))) rangeDeletes.set(hex(k), Buffer.from(k));
-      const heldIds = new Set([...held].map((k) => this.adopted.get(k)!.svcId));
+      const rangeSvcId = LAYOUT.ekp_srcrange_key.fields.svc_id.offset;
+      for (const [k] of this.maps.srcRange.entries()) {
+        if (!liveRanges.has(hex(k)) && !heldIds.has(k.readUInt32LE(rangeSvcId))) rangeDeletes.set(hex(k), Buffer.from(k));
+      }
       for (const [k, a] of this.adopted) {
-        if (held.has(k)) continue;
+        if (heldKeys.has(k)) continue;
         if (a.region) regionFrees.push(a.region);
         this.adopted.delete(k);
       }
@@ -392,7 +426,7 @@ export class ServiceWriter {
     if (full) {
       // Adopted backends no service took back; while an adopted entry is held, its region may
       // name ids no desired backend has: they go at a full sync that holds none.
-      for (const id of held.size ? [] : [...table.ids()]) {
+      for (const id of this.held.size ? [] : [...table.ids()]) {
         if (table.refs(id) > 0) continue;
         table.remove(id);
         this.backendIds.release(id);
@@ -415,6 +449,8 @@ export class ServiceWriter {
   private sweepAffinity(map: MapLike): number {
     const allowed = new Map<number, Set<number>>();
     for (const p of this.byService.values()) if (hasAffinity(p)) allowed.set(p.svcId, new Set(p.backends));
+    // A held service serves from its adopted entries: its clients keep their backends.
+    for (const h of this.held.values()) allowed.set(h.svcId, new Set(h.refs));
     const stale: Buffer[] = [];
     for (const [k, v] of map.entries()) {
       const ok = allowed.get(k.readUInt32LE(LAYOUT.ekp_affinity_key.fields.svc_id.offset));
@@ -439,7 +475,8 @@ export class ServiceWriter {
     return { svcIds: this.svcIds.size, backends: this.backendIds.size, slots: this.pool.used };
   }
 
-  private entriesOf(s: DesiredService, svcId: number, acquire: (b: Backend) => number): Entry[] {
+  /** `withSlots` false: the entries' keys and values only (no tables computed, nothing that can fail). */
+  private entriesOf(s: DesiredService, svcId: number, acquire: (b: Backend) => number, withSlots = true): Entry[] {
     const base = (s.affinity.type === 'ClientIP' ? SVC_F.AFFINITY : 0) | (this.opts.algorithm === 'maglev' ? SVC_F.MAGLEV : 0);
     const timeout = s.affinity.type === 'ClientIP' ? s.affinity.timeoutSeconds : 0;
     const out: Entry[] = [];
@@ -448,7 +485,7 @@ export class ServiceWriter {
       out.push({
         key: encodeSvcKey({ addr: f.address, port: f.port, proto: f.protocol.toLowerCase() as 'tcp', scope }),
         val: { svcId, slotOff: 0, slotLen: 0, affinityTimeoutS: timeout, flags: base | flags },
-        slots: this.slotsFor(backends, ids),
+        slots: withSlots ? this.slotsFor(backends, ids) : [],
       });
     };
     for (const f of s.frontends) {
@@ -486,7 +523,7 @@ export class ServiceWriter {
 
   /** The entry keys (hex) of a service's frontends, without allocating anything. */
   private keysOf(s: DesiredService): string[] {
-    return this.entriesOf(s, 0, () => 0).map((e) => hex(e.key));
+    return this.entriesOf(s, 0, () => 0, false).map((e) => hex(e.key));
   }
 
   private adoptedSvcId(s: DesiredService): number | undefined {

@@ -25,6 +25,7 @@ function fakeEnv(m: FakeMachine): ProbeEnv & { ran: string[][] } {
   const ran: string[][] = [];
   return {
     ran,
+    path: '/usr/local/bin:/usr/sbin:/usr/bin',
     kernel: m.kernel ?? (() => kernel()),
     run(argv) {
       ran.push(argv);
@@ -72,7 +73,7 @@ describe('probeFeatures with an injected machine', () => {
 
   it('ipvsadm is looked for, never run (it loads ip_vs before it reads its arguments)', () => {
     const env = fakeEnv({ files: { '/proc/mounts': MOUNTS } });
-    expect(probeFeatures(env).ipvsadm).toEqual({ available: false, detail: 'ipvsadm not installed' });
+    expect(probeFeatures(env).ipvsadm).toEqual({ available: false, detail: 'ipvsadm not on PATH' });
     expect(env.ran.some((a) => a.includes('ipvsadm'))).toBe(false);
   });
 

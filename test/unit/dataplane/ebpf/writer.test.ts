@@ -300,6 +300,44 @@ describe('ServiceWriter', () => {
     expect(again.usage().slots).toBe(10);
   });
 
+  it('a held service removed before it could be written: what the last instance left of it goes', () => {
+    const m = maps();
+    const sized = () => new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 16 } });
+    const pods = (svcName: string, n: number, net: number) => slice({ service: svcName, endpoints: Array.from({ length: n }, (_, i) => ep(`10.244.${net}.${i + 1}`)) });
+    const big = svc({ name: 'big', spec: { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'] } });
+    sized().apply({ state: desired({ services: [big, web], endpointSlices: [pods('big', 6, 5), pods('web', 4, 6)] }), changed: 'all' });
+    const again = sized();
+    again.adopt();
+    expect(again.apply({ state: desired({ services: [big, web], endpointSlices: [pods('big', 6, 5), pods('web', 4, 6)] }), changed: 'all' }).notProgrammed).toEqual([
+      expect.objectContaining({ service: 'default/web:http' }),
+    ]);
+    // web goes before it was ever written by this instance.
+    again.apply({ state: desired({ services: [big], endpointSlices: [pods('big', 6, 5)] }), changed: new Set(['default/web:http']) });
+    expect(dump(m)).toEqual(['10.96.0.30:80/6 external -> [10.244.5.1:8080 10.244.5.2:8080 10.244.5.3:8080 10.244.5.4:8080 10.244.5.5:8080 10.244.5.6:8080] ']);
+    again.apply({ state: desired({ services: [big], endpointSlices: [pods('big', 6, 5)] }), changed: 'all' });
+    expect(again.usage()).toEqual({ svcIds: 1, backends: 6, slots: 6 });
+  });
+
+  it('a service gone and one new in the same apply: the new one never gets the gone one\'s id before its affinity entries are swept', () => {
+    const m = { ...maps(), affinity: new FakeMap('affinity', LAYOUT.ekp_affinity_key.size, LAYOUT.ekp_affinity_val.size) };
+    const w = new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 65536 } });
+    const aff = svc({ spec: { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } } });
+    w.apply({ state: desired({ services: [aff], endpointSlices: [twoPods] }), changed: 'all' });
+    const oldId = decodeSvcVal([...m.svc.entries()][0]![1]).svcId;
+    const other = svc({ name: 'other', spec: { clusterIP: '10.96.0.40', clusterIPs: ['10.96.0.40'] } });
+    w.apply({ state: desired({ services: [other], endpointSlices: [slice({ service: 'other', endpoints: [ep('10.244.7.1')] })] }), changed: new Set(['default/web:http', 'default/other:http']) });
+    expect(decodeSvcVal([...m.svc.entries()][0]![1]).svcId).not.toBe(oldId);
+  });
+
+  it('a service that cannot be written for another reason (a Maglev size below the smallest table): reported as it is, nothing of the attempt kept', () => {
+    const m = maps();
+    const w = new ServiceWriter(m, { algorithm: 'maglev', maglevMaxSize: 2, sizes: { svcIds: 1024, backends: 1024, slots: 65536 } });
+    const r = w.apply({ state: desired({ services: [web], endpointSlices: [twoPods] }), changed: 'all' });
+    expect(r.notProgrammed).toEqual([{ service: 'default/web:http', error: expect.stringMatching(/maglev: maxSize 2 is below/) }]);
+    expect(w.usage()).toEqual({ svcIds: 0, backends: 0, slots: 0 });
+    expect(m.svc.data.size).toBe(0);
+  });
+
   it('many services: ids and regions stay unique', () => {
     const m = maps();
     const services = Array.from({ length: 200 }, (_, i) => svc({ name: `s${i}`, spec: { clusterIP: `10.96.1.${i}`, clusterIPs: [`10.96.1.${i}`] } }));
