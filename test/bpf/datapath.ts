@@ -5,9 +5,9 @@ import { afterAll, beforeAll } from 'vitest';
 import { BpfObject, bpfObjectPath, type BpfMap, type BpfProgram } from '../../src/native/index.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import {
-  CFG_F, CONFIG_GLOBAL, DROP_REASONS, EVENTS, MAP, encodeBackendVal, encodeConfig, encodeSlotRegion, encodeSrcRangeKey,
-  encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, sumPerCpuCounter, FREE_BACKEND,
-  type BackendVal, type Config, type DropReason, type EventName, type SvcKey,
+  CFG_F, CONFIG_GLOBAL, DROP_REASONS, EVENTS, MAP, ctMapOf, encodeBackendVal, encodeConfig, encodeCtKey, encodeCtVal, encodeSlotRegion,
+  encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, sumPerCpuCounter, FREE_BACKEND,
+  type BackendVal, type Config, type CtKey, type CtVal, type DropReason, type EventName, type SvcKey,
 } from '../../src/dataplane/ebpf/abi.js';
 import { kernelConfigFlags } from '../../src/dataplane/ebpf/kernel.js';
 
@@ -88,6 +88,11 @@ export class Datapath {
   }
 
   /** Empties the flow state (conntrack, affinity) between cases. */
+  /** Writes a conntrack entry into its family's map (the key's addresses say which). */
+  putFlow(key: CtKey, val: CtVal): void {
+    this.map(ctMapOf(key.saddr.includes(':') ? 6 : 4)).update(encodeCtKey(key), encodeCtVal(val));
+  }
+
   clearFlows(): void {
     for (const name of [MAP.ct4, MAP.ct, MAP.affinity]) {
       const m = this.map(name);

@@ -3,7 +3,7 @@
 // the packet its recipient sent (outer and embedded headers, every checksum: the expected frames
 // are built from scratch). Odd errors pass byte-for-byte untouched.
 import { describe } from 'vitest';
-import { CT_TYPE, ctMapOf, encodeCtKey, encodeCtVal, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
+import { CT_TYPE, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
 import { kernelIt } from '../support/capability.js';
 import { buildIpPacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from './cases.js';
@@ -148,10 +148,7 @@ function cases(n: Net): Case[] {
       setup: (dp) => {
         setup(dp);
         // The REV entry of a finished flow, pod:40100 -> ClusterIP:53 -> backend, expired at boot.
-        dp.map(ctMapOf(n.family)).update(
-          encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 5353, dport: 40100, proto: 'udp' }),
-          encodeCtVal({ expiresNs: 1n, addr: n.clusterIp, addr2: n.pod, port: 53, port2: 40100, svcId: 30, backendId: 2, type: CT_TYPE.REV, state: 0, flags: 0, tcpFlagsSeen: 0 }),
-        );
+        dp.putFlow({ saddr: n.remoteBe, daddr: n.pod, sport: 5353, dport: 40100, proto: 'udp' }, { expiresNs: 1n, addr: n.clusterIp, addr2: n.pod, port: 53, port2: 40100, svcId: 30, backendId: 2, type: CT_TYPE.REV, state: 0, flags: 0, tcpFlagsSeen: 0 });
       },
       steps: [{
         what: 'port unreachable about the pod\'s direct datagram', prog: 'tc_ingress', config: FROM_WIRE,
@@ -162,15 +159,8 @@ function cases(n: Net): Case[] {
       name: `${n.tag} an error about a flow whose REV entry expired while its FWD entry lives (a server quieter than the timeout): translated`,
       setup: (dp) => {
         setup(dp);
-        const ct = dp.map(ctMapOf(n.family));
-        ct.update(
-          encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40101, dport: 53, proto: 'udp' }),
-          encodeCtVal({ expiresNs: 1n << 62n, addr: n.remoteBe, addr2: null, port: 5353, port2: 0, svcId: 30, backendId: 2, type: CT_TYPE.FWD, state: 0, flags: 0, tcpFlagsSeen: 0 }),
-        );
-        ct.update(
-          encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 5353, dport: 40101, proto: 'udp' }),
-          encodeCtVal({ expiresNs: 1n, addr: n.clusterIp, addr2: n.pod, port: 53, port2: 40101, svcId: 30, backendId: 2, type: CT_TYPE.REV, state: 0, flags: 0, tcpFlagsSeen: 0 }),
-        );
+        dp.putFlow({ saddr: n.pod, daddr: n.clusterIp, sport: 40101, dport: 53, proto: 'udp' }, { expiresNs: 1n << 62n, addr: n.remoteBe, addr2: null, port: 5353, port2: 0, svcId: 30, backendId: 2, type: CT_TYPE.FWD, state: 0, flags: 0, tcpFlagsSeen: 0 });
+        dp.putFlow({ saddr: n.remoteBe, daddr: n.pod, sport: 5353, dport: 40101, proto: 'udp' }, { expiresNs: 1n, addr: n.clusterIp, addr2: n.pod, port: 53, port2: 40101, svcId: 30, backendId: 2, type: CT_TYPE.REV, state: 0, flags: 0, tcpFlagsSeen: 0 });
       },
       steps: [{
         what: 'port unreachable from the backend, heard from the ClusterIP', prog: 'tc_ingress', config: FROM_WIRE,

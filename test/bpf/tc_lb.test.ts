@@ -22,12 +22,14 @@ const NODEPORT = 30080;
 const MAGLEV_BACKENDS = (n: Net): MaglevBackend[] =>
   [[1, n.remoteBe], [2, n.remoteBe2], [3, n.localBe], [4, n.localBe2]].map(([id, a]) => ({ id: id as number, name: `${a}:8080` }));
 
+const syn = (src: string, dst: string, sport: number, dport: number): PacketSpec => ({ src, dst, proto: 'tcp', sport, dport });
+const tcp = (src: string, dst: string, sport: number, dport: number, flags: PacketSpec['tcpFlags'], extra: Partial<PacketSpec> = {}): PacketSpec =>
+  ({ src, dst, proto: 'tcp', sport, dport, tcpFlags: flags, ...extra });
+
 /** Its own case: BPF_F_TEST_SKB_CHECKSUM_COMPLETE needs Linux 6.11. */
 function checksumCompleteCase(n: Net): Case {
   const cip: SvcKey = { addr: n.clusterIp, port: 80, proto: 'tcp' };
   const np: SvcKey = { addr: n.node, port: NODEPORT, proto: 'tcp' };
-  const syn = (src: string, dst: string, sport: number, dport: number): PacketSpec => ({ src, dst, proto: 'tcp', sport, dport });
-  const tcp = (src: string, dst: string, sport: number, dport: number, flags: PacketSpec['tcpFlags']): PacketSpec => ({ src, dst, proto: 'tcp', sport, dport, tcpFlags: flags });
   return {
     // BPF_F_TEST_SKB_CHECKSUM_COMPLETE (6.11+): the test run sets skb->csum to the packet's sum,
     // and fails with EBADMSG when it no longer is after the program. The pseudo-header helper
@@ -64,9 +66,6 @@ function cases(n: Net): Case[] {
     dp.setBackend(5, { addr: n.pod, port: 8080, flags: BE_F.LOCAL });
     dp.setBackend(6, { addr: n.localBe, port: 5353, flags: BE_F.LOCAL });
   };
-  const syn = (src: string, dst: string, sport: number, dport: number): PacketSpec => ({ src, dst, proto: 'tcp', sport, dport });
-  const tcp = (src: string, dst: string, sport: number, dport: number, flags: PacketSpec['tcpFlags'], extra: Partial<PacketSpec> = {}): PacketSpec =>
-    ({ src, dst, proto: 'tcp', sport, dport, tcpFlags: flags, ...extra });
   const inSnatRange = (port: number | undefined) => {
     expect(port).toBeGreaterThanOrEqual(SNAT_RANGE.min);
     expect(port).toBeLessThanOrEqual(SNAT_RANGE.max);
@@ -507,10 +506,7 @@ function cases(n: Net): Case[] {
         be(dp);
         dp.setService({ frontend: cip, svcId: 38, slots: [2] });
         // A FWD entry to backend 1 that expired at boot.
-        dp.map(ctMapOf(n.family)).update(
-          encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40018, dport: 80, proto: 'tcp' }),
-          encodeCtVal({ expiresNs: 1n, addr: n.remoteBe, addr2: null, port: 8080, port2: 0, svcId: 38, backendId: 1, type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0x10 }),
-        );
+        dp.putFlow({ saddr: n.pod, daddr: n.clusterIp, sport: 40018, dport: 80, proto: 'tcp' }, { expiresNs: 1n, addr: n.remoteBe, addr2: null, port: 8080, port2: 0, svcId: 38, backendId: 1, type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0x10 });
       },
       steps: [{
         what: 'ACK on a dead entry is balanced anew', prog: 'tc_ingress', config: FROM_PODS, in: tcp(n.pod, n.clusterIp, 40018, 80, { ack: true }), verdict: TC.pass,
@@ -562,10 +558,7 @@ function cases(n: Net): Case[] {
         be(dp);
         dp.setService({ frontend: cipUdp, svcId: 43, slots: [1] });
         // The REV entry of a UDP flow to backend 1 that expired at boot.
-        dp.map(ctMapOf(n.family)).update(
-          encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 5353, dport: 40020, proto: 'udp' }),
-          encodeCtVal({ expiresNs: 1n, addr: n.clusterIp, addr2: n.pod, port: 53, port2: 40020, svcId: 43, backendId: 1, type: CT_TYPE.REV, state: 0, flags: 0, tcpFlagsSeen: 0 }),
-        );
+        dp.putFlow({ saddr: n.remoteBe, daddr: n.pod, sport: 5353, dport: 40020, proto: 'udp' }, { expiresNs: 1n, addr: n.clusterIp, addr2: n.pod, port: 53, port2: 40020, svcId: 43, backendId: 1, type: CT_TYPE.REV, state: 0, flags: 0, tcpFlagsSeen: 0 });
       },
       steps: [{
         what: 'the backend\'s datagram passes as sent', prog: 'tc_ingress', config: FROM_WIRE, in: { src: n.remoteBe, dst: n.pod, proto: 'udp', sport: 5353, dport: 40020 }, verdict: TC.pass,
@@ -612,15 +605,8 @@ function cases(n: Net): Case[] {
         be(dp);
         dp.setService({ frontend: cip, svcId: 47, slots: [2] });
         // The client half-closed (FWD closing, expired); the backend still sends (REV live). To backend 1.
-        const ct = dp.map(ctMapOf(n.family));
-        ct.update(
-          encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40024, dport: 80, proto: 'tcp' }),
-          encodeCtVal({ expiresNs: 1n, addr: n.remoteBe, addr2: null, port: 8080, port2: 0, svcId: 47, backendId: 1, type: CT_TYPE.FWD, state: CT_STATE.CLOSING, flags: 0, tcpFlagsSeen: 0x11 }),
-        );
-        ct.update(
-          encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 8080, dport: 40024, proto: 'tcp' }),
-          encodeCtVal({ expiresNs: 1n << 62n, addr: n.clusterIp, addr2: n.pod, port: 80, port2: 40024, svcId: 47, backendId: 1, type: CT_TYPE.REV, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0x10 }),
-        );
+        dp.putFlow({ saddr: n.pod, daddr: n.clusterIp, sport: 40024, dport: 80, proto: 'tcp' }, { expiresNs: 1n, addr: n.remoteBe, addr2: null, port: 8080, port2: 0, svcId: 47, backendId: 1, type: CT_TYPE.FWD, state: CT_STATE.CLOSING, flags: 0, tcpFlagsSeen: 0x11 });
+        dp.putFlow({ saddr: n.remoteBe, daddr: n.pod, sport: 8080, dport: 40024, proto: 'tcp' }, { expiresNs: 1n << 62n, addr: n.clusterIp, addr2: n.pod, port: 80, port2: 40024, svcId: 47, backendId: 1, type: CT_TYPE.REV, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0x10 });
       },
       steps: [
         {
@@ -643,15 +629,8 @@ function cases(n: Net): Case[] {
       setup: (dp) => {
         be(dp);
         dp.setService({ frontend: np, svcId: 52, slots: [1], flags: SVC_F.NODEPORT });
-        const ct = dp.map(ctMapOf(n.family));
-        ct.update(
-          encodeCtKey({ saddr: n.external, daddr: n.node, sport: 50010, dport: NODEPORT, proto: 'tcp' }),
-          encodeCtVal({ expiresNs: 1n, addr: n.remoteBe, addr2: n.node, port: 8080, port2: 61000, svcId: 52, backendId: 1, type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: CT_F.SNAT | CT_F.EXTERNAL, tcpFlagsSeen: 0x10 }),
-        );
-        ct.update(
-          encodeCtKey({ saddr: n.remoteBe, daddr: n.node, sport: 8080, dport: 61000, proto: 'tcp' }),
-          encodeCtVal({ expiresNs: 1n << 62n, addr: n.node, addr2: n.external2, port: NODEPORT, port2: 50011, svcId: 52, backendId: 1, type: CT_TYPE.REV, state: CT_STATE.ESTABLISHED, flags: CT_F.SNAT | CT_F.EXTERNAL, tcpFlagsSeen: 0x10 }),
-        );
+        dp.putFlow({ saddr: n.external, daddr: n.node, sport: 50010, dport: NODEPORT, proto: 'tcp' }, { expiresNs: 1n, addr: n.remoteBe, addr2: n.node, port: 8080, port2: 61000, svcId: 52, backendId: 1, type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: CT_F.SNAT | CT_F.EXTERNAL, tcpFlagsSeen: 0x10 });
+        dp.putFlow({ saddr: n.remoteBe, daddr: n.node, sport: 8080, dport: 61000, proto: 'tcp' }, { expiresNs: 1n << 62n, addr: n.node, addr2: n.external2, port: NODEPORT, port2: 50011, svcId: 52, backendId: 1, type: CT_TYPE.REV, state: CT_STATE.ESTABLISHED, flags: CT_F.SNAT | CT_F.EXTERNAL, tcpFlagsSeen: 0x10 });
       },
       steps: [{
         what: 'the old client\'s ACK starts a flow of its own (another SNAT port)', prog: 'tc_ingress', config: FROM_WIRE,
@@ -667,15 +646,8 @@ function cases(n: Net): Case[] {
       setup: (dp) => {
         be(dp);
         dp.setService({ frontend: np, svcId: 53, slots: [1], flags: SVC_F.NODEPORT });
-        const ct = dp.map(ctMapOf(n.family));
-        ct.update(
-          encodeCtKey({ saddr: n.external, daddr: n.node, sport: 50012, dport: NODEPORT, proto: 'tcp' }),
-          encodeCtVal({ expiresNs: 1n << 62n, addr: n.remoteBe, addr2: n.node, port: 8080, port2: 61001, svcId: 53, backendId: 1, type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: CT_F.SNAT | CT_F.EXTERNAL, tcpFlagsSeen: 0x10 }),
-        );
-        ct.update(
-          encodeCtKey({ saddr: n.remoteBe, daddr: n.node, sport: 8080, dport: 61000, proto: 'tcp' }),
-          encodeCtVal({ expiresNs: 1n, addr: n.node, addr2: n.external, port: NODEPORT, port2: 50012, svcId: 53, backendId: 1, type: CT_TYPE.REV, state: CT_STATE.ESTABLISHED, flags: CT_F.SNAT | CT_F.EXTERNAL, tcpFlagsSeen: 0x10 }),
-        );
+        dp.putFlow({ saddr: n.external, daddr: n.node, sport: 50012, dport: NODEPORT, proto: 'tcp' }, { expiresNs: 1n << 62n, addr: n.remoteBe, addr2: n.node, port: 8080, port2: 61001, svcId: 53, backendId: 1, type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: CT_F.SNAT | CT_F.EXTERNAL, tcpFlagsSeen: 0x10 });
+        dp.putFlow({ saddr: n.remoteBe, daddr: n.node, sport: 8080, dport: 61000, proto: 'tcp' }, { expiresNs: 1n, addr: n.node, addr2: n.external, port: NODEPORT, port2: 50012, svcId: 53, backendId: 1, type: CT_TYPE.REV, state: CT_STATE.ESTABLISHED, flags: CT_F.SNAT | CT_F.EXTERNAL, tcpFlagsSeen: 0x10 });
       },
       steps: [{
         what: 'the backend\'s packet to the old SNAT port passes untranslated; the dead entry goes', prog: 'tc_ingress', config: FROM_WIRE,
@@ -688,15 +660,8 @@ function cases(n: Net): Case[] {
       setup: (dp) => {
         be(dp);
         dp.setService({ frontend: cipUdp, svcId: 48, slots: [1] });
-        const ct = dp.map(ctMapOf(n.family));
-        ct.update(
-          encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40025, dport: 53, proto: 'udp' }),
-          encodeCtVal({ expiresNs: 1n << 62n, addr: n.remoteBe, addr2: null, port: 5353, port2: 0, svcId: 48, backendId: 1, type: CT_TYPE.FWD, state: 0, flags: 0, tcpFlagsSeen: 0 }),
-        );
-        ct.update(
-          encodeCtKey({ saddr: n.remoteBe, daddr: n.pod, sport: 5353, dport: 40025, proto: 'udp' }),
-          encodeCtVal({ expiresNs: 1n, addr: n.clusterIp, addr2: n.pod, port: 53, port2: 40025, svcId: 48, backendId: 1, type: CT_TYPE.REV, state: 0, flags: 0, tcpFlagsSeen: 0 }),
-        );
+        dp.putFlow({ saddr: n.pod, daddr: n.clusterIp, sport: 40025, dport: 53, proto: 'udp' }, { expiresNs: 1n << 62n, addr: n.remoteBe, addr2: null, port: 5353, port2: 0, svcId: 48, backendId: 1, type: CT_TYPE.FWD, state: 0, flags: 0, tcpFlagsSeen: 0 });
+        dp.putFlow({ saddr: n.remoteBe, daddr: n.pod, sport: 5353, dport: 40025, proto: 'udp' }, { expiresNs: 1n, addr: n.clusterIp, addr2: n.pod, port: 53, port2: 40025, svcId: 48, backendId: 1, type: CT_TYPE.REV, state: 0, flags: 0, tcpFlagsSeen: 0 });
       },
       steps: [{
         what: 'the server\'s datagram comes from the ClusterIP', prog: 'tc_ingress', config: FROM_WIRE,
@@ -710,10 +675,7 @@ function cases(n: Net): Case[] {
         be(dp);
         dp.setService({ frontend: np, svcId: 39, slots: [1], flags: SVC_F.NODEPORT });
         // The only port in the range is taken by another flow's REV entry.
-        dp.map(ctMapOf(n.family)).update(
-          encodeCtKey({ saddr: n.remoteBe, daddr: n.node, sport: 8080, dport: 61000, proto: 'tcp' }),
-          encodeCtVal({ expiresNs: 1n << 62n, addr: n.node, addr2: n.external2, port: NODEPORT, port2: 1, svcId: 39, backendId: 1, type: CT_TYPE.REV, state: 0, flags: 1, tcpFlagsSeen: 0 }),
-        );
+        dp.putFlow({ saddr: n.remoteBe, daddr: n.node, sport: 8080, dport: 61000, proto: 'tcp' }, { expiresNs: 1n << 62n, addr: n.node, addr2: n.external2, port: NODEPORT, port2: 1, svcId: 39, backendId: 1, type: CT_TYPE.REV, state: 0, flags: 1, tcpFlagsSeen: 0 });
       },
       steps: [{
         what: 'dropped with snat_no_port', prog: 'tc_ingress', config: { ...FROM_WIRE, snatPortMin: 61000, snatPortMax: 61000 },
