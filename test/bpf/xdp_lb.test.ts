@@ -182,25 +182,26 @@ describe('xdp_lb datapath', () => {
       const next = feedObj.map('syn_feed_next');
       // The packet handed in is only a buffer of the right length: each repetition overwrites it.
       const junk = Buffer.alloc(54, 0xee);
+      /** The feed into the program `fd`, three repetitions from frame 0: the last packet, and the flows created. */
+      const feedThree = (fd: number) => {
+        next.update(encodeU32(0), encodeU32(fd));
+        setState(0, 3);
+        const before = fx.dp.counters();
+        const r = feed.testRun({ data: junk, repeat: 3 });
+        expect(r.retval).toBe(TC.pass);
+        return { r, created: counterDelta(before, fx.dp.counters()).events.ct_created ?? 0 };
+      };
 
       // The feed alone (tail call to a program that returns): nothing is created, every frame is used.
-      next.update(encodeU32(0), encodeU32(feedObj.program('tc_feed_return').fd));
-      setState(0, 3);
-      let before = fx.dp.counters();
-      let r = feed.testRun({ data: junk, repeat: 3 });
-      expect(r.retval).toBe(TC.pass);
-      expect(r.data.equals(frames[2]!)).toBe(true);
+      let fed = feedThree(feedObj.program('tc_feed_return').fd);
+      expect(fed.r.data.equals(frames[2]!)).toBe(true);
       expect(state.lookup(encodeU32(0))!.readUInt32LE(0)).toBe(3);
-      expect(counterDelta(before, fx.dp.counters()).events.ct_created ?? 0).toBe(0);
+      expect(fed.created).toBe(0);
 
       // Into tc_ingress: three repetitions are three new flows, each DNATed (the last one comes out).
-      next.update(encodeU32(0), encodeU32(fx.dp.program('tc_ingress', FROM_PODS).fd));
-      setState(0, 3);
-      before = fx.dp.counters();
-      r = feed.testRun({ data: junk, repeat: 3 });
-      expect(r.retval).toBe(TC.pass);
-      expect(r.data.equals(buildPacket({ src: n.external, dst: n.remoteBe, proto: 'tcp', sport: 40102, dport: 8080 }))).toBe(true);
-      expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(3);
+      fed = feedThree(fx.dp.program('tc_ingress', FROM_PODS).fd);
+      expect(fed.r.data.equals(buildPacket({ src: n.external, dst: n.remoteBe, proto: 'tcp', sport: 40102, dport: 8080 }))).toBe(true);
+      expect(fed.created).toBe(3);
       const ct = fx.dp.map(MAP.ct4);
       for (const k of flows) expect(decodeCtVal(ct.lookup(encodeCtKey(k))!, 4)).toMatchObject({ addr: n.remoteBe, port: 8080, svcId: 71 });
 
@@ -208,8 +209,8 @@ describe('xdp_lb datapath', () => {
       // last verdict is its drop, and no repetition found a flow).
       fx.dp.clearFlows();
       setState(0, 3);
-      before = fx.dp.counters();
-      r = feed.testRun({ data: junk, repeat: 4 });
+      const before = fx.dp.counters();
+      const r = feed.testRun({ data: junk, repeat: 4 });
       expect(r.retval).toBe(TC.drop);
       expect(state.lookup(encodeU32(0))!.readUInt32LE(0)).toBe(3);
       expect(counterDelta(before, fx.dp.counters()).events).toMatchObject({ ct_created: 3 });
@@ -223,22 +224,12 @@ describe('xdp_lb datapath', () => {
       const ctFloor = BpfObject.open(bpfObjectPath('ct_floor'), { pinRoot: fx.fs!.path }).setRodata(CONFIG_GLOBAL, encodeConfig(FROM_WIRE)).load();
       try {
         fx.dp.clearFlows();
-        next.update(encodeU32(0), encodeU32(ctFloor.program('tc_ct_floor').fd));
-        setState(0, 3);
-        before = fx.dp.counters();
-        r = feed.testRun({ data: junk, repeat: 3 });
-        expect(r.retval).toBe(TC.pass);
-        expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(3);
+        expect(feedThree(ctFloor.program('tc_ct_floor').fd).created).toBe(3);
         for (const k of flows) expect(decodeCtVal(ct.lookup(encodeCtKey(k))!, 4)).toMatchObject({ port: 8080, addr2: V4.node, flags: CT_F.SNAT | CT_F.EXTERNAL });
 
         // Into tc_flow_floor (one insert per flow): one FWD entry per frame, and nothing else.
         fx.dp.clearFlows();
-        next.update(encodeU32(0), encodeU32(ctFloor.program('tc_flow_floor').fd));
-        setState(0, 3);
-        before = fx.dp.counters();
-        r = feed.testRun({ data: junk, repeat: 3 });
-        expect(r.retval).toBe(TC.pass);
-        expect(counterDelta(before, fx.dp.counters()).events.ct_created).toBe(3);
+        expect(feedThree(ctFloor.program('tc_flow_floor').fd).created).toBe(3);
         expect([...ct.keys()]).toHaveLength(3);
         for (const k of flows) expect(decodeCtVal(ct.lookup(encodeCtKey(k))!, 4)).toMatchObject({ port: 8080, type: 1, addr2: null });
       } finally {
