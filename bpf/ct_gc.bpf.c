@@ -25,18 +25,6 @@ struct gc_state {
 	struct ekp_gc_result r;
 };
 
-/* Expired, and its other half gone or expired too (ct_other_live): the
- * datapath would not use it again. */
-EKP_INLINE int gc_dead4(const struct ekp_ct4_key *k4, const struct ekp_ct_val *v, __u64 now)
-{
-	return !ct4_live(k4, v, now);
-}
-
-EKP_INLINE int gc_dead6(const struct ekp_ct_key *k, const struct ekp_ct_val *v, __u64 now)
-{
-	return !ct_live(k, v, now);
-}
-
 EKP_INLINE long gc_one(struct ekp_ct_val *v, struct gc_state *s, int dead, long deleted)
 {
 	s->r.entries++;
@@ -51,14 +39,14 @@ EKP_INLINE long gc_one(struct ekp_ct_val *v, struct gc_state *s, int dead, long 
 
 static long gc_ct4(struct bpf_map *map, struct ekp_ct4_key *k, struct ekp_ct_val *v, struct gc_state *s)
 {
-	int dead = gc_dead4(k, v, s->now);
+	int dead = !ct4_live(k, v, s->now); /* expired, its other half too */
 
 	return gc_one(v, s, dead, dead ? bpf_map_delete_elem(&ekp_ct4_v2, k) : -1);
 }
 
 static long gc_ct6(struct bpf_map *map, struct ekp_ct_key *k, struct ekp_ct_val *v, struct gc_state *s)
 {
-	int dead = gc_dead6(k, v, s->now);
+	int dead = !ct_live(k, v, s->now);
 
 	return gc_one(v, s, dead, dead ? bpf_map_delete_elem(&ekp_ct_v2, k) : -1);
 }
@@ -186,12 +174,12 @@ EKP_INLINE int gc_iter(struct bpf_iter__bpf_map_elem *ctx, int v6)
 	if (key && v) {
 		if (v6) {
 			__builtin_memcpy(&k, key, sizeof(k));
-			dead = gc_dead6(&k, v, s->now);
+			dead = !ct_live(&k, v, s->now);
 			if (dead)
 				rc = bpf_map_delete_elem(&ekp_ct_v2, &k);
 		} else {
 			__builtin_memcpy(&k4, key, sizeof(k4));
-			dead = gc_dead4(&k4, v, s->now);
+			dead = !ct4_live(&k4, v, s->now);
 			if (dead)
 				rc = bpf_map_delete_elem(&ekp_ct4_v2, &k4);
 		}

@@ -1,6 +1,3 @@
-/** Ids or slots ran out: the map sizes are too small for what is asked (a service is left as it was). */
-export class OutOfSpace extends RangeError {}
-
 /** Small integer ids (svc_id, backend id) from [min, max], lowest free first. */
 export class IdAllocator {
   /** A bit per id in [min, max]: a fixed few KB where a Set grew by an entry per backend. */
@@ -42,7 +39,7 @@ export class IdAllocator {
       }
     }
     while (this.next <= this.max && this.has(this.next)) this.next++;
-    if (this.next > this.max) throw new OutOfSpace(`no free id left in ${this.min}..${this.max} (raise the map size)`);
+    if (this.next > this.max) throw new RangeError(`no free id left in ${this.min}..${this.max} (raise the map size)`);
     this.mark(this.next, true);
     return this.next++;
   }
@@ -83,7 +80,7 @@ export class SlotPool {
     const start = (h: { off: number }) => Math.ceil(h.off / a) * a;
     const i = this.holes.findIndex((h) => start(h) + want <= h.off + h.len);
     if (i < 0) {
-      throw new OutOfSpace(`slot pool full: need ${len} slots, ${this.capacity - this.usedSlots} of ${this.capacity} free but fragmented or too few (raise --bpf-slots)`);
+      throw new RangeError(`slot pool full: need ${len} slots, ${this.capacity - this.usedSlots} of ${this.capacity} free but fragmented or too few (raise --bpf-slots)`);
     }
     const off = start(this.holes[i]!);
     this.take(i, off, want);

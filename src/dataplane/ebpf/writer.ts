@@ -78,6 +78,7 @@ export interface WriteStats {
 /** The name Maglev hashes: part of the table's identity across restarts, so it stays text. */
 const maglevName = (b: Backend) => `${b.ip}|${b.port}`;
 const BACKEND_VAL_SIZE = LAYOUT.ekp_backend_val.size;
+const RANGE_SVC_ID = LAYOUT.ekp_srcrange_key.fields.svc_id.offset;
 const SLOT_ENTRY_SIZE = LAYOUT.ekp_slot_pair.size;
 const hex = (b: Buffer) => b.toString('hex');
 
@@ -218,8 +219,7 @@ export class ServiceWriter {
             if (a.region) regionFrees.push(a.region);
             this.adopted.delete(k);
           }
-          const rangeSvcId = LAYOUT.ekp_srcrange_key.fields.svc_id.offset;
-          for (const [k] of this.maps.srcRange.entries()) if (k.readUInt32LE(rangeSvcId) === hold.svcId) rangeDeletes.set(hex(k), Buffer.from(k));
+          for (const [k] of this.maps.srcRange.entries()) if (k.readUInt32LE(RANGE_SVC_ID) === hold.svcId) rangeDeletes.set(hex(k), Buffer.from(k));
           if (this.adoptedSvcIds.delete(hold.svcId)) svcIdReleases.push(hold.svcId);
           affinityDirty = true;
           release();
@@ -282,7 +282,7 @@ export class ServiceWriter {
           plan.push({ entry, k, old, region, same });
         }
       } catch (e) {
-        // Ids or slots ran out (OutOfSpace), or the service cannot be written at all (a Maglev
+        // Ids or slots ran out, or the service cannot be written at all (a Maglev
         // size below the smallest table): what this attempt took goes back, the service keeps
         // what it had, and everything else is programmed. The error is reported as it is.
         for (const r of fresh) this.pool.release(r.off, r.len);
@@ -360,9 +360,8 @@ export class ServiceWriter {
       }
       const liveRanges = new Set<string>();
       for (const p of this.byService.values()) if (p.ranges) for (const k of p.ranges.keys()) liveRanges.add(k);
-      const rangeSvcId = LAYOUT.ekp_srcrange_key.fields.svc_id.offset;
       for (const [k] of this.maps.srcRange.entries()) {
-        if (!liveRanges.has(hex(k)) && !heldIds.has(k.readUInt32LE(rangeSvcId))) rangeDeletes.set(hex(k), Buffer.from(k));
+        if (!liveRanges.has(hex(k)) && !heldIds.has(k.readUInt32LE(RANGE_SVC_ID))) rangeDeletes.set(hex(k), Buffer.from(k));
       }
       for (const [k, a] of this.adopted) {
         if (heldKeys.has(k)) continue;
