@@ -113,9 +113,11 @@ class EbpfDataplane implements Dataplane {
     this.fullSyncs.committed(full);
     this.ctx.log.debug('maps written', { full, ...stats });
     // Said once per service and error, not every sync: it is tried again every apply.
-    const starved = new Set(stats.notProgrammed.map((n) => `${n.service}\n${n.error}`));
+    const starved = new Set<string>();
     for (const n of stats.notProgrammed) {
-      if (!this.starved.has(`${n.service}\n${n.error}`)) this.ctx.log.warn('service port not programmed: it keeps what it had', { service: n.service, error: n.error });
+      const said = `${n.service}\n${n.error}`;
+      starved.add(said);
+      if (!this.starved.has(said)) this.ctx.log.warn('service port not programmed: it keeps what it had', { service: n.service, error: n.error });
     }
     this.starved = starved;
     if (stats.entriesLeftOut !== this.leftOut) {
