@@ -8,8 +8,9 @@ import { networkInterfaces } from 'node:os';
 export function interfaceAddresses(devices: readonly string[] | null): string[] {
   const out: string[] = [];
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    // ekp-* interfaces are ours (ipvs mode's ekp-ipvs0 holds service VIPs, not node addresses).
-    if (name === 'lo' || name.startsWith('ekp-') || (devices && !devices.includes(name))) continue;
+    // ekp-* interfaces are ours (ipvs mode's ekp-ipvs0 holds service VIPs, not node addresses);
+    // kube-ipvs0 is the same, left by upstream kube-proxy's ipvs mode.
+    if (name === 'lo' || name.startsWith('ekp-') || name === 'kube-ipvs0' || (devices && !devices.includes(name))) continue;
     for (const a of addrs ?? []) {
       if (a.internal || (a.family === 'IPv6' && a.address.toLowerCase().startsWith('fe80:'))) continue;
       out.push(a.address);

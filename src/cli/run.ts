@@ -115,6 +115,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     }
     if (parsed?.ok) {
       return nodeContextFromNode(parsed.value, {
+        localAddresses: ctx.nodeAddresses(),
         ...(cfg.nodePortAddresses.length ? { nodePortAddresses: cfg.nodePortAddresses } : {}),
         ...(cfg.clusterCIDRs.length ? { clusterCIDRs: cfg.clusterCIDRs } : {}),
         masqueradeAll: cfg.masqueradeAll,

@@ -93,6 +93,11 @@ function resolveNodeUncached(ctx: NodeContext): ResolvedNode {
 }
 
 export interface NodeConfig {
+  /**
+   * The addresses of the node's own interfaces. NodePorts are served on them too: kube-proxy's
+   * default is every local address, and a second NIC is rarely in the Node object.
+   */
+  readonly localAddresses?: readonly string[];
   readonly nodePortAddresses?: readonly string[];
   readonly clusterCIDRs?: readonly string[];
   readonly masqueradeAll?: boolean;
@@ -100,7 +105,7 @@ export interface NodeConfig {
 
 /**
  * Builds a NodeContext from this node's v1 Node: InternalIPs before ExternalIPs, so the first address
- * of each family is the primary node IP as kube-proxy picks it. clusterCIDRs default to the node's
+ * of each family is the primary node IP as kube-proxy picks it, then the interfaces' addresses. clusterCIDRs default to the node's
  * podCIDRs (kube-proxy's --detect-local-mode=NodeCIDR) when not configured.
  */
 export function nodeContextFromNode(node: Node, config: NodeConfig = {}): NodeContext {
@@ -112,7 +117,7 @@ export function nodeContextFromNode(node: Node, config: NodeConfig = {}): NodeCo
   return {
     nodeName: node.metadata.name,
     ...(zone !== undefined && zone !== '' ? { zone } : {}),
-    nodeAddresses: [...new Set(ordered)],
+    nodeAddresses: [...new Set([...ordered, ...(config.localAddresses ?? [])])],
     ...(config.nodePortAddresses ? { nodePortAddresses: config.nodePortAddresses } : {}),
     clusterCIDRs: config.clusterCIDRs ?? node.spec.podCIDRs,
     masqueradeAll: config.masqueradeAll ?? false,

@@ -110,12 +110,14 @@ export class SyncLoop implements SourceSink {
     const start = this.clock.now();
     // By time, not only by the runner's periodic timer: every run re-arms that timer, so
     // changes coming more often than syncPeriod would hold the full sync off for good.
-    const full = this.needFull || reason === 'periodic' || start - this.lastFull >= this.opts.syncPeriodMs;
+    let full = this.needFull || reason === 'periodic' || start - this.lastFull >= this.opts.syncPeriodMs;
     const node = this.opts.nodeContext(this.store.node);
     if (this.builtFor === null || !deepEqual(this.builtFor, node)) {
-      // Every Service depends on the node: nothing computed for another one can be reused.
+      // Every Service depends on the node, which changes without a Node event too (an interface's
+      // address came or went): nothing computed for another one can be reused, and all go now.
       for (const b of this.byService.values()) b.inputs = null;
       this.builtFor = node;
+      full = true;
     }
     const dirty = full ? new Set(this.store.serviceKeys().concat([...this.byService.keys()])) : this.dirty;
     this.dirty = new Set();

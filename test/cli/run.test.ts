@@ -119,6 +119,11 @@ describe('auto mode falls back when the BPF probe fails', () => {
   let manifests: string;
   beforeAll(() => {
     ns = TestNetns.create('auto');
+    // An address the Node object does not list, as a second NIC's usually is not.
+    ns.ip('link', 'add', 'ekpt0', 'type', 'veth', 'peer', 'name', 'ekpt1');
+    ns.ip('addr', 'add', '10.77.0.1/24', 'dev', 'ekpt0');
+    ns.ip('link', 'set', 'ekpt0', 'up');
+    ns.ip('link', 'set', 'ekpt1', 'up');
     manifests = mkdtempSync(join(tmpdir(), 'ekpt-manifests-'));
   });
   afterAll(() => {
@@ -126,11 +131,13 @@ describe('auto mode falls back when the BPF probe fails', () => {
     rmSync(manifests, { recursive: true, force: true });
   });
 
-  it('picks nftables (this kernel has no IP_VS), programs it, and says so on /proxyMode; names a bad field of its own Node object only', async () => {
+  it('picks nftables (this kernel has no IP_VS), programs it, and says so on /proxyMode; names a bad field of its own Node object only; serves NodePorts on the interfaces\' addresses', async () => {
     const { spawn } = await import('node:child_process');
     // Two Nodes: this one (n1) with an address that is not one, and another whose name it must not take.
     const node = (name: string, address: string) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { addresses: [{ type: 'InternalIP', address }] } });
     writeFileSync(join(manifests, 'nodes.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [node('n1', 'not-an-ip'), node('n2', '10.9.9.9')] }));
+    writeFileSync(join(manifests, 'np.json'), JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'np', namespace: 'default' },
+      spec: { type: 'NodePort', clusterIP: '10.96.7.7', clusterIPs: ['10.96.7.7'], ports: [{ port: 80, nodePort: 30777, protocol: 'TCP' }] } }));
     // Pins and cgroup of its own, so that removing other modes' state touches nothing of the machine's.
     const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--proxy-mode', 'auto', '--manifests', manifests,
       '--healthz-bind-address', '', '--metrics-bind-address', '127.0.0.1:10249', '--hostname-override', 'n1',
@@ -150,6 +157,8 @@ describe('auto mode falls back when the BPF probe fails', () => {
       expect(log).toMatch(/"mode":"nftables"/);
       expect(log).toMatch(/BPF disabled by EKP_PROBE_DISABLE_BPF/);
       expect(ns.exec(['nft', 'list', 'tables'])).toMatch(/ekp-proxy/);
+      // The Node object names no usable address: the interface's serves the NodePort anyway.
+      expect(ns.exec(['nft', 'list', 'ruleset'])).toMatch(/10\.77\.0\.1 \. tcp \. 30777/);
       while (!/Node field ignored/.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const said = log.split('\n').filter((l) => /Node/.test(l) && /ignored|unusable/.test(l));
       expect(said).toHaveLength(1);

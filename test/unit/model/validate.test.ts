@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nodeContextFromNode, parseEndpointSlice, parseNode, parseService, type Problem } from '../../../src/model/index.js';
+import { nodeContextFromNode, parseEndpointSlice, parseNode, parseService, resolveNode, type Problem } from '../../../src/model/index.js';
 import { ep, slice, svc } from './fixtures.js';
 
 const fieldsOf = (problems: readonly Problem[]): string[] => problems.map((p) => p.field);
@@ -447,5 +447,10 @@ describe('parseNode', () => {
       nodePortAddresses: ['primary'],
       masqueradeAll: true,
     });
+    // The interfaces' addresses come after the Node's, so the primary stays the InternalIP.
+    const withLocal = nodeContextFromNode(r.value, { localAddresses: ['10.0.5.1', '192.168.1.10'] });
+    expect(withLocal.nodeAddresses).toEqual(['192.168.1.10', 'fd00::10', '203.0.113.10', '10.0.5.1']);
+    expect(resolveNode(withLocal).nodePortAddresses[4]).toEqual(['192.168.1.10', '203.0.113.10', '10.0.5.1']);
+    expect(resolveNode({ ...withLocal, nodePortAddresses: ['primary'] }).nodePortAddresses).toEqual({ 4: ['192.168.1.10'], 6: ['fd00::10'] });
   });
 });

@@ -202,6 +202,39 @@ describe('SyncLoop', () => {
     await loop.stop();
   });
 
+  it('an interface address that comes without a Node event: the next sync, whatever started it, is full and serves NodePorts on it', async () => {
+    const clock = new FakeClock();
+    const applies: { changed: 'all' | string[]; services: Map<string, DesiredService> }[] = [];
+    let addresses = ['192.168.1.10'];
+    const loop = new SyncLoop({
+      consumer: { apply: async (u) => void applies.push({ changed: u.changed === 'all' ? 'all' : [...u.changed], services: new Map(u.state.services) }) },
+      nodeContext: () => ({ ...NODE, nodeAddresses: addresses }),
+      minSyncPeriodMs: 1000,
+      syncPeriodMs: 30_000,
+      clock,
+    });
+    const np = svc({ name: 'np', spec: { type: 'NodePort', clusterIP: '10.96.0.40', clusterIPs: ['10.96.0.40'], ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] } });
+    loop.changed({ kind: 'Service', key: 'default/np', previous: null, current: np });
+    loop.changed({ kind: 'Service', key: 'default/web', previous: null, current: web });
+    for (const k of ['Service', 'EndpointSlice', 'Node'] as const) loop.synced(k);
+    const tick = async (ms: number) => {
+      clock.advance(ms);
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+    };
+    await tick(0);
+    const nodePorts = () => applies.at(-1)!.services.get('default/np:http')?.frontends.filter((f) => f.kind === 'nodePort').map((f) => f.address);
+    expect(nodePorts()).toEqual(['192.168.1.10']);
+
+    addresses = ['192.168.1.10', '10.0.5.1'];
+    // Only web's slice changed; np was not touched, yet its NodePorts change.
+    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: null, current: webSlice });
+    await tick(1000);
+    expect(applies).toHaveLength(2);
+    expect(applies[1]!.changed).toBe('all');
+    expect(nodePorts()).toEqual(['10.0.5.1', '192.168.1.10']);
+    await loop.stop();
+  });
+
   it('bursts coalesce: 100 changes within minSyncPeriod make one partial sync', async () => {
     const t = setup();
     t.change('Service', 'default/web', null, web);
