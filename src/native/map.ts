@@ -129,6 +129,32 @@ export class BpfMap {
     }
   }
 
+  /**
+   * An array map's values for keys [first, first + count), packed, read in batches: a part
+   * of a large array without a pass over the rest. Keys past the end read as zeros.
+   */
+  arrayValues(first: number, count: number): Buffer {
+    const out = Buffer.alloc(count * this.valueBytes);
+    const n = native();
+    let got = 0;
+    // A batch resumes after its cursor key: to start at `first`, the cursor is the key before it.
+    let cursor: Buffer | null = first > 0 ? Buffer.from(new Uint32Array([first - 1]).buffer) : null;
+    while (got < count) {
+      const want = Math.min(LOOKUP_BATCH, count - got);
+      const keys = Buffer.alloc(4 * want);
+      const next = Buffer.alloc(Math.max(this.keySize, 8));
+      const r = this.call(() => n.mapLookupBatch(this.fd, cursor, next, keys, out.subarray(got * this.valueBytes, (got + want) * this.valueBytes), want));
+      if (!r.supported) {
+        for (; got < count; got++) this.lookup(Buffer.from(new Uint32Array([first + got]).buffer))?.copy(out, got * this.valueBytes);
+        break;
+      }
+      got += r.count;
+      if (r.done || r.count === 0) break;
+      cursor = next;
+    }
+    return out;
+  }
+
   /** Per-CPU values split into one Buffer per CPU. */
   splitPerCpu(value: Buffer): Buffer[] {
     if (!this.perCpu) return [value];

@@ -64,6 +64,11 @@ describe('map operations on every map type the datapath uses', () => {
     expect([...m.entries()].length).toBe(64);
     expect(() => m.update(u32(64), u64(1))).toThrow(/E2BIG|Argument list too long/);
     expect(() => m.delete(u32(1))).toThrow(/EINVAL/);
+    // A part of it in one read, from any index; past the end reads as zeros.
+    expect(m.arrayValues(1, 3)).toEqual(Buffer.concat([u64(11), u64(22), u64(33)]));
+    expect(m.arrayValues(2, 1)).toEqual(u64(22));
+    expect(m.arrayValues(62, 4)).toEqual(Buffer.alloc(32));
+    expect(m.arrayValues(0, 64).length).toBe(64 * 8);
   });
 
   it('per-CPU array: one value per possible CPU', () => {

@@ -17,10 +17,16 @@ export interface MapLike {
   entries(): Iterable<[Buffer, Buffer]>;
 }
 
+/** The slot pool, an array: read back in part at a restart. */
+export interface ArrayMapLike extends MapLike {
+  /** Values of keys [first, first + count), packed. */
+  arrayValues(first: number, count: number): Buffer;
+}
+
 export interface ServiceMaps {
   svc: MapLike;
   backend: MapLike;
-  slots: MapLike;
+  slots: ArrayMapLike;
   srcRange: MapLike;
   /** ClientIP affinity entries, which the writer deletes when their backend leaves the service. */
   affinity?: MapLike;
@@ -129,7 +135,9 @@ export class ServiceWriter {
   /**
    * Reads what a previous instance left: its regions stay reserved and its
    * backend ids are reused for the same address, so affinity entries and live
-   * tables stay valid until the first full sync replaces them.
+   * tables stay valid. The regions' contents are read back too: the first full
+   * sync keeps a region that already holds what it would write, so a restart
+   * needs no room for a second copy of the unchanged ones, and writes only the rest.
    */
   adopt(): { entries: number; backends: number } {
     for (const [k, v] of this.maps.svc.entries()) {
@@ -154,6 +162,7 @@ export class ServiceWriter {
         }
       }
     }
+    this.readRegions([...this.adopted.values()].flatMap((a) => (a.region ? [a.region] : [])));
     let backends = 0;
     for (const [k, v] of this.maps.backend.entries()) {
       const b = decodeBackendVal(v);
@@ -272,7 +281,6 @@ export class ServiceWriter {
             continue;
           }
           const old = this.regions.get(k) ?? this.adopted.get(k)?.region ?? undefined;
-          // An adopted region's content is unknown (slots: []): only its length compares.
           const same = old !== undefined && old.len === entry.slots.length && sameIds(old.slots, entry.slots);
           let region: Region | null = same ? old : null;
           if (!same && entry.slots.length) {
@@ -523,6 +531,21 @@ export class ServiceWriter {
   /** The entry keys (hex) of a service's frontends, without allocating anything. */
   private keysOf(s: DesiredService): string[] {
     return this.entriesOf(s, 0, () => 0, false).map((e) => hex(e.key));
+  }
+
+  /**
+   * Fills adopted regions' slots from the slot pool: one batched read of the span they cover,
+   * not of the whole pool (1M slots by default, most of them free).
+   */
+  private readRegions(regions: Region[]): void {
+    if (regions.length === 0) return;
+    const from = Math.floor(regions.reduce((m, r) => Math.min(m, r.off), Infinity) / SLOTS_PER_ENTRY);
+    const to = slotEntries(regions.reduce((m, r) => Math.max(m, r.off + r.len), 0));
+    const span = this.maps.slots.arrayValues(from, to - from);
+    const base = from * SLOTS_PER_ENTRY;
+    for (const r of regions) {
+      r.slots = Array.from({ length: r.len }, (_, i) => span.readUInt32LE((r.off + i - base) * 4));
+    }
   }
 
   private adoptedSvcId(s: DesiredService): number | undefined {

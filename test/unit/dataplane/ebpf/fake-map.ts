@@ -28,6 +28,13 @@ export class FakeMap implements MapLike {
     for (let i = 0; i < n; i++) if (this.data.delete(keys.subarray(i * this.keySize, (i + 1) * this.keySize).toString('hex'))) d++;
     return d;
   }
+  /** As an array map: keys are u32 indexes, and one never written reads as zeros. */
+  arrayValues(first: number, count: number): Buffer {
+    this.log.push(`${this.name} arrayValues ${count}`);
+    const out = Buffer.alloc(count * this.valueSize);
+    for (let i = 0; i < count; i++) this.data.get(Buffer.from(new Uint32Array([first + i]).buffer).toString('hex'))?.copy(out, i * this.valueSize);
+    return out;
+  }
   *entries(): IterableIterator<[Buffer, Buffer]> {
     for (const [k, v] of [...this.data]) yield [Buffer.from(k, 'hex'), v];
   }

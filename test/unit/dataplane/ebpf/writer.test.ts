@@ -212,21 +212,48 @@ describe('ServiceWriter', () => {
     expect(dump(m)).toEqual(['10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] ']);
   });
 
-  it('a restarted writer adopts the maps: same backend ids and svc id, then replaces every region', () => {
+  it('a restarted writer adopts the maps: same backend ids and svc id; a region that holds what it would write is kept, the others replaced', () => {
+    const m = maps();
+    const api = svc({ name: 'api', spec: { clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'] } });
+    const apiPods = slice({ service: 'api', endpoints: [ep('10.244.3.1'), ep('10.244.3.2'), ep('10.244.3.3')] });
+    writerFor(m).apply({ state: desired({ services: [web, api], endpointSlices: [twoPods, apiPods] }), changed: 'all' });
+    const before = new Map([...m.backend.entries()].map(([k, v]) => [k.toString('hex'), v.toString('hex')]));
+    const vals = () => new Map([...m.svc.entries()].map(([k, v]) => [decodeSvcKey(k).addr, decodeSvcVal(v)]));
+    const valsBefore = vals();
+
+    const again = writerFor(m);
+    expect(again.adopt()).toEqual({ entries: 2, backends: 5 });
+    // While it was down, api lost a pod; web is as it was.
+    const stats = again.apply({ state: desired({ services: [web, api], endpointSlices: [twoPods, slice({ service: 'api', endpoints: [ep('10.244.3.1'), ep('10.244.3.2')] })] }), changed: 'all' });
+    expect(dump(m)).toEqual([
+      '10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] ',
+      '10.96.0.20:80/6 external -> [10.244.3.1:8080 10.244.3.2:8080] ',
+    ]);
+    expect(stats.slotsWritten).toBe(2);
+    expect(vals().get('10.96.0.10')).toEqual(valsBefore.get('10.96.0.10'));
+    expect(vals().get('10.96.0.20')!.svcId).toBe(valsBefore.get('10.96.0.20')!.svcId);
+    expect(vals().get('10.96.0.20')!.slotOff).not.toBe(valsBefore.get('10.96.0.20')!.slotOff);
+    // The same ids for the same backends; the pod that went is freed.
+    const live = (rows: Iterable<[string, string]>) => [...rows].filter(([, v]) => decodeBackendVal(Buffer.from(v, 'hex')) !== null);
+    expect(live([...m.backend.entries()].map(([k, v]) => [k.toString('hex'), v.toString('hex')]))).toEqual(
+      live(before).filter(([, v]) => decodeBackendVal(Buffer.from(v, 'hex'))!.addr !== '10.244.3.3'));
+    // api's adopted region was freed after the flip; web's is still in use.
+    expect(again.usage().slots).toBe(4);
+  });
+
+  it('a restarted writer: an adopted region whose slots were changed behind its back is rewritten', () => {
     const m = maps();
     const state = desired({ services: [web], endpointSlices: [twoPods] });
     writerFor(m).apply({ state, changed: 'all' });
-    const before = new Map([...m.backend.entries()].map(([k, v]) => [k.toString('hex'), v.toString('hex')]));
-    const svcIdBefore = decodeSvcVal([...m.svc.entries()][0]![1]).svcId;
-
+    const [k, v] = [...m.slots.entries()][0]!;
+    const swapped = Buffer.from(v);
+    swapped.writeUInt32LE(v.readUInt32LE(4), 0);
+    swapped.writeUInt32LE(v.readUInt32LE(0), 4);
+    m.slots.update(k, swapped);
     const again = writerFor(m);
-    expect(again.adopt()).toEqual({ entries: 1, backends: 2 });
-    again.apply({ state, changed: 'all' });
-    expect(dump(m)).toEqual(['10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] ']);
-    expect(decodeSvcVal([...m.svc.entries()][0]![1]).svcId).toBe(svcIdBefore);
-    expect(new Map([...m.backend.entries()].map(([k, v]) => [k.toString('hex'), v.toString('hex')]))).toEqual(before);
-    // The adopted region was freed after the flip; only the new one is used.
-    expect(again.usage().slots).toBe(2);
+    again.adopt();
+    expect(again.apply({ state, changed: 'all' }).slotsWritten).toBe(2);
+    expect([...m.slots.entries()].some(([, x]) => x.equals(v))).toBe(true);
   });
 
   it('a restarted writer: a service emptied meanwhile gets no slots (not its old region\'s length over freed ids)', () => {
@@ -284,19 +311,24 @@ describe('ServiceWriter', () => {
     const sized = () => new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 16 } });
     const pods = (svcName: string, n: number, net: number) => slice({ service: svcName, endpoints: Array.from({ length: n }, (_, i) => ep(`10.244.${net}.${i + 1}`)) });
     const big = svc({ name: 'big', spec: { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'] } });
-    const state = desired({ services: [big, web], endpointSlices: [pods('big', 6, 5), pods('web', 4, 6)] });
-    sized().apply({ state, changed: 'all' });
+    sized().apply({ state: desired({ services: [big, web], endpointSlices: [pods('big', 6, 5), pods('web', 4, 6)] }), changed: 'all' });
     const before = dump(m);
+    // Both services' pods were replaced while it was down.
+    const state = desired({ services: [big, web], endpointSlices: [pods('big', 6, 7), pods('web', 4, 8)] });
+    const reference = maps();
+    new ServiceWriter(reference, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 16 } }).apply({ state, changed: 'all' });
+    const after = dump(reference);
 
     const again = sized();
     again.adopt();
     // Both old regions are held until the flip, so only one service gets a fresh region now.
     const r = again.apply({ state, changed: 'all' });
     expect(r.notProgrammed).toHaveLength(1);
-    expect(dump(m)).toEqual(before);
+    expect(dump(m).filter((row) => before.includes(row))).toHaveLength(1);
+    expect(dump(m).filter((row) => after.includes(row))).toHaveLength(1);
     // The flip freed the other's old region: the next apply writes the one left.
     expect(again.apply({ state, changed: new Set() }).notProgrammed).toEqual([]);
-    expect(dump(m)).toEqual(before);
+    expect(dump(m)).toEqual(after);
     expect(again.usage().slots).toBe(10);
   });
 
@@ -308,13 +340,14 @@ describe('ServiceWriter', () => {
     sized().apply({ state: desired({ services: [big, web], endpointSlices: [pods('big', 6, 5), pods('web', 4, 6)] }), changed: 'all' });
     const again = sized();
     again.adopt();
-    expect(again.apply({ state: desired({ services: [big, web], endpointSlices: [pods('big', 6, 5), pods('web', 4, 6)] }), changed: 'all' }).notProgrammed).toEqual([
+    // Both changed while it was down: big takes the free room, web must wait.
+    expect(again.apply({ state: desired({ services: [big, web], endpointSlices: [pods('big', 6, 7), pods('web', 4, 8)] }), changed: 'all' }).notProgrammed).toEqual([
       expect.objectContaining({ service: 'default/web:http' }),
     ]);
     // web goes before it was ever written by this instance.
-    again.apply({ state: desired({ services: [big], endpointSlices: [pods('big', 6, 5)] }), changed: new Set(['default/web:http']) });
-    expect(dump(m)).toEqual(['10.96.0.30:80/6 external -> [10.244.5.1:8080 10.244.5.2:8080 10.244.5.3:8080 10.244.5.4:8080 10.244.5.5:8080 10.244.5.6:8080] ']);
-    again.apply({ state: desired({ services: [big], endpointSlices: [pods('big', 6, 5)] }), changed: 'all' });
+    again.apply({ state: desired({ services: [big], endpointSlices: [pods('big', 6, 7)] }), changed: new Set(['default/web:http']) });
+    expect(dump(m)).toEqual(['10.96.0.30:80/6 external -> [10.244.7.1:8080 10.244.7.2:8080 10.244.7.3:8080 10.244.7.4:8080 10.244.7.5:8080 10.244.7.6:8080] ']);
+    again.apply({ state: desired({ services: [big], endpointSlices: [pods('big', 6, 7)] }), changed: 'all' });
     expect(again.usage()).toEqual({ svcIds: 1, backends: 6, slots: 6 });
   });
 
