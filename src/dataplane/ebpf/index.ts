@@ -64,7 +64,7 @@ class EbpfDataplane implements Dataplane {
       { svc: m.svc, backend: m.backend, slots: m.slots, srcRange: m.srcRange, affinity: m.affinity },
       {
         algorithm: config.lbAlgorithm,
-        sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries * SLOTS_PER_ENTRY },
+        sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries * SLOTS_PER_ENTRY, svcEntries: m.svc.maxEntries },
         isNodeAddress: (a) => nodeAddresses.includes(a),
       },
     );

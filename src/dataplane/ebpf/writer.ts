@@ -36,8 +36,11 @@ export type LbAlgorithm = 'random' | 'maglev';
 
 export interface WriterOptions {
   algorithm: LbAlgorithm;
-  /** What the maps hold, so ids and regions stay inside them: ids by max_entries, slots by slot (SLOTS_PER_ENTRY per entry). */
-  sizes: { svcIds: number; backends: number; slots: number };
+  /**
+   * What the maps hold, so ids, regions and entries stay inside them: ids by max_entries, slots by
+   * slot (SLOTS_PER_ENTRY per entry), svcEntries by the service map's max_entries (unbounded if unset).
+   */
+  sizes: { svcIds: number; backends: number; slots: number; svcEntries?: number };
   maglevMaxSize?: number;
   /** Whether an address is this node's: an ExternalIP or LB IP that is gets NODE_ADDR (its replies carry it as source). */
   isNodeAddress?: (address: string) => boolean;
@@ -60,10 +63,16 @@ interface Programmed {
   ranges: Map<string, Buffer> | null;
 }
 
+/**
+ * A run of slots holding one table. The entries of a service whose tables are the same (a
+ * NodePort on each node address, the ClusterIP) share one: slots do not grow with addresses.
+ */
 interface Region {
   off: number;
   len: number;
   slots: number[];
+  /** Entry keys pointing at it (live or adopted): freed when the last one lets go. */
+  refs: number;
 }
 
 export interface WriteStats {
@@ -125,6 +134,8 @@ export class ServiceWriter {
   private adopted = new Map<string, { region: Region | null; svcId: number }>();
   /** Service ids of adopted entries reserved for their services and not yet taken back by one. */
   private readonly adoptedSvcIds = new Set<number>();
+  /** Entries the service map holds, as far as this writer knows (recounted at every full sync). */
+  private svcInMap = 0;
 
   constructor(private readonly maps: ServiceMaps, private readonly opts: WriterOptions) {
     this.svcIds = new IdAllocator(1, opts.sizes.svcIds - 1);
@@ -140,15 +151,22 @@ export class ServiceWriter {
    * needs no room for a second copy of the unchanged ones, and writes only the rest.
    */
   adopt(): { entries: number; backends: number } {
+    const claimed = new Map<string, Region>();
     for (const [k, v] of this.maps.svc.entries()) {
       const val = decodeSvcVal(v);
       let region: Region | null = null;
       if (val.slotLen > 0) {
-        try {
-          this.pool.claim(val.slotOff, val.slotLen);
-          region = { off: val.slotOff, len: val.slotLen, slots: [] };
-        } catch {
-          region = null; // overlapping garbage: the full sync rewrites it
+        const at = `${val.slotOff}+${val.slotLen}`;
+        region = claimed.get(at) ?? null;
+        if (region) region.refs++;
+        else {
+          try {
+            this.pool.claim(val.slotOff, val.slotLen);
+            region = { off: val.slotOff, len: val.slotLen, slots: [], refs: 1 };
+            claimed.set(at, region);
+          } catch {
+            region = null; // overlapping garbage: the full sync rewrites it
+          }
         }
       }
       this.adopted.set(hex(k), { region, svcId: val.svcId });
@@ -162,7 +180,8 @@ export class ServiceWriter {
         }
       }
     }
-    this.readRegions([...this.adopted.values()].flatMap((a) => (a.region ? [a.region] : [])));
+    this.svcInMap = this.adopted.size;
+    this.readRegions([...claimed.values()]);
     let backends = 0;
     for (const [k, v] of this.maps.backend.entries()) {
       const b = decodeBackendVal(v);
@@ -187,6 +206,8 @@ export class ServiceWriter {
     let affinityDirty = full;
     /** Ids of services gone, freed after the affinity sweep (one freed now could go to a new service at once). */
     const svcIdReleases: number[] = [];
+    /** Service entries this apply adds to the map (before its deletes). */
+    let addedHere = 0;
 
     const backendWrites: number[] = [];
     const slotWrites: { off: number; ids: number[] }[] = [];
@@ -195,13 +216,16 @@ export class ServiceWriter {
     const rangeAdds = new Map<string, Buffer>();
     const rangeDeletes = new Map<string, Buffer>();
     const regionFrees: Region[] = [];
+    /** An entry lets go of its region; the last one frees it (after the flip). */
+    const unref = (r: Region | null | undefined) => {
+      if (r && --r.refs === 0) regionFrees.push(r);
+    };
     const backendReleases: number[] = [];
     const table = this.backends;
     /** An entry of this service no more: its key, region and frontend go. */
     const dropEntry = (k: string, e: Entry) => {
       svcDeletes.set(k, e.key);
-      const r = this.regions.get(k);
-      if (r) regionFrees.push(r);
+      unref(this.regions.get(k));
       this.regions.delete(k);
       this.keyOwner.delete(k);
     };
@@ -225,7 +249,7 @@ export class ServiceWriter {
             const a = this.adopted.get(k);
             if (!a) continue;
             svcDeletes.set(k, Buffer.from(k, 'hex'));
-            if (a.region) regionFrees.push(a.region);
+            unref(a.region);
             this.adopted.delete(k);
           }
           for (const [k] of this.maps.srcRange.entries()) if (k.readUInt32LE(RANGE_SVC_ID) === hold.svcId) rangeDeletes.set(hex(k), Buffer.from(k));
@@ -255,6 +279,7 @@ export class ServiceWriter {
       const fresh: Region[] = [];
       const plan: { entry: Entry; k: string; old: Region | undefined; region: Region | null; same: boolean }[] = [];
       let lost = 0;
+      let added = 0;
       try {
         const svcId = prev?.svcId ?? (adoptedId = this.adoptedSvcId(desired)) ?? (newSvcId = this.svcIds.allocate());
         const n: Programmed = next = { desired, svcId, entries: new Map(), backends: [], ranges: null };
@@ -280,14 +305,23 @@ export class ServiceWriter {
             lost++;
             continue;
           }
+          if (owner === undefined && !this.adopted.has(k) && !svcDeletes.has(k)) added++;
           const old = this.regions.get(k) ?? this.adopted.get(k)?.region ?? undefined;
-          const same = old !== undefined && old.len === entry.slots.length && sameIds(old.slots, entry.slots);
+          const same = old !== undefined && sameIds(old.slots, entry.slots);
           let region: Region | null = same ? old : null;
           if (!same && entry.slots.length) {
-            region = { off: this.pool.allocate(entry.slots.length), len: entry.slots.length, slots: entry.slots };
-            fresh.push(region);
+            // Another entry of this service already has (or gets) this table: share its region.
+            region = plan.find((p) => p.region && sameIds(p.region.slots, entry.slots))?.region ?? null;
+            if (!region) {
+              region = { off: this.pool.allocate(entry.slots.length), len: entry.slots.length, slots: entry.slots, refs: 0 };
+              fresh.push(region);
+            }
           }
           plan.push({ entry, k, old, region, same });
+        }
+        const cap = this.opts.sizes.svcEntries ?? Infinity;
+        if (this.svcInMap + added > cap) {
+          throw new RangeError(`the service map is full: ${this.svcInMap} of ${cap} entries used, and this service needs ${added} more (raise --bpf-max-services)`);
         }
       } catch (e) {
         // Ids or slots ran out, or the service cannot be written at all (a Maglev
@@ -313,14 +347,17 @@ export class ServiceWriter {
       }
       this.starved.delete(spk);
       release();
+      this.svcInMap += added;
+      addedHere += added;
+      for (const r of fresh) slotWrites.push({ off: r.off, ids: r.slots });
 
       for (const { entry, k, old, region, same } of plan) {
         this.keyOwner.set(k, spk);
         next.entries.set(k, entry);
         if (!this.regions.has(k)) this.adopted.delete(k);
         if (!same) {
-          if (region) slotWrites.push({ off: region.off, ids: entry.slots });
-          if (old) regionFrees.push(old);
+          if (region) region.refs++;
+          unref(old);
         }
         entry.val.slotOff = region?.off ?? 0;
         entry.val.slotLen = region?.len ?? 0;
@@ -362,10 +399,14 @@ export class ServiceWriter {
         heldIds.add(h.svcId);
       }
       for (const k of heldKeys) live.add(k);
+      // What the map holds now, and what this apply adds to it: drift included.
+      let inMap = 0;
       for (const [k] of this.maps.svc.entries()) {
+        inMap++;
         const h = hex(k);
         if (!live.has(h)) svcDeletes.set(h, Buffer.from(k));
       }
+      this.svcInMap = inMap + addedHere;
       const liveRanges = new Set<string>();
       for (const p of this.byService.values()) if (p.ranges) for (const k of p.ranges.keys()) liveRanges.add(k);
       for (const [k] of this.maps.srcRange.entries()) {
@@ -373,7 +414,7 @@ export class ServiceWriter {
       }
       for (const [k, a] of this.adopted) {
         if (heldKeys.has(k)) continue;
-        if (a.region) regionFrees.push(a.region);
+        unref(a.region);
         this.adopted.delete(k);
       }
       for (const id of this.adoptedSvcIds) {
@@ -421,6 +462,7 @@ export class ServiceWriter {
     for (const id of svcIdReleases) this.svcIds.release(id);
     // 5. then what is no longer referenced.
     if (svcDeletes.size) stats.svcEntriesDeleted = this.maps.svc.deleteBatch(Buffer.concat([...svcDeletes.values()]));
+    this.svcInMap -= stats.svcEntriesDeleted;
     if (rangeDeletes.size) this.maps.srcRange.deleteBatch(Buffer.concat([...rangeDeletes.values()]));
     for (const r of regionFrees) this.pool.release(r.off, r.len);
     const freed: number[] = [];
@@ -566,7 +608,7 @@ function ascending(ids: readonly number[]): boolean {
 }
 
 function sameIds(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+  return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 }
 
 function hasAffinity(p: Programmed): boolean {

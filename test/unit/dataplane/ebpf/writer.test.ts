@@ -195,7 +195,44 @@ describe('ServiceWriter', () => {
     const onlyB = { services: new Map([...both.services].filter(([k]) => k.startsWith('default/b'))) };
     expect(w.apply({ state: onlyB, changed: new Set(['default/a:http']) }).entriesLeftOut).toBe(0);
     expect(dump(m)).toEqual(['10.96.0.2:80/6 external -> [10.244.3.3:8080] ', '203.0.113.10:80/6 external -> [10.244.3.3:8080] EXTERNAL']);
-    expect(w.usage().slots).toBe(4); // b's two entries, a region each (slots come in pairs); a's freed
+    expect(w.usage().slots).toBe(2); // b's two entries share one region (slots come in pairs); a's freed
+  });
+
+  it('the entries of a service with the same table share one region: a NodePort on every node address costs its slots once', () => {
+    const m = maps();
+    const w = writerFor(m, 'maglev');
+    const np = svc({ name: 'np', spec: { type: 'NodePort', clusterIP: '10.96.0.40', clusterIPs: ['10.96.0.40'], ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] } });
+    const pods = (n: number) => slice({ service: 'np', endpoints: Array.from({ length: n }, (_, i) => ep(`10.244.4.${i + 1}`)) });
+    const first = w.apply({ state: desired({ services: [np], endpointSlices: [pods(3)] }), changed: 'all' });
+    // ClusterIP and a NodePort on each of the node's two IPv4 addresses: three entries, one table.
+    const offs = () => [...m.svc.entries()].map(([, v]) => decodeSvcVal(v)).map((v) => `${v.slotOff}+${v.slotLen}`);
+    expect(offs()).toHaveLength(3);
+    expect(new Set(offs()).size).toBe(1);
+    expect(first.slotsWritten).toBe(w.usage().slots - 1); // a prime-sized table, in pairs
+    // A backend goes: the new table is written once, and the old region goes with its last entry.
+    const next = w.apply({ state: desired({ services: [np], endpointSlices: [pods(2)] }), changed: new Set(['default/np:http']) });
+    expect(new Set(offs()).size).toBe(1);
+    expect(next.slotsWritten).toBeLessThan(first.slotsWritten);
+    expect(w.usage().slots).toBe(next.slotsWritten + 1);
+    w.apply({ state: desired({ services: [], endpointSlices: [] }), changed: new Set(['default/np:http']) });
+    expect(w.usage()).toEqual({ svcIds: 0, backends: 0, slots: 0 });
+  });
+
+  it('a service that would overfill the service map is not programmed (named, retried); the others are', () => {
+    const m = maps();
+    const w = new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 65536, svcEntries: 4 } });
+    const np = (name: string, ip: string, nodePort: number) => svc({ name, spec: { type: 'NodePort', clusterIP: ip, clusterIPs: [ip], ports: [{ name: 'http', port: 80, nodePort, targetPort: 8080, protocol: 'TCP' }] } });
+    const a = np('a', '10.96.0.41', 30081);
+    const b = np('b', '10.96.0.42', 30082);
+    const slices = [slice({ service: 'a', endpoints: [ep('10.244.4.1')] }), slice({ service: 'b', endpoints: [ep('10.244.4.2')] })];
+    const r = w.apply({ state: desired({ services: [a, b], endpointSlices: slices }), changed: 'all' });
+    expect(r.notProgrammed).toEqual([{ service: 'default/b:http', error: expect.stringMatching(/service map is full: 3 of 4 entries used, and this service needs 3 more/) }]);
+    expect(dump(m).map((row) => row.split(' ')[0])).toEqual(['10.0.0.5:30081/6', '10.96.0.41:80/6', '192.168.1.10:30081/6']);
+    // a goes. Its entries leave the map only after that apply's writes, so b is written at the next.
+    const onlyB = desired({ services: [b], endpointSlices: slices });
+    expect(w.apply({ state: onlyB, changed: new Set(['default/a:http']) }).notProgrammed).toHaveLength(1);
+    expect(w.apply({ state: onlyB, changed: new Set() }).notProgrammed).toEqual([]);
+    expect(dump(m).map((row) => row.split(' ')[0])).toEqual(['10.0.0.5:30082/6', '10.96.0.42:80/6', '192.168.1.10:30082/6']);
   });
 
   it('a full sync removes entries it does not own (drift) and rewrites what was tampered with', () => {
@@ -239,6 +276,19 @@ describe('ServiceWriter', () => {
       live(before).filter(([, v]) => decodeBackendVal(Buffer.from(v, 'hex'))!.addr !== '10.244.3.3'));
     // api's adopted region was freed after the flip; web's is still in use.
     expect(again.usage().slots).toBe(4);
+  });
+
+  it('a restarted writer: a region the entries of a service share is adopted once, kept while it holds their table, freed with its last entry', () => {
+    const m = maps();
+    const np = svc({ name: 'np', spec: { type: 'NodePort', clusterIP: '10.96.0.40', clusterIPs: ['10.96.0.40'], ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] } });
+    const pods = (n: number) => slice({ service: 'np', endpoints: Array.from({ length: n }, (_, i) => ep(`10.244.4.${i + 1}`)) });
+    writerFor(m).apply({ state: desired({ services: [np], endpointSlices: [pods(3)] }), changed: 'all' });
+    const again = writerFor(m);
+    expect(again.adopt().entries).toBe(3);
+    expect(again.apply({ state: desired({ services: [np], endpointSlices: [pods(3)] }), changed: 'all' }).slotsWritten).toBe(0);
+    expect(again.apply({ state: desired({ services: [np], endpointSlices: [pods(2)] }), changed: new Set(['default/np:http']) }).slotsWritten).toBe(2);
+    // The adopted region went once, with its last entry: only the new table is left.
+    expect(again.usage().slots).toBe(2);
   });
 
   it('a restarted writer: an adopted region whose slots were changed behind its back is rewritten', () => {
