@@ -529,12 +529,20 @@ export class ServiceWriter {
     const base = (s.affinity.type === 'ClientIP' ? SVC_F.AFFINITY : 0) | (this.opts.algorithm === 'maglev' ? SVC_F.MAGLEV : 0);
     const timeout = s.affinity.type === 'ClientIP' ? s.affinity.timeoutSeconds : 0;
     const out: Entry[] = [];
+    // Every NodePort, external and LB frontend of a scope has the same backend list: its table is
+    // computed once (a Maglev table of a large service costs milliseconds).
+    const tables = new Map<readonly Backend[], number[]>();
     const make = (f: Frontend, scope: 'external' | 'internal', backends: readonly Backend[], flags: number): void => {
       const ids = backends.map(acquire);
+      let slots: number[] = [];
+      if (withSlots) {
+        slots = tables.get(backends) ?? this.slotsFor(backends, ids);
+        tables.set(backends, slots);
+      }
       out.push({
         key: encodeSvcKey({ addr: f.address, port: f.port, proto: f.protocol.toLowerCase() as 'tcp', scope }),
         val: { svcId, slotOff: 0, slotLen: 0, affinityTimeoutS: timeout, flags: base | flags },
-        slots: withSlots ? this.slotsFor(backends, ids) : [],
+        slots,
       });
     };
     for (const f of s.frontends) {
