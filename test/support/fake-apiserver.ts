@@ -256,6 +256,9 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
   function serveList(res: http.ServerResponse, rec: RequestRecord, route: Route, match: Matcher, q: URLSearchParams, codec: Codec): void {
     const limit = Number(q.get('limit') ?? '0') || 0;
     const token = q.get('continue');
+    if (token && q.get('resourceVersion')) {
+      return fail(res, rec, 400, codec, 'specifying resource version is not allowed when using continue');
+    }
     let rv = store.rv;
     let after = '';
     let state: Map<string, Obj>;

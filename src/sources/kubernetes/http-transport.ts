@@ -40,6 +40,14 @@ export interface HttpTransportOptions {
    * keep it open is presumed dead (a vanished peer sends no RST), ms.
    */
   watchIdleGraceMs?: number;
+  /**
+   * And silent for this long, whatever its timeoutSeconds (ms, default 90 s). The API server
+   * sends a bookmark on every watch about once a minute, so a watch that hears nothing for longer
+   * is on a connection that died without a word (a powered-off control plane, a middlebox that
+   * forgot the flow). client-go finds those in ~45 s by HTTP/2 pings; over HTTP/1.1 this is it.
+   * A server that sends no bookmarks costs a resumed watch (no relist) every so often.
+   */
+  watchIdleTimeoutMs?: number;
   /** Requests per second (token bucket refill rate); unset, ≤ 0 or Infinity: no limit. */
   qps?: number;
   /** Requests allowed at once before `qps` applies; defaults to ceil(qps). */
@@ -82,12 +90,15 @@ interface OpenResponse {
   res: http.IncomingMessage;
   /** Releases the per-request agent (its sockets); safe to call twice. */
   release(): void;
+  /** Why the request was cut for silence, if it was (the response itself only says "aborted"). */
+  idle(): Error | undefined;
 }
 
 export function createHttpTransport(kc: KubeConfig, wire: Wire, options: HttpTransportOptions = {}): Transport {
   const pageSize = options.pageSize ?? 500;
   const listIdleTimeoutMs = options.listIdleTimeoutMs ?? 60_000;
   const watchIdleGraceMs = options.watchIdleGraceMs ?? 30_000;
+  const watchIdleTimeoutMs = options.watchIdleTimeoutMs ?? 90_000;
   const limiter = options.rateLimiter ?? rateLimiterFor(options.qps, options.burst);
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
@@ -122,14 +133,15 @@ export function createHttpTransport(kc: KubeConfig, wire: Wire, options: HttpTra
         headers: { ...opts.headers, Accept: accept },
         signal,
       });
-      req.setTimeout(idleTimeoutMs, () => req.destroy(new Error(`no data from the API server for ${idleTimeoutMs} ms`)));
+      let idle: Error | undefined;
+      req.setTimeout(idleTimeoutMs, () => req.destroy((idle = new Error(`no data from the API server for ${idleTimeoutMs} ms`))));
       // Stays attached for the request's lifetime: errors after the response arrived
       // surface on the response's 'close' instead, and must not go unhandled here.
       req.on('error', (err) => {
         release();
         reject(err);
       });
-      req.on('response', (res) => resolve({ res, release }));
+      req.on('response', (res) => resolve({ res, release, idle: () => idle }));
       req.end();
     });
   }
@@ -165,7 +177,7 @@ export function createHttpTransport(kc: KubeConfig, wire: Wire, options: HttpTra
   }
 
   return {
-    async list({ resource, signal }: ListRequest): Promise<ListResult> {
+    async list({ resource, signal, resourceVersion: from }: ListRequest): Promise<ListResult> {
       const items: unknown[] = [];
       let resourceVersion = '';
       let cont = '';
@@ -173,6 +185,8 @@ export function createHttpTransport(kc: KubeConfig, wire: Wire, options: HttpTra
         const params: Record<string, string> = {};
         if (pageSize > 0) params.limit = String(pageSize);
         if (cont) params.continue = cont;
+        // The first page only: the API server refuses a resourceVersion along with a continue token.
+        else if (from !== undefined) params.resourceVersion = from;
         const page = await listPage(urlFor(resource, params), signal);
         // Every page of a paginated list is a view of the first page's snapshot.
         if (!resourceVersion) resourceVersion = page.resourceVersion;
@@ -195,7 +209,8 @@ export function createHttpTransport(kc: KubeConfig, wire: Wire, options: HttpTra
         allowWatchBookmarks: 'true',
         timeoutSeconds: String(req.timeoutSeconds),
       });
-      const { res, release } = await open(url, wire.watchAccept, signal, req.timeoutSeconds * 1000 + watchIdleGraceMs);
+      const idleMs = Math.min(req.timeoutSeconds * 1000 + watchIdleGraceMs, watchIdleTimeoutMs);
+      const { res, release, idle } = await open(url, wire.watchAccept, signal, idleMs);
       if (res.statusCode !== 200) {
         try {
           throw await refusal('watch', url, res);
@@ -251,7 +266,7 @@ export function createHttpTransport(kc: KubeConfig, wire: Wire, options: HttpTra
           if (failure) return reject(failure);
           if (signal.aborted) return reject(signal.reason);
           if (!res.complete) {
-            return resolve({ kind: 'dropped', error: res.errored ?? new Error('connection closed in the middle of the watch stream') });
+            return resolve({ kind: 'dropped', error: idle() ?? res.errored ?? new Error('connection closed in the middle of the watch stream') });
           }
           decoder.end();
           drain();

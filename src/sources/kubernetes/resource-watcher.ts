@@ -152,7 +152,10 @@ export class ResourceWatcher {
 
   private async relist(): Promise<void> {
     const attempt = this.newAttempt();
-    const list = await this.opts.transport.list({ resource: this.opts.resource, signal: attempt.signal });
+    // The first list may come from the API server's cache, as client-go's does: at a DaemonSet's
+    // rollout every node lists at once, and etcd need not serve each. A relist after 410 Gone must
+    // not go back in time, so it reads the latest.
+    const list = await this.opts.transport.list({ resource: this.opts.resource, signal: attempt.signal, ...(this.hasSynced ? {} : { resourceVersion: '0' }) });
     if (this.stopped) return;
     this.applyList(list.items);
     this.rv = list.resourceVersion;

@@ -50,6 +50,11 @@ export interface ResourceDescriptor {
 export interface ListRequest {
   resource: ResourceDescriptor;
   signal: AbortSignal;
+  /**
+   * '0' for any version the server has cached (a watch-cache read, not a quorum read of etcd:
+   * client-go's first list); unset for the latest.
+   */
+  resourceVersion?: string;
 }
 
 export interface ListResult {

@@ -13,6 +13,7 @@ import {
   createJsonTransport,
   createProtobufTransport,
   isGone,
+  type JsonTransportOptions,
   loadKubeConfig,
   ProtocolError,
   resourcesFor,
@@ -119,7 +120,7 @@ describe('against a raw server', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function transportFor(server: string, skipTLSVerify = true): Promise<Transport> {
+  async function transportFor(server: string, skipTLSVerify = true, options: JsonTransportOptions = {}): Promise<Transport> {
     const path = join(dir, 'kubeconfig');
     await writeFile(
       path,
@@ -132,8 +133,21 @@ describe('against a raw server', () => {
         'current-context': 'x',
       }),
     );
-    return createJsonTransport(loadKubeConfig(path));
+    return createJsonTransport(loadKubeConfig(path), options);
   }
+
+  it('gives up on a watch that hears nothing, not even a bookmark, long before its timeoutSeconds', async () => {
+    // Headers, then silence: what a connection whose peer vanished looks like.
+    respond = (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.flushHeaders();
+    };
+    const t = await transportFor(rawUrl, true, { watchIdleTimeoutMs: 300 });
+    const started = Date.now();
+    const end = await watchFrom('1', [], t);
+    expect(end).toMatchObject({ kind: 'dropped', error: expect.objectContaining({ message: expect.stringMatching(/no data from the API server for 300 ms/) }) });
+    expect(Date.now() - started).toBeLessThan(10_000); // timeoutSeconds is 300
+  });
 
   it('ends the stream with a ProtocolError at a line it cannot decode, after delivering the lines before it', async () => {
     respond = (_req, res) => {
