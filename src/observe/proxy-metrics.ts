@@ -55,7 +55,7 @@ export function syncObserver(m: ProxyMetrics, health: HealthState, log: Logger, 
       m.endpointChangesPending.set(0);
       m.serviceChangesPending.set(0);
       health.updated();
-      if (r.oldestTriggerMs !== null) m.programmingDuration.observe(Math.max(0, now() - r.oldestTriggerMs) / 1000);
+      for (const t of r.triggerTimesMs) m.programmingDuration.observe(Math.max(0, now() - t) / 1000);
       log.debug('synced', { full: r.full, ms: Math.round(r.durationMs * 100) / 100, changed: r.changedServicePorts, servicePorts: r.servicePorts });
     },
     skipped(object, reason) {

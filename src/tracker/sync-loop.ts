@@ -19,6 +19,8 @@ export interface SyncLoopOptions {
   waitFor?: readonly ObjectKind[];
   /** This node's name: only its Node object is used. Unset: any (a source that lists only this node's). */
   nodeName?: string;
+  /** Wall-clock time (epoch ms), which trigger-time annotations are in; Date.now by default. */
+  wallNow?: () => number;
 }
 
 /**
@@ -39,7 +41,10 @@ export class SyncLoop implements SourceSink {
   private builtFor: NodeContext | null = null;
   private readonly state = new Map<string, DesiredService>();
   private dirty = new Set<string>();
-  private triggers = new Map<string, number>();
+  /** Per Service: when each pending endpoint change was triggered (epoch ms). */
+  private triggers = new Map<string, number[]>();
+  /** Changes triggered before we started are not ours to time (kube-proxy's trackerStartTime). */
+  private readonly startedWallMs: number;
   private needFull = true;
   private lastFull = -Infinity;
   /** Keys changed in syncs whose apply failed: they must go with the next apply. */
@@ -51,6 +56,7 @@ export class SyncLoop implements SourceSink {
     this.opts = opts;
     this.clock = opts.clock ?? realClock;
     this.store = new ObjectStore(opts.nodeName);
+    this.startedWallMs = (opts.wallNow ?? Date.now)();
     this.runner = new BoundedFrequencyRunner((reason) => this.sync(reason), {
       minIntervalMs: opts.minSyncPeriodMs,
       maxIntervalMs: opts.syncPeriodMs,
@@ -68,10 +74,14 @@ export class SyncLoop implements SourceSink {
       // Addresses, zone and podCIDRs shape every service.
       this.needFull = true;
     }
+    // A deleted slice's annotation dates from its last update, not from this change: as kube-proxy,
+    // its Service's pending times are dropped rather than timed.
+    const t = c.kind === 'EndpointSlice' && c.current !== null ? triggerTime(c.current) : null;
     for (const key of touched) {
       this.dirty.add(key);
-      const t = c.kind === 'EndpointSlice' ? triggerTime(c.current ?? c.previous) : null;
-      if (t !== null) this.triggers.set(key, Math.min(t, this.triggers.get(key) ?? Infinity));
+      if (c.kind !== 'EndpointSlice') continue;
+      if (c.current === null) this.triggers.delete(key);
+      else if (t !== null && t > this.startedWallMs) this.triggers.set(key, [...(this.triggers.get(key) ?? []), t]);
     }
     this.opts.observer?.queued?.(c.kind === 'EndpointSlice' ? 'endpoints' : 'service');
     if (this.started) this.runner.request();
@@ -143,13 +153,12 @@ export class SyncLoop implements SourceSink {
         for (const k of changed) this.unapplied.add(k);
       }
     }
-    const oldest = [...triggers.values()].reduce((a, b) => Math.min(a, b), Infinity);
     const report: SyncReport = {
       full,
       durationMs: this.clock.now() - start,
       changedServicePorts: full ? this.state.size : changed.size,
       servicePorts: this.state.size,
-      oldestTriggerMs: Number.isFinite(oldest) ? oldest : null,
+      triggerTimesMs: [...triggers.values()].flat(),
       error,
     };
     this.opts.observer?.synced?.(report);

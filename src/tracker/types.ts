@@ -23,8 +23,11 @@ export interface SyncReport {
   /** Service ports handed to the dataplane as changed (all of them on a full sync). */
   changedServicePorts: number;
   servicePorts: number;
-  /** For network-programming latency: when the oldest change in this sync was triggered (epoch ms), if known. */
-  oldestTriggerMs: number | null;
+  /**
+   * For network-programming latency: when each endpoint change in this sync was triggered (epoch
+   * ms, the slices' last-change-trigger-time), one per change, as kube-proxy observes them.
+   */
+  triggerTimesMs: number[];
   error: Error | null;
 }
 

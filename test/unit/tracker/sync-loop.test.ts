@@ -235,6 +235,52 @@ describe('SyncLoop', () => {
     await loop.stop();
   });
 
+  it('network programming times: one per endpoint change since start; none for a change from before start, nor for a deleted slice', async () => {
+    const clock = new FakeClock();
+    const reports: SyncReport[] = [];
+    const loop = new SyncLoop({
+      consumer: { apply: async () => {} },
+      nodeContext: () => NODE,
+      minSyncPeriodMs: 1000,
+      syncPeriodMs: 30_000,
+      clock,
+      wallNow: () => Date.parse('2026-01-01T10:00:00Z'),
+      observer: { synced: (r) => reports.push(r) },
+    });
+    const at = (iso: string, endpoints: string[], name = 'web-abc') => {
+      const s = slice({ name, endpoints: endpoints.map((ip) => ep(ip)) });
+      (s.metadata as Record<string, unknown>).annotations = { 'endpoints.kubernetes.io/last-change-trigger-time': iso };
+      return s;
+    };
+    const tick = async (ms: number) => {
+      clock.advance(ms);
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+    };
+    // Listed at start: a slice last changed a day ago is not a change of ours to time.
+    const old = at('2025-12-31T10:00:00Z', ['10.244.1.1']);
+    loop.changed({ kind: 'Service', key: 'default/web', previous: null, current: web });
+    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: null, current: old });
+    for (const k of ['Service', 'EndpointSlice', 'Node'] as const) loop.synced(k);
+    await tick(0);
+    expect(reports.at(-1)!.triggerTimesMs).toEqual([]);
+
+    const a = at('2026-01-01T10:00:05Z', ['10.244.1.1', '10.244.1.2']);
+    const b = at('2026-01-01T10:00:06Z', ['10.244.1.2']);
+    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: old, current: a });
+    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: a, current: b });
+    await tick(1000);
+    expect(reports.at(-1)!.triggerTimesMs).toEqual([Date.parse('2026-01-01T10:00:05Z'), Date.parse('2026-01-01T10:00:06Z')]);
+
+    // A change, then its slice deleted before the sync: the deletion's annotation is the slice's
+    // last update, not when it went, so the Service's pending times go untimed.
+    const c = at('2026-01-01T10:00:09Z', ['10.244.1.3']);
+    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: b, current: c });
+    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: c, current: null });
+    await tick(1000);
+    expect(reports.at(-1)!.triggerTimesMs).toEqual([]);
+    await loop.stop();
+  });
+
   it('bursts coalesce: 100 changes within minSyncPeriod make one partial sync', async () => {
     const t = setup();
     t.change('Service', 'default/web', null, web);
