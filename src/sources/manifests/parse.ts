@@ -13,6 +13,11 @@ export interface ParsedFile {
   objects: ManifestObject[];
   /** Documents we could not use; the rest of the file still counts. */
   problems: string[];
+  /**
+   * Some document is not even YAML: the file is being saved or edited, and what it says now is
+   * no statement about the objects of its broken documents.
+   */
+  broken: boolean;
 }
 
 function record(v: unknown): Record<string, unknown> | null {
@@ -49,11 +54,12 @@ function collect(doc: unknown, where: string, out: ParsedFile): void {
 
 /** Parses one manifest file: YAML (multi-document) or JSON, `kind: List` allowed. */
 export function parseManifest(text: string, file: string): ParsedFile {
-  const out: ParsedFile = { objects: [], problems: [] };
+  const out: ParsedFile = { objects: [], problems: [], broken: false };
   const docs = parseAllDocuments(text);
   docs.forEach((d, i) => {
     const where = docs.length > 1 ? `${file} document ${i + 1}` : file;
     if (d.errors.length) {
+      out.broken = true;
       out.problems.push(`${where}: ${d.errors[0]!.message.split('\n')[0]}`);
       return;
     }

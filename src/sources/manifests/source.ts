@@ -148,8 +148,10 @@ export class ManifestSource implements Source {
         dirty = true;
         const parsed = parseManifest(text, file);
         this.tell(file, parsed.problems);
-        // A file with no usable object but with errors is mid-edit: keep what it had.
-        const objects = parsed.objects.length === 0 && parsed.problems.length > 0 ? (known?.objects ?? []) : parsed.objects;
+        // A file with YAML errors, or with problems and no usable object, is mid-edit: it keeps what
+        // it had, all of it (a typo in a slice's document must not take its Service's endpoints away).
+        const midEdit = parsed.broken || (parsed.objects.length === 0 && parsed.problems.length > 0);
+        const objects = midEdit && known ? known.objects : parsed.objects;
         state = { text, objects, stat: null };
         this.files.set(file, state);
       }

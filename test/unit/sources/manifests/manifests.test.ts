@@ -134,6 +134,20 @@ describe('ManifestSource', () => {
     expect(summary()).toEqual(['update Service shop/web']);
   });
 
+  it('a YAML error in one document of a file keeps the whole file\'s last good objects, not just the broken document\'s', async () => {
+    writeFileSync(join(dir, 'web.yaml'), `${SVC}---\n${SLICE('10.244.0.5')}`);
+    await source.start(sink);
+    changes = [];
+    // An indentation slip in the slice's document: its objects are not gone, the file is mid-edit.
+    writeFileSync(join(dir, 'web.yaml'), `${SVC.replace('10.96.0.10', '10.96.0.11')}---\nkind: EndpointSlice\n metadata: {name: web-1\n`);
+    await until(() => problems.length > 0);
+    source.rescan();
+    expect(changes).toEqual([]);
+    writeFileSync(join(dir, 'web.yaml'), `${SVC.replace('10.96.0.10', '10.96.0.11')}---\n${SLICE('10.244.0.6')}`);
+    await until(() => changes.length > 1);
+    expect(summary()).toEqual(['update Service shop/web', 'update EndpointSlice shop/web-1']);
+  });
+
   it('an editor\'s write-then-rename is seen', async () => {
     await source.start(sink);
     writeFileSync(join(dir, '.svc.yaml.tmp'), SVC);
