@@ -14,6 +14,7 @@
         "native/object.cc",
         "native/map.cc",
         "native/netns.cc",
+        "native/netlink.cc",
         "native/attach.cc",
         "native/test_run.cc",
         "native/probe.cc",

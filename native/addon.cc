@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "iter.h"
 #include "map.h"
+#include "netlink.h"
 #include "netns.h"
 #include "object.h"
 #include "probe.h"
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ekp::RegisterTestRunFunctions(env, exports);
   ekp::RegisterProbeFunctions(env, exports);
   ekp::RegisterNetnsFunctions(env, exports);
+  ekp::RegisterNetlinkFunctions(env, exports);
   ekp::RegisterStatsFunctions(env, exports);
   ekp::RegisterIterFunctions(env, exports);
   return exports;

@@ -1,56 +1,69 @@
-import { readFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { native } from '../native/index.js';
+
+/** An address as rtnetlink reports it (native ifAddrs). */
+export interface KernelAddress {
+  ifindex: number;
+  ifname: string;
+  family: 4 | 6;
+  address: string;
+  scope: number;
+  /** IFA_F_* */
+  flags: number;
+}
+
+/** A route to 0.0.0.0/0 or ::/0 (native defaultRoutes). */
+export interface KernelDefaultRoute {
+  family: 4 | 6;
+  table: number;
+  priority: number;
+  oif: number;
+  prefsrc: string | null;
+}
+
+export interface KernelView {
+  addresses(): KernelAddress[];
+  defaultRoutes(): KernelDefaultRoute[];
+}
+
+const realKernel: KernelView = {
+  addresses: () => native().ifAddrs(),
+  defaultRoutes: () => native().defaultRoutes(),
+};
 
 /**
- * This node's addresses from the interfaces of the network namespace we run in: every device but
- * lo, or only the --devices given. Link-local IPv6 is left out: it is not a NodePort address.
- * IPv4 first, and within a family the device of the default route first: the first address of a
- * family is its primary one (kube-proxy's fallback when there is no Node object, and our SNAT
- * address), and the order the kernel lists devices in says nothing about which one that is.
+ * IPv6 addresses that cannot take traffic, or must not be given out (IFA_F_*). For IPv4, 0x01 is
+ * IFA_F_SECONDARY, a second address in a subnet: as much ours as the first.
  */
-export function interfaceAddresses(devices: readonly string[] | null, routes: DefaultRoutes = readDefaultRoutes()): string[] {
-  const out: { family: 4 | 6; dev: string; address: string }[] = [];
-  for (const [dev, addrs] of Object.entries(networkInterfaces())) {
+const IFA_F_UNUSABLE_V6 = 0x01 /* TEMPORARY: rotates away within days */ | 0x08 /* DADFAILED */ | 0x20 /* DEPRECATED */ | 0x40 /* TENTATIVE */;
+const RT_SCOPE_LINK = 253;
+const RT_SCOPE_HOST = 254;
+const RT_TABLE_MAIN = 254;
+
+/**
+ * This node's addresses, from the kernel of the network namespace we run in: every device's but
+ * lo's, or only the --devices' given; interfaces without carrier included (their addresses are
+ * still local). Link-local IPv6 is left out (no NodePort address), and so are IPv6 addresses
+ * that are temporary, deprecated, tentative or failed DAD.
+ *
+ * IPv4 first; the first address of a family is its primary one (our SNAT address, and
+ * kube-proxy's 'primary' without a Node object): the main table's default route's preferred
+ * source, else the first address of its device, else the first the kernel lists.
+ */
+export function interfaceAddresses(devices: readonly string[] | null, kernel: KernelView = realKernel): string[] {
+  const usable = kernel.addresses().filter((a) =>
     // ekp-* interfaces are ours (ipvs mode's ekp-ipvs0 holds service VIPs, not node addresses);
     // kube-ipvs0 is the same, left by upstream kube-proxy's ipvs mode.
-    if (dev === 'lo' || dev.startsWith('ekp-') || dev === 'kube-ipvs0' || (devices && !devices.includes(dev))) continue;
-    for (const a of addrs ?? []) {
-      if (a.internal || (a.family === 'IPv6' && a.address.toLowerCase().startsWith('fe80:'))) continue;
-      out.push({ family: a.family === 'IPv6' ? 6 : 4, dev, address: a.address });
-    }
+    a.ifname !== 'lo' && !a.ifname.startsWith('ekp-') && a.ifname !== 'kube-ipvs0' && (!devices || devices.includes(a.ifname))
+    && a.scope < (a.family === 6 ? RT_SCOPE_LINK : RT_SCOPE_HOST)
+    && (a.family === 4 || (a.flags & IFA_F_UNUSABLE_V6) === 0));
+  const routes = kernel.defaultRoutes().filter((r) => r.table === RT_TABLE_MAIN);
+  const out: string[] = [];
+  for (const family of [4, 6] as const) {
+    const mine = usable.filter((a) => a.family === family);
+    const route = routes.filter((r) => r.family === family).sort((a, b) => a.priority - b.priority)[0];
+    const primary = mine.find((a) => a.address === route?.prefsrc) ?? mine.find((a) => a.ifindex === route?.oif);
+    if (primary) out.push(primary.address);
+    for (const a of mine) if (a !== primary) out.push(a.address);
   }
-  const rank = (a: (typeof out)[number]) => a.family * 2 + (routes[a.family] === a.dev ? 0 : 1);
-  // Array.prototype.sort is stable: within a rank, the kernel's order stays.
-  return out.sort((a, b) => rank(a) - rank(b)).map((a) => a.address);
-}
-
-/** The device of each family's default route in the main table, if there is one. */
-export interface DefaultRoutes {
-  readonly 4?: string;
-  readonly 6?: string;
-}
-
-const RTF_REJECT = 0x0200;
-
-/** From /proc/net/route and /proc/net/ipv6_route, which show our namespace's main table. */
-export function readDefaultRoutes(read: (path: string) => string = (p) => readFileSync(p, 'utf8')): DefaultRoutes {
-  const best = (rows: { dev: string; metric: number }[]) => rows.sort((a, b) => a.metric - b.metric)[0]?.dev;
-  const lines = (path: string) => {
-    try {
-      return read(path).split('\n').map((l) => l.trim().split(/\s+/));
-    } catch {
-      return [];
-    }
-  };
-  // Iface Destination Gateway Flags RefCnt Use Metric Mask …, hex.
-  const v4 = lines('/proc/net/route').slice(1)
-    .filter((f) => f.length >= 8 && f[0] !== '*' && f[1] === '00000000' && f[7] === '00000000' && (parseInt(f[3]!, 16) & RTF_REJECT) === 0)
-    .map((f) => ({ dev: f[0]!, metric: parseInt(f[6]!, 16) }));
-  // dest plen src plen nexthop metric refcnt use flags dev, hex.
-  const v6 = lines('/proc/net/ipv6_route')
-    .filter((f) => f.length >= 10 && /^0{32}$/.test(f[0]!) && f[1] === '00' && f[3] === '00' && f[9] !== 'lo' && (parseInt(f[8]!, 16) & RTF_REJECT) === 0)
-    .map((f) => ({ dev: f[9]!, metric: parseInt(f[5]!, 16) }));
-  const d4 = best(v4);
-  const d6 = best(v6);
-  return { ...(d4 ? { 4: d4 } : {}), ...(d6 ? { 6: d6 } : {}) };
+  return [...new Set(out)];
 }

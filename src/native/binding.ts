@@ -92,6 +92,8 @@ export interface NativeBinding {
   probeKernelBtf(): ProbeAnswer;
   netnsEnter(path: string): number;
   netnsRestore(fd: number): void;
+  ifAddrs(): { ifindex: number; ifname: string; family: 4 | 6; address: string; prefixLen: number; scope: number; flags: number }[];
+  defaultRoutes(): { family: 4 | 6; table: number; priority: number; oif: number; prefsrc: string | null }[];
   constants: Readonly<Record<string, number>>;
 }
 

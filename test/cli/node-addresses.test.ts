@@ -1,82 +1,88 @@
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { readDefaultRoutes } from '../../src/cli/node-addresses.js';
-import { packageRoot } from '../../src/native/index.js';
+import { afterAll, beforeAll, describe, expect, it as plainIt } from 'vitest';
+import { interfaceAddresses, type KernelAddress, type KernelDefaultRoute } from '../../src/cli/node-addresses.js';
+import { withNetns } from '../../src/native/index.js';
 import { kernelIt } from '../support/capability.js';
 import { TestNetns } from '../support/netns.js';
 
 const it = kernelIt();
 
-describe('interfaceAddresses: the node addresses NodePorts are served on by default', () => {
+describe('interfaceAddresses in a namespace of its own: the node addresses NodePorts are served on by default', () => {
   let ns: TestNetns;
   beforeAll(() => {
     ns = TestNetns.create('addrs');
-    // A node device, a second NIC with both families, and two devices that hold service VIPs:
-    // ours (ipvs mode) and upstream kube-proxy's ipvs mode's, left behind on a switch.
-    const pairs: [string, string[]][] = [
-      ['eth0', ['192.168.5.10/24']],
-      ['eth1', ['10.77.0.1/24', 'fd00:77::1/64']],
-      ['ekp-ipvs0', ['10.96.0.1/32']],
-      ['kube-ipvs0', ['10.96.0.10/32']],
-    ];
-    pairs.forEach(([dev, addrs], i) => {
-      ns.ip('link', 'add', dev, 'type', 'veth', 'peer', 'name', `ekptp${i}`);
-      for (const a of addrs) ns.ip('addr', 'add', a, 'dev', dev, ...(a.includes(':') ? ['nodad'] : []));
-      ns.ip('link', 'set', dev, 'up');
-      ns.ip('link', 'set', `ekptp${i}`, 'up');
-    });
+    const dev = (name: string, i: number, addrs: string[][], peerUp = true) => {
+      ns.ip('link', 'add', name, 'type', 'veth', 'peer', 'name', `ekptp${i}`);
+      for (const a of addrs) ns.ip('addr', 'add', ...a, 'dev', name);
+      ns.ip('link', 'set', name, 'up');
+      if (peerUp) ns.ip('link', 'set', `ekptp${i}`, 'up');
+    };
+    dev('eth0', 0, [['192.168.5.10/24'], ['fd00:55::10/64', 'nodad']]);
+    // A second NIC, with an address on its way out (deprecated): not one to serve or SNAT from.
+    dev('eth1', 1, [['10.77.0.1/24'], ['10.77.0.9/24'], ['fd00:77::1/64', 'nodad'], ['fd00:79::1/64', 'nodad', 'preferred_lft', '0']]);
+    // No carrier (a bridge with no port up looks the same): its IPv4 address is still local; its
+    // IPv6 one never finishes DAD, so it is tentative and takes no traffic.
+    dev('nocarrier', 2, [['10.78.0.1/24'], ['fd00:78::1/64']], false);
+    // Devices that hold service VIPs: ours (ipvs mode) and upstream kube-proxy's ipvs mode's.
+    dev('ekp-ipvs0', 3, [['10.96.0.1/32']]);
+    dev('kube-ipvs0', 4, [['10.96.0.10/32']]);
   });
   afterAll(() => ns?.destroy());
 
-  const addresses = (devices: string[] | null): string[] => {
-    const mod = join(packageRoot(), 'dist', 'cli', 'node-addresses.js');
-    const script = `import(${JSON.stringify(mod)}).then((m) => process.stdout.write(JSON.stringify(m.interfaceAddresses(${JSON.stringify(devices)}))))`;
-    return JSON.parse(ns.exec([process.execPath, '-e', script])) as string[];
-  };
+  const addresses = (devices: string[] | null = null) => withNetns(ns.path, () => interfaceAddresses(devices));
 
-  it('every device but lo and the VIP holders; IPv4 first; no link-local IPv6', () => {
-    const all = addresses(null);
-    expect([...all].sort()).toEqual(['10.77.0.1', '192.168.5.10', 'fd00:77::1']);
-    expect(all.at(-1)).toBe('fd00:77::1');
+  it('every device but lo and the VIP holders, with or without carrier; IPv4 first; no link-local, tentative or deprecated IPv6', () => {
+    const all = addresses();
+    expect([...all].sort()).toEqual(['10.77.0.1', '10.77.0.9', '10.78.0.1', '192.168.5.10', 'fd00:55::10', 'fd00:77::1']);
+    expect(all.slice(4).sort()).toEqual(['fd00:55::10', 'fd00:77::1']);
   });
 
   it('only the --devices given', () => {
-    expect(addresses(['eth1'])).toEqual(['10.77.0.1', 'fd00:77::1']);
+    expect(addresses(['eth1'])).toEqual(['10.77.0.1', '10.77.0.9', 'fd00:77::1']);
   });
 
-  it('the default route\'s device first in its family: the primary address, whatever the kernel lists first', () => {
-    expect(addresses(null).slice(0, 2)).toEqual(['192.168.5.10', '10.77.0.1']);
-    ns.ip('route', 'add', 'default', 'via', '10.77.0.2', 'dev', 'eth1');
+  it('the main table\'s default route picks the primary: its preferred source, else its device\'s first address; other tables do not count', () => {
+    const before = addresses();
     try {
-      expect(addresses(null)).toEqual(['10.77.0.1', '192.168.5.10', 'fd00:77::1']);
+      // A default route in another table (source routing, a VPN's table): not the node's primary.
+      ns.ip('-6', 'route', 'add', 'default', 'via', 'fd00:77::2', 'dev', 'eth1', 'table', '100');
+      ns.ip('route', 'add', 'default', 'via', '10.77.0.2', 'dev', 'eth1', 'table', '100');
+      expect(addresses()).toEqual(before);
+
+      ns.ip('route', 'add', 'default', 'via', '10.77.0.2', 'dev', 'eth1');
+      ns.ip('-6', 'route', 'add', 'default', 'via', 'fd00:77::2', 'dev', 'eth1');
+      const viaEth1 = addresses();
+      expect(viaEth1[0]).toBe('10.77.0.1');
+      expect(viaEth1[4]).toBe('fd00:77::1');
+
+      ns.ip('route', 'replace', 'default', 'via', '10.77.0.2', 'dev', 'eth1', 'src', '10.77.0.9');
+      expect(addresses()[0]).toBe('10.77.0.9');
     } finally {
-      ns.ip('route', 'del', 'default');
+      ns.ip('route', 'flush', 'table', '100');
+      ns.ip('-6', 'route', 'flush', 'table', '100');
+      ns.tryExec(['ip', 'route', 'del', 'default']);
+      ns.tryExec(['ip', '-6', 'route', 'del', 'default']);
     }
   });
 });
 
-describe('readDefaultRoutes', () => {
-  const files: Record<string, string> = {
-    '/proc/net/route': [
-      'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT',
-      '*\t00000000\t00000000\t0201\t0\t0\t0\t00000000\t0\t0\t0',
-      'eth1\t00000000\t0100A8C0\t0003\t0\t0\t00000064\t00000000\t0\t0\t0',
-      'eth0\t00000000\t0100A8C0\t0003\t0\t0\t00000000\t00000000\t0\t0\t0',
-      'eth2\t0000000A\t00000000\t0001\t0\t0\t00000000\t000000FF\t0\t0\t0',
-    ].join('\n'),
-    '/proc/net/ipv6_route': [
-      'fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0',
-      '00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo',
-      '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000003 00000000 00000003     eth3',
-    ].join('\n'),
-  };
+describe('interfaceAddresses: choosing the primary', () => {
+  const addr = (ifindex: number, address: string, flags = 0): KernelAddress =>
+    ({ ifindex, ifname: `eth${ifindex}`, family: address.includes(':') ? 6 : 4, address, scope: 0, flags });
+  const route = (family: 4 | 6, oif: number, priority: number, o: Partial<KernelDefaultRoute> = {}): KernelDefaultRoute =>
+    ({ family, table: 254, priority, oif, prefsrc: null, ...o });
+  // 10.0.0.2 is a secondary address (IPv4's 0x01), as much ours; fd00:2::1 a temporary one (IPv6's 0x01).
+  const addrs = [addr(1, '192.168.1.1'), addr(2, '10.0.0.1'), addr(2, '10.0.0.2', 0x01), addr(1, 'fd00:1::1'), addr(2, 'fd00:2::1', 0x01), addr(2, 'fd00:2::2')];
+  const view = (routes: KernelDefaultRoute[]) => ({ addresses: () => addrs, defaultRoutes: () => routes });
 
-  it('the lowest metric per family; reject routes and other prefixes are no default route', () => {
-    expect(readDefaultRoutes((p) => files[p]!)).toEqual({ 4: 'eth0', 6: 'eth3' });
+  plainIt('no default route: the kernel\'s order', () => {
+    expect(interfaceAddresses(null, view([]))).toEqual(['192.168.1.1', '10.0.0.1', '10.0.0.2', 'fd00:1::1', 'fd00:2::2']);
   });
 
-  it('none without a default route, or without the files', () => {
-    expect(readDefaultRoutes((p) => files[p]!.split('\n').filter((l) => !/^(eth[01]|0{32} 00 .* eth3$)/.test(l)).join('\n'))).toEqual({});
-    expect(readDefaultRoutes(() => { throw new Error('ENOENT'); })).toEqual({});
+  plainIt('the default route of lowest metric; a temporary IPv6 address is never the primary (nor listed)', () => {
+    expect(interfaceAddresses(null, view([route(4, 1, 100), route(4, 2, 50), route(6, 2, 1024)]))).toEqual(['10.0.0.1', '192.168.1.1', '10.0.0.2', 'fd00:2::2', 'fd00:1::1']);
+  });
+
+  plainIt('a preferred source that is not a usable address of ours falls back to the device\'s first', () => {
+    expect(interfaceAddresses(null, view([route(4, 2, 0, { prefsrc: '10.0.0.2' }), route(6, 2, 0, { prefsrc: 'fd00:2::1' })]))).toEqual(['10.0.0.2', '192.168.1.1', '10.0.0.1', 'fd00:2::2', 'fd00:1::1']);
   });
 });
