@@ -3,7 +3,7 @@ import { ConfigError, resolveConfig, type ProxyConfig } from '../config/index.js
 import { cleanupAll, cleanupOtherModes, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
 import { nodeContextFromNode, parseNode, type DesiredState, type NodeContext } from '../model/index.js';
 import {
-  Collected, createLogger, HealthCheckServers, healthRoutes, HealthState, listen, proxyMetrics, syncObserver, type HealthCheckService, type Logger,
+  Collected, createLogger, HealthCheckServers, healthRoutes, HealthState, listen, nodeEligible, proxyMetrics, syncObserver, type HealthCheckService, type Logger,
 } from '../observe/index.js';
 import { checkMode, decideMode, probeFeatures, realProbeEnv, type ProxyMode } from '../probe/index.js';
 import type { Source } from '../sources/types.js';
@@ -106,7 +106,11 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const health = new HealthState(2 * cfg.syncPeriodMs);
   const healthChecks = new HealthCheckServers(() => health.healthy(), '0.0.0.0', (port, e) => log.warn('cannot serve healthCheckNodePort', { port, error: e.message }));
   let nodeSaid: unknown = null;
+  let nodeSeen = false;
   const nodeContext = (node: unknown | null): NodeContext => {
+    // Every Node change makes a sync, which asks for the context: eligibility follows it there.
+    if (node !== null) nodeSeen = true;
+    health.nodeEligible = node !== null ? nodeEligible(node) : !nodeSeen; // deleted: as kube-proxy, not eligible
     const parsed = node !== null ? parseNode(node) : null;
     // Said once per Node object: this runs every sync.
     if (parsed && node !== nodeSaid) {

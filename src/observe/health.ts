@@ -35,6 +35,22 @@ export class HealthState {
   }
 }
 
+/** The cluster autoscaler's mark on a node it is about to remove. */
+export const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
+
+/**
+ * kube-proxy's NodeEligibleHandler: a Node being deleted, or tainted by the cluster autoscaler
+ * for removal, makes /healthz answer 503, so that load balancers drain it before it goes
+ * (/livez stays as it is: the proxy itself is fine).
+ */
+export function nodeEligible(node: unknown): boolean {
+  const n = node as { metadata?: { deletionTimestamp?: unknown }; spec?: { taints?: unknown } } | null;
+  if (typeof n !== 'object' || n === null) return true;
+  if (n.metadata?.deletionTimestamp) return false;
+  const taints = Array.isArray(n.spec?.taints) ? (n.spec.taints as unknown[]) : [];
+  return !taints.some((t) => (t as { key?: unknown } | null)?.key === TO_BE_DELETED_TAINT);
+}
+
 export interface HttpEndpoints {
   [path: string]: (req: IncomingMessage, res: ServerResponse) => void;
 }

@@ -218,3 +218,50 @@ describe('switching modes', () => {
     expect(ns.exec(['iptables-save', '-t', 'nat'])).toMatch(/KUBE-SERVICES/);
   }, 60_000);
 });
+
+describe('/healthz follows the Node: a node the cluster autoscaler is removing is drained', () => {
+  let ns: TestNetns;
+  let dir: string;
+  beforeAll(() => {
+    ns = TestNetns.create('eligible');
+    dir = mkdtempSync(join(tmpdir(), 'ekpt-eligible-'));
+  });
+  afterAll(() => {
+    ns?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('tainted ToBeDeletedByClusterAutoscaler: /healthz 503 with nodeEligible false, /livez 200; untainted: 200 again', async () => {
+    const { spawn } = await import('node:child_process');
+    const node = (taints: object[]) => JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' }, spec: { taints }, status: { addresses: [] } });
+    writeFileSync(join(dir, 'node.json'), node([{ key: 'ToBeDeletedByClusterAutoscaler', value: '1763890000', effect: 'NoSchedule' }]));
+    const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--proxy-mode', 'nftables', '--manifests', dir, '--hostname-override', 'n1',
+      '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '',
+      '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')], { stdio: 'ignore' });
+    const get = (path: string): { code: number; body: string } => {
+      const script = `require('http').get('http://127.0.0.1:10256${path}',r=>{let d='';r.on('data',c=>d+=c);r.on('end',()=>process.stdout.write(JSON.stringify({code:r.statusCode,body:d})))}).on('error',()=>process.stdout.write('{"code":0,"body":""}'))`;
+      return JSON.parse(ns.exec([process.execPath, '-e', script])) as { code: number; body: string };
+    };
+    const until = async (what: string, ok: () => boolean) => {
+      const deadline = Date.now() + 20_000;
+      while (!ok()) {
+        if (Date.now() > deadline) throw new Error(`${what}: /healthz ${JSON.stringify(get('/healthz'))}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    try {
+      await until('synced', () => get('/livez').code === 200);
+      const h = get('/healthz');
+      expect(h.code).toBe(503);
+      expect(JSON.parse(h.body)).toMatchObject({ nodeEligible: false });
+      writeFileSync(join(dir, 'node.json'), node([]));
+      await until('eligible again', () => get('/healthz').code === 200);
+      expect(JSON.parse(get('/healthz').body)).toMatchObject({ nodeEligible: true });
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((r) => daemon.once('exit', r));
+      spawnSync('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--cleanup', '--manifests', dir,
+        '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')]);
+    }
+  }, 60_000);
+});

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  boundPort, Collected, Counter, Gauge, HealthCheckServers, healthRoutes, HealthState, Histogram, listen, memoryLogger, proxyMetrics, Registry, syncObserver,
+  boundPort, Collected, Counter, Gauge, HealthCheckServers, healthRoutes, HealthState, Histogram, listen, memoryLogger, nodeEligible, proxyMetrics, Registry, syncObserver,
 } from '../../../src/observe/index.js';
 
 async function freePort(): Promise<number> {
@@ -48,6 +48,14 @@ describe('health', () => {
   const servers: { close(): void }[] = [];
   afterEach(() => {
     for (const s of servers.splice(0)) s.close();
+  });
+
+  it('a Node being deleted or tainted for scale-down is not eligible; any other is, and so is none', () => {
+    expect(nodeEligible({ metadata: { name: 'n1' }, spec: { taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }] } })).toBe(true);
+    expect(nodeEligible({ metadata: { name: 'n1', deletionTimestamp: '2026-11-23T10:00:00Z' } })).toBe(false);
+    expect(nodeEligible({ metadata: { name: 'n1' }, spec: { taints: [{ key: 'ToBeDeletedByClusterAutoscaler', value: '1700000000', effect: 'NoSchedule' }] } })).toBe(false);
+    expect(nodeEligible({ metadata: { name: 'n1' }, spec: { taints: 'garbage' } })).toBe(true);
+    expect(nodeEligible(null)).toBe(true);
   });
 
   it('unhealthy before the first sync, healthy after, unhealthy when a queued change waits too long', () => {
