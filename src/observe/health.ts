@@ -55,12 +55,34 @@ export interface HttpEndpoints {
   [path: string]: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
+/**
+ * Go's meaning of a listen address, which kube-proxy's config is in: 0.0.0.0, :: and "" are every
+ * address of both families. Node would take 0.0.0.0 as IPv4 only, and an IPv6-only cluster's load
+ * balancers would find no node healthy. '::' is both families (IPv4 mapped), unless IPv6 is off.
+ */
+async function listenOn(server: Server, port: number, host: string): Promise<void> {
+  const attempt = (h: string) => new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host: h, ipv6Only: false }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  if (host !== '0.0.0.0' && host !== '::' && host !== '') return attempt(host);
+  try {
+    await attempt('::');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT' && (e as NodeJS.ErrnoException).code !== 'EADDRNOTAVAIL') throw e;
+    await attempt('0.0.0.0');
+  }
+}
+
 /** Listens on "host:port" ("" disables; ":0" picks a port). */
 export async function listen(bind: string, routes: HttpEndpoints): Promise<Server | null> {
   if (bind === '') return null;
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(bind);
   if (!m) throw new Error(`bad bind address ${bind}`);
-  const host = m[1] ?? (m[2] || '0.0.0.0');
+  const host = m[1] ?? m[2] ?? '';
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const route = routes[path];
@@ -70,10 +92,7 @@ export async function listen(bind: string, routes: HttpEndpoints): Promise<Serve
     }
     route(req, res);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(m[3]), host, () => resolve());
-  });
+  await listenOn(server, Number(m[3]), host);
   return server;
 }
 
@@ -128,10 +147,7 @@ export class HealthCheckServers {
       }
       const entry = { svc, server: createServer((_req, res) => this.answer(entry.svc, res)) };
       try {
-        await new Promise<void>((resolve, reject) => {
-          entry.server.once('error', reject);
-          entry.server.listen(port, this.bindHost, () => resolve());
-        });
+        await listenOn(entry.server, port, this.bindHost);
         this.servers.set(port, entry);
       } catch (e) {
         this.onError?.(port, e as Error);

@@ -93,6 +93,30 @@ describe('health', () => {
     expect(m.healthzTotal.get({ code: '200' })).toBe(1);
   });
 
+  it('0.0.0.0 is every address of both families, as in Go (kube-proxy\'s config): /healthz and healthCheckNodePorts answer over IPv6 too', async () => {
+    const h = new HealthState(60_000, () => 1);
+    h.updated();
+    const m = proxyMetrics();
+    const server = (await listen('0.0.0.0:0', healthRoutes(h, { healthz: m.healthzTotal, livez: m.livezTotal })))!;
+    servers.push(server);
+    const port = boundPort(server);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://[::1]:${port}/healthz`)).status).toBe(200);
+    const hc = new HealthCheckServers(() => true, '0.0.0.0');
+    const p = await freePort();
+    await hc.sync(new Map([[p, { namespace: 'shop', name: 'web', localEndpoints: 1 }]]));
+    try {
+      expect((await fetch(`http://[::1]:${p}/`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${p}/`)).status).toBe(200);
+    } finally {
+      await hc.close();
+    }
+    // An address of one family stays that family's.
+    const v4 = (await listen('127.0.0.1:0', healthRoutes(h, { healthz: m.healthzTotal, livez: m.livezTotal })))!;
+    servers.push(v4);
+    await expect(fetch(`http://[::1]:${boundPort(v4)}/healthz`)).rejects.toThrow();
+  });
+
   it('healthCheckNodePort servers: 200 with local ready endpoints, 503 without or when the proxy is unhealthy', async () => {
     let proxyHealthy = true;
     const hc = new HealthCheckServers(() => proxyHealthy, '127.0.0.1');
