@@ -432,6 +432,26 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'LoadBalancer IP with eTP Local: a pod outside loadBalancerSourceRanges is shut out too (the ranges come before the short-circuit)',
+    async run({ lab, setServices }) {
+      const lb = '198.51.100.8';
+      const from = lab.pods[0]!;
+      const def = (ranges: string[]): ServiceDef => ({
+        name: 'web-lb-local', clusterIP: '10.96.0.23', type: 'LoadBalancer', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort,
+        nodePort: 30083, externalTrafficPolicy: 'Local', loadBalancerIP: lb, loadBalancerSourceRanges: ranges, pods: lab.pods.map((p) => p.name),
+      });
+      try {
+        await setServices([...exampleServices(lab), def([`${from.ipv4}/32`])]);
+        answers(await httpGetMany(from, `http://${lb}/`, 4));
+        await setServices([...exampleServices(lab), def(['203.0.113.0/24'])]);
+        const denied = (await relays(lab.nodes.find((n) => n.name === from.node)!)) ? 'ECONNRESET' : 'ETIMEDOUT';
+        await expect(httpGet(from, `http://${lb}/`, { timeoutMs: 1500 })).rejects.toMatchObject({ code: denied });
+      } finally {
+        await setServices(exampleServices(lab));
+      }
+    },
+  },
+  {
     name: 'internalTrafficPolicy Local: ClusterIP traffic stays on the client\'s node',
     async run({ lab, setServices }) {
       const def: ServiceDef = {

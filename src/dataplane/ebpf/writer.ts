@@ -559,13 +559,16 @@ export class ServiceWriter {
       // short-circuit); only when that differs from the external set is a second scope needed.
       const twoScopes = !sameBackends(ext.backends, short.backends) || ext.dropWhenEmpty !== short.dropWhenEmpty;
       const kind = f.kind === 'nodePort' ? SVC_F.NODEPORT : SVC_F.EXTERNAL | (this.opts.isNodeAddress?.(f.address) ? SVC_F.NODE_ADDR : 0);
+      // Source ranges bind both scopes: kube-proxy checks them (KUBE-FW) before the short-circuit
+      // (KUBE-EXT), so a pod outside them is shut out as any other client.
+      const ranges = f.sourceRanges?.length ? SVC_F.SRC_RANGES : 0;
       const flags = (s.externalPolicyLocal ? SVC_F.PRESERVE_SRC : 0)
         | (ext.dropWhenEmpty ? SVC_F.DROP_EMPTY : 0)
         | kind
-        | (f.sourceRanges?.length ? SVC_F.SRC_RANGES : 0)
+        | ranges
         | (twoScopes ? SVC_F.TWO_SCOPES : 0);
       make(f, 'external', ext.backends, flags);
-      if (twoScopes) make(f, 'internal', short.backends, (short.dropWhenEmpty ? SVC_F.DROP_EMPTY : 0) | kind);
+      if (twoScopes) make(f, 'internal', short.backends, (short.dropWhenEmpty ? SVC_F.DROP_EMPTY : 0) | kind | ranges);
     }
     return out;
   }

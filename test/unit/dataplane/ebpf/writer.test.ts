@@ -76,7 +76,7 @@ describe('ServiceWriter', () => {
     w.apply({ state: desired({ services: [lb], endpointSlices: [remoteOnly] }), changed: 'all' });
     expect(dump(m).filter((r) => r.startsWith('198.51.100.7'))).toEqual([
       '198.51.100.7:80/6 external -> [] PRESERVE_SRC,TWO_SCOPES,SRC_RANGES,DROP_EMPTY,EXTERNAL',
-      '198.51.100.7:80/6 internal -> [10.244.2.6:8080] EXTERNAL',
+      '198.51.100.7:80/6 internal -> [10.244.2.6:8080] SRC_RANGES,EXTERNAL',
     ]);
     expect(m.srcRange.data.size).toBe(1);
     w.apply({ state: desired({ services: [lb], endpointSlices: [] }), changed: 'all' });
