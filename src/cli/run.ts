@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { ConfigError, resolveConfig, type ProxyConfig } from '../config/index.js';
+import { ConntrackSetup, tcpBeLiberal } from '../dataplane/conntrack-sysctls.js';
 import { cleanupAll, cleanupOtherModes, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
 import { nodeContextFromNode, parseNode, type DesiredState, type NodeContext } from '../model/index.js';
 import {
@@ -24,6 +25,9 @@ function healthCheckPorts(state: DesiredState): Map<number, HealthCheckService> 
   }
   return out;
 }
+
+/** The modes that NAT through netfilter, whose conntrack table kube-proxy sizes and times. */
+const NETFILTER_MODES: ReadonlySet<ProxyMode> = new Set(['iptables', 'nftables', 'ipvs']);
 
 function chooseMode(cfg: ProxyConfig, log: Logger): ProxyMode {
   const features = probeFeatures(realProbeEnv);
@@ -78,8 +82,15 @@ export async function runDaemon(argv: string[]): Promise<number> {
   }
 
   let dataplane: Dataplane;
+  let conntrack: ConntrackSetup | null = null;
   try {
     const mode = chooseMode(cfg, log);
+    if (NETFILTER_MODES.has(mode)) {
+      // Before the first rules: iptables and ipvs render their INVALID drop by it.
+      conntrack = new ConntrackSetup(cfg, log);
+      conntrack.apply();
+      ctx.conntrackTcpLiberal = tcpBeLiberal(cfg);
+    }
     const removed = await cleanupOtherModes(mode, ctx);
     if (removed.length) log.info('removed what another mode left', { removed });
     dataplane = await createDataplane(mode, ctx);
@@ -132,6 +143,8 @@ export async function runDaemon(argv: string[]): Promise<number> {
     consumer: {
       async apply(update) {
         await dataplane.apply(update);
+        // Once more if nf_conntrack was not loaded at start: our rules have loaded it now.
+        conntrack?.apply();
         await healthChecks.sync(healthCheckPorts(update.state));
       },
     },

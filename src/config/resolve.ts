@@ -28,7 +28,10 @@ export const DEFAULTS: ProxyConfig = {
   minSyncPeriodMs: 1000,
   ipvsScheduler: 'rr',
   ipvsStrictARP: false,
-  conntrack: { tcpEstablishedTimeoutMs: 86_400_000, tcpCloseWaitTimeoutMs: 3_600_000, udpTimeoutMs: 30_000 },
+  conntrack: {
+    tcpEstablishedTimeoutMs: 86_400_000, tcpCloseWaitTimeoutMs: 3_600_000, udpTimeoutMs: 30_000,
+    udpTimeoutGivenMs: null, udpStreamTimeoutMs: null, tcpBeLiberal: false, setMax: true,
+  },
   devices: null,
   bpfPinDir: '/sys/fs/bpf/ebpf-kube-proxy',
   cgroupRoot: null,
@@ -163,12 +166,17 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   const ct: Doc = file.conntrack ?? {};
   for (const [field, key] of [
     ['tcpEstablishedTimeout', 'tcpEstablishedTimeoutMs'], ['tcpCloseWaitTimeout', 'tcpCloseWaitTimeoutMs'], ['udpTimeout', 'udpTimeoutMs'],
+    ['udpStreamTimeout', 'udpStreamTimeoutMs'],
   ] as const) {
     if (ct[field] === undefined || ct[field] === null) continue;
     const ms = parseDuration(String(ct[field]));
     if (ms === null) problems.push(`conntrack.${field}: ${JSON.stringify(ct[field])} is not a duration`);
-    else if (ms > 0) cfg.conntrack[key] = ms;
+    else if (ms > 0) {
+      cfg.conntrack[key] = ms;
+      if (key === 'udpTimeoutMs') cfg.conntrack.udpTimeoutGivenMs = ms;
+    }
   }
+  if (ct.tcpBeLiberal !== undefined && ct.tcpBeLiberal !== null) cfg.conntrack.tcpBeLiberal = ct.tcpBeLiberal === true;
 
   const scheduler = (flags['ipvs-scheduler'] as string | undefined) ?? (file.ipvs?.scheduler || 'rr');
   if (IPVS_SCHEDULERS.includes(scheduler)) cfg.ipvsScheduler = scheduler;
@@ -198,7 +206,10 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   const perCore = ct.maxPerCore ?? 32_768;
   const min = ct.min ?? 131_072;
   if (!Number.isInteger(perCore) || perCore < 0 || !Number.isInteger(min) || min < 0) problems.push('conntrack.maxPerCore and conntrack.min must be non-negative integers');
-  else cfg.conntrackMax = Math.min(Math.max(min, perCore * cpus()), 1 << 24);
+  else {
+    cfg.conntrackMax = Math.min(Math.max(min, perCore * cpus()), 1 << 24);
+    cfg.conntrack.setMax = perCore > 0;
+  }
   cfg.cleanup = (flags.cleanup as boolean | undefined) ?? false;
 
   const format = (flags['logging-format'] as string | undefined) ?? file.logging?.format ?? 'json';

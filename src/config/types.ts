@@ -23,7 +23,17 @@ export interface ProxyConfig {
   minSyncPeriodMs: number;
   ipvsScheduler: string;
   ipvsStrictARP: boolean;
-  conntrack: { tcpEstablishedTimeoutMs: number; tcpCloseWaitTimeoutMs: number; udpTimeoutMs: number };
+  conntrack: {
+    tcpEstablishedTimeoutMs: number;
+    tcpCloseWaitTimeoutMs: number;
+    udpTimeoutMs: number;
+    /** conntrack.udpTimeout / udpStreamTimeout as given (null: the kernel's stays, as kube-proxy leaves it). */
+    udpTimeoutGivenMs: number | null;
+    udpStreamTimeoutMs: number | null;
+    tcpBeLiberal: boolean;
+    /** conntrack.maxPerCore > 0: conntrackMax goes to nf_conntrack_max (0 leaves the kernel's). */
+    setMax: boolean;
+  };
   /** ebpf mode. */
   devices: string[] | null;
   bpfPinDir: string;

@@ -32,6 +32,11 @@ export interface DataplaneContext {
   log: Logger;
   /** This node's addresses (for SNAT and NodePorts). */
   nodeAddresses: () => string[];
+  /**
+   * Conntrack lets out-of-window TCP through (nf_conntrack_tcp_be_liberal, conntrack.tcpBeLiberal):
+   * iptables and ipvs then keep no ct-INVALID drop, as kube-proxy. Read by the daemon at start.
+   */
+  conntrackTcpLiberal?: boolean;
 }
 
 /** Removes everything a mode of ours created (programs, pins, rules, interfaces); never a user's own state. */

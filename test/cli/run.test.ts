@@ -265,3 +265,50 @@ describe('/healthz follows the Node: a node the cluster autoscaler is removing i
     }
   }, 60_000);
 });
+
+describe('conntrack settings in a netfilter mode, as kube-proxy applies them', () => {
+  let ns: TestNetns;
+  let dir: string;
+  beforeAll(() => {
+    ns = TestNetns.create('ctset');
+    dir = mkdtempSync(join(tmpdir(), 'ekpt-ctset-'));
+  });
+  afterAll(() => {
+    ns?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('timeouts and be_liberal set in its namespace; the table size, which only the host may set, named in a warning; the host untouched', async () => {
+    const { spawn } = await import('node:child_process');
+    const sysctl = (name: string, inNs: boolean) => (inNs ? ns.exec(['cat', `/proc/sys/net/netfilter/${name}`]) : run(['cat', `/proc/sys/net/netfilter/${name}`])).trim();
+    const names = ['nf_conntrack_tcp_timeout_established', 'nf_conntrack_tcp_timeout_close_wait', 'nf_conntrack_tcp_be_liberal', 'nf_conntrack_udp_timeout'];
+    const host = names.map((n) => sysctl(n, false));
+    // A size other than the one there now, so that it is written (and refused: the namespace is not the host's).
+    const min = Number(sysctl('nf_conntrack_max', false)) + 1024;
+    writeFileSync(join(dir, 'config.yaml'), [
+      'apiVersion: kubeproxy.config.k8s.io/v1alpha1', 'kind: KubeProxyConfiguration', 'mode: nftables',
+      'conntrack:', `  min: ${min}`, '  tcpEstablishedTimeout: 2h', '  tcpCloseWaitTimeout: 30m', '  tcpBeLiberal: true', '  udpTimeout: 45s', '',
+    ].join('\n'));
+    const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--config', join(dir, 'config.yaml'), '--manifests', dir,
+      '--hostname-override', 'n1', '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '',
+      '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    daemon.stderr.setEncoding('utf8').on('data', (d: string) => { log += d; });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!ns.exec(['nft', 'list', 'tables']).includes('ekp-proxy')) {
+        if (Date.now() > deadline) throw new Error(`never synced; log:\n${log}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(names.map((n) => sysctl(n, true))).toEqual(['7200', '1800', '1', '45']);
+      while (!/conntrack setting not applied/.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(log).toMatch(/conntrack setting not applied.*nf_conntrack_max: cannot set/);
+      expect(names.map((n) => sysctl(n, false))).toEqual(host);
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((r) => daemon.once('exit', r));
+      spawnSync('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--cleanup', '--manifests', dir,
+        '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')]);
+    }
+  }, 60_000);
+});

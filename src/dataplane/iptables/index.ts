@@ -219,7 +219,7 @@ export class IptablesDataplane implements Dataplane {
     }
     const clusterCIDRs = services[0]?.masquerade.clusterCIDRs ?? [];
     const { text, stats } = renderRestore({
-      services: rules, write: changed, deleteChains, jumps, mark: opts.mark, clusterCIDRs, comments,
+      services: rules, write: changed, deleteChains, jumps, mark: opts.mark, clusterCIDRs, comments, dropInvalid: !this.ctx.conntrackTcpLiberal,
       listAll: changed === 'all' && backend === 'nft', descendingChains: backend === 'legacy', descendingTargets: backend === 'nft', canary: changed === 'all', shared,
     });
     const t2 = performance.now();

@@ -274,6 +274,12 @@ export interface RenderInput {
   /** This family's clusterCIDRs; more than one needs KUBE-MASQ-OFF-CLUSTER. */
   readonly clusterCIDRs: readonly string[];
   readonly comments: boolean;
+  /**
+   * Drop ct-INVALID packets in KUBE-FORWARD; kube-proxy leaves that out when conntrack is liberal
+   * about TCP windows (nf_conntrack_tcp_be_liberal, conntrack.tcpBeLiberal): those who set it
+   * want out-of-window packets through. Default true.
+   */
+  readonly dropInvalid?: boolean;
   /** Put LIST_ALL_LINE in the nat table (iptables-nft full syncs; see there). */
   readonly listAll?: boolean;
   /**
@@ -358,7 +364,7 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
     for (const s of svcs) rules(s.filterServices);
     for (const s of svcs) rules(s.filterExternal);
     rules([
-      `-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID -j DROP`,
+      ...(r.dropInvalid === false ? [] : [`-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID -j DROP`]),
       ['-A', KUBE_FORWARD, ...cm('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${r.mark}/${r.mark}`, '-j', 'ACCEPT'].join(' '),
       ['-A', KUBE_FORWARD, ...cm('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'].join(' '),
     ]);

@@ -253,7 +253,10 @@ class IpvsDataplane implements Dataplane {
     const run = this.run;
     for (const family of [4, 6] as const) {
       if (!plan.masquerade[family] && !this.lastRules.has(family)) continue;
-      const opts = { family, masqueradeBit: config.masqueradeBit, ...(plan.masquerade[family] ? { masquerade: plan.masquerade[family] } : {}) };
+      const opts = {
+        family, masqueradeBit: config.masqueradeBit, dropInvalid: !this.ctx.conntrackTcpLiberal,
+        ...(plan.masquerade[family] ? { masquerade: plan.masquerade[family] } : {}),
+      };
       const rules = rulesRestore(opts, []);
       if (!full && this.lastRules.get(family) === rules) continue;
       // Jumps are looked for when this process has not seen them yet, and on every full sync.

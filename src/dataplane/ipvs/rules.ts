@@ -20,6 +20,8 @@ export interface RulesOptions {
   masqueradeBit: number;
   /** Absent when the family has no services: ClusterIP masquerading then has nothing to match. */
   masquerade?: FamilyMasquerade;
+  /** As iptables mode's (RenderInput.dropInvalid): false when conntrack is liberal. Default true. */
+  dropInvalid?: boolean;
 }
 
 export interface Jump {
@@ -124,7 +126,7 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
     `-A ${fw} ! -p ${opts.family === 4 ? 'icmp' : 'ipv6-icmp'} -m set --match-set ${set('vipAddress')} dst -j REJECT`,
     // KUBE-FORWARD: where FORWARD's policy is DROP (Docker sets it), what IPVS forwards for a
     // marked connection, and its replies, still pass.
-    `-A ${forward} -m conntrack --ctstate INVALID -j DROP`,
+    ...(opts.dropInvalid === false ? [] : [`-A ${forward} -m conntrack --ctstate INVALID -j DROP`]),
     `-A ${forward} -m mark --mark ${mark}/${mark} -j ACCEPT`,
     `-A ${forward} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   ];

@@ -106,6 +106,14 @@ describe('iptables restore input (golden files)', () => {
     }
   });
 
+  it('conntrack liberal about TCP windows (nf_conntrack_tcp_be_liberal): no ct-INVALID drop, as kube-proxy', async () => {
+    const invalid = /-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP/;
+    expect((await fullSync(desired(everything()))).restores[0]!.text).toMatch(invalid);
+    const liberal = await fullSync(desired(everything()), { ...context(), conntrackTcpLiberal: true });
+    expect(liberal.restores[0]!.text).not.toMatch(invalid);
+    expect(liberal.restores[0]!.text).toMatch(/-A KUBE-FORWARD .*--ctstate RELATED,ESTABLISHED -j ACCEPT/);
+  });
+
   it('large-cluster mode drops comments', async () => {
     const o = everything();
     const many = Array.from({ length: 1001 }, (_, i) => ({ addresses: [`10.250.${i >> 8}.${i & 255}`], conditions: { ready: true } }));

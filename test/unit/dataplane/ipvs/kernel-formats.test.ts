@@ -205,6 +205,12 @@ COMMIT
     expect(text).not.toContain('EKP-CLUSTER-IP dst,dst -j EKP-MARK-MASQ');
   });
 
+  it('no ct-INVALID drop when conntrack is liberal about TCP windows, as kube-proxy', () => {
+    const opts = { family: 4 as const, masqueradeBit: 14, masquerade: { clusterIP: 'none' as const, clusterCIDRs: [] } };
+    expect(rulesRestore(opts, [])).toContain('-A EKP-FORWARD -m conntrack --ctstate INVALID -j DROP');
+    expect(rulesRestore({ ...opts, dropInvalid: false }, [])).not.toContain('INVALID');
+  });
+
   it('IPv6 uses the EKP6- sets; masqueradeAll marks every ClusterIP connection', () => {
     const text = rulesRestore({ family: 6, masqueradeBit: 14, masquerade: { clusterIP: 'all', clusterCIDRs: [] } }, []);
     expect(text).toContain('-A EKP-SERVICES -m set --match-set EKP6-CLUSTER-IP dst,dst -j EKP-MARK-MASQ');
