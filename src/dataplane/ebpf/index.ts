@@ -83,6 +83,9 @@ class EbpfDataplane implements Dataplane {
     if (localProblem) {
       log.warn('lo will not take IPv4 packets we send in with a source of this node: the node itself cannot use its own NodePorts, nor host-network backends here through frontends, outside the cgroup', { problem: localProblem });
     }
+    if (config.masqueradeAll) {
+      log.warn('--masquerade-all is not honoured in ebpf mode: pods reaching a ClusterIP keep their address; traffic from outside the cluster CIDRs, and external traffic to remote backends, is SNATed as always', {});
+    }
     const overlap = readSnatOverlap(SNAT_PORT_DEFAULT.min, SNAT_PORT_DEFAULT.max);
     if (overlap) log.warn('SNAT ports shared with the node\'s own', { problem: overlap });
     this.devices = new DeviceAttacher({ tc: this.loaded.tc, xdp: this.loaded.xdp }, config.devices, log, config.bpfXdp);
