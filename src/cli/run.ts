@@ -4,7 +4,7 @@ import { ConntrackSetup, tcpBeLiberal } from '../dataplane/conntrack-sysctls.js'
 import { cleanupAll, cleanupOtherModes, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
 import { nodeContextFromNode, parseNode, type DesiredState, type NodeContext } from '../model/index.js';
 import {
-  Collected, createLogger, HealthCheckServers, healthRoutes, HealthState, listen, nodeEligible, proxyMetrics, syncObserver, type HealthCheckService, type Logger,
+  Collected, createLogger, HealthCheckServers, healthRoutes, HealthState, listen, nodeEligible, proxyMetrics, setNoLocalEndpoints, syncObserver, type HealthCheckService, type Logger,
 } from '../observe/index.js';
 import { checkMode, decideMode, probeFeatures, realProbeEnv, type ProxyMode } from '../probe/index.js';
 import type { Source } from '../sources/types.js';
@@ -143,6 +143,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     consumer: {
       async apply(update) {
         await dataplane.apply(update);
+        setNoLocalEndpoints(metrics, update.state);
         // Once more if nf_conntrack was not loaded at start: our rules have loaded it now.
         conntrack?.apply();
         await healthChecks.sync(healthCheckPorts(update.state));

@@ -1,3 +1,4 @@
+import type { DesiredState } from '../model/index.js';
 import type { SyncObserver, SyncReport } from '../tracker/index.js';
 import type { HealthState } from './health.js';
 import type { Logger } from './log.js';
@@ -20,12 +21,28 @@ export function proxyMetrics(registry = new Registry()) {
     serviceChangesTotal: r.register(new Counter('kubeproxy_sync_proxy_rules_service_changes_total', 'Cumulative proxy rules Service changes')),
     healthzTotal: r.register(new Counter('kubeproxy_proxy_healthz_total', 'Cumulative proxy healthz HTTP status')),
     livezTotal: r.register(new Counter('kubeproxy_proxy_livez_total', 'Cumulative proxy livez HTTP status')),
+    noLocalEndpoints: r.register(new Gauge('kubeproxy_sync_proxy_rules_no_local_endpoints_total', 'Number of services with a Local traffic policy and no endpoints')),
     syncFailures: r.register(new Counter('ekp_sync_failures_total', 'Syncs whose dataplane apply failed (the next sync is full)')),
     servicePorts: r.register(new Gauge('ekp_service_ports', 'Service ports in the desired state')),
   };
 }
 
 export type ProxyMetrics = ReturnType<typeof proxyMetrics>;
+
+/**
+ * kube-proxy's no_local_endpoints gauge, by traffic policy: service ports with a Local policy whose
+ * traffic is dropped, as they have endpoints but none on this node.
+ */
+export function setNoLocalEndpoints(m: ProxyMetrics, state: DesiredState): void {
+  let internal = 0;
+  let external = 0;
+  for (const s of state.services.values()) {
+    if (s.internalPolicyLocal && s.internalBackends.dropWhenEmpty) internal++;
+    if (s.externallyAccessible && s.externalPolicyLocal && s.externalBackends.dropWhenEmpty) external++;
+  }
+  m.noLocalEndpoints.set(internal, { traffic_policy: 'internal' });
+  m.noLocalEndpoints.set(external, { traffic_policy: 'external' });
+}
 
 /** Turns the sync loop's reports into metrics, health and log lines. */
 export function syncObserver(m: ProxyMetrics, health: HealthState, log: Logger, now: () => number = Date.now): SyncObserver {

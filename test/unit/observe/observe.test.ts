@@ -1,8 +1,10 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  boundPort, Collected, Counter, Gauge, HealthCheckServers, healthRoutes, HealthState, Histogram, listen, memoryLogger, nodeEligible, proxyMetrics, Registry, syncObserver,
+  boundPort, Collected, Counter, Gauge, HealthCheckServers, healthRoutes, HealthState, Histogram, listen, memoryLogger, nodeEligible, proxyMetrics, Registry, setNoLocalEndpoints, syncObserver,
 } from '../../../src/observe/index.js';
+import { buildDesiredState } from '../../../src/model/index.js';
+import { ep, NODE, slice, svc } from '../model/fixtures.js';
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -136,6 +138,25 @@ describe('health', () => {
     expect(hc.ports()).toEqual([p1]);
     await expect(fetch(`http://127.0.0.1:${p2}/`)).rejects.toThrow();
     await hc.close();
+  });
+});
+
+describe('kubeproxy_sync_proxy_rules_no_local_endpoints_total', () => {
+  it('counts Local-policy service ports whose endpoints are all elsewhere, per policy; none without endpoints at all', () => {
+    const remote = (name: string) => slice({ service: name, endpoints: [ep('10.244.2.6', { node: 'node-b' })] });
+    const local = (name: string) => slice({ service: name, endpoints: [ep('10.244.1.5', { node: 'node-a' })] });
+    const itp = (name: string, ip: string) => svc({ name, spec: { clusterIP: ip, clusterIPs: [ip], internalTrafficPolicy: 'Local' } });
+    const etp = (name: string, ip: string, nodePort: number) => svc({ name, spec: { type: 'NodePort', clusterIP: ip, clusterIPs: [ip], externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, nodePort, targetPort: 8080, protocol: 'TCP' }] } });
+    const { state } = buildDesiredState({
+      services: [itp('a', '10.96.0.1'), itp('b', '10.96.0.2'), itp('c', '10.96.0.3'), etp('d', '10.96.0.4', 30001), etp('e', '10.96.0.5', 30002)],
+      endpointSlices: [remote('a'), local('b'), remote('d'), local('e')], // c has none at all: rejected, not dropped
+      node: NODE,
+    });
+    const m = proxyMetrics();
+    setNoLocalEndpoints(m, state);
+    expect(m.noLocalEndpoints.get({ traffic_policy: 'internal' })).toBe(1);
+    expect(m.noLocalEndpoints.get({ traffic_policy: 'external' })).toBe(1);
+    expect(m.registry.render()).toMatch(/kubeproxy_sync_proxy_rules_no_local_endpoints_total\{traffic_policy="internal"\} 1/);
   });
 });
 
