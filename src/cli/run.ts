@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { ConfigError, resolveConfig, type ProxyConfig } from '../config/index.js';
+import { ConfigError, podRanges, resolveConfig, type ProxyConfig } from '../config/index.js';
 import { ConntrackSetup, tcpBeLiberal } from '../dataplane/conntrack-sysctls.js';
 import { cleanupAll, cleanupOtherModes, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
 import { nodeContextFromNode, parseNode, type DesiredState, type NodeContext } from '../model/index.js';
@@ -85,6 +85,9 @@ export async function runDaemon(argv: string[]): Promise<number> {
   let conntrack: ConntrackSetup | null = null;
   try {
     const mode = chooseMode(cfg, log);
+    if (mode !== 'ebpf' && (cfg.detectLocalMode === 'BridgeInterface' || cfg.detectLocalMode === 'InterfaceNamePrefix')) {
+      log.warn(`detectLocalMode ${cfg.detectLocalMode} is not supported in ${mode} mode: pods are told by clusterCIDR, else by the Node's podCIDRs`, {});
+    }
     if (NETFILTER_MODES.has(mode)) {
       // Before the first rules: iptables and ipvs render their INVALID drop by it.
       conntrack = new ConntrackSetup(cfg, log);
@@ -128,15 +131,16 @@ export async function runDaemon(argv: string[]): Promise<number> {
       nodeSaid = node;
       for (const p of parsed.problems) log.warn(parsed.ok ? 'Node field ignored' : 'Node object unusable: using the interfaces\' addresses and the host name', { object: p.object, field: p.field, problem: p.message });
     }
+    const pods = podRanges(cfg);
     if (parsed?.ok) {
       return nodeContextFromNode(parsed.value, {
         localAddresses: ctx.nodeAddresses(),
         ...(cfg.nodePortAddresses.length ? { nodePortAddresses: cfg.nodePortAddresses } : {}),
-        ...(cfg.clusterCIDRs.length ? { clusterCIDRs: cfg.clusterCIDRs } : {}),
+        ...(pods ? { clusterCIDRs: pods } : {}),
         masqueradeAll: cfg.masqueradeAll,
       });
     }
-    return { nodeName, nodeAddresses: ctx.nodeAddresses(), nodePortAddresses: cfg.nodePortAddresses, clusterCIDRs: cfg.clusterCIDRs, masqueradeAll: cfg.masqueradeAll };
+    return { nodeName, nodeAddresses: ctx.nodeAddresses(), nodePortAddresses: cfg.nodePortAddresses, clusterCIDRs: pods ?? [], masqueradeAll: cfg.masqueradeAll };
   };
 
   const loop = new SyncLoop({

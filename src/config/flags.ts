@@ -9,6 +9,7 @@ export const RUN_FLAGS = {
   'kubeconfig': 'string',
   'hostname-override': 'string',
   'cluster-cidr': 'string',
+  'detect-local-mode': 'string',
   'nodeport-addresses': 'list',
   'masquerade-all': 'bool',
   'healthz-bind-address': 'string',

@@ -19,6 +19,7 @@ export const DEFAULTS: ProxyConfig = {
   burst: 10,
   hostnameOverride: null,
   clusterCIDRs: [],
+  detectLocalMode: '',
   nodePortAddresses: [],
   masqueradeAll: false,
   masqueradeBit: 14,
@@ -128,6 +129,9 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   const cidrs = (flags['cluster-cidr'] as string | undefined) ?? (file.clusterCIDR as string | undefined) ?? '';
   cfg.clusterCIDRs = cidrs.split(',').map((s) => s.trim()).filter(Boolean);
   for (const c of cfg.clusterCIDRs) if (!isCidr(c)) problems.push(`${src('cluster-cidr', 'clusterCIDR')}: ${JSON.stringify(c)} is not a CIDR`);
+  const detect = (flags['detect-local-mode'] as string | undefined) ?? (file.detectLocalMode as string | undefined) ?? '';
+  if (['', 'ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix'].includes(detect)) cfg.detectLocalMode = detect as ProxyConfig['detectLocalMode'];
+  else problems.push(`${src('detect-local-mode', 'detectLocalMode')}: must be ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix, got ${JSON.stringify(detect)}`);
 
   cfg.nodePortAddresses = (flags['nodeport-addresses'] as string[] | undefined) ?? (file.nodePortAddresses as string[] | null) ?? [];
   for (const a of cfg.nodePortAddresses) {

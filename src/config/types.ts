@@ -23,6 +23,13 @@ export interface ProxyConfig {
   minSyncPeriodMs: number;
   ipvsScheduler: string;
   ipvsStrictARP: boolean;
+  /**
+   * kube-proxy's detectLocalMode: which sources are pods. '' (unset): clusterCIDR, else the Node's
+   * podCIDRs. ClusterCIDR: clusterCIDR only (none set: no detection, as kube-proxy). NodeCIDR: the
+   * Node's podCIDRs. The interface modes are ebpf's own way (it tells pods by their veth); the
+   * netfilter modes fall back to '' with a warning.
+   */
+  detectLocalMode: '' | 'ClusterCIDR' | 'NodeCIDR' | 'BridgeInterface' | 'InterfaceNamePrefix';
   conntrack: {
     tcpEstablishedTimeoutMs: number;
     tcpCloseWaitTimeoutMs: number;

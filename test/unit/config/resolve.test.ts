@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULTS, parseDuration, resolveConfig } from '../../../src/config/index.js';
+import { ConfigError, DEFAULTS, parseDuration, podRanges, resolveConfig } from '../../../src/config/index.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'kube-proxy-ipvs.yaml');
 
@@ -81,6 +81,17 @@ describe('resolveConfig', () => {
       '--lb-algorithm / ebpf.lbAlgorithm: must be random or maglev, got "roundrobin"',
       '--bpf-slots / ebpf.slots: must be an integer from 1024 to 268435456, got 10',
     ]);
+  });
+
+  it('detectLocalMode: which sources are pods, as kube-proxy\'s local detector', () => {
+    const ranges = (argv: string[], doc: Record<string, unknown> = {}) => podRanges(withFile(doc)(argv));
+    expect(ranges([])).toBeUndefined(); // the Node's podCIDRs
+    expect(ranges(['--cluster-cidr', '10.244.0.0/16'])).toEqual(['10.244.0.0/16']);
+    expect(ranges(['--cluster-cidr', '10.244.0.0/16'], { detectLocalMode: 'NodeCIDR' })).toBeUndefined();
+    expect(ranges([], { detectLocalMode: 'ClusterCIDR' })).toEqual([]); // no CIDR: nothing is a pod
+    expect(ranges(['--detect-local-mode', 'ClusterCIDR', '--cluster-cidr', '10.244.0.0/16'])).toEqual(['10.244.0.0/16']);
+    expect(withFile({ detectLocalMode: 'InterfaceNamePrefix', detectLocal: { interfaceNamePrefix: 'cali' } })([])).toMatchObject({ detectLocalMode: 'InterfaceNamePrefix' });
+    expect(problemsOf(() => withFile({ detectLocalMode: 'PodCIDR' })([]))).toEqual(['--detect-local-mode / detectLocalMode: must be ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix, got "PodCIDR"']);
   });
 
   it('unknown config keys are named with their path, all at once', () => {
