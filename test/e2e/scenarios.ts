@@ -680,6 +680,19 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'a ClusterIP on a port no Service has is refused at once, not left to time out',
+    // ebpf and iptables leave such a packet to routing, as kube-proxy's iptables mode does (it goes
+    // out by the default route); nftables rejects it as kube-proxy's nftables mode does, ipvs and
+    // userspace hold the address locally and refuse the port.
+    notIn: ['ebpf', 'iptables'],
+    async run({ lab }) {
+      const from = lab.pods[0]!;
+      const t0 = Date.now();
+      await expect(httpGet(from, 'http://10.96.0.10:81/', { timeoutMs: 3000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      expect(Date.now() - t0).toBeLessThan(2500);
+    },
+  },
+  {
     name: 'a node device with a smaller MTU: the node\'s frag-needed (packet too big) about a datagram to a remote backend reaches the pod as an error about its ClusterIP (EMSGSIZE)',
     // userspace relays: the pod's datagram ends at the relay, which is where the error goes.
     notIn: ['userspace'],

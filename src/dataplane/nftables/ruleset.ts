@@ -132,6 +132,7 @@ export function staticObjects(f: IPFamily, opts: RulesetOptions): { chains: Map<
     ['firewall-ips', `type ${addr} . inet_proto . inet_service;`],
     ['firewall-allow', `type ${addr} . inet_proto . inet_service . ${addr}; flags interval;`],
     ['hairpin', `type ${addr} . ${addr};`],
+    ['cluster-ips', `type ${addr};`],
   ]);
   const c = (header: string, rules: string[]): ChainDecl => ({ header, rules });
   const chains = new Map<string, ChainDecl>([
@@ -149,14 +150,17 @@ export function staticObjects(f: IPFamily, opts: RulesetOptions): { chains: Map<
     ['filter-output', c('type filter hook output priority -110; policy accept;', ['ct state new jump firewall-check'])],
     ['endpoints-check', c('', [`${fk} vmap @no-endpoint`])],
     ['filter-input', c('type filter hook input priority -1; policy accept;', ['ct state new jump endpoints-check'])],
-    ['filter-forward', c('type filter hook forward priority -1; policy accept;', ['ct state new jump endpoints-check'])],
-    ['filter-output-post-dnat', c('type filter hook output priority -1; policy accept;', ['ct state new jump endpoints-check'])],
+    // After DNAT: a packet still bound for a ClusterIP matched none of its ports (kube-proxy's
+    // cluster-ips-check). Refused at once, where it would otherwise wander off to the default route.
+    ['cluster-ips-check', c('', [`${a} daddr @cluster-ips reject`])],
+    ['filter-forward', c('type filter hook forward priority -1; policy accept;', ['ct state new jump endpoints-check', 'ct state new jump cluster-ips-check'])],
+    ['filter-output-post-dnat', c('type filter hook output priority -1; policy accept;', ['ct state new jump endpoints-check', 'ct state new jump cluster-ips-check'])],
     ['reject-chain', c('', ['meta l4proto tcp reject with tcp reset', 'reject'])],
   ]);
   return { chains, sets };
 }
 
-export const STATIC_SET_NAMES = new Set(['cluster-cidrs', 'service-ips', 'no-endpoint', 'firewall-ips', 'firewall-allow', 'hairpin']);
+export const STATIC_SET_NAMES = new Set(['cluster-cidrs', 'service-ips', 'no-endpoint', 'firewall-ips', 'firewall-allow', 'hairpin', 'cluster-ips']);
 
 /** Sets whose elements the kernel writes (affinity): a full sync keeps their contents. */
 export const isDynamicSet = (name: string): boolean => name.startsWith('aff-');
@@ -223,6 +227,7 @@ export function contribution(d: DesiredService): Contribution {
   const m = d.masquerade;
   const cidrs = m.clusterCIDRs.map((c) => checkCIDR(c, f));
   for (const c of cidrs) el('cluster-cidrs', c);
+  el('cluster-ips', checkIP(d.clusterIP, f));
   const hairpin = (bs: readonly Backend[]) => {
     for (const be of bs) {
       const ip = checkIP(be.ip, f);
