@@ -32,6 +32,7 @@ export const DEFAULTS: ProxyConfig = {
   conntrack: {
     tcpEstablishedTimeoutMs: 86_400_000, tcpCloseWaitTimeoutMs: 3_600_000, udpTimeoutMs: 30_000,
     udpTimeoutGivenMs: null, udpStreamTimeoutMs: null, tcpBeLiberal: false, setMax: true,
+    keepKernelTcpEstablished: false, keepKernelTcpCloseWait: false,
   },
   devices: null,
   bpfPinDir: '/sys/fs/bpf/ebpf-kube-proxy',
@@ -178,7 +179,8 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
     else if (ms > 0) {
       cfg.conntrack[key] = ms;
       if (key === 'udpTimeoutMs') cfg.conntrack.udpTimeoutGivenMs = ms;
-    }
+    } else if (key === 'tcpEstablishedTimeoutMs') cfg.conntrack.keepKernelTcpEstablished = true;
+    else if (key === 'tcpCloseWaitTimeoutMs') cfg.conntrack.keepKernelTcpCloseWait = true;
   }
   if (ct.tcpBeLiberal !== undefined && ct.tcpBeLiberal !== null) cfg.conntrack.tcpBeLiberal = ct.tcpBeLiberal === true;
 

@@ -38,6 +38,9 @@ export interface ProxyConfig {
     udpTimeoutGivenMs: number | null;
     udpStreamTimeoutMs: number | null;
     tcpBeLiberal: boolean;
+    /** TCP timeouts given as 0s: kube-proxy leaves the kernel's sysctl then (the datapath's maps keep the default). */
+    keepKernelTcpEstablished: boolean;
+    keepKernelTcpCloseWait: boolean;
     /** conntrack.maxPerCore > 0: conntrackMax goes to nf_conntrack_max (0 leaves the kernel's). */
     setMax: boolean;
   };

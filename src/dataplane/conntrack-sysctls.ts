@@ -12,8 +12,8 @@ export function conntrackSysctls(c: ProxyConfig): Record<string, number> {
   const ct = c.conntrack;
   const out: Record<string, number> = {};
   if (ct.setMax) out.nf_conntrack_max = c.conntrackMax;
-  out.nf_conntrack_tcp_timeout_established = Math.round(ct.tcpEstablishedTimeoutMs / 1000);
-  out.nf_conntrack_tcp_timeout_close_wait = Math.round(ct.tcpCloseWaitTimeoutMs / 1000);
+  if (!ct.keepKernelTcpEstablished) out.nf_conntrack_tcp_timeout_established = Math.round(ct.tcpEstablishedTimeoutMs / 1000);
+  if (!ct.keepKernelTcpCloseWait) out.nf_conntrack_tcp_timeout_close_wait = Math.round(ct.tcpCloseWaitTimeoutMs / 1000);
   if (ct.tcpBeLiberal) out.nf_conntrack_tcp_be_liberal = 1;
   if (ct.udpTimeoutGivenMs !== null) out.nf_conntrack_udp_timeout = Math.round(ct.udpTimeoutGivenMs / 1000);
   if (ct.udpStreamTimeoutMs !== null) out.nf_conntrack_udp_timeout_stream = Math.round(ct.udpStreamTimeoutMs / 1000);
@@ -47,15 +47,18 @@ export function applyConntrackSysctls(c: ProxyConfig, fs: SysctlFs = realFs): { 
       else problems.push(`${path}: ${(e as Error).message}`);
       continue;
     }
+    if (current === value) continue;
     try {
-      if (current !== value) fs.write(path, String(value));
+      fs.write(path, String(value));
+      // Only a size we set: outside the host's namespace the size reads as the host's but may not
+      // be written, while the buckets (a module parameter, global) could be: never from there.
       if (name === 'nf_conntrack_max') maxSet = true;
     } catch (e) {
       const hint = name === 'nf_conntrack_max' ? ' (only the host\'s network namespace may size the table; conntrack.maxPerCore: 0 leaves it alone)' : '';
       problems.push(`${path}: cannot set ${value}, it stays ${current}: ${(e as Error).message}${hint}`);
     }
   }
-  // A bigger table wants more buckets: kube-proxy grows them to a quarter of it, once it has the size.
+  // A bigger table wants more buckets: kube-proxy grows them to a quarter of it, once it set the size.
   if (maxSet) {
     try {
       const buckets = Number(fs.read(HASHSIZE).trim());

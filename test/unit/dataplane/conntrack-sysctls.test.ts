@@ -86,6 +86,16 @@ describe('conntrack sysctls, as kube-proxy sets them for the netfilter modes', (
     expect(log.lines.map((l) => l.msg)).toEqual(['nf_conntrack is not loaded: the conntrack settings were not applied']);
   });
 
+  it('TCP timeouts given as 0s leave the kernel\'s (kube-proxy sets them only when > 0)', () => {
+    expect(conntrackSysctls(configWith({ min: 262_144, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' }))).toEqual({ nf_conntrack_max: 262_144 });
+  });
+
+  it('a table size already as wanted is not written, and the buckets are left alone (only a size it set grows them)', () => {
+    const fs = fakeFs({ ...kernelDefaults(), [`${NF}/nf_conntrack_max`]: '262144' });
+    applyConntrackSysctls(configWith({ min: 262_144 }), fs);
+    expect(fs.files['/sys/module/nf_conntrack/parameters/hashsize']).toBe('16384');
+  });
+
   it('be_liberal set on the host by hand counts too (no INVALID drop then)', () => {
     expect(tcpBeLiberal(configWith({}), fakeFs({ [`${NF}/nf_conntrack_tcp_be_liberal`]: '1' }))).toBe(true);
     expect(tcpBeLiberal(configWith({}), fakeFs({ [`${NF}/nf_conntrack_tcp_be_liberal`]: '0' }))).toBe(false);
