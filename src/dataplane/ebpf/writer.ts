@@ -99,7 +99,7 @@ const hex = (b: Buffer) => b.toString('hex');
 
 /**
  * Turns desired service ports into the datapath's maps: one service entry per
- * frontend and scope, a slot region per entry (random list or Maglev table),
+ * frontend and scope, a slot region per distinct table of a service (random list or Maglev),
  * backends by id, and source-range LPM entries. Every change is ordered so the
  * datapath never sees a half-written service: backends first, then the new
  * region, then the entry that points at it, and only then are old regions and
@@ -197,6 +197,10 @@ export class ServiceWriter {
   apply(update: StateUpdate): WriteStats {
     const stats: WriteStats = { servicePorts: update.state.services.size, svcEntriesWritten: 0, svcEntriesDeleted: 0, slotsWritten: 0, backendsWritten: 0, backendsFreed: 0, entriesLeftOut: 0, notProgrammed: [], affinityDeleted: 0 };
     const full = update.changed === 'all';
+    // A full sync counts what the service map holds, not what was tracked: drift, or an earlier
+    // apply that failed between its bookkeeping and its writes, must not skew the capacity check.
+    const present = full ? new Set(Array.from(this.maps.svc.entries(), ([k]) => hex(k))) : null;
+    if (present) this.svcInMap = present.size;
     const changed = full ? new Set([...update.state.services.keys(), ...this.byService.keys()]) : update.changed;
     // Services that lost a frontend come last, so they take one freed in this same apply.
     // Services that could not be programmed for want of ids or slots are tried again every apply.
@@ -206,8 +210,6 @@ export class ServiceWriter {
     let affinityDirty = full;
     /** Ids of services gone, freed after the affinity sweep (one freed now could go to a new service at once). */
     const svcIdReleases: number[] = [];
-    /** Service entries this apply adds to the map (before its deletes). */
-    let addedHere = 0;
 
     const backendWrites: number[] = [];
     const slotWrites: { off: number; ids: number[] }[] = [];
@@ -305,7 +307,7 @@ export class ServiceWriter {
             lost++;
             continue;
           }
-          if (owner === undefined && !this.adopted.has(k) && !svcDeletes.has(k)) added++;
+          if (present ? !present.has(k) : owner === undefined && !this.adopted.has(k) && !svcDeletes.has(k)) added++;
           const old = this.regions.get(k) ?? this.adopted.get(k)?.region ?? undefined;
           const same = old !== undefined && sameIds(old.slots, entry.slots);
           let region: Region | null = same ? old : null;
@@ -348,7 +350,6 @@ export class ServiceWriter {
       this.starved.delete(spk);
       release();
       this.svcInMap += added;
-      addedHere += added;
       for (const r of fresh) slotWrites.push({ off: r.off, ids: r.slots });
 
       for (const { entry, k, old, region, same } of plan) {
@@ -399,14 +400,7 @@ export class ServiceWriter {
         heldIds.add(h.svcId);
       }
       for (const k of heldKeys) live.add(k);
-      // What the map holds now, and what this apply adds to it: drift included.
-      let inMap = 0;
-      for (const [k] of this.maps.svc.entries()) {
-        inMap++;
-        const h = hex(k);
-        if (!live.has(h)) svcDeletes.set(h, Buffer.from(k));
-      }
-      this.svcInMap = inMap + addedHere;
+      for (const h of present!) if (!live.has(h)) svcDeletes.set(h, Buffer.from(h, 'hex'));
       const liveRanges = new Set<string>();
       for (const p of this.byService.values()) if (p.ranges) for (const k of p.ranges.keys()) liveRanges.add(k);
       for (const [k] of this.maps.srcRange.entries()) {

@@ -218,6 +218,24 @@ describe('ServiceWriter', () => {
     expect(w.usage()).toEqual({ svcIds: 0, backends: 0, slots: 0 });
   });
 
+  it('after an apply that failed in its writes, the full sync that follows counts the map itself: it never overfills it', () => {
+    const m = maps();
+    const w = new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 65536, svcEntries: 4 } });
+    const np = (name: string, ip: string, nodePort: number) => svc({ name, spec: { type: 'NodePort', clusterIP: ip, clusterIPs: [ip], ports: [{ name: 'http', port: 80, nodePort, targetPort: 8080, protocol: 'TCP' }] } });
+    const slices = [slice({ service: 'a', endpoints: [ep('10.244.4.1')] }), slice({ service: 'b', endpoints: [ep('10.244.4.2')] })];
+    const realBatch = m.svc.updateBatch.bind(m.svc);
+    m.svc.updateBatch = () => { throw new Error('E2BIG'); };
+    expect(() => w.apply({ state: desired({ services: [np('a', '10.96.0.41', 30081)], endpointSlices: slices }), changed: 'all' })).toThrow('E2BIG');
+    m.svc.updateBatch = realBatch;
+    // a's three entries were planned but never written; the retry writes them, and b does not fit.
+    const r = w.apply({ state: desired({ services: [np('a', '10.96.0.41', 30081), np('b', '10.96.0.42', 30082)], endpointSlices: slices }), changed: 'all' });
+    expect(r.notProgrammed.map((p) => p.service)).toEqual(['default/b:http']);
+    expect(m.svc.data.size).toBe(3);
+    // And the count it keeps after that sync is right too: b, retried, still does not fit.
+    expect(w.apply({ state: desired({ services: [np('a', '10.96.0.41', 30081), np('b', '10.96.0.42', 30082)], endpointSlices: slices }), changed: new Set() }).notProgrammed).toHaveLength(1);
+    expect(m.svc.data.size).toBe(3);
+  });
+
   it('a service that would overfill the service map is not programmed (named, retried); the others are', () => {
     const m = maps();
     const w = new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 65536, svcEntries: 4 } });
