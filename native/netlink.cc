@@ -51,8 +51,11 @@ class RtSocket {
       }
       int len = static_cast<int>(n);
       for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
+        // The table changed during the dump: what came may be inconsistent; the caller asks again.
+        if (nh->nlmsg_flags & NLM_F_DUMP_INTR) interrupted_ = true;
         if (nh->nlmsg_type == NLMSG_DONE) return 0;
         if (nh->nlmsg_type == NLMSG_ERROR) {
+          if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return EPROTO;
           auto* e = static_cast<nlmsgerr*>(NLMSG_DATA(nh));
           return -e->error;
         }
@@ -62,10 +65,23 @@ class RtSocket {
     }
   }
 
+  bool interrupted() const { return interrupted_; }
+
  private:
   Napi::Env env_;
   int fd_;
+  bool interrupted_ = false;
 };
+
+// A dump the kernel says was interrupted by a change is done again (a few times at most).
+template <typename Dump>
+Napi::Value Consistent(Dump dump) {
+  for (int i = 0;; i++) {
+    bool interrupted = false;
+    Napi::Value v = dump(&interrupted);
+    if (!interrupted || i == 4) return v;
+  }
+}
 
 std::string AddrText(int family, const void* data) {
   char text[INET6_ADDRSTRLEN] = {};
@@ -75,8 +91,7 @@ std::string AddrText(int family, const void* data) {
 
 // ifAddrs() -> [{ ifindex, ifname, family: 4|6, address, prefixLen, scope, flags }]
 // Every address of every interface, up or not; flags are IFA_F_* (IFA_FLAGS when given).
-Napi::Value IfAddrs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+Napi::Value IfAddrsOnce(Napi::Env env, bool* interrupted) {
   RtSocket sock(env);
   struct {
     nlmsghdr nh;
@@ -91,7 +106,7 @@ Napi::Value IfAddrs(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
   int err = sock.Receive(true, [&](nlmsghdr* nh) {
-    if (nh->nlmsg_type != RTM_NEWADDR) return;
+    if (nh->nlmsg_type != RTM_NEWADDR || nh->nlmsg_len < NLMSG_LENGTH(sizeof(ifaddrmsg))) return;
     auto* ifa = static_cast<ifaddrmsg*>(NLMSG_DATA(nh));
     if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) return;
     const void* local = nullptr;
@@ -99,8 +114,8 @@ Napi::Value IfAddrs(const Napi::CallbackInfo& info) {
     uint32_t flags = ifa->ifa_flags;
     int len = IFA_PAYLOAD(nh);
     for (auto* rta = IFA_RTA(ifa); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
-      if (rta->rta_type == IFA_LOCAL) local = RTA_DATA(rta);
-      else if (rta->rta_type == IFA_ADDRESS) address = RTA_DATA(rta);
+      if (rta->rta_type == IFA_LOCAL && RTA_PAYLOAD(rta) >= (ifa->ifa_family == AF_INET ? 4u : 16u)) local = RTA_DATA(rta);
+      else if (rta->rta_type == IFA_ADDRESS && RTA_PAYLOAD(rta) >= (ifa->ifa_family == AF_INET ? 4u : 16u)) address = RTA_DATA(rta);
       else if (rta->rta_type == IFA_FLAGS && RTA_PAYLOAD(rta) >= sizeof(uint32_t)) std::memcpy(&flags, RTA_DATA(rta), sizeof(flags));
     }
     // IFA_LOCAL is this end's address; IFA_ADDRESS is the peer's on a point-to-point link.
@@ -118,14 +133,19 @@ Napi::Value IfAddrs(const Napi::CallbackInfo& info) {
     out.Set(i++, o);
   });
   if (err) ThrowErrno(env, err, "RTM_GETADDR", "address dump");
+  *interrupted = sock.interrupted();
   return out;
+}
+
+Napi::Value IfAddrs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Consistent([&](bool* interrupted) { return IfAddrsOnce(env, interrupted); });
 }
 
 // defaultRoutes() -> [{ family: 4|6, table, priority, oif, prefsrc }]: every unicast route to
 // 0.0.0.0/0 or ::/0, of every table (the caller picks main's); a multipath route gives its first
 // next hop's device.
-Napi::Value DefaultRoutes(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+Napi::Value DefaultRoutesOnce(Napi::Env env, bool* interrupted) {
   RtSocket sock(env);
   struct {
     nlmsghdr nh;
@@ -140,7 +160,7 @@ Napi::Value DefaultRoutes(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
   int err = sock.Receive(true, [&](nlmsghdr* nh) {
-    if (nh->nlmsg_type != RTM_NEWROUTE) return;
+    if (nh->nlmsg_type != RTM_NEWROUTE || nh->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) return;
     auto* rt = static_cast<rtmsg*>(NLMSG_DATA(nh));
     if (rt->rtm_dst_len != 0 || rt->rtm_type != RTN_UNICAST) return;
     if (rt->rtm_family != AF_INET && rt->rtm_family != AF_INET6) return;
@@ -166,7 +186,13 @@ Napi::Value DefaultRoutes(const Napi::CallbackInfo& info) {
     out.Set(i++, o);
   });
   if (err) ThrowErrno(env, err, "RTM_GETROUTE", "route dump");
+  *interrupted = sock.interrupted();
   return out;
+}
+
+Napi::Value DefaultRoutes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Consistent([&](bool* interrupted) { return DefaultRoutesOnce(env, interrupted); });
 }
 
 }  // namespace

@@ -6,6 +6,7 @@ export interface KernelAddress {
   ifname: string;
   family: 4 | 6;
   address: string;
+  prefixLen: number;
   scope: number;
   /** IFA_F_* */
   flags: number;
@@ -31,23 +32,29 @@ const realKernel: KernelView = {
 };
 
 /**
- * IPv6 addresses that cannot take traffic, or must not be given out (IFA_F_*). For IPv4, 0x01 is
- * IFA_F_SECONDARY, a second address in a subnet: as much ours as the first.
+ * IPv6 addresses that take no traffic, or are not the node's to publish (IFA_F_*). For IPv4, 0x01
+ * is IFA_F_SECONDARY, a second address in a subnet: as much ours as the first.
  */
-const IFA_F_UNUSABLE_V6 = 0x01 /* TEMPORARY: rotates away within days */ | 0x08 /* DADFAILED */ | 0x20 /* DEPRECATED */ | 0x40 /* TENTATIVE */;
+const IFA_F_UNUSABLE_V6 = 0x01 /* TEMPORARY: rotates away within days */ | 0x08 /* DADFAILED */ | 0x40 /* TENTATIVE */;
+/** Still local, but not to send from (preferred_lft 0, how an IPv6 VIP is often added): never the primary. */
+const IFA_F_DEPRECATED = 0x20;
 const RT_SCOPE_LINK = 253;
 const RT_SCOPE_HOST = 254;
 const RT_TABLE_MAIN = 254;
 
 /**
  * This node's addresses, from the kernel of the network namespace we run in: every device's but
- * lo's, or only the --devices' given; interfaces without carrier included (their addresses are
- * still local). Link-local IPv6 is left out (no NodePort address), and so are IPv6 addresses
- * that are temporary, deprecated, tentative or failed DAD.
+ * lo's, or only the --devices' given; IPv4 addresses of interfaces without carrier included
+ * (still local; IPv6 ones stay tentative there). Left out: link-local IPv6 (no NodePort address),
+ * IPv6 addresses that are temporary, tentative or failed DAD, and host addresses (/32, /128) but
+ * the primary. A host address is a VIP more often than the node's own (kube-vip's LB VIPs,
+ * NodeLocal DNS's, a CNI's tunnel end), and a NodePort on each would cost a service entry per
+ * NodePort per VIP; the Node object's addresses are added back by the caller.
  *
  * IPv4 first; the first address of a family is its primary one (our SNAT address, and
  * kube-proxy's 'primary' without a Node object): the main table's default route's preferred
- * source, else the first address of its device, else the first the kernel lists.
+ * source, else the first address of its device, else the first the kernel lists; never a
+ * deprecated one while there is another.
  */
 export function interfaceAddresses(devices: readonly string[] | null, kernel: KernelView = realKernel): string[] {
   const usable = kernel.addresses().filter((a) =>
@@ -61,9 +68,11 @@ export function interfaceAddresses(devices: readonly string[] | null, kernel: Ke
   for (const family of [4, 6] as const) {
     const mine = usable.filter((a) => a.family === family);
     const route = routes.filter((r) => r.family === family).sort((a, b) => a.priority - b.priority)[0];
-    const primary = mine.find((a) => a.address === route?.prefsrc) ?? mine.find((a) => a.ifindex === route?.oif);
+    const candidates = mine.filter((a) => (a.flags & IFA_F_DEPRECATED) === 0);
+    const primary = candidates.find((a) => a.address === route?.prefsrc) ?? candidates.find((a) => a.ifindex === route?.oif) ?? candidates[0] ?? mine[0];
+    const host = family === 4 ? 32 : 128;
     if (primary) out.push(primary.address);
-    for (const a of mine) if (a !== primary) out.push(a.address);
+    for (const a of mine) if (a !== primary && a.prefixLen !== host) out.push(a.address);
   }
   return [...new Set(out)];
 }
