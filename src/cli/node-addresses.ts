@@ -56,7 +56,7 @@ const RT_TABLE_MAIN = 254;
  * source, else the first address of its device, else the first the kernel lists; never a
  * deprecated one while there is another.
  */
-export function interfaceAddresses(devices: readonly string[] | null, kernel: KernelView = realKernel): string[] {
+export function interfaceAddresses(devices: readonly string[] | null, kernel: KernelView = realKernel, opts: { hostAddresses?: boolean } = {}): string[] {
   const usable = kernel.addresses().filter((a) =>
     // ekp-* interfaces are ours (ipvs mode's ekp-ipvs0 holds service VIPs, not node addresses);
     // kube-ipvs0 is the same, left by upstream kube-proxy's ipvs mode.
@@ -72,7 +72,17 @@ export function interfaceAddresses(devices: readonly string[] | null, kernel: Ke
     const primary = candidates.find((a) => a.address === route?.prefsrc) ?? candidates.find((a) => a.ifindex === route?.oif) ?? candidates[0] ?? mine[0];
     const host = family === 4 ? 32 : 128;
     if (primary) out.push(primary.address);
-    for (const a of mine) if (a !== primary && a.prefixLen !== host) out.push(a.address);
+    for (const a of mine) if (a !== primary && (opts.hostAddresses || a.prefixLen !== host)) out.push(a.address);
   }
   return [...new Set(out)];
+}
+
+/**
+ * Every address that is this node's in the kernel's eyes (all devices but lo, VIPs held here
+ * included), for "is this frontend a local address?"; order means nothing.
+ */
+export function localAddresses(kernel: KernelView = realKernel): string[] {
+  return [...new Set(kernel.addresses()
+    .filter((a) => a.ifname !== 'lo' && a.scope < RT_SCOPE_HOST && (a.family === 4 || (a.flags & (0x08 | 0x40)) === 0))
+    .map((a) => a.address))];
 }

@@ -9,7 +9,7 @@ import {
 import { checkMode, decideMode, probeFeatures, realProbeEnv, type ProxyMode } from '../probe/index.js';
 import type { Source } from '../sources/types.js';
 import { SyncLoop } from '../tracker/index.js';
-import { interfaceAddresses } from './node-addresses.js';
+import { interfaceAddresses, localAddresses } from './node-addresses.js';
 
 /** healthCheckNodePort → service, for every eTP=Local Service that has one. */
 function healthCheckPorts(state: DesiredState): Map<number, HealthCheckService> {
@@ -73,7 +73,11 @@ export async function runDaemon(argv: string[]): Promise<number> {
   }
   const log = createLogger({ format: cfg.logFormat, verbosity: cfg.verbosity });
   const nodeName = cfg.hostnameOverride ?? hostname().trim().toLowerCase();
-  const ctx: DataplaneContext = { config: cfg, log, nodeAddresses: () => interfaceAddresses(cfg.devices) };
+  const ctx: DataplaneContext = { config: cfg, log, nodeAddresses: () => interfaceAddresses(cfg.devices), localAddresses: () => localAddresses() };
+  // Host addresses (/32, /128) are left out of the default, mostly VIPs; CIDRs given in
+  // --nodeport-addresses choose among all, as kube-proxy's.
+  const byCidr = cfg.nodePortAddresses.length > 0 && !cfg.nodePortAddresses.includes('primary');
+  const nodePortCandidates = () => (byCidr ? interfaceAddresses(cfg.devices, undefined, { hostAddresses: true }) : ctx.nodeAddresses());
 
   if (cfg.cleanup) {
     const removed = await cleanupAll(ctx);
@@ -134,13 +138,13 @@ export async function runDaemon(argv: string[]): Promise<number> {
     const pods = podRanges(cfg);
     if (parsed?.ok) {
       return nodeContextFromNode(parsed.value, {
-        localAddresses: ctx.nodeAddresses(),
+        localAddresses: nodePortCandidates(),
         ...(cfg.nodePortAddresses.length ? { nodePortAddresses: cfg.nodePortAddresses } : {}),
         ...(pods ? { clusterCIDRs: pods } : {}),
         masqueradeAll: cfg.masqueradeAll,
       });
     }
-    return { nodeName, nodeAddresses: ctx.nodeAddresses(), nodePortAddresses: cfg.nodePortAddresses, clusterCIDRs: pods ?? [], masqueradeAll: cfg.masqueradeAll };
+    return { nodeName, nodeAddresses: nodePortCandidates(), nodePortAddresses: cfg.nodePortAddresses, clusterCIDRs: pods ?? [], masqueradeAll: cfg.masqueradeAll };
   };
 
   const loop = new SyncLoop({

@@ -33,6 +33,11 @@ export interface DataplaneContext {
   /** This node's addresses (for SNAT and NodePorts). */
   nodeAddresses: () => string[];
   /**
+   * Every address local to this node, VIPs held here included (kube-vip's /32s): "is this ours?".
+   * nodeAddresses when not given.
+   */
+  localAddresses?: () => string[];
+  /**
    * Conntrack lets out-of-window TCP through (nf_conntrack_tcp_be_liberal, conntrack.tcpBeLiberal):
    * iptables and ipvs then keep no ct-INVALID drop, as kube-proxy. Read by the daemon at start.
    */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it as plainIt } from 'vitest';
-import { interfaceAddresses, type KernelAddress, type KernelDefaultRoute } from '../../src/cli/node-addresses.js';
+import { interfaceAddresses, localAddresses, type KernelAddress, type KernelDefaultRoute } from '../../src/cli/node-addresses.js';
 import { withNetns } from '../../src/native/index.js';
 import { kernelIt } from '../support/capability.js';
 import { TestNetns } from '../support/netns.js';
@@ -35,6 +35,14 @@ describe('interfaceAddresses in a namespace of its own: the node addresses NodeP
     const all = addresses();
     expect([...all].sort()).toEqual(['10.77.0.1', '10.77.0.9', '10.78.0.1', '192.168.5.10', 'fd00:55::10', 'fd00:77::1', 'fd00:79::1']);
     expect(all.slice(4).sort()).toEqual(['fd00:55::10', 'fd00:77::1', 'fd00:79::1']);
+  });
+
+  it('a VIP held here (a host address) is still local: for "is this frontend ours?", and for --nodeport-addresses CIDRs', () => {
+    const local = withNetns(ns.path, () => localAddresses());
+    expect(local).toContain('192.168.5.200');
+    expect(local).toContain('10.96.0.10'); // kube-ipvs0's are local in the kernel's eyes too
+    expect(local).not.toContain('127.0.0.1');
+    expect(withNetns(ns.path, () => interfaceAddresses(null, undefined, { hostAddresses: true }))).toContain('192.168.5.200');
   });
 
   it('only the --devices given', () => {

@@ -42,6 +42,8 @@ class EbpfDataplane implements Dataplane {
   private readonly fullSyncs: FullSyncSchedule;
   private leftOut = 0;
   private starved = new Set<string>();
+  /** Addresses local to this node (NODE_ADDR frontends). */
+  private local = new Set<string>();
 
   constructor(private readonly ctx: DataplaneContext, now: () => number = Date.now) {
     this.fullSyncs = new FullSyncSchedule(now);
@@ -53,6 +55,7 @@ class EbpfDataplane implements Dataplane {
     const t0 = performance.now();
     // The node's addresses at start, for the programs' SNAT addresses and the writer's NODE_ADDR flags alike.
     const nodeAddresses = this.ctx.nodeAddresses();
+    this.refreshLocal();
     this.loaded = loadDatapath({ pinDir: config.bpfPinDir, config: programConfigOf(config, nodeAddresses), sizes, log });
     this.collector = new ConntrackCollector(this.loaded.ctGc, (error) =>
       log.warn('conntrack GC: no map iterator on this kernel; each pass visits a map in one run', { error }));
@@ -65,7 +68,7 @@ class EbpfDataplane implements Dataplane {
       {
         algorithm: config.lbAlgorithm,
         sizes: { svcIds: m.svcStat.maxEntries, backends: m.backend.maxEntries, slots: m.slots.maxEntries * SLOTS_PER_ENTRY, svcEntries: m.svc.maxEntries },
-        isNodeAddress: (a) => nodeAddresses.includes(a),
+        isNodeAddress: (a) => this.local.has(a),
       },
     );
     const adopted = this.writer.adopt();
@@ -101,8 +104,14 @@ class EbpfDataplane implements Dataplane {
     this.gcTimer.unref();
   }
 
+  /** An LB IP or ExternalIP held by this node: read at each apply, as VIPs move between nodes. */
+  private refreshLocal(): void {
+    this.local = new Set((this.ctx.localAddresses ?? this.ctx.nodeAddresses)());
+  }
+
   async apply(update: StateUpdate): Promise<void> {
     if (!this.writer) throw new Error('ebpf dataplane not started');
+    this.refreshLocal();
     const full = update.changed === 'all' && this.fullSyncs.due();
     // A periodic sync between full ones: every service port, written only where it differs from what we wrote.
     const u: StateUpdate = update.changed === 'all' && !full ? { ...update, changed: everyPort(update.state.services, this.writer.programmedKeys()) } : update;
