@@ -41,6 +41,14 @@ function desired(objects: { services: unknown[]; endpointSlices: unknown[] }): D
 }
 
 const writerFor = (m: Maps, algorithm: LbAlgorithm = 'random') => new ServiceWriter(m, { algorithm, sizes: { svcIds: 1024, backends: 1024, slots: 65536 } });
+/** A random-layout writer with little room: `slots` slots, and `svcEntries` service entries if given. */
+const writerSized = (m: Maps, slots: number, svcEntries?: number) =>
+  new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots, ...(svcEntries ? { svcEntries } : {}) } });
+/** n pods of a service, at 10.244.<net>.1 and up. */
+const podsOf = (service: string, n: number, net: number) => slice({ service, endpoints: Array.from({ length: n }, (_, i) => ep(`10.244.${net}.${i + 1}`)) });
+const nodePortSvc = (name: string, ip: string, nodePort: number) =>
+  svc({ name, spec: { type: 'NodePort', clusterIP: ip, clusterIPs: [ip], ports: [{ name: 'http', port: 80, nodePort, targetPort: 8080, protocol: 'TCP' }] } });
+const big = svc({ name: 'big', spec: { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'] } });
 
 const web = svc();
 const twoPods = slice({ endpoints: [ep('10.244.1.5', { node: 'node-a' }), ep('10.244.2.6', { node: 'node-b' })] });
@@ -201,8 +209,8 @@ describe('ServiceWriter', () => {
   it('the entries of a service with the same table share one region: a NodePort on every node address costs its slots once', () => {
     const m = maps();
     const w = writerFor(m, 'maglev');
-    const np = svc({ name: 'np', spec: { type: 'NodePort', clusterIP: '10.96.0.40', clusterIPs: ['10.96.0.40'], ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] } });
-    const pods = (n: number) => slice({ service: 'np', endpoints: Array.from({ length: n }, (_, i) => ep(`10.244.4.${i + 1}`)) });
+    const np = nodePortSvc('np', '10.96.0.40', 30080);
+    const pods = (n: number) => podsOf('np', n, 4);
     const first = w.apply({ state: desired({ services: [np], endpointSlices: [pods(3)] }), changed: 'all' });
     // ClusterIP and a NodePort on each of the node's two IPv4 addresses: three entries, one table.
     const offs = () => [...m.svc.entries()].map(([, v]) => decodeSvcVal(v)).map((v) => `${v.slotOff}+${v.slotLen}`);
@@ -220,28 +228,26 @@ describe('ServiceWriter', () => {
 
   it('after an apply that failed in its writes, the full sync that follows counts the map itself: it never overfills it', () => {
     const m = maps();
-    const w = new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 65536, svcEntries: 4 } });
-    const np = (name: string, ip: string, nodePort: number) => svc({ name, spec: { type: 'NodePort', clusterIP: ip, clusterIPs: [ip], ports: [{ name: 'http', port: 80, nodePort, targetPort: 8080, protocol: 'TCP' }] } });
+    const w = writerSized(m, 65536, 4);
     const slices = [slice({ service: 'a', endpoints: [ep('10.244.4.1')] }), slice({ service: 'b', endpoints: [ep('10.244.4.2')] })];
     const realBatch = m.svc.updateBatch.bind(m.svc);
     m.svc.updateBatch = () => { throw new Error('E2BIG'); };
-    expect(() => w.apply({ state: desired({ services: [np('a', '10.96.0.41', 30081)], endpointSlices: slices }), changed: 'all' })).toThrow('E2BIG');
+    expect(() => w.apply({ state: desired({ services: [nodePortSvc('a', '10.96.0.41', 30081)], endpointSlices: slices }), changed: 'all' })).toThrow('E2BIG');
     m.svc.updateBatch = realBatch;
     // a's three entries were planned but never written; the retry writes them, and b does not fit.
-    const r = w.apply({ state: desired({ services: [np('a', '10.96.0.41', 30081), np('b', '10.96.0.42', 30082)], endpointSlices: slices }), changed: 'all' });
+    const r = w.apply({ state: desired({ services: [nodePortSvc('a', '10.96.0.41', 30081), nodePortSvc('b', '10.96.0.42', 30082)], endpointSlices: slices }), changed: 'all' });
     expect(r.notProgrammed.map((p) => p.service)).toEqual(['default/b:http']);
     expect(m.svc.data.size).toBe(3);
     // And the count it keeps after that sync is right too: b, retried, still does not fit.
-    expect(w.apply({ state: desired({ services: [np('a', '10.96.0.41', 30081), np('b', '10.96.0.42', 30082)], endpointSlices: slices }), changed: new Set() }).notProgrammed).toHaveLength(1);
+    expect(w.apply({ state: desired({ services: [nodePortSvc('a', '10.96.0.41', 30081), nodePortSvc('b', '10.96.0.42', 30082)], endpointSlices: slices }), changed: new Set() }).notProgrammed).toHaveLength(1);
     expect(m.svc.data.size).toBe(3);
   });
 
   it('a service that would overfill the service map is not programmed (named, retried); the others are', () => {
     const m = maps();
-    const w = new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 65536, svcEntries: 4 } });
-    const np = (name: string, ip: string, nodePort: number) => svc({ name, spec: { type: 'NodePort', clusterIP: ip, clusterIPs: [ip], ports: [{ name: 'http', port: 80, nodePort, targetPort: 8080, protocol: 'TCP' }] } });
-    const a = np('a', '10.96.0.41', 30081);
-    const b = np('b', '10.96.0.42', 30082);
+    const w = writerSized(m, 65536, 4);
+    const a = nodePortSvc('a', '10.96.0.41', 30081);
+    const b = nodePortSvc('b', '10.96.0.42', 30082);
     const slices = [slice({ service: 'a', endpoints: [ep('10.244.4.1')] }), slice({ service: 'b', endpoints: [ep('10.244.4.2')] })];
     const r = w.apply({ state: desired({ services: [a, b], endpointSlices: slices }), changed: 'all' });
     expect(r.notProgrammed).toEqual([{ service: 'default/b:http', error: expect.stringMatching(/service map is full: 3 of 4 entries used, and this service needs 3 more/) }]);
@@ -298,8 +304,8 @@ describe('ServiceWriter', () => {
 
   it('a restarted writer: a region the entries of a service share is adopted once, kept while it holds their table, freed with its last entry', () => {
     const m = maps();
-    const np = svc({ name: 'np', spec: { type: 'NodePort', clusterIP: '10.96.0.40', clusterIPs: ['10.96.0.40'], ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] } });
-    const pods = (n: number) => slice({ service: 'np', endpoints: Array.from({ length: n }, (_, i) => ep(`10.244.4.${i + 1}`)) });
+    const np = nodePortSvc('np', '10.96.0.40', 30080);
+    const pods = (n: number) => podsOf('np', n, 4);
     writerFor(m).apply({ state: desired({ services: [np], endpointSlices: [pods(3)] }), changed: 'all' });
     const again = writerFor(m);
     expect(again.adopt().entries).toBe(3);
@@ -351,9 +357,8 @@ describe('ServiceWriter', () => {
   it('a service whose table does not fit keeps what it had, and the others are programmed; it is written once it fits', () => {
     const m = maps();
     // 16 slots: room for the small service and one more table of a few.
-    const w = new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 16 } });
-    const big = svc({ name: 'big', spec: { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'] } });
-    const pods = (n: number) => slice({ service: 'big', endpoints: Array.from({ length: n }, (_, i) => ep(`10.244.5.${i + 1}`)) });
+    const w = writerSized(m, 16);
+    const pods = (n: number) => podsOf('big', n, 5);
     const state = (webPods: unknown, bigPods: number) => desired({ services: [big, web], endpointSlices: [webPods, pods(bigPods)] });
     expect(w.apply({ state: state(twoPods, 3), changed: 'all' }).notProgrammed).toEqual([]);
 
@@ -376,15 +381,13 @@ describe('ServiceWriter', () => {
 
   it('a restarted writer short of slots for its first full sync: a service it cannot write yet keeps serving from what the last instance left', () => {
     const m = maps();
-    const sized = () => new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 16 } });
-    const pods = (svcName: string, n: number, net: number) => slice({ service: svcName, endpoints: Array.from({ length: n }, (_, i) => ep(`10.244.${net}.${i + 1}`)) });
-    const big = svc({ name: 'big', spec: { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'] } });
-    sized().apply({ state: desired({ services: [big, web], endpointSlices: [pods('big', 6, 5), pods('web', 4, 6)] }), changed: 'all' });
+    const sized = () => writerSized(m, 16);
+    sized().apply({ state: desired({ services: [big, web], endpointSlices: [podsOf('big', 6, 5), podsOf('web', 4, 6)] }), changed: 'all' });
     const before = dump(m);
     // Both services' pods were replaced while it was down.
-    const state = desired({ services: [big, web], endpointSlices: [pods('big', 6, 7), pods('web', 4, 8)] });
+    const state = desired({ services: [big, web], endpointSlices: [podsOf('big', 6, 7), podsOf('web', 4, 8)] });
     const reference = maps();
-    new ServiceWriter(reference, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 16 } }).apply({ state, changed: 'all' });
+    writerSized(reference, 16).apply({ state, changed: 'all' });
     const after = dump(reference);
 
     const again = sized();
@@ -402,20 +405,18 @@ describe('ServiceWriter', () => {
 
   it('a held service removed before it could be written: what the last instance left of it goes', () => {
     const m = maps();
-    const sized = () => new ServiceWriter(m, { algorithm: 'random', sizes: { svcIds: 1024, backends: 1024, slots: 16 } });
-    const pods = (svcName: string, n: number, net: number) => slice({ service: svcName, endpoints: Array.from({ length: n }, (_, i) => ep(`10.244.${net}.${i + 1}`)) });
-    const big = svc({ name: 'big', spec: { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'] } });
-    sized().apply({ state: desired({ services: [big, web], endpointSlices: [pods('big', 6, 5), pods('web', 4, 6)] }), changed: 'all' });
+    const sized = () => writerSized(m, 16);
+    sized().apply({ state: desired({ services: [big, web], endpointSlices: [podsOf('big', 6, 5), podsOf('web', 4, 6)] }), changed: 'all' });
     const again = sized();
     again.adopt();
     // Both changed while it was down: big takes the free room, web must wait.
-    expect(again.apply({ state: desired({ services: [big, web], endpointSlices: [pods('big', 6, 7), pods('web', 4, 8)] }), changed: 'all' }).notProgrammed).toEqual([
+    expect(again.apply({ state: desired({ services: [big, web], endpointSlices: [podsOf('big', 6, 7), podsOf('web', 4, 8)] }), changed: 'all' }).notProgrammed).toEqual([
       expect.objectContaining({ service: 'default/web:http' }),
     ]);
     // web goes before it was ever written by this instance.
-    again.apply({ state: desired({ services: [big], endpointSlices: [pods('big', 6, 7)] }), changed: new Set(['default/web:http']) });
+    again.apply({ state: desired({ services: [big], endpointSlices: [podsOf('big', 6, 7)] }), changed: new Set(['default/web:http']) });
     expect(dump(m)).toEqual(['10.96.0.30:80/6 external -> [10.244.7.1:8080 10.244.7.2:8080 10.244.7.3:8080 10.244.7.4:8080 10.244.7.5:8080 10.244.7.6:8080] ']);
-    again.apply({ state: desired({ services: [big], endpointSlices: [pods('big', 6, 7)] }), changed: 'all' });
+    again.apply({ state: desired({ services: [big], endpointSlices: [podsOf('big', 6, 7)] }), changed: 'all' });
     expect(again.usage()).toEqual({ svcIds: 1, backends: 6, slots: 6 });
   });
 
