@@ -3,16 +3,18 @@ import { FakeClock, SyncLoop, type StateUpdate, type SyncReport } from '../../..
 import { deepEqual } from '../../../src/tracker/sync-loop.js';
 import { ObjectStore } from '../../../src/tracker/store.js';
 import type { ObjectChange } from '../../../src/sources/types.js';
-import type { DesiredService } from '../../../src/model/index.js';
+import type { DesiredService, NodeContext } from '../../../src/model/index.js';
 import { ep, NODE, slice, svc } from '../model/fixtures.js';
 
 const settle = async () => {
   for (let i = 0; i < 10; i++) await Promise.resolve();
 };
 
-function setup(opts: { failApplies?: number } = {}) {
+function setup(opts: { failApplies?: number; nodeContext?: () => NodeContext; wallNow?: () => number } = {}) {
   const clock = new FakeClock();
   const applies: { changed: string[] | 'all'; keys: string[] }[] = [];
+  /** The state each apply was handed (the loop's own map, updated in place: copied). */
+  const states: Map<string, DesiredService>[] = [];
   const reports: SyncReport[] = [];
   const skipped: string[] = [];
   let failures = opts.failApplies ?? 0;
@@ -20,13 +22,15 @@ function setup(opts: { failApplies?: number } = {}) {
     consumer: {
       async apply(u: StateUpdate) {
         applies.push({ changed: u.changed === 'all' ? 'all' : [...u.changed].sort(), keys: [...u.state.services.keys()].sort() });
+        states.push(new Map(u.state.services));
         if (failures-- > 0) throw new Error('kernel said no');
       },
     },
-    nodeContext: () => NODE,
+    nodeContext: opts.nodeContext ?? (() => NODE),
     minSyncPeriodMs: 1000,
     syncPeriodMs: 30_000,
     clock,
+    ...(opts.wallNow ? { wallNow: opts.wallNow } : {}),
     observer: { synced: (r) => reports.push(r), skipped: (o, why) => skipped.push(`${o}: ${why}`) },
   });
   const change = (kind: ObjectChange['kind'], key: string, previous: unknown, current: unknown) =>
@@ -40,10 +44,11 @@ function setup(opts: { failApplies?: number } = {}) {
     loop.synced('EndpointSlice');
     loop.synced('Node');
   };
-  return { loop, applies, reports, skipped, change, tick, listAll, clock };
+  return { loop, applies, states, reports, skipped, change, tick, listAll, clock };
 }
 
 const web = svc();
+const np = svc({ name: 'np', spec: { type: 'NodePort', clusterIP: '10.96.0.40', clusterIPs: ['10.96.0.40'], ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] } });
 const webSlice = slice({ endpoints: [ep('10.244.1.5', { node: 'node-a' })] });
 const api = svc({ name: 'api', spec: { clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'] } });
 const apiSlice = slice({ service: 'api', endpoints: [ep('10.244.2.7')] });
@@ -171,7 +176,6 @@ describe('SyncLoop', () => {
       syncPeriodMs: 30_000,
       clock,
     });
-    const np = svc({ name: 'np', spec: { type: 'NodePort', clusterIP: '10.96.0.40', clusterIPs: ['10.96.0.40'], ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] } });
     const npSlice = slice({ service: 'np', endpoints: [ep('10.244.4.4')] });
     loop.changed({ kind: 'Service', key: 'default/web', previous: null, current: web });
     loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: null, current: webSlice });
@@ -203,82 +207,55 @@ describe('SyncLoop', () => {
   });
 
   it('an interface address that comes without a Node event: the next sync, whatever started it, is full and serves NodePorts on it', async () => {
-    const clock = new FakeClock();
-    const applies: { changed: 'all' | string[]; services: Map<string, DesiredService> }[] = [];
     let addresses = ['192.168.1.10'];
-    const loop = new SyncLoop({
-      consumer: { apply: async (u) => void applies.push({ changed: u.changed === 'all' ? 'all' : [...u.changed], services: new Map(u.state.services) }) },
-      nodeContext: () => ({ ...NODE, nodeAddresses: addresses }),
-      minSyncPeriodMs: 1000,
-      syncPeriodMs: 30_000,
-      clock,
-    });
-    const np = svc({ name: 'np', spec: { type: 'NodePort', clusterIP: '10.96.0.40', clusterIPs: ['10.96.0.40'], ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] } });
-    loop.changed({ kind: 'Service', key: 'default/np', previous: null, current: np });
-    loop.changed({ kind: 'Service', key: 'default/web', previous: null, current: web });
-    for (const k of ['Service', 'EndpointSlice', 'Node'] as const) loop.synced(k);
-    const tick = async (ms: number) => {
-      clock.advance(ms);
-      for (let i = 0; i < 10; i++) await Promise.resolve();
-    };
-    await tick(0);
-    const nodePorts = () => applies.at(-1)!.services.get('default/np:http')?.frontends.filter((f) => f.kind === 'nodePort').map((f) => f.address);
+    const t = setup({ nodeContext: () => ({ ...NODE, nodeAddresses: addresses }) });
+    t.change('Service', 'default/np', null, np);
+    t.change('Service', 'default/web', null, web);
+    t.listAll();
+    await t.tick(0);
+    const nodePorts = () => t.states.at(-1)!.get('default/np:http')?.frontends.filter((f) => f.kind === 'nodePort').map((f) => f.address);
     expect(nodePorts()).toEqual(['192.168.1.10']);
 
     addresses = ['192.168.1.10', '10.0.5.1'];
     // Only web's slice changed; np was not touched, yet its NodePorts change.
-    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: null, current: webSlice });
-    await tick(1000);
-    expect(applies).toHaveLength(2);
-    expect(applies[1]!.changed).toBe('all');
+    t.change('EndpointSlice', 'default/web-abc', null, webSlice);
+    await t.tick(1000);
+    expect(t.applies).toHaveLength(2);
+    expect(t.applies[1]!.changed).toBe('all');
     expect(nodePorts()).toEqual(['10.0.5.1', '192.168.1.10']);
-    await loop.stop();
+    await t.loop.stop();
   });
 
   it('network programming times: one per endpoint change since start; none for a change from before start, nor for a deleted slice', async () => {
-    const clock = new FakeClock();
-    const reports: SyncReport[] = [];
-    const loop = new SyncLoop({
-      consumer: { apply: async () => {} },
-      nodeContext: () => NODE,
-      minSyncPeriodMs: 1000,
-      syncPeriodMs: 30_000,
-      clock,
-      wallNow: () => Date.parse('2026-01-01T10:00:00Z'),
-      observer: { synced: (r) => reports.push(r) },
-    });
-    const at = (iso: string, endpoints: string[], name = 'web-abc') => {
-      const s = slice({ name, endpoints: endpoints.map((ip) => ep(ip)) });
+    const t = setup({ wallNow: () => Date.parse('2026-01-01T10:00:00Z') });
+    const at = (iso: string, endpoints: string[]) => {
+      const s = slice({ endpoints: endpoints.map((ip) => ep(ip)) });
       (s.metadata as Record<string, unknown>).annotations = { 'endpoints.kubernetes.io/last-change-trigger-time': iso };
       return s;
     };
-    const tick = async (ms: number) => {
-      clock.advance(ms);
-      for (let i = 0; i < 10; i++) await Promise.resolve();
-    };
     // Listed at start: a slice last changed a day ago is not a change of ours to time.
     const old = at('2025-12-31T10:00:00Z', ['10.244.1.1']);
-    loop.changed({ kind: 'Service', key: 'default/web', previous: null, current: web });
-    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: null, current: old });
-    for (const k of ['Service', 'EndpointSlice', 'Node'] as const) loop.synced(k);
-    await tick(0);
-    expect(reports.at(-1)!.triggerTimesMs).toEqual([]);
+    t.change('Service', 'default/web', null, web);
+    t.change('EndpointSlice', 'default/web-abc', null, old);
+    t.listAll();
+    await t.tick(0);
+    expect(t.reports.at(-1)!.triggerTimesMs).toEqual([]);
 
     const a = at('2026-01-01T10:00:05Z', ['10.244.1.1', '10.244.1.2']);
     const b = at('2026-01-01T10:00:06Z', ['10.244.1.2']);
-    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: old, current: a });
-    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: a, current: b });
-    await tick(1000);
-    expect(reports.at(-1)!.triggerTimesMs).toEqual([Date.parse('2026-01-01T10:00:05Z'), Date.parse('2026-01-01T10:00:06Z')]);
+    t.change('EndpointSlice', 'default/web-abc', old, a);
+    t.change('EndpointSlice', 'default/web-abc', a, b);
+    await t.tick(1000);
+    expect(t.reports.at(-1)!.triggerTimesMs).toEqual([Date.parse('2026-01-01T10:00:05Z'), Date.parse('2026-01-01T10:00:06Z')]);
 
     // A change, then its slice deleted before the sync: the deletion's annotation is the slice's
     // last update, not when it went, so the Service's pending times go untimed.
     const c = at('2026-01-01T10:00:09Z', ['10.244.1.3']);
-    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: b, current: c });
-    loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: c, current: null });
-    await tick(1000);
-    expect(reports.at(-1)!.triggerTimesMs).toEqual([]);
-    await loop.stop();
+    t.change('EndpointSlice', 'default/web-abc', b, c);
+    t.change('EndpointSlice', 'default/web-abc', c, null);
+    await t.tick(1000);
+    expect(t.reports.at(-1)!.triggerTimesMs).toEqual([]);
+    await t.loop.stop();
   });
 
   it('bursts coalesce: 100 changes within minSyncPeriod make one partial sync', async () => {
