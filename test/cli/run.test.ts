@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,26 @@ import { run } from '../support/sys.js';
 
 const it = kernelIt();
 const BIN = join(packageRoot(), 'bin', 'ebpf-kube-proxy.js');
+
+/**
+ * `run ARGS` in a test namespace, with pins and a cgroup of its own under `dir` (which is also
+ * its manifests directory), so that nothing of the machine's is named; stderr is collected.
+ * stop() ends it with SIGTERM and runs --cleanup there.
+ */
+function daemonIn(ns: TestNetns, dir: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const own = ['--manifests', dir, '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')];
+  const child = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', ...args, ...own], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const d = {
+    log: '',
+    async stop(): Promise<void> {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      spawnSync('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--cleanup', ...own]);
+    },
+  };
+  child.stderr.setEncoding('utf8').on('data', (x: string) => { d.log += x; });
+  return d;
+}
 
 describe('ebpf-kube-proxy run: bad input stops it before the kernel is touched', () => {
   let dir: string;
@@ -65,7 +85,7 @@ describe('ebpf-kube-proxy run --cleanup', () => {
     const pins = join(fs.path, 'node');
     // ekpt0 is a veth, where the default leaves XDP off: on, so that cleanup has XDP to remove.
     const flags = ['--manifests', manifests, '--bpf-pin-dir', pins, '--cgroup-root', cg.path, '--healthz-bind-address', '', '--metrics-bind-address', '', '--bpf-xdp', 'on'];
-    const daemon = (await import('node:child_process')).spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', ...flags], { stdio: 'ignore' });
+    const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', ...flags], { stdio: 'ignore' });
     try {
       const deadline = Date.now() + 20_000;
       while (!/tc_ingress/.test(ns.exec(['tc', 'filter', 'show', 'dev', 'ekpt0', 'ingress'])) || !existsSync(join(pins, 'ekp_svc_v1'))) {
@@ -132,43 +152,35 @@ describe('auto mode falls back when the BPF probe fails', () => {
   });
 
   it('picks nftables (this kernel has no IP_VS), programs it, and says so on /proxyMode; names a bad field of its own Node object only; serves NodePorts on the interfaces\' addresses', async () => {
-    const { spawn } = await import('node:child_process');
     // Two Nodes: this one (n1) with an address that is not one, and another whose name it must not take.
     const node = (name: string, address: string) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { addresses: [{ type: 'InternalIP', address }] } });
     writeFileSync(join(manifests, 'nodes.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [node('n1', 'not-an-ip'), node('n2', '10.9.9.9')] }));
     writeFileSync(join(manifests, 'np.json'), JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'np', namespace: 'default' },
       spec: { type: 'NodePort', clusterIP: '10.96.7.7', clusterIPs: ['10.96.7.7'], ports: [{ port: 80, nodePort: 30777, protocol: 'TCP' }] } }));
     // Pins and cgroup of its own, so that removing other modes' state touches nothing of the machine's.
-    const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--proxy-mode', 'auto', '--manifests', manifests,
-      '--healthz-bind-address', '', '--metrics-bind-address', '127.0.0.1:10249', '--hostname-override', 'n1',
-      '--bpf-pin-dir', join(manifests, 'no-pins'), '--cgroup-root', join(manifests, 'no-cgroup')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EKP_PROBE_DISABLE_BPF: '1' } });
-    let log = '';
-    daemon.stderr.setEncoding('utf8').on('data', (d: string) => { log += d; });
+    const daemon = daemonIn(ns, manifests, ['--proxy-mode', 'auto', '--healthz-bind-address', '', '--metrics-bind-address', '127.0.0.1:10249', '--hostname-override', 'n1'],
+      { ...process.env, EKP_PROBE_DISABLE_BPF: '1' });
     try {
       const deadline = Date.now() + 20_000;
       let mode = '';
       while (mode !== 'nftables') {
-        if (Date.now() > deadline) throw new Error(`no nftables mode on /proxyMode; log:\n${log}`);
+        if (Date.now() > deadline) throw new Error(`no nftables mode on /proxyMode; log:\n${daemon.log}`);
         await new Promise((r) => setTimeout(r, 200));
         mode = ns.tryExec([process.execPath, '-e', "require('http').get('http://127.0.0.1:10249/proxyMode',r=>r.pipe(process.stdout)).on('error',()=>{})"]).stdout.trim();
       }
       // stderr to a pipe is asynchronous in Node: the line may trail the HTTP answer.
-      while (!/"mode":"nftables"/.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(log).toMatch(/"mode":"nftables"/);
-      expect(log).toMatch(/BPF disabled by EKP_PROBE_DISABLE_BPF/);
+      while (!/"mode":"nftables"/.test(daemon.log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(daemon.log).toMatch(/"mode":"nftables"/);
+      expect(daemon.log).toMatch(/BPF disabled by EKP_PROBE_DISABLE_BPF/);
       expect(ns.exec(['nft', 'list', 'tables'])).toMatch(/ekp-proxy/);
       // The Node object names no usable address: the interface's serves the NodePort anyway.
       expect(ns.exec(['nft', 'list', 'ruleset'])).toMatch(/10\.77\.0\.1 \. tcp \. 30777/);
-      while (!/Node field ignored/.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      const said = log.split('\n').filter((l) => /Node/.test(l) && /ignored|unusable/.test(l));
+      while (!/Node field ignored/.test(daemon.log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const said = daemon.log.split('\n').filter((l) => /Node/.test(l) && /ignored|unusable/.test(l));
       expect(said).toHaveLength(1);
       expect(said[0]).toMatch(/"object":"Node n1".*"field":"status\.addresses\[0\]\.address"/);
     } finally {
-      daemon.kill('SIGTERM');
-      await new Promise((r) => daemon.once('exit', r));
-      // Only this namespace's state: no pins or cgroup of the machine's are named.
-      spawnSync('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--cleanup', '--manifests', manifests,
-        '--bpf-pin-dir', join(manifests, 'no-pins'), '--cgroup-root', join(manifests, 'no-cgroup')]);
+      await daemon.stop();
     }
     expect(ns.exec(['nft', 'list', 'tables'])).not.toMatch(/ekp-proxy/);
   }, 60_000);
@@ -187,7 +199,6 @@ describe('switching modes', () => {
   });
 
   async function runUntilServing(mode: string): Promise<void> {
-    const { spawn } = await import('node:child_process');
     const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--proxy-mode', mode, '--manifests', dir,
       '--healthz-bind-address', '', '--metrics-bind-address', '127.0.0.1:10249',
       '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')], { stdio: 'ignore' });
@@ -232,12 +243,9 @@ describe('/healthz follows the Node: a node the cluster autoscaler is removing i
   });
 
   it('tainted ToBeDeletedByClusterAutoscaler: /healthz 503 with nodeEligible false, /livez 200; untainted: 200 again', async () => {
-    const { spawn } = await import('node:child_process');
     const node = (taints: object[]) => JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' }, spec: { taints }, status: { addresses: [] } });
     writeFileSync(join(dir, 'node.json'), node([{ key: 'ToBeDeletedByClusterAutoscaler', value: '1763890000', effect: 'NoSchedule' }]));
-    const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--proxy-mode', 'nftables', '--manifests', dir, '--hostname-override', 'n1',
-      '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '',
-      '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')], { stdio: 'ignore' });
+    const daemon = daemonIn(ns, dir, ['--proxy-mode', 'nftables', '--hostname-override', 'n1', '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '']);
     const get = (path: string): { code: number; body: string } => {
       const script = `require('http').get('http://127.0.0.1:10256${path}',r=>{let d='';r.on('data',c=>d+=c);r.on('end',()=>process.stdout.write(JSON.stringify({code:r.statusCode,body:d})))}).on('error',()=>process.stdout.write('{"code":0,"body":""}'))`;
       return JSON.parse(ns.exec([process.execPath, '-e', script])) as { code: number; body: string };
@@ -258,10 +266,7 @@ describe('/healthz follows the Node: a node the cluster autoscaler is removing i
       await until('eligible again', () => get('/healthz').code === 200);
       expect(JSON.parse(get('/healthz').body)).toMatchObject({ nodeEligible: true });
     } finally {
-      daemon.kill('SIGTERM');
-      await new Promise((r) => daemon.once('exit', r));
-      spawnSync('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--cleanup', '--manifests', dir,
-        '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')]);
+      await daemon.stop();
     }
   }, 60_000);
 });
@@ -279,7 +284,6 @@ describe('conntrack settings in a netfilter mode, as kube-proxy applies them', (
   });
 
   it('timeouts and be_liberal set in its namespace; the table size, which only the host may set, named in a warning; the host untouched', async () => {
-    const { spawn } = await import('node:child_process');
     const sysctl = (name: string, inNs: boolean) => (inNs ? ns.exec(['cat', `/proc/sys/net/netfilter/${name}`]) : run(['cat', `/proc/sys/net/netfilter/${name}`])).trim();
     const names = ['nf_conntrack_tcp_timeout_established', 'nf_conntrack_tcp_timeout_close_wait', 'nf_conntrack_tcp_be_liberal', 'nf_conntrack_udp_timeout'];
     const host = names.map((n) => sysctl(n, false));
@@ -289,26 +293,19 @@ describe('conntrack settings in a netfilter mode, as kube-proxy applies them', (
       'apiVersion: kubeproxy.config.k8s.io/v1alpha1', 'kind: KubeProxyConfiguration', 'mode: nftables',
       'conntrack:', `  min: ${min}`, '  tcpEstablishedTimeout: 2h', '  tcpCloseWaitTimeout: 30m', '  tcpBeLiberal: true', '  udpTimeout: 45s', '',
     ].join('\n'));
-    const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--config', join(dir, 'config.yaml'), '--manifests', dir,
-      '--hostname-override', 'n1', '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '',
-      '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    daemon.stderr.setEncoding('utf8').on('data', (d: string) => { log += d; });
+    const daemon = daemonIn(ns, dir, ['--config', join(dir, 'config.yaml'), '--hostname-override', 'n1', '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '']);
     try {
       const deadline = Date.now() + 20_000;
       while (!ns.exec(['nft', 'list', 'tables']).includes('ekp-proxy')) {
-        if (Date.now() > deadline) throw new Error(`never synced; log:\n${log}`);
+        if (Date.now() > deadline) throw new Error(`never synced; log:\n${daemon.log}`);
         await new Promise((r) => setTimeout(r, 200));
       }
       expect(names.map((n) => sysctl(n, true))).toEqual(['7200', '1800', '1', '45']);
-      while (!/conntrack setting not applied/.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(log).toMatch(/conntrack setting not applied.*nf_conntrack_max: cannot set/);
+      while (!/conntrack setting not applied/.test(daemon.log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(daemon.log).toMatch(/conntrack setting not applied.*nf_conntrack_max: cannot set/);
       expect(names.map((n) => sysctl(n, false))).toEqual(host);
     } finally {
-      daemon.kill('SIGTERM');
-      await new Promise((r) => daemon.once('exit', r));
-      spawnSync('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--cleanup', '--manifests', dir,
-        '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')]);
+      await daemon.stop();
     }
   }, 60_000);
 });
