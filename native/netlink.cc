@@ -38,10 +38,10 @@ class RtSocket {
     }
   }
 
-  // Calls fn for each message of the answer until NLMSG_DONE (a dump) or the first message
-  // (a plain request). Returns 0, or the errno an NLMSG_ERROR carried.
+  // Calls fn for each message of a dump's answer until NLMSG_DONE. Returns 0, or the errno an
+  // NLMSG_ERROR carried.
   template <typename Fn>
-  int Receive(bool dump, Fn fn) {
+  int Receive(Fn fn) {
     std::vector<char> buf(64 * 1024);
     for (;;) {
       ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
@@ -60,7 +60,6 @@ class RtSocket {
           return -e->error;
         }
         fn(nh);
-        if (!dump) return 0;
       }
     }
   }
@@ -73,13 +72,31 @@ class RtSocket {
   bool interrupted_ = false;
 };
 
-// A dump the kernel says was interrupted by a change is done again (a few times at most).
-template <typename Dump>
-Napi::Value Consistent(Dump dump) {
-  for (int i = 0;; i++) {
-    bool interrupted = false;
-    Napi::Value v = dump(&interrupted);
-    if (!interrupted || i == 4) return v;
+// Dumps `request` (RTM_GETADDR, RTM_GETROUTE) for both families and gathers what `parse` makes of
+// each `answer` message whose header is a Header; an empty value skips it. A dump the kernel says
+// a change interrupted is done again, a few times at most.
+template <typename Header, typename Parse>
+Napi::Value Dump(Napi::Env env, uint16_t request, uint16_t answer, const char* what, Parse parse) {
+  for (int attempt = 0;; attempt++) {
+    RtSocket sock(env);
+    struct {
+      nlmsghdr nh;
+      Header h;  // zeroed: family AF_UNSPEC, every field a wildcard
+    } req = {};
+    req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(Header));
+    req.nh.nlmsg_type = request;
+    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.nh.nlmsg_seq = 1;
+    sock.Send(&req.nh);
+    Napi::Array out = Napi::Array::New(env);
+    uint32_t i = 0;
+    int err = sock.Receive([&](nlmsghdr* nh) {
+      if (nh->nlmsg_type != answer || nh->nlmsg_len < NLMSG_LENGTH(sizeof(Header))) return;
+      Napi::Value v = parse(nh, static_cast<Header*>(NLMSG_DATA(nh)));
+      if (!v.IsEmpty()) out.Set(i++, v);
+    });
+    if (err) ThrowErrno(env, err, request == RTM_GETADDR ? "RTM_GETADDR" : "RTM_GETROUTE", what);
+    if (!sock.interrupted() || attempt == 4) return out;
   }
 }
 
@@ -91,36 +108,23 @@ std::string AddrText(int family, const void* data) {
 
 // ifAddrs() -> [{ ifindex, ifname, family: 4|6, address, prefixLen, scope, flags }]
 // Every address of every interface, up or not; flags are IFA_F_* (IFA_FLAGS when given).
-Napi::Value IfAddrsOnce(Napi::Env env, bool* interrupted) {
-  RtSocket sock(env);
-  struct {
-    nlmsghdr nh;
-    ifaddrmsg ifa;
-  } req = {};
-  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(ifaddrmsg));
-  req.nh.nlmsg_type = RTM_GETADDR;
-  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = 1;
-  req.ifa.ifa_family = AF_UNSPEC;
-  sock.Send(&req.nh);
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t i = 0;
-  int err = sock.Receive(true, [&](nlmsghdr* nh) {
-    if (nh->nlmsg_type != RTM_NEWADDR || nh->nlmsg_len < NLMSG_LENGTH(sizeof(ifaddrmsg))) return;
-    auto* ifa = static_cast<ifaddrmsg*>(NLMSG_DATA(nh));
-    if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) return;
+Napi::Value IfAddrs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Dump<ifaddrmsg>(env, RTM_GETADDR, RTM_NEWADDR, "address dump", [&](nlmsghdr* nh, ifaddrmsg* ifa) -> Napi::Value {
+    if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) return Napi::Value();
     const void* local = nullptr;
     const void* address = nullptr;
     uint32_t flags = ifa->ifa_flags;
+    size_t alen = ifa->ifa_family == AF_INET ? 4 : 16;
     int len = IFA_PAYLOAD(nh);
     for (auto* rta = IFA_RTA(ifa); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
-      if (rta->rta_type == IFA_LOCAL && RTA_PAYLOAD(rta) >= (ifa->ifa_family == AF_INET ? 4u : 16u)) local = RTA_DATA(rta);
-      else if (rta->rta_type == IFA_ADDRESS && RTA_PAYLOAD(rta) >= (ifa->ifa_family == AF_INET ? 4u : 16u)) address = RTA_DATA(rta);
+      if (rta->rta_type == IFA_LOCAL && RTA_PAYLOAD(rta) >= alen) local = RTA_DATA(rta);
+      else if (rta->rta_type == IFA_ADDRESS && RTA_PAYLOAD(rta) >= alen) address = RTA_DATA(rta);
       else if (rta->rta_type == IFA_FLAGS && RTA_PAYLOAD(rta) >= sizeof(uint32_t)) std::memcpy(&flags, RTA_DATA(rta), sizeof(flags));
     }
     // IFA_LOCAL is this end's address; IFA_ADDRESS is the peer's on a point-to-point link.
     const void* mine = local ? local : address;
-    if (!mine) return;
+    if (!mine) return Napi::Value();
     char name[IF_NAMESIZE] = {};
     Napi::Object o = Napi::Object::New(env);
     o.Set("ifindex", ifa->ifa_index);
@@ -130,40 +134,18 @@ Napi::Value IfAddrsOnce(Napi::Env env, bool* interrupted) {
     o.Set("prefixLen", ifa->ifa_prefixlen);
     o.Set("scope", ifa->ifa_scope);
     o.Set("flags", flags);
-    out.Set(i++, o);
+    return o;
   });
-  if (err) ThrowErrno(env, err, "RTM_GETADDR", "address dump");
-  *interrupted = sock.interrupted();
-  return out;
-}
-
-Napi::Value IfAddrs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Consistent([&](bool* interrupted) { return IfAddrsOnce(env, interrupted); });
 }
 
 // defaultRoutes() -> [{ family: 4|6, table, priority, oif, prefsrc }]: every unicast route to
 // 0.0.0.0/0 or ::/0, of every table (the caller picks main's); a multipath route gives its first
 // next hop's device.
-Napi::Value DefaultRoutesOnce(Napi::Env env, bool* interrupted) {
-  RtSocket sock(env);
-  struct {
-    nlmsghdr nh;
-    rtmsg rt;
-  } req = {};
-  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
-  req.nh.nlmsg_type = RTM_GETROUTE;
-  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = 1;
-  req.rt.rtm_family = AF_UNSPEC;
-  sock.Send(&req.nh);
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t i = 0;
-  int err = sock.Receive(true, [&](nlmsghdr* nh) {
-    if (nh->nlmsg_type != RTM_NEWROUTE || nh->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) return;
-    auto* rt = static_cast<rtmsg*>(NLMSG_DATA(nh));
-    if (rt->rtm_dst_len != 0 || rt->rtm_type != RTN_UNICAST) return;
-    if (rt->rtm_family != AF_INET && rt->rtm_family != AF_INET6) return;
+Napi::Value DefaultRoutes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Dump<rtmsg>(env, RTM_GETROUTE, RTM_NEWROUTE, "route dump", [&](nlmsghdr* nh, rtmsg* rt) -> Napi::Value {
+    if (rt->rtm_dst_len != 0 || rt->rtm_type != RTN_UNICAST) return Napi::Value();
+    if (rt->rtm_family != AF_INET && rt->rtm_family != AF_INET6) return Napi::Value();
     size_t alen = rt->rtm_family == AF_INET ? 4 : 16;
     uint32_t table = rt->rtm_table, priority = 0, oif = 0;
     Napi::Value prefsrc = env.Null();
@@ -183,16 +165,8 @@ Napi::Value DefaultRoutesOnce(Napi::Env env, bool* interrupted) {
     o.Set("priority", priority);
     o.Set("oif", oif);
     o.Set("prefsrc", prefsrc);
-    out.Set(i++, o);
+    return o;
   });
-  if (err) ThrowErrno(env, err, "RTM_GETROUTE", "route dump");
-  *interrupted = sock.interrupted();
-  return out;
-}
-
-Napi::Value DefaultRoutes(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Consistent([&](bool* interrupted) { return DefaultRoutesOnce(env, interrupted); });
 }
 
 }  // namespace

@@ -35,7 +35,10 @@ const realKernel: KernelView = {
  * IPv6 addresses that take no traffic, or are not the node's to publish (IFA_F_*). For IPv4, 0x01
  * is IFA_F_SECONDARY, a second address in a subnet: as much ours as the first.
  */
-const IFA_F_UNUSABLE_V6 = 0x01 /* TEMPORARY: rotates away within days */ | 0x08 /* DADFAILED */ | 0x40 /* TENTATIVE */;
+const IFA_F_TEMPORARY = 0x01; // rotates away within days
+/** Takes no traffic (yet, or ever): not even local. */
+const IFA_F_NOT_UP = 0x08 /* DADFAILED */ | 0x40 /* TENTATIVE */;
+const IFA_F_UNUSABLE_V6 = IFA_F_TEMPORARY | IFA_F_NOT_UP;
 /** Still local, but not to send from (preferred_lft 0, how an IPv6 VIP is often added): never the primary. */
 const IFA_F_DEPRECATED = 0x20;
 const RT_SCOPE_LINK = 253;
@@ -83,6 +86,6 @@ export function interfaceAddresses(devices: readonly string[] | null, kernel: Ke
  */
 export function localAddresses(kernel: KernelView = realKernel): string[] {
   return [...new Set(kernel.addresses()
-    .filter((a) => a.ifname !== 'lo' && a.scope < RT_SCOPE_HOST && (a.family === 4 || (a.flags & (0x08 | 0x40)) === 0))
+    .filter((a) => a.ifname !== 'lo' && a.scope < RT_SCOPE_HOST && (a.family === 4 || (a.flags & IFA_F_NOT_UP) === 0))
     .map((a) => a.address))];
 }
