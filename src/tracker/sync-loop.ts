@@ -81,7 +81,11 @@ export class SyncLoop implements SourceSink {
       this.dirty.add(key);
       if (c.kind !== 'EndpointSlice') continue;
       if (c.current === null) this.triggers.delete(key);
-      else if (t !== null && t > this.startedWallMs) this.triggers.set(key, [...(this.triggers.get(key) ?? []), t]);
+      else if (t !== null && t > this.startedWallMs) {
+        const times = this.triggers.get(key);
+        if (times) times.push(t);
+        else this.triggers.set(key, [t]);
+      }
     }
     this.opts.observer?.queued?.(c.kind === 'EndpointSlice' ? 'endpoints' : 'service');
     if (this.started) this.runner.request();
