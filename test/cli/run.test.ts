@@ -172,9 +172,12 @@ describe('auto mode falls back when the BPF probe fails', () => {
       while (!/"mode":"nftables"/.test(daemon.log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(daemon.log).toMatch(/"mode":"nftables"/);
       expect(daemon.log).toMatch(/BPF disabled by EKP_PROBE_DISABLE_BPF/);
+      // /proxyMode answers once the mode is chosen, which is before the first sync has written the table.
+      const ruleset = () => ns.exec(['nft', 'list', 'ruleset']);
+      while (!/10\.77\.0\.1 \. tcp \. 30777/.test(ruleset()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       expect(ns.exec(['nft', 'list', 'tables'])).toMatch(/ekp-proxy/);
       // The Node object names no usable address: the interface's serves the NodePort anyway.
-      expect(ns.exec(['nft', 'list', 'ruleset'])).toMatch(/10\.77\.0\.1 \. tcp \. 30777/);
+      expect(ruleset()).toMatch(/10\.77\.0\.1 \. tcp \. 30777/);
       while (!/Node field ignored/.test(daemon.log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const said = daemon.log.split('\n').filter((l) => /Node/.test(l) && /ignored|unusable/.test(l));
       expect(said).toHaveLength(1);
