@@ -16,6 +16,9 @@ export const RUN_FLAGS = {
   'metrics-bind-address': 'string',
   'cleanup': 'bool',
   'ipvs-scheduler': 'string',
+  'ipvs-tcp-timeout': 'string',
+  'ipvs-tcpfin-timeout': 'string',
+  'ipvs-udp-timeout': 'string',
   'v': 'int',
   'logging-format': 'string',
   // ours

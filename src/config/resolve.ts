@@ -29,6 +29,7 @@ export const DEFAULTS: ProxyConfig = {
   minSyncPeriodMs: 1000,
   ipvsScheduler: 'rr',
   ipvsStrictARP: false,
+  ipvsTimeouts: { tcpS: 0, tcpFinS: 0, udpS: 0 },
   conntrack: {
     tcpEstablishedTimeoutMs: 86_400_000, tcpCloseWaitTimeoutMs: 3_600_000, udpTimeoutMs: 30_000,
     udpTimeoutGivenMs: null, udpStreamTimeoutMs: null, tcpBeLiberal: false, setMax: true,
@@ -188,6 +189,15 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   if (IPVS_SCHEDULERS.includes(scheduler)) cfg.ipvsScheduler = scheduler;
   else problems.push(`${src('ipvs-scheduler', 'ipvs.scheduler')}: must be one of ${IPVS_SCHEDULERS.join(', ')}; got ${JSON.stringify(scheduler)}`);
   cfg.ipvsStrictARP = file.ipvs?.strictARP ?? false;
+  for (const [flag, field, key] of [
+    ['ipvs-tcp-timeout', 'tcpTimeout', 'tcpS'], ['ipvs-tcpfin-timeout', 'tcpFinTimeout', 'tcpFinS'], ['ipvs-udp-timeout', 'udpTimeout', 'udpS'],
+  ] as const) {
+    const raw = (flags[flag] as string | undefined) ?? file.ipvs?.[field];
+    if (raw === undefined || raw === null) continue;
+    const ms = typeof raw === 'number' ? raw : parseDuration(String(raw));
+    if (ms === null || ms < 0) problems.push(`${src(flag, `ipvs.${field}`)}: ${JSON.stringify(raw)} is not a duration of 0s or more`);
+    else cfg.ipvsTimeouts[key] = Math.floor(ms / 1000);
+  }
 
   cfg.devices = (flags.devices as string[] | undefined) ?? (file.ebpf?.devices ?? null);
   for (const d of cfg.devices ?? []) if (!/^[A-Za-z0-9_.+-]{1,15}$/.test(d)) problems.push(`--devices: ${JSON.stringify(d)} is not an interface name`);

@@ -23,6 +23,8 @@ export interface ProxyConfig {
   minSyncPeriodMs: number;
   ipvsScheduler: string;
   ipvsStrictARP: boolean;
+  /** ipvs.tcpTimeout, tcpFinTimeout, udpTimeout in whole seconds (as kube-proxy rounds them); 0 leaves the kernel's. */
+  ipvsTimeouts: { tcpS: number; tcpFinS: number; udpS: number };
   /**
    * kube-proxy's detectLocalMode: which sources are pods. '' (unset): clusterCIDR, else the Node's
    * podCIDRs. ClusterCIDR: clusterCIDR only (none set: no detection, as kube-proxy). NodeCIDR: the

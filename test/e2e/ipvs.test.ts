@@ -116,10 +116,13 @@ function autoFallback(): void {
       };
       writeFileSync(join(manifests, 'auto.yaml'), `${JSON.stringify(service)}\n---\n${JSON.stringify(slice)}\n`);
 
+      // kube-proxy's ipvs timeouts, from its config file; tcpFinTimeout 0s keeps the kernel's.
+      const config = join(dir, 'config.yaml');
+      writeFileSync(config, 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvs:\n  tcpTimeout: 16m40s\n  tcpFinTimeout: 0s\n  udpTimeout: 400s\n');
       const logFile = join(dir, 'proxy.log');
       const args = [
         join(ROOT, 'scripts/vm/no-bpf.py'), 'nsenter', `--net=${nsPath}`, '--', process.execPath, join(ROOT, 'bin/ebpf-kube-proxy.js'), 'run',
-        '--proxy-mode', 'auto', '--manifests', manifests, '--hostname-override', 'vm1', '--cluster-cidr', '10.244.0.0/16',
+        '--config', config, '--proxy-mode', 'auto', '--manifests', manifests, '--hostname-override', 'vm1', '--cluster-cidr', '10.244.0.0/16',
         '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '127.0.0.1:10249',
       ];
       let log = '';
@@ -151,6 +154,9 @@ function autoFallback(): void {
       expect(inNs(['ip', '-o', 'addr', 'show', 'dev', 'ekp-ipvs0']).stdout).toContain('10.96.7.1/32');
       expect(inNs(['ipset', 'list', 'EKP-NODE-PORT']).stdout).toContain('192.0.2.10,tcp:30777');
       expect(inNs(['iptables-save', '-t', 'nat']).stdout).toContain('-j EKP-SERVICES');
+      // IPVS timeouts are per network namespace: set in the proxy's, the guest's own untouched.
+      expect(inNs(['ipvsadm', '-L', '--timeout']).stdout).toMatch(/Timeout \(tcp tcpfin udp\): 1000 120 400/);
+      expect(sh(['ipvsadm', '-L', '--timeout']).stdout).toMatch(/Timeout \(tcp tcpfin udp\): 900 120 300/);
 
       const cleanup = inNs([process.execPath, join(ROOT, 'bin/ebpf-kube-proxy.js'), 'run', '--cleanup']);
       expect(cleanup.status, cleanup.stderr + cleanup.stdout).toBe(0);

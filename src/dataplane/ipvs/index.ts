@@ -136,6 +136,12 @@ class IpvsDataplane implements Dataplane {
         : []),
     ].filter((p): p is string => p !== null);
     if (problems.length) log.warn('cannot set ipvs sysctls', { problems });
+    const { tcpS, tcpFinS, udpS } = config.ipvsTimeouts;
+    if (tcpS || tcpFinS || udpS) {
+      // Per network namespace; a 0 leaves that one as the kernel has it. kube-proxy logs and goes on too.
+      const r = await this.run(['ipvsadm', '--set', String(tcpS), String(tcpFinS), String(udpS)]);
+      if (r.status !== 0) log.warn('cannot set the ipvs timeouts', { tcpTimeout: tcpS, tcpFinTimeout: tcpFinS, udpTimeout: udpS, error: r.stderr.trim() });
+    }
     // The device is made by the first sync, which reads it anyway.
     const chosen = await chooseBackend(this.run);
     this.backend = chosen.backend;

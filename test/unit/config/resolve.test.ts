@@ -83,6 +83,16 @@ describe('resolveConfig', () => {
     ]);
   });
 
+  it('ipvs timeouts: whole seconds, as kube-proxy rounds them; flags win; 0 (the default) leaves the kernel\'s', () => {
+    expect(resolveConfig([]).ipvsTimeouts).toEqual({ tcpS: 0, tcpFinS: 0, udpS: 0 });
+    expect(withFile({ ipvs: { tcpTimeout: '15m0s', tcpFinTimeout: '30.9s', udpTimeout: null } })(['--ipvs-udp-timeout', '1m'])
+      .ipvsTimeouts).toEqual({ tcpS: 900, tcpFinS: 30, udpS: 60 });
+    expect(problemsOf(() => resolveConfig(['--ipvs-tcp-timeout', '-1s', '--ipvs-tcpfin-timeout', 'soon']))).toEqual([
+      '--ipvs-tcp-timeout / ipvs.tcpTimeout: "-1s" is not a duration of 0s or more',
+      '--ipvs-tcpfin-timeout / ipvs.tcpFinTimeout: "soon" is not a duration of 0s or more',
+    ]);
+  });
+
   it('detectLocalMode: which sources are pods, as kube-proxy\'s local detector', () => {
     const ranges = (argv: string[], doc: Record<string, unknown> = {}) => podRanges(withFile(doc)(argv));
     expect(ranges([])).toBeUndefined(); // the Node's podCIDRs

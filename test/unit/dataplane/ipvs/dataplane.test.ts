@@ -19,6 +19,7 @@ class FakeKernel {
   iptables = '*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n';
   /** conntrack deletions, as `conntrack -R FILE` lines. */
   conntrack: string[] = [];
+  failSet = false;
 
   run = async (argv: string[], input = ''): Promise<CommandResult> => {
     this.calls.push({ argv, input });
@@ -73,6 +74,7 @@ class FakeKernel {
       this.iptables += input.replace(/^-I (\S+) 1 /gm, '-A $1 ');
       return ok();
     }
+    if (argv[0] === 'ipvsadm' && argv[1] === '--set') return this.failSet ? { status: 2, stdout: '', stderr: 'Operation not permitted' } : ok();
     if (argv[0] === 'conntrack' && argv[1] === '-R') {
       this.conntrack.push(...readFileSync(argv[2]!, 'utf8').split('\n').filter(Boolean));
       return ok();
@@ -143,6 +145,24 @@ describe('ipvs dataplane sync (fake kernel)', () => {
     expect(k.ipvs.filter((l) => l.includes('10.244.1.2'))).toEqual([]);
     expect(k.conntrack).toEqual([]); // TCP: established connections keep their backend
     await dp.close();
+  });
+
+  it('ipvs timeouts: set once at start when any is given (0 keeps that one), a refusal is logged and the proxy goes on', async () => {
+    const started = async (ipvsTimeouts: typeof DEFAULTS.ipvsTimeouts, failSet = false) => {
+      const k = new FakeKernel();
+      k.failSet = failSet;
+      const log = memoryLogger();
+      const dp = createIpvsDataplaneWith({ config: { ...DEFAULTS, ipvsTimeouts }, log, nodeAddresses: () => ['192.168.1.10'] }, { run: k.run, writeSysctl: () => null });
+      await dp.start();
+      await dp.apply({ state: web(['10.244.1.1']), changed: 'all' });
+      await dp.close();
+      return { sets: k.calls.map((c) => c.argv.join(' ')).filter((c) => c.startsWith('ipvsadm --set')), log, k };
+    };
+    expect((await started(DEFAULTS.ipvsTimeouts)).sets).toEqual([]);
+    expect((await started({ tcpS: 900, tcpFinS: 0, udpS: 60 })).sets).toEqual(['ipvsadm --set 900 0 60']);
+    const refused = await started({ tcpS: 900, tcpFinS: 0, udpS: 0 }, true);
+    expect(refused.log.lines.filter((l) => l.msg === 'cannot set the ipvs timeouts')).toHaveLength(1);
+    expect(refused.k.ipvs).toContain('-A -t 10.96.0.10:80 -s rr');
   });
 
   it('a removed UDP endpoint: its real server goes at once, then its conntrack entries', async () => {
