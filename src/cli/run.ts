@@ -89,8 +89,9 @@ export async function runDaemon(argv: string[]): Promise<number> {
   let conntrack: ConntrackSetup | null = null;
   try {
     const mode = chooseMode(cfg, log);
-    if (mode !== 'ebpf' && (cfg.detectLocalMode === 'BridgeInterface' || cfg.detectLocalMode === 'InterfaceNamePrefix')) {
-      log.warn(`detectLocalMode ${cfg.detectLocalMode} is not supported in ${mode} mode: pods are told by clusterCIDR, else by the Node's podCIDRs`, {});
+    // A relay sees addresses, never the interface a connection came in on.
+    if (mode === 'userspace' && cfg.podInterface) {
+      log.warn(`detectLocalMode ${cfg.detectLocalMode} is not supported in userspace mode: pods are told by clusterCIDR, else by the Node's podCIDRs`, {});
     }
     if (NETFILTER_MODES.has(mode)) {
       // Before the first rules: iptables and ipvs render their INVALID drop by it.
@@ -136,15 +137,17 @@ export async function runDaemon(argv: string[]): Promise<number> {
       for (const p of parsed.problems) log.warn(parsed.ok ? 'Node field ignored' : 'Node object unusable: using the interfaces\' addresses and the host name', { object: p.object, field: p.field, problem: p.message });
     }
     const pods = podRanges(cfg);
+    const podInterface = cfg.podInterface ? { podInterface: cfg.podInterface } : {};
     if (parsed?.ok) {
       return nodeContextFromNode(parsed.value, {
         localAddresses: nodePortCandidates(),
         ...(cfg.nodePortAddresses.length ? { nodePortAddresses: cfg.nodePortAddresses } : {}),
         ...(pods ? { clusterCIDRs: pods } : {}),
+        ...podInterface,
         masqueradeAll: cfg.masqueradeAll,
       });
     }
-    return { nodeName, nodeAddresses: nodePortCandidates(), nodePortAddresses: cfg.nodePortAddresses, clusterCIDRs: pods ?? [], masqueradeAll: cfg.masqueradeAll };
+    return { nodeName, nodeAddresses: nodePortCandidates(), nodePortAddresses: cfg.nodePortAddresses, clusterCIDRs: pods ?? [], ...podInterface, masqueradeAll: cfg.masqueradeAll };
   };
 
   const loop = new SyncLoop({

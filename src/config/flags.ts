@@ -10,6 +10,8 @@ export const RUN_FLAGS = {
   'hostname-override': 'string',
   'cluster-cidr': 'string',
   'detect-local-mode': 'string',
+  'pod-bridge-interface': 'string',
+  'pod-interface-name-prefix': 'string',
   'nodeport-addresses': 'list',
   'masquerade-all': 'bool',
   'healthz-bind-address': 'string',

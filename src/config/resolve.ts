@@ -20,6 +20,7 @@ export const DEFAULTS: ProxyConfig = {
   hostnameOverride: null,
   clusterCIDRs: [],
   detectLocalMode: '',
+  podInterface: null,
   nodePortAddresses: [],
   masqueradeAll: false,
   masqueradeBit: 14,
@@ -134,6 +135,15 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   const detect = (flags['detect-local-mode'] as string | undefined) ?? (file.detectLocalMode as string | undefined) ?? '';
   if (['', 'ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix'].includes(detect)) cfg.detectLocalMode = detect as ProxyConfig['detectLocalMode'];
   else problems.push(`${src('detect-local-mode', 'detectLocalMode')}: must be ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix, got ${JSON.stringify(detect)}`);
+  if (cfg.detectLocalMode === 'BridgeInterface' || cfg.detectLocalMode === 'InterfaceNamePrefix') {
+    const prefix = cfg.detectLocalMode === 'InterfaceNamePrefix';
+    const [flag, field] = prefix ? ['pod-interface-name-prefix', 'interfaceNamePrefix'] : ['pod-bridge-interface', 'bridgeInterface'];
+    const name = ((flags[flag as 'pod-bridge-interface'] as string | undefined) ?? file.detectLocal?.[field] ?? '').trim();
+    // Written into iptables and nft rules: an interface name's characters only (no wildcard of ours).
+    if (name === '') problems.push(`${src(flag, `detectLocal.${field}`)}: must be set when detectLocalMode is ${cfg.detectLocalMode}`);
+    else if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(name)) problems.push(`${src(flag, `detectLocal.${field}`)}: ${JSON.stringify(name)} is not an interface name${prefix ? ' prefix' : ''}`);
+    else cfg.podInterface = { name, prefix };
+  }
 
   cfg.nodePortAddresses = (flags['nodeport-addresses'] as string[] | undefined) ?? (file.nodePortAddresses as string[] | null) ?? [];
   for (const a of cfg.nodePortAddresses) {

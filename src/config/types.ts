@@ -28,10 +28,13 @@ export interface ProxyConfig {
   /**
    * kube-proxy's detectLocalMode: which sources are pods. '' (unset): clusterCIDR, else the Node's
    * podCIDRs. ClusterCIDR: clusterCIDR only (none set: no detection, as kube-proxy). NodeCIDR: the
-   * Node's podCIDRs. The interface modes are ebpf's own way (it tells pods by their veth); the
-   * netfilter modes fall back to '' with a warning.
+   * Node's podCIDRs. BridgeInterface and InterfaceNamePrefix: what comes in on podInterface (the
+   * netfilter modes match it; ebpf tells pods by their veth anyway; userspace cannot see
+   * interfaces and falls back to '' with a warning).
    */
   detectLocalMode: '' | 'ClusterCIDR' | 'NodeCIDR' | 'BridgeInterface' | 'InterfaceNamePrefix';
+  /** detectLocal.bridgeInterface (exact name) or interfaceNamePrefix, as the mode says; null for the other modes. */
+  podInterface: { name: string; prefix: boolean } | null;
   conntrack: {
     tcpEstablishedTimeoutMs: number;
     tcpCloseWaitTimeoutMs: number;

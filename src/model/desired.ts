@@ -6,7 +6,7 @@
 import { endpointsKey, buildEndpointsMap, endpointSliceSkipReason, type Backend, type Endpoint } from './endpoints.js';
 import { compareIPs, type IPFamily } from './ip.js';
 import type { EndpointSlice, Protocol } from './k8s.js';
-import { resolveNode, type NodeContext, type ResolvedNode } from './node.js';
+import { resolveNode, type NodeContext, type PodInterface, type ResolvedNode } from './node.js';
 import { describe, type Problem } from './problem.js';
 import { servicePorts, type ServicePort } from './service.js';
 import { categorizeEndpoints, type TopologyMode, type TopologyNode } from './topology.js';
@@ -51,6 +51,8 @@ export interface Masquerade {
   readonly external: 'all' | 'nodeOrigin';
   /** This family's clusterCIDRs: the "from a pod" test for masquerading and short-circuiting. */
   readonly clusterCIDRs: readonly string[];
+  /** When set, the "from a pod" test instead of clusterCIDRs: the packet came in on this interface. */
+  readonly podInterface: PodInterface | null;
   /** Always true: a backend reaching itself through the service must be SNATed (hairpin). */
   readonly hairpin: boolean;
 }
@@ -239,9 +241,10 @@ function desiredService(
       : EMPTY_SET,
     rejectWhenNoEndpoints: !hasAny,
     masquerade: {
-      clusterIP: ctx.masqueradeAll === true ? 'all' : clusterCIDRs.length > 0 ? 'offCluster' : 'none',
+      clusterIP: ctx.masqueradeAll === true ? 'all' : clusterCIDRs.length > 0 || node.podInterface ? 'offCluster' : 'none',
       external: sp.externalPolicyLocal ? 'nodeOrigin' : 'all',
       clusterCIDRs,
+      podInterface: node.podInterface,
       hairpin: true,
     },
     localReadyEndpoints: localReady,

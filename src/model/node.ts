@@ -19,6 +19,8 @@ export interface NodeContext {
   readonly nodePortAddresses?: readonly string[];
   /** kube-proxy --cluster-cidr: sources in these ranges are pods (local traffic detection). */
   readonly clusterCIDRs: readonly string[];
+  /** kube-proxy's BridgeInterface / InterfaceNamePrefix detectors: pods are what comes in there, whatever clusterCIDRs say. */
+  readonly podInterface?: PodInterface;
   /** kube-proxy --masquerade-all. */
   readonly masqueradeAll: boolean;
   /** The API server's --service-node-port-range, if known; see ParseServiceOptions. */
@@ -27,10 +29,17 @@ export interface NodeContext {
   readonly preferSameNode?: boolean;
 }
 
+/** An interface name (prefix: every interface whose name starts with it), as iptables' `-i name+` means. */
+export interface PodInterface {
+  readonly name: string;
+  readonly prefix: boolean;
+}
+
 /** NodeContext with every address parsed and checked; problems name "NodeContext". */
 export interface ResolvedNode {
   readonly nodePortAddresses: { readonly 4: readonly string[]; readonly 6: readonly string[] };
   readonly clusterCIDRs: { readonly 4: readonly string[]; readonly 6: readonly string[] };
+  readonly podInterface: PodInterface | null;
   readonly problems: readonly Problem[];
 }
 
@@ -85,9 +94,19 @@ function resolveNodeUncached(ctx: NodeContext): ResolvedNode {
   });
   const cidrsOf = (family: IPFamily): string[] => cidrs.filter((c) => c.family === family).map((c) => c.text);
 
+  // Rendered into iptables and nft rules: an interface name's characters only.
+  let podInterface: PodInterface | null = null;
+  const pi = ctx.podInterface as unknown;
+  if (pi !== undefined) {
+    const { name, prefix } = (typeof pi === 'object' && pi !== null ? pi : {}) as { name?: unknown; prefix?: unknown };
+    if (typeof name !== 'string' || !/^[A-Za-z0-9_.:@-]{1,15}$/.test(name) || typeof prefix !== 'boolean') p.add('podInterface', `must be an interface name (and whether it is a prefix), got ${describe(pi)}`);
+    else podInterface = { name, prefix };
+  }
+
   return {
     nodePortAddresses: { 4: pick(4), 6: pick(6) },
     clusterCIDRs: { 4: cidrsOf(4), 6: cidrsOf(6) },
+    podInterface,
     problems: p.list,
   };
 }
@@ -100,6 +119,7 @@ export interface NodeConfig {
   readonly localAddresses?: readonly string[];
   readonly nodePortAddresses?: readonly string[];
   readonly clusterCIDRs?: readonly string[];
+  readonly podInterface?: PodInterface;
   readonly masqueradeAll?: boolean;
 }
 
@@ -120,6 +140,7 @@ export function nodeContextFromNode(node: Node, config: NodeConfig = {}): NodeCo
     nodeAddresses: [...new Set([...ordered, ...(config.localAddresses ?? [])])],
     ...(config.nodePortAddresses ? { nodePortAddresses: config.nodePortAddresses } : {}),
     clusterCIDRs: config.clusterCIDRs ?? node.spec.podCIDRs,
+    ...(config.podInterface ? { podInterface: config.podInterface } : {}),
     masqueradeAll: config.masqueradeAll ?? false,
   };
 }

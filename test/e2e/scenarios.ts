@@ -12,7 +12,8 @@ export interface ScenarioEnv {
   lab: Lab;
   /** Rewrites the manifests and waits until every node's proxy has the change in its kernel. */
   setServices(defs: ServiceDef[]): Promise<void>;
-  restartProxy(node: NodeHost, signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Stops the node's proxy and starts it again, with these flags after the suite's (the last of a flag wins). */
+  restartProxy(node: NodeHost, signal: 'SIGTERM' | 'SIGKILL', extraArgs?: string[]): Promise<void>;
   stopProxy(node: NodeHost, signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   startProxy(node: NodeHost): Promise<void>;
 }
@@ -255,6 +256,30 @@ export const SCENARIOS: Scenario[] = [
     async run({ lab }) {
       const replies = answers(await httpGetMany(lab.nodes[0]!, 'http://10.96.0.10/', 8));
       expect(replies.every((r) => lab.pods.some((p) => p.name === r.pod))).toBe(true);
+    },
+  },
+  {
+    name: 'detectLocalMode InterfaceNamePrefix: pods are told by the interface they come in on (the CNI\'s veths), not by clusterCIDR',
+    notIn: ['userspace'],
+    async run({ lab, restartProxy }) {
+      const from = lab.pods[0]!;
+      const node = lab.nodes.find((n) => n.name === from.node)!;
+      // A cluster CIDR that holds no pod: only the interface can tell that the client is one.
+      await restartProxy(node, 'SIGTERM', ['--cluster-cidr', '198.18.0.0/15', '--detect-local-mode', 'InterfaceNamePrefix', '--pod-interface-name-prefix', 'lxc']);
+      try {
+        const replies = answers(await httpGetMany(from, 'http://10.96.0.10/', 16));
+        expect(replies.some((r) => r.pod !== from.name)).toBe(true);
+        // Kept, but for the pod landing on itself (hairpin, masqueraded).
+        for (const r of replies) expect(hostOf(r.client)).toBe(r.pod === from.name ? node.ipv4 : from.ipv4);
+        // Not from a pod interface: an off-cluster client routed to the ClusterIP is masqueraded on its way to another node.
+        await clientRouteVia(lab, '10.96.0.10/32', node);
+        const remote = answers(await httpGetMany(lab.client, 'http://10.96.0.10/', 16)).filter((r) => lab.pods.find((p) => p.name === r.pod)?.node !== node.name);
+        expect(remote.length).toBeGreaterThan(0);
+        for (const r of remote) expect(hostOf(r.client)).toBe(node.ipv4);
+      } finally {
+        await clientRouteDel(lab, '10.96.0.10/32');
+        await restartProxy(node, 'SIGTERM');
+      }
     },
   },
   {

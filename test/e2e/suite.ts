@@ -36,9 +36,9 @@ export function scenarioSuite(mode: string, labTag: string, suiteOpts: { ipv6?: 
           const at = Date.now();
           if (writeManifests(manifestsDir(lab), lab, defs)) await waitSynced(lab, at);
         },
-        async restartProxy(node, signal) {
+        async restartProxy(node, signal, extraArgs = []) {
           await stopProxy(lab, node, signal);
-          await startProxy(lab, node, opts);
+          await startProxy(lab, node, { ...opts, extraArgs: [...(opts.extraArgs ?? []), ...extraArgs] });
         },
         stopProxy: (node, signal) => stopProxy(lab, node, signal),
         startProxy: async (node) => void (await startProxy(lab, node, opts)),

@@ -217,7 +217,8 @@ export class IptablesDataplane implements Dataplane {
       jumps = [];
       changed = write;
     }
-    const clusterCIDRs = services[0]?.masquerade.clusterCIDRs ?? [];
+    // An interface detector replaces the CIDRs (and their KUBE-MASQ-OFF-CLUSTER chain).
+    const clusterCIDRs = services[0]?.masquerade.podInterface ? [] : services[0]?.masquerade.clusterCIDRs ?? [];
     const { text, stats } = renderRestore({
       services: rules, write: changed, deleteChains, jumps, mark: opts.mark, clusterCIDRs, comments, dropInvalid: !this.ctx.conntrackTcpLiberal,
       listAll: changed === 'all' && backend === 'nft', descendingChains: backend === 'legacy', descendingTargets: backend === 'nft', canary: changed === 'all', shared,

@@ -4,6 +4,9 @@ import { createHash } from 'node:crypto';
 
 export type Table = 'filter' | 'nat';
 
+/** `-i` argument for a pod interface detector: iptables matches a prefix with a trailing `+`. */
+export const interfaceArg = (i: { name: string; prefix: boolean }): string => `${i.name}${i.prefix ? '+' : ''}`;
+
 export const KUBE_SERVICES = 'KUBE-SERVICES';
 export const KUBE_EXTERNAL_SERVICES = 'KUBE-EXTERNAL-SERVICES';
 export const KUBE_NODEPORTS = 'KUBE-NODEPORTS';

@@ -8,7 +8,7 @@
 import type { Backend, DesiredService } from '../../model/index.js';
 import { servicePortNameString } from '../../model/index.js';
 import {
-  endpointChain, joinHostPort, serviceChains, TOP_LEVEL,
+  endpointChain, interfaceArg, joinHostPort, serviceChains, TOP_LEVEL,
   KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_MASQ_OFF_CLUSTER, KUBE_NODEPORTS, KUBE_POSTROUTING,
   KUBE_PROXY_CANARY, KUBE_PROXY_FIREWALL, KUBE_SERVICES, type Table,
 } from './names.js';
@@ -110,6 +110,7 @@ export function serviceRules(s: DesiredService, o: GenOptions): ServiceRules {
       const rules = chains.get(internalChain)!;
       const m = s.masquerade;
       if (m.clusterIP === 'all') rules.push(line(internalChain, args, '-j', KUBE_MARK_MASQ));
+      else if (m.clusterIP === 'offCluster' && m.podInterface) rules.push(line(internalChain, args, '!', '-i', interfaceArg(m.podInterface), '-j', KUBE_MARK_MASQ));
       else if (m.clusterIP === 'offCluster' && m.clusterCIDRs.length === 1) rules.push(line(internalChain, args, '!', '-s', m.clusterCIDRs[0]!, '-j', KUBE_MARK_MASQ));
       else if (m.clusterIP === 'offCluster' && m.clusterCIDRs.length > 1) rules.push(line(internalChain, args, '-j', KUBE_MASQ_OFF_CLUSTER));
       natServices.push(line(KUBE_SERVICES, args, '-j', internalChain));
@@ -149,7 +150,8 @@ export function serviceRules(s: DesiredService, o: GenOptions): ServiceRules {
       ext.push(line(c.ext, cm(`masquerade traffic for ${name} external destinations`), '-j', KUBE_MARK_MASQ));
     } else {
       if (clusterSet) {
-        for (const cidr of s.masquerade.clusterCIDRs) ext.push(line(c.ext, cm(`pod traffic for ${name} external destinations`), '-s', cidr, '-j', c.svc));
+        const pods = s.masquerade.podInterface ? [['-i', interfaceArg(s.masquerade.podInterface)]] : s.masquerade.clusterCIDRs.map((cidr) => ['-s', cidr]);
+        for (const from of pods) ext.push(line(c.ext, cm(`pod traffic for ${name} external destinations`), ...from, '-j', c.svc));
       }
       ext.push(line(c.ext, cm(`masquerade LOCAL traffic for ${name} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', KUBE_MARK_MASQ));
       if (clusterSet) ext.push(line(c.ext, cm(`route LOCAL traffic for ${name} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', c.svc));

@@ -8,7 +8,7 @@
 // IPVS has one real-server list per virtual server, so the model's shortCircuitBackends (pods and
 // the node reaching an eTP Local frontend get the cluster set) cannot be expressed: they get the
 // external set like everyone else, exactly as with kube-proxy's ipvs mode.
-import type { DesiredService, DesiredState, Frontend, IPFamily, Protocol } from '../../model/index.js';
+import type { DesiredService, DesiredState, Frontend, IPFamily, PodInterface, Protocol } from '../../model/index.js';
 import { parseCIDR } from '../../model/index.js';
 import { SET_KIND_LIST, setName, type SetKind } from './names.js';
 
@@ -33,6 +33,8 @@ export interface VirtualServer {
 export interface FamilyMasquerade {
   readonly clusterIP: 'all' | 'offCluster' | 'none';
   readonly clusterCIDRs: readonly string[];
+  /** The interface detector's pod interface: instead of clusterCIDRs when set. */
+  readonly podInterface?: PodInterface | null;
 }
 
 export interface IpvsPlan {
@@ -110,7 +112,7 @@ export function buildPlan(state: DesiredState, opts: PlanOptions): IpvsPlan {
   }
 
   for (const s of state.services.values()) {
-    masquerade[s.family] ??= { clusterIP: s.masquerade.clusterIP, clusterCIDRs: s.masquerade.clusterCIDRs };
+    masquerade[s.family] ??= { clusterIP: s.masquerade.clusterIP, clusterCIDRs: s.masquerade.clusterCIDRs, podInterface: s.masquerade.podInterface };
     const local = s.externalPolicyLocal;
     for (const f of s.frontends) {
       if (f.kind === 'nodePort' && clusterIPs.has(f.address)) continue;

@@ -3,7 +3,8 @@
 // input for one family, and the jumps from built-in chains read back from `iptables-save`.
 //
 // nat PREROUTING, OUTPUT → EKP-SERVICES: marks for masquerade what needs it
-//   ClusterIP          'all': every source; 'offCluster': sources outside the clusterCIDRs
+//   ClusterIP          'all': every source; 'offCluster': sources outside the clusterCIDRs (or
+//                      not from the pod interface, with an interface detector)
 //   NodePort, external, eTP Cluster: every source; eTP Local: only this node's own (src-type LOCAL)
 //   load balancer
 // nat POSTROUTING → EKP-POSTROUTING: MASQUERADE hairpin (EKP-LOOP-BACK) and marked connections
@@ -13,6 +14,7 @@
 //   the filter table, so these see the frontend address.
 // filter FORWARD → EKP-FORWARD: marked connections and established ones pass (KUBE-FORWARD).
 import type { FamilyMasquerade } from './plan.js';
+import { interfaceArg } from '../iptables/names.js';
 import { CHAINS, OUR_CHAINS, RULE_COMMENT, setName } from './names.js';
 
 export interface RulesOptions {
@@ -100,7 +102,8 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
     nat.push(`-A ${services} -m set --match-set ${set('clusterIP')} dst,dst -j ${markMasq}`);
   } else if (m?.clusterIP === 'offCluster') {
     nat.push(`-A ${services} -m set --match-set ${set('clusterIP')} dst,dst -j ${offCluster}`);
-    for (const c of m.clusterCIDRs) nat.push(`-A ${offCluster} -s ${c} -j RETURN`);
+    if (m.podInterface) nat.push(`-A ${offCluster} -i ${interfaceArg(m.podInterface)} -j RETURN`);
+    else for (const c of m.clusterCIDRs) nat.push(`-A ${offCluster} -s ${c} -j RETURN`);
     nat.push(`-A ${offCluster} -j ${markMasq}`);
   } else if (m) {
     // No cluster CIDR known: the node's own connections to a VIP leave with that VIP (local on

@@ -237,7 +237,11 @@ export function contribution(d: DesiredService): Contribution {
   const picks = (fk: string, map: string, bs: readonly Backend[]) => {
     bs.forEach((be, i) => el(map, `${fk} . ${i}`, `${checkIP(be.ip, f)} . ${checkPort(be.port)}`));
   };
-  const masqRule = m.clusterIP === 'all' ? ['jump mark-for-masquerade'] : m.clusterIP === 'offCluster' && cidrs.length > 0 ? [`${a} saddr != @cluster-cidrs jump mark-for-masquerade`] : [];
+  // The "from a pod" test: the interface detector's (nft matches a prefix with a trailing *), else the CIDRs'.
+  const iface = m.podInterface && `"${m.podInterface.name}${m.podInterface.prefix ? '*' : ''}"`;
+  const pods = iface ? `iifname ${iface}` : cidrs.length > 0 ? `${a} saddr @cluster-cidrs` : null;
+  const notPods = iface ? `iifname != ${iface}` : `${a} saddr != @cluster-cidrs`;
+  const masqRule = m.clusterIP === 'all' ? ['jump mark-for-masquerade'] : m.clusterIP === 'offCluster' && pods ? [`${notPods} jump mark-for-masquerade`] : [];
 
   for (const fe of d.frontends) {
     const fk = frontendKey(fe, f, proto);
@@ -290,7 +294,7 @@ export function contribution(d: DesiredService): Contribution {
       own ||= t.own;
       if (!t.own) picks(fk, t.chain, sc);
       hairpin(sc);
-      if (cidrs.length > 0) rules.push(`${a} saddr @cluster-cidrs goto ${t.chain}`);
+      if (pods) rules.push(`${pods} goto ${t.chain}`);
       rules.push('fib saddr type local jump mark-for-masquerade', `fib saddr type local goto ${t.chain}`);
     }
     let localChain = 'none';

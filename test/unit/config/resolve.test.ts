@@ -100,7 +100,17 @@ describe('resolveConfig', () => {
     expect(ranges(['--cluster-cidr', '10.244.0.0/16'], { detectLocalMode: 'NodeCIDR' })).toBeUndefined();
     expect(ranges([], { detectLocalMode: 'ClusterCIDR' })).toEqual([]); // no CIDR: nothing is a pod
     expect(ranges(['--detect-local-mode', 'ClusterCIDR', '--cluster-cidr', '10.244.0.0/16'])).toEqual(['10.244.0.0/16']);
-    expect(withFile({ detectLocalMode: 'InterfaceNamePrefix', detectLocal: { interfaceNamePrefix: 'cali' } })([])).toMatchObject({ detectLocalMode: 'InterfaceNamePrefix' });
+    expect(withFile({ detectLocalMode: 'InterfaceNamePrefix', detectLocal: { interfaceNamePrefix: 'cali' } })([]))
+      .toMatchObject({ detectLocalMode: 'InterfaceNamePrefix', podInterface: { name: 'cali', prefix: true } });
+    expect(resolveConfig(['--detect-local-mode', 'BridgeInterface', '--pod-bridge-interface', 'cbr0']).podInterface).toEqual({ name: 'cbr0', prefix: false });
+    // The other mode's name is not this mode's.
+    expect(withFile({ detectLocalMode: 'ClusterCIDR', detectLocal: { bridgeInterface: 'cbr0' } })([]).podInterface).toBeNull();
+    expect(problemsOf(() => withFile({ detectLocalMode: 'BridgeInterface', detectLocal: { interfaceNamePrefix: 'cali' } })([]))).toEqual([
+      '--pod-bridge-interface / detectLocal.bridgeInterface: must be set when detectLocalMode is BridgeInterface',
+    ]);
+    expect(problemsOf(() => resolveConfig(['--detect-local-mode', 'InterfaceNamePrefix', '--pod-interface-name-prefix', 'cali*']))).toEqual([
+      '--pod-interface-name-prefix / detectLocal.interfaceNamePrefix: "cali*" is not an interface name prefix',
+    ]);
     expect(problemsOf(() => withFile({ detectLocalMode: 'PodCIDR' })([]))).toEqual(['--detect-local-mode / detectLocalMode: must be ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix, got "PodCIDR"']);
   });
 

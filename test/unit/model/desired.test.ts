@@ -58,7 +58,7 @@ describe('buildDesiredState', () => {
       shortCircuitBackends: { backends: [], dropWhenEmpty: false },
       externalBackends: { backends: [], dropWhenEmpty: false },
       rejectWhenNoEndpoints: false,
-      masquerade: { clusterIP: 'offCluster', external: 'all', clusterCIDRs: ['10.244.0.0/16'], hairpin: true },
+      masquerade: { clusterIP: 'offCluster', external: 'all', clusterCIDRs: ['10.244.0.0/16'], podInterface: null, hairpin: true },
       localReadyEndpoints: 1,
       topologyMode: '',
     });
@@ -125,6 +125,12 @@ describe('buildDesiredState', () => {
       const nodePorts = (d: DesiredService): string[] => d.frontends.filter((f) => f.kind === 'nodePort').map((f) => `${f.address}:${f.port}`);
       expect(nodePorts(get(r, 'default/web:http'))).toEqual(v4.map((a) => `${a}:30080`));
       expect(nodePorts(get(r, 'default/web:http@IPv6'))).toEqual(v6.map((a) => `${a}:30080`));
+    });
+
+    it('a pod interface that is no interface name is reported against NodeContext and not used', () => {
+      const r = build([svc()], [], { ...NODE, podInterface: { name: 'cali" accept; #', prefix: true } });
+      expect(r.problems).toEqual([expect.objectContaining({ object: 'NodeContext', field: 'podInterface' })]);
+      expect(get(r, 'default/web:http').masquerade.podInterface).toBeNull();
     });
 
     it('a bad nodePortAddresses entry is reported against NodeContext', () => {
@@ -414,6 +420,7 @@ describe('buildDesiredState', () => {
     { name: 'clusterCIDRs known: masquerade off-cluster sources', node: NODE, want: 'offCluster' },
     { name: '--masquerade-all', node: { ...NODE, masqueradeAll: true }, want: 'all' },
     { name: 'no clusterCIDR of the family: no local detection', node: { ...NODE, clusterCIDRs: ['fd00:244::/56'] }, want: 'none' },
+    { name: 'an interface detector, no CIDR: masquerade what is not from the pod interfaces', node: { ...NODE, clusterCIDRs: [], podInterface: { name: 'cbr0', prefix: false } }, want: 'offCluster' },
   ])('masquerade for ClusterIP traffic: $name', ({ node, want }) => {
     expect(get(build([svc()], [], node), 'default/web:http').masquerade.clusterIP).toBe(want);
   });

@@ -151,6 +151,8 @@ export interface Packet {
   protocol: 'tcp' | 'udp' | 'sctp';
   destIP: string;
   destPort: number;
+  /** The interface it came in on; none for the node's own packets (OUTPUT). */
+  inInterface?: string;
 }
 
 interface State {
@@ -201,6 +203,7 @@ export function tracePacket(ipt: FakeIptables, pkt: Packet, nodeIPs: readonly st
       let ok = true;
       switch (opt) {
         case '-s': ok = inCIDR(pkt.sourceIP, arg); i++; break;
+        case '-i': ok = arg.endsWith('+') ? (pkt.inInterface ?? '').startsWith(arg.slice(0, -1)) && pkt.inInterface !== undefined : pkt.inInterface === arg; i++; break;
         case '-d': ok = inCIDR(st.dst, arg); i++; break;
         case '-p': ok = arg === pkt.protocol; i++; break;
         case '--dport': ok = Number(arg) === st.dport; i++; break;

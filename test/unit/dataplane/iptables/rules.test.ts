@@ -106,6 +106,21 @@ describe('iptables restore input (golden files)', () => {
     }
   });
 
+  it('an interface detector (InterfaceNamePrefix, BridgeInterface): pods are what comes in there, whatever the CIDRs say', async () => {
+    const prefix = await fullSync(buildWith({ podInterface: { name: 'cali', prefix: true } }));
+    const text = prefix.restores[0]!.text;
+    expect(text).toMatch(/cluster IP" -m tcp -p tcp -d 10\.96\.0\.10\/32 --dport 80 ! -i cali\+ -j KUBE-MARK-MASQ/);
+    expect(text).toMatch(/pod traffic for \S+ external destinations" -i cali\+ -j KUBE-SVC-/);
+    expect(text).not.toMatch(/-s 10\.244\.0\.0\/16/);
+    const pkt = (sourceIP: string, inInterface?: string) => ({ sourceIP, protocol: 'tcp' as const, destIP: '10.96.0.10', destPort: 80, ...(inInterface ? { inInterface } : {}) });
+    for (const [p, masq] of [[pkt('10.244.1.9', 'cali12ab'), false], [pkt('10.244.1.9', 'eth0'), true], [pkt('192.168.77.100', 'cali9'), false], [pkt(NODE.nodeAddresses[0]!), true]] as const) {
+      expect(tracePacket(prefix.kernels[4], p, NODE.nodeAddresses).masq, JSON.stringify(p)).toBe(masq);
+    }
+    const bridge = await fullSync(buildWith({ podInterface: { name: 'cbr0', prefix: false } }));
+    expect(bridge.restores[0]!.text).toMatch(/--dport 80 ! -i cbr0 -j KUBE-MARK-MASQ/);
+    expect(tracePacket(bridge.kernels[4], pkt('10.244.1.9', 'cbr01'), NODE.nodeAddresses).masq).toBe(true);
+  });
+
   it('conntrack liberal about TCP windows (nf_conntrack_tcp_be_liberal): no ct-INVALID drop, as kube-proxy', async () => {
     const invalid = /-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP/;
     expect((await fullSync(desired(everything()))).restores[0]!.text).toMatch(invalid);

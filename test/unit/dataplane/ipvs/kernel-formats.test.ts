@@ -205,6 +205,14 @@ COMMIT
     expect(text).not.toContain('EKP-CLUSTER-IP dst,dst -j EKP-MARK-MASQ');
   });
 
+  it('an interface detector: ClusterIP connections not from the pod interfaces are masqueraded, whatever the CIDRs', () => {
+    const text = rulesRestore({ family: 4, masqueradeBit: 14, masquerade: { clusterIP: 'offCluster', clusterCIDRs: ['10.244.0.0/16'], podInterface: { name: 'cali', prefix: true } } }, []);
+    expect(text).toContain('-A EKP-MASQ-OFF-CLUSTER -i cali+ -j RETURN\n-A EKP-MASQ-OFF-CLUSTER -j EKP-MARK-MASQ');
+    expect(text).not.toContain('-s 10.244.0.0/16');
+    expect(rulesRestore({ family: 4, masqueradeBit: 14, masquerade: { clusterIP: 'offCluster', clusterCIDRs: [], podInterface: { name: 'cbr0', prefix: false } } }, []))
+      .toContain('-A EKP-MASQ-OFF-CLUSTER -i cbr0 -j RETURN');
+  });
+
   it('no ct-INVALID drop when conntrack is liberal about TCP windows, as kube-proxy', () => {
     const opts = { family: 4 as const, masqueradeBit: 14, masquerade: { clusterIP: 'none' as const, clusterCIDRs: [] } };
     expect(rulesRestore(opts, [])).toContain('-A EKP-FORWARD -m conntrack --ctstate INVALID -j DROP');

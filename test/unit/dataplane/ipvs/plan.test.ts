@@ -115,8 +115,8 @@ describe('ipvs plan', () => {
   });
 
   it('masquerading per family follows the node (clusterCIDRs → offCluster)', () => {
-    expect(plan.masquerade[4]).toEqual({ clusterIP: 'offCluster', clusterCIDRs: ['10.244.0.0/16'] });
-    expect(plan.masquerade[6]).toEqual({ clusterIP: 'offCluster', clusterCIDRs: ['fd00:244::/56'] });
+    expect(plan.masquerade[4]).toEqual({ clusterIP: 'offCluster', clusterCIDRs: ['10.244.0.0/16'], podInterface: null });
+    expect(plan.masquerade[6]).toEqual({ clusterIP: 'offCluster', clusterCIDRs: ['fd00:244::/56'], podInterface: null });
   });
 
   it('a second service on the same address:port is skipped and reported', () => {

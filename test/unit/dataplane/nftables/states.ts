@@ -43,6 +43,11 @@ export const STATES: Record<string, () => DesiredState> = {
       [twoEps(), slice({ name: 'web-v6', addressType: 'IPv6', endpoints: [ep('fd00:244:1::1', { node: 'node-a' }), ep('fd00:244:2::1', { node: 'node-b' })] })],
     ),
   'masquerade-all': () => build([svc()], [twoEps()], { ...NODE, masqueradeAll: true }),
+  // kube-proxy's InterfaceNamePrefix detector: pods are what comes in on cali*, whatever the CIDRs.
+  'pod-interface': () =>
+    build([svc(), svc({ name: 'np', spec: { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'], type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }] } })],
+      [twoEps(), slice({ service: 'np', endpoints: [ep('10.244.1.1', { node: 'node-a' }), ep('10.244.2.1', { node: 'node-b' })] })],
+      { ...NODE, podInterface: { name: 'cali', prefix: true } }),
   'multi-service': () =>
     build(
       [svc(), svc({ name: 'api', spec: { clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'], ports: [{ name: 'http', port: 80, targetPort: 8080 }] } })],
