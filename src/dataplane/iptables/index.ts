@@ -44,6 +44,7 @@ export interface SyncStats {
   servicesWritten: number;
   chains: number;
   rules: number;
+  rulesByTable: { filter: number; nat: number };
   deleted: number;
   bytes: number;
   /** Rules and restore input built (without the iptables-save of a full sync). */
@@ -70,7 +71,9 @@ export class IptablesDataplane implements Dataplane {
   private readonly udp: UdpConntrackCleaner;
   /** When a full sync is due (the clock is injectable for tests). */
   private readonly fullSyncs: FullSyncSchedule;
-  private counters = { syncs: 0, partial: 0, failures: 0, rules: { filter: 0, nat: 0 } };
+  private counters = { syncs: 0, partial: 0, failures: 0, partialFailures: 0 };
+  /** Rules the last sync wrote, by table, both families. */
+  private lastRules = { filter: 0, nat: 0 };
   /** Per-sync numbers of the last apply, for benchmarks and logs. */
   lastSync: SyncStats[] = [];
 
@@ -108,6 +111,7 @@ export class IptablesDataplane implements Dataplane {
     const byFamily: Record<IPFamily, DesiredService[]> = { 4: [], 6: [] };
     for (const s of update.state.services.values()) byFamily[s.family].push(s);
     this.lastSync = [];
+    const lastRules = { filter: 0, nat: 0 };
     try {
       for (const family of [4, 6] as const) {
         const st = this.families[family];
@@ -116,8 +120,12 @@ export class IptablesDataplane implements Dataplane {
         if (family === 6 && services.length === 0 && !st.written && !full) continue;
         const keys = full ? 'all' : new Set([...(changed as ReadonlySet<string>)].filter((k) => familyOfKey(k) === family));
         if (keys !== 'all' && keys.size === 0) continue;
-        this.lastSync.push(await this.syncFamily(family, services, keys));
+        const stats = await this.syncFamily(family, services, keys);
+        this.lastSync.push(stats);
+        lastRules.filter += stats.rulesByTable.filter;
+        lastRules.nat += stats.rulesByTable.nat;
       }
+      this.lastRules = lastRules;
       this.fullSyncs.committed(full);
       await this.udp.synced(update.state.services.values(), full ? 'all' : changed);
       this.counters.syncs++;
@@ -125,6 +133,7 @@ export class IptablesDataplane implements Dataplane {
     } catch (e) {
       this.fullSyncs.failed();
       this.counters.failures++;
+      if (!full) this.counters.partialFailures++;
       throw e;
     }
     this.ctx.log.debug('iptables synced', { full, families: this.lastSync });
@@ -232,17 +241,17 @@ export class IptablesDataplane implements Dataplane {
     if (changed === 'all') await this.mangleCanary(family);
     return {
       family, full: changed === 'all', servicesWritten: changed === 'all' ? rules.size : changed.size,
-      chains: stats.chains, rules: stats.rules, deleted: stats.deleted, bytes: text.length,
+      chains: stats.chains, rules: stats.rules, rulesByTable: stats.rulesByTable, deleted: stats.deleted, bytes: text.length,
       generateMs: t2 - t0 - saveMs, saveMs, restoreMs: t3 - t2,
     };
   }
 
   private skipped(family: IPFamily): SyncStats {
-    return { family, full: true, servicesWritten: 0, chains: 0, rules: 0, deleted: 0, bytes: 0, generateMs: 0, saveMs: 0, restoreMs: 0 };
+    return { family, full: true, servicesWritten: 0, chains: 0, rules: 0, rulesByTable: { filter: 0, nat: 0 }, deleted: 0, bytes: 0, generateMs: 0, saveMs: 0, restoreMs: 0 };
   }
 
   private unchanged(family: IPFamily, generateMs: number): SyncStats {
-    return { family, full: false, servicesWritten: 0, chains: 0, rules: 0, deleted: 0, bytes: 0, generateMs, saveMs: 0, restoreMs: 0 };
+    return { family, full: false, servicesWritten: 0, chains: 0, rules: 0, rulesByTable: { filter: 0, nat: 0 }, deleted: 0, bytes: 0, generateMs, saveMs: 0, restoreMs: 0 };
   }
 
   async close(): Promise<void> {
@@ -266,8 +275,15 @@ export class IptablesDataplane implements Dataplane {
         help: 'Service rules the iptables proxier wrote, by table', type: 'gauge',
         samples: (['filter', 'nat'] as const).map((t) => ({ labels: { table: t }, value: perTable(t) })),
       },
+      kubeproxy_sync_proxy_rules_iptables_last: {
+        help: 'Rules the last iptables sync wrote, by table', type: 'gauge',
+        samples: (['filter', 'nat'] as const).map((t) => ({ labels: { table: t }, value: this.lastRules[t] })),
+      },
       kubeproxy_sync_proxy_rules_iptables_restore_failures_total: {
         help: 'iptables-restore runs that failed', type: 'counter', samples: [{ labels: {}, value: this.counters.failures }],
+      },
+      kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total: {
+        help: 'iptables-restore runs of partial syncs that failed', type: 'counter', samples: [{ labels: {}, value: this.counters.partialFailures }],
       },
       ekp_iptables_partial_syncs_total: {
         help: 'Syncs that wrote only the changed services\' chains', type: 'counter', samples: [{ labels: {}, value: this.counters.partial }],

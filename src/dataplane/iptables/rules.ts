@@ -330,18 +330,22 @@ export interface RenderStats {
   /** Chains declared (created or flushed and rewritten). */
   chains: number;
   rules: number;
+  /** The rules, by table (kube-proxy's sync_proxy_rules_iptables_last). */
+  rulesByTable: Record<Table, number>;
   deleted: number;
 }
 
 /** The input of one `iptables-restore --noflush`: the filter table, then nat. */
 export function renderRestore(r: RenderInput): { text: string; stats: RenderStats } {
   const out: string[] = [];
-  const stats: RenderStats = { chains: 0, rules: 0, deleted: r.deleteChains.length };
+  const stats: RenderStats = { chains: 0, rules: 0, rulesByTable: { filter: 0, nat: 0 }, deleted: r.deleteChains.length };
+  let table: Table = 'filter';
   const cm = (t: string) => (r.comments ? comment(t) : []);
   const svcs = [...r.services.values()];
   const jumpsOf = (t: Table) => r.jumps.filter((j) => j.table === t).map(jumpLine);
   const rules = (lines: readonly string[]) => {
     stats.rules += lines.length;
+    stats.rulesByTable[table] += lines.length;
     for (const l of lines) out.push(l);
   };
   const declare = (name: string) => {
@@ -377,6 +381,7 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
   // nat: top-level chains whole (unless unchanged), the chains of the services being written,
   // stale chains deleted.
   out.push('*nat');
+  table = 'nat';
   const multiCIDR = r.clusterCIDRs.length > 1;
   if (shared.nat) {
     for (const ch of TOP_LEVEL.nat) declare(ch);

@@ -50,6 +50,17 @@ export class NftablesDataplane implements Dataplane {
   }
 
   async apply(update: StateUpdate): Promise<void> {
+    try {
+      await this.sync(update);
+    } catch (e) {
+      // Whatever failed (listing the tables, the transaction), the next sync is full.
+      this.syncs.failures++;
+      this.fullSyncs.failed();
+      throw e;
+    }
+  }
+
+  private async sync(update: StateUpdate): Promise<void> {
     let changed = update.changed;
     if (changed === 'all' && this.rules.hasSynced && !this.fullSyncs.due()) {
       // A periodic sync between full ones (../full-sync.ts): every service port, and only the
@@ -72,15 +83,7 @@ export class NftablesDataplane implements Dataplane {
       this.ctx.log.warn('service port not fully programmed', { problem: p });
     }
     if (this.reported.size > 10_000) this.reported.clear();
-    if (tx.text !== '') {
-      try {
-        await this.nft.apply(tx.text);
-      } catch (e) {
-        this.syncs.failures++;
-        this.fullSyncs.failed();
-        throw e;
-      }
-    }
+    if (tx.text !== '') await this.nft.apply(tx.text);
     tx.commit();
     this.fullSyncs.committed(full);
     if (full) this.written = await this.nft.ourTables();
@@ -96,6 +99,9 @@ export class NftablesDataplane implements Dataplane {
 
   kernelMetrics(): Record<string, { help: string; type: 'counter' | 'gauge'; samples: KernelSample[] }> {
     return {
+      kubeproxy_sync_proxy_rules_nftables_sync_failures_total: {
+        help: 'nftables syncs that failed', type: 'counter', samples: [{ labels: {}, value: this.syncs.failures }],
+      },
       ekp_nftables_transactions_total: {
         help: 'nftables transactions, by kind (full, partial) and failures',
         type: 'counter',

@@ -362,7 +362,16 @@ describe('partial syncs', () => {
       throw new Error('boom');
     };
     const after = desired(next());
+    const metric = (name: string) => r.dp.kernelMetrics()[name]!.samples;
+    // The full sync's rules by table, both families: the -A lines of its two restores.
+    const appended = { filter: 0, nat: 0 };
+    for (const x of r.restores) for (const part of x.text.split(/^\*/m).slice(1)) appended[part.startsWith('nat') ? 'nat' : 'filter'] += part.split('\n').filter((l) => l.startsWith('-A ')).length;
+    expect(appended.filter).toBeGreaterThan(0);
+    expect(metric('kubeproxy_sync_proxy_rules_iptables_last')).toEqual([{ labels: { table: 'filter' }, value: appended.filter }, { labels: { table: 'nat' }, value: appended.nat }]);
     await expect(r.dp.apply({ state: after, changed: new Set(['default/np:http']) })).rejects.toThrow(/boom/);
+    // kube-proxy's failure counters: every failed restore, and those of partial syncs.
+    expect(metric('kubeproxy_sync_proxy_rules_iptables_restore_failures_total')[0]!.value).toBe(1);
+    expect(metric('kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total')[0]!.value).toBe(1);
     r.kernels[4].restore = orig;
     r.restores.length = 0;
     await r.dp.apply({ state: after, changed: new Set() });

@@ -37,6 +37,19 @@ describe('nftables ruleset in the kernel', () => {
     }
   });
 
+  it('a refused transaction is counted (kube-proxy\'s sync_proxy_rules_nftables_sync_failures_total) and leaves no table', async () => {
+    // nft that refuses transactions (`nft -f -`) and otherwise runs.
+    const refusing = ['nsenter', `--net=${ns.path}`, '--', 'sh', '-c', 'if [ "$1" = "-f" ]; then echo "Error: refused" >&2; exit 1; fi; exec "$0" "$@"'];
+    const failures = (dp: NftablesDataplane) => dp.kernelMetrics().kubeproxy_sync_proxy_rules_nftables_sync_failures_total!.samples[0]!.value;
+    const dp = new NftablesDataplane(ctx, { nftPrefix: refusing });
+    await dp.start();
+    expect(failures(dp)).toBe(0);
+    await expect(dp.apply({ state: STATES['clusterip-basic']!(), changed: 'all' })).rejects.toThrow(/refused/);
+    await expect(dp.apply({ state: STATES['clusterip-basic']!(), changed: new Set(['default/web:http']) })).rejects.toThrow(/refused/);
+    expect(failures(dp)).toBe(2);
+    expect(nft('list', 'tables')).not.toContain('ekp-proxy');
+  });
+
   it('full sync, partial syncs, a full sync over drift, and cleanup', async () => {
     // A user's own table must survive everything we do.
     nft('add', 'table', 'inet', 'users-own');
