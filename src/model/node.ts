@@ -99,7 +99,7 @@ function resolveNodeUncached(ctx: NodeContext): ResolvedNode {
   const pi = ctx.podInterface as unknown;
   if (pi !== undefined) {
     const { name, prefix } = (typeof pi === 'object' && pi !== null ? pi : {}) as { name?: unknown; prefix?: unknown };
-    if (typeof name !== 'string' || !/^[A-Za-z0-9_.:@-]{1,15}$/.test(name) || typeof prefix !== 'boolean') p.add('podInterface', `must be an interface name (and whether it is a prefix), got ${describe(pi)}`);
+    if (typeof prefix !== 'boolean' || typeof name !== 'string' || !(prefix ? /^[A-Za-z0-9_.@-]{1,14}$/ : /^[A-Za-z0-9_.@-]{1,15}$/).test(name)) p.add('podInterface', `must be an interface name (and whether it is a prefix), got ${describe(pi)}`);
     else podInterface = { name, prefix };
   }
 

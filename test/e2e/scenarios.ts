@@ -264,7 +264,8 @@ export const SCENARIOS: Scenario[] = [
     async run({ lab, restartProxy }) {
       const from = lab.pods[0]!;
       const node = lab.nodes.find((n) => n.name === from.node)!;
-      // A cluster CIDR that holds no pod: only the interface can tell that the client is one.
+      // A cluster CIDR that holds no pod: only the interface can tell that the client is one. (ebpf
+      // tells pods by their veth whatever the detector says: there this checks that it does.)
       await restartProxy(node, 'SIGTERM', ['--cluster-cidr', '198.18.0.0/15', '--detect-local-mode', 'InterfaceNamePrefix', '--pod-interface-name-prefix', 'lxc']);
       try {
         const replies = answers(await httpGetMany(from, 'http://10.96.0.10/', 16));

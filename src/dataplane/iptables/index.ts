@@ -72,7 +72,7 @@ export class IptablesDataplane implements Dataplane {
   /** When a full sync is due (the clock is injectable for tests). */
   private readonly fullSyncs: FullSyncSchedule;
   private counters = { syncs: 0, partial: 0, failures: 0, partialFailures: 0 };
-  /** Rules the last sync wrote, by table, both families. */
+  /** Rules the last sync that wrote any wrote, by table, both families added up (kube-proxy has a proxier, and this gauge, per family). */
   private lastRules = { filter: 0, nat: 0 };
   /** Per-sync numbers of the last apply, for benchmarks and logs. */
   lastSync: SyncStats[] = [];
@@ -112,6 +112,7 @@ export class IptablesDataplane implements Dataplane {
     for (const s of update.state.services.values()) byFamily[s.family].push(s);
     this.lastSync = [];
     const lastRules = { filter: 0, nat: 0 };
+    let wrote = false;
     try {
       for (const family of [4, 6] as const) {
         const st = this.families[family];
@@ -124,16 +125,16 @@ export class IptablesDataplane implements Dataplane {
         this.lastSync.push(stats);
         lastRules.filter += stats.rulesByTable.filter;
         lastRules.nat += stats.rulesByTable.nat;
+        wrote ||= stats.bytes > 0;
       }
-      this.lastRules = lastRules;
+      // A sync that wrote nothing (a periodic one with no difference) keeps the last one's figure.
+      if (wrote) this.lastRules = lastRules;
       this.fullSyncs.committed(full);
       await this.udp.synced(update.state.services.values(), full ? 'all' : changed);
       this.counters.syncs++;
       if (!full) this.counters.partial++;
     } catch (e) {
       this.fullSyncs.failed();
-      this.counters.failures++;
-      if (!full) this.counters.partialFailures++;
       throw e;
     }
     this.ctx.log.debug('iptables synced', { full, families: this.lastSync });
@@ -233,7 +234,14 @@ export class IptablesDataplane implements Dataplane {
       listAll: changed === 'all' && backend === 'nft', descendingChains: backend === 'legacy', descendingTargets: backend === 'nft', canary: changed === 'all', shared,
     });
     const t2 = performance.now();
-    await restore(this.run, backend, family, text);
+    try {
+      await restore(this.run, backend, family, text);
+    } catch (e) {
+      // kube-proxy's restore failure counters: every failed iptables-restore, and those of partial writes.
+      this.counters.failures++;
+      if (changed !== 'all') this.counters.partialFailures++;
+      throw e;
+    }
     const t3 = performance.now();
     st.rules = rules;
     st.comments = comments;

@@ -50,17 +50,6 @@ export class NftablesDataplane implements Dataplane {
   }
 
   async apply(update: StateUpdate): Promise<void> {
-    try {
-      await this.sync(update);
-    } catch (e) {
-      // Whatever failed (listing the tables, the transaction), the next sync is full.
-      this.syncs.failures++;
-      this.fullSyncs.failed();
-      throw e;
-    }
-  }
-
-  private async sync(update: StateUpdate): Promise<void> {
     let changed = update.changed;
     if (changed === 'all' && this.rules.hasSynced && !this.fullSyncs.due()) {
       // A periodic sync between full ones (../full-sync.ts): every service port, and only the
@@ -83,7 +72,16 @@ export class NftablesDataplane implements Dataplane {
       this.ctx.log.warn('service port not fully programmed', { problem: p });
     }
     if (this.reported.size > 10_000) this.reported.clear();
-    if (tx.text !== '') await this.nft.apply(tx.text);
+    if (tx.text !== '') {
+      try {
+        await this.nft.apply(tx.text);
+      } catch (e) {
+        // A refused transaction, as kube-proxy's sync_proxy_rules_nftables_sync_failures_total counts.
+        this.syncs.failures++;
+        this.fullSyncs.failed();
+        throw e;
+      }
+    }
     tx.commit();
     this.fullSyncs.committed(full);
     if (full) this.written = await this.nft.ourTables();

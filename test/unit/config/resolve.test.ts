@@ -111,6 +111,11 @@ describe('resolveConfig', () => {
     expect(problemsOf(() => resolveConfig(['--detect-local-mode', 'InterfaceNamePrefix', '--pod-interface-name-prefix', 'cali*']))).toEqual([
       '--pod-interface-name-prefix / detectLocal.interfaceNamePrefix: "cali*" is not an interface name prefix',
     ]);
+    // iptables' -i takes 15 characters, the prefix's + included; the kernel refuses ':' in names.
+    expect(resolveConfig(['--detect-local-mode', 'InterfaceNamePrefix', '--pod-interface-name-prefix', 'a'.repeat(14)]).podInterface?.name).toHaveLength(14);
+    expect(problemsOf(() => resolveConfig(['--detect-local-mode', 'InterfaceNamePrefix', '--pod-interface-name-prefix', 'a'.repeat(15)]))).toHaveLength(1);
+    expect(resolveConfig(['--detect-local-mode', 'BridgeInterface', '--pod-bridge-interface', 'b'.repeat(15)]).podInterface?.name).toHaveLength(15);
+    expect(problemsOf(() => resolveConfig(['--detect-local-mode', 'BridgeInterface', '--pod-bridge-interface', 'eth0:1']))).toHaveLength(1);
     expect(problemsOf(() => withFile({ detectLocalMode: 'PodCIDR' })([]))).toEqual(['--detect-local-mode / detectLocalMode: must be ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix, got "PodCIDR"']);
   });
 

@@ -116,6 +116,10 @@ describe('iptables restore input (golden files)', () => {
     for (const [p, masq] of [[pkt('10.244.1.9', 'cali12ab'), false], [pkt('10.244.1.9', 'eth0'), true], [pkt('192.168.77.100', 'cali9'), false], [pkt(NODE.nodeAddresses[0]!), true]] as const) {
       expect(tracePacket(prefix.kernels[4], p, NODE.nodeAddresses).masq, JSON.stringify(p)).toBe(masq);
     }
+    // eTP Local with endpoints elsewhere only: a pod still reaches them (the short-circuit), anyone else is dropped.
+    const toNodePort = (sourceIP: string, inInterface: string) => ({ sourceIP, protocol: 'tcp' as const, destIP: NODE.nodeAddresses[0]!, destPort: 30083, inInterface });
+    expect(tracePacket(prefix.kernels[4], toNodePort('192.168.77.100', 'cali9'), NODE.nodeAddresses).output).toBe('10.244.2.5:8080');
+    expect(tracePacket(prefix.kernels[4], toNodePort('10.244.1.9', 'eth0'), NODE.nodeAddresses).output).toBe('DROP');
     const bridge = await fullSync(buildWith({ podInterface: { name: 'cbr0', prefix: false } }));
     expect(bridge.restores[0]!.text).toMatch(/--dport 80 ! -i cbr0 -j KUBE-MARK-MASQ/);
     expect(tracePacket(bridge.kernels[4], pkt('10.244.1.9', 'cbr01'), NODE.nodeAddresses).masq).toBe(true);
@@ -367,7 +371,11 @@ describe('partial syncs', () => {
     const appended = { filter: 0, nat: 0 };
     for (const x of r.restores) for (const part of x.text.split(/^\*/m).slice(1)) appended[part.startsWith('nat') ? 'nat' : 'filter'] += part.split('\n').filter((l) => l.startsWith('-A ')).length;
     expect(appended.filter).toBeGreaterThan(0);
-    expect(metric('kubeproxy_sync_proxy_rules_iptables_last')).toEqual([{ labels: { table: 'filter' }, value: appended.filter }, { labels: { table: 'nat' }, value: appended.nat }]);
+    const lastFull = [{ labels: { table: 'filter' }, value: appended.filter }, { labels: { table: 'nat' }, value: appended.nat }];
+    expect(metric('kubeproxy_sync_proxy_rules_iptables_last')).toEqual(lastFull);
+    // A sync with nothing to write keeps the figure.
+    await r.dp.apply({ state: before, changed: new Set(['default/np:http']) });
+    expect(metric('kubeproxy_sync_proxy_rules_iptables_last')).toEqual(lastFull);
     await expect(r.dp.apply({ state: after, changed: new Set(['default/np:http']) })).rejects.toThrow(/boom/);
     // kube-proxy's failure counters: every failed restore, and those of partial syncs.
     expect(metric('kubeproxy_sync_proxy_rules_iptables_restore_failures_total')[0]!.value).toBe(1);
@@ -378,6 +386,18 @@ describe('partial syncs', () => {
     expect(r.restores[0]!.text).toContain(':KUBE-SVC-'); // every service chain: a full sync
     const fresh = await fullSync(after);
     expect(contents(r.kernels[4])).toEqual(contents(fresh.kernels[4]));
+  });
+
+  it('a failed full sync counts as a restore failure, not a partial one', async () => {
+    const r = rig();
+    await r.dp.start();
+    r.kernels[4].restore = () => {
+      throw new Error('boom');
+    };
+    await expect(r.dp.apply({ state: desired(everything()), changed: 'all' })).rejects.toThrow(/boom/);
+    const metric = (name: string) => r.dp.kernelMetrics()[name]!.samples[0]!.value;
+    expect(metric('kubeproxy_sync_proxy_rules_iptables_restore_failures_total')).toBe(1);
+    expect(metric('kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total')).toBe(0);
   });
 
   function next4(): DesiredState {

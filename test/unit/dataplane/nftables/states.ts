@@ -44,10 +44,7 @@ export const STATES: Record<string, () => DesiredState> = {
     ),
   'masquerade-all': () => build([svc()], [twoEps()], { ...NODE, masqueradeAll: true }),
   // kube-proxy's InterfaceNamePrefix detector: pods are what comes in on cali*, whatever the CIDRs.
-  'pod-interface': () =>
-    build([svc(), svc({ name: 'np', spec: { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'], type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }] } })],
-      [twoEps(), slice({ service: 'np', endpoints: [ep('10.244.1.1', { node: 'node-a' }), ep('10.244.2.1', { node: 'node-b' })] })],
-      { ...NODE, podInterface: { name: 'cali', prefix: true } }),
+  'pod-interface': () => podInterfaceState({ name: 'cali', prefix: true }),
   'multi-service': () =>
     build(
       [svc(), svc({ name: 'api', spec: { clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'], ports: [{ name: 'http', port: 80, targetPort: 8080 }] } })],
@@ -56,3 +53,10 @@ export const STATES: Record<string, () => DesiredState> = {
 };
 
 export { build, twoEps };
+
+/** A ClusterIP and an eTP Local NodePort with an interface detector instead of CIDRs. */
+export function podInterfaceState(podInterface: { name: string; prefix: boolean }): DesiredState {
+  return build([svc(), svc({ name: 'np', spec: { clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'], type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }] } })],
+    [twoEps(), slice({ service: 'np', endpoints: [ep('10.244.1.1', { node: 'node-a' }), ep('10.244.2.1', { node: 'node-b' })] })],
+    { ...NODE, podInterface });
+}
