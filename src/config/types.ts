@@ -56,7 +56,7 @@ export interface ProxyConfig {
   /** Backend selection in the eBPF datapath. */
   lbAlgorithm: 'random' | 'maglev';
   /**
-   * XDP on node devices: auto (native XDP where the device is not a veth: a veth hands over
+   * XDP on node devices: auto (native XDP where the device is not a veth and has it: a veth hands over
    * skbs, which XDP there converts back, copying the ones TCP cloned; tc is cheaper), on (every
    * node device, generic XDP where native is refused), off.
    */

@@ -31,7 +31,14 @@ export function validateSpec(spec: LabSpec): void {
   if (spec.nodes * spec.podsPerNode > MAX_PODS) {
     throw new Error(`lab of ${spec.nodes * spec.podsPerNode} pods is over the limit of ${MAX_PODS}`);
   }
+  if (spec.podBridge && spec.ipv6) throw new Error('a lab with pods on a bridge is IPv4 only');
 }
+
+/** The bridge holding a node's pods in a podBridge lab (flannel's name). */
+export const POD_BRIDGE = 'cni0';
+
+/** A podBridge lab's gateway for node i's pods: the first address of its pod CIDR, on cni0. */
+export const bridgeGateway = (node: NodeHost): string => node.podCIDR.replace(/0\/24$/, '1');
 
 export function labPrefix(name: string): string {
   return `ekp-${name}-`;
@@ -51,7 +58,7 @@ function host<K extends Host['kind']>(lab: string, kind: K, name: string, ifname
 /** Every name and address of a lab, derived from its spec alone. */
 export function planLab(input: LabSpec): Lab {
   validateSpec(input);
-  const spec: LabSpec = { name: input.name, nodes: input.nodes, podsPerNode: input.podsPerNode, ipv6: !!input.ipv6 };
+  const spec: LabSpec = { name: input.name, nodes: input.nodes, podsPerNode: input.podsPerNode, ipv6: !!input.ipv6, ...(input.podBridge ? { podBridge: true } : {}) };
   const v6 = spec.ipv6 === true;
   const fabric: FabricHost = { ...host(spec.name, 'fabric', 'fabric', 'br0', '192.168.77.1', v6 ? 'fd00:77::1' : undefined), bridge: 'br0' };
   const client: ClientHost = {
@@ -168,6 +175,12 @@ export function globalSysctls(h: Host): string[] {
 /** Per-interface sysctls of a node, once its links exist. */
 export function nodeLinkSysctls(lab: Lab, node: NodeHost): string[] {
   const out = [`net.ipv4.conf.eth0.rp_filter=0`, `net.ipv4.conf.eth0.proxy_arp=0`];
+  if (lab.spec.podBridge) {
+    // Bridged traffic through netfilter, as kubeadm requires of a node (br_netfilter): a reply
+    // from a pod to a pod on the same bridge must meet the conntrack entry of its DNAT.
+    // (cni0 itself is made in parallel with these; it takes rp_filter 0 from default.)
+    return [...out, 'net.bridge.bridge-nf-call-iptables=1'];
+  }
   for (const pod of podsOf(lab, node)) {
     const d = pod.hostVeth;
     out.push(
@@ -213,8 +226,12 @@ export function podScript(lab: Lab, pod: PodHost): string {
   const lines = [
     'link set lo up',
     `link add eth0 type veth peer name ${pod.hostVeth} netns ${node.netns}`,
-    `addr add ${pod.ipv4}/32 dev eth0`,
   ];
+  if (lab.spec.podBridge) {
+    lines.push(`addr add ${pod.ipv4}${prefixLen(node.podCIDR)} dev eth0`, 'link set eth0 up', `route add default via ${bridgeGateway(node)} dev eth0`);
+    return lines.map((l) => `${l}\n`).join('');
+  }
+  lines.push(`addr add ${pod.ipv4}/32 dev eth0`);
   if (pod.ipv6) lines.push(`addr add ${pod.ipv6}/128 dev eth0 nodad`);
   lines.push('link set eth0 up', `route add ${gw} dev eth0 scope link`, `route add default via ${gw} dev eth0`);
   if (pod.ipv6 && lab.addressing.podGatewayV6) lines.push(`route add ::/0 via ${lab.addressing.podGatewayV6} dev eth0`);
@@ -228,14 +245,24 @@ export function nodeScript(lab: Lab, node: NodeHost): string {
   if (node.ipv6 && a.fabricCIDRv6) lines.push(`addr add ${node.ipv6}${prefixLen(a.fabricCIDRv6)} dev eth0 nodad`);
   lines.push('link set eth0 up', `route add default via ${lab.fabric.ipv4} dev eth0`);
   if (node.ipv6 && lab.fabric.ipv6) lines.push(`route add ::/0 via ${lab.fabric.ipv6} dev eth0`);
-  for (const pod of podsOf(lab, node)) {
+  if (lab.spec.podBridge) {
+    lines.push(
+      `link add ${POD_BRIDGE} type bridge stp_state 0 forward_delay 0 mcast_snooping 0`,
+      `addr add ${bridgeGateway(node)}${prefixLen(node.podCIDR)} dev ${POD_BRIDGE}`,
+      `link set ${POD_BRIDGE} up`,
+      // Hairpin mode on every port, as flannel's bridge plugin sets it (hairpinMode): with
+      // bridge-nf-call-iptables, a pod's packet DNATed back to itself leaves by the port it came in on.
+      ...podsOf(lab, node).flatMap((pod) => [`link set ${pod.hostVeth} master ${POD_BRIDGE}`, `link set dev ${pod.hostVeth} type bridge_slave hairpin on`, `link set ${pod.hostVeth} up`]),
+    );
+  }
+  for (const pod of lab.spec.podBridge ? [] : podsOf(lab, node)) {
     lines.push(`link set ${pod.hostVeth} up`, `route add ${pod.ipv4}/32 dev ${pod.hostVeth} scope link`);
     if (pod.ipv6 && a.podGatewayV6) {
       lines.push(`addr add ${a.podGatewayV6}/64 dev ${pod.hostVeth} nodad`, `route add ${pod.ipv6}/128 dev ${pod.hostVeth}`);
     }
   }
-  // Addresses of this node's pod CIDR that no pod holds fail at once.
-  lines.push(`route add unreachable ${node.podCIDR}`);
+  // Addresses of this node's pod CIDR that no pod holds fail at once (on a bridge: cni0's route).
+  if (!lab.spec.podBridge) lines.push(`route add unreachable ${node.podCIDR}`);
   if (node.podCIDRv6) lines.push(`route add unreachable ${node.podCIDRv6}`);
   for (const other of lab.nodes) {
     if (other.index === node.index) continue;

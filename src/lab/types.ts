@@ -10,6 +10,12 @@ export interface LabSpec {
   podsPerNode: number;
   /** Dual-stack: fd00:77::/64 on the fabric, fd00:244:<i>::/64 for node i's pods. */
   ipv6?: boolean;
+  /**
+   * Pods on a Linux bridge, as flannel's and k3s's CNI put them: `cni0` in each node holds the
+   * first address of its pod CIDR, the pods' gateway, and the host veths are its ports. Default:
+   * routed veths with proxy ARP (Calico's and Cilium's way). IPv4 only.
+   */
+  podBridge?: boolean;
 }
 
 export type HostKind = 'fabric' | 'client' | 'node' | 'pod';
@@ -62,7 +68,7 @@ export interface PodHost extends Host {
   /** Name of the node the pod lives on (`node<i>`). */
   node: string;
   nodeIndex: number;
-  /** Host-side veth in the node netns (`lxc<i>p<k>`), proxy_arp on, /32 route to the pod. */
+  /** Host-side veth in the node netns (`lxc<i>p<k>`): proxy_arp on and a /32 route to the pod, or a port of cni0 (podBridge). */
   hostVeth: string;
   /** Pid of the pod's HTTP+UDP server (set once labUp started it). */
   serverPid?: number;

@@ -54,6 +54,26 @@ describe('lab plan', () => {
     expect(globalSysctls(lab.nodes[0]!)).toContain('net.ipv4.ip_forward=1');
   });
 
+  it('builds bridged pods (podBridge): the pod CIDR on cni0, hairpin ports, the first address as the pods\' gateway; IPv4 only', () => {
+    const lab = planLab({ name: 'x', nodes: 2, podsPerNode: 2, podBridge: true });
+    expect(podScript(lab, lab.pods[1]!)).toBe([
+      'link set lo up',
+      'link add eth0 type veth peer name lxc1p2 netns ekp-x-node1',
+      'addr add 10.244.1.12/24 dev eth0',
+      'link set eth0 up',
+      'route add default via 10.244.1.1 dev eth0',
+      '',
+    ].join('\n'));
+    const node = nodeScript(lab, lab.nodes[0]!);
+    expect(node).toContain('addr add 10.244.1.1/24 dev cni0\n');
+    expect(node).toContain('link set lxc1p2 master cni0\nlink set dev lxc1p2 type bridge_slave hairpin on\n');
+    expect(node).not.toMatch(/route add 10\.244\.1\.1[12]\/32|unreachable/);
+    expect(node).toContain('route add 10.244.2.0/24 via 192.168.77.12 dev eth0\n');
+    expect(nodeLinkSysctls(lab, lab.nodes[0]!)).toEqual(expect.arrayContaining(['net.bridge.bridge-nf-call-iptables=1']));
+    expect(nodeLinkSysctls(lab, lab.nodes[0]!).join(' ')).not.toContain('proxy_arp=1');
+    expect(() => planLab({ name: 'x', nodes: 1, podsPerNode: 1, podBridge: true, ipv6: true })).toThrow(/IPv4 only/);
+  });
+
   it('reads and writes host:port for both families', () => {
     expect(splitHostPort('10.244.1.11:5353')).toEqual({ ip: '10.244.1.11', port: 5353 });
     expect(splitHostPort('[fd00:244:1::11]:80')).toEqual({ ip: 'fd00:244:1::11', port: 80 });

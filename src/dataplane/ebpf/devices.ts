@@ -158,6 +158,13 @@ export class DeviceAttacher {
     try {
       attachXdp(this.progs.xdp, d.ifindex, 'native');
     } catch (e) {
+      // Generic XDP turns every skb back into a buffer, copying the ones TCP cloned: slower than
+      // tc alone, so only where asked for (on). A bridge (flannel's cni0) never has native XDP.
+      if (this.xdp !== 'on') {
+        detachOurXdp(d, this.progs.xdp.name);
+        this.log.info('no native XDP on this device; tc alone serves it', { device: d.name, error: (e as Error).message });
+        return;
+      }
       this.log.info('native XDP unavailable, trying generic', { device: d.name, error: (e as Error).message });
       try {
         attachXdp(this.progs.xdp, d.ifindex, 'generic');
