@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ConfigError, podRanges, resolveConfig, type ProxyConfig } from '../config/index.js';
 import { ConntrackSetup, tcpBeLiberal } from '../dataplane/conntrack-sysctls.js';
@@ -84,6 +85,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     log.info('cleanup done', { removed });
     return 0;
   }
+  setOomScoreAdj(cfg.oomScoreAdj, log);
 
   let dataplane: Dataplane;
   let conntrack: ConntrackSetup | null = null;
@@ -199,4 +201,13 @@ export async function runDaemon(argv: string[]): Promise<number> {
   for (const s of servers) s?.close();
   await dataplane.close();
   return 0;
+}
+
+/** As kube-proxy: lowering it needs CAP_SYS_RESOURCE, which a restricted container may lack; it goes on. */
+function setOomScoreAdj(value: number, log: Logger): void {
+  try {
+    writeFileSync('/proc/self/oom_score_adj', `${value}\n`);
+  } catch (e) {
+    log.warn('cannot set oom_score_adj', { oomScoreAdj: value, error: (e as Error).message });
+  }
 }

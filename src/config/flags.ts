@@ -17,6 +17,7 @@ export const RUN_FLAGS = {
   'healthz-bind-address': 'string',
   'metrics-bind-address': 'string',
   'cleanup': 'bool',
+  'oom-score-adj': 'int',
   'ipvs-scheduler': 'string',
   'ipvs-tcp-timeout': 'string',
   'ipvs-tcpfin-timeout': 'string',

@@ -45,6 +45,7 @@ export const DEFAULTS: ProxyConfig = {
   bpfMaxServices: 65_536,
   bpfMaxBackends: 65_536,
   conntrackMax: 131_072,
+  oomScoreAdj: -999,
   cleanup: false,
   logFormat: 'json',
   verbosity: 0,
@@ -237,6 +238,10 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
     cfg.conntrackMax = Math.min(Math.max(min, perCore * cpus()), 1 << 24);
     cfg.conntrack.setMax = perCore > 0;
   }
+  // kube-proxy's: the OOM killer takes the node's proxy last (null in a dumped config means the default).
+  const oom = (flags['oom-score-adj'] as number | undefined) ?? file.oomScoreAdj ?? DEFAULTS.oomScoreAdj;
+  if (Number.isInteger(oom) && oom >= -1000 && oom <= 1000) cfg.oomScoreAdj = oom;
+  else problems.push(`--oom-score-adj / oomScoreAdj: must be an integer from -1000 to 1000, got ${oom}`);
   cfg.cleanup = (flags.cleanup as boolean | undefined) ?? false;
 
   const format = (flags['logging-format'] as string | undefined) ?? file.logging?.format ?? 'json';

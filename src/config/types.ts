@@ -69,6 +69,8 @@ export interface ProxyConfig {
   bpfMaxBackends: number;
   /** Conntrack table size: max(conntrack.min, conntrack.maxPerCore × CPUs), as kube-proxy sizes nf_conntrack. */
   conntrackMax: number;
+  /** Written to /proc/self/oom_score_adj at start (kube-proxy's oomScoreAdj, default -999). */
+  oomScoreAdj: number;
   cleanup: boolean;
   logFormat: 'json' | 'text';
   verbosity: number;

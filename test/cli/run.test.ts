@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
@@ -23,6 +23,8 @@ function daemonIn(ns: TestNetns, dir: string, args: string[], env: NodeJS.Proces
   const child = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', ...args, ...own], { stdio: ['ignore', 'ignore', 'pipe'], env });
   const d = {
     log: '',
+    /** The daemon's own (nsenter execs it). */
+    pid: child.pid!,
     async stop(): Promise<void> {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
@@ -172,6 +174,9 @@ describe('auto mode falls back when the BPF probe fails', () => {
       while (!/"mode":"nftables"/.test(daemon.log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(daemon.log).toMatch(/"mode":"nftables"/);
       expect(daemon.log).toMatch(/BPF disabled by EKP_PROBE_DISABLE_BPF/);
+      // kube-proxy's oomScoreAdj default, so that the OOM killer takes the node's proxy last: set, or
+      // (without CAP_SYS_RESOURCE, as in this machine's container) refused and said, and the proxy goes on.
+      if (readFileSync(`/proc/${daemon.pid}/oom_score_adj`, 'utf8').trim() !== '-999') expect(daemon.log).toMatch(/cannot set oom_score_adj","oomScoreAdj":-999/);
       // /proxyMode answers once the mode is chosen, which is before the first sync has written the table.
       const ruleset = () => ns.exec(['nft', 'list', 'ruleset']);
       while (!/10\.77\.0\.1 \. tcp \. 30777/.test(ruleset()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -286,7 +291,7 @@ describe('conntrack settings in a netfilter mode, as kube-proxy applies them', (
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('timeouts and be_liberal set in its namespace; the table size, which only the host may set, named in a warning; the host untouched', async () => {
+  it('timeouts and be_liberal set in its namespace; the table size, which only the host may set, named in a warning; the host untouched; oomScoreAdj from the same file', async () => {
     const sysctl = (name: string, inNs: boolean) => (inNs ? ns.exec(['cat', `/proc/sys/net/netfilter/${name}`]) : run(['cat', `/proc/sys/net/netfilter/${name}`])).trim();
     const names = ['nf_conntrack_tcp_timeout_established', 'nf_conntrack_tcp_timeout_close_wait', 'nf_conntrack_tcp_be_liberal', 'nf_conntrack_udp_timeout'];
     const host = names.map((n) => sysctl(n, false));
@@ -294,7 +299,7 @@ describe('conntrack settings in a netfilter mode, as kube-proxy applies them', (
     const min = Number(sysctl('nf_conntrack_max', false)) + 1024;
     writeFileSync(join(dir, 'config.yaml'), [
       'apiVersion: kubeproxy.config.k8s.io/v1alpha1', 'kind: KubeProxyConfiguration', 'mode: nftables',
-      'conntrack:', `  min: ${min}`, '  tcpEstablishedTimeout: 2h', '  tcpCloseWaitTimeout: 30m', '  tcpBeLiberal: true', '  udpTimeout: 45s', '',
+      'conntrack:', `  min: ${min}`, '  tcpEstablishedTimeout: 2h', '  tcpCloseWaitTimeout: 30m', '  tcpBeLiberal: true', '  udpTimeout: 45s', 'oomScoreAdj: 500', '',
     ].join('\n'));
     const daemon = daemonIn(ns, dir, ['--config', join(dir, 'config.yaml'), '--hostname-override', 'n1', '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '']);
     try {
@@ -304,6 +309,8 @@ describe('conntrack settings in a netfilter mode, as kube-proxy applies them', (
         await new Promise((r) => setTimeout(r, 200));
       }
       expect(names.map((n) => sysctl(n, true))).toEqual(['7200', '1800', '1', '45']);
+      // Raising it needs no capability.
+      expect(readFileSync(`/proc/${daemon.pid}/oom_score_adj`, 'utf8').trim()).toBe('500');
       while (!/conntrack setting not applied/.test(daemon.log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(daemon.log).toMatch(/conntrack setting not applied.*nf_conntrack_max: cannot set/);
       expect(names.map((n) => sysctl(n, false))).toEqual(host);

@@ -83,6 +83,14 @@ describe('resolveConfig', () => {
     ]);
   });
 
+  it('oomScoreAdj: kube-proxy\'s -999 by default, from the file or --oom-score-adj, -1000 to 1000', () => {
+    expect(resolveConfig([]).oomScoreAdj).toBe(-999);
+    expect(withFile({ oomScoreAdj: null })([]).oomScoreAdj).toBe(-999);
+    expect(withFile({ oomScoreAdj: -500 })(['--oom-score-adj', '0']).oomScoreAdj).toBe(0);
+    expect(withFile({ oomScoreAdj: -500 })([]).oomScoreAdj).toBe(-500);
+    expect(problemsOf(() => resolveConfig(['--oom-score-adj', '-1001']))).toEqual(['--oom-score-adj / oomScoreAdj: must be an integer from -1000 to 1000, got -1001']);
+  });
+
   it('ipvs timeouts: whole seconds, as kube-proxy rounds them; flags win; 0 (the default) leaves the kernel\'s', () => {
     expect(resolveConfig([]).ipvsTimeouts).toEqual({ tcpS: 0, tcpFinS: 0, udpS: 0 });
     expect(withFile({ ipvs: { tcpTimeout: '15m0s', tcpFinTimeout: '30.9s', udpTimeout: null } })(['--ipvs-udp-timeout', '1m'])
