@@ -32,7 +32,11 @@ export function validateSpec(spec: LabSpec): void {
     throw new Error(`lab of ${spec.nodes * spec.podsPerNode} pods is over the limit of ${MAX_PODS}`);
   }
   if (spec.podBridge && spec.ipv6) throw new Error('a lab with pods on a bridge is IPv4 only');
+  if (spec.nodeUplinkBridge && spec.ipv6) throw new Error('a lab with node uplinks on a bridge is IPv4 only');
 }
+
+/** The bridge holding a node's address in a nodeUplinkBridge lab, eth0 its port. */
+export const UPLINK_BRIDGE = 'br0';
 
 /** The bridge holding a node's pods in a podBridge lab (flannel's name). */
 export const POD_BRIDGE = 'cni0';
@@ -58,7 +62,7 @@ function host<K extends Host['kind']>(lab: string, kind: K, name: string, ifname
 /** Every name and address of a lab, derived from its spec alone. */
 export function planLab(input: LabSpec): Lab {
   validateSpec(input);
-  const spec: LabSpec = { name: input.name, nodes: input.nodes, podsPerNode: input.podsPerNode, ipv6: !!input.ipv6, ...(input.podBridge ? { podBridge: true } : {}) };
+  const spec: LabSpec = { name: input.name, nodes: input.nodes, podsPerNode: input.podsPerNode, ipv6: !!input.ipv6, ...(input.podBridge ? { podBridge: true } : {}), ...(input.nodeUplinkBridge ? { nodeUplinkBridge: true } : {}) };
   const v6 = spec.ipv6 === true;
   const fabric: FabricHost = { ...host(spec.name, 'fabric', 'fabric', 'br0', '192.168.77.1', v6 ? 'fd00:77::1' : undefined), bridge: 'br0' };
   const client: ClientHost = {
@@ -241,10 +245,14 @@ export function podScript(lab: Lab, pod: PodHost): string {
 /** Runs with `ip -n <node> -batch -` after the fabric and pod scripts. */
 export function nodeScript(lab: Lab, node: NodeHost): string {
   const a = lab.addressing;
-  const lines = ['link set lo up', `addr add ${node.ipv4}${prefixLen(a.fabricCIDR)} dev eth0`];
-  if (node.ipv6 && a.fabricCIDRv6) lines.push(`addr add ${node.ipv6}${prefixLen(a.fabricCIDRv6)} dev eth0 nodad`);
-  lines.push('link set eth0 up', `route add default via ${lab.fabric.ipv4} dev eth0`);
-  if (node.ipv6 && lab.fabric.ipv6) lines.push(`route add ::/0 via ${lab.fabric.ipv6} dev eth0`);
+  // The device holding the node's address: eth0, or the bridge it is a port of.
+  const dev = lab.spec.nodeUplinkBridge ? UPLINK_BRIDGE : 'eth0';
+  const lines = ['link set lo up'];
+  if (lab.spec.nodeUplinkBridge) lines.push(`link add ${dev} type bridge stp_state 0 forward_delay 0 mcast_snooping 0`, `link set eth0 master ${dev}`, 'link set eth0 up');
+  lines.push(`addr add ${node.ipv4}${prefixLen(a.fabricCIDR)} dev ${dev}`);
+  if (node.ipv6 && a.fabricCIDRv6) lines.push(`addr add ${node.ipv6}${prefixLen(a.fabricCIDRv6)} dev ${dev} nodad`);
+  lines.push(`link set ${dev} up`, `route add default via ${lab.fabric.ipv4} dev ${dev}`);
+  if (node.ipv6 && lab.fabric.ipv6) lines.push(`route add ::/0 via ${lab.fabric.ipv6} dev ${dev}`);
   if (lab.spec.podBridge) {
     lines.push(
       `link add ${POD_BRIDGE} type bridge stp_state 0 forward_delay 0 mcast_snooping 0`,
@@ -266,8 +274,8 @@ export function nodeScript(lab: Lab, node: NodeHost): string {
   if (node.podCIDRv6) lines.push(`route add unreachable ${node.podCIDRv6}`);
   for (const other of lab.nodes) {
     if (other.index === node.index) continue;
-    lines.push(`route add ${other.podCIDR} via ${other.ipv4} dev eth0`);
-    if (other.podCIDRv6 && other.ipv6) lines.push(`route add ${other.podCIDRv6} via ${other.ipv6} dev eth0`);
+    lines.push(`route add ${other.podCIDR} via ${other.ipv4} dev ${dev}`);
+    if (other.podCIDRv6 && other.ipv6) lines.push(`route add ${other.podCIDRv6} via ${other.ipv6} dev ${dev}`);
   }
   return lines.map((l) => `${l}\n`).join('');
 }

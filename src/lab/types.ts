@@ -16,6 +16,11 @@ export interface LabSpec {
    * routed veths with proxy ARP (Calico's and Cilium's way). IPv4 only.
    */
   podBridge?: boolean;
+  /**
+   * Each node's eth0 is a port of a bridge `br0` that holds the node's address and default route,
+   * as on bare-metal hosts that also carry VMs. IPv4 only.
+   */
+  nodeUplinkBridge?: boolean;
 }
 
 export type HostKind = 'fabric' | 'client' | 'node' | 'pod';

@@ -5,7 +5,7 @@
 // never routed (netfilter modes need bridge-nf-call-iptables, as kubeadm checks, and hairpin
 // mode on the ports, as flannel sets it, for a pod reaching itself). One lab;
 // each kernel mode in turn, each taking over from the last (its start removes the other
-// modes' state).
+// modes' state). Then a node whose NIC is a port of the bridge holding its address.
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import {
   execIn, httpGetMany, labDown, labUp, manifestsDir, startProxies, stopProxy, writeManifests, type Lab, type PodReply, type ServiceDef,
@@ -84,4 +84,43 @@ describe('pods on a Linux bridge (cni0, as flannel and k3s)', () => {
       }
     }, 60_000);
   }
+});
+
+describe('a node whose NIC is a port of a bridge holding its address (bare metal with VMs: br0)', () => {
+  let lab: Lab;
+  let fs: PrivateBpffs;
+  const name = `u${process.pid % 100_000}`;
+
+  beforeAll(async () => {
+    fs = mountPrivateBpffs();
+    lab = await labUp({ name, nodes: 2, podsPerNode: 1, nodeUplinkBridge: true });
+    writeManifests(manifestsDir(lab), lab, [
+      { name: 'np', clusterIP: '10.96.0.65', type: 'NodePort', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort, nodePort: 30092, externalTrafficPolicy: 'Cluster', pods: ['n2p1'] },
+      { name: 'np-local', clusterIP: '10.96.0.66', type: 'NodePort', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort, nodePort: 30093, externalTrafficPolicy: 'Local', pods: ['n1p1'] },
+    ]);
+  }, 60_000);
+
+  afterAll(async () => {
+    if (lab) await labDown(name, { pinBase: fs?.path });
+    fs?.dispose();
+  }, 60_000);
+
+  it('ebpf: eth0 is the uplink, not a pod: a NodePort reaches a remote backend (SNAT, the reply comes back through the node) and a local one (client address kept)', async () => {
+    expect(lab).toBeDefined();
+    const node1 = lab.nodes[0]!;
+    await startProxies(lab, { mode: 'ebpf', pinBase: fs.path });
+    try {
+      for (const r of answers(await httpGetMany(lab.client, `http://${node1.ipv4}:30092/`, 4), 'NodePort to another node')) {
+        expect([r.pod, hostOf(r.client)]).toEqual(['n2p1', node1.ipv4]);
+      }
+      for (const r of answers(await httpGetMany(lab.client, `http://${node1.ipv4}:30093/`, 4), 'NodePort eTP Local')) {
+        expect([r.pod, hostOf(r.client)]).toEqual(['n1p1', lab.client.ipv4]);
+      }
+      for (const r of answers(await httpGetMany(lab.pods[0]!, 'http://10.96.0.65/', 4), 'ClusterIP from a pod')) {
+        expect([r.pod, hostOf(r.client)]).toEqual(['n2p1', lab.pods[0]!.ipv4]);
+      }
+    } finally {
+      for (const node of lab.nodes) await stopProxy(lab, node, 'SIGTERM');
+    }
+  }, 60_000);
 });

@@ -15,6 +15,21 @@ export interface Device {
   kind?: string;
   /** lo: how the node reaches its own addresses (a NodePort here, a host-network backend here). */
   loopback?: true;
+  /**
+   * A port of a node device (a bond's NIC, the NIC of a bridge holding the node's address): its
+   * master is where the node's traffic is seen, so nothing of ours goes here. Taken for a pod's
+   * device, it would treat the outside world as pods.
+   */
+  uplinkPort?: true;
+}
+
+/** A link as `ip -d -j addr show` lists it. */
+export interface ListedLink {
+  ifname: string;
+  ifindex: number;
+  master?: string;
+  addr_info?: { scope: string }[];
+  linkinfo?: { info_kind?: string; info_slave_kind?: string };
 }
 
 export type XdpPolicy = 'auto' | 'on' | 'off';
@@ -30,19 +45,36 @@ export function wantsXdp(d: Device, policy: XdpPolicy): boolean {
   return policy === 'on' || d.kind !== 'veth';
 }
 
-/** Interfaces of this network namespace, from `ip -d -j addr`. */
+/** Interfaces of this network namespace, from `ip -d -j addr` and the main table's default routes. */
 export function listDevices(nodeDevices: readonly string[] | null): Device[] {
   const r = spawnSync('ip', ['-d', '-j', 'addr', 'show'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ip -d -j addr show: ${r.stderr || r.error?.message}`);
-  const links = JSON.parse(r.stdout) as { ifname: string; ifindex: number; addr_info?: { scope: string }[]; linkinfo?: { info_kind?: string } }[];
-  return links.map((l) => {
-    if (l.ifname === 'lo') return { name: l.ifname, ifindex: l.ifindex, node: false, loopback: true as const };
-    return {
-      name: l.ifname,
-      ifindex: l.ifindex,
-      node: nodeDevices ? nodeDevices.includes(l.ifname) : (l.addr_info ?? []).some((a) => a.scope === 'global'),
-      ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}),
-    };
+  const defaults = new Set(native().defaultRoutes().filter((x) => x.table === RT_TABLE_MAIN).map((x) => x.oif));
+  return classifyDevices(JSON.parse(r.stdout) as ListedLink[], nodeDevices, defaults);
+}
+
+const RT_TABLE_MAIN = 254;
+/** Virtual devices whose port of a bridge is a guest's own (a pod's veth, a VM's tap), not an uplink. */
+const GUEST_KINDS = new Set(['veth', 'tun', 'tap', 'macvtap', 'ipvtap', 'netkit']);
+
+/**
+ * Node devices: --devices, else every one with a global address. A port of a node device is an
+ * uplink when its master is a bond or team (pods never sit behind one), when its master bridge
+ * carries a default route (the node's uplink bridge), or when it is a NIC (a bridge of VMs with
+ * the node's second address). Every other device is taken as pod-facing: cni0's veths among them.
+ */
+export function classifyDevices(links: readonly ListedLink[], nodeDevices: readonly string[] | null, defaultRouteIfindexes: ReadonlySet<number>): Device[] {
+  const isNode = (l: ListedLink) => (nodeDevices ? nodeDevices.includes(l.ifname) : (l.addr_info ?? []).some((a) => a.scope === 'global'));
+  const byName = new Map(links.map((l) => [l.ifname, l]));
+  return links.map((l): Device => {
+    if (l.ifname === 'lo') return { name: l.ifname, ifindex: l.ifindex, node: false, loopback: true };
+    const node = isNode(l);
+    const d: Device = { name: l.ifname, ifindex: l.ifindex, node, ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}) };
+    const master = l.master !== undefined ? byName.get(l.master) : undefined;
+    if (node || !master || !isNode(master)) return d;
+    const slave = l.linkinfo?.info_slave_kind;
+    const uplink = slave === 'bond' || slave === 'team' || defaultRouteIfindexes.has(master.ifindex) || !GUEST_KINDS.has(l.linkinfo?.info_kind ?? '');
+    return uplink ? { ...d, uplinkPort: true } : d;
   });
 }
 
@@ -101,7 +133,7 @@ export class DeviceAttacher {
     const present = new Set(devices.map((d) => d.ifindex));
     for (const ifindex of [...this.attached.keys()]) if (!present.has(ifindex)) this.attached.delete(ifindex);
     for (const d of devices) {
-      const role = d.loopback ? 'loopback' : d.node ? 'node' : 'pod';
+      const role = d.loopback ? 'loopback' : d.node ? 'node' : d.uplinkPort ? 'uplink port' : 'pod';
       if (this.attached.get(d.ifindex) === role) continue;
       try {
         this.attach(d);
@@ -139,6 +171,12 @@ export class DeviceAttacher {
   }
 
   private attach(d: Device): void {
+    if (d.uplinkPort) {
+      // Taken for a pod's device by an older version, it may hold our programs.
+      for (const dir of ['ingress', 'egress'] as const) if (queryTc(d.ifindex, dir) !== 0) detachTc(d.ifindex, dir);
+      detachOurXdp(d, this.progs.xdp.name);
+      return;
+    }
     if (d.loopback) {
       attachTc(this.progs.tc.host, d.ifindex, 'egress');
       return;
