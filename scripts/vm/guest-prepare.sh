@@ -6,4 +6,7 @@
 cd "$repo" || exit 90
 echo "EKP-VM: kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
 if ! modprobe ip_vs; then echo "EKP-VM: FAILED modprobe ip_vs"; exit 91; fi
+# Bridged traffic through netfilter, as a node with a bridge CNI has it (kubeadm requires it);
+# Debian builds it as a module. bridge-cni.test.ts needs it in ipvs mode.
+modprobe br_netfilter || echo "EKP-VM: no br_netfilter"
 "$node" bin/ebpf-kube-proxy.js probe > /dev/null 2>&1

@@ -35,8 +35,9 @@ export function validateSpec(spec: LabSpec): void {
   if (spec.nodeUplinkBridge && spec.ipv6) throw new Error('a lab with node uplinks on a bridge is IPv4 only');
 }
 
-/** The bridge holding a node's address in a nodeUplinkBridge lab, eth0 its port. */
+/** The bridge holding a node's address in a nodeUplinkBridge lab, and its port (a macvlan of eth0). */
 export const UPLINK_BRIDGE = 'br0';
+export const UPLINK_PORT = 'uplink0';
 
 /** The bridge holding a node's pods in a podBridge lab (flannel's name). */
 export const POD_BRIDGE = 'cni0';
@@ -248,7 +249,14 @@ export function nodeScript(lab: Lab, node: NodeHost): string {
   // The device holding the node's address: eth0, or the bridge it is a port of.
   const dev = lab.spec.nodeUplinkBridge ? UPLINK_BRIDGE : 'eth0';
   const lines = ['link set lo up'];
-  if (lab.spec.nodeUplinkBridge) lines.push(`link add ${dev} type bridge stp_state 0 forward_delay 0 mcast_snooping 0`, `link set eth0 master ${dev}`, 'link set eth0 up');
+  // The bridge's port is a macvlan of eth0, as a NIC (or a VLAN of one) would be: eth0 is a veth,
+  // and a veth in a bridge is a pod's.
+  if (lab.spec.nodeUplinkBridge) {
+    lines.push(
+      `link add ${dev} type bridge stp_state 0 forward_delay 0 mcast_snooping 0`, 'link set eth0 up',
+      `link add link eth0 name ${UPLINK_PORT} type macvlan mode passthru`, `link set ${UPLINK_PORT} master ${dev}`, `link set ${UPLINK_PORT} up`,
+    );
+  }
   lines.push(`addr add ${node.ipv4}${prefixLen(a.fabricCIDR)} dev ${dev}`);
   if (node.ipv6 && a.fabricCIDRv6) lines.push(`addr add ${node.ipv6}${prefixLen(a.fabricCIDRv6)} dev ${dev} nodad`);
   lines.push(`link set ${dev} up`, `route add default via ${lab.fabric.ipv4} dev ${dev}`);

@@ -17,8 +17,9 @@ export interface LabSpec {
    */
   podBridge?: boolean;
   /**
-   * Each node's eth0 is a port of a bridge `br0` that holds the node's address and default route,
-   * as on bare-metal hosts that also carry VMs. IPv4 only.
+   * Each node's eth0 carries a bridge `br0` that holds the node's address and default route (its
+   * port is a macvlan of eth0, as a NIC or a VLAN of one would be), as on bare-metal hosts that
+   * also carry VMs. IPv4 only.
    */
   nodeUplinkBridge?: boolean;
 }

@@ -13,48 +13,9 @@ import { scenarioSuite } from './suite.js';
 
 const inVm = process.env.EKP_IN_VM === '1';
 
-// Under the VM's software emulation a proxy needs ~12 s of CPU to start (node, imports, probe,
-// first sync), and the lab starts two at once while polling their /healthz: the lab's default
-// 20 s wait for health is too short there, and 45 s was once too short on a busy host. In the
-// VM only, the suite's proxies get 100 s, within the suite's 150 s for setup and each scenario.
-vi.mock('../../src/lab/index.js', async (importOriginal) => {
-  const lab = await importOriginal<typeof import('../../src/lab/index.js')>();
-  if (process.env.EKP_IN_VM !== '1') return lab;
-  const slow = <T extends { readyTimeoutMs?: number }>(o: T): T => ({ ...o, readyTimeoutMs: o.readyTimeoutMs ?? 100_000 });
-  const timed = async <T>(what: string, p: Promise<T>): Promise<T> => {
-    const t0 = Date.now();
-    const v = await p;
-    console.log(`EKP-VM: ${what} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    return v;
-  };
-  return {
-    ...lab,
-    labUp: (...a: Parameters<typeof lab.labUp>) => timed('lab up', lab.labUp(...a)),
-    startProxies: (l: Parameters<typeof lab.startProxies>[0], o: Parameters<typeof lab.startProxies>[1]) => timed('starting both proxies', lab.startProxies(l, slow(o))),
-    startProxy: (l: Parameters<typeof lab.startProxy>[0], n: Parameters<typeof lab.startProxy>[1], o: Parameters<typeof lab.startProxy>[2]) => lab.startProxy(l, n, slow(o)),
-  };
-});
-// Likewise the lab's wait for /healthz starts a node client per poll, ~1 s of emulated CPU each,
-// competing with the proxies it waits for; in the VM a poll of the health port is a curl.
-vi.mock('../../src/lab/probe.js', async (importOriginal) => {
-  const probe = await importOriginal<typeof import('../../src/lab/probe.js')>();
-  if (process.env.EKP_IN_VM !== '1') return probe;
-  const healthz = /^http:\/\/127\.0\.0\.1:10256\/healthz$/;
-  return {
-    ...probe,
-    httpGet: async (from: Parameters<typeof probe.httpGet>[0], url: string, opts?: Parameters<typeof probe.httpGet>[2]) => {
-      if (typeof from === 'string' || !healthz.test(url)) return probe.httpGet(from, url, opts);
-      const { spawn } = await import('node:child_process');
-      const status = await new Promise<number | null>((resolve) => {
-        const c = spawn('nsenter', [`--net=${from.netnsPath}`, '--', 'curl', '-sf', '-o', '/dev/null', '-m', '2', url], { stdio: 'ignore' });
-        c.on('error', () => resolve(null));
-        c.on('exit', (code) => resolve(code));
-      });
-      if (status !== 0) throw new probe.LabProbeError(from.netns, url, 'EHEALTH', `curl exit ${status}`);
-      return JSON.parse('{"pod":"","node":"","client":""}');
-    },
-  };
-});
+// Slower timeouts and a cheaper health poll under the VM's emulation (vm-slow.ts).
+vi.mock('../../src/lab/index.js', async (orig) => (await import('./vm-slow.js')).slowLab(orig as () => Promise<typeof import('../../src/lab/index.js')>));
+vi.mock('../../src/lab/probe.js', async (orig) => (await import('./vm-slow.js')).curlHealthz(orig as () => Promise<typeof import('../../src/lab/probe.js')>));
 const hasIpvs = existsSync('/proc/net/ip_vs') || spawnSync('modprobe', ['-n', '-q', 'ip_vs']).status === 0;
 
 if (hasIpvs || inVm) {

@@ -74,10 +74,10 @@ describe('lab plan', () => {
     expect(() => planLab({ name: 'x', nodes: 1, podsPerNode: 1, podBridge: true, ipv6: true })).toThrow(/IPv4 only/);
   });
 
-  it('puts a node\'s eth0 into br0, which holds its address and routes (nodeUplinkBridge); IPv4 only', () => {
+  it('puts a macvlan of a node\'s eth0 into br0, which holds its address and routes (nodeUplinkBridge); IPv4 only', () => {
     const lab = planLab({ name: 'x', nodes: 2, podsPerNode: 1, nodeUplinkBridge: true });
     const node = nodeScript(lab, lab.nodes[0]!);
-    expect(node).toContain('link set eth0 master br0\nlink set eth0 up\naddr add 192.168.77.11/24 dev br0\nlink set br0 up\nroute add default via 192.168.77.1 dev br0\n');
+    expect(node).toContain('link set eth0 up\nlink add link eth0 name uplink0 type macvlan mode passthru\nlink set uplink0 master br0\nlink set uplink0 up\naddr add 192.168.77.11/24 dev br0\nlink set br0 up\nroute add default via 192.168.77.1 dev br0\n');
     expect(node).toContain('route add 10.244.2.0/24 via 192.168.77.12 dev br0\n');
     expect(node).not.toMatch(/dev eth0/);
     expect(() => planLab({ name: 'x', nodes: 1, podsPerNode: 1, nodeUplinkBridge: true, ipv6: true })).toThrow(/IPv4 only/);

@@ -2,7 +2,8 @@
 // interfaces), so the test boots Debian's packaged kernel in qemu (TCG), runs the host's own
 // userland inside it (test/vm/qemu.ts), and there runs test/e2e/ipvs.test.ts: the same
 // scenario table every mode runs, in ipvs mode, in a lab of network namespaces inside the
-// guest (dual-stack), plus `auto` falling back to ipvs when loading BPF is refused; the guest side of
+// guest (dual-stack), plus `auto` falling back to ipvs when loading BPF is refused; ipvs with pods
+// on a bridge (test/e2e/bridge-cni.test.ts); the guest side of
 // `bench sync --vm`; and test/e2e/bpf-kernel.test.ts, every BPF object loaded and run on the guest's
 // kernel (Debian 12's 6.1, which no other test reaches). vitest's JSON report comes
 // back through a writable 9p share; the serial log is kept next to it.
@@ -82,6 +83,7 @@ describe('ipvs mode in a qemu VM with a real IPVS kernel', () => {
       expect(tests.filter((t) => t.status === 'passed').map((t) => t.title)).toEqual(expect.arrayContaining(expected));
       expect(tests.some((t) => t.title.startsWith('picks ipvs') && t.status === 'passed')).toBe(true);
       expect(tests.some((t) => t.title === 'measures ipvs at 10 services' && t.status === 'passed')).toBe(true);
+      expect(tests.some((t) => t.title.startsWith('ipvs: a pod reaches ClusterIPs on its own bridge') && t.status === 'passed')).toBe(true);
       // Every BPF object loaded and run on the guest's kernel: each of those tests ran and passed.
       const bpf = Object.values(BPF_KERNEL_TESTS);
       expect(bpf.filter((title) => !tests.some((t) => t.title === title && t.status === 'passed')), `BPF on the guest's kernel; ${where}`).toEqual([]);

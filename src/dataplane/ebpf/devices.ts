@@ -28,6 +28,8 @@ export interface ListedLink {
   ifname: string;
   ifindex: number;
   master?: string;
+  /** A stacked device's lower one (a veth's peer, for a veth). */
+  link?: string;
   addr_info?: { scope: string }[];
   linkinfo?: { info_kind?: string; info_slave_kind?: string };
 }
@@ -45,36 +47,51 @@ export function wantsXdp(d: Device, policy: XdpPolicy): boolean {
   return policy === 'on' || d.kind !== 'veth';
 }
 
-/** Interfaces of this network namespace, from `ip -d -j addr` and the main table's default routes. */
+/** Interfaces of this network namespace, from `ip -d -j addr`. */
 export function listDevices(nodeDevices: readonly string[] | null): Device[] {
   const r = spawnSync('ip', ['-d', '-j', 'addr', 'show'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ip -d -j addr show: ${r.stderr || r.error?.message}`);
-  const defaults = new Set(native().defaultRoutes().filter((x) => x.table === RT_TABLE_MAIN).map((x) => x.oif));
-  return classifyDevices(JSON.parse(r.stdout) as ListedLink[], nodeDevices, defaults);
+  return classifyDevices(JSON.parse(r.stdout) as ListedLink[], nodeDevices);
 }
 
-const RT_TABLE_MAIN = 254;
 /** Virtual devices whose port of a bridge is a guest's own (a pod's veth, a VM's tap), not an uplink. */
 const GUEST_KINDS = new Set(['veth', 'tun', 'tap', 'macvtap', 'ipvtap', 'netkit']);
+/** Devices stacked on a lower one (`link`); a veth's `link` is its peer instead. */
+const STACKED_KINDS = new Set(['vlan', 'macvlan', 'ipvlan']);
 
 /**
- * Node devices: --devices, else every one with a global address. A port of a node device is an
- * uplink when its master is a bond or team (pods never sit behind one), when its master bridge
- * carries a default route (the node's uplink bridge), or when it is a NIC (a bridge of VMs with
- * the node's second address). Every other device is taken as pod-facing: cni0's veths among them.
+ * Node devices: --devices, else every one with a global address. Below a node device, and below
+ * those, the devices that carry its traffic are uplink ports: a bond's or team's slaves, a
+ * bridge's ports that are not a guest's (a NIC, a VLAN or macvlan of one; not a pod's veth or a
+ * VM's tap), and the lower device of a VLAN, macvlan or ipvlan (bond0 under vmbr0, eno1 under
+ * bond0, eth0 under eth0.100). Every other device is taken as pod-facing: cni0's veths among them.
+ * Open vSwitch ports (master ovs-system) and VRF members are not recognised.
  */
-export function classifyDevices(links: readonly ListedLink[], nodeDevices: readonly string[] | null, defaultRouteIfindexes: ReadonlySet<number>): Device[] {
+export function classifyDevices(links: readonly ListedLink[], nodeDevices: readonly string[] | null): Device[] {
   const isNode = (l: ListedLink) => (nodeDevices ? nodeDevices.includes(l.ifname) : (l.addr_info ?? []).some((a) => a.scope === 'global'));
   const byName = new Map(links.map((l) => [l.ifname, l]));
+  const carriers = new Set(links.filter(isNode).map((l) => l.ifname));
+  const uplinks = new Set<string>();
+  // Down the stack until nothing changes: eno1 is an uplink port because bond0 is, because vmbr0 is the node's.
+  for (let changed = true; changed;) {
+    changed = false;
+    const mark = (name: string | undefined) => {
+      if (name === undefined || carriers.has(name) || !byName.has(name)) return;
+      carriers.add(name);
+      uplinks.add(name);
+      changed = true;
+    };
+    for (const l of links) {
+      const kind = l.linkinfo?.info_kind ?? '';
+      const slave = l.linkinfo?.info_slave_kind;
+      if (l.master !== undefined && carriers.has(l.master) && (slave === 'bond' || slave === 'team' || (slave === 'bridge' && !GUEST_KINDS.has(kind)))) mark(l.ifname);
+      if (STACKED_KINDS.has(kind) && carriers.has(l.ifname)) mark(l.link);
+    }
+  }
   return links.map((l): Device => {
     if (l.ifname === 'lo') return { name: l.ifname, ifindex: l.ifindex, node: false, loopback: true };
-    const node = isNode(l);
-    const d: Device = { name: l.ifname, ifindex: l.ifindex, node, ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}) };
-    const master = l.master !== undefined ? byName.get(l.master) : undefined;
-    if (node || !master || !isNode(master)) return d;
-    const slave = l.linkinfo?.info_slave_kind;
-    const uplink = slave === 'bond' || slave === 'team' || defaultRouteIfindexes.has(master.ifindex) || !GUEST_KINDS.has(l.linkinfo?.info_kind ?? '');
-    return uplink ? { ...d, uplinkPort: true } : d;
+    const d: Device = { name: l.ifname, ifindex: l.ifindex, node: isNode(l), ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}) };
+    return uplinks.has(l.ifname) ? { ...d, uplinkPort: true } : d;
   });
 }
 
@@ -184,6 +201,8 @@ export class DeviceAttacher {
     if (!d.node) {
       attachTc(this.progs.tc.pods, d.ifindex, 'ingress');
       attachTc(this.progs.tc.toPod, d.ifindex, 'egress');
+      // A node device once (its address moved away): its XDP would still take external traffic.
+      detachOurXdp(d, this.progs.xdp.name);
       return;
     }
     attachTc(this.progs.tc.wire, d.ifindex, 'ingress');

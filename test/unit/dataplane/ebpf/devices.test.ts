@@ -22,33 +22,50 @@ describe('which node devices get XDP', () => {
 describe('which devices are the node\'s, a pod\'s, or a port of the node\'s (nothing attached)', () => {
   const global = [{ scope: 'global' }];
   const link = (ifname: string, ifindex: number, extra: Partial<ListedLink> = {}): ListedLink => ({ ifname, ifindex, ...extra });
-  const port = (ifname: string, ifindex: number, master: string, kind: string | undefined, slave: string) =>
-    link(ifname, ifindex, { master, linkinfo: { ...(kind ? { info_kind: kind } : {}), info_slave_kind: slave } });
-  const links: ListedLink[] = [
-    link('lo', 1),
-    link('bond0', 2, { addr_info: global, linkinfo: { info_kind: 'bond' } }),
-    port('eno1', 3, 'bond0', undefined, 'bond'),
-    port('eno2', 4, 'bond0', undefined, 'bond'),
-    link('br0', 5, { addr_info: global, linkinfo: { info_kind: 'bridge' } }), // the default route's
-    port('eth0', 6, 'br0', 'veth', 'bridge'),
-    port('vnet0', 7, 'br0', 'tun', 'bridge'),
-    link('cni0', 8, { addr_info: global, linkinfo: { info_kind: 'bridge' } }), // flannel's: pods behind it
-    port('veth1a2b', 9, 'cni0', 'veth', 'bridge'),
-    link('brvm', 10, { addr_info: global, linkinfo: { info_kind: 'bridge' } }),
-    port('enp2s0', 11, 'brvm', undefined, 'bridge'),
-    link('lxc12', 12, { linkinfo: { info_kind: 'veth' } }),
-  ];
+  const port = (ifname: string, ifindex: number, master: string, kind: string | undefined, slave: string, extra: Partial<ListedLink> = {}) =>
+    link(ifname, ifindex, { master, linkinfo: { ...(kind ? { info_kind: kind } : {}), info_slave_kind: slave }, ...extra });
   const roles = (devices: Device[]) => Object.fromEntries(devices.map((d) => [d.name, d.loopback ? 'loopback' : d.node ? 'node' : d.uplinkPort ? 'port' : 'pod']));
 
-  it('a bond\'s NICs, the uplink bridge\'s ports and a NIC in a bridge are the node\'s ports; cni0\'s veths and routed veths are pods', () => {
-    expect(roles(classifyDevices(links, null, new Set([5])))).toEqual({
-      lo: 'loopback', bond0: 'node', eno1: 'port', eno2: 'port', br0: 'node', eth0: 'port', vnet0: 'port',
-      cni0: 'node', veth1a2b: 'pod', brvm: 'node', enp2s0: 'port', lxc12: 'pod',
+  it('bare metal with VMs (Proxmox): NICs in a bond in the address-holding bridge are ports; VMs\' taps, cni0\'s veths and routed veths are not', () => {
+    const links: ListedLink[] = [
+      link('lo', 1),
+      port('eno1', 2, 'bond0', undefined, 'bond'),
+      port('eno2', 3, 'bond0', undefined, 'bond'),
+      port('bond0', 4, 'vmbr0', 'bond', 'bridge'), // no address of its own
+      link('vmbr0', 5, { addr_info: global, linkinfo: { info_kind: 'bridge' } }),
+      port('tap100i0', 6, 'vmbr0', 'tun', 'bridge'),
+      link('cni0', 7, { addr_info: global, linkinfo: { info_kind: 'bridge' } }), // flannel's: pods behind it
+      port('veth1a2b', 8, 'cni0', 'veth', 'bridge', { link: 'if2' }),
+      link('lxc12', 9, { linkinfo: { info_kind: 'veth' }, link: 'if2' }),
+    ];
+    expect(roles(classifyDevices(links, null))).toEqual({
+      lo: 'loopback', eno1: 'port', eno2: 'port', bond0: 'port', vmbr0: 'node', tap100i0: 'pod', cni0: 'node', veth1a2b: 'pod', lxc12: 'pod',
     });
   });
 
-  it('a veth in a bridge without the default route is a pod\'s; --devices decides which masters are the node\'s', () => {
-    expect(roles(classifyDevices(links, null, new Set([2])))).toMatchObject({ eth0: 'pod', eno1: 'port' });
-    expect(roles(classifyDevices(links, ['bond0'], new Set([2])))).toMatchObject({ bond0: 'node', eno1: 'port', br0: 'pod', eth0: 'pod', cni0: 'pod', veth1a2b: 'pod' });
+  it('the lower device of an address-holding VLAN or macvlan, and a macvlan in a bridge, are ports; a veth in the bridge (flat pod network) is a pod', () => {
+    const links: ListedLink[] = [
+      link('eth0', 2, { linkinfo: { info_kind: 'veth' }, link: 'fab1' }),
+      port('uplink0', 3, 'br0', 'macvlan', 'bridge', { link: 'eth0' }),
+      link('br0', 4, { addr_info: global, linkinfo: { info_kind: 'bridge' } }),
+      port('vethpod', 5, 'br0', 'veth', 'bridge'),
+      link('eno1', 6),
+      link('eno1.100', 7, { addr_info: global, link: 'eno1', linkinfo: { info_kind: 'vlan' } }),
+      port('eno2', 8, 'ovs-system', undefined, 'openvswitch'), // Open vSwitch: not recognised
+      link('ovs-system', 9, { linkinfo: { info_kind: 'openvswitch' } }),
+    ];
+    expect(roles(classifyDevices(links, null))).toEqual({
+      eth0: 'port', uplink0: 'port', br0: 'node', vethpod: 'pod', eno1: 'port', 'eno1.100': 'node', eno2: 'pod', 'ovs-system': 'pod',
+    });
+  });
+
+  it('--devices decides which devices are the node\'s, and so whose ports are', () => {
+    const links: ListedLink[] = [
+      link('bond0', 2, { addr_info: global, linkinfo: { info_kind: 'bond' } }),
+      port('eno1', 3, 'bond0', undefined, 'bond'),
+      link('br1', 4, { addr_info: global, linkinfo: { info_kind: 'bridge' } }),
+      port('eno2', 5, 'br1', undefined, 'bridge'),
+    ];
+    expect(roles(classifyDevices(links, ['bond0']))).toEqual({ bond0: 'node', eno1: 'port', br1: 'pod', eno2: 'pod' });
   });
 });

@@ -1,0 +1,53 @@
+// The lab under the VM's software emulation (test/vm/ipvs.test.ts runs e2e files in the guest with
+// EKP_IN_VM=1). A proxy needs ~12 s of CPU there to start (node, imports, probe, first sync), and
+// the lab starts two at once while polling their /healthz: the lab's default 20 s wait for health
+// is too short, and 45 s was once too short on a busy host. In the VM only, proxies get 100 s.
+// The lab's wait for /healthz also starts a node client per poll, ~1 s of emulated CPU each,
+// competing with the proxies it waits for; in the VM a poll of the health port is a curl.
+//
+// For a test file's vi.mock factories (they cannot close over imports):
+//   vi.mock('../../src/lab/index.js', async (orig) => (await import('./vm-slow.js')).slowLab(orig));
+//   vi.mock('../../src/lab/probe.js', async (orig) => (await import('./vm-slow.js')).curlHealthz(orig));
+import { spawn } from 'node:child_process';
+
+type Lab = typeof import('../../src/lab/index.js');
+type Probe = typeof import('../../src/lab/probe.js');
+
+export const IN_VM = process.env.EKP_IN_VM === '1';
+
+export async function slowLab(importOriginal: () => Promise<Lab>): Promise<Lab> {
+  const lab = await importOriginal();
+  if (!IN_VM) return lab;
+  const slow = <T extends { readyTimeoutMs?: number }>(o: T): T => ({ ...o, readyTimeoutMs: o.readyTimeoutMs ?? 100_000 });
+  const timed = async <T>(what: string, p: Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    const v = await p;
+    console.log(`EKP-VM: ${what} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return v;
+  };
+  return {
+    ...lab,
+    labUp: (...a: Parameters<Lab['labUp']>) => timed('lab up', lab.labUp(...a)),
+    startProxies: (l: Parameters<Lab['startProxies']>[0], o: Parameters<Lab['startProxies']>[1]) => timed('starting both proxies', lab.startProxies(l, slow(o))),
+    startProxy: (l: Parameters<Lab['startProxy']>[0], n: Parameters<Lab['startProxy']>[1], o: Parameters<Lab['startProxy']>[2]) => lab.startProxy(l, n, slow(o)),
+  };
+}
+
+export async function curlHealthz(importOriginal: () => Promise<Probe>): Promise<Probe> {
+  const probe = await importOriginal();
+  if (!IN_VM) return probe;
+  const healthz = /^http:\/\/127\.0\.0\.1:10256\/healthz$/;
+  return {
+    ...probe,
+    httpGet: async (from: Parameters<Probe['httpGet']>[0], url: string, opts?: Parameters<Probe['httpGet']>[2]) => {
+      if (typeof from === 'string' || !healthz.test(url)) return probe.httpGet(from, url, opts);
+      const status = await new Promise<number | null>((resolve) => {
+        const c = spawn('nsenter', [`--net=${from.netnsPath}`, '--', 'curl', '-sf', '-o', '/dev/null', '-m', '2', url], { stdio: 'ignore' });
+        c.on('error', () => resolve(null));
+        c.on('exit', (code) => resolve(code));
+      });
+      if (status !== 0) throw new probe.LabProbeError(from.netns, url, 'EHEALTH', `curl exit ${status}`);
+      return JSON.parse('{"pod":"","node":"","client":""}');
+    },
+  } as Probe;
+}
