@@ -29,7 +29,7 @@ export interface ProxyConfig {
    * kube-proxy's detectLocalMode: which sources are pods. '' (unset): clusterCIDR, else the Node's
    * podCIDRs. ClusterCIDR: clusterCIDR only (none set: no detection, as kube-proxy). NodeCIDR: the
    * Node's podCIDRs. BridgeInterface and InterfaceNamePrefix: what comes in on podInterface (the
-   * netfilter modes match it; ebpf tells pods by their veth anyway; userspace cannot see
+   * netfilter modes match it; ebpf tells pods by their device anyway; userspace cannot see
    * interfaces and falls back to '' with a warning).
    */
   detectLocalMode: '' | 'ClusterCIDR' | 'NodeCIDR' | 'BridgeInterface' | 'InterfaceNamePrefix';

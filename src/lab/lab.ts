@@ -255,6 +255,7 @@ export async function labUp(spec: LabSpec, opts: LabUpOptions = {}): Promise<Lab
   const lab = planLab(spec);
   // Else bridge-nf-call-iptables is silently missing, and a netfilter mode's bridged replies to
   // pods of the same bridge never meet their conntrack entry.
+  if (spec.podBridge && !existsSync('/proc/sys/net/bridge')) await tryRun(['modprobe', 'br_netfilter'], { env: labEnv() });
   if (spec.podBridge && !existsSync('/proc/sys/net/bridge')) throw new Error('pods on a bridge need br_netfilter (modprobe br_netfilter), as a node with a bridge CNI has it');
   await labDown(lab.spec.name);
   mkdirSync(`${lab.stateDir}/pids`, { recursive: true });

@@ -119,6 +119,13 @@ if (!IN_VM) describe('a node whose NIC is a port of a bridge holding its address
     const node1 = lab.nodes[0]!;
     await startProxies(lab, { mode: 'ebpf', pinBase: fs.path });
     try {
+      // Nothing of ours on the uplink's two devices; a pod's veth has its programs.
+      const tcIngress = (dev: string) => execIn(node1, ['tc', 'filter', 'show', 'dev', dev, 'ingress']);
+      for (const dev of ['eth0', 'uplink0']) {
+        expect(await tcIngress(dev), dev).not.toMatch(/bpf/);
+        expect(await execIn(node1, ['ip', 'link', 'show', 'dev', dev]), dev).not.toMatch(/xdp/);
+      }
+      expect(await tcIngress(lab.pods[0]!.hostVeth)).toMatch(/bpf/);
       for (const r of answers(await httpGetMany(lab.client, `http://${node1.ipv4}:30092/`, 4), 'NodePort to another node')) {
         expect([r.pod, hostOf(r.client)]).toEqual(['n2p1', node1.ipv4]);
       }

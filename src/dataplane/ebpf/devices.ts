@@ -63,14 +63,17 @@ const STACKED_KINDS = new Set(['vlan', 'macvlan', 'ipvlan']);
  * Node devices: --devices, else every one with a global address. Below a node device, and below
  * those, the devices that carry its traffic are uplink ports: a bond's or team's slaves, a
  * bridge's ports that are not a guest's (a NIC, a VLAN or macvlan of one; not a pod's veth or a
- * VM's tap), and the lower device of a VLAN, macvlan or ipvlan (bond0 under vmbr0, eno1 under
- * bond0, eth0 under eth0.100). Every other device is taken as pod-facing: cni0's veths among them.
- * Open vSwitch ports (master ovs-system) and VRF members are not recognised.
+ * VM's tap), the lower device of a VLAN, macvlan or ipvlan (bond0 under vmbr0, eno1 under
+ * bond0, eth0 under eth0.100), and an Open vSwitch port that is not a guest's when an OVS bridge
+ * holds a node address (eno1 of br-ex: every OVS port's master is ovs-system, whichever bridge
+ * it is in). Every other device is taken as pod-facing: cni0's veths among them. VRF members
+ * are not recognised.
  */
 export function classifyDevices(links: readonly ListedLink[], nodeDevices: readonly string[] | null): Device[] {
   const isNode = (l: ListedLink) => (nodeDevices ? nodeDevices.includes(l.ifname) : (l.addr_info ?? []).some((a) => a.scope === 'global'));
   const byName = new Map(links.map((l) => [l.ifname, l]));
   const carriers = new Set(links.filter(isNode).map((l) => l.ifname));
+  const ovsNode = links.some((l) => isNode(l) && l.linkinfo?.info_kind === 'openvswitch');
   const uplinks = new Set<string>();
   // Down the stack until nothing changes: eno1 is an uplink port because bond0 is, because vmbr0 is the node's.
   for (let changed = true; changed;) {
@@ -86,6 +89,7 @@ export function classifyDevices(links: readonly ListedLink[], nodeDevices: reado
       const slave = l.linkinfo?.info_slave_kind;
       if (l.master !== undefined && carriers.has(l.master) && (slave === 'bond' || slave === 'team' || (slave === 'bridge' && !GUEST_KINDS.has(kind)))) mark(l.ifname);
       if (STACKED_KINDS.has(kind) && carriers.has(l.ifname)) mark(l.link);
+      if (ovsNode && slave === 'openvswitch' && !GUEST_KINDS.has(kind)) mark(l.ifname);
     }
   }
   return links.map((l): Device => {

@@ -51,12 +51,24 @@ describe('which devices are the node\'s, a pod\'s, or a port of the node\'s (not
       port('vethpod', 5, 'br0', 'veth', 'bridge'),
       link('eno1', 6),
       link('eno1.100', 7, { addr_info: global, link: 'eno1', linkinfo: { info_kind: 'vlan' } }),
-      port('eno2', 8, 'ovs-system', undefined, 'openvswitch'), // Open vSwitch: not recognised
-      link('ovs-system', 9, { linkinfo: { info_kind: 'openvswitch' } }),
     ];
     expect(roles(classifyDevices(links, null))).toEqual({
-      eth0: 'port', uplink0: 'port', br0: 'node', vethpod: 'pod', eno1: 'port', 'eno1.100': 'node', eno2: 'pod', 'ovs-system': 'pod',
+      eth0: 'port', uplink0: 'port', br0: 'node', vethpod: 'pod', eno1: 'port', 'eno1.100': 'node',
     });
+  });
+
+  it('Open vSwitch: with an OVS bridge holding the node\'s address, its NICs and tunnels are ports, its veths pods\'; without one, nothing is taken', () => {
+    const ovs = (name: string, ifindex: number, kind: string | undefined) => port(name, ifindex, 'ovs-system', kind, 'openvswitch');
+    const links: ListedLink[] = [
+      link('ovs-system', 2, { linkinfo: { info_kind: 'openvswitch' } }),
+      { ...ovs('br-ex', 3, 'openvswitch'), addr_info: global },
+      ovs('eno1', 4, undefined),
+      ovs('genev_sys_6081', 5, 'geneve'),
+      ovs('a1b2c3d4e5f6a7b', 6, 'veth'),
+    ];
+    expect(roles(classifyDevices(links, null))).toEqual({ 'ovs-system': 'pod', 'br-ex': 'node', eno1: 'port', genev_sys_6081: 'port', a1b2c3d4e5f6a7b: 'pod' });
+    const withoutNode = links.map((l) => (l.ifname === 'br-ex' ? { ...l, addr_info: [] } : l));
+    expect(roles(classifyDevices([...withoutNode, link('eth9', 7, { addr_info: global })], null))).toMatchObject({ eno1: 'pod', genev_sys_6081: 'pod' });
   });
 
   it('--devices decides which devices are the node\'s, and so whose ports are', () => {
