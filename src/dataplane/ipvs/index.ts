@@ -43,10 +43,11 @@ function iptablesBin(family: IPFamily, backend: Backend, tool: '' | '-save' | '-
 
 /**
  * Which iptables backend to program: the one already holding our chains, else the one the
- * system's `iptables` command is (Debian's alternatives symlink), else nft. Also returns the
- * chosen backend's IPv4 `-save` output when it was read, for the first sync to reuse.
+ * system's `iptables` command is (Debian's alternatives symlink), else nft where it works, else
+ * legacy (a kernel without nf_tables). Also returns the chosen backend's IPv4 `-save` output when
+ * it was read, for the first sync to reuse.
  */
-async function chooseBackend(run: Runner): Promise<{ backend: Backend; save?: string }> {
+export async function chooseBackend(run: Runner): Promise<{ backend: Backend; save?: string }> {
   const r = await run([iptablesBin(4, 'nft', '-save')]);
   if (r.status === 0 && r.stdout.includes(`:${CHAINS.nat.services} `)) return { backend: 'nft', save: r.stdout };
   // Legacy tables exist only once the legacy modules are in use.
@@ -62,7 +63,10 @@ async function chooseBackend(run: Runner): Promise<{ backend: Backend; save?: st
       // not here
     }
   }
-  return { backend: 'nft', ...(r.status === 0 ? { save: r.stdout } : {}) };
+  if (r.status === 0) return { backend: 'nft', save: r.stdout };
+  const legacy = await run([iptablesBin(4, 'legacy', '-save')]);
+  if (legacy.status === 0) return { backend: 'legacy', save: legacy.stdout };
+  return { backend: 'nft' }; // neither reads: the first sync says why
 }
 
 interface DeviceState {

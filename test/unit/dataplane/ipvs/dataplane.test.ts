@@ -1,9 +1,9 @@
 // The ipvs dataplane's sync against a fake kernel: which commands, in which order, with what on
 // stdin; a second identical sync writes nothing; a removed endpoint drains. No root, no kernel.
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../../../src/config/resolve.js';
-import { createIpvsDataplaneWith } from '../../../../src/dataplane/ipvs/index.js';
+import { chooseBackend, createIpvsDataplaneWith } from '../../../../src/dataplane/ipvs/index.js';
 import type { CommandResult } from '../../../../src/dataplane/ipvs/exec.js';
 import { parseIpvsSave } from '../../../../src/dataplane/ipvs/ipvsadm.js';
 import { memoryLogger } from '../../../../src/observe/index.js';
@@ -188,3 +188,27 @@ describe('ipvs dataplane sync (fake kernel)', () => {
     await dp.close();
   });
 });
+
+describe('ipvs: which iptables backend', () => {
+  it('legacy where iptables-nft cannot read the kernel (no nf_tables), and nft where neither reads (the first sync says why)', async () => {
+    const fake = (legacyOk: boolean) => async (argv: string[]): Promise<CommandResult> => {
+      if (argv[0] === 'iptables-nft-save') return { status: 1, stdout: '', stderr: 'iptables-nft-save: Could not fetch rule set generation id: Protocol not supported' };
+      if (argv[0] === 'iptables-legacy-save') return legacyOk ? { status: 0, stdout: '*nat\nCOMMIT\n', stderr: '' } : { status: 127, stdout: '', stderr: 'not found' };
+      return { status: 127, stdout: '', stderr: `unexpected ${argv.join(' ')}` };
+    };
+    expect((await chooseBackend(fake(true))).backend).toBe('legacy');
+    expect((await chooseBackend(fake(false))).backend).toBe(realIptablesIsLegacy() ? 'legacy' : 'nft');
+  });
+});
+
+/** This machine's own `iptables` alternative decides first, as on a node. */
+function realIptablesIsLegacy(): boolean {
+  for (const dir of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) {
+    try {
+      return /legacy/.test(realpathSync(`${dir}/iptables`));
+    } catch {
+      // not here
+    }
+  }
+  return false;
+}
