@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseAllDocuments } from 'yaml';
+import { isPodInterfaceName } from '../model/node.js';
 import { PROXY_MODES } from '../probe/index.js';
 import { parseDuration } from './duration.js';
 import { parseFlags, type ParsedFlags } from './flags.js';
@@ -140,10 +141,8 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
     const prefix = cfg.detectLocalMode === 'InterfaceNamePrefix';
     const [flag, field] = prefix ? ['pod-interface-name-prefix', 'interfaceNamePrefix'] : ['pod-bridge-interface', 'bridgeInterface'];
     const name = ((flags[flag as 'pod-bridge-interface'] as string | undefined) ?? file.detectLocal?.[field] ?? '').trim();
-    // Written into iptables and nft rules: an interface name's characters only (no wildcard of ours),
-    // and short enough for iptables' `-i`, which takes at most 15 characters with a prefix's `+`.
     if (name === '') problems.push(`${src(flag, `detectLocal.${field}`)}: must be set when detectLocalMode is ${cfg.detectLocalMode}`);
-    else if (!(prefix ? /^[A-Za-z0-9_.@-]{1,14}$/ : /^[A-Za-z0-9_.@-]{1,15}$/).test(name)) problems.push(`${src(flag, `detectLocal.${field}`)}: ${JSON.stringify(name)} is not an interface name${prefix ? ' prefix' : ''}`);
+    else if (!isPodInterfaceName(name, prefix)) problems.push(`${src(flag, `detectLocal.${field}`)}: ${JSON.stringify(name)} is not an interface name${prefix ? ' prefix' : ''}`);
     else cfg.podInterface = { name, prefix };
   }
 

@@ -1,3 +1,4 @@
+import type { PodInterface } from '../model/node.js';
 import type { ProxyMode } from '../probe/index.js';
 
 export type RequestedMode = ProxyMode | 'auto';
@@ -34,7 +35,7 @@ export interface ProxyConfig {
    */
   detectLocalMode: '' | 'ClusterCIDR' | 'NodeCIDR' | 'BridgeInterface' | 'InterfaceNamePrefix';
   /** detectLocal.bridgeInterface (exact name) or interfaceNamePrefix, as the mode says; null for the other modes. */
-  podInterface: { name: string; prefix: boolean } | null;
+  podInterface: PodInterface | null;
   conntrack: {
     tcpEstablishedTimeoutMs: number;
     tcpCloseWaitTimeoutMs: number;

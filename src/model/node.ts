@@ -35,6 +35,14 @@ export interface PodInterface {
   readonly prefix: boolean;
 }
 
+/**
+ * Rendered into iptables and nft rules: an interface name's characters only (no wildcard, no ':',
+ * which the kernel refuses), and short enough for iptables' `-i`: 15 characters, a prefix's `+` included.
+ */
+export function isPodInterfaceName(name: string, prefix: boolean): boolean {
+  return (prefix ? /^[A-Za-z0-9_.@-]{1,14}$/ : /^[A-Za-z0-9_.@-]{1,15}$/).test(name);
+}
+
 /** NodeContext with every address parsed and checked; problems name "NodeContext". */
 export interface ResolvedNode {
   readonly nodePortAddresses: { readonly 4: readonly string[]; readonly 6: readonly string[] };
@@ -94,12 +102,11 @@ function resolveNodeUncached(ctx: NodeContext): ResolvedNode {
   });
   const cidrsOf = (family: IPFamily): string[] => cidrs.filter((c) => c.family === family).map((c) => c.text);
 
-  // Rendered into iptables and nft rules: an interface name's characters only.
   let podInterface: PodInterface | null = null;
   const pi = ctx.podInterface as unknown;
   if (pi !== undefined) {
     const { name, prefix } = (typeof pi === 'object' && pi !== null ? pi : {}) as { name?: unknown; prefix?: unknown };
-    if (typeof prefix !== 'boolean' || typeof name !== 'string' || !(prefix ? /^[A-Za-z0-9_.@-]{1,14}$/ : /^[A-Za-z0-9_.@-]{1,15}$/).test(name)) p.add('podInterface', `must be an interface name (and whether it is a prefix), got ${describe(pi)}`);
+    if (typeof prefix !== 'boolean' || typeof name !== 'string' || !isPodInterfaceName(name, prefix)) p.add('podInterface', `must be an interface name (and whether it is a prefix), got ${describe(pi)}`);
     else podInterface = { name, prefix };
   }
 
