@@ -41,6 +41,18 @@ function iptablesBin(family: IPFamily, backend: Backend, tool: '' | '-save' | '-
   return `${family === 4 ? 'iptables' : 'ip6tables'}-${backend}${tool}`;
 }
 
+/** Whether the system's `iptables` command (the first found; Debian's alternatives symlink) is iptables-legacy. */
+export function systemIptablesIsLegacy(): boolean {
+  for (const dir of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) {
+    try {
+      return /legacy/.test(realpathSync(`${dir}/iptables`));
+    } catch {
+      // not here
+    }
+  }
+  return false;
+}
+
 /**
  * Which iptables backend to program: the one already holding our chains, else the one the
  * system's `iptables` command is (Debian's alternatives symlink), else nft where it works, else
@@ -55,14 +67,7 @@ export async function chooseBackend(run: Runner): Promise<{ backend: Backend; sa
     const l = await run([iptablesBin(4, 'legacy', '-save')]);
     if (l.status === 0 && l.stdout.includes(`:${CHAINS.nat.services} `)) return { backend: 'legacy', save: l.stdout };
   }
-  for (const dir of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) {
-    try {
-      if (/legacy/.test(realpathSync(`${dir}/iptables`))) return { backend: 'legacy' };
-      break;
-    } catch {
-      // not here
-    }
-  }
+  if (systemIptablesIsLegacy()) return { backend: 'legacy' };
   if (r.status === 0) return { backend: 'nft', save: r.stdout };
   const legacy = await run([iptablesBin(4, 'legacy', '-save')]);
   if (legacy.status === 0) return { backend: 'legacy', save: legacy.stdout };
