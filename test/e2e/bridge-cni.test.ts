@@ -9,10 +9,11 @@
 // qemu VM of the ipvs tests (EKP_IN_VM=1, where br_netfilter is loaded) the same for ipvs alone.
 import { afterAll, beforeAll, describe, expect, vi } from 'vitest';
 import {
-  execIn, httpGetMany, labDown, labUp, manifestsDir, startProxies, stopProxy, writeManifests, type Lab, type PodReply, type ServiceDef,
+  execIn, httpGetMany, labDown, labUp, manifestsDir, startProxies, stopProxy, writeManifests, type Lab, type LabSpec, type ServiceDef,
 } from '../../src/lab/index.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
+import { answers, hostOf } from './scenarios.js';
 import { IN_VM } from './vm-slow.js';
 
 vi.mock('../../src/lab/index.js', async (orig) => (await import('./vm-slow.js')).slowLab(orig as () => Promise<typeof import('../../src/lab/index.js')>));
@@ -21,41 +22,39 @@ vi.mock('../../src/lab/probe.js', async (orig) => (await import('./vm-slow.js'))
 const TIMEOUT_MS = IN_VM ? 200_000 : 60_000;
 
 const it = kernelIt();
-const hostOf = (client: string) => client.replace(/:\d+$/, '');
 
-function answers(outcomes: { ok: boolean }[], what: string): PodReply[] {
-  const failed = outcomes.filter((o) => !o.ok);
-  expect(failed, `${what}: ${failed.length} of ${outcomes.length} failed, ${JSON.stringify(failed.slice(0, 3))}`).toEqual([]);
-  return outcomes.map((o) => (o as unknown as { reply: PodReply }).reply);
+/** A TCP Service on the pods' HTTP port. */
+const svc = (lab: Lab, name: string, clusterIP: string, pods: string[], extra: Partial<ServiceDef> = {}): ServiceDef =>
+  ({ name, clusterIP, type: 'ClusterIP', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort, pods, ...extra });
+
+/** A lab of the describe block's own (`tag`: one letter), with these Services, taken down after it. */
+function useLab(tag: string, spec: Omit<LabSpec, 'name'>, services: (lab: Lab) => ServiceDef[]): { lab: Lab; fs: PrivateBpffs } {
+  const name = `${tag}${process.pid % 100_000}`;
+  const env = {} as { lab: Lab; fs: PrivateBpffs };
+  beforeAll(async () => {
+    env.fs = mountPrivateBpffs();
+    env.lab = await labUp({ name, ...spec });
+    writeManifests(manifestsDir(env.lab), env.lab, services(env.lab));
+  }, TIMEOUT_MS);
+  afterAll(async () => {
+    if (env.lab) await labDown(name, { pinBase: env.fs?.path });
+    env.fs?.dispose();
+  }, 60_000);
+  return env;
 }
 
 describe('pods on a Linux bridge (cni0, as flannel and k3s)', () => {
-  let lab: Lab;
-  let fs: PrivateBpffs;
-  const name = `b${process.pid % 100_000}`;
-
-  beforeAll(async () => {
-    fs = mountPrivateBpffs();
-    lab = await labUp({ name, nodes: 2, podsPerNode: 2, podBridge: true });
-    const port = lab.addressing.httpPort;
-    const svc = (name: string, clusterIP: string, pods: string[], extra: Partial<ServiceDef> = {}): ServiceDef =>
-      ({ name, clusterIP, type: 'ClusterIP', protocol: 'TCP', port: 80, targetPort: port, pods, ...extra });
-    writeManifests(manifestsDir(lab), lab, [
-      svc('near', '10.96.0.60', ['n1p2']),
-      svc('far', '10.96.0.61', ['n2p1']),
-      svc('self', '10.96.0.62', ['n1p1']),
-      svc('np', '10.96.0.63', ['n1p2', 'n2p1'], { type: 'NodePort', nodePort: 30090, externalTrafficPolicy: 'Cluster' }),
-      svc('np-local', '10.96.0.64', ['n1p2', 'n2p1'], { type: 'NodePort', nodePort: 30091, externalTrafficPolicy: 'Local' }),
-    ]);
-  }, TIMEOUT_MS);
-
-  afterAll(async () => {
-    if (lab) await labDown(name, { pinBase: fs?.path });
-    fs?.dispose();
-  }, 60_000);
+  const env = useLab('b', { nodes: 2, podsPerNode: 2, podBridge: true }, (lab) => [
+    svc(lab, 'near', '10.96.0.60', ['n1p2']),
+    svc(lab, 'far', '10.96.0.61', ['n2p1']),
+    svc(lab, 'self', '10.96.0.62', ['n1p1']),
+    svc(lab, 'np', '10.96.0.63', ['n1p2', 'n2p1'], { type: 'NodePort', nodePort: 30090, externalTrafficPolicy: 'Cluster' }),
+    svc(lab, 'np-local', '10.96.0.64', ['n1p2', 'n2p1'], { type: 'NodePort', nodePort: 30091, externalTrafficPolicy: 'Local' }),
+  ]);
 
   for (const mode of IN_VM ? ['ipvs'] : ['ebpf', 'nftables', 'iptables']) {
     it(`${mode}: a pod reaches ClusterIPs on its own bridge, on another node and itself; NodePorts from outside reach pods behind the bridge`, async () => {
+      const { lab, fs } = env;
       expect(lab).toBeDefined();
       const [n1p1, n1p2, n2p1] = ['n1p1', 'n1p2', 'n2p1'].map((p) => lab.pods.find((x) => x.name === p)!);
       const node1 = lab.nodes[0]!;
@@ -96,25 +95,13 @@ describe('pods on a Linux bridge (cni0, as flannel and k3s)', () => {
 
 // ebpf only: the other modes never look at devices (and a skipped test would fail the VM run).
 if (!IN_VM) describe('a node whose NIC is a port of a bridge holding its address (bare metal with VMs: br0)', () => {
-  let lab: Lab;
-  let fs: PrivateBpffs;
-  const name = `u${process.pid % 100_000}`;
-
-  beforeAll(async () => {
-    fs = mountPrivateBpffs();
-    lab = await labUp({ name, nodes: 2, podsPerNode: 1, nodeUplinkBridge: true });
-    writeManifests(manifestsDir(lab), lab, [
-      { name: 'np', clusterIP: '10.96.0.65', type: 'NodePort', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort, nodePort: 30092, externalTrafficPolicy: 'Cluster', pods: ['n2p1'] },
-      { name: 'np-local', clusterIP: '10.96.0.66', type: 'NodePort', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort, nodePort: 30093, externalTrafficPolicy: 'Local', pods: ['n1p1'] },
-    ]);
-  }, 60_000);
-
-  afterAll(async () => {
-    if (lab) await labDown(name, { pinBase: fs?.path });
-    fs?.dispose();
-  }, 60_000);
+  const env = useLab('u', { nodes: 2, podsPerNode: 1, nodeUplinkBridge: true }, (lab) => [
+    svc(lab, 'np', '10.96.0.65', ['n2p1'], { type: 'NodePort', nodePort: 30092, externalTrafficPolicy: 'Cluster' }),
+    svc(lab, 'np-local', '10.96.0.66', ['n1p1'], { type: 'NodePort', nodePort: 30093, externalTrafficPolicy: 'Local' }),
+  ]);
 
   it('ebpf: the bridge\'s port and eth0 under it are the uplink, not a pod\'s: a NodePort reaches a remote backend (SNAT, the reply comes back through the node) and a local one (client address kept)', async () => {
+    const { lab, fs } = env;
     expect(lab).toBeDefined();
     const node1 = lab.nodes[0]!;
     await startProxies(lab, { mode: 'ebpf', pinBase: fs.path });

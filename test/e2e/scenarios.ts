@@ -27,7 +27,8 @@ export interface Scenario {
   run(env: ScenarioEnv): Promise<void>;
 }
 
-const hostOf = (client: string) => client.replace(/^::ffff:/, '').replace(/:\d+$/, '');
+/** A reply's client address without its port (and without the IPv4-mapped prefix). */
+export const hostOf = (client: string) => client.replace(/^::ffff:/, '').replace(/:\d+$/, '');
 
 /** The TCP segments `host`'s namespace has retransmitted (/proc/net/snmp is per namespace). */
 async function tcpRetransmits(host: NodeHost | PodHost): Promise<number> {
@@ -52,7 +53,7 @@ async function eventually(check: () => Promise<void>, ms = 5000): Promise<void> 
 }
 
 /** The replies, after checking that every request was answered; `what` names the asks in a failure. */
-function answers(outcomes: { ok: boolean }[], what = ''): PodReply[] {
+export function answers(outcomes: { ok: boolean }[], what = ''): PodReply[] {
   const failed = outcomes.filter((o) => !o.ok);
   expect(failed, `${what ? `${what}: ` : ''}${failed.length} of ${outcomes.length} failed, ${JSON.stringify(failed.slice(0, 3))}`).toEqual([]);
   return outcomes.map((o) => (o as unknown as { reply: PodReply }).reply);
