@@ -246,7 +246,7 @@ export function podScript(lab: Lab, pod: PodHost): string {
 /** Runs with `ip -n <node> -batch -` after the fabric and pod scripts. */
 export function nodeScript(lab: Lab, node: NodeHost): string {
   const a = lab.addressing;
-  // The device holding the node's address: eth0, or the bridge it is a port of.
+  // The device holding the node's address: eth0, or the bridge above it (nodeUplinkBridge).
   const dev = lab.spec.nodeUplinkBridge ? UPLINK_BRIDGE : 'eth0';
   const lines = ['link set lo up'];
   // The bridge's port is a macvlan of eth0, as a NIC (or a VLAN of one) would be: eth0 is a veth,
