@@ -169,11 +169,55 @@ Napi::Value DefaultRoutes(const Napi::CallbackInfo& info) {
   });
 }
 
+// linkWatchOpen() -> fd: a non-blocking rtnetlink socket, in the calling thread's network
+// namespace, subscribed to every link change (a new device, a new master, up or down) and every
+// address change, IPv4 and IPv6.
+Napi::Value LinkWatchOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  if (fd < 0) ThrowErrno(env, errno, "socket", "rtnetlink link watch");
+  sockaddr_nl groups = {};
+  groups.nl_family = AF_NETLINK;
+  groups.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&groups), sizeof(groups)) < 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, err, "bind", "rtnetlink link watch");
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// linkWatchDrain(fd) -> how many notifications came since the last call, read and discarded.
+// Notifications lost to a full socket buffer (ENOBUFS) count as one: something changed.
+Napi::Value LinkWatchDrain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  std::vector<char> buf(64 * 1024);
+  uint32_t count = 0;
+  for (;;) {
+    ssize_t n = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == ENOBUFS) {
+        count++;
+        continue;
+      }
+      ThrowErrno(env, errno, "recv", "rtnetlink link watch");
+    }
+    int len = static_cast<int>(n);
+    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) count++;
+  }
+  return Napi::Number::New(env, count);
+}
+
 }  // namespace
 
 void RegisterNetlinkFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("ifAddrs", Napi::Function::New(env, IfAddrs));
   exports.Set("defaultRoutes", Napi::Function::New(env, DefaultRoutes));
+  exports.Set("linkWatchOpen", Napi::Function::New(env, LinkWatchOpen));
+  exports.Set("linkWatchDrain", Napi::Function::New(env, LinkWatchDrain));
 }
 
 }  // namespace ekp

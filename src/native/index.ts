@@ -11,5 +11,6 @@ export { bpfObjectPath, packageRoot } from './paths.js';
 export { isBpfError, type BpfError } from './errors.js';
 export { constant, native } from './binding.js';
 export { withNetns } from './netns.js';
+export { LinkWatch } from './link-watch.js';
 export { enableRunTimeStats, progRunStats, type RunStats } from './stats.js';
 export { DEFAULT_PIN_DIR, isBpffs, preparePinDir } from './pins.js';

@@ -112,6 +112,21 @@ describe('ebpf-kube-proxy run --cleanup', () => {
         if (Date.now() > againDeadline) throw new Error('a veth recreated under the same name was not attached');
         await new Promise((r) => setTimeout(r, 100));
       }
+      // A device's role follows its address at once (a link watch), not at the 30 s full listing:
+      // given a global address it is a node device (tc_egress, and XDP, which is on here); without
+      // one, a pod's again.
+      const roleIs = async (egress: RegExp, xdp: boolean, what: string) => {
+        const deadline = Date.now() + 5000;
+        while (!egress.test(ns.exec(['tc', 'filter', 'show', 'dev', 'ekptlate0', 'egress'])) || /xdp/.test(ns.exec(['ip', 'link', 'show', 'ekptlate0'])) !== xdp) {
+          if (Date.now() > deadline) throw new Error(`ekptlate0 did not become ${what}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      await roleIs(/tc_to_pod/, false, 'a pod device');
+      ns.ip('addr', 'add', '192.168.98.1/24', 'dev', 'ekptlate0');
+      await roleIs(/tc_egress/, true, 'a node device once given an address');
+      ns.ip('addr', 'del', '192.168.98.1/24', 'dev', 'ekptlate0');
+      await roleIs(/tc_to_pod/, false, 'a pod device again once its address went');
     } finally {
       daemon.kill('SIGTERM');
       await new Promise((r) => daemon.once('exit', r));

@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import {
-  attachTc, attachXdp, detachTc, detachXdp, ifindexOf, queryTc, queryXdp, native, type BpfProgram,
+  attachTc, attachXdp, detachTc, detachXdp, LinkWatch, queryTc, queryXdp, native, type BpfProgram,
 } from '../../native/index.js';
 import type { Logger } from '../../observe/index.js';
 import type { TcPrograms } from './loader.js';
@@ -100,29 +99,9 @@ export function classifyDevices(links: readonly ListedLink[], nodeDevices: reado
 }
 
 /**
- * Every link of this network namespace as name:ifindex, from procfs (which
- * follows the reading process's namespace) and if_nametoindex: a new pod's
- * veth, or one recreated under the same name, changes it. No process is
- * spawned: `ip` once a second blocked the event loop ~45 ms each time.
+ * A listing this often regardless of notifications: a safety net, should one ever be missed (the
+ * socket's buffer overflowing is reported, and taken for a change).
  */
-export function linkSignature(): string {
-  const lines = readFileSync('/proc/self/net/dev', 'utf8').split('\n').slice(2);
-  const links: string[] = [];
-  for (const line of lines) {
-    const name = line.slice(0, line.indexOf(':')).trim();
-    if (!name) continue;
-    let ifindex = 0;
-    try {
-      ifindex = ifindexOf(name);
-    } catch {
-      // gone since procfs listed it; the next poll sees the change settle
-    }
-    links.push(`${name}:${ifindex}`);
-  }
-  return links.sort().join(',');
-}
-
-/** Addresses can change on a link that stays (a node device given its address late): a full listing this often regardless. */
 const FULL_SCAN_MS = 30_000;
 
 export interface DevicePrograms {
@@ -136,19 +115,20 @@ export interface DevicePrograms {
  * (host-originated traffic); every other device is taken as pod-facing and
  * gets tc ingress (the pod's traffic) and tc egress (what the node itself
  * sends the pod); lo gets the node devices' tc egress (what the node sends
- * itself). Devices that appear later (a new pod's veth) are attached
- * at the next reconcile.
+ * itself). Devices that appear later (a new pod's veth), and devices
+ * whose role changes, are seen through a link watch (start).
  */
 export class DeviceAttacher {
   private attached = new Map<number, string>();
   private timer: NodeJS.Timeout | null = null;
-  private signature = '';
+  /** Whether the last pass left something unattached: the next tick tries again. */
+  private pending = false;
   private scannedAt = 0;
+  private watch: LinkWatch | null = null;
 
   constructor(private readonly progs: DevicePrograms, private readonly nodeDevices: readonly string[] | null, private readonly log: Logger, private readonly xdp: XdpPolicy = 'auto') {}
 
   reconcile(): Device[] {
-    const signature = linkSignature();
     const devices = listDevices(this.nodeDevices);
     let complete = true;
     const present = new Set(devices.map((d) => d.ifindex));
@@ -166,20 +146,26 @@ export class DeviceAttacher {
         complete = false;
       }
     }
-    // Only a pass that attached everything settles the links: a failed one is tried again at the next poll.
-    if (complete) {
-      this.signature = signature;
-      this.scannedAt = Date.now();
-    }
+    this.pending = !complete;
+    this.scannedAt = Date.now();
     return devices;
   }
 
+  /**
+   * Reconciles now, then within intervalMs of any link or address change: a new pod's veth, a
+   * device given the node's address (a node device now) or a master (an uplink port now). The
+   * watch opens before the first listing, so that nothing between the two is missed. Our own
+   * XDP attachments are link changes too: each costs one more pass, which changes nothing.
+   */
   start(intervalMs = 1000): void {
+    this.watch = LinkWatch.open();
     this.reconcile();
     this.timer = setInterval(() => {
       try {
-        if (linkSignature() !== this.signature || Date.now() - this.scannedAt >= FULL_SCAN_MS) this.reconcile();
+        const changed = this.watch!.changed();
+        if (changed || this.pending || Date.now() - this.scannedAt >= FULL_SCAN_MS) this.reconcile();
       } catch (e) {
+        this.pending = true;
         this.log.warn('device scan failed', { error: (e as Error).message });
       }
     }, intervalMs);
@@ -189,6 +175,8 @@ export class DeviceAttacher {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.watch?.close();
+    this.watch = null;
   }
 
   private attach(d: Device): void {
