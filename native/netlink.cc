@@ -169,16 +169,17 @@ Napi::Value DefaultRoutes(const Napi::CallbackInfo& info) {
   });
 }
 
-// linkWatchOpen() -> fd: a non-blocking rtnetlink socket, in the calling thread's network
-// namespace, subscribed to every link change (a new device, a new master, up or down) and every
-// address change, IPv4 and IPv6.
+// linkWatchOpen(links) -> fd: a non-blocking rtnetlink socket, in the calling thread's network
+// namespace, subscribed to every address change, IPv4 and IPv6, and with `links` to every link
+// change too (a new device, a new master, up or down).
 Napi::Value LinkWatchOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  bool links = info[0].ToBoolean().Value();
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
   if (fd < 0) ThrowErrno(env, errno, "socket", "rtnetlink link watch");
   sockaddr_nl groups = {};
   groups.nl_family = AF_NETLINK;
-  groups.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+  groups.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | (links ? RTMGRP_LINK : 0);
   if (bind(fd, reinterpret_cast<sockaddr*>(&groups), sizeof(groups)) < 0) {
     int err = errno;
     close(fd);

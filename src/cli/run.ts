@@ -4,6 +4,7 @@ import { ConfigError, podRanges, resolveConfig, type ProxyConfig } from '../conf
 import { ConntrackSetup, tcpBeLiberal } from '../dataplane/conntrack-sysctls.js';
 import { cleanupAll, cleanupOtherModes, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
 import { nodeContextFromNode, parseNode, type DesiredState, type NodeContext } from '../model/index.js';
+import { LinkWatch } from '../native/index.js';
 import {
   Collected, createLogger, HealthCheckServers, healthRoutes, HealthState, listen, nodeEligible, proxyMetrics, setNoLocalEndpoints, syncObserver, type HealthCheckService, type Logger,
 } from '../observe/index.js';
@@ -179,6 +180,18 @@ export async function runDaemon(argv: string[]): Promise<number> {
     }),
   ];
 
+  // Where NodePorts are served follows the interfaces' addresses, which no API object announces:
+  // one that comes or goes is seen within a second, not at the next periodic sync.
+  const addressWatch = LinkWatch.open({ links: false });
+  const addressTimer = setInterval(() => {
+    try {
+      if (addressWatch.changed()) loop.nodeMayHaveChanged();
+    } catch (e) {
+      log.warn('address watch failed', { error: (e as Error).message });
+    }
+  }, 1000);
+  addressTimer.unref();
+
   const source = await createSource(cfg, nodeName, log);
   await source.start({
     changed: (c) => loop.changed(c),
@@ -195,6 +208,8 @@ export async function runDaemon(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  clearInterval(addressTimer);
+  addressWatch.close();
   await source.stop();
   await loop.stop();
   await healthChecks.close();

@@ -94,7 +94,7 @@ export interface NativeBinding {
   netnsRestore(fd: number): void;
   ifAddrs(): { ifindex: number; ifname: string; family: 4 | 6; address: string; prefixLen: number; scope: number; flags: number }[];
   defaultRoutes(): { family: 4 | 6; table: number; priority: number; oif: number; prefsrc: string | null }[];
-  linkWatchOpen(): number;
+  linkWatchOpen(links: boolean): number;
   linkWatchDrain(fd: number): number;
   constants: Readonly<Record<string, number>>;
 }

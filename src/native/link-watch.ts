@@ -1,9 +1,9 @@
 import { native } from './binding.js';
 
 /**
- * Hears of every link and address change of the network namespace it was opened in (rtnetlink
- * notifications): a new device, a device given a master or an address, one going away. Polled,
- * not pushed: whoever owns it asks `changed()` on its own schedule.
+ * Hears of every address change of the network namespace it was opened in (rtnetlink
+ * notifications), and with `links` of every link change too: a new device, a device given a
+ * master, one going away. Polled, not pushed: whoever owns it asks `changed()` on its own schedule.
  */
 export class LinkWatch {
   private fd: number;
@@ -12,8 +12,8 @@ export class LinkWatch {
     this.fd = fd;
   }
 
-  static open(): LinkWatch {
-    return new LinkWatch(native().linkWatchOpen());
+  static open(opts: { links: boolean }): LinkWatch {
+    return new LinkWatch(native().linkWatchOpen(opts.links));
   }
 
   /** Whether anything changed since the last call (or since open). */

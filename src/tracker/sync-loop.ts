@@ -96,6 +96,14 @@ export class SyncLoop implements SourceSink {
     this.maybeStart();
   }
 
+  /**
+   * Something of this node that no API object says changed (an interface's address came or
+   * went): a sync asks for the node context again, and redoes everything if it differs.
+   */
+  nodeMayHaveChanged(): void {
+    if (this.started) this.runner.request();
+  }
+
   problem(): void {
     // Sources handle their own reconnects; the daemon logs these.
   }

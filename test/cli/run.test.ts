@@ -198,6 +198,19 @@ describe('auto mode falls back when the BPF probe fails', () => {
       expect(ns.exec(['nft', 'list', 'tables'])).toMatch(/ekp-proxy/);
       // The Node object names no usable address: the interface's serves the NodePort anyway.
       expect(ruleset()).toMatch(/10\.77\.0\.1 \. tcp \. 30777/);
+      // An address that comes later serves the NodePort within seconds, not at the next periodic
+      // sync (30 s); one that goes stops serving it as soon.
+      const served = async (present: boolean, what: string) => {
+        const by = Date.now() + 5000;
+        while (/10\.78\.0\.1 \. tcp \. 30777/.test(ruleset()) !== present) {
+          if (Date.now() > by) throw new Error(`${what}; log:\n${daemon.log}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      ns.ip('addr', 'add', '10.78.0.1/24', 'dev', 'ekpt0');
+      await served(true, 'a new address did not serve the NodePort');
+      ns.ip('addr', 'del', '10.78.0.1/24', 'dev', 'ekpt0');
+      await served(false, 'a removed address still served the NodePort');
       while (!/Node field ignored/.test(daemon.log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const said = daemon.log.split('\n').filter((l) => /Node/.test(l) && /ignored|unusable/.test(l));
       expect(said).toHaveLength(1);

@@ -158,7 +158,7 @@ export class DeviceAttacher {
    * XDP attachments are link changes too: each costs one more pass, which changes nothing.
    */
   start(intervalMs = 1000): void {
-    this.watch = LinkWatch.open();
+    this.watch = LinkWatch.open({ links: true });
     this.reconcile();
     this.timer = setInterval(() => {
       try {
