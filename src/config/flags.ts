@@ -14,6 +14,7 @@ export const RUN_FLAGS = {
   'pod-interface-name-prefix': 'string',
   'nodeport-addresses': 'list',
   'masquerade-all': 'bool',
+  'iptables-localhost-nodeports': 'bool',
   'healthz-bind-address': 'string',
   'metrics-bind-address': 'string',
   'cleanup': 'bool',

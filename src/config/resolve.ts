@@ -47,6 +47,7 @@ export const DEFAULTS: ProxyConfig = {
   bpfMaxBackends: 65_536,
   conntrackMax: 131_072,
   oomScoreAdj: -999,
+  iptablesLocalhostNodePorts: true,
   cleanup: false,
   logFormat: 'json',
   verbosity: 0,
@@ -155,6 +156,8 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   }
 
   cfg.masqueradeAll = (flags['masquerade-all'] as boolean | undefined) ?? section.masqueradeAll ?? false;
+  // The iptables section's own, whatever the mode (null in a dumped config means the default).
+  cfg.iptablesLocalhostNodePorts = (flags['iptables-localhost-nodeports'] as boolean | undefined) ?? file.iptables?.localhostNodePorts ?? true;
   if (section.masqueradeBit !== undefined && section.masqueradeBit !== null) {
     if (section.masqueradeBit < 0 || section.masqueradeBit > 31) problems.push(`masqueradeBit: must be 0-31, got ${section.masqueradeBit}`);
     else cfg.masqueradeBit = section.masqueradeBit;

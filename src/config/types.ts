@@ -22,6 +22,11 @@ export interface ProxyConfig {
   metricsBindAddress: string;
   syncPeriodMs: number;
   minSyncPeriodMs: number;
+  /**
+   * iptables.localhostNodePorts (kube-proxy's default true): the iptables mode serves NodePorts on
+   * 127.0.0.1 too (IPv4 only), when nodePortAddresses leaves loopback in.
+   */
+  iptablesLocalhostNodePorts: boolean;
   ipvsScheduler: string;
   ipvsStrictARP: boolean;
   /** ipvs.tcpTimeout, tcpFinTimeout, udpTimeout in whole seconds (as kube-proxy rounds them); 0 leaves the kernel's. */

@@ -331,6 +331,21 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'a NodePort on 127.0.0.1 from the node itself: served by iptables (kube-proxy\'s localhostNodePorts, on by default), refused elsewhere, as kube-proxy\'s other modes do',
+    async run({ lab }) {
+      const node = lab.nodes[0]!;
+      const mode = (await fromProxy(node, '/proxyMode')).trim();
+      if (mode === 'iptables') {
+        // From 127.0.0.1, masqueraded to the node's address on the way out: remote pods answer too.
+        const replies = answers(await httpGetMany(node, 'http://127.0.0.1:30080/', 8, { timeoutMs: 2000 }), 'the node -> 127.0.0.1:30080');
+        expect(new Set(replies.map((r) => r.node))).toEqual(new Set(lab.nodes.map((n) => n.name)));
+        expect(await execIn(node, ['sysctl', '-n', 'net.ipv4.conf.all.route_localnet'])).toMatch(/^1/);
+      } else {
+        await expect(httpGet(node, 'http://127.0.0.1:30080/', { timeoutMs: 2000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      }
+    },
+  },
+  {
     name: 'an ExternalIP at a node\'s address (bare metal): a pod and an external client reach it, and no other node claims the address',
     notIn: ['ipvs'],
     async run({ lab, setServices }) {

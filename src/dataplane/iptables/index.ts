@@ -11,7 +11,8 @@ import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
 import { binaries, chainExists, commandRunner, detectBackend, restore, save, type Backend, type CommandRunner } from './exec.js';
 import { KUBE_PROXY_CANARY } from './names.js';
 import {
-  endpointCount, LARGE_CLUSTER_ENDPOINTS, markOf, renderRestore, sameRules, sameShared, serviceRules, type GenOptions, type Jump, type ServiceRules,
+  cidrHas, endpointCount, LARGE_CLUSTER_ENDPOINTS, LOCALNET_JUMPS, markOf, renderRestore, sameRules, sameShared, serviceRules,
+  type GenOptions, type Jump, type ServiceRules,
 } from './rules.js';
 import { cleanupRestore, missingJumps, parseSave, staleChains } from './save.js';
 import { UdpConntrackCleaner } from '../udp-conntrack.js';
@@ -76,6 +77,8 @@ export class IptablesDataplane implements Dataplane {
   private lastRules = { filter: 0, nat: 0 };
   /** Per-sync numbers of the last apply, for benchmarks and logs. */
   lastSync: SyncStats[] = [];
+  /** IPv4 NodePorts on 127.0.0.1 as well (start decides: the setting, nodePortAddresses, route_localnet). */
+  private localhostNodePorts = false;
 
   constructor(private readonly ctx: DataplaneContext, opts: IptablesOptions = {}) {
     this.run = opts.runner ?? commandRunner(opts.netns);
@@ -95,6 +98,29 @@ export class IptablesDataplane implements Dataplane {
     // Nothing is flushed here: the rules a previous instance left keep serving until the first
     // (full) sync rewrites them in one transaction.
     this.ctx.log.info('iptables backend', { backend: this.backend, version: (r.stdout || r.stderr).trim() });
+    await this.enableLocalhostNodePorts();
+  }
+
+  /**
+   * kube-proxy's localhostNodePorts: a NodePort answers on 127.0.0.1 when nodePortAddresses leaves
+   * loopback in (unset does; "primary" does not). A packet from 127.0.0.1 DNATed to a pod must be
+   * let out through another device, which route_localnet (this namespace's, left on at exit, as
+   * kube-proxy leaves it) allows; KUBE-FIREWALL drops the martians it would let in. Without the
+   * sysctl there are no localhost NodePorts, said once; everything else is served.
+   */
+  private async enableLocalhostNodePorts(): Promise<void> {
+    const { iptablesLocalhostNodePorts: wanted, nodePortAddresses: cidrs } = this.ctx.config;
+    if (!wanted) return;
+    if (cidrs.length > 0 && !cidrs.some((c) => c !== 'primary' && !c.includes(':') && cidrHas(c, '127.0.0.1'))) {
+      this.ctx.log.info('localhost NodePorts off: nodePortAddresses leaves out 127.0.0.1', { nodePortAddresses: cidrs });
+      return;
+    }
+    const r = await this.run(['sysctl', '-w', 'net.ipv4.conf.all.route_localnet=1']);
+    if (r.status !== 0) {
+      this.ctx.log.warn('localhost NodePorts off: cannot set net.ipv4.conf.all.route_localnet', { error: r.stderr.trim() });
+      return;
+    }
+    this.localhostNodePorts = true;
   }
 
   async apply(update: StateUpdate): Promise<void> {
@@ -194,7 +220,7 @@ export class IptablesDataplane implements Dataplane {
       for (const r of rules.values()) for (const c of r.chains.keys()) active.add(c);
       deleteChains = staleChains(saved, active);
       if (family === 6 && services.length === 0 && deleteChains.length === 0 && !saved.get('nat')?.chains.has('KUBE-SERVICES')) return this.skipped(family);
-      jumps = missingJumps(saved);
+      jumps = missingJumps(saved, family === 4 && this.localhostNodePorts ? LOCALNET_JUMPS : []);
     } else {
       rules = new Map(st.rules);
       const byKey = new Map(services.map((s) => [s.key, s]));
@@ -232,6 +258,7 @@ export class IptablesDataplane implements Dataplane {
     const { text, stats } = renderRestore({
       services: rules, write: changed, deleteChains, jumps, mark: opts.mark, clusterCIDRs, comments, dropInvalid: !this.ctx.conntrackTcpLiberal,
       listAll: changed === 'all' && backend === 'nft', descendingChains: backend === 'legacy', descendingTargets: backend === 'nft', canary: changed === 'all', shared,
+      localhostNodePorts: family === 4 && this.localhostNodePorts,
     });
     const t2 = performance.now();
     try {

@@ -15,6 +15,12 @@ export const KUBE_PROXY_FIREWALL = 'KUBE-PROXY-FIREWALL';
 export const KUBE_POSTROUTING = 'KUBE-POSTROUTING';
 export const KUBE_MARK_MASQ = 'KUBE-MARK-MASQ';
 /**
+ * kube-proxy's kubeletFirewallChain, which older kubelets wrote the same rule into: it holds the
+ * drop that makes route_localnet safe (localhost NodePorts). Written, never deleted: --cleanup
+ * leaves it, as it leaves route_localnet on, since a kubelet may own the same chain.
+ */
+export const KUBE_FIREWALL = 'KUBE-FIREWALL';
+/**
  * Not kube-proxy's: with more than one clusterCIDR of a family, "! -s A,B" is not expressible
  * (iptables refuses a negated address list), so the off-cluster test RETURNs for each CIDR here.
  */

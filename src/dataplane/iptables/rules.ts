@@ -9,7 +9,7 @@ import type { Backend, DesiredService } from '../../model/index.js';
 import { servicePortNameString } from '../../model/index.js';
 import {
   endpointChain, interfaceArg, joinHostPort, serviceChains, TOP_LEVEL,
-  KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_MASQ_OFF_CLUSTER, KUBE_NODEPORTS, KUBE_POSTROUTING,
+  KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_FIREWALL, KUBE_MARK_MASQ, KUBE_MASQ_OFF_CLUSTER, KUBE_NODEPORTS, KUBE_POSTROUTING,
   KUBE_PROXY_CANARY, KUBE_PROXY_FIREWALL, KUBE_SERVICES, type Table,
 } from './names.js';
 
@@ -258,10 +258,19 @@ export const JUMPS: readonly Jump[] = [
   { table: 'nat', from: 'POSTROUTING', to: KUBE_POSTROUTING, comment: 'kubernetes postrouting rules', extra: [] },
 ];
 
+/** Into KUBE-FIREWALL, with localhost NodePorts only; as kube-proxy's, without a comment. */
+export const LOCALNET_JUMPS: readonly Jump[] = [
+  { table: 'filter', from: 'INPUT', to: KUBE_FIREWALL, comment: '', extra: [] },
+  { table: 'filter', from: 'OUTPUT', to: KUBE_FIREWALL, comment: '', extra: [] },
+];
+
 /** The restore line that inserts a jump at the top of its built-in chain. */
 export function jumpLine(j: Jump): string {
-  return ['-I', j.from, '1', ...j.extra, ...comment(j.comment), '-j', j.to].join(' ');
+  return ['-I', j.from, '1', ...j.extra, ...(j.comment ? comment(j.comment) : []), '-j', j.to].join(' ');
 }
+
+/** 127.0.0.0/8, where localhost NodePorts are served (IPv4 only, as in kube-proxy). */
+export const LOCALNET = '127.0.0.0/8';
 
 export interface RenderInput {
   /** Every service port of this family, in key order. */
@@ -303,6 +312,12 @@ export interface RenderInput {
   readonly descendingTargets?: boolean;
   /** Declare KUBE_PROXY_CANARY in filter and nat (full syncs; see index.ts). */
   readonly canary?: boolean;
+  /**
+   * kube-proxy's localhostNodePorts (IPv4): NodePorts are served on 127.0.0.0/8 too, which
+   * route_localnet lets leave through another device once DNATed (index.ts sets it); KUBE-FIREWALL
+   * drops what comes to 127.0.0.0/8 from elsewhere unless it is one of those connections.
+   */
+  readonly localhostNodePorts?: boolean;
   /**
    * Which tables' shared chains (KUBE-SERVICES, KUBE-NODEPORTS, …) to rewrite; default both. A
    * partial sync whose services' lines there are unchanged (an endpoint moved) leaves them alone:
@@ -364,6 +379,8 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
   if (shared.filter) {
     out.push('*filter');
     for (const ch of TOP_LEVEL.filter) declare(ch);
+    // Before the jumps into it.
+    if (r.localhostNodePorts) declare(KUBE_FIREWALL);
     if (r.canary) out.push(`:${KUBE_PROXY_CANARY} - [0:0]`);
     out.push(...jumpsOf('filter'));
     for (const s of svcs) rules(s.filterNodePorts);
@@ -375,6 +392,10 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
       ['-A', KUBE_FORWARD, ...cm('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'].join(' '),
     ]);
     for (const s of svcs) rules(s.filterFirewall);
+    if (r.localhostNodePorts) {
+      rules([['-A', KUBE_FIREWALL, ...comment('block incoming localnet connections'), '-d', LOCALNET, '!', '-s', LOCALNET,
+        '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP'].join(' ')]);
+    }
     out.push('COMMIT');
   }
 
@@ -403,7 +424,9 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
     rules(byTarget(svcs.flatMap((s) => s.natServices)));
     const addrs = [...new Set(svcs.flatMap((s) => s.nodePortAddresses))];
     const last = cm('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
-    rules(addrs.map((a) => ['-A', KUBE_SERVICES, ...last, '-d', host(a), '-j', KUBE_NODEPORTS].join(' ')));
+    const dsts = addrs.map(host);
+    if (r.localhostNodePorts && dsts.length > 0) dsts.push(LOCALNET);
+    rules(dsts.map((d) => ['-A', KUBE_SERVICES, ...last, '-d', d, '-j', KUBE_NODEPORTS].join(' ')));
     rules(byTarget(svcs.flatMap((s) => s.natNodePorts)));
     rules([
       `-A ${KUBE_POSTROUTING} -m mark ! --mark ${r.mark}/${r.mark} -j RETURN`,

@@ -52,9 +52,9 @@ export function staleChains(saved: Saved, active: ReadonlySet<string>): string[]
   return [...nat.chains.keys()].filter((c) => (isServiceChain(c) || c === KUBE_MASQ_OFF_CLUSTER) && !active.has(c)).sort();
 }
 
-/** Jumps from built-in chains to ours that are missing. */
-export function missingJumps(saved: Saved): Jump[] {
-  return JUMPS.filter((j) => {
+/** Jumps from built-in chains to ours (JUMPS, and `extra`) that are missing. */
+export function missingJumps(saved: Saved, extra: readonly Jump[] = []): Jump[] {
+  return [...JUMPS, ...extra].filter((j) => {
     const t = saved.get(j.table);
     return !t?.rules.some((r) => chainOf(r) === j.from && targetOf(r) === j.to);
   });

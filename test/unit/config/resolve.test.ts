@@ -91,6 +91,14 @@ describe('resolveConfig', () => {
     expect(problemsOf(() => resolveConfig(['--oom-score-adj', '-1001']))).toEqual(['--oom-score-adj / oomScoreAdj: must be an integer from -1000 to 1000, got -1001']);
   });
 
+  it('iptables.localhostNodePorts: true by default as in kube-proxy, from the file (null: the default) or --iptables-localhost-nodeports', () => {
+    expect(resolveConfig([]).iptablesLocalhostNodePorts).toBe(true);
+    expect(withFile({ iptables: { localhostNodePorts: null } })([]).iptablesLocalhostNodePorts).toBe(true);
+    expect(withFile({ iptables: { localhostNodePorts: false } })([]).iptablesLocalhostNodePorts).toBe(false);
+    expect(withFile({ iptables: { localhostNodePorts: false } })(['--iptables-localhost-nodeports=true']).iptablesLocalhostNodePorts).toBe(true);
+    expect(resolveConfig(['--iptables-localhost-nodeports=false']).iptablesLocalhostNodePorts).toBe(false);
+  });
+
   it('ipvs timeouts: whole seconds, as kube-proxy rounds them; flags win; 0 (the default) leaves the kernel\'s', () => {
     expect(resolveConfig([]).ipvsTimeouts).toEqual({ tcpS: 0, tcpFinS: 0, udpS: 0 });
     expect(withFile({ ipvs: { tcpTimeout: '15m0s', tcpFinTimeout: '30.9s', udpTimeout: null } })(['--ipvs-udp-timeout', '1m'])

@@ -9,6 +9,7 @@ import { comment } from '../../../../src/dataplane/iptables/rules.js';
 import { cleanupRestore, parseSave } from '../../../../src/dataplane/iptables/save.js';
 import type { CommandRunner } from '../../../../src/dataplane/iptables/exec.js';
 import type { DesiredState } from '../../../../src/model/index.js';
+import type { ProxyConfig } from '../../../../src/config/index.js';
 import { FakeIptables, tracePacket, type Packet } from './fake.js';
 import { context, desired, everything, NODE, type Objects } from './states.js';
 
@@ -20,12 +21,17 @@ function golden(name: string, text: string): void {
   expect(text).toBe(readFileSync(file, 'utf8'));
 }
 
-/** The dataplane over two fake kernels (IPv4, IPv6), recording every restore input. */
-function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => number = Date.now) {
+/** The dataplane over two fake kernels (IPv4, IPv6), recording every restore input and sysctl. */
+function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => number = Date.now, refuseSysctl = false) {
   const kernels = { 4: new FakeIptables(), 6: new FakeIptables() };
   const restores: { family: 4 | 6; text: string }[] = [];
   const conntrack: string[] = [];
+  const sysctls: string[] = [];
   const runner: CommandRunner = async (argv, stdin) => {
+    if (argv[0] === 'sysctl') {
+      sysctls.push(argv.slice(1).join(' '));
+      return refuseSysctl ? { status: 255, stdout: '', stderr: 'sysctl: permission denied on key "net.ipv4.conf.all.route_localnet"' } : { status: 0, stdout: '', stderr: '' };
+    }
     if (argv[0] === 'conntrack') {
       conntrack.push(...(argv[1] === '-R' ? readFileSync(argv[2]!, 'utf8').split('\n').filter(Boolean) : [argv.slice(1).join(' ')]));
       return { status: 0, stdout: '', stderr: '' };
@@ -49,11 +55,11 @@ function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => numb
     }
   };
   const dp = new IptablesDataplane(ctx, { backend, runner, now });
-  return { dp, kernels, restores, conntrack };
+  return { dp, kernels, restores, conntrack, sysctls };
 }
 
-async function fullSync(state: DesiredState, ctx = context()) {
-  const r = rig(ctx);
+async function fullSync(state: DesiredState, ctx = context(), refuseSysctl = false) {
+  const r = rig(ctx, 'nft', Date.now, refuseSysctl);
   await r.dp.start();
   await r.dp.apply({ state, changed: 'all' });
   return r;
@@ -140,6 +146,50 @@ describe('iptables restore input (golden files)', () => {
     const { restores, kernels } = await fullSync(desired(o));
     expect(restores[0]!.text.split('\n').filter((l) => l.startsWith('-A') && l.includes('--comment'))).toEqual([]);
     expect(kernels[4].checkJumps()).toEqual([]);
+  });
+});
+
+describe('localhost NodePorts (iptables.localhostNodePorts, kube-proxy\'s default)', () => {
+  const localnetJump = /-A KUBE-SERVICES .*-d 127\.0\.0\.0\/8 -j KUBE-NODEPORTS/;
+  const martianDrop = '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP';
+
+  it('IPv4: route_localnet set in the namespace, 127.0.0.0/8 jumps to KUBE-NODEPORTS, KUBE-FIREWALL drops what comes to it from elsewhere; kept by partial syncs', async () => {
+    const r = await fullSync(desired(everything()), context({ iptablesLocalhostNodePorts: true, nodePortAddresses: [] }));
+    expect(r.sysctls).toEqual(['-w net.ipv4.conf.all.route_localnet=1']);
+    const [v4, v6] = r.restores.map((x) => x.text);
+    expect(v4).toMatch(localnetJump);
+    expect(v4).toContain(martianDrop);
+    // Declared before the jumps into it, which iptables-restore needs.
+    for (const from of ['INPUT', 'OUTPUT']) expect(v4!.indexOf(':KUBE-FIREWALL - [0:0]')).toBeLessThan(v4!.indexOf(`-I ${from} 1 -j KUBE-FIREWALL`));
+    expect(v4!.indexOf(':KUBE-FIREWALL - [0:0]')).toBeGreaterThan(-1);
+    expect(v6).not.toMatch(/KUBE-FIREWALL|127\.0\.0\.0/);
+    expect(r.kernels[4].checkJumps()).toEqual([]);
+    // A partial sync that rewrites KUBE-SERVICES writes the jump again.
+    const o = everything();
+    o.services = o.services.filter((s) => (s.metadata as { name: string }).name !== 'empty');
+    await r.dp.apply({ state: desired(o), changed: new Set([...desired(everything()).services.keys()].filter((k) => !desired(o).services.has(k))) });
+    expect(r.restores.at(-1)!.text).toMatch(localnetJump);
+    expect(contents(r.kernels[4]).some((l) => / KUBE-SERVICES: .*-d 127\.0\.0\.0\/8 -j KUBE-NODEPORTS/.test(l))).toBe(true);
+  });
+
+  it('off when set false, when nodePortAddresses leaves out 127.0.0.1 ("primary", other CIDRs), or when route_localnet cannot be set (said); every Service is written either way', async () => {
+    const off = async (over: Partial<ProxyConfig>, refuse = false) => {
+      const log = memoryLogger();
+      const r = await fullSync(desired(everything()), { ...context({ iptablesLocalhostNodePorts: true, nodePortAddresses: [], ...over }), log }, refuse);
+      const v4 = r.restores[0]!.text;
+      expect(v4, JSON.stringify(over)).not.toMatch(localnetJump);
+      expect(v4).not.toContain('KUBE-FIREWALL');
+      expect(v4).toMatch(/-A KUBE-NODEPORTS .*--dport 30080/);
+      return { r, log };
+    };
+    expect((await off({ iptablesLocalhostNodePorts: false })).r.sysctls).toEqual([]);
+    expect((await off({ nodePortAddresses: ['primary'] })).r.sysctls).toEqual([]);
+    expect((await off({ nodePortAddresses: ['192.168.0.0/16', 'fd00::/64'] })).r.sysctls).toEqual([]);
+    const refused = await off({}, true);
+    expect(refused.log.lines.some((l) => l.level === 'warn' && /localhost NodePorts off: cannot set net\.ipv4\.conf\.all\.route_localnet/.test(String(l.msg)))).toBe(true);
+    // A CIDR holding 127.0.0.1 keeps them.
+    const lo = await fullSync(desired(everything()), context({ iptablesLocalhostNodePorts: true, nodePortAddresses: ['127.0.0.0/8', '192.168.0.0/16'] }));
+    expect(lo.restores[0]!.text).toMatch(localnetJump);
   });
 });
 
