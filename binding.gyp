@@ -15,6 +15,7 @@
         "native/map.cc",
         "native/netns.cc",
         "native/netlink.cc",
+        "native/nfacct.cc",
         "native/attach.cc",
         "native/test_run.cc",
         "native/probe.cc",

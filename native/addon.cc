@@ -7,6 +7,7 @@
 #include "map.h"
 #include "netlink.h"
 #include "netns.h"
+#include "nfacct.h"
 #include "object.h"
 #include "probe.h"
 #include "stats.h"
@@ -23,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ekp::RegisterProbeFunctions(env, exports);
   ekp::RegisterNetnsFunctions(env, exports);
   ekp::RegisterNetlinkFunctions(env, exports);
+  ekp::RegisterNfacctFunctions(env, exports);
   ekp::RegisterStatsFunctions(env, exports);
   ekp::RegisterIterFunctions(env, exports);
   return exports;

@@ -96,6 +96,8 @@ export interface NativeBinding {
   defaultRoutes(): { family: 4 | 6; table: number; priority: number; oif: number; prefsrc: string | null }[];
   linkWatchOpen(links: boolean): number;
   linkWatchDrain(fd: number): number;
+  nfacctEnsure(name: string): void;
+  nfacctPackets(name: string): number;
   constants: Readonly<Record<string, number>>;
 }
 

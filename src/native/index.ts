@@ -12,5 +12,6 @@ export { isBpfError, type BpfError } from './errors.js';
 export { constant, native } from './binding.js';
 export { withNetns } from './netns.js';
 export { LinkWatch } from './link-watch.js';
+export { nfacctEnsure, nfacctPackets } from './nfacct.js';
 export { enableRunTimeStats, progRunStats, type RunStats } from './stats.js';
 export { DEFAULT_PIN_DIR, isBpffs, preparePinDir } from './pins.js';

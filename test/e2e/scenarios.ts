@@ -337,9 +337,12 @@ export const SCENARIOS: Scenario[] = [
       const mode = (await fromProxy(node, '/proxyMode')).trim();
       if (mode === 'iptables') {
         // From 127.0.0.1, masqueraded to the node's address on the way out: remote pods answer too.
-        const replies = answers(await httpGetMany(node, 'http://127.0.0.1:30080/', 8, { timeoutMs: 2000 }), 'the node -> 127.0.0.1:30080');
+        const replies = answers(await httpGetMany(node, 'http://127.0.0.1:30080/', 16, { timeoutMs: 2000 }), 'the node -> 127.0.0.1:30080');
         expect(new Set(replies.map((r) => r.node))).toEqual(new Set(lab.nodes.map((n) => n.name)));
         expect(await execIn(node, ['sysctl', '-n', 'net.ipv4.conf.all.route_localnet'])).toMatch(/^1/);
+        // kube-proxy's nfacct counter of those connections' packets, and its metric.
+        expect(sample(await metricsOf(node), 'kubeproxy_iptables_localhost_nodeports_accepted_packets_total')).toBeGreaterThanOrEqual(16);
+        expect(await metricsOf(node)).toMatch(/^kubeproxy_iptables_ct_state_invalid_dropped_packets_total \d+$/m);
       } else {
         await expect(httpGet(node, 'http://127.0.0.1:30080/', { timeoutMs: 2000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
       }

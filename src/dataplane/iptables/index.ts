@@ -14,6 +14,7 @@ import {
   cidrHas, endpointCount, LARGE_CLUSTER_ENDPOINTS, LOCALNET_JUMPS, markOf, renderRestore, sameRules, sameShared, serviceRules,
   type GenOptions, type Jump, type ServiceRules,
 } from './rules.js';
+import { COUNTERS, kernelNfacct, type CounterKind, type Nfacct } from './nfacct.js';
 import { cleanupRestore, missingJumps, parseSave, staleChains } from './save.js';
 import { UdpConntrackCleaner } from '../udp-conntrack.js';
 
@@ -27,6 +28,8 @@ export interface IptablesOptions {
   netns?: string;
   /** Replaces command execution entirely (tests). */
   runner?: CommandRunner;
+  /** The nfacct counters; default the kernel's (of `netns`), none with a runner of a test's. */
+  nfacct?: Nfacct | null;
   /** Wall clock in ms, for FULL_SYNC_PERIOD_MS (tests). */
   now?: () => number;
 }
@@ -79,9 +82,13 @@ export class IptablesDataplane implements Dataplane {
   lastSync: SyncStats[] = [];
   /** IPv4 NodePorts on 127.0.0.1 as well (start decides: the setting, nodePortAddresses, route_localnet). */
   private localhostNodePorts = false;
+  private readonly nfacct: Nfacct | null;
+  /** The nfacct counters start made, which the rules feed and the metrics read. */
+  private readonly counted = new Set<CounterKind>();
 
   constructor(private readonly ctx: DataplaneContext, opts: IptablesOptions = {}) {
     this.run = opts.runner ?? commandRunner(opts.netns);
+    this.nfacct = opts.nfacct !== undefined ? opts.nfacct : opts.runner ? null : kernelNfacct(opts.netns);
     this.backend = opts.backend ?? null;
     this.udp = new UdpConntrackCleaner(this.run, ctx.log);
     this.fullSyncs = new FullSyncSchedule(opts.now);
@@ -99,6 +106,26 @@ export class IptablesDataplane implements Dataplane {
     // (full) sync rewrites them in one transaction.
     this.ctx.log.info('iptables backend', { backend: this.backend, version: (r.stdout || r.stderr).trim() });
     await this.enableLocalhostNodePorts();
+    this.ensureCounters();
+  }
+
+  /**
+   * kube-proxy's nfacct counters, for the metrics that count packets. A kernel without nfacct
+   * (nfnetlink_acct, xt_nfacct) goes without them: the rules then carry no match, and the
+   * metrics are not reported, as kube-proxy does.
+   */
+  private ensureCounters(): void {
+    if (!this.nfacct) return;
+    const kinds: CounterKind[] = ['invalid'];
+    if (this.localhostNodePorts) kinds.push('localhost');
+    for (const kind of kinds) {
+      try {
+        this.nfacct.ensure(COUNTERS[kind].name);
+        this.counted.add(kind);
+      } catch (e) {
+        this.ctx.log.info('nfacct counter unavailable: its metric is not reported', { counter: COUNTERS[kind].name, error: (e as Error).message });
+      }
+    }
   }
 
   /**
@@ -188,7 +215,7 @@ export class IptablesDataplane implements Dataplane {
 
   private genOptions(family: IPFamily, comments: boolean): GenOptions {
     const nodeIPs = this.ctx.nodeAddresses().filter((a) => (family === 6) === a.includes(':'));
-    return { mark: markOf(this.ctx.config.masqueradeBit), nodeIPs, comments };
+    return { mark: markOf(this.ctx.config.masqueradeBit), nodeIPs, comments, localhostCounter: family === 4 && this.counted.has('localhost') };
   }
 
   private async syncFamily(family: IPFamily, services: DesiredService[], changed: ReadonlySet<string> | 'all'): Promise<SyncStats> {
@@ -256,7 +283,7 @@ export class IptablesDataplane implements Dataplane {
     // An interface detector replaces the CIDRs (and their KUBE-MASQ-OFF-CLUSTER chain).
     const clusterCIDRs = services[0]?.masquerade.podInterface ? [] : services[0]?.masquerade.clusterCIDRs ?? [];
     const { text, stats } = renderRestore({
-      services: rules, write: changed, deleteChains, jumps, mark: opts.mark, clusterCIDRs, comments, dropInvalid: !this.ctx.conntrackTcpLiberal,
+      services: rules, write: changed, deleteChains, jumps, mark: opts.mark, clusterCIDRs, comments, dropInvalid: !this.ctx.conntrackTcpLiberal, countInvalid: this.counted.has('invalid'),
       listAll: changed === 'all' && backend === 'nft', descendingChains: backend === 'legacy', descendingTargets: backend === 'nft', canary: changed === 'all', shared,
       localhostNodePorts: family === 4 && this.localhostNodePorts,
     });
@@ -323,7 +350,19 @@ export class IptablesDataplane implements Dataplane {
       ekp_iptables_partial_syncs_total: {
         help: 'Syncs that wrote only the changed services\' chains', type: 'counter', samples: [{ labels: {}, value: this.counters.partial }],
       },
+      ...Object.fromEntries([...this.counted].map((kind) => [COUNTERS[kind].metric, {
+        help: COUNTERS[kind].help, type: 'counter' as const, samples: this.packets(kind),
+      }])),
     };
+  }
+
+  /** A counter's one sample, or none when it cannot be read now (someone deleted it). */
+  private packets(kind: CounterKind): KernelSample[] {
+    try {
+      return [{ labels: {}, value: this.nfacct!.packets(COUNTERS[kind].name) }];
+    } catch {
+      return [];
+    }
   }
 }
 

@@ -12,6 +12,7 @@ import {
   KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_FIREWALL, KUBE_MARK_MASQ, KUBE_MASQ_OFF_CLUSTER, KUBE_NODEPORTS, KUBE_POSTROUTING,
   KUBE_PROXY_CANARY, KUBE_PROXY_FIREWALL, KUBE_SERVICES, type Table,
 } from './names.js';
+import { nfacctMatch } from './nfacct.js';
 
 /** kube-proxy's largeClusterEndpointsThreshold: above it, rules carry no comments. */
 export const LARGE_CLUSTER_ENDPOINTS = 1000;
@@ -23,6 +24,8 @@ export interface GenOptions {
   readonly nodeIPs: readonly string[];
   /** False in large-cluster mode. */
   readonly comments: boolean;
+  /** Localhost NodePorts with their nfacct counter: each NodePort gets its counted 127.0.0.0/8 rule first. */
+  readonly localhostCounter?: boolean;
 }
 
 /** What one service port contributes to the tables. */
@@ -133,6 +136,8 @@ export function serviceRules(s: DesiredService, o: GenOptions): ServiceRules {
   const nodePorts = s.frontends.filter((f) => f.kind === 'nodePort');
   if (nodePorts.length > 0) {
     const port = String(nodePorts[0]!.port);
+    // kube-proxy's: the same jump for 127.0.0.0/8, first, only to count it (nfacct.ts).
+    if (hasEndpoints && o.localhostCounter) natNodePorts.push(line(KUBE_NODEPORTS, '-d', LOCALNET, cm(name), p, '--dport', port, nfacctMatch('localhost'), '-j', c.ext));
     if (hasEndpoints) natNodePorts.push(line(KUBE_NODEPORTS, cm(name), p, '--dport', port, '-j', c.ext));
     for (const f of nodePorts) {
       nodePortAddresses.push(f.address);
@@ -291,6 +296,8 @@ export interface RenderInput {
    * want out-of-window packets through. Default true.
    */
   readonly dropInvalid?: boolean;
+  /** Count that drop in its nfacct counter (nfacct.ts). */
+  readonly countInvalid?: boolean;
   /** Put LIST_ALL_LINE in the nat table (iptables-nft full syncs; see there). */
   readonly listAll?: boolean;
   /**
@@ -387,7 +394,7 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
     for (const s of svcs) rules(s.filterServices);
     for (const s of svcs) rules(s.filterExternal);
     rules([
-      ...(r.dropInvalid === false ? [] : [`-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID -j DROP`]),
+      ...(r.dropInvalid === false ? [] : [['-A', KUBE_FORWARD, '-m', 'conntrack', '--ctstate', 'INVALID', ...(r.countInvalid ? nfacctMatch('invalid') : []), '-j', 'DROP'].join(' ')]),
       ['-A', KUBE_FORWARD, ...cm('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${r.mark}/${r.mark}`, '-j', 'ACCEPT'].join(' '),
       ['-A', KUBE_FORWARD, ...cm('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'].join(' '),
     ]);

@@ -8,6 +8,7 @@ import { endpointChain, hash16, serviceChains } from '../../../../src/dataplane/
 import { comment } from '../../../../src/dataplane/iptables/rules.js';
 import { cleanupRestore, parseSave } from '../../../../src/dataplane/iptables/save.js';
 import type { CommandRunner } from '../../../../src/dataplane/iptables/exec.js';
+import type { Nfacct } from '../../../../src/dataplane/iptables/nfacct.js';
 import type { DesiredState } from '../../../../src/model/index.js';
 import type { ProxyConfig } from '../../../../src/config/index.js';
 import { FakeIptables, tracePacket, type Packet } from './fake.js';
@@ -22,7 +23,13 @@ function golden(name: string, text: string): void {
 }
 
 /** The dataplane over two fake kernels (IPv4, IPv6), recording every restore input and sysctl. */
-function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => number = Date.now, refuseSysctl = false) {
+interface RigOptions {
+  /** route_localnet cannot be set. */
+  refuseSysctl?: boolean;
+  nfacct?: Nfacct | null;
+}
+
+function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => number = Date.now, { refuseSysctl = false, nfacct = null }: RigOptions = {}) {
   const kernels = { 4: new FakeIptables(), 6: new FakeIptables() };
   const restores: { family: 4 | 6; text: string }[] = [];
   const conntrack: string[] = [];
@@ -54,12 +61,12 @@ function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => numb
       return { status: 1, stdout: '', stderr: (e as Error).message };
     }
   };
-  const dp = new IptablesDataplane(ctx, { backend, runner, now });
+  const dp = new IptablesDataplane(ctx, { backend, runner, now, nfacct });
   return { dp, kernels, restores, conntrack, sysctls };
 }
 
-async function fullSync(state: DesiredState, ctx = context(), refuseSysctl = false) {
-  const r = rig(ctx, 'nft', Date.now, refuseSysctl);
+async function fullSync(state: DesiredState, ctx = context(), rigOpts: RigOptions = {}) {
+  const r = rig(ctx, 'nft', Date.now, rigOpts);
   await r.dp.start();
   await r.dp.apply({ state, changed: 'all' });
   return r;
@@ -175,7 +182,7 @@ describe('localhost NodePorts (iptables.localhostNodePorts, kube-proxy\'s defaul
   it('off when set false, when nodePortAddresses leaves out 127.0.0.1 ("primary", other CIDRs), or when route_localnet cannot be set (said); every Service is written either way', async () => {
     const off = async (over: Partial<ProxyConfig>, refuse = false) => {
       const log = memoryLogger();
-      const r = await fullSync(desired(everything()), { ...context({ iptablesLocalhostNodePorts: true, nodePortAddresses: [], ...over }), log }, refuse);
+      const r = await fullSync(desired(everything()), { ...context({ iptablesLocalhostNodePorts: true, nodePortAddresses: [], ...over }), log }, { refuseSysctl: refuse });
       const v4 = r.restores[0]!.text;
       expect(v4, JSON.stringify(over)).not.toMatch(localnetJump);
       expect(v4).not.toContain('KUBE-FIREWALL');
@@ -190,6 +197,56 @@ describe('localhost NodePorts (iptables.localhostNodePorts, kube-proxy\'s defaul
     // A CIDR holding 127.0.0.1 keeps them.
     const lo = await fullSync(desired(everything()), context({ iptablesLocalhostNodePorts: true, nodePortAddresses: ['127.0.0.0/8', '192.168.0.0/16'] }));
     expect(lo.restores[0]!.text).toMatch(localnetJump);
+  });
+});
+
+describe('kube-proxy\'s packet-counting metrics (nfacct counters)', () => {
+  /** Counters as the kernel keeps them: made once, counting on. */
+  const fakeNfacct = (refuse = false) => {
+    const made = new Map<string, number>();
+    const nfacct: Nfacct = {
+      ensure(name) {
+        if (refuse) throw new Error('nfacct: Operation not supported');
+        if (!made.has(name)) made.set(name, 0);
+      },
+      packets(name) {
+        const n = made.get(name);
+        if (n === undefined) throw new Error(`${name}: No such file or directory`);
+        return n;
+      },
+    };
+    return { nfacct, made };
+  };
+
+  it('the ct-INVALID drop and the localhost NodePort rules feed kube-proxy\'s counters, which the metrics read', async () => {
+    const { nfacct, made } = fakeNfacct();
+    const r = await fullSync(desired(everything()), context({ iptablesLocalhostNodePorts: true, nodePortAddresses: [] }), { nfacct });
+    expect([...made.keys()].sort()).toEqual(['ct_state_invalid_dropped_pkts', 'localhost_nps_accepted_pkts']);
+    const [v4, v6] = r.restores.map((x) => x.text);
+    expect(v4).toContain('-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP');
+    expect(v6).toContain('-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP');
+    // The counted 127.0.0.0/8 rule first, then the NodePort's own, to the same chain (IPv4 only).
+    const np = v4!.split('\n').filter((l) => l.startsWith('-A KUBE-NODEPORTS') && l.includes('--dport 30080 '));
+    expect(np).toHaveLength(2);
+    expect(np[0]).toMatch(/^-A KUBE-NODEPORTS -d 127\.0\.0\.0\/8 .*-m nfacct --nfacct-name localhost_nps_accepted_pkts -j (KUBE-EXT-\S+)$/);
+    expect(np[1]!.endsWith(np[0]!.slice(np[0]!.lastIndexOf(' -j ')))).toBe(true);
+    expect(v6).not.toContain('localhost_nps_accepted_pkts');
+    made.set('ct_state_invalid_dropped_pkts', 3);
+    made.set('localhost_nps_accepted_pkts', 12);
+    const m = r.dp.kernelMetrics();
+    expect(m.kubeproxy_iptables_ct_state_invalid_dropped_packets_total?.samples).toEqual([{ labels: {}, value: 3 }]);
+    expect(m.kubeproxy_iptables_localhost_nodeports_accepted_packets_total?.samples).toEqual([{ labels: {}, value: 12 }]);
+  });
+
+  it('without nfacct in the kernel: no match in any rule and no metric, everything else written; no localhost counter without localhost NodePorts', async () => {
+    const none = await fullSync(desired(everything()), context({ iptablesLocalhostNodePorts: true, nodePortAddresses: [] }), { nfacct: fakeNfacct(true).nfacct });
+    expect(none.restores[0]!.text).not.toContain('nfacct');
+    expect(none.restores[0]!.text).toContain('-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP');
+    expect(Object.keys(none.dp.kernelMetrics()).filter((k) => k.startsWith('kubeproxy_iptables_'))).toEqual([]);
+    const { nfacct, made } = fakeNfacct();
+    const noLocal = await fullSync(desired(everything()), context({ iptablesLocalhostNodePorts: false }), { nfacct });
+    expect([...made.keys()]).toEqual(['ct_state_invalid_dropped_pkts']);
+    expect(noLocal.restores[0]!.text).not.toContain('localhost_nps_accepted_pkts');
   });
 });
 
