@@ -18,9 +18,14 @@ std::string g_log;
 
 int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
-  char line[1024];
-  int n = vsnprintf(line, sizeof(line), fmt, args);
+  // Whole: libbpf hands over the verifier's log as one string, whose end is what matters.
+  va_list copy;
+  va_copy(copy, args);
+  int n = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
   if (n <= 0) return n;
+  std::string line(static_cast<size_t>(n), '\0');
+  vsnprintf(line.data(), line.size() + 1, fmt, args);
   g_log.append(line);
   if (g_log.size() > kMaxLogBytes) g_log.erase(0, g_log.size() - kMaxLogBytes);
   return n;

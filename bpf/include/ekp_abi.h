@@ -33,6 +33,7 @@
 #define EKP_MAP_DROP      "ekp_drop_v1"
 #define EKP_MAP_EVENT     "ekp_event_v1"
 #define EKP_MAP_SVCSTAT   "ekp_svcstat_v1"
+#define EKP_MAP_VIP       "ekp_vip_v1"
 
 /* ---- default map sizes (entries); userspace may override before load -- */
 #define EKP_SVC_MAX       65536
@@ -43,6 +44,7 @@
 #define EKP_SRCRANGE_MAX  16384
 #define EKP_SOCK_MAX      65536
 #define EKP_SVCSTAT_MAX   65536   /* indexed by svc_id                     */
+#define EKP_VIP_MAX       65536
 
 /* ---- address families as stored in keys (NOT AF_* values) ------------ */
 #define EKP_FAMILY_V4 4
@@ -247,6 +249,24 @@ struct ekp_affinity_val {
 };
 
 /* ======================================================================
+ * ClusterIPs.  ekp_vip_v1: HASH ekp_vip_key -> ekp_vip_val
+ *
+ * Every ClusterIP of the services in ekp_svc_v1. A packet to one on a port
+ * or protocol no service has is refused (TCP RST, ICMP port unreachable),
+ * as kube-proxy's nftables mode rejects it, instead of going out by the
+ * default route, where a router may hand it back: a loop.
+ * ====================================================================== */
+struct ekp_vip_key {
+	union ekp_addr addr;
+	__u8  family;          /* EKP_FAMILY_*                               */
+	__u8  pad[3];
+};
+
+struct ekp_vip_val {
+	__u32 service_ports;   /* how many service ports have this ClusterIP */
+};
+
+/* ======================================================================
  * loadBalancerSourceRanges.  ekp_srcrange_v1: LPM_TRIE key -> val
  * prefixlen counts bits after the prefixlen field: 64 (svc_id, family,
  * pad) + the CIDR's prefix length.
@@ -332,6 +352,7 @@ enum ekp_event {
 	EKP_EV_PASS_ICMP_ERR = 17,     /* ICMP error not understood: passed untouched */
 	EKP_EV_EGRESS_DONE = 18,       /* tc_egress: translated by tc_ingress on this node, let go */
 	EKP_EV_CT_STALE_REV = 19,      /* dead REV entry met a direct connection on its tuple: deleted */
+	EKP_EV_VIP_NO_PORT = 20,       /* a ClusterIP on a port no service has: refused */
 	EKP_EV_MAX = 32,
 };
 

@@ -67,6 +67,14 @@ struct {
 } ekp_affinity_v1 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct ekp_vip_key);
+	__type(value, struct ekp_vip_val);
+	__uint(max_entries, EKP_VIP_MAX);
+	EKP_PIN;
+} ekp_vip_v1 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__type(key, struct ekp_srcrange_key);
 	__type(value, struct ekp_srcrange_val);

@@ -396,6 +396,26 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 
 #undef ct_insert /* ct_create's alone */
 
+/*
+ * Whether p, which no service has (address, port and protocol), is to a
+ * ClusterIP (ekp_vip_v1): then it is refused, as kube-proxy's nftables mode
+ * does, instead of going out by the default route. Only a packet that missed
+ * conntrack and every service pays the lookup; XDP leaves it all to tc.
+ */
+EKP_INLINE int is_cluster_ip(const struct pkt *p)
+{
+#ifdef EKP_XDP
+	return 0;
+#else
+	struct ekp_vip_key k;
+
+	__builtin_memset(&k, 0, sizeof(k));
+	addr_copy(&k.addr, &p->daddr);
+	k.family = p->family;
+	return bpf_map_lookup_elem(&ekp_vip_v1, &k) != NULL;
+#endif
+}
+
 EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p)
 {
 	struct ekp_backend_val *be = NULL;
@@ -409,8 +429,14 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p)
 	int err;
 
 	svc = svc_lookup(p);
-	if (!svc)
-		return EKP_V_PASS;
+	if (!svc) {
+		if (!is_cluster_ip(p))
+			return EKP_V_PASS;
+		count_event(ctx, EKP_EV_VIP_NO_PORT);
+		/* One call of reject(): a second inlined copy had clang keep
+		 * &ctx->data_end in a register, which the verifier refuses. */
+		goto refuse;
+	}
 	if (svc_has(svc, EKP_SVC_F_SRC_RANGES) && !src_range_allowed(svc, p))
 		return drop(ctx, EKP_DROP_SRC_RANGE);
 #ifdef EKP_XDP
@@ -430,6 +456,7 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p)
 		count_svc(ctx, svc->svc_id);
 		if (svc_has(svc, EKP_SVC_F_DROP_EMPTY))
 			return drop(ctx, EKP_DROP_NO_LOCAL_BACKEND);
+refuse:
 #ifdef EKP_XDP
 		count_event(ctx, EKP_EV_XDP_TO_STACK);
 		return EKP_V_PASS; /* tc on this device builds the reject */

@@ -51,7 +51,7 @@ async function measure(services: number, endpointsPerService: number, updates: n
   try {
     loaded = loadDatapath({
       pinDir: `${fs.path}/cp`, config: { snatV4: '192.168.0.10' }, log,
-      sizes: { svc: MAP_DEFAULT_SIZE.ekp_svc_v1, svcStat: MAP_DEFAULT_SIZE.ekp_svcstat_v1, backend: 1 << 18, slots: 1 << 22, ct: 65536, affinity: 65536, srcRange: 1024, sock: 1024 },
+      sizes: { svc: MAP_DEFAULT_SIZE.ekp_svc_v1, svcStat: MAP_DEFAULT_SIZE.ekp_svcstat_v1, backend: 1 << 18, slots: 1 << 22, ct: 65536, affinity: 65536, srcRange: 1024, sock: 1024, vip: 65536 },
     });
     const m = loaded.maps;
     const writer = new ServiceWriter({ svc: m.svc, backend: m.backend, slots: m.slots, srcRange: m.srcRange }, {

@@ -101,7 +101,7 @@ describe('conntrack upgrade: earlier layouts and sizes', () => {
 
   it('a conntrack map of another size is recreated and its flows carried over, both families', () => {
     const pinDir = `${fs.path}/resize`;
-    const sizes = (ct: number): MapSizes => ({ svc: 1024, svcStat: 256, backend: 1024, slots: 4096, ct, affinity: 1024, srcRange: 64, sock: 1024 });
+    const sizes = (ct: number): MapSizes => ({ svc: 1024, svcStat: 256, backend: 1024, slots: 4096, ct, affinity: 1024, srcRange: 64, sock: 1024, vip: 256 });
     const warnings: string[] = [];
     const log = createLogger({ format: 'json', verbosity: 0, write: (line: string) => warnings.push(line) });
     const fwd = (addr: string) => encodeCtVal({
@@ -133,7 +133,7 @@ describe('conntrack upgrade: earlier layouts and sizes', () => {
 
   it('v1 maps and resized v2 maps at one start: both carried (adoptPreviousFlows)', () => {
     const pinDir = `${fs.path}/resize-v1`;
-    const sizes = (ct: number): MapSizes => ({ svc: 1024, svcStat: 256, backend: 1024, slots: 4096, ct, affinity: 1024, srcRange: 64, sock: 1024 });
+    const sizes = (ct: number): MapSizes => ({ svc: 1024, svcStat: 256, backend: 1024, slots: 4096, ct, affinity: 1024, srcRange: 64, sock: 1024, vip: 256 });
     const log = createLogger({ format: 'json', verbosity: 0, write: () => {} });
     const val = (addr: string) => encodeCtVal({
       expiresNs: 1n << 62n, addr, addr2: null, port: 8080, port2: 0, svcId: 5, backendId: 1,

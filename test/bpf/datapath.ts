@@ -6,7 +6,7 @@ import { BpfObject, bpfObjectPath, type BpfMap, type BpfProgram } from '../../sr
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import {
   CFG_F, CONFIG_GLOBAL, DROP_REASONS, EVENTS, MAP, ctMapOf, encodeBackendVal, encodeConfig, encodeCtKey, encodeCtVal, encodeSlotRegion,
-  encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, sumPerCpuCounter, FREE_BACKEND,
+  encodeSrcRangeKey, encodeVipKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, sumPerCpuCounter, FREE_BACKEND,
   type BackendVal, type Config, type CtKey, type CtVal, type DropReason, type EventName, type SvcKey,
 } from '../../src/dataplane/ebpf/abi.js';
 import { kernelConfigFlags } from '../../src/dataplane/ebpf/kernel.js';
@@ -83,6 +83,11 @@ export class Datapath {
     return this.map(MAP.svc).delete(encodeSvcKey(k));
   }
 
+  /** Marks addr a ClusterIP (ekp_vip_v1): its ports no service has are refused. */
+  setClusterIp(addr: string): void {
+    this.map(MAP.vip).update(encodeVipKey(addr), encodeU32(1));
+  }
+
   allowSourceRange(svcId: number, cidr: string): void {
     this.map(MAP.srcRange).update(encodeSrcRangeKey(svcId, cidr), encodeSrcRangeVal(true));
   }
@@ -103,7 +108,7 @@ export class Datapath {
   /** Removes all services, backends, source ranges and flows. */
   reset(): void {
     this.clearFlows();
-    for (const name of [MAP.svc, MAP.srcRange]) {
+    for (const name of [MAP.svc, MAP.srcRange, MAP.vip]) {
       const m = this.map(name);
       for (const [k] of [...m.entries()]) m.delete(k);
     }

@@ -220,6 +220,42 @@ function cases(n: Net): Case[] {
       })(),
     },
     {
+      name: `${n.tag} a ClusterIP on a port or protocol no service has is refused at once (kube-proxy's nftables mode), where its own port is served`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 21, slots: [1] }); dp.setClusterIp(n.clusterIp); },
+      steps: (() => {
+        const q: PacketSpec = { src: n.pod, dst: n.clusterIp, proto: 'udp', sport: 33335, dport: 80, payload: 'not TCP' };
+        const quote = buildIpPacket(q).subarray(0, n.family === 4 ? 28 : 48);
+        return [
+          {
+            what: 'a SYN to port 81: RST+ACK from the ClusterIP', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: syn(n.pod, n.clusterIp, 40030, 81), verdict: TC.redirect,
+            out: { eth: REPLY_ETH, src: n.clusterIp, dst: n.pod, proto: 'tcp' as const, sport: 81, dport: 40030, tcpFlags: { rst: true, ack: true }, seq: 0, ackSeq: 1001, window: 0, df: true },
+            events: { vip_no_port: 1, reject_tcp_rst: 1, ct_created: 0 }, svc: { 21: 0 },
+          },
+          {
+            what: 'UDP to port 80, which only TCP has: ICMP port unreachable', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: q, verdict: TC.redirect,
+            out: n.family === 4
+              ? { eth: REPLY_ETH, src: n.clusterIp, dst: n.pod, proto: 'icmp' as const, tos: 0xc0, df: true, icmp: { type: 3, code: 3, inner: quote } }
+              : { eth: REPLY_ETH, src: n.clusterIp, dst: n.pod, proto: 'icmpv6' as const, icmp: { type: 1, code: 4, inner: quote } },
+            events: { vip_no_port: 1, reject_icmp: 1 },
+          },
+          {
+            what: 'its own port is served as ever', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: syn(n.pod, n.clusterIp, 40031, 80), verdict: TC.pass, events: { vip_no_port: 0, ct_created: 1 }, svc: { 21: 1 },
+          },
+        ];
+      })(),
+    },
+    {
+      name: `${n.tag} an address that is no ClusterIP, on a port no service has, is not ours: passed untouched`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 22, slots: [1] }); },
+      steps: [{
+        what: 'SYN to port 81 of an address ekp_vip_v1 does not hold', prog: 'tc_ingress', config: FROM_PODS,
+        in: syn(n.pod, n.clusterIp, 40032, 81), verdict: TC.pass, out: 'unchanged', events: { vip_no_port: 0, reject_tcp_rst: 0 },
+      }],
+    },
+    {
       name: `${n.tag} empty TCP service with reject-by-ICMP configured`,
       setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 20, slots: [] }); },
       steps: (() => {

@@ -23,6 +23,7 @@ export const MAP = {
   drop: 'ekp_drop_v1',
   event: 'ekp_event_v1',
   svcStat: 'ekp_svcstat_v1',
+  vip: 'ekp_vip_v1',
 } as const;
 export type MapName = (typeof MAP)[keyof typeof MAP];
 
@@ -40,6 +41,7 @@ export const MAP_DEFAULT_SIZE: Readonly<Record<MapName, number>> = {
   ekp_drop_v1: 16,
   ekp_event_v1: 32,
   ekp_svcstat_v1: 65536,
+  ekp_vip_v1: 65536,
 };
 
 /** The const volatile global holding struct ekp_config in every object. */
@@ -99,7 +101,7 @@ export const EVENTS = [
   'unspec', 'ct_created', 'ct_insert_fail', 'ct_expired_reuse', 'ct_hit_fwd', 'ct_hit_rev',
   'affinity_hit', 'reject_tcp_rst', 'reject_icmp', 'pass_fragment', 'pass_ip_options',
   'pass_ipv6_exthdr', 'snat_retry', 'sock_xlate', 'redirect', 'xdp_to_stack', 'icmp_err_xlate',
-  'pass_icmp_err', 'egress_done', 'ct_stale_rev',
+  'pass_icmp_err', 'egress_done', 'ct_stale_rev', 'vip_no_port',
 ] as const;
 export type EventName = (typeof EVENTS)[number];
 export const EVENT: Readonly<Record<EventName, number>> = Object.fromEntries(EVENTS.map((n, i) => [n, i])) as Record<EventName, number>;
@@ -137,6 +139,8 @@ export const LAYOUT = {
   },
   ekp_affinity_key: { size: 24, fields: { svc_id: f(0, 4), family: f(4, 1), pad: f(5, 3), client: f(8, 16) } },
   ekp_affinity_val: { size: 16, fields: { last_used_ns: f(0, 8), backend_id: f(8, 4), pad: f(12, 4) } },
+  ekp_vip_key: { size: 20, fields: { addr: f(0, 16), family: f(16, 1), pad: f(17, 3) } },
+  ekp_vip_val: { size: 4, fields: { service_ports: f(0, 4) } },
   ekp_srcrange_key: { size: 28, fields: { prefixlen: f(0, 4), svc_id: f(4, 4), family: f(8, 1), pad: f(9, 3), addr: f(12, 16) } },
   ekp_srcrange_val: { size: 4, fields: { allow: f(0, 4) } },
   ekp_sock_key: { size: 32, fields: { cookie: f(0, 8), addr: f(8, 16), port: f(24, 2), family: f(26, 1), pad: f(27, 5) } },
@@ -166,6 +170,7 @@ const O = {
   affKey: LAYOUT.ekp_affinity_key.fields,
   affVal: LAYOUT.ekp_affinity_val.fields,
   srKey: LAYOUT.ekp_srcrange_key.fields,
+  vipKey: LAYOUT.ekp_vip_key.fields,
   sockKey: LAYOUT.ekp_sock_key.fields,
   sockVal: LAYOUT.ekp_sock_val.fields,
   cfg: LAYOUT.ekp_config.fields,
@@ -533,6 +538,13 @@ export function decodeAffinityVal(b: Buffer): { lastUsedNs: bigint; backendId: n
     lastUsedNs: b.readBigUInt64LE(LAYOUT.ekp_affinity_val.fields.last_used_ns.offset),
     backendId: b.readUInt32LE(LAYOUT.ekp_affinity_val.fields.backend_id.offset),
   };
+}
+
+/** Key of ClusterIP `addr` in ekp_vip_v1. */
+export function encodeVipKey(addr: string): Buffer {
+  const b = Buffer.alloc(SIZE.ekp_vip_key);
+  b.writeUInt8(writeAddr(b, O.vipKey.addr.offset, addr), O.vipKey.family.offset);
+  return b;
 }
 
 /** LPM key for loadBalancerSourceRanges entry `cidr` ("10.0.0.0/8", "2001:db8::/32"). */

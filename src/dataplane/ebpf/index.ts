@@ -10,6 +10,7 @@ import { adoptPreviousFlows, moveV1Flows } from './ct-upgrade.js';
 import { mapSizesOf, programConfigOf } from './load-config.js';
 import { moveLegacySlots } from './slots-upgrade.js';
 import { readSnatOverlap } from './snat-ports.js';
+import { ClusterIpWriter } from './cluster-ips.js';
 import { DeviceAttacher, detachAll } from './devices.js';
 import { loadDatapath, type LoadedDatapath } from './loader.js';
 import { everyPort, FullSyncSchedule } from '../full-sync.js';
@@ -41,6 +42,7 @@ class EbpfDataplane implements Dataplane {
   private readonly udpHistory = new UdpFlowHistory();
   private readonly fullSyncs: FullSyncSchedule;
   private leftOut = 0;
+  private clusterIps: ClusterIpWriter | null = null;
   private starved = new Set<string>();
   /** Addresses local to this node (NODE_ADDR frontends). */
   private local = new Set<string>();
@@ -71,6 +73,7 @@ class EbpfDataplane implements Dataplane {
         isNodeAddress: (a) => this.local.has(a),
       },
     );
+    this.clusterIps = new ClusterIpWriter(m.vip);
     const adopted = this.writer.adopt();
     log.info('datapath loaded', {
       pinDir: config.bpfPinDir, ms: Math.round(performance.now() - t0), adoptedEntries: adopted.entries, adoptedBackends: adopted.backends,
@@ -124,6 +127,12 @@ class EbpfDataplane implements Dataplane {
     }
     this.fullSyncs.committed(full);
     this.ctx.log.debug('maps written', { full, ...stats });
+    try {
+      this.clusterIps!.apply(u);
+    } catch (e) {
+      // The services are in place; only the refusal of their unused ports waits for the next apply.
+      this.ctx.log.warn('ClusterIPs not written: their unused ports are not refused until the next sync', { error: (e as Error).message });
+    }
     // Said once per service and error, not every sync: it is tried again every apply.
     const starved = new Set<string>();
     for (const n of stats.notProgrammed) {

@@ -20,6 +20,7 @@ export function mapSizesOf(c: ProxyConfig): MapSizes {
     affinity: MAP_DEFAULT_SIZE.ekp_affinity_v1,
     srcRange: MAP_DEFAULT_SIZE.ekp_srcrange_v1,
     sock: MAP_DEFAULT_SIZE.ekp_sock_v1,
+    vip: c.bpfMaxServices,
   };
 }
 

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { encodeVipKey, LAYOUT } from '../../../../src/dataplane/ebpf/abi.js';
+import { ClusterIpWriter } from '../../../../src/dataplane/ebpf/cluster-ips.js';
+import { buildDesiredState, type DesiredState } from '../../../../src/model/index.js';
+import { NODE, svc } from '../../model/fixtures.js';
+import { FakeMap } from './fake-map.js';
+
+const state = (services: unknown[]): DesiredState => buildDesiredState({ services, endpointSlices: [], node: NODE }).state;
+/** ClusterIP → how many service ports the map says have it. */
+const contents = (m: FakeMap) => Object.fromEntries([...m.data].map(([k, v]) => [k, v.readUInt32LE(0)]));
+const key = (ip: string) => encodeVipKey(ip).toString('hex');
+
+const twoPorts = svc({ name: 'dns', spec: { clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10', 'fd00:96::a'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack', ports: [
+  { name: 'udp', port: 53, protocol: 'UDP', targetPort: 53 }, { name: 'tcp', port: 53, protocol: 'TCP', targetPort: 53 },
+] } });
+const web = svc({ name: 'web', spec: { clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'] } });
+const headless = svc({ name: 'headless', spec: { clusterIP: 'None', clusterIPs: ['None'] } });
+
+describe('ClusterIpWriter (ekp_vip_v1)', () => {
+  it('one entry per ClusterIP of either family, counting its service ports; headless Services have none', () => {
+    const m = new FakeMap('vip', LAYOUT.ekp_vip_key.size, LAYOUT.ekp_vip_val.size);
+    new ClusterIpWriter(m).apply({ state: state([twoPorts, web, headless]), changed: 'all' });
+    expect(contents(m)).toEqual({ [key('10.96.0.10')]: 2, [key('fd00:96::a')]: 2, [key('10.96.0.20')]: 1 });
+  });
+
+  it('partial syncs write only addresses whose count changed, and delete one when its last port goes', () => {
+    const log: string[] = [];
+    const m = new FakeMap('vip', LAYOUT.ekp_vip_key.size, LAYOUT.ekp_vip_val.size, log);
+    const w = new ClusterIpWriter(m);
+    const all = state([twoPorts, web]);
+    w.apply({ state: all, changed: 'all' });
+    log.length = 0;
+    // A periodic sync hands every port over as changed: nothing to write.
+    w.apply({ state: all, changed: new Set(all.services.keys()) });
+    expect(log).toEqual([]);
+    const dnsUdp = [...all.services.keys()].filter((k) => k.startsWith('default/dns:udp'));
+    const fewer = state([svc({ name: 'dns', spec: { ...(twoPorts.spec as object), ports: [{ name: 'tcp', port: 53, protocol: 'TCP', targetPort: 53 }] } }), web]);
+    w.apply({ state: fewer, changed: new Set(dnsUdp) });
+    expect(contents(m)).toEqual({ [key('10.96.0.10')]: 1, [key('fd00:96::a')]: 1, [key('10.96.0.20')]: 1 });
+    w.apply({ state: state([twoPorts]), changed: new Set([...all.services.keys()].filter((k) => k.startsWith('default/web:'))) });
+    expect(m.data.has(key('10.96.0.20'))).toBe(false);
+  });
+
+  it('a full sync deletes what no service has (a previous instance\'s), and a failed write makes the next apply full', () => {
+    const m = new FakeMap('vip', LAYOUT.ekp_vip_key.size, LAYOUT.ekp_vip_val.size);
+    m.update(encodeVipKey('10.96.9.9'), Buffer.alloc(4));
+    const w = new ClusterIpWriter(m);
+    w.apply({ state: state([web]), changed: 'all' });
+    expect(Object.keys(contents(m))).toEqual([key('10.96.0.20')]);
+    const update = m.updateBatch.bind(m);
+    m.updateBatch = () => { throw new Error('E2BIG'); };
+    const both = state([web, twoPorts]);
+    expect(() => w.apply({ state: both, changed: new Set([...both.services.keys()].filter((k) => k.startsWith('default/dns'))) })).toThrow('E2BIG');
+    m.updateBatch = update;
+    m.update(encodeVipKey('10.96.8.8'), Buffer.alloc(4));
+    w.apply({ state: both, changed: new Set() });
+    expect(contents(m)).toEqual({ [key('10.96.0.10')]: 2, [key('fd00:96::a')]: 2, [key('10.96.0.20')]: 1 });
+  });
+});
