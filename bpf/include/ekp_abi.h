@@ -34,6 +34,7 @@
 #define EKP_MAP_EVENT     "ekp_event_v1"
 #define EKP_MAP_SVCSTAT   "ekp_svcstat_v1"
 #define EKP_MAP_VIP       "ekp_vip_v1"
+#define EKP_MAP_VIPNET    "ekp_vipnet_v1"
 
 /* ---- default map sizes (entries); userspace may override before load -- */
 #define EKP_SVC_MAX       65536
@@ -264,6 +265,22 @@ struct ekp_vip_key {
 
 struct ekp_vip_val {
 	__u32 service_ports;   /* how many service ports have this ClusterIP */
+};
+
+/*
+ * ekp_vipnet_v1: ARRAY of one. The prefix every ClusterIP of a family lies
+ * in (their longest common one): a packet outside it is no ClusterIP's, and
+ * skips the ekp_vip_v1 lookup, which most traffic that is no service's would
+ * otherwise pay. A family without ClusterIPs has on = 0.
+ */
+struct ekp_vipnet {
+	union ekp_addr v4_net;
+	union ekp_addr v4_mask;
+	union ekp_addr v6_net;
+	union ekp_addr v6_mask;
+	__u8  v4_on;
+	__u8  v6_on;
+	__u8  pad[2];
 };
 
 /* ======================================================================

@@ -71,8 +71,18 @@ struct {
 	__type(key, struct ekp_vip_key);
 	__type(value, struct ekp_vip_val);
 	__uint(max_entries, EKP_VIP_MAX);
+	/* Written by the daemon only: memory for the ClusterIPs there are, not for the most. */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	EKP_PIN;
 } ekp_vip_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ekp_vipnet);
+	__uint(max_entries, 1);
+	EKP_PIN;
+} ekp_vipnet_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

@@ -400,7 +400,9 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
  * Whether p, which no service has (address, port and protocol), is to a
  * ClusterIP (ekp_vip_v1): then it is refused, as kube-proxy's nftables mode
  * does, instead of going out by the default route. Only a packet that missed
- * conntrack and every service pays the lookup; XDP leaves it all to tc.
+ * conntrack and every service, to an address inside the ClusterIPs' common
+ * prefix (ekp_vipnet_v1, an array: no hashing), pays the lookup; XDP leaves
+ * it all to tc.
  */
 EKP_INLINE int is_cluster_ip(const struct pkt *p)
 {
@@ -408,7 +410,22 @@ EKP_INLINE int is_cluster_ip(const struct pkt *p)
 	return 0;
 #else
 	struct ekp_vip_key k;
+	struct ekp_vipnet *n;
+	__u32 zero = 0;
 
+	n = bpf_map_lookup_elem(&ekp_vipnet_v1, &zero);
+	if (!n)
+		return 0;
+	if (p->family == EKP_FAMILY_V4) {
+		if (!n->v4_on || ((p->daddr.v4 ^ n->v4_net.v4) & n->v4_mask.v4))
+			return 0;
+	} else if (!n->v6_on ||
+		   ((p->daddr.v6[0] ^ n->v6_net.v6[0]) & n->v6_mask.v6[0]) ||
+		   ((p->daddr.v6[1] ^ n->v6_net.v6[1]) & n->v6_mask.v6[1]) ||
+		   ((p->daddr.v6[2] ^ n->v6_net.v6[2]) & n->v6_mask.v6[2]) ||
+		   ((p->daddr.v6[3] ^ n->v6_net.v6[3]) & n->v6_mask.v6[3])) {
+		return 0;
+	}
 	__builtin_memset(&k, 0, sizeof(k));
 	addr_copy(&k.addr, &p->daddr);
 	k.family = p->family;

@@ -1,12 +1,13 @@
 // Test harness for the eBPF datapath: loads program instances (one per read-only
 // config) that share their maps through a private bpffs, fills the maps with the
 // TypeScript codec, and runs packets through BPF_PROG_TEST_RUN.
+import { commonPrefix } from '../../src/dataplane/ebpf/cluster-ips.js';
 import { afterAll, beforeAll } from 'vitest';
 import { BpfObject, bpfObjectPath, type BpfMap, type BpfProgram } from '../../src/native/index.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import {
   CFG_F, CONFIG_GLOBAL, DROP_REASONS, EVENTS, MAP, ctMapOf, encodeBackendVal, encodeConfig, encodeCtKey, encodeCtVal, encodeSlotRegion,
-  encodeSrcRangeKey, encodeVipKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, sumPerCpuCounter, FREE_BACKEND,
+  encodeSrcRangeKey, encodeVipKey, encodeVipNet, LAYOUT, type VipNet, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, sumPerCpuCounter, FREE_BACKEND,
   type BackendVal, type Config, type CtKey, type CtVal, type DropReason, type EventName, type SvcKey,
 } from '../../src/dataplane/ebpf/abi.js';
 import { kernelConfigFlags } from '../../src/dataplane/ebpf/kernel.js';
@@ -83,9 +84,16 @@ export class Datapath {
     return this.map(MAP.svc).delete(encodeSvcKey(k));
   }
 
-  /** Marks addr a ClusterIP (ekp_vip_v1): its ports no service has are refused. */
-  setClusterIp(addr: string): void {
+  /**
+   * Marks addr a ClusterIP (ekp_vip_v1): its ports no service has are refused. The prefix the
+   * datapath looks inside (ekp_vipnet_v1) is the ClusterIPs' common one, as the daemon writes it,
+   * or `net` when given.
+   */
+  setClusterIp(addr: string, net?: { v4: VipNet | null; v6: VipNet | null }): void {
     this.map(MAP.vip).update(encodeVipKey(addr), encodeU32(1));
+    const keys = [...this.map(MAP.vip).entries()].map(([k]) => k);
+    const of = (family: number) => commonPrefix(keys.filter((k) => k[LAYOUT.ekp_vip_key.fields.family.offset] === family));
+    this.map(MAP.vipNet).update(encodeU32(0), net ? encodeVipNet(net.v4, net.v6) : encodeVipNet(of(4), of(6)));
   }
 
   allowSourceRange(svcId: number, cidr: string): void {
@@ -108,6 +116,7 @@ export class Datapath {
   /** Removes all services, backends, source ranges and flows. */
   reset(): void {
     this.clearFlows();
+    this.map(MAP.vipNet).update(encodeU32(0), encodeVipNet(null, null));
     for (const name of [MAP.svc, MAP.srcRange, MAP.vip]) {
       const m = this.map(name);
       for (const [k] of [...m.entries()]) m.delete(k);

@@ -248,6 +248,22 @@ function cases(n: Net): Case[] {
       })(),
     },
     {
+      name: `${n.tag} ekp_vipnet_v1 gates the ClusterIP lookup: an address outside the ClusterIPs' common prefix is not looked up (passed untouched)`,
+      setup: (dp) => {
+        be(dp);
+        dp.setService({ frontend: cip, svcId: 23, slots: [1] });
+        const elsewhere = { net: Buffer.from([192, 0, 2, 0, ...new Array(12).fill(0)]), mask: Buffer.from([255, 255, 255, 0, ...new Array(12).fill(0)]) };
+        const elsewhere6 = { net: Buffer.from([0x20, 0x01, 0x0d, 0xb8, ...new Array(12).fill(0)]), mask: Buffer.from([255, 255, 255, 255, ...new Array(12).fill(0)]) };
+        dp.setClusterIp(n.clusterIp, { v4: elsewhere, v6: elsewhere6 });
+      },
+      steps: [
+        {
+          what: 'outside the prefix: passed, though ekp_vip_v1 holds it', prog: 'tc_ingress', config: FROM_PODS,
+          in: syn(n.pod, n.clusterIp, 40033, 81), verdict: TC.pass, out: 'unchanged', events: { vip_no_port: 0 },
+        },
+      ],
+    },
+    {
       name: `${n.tag} an address that is no ClusterIP, on a port no service has, is not ours: passed untouched`,
       setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 22, slots: [1] }); },
       steps: [{

@@ -7,6 +7,7 @@ import {
   type Config, type CtKey, type MapName,
 } from '../../dataplane/ebpf/abi.js';
 import { kernelConfigFlags } from '../../dataplane/ebpf/kernel.js';
+import { ClusterIpWriter } from '../../dataplane/ebpf/cluster-ips.js';
 import { ServiceWriter, type LbAlgorithm } from '../../dataplane/ebpf/writer.js';
 import type { BpfMap, BpfObject, BpfProgram, TestRunResult } from '../../native/index.js';
 import { TCP, intToIpv4, ipv4ToInt, parseTcp4, tcp4Frame } from './packet.js';
@@ -124,6 +125,8 @@ export class DatapathRig {
   readonly feed: BpfProgram | null;
   readonly feedReturn: BpfProgram | null;
   readonly writer: ServiceWriter;
+  /** The ClusterIPs as the daemon writes them: a miss to an address outside their prefix skips the lookup. */
+  readonly clusterIps: ClusterIpWriter;
   private services = 0;
   private flows: Flow[] = [];
   private synSeq = 0;
@@ -166,6 +169,7 @@ export class DatapathRig {
         { svc: m(MAP.svc), backend: m(MAP.backend), slots: m(MAP.slots), srcRange: m(MAP.srcRange) },
         { algorithm: opts.algorithm, sizes: { svcIds: m(MAP.svcStat).maxEntries, backends: m(MAP.backend).maxEntries, slots: m(MAP.slots).maxEntries * SLOTS_PER_ENTRY } },
       );
+      this.clusterIps = new ClusterIpWriter(m(MAP.vip), m(MAP.vipNet));
     } catch (e) {
       this.close();
       throw e;
@@ -216,7 +220,9 @@ export class DatapathRig {
     const state = this.opts.cluster.state(n);
     const changed = new Set<string>();
     for (let i = this.services; i < n; i++) changed.add(this.opts.cluster.service(i).key);
-    this.writer.apply({ state, changed: this.services === 0 ? 'all' : changed });
+    const update = { state, changed: this.services === 0 ? 'all' as const : changed };
+    this.writer.apply(update);
+    this.clusterIps.apply(update);
     this.services = n;
     const entries = countEntries(this.map(MAP.svc));
     if (entries !== n) throw new Error(`bench: ${n} services written but the service map holds ${entries} entries`);

@@ -24,6 +24,7 @@ export const MAP = {
   event: 'ekp_event_v1',
   svcStat: 'ekp_svcstat_v1',
   vip: 'ekp_vip_v1',
+  vipNet: 'ekp_vipnet_v1',
 } as const;
 export type MapName = (typeof MAP)[keyof typeof MAP];
 
@@ -42,6 +43,7 @@ export const MAP_DEFAULT_SIZE: Readonly<Record<MapName, number>> = {
   ekp_event_v1: 32,
   ekp_svcstat_v1: 65536,
   ekp_vip_v1: 65536,
+  ekp_vipnet_v1: 1,
 };
 
 /** The const volatile global holding struct ekp_config in every object. */
@@ -141,6 +143,7 @@ export const LAYOUT = {
   ekp_affinity_val: { size: 16, fields: { last_used_ns: f(0, 8), backend_id: f(8, 4), pad: f(12, 4) } },
   ekp_vip_key: { size: 20, fields: { addr: f(0, 16), family: f(16, 1), pad: f(17, 3) } },
   ekp_vip_val: { size: 4, fields: { service_ports: f(0, 4) } },
+  ekp_vipnet: { size: 68, fields: { v4_net: f(0, 16), v4_mask: f(16, 16), v6_net: f(32, 16), v6_mask: f(48, 16), v4_on: f(64, 1), v6_on: f(65, 1), pad: f(66, 2) } },
   ekp_srcrange_key: { size: 28, fields: { prefixlen: f(0, 4), svc_id: f(4, 4), family: f(8, 1), pad: f(9, 3), addr: f(12, 16) } },
   ekp_srcrange_val: { size: 4, fields: { allow: f(0, 4) } },
   ekp_sock_key: { size: 32, fields: { cookie: f(0, 8), addr: f(8, 16), port: f(24, 2), family: f(26, 1), pad: f(27, 5) } },
@@ -171,6 +174,7 @@ const O = {
   affVal: LAYOUT.ekp_affinity_val.fields,
   srKey: LAYOUT.ekp_srcrange_key.fields,
   vipKey: LAYOUT.ekp_vip_key.fields,
+  vipNet: LAYOUT.ekp_vipnet.fields,
   sockKey: LAYOUT.ekp_sock_key.fields,
   sockVal: LAYOUT.ekp_sock_val.fields,
   cfg: LAYOUT.ekp_config.fields,
@@ -544,6 +548,28 @@ export function decodeAffinityVal(b: Buffer): { lastUsedNs: bigint; backendId: n
 export function encodeVipKey(addr: string): Buffer {
   const b = Buffer.alloc(SIZE.ekp_vip_key);
   b.writeUInt8(writeAddr(b, O.vipKey.addr.offset, addr), O.vipKey.family.offset);
+  return b;
+}
+
+/** A family's ClusterIPs' common prefix: address and mask bytes as on the wire (16 each; IPv4 in the first 4). */
+export interface VipNet {
+  readonly net: Buffer;
+  readonly mask: Buffer;
+}
+
+/** ekp_vipnet_v1's one value; a family without ClusterIPs is null (off). */
+export function encodeVipNet(v4: VipNet | null, v6: VipNet | null): Buffer {
+  const b = Buffer.alloc(SIZE.ekp_vipnet);
+  if (v4) {
+    v4.net.copy(b, O.vipNet.v4_net.offset, 0, 4);
+    v4.mask.copy(b, O.vipNet.v4_mask.offset, 0, 4);
+    b.writeUInt8(1, O.vipNet.v4_on.offset);
+  }
+  if (v6) {
+    v6.net.copy(b, O.vipNet.v6_net.offset, 0, 16);
+    v6.mask.copy(b, O.vipNet.v6_mask.offset, 0, 16);
+    b.writeUInt8(1, O.vipNet.v6_on.offset);
+  }
   return b;
 }
 

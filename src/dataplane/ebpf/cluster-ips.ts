@@ -1,13 +1,32 @@
 // The ClusterIPs in ekp_vip_v1, for the datapath's refusal of the ports no service has
-// (bpf/lib/pipeline.h, no_service). Kept apart from the service writer: an entry here is an
+// (bpf/lib/pipeline.h, is_cluster_ip), and their common prefix per family in ekp_vipnet_v1, which
+// spares other traffic the lookup. Kept apart from the service writer: an entry here is an
 // address, shared by every service port on it, and written after that sync's service entries,
 // so a new service's own port is never refused for want of its entry.
 import type { DesiredService } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
-import { encodeU32, encodeVipKey } from './abi.js';
+import { encodeU32, encodeVipKey, encodeVipNet, LAYOUT, type VipNet } from './abi.js';
 import type { MapLike } from './writer.js';
 
 const hex = (b: Buffer) => b.toString('hex');
+
+const KEY = LAYOUT.ekp_vip_key.fields;
+
+/** The longest prefix the addresses (ekp_vip_key buffers of one family) share; null for none. */
+export function commonPrefix(keys: readonly Buffer[]): VipNet | null {
+  if (keys.length === 0) return null;
+  const base = keys[0]!.subarray(KEY.addr.offset, KEY.addr.offset + KEY.addr.size);
+  const differ = Buffer.alloc(16);
+  for (const k of keys) for (let i = 0; i < 16; i++) differ[i]! |= k[KEY.addr.offset + i]! ^ base[i]!;
+  const mask = Buffer.alloc(16);
+  for (let i = 0; i < 16 && differ[i] === 0; i++) mask[i] = 0xff;
+  const at = mask.indexOf(0);
+  // The first byte that differs keeps its leading bits that agree.
+  if (at >= 0) mask[at] = (0xff00 >> (Math.clz32(differ[at]!) - 24)) & 0xff;
+  const net = Buffer.alloc(16);
+  for (let i = 0; i < 16; i++) net[i] = base[i]! & mask[i]!;
+  return { net, mask };
+}
 
 const clusterIps = (s: DesiredService | undefined): string[] =>
   s ? [...new Set(s.frontends.filter((f) => f.kind === 'clusterIP').map((f) => hex(encodeVipKey(f.address))))] : [];
@@ -20,7 +39,7 @@ export class ClusterIpWriter {
   /** A write failed: the next apply rewrites everything. */
   private dirty = false;
 
-  constructor(private readonly map: MapLike) {}
+  constructor(private readonly map: MapLike, private readonly netMap: MapLike | null = null) {}
 
   /**
    * Brings the map to `update`'s ClusterIPs, writing only addresses whose count of service ports
@@ -57,7 +76,19 @@ export class ClusterIpWriter {
       ? this.map.updateBatch(Buffer.concat(writes.map((k) => Buffer.from(k, 'hex'))), Buffer.concat(writes.map((k) => encodeU32(this.ports.get(k)!))))
       : 0;
     const deleted = deletes.size ? this.map.deleteBatch(Buffer.concat([...deletes].map((k) => Buffer.from(k, 'hex')))) : 0;
+    // The addresses came or went: the prefixes may change. After the entries: an address is
+    // looked up only once inside, and the entries are there by then.
+    if (this.netMap && (full || deletes.size || writes.some((k) => was.get(k) === 0))) this.writeNets();
     this.dirty = false;
     return { written, deleted };
+  }
+
+  private writeNets(): void {
+    const byFamily: Record<4 | 6, Buffer[]> = { 4: [], 6: [] };
+    for (const k of this.ports.keys()) {
+      const b = Buffer.from(k, 'hex');
+      byFamily[b[KEY.family.offset] === 6 ? 6 : 4].push(b);
+    }
+    this.netMap!.update(encodeU32(0), encodeVipNet(commonPrefix(byFamily[4]), commonPrefix(byFamily[6])));
   }
 }

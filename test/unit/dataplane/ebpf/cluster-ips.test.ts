@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeVipKey, LAYOUT } from '../../../../src/dataplane/ebpf/abi.js';
-import { ClusterIpWriter } from '../../../../src/dataplane/ebpf/cluster-ips.js';
+import { ClusterIpWriter, commonPrefix } from '../../../../src/dataplane/ebpf/cluster-ips.js';
 import { buildDesiredState, type DesiredState } from '../../../../src/model/index.js';
 import { NODE, svc } from '../../model/fixtures.js';
 import { FakeMap } from './fake-map.js';
@@ -55,5 +55,35 @@ describe('ClusterIpWriter (ekp_vip_v1)', () => {
     m.update(encodeVipKey('10.96.8.8'), Buffer.alloc(4));
     w.apply({ state: both, changed: new Set() });
     expect(contents(m)).toEqual({ [key('10.96.0.10')]: 2, [key('fd00:96::a')]: 2, [key('10.96.0.20')]: 1 });
+  });
+
+  it('the ClusterIPs\' common prefix per family goes to ekp_vipnet_v1 when addresses come or go, so other traffic skips the lookup', () => {
+    const ip4 = (b: Buffer) => [...b.subarray(0, 4)].join('.');
+    const p = commonPrefix([encodeVipKey('10.96.0.10'), encodeVipKey('10.96.0.20')])!;
+    expect([ip4(p.net), ip4(p.mask)]).toEqual(['10.96.0.0', '255.255.255.224']);
+    const one = commonPrefix([encodeVipKey('10.96.0.10')])!;
+    expect([ip4(one.net), ip4(one.mask)]).toEqual(['10.96.0.10', '255.255.255.255']);
+    const wide = commonPrefix([encodeVipKey('10.96.0.10'), encodeVipKey('172.16.0.1')])!;
+    expect(ip4(wide.mask)).toBe('0.0.0.0');
+    expect(commonPrefix([])).toBeNull();
+
+    const log: string[] = [];
+    const m = new FakeMap('vip', LAYOUT.ekp_vip_key.size, LAYOUT.ekp_vip_val.size);
+    const net = new FakeMap('vipnet', 4, LAYOUT.ekp_vipnet.size, log);
+    const w = new ClusterIpWriter(m, net);
+    const all = state([twoPorts, web]);
+    w.apply({ state: all, changed: 'all' });
+    const f = LAYOUT.ekp_vipnet.fields;
+    const value = () => [...net.data.values()][0]!;
+    expect(ip4(value().subarray(f.v4_net.offset)) + '/' + ip4(value().subarray(f.v4_mask.offset))).toBe('10.96.0.0/255.255.255.224');
+    expect([value()[f.v4_on.offset], value()[f.v6_on.offset]]).toEqual([1, 1]);
+    expect(value().subarray(f.v6_mask.offset, f.v6_mask.offset + 16).every((x) => x === 0xff)).toBe(true);
+    log.length = 0;
+    w.apply({ state: all, changed: new Set(all.services.keys()) });
+    expect(log).toEqual([]);
+    // The IPv6 ClusterIP goes with the dual-stack Service: that family is off.
+    w.apply({ state: state([web]), changed: new Set(all.services.keys()) });
+    expect([value()[f.v4_on.offset], value()[f.v6_on.offset]]).toEqual([1, 0]);
+    expect(ip4(value().subarray(f.v4_mask.offset))).toBe('255.255.255.255');
   });
 });
