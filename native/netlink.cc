@@ -206,8 +206,11 @@ Napi::Value LinkWatchDrain(const Napi::CallbackInfo& info) {
       }
       ThrowErrno(env, errno, "recv", "rtnetlink link watch");
     }
+    // Any datagram is a change, even one too long for the buffer (cut, so no whole message).
+    uint32_t messages = 0;
     int len = static_cast<int>(n);
-    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) count++;
+    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) messages++;
+    count += messages > 0 ? messages : 1;
   }
   return Napi::Number::New(env, count);
 }

@@ -252,10 +252,11 @@ struct ekp_affinity_val {
 /* ======================================================================
  * ClusterIPs.  ekp_vip_v1: HASH ekp_vip_key -> ekp_vip_val
  *
- * Every ClusterIP of the services in ekp_svc_v1. A packet to one on a port
- * or protocol no service has is refused (TCP RST, ICMP port unreachable),
- * as kube-proxy's nftables mode rejects it, instead of going out by the
- * default route, where a router may hand it back: a loop.
+ * Every ClusterIP of the services in ekp_svc_v1. A TCP, UDP or SCTP packet
+ * to one on a port or protocol no service has is refused (TCP RST, ICMP
+ * port unreachable), where kube-proxy's nftables mode rejects it, instead
+ * of going out by the default route, where a router may hand it back: a
+ * loop.
  * ====================================================================== */
 struct ekp_vip_key {
 	union ekp_addr addr;

@@ -182,12 +182,18 @@ export async function runDaemon(argv: string[]): Promise<number> {
 
   // Where NodePorts are served follows the interfaces' addresses, which no API object announces:
   // one that comes or goes is seen within a second, not at the next periodic sync.
-  const addressWatch = LinkWatch.open({ links: false });
+  let addressWatch: LinkWatch | null = null;
+  try {
+    addressWatch = LinkWatch.open({ links: false });
+  } catch (e) {
+    log.warn('no address watch: NodePorts follow address changes at the periodic sync', { error: (e as Error).message });
+  }
   const addressTimer = setInterval(() => {
     try {
-      if (addressWatch.changed()) loop.nodeMayHaveChanged();
+      if (addressWatch?.changed()) loop.nodeMayHaveChanged();
     } catch (e) {
       log.warn('address watch failed', { error: (e as Error).message });
+      loop.nodeMayHaveChanged();
     }
   }, 1000);
   addressTimer.unref();
@@ -209,7 +215,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   clearInterval(addressTimer);
-  addressWatch.close();
+  addressWatch?.close();
   await source.stop();
   await loop.stop();
   await healthChecks.close();

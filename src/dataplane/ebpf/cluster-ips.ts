@@ -2,7 +2,8 @@
 // (bpf/lib/pipeline.h, is_cluster_ip), and their common prefix per family in ekp_vipnet_v1, which
 // spares other traffic the lookup. Kept apart from the service writer: an entry here is an
 // address, shared by every service port on it, and written after that sync's service entries,
-// so a new service's own port is never refused for want of its entry.
+// so a new service's own port is not refused for want of its entry (one the service writer
+// could not program, for want of room, is: it would not be served either way).
 import type { DesiredService } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import { encodeU32, encodeVipKey, encodeVipNet, LAYOUT, type VipNet } from './abi.js';

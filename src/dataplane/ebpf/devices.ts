@@ -162,14 +162,25 @@ export class DeviceAttacher {
     this.reconcile();
     this.timer = setInterval(() => {
       try {
-        const changed = this.watch!.changed();
-        if (changed || this.pending || Date.now() - this.scannedAt >= FULL_SCAN_MS) this.reconcile();
+        if (this.watchChanged() || this.pending || Date.now() - this.scannedAt >= FULL_SCAN_MS) this.reconcile();
       } catch (e) {
         this.pending = true;
         this.log.warn('device scan failed', { error: (e as Error).message });
       }
     }, intervalMs);
     this.timer.unref();
+  }
+
+  /** A watch that fails is taken for a change, and opened again: the listing never stops. */
+  private watchChanged(): boolean {
+    try {
+      return this.watch!.changed();
+    } catch (e) {
+      this.log.warn('link watch failed; opening it again', { error: (e as Error).message });
+      this.watch?.close();
+      this.watch = LinkWatch.open({ links: true });
+      return true;
+    }
   }
 
   stop(): void {

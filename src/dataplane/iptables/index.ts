@@ -138,8 +138,10 @@ export class IptablesDataplane implements Dataplane {
   private async enableLocalhostNodePorts(): Promise<void> {
     const { iptablesLocalhostNodePorts: wanted, nodePortAddresses: cidrs } = this.ctx.config;
     if (!wanted) return;
-    if (cidrs.length > 0 && !cidrs.some((c) => c !== 'primary' && !c.includes(':') && cidrHas(c, '127.0.0.1'))) {
-      this.ctx.log.info('localhost NodePorts off: nodePortAddresses leaves out 127.0.0.1', { nodePortAddresses: cidrs });
+    // As kube-proxy decides it, for IPv4 alone: no IPv4 CIDR given means every address.
+    const v4 = cidrs.filter((c) => !c.includes(':'));
+    if (v4.length > 0 && !v4.some((c) => c !== 'primary' && (c.startsWith('127.') || cidrHas(c, '127.0.0.0')))) {
+      this.ctx.log.info('localhost NodePorts off: nodePortAddresses leaves out 127.0.0.0/8', { nodePortAddresses: cidrs });
       return;
     }
     const r = await this.run(['sysctl', '-w', 'net.ipv4.conf.all.route_localnet=1']);

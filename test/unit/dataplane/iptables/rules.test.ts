@@ -194,9 +194,11 @@ describe('localhost NodePorts (iptables.localhostNodePorts, kube-proxy\'s defaul
     expect((await off({ nodePortAddresses: ['192.168.0.0/16', 'fd00::/64'] })).r.sysctls).toEqual([]);
     const refused = await off({}, true);
     expect(refused.log.lines.some((l) => l.level === 'warn' && /localhost NodePorts off: cannot set net\.ipv4\.conf\.all\.route_localnet/.test(String(l.msg)))).toBe(true);
-    // A CIDR holding 127.0.0.1 keeps them.
-    const lo = await fullSync(desired(everything()), context({ iptablesLocalhostNodePorts: true, nodePortAddresses: ['127.0.0.0/8', '192.168.0.0/16'] }));
-    expect(lo.restores[0]!.text).toMatch(localnetJump);
+    // A loopback CIDR keeps them; so do IPv6 CIDRs alone, which leave IPv4 every address (kube-proxy decides per family).
+    for (const nodePortAddresses of [['127.0.0.0/8', '192.168.0.0/16'], ['127.0.0.5/32'], ['fd00::/64']]) {
+      const lo = await fullSync(desired(everything()), context({ iptablesLocalhostNodePorts: true, nodePortAddresses }));
+      expect(lo.restores[0]!.text, nodePortAddresses.join(',')).toMatch(localnetJump);
+    }
   });
 });
 
