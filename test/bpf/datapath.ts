@@ -1,15 +1,15 @@
 // Test harness for the eBPF datapath: loads program instances (one per read-only
 // config) that share their maps through a private bpffs, fills the maps with the
 // TypeScript codec, and runs packets through BPF_PROG_TEST_RUN.
-import { commonPrefix } from '../../src/dataplane/ebpf/cluster-ips.js';
 import { afterAll, beforeAll } from 'vitest';
 import { BpfObject, bpfObjectPath, type BpfMap, type BpfProgram } from '../../src/native/index.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import {
   CFG_F, CONFIG_GLOBAL, DROP_REASONS, EVENTS, MAP, ctMapOf, encodeBackendVal, encodeConfig, encodeCtKey, encodeCtVal, encodeSlotRegion,
-  encodeSrcRangeKey, encodeVipKey, encodeVipNet, LAYOUT, type VipNet, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, sumPerCpuCounter, FREE_BACKEND,
-  type BackendVal, type Config, type CtKey, type CtVal, type DropReason, type EventName, type SvcKey,
+  encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, encodeVipKey, encodeVipNet, sumPerCpuCounter, FREE_BACKEND, LAYOUT,
+  type BackendVal, type Config, type CtKey, type CtVal, type DropReason, type EventName, type SvcKey, type VipNet,
 } from '../../src/dataplane/ebpf/abi.js';
+import { commonPrefix } from '../../src/dataplane/ebpf/cluster-ips.js';
 import { kernelConfigFlags } from '../../src/dataplane/ebpf/kernel.js';
 
 export type ProgName = 'tc_ingress' | 'tc_egress' | 'tc_to_pod' | 'xdp_nodeport';
