@@ -9,7 +9,7 @@ import type { DesiredService, IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
 import { binaries, chainExists, commandRunner, detectBackend, restore, save, type Backend, type CommandRunner } from './exec.js';
-import { KUBE_PROXY_CANARY } from './names.js';
+import { KUBE_NFACCT_PROBE, KUBE_PROXY_CANARY } from './names.js';
 import {
   cidrHas, endpointCount, LARGE_CLUSTER_ENDPOINTS, LOCALNET_JUMPS, markOf, renderRestore, sameRules, sameShared, serviceRules,
   type GenOptions, type Jump, type ServiceRules,
@@ -106,16 +106,16 @@ export class IptablesDataplane implements Dataplane {
     // (full) sync rewrites them in one transaction.
     this.ctx.log.info('iptables backend', { backend: this.backend, version: (r.stdout || r.stderr).trim() });
     await this.enableLocalhostNodePorts();
-    this.ensureCounters();
+    if (this.ensureCounters()) await this.probeNfacctMatch();
   }
 
   /**
    * kube-proxy's nfacct counters, for the metrics that count packets. A kernel without nfacct
-   * (nfnetlink_acct, xt_nfacct) goes without them: the rules then carry no match, and the
-   * metrics are not reported, as kube-proxy does.
+   * (nfnetlink_acct) goes without them: the rules then carry no match, and the metrics are not
+   * reported, as kube-proxy does. Whether any was made.
    */
-  private ensureCounters(): void {
-    if (!this.nfacct) return;
+  private ensureCounters(): boolean {
+    if (!this.nfacct) return false;
     const kinds: CounterKind[] = ['invalid'];
     if (this.localhostNodePorts) kinds.push('localhost');
     for (const kind of kinds) {
@@ -125,6 +125,28 @@ export class IptablesDataplane implements Dataplane {
       } catch (e) {
         this.ctx.log.info('nfacct counter unavailable: its metric is not reported', { counter: COUNTERS[kind].name, error: (e as Error).message });
       }
+    }
+    return this.counted.size > 0;
+  }
+
+  /**
+   * The counters exist, but the rules that feed them need the nfacct match too (xt_nfacct in the
+   * kernel, libxt_nfacct in iptables): without it every restore carrying one would fail, and the
+   * mode with it. So a scratch chain with such a rule is written and deleted first; if the kernel
+   * or iptables refuses it, the rules go without the match and the metrics without counts.
+   * kube-proxy does not check this.
+   */
+  private async probeNfacctMatch(): Promise<void> {
+    const counter = COUNTERS[[...this.counted][0]!].name;
+    try {
+      await restore(this.run, this.backend!, 4, `*filter\n:${KUBE_NFACCT_PROBE} - [0:0]\n-A ${KUBE_NFACCT_PROBE} -m nfacct --nfacct-name ${counter}\nCOMMIT\n`);
+    } catch (e) {
+      this.counted.clear();
+      this.ctx.log.info('no nfacct match in iptables or the kernel: the packet-counting metrics are not reported', { error: (e as Error).message });
+      return;
+    } finally {
+      // Deleted whatever happened (a leftover is ours: --cleanup removes it too).
+      await restore(this.run, this.backend!, 4, `*filter\n:${KUBE_NFACCT_PROBE} - [0:0]\n-X ${KUBE_NFACCT_PROBE}\nCOMMIT\n`).catch(() => {});
     }
   }
 

@@ -38,10 +38,13 @@ export const TOP_LEVEL: Readonly<Record<Table, readonly string[]>> = {
  */
 export const KUBE_PROXY_CANARY = 'KUBE-PROXY-CANARY';
 
+/** Not kube-proxy's: a scratch chain for a moment at start, to see whether a rule may use the nfacct match. */
+export const KUBE_NFACCT_PROBE = 'KUBE-NFACCT-PROBE';
+
 /** Every fixed-name chain of ours, for --cleanup. */
 export const FIXED_CHAINS: readonly string[] = [
   KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_FORWARD, KUBE_PROXY_FIREWALL,
-  KUBE_POSTROUTING, KUBE_MARK_MASQ, KUBE_MASQ_OFF_CLUSTER, KUBE_PROXY_CANARY,
+  KUBE_POSTROUTING, KUBE_MARK_MASQ, KUBE_MASQ_OFF_CLUSTER, KUBE_PROXY_CANARY, KUBE_NFACCT_PROBE,
 ];
 
 const SERVICE_CHAIN = /^KUBE-(SVC|SVL|EXT|FW|SEP)-[A-Z2-7]{16}$/;

@@ -27,9 +27,11 @@ interface RigOptions {
   /** route_localnet cannot be set. */
   refuseSysctl?: boolean;
   nfacct?: Nfacct | null;
+  /** iptables or the kernel has no nfacct match: a restore using it fails. */
+  refuseNfacctMatch?: boolean;
 }
 
-function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => number = Date.now, { refuseSysctl = false, nfacct = null }: RigOptions = {}) {
+function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => number = Date.now, { refuseSysctl = false, nfacct = null, refuseNfacctMatch = false }: RigOptions = {}) {
   const kernels = { 4: new FakeIptables(), 6: new FakeIptables() };
   const restores: { family: 4 | 6; text: string }[] = [];
   const conntrack: string[] = [];
@@ -52,8 +54,9 @@ function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => numb
       return ok ? { status: 0, stdout: '', stderr: '' } : { status: 1, stdout: '', stderr: 'iptables: No chain/target/match by that name.' };
     }
     if (argv.includes('--version')) return { status: 0, stdout: 'iptables v1.8.9 (fake)', stderr: '' };
-    // The mangle canary's own restore is not part of what the tests look at.
-    if (!(stdin ?? '').startsWith('*mangle\n')) restores.push({ family, text: stdin ?? '' });
+    if (refuseNfacctMatch && (stdin ?? '').includes('-m nfacct')) return { status: 2, stdout: '', stderr: 'iptables-restore v1.8.9 (nf_tables): Couldn\'t load match `nfacct\'' };
+    // The mangle canary's and the nfacct probe's own restores are not part of what the tests look at.
+    if (!(stdin ?? '').startsWith('*mangle\n') && !(stdin ?? '').includes('KUBE-NFACCT-PROBE')) restores.push({ family, text: stdin ?? '' });
     try {
       k.restore(stdin ?? '');
       return { status: 0, stdout: '', stderr: '' };
@@ -238,6 +241,21 @@ describe('kube-proxy\'s packet-counting metrics (nfacct counters)', () => {
     const m = r.dp.kernelMetrics();
     expect(m.kubeproxy_iptables_ct_state_invalid_dropped_packets_total?.samples).toEqual([{ labels: {}, value: 3 }]);
     expect(m.kubeproxy_iptables_localhost_nodeports_accepted_packets_total?.samples).toEqual([{ labels: {}, value: 12 }]);
+    // The start's scratch chain, which showed the match works, is gone.
+    expect(r.kernels[4].hasChain('filter', 'KUBE-NFACCT-PROBE')).toBe(false);
+  });
+
+  it('counters but no nfacct match (xt_nfacct, libxt_nfacct): found by a scratch chain at start, so the rules go without the match instead of every restore failing', async () => {
+    const { nfacct } = fakeNfacct();
+    const log = memoryLogger();
+    const r = await fullSync(desired(everything()), { ...context({ iptablesLocalhostNodePorts: true, nodePortAddresses: [] }), log }, { nfacct, refuseNfacctMatch: true });
+    expect(r.restores.map((x) => x.family)).toEqual([4, 6]);
+    expect(r.restores[0]!.text).not.toContain('nfacct');
+    expect(r.restores[0]!.text).toMatch(/-A KUBE-SERVICES .*-d 127\.0\.0\.0\/8 -j KUBE-NODEPORTS/);
+    expect(Object.keys(r.dp.kernelMetrics()).filter((k) => k.startsWith('kubeproxy_iptables_'))).toEqual([]);
+    expect(log.lines.some((l) => /no nfacct match/.test(String(l.msg)))).toBe(true);
+    // The scratch chain is gone again.
+    expect(r.kernels[4].hasChain('filter', 'KUBE-NFACCT-PROBE')).toBe(false);
   });
 
   it('without nfacct in the kernel: no match in any rule and no metric, everything else written; no localhost counter without localhost NodePorts', async () => {
