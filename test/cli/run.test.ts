@@ -13,6 +13,15 @@ import { run } from '../support/sys.js';
 const it = kernelIt();
 const BIN = join(packageRoot(), 'bin', 'ebpf-kube-proxy.js');
 
+/** Polls `ok` every `everyMs` until it holds; past `ms`, fails with the message `failure` gives. */
+async function until(ok: () => boolean, ms: number, failure: () => string, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(failure());
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
 /**
  * `run ARGS` in a test namespace, with pins and a cgroup of its own under `dir` (which is also
  * its manifests directory), so that nothing of the machine's is named; stderr is collected.
@@ -89,39 +98,24 @@ describe('ebpf-kube-proxy run --cleanup', () => {
     const flags = ['--manifests', manifests, '--bpf-pin-dir', pins, '--cgroup-root', cg.path, '--healthz-bind-address', '', '--metrics-bind-address', '', '--bpf-xdp', 'on'];
     const daemon = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', ...flags], { stdio: 'ignore' });
     try {
-      const deadline = Date.now() + 20_000;
-      while (!/tc_ingress/.test(ns.exec(['tc', 'filter', 'show', 'dev', 'ekpt0', 'ingress'])) || !existsSync(join(pins, 'ekp_svc_v1'))) {
-        if (Date.now() > deadline) throw new Error('the daemon did not attach');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const ingress = (dev: string) => ns.exec(['tc', 'filter', 'show', 'dev', dev, 'ingress']);
+      await until(() => /tc_ingress/.test(ingress('ekpt0')) && existsSync(join(pins, 'ekp_svc_v1')), 20_000, () => 'the daemon did not attach');
       // A pod veth that appears while the daemon runs is attached within a couple of seconds.
       ns.ip('link', 'add', 'ekptlate0', 'type', 'veth', 'peer', 'name', 'ekptlate1');
       ns.ip('link', 'set', 'ekptlate0', 'up');
       ns.ip('link', 'set', 'ekptlate1', 'up');
-      const lateDeadline = Date.now() + 5000;
-      while (!/tc_ingress/.test(ns.exec(['tc', 'filter', 'show', 'dev', 'ekptlate0', 'ingress']))) {
-        if (Date.now() > lateDeadline) throw new Error('a veth created after start was not attached');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await until(() => /tc_ingress/.test(ingress('ekptlate0')), 5000, () => 'a veth created after start was not attached');
       // A pod restarted under the same name gets a veth of the same name and a new ifindex.
       ns.ip('link', 'del', 'ekptlate0');
       ns.ip('link', 'add', 'ekptlate0', 'type', 'veth', 'peer', 'name', 'ekptlate1');
       ns.ip('link', 'set', 'ekptlate0', 'up');
-      const againDeadline = Date.now() + 5000;
-      while (!/tc_ingress/.test(ns.exec(['tc', 'filter', 'show', 'dev', 'ekptlate0', 'ingress']))) {
-        if (Date.now() > againDeadline) throw new Error('a veth recreated under the same name was not attached');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await until(() => /tc_ingress/.test(ingress('ekptlate0')), 5000, () => 'a veth recreated under the same name was not attached');
       // A device's role follows its address at once (a link watch), not at the 30 s full listing:
       // given a global address it is a node device (tc_egress, and XDP, which is on here); without
       // one, a pod's again.
-      const roleIs = async (egress: RegExp, xdp: boolean, what: string) => {
-        const deadline = Date.now() + 5000;
-        while (!egress.test(ns.exec(['tc', 'filter', 'show', 'dev', 'ekptlate0', 'egress'])) || /xdp/.test(ns.exec(['ip', 'link', 'show', 'ekptlate0'])) !== xdp) {
-          if (Date.now() > deadline) throw new Error(`ekptlate0 did not become ${what}`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      };
+      const roleIs = (egress: RegExp, xdp: boolean, what: string) => until(
+        () => egress.test(ns.exec(['tc', 'filter', 'show', 'dev', 'ekptlate0', 'egress'])) && /xdp/.test(ns.exec(['ip', 'link', 'show', 'ekptlate0'])) === xdp,
+        5000, () => `ekptlate0 did not become ${what}`);
       await roleIs(/tc_to_pod/, false, 'a pod device');
       ns.ip('addr', 'add', '192.168.98.1/24', 'dev', 'ekptlate0');
       await roleIs(/tc_egress/, true, 'a node device once given an address');
@@ -200,13 +194,8 @@ describe('auto mode falls back when the BPF probe fails', () => {
       expect(ruleset()).toMatch(/10\.77\.0\.1 \. tcp \. 30777/);
       // An address that comes later serves the NodePort within seconds, not at the next periodic
       // sync (30 s); one that goes stops serving it as soon.
-      const served = async (present: boolean, what: string) => {
-        const by = Date.now() + 5000;
-        while (/10\.78\.0\.1 \. tcp \. 30777/.test(ruleset()) !== present) {
-          if (Date.now() > by) throw new Error(`${what}; log:\n${daemon.log}`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      };
+      const served = (present: boolean, what: string) =>
+        until(() => /10\.78\.0\.1 \. tcp \. 30777/.test(ruleset()) === present, 5000, () => `${what}; log:\n${daemon.log}`);
       ns.ip('addr', 'add', '10.78.0.1/24', 'dev', 'ekpt0');
       await served(true, 'a new address did not serve the NodePort');
       ns.ip('addr', 'del', '10.78.0.1/24', 'dev', 'ekpt0');
@@ -239,12 +228,8 @@ describe('switching modes', () => {
       '--healthz-bind-address', '', '--metrics-bind-address', '127.0.0.1:10249',
       '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')], { stdio: 'ignore' });
     try {
-      const deadline = Date.now() + 20_000;
       const probe = "require('http').get('http://127.0.0.1:10249/metrics',r=>{let d='';r.on('data',c=>d+=c);r.on('end',()=>process.stdout.write(/kubeproxy_sync_proxy_rules_last_timestamp_seconds [1-9]/.test(d)?'synced':''))}).on('error',()=>{})";
-      while (ns.tryExec([process.execPath, '-e', probe]).stdout.trim() !== 'synced') {
-        if (Date.now() > deadline) throw new Error(`${mode} never synced`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      await until(() => ns.tryExec([process.execPath, '-e', probe]).stdout.trim() === 'synced', 20_000, () => `${mode} never synced`, 200);
     } finally {
       daemon.kill('SIGTERM');
       await new Promise((r) => daemon.once('exit', r));
@@ -286,20 +271,14 @@ describe('/healthz follows the Node: a node the cluster autoscaler is removing i
       const script = `require('http').get('http://127.0.0.1:10256${path}',r=>{let d='';r.on('data',c=>d+=c);r.on('end',()=>process.stdout.write(JSON.stringify({code:r.statusCode,body:d})))}).on('error',()=>process.stdout.write('{"code":0,"body":""}'))`;
       return JSON.parse(ns.exec([process.execPath, '-e', script])) as { code: number; body: string };
     };
-    const until = async (what: string, ok: () => boolean) => {
-      const deadline = Date.now() + 20_000;
-      while (!ok()) {
-        if (Date.now() > deadline) throw new Error(`${what}: /healthz ${JSON.stringify(get('/healthz'))}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    };
+    const healthzUntil = (what: string, ok: () => boolean) => until(ok, 20_000, () => `${what}: /healthz ${JSON.stringify(get('/healthz'))}`, 200);
     try {
-      await until('synced', () => get('/livez').code === 200);
+      await healthzUntil('synced', () => get('/livez').code === 200);
       const h = get('/healthz');
       expect(h.code).toBe(503);
       expect(JSON.parse(h.body)).toMatchObject({ nodeEligible: false });
       writeFileSync(join(dir, 'node.json'), node([]));
-      await until('eligible again', () => get('/healthz').code === 200);
+      await healthzUntil('eligible again', () => get('/healthz').code === 200);
       expect(JSON.parse(get('/healthz').body)).toMatchObject({ nodeEligible: true });
     } finally {
       await daemon.stop();
@@ -332,10 +311,7 @@ describe('conntrack settings in a netfilter mode, as kube-proxy applies them', (
     const daemon = daemonIn(ns, dir, ['--config', join(dir, 'config.yaml'), '--hostname-override', 'n1', '--healthz-bind-address', '127.0.0.1:10256', '--metrics-bind-address', '']);
     try {
       const deadline = Date.now() + 20_000;
-      while (!ns.exec(['nft', 'list', 'tables']).includes('ekp-proxy')) {
-        if (Date.now() > deadline) throw new Error(`never synced; log:\n${daemon.log}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      await until(() => ns.exec(['nft', 'list', 'tables']).includes('ekp-proxy'), 20_000, () => `never synced; log:\n${daemon.log}`, 200);
       expect(names.map((n) => sysctl(n, true))).toEqual(['7200', '1800', '1', '45']);
       // Raising it needs no capability (1000: whatever a runner's floor is).
       expect(readFileSync(`/proc/${daemon.pid}/oom_score_adj`, 'utf8').trim()).toBe('1000');
