@@ -14,63 +14,11 @@
 #include <vector>
 
 #include "errors.h"
+#include "nl_socket.h"
 
 namespace ekp {
 
 namespace {
-
-// One rtnetlink socket per call, in the calling thread's network namespace.
-class RtSocket {
- public:
-  explicit RtSocket(Napi::Env env) : env_(env) {
-    fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd_ < 0) ThrowErrno(env, errno, "socket", "rtnetlink");
-  }
-  ~RtSocket() { close(fd_); }
-  RtSocket(const RtSocket&) = delete;
-  RtSocket& operator=(const RtSocket&) = delete;
-
-  void Send(const nlmsghdr* msg) {
-    sockaddr_nl kernel = {};
-    kernel.nl_family = AF_NETLINK;
-    if (sendto(fd_, msg, msg->nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) < 0) {
-      ThrowErrno(env_, errno, "sendto", "rtnetlink");
-    }
-  }
-
-  // Calls fn for each message of a dump's answer until NLMSG_DONE. Returns 0, or the errno an
-  // NLMSG_ERROR carried.
-  template <typename Fn>
-  int Receive(Fn fn) {
-    std::vector<char> buf(64 * 1024);
-    for (;;) {
-      ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        ThrowErrno(env_, errno, "recv", "rtnetlink");
-      }
-      int len = static_cast<int>(n);
-      for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
-        // The table changed during the dump: what came may be inconsistent; the caller asks again.
-        if (nh->nlmsg_flags & NLM_F_DUMP_INTR) interrupted_ = true;
-        if (nh->nlmsg_type == NLMSG_DONE) return 0;
-        if (nh->nlmsg_type == NLMSG_ERROR) {
-          if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return EPROTO;
-          auto* e = static_cast<nlmsgerr*>(NLMSG_DATA(nh));
-          return -e->error;
-        }
-        fn(nh);
-      }
-    }
-  }
-
-  bool interrupted() const { return interrupted_; }
-
- private:
-  Napi::Env env_;
-  int fd_;
-  bool interrupted_ = false;
-};
 
 // Dumps `request` (RTM_GETADDR, RTM_GETROUTE) for both families and gathers what `parse` makes of
 // each `answer` message whose header is a Header; an empty value skips it. A dump the kernel says
@@ -78,7 +26,7 @@ class RtSocket {
 template <typename Header, typename Parse>
 Napi::Value Dump(Napi::Env env, uint16_t request, uint16_t answer, const char* what, Parse parse) {
   for (int attempt = 0;; attempt++) {
-    RtSocket sock(env);
+    NetlinkSocket sock(env, NETLINK_ROUTE, "rtnetlink");
     struct {
       nlmsghdr nh;
       Header h;  // zeroed: family AF_UNSPEC, every field a wildcard

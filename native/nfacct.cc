@@ -3,17 +3,15 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_acct.h>
 #include <linux/netlink.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <endian.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "errors.h"
+#include "nl_socket.h"
 
 namespace ekp {
 
@@ -27,8 +25,6 @@ int Request(Napi::Env env, uint16_t msgType, uint16_t flags, const std::string& 
     Napi::TypeError::New(env, "nfacct name must be 1-31 characters").ThrowAsJavaScriptException();
     return EINVAL;
   }
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-  if (fd < 0) ThrowErrno(env, errno, "socket", "nfnetlink");
   struct {
     nlmsghdr nh;
     nfgenmsg nfg;
@@ -40,37 +36,14 @@ int Request(Napi::Env env, uint16_t msgType, uint16_t flags, const std::string& 
   std::memcpy(reinterpret_cast<char*>(attr) + NLA_HDRLEN, name.c_str(), name.size() + 1);
   req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(nfgenmsg) + NLA_ALIGN(attr->nla_len));
   req.nh.nlmsg_type = static_cast<uint16_t>((NFNL_SUBSYS_ACCT << 8) | msgType);
+  // The acknowledgement ends every answer, for a request that gets nothing else too.
   req.nh.nlmsg_flags = static_cast<uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags);
   req.nh.nlmsg_seq = 1;
   req.nfg.nfgen_family = AF_UNSPEC;
   req.nfg.version = NFNETLINK_V0;
-  sockaddr_nl kernel = {};
-  kernel.nl_family = AF_NETLINK;
-  if (sendto(fd, &req, req.nh.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) < 0) {
-    int err = errno;
-    close(fd);
-    ThrowErrno(env, err, "sendto", "nfnetlink");
-  }
-  std::vector<char> buf(16 * 1024);
-  for (;;) {
-    ssize_t n = recv(fd, buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      close(fd);
-      ThrowErrno(env, err, "recv", "nfnetlink");
-    }
-    int len = static_cast<int>(n);
-    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
-      if (nh->nlmsg_type == NLMSG_ERROR) {
-        // The acknowledgement (error 0) ends every request.
-        int err = nh->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr)) ? EPROTO : -static_cast<nlmsgerr*>(NLMSG_DATA(nh))->error;
-        close(fd);
-        return err;
-      }
-      fn(nh);
-    }
-  }
+  NetlinkSocket sock(env, NETLINK_NETFILTER, "nfnetlink");
+  sock.Send(&req.nh);
+  return sock.Receive(fn);
 }
 
 // nfacctEnsure(name): creates the counter unless it exists; an existing one keeps its count.
