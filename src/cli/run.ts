@@ -6,7 +6,7 @@ import { cleanupAll, cleanupOtherModes, createDataplane, type Dataplane, type Da
 import { nodeContextFromNode, parseNode, type DesiredState, type NodeContext } from '../model/index.js';
 import { LinkWatch } from '../native/index.js';
 import {
-  Collected, createLogger, HealthCheckServers, healthRoutes, HealthState, listen, nodeEligible, proxyMetrics, setNoLocalEndpoints, syncObserver, type HealthCheckService, type Logger,
+  Collected, CollectedHistogram, createLogger, HealthCheckServers, healthRoutes, HealthState, listen, nodeEligible, proxyMetrics, setNoLocalEndpoints, syncObserver, type HealthCheckService, type Logger,
 } from '../observe/index.js';
 import { checkMode, decideMode, probeFeatures, realProbeEnv, type ProxyMode } from '../probe/index.js';
 import type { Source } from '../sources/types.js';
@@ -123,7 +123,12 @@ export async function runDaemon(argv: string[]): Promise<number> {
     return kernel;
   };
   for (const [name, m] of Object.entries(dataplane.kernelMetrics?.() ?? {})) {
-    metrics.registry.register(new Collected(name, m.help, m.type, () => kernelNow()[name]?.samples ?? []));
+    metrics.registry.register(m.type === 'histogram'
+      ? new CollectedHistogram(name, m.help, m.buckets, () => {
+        const now = kernelNow()[name];
+        return now?.type === 'histogram' ? now.samples : [];
+      })
+      : new Collected(name, m.help, m.type, () => kernelNow()[name]?.samples ?? []));
   }
   const health = new HealthState(2 * cfg.syncPeriodMs);
   const healthChecks = new HealthCheckServers(() => health.healthy(), '0.0.0.0', (port, e) => log.warn('cannot serve healthCheckNodePort', { port, error: e.message }));

@@ -1,4 +1,4 @@
-import type { Logger } from '../observe/index.js';
+import type { HistogramSample, Logger } from '../observe/index.js';
 import type { ProxyConfig } from '../config/index.js';
 import type { ProxyMode } from '../probe/index.js';
 import type { StateConsumer } from '../tracker/index.js';
@@ -8,6 +8,12 @@ export interface KernelSample {
   labels: Record<string, string>;
   value: number;
 }
+
+/** A metric a dataplane keeps or reads from the kernel, as it is at scrape time. */
+export type KernelMetric =
+  | { help: string; type: 'counter' | 'gauge'; samples: KernelSample[] }
+  /** `buckets`: the upper bounds; each sample's `value` is its number of observations. */
+  | { help: string; type: 'histogram'; buckets: readonly number[]; samples: HistogramSample[] };
 
 /**
  * One datapath mode. Every mode takes the same desired state (apply) and must
@@ -24,7 +30,7 @@ export interface Dataplane extends StateConsumer {
   /** Stops managing the kernel and leaves the datapath serving (SIGTERM). */
   close(): Promise<void>;
   /** Kernel-side counters for /metrics: per-service packets, drops by reason, conntrack entries. */
-  kernelMetrics?(): Record<string, { help: string; type: 'counter' | 'gauge'; samples: KernelSample[] }>;
+  kernelMetrics?(): Record<string, KernelMetric>;
 }
 
 export interface DataplaneContext {

@@ -1,15 +1,11 @@
-// Stale UDP conntrack entries (netfilter modes: conntrack -R here; ebpf: ebpf/udp-sweep.ts). UDP has no
-// connection to end: an entry NATed to an endpoint that is gone keeps sending a client's
-// datagrams to it until the entry times out (for as long as the client keeps talking), and an
-// entry made while a Service had no endpoint, or before it existed, keeps bypassing the DNAT.
-// After each sync that reached the kernel, the entries it made stale are deleted, as kube-proxy's
-// conntrack cleanup does. TCP entries stay: established connections keep their backend.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// Stale UDP conntrack entries, by what each sync changed (netfilter modes: udp-cleaner.ts; ebpf:
+// ebpf/udp-sweep.ts). UDP has no connection to end: an entry NATed to an endpoint that is gone
+// keeps sending a client's datagrams to it until the entry times out (for as long as the client
+// keeps talking), and an entry made while a Service had no endpoint, or before it existed, keeps
+// bypassing the DNAT. After each sync that reached the kernel, the entries it made stale are
+// deleted, as kube-proxy's conntrack cleanup before v1.32 did (what it cannot see, the netfilter
+// modes' reconciler finds: udp-reconcile.ts). TCP entries stay: established connections keep their backend.
 import type { DesiredService, IPFamily } from '../model/index.js';
-import type { Logger } from '../observe/index.js';
-import type { CommandResult, Runner } from './run.js';
 
 /** What a UDP service port has in the kernel: where clients send, and where it sends them. */
 export interface UdpFlows {
@@ -49,7 +45,8 @@ export interface StaleUdpFlow {
  *   and NodePort), since those were made without DNAT.
  * Unlike kube-proxy, every one names the frontend's port too, so the other ports of a VIP keep
  * their flows. `before` null (this process has not synced yet) makes nothing stale: what the
- * kernel held is not known, and a restart must not cut live flows.
+ * kernel held is not known, and a restart must not cut live flows (the netfilter modes' first
+ * sync reads their conntrack table instead: udp-reconcile.ts).
  * Every mode deletes these from its own conntrack: netfilter's (staleUdpLines), ebpf's maps.
  */
 export function staleUdpFlows(before: ReadonlyMap<string, UdpFlows> | null, after: ReadonlyMap<string, UdpFlows>, keys: Iterable<string>): StaleUdpFlow[] {
@@ -81,13 +78,14 @@ export function staleUdpLines(before: ReadonlyMap<string, UdpFlows> | null, afte
   return [...new Set(staleUdpFlows(before, after, keys).map(conntrackLine))];
 }
 
-const conntrackLine = ({ family, frontend: [addr, port], replySrc, replySrcPort }: StaleUdpFlow): string =>
+/** The `conntrack -D` arguments (a `-R` line) deleting one stale flow's entries. */
+export const conntrackLine = ({ family, frontend: [addr, port], replySrc, replySrcPort }: StaleUdpFlow): string =>
   ['-D', '-p', 'udp', ...(family === 6 ? ['-f', 'ipv6'] : []), '--orig-dst', addr, '--orig-port-dst', String(port),
     ...(replySrc ? ['--reply-src', replySrc] : []), ...(replySrcPort ? ['--reply-port-src', String(replySrcPort)] : [])].join(' ');
 
 /**
  * The UDP service ports as the kernel has them, sync after sync: what each sync made stale.
- * Shared by the netfilter modes (UdpConntrackCleaner) and ebpf, which differ only in how they delete.
+ * Shared by the netfilter modes (udp-cleaner.ts) and ebpf, which differ only in how they delete.
  */
 export class UdpFlowHistory {
   private last: Map<string, UdpFlows> | null = null;
@@ -109,56 +107,5 @@ export class UdpFlowHistory {
       }
     }
     return stale;
-  }
-}
-
-/** Remembers the UDP service ports last synced and deletes the entries each sync makes stale. */
-export class UdpConntrackCleaner {
-  private readonly history = new UdpFlowHistory();
-  private batch = true;
-  private warned = false;
-
-  constructor(private readonly run: Runner, private readonly log: Logger) {}
-
-  /**
-   * Call after `services` reached the kernel; `changed` is what the sync wrote ('all': every
-   * service port). Returns the deletion lines it ran. Failures are logged, never thrown: the
-   * rules are in place, and the entries time out on their own.
-   */
-  async synced(services: Iterable<DesiredService>, changed: ReadonlySet<string> | 'all'): Promise<string[]> {
-    const lines = [...new Set(this.history.synced(services, changed).map(conntrackLine))];
-    if (lines.length) {
-      await this.delete(lines).catch((e: Error) => this.warn({ status: null, stdout: '', stderr: e.message }, 'conntrack'));
-    }
-    return lines;
-  }
-
-  private async delete(lines: string[]): Promise<void> {
-    if (this.batch) {
-      // One process for all of them (conntrack-tools 1.4.7+). From a file: `-R -` opens
-      // /dev/stdin, which fails on the socket Node gives a child as its stdin.
-      const dir = mkdtempSync(join(tmpdir(), 'ekp-conntrack-'));
-      const file = join(dir, 'delete');
-      try {
-        writeFileSync(file, `${lines.join('\n')}\n`);
-        const r = await this.run(['conntrack', '-R', file]);
-        if (r.status === 0) return;
-        if (!/invalid option|unknown option|unrecognized option/i.test(r.stderr)) return this.warn(r, `conntrack -R (${lines.length} deletions)`);
-        this.batch = false;
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    }
-    for (const line of lines) {
-      const r = await this.run(['conntrack', ...line.split(' ')]);
-      // Exit 1 with "0 flow entries have been deleted" is the common case, not an error.
-      if (r.status !== 0 && !(r.status === 1 && /0 flow entries/.test(r.stderr))) return this.warn(r, `conntrack ${line}`);
-    }
-  }
-
-  private warn(r: CommandResult, command: string): void {
-    if (this.warned && r.status === null) return;
-    this.warned = true;
-    this.log.warn('UDP conntrack cleanup failed', { command, status: r.status, error: r.stderr.trim().slice(0, 500) });
   }
 }

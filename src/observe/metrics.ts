@@ -71,6 +71,28 @@ export class Collected implements Metric {
   }
 }
 
+/**
+ * One series of a histogram: the cumulative count of observations at or below each bucket's
+ * bound (`_bucket{le}`), their sum, and `value`, their number (`_count`).
+ */
+export interface HistogramSample {
+  labels: Labels;
+  value: number;
+  counts: readonly number[];
+  sum: number;
+}
+
+function histogramLines(name: string, buckets: readonly number[], series: Iterable<HistogramSample>): string[] {
+  const out: string[] = [];
+  for (const s of series) {
+    buckets.forEach((b, i) => out.push(`${name}_bucket${labelText({ ...s.labels, le: String(b) })} ${s.counts[i] ?? 0}`));
+    out.push(`${name}_bucket${labelText({ ...s.labels, le: '+Inf' })} ${s.value}`);
+    out.push(`${name}_sum${labelText(s.labels)} ${s.sum}`);
+    out.push(`${name}_count${labelText(s.labels)} ${s.value}`);
+  }
+  return out;
+}
+
 export class Histogram implements Metric {
   readonly type = 'histogram' as const;
   private series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
@@ -88,15 +110,26 @@ export class Histogram implements Metric {
   count(labels: Labels = {}): number {
     return this.series.get(keyOf(labels))?.count ?? 0;
   }
+  /** Every series as it is now (copies), for a metric read at scrape time elsewhere. */
+  samples(): HistogramSample[] {
+    return [...this.series.values()].map((s) => ({ labels: { ...s.labels }, value: s.count, counts: [...s.counts], sum: s.sum }));
+  }
   render(): string[] {
-    const out: string[] = [];
-    for (const s of this.series.values()) {
-      this.buckets.forEach((b, i) => out.push(`${this.name}_bucket${labelText({ ...s.labels, le: String(b) })} ${s.counts[i]}`));
-      out.push(`${this.name}_bucket${labelText({ ...s.labels, le: '+Inf' })} ${s.count}`);
-      out.push(`${this.name}_sum${labelText(s.labels)} ${s.sum}`);
-      out.push(`${this.name}_count${labelText(s.labels)} ${s.count}`);
-    }
-    return out;
+    return histogramLines(this.name, this.buckets, this.samples());
+  }
+}
+
+/** A histogram read at scrape time (a dataplane's): its series come from `collect`. */
+export class CollectedHistogram implements Metric {
+  readonly type = 'histogram' as const;
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: readonly number[],
+    private readonly collect: () => HistogramSample[],
+  ) {}
+  render(): string[] {
+    return histogramLines(this.name, this.buckets, this.collect());
   }
 }
 

@@ -228,8 +228,11 @@ describe('switching modes', () => {
       '--healthz-bind-address', '', '--metrics-bind-address', '127.0.0.1:10249',
       '--bpf-pin-dir', join(dir, 'no-pins'), '--cgroup-root', join(dir, 'no-cgroup')], { stdio: 'ignore' });
     try {
-      const probe = "require('http').get('http://127.0.0.1:10249/metrics',r=>{let d='';r.on('data',c=>d+=c);r.on('end',()=>process.stdout.write(/kubeproxy_sync_proxy_rules_last_timestamp_seconds [1-9]/.test(d)?'synced':''))}).on('error',()=>{})";
-      await until(() => ns.tryExec([process.execPath, '-e', probe]).stdout.trim() === 'synced', 20_000, () => `${mode} never synced`, 200);
+      // Synced, and with the conntrack reconciler's histogram (a dataplane's own, registered by run.ts).
+      const probe = "require('http').get('http://127.0.0.1:10249/metrics',r=>{let d='';r.on('data',c=>d+=c);r.on('end',()=>process.stdout.write(/kubeproxy_sync_proxy_rules_last_timestamp_seconds [1-9]/.test(d)?'synced'+(/# TYPE kubeproxy_conntrack_reconciler_sync_duration_seconds histogram/.test(d)?' reconciler':''):''))}).on('error',()=>{})";
+      let seen = '';
+      await until(() => (seen = ns.tryExec([process.execPath, '-e', probe]).stdout.trim()).startsWith('synced'), 20_000, () => `${mode} never synced`, 200);
+      expect(seen).toBe('synced reconciler');
     } finally {
       daemon.kill('SIGTERM');
       await new Promise((r) => daemon.once('exit', r));

@@ -3,11 +3,11 @@
 // missing jumps from the built-in chains) and rewrite every chain of ours; partial syncs rewrite the
 // shared chains and only the changed services' own chains (KEP-3453), deleting the ones they no
 // longer use. Established connections keep their backend through conntrack; UDP entries a sync
-// made stale are deleted (udp-conntrack.ts).
+// made stale are deleted, and the tracker's full syncs reconcile the table (udp-cleaner.ts).
 import { everyPort, FullSyncSchedule } from '../full-sync.js';
 import type { DesiredService, IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
-import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
+import type { Dataplane, DataplaneContext, KernelMetric, KernelSample } from '../types.js';
 import { binaries, chainExists, commandRunner, detectBackend, restore, save, type Backend, type CommandRunner } from './exec.js';
 import { KUBE_NFACCT_PROBE, KUBE_PROXY_CANARY } from './names.js';
 import {
@@ -16,7 +16,7 @@ import {
 } from './rules.js';
 import { COUNTERS, kernelNfacct, type CounterKind, type Nfacct } from './nfacct.js';
 import { cleanupRestore, missingJumps, parseSave, staleChains } from './save.js';
-import { UdpConntrackCleaner } from '../udp-conntrack.js';
+import { UdpConntrackCleaner } from '../udp-cleaner.js';
 
 export { renderRestore, serviceRules, markOf, type ServiceRules } from './rules.js';
 export type { Backend, CommandRunner } from './exec.js';
@@ -207,7 +207,7 @@ export class IptablesDataplane implements Dataplane {
       // A sync that wrote nothing (a periodic one with no difference) keeps the last one's figure.
       if (wrote) this.lastRules = lastRules;
       this.fullSyncs.committed(full);
-      await this.udp.synced(update.state.services.values(), full ? 'all' : changed);
+      await this.udp.synced(update.state.services.values(), full ? 'all' : changed, { reconcile: full || update.changed === 'all' });
       this.counters.syncs++;
       if (!full) this.counters.partial++;
     } catch (e) {
@@ -344,7 +344,7 @@ export class IptablesDataplane implements Dataplane {
     // The rules stay and keep serving; the next instance's first full sync adopts them.
   }
 
-  kernelMetrics(): Record<string, { help: string; type: 'counter' | 'gauge'; samples: KernelSample[] }> {
+  kernelMetrics(): Record<string, KernelMetric> {
     const perTable = (table: 'filter' | 'nat'): number => {
       let n = 0;
       for (const f of [4, 6] as const) {
@@ -357,6 +357,7 @@ export class IptablesDataplane implements Dataplane {
       return n;
     };
     return {
+      ...this.udp.kernelMetrics(),
       kubeproxy_sync_proxy_rules_iptables_total: {
         help: 'Service rules the iptables proxier wrote, by table', type: 'gauge',
         samples: (['filter', 'nat'] as const).map((t) => ({ labels: { table: t }, value: perTable(t) })),

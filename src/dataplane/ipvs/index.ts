@@ -13,15 +13,16 @@
 // Every sync reads the kernel (`ipvsadm -Sn`, `ipset save`, the device's addresses) and writes
 // only the difference: `ipset -exist restore`, `ipvsadm --restore` and `ip -batch` on stdin;
 // the rules are rewritten with `iptables-restore --noflush` when they change and on full syncs.
-// Then the UDP conntrack entries the sync made stale are deleted (udp-conntrack.ts).
+// Then the UDP conntrack entries the sync made stale are deleted, and on the tracker's full syncs
+// the table is reconciled (udp-cleaner.ts).
 // Nothing is flushed at start or removed at stop, so a restarted proxy adopts what is there and
 // established connections never notice; --cleanup removes all of it.
 import { existsSync, realpathSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
-import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
-import { UdpConntrackCleaner } from '../udp-conntrack.js';
+import type { Dataplane, DataplaneContext, KernelMetric } from '../types.js';
+import { UdpConntrackCleaner } from '../udp-cleaner.js';
 import { mustRun, runCommand, type Runner } from './exec.js';
 import { diffIpsets, parseIpsetSave, type KernelSet } from './ipset.js';
 import { deleteAll, diffIpvs, parseIpvsConnections, parseIpvsSave, type KernelVirtualServer } from './ipvsadm.js';
@@ -175,9 +176,10 @@ class IpvsDataplane implements Dataplane {
     await this.queue.catch(() => {});
   }
 
-  kernelMetrics(): Record<string, { help: string; type: 'counter' | 'gauge'; samples: KernelSample[] }> {
+  kernelMetrics(): Record<string, KernelMetric> {
     const s = this.stats;
     return {
+      ...this.udp.kernelMetrics(),
       ekp_ipvs_virtual_servers: { help: 'IPVS virtual servers programmed (one per frontend address:port)', type: 'gauge', samples: [{ labels: {}, value: s.virtualServers }] },
       ekp_ipvs_real_servers: {
         help: 'IPVS real servers, by state (draining: removed endpoints at weight 0 until their connections end)',
@@ -248,8 +250,9 @@ class IpvsDataplane implements Dataplane {
       sets.after.length ? mustRun(run, ['ipset', '-exist', 'restore'], `${sets.after.join('\n')}\n`) : null,
     ]);
 
-    // Every sync reconciles the whole plan, so every service port is compared.
-    await this.udp.synced(update.state.services.values(), 'all');
+    // Every sync reconciles the whole plan, so every service port is compared; the conntrack
+    // table is read on full syncs (not the drain checks).
+    await this.udp.synced(update.state.services.values(), 'all', { reconcile: full });
 
     let reals = 0;
     for (const vs of plan.virtualServers.values()) reals += vs.reals.length;

@@ -1,12 +1,12 @@
 // nftables mode: tables `ip ekp-proxy` and `ip6 ekp-proxy` of our own, one atomic `nft -f -`
 // transaction per sync, partial between full syncs (after a failure, and hourly). See ruleset.ts for the design. UDP conntrack
-// entries a sync made stale are deleted after it (udp-conntrack.ts).
+// entries a sync made stale are deleted after it, and the tracker's full syncs reconcile the table (udp-cleaner.ts).
 import type { IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import { everyPort, FullSyncSchedule } from '../full-sync.js';
 import { prefixedRunner, type Runner } from '../run.js';
-import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
-import { UdpConntrackCleaner } from '../udp-conntrack.js';
+import type { Dataplane, DataplaneContext, KernelMetric } from '../types.js';
+import { UdpConntrackCleaner } from '../udp-cleaner.js';
 import { Nft } from './nft.js';
 import { RulesetState } from './ruleset.js';
 
@@ -85,7 +85,7 @@ export class NftablesDataplane implements Dataplane {
     tx.commit();
     this.fullSyncs.committed(full);
     if (full) this.written = await this.nft.ourTables();
-    await this.udp.synced(update.state.services.values(), full ? 'all' : update.changed);
+    await this.udp.synced(update.state.services.values(), full ? 'all' : update.changed, { reconcile: full || update.changed === 'all' });
     if (full) this.syncs.full++;
     else this.syncs.partial++;
     this.ctx.log.debug('nftables transaction applied', { full, ms: Math.round(performance.now() - t0), bytes: tx.text.length, ...tx.stats });
@@ -95,8 +95,9 @@ export class NftablesDataplane implements Dataplane {
     // The tables stay: the kernel keeps serving until the next instance rewrites them.
   }
 
-  kernelMetrics(): Record<string, { help: string; type: 'counter' | 'gauge'; samples: KernelSample[] }> {
+  kernelMetrics(): Record<string, KernelMetric> {
     return {
+      ...this.udp.kernelMetrics(),
       kubeproxy_sync_proxy_rules_nftables_sync_failures_total: {
         help: 'nftables syncs that failed', type: 'counter', samples: [{ labels: {}, value: this.syncs.failures }],
       },

@@ -1,9 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Runner } from '../../../src/dataplane/run.js';
-import { staleUdpFlows, staleUdpLines, udpFlows, UdpConntrackCleaner, UdpFlowHistory, type UdpFlows } from '../../../src/dataplane/udp-conntrack.js';
+import { staleUdpFlows, staleUdpLines, udpFlows, UdpFlowHistory, type UdpFlows } from '../../../src/dataplane/udp-conntrack.js';
 import { buildDesiredState, type DesiredService } from '../../../src/model/index.js';
-import { memoryLogger } from '../../../src/observe/index.js';
 import { ep, NODE, slice, svc } from '../model/fixtures.js';
 
 const UDP_PORTS = { ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }] };
@@ -105,49 +102,5 @@ describe('stale UDP flows as data (what ebpf deletes from its maps)', () => {
     expect(h.synced(dns(['10.244.1.1']), new Set())).toEqual([]);
     expect(h.synced(dns(['10.244.1.1']), new Set([KEY]))).toEqual([{ family: 4, frontend: ['10.96.0.10', 53], replySrc: '10.244.1.2', replySrcPort: 5353 }]);
     expect(h.synced(dns(['10.244.1.1']), 'all')).toEqual([]);
-  });
-});
-
-describe('UdpConntrackCleaner', () => {
-  function recorder(respond: (argv: string[]) => { status: number | null; stderr: string }) {
-    const calls: { argv: string[]; file?: string }[] = [];
-    const run: Runner = async (argv) => {
-      calls.push({ argv, ...(argv[1] === '-R' ? { file: readFileSync(argv[2]!, 'utf8') } : {}) });
-      return { stdout: '', ...respond(argv) };
-    };
-    return { calls, run };
-  }
-
-  it('deletes in one conntrack -R per sync, and remembers what it synced', async () => {
-    const { calls, run } = recorder(() => ({ status: 0, stderr: '' }));
-    const c = new UdpConntrackCleaner(run, memoryLogger());
-    expect(await c.synced(dns(['10.244.1.1', '10.244.1.2']), 'all')).toEqual([]);
-    await c.synced(dns(['10.244.1.1']), new Set([KEY]));
-    expect(calls).toEqual([{ argv: ['conntrack', '-R', expect.stringMatching(/ekp-conntrack-/)], file: '-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2 --reply-port-src 5353\n' }]);
-    // A partial sync that did not write this port looks at nothing.
-    expect(await c.synced(dns([]), new Set(['default/other:x']))).toEqual([]);
-    // A full one does.
-    expect(await c.synced(dns([]), 'all')).toEqual(['-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.1 --reply-port-src 5353']);
-  });
-
-  it('falls back to one conntrack -D per line where -R is unknown, and only logs failures', async () => {
-    const { calls, run } = recorder((argv) => (argv[1] === '-R'
-      ? { status: 2, stderr: "conntrack v1.4.6 (conntrack-tools): invalid option -- 'R'" }
-      : { status: 1, stderr: 'conntrack v1.4.6 (conntrack-tools): 0 flow entries have been deleted.' }));
-    const log = memoryLogger();
-    const c = new UdpConntrackCleaner(run, log);
-    await c.synced(dns(['10.244.1.1', '10.244.1.2']), 'all');
-    await c.synced([], 'all');
-    expect(calls.map((x) => (x.argv[1] === '-R' ? 'conntrack -R FILE' : x.argv.join(' ')))).toEqual([
-      'conntrack -R FILE',
-      'conntrack -D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.1 --reply-port-src 5353',
-      'conntrack -D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.2 --reply-port-src 5353',
-    ]);
-    expect(log.lines.filter((l) => l.level === 'warn')).toEqual([]);
-
-    const broken = new UdpConntrackCleaner(async () => ({ status: null, stdout: '', stderr: 'spawn conntrack ENOENT' }), log);
-    await broken.synced(dns(['10.244.1.1']), 'all');
-    await expect(broken.synced([], 'all')).resolves.toHaveLength(1);
-    expect(log.lines.filter((l) => l.msg === 'UDP conntrack cleanup failed')).toHaveLength(1);
   });
 });

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  boundPort, Collected, Counter, Gauge, HealthCheckServers, healthRoutes, HealthState, Histogram, listen, memoryLogger, nodeEligible, proxyMetrics, Registry, setNoLocalEndpoints, syncObserver,
+  boundPort, Collected, CollectedHistogram, Counter, Gauge, HealthCheckServers, healthRoutes, HealthState, Histogram, listen, memoryLogger, nodeEligible, proxyMetrics, Registry, setNoLocalEndpoints, syncObserver,
 } from '../../../src/observe/index.js';
 import { buildDesiredState } from '../../../src/model/index.js';
 import { ep, NODE, slice, svc } from '../model/fixtures.js';
@@ -33,6 +33,38 @@ describe('metrics registry', () => {
       'h_seconds_bucket{le="0.1"} 1', 'h_seconds_bucket{le="1"} 2', 'h_seconds_bucket{le="+Inf"} 3', 'h_seconds_sum 5.55', 'h_seconds_count 3', '',
     ].join('\n'));
     expect(() => r.register(new Counter('x_total', 'again'))).toThrow(/registered twice/);
+  });
+
+  it('a histogram read at scrape time (a dataplane\'s): _bucket{le} per bound and +Inf, _sum, _count, by series', () => {
+    const r = new Registry();
+    const h = new Histogram('src_seconds', 'kept elsewhere', [0.001, 0.002, 0.004]);
+    h.observe(0.0015, { ip_family: 'IPv4' });
+    h.observe(0.5, { ip_family: 'IPv4' });
+    h.observe(0.001, { ip_family: 'IPv6' });
+    let samples = h.samples();
+    r.register(new CollectedHistogram('kubeproxy_conntrack_reconciler_sync_duration_seconds', 'ReconcileConntrackFlowsLatency latency in seconds', [0.001, 0.002, 0.004], () => samples));
+    expect(r.render()).toBe([
+      '# HELP kubeproxy_conntrack_reconciler_sync_duration_seconds ReconcileConntrackFlowsLatency latency in seconds',
+      '# TYPE kubeproxy_conntrack_reconciler_sync_duration_seconds histogram',
+      'kubeproxy_conntrack_reconciler_sync_duration_seconds_bucket{ip_family="IPv4",le="0.001"} 0',
+      'kubeproxy_conntrack_reconciler_sync_duration_seconds_bucket{ip_family="IPv4",le="0.002"} 1',
+      'kubeproxy_conntrack_reconciler_sync_duration_seconds_bucket{ip_family="IPv4",le="0.004"} 1',
+      'kubeproxy_conntrack_reconciler_sync_duration_seconds_bucket{ip_family="IPv4",le="+Inf"} 2',
+      'kubeproxy_conntrack_reconciler_sync_duration_seconds_sum{ip_family="IPv4"} 0.5015',
+      'kubeproxy_conntrack_reconciler_sync_duration_seconds_count{ip_family="IPv4"} 2',
+      'kubeproxy_conntrack_reconciler_sync_duration_seconds_bucket{ip_family="IPv6",le="0.001"} 1',
+      'kubeproxy_conntrack_reconciler_sync_duration_seconds_bucket{ip_family="IPv6",le="0.002"} 1',
+      'kubeproxy_conntrack_reconciler_sync_duration_seconds_bucket{ip_family="IPv6",le="0.004"} 1',
+      'kubeproxy_conntrack_reconciler_sync_duration_seconds_bucket{ip_family="IPv6",le="+Inf"} 1',
+      'kubeproxy_conntrack_reconciler_sync_duration_seconds_sum{ip_family="IPv6"} 0.001',
+      'kubeproxy_conntrack_reconciler_sync_duration_seconds_count{ip_family="IPv6"} 1',
+      '',
+    ].join('\n'));
+    // Copies: what was read is not changed by later observations; no series, just the header.
+    h.observe(1, { ip_family: 'IPv6' });
+    expect(samples[1]!.value).toBe(1);
+    samples = [];
+    expect(r.render()).toBe('# HELP kubeproxy_conntrack_reconciler_sync_duration_seconds ReconcileConntrackFlowsLatency latency in seconds\n# TYPE kubeproxy_conntrack_reconciler_sync_duration_seconds histogram\n');
   });
 
   it('metrics read at scrape time keep their declared type', () => {

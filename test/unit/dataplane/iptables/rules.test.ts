@@ -34,12 +34,18 @@ interface RigOptions {
 function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => number = Date.now, { refuseSysctl = false, nfacct = null, refuseNfacctMatch = false }: RigOptions = {}) {
   const kernels = { 4: new FakeIptables(), 6: new FakeIptables() };
   const restores: { family: 4 | 6; text: string }[] = [];
+  /** conntrack deletions (-R lines, -D arguments); `listings`, the reconciler's -L runs (of an empty table). */
   const conntrack: string[] = [];
+  const listings: string[] = [];
   const sysctls: string[] = [];
   const runner: CommandRunner = async (argv, stdin) => {
     if (argv[0] === 'sysctl') {
       sysctls.push(argv.slice(1).join(' '));
       return refuseSysctl ? { status: 255, stdout: '', stderr: 'sysctl: permission denied on key "net.ipv4.conf.all.route_localnet"' } : { status: 0, stdout: '', stderr: '' };
+    }
+    if (argv[0] === 'conntrack' && argv[1] === '-L') {
+      listings.push(argv.slice(1).join(' '));
+      return { status: 0, stdout: '', stderr: 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.' };
     }
     if (argv[0] === 'conntrack') {
       conntrack.push(...(argv[1] === '-R' ? readFileSync(argv[2]!, 'utf8').split('\n').filter(Boolean) : [argv.slice(1).join(' ')]));
@@ -65,7 +71,7 @@ function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => numb
     }
   };
   const dp = new IptablesDataplane(ctx, { backend, runner, now, nfacct });
-  return { dp, kernels, restores, conntrack, sysctls };
+  return { dp, kernels, restores, conntrack, listings, sysctls };
 }
 
 async function fullSync(state: DesiredState, ctx = context(), rigOpts: RigOptions = {}) {
@@ -623,11 +629,16 @@ describe('UDP conntrack cleanup', () => {
     r.kernels[4].restore = () => {
       throw new Error('boom');
     };
+    expect(r.listings).toEqual(['-L -p udp -f ipv4']); // the first sync of the process reconciles
     await expect(r.dp.apply({ state: desired(next), changed: new Set(['default/dns:dns']) })).rejects.toThrow(/boom/);
     expect(r.conntrack).toEqual([]);
     r.kernels[4].restore = orig;
     await r.dp.apply({ state: desired(next), changed: new Set() });
     expect(r.conntrack).toEqual(['-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.7 --reply-port-src 5353']);
+    // The sync after a failed one is full, and reconciles too; a partial one then does not.
+    expect(r.listings).toEqual(['-L -p udp -f ipv4', '-L -p udp -f ipv4']);
+    await r.dp.apply({ state: desired(o), changed: new Set(['default/dns:dns']) });
+    expect(r.listings).toHaveLength(2);
   });
 });
 

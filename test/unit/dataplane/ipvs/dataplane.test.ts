@@ -19,6 +19,8 @@ class FakeKernel {
   iptables = '*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n';
   /** conntrack deletions, as `conntrack -R FILE` lines. */
   conntrack: string[] = [];
+  /** The UDP conntrack table, as `conntrack -L` lines. */
+  conntrackTable: string[] = [];
   failSet = false;
 
   run = async (argv: string[], input = ''): Promise<CommandResult> => {
@@ -75,9 +77,16 @@ class FakeKernel {
       return ok();
     }
     if (argv[0] === 'ipvsadm' && argv[1] === '--set') return this.failSet ? { status: 2, stdout: '', stderr: 'Operation not permitted' } : ok();
+    if (cmd === 'conntrack -L -p udp -f ipv4') return ok(this.conntrackTable.map((l) => `${l}\n`).join(''));
     if (argv[0] === 'conntrack' && argv[1] === '-R') {
-      this.conntrack.push(...readFileSync(argv[2]!, 'utf8').split('\n').filter(Boolean));
-      return ok();
+      const lines = readFileSync(argv[2]!, 'utf8').split('\n').filter(Boolean);
+      this.conntrack.push(...lines);
+      // The reconciler's lines name the original tuple: conntrack prints each entry it deletes.
+      const tuple = (l: string) => /--orig-src (\S+) --orig-dst (\S+) --orig-port-src (\S+) --orig-port-dst (\S+)/.exec(l)?.slice(1).join(' ');
+      const wanted = new Set(lines.map(tuple).filter(Boolean));
+      const gone = this.conntrackTable.filter((l) => wanted.has(/src=(\S+) dst=(\S+) sport=(\S+) dport=(\S+)/.exec(l)!.slice(1).join(' ')));
+      this.conntrackTable = this.conntrackTable.filter((l) => !gone.includes(l));
+      return ok(gone.map((l) => `${l}\n`).join(''));
     }
     return { status: 127, stdout: '', stderr: `fake kernel: unknown command ${cmd}` };
   };
@@ -185,6 +194,41 @@ describe('ipvs dataplane sync (fake kernel)', () => {
     expect(k.conntrack).toEqual(['-D -p udp --orig-dst 10.96.0.17 --orig-port-dst 53 --reply-src 10.244.1.2 --reply-port-src 5353']);
     const order = k.since(n);
     expect(order.indexOf('ipvsadm --restore')).toBeLessThan(order.findIndex((c) => c.startsWith('conntrack -R')));
+    await dp.close();
+  });
+});
+
+describe('ipvs: the conntrack reconciler (shared with nftables and iptables: udp-cleaner.ts)', () => {
+  const dns = (ips: string[]) => state(
+    [svc({ name: 'dns', spec: { clusterIP: '10.96.0.17', clusterIPs: ['10.96.0.17'], ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }] } })],
+    [slice({ service: 'dns', ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }], endpoints: ips.map(a) })],
+    { ...NODE, nodeAddresses: ['192.168.1.10'] },
+  );
+  const entry = (replySrc: string, sport: number) =>
+    `udp      17 119 src=10.244.9.9 dst=10.96.0.17 sport=${sport} dport=53 src=${replySrc} dst=10.244.9.9 sport=5353 dport=${sport} [ASSURED] mark=0 use=1`;
+
+  it('a restarted proxy: the first sync deletes the entries to an endpoint removed meanwhile, and counts them; partial syncs (the drain checks are ones) do not list', async () => {
+    const k = new FakeKernel();
+    k.conntrackTable = [entry('10.244.1.1', 40000), entry('10.244.1.2', 40001)];
+    const dp = createIpvsDataplaneWith({ config: DEFAULTS, log: memoryLogger(), nodeAddresses: () => ['192.168.1.10'] }, { run: k.run, writeSysctl: () => null });
+    await dp.start();
+    const metrics = dp.kernelMetrics!();
+    expect(metrics.kubeproxy_conntrack_reconciler_sync_duration_seconds?.type).toBe('histogram');
+    expect(metrics.kubeproxy_conntrack_reconciler_deleted_entries_total?.type).toBe('counter');
+
+    await dp.apply({ state: dns(['10.244.1.2']), changed: 'all' });
+    expect(k.conntrackTable).toEqual([entry('10.244.1.2', 40001)]);
+    expect(k.conntrack).toEqual(['-D -p udp --orig-src 10.244.9.9 --orig-dst 10.96.0.17 --orig-port-src 40000 --orig-port-dst 53 --reply-src 10.244.1.1 --reply-port-src 5353']);
+    const order = k.calls.map((c) => c.argv.join(' '));
+    expect(order.indexOf('conntrack -L -p udp -f ipv4')).toBeGreaterThan(order.indexOf('ipvsadm --restore'));
+    expect(dp.kernelMetrics!().kubeproxy_conntrack_reconciler_deleted_entries_total!.samples).toEqual([{ labels: { ip_family: 'IPv4' }, value: 1 }]);
+    expect(dp.kernelMetrics!().kubeproxy_conntrack_reconciler_sync_duration_seconds!.samples.map((s) => [s.labels, s.value])).toEqual([[{ ip_family: 'IPv4' }, 1]]);
+
+    const n = k.calls.length;
+    await dp.apply({ state: dns(['10.244.1.2']), changed: new Set(['default/dns:dns']) });
+    expect(k.since(n).filter((c) => c.startsWith('conntrack'))).toEqual([]);
+    await dp.apply({ state: dns(['10.244.1.2']), changed: 'all' });
+    expect(k.since(n).filter((c) => c.startsWith('conntrack'))).toEqual(['conntrack -L -p udp -f ipv4']);
     await dp.close();
   });
 });
