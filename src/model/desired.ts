@@ -81,6 +81,12 @@ export interface DesiredService extends ServicePort {
 export interface DesiredState {
   /** Keyed by ServicePort.key (see servicePortKey); entries in key order. */
   readonly services: ReadonlyMap<string, DesiredService>;
+  /**
+   * The ranges ClusterIPs are allocated from (ServiceCIDR objects), by family, canonical and
+   * sorted; an address in one that no Service holds is dropped (nftables, ebpf). Absent or
+   * empty: nothing is known, and nothing is dropped.
+   */
+  readonly serviceCIDRs?: Readonly<Record<IPFamily, readonly string[]>>;
 }
 
 export interface Skipped {

@@ -5,4 +5,5 @@
 export { parseService, type ParseServiceOptions, type PortRange } from './validate-service.js';
 export { parseEndpointSlice } from './validate-endpointslice.js';
 export { parseNode } from './validate-node.js';
+export { parseServiceCIDR, serviceCIDRsOf, type ServiceCIDRs } from './validate-servicecidr.js';
 export type { ParseResult, Problem } from './problem.js';

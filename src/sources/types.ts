@@ -2,9 +2,9 @@
 // directory of manifests) and the control plane. Objects stay raw JSON here:
 // validating and interpreting them is the model's job.
 
-export type ObjectKind = 'Service' | 'EndpointSlice' | 'Node';
+export type ObjectKind = 'Service' | 'EndpointSlice' | 'Node' | 'ServiceCIDR';
 
-export const OBJECT_KINDS: readonly ObjectKind[] = ['Service', 'EndpointSlice', 'Node'];
+export const OBJECT_KINDS: readonly ObjectKind[] = ['Service', 'EndpointSlice', 'Node', 'ServiceCIDR'];
 
 /**
  * One object's change, informer-style: previous and current state, null for
@@ -14,7 +14,7 @@ export const OBJECT_KINDS: readonly ObjectKind[] = ['Service', 'EndpointSlice', 
  */
 export interface ObjectChange {
   kind: ObjectKind;
-  /** namespace/name, or name for cluster-scoped objects (Node). */
+  /** namespace/name, or name for cluster-scoped objects (Node, ServiceCIDR). */
   key: string;
   previous: unknown | null;
   current: unknown | null;

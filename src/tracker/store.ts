@@ -46,6 +46,7 @@ export class ObjectStore {
   private services = new Map<string, unknown>();
   private slices = new Map<string, unknown>();
   private slicesByService = new Map<string, Set<string>>();
+  private serviceCIDRObjects = new Map<string, unknown>();
   node: unknown | null = null;
 
   /** nodeName: the Node object this proxy runs on; others are ignored (a manifest directory may hold several). */
@@ -77,7 +78,15 @@ export class ObjectStore {
       case 'Node':
         if (this.nodeName === undefined || c.key === this.nodeName) this.node = c.current;
         return [];
+      case 'ServiceCIDR':
+        if (c.current === null) this.serviceCIDRObjects.delete(c.key);
+        else this.serviceCIDRObjects.set(c.key, c.current);
+        return [];
     }
+  }
+
+  serviceCIDRs(): Iterable<unknown> {
+    return this.serviceCIDRObjects.values();
   }
 
   service(key: string): unknown | undefined {

@@ -1,4 +1,4 @@
-import { buildDesiredState, type DesiredService, type NodeContext, type Problem, type Skipped } from '../model/index.js';
+import { buildDesiredState, serviceCIDRsOf, type DesiredService, type DesiredState, type NodeContext, type Problem, type Skipped } from '../model/index.js';
 import { OBJECT_KINDS, type ObjectChange, type ObjectKind, type SourceSink } from '../sources/types.js';
 import { realClock, type Clock } from './clock.js';
 import { BoundedFrequencyRunner, type RunReason } from './runner.js';
@@ -51,6 +51,9 @@ export class SyncLoop implements SourceSink {
   private unapplied = new Set<string>();
   private readonly skipLogged = new Map<string, string>();
   private started = false;
+  /** The ServiceCIDRs as last computed; null when one changed since. */
+  private serviceCIDRs: DesiredState['serviceCIDRs'] | null = null;
+  private serviceCIDRProblems = '';
 
   constructor(opts: SyncLoopOptions) {
     this.opts = opts;
@@ -72,6 +75,11 @@ export class SyncLoop implements SourceSink {
     const touched = this.store.apply(c);
     if (c.kind === 'Node') {
       // Addresses, zone and podCIDRs shape every service.
+      this.needFull = true;
+    }
+    if (c.kind === 'ServiceCIDR') {
+      // A table-wide rule, not a service's: rare, and written by a full sync.
+      this.serviceCIDRs = null;
       this.needFull = true;
     }
     // A deleted slice's annotation dates from its last update, not from this change: as kube-proxy,
@@ -154,7 +162,7 @@ export class SyncLoop implements SourceSink {
     let error: Error | null = null;
     if (full || changed.size > 0) {
       try {
-        await this.opts.consumer.apply({ state: { services: this.state }, changed: full ? 'all' : changed });
+        await this.opts.consumer.apply({ state: { services: this.state, serviceCIDRs: this.currentServiceCIDRs() }, changed: full ? 'all' : changed });
         this.needFull = false;
         this.unapplied.clear();
         if (full) this.lastFull = start;
@@ -175,6 +183,17 @@ export class SyncLoop implements SourceSink {
     };
     this.opts.observer?.synced?.(report);
     if (error) throw error;
+  }
+
+  private currentServiceCIDRs(): NonNullable<DesiredState['serviceCIDRs']> {
+    if (this.serviceCIDRs) return this.serviceCIDRs;
+    const r = serviceCIDRsOf(this.store.serviceCIDRs());
+    const text = r.problems.map((p) => `${p.object}\n${p.field}: ${p.message}`).join('\n');
+    // Said once, again only when they change.
+    if (text !== this.serviceCIDRProblems) for (const p of r.problems) this.opts.observer?.skipped?.(p.object, `${p.field}: ${p.message}`);
+    this.serviceCIDRProblems = text;
+    this.serviceCIDRs = r.cidrs;
+    return r.cidrs;
   }
 
   /**

@@ -1,4 +1,4 @@
-// An in-process Kubernetes API server for Services, EndpointSlices and Nodes that speaks the
+// An in-process Kubernetes API server for Services, EndpointSlices, Nodes and ServiceCIDRs that speaks the
 // real protocol over a real socket: LIST with label/field selectors and limit/continue,
 // WATCH as a chunked stream of events (newline-delimited JSON, or length-prefixed protobuf
 // frames) from a resourceVersion, 410
@@ -82,6 +82,8 @@ export interface FakeApiServer {
   openConnections(): number;
   /** Delay before every response's headers, ms. */
   setLatency(ms: number): void;
+  /** Whether `kind`'s path is served (default); unserved, it gets 404 NotFound, as from an API server without that API version. */
+  setServed(kind: ObjectKind, served: boolean): void;
   /** The next matching request(s) get `status` with a Status body. */
   failNext(status: number, opts?: FailOptions): void;
   /**
@@ -125,6 +127,7 @@ const ROUTES: Route[] = [
     pattern: /^\/apis\/discovery\.k8s\.io\/v1\/(?:namespaces\/([^/]+)\/)?endpointslices$/,
   },
   { kind: 'Node', listKind: 'NodeList', pattern: /^\/api\/v1\/nodes$/ },
+  { kind: 'ServiceCIDR', listKind: 'ServiceCIDRList', pattern: /^\/apis\/networking\.k8s\.io\/v1\/servicecidrs$/ },
 ];
 
 const REASONS: Record<number, string> = {
@@ -203,6 +206,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
   const tempDirs: string[] = [];
   let goneMode: GoneMode = 'event';
   let latencyMs = 0;
+  const unserved = new Set<ObjectKind>();
 
   function record(r: RequestRecord): void {
     requests.push(r);
@@ -370,7 +374,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
       return;
     }
     rec.encoding = codec.name;
-    if (!route) return fail(res, rec, 404, codec, `the server could not find the requested resource (${url.pathname})`);
+    if (!route || unserved.has(route.kind)) return fail(res, rec, 404, codec, `the server could not find the requested resource (${url.pathname})`);
     if (rec.method !== 'GET') return fail(res, rec, 405, codec, `${rec.method} is not supported by the fake`);
     const injected = takeFailure(rec);
     const raw = injected ? undefined : takeRaw(rec);
@@ -465,6 +469,10 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     openConnections: () => sockets.size,
     setLatency(ms) {
       latencyMs = ms;
+    },
+    setServed(kind, served) {
+      if (served) unserved.delete(kind);
+      else unserved.add(kind);
     },
     failNext(status, opts = {}) {
       failures.push({ ...opts, status, remaining: opts.times ?? 1 });

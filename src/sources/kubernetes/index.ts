@@ -8,7 +8,7 @@ export {
   type ContentType,
   type KubernetesSourceOptions,
 } from './source.js';
-export { ResourceWatcher, type ResourceWatcherHandler, type ResourceWatcherOptions } from './resource-watcher.js';
+export { ABSENT_RELIST_MS, ResourceWatcher, type ResourceWatcherHandler, type ResourceWatcherOptions } from './resource-watcher.js';
 export { createJsonTransport, type JsonTransportOptions } from './json-transport.js';
 export { createProtobufTransport, protobufWire, type ProtobufTransportOptions } from './protobuf-transport.js';
 export { createHttpTransport, type HttpTransportOptions, type Wire, type WatchDecoder, type ListBody } from './http-transport.js';

@@ -12,6 +12,7 @@
 import { sleep } from './clock.js';
 import { objectKey, resourceVersionOf } from './resources.js';
 import {
+  ApiStatusError,
   isGone,
   type Backoff,
   type Clock,
@@ -49,6 +50,9 @@ type Interrupt = { kind: 'gone'; message: string } | { kind: 'error'; message: s
 
 type WatchOutcome = { kind: 'closed' } | { kind: 'closedEarly' } | NonNullable<Interrupt>;
 
+/** How often an optional resource the API server does not serve is looked for again. */
+export const ABSENT_RELIST_MS = 5 * 60_000;
+
 export class ResourceWatcher {
   private readonly opts: ResourceWatcherOptions;
   private readonly cache = new Map<string, unknown>();
@@ -59,6 +63,8 @@ export class ResourceWatcher {
   /** Aborts the request in flight: stop() and in-stream errors both end it. */
   private attempt: AbortController | undefined;
   private interrupt: Interrupt;
+  /** The status that made an optional resource absent, while it is; said once per spell. */
+  private absent: number | null = null;
 
   constructor(opts: ResourceWatcherOptions) {
     this.opts = opts;
@@ -111,8 +117,14 @@ export class ResourceWatcher {
         try {
           await this.relist();
           mustList = false;
+          if (this.absent !== null) this.opts.log('info', `${this.kind} is served now`, { kind: this.kind });
+          this.absent = null;
         } catch (err) {
           if (this.stopped) return;
+          if (this.isAbsent(err)) {
+            await sleep(clock, ABSENT_RELIST_MS, this.stopping.signal);
+            continue;
+          }
           retry = `list failed: ${describe(err)}`;
         }
       }
@@ -142,6 +154,30 @@ export class ResourceWatcher {
       this.notify('problem', () => this.opts.handler.problem(message));
       await sleep(clock, delay, this.stopping.signal);
     }
+  }
+
+  /**
+   * An optional resource the server refuses to list as not there (404: an API version it does
+   * not have) or not ours (403: RBAC from before it existed) is taken as empty: what was
+   * delivered goes, and the first list counts as done.
+   */
+  private isAbsent(err: unknown): boolean {
+    if (!this.opts.resource.optional || !(err instanceof ApiStatusError) || (err.status !== 404 && err.status !== 403)) return false;
+    if (this.absent !== err.status) {
+      this.opts.log(err.status === 404 ? 'info' : 'warn', `${this.kind} is not served to us (${err.status}); taken as none, looked for again every ${ABSENT_RELIST_MS / 60_000} min`, {
+        kind: this.kind,
+        path: this.opts.resource.path,
+        error: err.message,
+      });
+    }
+    this.absent = err.status;
+    this.applyList([]);
+    this.rv = '';
+    if (!this.hasSynced) {
+      this.hasSynced = true;
+      this.notify('synced', () => this.opts.handler.synced());
+    }
+    return true;
   }
 
   private newAttempt(): AbortController {

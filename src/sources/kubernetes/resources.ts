@@ -1,4 +1,4 @@
-// The three collections kube-proxy watches, with the selectors it puts on them so that the
+// The collections kube-proxy watches, with the selectors it puts on them so that the
 // API server, not we, filters out objects that belong to another proxy.
 
 import type { ObjectKind } from '../types.js';
@@ -38,6 +38,14 @@ export function resourcesFor(nodeName: string): Record<ObjectKind, ResourceDescr
       apiVersion: 'v1',
       path: '/api/v1/nodes',
       fieldSelector: `metadata.name=${nodeName}`,
+    },
+    // The ranges ClusterIPs are allocated from (v1 since Kubernetes 1.33, which creates one
+    // named "kubernetes" from --service-cluster-ip-range). Older API servers do not serve it.
+    ServiceCIDR: {
+      kind: 'ServiceCIDR',
+      apiVersion: 'networking.k8s.io/v1',
+      path: '/apis/networking.k8s.io/v1/servicecidrs',
+      optional: true,
     },
   };
 }

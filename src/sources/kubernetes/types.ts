@@ -45,6 +45,12 @@ export interface ResourceDescriptor {
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /**
+   * The API server may not serve it (an API version it does not have, or RBAC that does not
+   * grant it): a 404 or 403 on list then counts as an empty list, so that it never holds the
+   * first sync back, and the list is tried again now and then.
+   */
+  optional?: boolean;
 }
 
 export interface ListRequest {

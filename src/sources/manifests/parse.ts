@@ -1,7 +1,9 @@
 import { parseAllDocuments } from 'yaml';
 import type { ObjectKind } from '../types.js';
 
-const KINDS: Record<string, ObjectKind> = { Service: 'Service', EndpointSlice: 'EndpointSlice', Node: 'Node' };
+const KINDS: Record<string, ObjectKind> = { Service: 'Service', EndpointSlice: 'EndpointSlice', Node: 'Node', ServiceCIDR: 'ServiceCIDR' };
+/** Kinds without a namespace. */
+const CLUSTER_SCOPED: ReadonlySet<ObjectKind> = new Set(['Node', 'ServiceCIDR']);
 
 export interface ManifestObject {
   kind: ObjectKind;
@@ -46,7 +48,7 @@ function collect(doc: unknown, where: string, out: ParsedFile): void {
     out.problems.push(`${where}: ${kind} without metadata.name`);
     return;
   }
-  const namespace = kind === 'Node' ? undefined : typeof meta?.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default';
+  const namespace = CLUSTER_SCOPED.has(kind) ? undefined : typeof meta?.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default';
   // kubectl fills in the namespace on apply; do the same so keys and the model agree.
   const object = namespace === undefined ? obj : { ...obj, metadata: { ...meta, namespace } };
   out.objects.push({ kind, key: namespace === undefined ? name : `${namespace}/${name}`, object });

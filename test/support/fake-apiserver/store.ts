@@ -22,7 +22,10 @@ const API_VERSIONS: Record<ObjectKind, string> = {
   Service: 'v1',
   EndpointSlice: 'discovery.k8s.io/v1',
   Node: 'v1',
+  ServiceCIDR: 'networking.k8s.io/v1',
 };
+
+const CLUSTER_SCOPED: ReadonlySet<ObjectKind> = new Set(['Node', 'ServiceCIDR']);
 
 export function apiVersionOf(kind: ObjectKind): string {
   return API_VERSIONS[kind];
@@ -31,7 +34,7 @@ export function apiVersionOf(kind: ObjectKind): string {
 export function keyOf(kind: ObjectKind, obj: Obj): string {
   const meta = (obj.metadata ?? {}) as { name?: string; namespace?: string };
   if (!meta.name) throw new Error(`${kind} without metadata.name`);
-  return kind === 'Node' ? meta.name : `${meta.namespace ?? 'default'}/${meta.name}`;
+  return CLUSTER_SCOPED.has(kind) ? meta.name : `${meta.namespace ?? 'default'}/${meta.name}`;
 }
 
 function setRV(obj: Obj, rv: number): Obj {
@@ -46,6 +49,7 @@ function emptySnapshot(): Snapshot {
     ['Service', new Map()],
     ['EndpointSlice', new Map()],
     ['Node', new Map()],
+    ['ServiceCIDR', new Map()],
   ]);
 }
 
@@ -77,7 +81,7 @@ export class ObjectStore {
   create(kind: ObjectKind, input: Obj): Obj {
     const obj = structuredClone(input);
     const meta = { ...(obj.metadata as Obj | undefined) } as Obj;
-    if (kind !== 'Node' && !meta.namespace) meta.namespace = 'default';
+    if (!CLUSTER_SCOPED.has(kind) && !meta.namespace) meta.namespace = 'default';
     meta.uid ??= randomUUID();
     meta.creationTimestamp ??= new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     obj.metadata = meta;
@@ -90,7 +94,7 @@ export class ObjectStore {
 
   update(kind: ObjectKind, input: Obj): Obj {
     const obj = structuredClone(input);
-    if (kind !== 'Node') obj.metadata = { namespace: 'default', ...(obj.metadata as Obj) };
+    if (!CLUSTER_SCOPED.has(kind)) obj.metadata = { namespace: 'default', ...(obj.metadata as Obj) };
     const key = keyOf(kind, obj);
     const previous = this.objects(kind).get(key);
     if (!previous) throw new Error(`${kind} ${key} not found`);

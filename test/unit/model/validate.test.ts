@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nodeContextFromNode, parseEndpointSlice, parseNode, parseService, resolveNode, type Problem } from '../../../src/model/index.js';
+import { nodeContextFromNode, parseEndpointSlice, parseNode, parseService, parseServiceCIDR, resolveNode, serviceCIDRsOf, type Problem } from '../../../src/model/index.js';
 import { ep, slice, svc } from './fixtures.js';
 
 const fieldsOf = (problems: readonly Problem[]): string[] => problems.map((p) => p.field);
@@ -452,5 +452,36 @@ describe('parseNode', () => {
     expect(withLocal.nodeAddresses).toEqual(['192.168.1.10', 'fd00::10', '203.0.113.10', '10.0.5.1']);
     expect(resolveNode(withLocal).nodePortAddresses[4]).toEqual(['192.168.1.10', '203.0.113.10', '10.0.5.1']);
     expect(resolveNode({ ...withLocal, nodePortAddresses: ['primary'] }).nodePortAddresses).toEqual({ 4: ['192.168.1.10'], 6: ['fd00::10'] });
+  });
+});
+
+describe('ServiceCIDRs', () => {
+  const sc = (name: string, cidrs: unknown) => ({ metadata: { name }, spec: { cidrs } });
+
+  it('a bad entry is named by object and field and left out; the rest are kept, canonical', () => {
+    const r = parseServiceCIDR(sc('kubernetes', ['10.96.0.1/16', 'nonsense', 7, 'FD00:96::/112']));
+    expect(r).toEqual({
+      ok: true,
+      value: ['10.96.0.0/16', 'fd00:96::/112'],
+      problems: [
+        { object: 'ServiceCIDR kubernetes', field: 'spec.cidrs[1]', message: expect.stringMatching(/must be a CIDR, got "nonsense"/) },
+        { object: 'ServiceCIDR kubernetes', field: 'spec.cidrs[2]', message: 'must be a CIDR, got 7' },
+      ],
+    });
+    expect(parseServiceCIDR({ spec: { cidrs: ['10.96.0.0/16'] } }).ok).toBe(false);
+    expect(fieldsOf(parseServiceCIDR(sc('x', '10.96.0.0/16')).problems)).toEqual(['spec.cidrs']);
+  });
+
+  it('the union of every object by family, sorted, without a range that lies inside another', () => {
+    const r = serviceCIDRsOf([
+      sc('kubernetes', ['10.96.0.0/16', 'fd00:96::/112']),
+      // A cluster moving to a wider range, a duplicate, and a range inside it.
+      sc('wider', ['10.96.0.0/12', '10.96.0.0/16', '10.100.0.0/24']),
+      sc('other', ['192.168.50.0/24', 'fd00:96::/108']),
+      { metadata: {} },
+    ]);
+    expect(r.cidrs).toEqual({ 4: ['10.96.0.0/12', '192.168.50.0/24'], 6: ['fd00:96::/108'] });
+    expect(r.problems).toEqual([{ object: 'ServiceCIDR ?', field: 'metadata.name', message: expect.any(String) }]);
+    expect(serviceCIDRsOf([]).cidrs).toEqual({ 4: [], 6: [] });
   });
 });

@@ -15,6 +15,7 @@ function setup(opts: { failApplies?: number; nodeContext?: () => NodeContext; wa
   const applies: { changed: string[] | 'all'; keys: string[] }[] = [];
   /** The state each apply was handed (the loop's own map, updated in place: copied). */
   const states: Map<string, DesiredService>[] = [];
+  const cidrs: unknown[] = [];
   const reports: SyncReport[] = [];
   const skipped: string[] = [];
   let failures = opts.failApplies ?? 0;
@@ -23,6 +24,7 @@ function setup(opts: { failApplies?: number; nodeContext?: () => NodeContext; wa
       async apply(u: StateUpdate) {
         applies.push({ changed: u.changed === 'all' ? 'all' : [...u.changed].sort(), keys: [...u.state.services.keys()].sort() });
         states.push(new Map(u.state.services));
+        cidrs.push(u.state.serviceCIDRs);
         if (failures-- > 0) throw new Error('kernel said no');
       },
     },
@@ -43,8 +45,9 @@ function setup(opts: { failApplies?: number; nodeContext?: () => NodeContext; wa
     loop.synced('Service');
     loop.synced('EndpointSlice');
     loop.synced('Node');
+    loop.synced('ServiceCIDR');
   };
-  return { loop, applies, states, reports, skipped, change, tick, listAll, clock };
+  return { loop, applies, states, cidrs, reports, skipped, change, tick, listAll, clock };
 }
 
 const web = svc();
@@ -60,6 +63,7 @@ describe('SyncLoop', () => {
     t.change('EndpointSlice', 'default/web-abc', null, webSlice);
     t.loop.synced('Service');
     t.loop.synced('EndpointSlice');
+    t.loop.synced('ServiceCIDR');
     await t.tick();
     expect(t.applies).toEqual([]);
     t.loop.synced('Node');
@@ -181,7 +185,7 @@ describe('SyncLoop', () => {
     loop.changed({ kind: 'EndpointSlice', key: 'default/web-abc', previous: null, current: webSlice });
     loop.changed({ kind: 'Service', key: 'default/np', previous: null, current: np });
     loop.changed({ kind: 'EndpointSlice', key: 'default/np-abc', previous: null, current: npSlice });
-    for (const k of ['Service', 'EndpointSlice', 'Node'] as const) loop.synced(k);
+    for (const k of ['Service', 'EndpointSlice', 'Node', 'ServiceCIDR'] as const) loop.synced(k);
     const tick = async (ms: number) => {
       clock.advance(ms);
       for (let i = 0; i < 10; i++) await Promise.resolve();
@@ -318,5 +322,32 @@ describe('ObjectStore', () => {
     const s = new ObjectStore();
     s.apply({ kind: 'Node', key: 'x', previous: null, current: node('x') });
     expect(s.node).toEqual(node('x'));
+  });
+
+  it('ServiceCIDRs go with every apply; a change to one makes a full sync, and a bad entry is said once', async () => {
+    const t = setup();
+    t.change('Service', 'default/web', null, web);
+    t.change('ServiceCIDR', 'kubernetes', null, { metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.96.0.0/16', 'fd00:96::/112'] } });
+    t.listAll();
+    await t.tick(0);
+    expect(t.cidrs).toEqual([{ 4: ['10.96.0.0/16'], 6: ['fd00:96::/112'] }]);
+    t.change('EndpointSlice', 'default/web-abc', null, webSlice);
+    await t.tick();
+    expect(t.applies[1]!.changed).toEqual(['default/web:http']);
+    expect(t.cidrs[1]).toEqual({ 4: ['10.96.0.0/16'], 6: ['fd00:96::/112'] });
+    const bad = { metadata: { name: 'extra' }, spec: { cidrs: ['10.100.0.0/24', 'bad'] } };
+    t.change('ServiceCIDR', 'extra', null, bad);
+    await t.tick();
+    expect(t.applies[2]!.changed).toBe('all');
+    expect(t.cidrs[2]).toEqual({ 4: ['10.100.0.0/24', '10.96.0.0/16'], 6: ['fd00:96::/112'] });
+    t.change('Service', 'default/api', null, api);
+    await t.tick();
+    expect(t.skipped.filter((s) => s.startsWith('ServiceCIDR'))).toEqual([expect.stringMatching(/^ServiceCIDR extra: spec\.cidrs\[1\]: must be a CIDR/)]);
+    t.change('ServiceCIDR', 'extra', bad, null);
+    t.change('ServiceCIDR', 'kubernetes', { metadata: { name: 'kubernetes' } }, null);
+    await t.tick();
+    expect(t.applies.at(-1)!.changed).toBe('all');
+    expect(t.cidrs.at(-1)).toEqual({ 4: [], 6: [] });
+    await t.loop.stop();
   });
 });

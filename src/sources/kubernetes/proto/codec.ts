@@ -19,7 +19,7 @@ import protobuf from 'protobufjs';
 import { ProtocolError, type WatchEvent, type WatchEventType } from '../types.js';
 import { compilePlan, decodeInto, Malformed, newObject, type TypePlan } from './decoder.js';
 import { OUT_OF_LINE } from './out-of-line.js';
-import { CORE, DISCOVERY, INTSTR, META, RUNTIME, lookupType } from './schema.js';
+import { CORE, DISCOVERY, INTSTR, META, NETWORKING, RUNTIME, lookupType } from './schema.js';
 
 export const PROTOBUF_MEDIA_TYPE = 'application/vnd.kubernetes.protobuf';
 export const PROTOBUF_STREAM_MEDIA_TYPE = 'application/vnd.kubernetes.protobuf;stream=watch';
@@ -36,6 +36,8 @@ const KINDS: Readonly<Record<string, string>> = {
   'v1/NodeList': `${CORE}.NodeList`,
   'discovery.k8s.io/v1/EndpointSlice': `${DISCOVERY}.EndpointSlice`,
   'discovery.k8s.io/v1/EndpointSliceList': `${DISCOVERY}.EndpointSliceList`,
+  'networking.k8s.io/v1/ServiceCIDR': `${NETWORKING}.ServiceCIDR`,
+  'networking.k8s.io/v1/ServiceCIDRList': `${NETWORKING}.ServiceCIDRList`,
   'v1/Status': `${META}.Status`,
 };
 

@@ -12,6 +12,7 @@ const FILES = [
   'k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto',
   'k8s.io/api/core/v1/generated.proto',
   'k8s.io/api/discovery/v1/generated.proto',
+  'k8s.io/api/networking/v1/generated.proto',
 ];
 
 export const META = 'k8s.io.apimachinery.pkg.apis.meta.v1';
@@ -19,6 +20,7 @@ export const RUNTIME = 'k8s.io.apimachinery.pkg.runtime';
 export const INTSTR = 'k8s.io.apimachinery.pkg.util.intstr';
 export const CORE = 'k8s.io.api.core.v1';
 export const DISCOVERY = 'k8s.io.api.discovery.v1';
+export const NETWORKING = 'k8s.io.api.networking.v1';
 
 let root: protobuf.Root | undefined;
 

@@ -160,7 +160,7 @@ describe('a source over protobuf, given bad bytes mid-stream', () => {
     server.create('Service', service('web'));
     source = createKubernetesSource({ kubeconfig: await kubeconfigFor(server), nodeName: 'node-1', clock, backoff: { random: () => 0.5 }, watchTimeoutSeconds: () => 300 });
     await source.start(sink);
-    await waitUntil(() => server.openWatches() === 3, 'watching');
+    await waitUntil(() => server.openWatches() === 4, 'watching');
     const rv = server.resourceVersion;
 
     expect(server.writeRaw(bad, 'Service')).toBe(1);
@@ -185,6 +185,7 @@ describe('identical results in both encodings', () => {
     server.create('Service', service('web', { labels: { tier: 'front' } }));
     server.create('EndpointSlice', slice('web-1', { service: 'web', ip: '10.0.0.7' }));
     server.create('Node', node('node-1', 'z1'));
+    server.create('ServiceCIDR', { metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.96.0.0/16', 'fd00:96::/112'] } });
     try {
       for (const [encoding, sink] of Object.entries(sinks)) {
         const s = createKubernetesSource({
@@ -198,21 +199,26 @@ describe('identical results in both encodings', () => {
         sources.push(s);
         await s.start(sink);
       }
-      await waitUntil(() => server.openWatches() === 6, 'both sources watching');
+      await waitUntil(() => server.openWatches() === 8, 'both sources watching');
       server.update('Service', { ...service('web', { port: 8080 }), spec: { type: 'NodePort', clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], ports: [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30080, protocol: 'TCP' }], sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } } });
       server.update('EndpointSlice', { ...slice('web-1', { service: 'web' }), endpoints: [{ addresses: ['10.0.0.8'], conditions: { ready: false, serving: true, terminating: true }, nodeName: 'node-1', zone: 'z1', hints: { forZones: [{ name: 'z1' }] } }] });
       server.update('Node', { ...node('node-1', 'z2'), spec: { podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24'] } });
       server.delete('Service', 'default/web');
+      server.create('ServiceCIDR', { metadata: { name: 'extra' }, spec: { cidrs: ['10.100.0.0/24'] } });
       server.bookmark();
       server.watchError(500, 'Node');
-      for (const sink of Object.values(sinks)) await waitUntil(() => sink.changes().length === 7, 'all changes');
-      // Per kind: the three watchers are separate connections, so their interleaving is not fixed.
-      for (const kind of ['Service', 'EndpointSlice', 'Node'] as const) {
+      for (const sink of Object.values(sinks)) await waitUntil(() => sink.changes().length === 9, 'all changes');
+      // Per kind: the watchers are separate connections, so their interleaving is not fixed.
+      for (const kind of ['Service', 'EndpointSlice', 'Node', 'ServiceCIDR'] as const) {
         expect(sinks.protobuf.changes(kind), kind).toEqual(sinks.json.changes(kind));
         expect(sinks.protobuf.problems(kind), kind).toEqual(sinks.json.problems(kind));
       }
       expect(sinks.protobuf.syncedKinds().sort()).toEqual(sinks.json.syncedKinds().sort());
-      expect(sinks.json.changes().map(summary).sort()).toEqual(['+default/web', '+default/web-1', '+node-1', '-default/web', '~default/web', '~default/web-1', '~node-1']);
+      expect(sinks.json.changes().map(summary).sort()).toEqual(['+default/web', '+default/web-1', '+extra', '+kubernetes', '+node-1', '-default/web', '~default/web', '~default/web-1', '~node-1']);
+      expect(sinks.protobuf.changes('ServiceCIDR').map((c) => c.current)).toEqual([
+        { apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: expect.objectContaining({ name: 'kubernetes' }), spec: { cidrs: ['10.96.0.0/16', 'fd00:96::/112'] } },
+        { apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: expect.objectContaining({ name: 'extra' }), spec: { cidrs: ['10.100.0.0/24'] } },
+      ]);
       expect(sinks.json.problems()).toEqual([expect.stringMatching(/^Node: watch ERROR event 500/)]);
     } finally {
       await Promise.all(sources.map((s) => s.stop()));
@@ -246,12 +252,12 @@ describe('request rate limit (qps, burst)', () => {
     const t0 = Date.now();
     try {
       await source.start(sink);
-      await waitUntil(() => server.openWatches() === 3, 'watching');
+      await waitUntil(() => server.openWatches() === 4, 'watching');
     } finally {
       await source.stop();
     }
-    // Six requests: three at once, then one every 50 ms.
-    expect(server.requests).toHaveLength(6);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+    // Eight requests (a list and a watch per kind): three at once, then one every 50 ms.
+    expect(server.requests).toHaveLength(8);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(240);
   });
 });

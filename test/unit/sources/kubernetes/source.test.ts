@@ -3,7 +3,7 @@
 // test runs in both encodings.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createKubernetesSource, PROXY_LABEL_SELECTOR, type ContentType } from '../../../../src/sources/kubernetes/index.js';
+import { ABSENT_RELIST_MS, createKubernetesSource, PROXY_LABEL_SELECTOR, type ContentType } from '../../../../src/sources/kubernetes/index.js';
 import type { Source } from '../../../../src/sources/types.js';
 import { kubeconfigFor, startFakeApiServer, type FakeApiServer, type RequestRecord } from '../../../support/fake-apiserver.js';
 import { node, RecordingSink, service, slice, summary, TestClock, waitUntil } from './helpers.js';
@@ -51,8 +51,8 @@ describe.each(ENCODINGS)('over $encoding', ({ encoding, contentType }) => {
 
   async function startAndSync(): Promise<void> {
     await start();
-    await waitUntil(() => sink.syncedKinds().length === 3, 'all kinds synced');
-    await waitUntil(() => server.openWatches() === 3, 'three watches open');
+    await waitUntil(() => sink.syncedKinds().length === 4, 'all kinds synced');
+    await waitUntil(() => server.openWatches() === 4, 'four watches open');
   }
 
   const watchesOf = (kind: string) => (r: RequestRecord) => r.kind === kind && r.watch;
@@ -73,7 +73,7 @@ describe.each(ENCODINGS)('over $encoding', ({ encoding, contentType }) => {
       expect(sink.changes('Service').map(summary).sort()).toEqual(['+default/web', '+prod/db']);
       expect(sink.changes('EndpointSlice').map(summary)).toEqual(['+default/web-abc']);
       expect(sink.changes('Node').map(summary)).toEqual([`+${NODE}`]);
-      expect(sink.syncedKinds().sort()).toEqual(['EndpointSlice', 'Node', 'Service']);
+      expect(sink.syncedKinds().sort()).toEqual(['EndpointSlice', 'Node', 'Service', 'ServiceCIDR']);
       expect(sink.problems()).toEqual([]);
     });
 
@@ -86,7 +86,7 @@ describe.each(ENCODINGS)('over $encoding', ({ encoding, contentType }) => {
 
     it(`authenticates with the kubeconfig credentials and asks for ${encoding}`, async () => {
       await startAndSync();
-      expect(server.requests).toHaveLength(6);
+      expect(server.requests).toHaveLength(8);
       for (const r of server.requests) {
         expect(r.authorization).toBe('Bearer fake-token');
         const accept =
@@ -200,12 +200,54 @@ describe.each(ENCODINGS)('over $encoding', ({ encoding, contentType }) => {
         if (c.key === 'default/bad') throw new Error('sink bug');
       };
       await start({ log: (level, msg) => void (level === 'error' && errors.push(msg)) });
-      await waitUntil(() => server.openWatches() === 3, 'watching');
+      await waitUntil(() => server.openWatches() === 4, 'watching');
       server.create('Service', service('bad'));
       server.create('Service', service('good'));
       await waitUntil(() => sink.changes('Service').length === 2, 'both delivered');
       expect(errors).toEqual(['Service sink threw on change of default/bad']);
       expect(server.requests.filter(watchesOf('Service'))).toHaveLength(1);
+    });
+  });
+
+  describe('ServiceCIDRs, which API servers before 1.33 do not serve', () => {
+    const cidr = { metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.96.0.0/16', 'fd00:96::/112'] } };
+    const lists = () => server.requests.filter((r) => r.kind === 'ServiceCIDR' && !r.watch).map((r) => r.status);
+
+    it('a 404 counts as none, holds no sync back, and the list is tried again every 5 minutes until they are served', async () => {
+      server.setServed('ServiceCIDR', false);
+      clock.hold = true;
+      server.create('Service', service('web'));
+      await start();
+      await waitUntil(() => sink.syncedKinds().length === 4, 'all kinds synced');
+      expect(sink.problems()).toEqual([]);
+      expect(lists()).toEqual([404]);
+      expect(clock.delays).toEqual([ABSENT_RELIST_MS]);
+      server.setServed('ServiceCIDR', true);
+      server.create('ServiceCIDR', cidr);
+      clock.release();
+      await waitUntil(() => sink.changes('ServiceCIDR').length === 1, 'delivered once served');
+      expect(sink.changes('ServiceCIDR')[0]!.current).toMatchObject(cidr);
+      await waitUntil(() => server.openWatches('ServiceCIDR') === 1, 'watching');
+      expect(lists()).toEqual([404, 200]);
+    });
+
+    it('a 403 (RBAC from before them) counts as none too; served and then gone again, their CIDRs go with them', async () => {
+      server.create('ServiceCIDR', cidr);
+      server.failNext(403, { kind: 'ServiceCIDR', watch: false });
+      clock.hold = true;
+      await start();
+      await waitUntil(() => sink.syncedKinds().length === 4, 'all kinds synced');
+      expect(sink.changes('ServiceCIDR')).toEqual([]);
+      clock.release();
+      await waitUntil(() => server.openWatches('ServiceCIDR') === 1, 'watching');
+      expect(sink.changes('ServiceCIDR').map(summary)).toEqual(['+kubernetes']);
+      // The API version is switched off: the relist after a 410 finds nothing there.
+      server.setServed('ServiceCIDR', false);
+      server.compact();
+      server.watchError(410, 'ServiceCIDR');
+      await waitUntil(() => sink.changes('ServiceCIDR').length === 2, 'the deletion');
+      expect(sink.changes('ServiceCIDR').map(summary)).toEqual(['+kubernetes', '-kubernetes']);
+      expect(lists()).toEqual([403, 200, 404]);
     });
   });
 
@@ -370,7 +412,7 @@ describe.each(ENCODINGS)('over $encoding', ({ encoding, contentType }) => {
       expect(problems[problems.length - 1]).toMatch(mode === 'event' ? /expired \(ERROR 410 Expired: too old resource version.*relisting/ : /refused: watch \/api\/v1\/services: 410 Expired: too old resource version.*relisting/);
       // Watching again from the relist's resourceVersion; other kinds were not disturbed.
       expect(server.requests.filter(watchesOf('Service')).at(-1)!.query.resourceVersion).toBe(server.resourceVersion);
-      expect(sink.syncedKinds()).toHaveLength(3);
+      expect(sink.syncedKinds()).toHaveLength(4);
       expect(server.requests.filter((r) => r.kind === 'EndpointSlice' && !r.watch)).toHaveLength(1);
     });
   });
@@ -389,7 +431,7 @@ describe.each(ENCODINGS)('over $encoding', ({ encoding, contentType }) => {
     it('do not hold up stop()', async () => {
       server.setLatency(10_000);
       await start();
-      await waitUntil(() => server.requests.length === 3, 'three lists in flight');
+      await waitUntil(() => server.requests.length === 4, 'four lists in flight');
       const t0 = Date.now();
       await source!.stop();
       expect(Date.now() - t0).toBeLessThan(500);

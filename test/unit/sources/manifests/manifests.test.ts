@@ -92,7 +92,7 @@ describe('ManifestSource', () => {
     writeFileSync(join(dir, 'notes.txt'), 'not a manifest');
     await source.start(sink);
     expect(summary()).toEqual(['add EndpointSlice shop/web-1', 'add Service shop/web']);
-    expect(synced).toEqual(['Service', 'EndpointSlice', 'Node']);
+    expect(synced).toEqual(['Service', 'EndpointSlice', 'Node', 'ServiceCIDR']);
   });
 
   it('an edit reaches the sink well within a second, as one update with previous and current', async () => {
