@@ -120,21 +120,35 @@ export function sliceManifests(def: ServiceDef, lab: Lab): Record<string, unknow
 export function writeManifests(dir: string, lab: Lab, defs: readonly ServiceDef[]): boolean {
   mkdirSync(dir, { recursive: true });
   let changed = false;
-  for (const def of defs) {
-    const text = `${[serviceManifest(def), ...sliceManifests(def, lab)].map((o) => JSON.stringify(o, null, 2)).join('\n---\n')}\n`;
-    const file = join(dir, `${def.name}.yaml`);
+  const files = new Map<string, string>(defs.map((def) => [`${def.name}.yaml`, [serviceManifest(def), ...sliceManifests(def, lab)].map((o) => JSON.stringify(o, null, 2)).join('\n---\n')]));
+  // Not a Service name: those are DNS labels, without dots.
+  files.set('kubernetes.servicecidr.yaml', JSON.stringify(serviceCIDRManifest(lab), null, 2));
+  for (const [name, body] of files) {
+    const text = `${body}\n`;
+    const file = join(dir, name);
     if (existsSync(file) && readFileSync(file, 'utf8') === text) continue;
-    const tmp = join(dir, `.${def.name}.yaml.tmp`);
+    const tmp = join(dir, `.${name}.tmp`);
     writeFileSync(tmp, text);
     renameSync(tmp, file);
     changed = true;
   }
-  const wanted = new Set(defs.map((d) => `${d.name}.yaml`));
   for (const f of readdirSync(dir)) {
-    if (f.endsWith('.yaml') && !wanted.has(f)) {
+    if (f.endsWith('.yaml') && !files.has(f)) {
       unlinkSync(join(dir, f));
       changed = true;
     }
   }
   return changed;
+}
+
+/** The lab's Service CIDRs, as the API server of a 1.33+ cluster publishes its --service-cluster-ip-range. */
+export const LAB_SERVICE_CIDRS = { 4: '10.96.0.0/16', 6: 'fd00:96::/112' } as const;
+
+function serviceCIDRManifest(lab: Lab): Record<string, unknown> {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'ServiceCIDR',
+    metadata: { name: 'kubernetes' },
+    spec: { cidrs: [LAB_SERVICE_CIDRS[4], ...(lab.spec.ipv6 ? [LAB_SERVICE_CIDRS[6]] : [])] },
+  };
 }

@@ -741,6 +741,34 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'an address of the ServiceCIDR that no Service holds is dropped on the node, never routed out (from a pod and from the node)',
+    // kube-proxy's nftables mode drops these ("Drop traffic to unallocated ClusterIPs"); its
+    // iptables and ipvs modes route them out by the default route, as ours do.
+    notIn: ['iptables', 'ipvs', 'userspace', 'ebpf'],
+    async run({ lab }) {
+      // Counted where a routed packet would go: the fabric, the nodes' default gateway.
+      const table = 'ip ekp-e2e-seen';
+      await execIn(lab.fabric, ['nft', '-f', '-'], {
+        input: `add table ${table}\nadd chain ${table} pre { type filter hook prerouting priority 0; }\n`
+          + `add rule ${table} pre ip daddr 10.96.0.200 counter comment "in"\nadd rule ${table} pre ip daddr 10.97.0.200 counter comment "out"\n`,
+      });
+      try {
+        const send = (from: PodHost | NodeHost, ip: string) => execIn(from, [process.execPath, '-e',
+          `const s = require('node:dgram').createSocket('udp4'); s.send('x', 53, '${ip}', () => process.exit(0));`]);
+        for (const from of [lab.pods[0]!, lab.nodes[0]!]) {
+          await send(from, '10.96.0.200'); // in the lab's ServiceCIDR (10.96.0.0/16), no Service's
+          await send(from, '10.97.0.200'); // outside it: routed out, which shows that the count works
+        }
+        const listed = await execIn(lab.fabric, ['nft', 'list', 'table', ...table.split(' ')]);
+        const count = (c: string) => Number(new RegExp(`packets (\\d+) bytes \\d+ comment "${c}"`).exec(listed)?.[1]);
+        expect(count('out')).toBe(2);
+        expect(count('in')).toBe(0);
+      } finally {
+        await execIn(lab.fabric, ['nft', 'delete', 'table', ...table.split(' ')]);
+      }
+    },
+  },
+  {
     name: 'a node device with a smaller MTU: the node\'s frag-needed (packet too big) about a datagram to a remote backend reaches the pod as an error about its ClusterIP (EMSGSIZE)',
     // userspace relays: the pod's datagram ends at the relay, which is where the error goes.
     notIn: ['userspace'],

@@ -51,7 +51,9 @@ export class NftablesDataplane implements Dataplane {
 
   async apply(update: StateUpdate): Promise<void> {
     let changed = update.changed;
-    if (changed === 'all' && this.rules.hasSynced && !this.fullSyncs.due()) {
+    // The ServiceCIDRs' drop is a rule of a chain every table has, which only a full sync writes.
+    const cidrsChanged = this.rules.serviceCIDRsDiffer(update.state);
+    if (changed === 'all' && this.rules.hasSynced && !this.fullSyncs.due() && !cidrsChanged) {
       // A periodic sync between full ones (../full-sync.ts): every service port, and only the
       // elements that differ from what we wrote go into the transaction, unless a table we
       // made is gone (deleted, or `nft flush ruleset`): then the full sync rebuilds it. Rules
@@ -61,7 +63,7 @@ export class NftablesDataplane implements Dataplane {
       if (gone.length === 0) changed = everyPort(update.state.services, this.rules.programmedKeys());
       else this.ctx.log.info('nftables table gone (deleted or ruleset flushed?): full sync', { families: gone.map((f) => `ip${f === 4 ? '' : '6'}`) });
     }
-    const full = changed === 'all' || !this.rules.hasSynced;
+    const full = changed === 'all' || !this.rules.hasSynced || cidrsChanged;
     const t0 = performance.now();
     const tx = full
       ? this.rules.full(update.state, await this.nft.listTables())

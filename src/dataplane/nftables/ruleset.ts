@@ -120,8 +120,8 @@ export function markOf(bit: number): string {
   return `0x${(2 ** bit).toString(16).padStart(8, '0')}`;
 }
 
-/** The objects every family table has, whatever the services. */
-export function staticObjects(f: IPFamily, opts: RulesetOptions): { chains: Map<string, ChainDecl>; sets: Map<string, SetDecl> } {
+/** The objects every family table has, whatever the services; `serviceCIDRs` are this family's. */
+export function staticObjects(f: IPFamily, opts: RulesetOptions, serviceCIDRs: readonly string[] = []): { chains: Map<string, ChainDecl>; sets: Map<string, SetDecl> } {
   const { addr, a } = fam(f);
   const mark = markOf(opts.masqueradeBit);
   const fk = `${a} daddr . meta l4proto . th dport`;
@@ -152,7 +152,12 @@ export function staticObjects(f: IPFamily, opts: RulesetOptions): { chains: Map<
     ['filter-input', c('type filter hook input priority -1; policy accept;', ['ct state new jump endpoints-check'])],
     // After DNAT: a packet still bound for a ClusterIP matched none of its ports (kube-proxy's
     // cluster-ips-check). Refused at once, where it would otherwise wander off to the default route.
-    ['cluster-ips-check', c('', [`${a} daddr @cluster-ips reject`])],
+    // One bound for a ServiceCIDR's address that no Service holds is dropped, as kube-proxy's: no
+    // Service to refuse on behalf of.
+    ['cluster-ips-check', c('', [
+      `${a} daddr @cluster-ips reject`,
+      ...(serviceCIDRs.length ? [`${a} daddr { ${serviceCIDRs.map((x) => checkCIDR(x, f)).join(', ')} } drop`] : []),
+    ])],
     ['filter-forward', c('type filter hook forward priority -1; policy accept;', ['ct state new jump endpoints-check', 'ct state new jump cluster-ips-check'])],
     ['filter-output-post-dnat', c('type filter hook output priority -1; policy accept;', ['ct state new jump endpoints-check', 'ct state new jump cluster-ips-check'])],
     ['reject-chain', c('', ['meta l4proto tcp reject with tcp reset', 'reject'])],
@@ -378,8 +383,8 @@ export interface StateModel {
   problems: string[];
 }
 
-export function emptyFamilyModel(f: IPFamily, opts: RulesetOptions): FamilyModel {
-  const s = staticObjects(f, opts);
+export function emptyFamilyModel(f: IPFamily, opts: RulesetOptions, serviceCIDRs: readonly string[] = []): FamilyModel {
+  const s = staticObjects(f, opts, serviceCIDRs);
   return { chains: s.chains, sets: s.sets, elements: new Map(), owners: new Map() };
 }
 
@@ -395,7 +400,8 @@ export function addElements(m: FamilyModel, c: Contribution, key: string): void 
 }
 
 export function buildModel(state: DesiredState, opts: RulesetOptions): StateModel {
-  const families = { 4: emptyFamilyModel(4, opts), 6: emptyFamilyModel(6, opts) } as Record<IPFamily, FamilyModel>;
+  const cidrs = (f: IPFamily) => state.serviceCIDRs?.[f] ?? [];
+  const families = { 4: emptyFamilyModel(4, opts, cidrs(4)), 6: emptyFamilyModel(6, opts, cidrs(6)) } as Record<IPFamily, FamilyModel>;
   const contributions = new Map<string, Contribution>();
   const problems: string[] = [];
   for (const [key, d] of state.services) {
@@ -510,11 +516,14 @@ export interface Transaction {
   readonly stats: { elementsAdded: number; elementsDeleted: number; chainsWritten: number };
 }
 
+const serviceCIDRsKey = (state: DesiredState): string => JSON.stringify([state.serviceCIDRs?.[4] ?? [], state.serviceCIDRs?.[6] ?? []]);
+
 /** What we last put into the kernel, and the transactions that move it to a new state. */
 export class RulesetState {
   private families: Record<IPFamily, FamilyModel>;
   private contributions = new Map<string, Contribution>();
   private synced = false;
+  private cidrs = serviceCIDRsKey({ services: new Map() });
 
   constructor(private readonly opts: RulesetOptions) {
     this.families = { 4: emptyFamilyModel(4, opts), 6: emptyFamilyModel(6, opts) } as Record<IPFamily, FamilyModel>;
@@ -523,6 +532,11 @@ export class RulesetState {
   /** Every service port whose rules were written and not since removed. */
   programmedKeys(): Iterable<string> {
     return this.contributions.keys();
+  }
+
+  /** Whether the tables hold other ServiceCIDRs than `state` has: only a full sync rewrites them. */
+  serviceCIDRsDiffer(state: DesiredState): boolean {
+    return serviceCIDRsKey(state) !== this.cidrs;
   }
 
   /** False until a full sync succeeded: partial syncs need to know what the kernel holds. */
@@ -549,6 +563,7 @@ export class RulesetState {
         this.families = model.families;
         this.contributions = model.contributions;
         this.synced = true;
+        this.cidrs = serviceCIDRsKey(state);
       },
     };
   }

@@ -50,6 +50,43 @@ describe('nftables ruleset in the kernel', () => {
     expect(nft('list', 'tables')).not.toContain('ekp-proxy');
   });
 
+  it('ServiceCIDRs: an unallocated address in one is dropped, a ClusterIP\'s other port refused, other addresses untouched; a changed range is written by the next periodic sync', async () => {
+    // Routes to nowhere (a veth whose peer answers nothing): a datagram no rule stops is sent,
+    // one the drop stops fails at once (EPERM; TCP would retry its SYN instead), and the reject
+    // refuses a connect (ECONNREFUSED).
+    ns.exec(['ip', 'link', 'add', 'sink0', 'type', 'veth', 'peer', 'name', 'sink1']);
+    ns.exec(['ip', 'link', 'set', 'sink0', 'up']);
+    ns.exec(['ip', 'route', 'add', '10.0.0.0/8', 'dev', 'sink0']);
+    const connect = (ip: string) => ns.exec([process.execPath, '-e', `const out = (t) => { console.log(t); process.exit(0); };
+      const s = require('node:net').connect(80, '${ip}'); s.on('connect', () => out('OPEN')); s.on('error', (e) => out(e.code)); setTimeout(() => out('TIMEOUT'), 700);`]).trim();
+    const send = (ip: string) => ns.exec([process.execPath, '-e', `const s = require('node:dgram').createSocket('udp4');
+      s.send('x', 80, '${ip}', (e) => { console.log(e ? e.code : 'SENT'); process.exit(0); });`]).trim();
+    let clock = 0;
+    const dp = new NftablesDataplane(ctx, { nftPrefix: ['nsenter', `--net=${ns.path}`, '--'], now: () => clock });
+    try {
+      await dp.start();
+      // web is 10.96.0.10, on port 80 only.
+      const base = build([svc({ spec: { ports: [{ name: 'http', port: 81, targetPort: 8080 }] } })], [twoEps()]);
+      await dp.apply({ state: { ...base, serviceCIDRs: { 4: ['10.96.0.0/16'], 6: [] } }, changed: 'all' });
+      expect(send('10.96.7.7')).toBe('EPERM');
+      expect(connect('10.96.0.10')).toBe('ECONNREFUSED');
+      expect(send('10.97.7.7')).toBe('SENT');
+      // The cluster moves to a new range: the periodic sync between full ones must write it.
+      clock += 30_000;
+      await dp.apply({ state: { ...base, serviceCIDRs: { 4: ['10.97.0.0/16'], 6: [] } }, changed: 'all' });
+      expect(send('10.97.7.7')).toBe('EPERM');
+      expect(send('10.96.7.7')).toBe('SENT');
+      // No ServiceCIDRs known (an API server without them): nothing is dropped.
+      clock += 30_000;
+      await dp.apply({ state: base, changed: 'all' });
+      expect(send('10.97.7.7')).toBe('SENT');
+      expect(nft('list', 'chain', 'ip', 'ekp-proxy', 'cluster-ips-check')).not.toContain('drop');
+    } finally {
+      await cleanupNftables(ctx, { nftPrefix: ['nsenter', `--net=${ns.path}`, '--'] });
+      ns.exec(['ip', 'link', 'del', 'sink0']);
+    }
+  });
+
   it('full sync, partial syncs, a full sync over drift, and cleanup', async () => {
     // A user's own table must survive everything we do.
     nft('add', 'table', 'inet', 'users-own');

@@ -50,6 +50,8 @@ export const STATES: Record<string, () => DesiredState> = {
       [svc(), svc({ name: 'api', spec: { clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'], ports: [{ name: 'http', port: 80, targetPort: 8080 }] } })],
       [twoEps(), slice({ service: 'api', endpoints: [ep('10.244.1.1', { node: 'node-a' }), ep('10.244.1.2', { node: 'node-a' }), ep('10.244.2.2', { node: 'node-b' })] })],
     ),
+  // Two ServiceCIDRs of IPv4 (a cluster adding a range) and one of IPv6.
+  'service-cidrs': () => ({ ...build([svc()], [twoEps()]), serviceCIDRs: { 4: ['10.96.0.0/16', '10.100.0.0/24'], 6: ['fd00:96::/112'] } }),
 };
 
 export { build, twoEps };
