@@ -35,6 +35,7 @@
 #define EKP_MAP_SVCSTAT   "ekp_svcstat_v1"
 #define EKP_MAP_VIP       "ekp_vip_v1"
 #define EKP_MAP_VIPNET    "ekp_vipnet_v1"
+#define EKP_MAP_SVCCIDR   "ekp_svccidr_v1"
 
 /* ---- default map sizes (entries); userspace may override before load -- */
 #define EKP_SVC_MAX       65536
@@ -46,6 +47,7 @@
 #define EKP_SOCK_MAX      65536
 #define EKP_SVCSTAT_MAX   65536   /* indexed by svc_id                     */
 #define EKP_VIP_MAX       65536
+#define EKP_SVCCIDR_MAX   64
 
 /* ---- address families as stored in keys (NOT AF_* values) ------------ */
 #define EKP_FAMILY_V4 4
@@ -269,10 +271,11 @@ struct ekp_vip_val {
 };
 
 /*
- * ekp_vipnet_v1: ARRAY of one. The prefix every ClusterIP of a family lies
- * in (their longest common one): a packet outside it is no ClusterIP's, and
- * skips the ekp_vip_v1 lookup, which most traffic that is no service's would
- * otherwise pay. A family without ClusterIPs has on = 0.
+ * ekp_vipnet_v1: ARRAY of one. The prefix every ClusterIP and every Service
+ * CIDR of a family lies in (their longest common one): a packet outside it is
+ * no ClusterIP's and in no Service CIDR, and skips the ekp_vip_v1 and
+ * ekp_svccidr_v1 lookups, which most traffic that is no service's would
+ * otherwise pay. A family without either has on = 0.
  */
 struct ekp_vipnet {
 	union ekp_addr v4_net;
@@ -282,6 +285,26 @@ struct ekp_vipnet {
 	__u8  v4_on;
 	__u8  v6_on;
 	__u8  pad[2];
+};
+
+/*
+ * ekp_svccidr_v1: LPM_TRIE. The Service CIDRs (ServiceCIDR objects): a
+ * packet to an address in one that is no ClusterIP (not in ekp_vip_v1) is
+ * dropped, as kube-proxy's nftables mode drops traffic to unallocated
+ * ClusterIPs, instead of going out by the default route. prefixlen counts
+ * bits after the prefixlen field: 32 (family, pad) + the CIDR's length.
+ */
+#define EKP_SVCCIDR_PREFIX_BASE 32
+
+struct ekp_svccidr_key {
+	__u32 prefixlen;
+	__u8  family;          /* EKP_FAMILY_*                               */
+	__u8  pad[3];
+	union ekp_addr addr;
+};
+
+struct ekp_svccidr_val {
+	__u32 unused;          /* the key's presence is the answer           */
 };
 
 /* ======================================================================
@@ -346,6 +369,7 @@ enum ekp_drop_reason {
 	EKP_DROP_REWRITE = 9,          /* a helper failed while rewriting        */
 	EKP_DROP_REJECT = 10,          /* could not build RST/ICMP               */
 	EKP_DROP_FLOOR = 11,           /* floor program: found in its map        */
+	EKP_DROP_UNALLOCATED = 12,     /* a Service CIDR's address no service has */
 	EKP_DROP_MAX = 16,
 };
 

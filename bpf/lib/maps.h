@@ -86,6 +86,15 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct ekp_svccidr_key);
+	__type(value, struct ekp_svccidr_val);
+	__uint(max_entries, EKP_SVCCIDR_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	EKP_PIN;
+} ekp_svccidr_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__type(key, struct ekp_srcrange_key);
 	__type(value, struct ekp_srcrange_val);
 	__uint(max_entries, EKP_SRCRANGE_MAX);

@@ -396,40 +396,54 @@ EKP_INLINE int ct_create(struct ekp_ctx *ctx, const struct pkt *p,
 
 #undef ct_insert /* ct_create's alone */
 
+enum vip_class {
+	VIP_NONE = 0,        /* no ClusterIP, in no Service CIDR: routed    */
+	VIP_CLUSTER_IP = 1,  /* a ClusterIP on a port no service has        */
+	VIP_UNALLOCATED = 2, /* in a Service CIDR, no ClusterIP             */
+};
+
 /*
- * Whether p, which no service has (address, port and protocol), is to a
- * ClusterIP (ekp_vip_v1): then it is refused, as kube-proxy's nftables mode
+ * What p, which no service has (address, port and protocol), is bound for.
+ * To a ClusterIP (ekp_vip_v1) it is refused, and to an unallocated address
+ * of a Service CIDR (ekp_svccidr_v1) dropped, as kube-proxy's nftables mode
  * does, instead of going out by the default route. Only a packet that missed
- * conntrack and every service, to an address inside the ClusterIPs' common
- * prefix (ekp_vipnet_v1, an array: no hashing), pays the lookup; XDP leaves
+ * conntrack and every service, to an address inside the common prefix of
+ * both (ekp_vipnet_v1, an array: no hashing), pays the lookups; XDP leaves
  * it all to tc.
  */
-EKP_INLINE int is_cluster_ip(const struct pkt *p)
+EKP_INLINE enum vip_class vip_class_of(const struct pkt *p)
 {
 #ifdef EKP_XDP
-	return 0;
+	return VIP_NONE;
 #else
+	struct ekp_svccidr_key ck;
 	struct ekp_vip_key k;
 	struct ekp_vipnet *n;
 	__u32 zero = 0;
 
 	n = bpf_map_lookup_elem(&ekp_vipnet_v1, &zero);
 	if (!n)
-		return 0;
+		return VIP_NONE;
 	if (p->family == EKP_FAMILY_V4) {
 		if (!n->v4_on || ((p->daddr.v4 ^ n->v4_net.v4) & n->v4_mask.v4))
-			return 0;
+			return VIP_NONE;
 	} else if (!n->v6_on ||
 		   ((p->daddr.v6[0] ^ n->v6_net.v6[0]) & n->v6_mask.v6[0]) ||
 		   ((p->daddr.v6[1] ^ n->v6_net.v6[1]) & n->v6_mask.v6[1]) ||
 		   ((p->daddr.v6[2] ^ n->v6_net.v6[2]) & n->v6_mask.v6[2]) ||
 		   ((p->daddr.v6[3] ^ n->v6_net.v6[3]) & n->v6_mask.v6[3])) {
-		return 0;
+		return VIP_NONE;
 	}
 	__builtin_memset(&k, 0, sizeof(k));
 	addr_copy(&k.addr, &p->daddr);
 	k.family = p->family;
-	return bpf_map_lookup_elem(&ekp_vip_v1, &k) != NULL;
+	if (bpf_map_lookup_elem(&ekp_vip_v1, &k))
+		return VIP_CLUSTER_IP;
+	__builtin_memset(&ck, 0, sizeof(ck));
+	ck.prefixlen = EKP_SVCCIDR_PREFIX_BASE + (p->family == EKP_FAMILY_V4 ? 32 : 128);
+	ck.family = p->family;
+	addr_copy(&ck.addr, &p->daddr);
+	return bpf_map_lookup_elem(&ekp_svccidr_v1, &ck) ? VIP_UNALLOCATED : VIP_NONE;
 #endif
 }
 
@@ -447,8 +461,12 @@ EKP_INLINE int handle_new(struct ekp_ctx *ctx, struct pkt *p)
 
 	svc = svc_lookup(p);
 	if (!svc) {
-		if (!is_cluster_ip(p))
+		enum vip_class c = vip_class_of(p);
+
+		if (c == VIP_NONE)
 			return EKP_V_PASS;
+		if (c == VIP_UNALLOCATED)
+			return drop(ctx, EKP_DROP_UNALLOCATED);
 		count_event(ctx, EKP_EV_VIP_NO_PORT);
 		/* One call of reject(): a second inlined copy had clang keep
 		 * &ctx->data_end in a register, which the verifier refuses. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it as plainIt } from 'vitest';
 import {
   ABI_VERSION, BE_F, CFG_F, CT_F, CT_STATE, CT_TYPE, DROP, DROP_MAX, EVENT, EVENT_MAX, LAYOUT, MAP, MAP_DEFAULT_SIZE,
-  SCOPE_EXT, SCOPE_INT, SIZE, SRCRANGE_PREFIX_BASE, SVC_F, CT_TIMEOUT_DEFAULT_S, SNAT_PORT_DEFAULT,
+  SCOPE_EXT, SCOPE_INT, SIZE, SRCRANGE_PREFIX_BASE, SVCCIDR_PREFIX_BASE, SVC_F, CT_TIMEOUT_DEFAULT_S, SNAT_PORT_DEFAULT,
   ctMapOf, decodeAddr, encodeAddr, encodeConfig, encodeCtKey, decodeCtKey, encodeSvcKey, decodeSvcKey, type StructName,
 } from '../../src/dataplane/ebpf/abi.js';
 import { BpfObject, bpfObjectPath, packageRoot } from '../../src/native/index.js';
@@ -109,6 +109,7 @@ describe('ABI: C structs vs the TypeScript codec', () => {
     expect({ FWD: d.get('EKP_CT_FWD'), REV: d.get('EKP_CT_REV') }).toEqual(CT_TYPE);
     expect([d.get('EKP_SCOPE_EXT'), d.get('EKP_SCOPE_INT')]).toEqual([SCOPE_EXT, SCOPE_INT]);
     expect(d.get('EKP_SRCRANGE_PREFIX_BASE')).toBe(SRCRANGE_PREFIX_BASE);
+    expect(d.get('EKP_SVCCIDR_PREFIX_BASE')).toBe(SVCCIDR_PREFIX_BASE);
     expect({ min: d.get('EKP_SNAT_PORT_MIN_DEFAULT'), max: d.get('EKP_SNAT_PORT_MAX_DEFAULT') }).toEqual(SNAT_PORT_DEFAULT);
     expect({
       syn: d.get('EKP_CT_TIMEOUT_SYN_S'), established: d.get('EKP_CT_TIMEOUT_ESTABLISHED_S'), closing: d.get('EKP_CT_TIMEOUT_CLOSING_S'),

@@ -6,10 +6,11 @@ import { BpfObject, bpfObjectPath, type BpfMap, type BpfProgram } from '../../sr
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import {
   CFG_F, CONFIG_GLOBAL, DROP_REASONS, EVENTS, MAP, ctMapOf, encodeBackendVal, encodeConfig, encodeCtKey, encodeCtVal, encodeSlotRegion,
-  encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcKey, encodeSvcVal, encodeU32, encodeVipKey, encodeVipNet, sumPerCpuCounter, FREE_BACKEND, LAYOUT,
+  decodeAddr, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcCidrKey, encodeSvcKey, encodeSvcVal, encodeU32, encodeVipKey, encodeVipNet, sumPerCpuCounter,
+  FREE_BACKEND, LAYOUT, SVCCIDR_PREFIX_BASE,
   type BackendVal, type Config, type CtKey, type CtVal, type DropReason, type EventName, type SvcKey, type VipNet,
 } from '../../src/dataplane/ebpf/abi.js';
-import { commonPrefix } from '../../src/dataplane/ebpf/cluster-ips.js';
+import { cidrBounds, commonPrefix } from '../../src/dataplane/ebpf/cluster-ips.js';
 import { kernelConfigFlags } from '../../src/dataplane/ebpf/kernel.js';
 
 export type ProgName = 'tc_ingress' | 'tc_egress' | 'tc_to_pod' | 'xdp_nodeport';
@@ -96,6 +97,22 @@ export class Datapath {
     this.map(MAP.vipNet).update(encodeU32(0), net ? encodeVipNet(net.v4, net.v6) : encodeVipNet(of(4), of(6)));
   }
 
+  /**
+   * Adds a Service CIDR (ekp_svccidr_v1): its addresses no service has are dropped. The prefix the
+   * datapath looks inside widens to hold it, as the daemon writes it.
+   */
+  setServiceCidr(cidr: string): void {
+    this.map(MAP.svcCidr).update(encodeSvcCidrKey(cidr), encodeU32(0));
+    const keys = [...this.map(MAP.vip).entries()].map(([k]) => k);
+    for (const [k] of this.map(MAP.svcCidr).entries()) {
+      const fam = k[LAYOUT.ekp_svccidr_key.fields.family.offset]!;
+      const bits = k.readUInt32LE(0) - SVCCIDR_PREFIX_BASE;
+      keys.push(...cidrBounds(`${decodeAddr(k.subarray(LAYOUT.ekp_svccidr_key.fields.addr.offset), fam as 4 | 6)}/${bits}`));
+    }
+    const of = (family: number) => commonPrefix(keys.filter((k) => k[LAYOUT.ekp_vip_key.fields.family.offset] === family));
+    this.map(MAP.vipNet).update(encodeU32(0), encodeVipNet(of(4), of(6)));
+  }
+
   allowSourceRange(svcId: number, cidr: string): void {
     this.map(MAP.srcRange).update(encodeSrcRangeKey(svcId, cidr), encodeSrcRangeVal(true));
   }
@@ -117,7 +134,7 @@ export class Datapath {
   reset(): void {
     this.clearFlows();
     this.map(MAP.vipNet).update(encodeU32(0), encodeVipNet(null, null));
-    for (const name of [MAP.svc, MAP.srcRange, MAP.vip]) {
+    for (const name of [MAP.svc, MAP.srcRange, MAP.vip, MAP.svcCidr]) {
       const m = this.map(name);
       for (const [k] of [...m.entries()]) m.delete(k);
     }

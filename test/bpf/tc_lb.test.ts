@@ -264,6 +264,40 @@ function cases(n: Net): Case[] {
       ],
     },
     {
+      name: `${n.tag} an address of a Service CIDR that no service has is dropped (kube-proxy's nftables mode); a ClusterIP in it still refuses its other ports; outside the CIDR is not ours`,
+      setup: (dp) => {
+        be(dp);
+        dp.setService({ frontend: cip, svcId: 24, slots: [1] });
+        dp.setClusterIp(n.clusterIp);
+        dp.setServiceCidr(n.family === 4 ? '10.96.0.0/16' : 'fd00:10:96::/112');
+      },
+      steps: (() => {
+        const [unallocated, outside] = n.family === 4 ? ['10.96.3.3', '10.97.0.1'] : ['fd00:10:96::33', 'fd00:10:97::1'];
+        return [
+          {
+            what: 'a SYN to an unallocated address: dropped', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: syn(n.pod, unallocated, 40040, 80), verdict: TC.drop, out: 'unchanged' as const, drops: { unallocated: 1 }, events: { vip_no_port: 0, ct_created: 0 },
+          },
+          {
+            what: 'UDP to it: dropped too', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: { src: n.pod, dst: unallocated, proto: 'udp' as const, sport: 33336, dport: 53, payload: 'q' }, verdict: TC.drop, out: 'unchanged' as const, drops: { unallocated: 1 },
+          },
+          {
+            what: 'the ClusterIP on port 81: refused, not dropped', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: syn(n.pod, n.clusterIp, 40041, 81), verdict: TC.redirect, events: { vip_no_port: 1, reject_tcp_rst: 1 },
+          },
+          {
+            what: 'its own port: served', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: syn(n.pod, n.clusterIp, 40042, 80), verdict: TC.pass, events: { ct_created: 1 }, svc: { 24: 1 },
+          },
+          {
+            what: 'outside the CIDR: passed untouched', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: syn(n.pod, outside, 40043, 80), verdict: TC.pass, out: 'unchanged' as const,
+          },
+        ];
+      })(),
+    },
+    {
       name: `${n.tag} an address that is no ClusterIP, on a port no service has, is not ours: passed untouched`,
       setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 22, slots: [1] }); },
       steps: [{

@@ -25,6 +25,7 @@ export const MAP = {
   svcStat: 'ekp_svcstat_v1',
   vip: 'ekp_vip_v1',
   vipNet: 'ekp_vipnet_v1',
+  svcCidr: 'ekp_svccidr_v1',
 } as const;
 export type MapName = (typeof MAP)[keyof typeof MAP];
 
@@ -44,6 +45,7 @@ export const MAP_DEFAULT_SIZE: Readonly<Record<MapName, number>> = {
   ekp_svcstat_v1: 65536,
   ekp_vip_v1: 65536,
   ekp_vipnet_v1: 1,
+  ekp_svccidr_v1: 64,
 };
 
 /** The const volatile global holding struct ekp_config in every object. */
@@ -88,11 +90,12 @@ export const CFG_F = {
 export const CT_TIMEOUT_DEFAULT_S = { syn: 60, established: 21600, closing: 10, udp: 60, other: 60 } as const;
 export const SNAT_PORT_DEFAULT = { min: 61000, max: 65000 } as const;
 export const SRCRANGE_PREFIX_BASE = 64;
+export const SVCCIDR_PREFIX_BASE = 32;
 
 /** enum ekp_drop_reason, index into ekp_drop_v1. */
 export const DROP_REASONS = [
   'unspec', 'invalid_l3', 'invalid_l4', 'src_range', 'no_local_backend', 'no_backend',
-  'backend_missing', 'snat_no_port', 'ct_insert', 'rewrite', 'reject', 'floor',
+  'backend_missing', 'snat_no_port', 'ct_insert', 'rewrite', 'reject', 'floor', 'unallocated',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DROP: Readonly<Record<DropReason, number>> = Object.fromEntries(DROP_REASONS.map((n, i) => [n, i])) as Record<DropReason, number>;
@@ -144,6 +147,8 @@ export const LAYOUT = {
   ekp_vip_key: { size: 20, fields: { addr: f(0, 16), family: f(16, 1), pad: f(17, 3) } },
   ekp_vip_val: { size: 4, fields: { service_ports: f(0, 4) } },
   ekp_vipnet: { size: 68, fields: { v4_net: f(0, 16), v4_mask: f(16, 16), v6_net: f(32, 16), v6_mask: f(48, 16), v4_on: f(64, 1), v6_on: f(65, 1), pad: f(66, 2) } },
+  ekp_svccidr_key: { size: 24, fields: { prefixlen: f(0, 4), family: f(4, 1), pad: f(5, 3), addr: f(8, 16) } },
+  ekp_svccidr_val: { size: 4, fields: { unused: f(0, 4) } },
   ekp_srcrange_key: { size: 28, fields: { prefixlen: f(0, 4), svc_id: f(4, 4), family: f(8, 1), pad: f(9, 3), addr: f(12, 16) } },
   ekp_srcrange_val: { size: 4, fields: { allow: f(0, 4) } },
   ekp_sock_key: { size: 32, fields: { cookie: f(0, 8), addr: f(8, 16), port: f(24, 2), family: f(26, 1), pad: f(27, 5) } },
@@ -175,6 +180,7 @@ const O = {
   srKey: LAYOUT.ekp_srcrange_key.fields,
   vipKey: LAYOUT.ekp_vip_key.fields,
   vipNet: LAYOUT.ekp_vipnet.fields,
+  svcCidrKey: LAYOUT.ekp_svccidr_key.fields,
   sockKey: LAYOUT.ekp_sock_key.fields,
   sockVal: LAYOUT.ekp_sock_val.fields,
   cfg: LAYOUT.ekp_config.fields,
@@ -570,6 +576,19 @@ export function encodeVipNet(v4: VipNet | null, v6: VipNet | null): Buffer {
     v6.mask.copy(b, O.vipNet.v6_mask.offset, 0, 16);
     b.writeUInt8(1, O.vipNet.v6_on.offset);
   }
+  return b;
+}
+
+/** LPM key of Service CIDR `cidr` ("10.96.0.0/16", "fd00:96::/112") in ekp_svccidr_v1. */
+export function encodeSvcCidrKey(cidr: string): Buffer {
+  const [addr, lenText] = cidr.split('/') as [string, string | undefined];
+  const fam = familyOf(addr);
+  const bits = Number(lenText);
+  if (lenText === undefined || !Number.isInteger(bits) || bits < 0 || bits > (fam === 4 ? 32 : 128)) throw new RangeError(`bad CIDR ${cidr}`);
+  const b = Buffer.alloc(SIZE.ekp_svccidr_key);
+  b.writeUInt32LE(SVCCIDR_PREFIX_BASE + bits, O.svcCidrKey.prefixlen.offset);
+  b.writeUInt8(fam, O.svcCidrKey.family.offset);
+  writeAddr(b, O.svcCidrKey.addr.offset, addr);
   return b;
 }
 

@@ -73,7 +73,7 @@ class EbpfDataplane implements Dataplane {
         isNodeAddress: (a) => this.local.has(a),
       },
     );
-    this.clusterIps = new ClusterIpWriter(m.vip, m.vipNet);
+    this.clusterIps = new ClusterIpWriter(m.vip, m.vipNet, m.svcCidr);
     const adopted = this.writer.adopt();
     log.info('datapath loaded', {
       pinDir: config.bpfPinDir, ms: Math.round(performance.now() - t0), adoptedEntries: adopted.entries, adoptedBackends: adopted.backends,

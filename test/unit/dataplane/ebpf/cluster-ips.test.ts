@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeVipKey, LAYOUT } from '../../../../src/dataplane/ebpf/abi.js';
+import { encodeSvcCidrKey, encodeVipKey, LAYOUT } from '../../../../src/dataplane/ebpf/abi.js';
 import { ClusterIpWriter, commonPrefix } from '../../../../src/dataplane/ebpf/cluster-ips.js';
 import { buildDesiredState, type DesiredState } from '../../../../src/model/index.js';
 import { NODE, svc } from '../../model/fixtures.js';
@@ -85,5 +85,30 @@ describe('ClusterIpWriter (ekp_vip_v1)', () => {
     w.apply({ state: state([web]), changed: new Set(all.services.keys()) });
     expect([value()[f.v4_on.offset], value()[f.v6_on.offset]]).toEqual([1, 0]);
     expect(ip4(value().subarray(f.v4_mask.offset))).toBe('255.255.255.255');
+  });
+
+  it('Service CIDRs go to ekp_svccidr_v1 and widen the prefix to hold them; a change is written by the next apply, partial or not', () => {
+    const ip4 = (b: Buffer) => [...b.subarray(0, 4)].join('.');
+    const vip = new FakeMap('vip', LAYOUT.ekp_vip_key.size, LAYOUT.ekp_vip_val.size);
+    const net = new FakeMap('vipnet', 4, LAYOUT.ekp_vipnet.size);
+    const cidrs = new FakeMap('svccidr', LAYOUT.ekp_svccidr_key.size, LAYOUT.ekp_svccidr_val.size);
+    cidrs.update(encodeSvcCidrKey('10.200.0.0/16'), Buffer.alloc(4)); // a previous instance's
+    const w = new ClusterIpWriter(vip, net, cidrs);
+    const f = LAYOUT.ekp_vipnet.fields;
+    const v4net = () => { const v = [...net.data.values()][0]!; return `${ip4(v.subarray(f.v4_net.offset))}/${ip4(v.subarray(f.v4_mask.offset))}`; };
+    const held = () => [...cidrs.data.keys()].sort();
+    const base = state([web]);
+    w.apply({ state: { ...base, serviceCIDRs: { 4: ['10.96.0.0/16'], 6: ['fd00:96::/112'] } }, changed: 'all' });
+    expect(held()).toEqual([encodeSvcCidrKey('10.96.0.0/16'), encodeSvcCidrKey('fd00:96::/112')].map((k) => k.toString('hex')).sort());
+    expect(v4net()).toBe('10.96.0.0/255.255.0.0');
+    expect([...net.data.values()][0]![f.v6_on.offset]).toBe(1);
+    // A second range, in a partial sync that touches no service.
+    w.apply({ state: { ...base, serviceCIDRs: { 4: ['10.96.0.0/16', '10.100.0.0/24'], 6: [] } }, changed: new Set() });
+    expect(held()).toEqual([encodeSvcCidrKey('10.100.0.0/24'), encodeSvcCidrKey('10.96.0.0/16')].map((k) => k.toString('hex')).sort());
+    expect(v4net()).toBe('10.96.0.0/255.248.0.0');
+    // None known: the prefix is the ClusterIPs' again.
+    w.apply({ state: base, changed: new Set() });
+    expect(held()).toEqual([]);
+    expect(v4net()).toBe('10.96.0.20/255.255.255.255');
   });
 });
