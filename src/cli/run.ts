@@ -3,10 +3,10 @@ import { hostname } from 'node:os';
 import { ConfigError, podRanges, resolveConfig, type ProxyConfig } from '../config/index.js';
 import { ConntrackSetup, tcpBeLiberal } from '../dataplane/conntrack-sysctls.js';
 import { cleanupAll, cleanupOtherModes, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
-import { nodeContextFromNode, parseNode, type DesiredState, type NodeContext } from '../model/index.js';
+import { nodeContextFromNode, parseNode, withPrimaryAddress, type DesiredState, type NodeContext } from '../model/index.js';
 import { LinkWatch } from '../native/index.js';
 import {
-  Collected, CollectedHistogram, createLogger, HealthCheckServers, healthRoutes, HealthState, listen, nodeEligible, proxyMetrics, setNoLocalEndpoints, syncObserver, type HealthCheckService, type Logger,
+  Collected, CollectedHistogram, createLogger, HealthCheckServers, healthRoutes, HealthState, HttpServers, nodeEligible, proxyMetrics, setNoLocalEndpoints, syncObserver, type HealthCheckService, type Logger,
 } from '../observe/index.js';
 import { checkMode, decideMode, probeFeatures, realProbeEnv, type ProxyMode } from '../probe/index.js';
 import type { Source } from '../sources/types.js';
@@ -146,16 +146,16 @@ export async function runDaemon(argv: string[]): Promise<number> {
     }
     const pods = podRanges(cfg);
     const podInterface = cfg.podInterface ? { podInterface: cfg.podInterface } : {};
-    if (parsed?.ok) {
-      return nodeContextFromNode(parsed.value, {
+    const ctx: NodeContext = parsed?.ok
+      ? nodeContextFromNode(parsed.value, {
         localAddresses: nodePortCandidates(),
         ...(cfg.nodePortAddresses.length ? { nodePortAddresses: cfg.nodePortAddresses } : {}),
         ...(pods ? { clusterCIDRs: pods } : {}),
         ...podInterface,
         masqueradeAll: cfg.masqueradeAll,
-      });
-    }
-    return { nodeName, nodeAddresses: nodePortCandidates(), nodePortAddresses: cfg.nodePortAddresses, clusterCIDRs: pods ?? [], ...podInterface, masqueradeAll: cfg.masqueradeAll };
+      })
+      : { nodeName, nodeAddresses: nodePortCandidates(), nodePortAddresses: cfg.nodePortAddresses, clusterCIDRs: pods ?? [], ...podInterface, masqueradeAll: cfg.masqueradeAll };
+    return withPrimaryAddress(ctx, cfg.bindAddress);
   };
 
   const loop = new SyncLoop({
@@ -175,15 +175,20 @@ export async function runDaemon(argv: string[]): Promise<number> {
     observer: syncObserver(metrics, health, log),
   });
 
-  const servers = [
-    await listen(cfg.healthzBindAddress, healthRoutes(health, { healthz: metrics.healthzTotal, livez: metrics.livezTotal })),
-    await listen(cfg.metricsBindAddress, {
+  const servers = new HttpServers(cfg.bindAddressHardFail, log);
+  const serving = await servers.serve('health', cfg.healthzBindAddress, healthRoutes(health, { healthz: metrics.healthzTotal, livez: metrics.livezTotal }))
+    && await servers.serve('metrics', cfg.metricsBindAddress, {
       '/metrics': (_req, res) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.registry.render()),
       '/healthz': (_req, res) => res.writeHead(200).end('ok'),
       '/proxyMode': (_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(dataplane.mode),
       '/configz': (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(cfg, null, 2)),
-    }),
-  ];
+    });
+  if (!serving) {
+    servers.close();
+    await healthChecks.close();
+    await dataplane.close();
+    return 1;
+  }
 
   // Where NodePorts are served follows the interfaces' addresses, which no API object announces:
   // one that comes or goes is seen within a second, not at the next periodic sync.
@@ -224,7 +229,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   await source.stop();
   await loop.stop();
   await healthChecks.close();
-  for (const s of servers) s?.close();
+  servers.close();
   await dataplane.close();
   return 0;
 }

@@ -27,6 +27,9 @@ export const DEFAULTS: ProxyConfig = {
   masqueradeBit: 14,
   healthzBindAddress: '0.0.0.0:10256',
   metricsBindAddress: '127.0.0.1:10249',
+  bindAddress: null,
+  bindAddressHardFail: false,
+  udpIdleTimeoutMs: null,
   syncPeriodMs: 30_000,
   minSyncPeriodMs: 1000,
   ipvsScheduler: 'rr',
@@ -172,6 +175,18 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
     // An empty address:port ("") disables the server, as in kube-proxy.
     if (v === '' || isHostPort(v)) cfg[key] = v;
     else problems.push(`${src(flag, field)}: must be host:port (e.g. 0.0.0.0:10256), got ${JSON.stringify(v)}`);
+  }
+
+  const bind = ((flags['bind-address'] as string | undefined) ?? (file.bindAddress || '')).trim();
+  if (bind !== '' && !isIP(bind)) problems.push(`${src('bind-address', 'bindAddress')}: must be an IP address, got ${JSON.stringify(bind)}`);
+  // 0.0.0.0 and :: (kube-proxy's default) say nothing about the node.
+  else if (bind !== '' && !/^(0+\.){3}0+$|^[:0]+$/.test(bind)) cfg.bindAddress = bind.toLowerCase();
+  cfg.bindAddressHardFail = (flags['bind-address-hard-fail'] as boolean | undefined) ?? file.bindAddressHardFail ?? false;
+  const idle = (flags['udp-timeout'] as string | undefined) ?? file.udpIdleTimeout;
+  if (idle !== undefined && idle !== null) {
+    const ms = typeof idle === 'number' ? idle : parseDuration(String(idle));
+    if (ms === null || ms < 0) problems.push(`${src('udp-timeout', 'udpIdleTimeout')}: ${JSON.stringify(idle)} is not a duration of 0s or more`);
+    else if (ms > 0) cfg.udpIdleTimeoutMs = ms; // 0s in a dumped config means "default"
   }
 
   for (const [field, key] of [['syncPeriod', 'syncPeriodMs'], ['minSyncPeriod', 'minSyncPeriodMs']] as const) {

@@ -20,6 +20,16 @@ export interface ProxyConfig {
   masqueradeBit: number;
   healthzBindAddress: string;
   metricsBindAddress: string;
+  /**
+   * kube-proxy's bindAddress: overrides which address is this node's primary one in its family
+   * (the Node's first InternalIP otherwise). The name is historical: nothing binds to it. Null
+   * when unset or unspecified (0.0.0.0, ::).
+   */
+  bindAddress: string | null;
+  /** A health or metrics server that cannot bind ends the process (exit 1); otherwise it is retried every 5 s. */
+  bindAddressHardFail: boolean;
+  /** kube-proxy's udpIdleTimeout (its userspace proxy's): our userspace mode's UDP session idle time; null when unset. */
+  udpIdleTimeoutMs: number | null;
   syncPeriodMs: number;
   minSyncPeriodMs: number;
   /**

@@ -151,3 +151,11 @@ export function nodeContextFromNode(node: Node, config: NodeConfig = {}): NodeCo
     masqueradeAll: config.masqueradeAll ?? false,
   };
 }
+
+/**
+ * kube-proxy's bindAddress: `address` becomes the primary node IP of its family (the first of
+ * that family), whatever the Node or the interfaces say; null leaves `ctx` as it is.
+ */
+export function withPrimaryAddress(ctx: NodeContext, address: string | null): NodeContext {
+  return address ? { ...ctx, nodeAddresses: [address, ...ctx.nodeAddresses.filter((a) => a !== address)] } : ctx;
+}

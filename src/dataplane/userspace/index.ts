@@ -48,6 +48,8 @@ class UserspaceDataplane implements Dataplane {
   private readonly addrs: AddressManager;
   private readonly balancer: Balancer;
   private readonly sessions: SessionTable<UdpSession>;
+  private readonly idleMs: number;
+  private sweepTimer: NodeJS.Timeout | null = null;
   private routes = new Map<string, Route>();
   private readonly frontends = new Map<string, Frontend>();
   /** Routes that should serve but whose socket could not bind (retried). */
@@ -70,8 +72,10 @@ class UserspaceDataplane implements Dataplane {
   constructor(private readonly ctx: DataplaneContext, opts: UserspaceOptions = {}) {
     this.addrs = new AddressManager(opts.run);
     this.balancer = new Balancer(opts.now ? { now: opts.now } : {});
-    const idleMs = ctx.config.conntrack.udpTimeoutMs > 0 ? ctx.config.conntrack.udpTimeoutMs : 30_000;
-    this.sessions = new SessionTable<UdpSession>({ idleMs, max: MAX_UDP_SESSIONS, ...(opts.now ? { now: opts.now } : {}) });
+    // udpIdleTimeout was kube-proxy's userspace proxy's own setting (default 250 ms there); without
+    // it, a session lasts as the kernel's UDP conntrack entry would.
+    this.idleMs = ctx.config.udpIdleTimeoutMs ?? (ctx.config.conntrack.udpTimeoutMs > 0 ? ctx.config.conntrack.udpTimeoutMs : 30_000);
+    this.sessions = new SessionTable<UdpSession>({ idleMs: this.idleMs, max: MAX_UDP_SESSIONS, ...(opts.now ? { now: opts.now } : {}) });
     this.ctxForFrontends = {
       route: (key) => this.routes.get(key),
       localAddresses: () => this.local,
@@ -97,6 +101,12 @@ class UserspaceDataplane implements Dataplane {
       this.serialized(() => this.housekeeping()).catch((e: Error) => this.ctx.log.warn('userspace housekeeping failed', { error: e.message }));
     }, HOUSEKEEPING_MS);
     this.timer.unref();
+    // Idle sessions end within a quarter of their timeout past it: kube-proxy's userspace default
+    // was 250 ms, which the housekeeping's pace would stretch eightfold.
+    this.sweepTimer = setInterval(() => {
+      if (!this.closed) for (const [, s] of this.sessions.sweep()) endSession(s);
+    }, Math.min(HOUSEKEEPING_MS, Math.max(50, Math.floor(this.idleMs / 4))));
+    this.sweepTimer.unref();
   }
 
   apply(update: StateUpdate): Promise<void> {
@@ -106,6 +116,7 @@ class UserspaceDataplane implements Dataplane {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.timer = null;
     await this.queue.catch(() => {});
     // The process is about to exit: every socket goes, connections included.
@@ -214,7 +225,6 @@ class UserspaceDataplane implements Dataplane {
 
   private async housekeeping(): Promise<void> {
     if (this.closed) return;
-    for (const [, s] of this.sessions.sweep()) endSession(s);
     this.balancer.prune(new Map([...this.routes.values()].map((r) => [r.service.key, r.service.affinity])));
     this.refreshLocal(null);
     if (this.unbound.size > 0) {

@@ -91,6 +91,21 @@ describe('resolveConfig', () => {
     expect(problemsOf(() => resolveConfig(['--oom-score-adj', '-1001']))).toEqual(['--oom-score-adj / oomScoreAdj: must be an integer from -1000 to 1000, got -1001']);
   });
 
+  it('bindAddress overrides the primary node IP (0.0.0.0 and :: say nothing); bindAddressHardFail; udpIdleTimeout for userspace', () => {
+    expect(resolveConfig([])).toMatchObject({ bindAddress: null, bindAddressHardFail: false, udpIdleTimeoutMs: null });
+    // kubeadm's ConfigMap says 0.0.0.0 and udpIdleTimeout 0s.
+    expect(withFile({ bindAddress: '0.0.0.0', udpIdleTimeout: '0s' })([])).toMatchObject({ bindAddress: null, udpIdleTimeoutMs: null });
+    expect(resolveConfig(['--bind-address', '::']).bindAddress).toBeNull();
+    expect(withFile({ bindAddress: '192.168.1.7', bindAddressHardFail: true, udpIdleTimeout: '250ms' })([]))
+      .toMatchObject({ bindAddress: '192.168.1.7', bindAddressHardFail: true, udpIdleTimeoutMs: 250 });
+    expect(resolveConfig(['--bind-address', 'FD00::7', '--bind-address-hard-fail', '--udp-timeout', '2s']))
+      .toMatchObject({ bindAddress: 'fd00::7', bindAddressHardFail: true, udpIdleTimeoutMs: 2000 });
+    expect(problemsOf(() => resolveConfig(['--bind-address', 'node-a', '--udp-timeout', 'soon']))).toEqual([
+      '--bind-address / bindAddress: must be an IP address, got "node-a"',
+      '--udp-timeout / udpIdleTimeout: "soon" is not a duration of 0s or more',
+    ]);
+  });
+
   it('iptables.localhostNodePorts: true by default as in kube-proxy, from the file (null: the default) or --iptables-localhost-nodeports', () => {
     expect(resolveConfig([]).iptablesLocalhostNodePorts).toBe(true);
     expect(withFile({ iptables: { localhostNodePorts: null } })([]).iptablesLocalhostNodePorts).toBe(true);

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildDesiredState,
+  withPrimaryAddress,
   type Backend,
   type BuildResult,
   type DesiredService,
@@ -125,6 +126,15 @@ describe('buildDesiredState', () => {
       const nodePorts = (d: DesiredService): string[] => d.frontends.filter((f) => f.kind === 'nodePort').map((f) => `${f.address}:${f.port}`);
       expect(nodePorts(get(r, 'default/web:http'))).toEqual(v4.map((a) => `${a}:30080`));
       expect(nodePorts(get(r, 'default/web:http@IPv6'))).toEqual(v6.map((a) => `${a}:30080`));
+    });
+
+    it('bindAddress (withPrimaryAddress) makes an address the primary one of its family: "primary" serves NodePorts there', () => {
+      const nodePorts = (r: ReturnType<typeof build>, key: string) => get(r, key).frontends.filter((f) => f.kind === 'nodePort').map((f) => f.address);
+      const node = withPrimaryAddress({ ...NODE, nodePortAddresses: ['primary'] }, '10.0.0.5');
+      expect(nodePorts(build([nodePortSvc], [slice({ endpoints: [ep('10.244.1.1')] })], node), 'default/web:http')).toEqual(['10.0.0.5']);
+      // The other family keeps its own primary; null changes nothing.
+      expect(nodePorts(build([nodePortSvc], [slice({ endpoints: [ep('10.244.1.1')] })], node), 'default/web:http@IPv6')).toEqual(['fd00::10']);
+      expect(withPrimaryAddress(NODE, null)).toBe(NODE);
     });
 
     it('a pod interface that is no interface name is reported against NodeContext and not used', () => {

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  boundPort, Collected, CollectedHistogram, Counter, Gauge, HealthCheckServers, healthRoutes, HealthState, Histogram, listen, memoryLogger, nodeEligible, proxyMetrics, Registry, setNoLocalEndpoints, syncObserver,
+  boundPort, Collected, CollectedHistogram, Counter, Gauge, HealthCheckServers, healthRoutes, HealthState, Histogram, HttpServers, listen, memoryLogger, nodeEligible, proxyMetrics, Registry, setNoLocalEndpoints, syncObserver,
 } from '../../../src/observe/index.js';
 import { buildDesiredState } from '../../../src/model/index.js';
 import { ep, NODE, slice, svc } from '../model/fixtures.js';
@@ -214,5 +214,48 @@ describe('syncObserver', () => {
     expect(m.syncFailures.get()).toBe(1);
     o.skipped!('Service a/b', 'headless');
     expect(log.lines.map((l) => l.msg)).toEqual(['synced', 'sync failed; the next sync is full', 'skipping']);
+  });
+});
+
+describe('HttpServers (health and metrics, as kube-proxy runs them)', () => {
+  const routes = { '/healthz': (_req: unknown, res: { writeHead(c: number): { end(b: string): void } }) => res.writeHead(200).end('ok') } as never;
+
+  it('a port another process holds (a kube-proxy still running): logged and tried again until it is free, the proxy running on', async () => {
+    const port = await freePort();
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', () => r()));
+    const log = memoryLogger();
+    const servers = new HttpServers(false, log, 50);
+    try {
+      expect(await servers.serve('health', `127.0.0.1:${port}`, routes)).toBe(true);
+      expect(log.lines.find((l) => l.level === 'error')?.msg).toBe('cannot serve health; trying again every 0.05 s');
+      await new Promise<void>((r) => squatter.close(() => r()));
+      const deadline = Date.now() + 3000;
+      let body = '';
+      while (Date.now() < deadline && body !== 'ok') {
+        body = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.text(), () => '');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(body).toBe('ok');
+      expect(log.lines.some((l) => l.msg === 'serving health now')).toBe(true);
+    } finally {
+      servers.close();
+      squatter.close();
+    }
+  });
+
+  it('with bindAddressHardFail it is fatal', async () => {
+    const port = await freePort();
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', () => r()));
+    const log = memoryLogger();
+    const servers = new HttpServers(true, log, 50);
+    try {
+      expect(await servers.serve('metrics', `127.0.0.1:${port}`, routes)).toBe(false);
+      expect(log.lines.find((l) => l.level === 'error')).toMatchObject({ msg: 'cannot serve metrics; exiting (bindAddressHardFail)', bindAddress: `127.0.0.1:${port}` });
+    } finally {
+      servers.close();
+      squatter.close();
+    }
   });
 });

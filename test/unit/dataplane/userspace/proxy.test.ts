@@ -185,16 +185,19 @@ describe('userspace proxy on loopback (real sockets, fake ip)', () => {
   it('UDP: no endpoints → the socket closes and the kernel answers port unreachable (ECONNREFUSED on a connected socket)', async () => {
     await apply(state({ udp: [] }));
     const s = createSocket('udp4');
+    let again: NodeJS.Timeout | undefined;
     try {
       const err = await new Promise<NodeJS.ErrnoException>((resolve) => {
         s.on('error', resolve);
         s.connect(PORT, UDP_VIP, () => {
           s.send('x');
-          setTimeout(() => s.send('y'), 100);
+          again = setTimeout(() => s.send('y'), 100);
         });
       });
       expect(err.code).toBe('ECONNREFUSED');
     } finally {
+      // The refusal may come before the second datagram: never send on the closed socket.
+      clearTimeout(again);
       s.close();
     }
   });
@@ -215,5 +218,41 @@ describe('userspace proxy on loopback (real sockets, fake ip)', () => {
     const ctx = { config: resolveConfig([]), log: memoryLogger(), nodeAddresses: () => [] };
     expect(await cleanupUserspace(ctx, { run: fake })).toEqual(['address 10.96.0.10 on lo']);
     expect(calls).toEqual(['ip -j address show', 'address del 10.96.0.10/32 dev lo\n']);
+  });
+});
+
+describe('userspace proxy: udpIdleTimeout (kube-proxy\'s userspace setting) ends an idle UDP session', () => {
+  const IDLE_VIP = '127.77.0.21';
+  const run = async (argv: string[]): Promise<CommandResult> => ({ status: 0, stdout: argv.includes('show') ? '[]' : '', stderr: '' });
+
+  it.each([
+    ['--udp-timeout 300ms: after 600 ms of quiet the same client socket starts a new session, on the next backend', ['--udp-timeout', '300ms'], false],
+    ['unset: the session (the conntrack UDP timeout, 30 s) keeps its backend', [], true],
+  ])('%s', async (_what, args, same) => {
+    const backends = await Promise.all(BACKENDS.map((a, i) => udpBackend(`b${i}`, a, 0)));
+    const port = backends[0]!.address().port;
+    backends[1]!.close();
+    backends[1] = await udpBackend('b1', BACKENDS[1]!, port);
+    const dp = await createUserspaceDataplane({ config: resolveConfig(args), log: memoryLogger(), nodeAddresses: () => ['10.0.0.5'] }, { run });
+    const client = createSocket('udp4');
+    try {
+      await dp.start();
+      await dp.apply({
+        state: buildDesiredState({
+          services: [svc({ name: 'idle', spec: { clusterIP: IDLE_VIP, clusterIPs: [IDLE_VIP], ports: [{ name: 'u', port: PORT, protocol: 'UDP', targetPort: port }] } })],
+          endpointSlices: [slice({ service: 'idle', ports: [{ name: 'u', port, protocol: 'UDP' }], endpoints: BACKENDS.map((a) => ep(a, { node: 'node-a' })) })],
+          node: NODE,
+        }).state,
+        changed: 'all',
+      });
+      const first = (await udpAsk(client, 'a', IDLE_VIP)).body.split('|')[0];
+      await new Promise((r) => setTimeout(r, 600));
+      const second = (await udpAsk(client, 'b', IDLE_VIP)).body.split('|')[0];
+      expect(second === first).toBe(same);
+    } finally {
+      client.close();
+      await dp.close();
+      for (const b of backends) b.close();
+    }
   });
 });
