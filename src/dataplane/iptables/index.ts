@@ -174,6 +174,11 @@ export class IptablesDataplane implements Dataplane {
     this.localhostNodePorts = true;
   }
 
+  /** Whether nodePortAddresses leaves `family` every local address: no CIDR of that family, and not "primary" (kube-proxy decides per family). */
+  private everyLocalAddress(family: IPFamily): boolean {
+    return !(this.ctx.config.nodePortAddresses ?? []).some((c) => c === 'primary' || (c.includes(':') ? 6 : 4) === family);
+  }
+
   async apply(update: StateUpdate): Promise<void> {
     if (!this.backend) throw new Error('iptables dataplane not started');
     let changed = update.changed;
@@ -310,6 +315,7 @@ export class IptablesDataplane implements Dataplane {
       services: rules, write: changed, deleteChains, jumps, mark: opts.mark, clusterCIDRs, comments, dropInvalid: !this.ctx.conntrackTcpLiberal, countInvalid: this.counted.has('invalid'),
       listAll: changed === 'all' && backend === 'nft', descendingChains: backend === 'legacy', descendingTargets: backend === 'nft', canary: changed === 'all', shared,
       localhostNodePorts: family === 4 && this.localhostNodePorts,
+      ...(this.everyLocalAddress(family) ? { nodePortsOnLocal: family } : {}),
     });
     const t2 = performance.now();
     try {

@@ -139,10 +139,9 @@ export function serviceRules(s: DesiredService, o: GenOptions): ServiceRules {
     // kube-proxy's: the same jump for 127.0.0.0/8, first, only to count it (nfacct.ts).
     if (hasEndpoints && o.localhostCounter) natNodePorts.push(line(KUBE_NODEPORTS, '-d', LOCALNET, cm(name), p, '--dport', port, nfacctMatch('localhost'), '-j', c.ext));
     if (hasEndpoints) natNodePorts.push(line(KUBE_NODEPORTS, cm(name), p, '--dport', port, '-j', c.ext));
-    for (const f of nodePorts) {
-      nodePortAddresses.push(f.address);
-      if (!hasExternal) filterExternal.push(line(KUBE_EXTERNAL_SERVICES, cm(externalFilter.text), p, '-d', host(f.address), '--dport', port, '-j', externalFilter.target));
-    }
+    for (const f of nodePorts) nodePortAddresses.push(f.address);
+    // kube-proxy's: on every local address, whichever nodePortAddresses serves it on.
+    if (!hasExternal) filterExternal.push(line(KUBE_EXTERNAL_SERVICES, cm(externalFilter.text), '-m', 'addrtype', '--dst-type', 'LOCAL', p, '--dport', port, '-j', externalFilter.target));
   }
   if (s.healthCheckNodePort && s.externalPolicyLocal) {
     filterNodePorts.push(line(KUBE_NODEPORTS, cm(`${name} health check node port`), '-m', 'tcp', '-p', 'tcp', '--dport', String(s.healthCheckNodePort), '-j', 'ACCEPT'));
@@ -326,6 +325,13 @@ export interface RenderInput {
    */
   readonly localhostNodePorts?: boolean;
   /**
+   * nodePortAddresses unset: KUBE-SERVICES sends every local address of this family to
+   * KUBE-NODEPORTS (`-m addrtype --dst-type LOCAL`, kube-proxy's rule, which follows addresses as
+   * they come and go), but ::1, and 127.0.0.0/8 unless localhostNodePorts. Otherwise one jump per
+   * node address nodePortAddresses selects.
+   */
+  readonly nodePortsOnLocal?: 4 | 6;
+  /**
    * Which tables' shared chains (KUBE-SERVICES, KUBE-NODEPORTS, …) to rewrite; default both. A
    * partial sync whose services' lines there are unchanged (an endpoint moved) leaves them alone:
    * rewriting KUBE-SERVICES names every service chain, and iptables-nft's --noflush cache request
@@ -429,11 +435,15 @@ export function renderRestore(r: RenderInput): { text: string; stats: RenderStat
   for (const ch of stale) out.push(`:${ch} - [0:0]`);
   if (shared.nat) {
     rules(byTarget(svcs.flatMap((s) => s.natServices)));
-    const addrs = [...new Set(svcs.flatMap((s) => s.nodePortAddresses))];
     const last = cm('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
-    const dsts = addrs.map(host);
-    if (r.localhostNodePorts && dsts.length > 0) dsts.push(LOCALNET);
-    rules(dsts.map((d) => ['-A', KUBE_SERVICES, ...last, '-d', d, '-j', KUBE_NODEPORTS].join(' ')));
+    if (r.nodePortsOnLocal) {
+      const loopback = r.nodePortsOnLocal === 6 ? ['!', '-d', '::1/128'] : r.localhostNodePorts ? [] : ['!', '-d', LOCALNET];
+      rules([['-A', KUBE_SERVICES, ...last, '-m', 'addrtype', '--dst-type', 'LOCAL', ...loopback, '-j', KUBE_NODEPORTS].join(' ')]);
+    } else {
+      const dsts = [...new Set(svcs.flatMap((s) => s.nodePortAddresses))].map(host);
+      if (r.localhostNodePorts && dsts.length > 0) dsts.push(LOCALNET);
+      rules(dsts.map((d) => ['-A', KUBE_SERVICES, ...last, '-d', d, '-j', KUBE_NODEPORTS].join(' ')));
+    }
     rules(byTarget(svcs.flatMap((s) => s.natNodePorts)));
     rules([
       `-A ${KUBE_POSTROUTING} -m mark ! --mark ${r.mark}/${r.mark} -j RETURN`,

@@ -165,8 +165,24 @@ describe('iptables restore input (golden files)', () => {
   });
 });
 
+describe('where NodePorts are served: kube-proxy\'s addrtype LOCAL, per family, unless nodePortAddresses names that family', () => {
+  it('unset: one addrtype LOCAL jump per family (without ::1); a family named in nodePortAddresses gets one jump per selected address', async () => {
+    const jumps = (text: string) => text.split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES') && l.endsWith('-j KUBE-NODEPORTS')).map((l) => l.replace(/.*this chain" /, ''));
+    const unset = await fullSync(desired(everything()), context({ iptablesLocalhostNodePorts: false, nodePortAddresses: [] }));
+    expect(jumps(unset.restores[0]!.text)).toEqual(['-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS']);
+    expect(jumps(unset.restores[1]!.text)).toEqual(['-m addrtype --dst-type LOCAL ! -d ::1/128 -j KUBE-NODEPORTS']);
+    const v6only = await fullSync(desired(everything()), context({ iptablesLocalhostNodePorts: false, nodePortAddresses: ['fd00::/64'] }));
+    expect(jumps(v6only.restores[0]!.text)).toEqual(['-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS']);
+    expect(jumps(v6only.restores[1]!.text).some((j) => j.includes('addrtype'))).toBe(false);
+    const primary = await fullSync(desired(everything()), context({ nodePortAddresses: ['primary'] }));
+    expect(jumps(primary.restores[0]!.text).every((j) => j.startsWith('-d '))).toBe(true);
+  });
+});
+
 describe('localhost NodePorts (iptables.localhostNodePorts, kube-proxy\'s default)', () => {
-  const localnetJump = /-A KUBE-SERVICES .*-d 127\.0\.0\.0\/8 -j KUBE-NODEPORTS/;
+  // 127.0.0.0/8 reaches KUBE-NODEPORTS: by its own jump (nodePortAddresses given), or in every
+  // local address (unset: kube-proxy's addrtype LOCAL, which otherwise leaves it out).
+  const localnetJump = /-A KUBE-SERVICES (?!.*! -d 127\.0\.0\.0\/8).*(-d 127\.0\.0\.0\/8|--dst-type LOCAL) -j KUBE-NODEPORTS/;
   const martianDrop = '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP';
 
   it('IPv4: route_localnet set in the namespace, 127.0.0.0/8 jumps to KUBE-NODEPORTS, KUBE-FIREWALL drops what comes to it from elsewhere; kept by partial syncs', async () => {
@@ -185,7 +201,7 @@ describe('localhost NodePorts (iptables.localhostNodePorts, kube-proxy\'s defaul
     o.services = o.services.filter((s) => (s.metadata as { name: string }).name !== 'empty');
     await r.dp.apply({ state: desired(o), changed: new Set([...desired(everything()).services.keys()].filter((k) => !desired(o).services.has(k))) });
     expect(r.restores.at(-1)!.text).toMatch(localnetJump);
-    expect(contents(r.kernels[4]).some((l) => / KUBE-SERVICES: .*-d 127\.0\.0\.0\/8 -j KUBE-NODEPORTS/.test(l))).toBe(true);
+    expect(contents(r.kernels[4]).some((l) => / KUBE-SERVICES: (?!.*! -d 127).*--dst-type LOCAL -j KUBE-NODEPORTS/.test(l))).toBe(true);
   });
 
   it('off when set false, when nodePortAddresses leaves out 127.0.0.1 ("primary", other CIDRs), or when route_localnet cannot be set (said); every Service is written either way', async () => {
@@ -257,7 +273,7 @@ describe('kube-proxy\'s packet-counting metrics (nfacct counters)', () => {
     const r = await fullSync(desired(everything()), { ...context({ iptablesLocalhostNodePorts: true, nodePortAddresses: [] }), log }, { nfacct, refuseNfacctMatch: true });
     expect(r.restores.map((x) => x.family)).toEqual([4, 6]);
     expect(r.restores[0]!.text).not.toContain('nfacct');
-    expect(r.restores[0]!.text).toMatch(/-A KUBE-SERVICES .*-d 127\.0\.0\.0\/8 -j KUBE-NODEPORTS/);
+    expect(r.restores[0]!.text).toMatch(/-A KUBE-SERVICES .*--dst-type LOCAL -j KUBE-NODEPORTS/);
     expect(Object.keys(r.dp.kernelMetrics()).filter((k) => k.startsWith('kubeproxy_iptables_'))).toEqual([]);
     expect(log.lines.some((l) => /no nfacct match/.test(String(l.msg)))).toBe(true);
     // The scratch chain is gone again.
@@ -389,7 +405,8 @@ describe('restore input shaped for each backend', () => {
   });
 
   it('nft: KUBE-SERVICES and KUBE-NODEPORTS jump in descending target order, the node-port jumps last', async () => {
-    const r = await fullSync(desired(everything()));
+    // One node-port jump per node address, as with nodePortAddresses given.
+    const r = await fullSync(desired(everything()), context({ nodePortAddresses: ['0.0.0.0/0', '::/0'] }));
     const nat = natLines(r.restores[0]!.text);
     const targets = (chain: string) => nat.filter((l) => l.startsWith(`-A ${chain} `)).map((l) => l.slice(l.lastIndexOf(' -j ') + 4));
     const services = targets('KUBE-SERVICES');
