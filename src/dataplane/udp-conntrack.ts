@@ -1,10 +1,10 @@
 // Stale UDP conntrack entries, by what each sync changed (netfilter modes: udp-cleaner.ts; ebpf:
-// ebpf/udp-sweep.ts). UDP has no connection to end: an entry NATed to an endpoint that is gone
+// ebpf/udp-cleaner.ts). UDP has no connection to end: an entry NATed to an endpoint that is gone
 // keeps sending a client's datagrams to it until the entry times out (for as long as the client
 // keeps talking), and an entry made while a Service had no endpoint, or before it existed, keeps
 // bypassing the DNAT. After each sync that reached the kernel, the entries it made stale are
-// deleted, as kube-proxy's conntrack cleanup before v1.32 did (what it cannot see, the netfilter
-// modes' reconciler finds: udp-reconcile.ts). TCP entries stay: established connections keep their backend.
+// deleted, as kube-proxy's conntrack cleanup before v1.32 did (what it cannot see, each mode's
+// reconciler finds: udp-reconcile.ts, ebpf/udp-reconcile.ts). TCP entries stay: established connections keep their backend.
 import type { DesiredService, IPFamily } from '../model/index.js';
 
 /** What a UDP service port has in the kernel: where clients send, and where it sends them. */
@@ -45,8 +45,8 @@ export interface StaleUdpFlow {
  *   and NodePort), since those were made without DNAT.
  * Unlike kube-proxy, every one names the frontend's port too, so the other ports of a VIP keep
  * their flows. `before` null (this process has not synced yet) makes nothing stale: what the
- * kernel held is not known, and a restart must not cut live flows (the netfilter modes' first
- * sync reads their conntrack table instead: udp-reconcile.ts).
+ * kernel held is not known, and a restart must not cut live flows (each mode's first sync reads
+ * its conntrack table instead: udp-reconcile.ts, ebpf/udp-reconcile.ts).
  * Every mode deletes these from its own conntrack: netfilter's (staleUdpLines), ebpf's maps.
  */
 export function staleUdpFlows(before: ReadonlyMap<string, UdpFlows> | null, after: ReadonlyMap<string, UdpFlows>, keys: Iterable<string>): StaleUdpFlow[] {

@@ -26,23 +26,38 @@ import { udpFlows } from './udp-conntrack.js';
 
 const isLoopback4 = (a: string) => a.startsWith('127.');
 
-/** The entries of `entries` that are stale for these service ports (UDP ones are looked at; any family). */
-export function staleUdpEntries(entries: Iterable<ConntrackEntry>, services: Iterable<DesiredService>): ConntrackEntry[] {
-  const byFrontend = new Map<string, Set<string>>();
-  const loopbackNodePorts = new Map<number, Set<string>>();
-  // Two ports sharing a frontend (an external IP that is another Service's too) keep the
-  // entries of either's endpoints: what the kernel does with new flows there is not ours to guess.
-  const add = <K>(m: Map<K, Set<string>>, k: K, endpoints: ReadonlySet<string>) => {
-    const s = m.get(k);
-    if (s) for (const e of endpoints) s.add(e);
-    else m.set(k, new Set(endpoints));
-  };
+/**
+ * Every UDP frontend of these service ports ("addr port"), with the endpoints ("ip port") whose
+ * replies a flow to it may have, each spelt by `id` (the ebpf mode compares the addresses' bytes).
+ * Shared with the ebpf mode's reconciler (ebpf/udp-reconcile.ts).
+ */
+export function udpEndpointsByFrontend(services: Iterable<DesiredService>): Map<string, Set<string>>;
+export function udpEndpointsByFrontend<Id>(services: Iterable<DesiredService>, id: (addrPort: string) => Id): Map<Id, Set<Id>>;
+export function udpEndpointsByFrontend(services: Iterable<DesiredService>, id = (t: string): unknown => t): Map<unknown, Set<unknown>> {
+  const out = new Map<unknown, Set<unknown>>();
   for (const s of services) {
     if (s.protocol !== 'UDP') continue;
     const f = udpFlows(s);
-    for (const [addr, port] of f.frontends) add(byFrontend, `${addr} ${port}`, f.endpoints);
-    if (s.family === 4 && s.nodePort) add(loopbackNodePorts, s.nodePort, f.endpoints);
+    const endpoints = [...f.endpoints].map(id);
+    for (const [addr, port] of f.frontends) add(out, id(`${addr} ${port}`), endpoints);
   }
+  return out;
+}
+
+// Two ports sharing a frontend (an external IP that is another Service's too) keep the
+// entries of either's endpoints: what the kernel does with new flows there is not ours to guess.
+function add<K, E>(m: Map<K, Set<E>>, k: K, endpoints: Iterable<E>): void {
+  const s = m.get(k);
+  if (s) for (const e of endpoints) s.add(e);
+  else m.set(k, new Set(endpoints));
+}
+
+/** The entries of `entries` that are stale for these service ports (UDP ones are looked at; any family). */
+export function staleUdpEntries(entries: Iterable<ConntrackEntry>, services: Iterable<DesiredService>): ConntrackEntry[] {
+  const all = [...services];
+  const byFrontend = udpEndpointsByFrontend(all);
+  const loopbackNodePorts = new Map<number, Set<string>>();
+  for (const s of all) if (s.protocol === 'UDP' && s.family === 4 && s.nodePort) add(loopbackNodePorts, s.nodePort, udpFlows(s).endpoints);
   const out: ConntrackEntry[] = [];
   for (const e of entries) {
     const endpoints = byFrontend.get(`${e.orig.dst} ${e.orig.dport}`)

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { constant } from '../../native/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
-import type { Dataplane, DataplaneContext, KernelSample } from '../types.js';
+import type { Dataplane, DataplaneContext, KernelMetric, KernelSample } from '../types.js';
 import { DROP_REASONS, EVENTS, MAP, SLOTS_PER_ENTRY, SNAT_PORT_DEFAULT, encodeU32, sumPerCpuCounter } from './abi.js';
 import { attachSocketPrograms, cgroup2Root, detachSocketPrograms } from './cgroup.js';
 import { ConntrackCollector } from './conntrack-gc.js';
@@ -14,9 +14,8 @@ import { ClusterIpWriter } from './cluster-ips.js';
 import { DeviceAttacher, detachAll } from './devices.js';
 import { loadDatapath, type LoadedDatapath } from './loader.js';
 import { everyPort, FullSyncSchedule } from '../full-sync.js';
-import { UdpFlowHistory } from '../udp-conntrack.js';
 import { writeSysctl } from '../sysctl.js';
-import { sweepUdpFlows } from './udp-sweep.js';
+import { UdpFlowCleaner } from './udp-cleaner.js';
 import { ServiceWriter } from './writer.js';
 
 const GC_INTERVAL_MS = 10_000;
@@ -39,7 +38,7 @@ class EbpfDataplane implements Dataplane {
   private conntrack = { entries: 0, flows: 0, deleted: 0 };
   private collector: ConntrackCollector | null = null;
   private gcPass: Promise<void> | null = null;
-  private readonly udpHistory = new UdpFlowHistory();
+  private udp: UdpFlowCleaner | null = null;
   private readonly fullSyncs: FullSyncSchedule;
   private leftOut = 0;
   private clusterIps: ClusterIpWriter | null = null;
@@ -74,6 +73,7 @@ class EbpfDataplane implements Dataplane {
       },
     );
     this.clusterIps = new ClusterIpWriter(m.vip, m.vipNet, m.svcCidr);
+    this.udp = new UdpFlowCleaner({ 4: m.ct4, 6: m.ct });
     const adopted = this.writer.adopt();
     log.info('datapath loaded', {
       pinDir: config.bpfPinDir, ms: Math.round(performance.now() - t0), adoptedEntries: adopted.entries, adoptedBackends: adopted.backends,
@@ -145,16 +145,15 @@ class EbpfDataplane implements Dataplane {
       if (stats.entriesLeftOut) this.ctx.log.warn('frontends claimed by more than one service: the first keeps each', { entriesLeftOut: stats.entriesLeftOut });
       this.leftOut = stats.entriesLeftOut;
     }
-    // After the write: a flow swept now picks from the new backends with its next datagram.
-    const stale = this.udpHistory.synced(update.state.services.values(), update.changed);
-    if (stale.length && this.loaded) {
-      try {
-        const deleted = sweepUdpFlows([this.loaded.maps.ct4, this.loaded.maps.ct], stale);
-        if (deleted) this.ctx.log.debug('stale UDP flows deleted', { entries: deleted });
-      } catch (e) {
-        // The services are in place; the flows time out on their own.
-        this.ctx.log.warn('UDP conntrack cleanup failed', { error: (e as Error).message });
-      }
+    // After the write: a flow deleted now picks from the new backends with its next datagram.
+    // The reconciler walks the maps on the process's first sync and on the tracker's full ones.
+    try {
+      const notProgrammed = new Set(stats.notProgrammed.map((n) => n.service));
+      const d = this.udp!.synced(update.state.services.values(), update.changed, { reconcile: update.changed === 'all', notProgrammed });
+      if (d.swept || d.reconciled) this.ctx.log.debug('stale UDP flows deleted', { entries: d.swept, reconciledFlows: d.reconciled });
+    } catch (e) {
+      // The services are in place; the flows time out on their own, and the next full sync walks again.
+      this.ctx.log.warn('UDP conntrack cleanup failed', { error: (e as Error).message });
     }
   }
 
@@ -180,7 +179,7 @@ class EbpfDataplane implements Dataplane {
     return this.gcPass;
   }
 
-  kernelMetrics(): Record<string, { help: string; type: 'counter' | 'gauge'; samples: KernelSample[] }> {
+  kernelMetrics(): Record<string, KernelMetric> {
     const l = this.loaded;
     const counters = (map: keyof typeof MAP, names: readonly string[], label: string): KernelSample[] => {
       if (!l) return [];
@@ -199,6 +198,7 @@ class EbpfDataplane implements Dataplane {
     };
     const usage = this.writer?.usage();
     return {
+      ...this.udp?.kernelMetrics(),
       ekp_drops_total: { help: 'Packets the datapath dropped, by reason', type: 'counter', samples: counters('drop', DROP_REASONS, 'reason') },
       ekp_datapath_events_total: { help: 'Datapath events (conntrack hits, rejects, untouched odd packets…)', type: 'counter', samples: counters('event', EVENTS, 'event') },
       ekp_service_packets_total: { help: 'Packets through each service port', type: 'counter', samples: perService('packets') },
