@@ -460,7 +460,12 @@ describe.each(ENCODINGS)('over $encoding', ({ encoding, contentType }) => {
       expect(clock.pending).toBe(0);
       await waitUntil(() => server.openConnections() === 0, 'server sees every connection closed');
       await waitUntil(() => handles().sockets === before.sockets, 'client sockets released');
-      expect(handles()).toEqual(before);
+      // No more than before: a timer of the previous test's (its server's held responses, cleared
+      // as their connections close) may still be counted in `before` and be gone now.
+      const after = handles();
+      expect(after.sockets).toBe(before.sockets);
+      expect(after.timers).toBeLessThanOrEqual(before.timers);
+      expect(after.immediates).toBeLessThanOrEqual(before.immediates);
       // Nothing arrives after stop.
       const from = sink.mark();
       server.create('Service', service('late'));
