@@ -12,13 +12,15 @@ export interface UdpFlows {
   readonly family: IPFamily;
   /** Every frontend (cluster, external, load-balancer IP, each NodePort address) as address and port. */
   readonly frontends: readonly (readonly [string, number])[];
-  /** Endpoints of any of its backend sets, as "ip port": a pod that keeps its IP but moves its port is another endpoint. */
+  /** Its serving endpoints, as "ip port": a pod that keeps its IP but moves its port is another endpoint. */
   readonly endpoints: ReadonlySet<string>;
 }
 
 export function udpFlows(s: DesiredService): UdpFlows {
+  // Serving endpoints, not the backend sets: a flow to a terminating pod, or to one topology or a
+  // Local policy leaves out of new flows, is live (kube-proxy's conntrack cleanup ignores both).
   const endpoints = new Set<string>();
-  for (const set of [s.internalBackends, s.externalBackends, s.shortCircuitBackends]) for (const b of set.backends) endpoints.add(`${b.ip} ${b.port}`);
+  for (const b of s.servingEndpoints) endpoints.add(`${b.ip} ${b.port}`);
   return { family: s.family, frontends: s.frontends.map((f) => [f.address, f.port] as const), endpoints };
 }
 

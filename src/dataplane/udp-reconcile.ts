@@ -5,7 +5,8 @@
 // to it existed) is found only here, and a client that keeps talking would never let it time out.
 //
 // An entry is stale when it was sent to a UDP service frontend and its replies do not come
-// from one of that service port's endpoints. Finer than kube-proxy's, at no cost:
+// from one of that service port's serving endpoints (whatever topology and traffic policy
+// chose for new flows, as kube-proxy's). Finer than kube-proxy's, at no cost:
 // - frontends are address and port (kube-proxy: the address alone), so another port of the same
 //   VIP keeps its flows;
 // - endpoints are address and port, as the diff has them: a pod that keeps its IP but moves its
@@ -14,9 +15,11 @@
 // A port with no endpoint has none, so every entry to it goes, the un-NATed ones too (their
 // replies come from the frontend itself).
 //
-// NodePorts: kube-proxy matches them by destination port alone, on any address. Our rules serve
-// a NodePort only on the addresses udpFlows lists (nodePortAddresses), and in iptables mode on
-// 127.0.0.0/8 (localhost NodePorts), so those are the frontends. The port alone would also take
+// NodePorts: kube-proxy matches them by destination port alone, on any address. The frontends
+// here are the addresses udpFlows lists (the node addresses nodePortAddresses selects), and in
+// iptables mode 127.0.0.0/8 (localhost NodePorts). iptables serves NodePorts on every local
+// address (addrtype LOCAL) when nodePortAddresses is unset, so an entry to one of the others
+// (a host /32 VIP's) is left to the diff and its timeout. The port alone would also take
 // the node's and its pods' own flows to any remote host:port that happens to be a NodePort
 // number (their replies come from that host, never an endpoint) and delete them on every
 // reconcile: for a masqueraded pod flow that is a new source port, and a broken session, each time.

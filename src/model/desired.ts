@@ -74,6 +74,12 @@ export interface DesiredService extends ServicePort {
   readonly masquerade: Masquerade;
   /** Ready endpoints on this node: what the healthCheckNodePort server reports. */
   readonly localReadyEndpoints: number;
+  /**
+   * UDP ports only ([] otherwise): every serving endpoint (ready, or serving while terminating),
+   * whatever topology and traffic policy chose. A UDP flow to one is live and its conntrack entry
+   * stays, as kube-proxy's cleanup judges them (a draining DNS pod keeps its clients).
+   */
+  readonly servingEndpoints: readonly Backend[];
   /** Topology mode used to pick the cluster set ('' = all endpoints). */
   readonly topologyMode: TopologyMode;
 }
@@ -106,7 +112,8 @@ export interface BuildResult {
   readonly skipped: readonly Skipped[];
 }
 
-const EMPTY_SET: BackendSet = Object.freeze({ backends: Object.freeze([]), dropWhenEmpty: false });
+const NO_BACKENDS: readonly Backend[] = Object.freeze([]);
+const EMPTY_SET: BackendSet = Object.freeze({ backends: NO_BACKENDS, dropWhenEmpty: false });
 
 export function buildDesiredState(input: BuildInput): BuildResult {
   const problems: Problem[] = [];
@@ -212,7 +219,8 @@ function desiredService(
 ): DesiredService {
   const cat = categorizeEndpoints(eps, sp, topo);
   // The local set is mostly a subset of the cluster set: share their Backend objects.
-  const made = cat.clusterEndpoints !== null && cat.localEndpoints !== null ? new Map<Endpoint, Backend>() : null;
+  const udp = sp.protocol === 'UDP';
+  const made = (cat.clusterEndpoints !== null && cat.localEndpoints !== null) || udp ? new Map<Endpoint, Backend>() : null;
   const cluster = toBackends(cat.clusterEndpoints ?? [], made);
   const local = toBackends(cat.localEndpoints ?? [], made);
   const hasAny = cat.hasAnyEndpoints;
@@ -254,6 +262,7 @@ function desiredService(
       hairpin: true,
     },
     localReadyEndpoints: localReady,
+    servingEndpoints: udp ? toBackends(eps.filter((e) => e.serving), made) : NO_BACKENDS,
     topologyMode: cat.topologyMode,
   };
   if (sp.nodePort !== undefined) d.nodePort = sp.nodePort;

@@ -51,6 +51,22 @@ describe('conntrack reconciler: stale entries for the desired state', () => {
       .toEqual(['10.96.0.10:53 <- 10.96.0.10:53', '198.51.100.7:53 <- 198.51.100.7:53']);
   });
 
+  it('flows to serving endpoints stay, even those no new flow goes to: terminating (draining) ones, and those a Local policy leaves out', () => {
+    const services = [...buildDesiredState({
+      services: [svc({ name: 'dns', spec: { internalTrafficPolicy: 'Local', ports: [PORT] } })],
+      endpointSlices: [slice({ service: 'dns', ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }], endpoints: [
+        ep('10.244.1.1', { node: 'node-a' }),
+        ep('10.244.1.2', { node: 'node-a', ready: false, serving: true, terminating: true }),
+        ep('10.244.2.1', { node: 'node-b' }),
+        ep('10.244.2.2', { node: 'node-b', ready: false, serving: false, terminating: true }),
+      ] })],
+      node: NODE,
+    }).state.services.values()];
+    expect(services[0]!.internalBackends.backends.map((b) => b.ip)).toEqual(['10.244.1.1']);
+    const entries = ['10.244.1.1', '10.244.1.2', '10.244.2.1', '10.244.2.2'].map((ip, i) => entry('10.96.0.10', 53, ip, 5353, 40000 + i));
+    expect(stale(entries, services)).toEqual(['10.96.0.10:53 <- 10.244.2.2:5353']);
+  });
+
   it('an endpoint that keeps its IP but moves its port is another endpoint', () => {
     const entries = [entry('10.96.0.10', 53, '10.244.1.1', 5353), entry('10.96.0.10', 53, '10.244.1.1', 5354, 40001)];
     expect(stale(entries, dns(['10.244.1.1'], 5354))).toEqual(['10.96.0.10:53 <- 10.244.1.1:5353']);

@@ -61,6 +61,7 @@ describe('buildDesiredState', () => {
       rejectWhenNoEndpoints: false,
       masquerade: { clusterIP: 'offCluster', external: 'all', clusterCIDRs: ['10.244.0.0/16'], podInterface: null, hairpin: true },
       localReadyEndpoints: 1,
+      servingEndpoints: [],
       topologyMode: '',
     });
   });
@@ -135,6 +136,8 @@ describe('buildDesiredState', () => {
       // The other family keeps its own primary; null changes nothing.
       expect(nodePorts(build([nodePortSvc], [slice({ endpoints: [ep('10.244.1.1')] })], node), 'default/web:http@IPv6')).toEqual(['fd00::10']);
       expect(withPrimaryAddress(NODE, null)).toBe(NODE);
+      // Not one of the node's: it would be a NodePort frontend nothing reaches.
+      expect(withPrimaryAddress(NODE, '10.9.9.9')).toBe(NODE);
     });
 
     it('a pod interface that is no interface name is reported against NodeContext and not used', () => {
@@ -441,6 +444,26 @@ describe('buildDesiredState', () => {
       'default/web:http',
     );
     expect(d.masquerade.external).toBe('nodeOrigin');
+  });
+
+  it('servingEndpoints (UDP): every serving endpoint, the terminating ones that get no new flows and the ones a Local policy leaves out included; none that stopped serving', () => {
+    const udp = svc({ spec: { type: 'NodePort', externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local', ports: [{ name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }] } });
+    const d = get(
+      build([udp], [slice({
+        ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }],
+        endpoints: [
+          ep('10.244.1.1', { node: 'node-a' }),
+          ep('10.244.1.3', { node: 'node-a', ready: false, serving: true, terminating: true }),
+          ep('10.244.1.4', { node: 'node-a', ready: false, serving: false, terminating: true }),
+          ep('10.244.2.1', { node: 'node-b' }),
+        ],
+      })]),
+      'default/web:dns',
+    );
+    expect(d.internalBackends.backends.map((b) => b.ip)).toEqual(['10.244.1.1']);
+    expect(d.servingEndpoints.map((b) => `${b.ip}:${b.port}`).sort()).toEqual(['10.244.1.1:5353', '10.244.1.3:5353', '10.244.2.1:5353']);
+    // Shared with the sets, not copied.
+    expect(d.servingEndpoints).toContain(d.internalBackends.backends[0]);
   });
 
   it('health check: localReadyEndpoints counts ready endpoints on this node', () => {
