@@ -7,7 +7,8 @@
 // service writer could not program, for want of room, is: it would not be served either way).
 import type { DesiredService } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
-import { encodeSvcCidrKey, encodeU32, encodeVipKey, encodeVipNet, LAYOUT, type VipNet } from './abi.js';
+import { cidrContains, parseCIDR, parseIP } from '../../model/index.js';
+import { encodeSvcCidrKey, encodeU32, encodeVipKey, encodeVipNet, LAYOUT, MAP_DEFAULT_SIZE, type VipNet } from './abi.js';
 import type { MapLike } from './writer.js';
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -46,6 +47,14 @@ export function cidrBounds(cidr: string): Buffer[] {
 const clusterIps = (s: DesiredService | undefined): string[] =>
   s ? [...new Set(s.frontends.filter((f) => f.kind === 'clusterIP').map((f) => hex(encodeVipKey(f.address))))] : [];
 
+export interface CidrOptions {
+  /** Every address of this node's: a Service CIDR holding one is not dropped (see droppable). */
+  localAddresses?: () => readonly string[];
+  /** ekp_svccidr_v1's max_entries. */
+  max?: number;
+  warn?: (msg: string, fields: Record<string, unknown>) => void;
+}
+
 export class ClusterIpWriter {
   /** Service port → the keys of its ClusterIPs. */
   private readonly byService = new Map<string, string[]>();
@@ -55,8 +64,15 @@ export class ClusterIpWriter {
   private dirty = false;
   /** The Service CIDRs in cidrMap, as written. */
   private cidrs: string[] = [];
+  /** What was said about CIDRs left out, so that it is said once. */
+  private said = '';
 
-  constructor(private readonly map: MapLike, private readonly netMap: MapLike | null = null, private readonly cidrMap: MapLike | null = null) {}
+  constructor(
+    private readonly map: MapLike,
+    private readonly netMap: MapLike | null = null,
+    private readonly cidrMap: MapLike | null = null,
+    private readonly opts: CidrOptions = {},
+  ) {}
 
   /**
    * Brings the map to `update`'s ClusterIPs, writing only addresses whose count of service ports
@@ -93,10 +109,9 @@ export class ClusterIpWriter {
       ? this.map.updateBatch(Buffer.concat(writes.map((k) => Buffer.from(k, 'hex'))), Buffer.concat(writes.map((k) => encodeU32(this.ports.get(k)!))))
       : 0;
     const deleted = deletes.size ? this.map.deleteBatch(Buffer.concat([...deletes].map((k) => Buffer.from(k, 'hex')))) : 0;
-    const cidrs = [...(update.state.serviceCIDRs?.[4] ?? []), ...(update.state.serviceCIDRs?.[6] ?? [])];
+    const cidrs = this.cidrMap ? this.droppable(update) : [];
     const cidrsChanged = full || cidrs.join() !== this.cidrs.join();
-    if (this.cidrMap && cidrsChanged) this.writeCidrs(cidrs);
-    this.cidrs = cidrs;
+    if (this.cidrMap && cidrsChanged) this.cidrs = this.writeCidrs(cidrs);
     // The addresses came or went: the prefixes may change. After the entries: an address is
     // looked up only once inside, and the entries are there by then.
     if (this.netMap && (full || cidrsChanged || deletes.size || writes.some((k) => was.get(k) === 0))) this.writeNets();
@@ -104,13 +119,48 @@ export class ClusterIpWriter {
     return { written, deleted };
   }
 
-  /** Makes cidrMap hold exactly `cidrs`: the wanted ones written, the rest deleted. */
-  private writeCidrs(cidrs: readonly string[]): void {
-    const want = new Set(cidrs.map((c) => hex(encodeSvcCidrKey(c))));
-    const gone = [...this.cidrMap!.entries()].map(([k]) => hex(k)).filter((k) => !want.has(k));
-    // One at a time: an LPM trie has no batch operations, and there are a handful.
-    for (const k of want) this.cidrMap!.update(Buffer.from(k, 'hex'), encodeU32(0));
-    for (const k of gone) this.cidrMap!.delete(Buffer.from(k, 'hex'));
+  /**
+   * The Service CIDRs whose unallocated addresses may be dropped. The drop is at tc ingress, which
+   * also sees traffic to the node itself (kube-proxy's is after routing, for forwarded and
+   * node-sent packets only): a CIDR holding one of the node's addresses (a typo such as
+   * 10.0.0.0/8) would cut the node off, so it is left out, and said. So are those past the map's size.
+   */
+  private droppable(update: StateUpdate): string[] {
+    const all = [...(update.state.serviceCIDRs?.[4] ?? []), ...(update.state.serviceCIDRs?.[6] ?? [])];
+    const local = (this.opts.localAddresses?.() ?? []).map((a) => parseIP(a)).flatMap((r) => (r.ok ? [r.ip] : []));
+    const out: string[] = [];
+    const problems: string[] = [];
+    for (const c of all) {
+      const parsed = parseCIDR(c);
+      const mine = parsed.ok ? local.find((ip) => cidrContains(parsed.cidr, ip)) : undefined;
+      if (!parsed.ok) problems.push(`${c}: not a CIDR`);
+      else if (mine) problems.push(`${c}: holds this node's address ${mine.text}`);
+      else if (out.length >= (this.opts.max ?? MAP_DEFAULT_SIZE.ekp_svccidr_v1)) problems.push(`${c}: more Service CIDRs than ekp_svccidr_v1 holds`);
+      else out.push(c);
+    }
+    const text = problems.join('; ');
+    if (text !== this.said && text !== '') this.opts.warn?.('Service CIDRs left out: their unallocated addresses are not dropped', { problems });
+    this.said = text;
+    return out;
+  }
+
+  /**
+   * Makes cidrMap hold `cidrs`: what goes first (so that a previous instance's entries never keep
+   * a wanted one out of the map), then what is new. Returns what the map holds of `cidrs`; a
+   * failed write is said, and tried again by the next apply, which will see a difference.
+   */
+  private writeCidrs(cidrs: readonly string[]): string[] {
+    const want = new Map(cidrs.map((c) => [hex(encodeSvcCidrKey(c)), c]));
+    try {
+      // One at a time: an LPM trie has no batch operations, and there are a handful.
+      for (const [k] of [...this.cidrMap!.entries()]) if (!want.has(hex(k))) this.cidrMap!.delete(k);
+      for (const k of want.keys()) this.cidrMap!.update(Buffer.from(k, 'hex'), encodeU32(0));
+      return [...cidrs];
+    } catch (e) {
+      this.opts.warn?.('Service CIDRs not written: their unallocated addresses are not dropped until the next sync', { error: (e as Error).message });
+      const held = new Set([...this.cidrMap!.entries()].map(([k]) => hex(k)));
+      return [...want].filter(([k]) => held.has(k)).map(([, c]) => c);
+    }
   }
 
   private writeNets(): void {

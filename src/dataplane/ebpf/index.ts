@@ -72,7 +72,11 @@ class EbpfDataplane implements Dataplane {
         isNodeAddress: (a) => this.local.has(a),
       },
     );
-    this.clusterIps = new ClusterIpWriter(m.vip, m.vipNet, m.svcCidr);
+    this.clusterIps = new ClusterIpWriter(m.vip, m.vipNet, m.svcCidr, {
+      localAddresses: () => this.ctx.localAddresses?.() ?? [],
+      max: m.svcCidr.maxEntries,
+      warn: (msg, fields) => this.ctx.log.warn(msg, fields),
+    });
     this.udp = new UdpFlowCleaner({ 4: m.ct4, 6: m.ct });
     const adopted = this.writer.adopt();
     log.info('datapath loaded', {

@@ -111,4 +111,32 @@ describe('ClusterIpWriter (ekp_vip_v1)', () => {
     expect(held()).toEqual([]);
     expect(v4net()).toBe('10.96.0.20/255.255.255.255');
   });
+
+  it('a Service CIDR holding a node address is left out (tc would drop traffic to the node), so are those past the map; said once; a failed write is tried again', () => {
+    const vip = new FakeMap('vip', LAYOUT.ekp_vip_key.size, LAYOUT.ekp_vip_val.size);
+    const net = new FakeMap('vipnet', 4, LAYOUT.ekp_vipnet.size);
+    const cidrs = new FakeMap('svccidr', LAYOUT.ekp_svccidr_key.size, LAYOUT.ekp_svccidr_val.size);
+    const warned: unknown[] = [];
+    const w = new ClusterIpWriter(vip, net, cidrs, { localAddresses: () => ['10.0.0.5', 'fd00::10'], max: 2, warn: (msg, f) => warned.push([msg, f]) });
+    const held = () => [...cidrs.data.keys()].sort();
+    const keys = (...c: string[]) => c.map((x) => encodeSvcCidrKey(x).toString('hex')).sort();
+    const st = { ...state([web]), serviceCIDRs: { 4: ['10.0.0.0/8', '10.96.0.0/16', '10.100.0.0/24', '10.101.0.0/24'], 6: [] } };
+    w.apply({ state: st, changed: 'all' });
+    expect(held()).toEqual(keys('10.96.0.0/16', '10.100.0.0/24'));
+    expect(warned).toEqual([['Service CIDRs left out: their unallocated addresses are not dropped', {
+      problems: ['10.0.0.0/8: holds this node\'s address 10.0.0.5', '10.101.0.0/24: more Service CIDRs than ekp_svccidr_v1 holds'],
+    }]]);
+    w.apply({ state: st, changed: 'all' });
+    expect(warned).toHaveLength(1);
+    // A write that fails: the prefix is still written, and the next apply writes the CIDRs.
+    const update = cidrs.update.bind(cidrs);
+    cidrs.update = () => { throw new Error('ENOMEM'); };
+    const moved = { ...st, serviceCIDRs: { 4: ['10.97.0.0/16'], 6: [] } };
+    w.apply({ state: moved, changed: new Set() });
+    expect(warned.at(-1)).toEqual(['Service CIDRs not written: their unallocated addresses are not dropped until the next sync', { error: 'ENOMEM' }]);
+    expect(held()).toEqual([]);
+    cidrs.update = update;
+    w.apply({ state: moved, changed: new Set() });
+    expect(held()).toEqual(keys('10.97.0.0/16'));
+  });
 });
