@@ -133,6 +133,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const health = new HealthState(2 * cfg.syncPeriodMs);
   const healthChecks = new HealthCheckServers(() => health.healthy(), '0.0.0.0', (port, e) => log.warn('cannot serve healthCheckNodePort', { port, error: e.message }));
   let nodeSaid: unknown = null;
+  let bindSaid = false;
   let nodeSeen = false;
   const nodeContext = (node: unknown | null): NodeContext => {
     // Every Node change makes a sync, which asks for the context: eligibility follows it there.
@@ -155,7 +156,12 @@ export async function runDaemon(argv: string[]): Promise<number> {
         masqueradeAll: cfg.masqueradeAll,
       })
       : { nodeName, nodeAddresses: nodePortCandidates(), nodePortAddresses: cfg.nodePortAddresses, clusterCIDRs: pods ?? [], ...podInterface, masqueradeAll: cfg.masqueradeAll };
-    return withPrimaryAddress(ctx, cfg.bindAddress);
+    const primary = withPrimaryAddress(ctx, cfg.bindAddress);
+    if (cfg.bindAddress && primary === ctx && !bindSaid) {
+      bindSaid = true;
+      log.warn('bindAddress is none of this node\'s addresses: not used as its primary one', { bindAddress: cfg.bindAddress, nodeAddresses: ctx.nodeAddresses });
+    }
+    return primary;
   };
 
   const loop = new SyncLoop({

@@ -154,8 +154,11 @@ export function nodeContextFromNode(node: Node, config: NodeConfig = {}): NodeCo
 
 /**
  * kube-proxy's bindAddress: `address` becomes the primary node IP of its family (the first of
- * that family), whatever the Node or the interfaces say; null leaves `ctx` as it is.
+ * that family), whatever the Node says. Only one of the node's addresses can be: the node
+ * addresses are where NodePorts are served, and one the node does not hold would only be a
+ * frontend nothing reaches (null, or such an address, leaves `ctx` as it is).
  */
 export function withPrimaryAddress(ctx: NodeContext, address: string | null): NodeContext {
-  return address ? { ...ctx, nodeAddresses: [address, ...ctx.nodeAddresses.filter((a) => a !== address)] } : ctx;
+  if (!address || !ctx.nodeAddresses.includes(address)) return ctx;
+  return { ...ctx, nodeAddresses: [address, ...ctx.nodeAddresses.filter((a) => a !== address)] };
 }

@@ -12,6 +12,7 @@ import type { Logger } from './log.js';
 export class HttpServers {
   private readonly servers: Server[] = [];
   private readonly retries: NodeJS.Timeout[] = [];
+  private closed = false;
 
   constructor(private readonly hardFail: boolean, private readonly log: Logger, private readonly retryMs = 5000) {}
 
@@ -19,7 +20,9 @@ export class HttpServers {
   async serve(what: string, bind: string, routes: HttpEndpoints): Promise<boolean> {
     const attempt = async (): Promise<boolean> => {
       const s = await listen(bind, routes);
-      if (s) this.servers.push(s);
+      // A retry that bound after close(): nobody would close it, and it would hold the process.
+      if (s && this.closed) s.close();
+      else if (s) this.servers.push(s);
       return true;
     };
     try {
@@ -40,6 +43,7 @@ export class HttpServers {
   }
 
   close(): void {
+    this.closed = true;
     for (const t of this.retries) clearInterval(t);
     for (const s of this.servers) s.close();
   }
