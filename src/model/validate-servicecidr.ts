@@ -2,7 +2,7 @@
 // allocated from. kube-proxy's nftables mode drops traffic to an address in one that no Service
 // holds; kube-proxy takes every object's spec.cidrs alike, so do we.
 
-import { parseCIDR, type IPFamily, type ParsedCIDR as CIDR } from './ip.js';
+import { cidrContains, parseCIDR, type IPFamily, type ParsedCIDR as CIDR } from './ip.js';
 import { guarded, own, readArray, readCIDR, readMetadata, readObject, type ParseResult, type Problem } from './problem.js';
 
 export function parseServiceCIDR(obj: unknown): ParseResult<readonly string[]> {
@@ -48,13 +48,7 @@ export function serviceCIDRsOf(objects: Iterable<unknown>): ServiceCIDRs {
   return { cidrs: { 4: outermost(byFamily[4]), 6: outermost(byFamily[6]) }, problems };
 }
 
-/** Whether `inner` lies in `outer` (same family). */
+/** Whether `inner` lies in `outer`. */
 function within(inner: CIDR, outer: CIDR): boolean {
-  if (outer.prefix > inner.prefix) return false;
-  for (let bit = 0; bit < outer.prefix; bit += 8) {
-    const i = bit / 8;
-    const mask = (0xff << (8 - Math.min(8, outer.prefix - bit))) & 0xff;
-    if ((inner.network[i]! & mask) !== outer.network[i]) return false;
-  }
-  return true;
+  return outer.prefix <= inner.prefix && cidrContains(outer, { family: inner.family, text: inner.text, bytes: inner.network });
 }

@@ -239,6 +239,10 @@ export class ResourceWatcher {
     } catch (err) {
       if (this.interrupt) return this.interrupt;
       if (isGone(err)) return { kind: 'gone', message: `watch from resourceVersion ${this.rv} refused: ${describe(err)}` };
+      // An optional resource switched off (404) or taken from our role (403): the relist finds it absent.
+      if (this.opts.resource.optional && err instanceof ApiStatusError && (err.status === 404 || err.status === 403)) {
+        return { kind: 'gone', message: `watch refused: ${describe(err)}` };
+      }
       return { kind: 'error', message: `watch failed: ${describe(err)}` };
     }
     // The server closes the stream after an in-stream ERROR, so this can win the race with our abort.
