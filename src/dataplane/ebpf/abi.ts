@@ -579,12 +579,18 @@ export function encodeVipNet(v4: VipNet | null, v6: VipNet | null): Buffer {
   return b;
 }
 
-/** LPM key of Service CIDR `cidr` ("10.96.0.0/16", "fd00:96::/112") in ekp_svccidr_v1. */
-export function encodeSvcCidrKey(cidr: string): Buffer {
+/** A CIDR's address, family and prefix length; without "/len", a host's (when `hostAllowed`). */
+function splitCidr(cidr: string, hostAllowed: boolean): { addr: string; fam: Family; bits: number } {
   const [addr, lenText] = cidr.split('/') as [string, string | undefined];
   const fam = familyOf(addr);
-  const bits = Number(lenText);
-  if (lenText === undefined || !Number.isInteger(bits) || bits < 0 || bits > (fam === 4 ? 32 : 128)) throw new RangeError(`bad CIDR ${cidr}`);
+  const bits = lenText === undefined && hostAllowed ? (fam === 4 ? 32 : 128) : Number(lenText);
+  if (!Number.isInteger(bits) || bits < 0 || bits > (fam === 4 ? 32 : 128)) throw new RangeError(`bad CIDR ${cidr}`);
+  return { addr, fam, bits };
+}
+
+/** LPM key of Service CIDR `cidr` ("10.96.0.0/16", "fd00:96::/112") in ekp_svccidr_v1. */
+export function encodeSvcCidrKey(cidr: string): Buffer {
+  const { addr, fam, bits } = splitCidr(cidr, false);
   const b = Buffer.alloc(SIZE.ekp_svccidr_key);
   b.writeUInt32LE(SVCCIDR_PREFIX_BASE + bits, O.svcCidrKey.prefixlen.offset);
   b.writeUInt8(fam, O.svcCidrKey.family.offset);
@@ -594,10 +600,7 @@ export function encodeSvcCidrKey(cidr: string): Buffer {
 
 /** LPM key for loadBalancerSourceRanges entry `cidr` ("10.0.0.0/8", "2001:db8::/32"). */
 export function encodeSrcRangeKey(svcId: number, cidr: string): Buffer {
-  const [addr, lenText] = cidr.split('/') as [string, string | undefined];
-  const fam = familyOf(addr);
-  const bits = lenText === undefined ? (fam === 4 ? 32 : 128) : Number(lenText);
-  if (!Number.isInteger(bits) || bits < 0 || bits > (fam === 4 ? 32 : 128)) throw new RangeError(`bad CIDR ${cidr}`);
+  const { addr, fam, bits } = splitCidr(cidr, true);
   const b = Buffer.alloc(SIZE.ekp_srcrange_key);
   b.writeUInt32LE(SRCRANGE_PREFIX_BASE + bits, O.srKey.prefixlen.offset);
   b.writeUInt32LE(svcId, O.srKey.svc_id.offset);

@@ -220,10 +220,16 @@ describe('syncObserver', () => {
 describe('HttpServers (health and metrics, as kube-proxy runs them)', () => {
   const routes = { '/healthz': (_req: unknown, res: { writeHead(c: number): { end(b: string): void } }) => res.writeHead(200).end('ok') } as never;
 
-  it('a port another process holds (a kube-proxy still running): logged and tried again until it is free, the proxy running on', async () => {
+  /** A port another server holds, as a kube-proxy still running on the node would. */
+  const heldPort = async () => {
     const port = await freePort();
     const squatter = createServer();
     await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', () => r()));
+    return { port, squatter };
+  };
+
+  it('a port another process holds (a kube-proxy still running): logged and tried again until it is free, the proxy running on', async () => {
+    const { port, squatter } = await heldPort();
     const log = memoryLogger();
     const servers = new HttpServers(false, log, 50);
     try {
@@ -245,9 +251,7 @@ describe('HttpServers (health and metrics, as kube-proxy runs them)', () => {
   });
 
   it('with bindAddressHardFail it is fatal', async () => {
-    const port = await freePort();
-    const squatter = createServer();
-    await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', () => r()));
+    const { port, squatter } = await heldPort();
     const log = memoryLogger();
     const servers = new HttpServers(true, log, 50);
     try {
