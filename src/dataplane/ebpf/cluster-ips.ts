@@ -66,6 +66,8 @@ export class ClusterIpWriter {
   private cidrs: string[] = [];
   /** What was said about CIDRs left out, so that it is said once. */
   private said = '';
+  /** The state's Service CIDRs last judged (droppable), and the verdict. */
+  private judged: { of: StateUpdate['state']['serviceCIDRs'] | null; cidrs: string[] } = { of: null, cidrs: [] };
 
   constructor(
     private readonly map: MapLike,
@@ -109,7 +111,12 @@ export class ClusterIpWriter {
       ? this.map.updateBatch(Buffer.concat(writes.map((k) => Buffer.from(k, 'hex'))), Buffer.concat(writes.map((k) => encodeU32(this.ports.get(k)!))))
       : 0;
     const deleted = deletes.size ? this.map.deleteBatch(Buffer.concat([...deletes].map((k) => Buffer.from(k, 'hex')))) : 0;
-    const cidrs = this.cidrMap ? this.droppable(update) : [];
+    // Judged again on a full sync (the node's addresses may have moved) or when the CIDRs changed,
+    // not on every partial sync: it reads every address of the node.
+    if (this.cidrMap && (full || update.state.serviceCIDRs !== this.judged.of)) {
+      this.judged = { of: update.state.serviceCIDRs, cidrs: this.droppable(update) };
+    }
+    const cidrs = this.judged.cidrs;
     const cidrsChanged = full || cidrs.join() !== this.cidrs.join();
     if (this.cidrMap && cidrsChanged) this.cidrs = this.writeCidrs(cidrs);
     // The addresses came or went: the prefixes may change. After the entries: an address is
