@@ -8,7 +8,7 @@ import { LinkWatch } from '../native/index.js';
 import {
   Collected, CollectedHistogram, createLogger, HealthCheckServers, healthRoutes, HealthState, HttpServers, nodeEligible, proxyMetrics, setNoLocalEndpoints, syncObserver, type HealthCheckService, type Logger,
 } from '../observe/index.js';
-import { checkMode, decideMode, probeFeatures, realProbeEnv, type ProxyMode } from '../probe/index.js';
+import { checkMode, decideMode, probeFeatures, realProbeEnv, requiredFeatures, type ProxyMode } from '../probe/index.js';
 import type { Source } from '../sources/types.js';
 import { SyncLoop } from '../tracker/index.js';
 import { interfaceAddresses, localAddresses } from './node-addresses.js';
@@ -32,13 +32,12 @@ function healthCheckPorts(state: DesiredState): Map<number, HealthCheckService> 
 const NETFILTER_MODES: ReadonlySet<ProxyMode> = new Set(['iptables', 'nftables', 'ipvs']);
 
 function chooseMode(cfg: ProxyConfig, log: Logger): ProxyMode {
-  const features = probeFeatures(realProbeEnv);
   if (cfg.mode === 'auto') {
-    const d = decideMode(features);
+    const d = decideMode(probeFeatures(realProbeEnv));
     log.info('proxy mode chosen', { mode: d.mode, reasons: d.reasons });
     return d.mode;
   }
-  const why = checkMode(features, cfg.mode);
+  const why = checkMode(probeFeatures(realProbeEnv, requiredFeatures(cfg.mode)), cfg.mode);
   if (why !== null) throw new Error(`proxy mode ${cfg.mode} cannot run on this machine: ${why}`);
   return cfg.mode;
 }

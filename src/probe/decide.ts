@@ -31,6 +31,11 @@ export function decideMode(features: Features): ModeDecision {
   return { mode, reasons };
 }
 
+/** Every feature a mode's check reads: what an explicitly requested mode needs probed. */
+export function requiredFeatures(mode: ProxyMode): ReadonlySet<FeatureName> {
+  return new Set(REQUIREMENTS[mode].flat());
+}
+
 /** An explicitly requested mode: refuse it, with the reason, if the machine cannot run it. */
 export function checkMode(features: Features, mode: ProxyMode): string | null {
   return missing(features, mode);

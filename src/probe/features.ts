@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { probeKernel, type KernelProbe } from '../native/index.js';
-import type { Feature, Features } from './types.js';
+import type { Feature, FeatureName, Features } from './types.js';
 
 /** Everything the probe reads from the machine, injectable for tests. */
 export interface ProbeEnv {
@@ -104,22 +104,32 @@ function ipvsFeature(env: ProbeEnv): Feature {
   return no(`kernel ${release} has no ip_vs (not loaded, not built in, no module)`);
 }
 
-export function probeFeatures(env: ProbeEnv): Features {
-  let kernel: KernelProbe | null = null;
+/**
+ * What the machine offers. `only`: probe just these (an explicit mode needs its own
+ * features, not the BPF program loads and scratch-netns commands of every other mode);
+ * the rest are reported as not probed. Each probe runs tools or loads programs: at a
+ * daemon's start under emulation (the ipvs VM test) all of them took seconds.
+ */
+export function probeFeatures(env: ProbeEnv, only?: ReadonlySet<FeatureName>): Features {
+  let kernel: KernelProbe | null | undefined;
   let kernelError = '';
-  try {
-    kernel = env.kernel();
-  } catch (e) {
-    kernelError = (e as Error).message;
-  }
-  const bpf = (pick: (k: KernelProbe) => { supported: boolean; errno: number }, what: string): Feature =>
-    kernel ? fromProbe(pick(kernel), what) : no(`${what}: cannot probe (${kernelError})`);
+  const kernelProbe = (): KernelProbe | null => {
+    if (kernel !== undefined) return kernel;
+    try {
+      kernel = env.kernel();
+    } catch (e) {
+      kernel = null;
+      kernelError = (e as Error).message;
+    }
+    return kernel;
+  };
+  const bpf = (pick: (k: KernelProbe) => { supported: boolean; errno: number }, what: string) => (): Feature => {
+    const k = kernelProbe();
+    return k ? fromProbe(pick(k), what) : no(`${what}: cannot probe (${kernelError})`);
+  };
+  const fsTypes = () => env.readFile('/proc/filesystems') ?? '';
 
-  const bpffsMount = mountOf(env, 'bpf');
-  const fsTypes = env.readFile('/proc/filesystems') ?? '';
-  const cgroup2 = mountOf(env, 'cgroup2');
-
-  return {
+  const probes: Record<FeatureName, () => Feature> = {
     bpf_syscall: bpf((k) => k.bpfSyscall, 'bpf() syscall'),
     xdp: bpf((k) => k.progTypes.xdp, 'XDP programs'),
     tc: bpf((k) => k.progTypes.tc, 'tc (sched_cls) programs'),
@@ -133,17 +143,23 @@ export function probeFeatures(env: ProbeEnv): Features {
     lru_hash_map: bpf((k) => k.mapTypes.lruHash, 'LRU hash maps'),
     lpm_trie_map: bpf((k) => k.mapTypes.lpmTrie, 'LPM trie maps'),
     btf: bpf((k) => k.kernelBtf, 'kernel BTF (/sys/kernel/btf/vmlinux)'),
-    bpffs: bpffsMount
-      ? yes(`bpffs mounted at ${bpffsMount}`)
-      : /\sbpf$/m.test(fsTypes)
-        ? yes('bpffs supported, not mounted (run mounts it at /sys/fs/bpf)')
-        : no('kernel has no bpf filesystem'),
-    cgroup2: cgroup2 ? yes(`cgroup2 mounted at ${cgroup2}`) : no('no cgroup2 mount (socket-level LB needs one)'),
-    nftables: commandFeature(env, ['nft', '-c', 'add', 'table', 'inet', 'ekp_probe'], 'nftables'),
-    iptables_legacy: commandFeature(env, ['iptables-legacy', '-t', 'nat', '-n', '-L'], 'iptables (legacy)'),
-    iptables_nft: commandFeature(env, ['iptables-nft', '-t', 'nat', '-n', '-L'], 'iptables (nf_tables backend)'),
-    ip_vs: ipvsFeature(env),
-    ipset: commandFeature(env, ['ipset', 'list', '-n'], 'ipset'),
-    ipvsadm: installed(env, 'ipvsadm'),
+    bpffs: () => {
+      const at = mountOf(env, 'bpf');
+      if (at) return yes(`bpffs mounted at ${at}`);
+      return /\sbpf$/m.test(fsTypes()) ? yes('bpffs supported, not mounted (run mounts it at /sys/fs/bpf)') : no('kernel has no bpf filesystem');
+    },
+    cgroup2: () => {
+      const at = mountOf(env, 'cgroup2');
+      return at ? yes(`cgroup2 mounted at ${at}`) : no('no cgroup2 mount (socket-level LB needs one)');
+    },
+    nftables: () => commandFeature(env, ['nft', '-c', 'add', 'table', 'inet', 'ekp_probe'], 'nftables'),
+    iptables_legacy: () => commandFeature(env, ['iptables-legacy', '-t', 'nat', '-n', '-L'], 'iptables (legacy)'),
+    iptables_nft: () => commandFeature(env, ['iptables-nft', '-t', 'nat', '-n', '-L'], 'iptables (nf_tables backend)'),
+    ip_vs: () => ipvsFeature(env),
+    ipset: () => commandFeature(env, ['ipset', 'list', '-n'], 'ipset'),
+    ipvsadm: () => installed(env, 'ipvsadm'),
   };
+  return Object.fromEntries(
+    Object.entries(probes).map(([name, probe]) => [name, !only || only.has(name as FeatureName) ? probe() : no('not probed')]),
+  ) as Features;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KernelProbe } from '../../../src/native/index.js';
-import { decideMode, probeFeatures, type ProbeEnv } from '../../../src/probe/index.js';
+import { checkMode, decideMode, probeFeatures, requiredFeatures, type ProbeEnv } from '../../../src/probe/index.js';
 
 const ok = { supported: true, errno: 0 };
 
@@ -42,6 +42,34 @@ function fakeEnv(m: FakeMachine): ProbeEnv & { ran: string[][] } {
 const MOUNTS = 'bpf /sys/fs/bpf bpf rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n';
 
 describe('probeFeatures with an injected machine', () => {
+  it('an explicit mode probes only what it needs: ipvs runs no BPF probe and no nft, nftables no iptables or ipvs', () => {
+    let kernelProbes = 0;
+    const env = fakeEnv({
+      kernel: () => { kernelProbes++; return kernel(); },
+      files: { '/proc/mounts': MOUNTS, '/proc/net/ip_vs': '', '/usr/sbin/ipvsadm': '' },
+      commands: {
+        'nft': { status: 0, stdout: 'nftables v1.0.6' },
+        'iptables-legacy': { status: 0, stdout: 'iptables v1.8.9 (legacy)' },
+        'iptables-nft': { status: 0, stdout: 'iptables v1.8.9 (nf_tables)' },
+        'ipset': { status: 0, stdout: 'ipset v7.17' },
+      },
+    });
+    const ipvs = probeFeatures(env, requiredFeatures('ipvs'));
+    expect(kernelProbes).toBe(0);
+    expect(env.ran.map((a) => a.find((x) => !['unshare', '--net', '--'].includes(x)))).not.toContain('nft');
+    expect(checkMode(ipvs, 'ipvs')).toBeNull();
+    expect(ipvs.nftables).toEqual({ available: false, detail: 'not probed' });
+    env.ran.length = 0;
+    const nft = probeFeatures(env, requiredFeatures('nftables'));
+    expect(checkMode(nft, 'nftables')).toBeNull();
+    expect(kernelProbes).toBe(0);
+    expect(new Set(env.ran.map((a) => a.find((x) => !['unshare', '--net', '--'].includes(x))))).toEqual(new Set(['nft']));
+    // ebpf: the kernel is probed once for all its BPF features.
+    const ebpf = probeFeatures(env, requiredFeatures('ebpf'));
+    expect(checkMode(ebpf, 'ebpf')).toBeNull();
+    expect(kernelProbes).toBe(1);
+  });
+
   it('a full machine: every feature yes, auto = ebpf', () => {
     const env = fakeEnv({
       files: { '/proc/mounts': MOUNTS, '/proc/net/ip_vs': '', '/usr/sbin/ipvsadm': '' },
