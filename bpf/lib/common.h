@@ -118,10 +118,28 @@ EKP_INLINE int ctx_is_gso(struct ekp_ctx *ctx)
  * The context's data fields are __u32: compiled for BPF v3 (32-bit
  * subregisters), clang knows the upper half of such a pointer is zero and may
  * spill it as 32 bits, which the verifier refuses for a pointer. It did so in
- * xdp_nodeport; the barrier hides what clang knows. tc's programs load without
- * it, and every build loads every object in the tests, so a spill there would
- * show at once; the barrier stays out of tc's hot path until then.
+ * xdp_nodeport; the barrier hides what clang knows. tc's programs load the
+ * fields by inline assembly (below), which keeps them whole.
  */
+#ifndef EKP_XDP
+/*
+ * tc: the field loaded by one instruction the compiler cannot take apart.
+ * Left to itself, clang may compute data_end's address (ctx + 80) once, keep
+ * it in a register or on the stack and load through it later, which the
+ * verifier refuses ("dereference of modified ctx ptr"); it did so in
+ * tc_ingress once the ping answer (echo.h) was added. Every call loads anew,
+ * which suits data_end: the verifier bounds a packet pointer against any
+ * copy of it. Not for data: a packet pointer from a second load starts with
+ * no known bounds.
+ */
+#define EKP_SKB_FIELD(ctx, field) ({						\
+	void *v_;								\
+	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(v_)			\
+		     : "r"(ctx), "i"(__builtin_offsetof(struct __sk_buff, field))); \
+	v_;									\
+})
+#endif
+
 EKP_INLINE void *ctx_data(struct ekp_ctx *ctx)
 {
 	void *d = (void *)(long)ctx->data;
@@ -134,12 +152,14 @@ EKP_INLINE void *ctx_data(struct ekp_ctx *ctx)
 
 EKP_INLINE void *ctx_data_end(struct ekp_ctx *ctx)
 {
+#ifdef EKP_XDP
 	void *d = (void *)(long)ctx->data_end;
 
-#ifdef EKP_XDP
 	barrier_var(d);
-#endif
 	return d;
+#else
+	return EKP_SKB_FIELD(ctx, data_end);
+#endif
 }
 
 EKP_INLINE __u32 ctx_len(struct ekp_ctx *ctx)
