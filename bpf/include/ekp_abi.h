@@ -36,6 +36,7 @@
 #define EKP_MAP_VIP       "ekp_vip_v1"
 #define EKP_MAP_VIPNET    "ekp_vipnet_v1"
 #define EKP_MAP_SVCCIDR   "ekp_svccidr_v1"
+#define EKP_MAP_EXTVIP    "ekp_extvip_v1"
 
 /* ---- default map sizes (entries); userspace may override before load -- */
 #define EKP_SVC_MAX       65536
@@ -46,7 +47,7 @@
 #define EKP_SRCRANGE_MAX  16384
 #define EKP_SOCK_MAX      65536
 #define EKP_SVCSTAT_MAX   65536   /* indexed by svc_id                     */
-#define EKP_VIP_MAX       65536
+#define EKP_VIP_MAX       65536   /* also ekp_extvip_v1                    */
 #define EKP_SVCCIDR_MAX   64
 
 /* ---- address families as stored in keys (NOT AF_* values) ------------ */
@@ -271,6 +272,13 @@ struct ekp_vip_val {
 };
 
 /*
+ * ekp_extvip_v1: HASH ekp_vip_key -> ekp_vip_val (service_ports: how many
+ * service ports have the address). The ExternalIPs and LoadBalancer ingress
+ * IPs: with ekp_vip_v1's ClusterIPs, the addresses whose pings are answered
+ * (see bpf/lib/echo.h). Not in ekp_vipnet_v1's prefix: only a ping looks here.
+ */
+
+/*
  * ekp_vipnet_v1: ARRAY of one. The prefix every ClusterIP and every Service
  * CIDR of a family lies in (their longest common one): a packet outside it is
  * no ClusterIP's and in no Service CIDR, and skips the ekp_vip_v1 and
@@ -395,6 +403,7 @@ enum ekp_event {
 	EKP_EV_EGRESS_DONE = 18,       /* tc_egress: translated by tc_ingress on this node, let go */
 	EKP_EV_CT_STALE_REV = 19,      /* dead REV entry met a direct connection on its tuple: deleted */
 	EKP_EV_VIP_NO_PORT = 20,       /* a ClusterIP on a port no service has: refused */
+	EKP_EV_ECHO_REPLY = 21,        /* a ping to a service's address: answered */
 	EKP_EV_MAX = 32,
 };
 

@@ -77,6 +77,15 @@ struct {
 } ekp_vip_v1 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct ekp_vip_key);
+	__type(value, struct ekp_vip_val);
+	__uint(max_entries, EKP_VIP_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	EKP_PIN;
+} ekp_extvip_v1 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct ekp_vipnet);

@@ -17,6 +17,7 @@
 #include "nat.h"
 #include "reject.h"
 #include "icmp_err.h"
+#include "echo.h"
 
 #ifndef AF_INET
 #define AF_INET  2
@@ -553,14 +554,49 @@ refuse:
 	}
 }
 
-/* An ICMP error about a NATed flow: translated, then forwarded as the flow's own packets are. */
+#ifndef EKP_XDP
+/*
+ * A ping to a ClusterIP, ExternalIP or LoadBalancer IP is answered (echo.h),
+ * as the node answers it in kube-proxy's ipvs mode; one to an unallocated
+ * address of a Service CIDR is dropped, as any packet to it. EKP_CONTINUE for
+ * any other ICMP packet. Not inlined: its packet accesses, inlined into
+ * tc_ingress, had clang keep &ctx->data_end on the stack, which the
+ * verifier refuses (as a second inlined reject() did, see handle_new).
+ */
+static __attribute__((noinline)) int handle_echo(struct ekp_ctx *ctx, const struct pkt *p)
+{
+	enum vip_class c;
+	struct ekp_vip_key k;
+
+	if (!icmp_is_echo_request(ctx, p))
+		return EKP_CONTINUE;
+	c = vip_class_of(p);
+	if (c == VIP_UNALLOCATED)
+		return drop(ctx, EKP_DROP_UNALLOCATED);
+	if (c == VIP_NONE) {
+		__builtin_memset(&k, 0, sizeof(k));
+		addr_copy(&k.addr, &p->daddr);
+		k.family = p->family;
+		if (!bpf_map_lookup_elem(&ekp_extvip_v1, &k))
+			return EKP_V_PASS;
+	}
+	return echo_reply(ctx, p);
+}
+#endif
+
+/* An ICMP error about a NATed flow: translated, then forwarded as the flow's own
+ * packets are. A ping: handle_echo. */
 EKP_INLINE int handle_icmp(struct ekp_ctx *ctx, struct pkt *p)
 {
 #ifdef EKP_XDP
 	return EKP_V_PASS; /* tc on this device translates it */
 #else
 	__u8 type = 0, flags = 0;
-	int ret = icmp_error(ctx, p, &type, &flags);
+	int ret = handle_echo(ctx, p);
+
+	if (ret != EKP_CONTINUE)
+		return ret;
+	ret = icmp_error(ctx, p, &type, &flags);
 
 	if (ret != EKP_CONTINUE)
 		return ret;

@@ -113,6 +113,11 @@ export class Datapath {
     this.map(MAP.vipNet).update(encodeU32(0), encodeVipNet(of(4), of(6)));
   }
 
+  /** Marks addr an ExternalIP or LoadBalancer IP (ekp_extvip_v1): its pings are answered. */
+  setExternalIp(addr: string): void {
+    this.map(MAP.extVip).update(encodeVipKey(addr), encodeU32(1));
+  }
+
   allowSourceRange(svcId: number, cidr: string): void {
     this.map(MAP.srcRange).update(encodeSrcRangeKey(svcId, cidr), encodeSrcRangeVal(true));
   }
@@ -134,7 +139,7 @@ export class Datapath {
   reset(): void {
     this.clearFlows();
     this.map(MAP.vipNet).update(encodeU32(0), encodeVipNet(null, null));
-    for (const name of [MAP.svc, MAP.srcRange, MAP.vip, MAP.svcCidr]) {
+    for (const name of [MAP.svc, MAP.srcRange, MAP.vip, MAP.svcCidr, MAP.extVip]) {
       const m = this.map(name);
       for (const [k] of [...m.entries()]) m.delete(k);
     }

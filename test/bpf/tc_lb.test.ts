@@ -45,6 +45,10 @@ function checksumCompleteCase(n: Net): Case {
         expect(run(FROM_PODS, syn(n.pod, n.clusterIp, 40027, 80))).toMatchObject({ dst: n.remoteBe, l4ChecksumOk: true });
         expect(run(FROM_WIRE, tcp(n.remoteBe, n.pod, 8080, 40027, { syn: true, ack: true }))).toMatchObject({ src: n.clusterIp, l4ChecksumOk: true });
         expect(run(FROM_WIRE, syn(n.external, n.node, 50009, NODEPORT))).toMatchObject({ src: n.node, dst: n.remoteBe, l4ChecksumOk: true });
+        // A ping's reply: the IPv6 hop limit, which no checksum covers, changes the packet's sum.
+        dp.setClusterIp(n.clusterIp);
+        const ping: PacketSpec = { src: n.pod, dst: n.clusterIp, proto: n.family === 4 ? 'icmp' : 'icmpv6', ttl: 5 };
+        expect(run(FROM_PODS, ping)).toMatchObject({ src: n.clusterIp, dst: n.pod, ttl: 64, icmp: { type: n.family === 4 ? 0 : 129 }, l4ChecksumOk: true });
       },
     }],
   };
@@ -293,6 +297,52 @@ function cases(n: Net): Case[] {
           {
             what: 'outside the CIDR: passed untouched', prog: 'tc_ingress' as const, config: FROM_PODS,
             in: syn(n.pod, outside, 40043, 80), verdict: TC.pass, out: 'unchanged' as const,
+          },
+        ];
+      })(),
+    },
+    {
+      name: `${n.tag} a ping to a ClusterIP, an ExternalIP or a LoadBalancer IP is answered from it (as ipvs mode's node does); to an unallocated Service CIDR address dropped; to anything else passed`,
+      setup: (dp) => {
+        be(dp);
+        dp.setService({ frontend: cip, svcId: 28, slots: [1] });
+        dp.setClusterIp(n.clusterIp);
+        dp.setServiceCidr(n.family === 4 ? '10.96.0.0/16' : 'fd00:10:96::/112');
+        dp.setExternalIp(n.lbIp);
+      },
+      steps: (() => {
+        const [unallocated, outside] = n.family === 4 ? ['10.96.3.3', '10.97.0.1'] : ['fd00:10:96::33', 'fd00:10:97::1'];
+        const proto = n.family === 4 ? 'icmp' as const : 'icmpv6' as const;
+        const [request, reply] = n.family === 4 ? [8, 0] : [128, 129];
+        // A TTL other than the reply's 64, so that the reply's is seen to be set.
+        const ping = (src: string, dst: string, type = request): PacketSpec =>
+          ({ src, dst, proto, ttl: 5, icmp: { type, code: 0, id: 77, seq: 3 }, payload: 'ping payload' });
+        const pong = (src: string, dst: string): PacketSpec =>
+          ({ eth: REPLY_ETH, src, dst, proto, ttl: 64, icmp: { type: reply, code: 0, id: 77, seq: 3 }, payload: 'ping payload' });
+        return [
+          {
+            what: 'a pod pings the ClusterIP: the echo reply from it, sent back', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: ping(n.pod, n.clusterIp), verdict: TC.redirect, out: pong(n.clusterIp, n.pod), events: { echo_reply: 1, vip_no_port: 0 },
+          },
+          {
+            what: 'a client outside pings the LoadBalancer IP: answered on the wire', prog: 'tc_ingress' as const, config: FROM_WIRE,
+            in: ping(n.external, n.lbIp), verdict: TC.redirect, out: pong(n.lbIp, n.external), events: { echo_reply: 1 },
+          },
+          {
+            what: 'the node pings the ClusterIP (tc egress): answered back in', prog: 'tc_egress' as const, config: FROM_HOST,
+            in: ping(n.node, n.clusterIp), verdict: TC.redirect, out: pong(n.clusterIp, n.node), events: { echo_reply: 1 },
+          },
+          {
+            what: 'a ping to an unallocated address of the Service CIDR: dropped', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: ping(n.pod, unallocated), verdict: TC.drop, out: 'unchanged' as const, drops: { unallocated: 1 }, events: { echo_reply: 0 },
+          },
+          {
+            what: 'a ping to an address of no service: passed untouched', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: ping(n.pod, outside), verdict: TC.pass, out: 'unchanged' as const, events: { echo_reply: 0 },
+          },
+          {
+            what: 'an echo reply to the ClusterIP is no request: passed untouched', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: ping(n.pod, n.clusterIp, reply), verdict: TC.pass, out: 'unchanged' as const, events: { echo_reply: 0 },
           },
         ];
       })(),

@@ -4,8 +4,8 @@
 import { spawn } from 'node:child_process';
 import { expect } from 'vitest';
 import {
-  clientRouteDel, clientRouteVia, execIn, exampleServices, httpGet, httpGetMany, LAB_EXTERNAL_IP, nodeCgroup, podServerScript, udpAsk, udpAskMany, writeManifests, manifestsDir,
-  type Lab, type NodeHost, type PodHost, type PodReply, type ServiceDef,
+  clientRouteDel, clientRouteVia, execIn, exampleServices, httpGet, httpGetMany, LAB_EXTERNAL_IP, nodeCgroup, podServerScript, tryExecIn, udpAsk, udpAskMany, writeManifests, manifestsDir,
+  type ClientHost, type Lab, type NodeHost, type PodHost, type PodReply, type ServiceDef,
 } from '../../src/lab/index.js';
 
 export interface ScenarioEnv {
@@ -759,6 +759,8 @@ export const SCENARIOS: Scenario[] = [
         for (const from of [lab.pods[0]!, lab.nodes[0]!]) {
           await send(from, '10.96.0.200'); // in the lab's ServiceCIDR (10.96.0.0/16), no Service's
           await send(from, '10.97.0.200'); // outside it: routed out, which shows that the count works
+          // A ping too: ebpf answers a ClusterIP's, not one to an address no Service holds.
+          expect((await tryExecIn(from, ['ping', '-n', '-c', '1', '-W', '1', '10.96.0.200'])).stdout).toMatch(/ 0 received/);
         }
         const listed = await execIn(lab.fabric, ['nft', 'list', 'table', ...table.split(' ')]);
         const count = (c: string) => Number(new RegExp(`packets (\\d+) bytes \\d+ comment "${c}"`).exec(listed)?.[1]);
@@ -767,6 +769,23 @@ export const SCENARIOS: Scenario[] = [
       } finally {
         await execIn(lab.fabric, ['nft', 'delete', 'table', ...table.split(' ')]);
       }
+    },
+  },
+  {
+    name: 'a ping to a ClusterIP or an ExternalIP is answered from it (from a pod, from the node, and from outside through the node the ExternalIP is routed to)',
+    // ebpf answers as kube-proxy's ipvs mode does, whose node holds these addresses on a dummy
+    // device. kube-proxy's iptables mode routes such a ping out (an ExternalIP's comes back to the
+    // node and loops until its TTL runs out), and its nftables mode rejects one to a ClusterIP;
+    // ours do the same.
+    notIn: ['iptables', 'nftables'],
+    async run({ lab }) {
+      const pinged = async (from: PodHost | NodeHost | ClientHost, ip: string) => {
+        const out = await tryExecIn(from, ['ping', '-n', '-c', '1', '-W', '2', ip]);
+        expect(out.stdout, `${from.name} → ${ip}: ${out.stderr}`).toMatch(new RegExp(`bytes from ${ip.replace(/\./g, '\\.')}: icmp_seq=1`));
+      };
+      await pinged(lab.pods[0]!, '10.96.0.10');
+      await pinged(lab.nodes[0]!, '10.96.0.10');
+      await pinged(lab.client, LAB_EXTERNAL_IP);
     },
   },
   {

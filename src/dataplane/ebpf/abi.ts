@@ -26,6 +26,7 @@ export const MAP = {
   vip: 'ekp_vip_v1',
   vipNet: 'ekp_vipnet_v1',
   svcCidr: 'ekp_svccidr_v1',
+  extVip: 'ekp_extvip_v1',
 } as const;
 export type MapName = (typeof MAP)[keyof typeof MAP];
 
@@ -46,6 +47,7 @@ export const MAP_DEFAULT_SIZE: Readonly<Record<MapName, number>> = {
   ekp_vip_v1: 65536,
   ekp_vipnet_v1: 1,
   ekp_svccidr_v1: 64,
+  ekp_extvip_v1: 65536,
 };
 
 /** The const volatile global holding struct ekp_config in every object. */
@@ -106,7 +108,7 @@ export const EVENTS = [
   'unspec', 'ct_created', 'ct_insert_fail', 'ct_expired_reuse', 'ct_hit_fwd', 'ct_hit_rev',
   'affinity_hit', 'reject_tcp_rst', 'reject_icmp', 'pass_fragment', 'pass_ip_options',
   'pass_ipv6_exthdr', 'snat_retry', 'sock_xlate', 'redirect', 'xdp_to_stack', 'icmp_err_xlate',
-  'pass_icmp_err', 'egress_done', 'ct_stale_rev', 'vip_no_port',
+  'pass_icmp_err', 'egress_done', 'ct_stale_rev', 'vip_no_port', 'echo_reply',
 ] as const;
 export type EventName = (typeof EVENTS)[number];
 export const EVENT: Readonly<Record<EventName, number>> = Object.fromEntries(EVENTS.map((n, i) => [n, i])) as Record<EventName, number>;

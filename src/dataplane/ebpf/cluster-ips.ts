@@ -1,4 +1,6 @@
-// The ClusterIPs in ekp_vip_v1, for the datapath's refusal of the ports no service has, the
+// The ClusterIPs in ekp_vip_v1, for the datapath's refusal of the ports no service has (and, with
+// the ExternalIPs and LoadBalancer IPs that a second instance keeps in ekp_extvip_v1, its answer
+// to pings, bpf/lib/echo.h), the
 // Service CIDRs in ekp_svccidr_v1, for its drop of their addresses no service has
 // (bpf/lib/pipeline.h, vip_class_of), and the common prefix of both per family in
 // ekp_vipnet_v1, which spares other traffic the lookups. Kept apart from the service writer: an
@@ -44,10 +46,19 @@ export function cidrBounds(cidr: string): Buffer[] {
   return [first, last];
 }
 
-const clusterIps = (s: DesiredService | undefined): string[] =>
-  s ? [...new Set(s.frontends.filter((f) => f.kind === 'clusterIP').map((f) => hex(encodeVipKey(f.address))))] : [];
+type FrontendKind = DesiredService['frontends'][number]['kind'];
+
+const addressesOf = (kinds: ReadonlySet<FrontendKind>) => (s: DesiredService | undefined): string[] =>
+  s ? [...new Set(s.frontends.filter((f) => kinds.has(f.kind)).map((f) => hex(encodeVipKey(f.address))))] : [];
+
+/** ekp_vip_v1's addresses. */
+export const CLUSTER_IPS: ReadonlySet<FrontendKind> = new Set(['clusterIP']);
+/** ekp_extvip_v1's: the other addresses a service owns (a NodePort's are the node's). */
+export const EXTERNAL_IPS: ReadonlySet<FrontendKind> = new Set(['externalIP', 'loadBalancer']);
 
 export interface CidrOptions {
+  /** Which frontends' addresses the map keeps (default CLUSTER_IPS). */
+  kinds?: ReadonlySet<FrontendKind>;
   /** Every address of this node's: a Service CIDR holding one is not dropped (see droppable). */
   localAddresses?: () => readonly string[];
   /** ekp_svccidr_v1's max_entries. */
@@ -68,13 +79,16 @@ export class ClusterIpWriter {
   private said = '';
   /** The state's Service CIDRs last judged (droppable), and the verdict. */
   private judged: { of: StateUpdate['state']['serviceCIDRs'] | null; cidrs: string[] } = { of: null, cidrs: [] };
+  private readonly addresses: (s: DesiredService | undefined) => string[];
 
   constructor(
     private readonly map: MapLike,
     private readonly netMap: MapLike | null = null,
     private readonly cidrMap: MapLike | null = null,
     private readonly opts: CidrOptions = {},
-  ) {}
+  ) {
+    this.addresses = addressesOf(opts.kinds ?? CLUSTER_IPS);
+  }
 
   /**
    * Brings the map to `update`'s ClusterIPs, writing only addresses whose count of service ports
@@ -92,7 +106,7 @@ export class ClusterIpWriter {
     };
     for (const spk of keys) {
       const before = this.byService.get(spk) ?? [];
-      const after = clusterIps(update.state.services.get(spk));
+      const after = this.addresses(update.state.services.get(spk));
       for (const k of before) count(k, -1);
       for (const k of after) count(k, 1);
       if (after.length) this.byService.set(spk, after);

@@ -10,7 +10,7 @@ import { adoptPreviousFlows, moveV1Flows } from './ct-upgrade.js';
 import { mapSizesOf, programConfigOf } from './load-config.js';
 import { moveLegacySlots } from './slots-upgrade.js';
 import { readSnatOverlap } from './snat-ports.js';
-import { ClusterIpWriter } from './cluster-ips.js';
+import { ClusterIpWriter, EXTERNAL_IPS } from './cluster-ips.js';
 import { DeviceAttacher, detachAll } from './devices.js';
 import { loadDatapath, type LoadedDatapath } from './loader.js';
 import { everyPort, FullSyncSchedule } from '../full-sync.js';
@@ -42,6 +42,7 @@ class EbpfDataplane implements Dataplane {
   private readonly fullSyncs: FullSyncSchedule;
   private leftOut = 0;
   private clusterIps: ClusterIpWriter | null = null;
+  private externalIps: ClusterIpWriter | null = null;
   private starved = new Set<string>();
   /** Addresses local to this node (NODE_ADDR frontends). */
   private local = new Set<string>();
@@ -77,6 +78,7 @@ class EbpfDataplane implements Dataplane {
       max: m.svcCidr.maxEntries,
       warn: (msg, fields) => this.ctx.log.warn(msg, fields),
     });
+    this.externalIps = new ClusterIpWriter(m.extVip, null, null, { kinds: EXTERNAL_IPS });
     this.udp = new UdpFlowCleaner({ 4: m.ct4, 6: m.ct });
     const adopted = this.writer.adopt();
     log.info('datapath loaded', {
@@ -136,6 +138,11 @@ class EbpfDataplane implements Dataplane {
     } catch (e) {
       // The services are in place; only the refusal of their unused ports waits for the next apply.
       this.ctx.log.warn('ClusterIPs not written: their unused ports are not refused until the next sync', { error: (e as Error).message });
+    }
+    try {
+      this.externalIps!.apply(u);
+    } catch (e) {
+      this.ctx.log.warn('ExternalIPs and LoadBalancer IPs not written: pings to them are not answered until the next sync', { error: (e as Error).message });
     }
     // Said once per service and error, not every sync: it is tried again every apply.
     const starved = new Set<string>();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeSvcCidrKey, encodeVipKey, LAYOUT } from '../../../../src/dataplane/ebpf/abi.js';
-import { ClusterIpWriter, commonPrefix } from '../../../../src/dataplane/ebpf/cluster-ips.js';
+import { ClusterIpWriter, commonPrefix, EXTERNAL_IPS } from '../../../../src/dataplane/ebpf/cluster-ips.js';
 import { buildDesiredState, type DesiredState } from '../../../../src/model/index.js';
 import { NODE, svc } from '../../model/fixtures.js';
 import { FakeMap } from './fake-map.js';
@@ -21,6 +21,19 @@ describe('ClusterIpWriter (ekp_vip_v1)', () => {
     const m = new FakeMap('vip', LAYOUT.ekp_vip_key.size, LAYOUT.ekp_vip_val.size);
     new ClusterIpWriter(m).apply({ state: state([twoPorts, web, headless]), changed: 'all' });
     expect(contents(m)).toEqual({ [key('10.96.0.10')]: 2, [key('fd00:96::a')]: 2, [key('10.96.0.20')]: 1 });
+  });
+
+  it('with EXTERNAL_IPS (ekp_extvip_v1): the ExternalIPs and LoadBalancer ingress IPs, never a ClusterIP', () => {
+    const m = new FakeMap('extvip', LAYOUT.ekp_vip_key.size, LAYOUT.ekp_vip_val.size);
+    const lb = svc({
+      name: 'lb', spec: { type: 'LoadBalancer', clusterIP: '10.96.0.30', clusterIPs: ['10.96.0.30'], externalIPs: ['203.0.113.10'], ports: [{ port: 80, protocol: 'TCP', targetPort: 80, nodePort: 30080 }] },
+      status: { loadBalancer: { ingress: [{ ip: '198.51.100.7' }] } },
+    });
+    const w = new ClusterIpWriter(m, null, null, { kinds: EXTERNAL_IPS });
+    w.apply({ state: state([lb, web]), changed: 'all' });
+    expect(contents(m)).toEqual({ [key('203.0.113.10')]: 1, [key('198.51.100.7')]: 1 });
+    w.apply({ state: state([web]), changed: 'all' });
+    expect(contents(m)).toEqual({});
   });
 
   it('partial syncs write only addresses whose count changed, and delete one when its last port goes', () => {
