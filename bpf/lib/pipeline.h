@@ -559,9 +559,8 @@ refuse:
  * A ping to a ClusterIP, ExternalIP or LoadBalancer IP is answered (echo.h),
  * as the node answers it in kube-proxy's ipvs mode; one to an unallocated
  * address of a Service CIDR is dropped, as any packet to it. EKP_CONTINUE for
- * any other ICMP packet. Not inlined: its packet accesses, inlined into
- * tc_ingress, had clang keep &ctx->data_end on the stack, which the
- * verifier refuses (as a second inlined reject() did, see handle_new).
+ * any other ICMP packet. A function of its own, not inlined: pings are rare,
+ * and stay out of the body every packet's program runs.
  */
 static __attribute__((noinline)) int handle_echo(struct ekp_ctx *ctx, const struct pkt *p)
 {

@@ -486,7 +486,10 @@ describe.each(ENCODINGS)('over $encoding', ({ encoding, contentType }) => {
       expect(clock.pending).toBe(0);
       await waitUntil(() => server.openConnections() === 0, 'server sees every connection closed');
       await waitUntil(() => handles().sockets === before.sockets, 'client sockets released');
-      expect(await settled()).toEqual(before);
+      // None more than before: a timer of an earlier test's that outlived the settling (keep-alive,
+      // longer than its 90 ms) may have run out meanwhile (once in CI: 1 timer before, 0 after).
+      const after = await settled();
+      for (const kind of Object.keys(before)) expect(after[kind], kind).toBeLessThanOrEqual(before[kind]!);
       // Nothing arrives after stop.
       const from = sink.mark();
       server.create('Service', service('late'));
