@@ -118,8 +118,8 @@ EKP_INLINE int ctx_is_gso(struct ekp_ctx *ctx)
  * The context's data fields are __u32: compiled for BPF v3 (32-bit
  * subregisters), clang knows the upper half of such a pointer is zero and may
  * spill it as 32 bits, which the verifier refuses for a pointer. It did so in
- * xdp_nodeport; the barrier hides what clang knows. tc's programs load the
- * fields by inline assembly (below), which keeps them whole.
+ * xdp_nodeport; the barrier hides what clang knows. tc loads data plainly
+ * and data_end by inline assembly (below).
  */
 #ifndef EKP_XDP
 /*

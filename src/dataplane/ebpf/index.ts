@@ -43,6 +43,7 @@ class EbpfDataplane implements Dataplane {
   private leftOut = 0;
   private clusterIps: ClusterIpWriter | null = null;
   private externalIps: ClusterIpWriter | null = null;
+  private externalIpsError = '';
   private starved = new Set<string>();
   /** Addresses local to this node (NODE_ADDR frontends). */
   private local = new Set<string>();
@@ -141,8 +142,12 @@ class EbpfDataplane implements Dataplane {
     }
     try {
       this.externalIps!.apply(u);
+      this.externalIpsError = '';
     } catch (e) {
-      this.ctx.log.warn('ExternalIPs and LoadBalancer IPs not written: pings to them are not answered until the next sync', { error: (e as Error).message });
+      // Said once per error (a full map fails every sync); tried again every apply.
+      const error = (e as Error).message;
+      if (error !== this.externalIpsError) this.ctx.log.warn('ExternalIPs and LoadBalancer IPs not written: pings to them are not answered until a sync writes them', { error });
+      this.externalIpsError = error;
     }
     // Said once per service and error, not every sync: it is tried again every apply.
     const starved = new Set<string>();
