@@ -41,19 +41,21 @@ function fakeEnv(m: FakeMachine): ProbeEnv & { ran: string[][] } {
 
 const MOUNTS = 'bpf /sys/fs/bpf bpf rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n';
 
+/** A machine with every tool, ip_vs loaded, bpffs and cgroup2 mounted. */
+const FULL: FakeMachine = {
+  files: { '/proc/mounts': MOUNTS, '/proc/net/ip_vs': '', '/usr/sbin/ipvsadm': '' },
+  commands: {
+    'nft': { status: 0, stdout: 'nftables v1.0.6' },
+    'iptables-legacy': { status: 0, stdout: 'iptables v1.8.9 (legacy)' },
+    'iptables-nft': { status: 0, stdout: 'iptables v1.8.9 (nf_tables)' },
+    'ipset': { status: 0, stdout: 'ipset v7.17' },
+  },
+};
+
 describe('probeFeatures with an injected machine', () => {
   it('an explicit mode probes only what it needs: ipvs runs no BPF probe and no nft, nftables no iptables or ipvs', () => {
     let kernelProbes = 0;
-    const env = fakeEnv({
-      kernel: () => { kernelProbes++; return kernel(); },
-      files: { '/proc/mounts': MOUNTS, '/proc/net/ip_vs': '', '/usr/sbin/ipvsadm': '' },
-      commands: {
-        'nft': { status: 0, stdout: 'nftables v1.0.6' },
-        'iptables-legacy': { status: 0, stdout: 'iptables v1.8.9 (legacy)' },
-        'iptables-nft': { status: 0, stdout: 'iptables v1.8.9 (nf_tables)' },
-        'ipset': { status: 0, stdout: 'ipset v7.17' },
-      },
-    });
+    const env = fakeEnv({ ...FULL, kernel: () => { kernelProbes++; return kernel(); } });
     const ipvs = probeFeatures(env, requiredFeatures('ipvs'));
     expect(kernelProbes).toBe(0);
     expect(env.ran.map((a) => a.find((x) => !['unshare', '--net', '--'].includes(x)))).not.toContain('nft');
@@ -71,15 +73,7 @@ describe('probeFeatures with an injected machine', () => {
   });
 
   it('a full machine: every feature yes, auto = ebpf', () => {
-    const env = fakeEnv({
-      files: { '/proc/mounts': MOUNTS, '/proc/net/ip_vs': '', '/usr/sbin/ipvsadm': '' },
-      commands: {
-        'nft': { status: 0, stdout: 'nftables v1.0.6' },
-        'iptables-legacy': { status: 0, stdout: 'iptables v1.8.9 (legacy)' },
-        'iptables-nft': { status: 0, stdout: 'iptables v1.8.9 (nf_tables)' },
-        'ipset': { status: 0, stdout: 'ipset v7.17' },
-      },
-    });
+    const env = fakeEnv(FULL);
     const f = probeFeatures(env);
     expect(Object.entries(f).filter(([, v]) => !v.available)).toEqual([]);
     expect(f.bpffs.detail).toBe('bpffs mounted at /sys/fs/bpf');
