@@ -1,17 +1,16 @@
 // The ebpf conntrack reconciler over real maps: flows made by the real datapath (BPF_PROG_TEST_RUN)
 // while a daemon wrote endpoints A and B; A is removed while no daemon runs; a restarted one (a
 // new writer and cleaner: no history) deletes the UDP flows to A on its first sync, and only those.
-import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { describe, expect } from 'vitest';
 import { CT_TYPE, MAP, SLOTS_PER_ENTRY, decodeCtKey, decodeCtVal } from '../../src/dataplane/ebpf/abi.js';
 import { UdpFlowCleaner } from '../../src/dataplane/ebpf/udp-cleaner.js';
 import { ServiceWriter } from '../../src/dataplane/ebpf/writer.js';
 import { RECONCILE_DELETED, RECONCILE_LATENCY } from '../../src/dataplane/reconciler-metrics.js';
 import { buildDesiredState, type DesiredState } from '../../src/model/index.js';
-import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import { kernelIt } from '../support/capability.js';
 import { buildPacket, parsePacket, type PacketSpec } from '../support/packet.js';
 import { ep, NODE, slice, svc } from '../unit/model/fixtures.js';
-import { Datapath } from './datapath.js';
+import { datapathFixture } from './datapath.js';
 import { FROM_PODS, FROM_WIRE } from './fixtures.js';
 
 const it = kernelIt();
@@ -22,16 +21,7 @@ const FAMILIES = [
 ];
 
 describe.each(FAMILIES)('ebpf UDP conntrack reconciler after a restart ($tag)', (f) => {
-  let fs: PrivateBpffs;
-  let dp: Datapath;
-  beforeAll(() => {
-    fs = mountPrivateBpffs();
-    dp = new Datapath(fs.path);
-  });
-  afterAll(() => {
-    dp?.close();
-    fs?.dispose();
-  });
+  const fx = datapathFixture();
 
   /**
    * "dns": a NodePort Service with 53/UDP (NodePort 30053) and 53/TCP on the same ClusterIP,
@@ -56,7 +46,7 @@ describe.each(FAMILIES)('ebpf UDP conntrack reconciler after a restart ($tag)', 
   }
 
   const writer = () => {
-    const maps = { svc: dp.map(MAP.svc), backend: dp.map(MAP.backend), slots: dp.map(MAP.slots), srcRange: dp.map(MAP.srcRange) };
+    const maps = { svc: fx.dp.map(MAP.svc), backend: fx.dp.map(MAP.backend), slots: fx.dp.map(MAP.slots), srcRange: fx.dp.map(MAP.srcRange) };
     const w = new ServiceWriter(maps, {
       algorithm: 'random',
       sizes: { svcIds: maps.svc.maxEntries, backends: maps.backend.maxEntries, slots: maps.slots.maxEntries * SLOTS_PER_ENTRY },
@@ -66,14 +56,14 @@ describe.each(FAMILIES)('ebpf UDP conntrack reconciler after a restart ($tag)', 
   };
 
   /** Where the datapath sends this packet (its destination after DNAT). */
-  const send = (spec: PacketSpec, config = FROM_PODS) => parsePacket(dp.program('tc_ingress', config).testRun({ data: buildPacket(spec) }).data).dst;
+  const send = (spec: PacketSpec, config = FROM_PODS) => parsePacket(fx.dp.program('tc_ingress', config).testRun({ data: buildPacket(spec) }).data).dst;
   const fromPod = (dst: string, sport: number, proto: 'udp' | 'tcp' = 'udp'): PacketSpec =>
     ({ src: f.pod, dst, proto, sport, dport: 53, ...(proto === 'tcp' ? { tcpFlags: { syn: true } } : {}) });
   const fromOutside = (sport: number): PacketSpec => ({ src: f.outside, dst: f.node, proto: 'udp', sport, dport: 30053 });
 
   /** Every flow of this family: its FWD entry's frontend and backend, and whether its REV entry is there. */
   function flows() {
-    const entries = [...dp.map(f.family === 4 ? MAP.ct4 : MAP.ct).entries()].map(([k, v]) => {
+    const entries = [...fx.dp.map(f.family === 4 ? MAP.ct4 : MAP.ct).entries()].map(([k, v]) => {
       const key = decodeCtKey(k);
       return { key, val: decodeCtVal(v, key.family) };
     });
@@ -87,7 +77,7 @@ describe.each(FAMILIES)('ebpf UDP conntrack reconciler after a restart ($tag)', 
     list.filter((x) => x.proto === proto && x.frontend === frontend && x.backend === backend).length;
 
   it('the first sync deletes the UDP flows to the gone endpoint (ClusterIP and NodePort, FWD and REV) and nothing else; the metric counts them', () => {
-    dp.reset();
+    fx.dp.reset();
     expect([...state([f.a], false).services.values()].find((s) => s.protocol === 'UDP')!.frontends.map((x) => x.address)).toContain(f.node);
 
     // The previous daemon: A and B behind "dns", A behind "old"; clients spread over both.
@@ -111,7 +101,7 @@ describe.each(FAMILIES)('ebpf UDP conntrack reconciler after a restart ($tag)', 
     // reconciler must not wait for one).
     const after = state([f.b], false);
     writer().apply({ state: after, changed: 'all' });
-    const cleaner = new UdpFlowCleaner({ 4: dp.map(MAP.ct4), 6: dp.map(MAP.ct) });
+    const cleaner = new UdpFlowCleaner({ 4: fx.dp.map(MAP.ct4), 6: fx.dp.map(MAP.ct) });
     expect(cleaner.kernelMetrics()[RECONCILE_DELETED]!.samples).toEqual([]);
     const d = cleaner.synced(after.services.values(), new Set<string>());
 
@@ -119,7 +109,7 @@ describe.each(FAMILIES)('ebpf UDP conntrack reconciler after a restart ($tag)', 
     // UDP to A: gone, both halves (every REV entry left is one of the FWD entries left).
     expect(count(left, 'udp', `${f.vip} 53`, f.a) + count(left, 'udp', `${f.node} 30053`, f.a)).toBe(0);
     expect(left.length).toBe(before.length - udpToA);
-    const revLeft = [...dp.map(f.family === 4 ? MAP.ct4 : MAP.ct).entries()].filter(([k, v]) => {
+    const revLeft = [...fx.dp.map(f.family === 4 ? MAP.ct4 : MAP.ct).entries()].filter(([k, v]) => {
       const key = decodeCtKey(k);
       return decodeCtVal(v, key.family).type === CT_TYPE.REV;
     }).length;
