@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { VmLastSequencer } from './test/vm/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -7,8 +8,11 @@ export default defineConfig({
     // bpf-kernel is about the VM's kernel (the test/bpf files cover the host's).
     exclude: ['**/node_modules/**', ...(process.env.EKP_IN_VM === '1' ? [] : ['test/e2e/ipvs.test.ts', 'test/e2e/bench-sync-ipvs.test.ts', 'test/e2e/bpf-kernel.test.ts'])],
     // Kernel tests share one machine's BPF and netns state; files run one at a time
-    // so that two suites never race for the same interface or pin directory.
+    // so that two suites never race for the same interface or pin directory. The qemu VM
+    // is another machine: it boots in the global setup and runs beside them (test/vm/).
     fileParallelism: false,
+    globalSetup: ['test/vm/global-setup.ts'],
+    sequence: { sequencer: VmLastSequencer },
     testTimeout: 30_000,
     hookTimeout: 60_000,
     reporters: ['default'],

@@ -186,6 +186,8 @@ export interface VmRunOptions {
   onLine?: (line: string) => void;
   /** Also append the raw serial output here. */
   logFile?: string;
+  /** Kills qemu when aborted (a test run that ends before the guest does). */
+  signal?: AbortSignal;
 }
 
 export interface VmRunResult {
@@ -225,6 +227,8 @@ export function runVm(opts: VmRunOptions): Promise<VmRunResult> {
       timedOut = true;
       child.kill('SIGKILL');
     }, opts.timeoutMs);
+    const abort = () => child.kill('SIGKILL');
+    opts.signal?.addEventListener('abort', abort, { once: true });
     const take = (d: string) => {
       // The serial line discipline sends CRLF.
       const text = d.replace(/\r/g, '');
@@ -240,6 +244,7 @@ export function runVm(opts: VmRunOptions): Promise<VmRunResult> {
     child.on('error', (e) => take(`[qemu] ${String(e)}\n`));
     child.on('close', (status) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', abort);
       if (partial) opts.onLine?.(partial);
       if (fd !== null) closeSync(fd);
       const m = /^EKP-VM-EXIT (\d+)$/m.exec(log);

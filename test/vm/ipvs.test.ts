@@ -8,19 +8,19 @@
 // kernel (Debian 12's 6.1, which no other test reaches). vitest's JSON report comes
 // back through a writable 9p share; the serial log is kept next to it.
 //
+// The global setup (test/vm/global-setup.ts) boots the VM at the start of a run that includes
+// this file, and the sequencer runs this file last: it then only waits for the guest's outcome.
+// Run with a test name filter (-t), it boots the VM itself.
+//
 // Locally a machine without qemu or the kernel package skips with the reason; with CI set it
 // fails. EKP_VM_KEEP=1 keeps the job directory (serial log, report) after a pass too.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { BPF_KERNEL_TESTS } from '../e2e/bpf-kernel-tests.js';
 import { SCENARIOS } from '../e2e/scenarios.js';
-import { buildInitramfs, findVmKernel, missingVmCapability, prepareJobDir, runVm } from '../../src/vm/qemu.js';
-
-const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
-/** The guest runs under software emulation: give the whole run this long. */
-const VM_TIMEOUT_MS = 12 * 60_000;
+import { missingVmCapability } from '../../src/vm/qemu.js';
+import { awaitGuestResult, startGuestRun, VM_TIMEOUT_MS } from './guest-run.js';
 
 interface VitestJson {
   numTotalTests: number;
@@ -37,41 +37,22 @@ const vmIt = why === null ? it : process.env.CI ? it : it.skip;
 describe('ipvs mode in a qemu VM with a real IPVS kernel', () => {
   vmIt(`runs the e2e scenario table in ipvs mode inside the guest${why ? ` (skipped: ${why})` : ''}`, async () => {
     if (why) throw new Error(`${why}: required in CI`);
-    const kernel = findVmKernel()!;
-    const cache = join(tmpdir(), 'ekp-vm-cache');
-    mkdirSync(cache, { recursive: true });
-    const t0 = Date.now();
-    const initrd = buildInitramfs(kernel, join(cache, `initramfs-${kernel.version}.cpio`));
-    const job = mkdtempSync(join(tmpdir(), 'ekp-vm-job-'));
     // EKP_VM_FILTER: only the guest tests whose name matches (vitest -t), for working on one scenario.
     const filter = process.env.EKP_VM_FILTER;
-    const quote = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
-    const script = [
-      '#!/bin/sh',
-      ...(process.env.CI ? [`export CI=${quote(process.env.CI)}`] : []),
-      // The dual-stack lab and the IPv6 scenarios, unless EKP_VM_IPV6=0.
-      ...(dualStack ? ['export EKP_IPVS_IPV6=1'] : []),
-      `exec /bin/sh ${quote(`${ROOT}/scripts/vm/ipvs-guest.sh`)} ${quote(ROOT)} ${quote(process.execPath)}${filter ? ` -t ${quote(filter)}` : ''}`,
-      '',
-    ].join('\n');
-    const shares = prepareJobDir(job, ROOT, script);
-    const logFile = join(job, 'serial.log');
-    let booted = 0;
-    const result = await runVm({
-      kernel, initrd, shares, memoryMB: 3072, cpus: 2, timeoutMs: VM_TIMEOUT_MS, logFile,
-      onLine: (l) => {
-        if (!booted && l.startsWith('EKP-VM: booted')) booted = Date.now() - t0;
-      },
-    });
-    const tail = result.log.split('\n').slice(-80).join('\n');
-    const where = `serial log: ${logFile}`;
+    const early = inject('ekpVmJob');
+    const run = early ? null : startGuestRun({ dualStack, filter });
+    const job = early || run!.job;
+    const result = run ? await run.done : await awaitGuestResult(job, VM_TIMEOUT_MS + 60_000);
+    const where = `serial log: ${join(job, 'serial.log')}`;
+    if (!result) throw new Error(`no outcome from the guest run the global setup started; ${where}`);
+    const { tail } = result;
     expect(result.timedOut, `VM still running after ${VM_TIMEOUT_MS / 1000} s; ${where}\n${tail}`).toBe(false);
     const reportFile = join(job, 'vitest.json');
     expect(existsSync(reportFile), `no vitest report from the guest; ${where}\n${tail}`).toBe(true);
     const report = JSON.parse(readFileSync(reportFile, 'utf8')) as VitestJson;
     const tests = report.testResults.flatMap((f) => f.assertionResults);
     const failed = tests.filter((t) => t.status !== 'passed' && !(filter && t.status === 'skipped'));
-    const summary = `guest: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${report.numPendingTests} skipped; boot ${Math.round(booted / 1000)} s, total ${Math.round(result.ms / 1000)} s`;
+    const summary = `guest: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${report.numPendingTests} skipped; boot ${Math.round(result.bootMs / 1000)} s, total ${Math.round(result.ms / 1000)} s${early ? ' (started by the global setup)' : ''}`;
     console.log(`ipvs VM: ${summary}`);
     expect(failed.map((t) => `${t.fullName}: ${t.status}\n${t.failureMessages.join('\n').slice(0, 1500)}`), `${summary}; ${where}`).toEqual([]);
     // A file that failed outside its tests (an import, a hook) has no failed test to show.
