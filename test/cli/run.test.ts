@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
@@ -90,6 +90,18 @@ describe('ebpf-kube-proxy run --cleanup', () => {
     cg?.dispose();
     fs?.dispose();
     rmSync(manifests, { recursive: true, force: true });
+  });
+
+  it('a --cgroup-root outside cgroup v2 (a plain directory): exit 1 naming it, with nothing loaded or attached', () => {
+    // The kernel's own answer would come after tc is attached: EBADF and "Exclusivity flag on".
+    const pins = join(fs.path, 'bad-cgroup');
+    const r = spawnSync('nsenter', [`--net=${ns.path}`, '--', process.execPath, BIN, 'run', '--proxy-mode', 'ebpf', '--manifests', manifests, '--bpf-pin-dir', pins,
+      '--cgroup-root', manifests, '--healthz-bind-address', '', '--metrics-bind-address', ''], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`--cgroup-root ${manifests}: not in a cgroup v2 file system`);
+    expect(r.stderr).toMatch(/the cgroup v2 mount here is \//);
+    expect(existsSync(pins) ? readdirSync(pins) : []).toEqual([]);
+    expect(ns.exec(['tc', 'filter', 'show', 'dev', 'ekpt0', 'ingress'])).not.toMatch(/tc_ingress/);
   });
 
   it('removes our programs from every device and the cgroup, and our pins; leaves others alone', async () => {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statfsSync } from 'node:fs';
 import { attachCgroup, detachCgroupById, queryCgroup, type BpfProgram } from '../../native/index.js';
 
 /** The root of the cgroup v2 mount: the default --cgroup-root, as in Cilium. */
@@ -8,6 +8,31 @@ export function cgroup2Root(): string {
     if (type === 'cgroup2' && where) return where;
   }
   throw new Error('no cgroup2 mount: socket-level load balancing needs one (mount -t cgroup2 none /sys/fs/cgroup)');
+}
+
+/** statfs(2)'s f_type of a cgroup v2 file system. */
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/**
+ * Why `path` cannot take the socket programs, or null: it must be a directory of a cgroup v2
+ * mount. Checked before anything is loaded or attached, since the kernel's own answer for a
+ * v1 or tmpfs directory is an EBADF from bpf_prog_attach with a misleading message.
+ */
+export function cgroup2DirProblem(path: string): string | null {
+  let type: number;
+  try {
+    type = statfsSync(path).type;
+  } catch (e) {
+    return `--cgroup-root ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+  if (type === CGROUP2_SUPER_MAGIC) return null;
+  let root = '';
+  try {
+    root = `; the cgroup v2 mount here is ${cgroup2Root()}`;
+  } catch {
+    root = '; this machine has no cgroup v2 mount';
+  }
+  return `--cgroup-root ${path}: not in a cgroup v2 file system (statfs type 0x${type.toString(16)})${root}`;
 }
 
 /**

@@ -4,7 +4,7 @@ import { constant } from '../../native/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelMetric, KernelSample } from '../types.js';
 import { DROP_REASONS, EVENTS, MAP, SLOTS_PER_ENTRY, SNAT_PORT_DEFAULT, encodeU32, sumPerCpuCounter } from './abi.js';
-import { attachSocketPrograms, cgroup2Root, detachSocketPrograms } from './cgroup.js';
+import { attachSocketPrograms, cgroup2DirProblem, cgroup2Root, detachSocketPrograms } from './cgroup.js';
 import { ConntrackCollector } from './conntrack-gc.js';
 import { adoptPreviousFlows, moveV1Flows } from './ct-upgrade.js';
 import { mapSizesOf, programConfigOf } from './load-config.js';
@@ -56,6 +56,9 @@ class EbpfDataplane implements Dataplane {
     const { config, log } = this.ctx;
     const sizes = mapSizesOf(config);
     const t0 = performance.now();
+    const cgroup = config.cgroupRoot ?? cgroup2Root();
+    const cgroupProblem = cgroup2DirProblem(cgroup);
+    if (cgroupProblem) throw new Error(cgroupProblem);
     // The node's addresses at start, for the programs' SNAT addresses and the writer's NODE_ADDR flags alike.
     const nodeAddresses = this.ctx.nodeAddresses();
     this.refreshLocal();
@@ -103,7 +106,6 @@ class EbpfDataplane implements Dataplane {
     if (overlap) log.warn('SNAT ports shared with the node\'s own', { problem: overlap });
     this.devices = new DeviceAttacher({ tc: this.loaded.tc, xdp: this.loaded.xdp }, config.devices, log, config.bpfXdp);
     this.devices.start();
-    const cgroup = config.cgroupRoot ?? cgroup2Root();
     attachSocketPrograms(this.loaded.sock, cgroup);
     log.info('socket load balancing attached', { cgroup });
     // Flows the previous programs opened in v1 maps until just now; the v1 maps go.
