@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { parseAllDocuments } from 'yaml';
 import { isPodInterfaceName } from '../model/node.js';
 import { PROXY_MODES } from '../probe/index.js';
+import { parseDocuments } from './documents.js';
 import { parseDuration } from './duration.js';
 import { parseFlags, type ParsedFlags } from './flags.js';
 import { checkSchema, KUBE_PROXY_CONFIGURATION } from './schema.js';
@@ -83,10 +83,10 @@ function readConfigFile(path: string): unknown {
   } catch (e) {
     throw new ConfigError([`--config ${path}: ${(e as Error).message}`]);
   }
-  const docs = parseAllDocuments(text);
-  const errors = docs.flatMap((d) => d.errors.map((e) => `${path}: ${e.message}`));
+  const docs = parseDocuments(text);
+  const errors = docs.flatMap((d) => d.errors.map((e) => `${path}: ${e}`));
   if (errors.length) throw new ConfigError(errors);
-  const values = docs.map((d) => d.toJS() as unknown).filter((v) => v !== null);
+  const values = docs.map((d) => d.value).filter((v) => v !== null);
   if (values.length !== 1) throw new ConfigError([`${path}: expected one KubeProxyConfiguration document, found ${values.length}`]);
   return values[0];
 }

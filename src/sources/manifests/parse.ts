@@ -1,4 +1,4 @@
-import { parseAllDocuments } from 'yaml';
+import { parseDocuments } from '../../config/documents.js';
 import type { ObjectKind } from '../types.js';
 
 const KINDS: Record<string, ObjectKind> = { Service: 'Service', EndpointSlice: 'EndpointSlice', Node: 'Node', ServiceCIDR: 'ServiceCIDR' };
@@ -57,16 +57,15 @@ function collect(doc: unknown, where: string, out: ParsedFile): void {
 /** Parses one manifest file: YAML (multi-document) or JSON, `kind: List` allowed. */
 export function parseManifest(text: string, file: string): ParsedFile {
   const out: ParsedFile = { objects: [], problems: [], broken: false };
-  const docs = parseAllDocuments(text);
+  const docs = parseDocuments(text);
   docs.forEach((d, i) => {
     const where = docs.length > 1 ? `${file} document ${i + 1}` : file;
     if (d.errors.length) {
       out.broken = true;
-      out.problems.push(`${where}: ${d.errors[0]!.message.split('\n')[0]}`);
+      out.problems.push(`${where}: ${d.errors[0]!.split('\n')[0]}`);
       return;
     }
-    const value = d.toJS() as unknown;
-    if (value !== null && value !== undefined) collect(value, where, out);
+    if (d.value !== null && d.value !== undefined) collect(d.value, where, out);
   });
   return out;
 }
