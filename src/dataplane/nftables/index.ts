@@ -120,10 +120,14 @@ export async function createNftablesDataplane(ctx: DataplaneContext, opts: Nftab
   return new NftablesDataplane(ctx, opts);
 }
 
-/** --cleanup and mode switches: our two tables go; nothing else is looked at. */
+/**
+ * --cleanup and mode switches: our two tables go; nothing else is looked at. One listing
+ * first: every start of another mode runs this, and finds nothing nearly always.
+ */
 export async function cleanupNftables(_ctx: DataplaneContext, opts: NftablesOptions = {}): Promise<string[]> {
   const nft = new Nft(opts.nftPrefix ?? []);
-  const v = await nft.run(['--version']).catch(() => null);
-  if (!v || v.code !== 0) return [];
+  // A machine without nft (or nf_tables) has nothing of ours to remove.
+  const ours = await nft.ourTables().catch(() => null);
+  if (!ours?.size) return [];
   return nft.deleteTables();
 }
