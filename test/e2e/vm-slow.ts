@@ -1,9 +1,10 @@
 // The lab under the VM's software emulation (test/vm/ipvs.test.ts runs e2e files in the guest with
 // EKP_IN_VM=1). A proxy needs ~12 s of CPU there to start (node, imports, probe, first sync), and
 // the lab starts two at once while polling their /healthz: the lab's default 20 s wait for health
-// is too short, and 45 s was once too short on a busy host. In the VM only, proxies get 100 s.
-// The lab's wait for /healthz also starts a node client per poll, ~1 s of emulated CPU each,
-// competing with the proxies it waits for; in the VM a poll of the health port is a curl.
+// is too short, and 45 s was once too short on a busy host. In the VM only, proxies get 100 s,
+// and a sync of a changed manifest 30 s rather than 10. The lab's wait for /healthz also starts
+// a node client per poll, ~1 s of emulated CPU each, competing with the proxies it waits for; in
+// the VM a poll of the health port is a curl.
 //
 // For a test file's vi.mock factories (they cannot close over imports):
 //   vi.mock('../../src/lab/index.js', async (orig) => (await import('./vm-slow.js')).slowLab(orig));
@@ -30,6 +31,8 @@ export async function slowLab(importOriginal: () => Promise<Lab>): Promise<Lab> 
     labUp: (...a: Parameters<Lab['labUp']>) => timed('lab up', lab.labUp(...a)),
     startProxies: (l: Parameters<Lab['startProxies']>[0], o: Parameters<Lab['startProxies']>[1]) => timed('starting both proxies', lab.startProxies(l, slow(o))),
     startProxy: (l: Parameters<Lab['startProxy']>[0], n: Parameters<Lab['startProxy']>[1], o: Parameters<Lab['startProxy']>[2]) => lab.startProxy(l, n, slow(o)),
+    // A sync takes a second or two here, more while the host's own tests share the CPU; 10 s was once too short.
+    waitSynced: (l: Parameters<Lab['waitSynced']>[0], since: number, timeoutMs?: number) => lab.waitSynced(l, since, timeoutMs ?? 30_000),
   };
 }
 

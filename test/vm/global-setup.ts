@@ -28,7 +28,7 @@ export default async function setup(project: TestProject): Promise<(() => void) 
   project.provide('ekpVmJob', '');
   // The guest's own vitest (EKP_IN_VM) runs the e2e files it is given, never this.
   if (process.env.EKP_IN_VM === '1' || missingVmCapability() !== null || !(await vmTestInRun(project))) return undefined;
-  const run: GuestRun = startGuestRun({ dualStack: process.env.EKP_VM_IPV6 !== '0', filter: process.env.EKP_VM_FILTER });
+  const run: GuestRun = startGuestRun({ dualStack: process.env.EKP_VM_IPV6 !== '0', filter: process.env.EKP_VM_FILTER, beside: true });
   project.provide('ekpVmJob', run.job);
   // A run that ends before the guest does (a bail, ^C) must not leave qemu behind.
   return () => run.stop();
