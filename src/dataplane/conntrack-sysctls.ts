@@ -47,7 +47,20 @@ export function applyConntrackSysctls(c: ProxyConfig, fs: SysctlFs = realFs): { 
       else problems.push(`${path}: ${(e as Error).message}`);
       continue;
     }
-    if (current === value) continue;
+    if (current === value) {
+      // kube-proxy's SetMax goes on to the buckets when the size is already right. We too, where
+      // the size may be written (the same value, a no-op): in another namespace it reads as the
+      // host's but may not be, and the buckets, a global module parameter, are not ours to grow.
+      if (name === 'nf_conntrack_max') {
+        try {
+          fs.write(path, String(value));
+          maxSet = true;
+        } catch {
+          // not the host's namespace: nothing to say, the size is as wanted
+        }
+      }
+      continue;
+    }
     try {
       fs.write(path, String(value));
       // Only a size we set: outside the host's namespace the size reads as the host's but may not
@@ -58,7 +71,7 @@ export function applyConntrackSysctls(c: ProxyConfig, fs: SysctlFs = realFs): { 
       problems.push(`${path}: cannot set ${value}, it stays ${current}: ${(e as Error).message}${hint}`);
     }
   }
-  // A bigger table wants more buckets: kube-proxy grows them to a quarter of it, once it set the size.
+  // A bigger table wants more buckets: kube-proxy grows them to a quarter of it, once the size is set.
   if (maxSet) {
     try {
       const buckets = Number(fs.read(HASHSIZE).trim());

@@ -90,9 +90,15 @@ describe('conntrack sysctls, as kube-proxy sets them for the netfilter modes', (
     expect(conntrackSysctls(configWith({ min: 262_144, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' }))).toEqual({ nf_conntrack_max: 262_144 });
   });
 
-  it('a table size already as wanted is not written, and the buckets are left alone (only a size it set grows them)', () => {
+  it('a table size already as wanted: the buckets still grow to a quarter of it, as kube-proxy\'s SetMax does', () => {
     const fs = fakeFs({ ...kernelDefaults(), [`${NF}/nf_conntrack_max`]: '262144' });
-    applyConntrackSysctls(configWith({ min: 262_144 }), fs);
+    expect(applyConntrackSysctls(configWith({ min: 262_144 }), fs)).toEqual({ missing: false, problems: [] });
+    expect(fs.files['/sys/module/nf_conntrack/parameters/hashsize']).toBe('65536');
+  });
+
+  it('a table size as wanted but not writable here (another namespace reads the host\'s): buckets left alone, nothing said', () => {
+    const fs = fakeFs({ ...kernelDefaults(), [`${NF}/nf_conntrack_max`]: '262144' }, [`${NF}/nf_conntrack_max`]);
+    expect(applyConntrackSysctls(configWith({ min: 262_144 }), fs)).toEqual({ missing: false, problems: [] });
     expect(fs.files['/sys/module/nf_conntrack/parameters/hashsize']).toBe('16384');
   });
 
