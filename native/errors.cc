@@ -14,7 +14,7 @@ namespace {
 
 // The verifier log can be long; its end holds the reason.
 constexpr size_t kMaxLogBytes = 8192;
-std::string g_log;
+thread_local std::string g_log;
 
 int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
@@ -48,13 +48,12 @@ std::string TakeLibbpfLog() {
   return out;
 }
 
-void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& what) {
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& what, const std::string& log) {
   if (err < 0) err = -err;
   if (err == 0) err = EINVAL;
   char desc[256];
   libbpf_strerror(err, desc, sizeof(desc));
   std::string message = what + ": " + desc + " (" + ErrnoName(err) + " from " + syscall + ")";
-  std::string log = TakeLibbpfLog();
   // The last lines of libbpf's log say why (the verifier's verdict, a pin
   // path on a filesystem that is not bpffs); the whole log is on `.log`.
   if (!log.empty()) {
@@ -70,7 +69,11 @@ void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& 
   e.Set("errno", Napi::Number::New(env, err));
   e.Set("syscall", Napi::String::New(env, syscall));
   if (!log.empty()) e.Set("log", Napi::String::New(env, log));
-  throw e;
+  return e;
+}
+
+void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& what) {
+  throw ErrnoError(env, err, syscall, what, TakeLibbpfLog());
 }
 
 void ThrowArg(Napi::Env env, const std::string& message) {

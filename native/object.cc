@@ -27,6 +27,7 @@ Napi::Function BpfObject::Define(Napi::Env env) {
       InstanceMethod("setMaxEntries", &BpfObject::SetMaxEntries),
       InstanceMethod("setAutoload", &BpfObject::SetAutoload),
       InstanceMethod("load", &BpfObject::Load),
+      InstanceMethod("loadAsync", &BpfObject::LoadAsync),
       InstanceMethod("maps", &BpfObject::Maps),
       InstanceMethod("programs", &BpfObject::Programs),
       InstanceMethod("close", &BpfObject::Close),
@@ -52,6 +53,7 @@ BpfObject::~BpfObject() {
 }
 
 bpf_object* BpfObject::Live(Napi::Env env) const {
+  if (loading_) ThrowErrno(env, EBUSY, "bpf_object", "BPF object " + path_ + " is being loaded");
   if (!obj_) ThrowErrno(env, EBADF, "bpf_object", "BPF object " + path_ + " is closed");
   return obj_;
 }
@@ -134,6 +136,59 @@ Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// bpf_object__load on the thread pool: the verifier takes ~0.5 s for each of
+// tc_lb's roles, and several objects that share already pinned maps can load
+// side by side. The JS object is held until the load ends.
+class LoadWorker : public Napi::AsyncWorker {
+ public:
+  LoadWorker(Napi::Env env, BpfObject* self, Napi::Object js)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), self_(self), obj_(self->obj_), path_(self->path_) {
+    js_ = Napi::Persistent(js);
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    ClearLibbpfLog();
+    err_ = bpf_object__load(obj_);
+    if (err_) log_ = TakeLibbpfLog();
+  }
+
+  void OnOK() override { Settle(); }
+  void OnError(const Napi::Error&) override { Settle(); }
+
+ private:
+  void Settle() {
+    Napi::Env env = Env();
+    self_->loading_ = false;
+    if (err_) {
+      deferred_.Reject(ErrnoError(env, err_, "bpf_object__load", "cannot load BPF object " + path_, log_).Value());
+    } else {
+      self_->loaded_ = true;
+      deferred_.Resolve(env.Undefined());
+    }
+    js_.Reset();
+  }
+
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference js_;
+  BpfObject* self_;
+  bpf_object* obj_;
+  std::string path_;
+  int err_ = 0;
+  std::string log_;
+};
+
+Napi::Value BpfObject::LoadAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Live(env);
+  if (loaded_) ThrowErrno(env, EBUSY, "bpf_object__load", "BPF object " + path_ + " is already loaded");
+  auto* worker = new LoadWorker(env, this, info.This().As<Napi::Object>());
+  loading_ = true;
+  worker->Queue();
+  return worker->Promise();
+}
+
 Napi::Value BpfObject::Maps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_object* obj = Live(env);
@@ -175,6 +230,7 @@ Napi::Value BpfObject::Programs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value BpfObject::Close(const Napi::CallbackInfo& info) {
+  if (loading_) ThrowErrno(info.Env(), EBUSY, "bpf_object__close", "BPF object " + path_ + " is being loaded");
   if (obj_) bpf_object__close(obj_);
   obj_ = nullptr;
   return info.Env().Undefined();

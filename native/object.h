@@ -20,14 +20,19 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
   Napi::Value SetAutoload(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value LoadAsync(const Napi::CallbackInfo& info);
   Napi::Value Maps(const Napi::CallbackInfo& info);
   Napi::Value Programs(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   bpf_object* Live(Napi::Env env) const;
 
+  friend class LoadWorker;
+
   bpf_object* obj_ = nullptr;
   bool loaded_ = false;
+  // An asynchronous load owns the bpf_object until it ends: nothing else may touch it.
+  bool loading_ = false;
   std::string path_;
 };
 

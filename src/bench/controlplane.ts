@@ -47,9 +47,9 @@ interface Result {
 async function measure(services: number, endpointsPerService: number, updates: number): Promise<Result> {
   const fs = scratchBpffs();
   const log = createLogger({ format: 'json', verbosity: 0, write: () => {} });
-  let loaded: ReturnType<typeof loadDatapath> | null = null;
+  let loaded: Awaited<ReturnType<typeof loadDatapath>> | null = null;
   try {
-    loaded = loadDatapath({
+    loaded = await loadDatapath({
       pinDir: `${fs.path}/cp`, config: { snatV4: '192.168.0.10' }, log,
       sizes: { svc: MAP_DEFAULT_SIZE.ekp_svc_v1, svcStat: MAP_DEFAULT_SIZE.ekp_svcstat_v1, backend: 1 << 18, slots: 1 << 22, ct: 65536, affinity: 65536, srcRange: 1024, sock: 1024, vip: 65536 },
     });

@@ -29,6 +29,7 @@ export interface NativeObject {
   setMaxEntries(map: string, n: number): void;
   setAutoload(program: string, on: boolean): void;
   load(): void;
+  loadAsync(): Promise<void>;
   maps(): NativeMapDescriptor[];
   programs(): NativeProgramDescriptor[];
   close(): void;

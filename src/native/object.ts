@@ -65,6 +65,21 @@ export class BpfObject {
   load(): this {
     this.beforeLoad('load');
     this.handle.load();
+    return this.loadedNow();
+  }
+
+  /**
+   * load() on libuv's thread pool: the event loop runs meanwhile, and objects whose shared maps
+   * are already pinned load side by side (one object must create the pins first: two creating
+   * the same pin at once collide). Nothing else may be done with this object until it settles.
+   */
+  async loadAsync(): Promise<this> {
+    this.beforeLoad('loadAsync');
+    await this.handle.loadAsync();
+    return this.loadedNow();
+  }
+
+  private loadedNow(): this {
     this.loaded = true;
     for (const m of this.handle.maps()) if (!m.internal) this.mapsByName.set(m.name, new BpfMap(m));
     for (const p of this.handle.programs()) if (p.fd >= 0) this.progsByName.set(p.name, new BpfProgram(p));

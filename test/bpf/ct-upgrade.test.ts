@@ -99,7 +99,7 @@ describe('conntrack upgrade: earlier layouts and sizes', () => {
     }
   });
 
-  it('a conntrack map of another size is recreated and its flows carried over, both families', () => {
+  it('a conntrack map of another size is recreated and its flows carried over, both families', async () => {
     const pinDir = `${fs.path}/resize`;
     const sizes = (ct: number): MapSizes => ({ svc: 1024, svcStat: 256, backend: 1024, slots: 4096, ct, affinity: 1024, srcRange: 64, sock: 1024, vip: 256 });
     const warnings: string[] = [];
@@ -111,13 +111,13 @@ describe('conntrack upgrade: earlier layouts and sizes', () => {
     const k4 = encodeCtKey({ saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 40000, dport: 80, proto: 'tcp' });
     const k6 = encodeCtKey({ saddr: 'fd00::2', daddr: 'fd00:96::a', sport: 40000, dport: 80, proto: 'tcp' });
 
-    const old = loadDatapath({ pinDir, config: {}, sizes: sizes(1024), log });
+    const old = await loadDatapath({ pinDir, config: {}, sizes: sizes(1024), log });
     old.maps.ct4.update(k4, fwd('10.244.1.5'));
     old.maps.ct.update(k6, fwd('fd00::5'));
     expect(old.resizedCt).toEqual([]);
     old.close();
 
-    const next = loadDatapath({ pinDir, config: {}, sizes: sizes(4096), log });
+    const next = await loadDatapath({ pinDir, config: {}, sizes: sizes(4096), log });
     try {
       expect(next.resizedCt).toHaveLength(2);
       expect(next.maps.ct4.maxEntries).toBe(4096);
@@ -131,7 +131,7 @@ describe('conntrack upgrade: earlier layouts and sizes', () => {
     }
   });
 
-  it('v1 maps and resized v2 maps at one start: both carried (adoptPreviousFlows)', () => {
+  it('v1 maps and resized v2 maps at one start: both carried (adoptPreviousFlows)', async () => {
     const pinDir = `${fs.path}/resize-v1`;
     const sizes = (ct: number): MapSizes => ({ svc: 1024, svcStat: 256, backend: 1024, slots: 4096, ct, affinity: 1024, srcRange: 64, sock: 1024, vip: 256 });
     const log = createLogger({ format: 'json', verbosity: 0, write: () => {} });
@@ -140,14 +140,14 @@ describe('conntrack upgrade: earlier layouts and sizes', () => {
       type: CT_TYPE.FWD, state: CT_STATE.ESTABLISHED, flags: 0, tcpFlagsSeen: 0x12,
     });
     const k2 = encodeCtKey({ saddr: '10.244.0.8', daddr: '10.96.0.10', sport: 40008, dport: 80, proto: 'tcp' });
-    const old = loadDatapath({ pinDir, config: {}, sizes: sizes(1024), log });
+    const old = await loadDatapath({ pinDir, config: {}, sizes: sizes(1024), log });
     old.maps.ct4.update(k2, val('10.244.1.8'));
     old.close();
     const legacy = v1Map(pinDir, 'ekp_ct_v1', SIZE.ekp_ct_key);
     legacy.update(legacyKey('10.244.0.2', '10.96.0.10', 40001, 80), v1(val('10.244.1.5')));
     legacy.close();
 
-    const next = loadDatapath({ pinDir, config: {}, sizes: sizes(4096), log });
+    const next = await loadDatapath({ pinDir, config: {}, sizes: sizes(4096), log });
     try {
       expect(adoptPreviousFlows(pinDir, next.resizedCt, next.maps)).toEqual({ carried: 1, moved: 1 });
       expect(next.maps.ct4.lookup(encodeCtKey({ saddr: '10.244.0.2', daddr: '10.96.0.10', sport: 40001, dport: 80, proto: 'tcp' }))).toEqual(val('10.244.1.5'));

@@ -88,11 +88,11 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
     return dp!;
   };
 
-  beforeAll(() => {
+  beforeAll(async () => {
     fs = mountPrivateBpffs();
     const t0 = performance.now();
     try {
-      loaded = loadDatapath({ pinDir: fs.path, config: daemonConfig, sizes: mapSizesOf(proxyConfig), log: createLogger({ format: 'json', verbosity: 0 }) });
+      loaded = await loadDatapath({ pinDir: fs.path, config: daemonConfig, sizes: mapSizesOf(proxyConfig), log: createLogger({ format: 'json', verbosity: 0 }) });
       dp = new LoadedHarness(loaded);
       console.log(`EKP-VM: BPF objects loaded on ${release()} in ${Math.round(performance.now() - t0)} ms`);
     } catch (e) {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { BpfMap, BpfObject, constant, isBpfError } from '../../src/native/index.js';
@@ -95,6 +95,33 @@ describe('BpfObject: open, configure, load, test-run', () => {
     } finally {
       second.close();
     }
+  });
+
+  it('loadAsync: objects sharing a pin load side by side off the JS thread; a refused load says why, with libbpf\'s log', async () => {
+    const dir = join(fs.path, 'async');
+    mkdirSync(dir);
+    // The first creates the pin, as loadDatapath's first object does; then two reuse it at once.
+    const first = await BpfObject.open(FIXTURE, { pinRoot: dir }).loadAsync();
+    first.map('fx_hash').update(u32(7), u64(70));
+    const pending = [BpfObject.open(FIXTURE, { pinRoot: dir }), BpfObject.open(FIXTURE, { pinRoot: dir })];
+    const loads = pending.map((o) => o.loadAsync());
+    // Nothing else may touch an object while its load runs.
+    expect(() => pending[0]!.close()).toThrow(/being loaded/);
+    const [a, b] = await Promise.all(loads);
+    try {
+      expect(a!.map('fx_hash').lookup(u32(7))?.readBigUInt64LE(0)).toBe(70n);
+      expect(b!.program('fx_xdp').testRun({ data: frame() }).retval).toBe(2);
+    } finally {
+      [first, a!, b!].forEach((o) => o.close());
+    }
+    // A pin of another shape cannot be reused: the promise rejects as load() throws.
+    const other = BpfObject.open(FIXTURE, { pinRoot: dir }).setMaxEntries('fx_hash', 2048);
+    const err = await other.loadAsync().then(() => null, (e: unknown) => e);
+    other.close();
+    expect(isBpfError(err)).toBe(true);
+    expect(err).toMatchObject({ code: 'EINVAL', syscall: 'bpf_object__load' });
+    expect((err as Error).message).toMatch(/cannot load BPF object .*native_fixture\.bpf\.o[^]*fx_hash/);
+    expect((err as { log?: string }).log).toMatch(/pinned map|fx_hash/);
   });
 
   it('bad input gives clear errors, never a crash', () => {

@@ -62,7 +62,7 @@ class EbpfDataplane implements Dataplane {
     // The node's addresses at start, for the programs' SNAT addresses and the writer's NODE_ADDR flags alike.
     const nodeAddresses = this.ctx.nodeAddresses();
     this.refreshLocal();
-    this.loaded = loadDatapath({ pinDir: config.bpfPinDir, config: programConfigOf(config, nodeAddresses), sizes, log });
+    this.loaded = await loadDatapath({ pinDir: config.bpfPinDir, config: programConfigOf(config, nodeAddresses), sizes, log });
     this.collector = new ConntrackCollector(this.loaded.ctGc, (error) =>
       log.warn('conntrack GC: no map iterator on this kernel; each pass visits a map in one run', { error }));
     const m = this.loaded.maps;
