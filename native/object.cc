@@ -158,14 +158,20 @@ class LoadWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error&) override { Settle(); }
 
  private:
+  // Settles the promise whatever happens here (an allocation failing too): an
+  // exception leaving OnOK would be uncaught, and the object stay "being loaded".
   void Settle() {
     Napi::Env env = Env();
     self_->loading_ = false;
-    if (err_) {
-      deferred_.Reject(ErrnoError(env, err_, "bpf_object__load", "cannot load BPF object " + path_, log_).Value());
-    } else {
-      self_->loaded_ = true;
-      deferred_.Resolve(env.Undefined());
+    try {
+      if (err_) {
+        deferred_.Reject(ErrnoError(env, err_, "bpf_object__load", "cannot load BPF object " + path_, log_).Value());
+      } else {
+        self_->loaded_ = true;
+        deferred_.Resolve(env.Undefined());
+      }
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
     }
     js_.Reset();
   }
@@ -184,9 +190,11 @@ Napi::Value BpfObject::LoadAsync(const Napi::CallbackInfo& info) {
   Live(env);
   if (loaded_) ThrowErrno(env, EBUSY, "bpf_object__load", "BPF object " + path_ + " is already loaded");
   auto* worker = new LoadWorker(env, this, info.This().As<Napi::Object>());
-  loading_ = true;
+  Napi::Promise promise = worker->Promise();
   worker->Queue();
-  return worker->Promise();
+  // Only the JS thread reads it, and Settle runs there after this returns.
+  loading_ = true;
+  return promise;
 }
 
 Napi::Value BpfObject::Maps(const Napi::CallbackInfo& info) {

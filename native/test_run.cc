@@ -105,6 +105,8 @@ class TestRunWorker : public Napi::AsyncWorker {
       return;
     }
     try {
+      // libbpf logged nothing about a raw test run: a log on this thread now is another call's.
+      ClearLibbpfLog();
       ThrowErrno(env, out_.err, "bpf_prog_test_run_opts", "program fd " + std::to_string(in_.prog_fd));
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());

@@ -1,7 +1,9 @@
 // The documents of a YAML or JSON file (a KubeProxyConfiguration, a directory of manifests).
 // The YAML parser is loaded on first use: importing it costs ~55 ms here, a third of the CLI's
 // start, and over a second under the ipvs VM's emulation, while JSON documents (`kubectl get -o
-// json`, the lab's manifests) need none of it: JSON.parse reads them ~50 times faster.
+// json`, the lab's manifests) need none of it: JSON.parse reads them ~50 times faster. One
+// difference: a key given twice in a JSON document takes its last value, as the API server takes
+// it by default (a warning, not an error), where the YAML parser refuses the document.
 import { createRequire } from 'node:module';
 
 type Yaml = typeof import('yaml');

@@ -3,6 +3,7 @@
 // They DNAT at the same hook and priority as ours, and may run first: a node migrated from
 // kube-proxy's nftables mode would send Services' traffic to the pods of its last sync.
 import type { DataplaneContext } from './types.js';
+import { tablesOfChainListing } from './nftables/ruleset.js';
 import { runCommand, type Runner } from './run.js';
 
 const UPSTREAM_TABLES = [['ip', 'kube-proxy'], ['ip6', 'kube-proxy']] as const;
@@ -16,10 +17,10 @@ const UPSTREAM_TABLES = [['ip', 'kube-proxy'], ['ip6', 'kube-proxy']] as const;
 export async function cleanupUpstream(_ctx: DataplaneContext, run: Runner = runCommand): Promise<string[]> {
   const listing = await run(['nft', 'list', 'chains']);
   if (listing.status !== 0) return [];
-  const present = new Set(listing.stdout.split('\n').map((l) => l.trim().replace(/ \{$/, '')));
+  const present = tablesOfChainListing(listing.stdout);
   const removed: string[] = [];
   for (const [family, table] of UPSTREAM_TABLES) {
-    if (!present.has(`table ${family} ${table}`)) continue;
+    if (!present.has(`${family} ${table}`)) continue;
     if ((await run(['nft', 'delete', 'table', family, table])).status === 0) removed.push(`upstream kube-proxy's nftables table ${family} ${table}`);
   }
   return removed;

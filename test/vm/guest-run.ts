@@ -2,7 +2,7 @@
 // first: the global setup (test/vm/global-setup.ts) at the start of a run that includes the VM
 // test, so the VM works beside the host's files, or the VM test itself when it runs alone.
 // The outcome lands in the job directory as result.json, which a test in another worker can read.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildInitramfs, findVmKernel, prepareJobDir, runVm } from '../../src/vm/qemu.js';
@@ -20,6 +20,8 @@ export interface GuestResult {
   ms: number;
   /** The serial log's last lines, for a failure message. */
   tail: string;
+  /** The run itself failed (qemu would not start, the result could not be written). */
+  error?: string;
 }
 
 export interface GuestRun {
@@ -30,11 +32,13 @@ export interface GuestRun {
 }
 
 const RESULT = 'result.json';
+/** result.json once the VM test has read it: a rerun must not take it for a new outcome. */
+const READ = 'result.read.json';
 
 /**
  * Boots the VM and runs the guest job; result.json appears in the job directory when it ends.
  * `beside`: the host's test files run meanwhile. qemu then gets a higher priority: the guest's
- * time limits (a request's 2 s, a sync's seconds) are a few times what its steps take under
+ * time limits (a request's 2 s, a sync's 30 s) are a few times what its steps take under
  * emulation, the host's a hundred times, so the host is the side that can wait. At equal
  * priority a guest sync once took over 10 s.
  */
@@ -64,15 +68,23 @@ export function startGuestRun(opts: { dualStack: boolean; filter?: string; besid
     onLine: (l) => {
       if (!booted && l.startsWith('EKP-VM: booted')) booted = Date.now() - t0;
     },
-  }).then((r) => {
-    const result: GuestResult = { timedOut: r.timedOut, jobStatus: r.jobStatus, bootMs: booted, ms: r.ms, tail: r.log.split('\n').slice(-80).join('\n') };
-    writeFileSync(join(job, RESULT), JSON.stringify(result));
+  }).then(
+    (r): GuestResult => ({ timedOut: r.timedOut, jobStatus: r.jobStatus, bootMs: booted, ms: r.ms, tail: r.log.split('\n').slice(-80).join('\n') }),
+    (e: unknown): GuestResult => ({ timedOut: false, jobStatus: null, bootMs: booted, ms: Date.now() - t0, tail: '', error: String(e) }),
+  ).then((result) => {
+    // Whole or not at all: a test in another process polls for the file.
+    try {
+      writeFileSync(join(job, `${RESULT}.tmp`), JSON.stringify(result));
+      renameSync(join(job, `${RESULT}.tmp`), join(job, RESULT));
+    } catch {
+      // the job directory is gone (the run was stopped and cleaned up)
+    }
     return result;
   });
   return { job, done, stop: () => ac.abort() };
 }
 
-/** Waits for the result of a run another process started (its job directory). */
+/** Waits for the result of a run another process started (its job directory), and marks it read. */
 export async function awaitGuestResult(job: string, timeoutMs: number): Promise<GuestResult | null> {
   const file = join(job, RESULT);
   const deadline = Date.now() + timeoutMs;
@@ -80,5 +92,12 @@ export async function awaitGuestResult(job: string, timeoutMs: number): Promise<
     if (Date.now() > deadline) return null;
     await new Promise((r) => setTimeout(r, 1000));
   }
-  return JSON.parse(readFileSync(file, 'utf8')) as GuestResult;
+  const result = JSON.parse(readFileSync(file, 'utf8')) as GuestResult;
+  renameSync(file, join(job, READ));
+  return result;
+}
+
+/** Whether the VM test has read this run's outcome. */
+export function outcomeRead(job: string): boolean {
+  return existsSync(join(job, READ));
 }

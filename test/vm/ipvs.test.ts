@@ -1,6 +1,6 @@
 // ipvs mode against a real IPVS kernel. This machine's kernel has no IP_VS (nor dummy
 // interfaces), so the test boots Debian's packaged kernel in qemu (TCG), runs the host's own
-// userland inside it (test/vm/qemu.ts), and there runs test/e2e/ipvs.test.ts: the same
+// userland inside it (src/vm/qemu.ts), and there runs test/e2e/ipvs.test.ts: the same
 // scenario table every mode runs, in ipvs mode, in a lab of network namespaces inside the
 // guest (dual-stack), plus `auto` falling back to ipvs when loading BPF is refused; ipvs with pods
 // on a bridge (test/e2e/bridge-cni.test.ts); the guest side of
@@ -39,12 +39,15 @@ describe('ipvs mode in a qemu VM with a real IPVS kernel', () => {
     if (why) throw new Error(`${why}: required in CI`);
     // EKP_VM_FILTER: only the guest tests whose name matches (vitest -t), for working on one scenario.
     const filter = process.env.EKP_VM_FILTER;
+    const setupError = inject('ekpVmError');
+    if (setupError) throw new Error(`the global setup could not start the VM: ${setupError}`);
     const early = inject('ekpVmJob');
     const run = early ? null : startGuestRun({ dualStack, filter });
     const job = early || run!.job;
     const result = run ? await run.done : await awaitGuestResult(job, VM_TIMEOUT_MS + 60_000);
     const where = `serial log: ${join(job, 'serial.log')}`;
     if (!result) throw new Error(`no outcome from the guest run the global setup started; ${where}`);
+    if (result.error) throw new Error(`the VM run failed: ${result.error}; ${where}`);
     const { tail } = result;
     expect(result.timedOut, `VM still running after ${VM_TIMEOUT_MS / 1000} s; ${where}\n${tail}`).toBe(false);
     const reportFile = join(job, 'vitest.json');

@@ -141,19 +141,26 @@ export async function loadDatapath(opts: LoadOptions): Promise<LoadedDatapath> {
     const sock = prepared(prepare('sock_lb', opts, 0));
     let gc = prepared(prepare('ct_gc', opts, 0));
     await wire.loadAsync();
-    const results = await Promise.allSettled([host, pods, xdp, sock, gc].map((o) => o.loadAsync()));
-    const failed = results.map((r, i) => ({ r, o: [host, pods, xdp, sock, gc][i]! })).filter((x) => x.r.status === 'rejected');
+    const rest = [host, pods, xdp, sock, gc];
+    const results = await Promise.allSettled(rest.map((o) => o.loadAsync()));
     let iterators = true;
-    for (const { r, o } of failed) {
-      const reason = (r as PromiseRejectedResult).reason;
+    const failures: unknown[] = [];
+    for (const [i, r] of results.entries()) {
+      if (r.status === 'fulfilled') continue;
       // ct_gc with its map iterators, or without them on a kernel that refuses them (the one-run programs remain).
-      if (o !== gc || !iteratorsRefused(reason)) throw reason;
-      gc.close();
-      gc = prepared(prepare('ct_gc', opts, 0, GC_ITERATORS));
-      await gc.loadAsync();
-      iterators = false;
-      opts.log.warn('conntrack GC: map iterators do not load on this kernel; each pass visits a map in one run', { error: (reason as Error).message });
+      if (rest[i] === gc && iteratorsRefused(r.reason)) {
+        gc.close();
+        gc = prepared(prepare('ct_gc', opts, 0, GC_ITERATORS));
+        await gc.loadAsync();
+        iterators = false;
+        opts.log.warn('conntrack GC: map iterators do not load on this kernel; each pass visits a map in one run', { error: (r.reason as Error).message });
+      } else {
+        failures.push(r.reason);
+      }
     }
+    // The first refusal is thrown; the others, usually the same verifier complaint, are said.
+    for (const e of failures.slice(1)) opts.log.warn('another BPF object failed to load too', { error: (e as Error).message });
+    if (failures.length) throw failures[0];
     const maps = Object.fromEntries(Object.entries(MAP).map(([k, name]) => [k, wire.map(name)])) as Record<keyof typeof MAP, BpfMap>;
     return {
       tc: { wire: wire.program('tc_ingress'), host: host.program('tc_egress'), pods: pods.program('tc_ingress'), toPod: pods.program('tc_to_pod') },

@@ -7,7 +7,7 @@ import { everyPort, FullSyncSchedule } from '../full-sync.js';
 import { prefixedRunner, type Runner } from '../run.js';
 import type { Dataplane, DataplaneContext, KernelMetric } from '../types.js';
 import { UdpConntrackCleaner } from '../udp-cleaner.js';
-import { Nft } from './nft.js';
+import { Nft, NftError } from './nft.js';
 import { RulesetState } from './ruleset.js';
 
 export { Nft, NftError } from './nft.js';
@@ -126,8 +126,12 @@ export async function createNftablesDataplane(ctx: DataplaneContext, opts: Nftab
  */
 export async function cleanupNftables(_ctx: DataplaneContext, opts: NftablesOptions = {}): Promise<string[]> {
   const nft = new Nft(opts.nftPrefix ?? []);
-  // A machine without nft (or nf_tables) has nothing of ours to remove.
-  const ours = await nft.ourTables().catch(() => null);
+  // A machine without nft has nothing of ours to remove; nft refusing to list (no nf_tables, no
+  // CAP_NET_ADMIN) is an error the caller says.
+  const ours = await nft.ourTables().catch((e: unknown) => {
+    if (e instanceof NftError) throw e;
+    return null;
+  });
   if (!ours?.size) return [];
   return nft.deleteTables();
 }

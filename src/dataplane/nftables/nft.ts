@@ -1,7 +1,7 @@
 // Running nft: argv arrays and stdin, never a shell. `prefix` lets tests and the bench run it in
 // another network namespace (['nsenter', '--net=/run/netns/x', '--']).
 import { spawn } from 'node:child_process';
-import { FAMILIES, nftFamily, parseListing, TABLE, type KernelTable } from './ruleset.js';
+import { FAMILIES, nftFamily, parseListing, TABLE, tablesOfChainListing, type KernelTable } from './ruleset.js';
 import type { IPFamily } from '../../model/index.js';
 
 export interface NftResult {
@@ -44,8 +44,8 @@ export class Nft {
   async ourTables(): Promise<Set<IPFamily>> {
     const r = await this.run(['list', 'chains']);
     if (r.code !== 0) throw new NftError(r.stderr.trim() || `nft exited with ${r.code}`, '');
-    const lines = new Set(r.stdout.split('\n').map((l) => l.trim()));
-    return new Set(FAMILIES.filter((f) => lines.has(`table ${nftFamily(f)} ${TABLE} {`)));
+    const tables = tablesOfChainListing(r.stdout);
+    return new Set(FAMILIES.filter((f) => tables.has(`${nftFamily(f)} ${TABLE}`)));
   }
 
   /** Chains and sets of our table of this family, or null when there is none. */

@@ -457,6 +457,19 @@ export interface KernelTable {
   maps: Set<string>;
 }
 
+/**
+ * The tables an `nft list chains` shows, as "family name" ("ip kube-proxy"): the cheap way to see
+ * which tables exist (`nft list tables` fetches every set element first; Nft.ourTables).
+ */
+export function tablesOfChainListing(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    const m = /^table (\S+) (\S+) \{$/.exec(line.trim());
+    if (m) out.add(`${m[1]} ${m[2]}`);
+  }
+  return out;
+}
+
 /** Parses `nft -t list table …` output (our own names only: no quoting to undo). */
 export function parseListing(text: string): KernelTable {
   const chains = new Set<string>();

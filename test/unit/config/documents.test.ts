@@ -47,6 +47,12 @@ describe('parseDocuments', () => {
     });
   }
 
+  it('a key given twice in JSON takes its last value, as the API server does by default (YAML refuses it)', () => {
+    const text = '{"kind": "Service", "metadata": {"name": "a", "name": "b"}}';
+    expect(parseDocuments(text)).toEqual([{ value: { kind: 'Service', metadata: { name: 'b' } }, errors: [] }]);
+    expect(viaYaml(text)[0]!.errors[0]).toMatch(/unique/);
+  });
+
   it('a broken document carries the parser\'s message', () => {
     const [d] = parseDocuments('a: [1, 2\n');
     expect(d!.value).toBeNull();
