@@ -9,6 +9,7 @@ import type { EndpointSlice, Protocol } from './k8s.js';
 import { resolveNode, type NodeContext, type PodInterface, type ResolvedNode } from './node.js';
 import { describe, type Problem } from './problem.js';
 import { servicePorts, type ServicePort } from './service.js';
+import { admittedSources } from './source-ranges.js';
 import { categorizeEndpoints, type TopologyMode, type TopologyNode } from './topology.js';
 import { parseEndpointSlice, parseService } from './validate.js';
 
@@ -22,7 +23,11 @@ export interface Frontend {
   readonly port: number;
   readonly protocol: Protocol;
   readonly family: IPFamily;
-  /** loadBalancer only, and only when the Service restricts sources for this family. */
+  /**
+   * loadBalancer only, and only when the Service restricts sources for this family: the sources
+   * admitted, disjoint (see admittedSources): its loadBalancerSourceRanges, then its load-balancer
+   * IPs when a range holds this node's IP.
+   */
   readonly sourceRanges?: readonly string[];
 }
 
@@ -280,7 +285,9 @@ function frontends(sp: ServicePort, node: ResolvedNode, problems: Problem[]): Fr
       out.push({ kind: 'nodePort', address, port: sp.nodePort, protocol: sp.protocol, family: sp.family });
     }
   }
-  const ranges = sp.loadBalancerSourceRanges;
+  const ranges = sp.loadBalancerSourceRanges.length > 0
+    ? admittedSources(sp.loadBalancerSourceRanges, sp.loadBalancerVIPs, node.primary[sp.family])
+    : [];
   for (const address of sp.loadBalancerVIPs) {
     out.push({ kind: 'loadBalancer', address, ...base, ...(ranges.length > 0 ? { sourceRanges: ranges } : {}) });
   }

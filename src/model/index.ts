@@ -9,3 +9,4 @@ export * from './endpoints.js';
 export * from './topology.js';
 export * from './node.js';
 export * from './desired.js';
+export * from './source-ranges.js';

@@ -45,6 +45,8 @@ export function isPodInterfaceName(name: string, prefix: boolean): boolean {
 
 /** NodeContext with every address parsed and checked; problems name "NodeContext". */
 export interface ResolvedNode {
+  /** The first node address of each family: kube-proxy's node IP. */
+  readonly primary: { readonly 4: ParsedIP | undefined; readonly 6: ParsedIP | undefined };
   readonly nodePortAddresses: { readonly 4: readonly string[]; readonly 6: readonly string[] };
   readonly clusterCIDRs: { readonly 4: readonly string[]; readonly 6: readonly string[] };
   readonly podInterface: PodInterface | null;
@@ -111,6 +113,7 @@ function resolveNodeUncached(ctx: NodeContext): ResolvedNode {
   }
 
   return {
+    primary: { 4: addrs.find((a) => a.family === 4), 6: addrs.find((a) => a.family === 6) },
     nodePortAddresses: { 4: pick(4), 6: pick(6) },
     clusterCIDRs: { 4: cidrsOf(4), 6: cidrsOf(6) },
     podInterface,

@@ -243,8 +243,7 @@ export class IptablesDataplane implements Dataplane {
   }
 
   private genOptions(family: IPFamily, comments: boolean): GenOptions {
-    const nodeIPs = this.ctx.nodeAddresses().filter((a) => (family === 6) === a.includes(':'));
-    return { mark: markOf(this.ctx.config.masqueradeBit), nodeIPs, comments, localhostCounter: family === 4 && this.counted.has('localhost') };
+    return { mark: markOf(this.ctx.config.masqueradeBit), comments, localhostCounter: family === 4 && this.counted.has('localhost') };
   }
 
   private async syncFamily(family: IPFamily, services: DesiredService[], changed: ReadonlySet<string> | 'all'): Promise<SyncStats> {

@@ -20,8 +20,6 @@ export const LARGE_CLUSTER_ENDPOINTS = 1000;
 export interface GenOptions {
   /** 1 << masqueradeBit, as hex ("0x4000"). */
   readonly mark: string;
-  /** This family's node addresses (a LB source range containing one lets the node reach the VIP). */
-  readonly nodeIPs: readonly string[];
   /** False in large-cluster mode. */
   readonly comments: boolean;
   /** Localhost NodePorts with their nfacct counter: each NodePort gets its counted 127.0.0.0/8 rule first. */
@@ -168,10 +166,8 @@ export function serviceRules(s: DesiredService, o: GenOptions): ServiceRules {
   if (usesFw) {
     const fw: string[] = [];
     const args = cm(`${name} loadbalancer IP`);
+    // The model's list: the ranges, then the LB IPs when a range holds the node (allowFromNode).
     for (const cidr of ranges) fw.push(line(c.fw, args, '-s', cidr, '-j', c.ext));
-    if (o.nodeIPs.some((ip) => ranges.some((r) => cidrHas(r, ip)))) {
-      for (const f of lbs) fw.push(line(c.fw, args, '-s', host(f.address), '-j', c.ext));
-    }
     fw.push(line(c.fw, cm(`other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL`)));
     chains.set(c.fw, fw);
   }

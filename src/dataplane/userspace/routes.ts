@@ -132,9 +132,12 @@ export function routeServes(route: Route): boolean {
   return s.shortCircuitBackends.backends.length > 0 || s.externalBackends.backends.length > 0;
 }
 
-/** loadBalancerSourceRanges: the listed sources, and the node itself (hairpin to its own LB IP). */
-export function sourceAllowed(route: Route, client: ParsedIP, fromThisNode: boolean): boolean {
-  if (route.sourceRanges.length === 0 || fromThisNode) return true;
+/**
+ * loadBalancerSourceRanges, as the model admits them. The node is no exception, as in kube-proxy:
+ * its requests to an LB IP made local here come from that IP, admitted when a range holds the node.
+ */
+export function sourceAllowed(route: Route, client: ParsedIP): boolean {
+  if (route.sourceRanges.length === 0) return true;
   return route.sourceRanges.some((c) => cidrContains(c, client));
 }
 

@@ -97,7 +97,7 @@ export class TcpFrontend {
       return;
     }
     const who = classifyClient(route, peer, this.ctx.localAddresses());
-    if (!sourceAllowed(route, peer, who.thisNode)) {
+    if (!sourceAllowed(route, peer)) {
       // kube-proxy drops; a listener cannot refuse a handshake the kernel already
       // completed, so the client gets a reset at once (and no backend is dialled).
       this.ctx.refused('sourceRange');

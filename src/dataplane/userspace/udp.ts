@@ -87,7 +87,7 @@ export class UdpFrontend {
       return null;
     }
     const who = classifyClient(route, peer, this.ctx.localAddresses());
-    if (!sourceAllowed(route, peer, who.thisNode)) {
+    if (!sourceAllowed(route, peer)) {
       this.ctx.refused('sourceRange');
       return null;
     }

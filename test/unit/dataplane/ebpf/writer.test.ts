@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LAYOUT, SVC_F, decodeAffinityVal, decodeBackendVal, decodeSvcKey, decodeSvcVal, encodeAffinityKey, encodeAffinityVal } from '../../../../src/dataplane/ebpf/abi.js';
+import { LAYOUT, SVC_F, decodeAffinityVal, decodeBackendVal, decodeSvcKey, decodeSvcVal, encodeAffinityKey, encodeAffinityVal, encodeSrcRangeKey } from '../../../../src/dataplane/ebpf/abi.js';
 import { ServiceWriter, type LbAlgorithm } from '../../../../src/dataplane/ebpf/writer.js';
 import { buildDesiredState, type DesiredState } from '../../../../src/model/index.js';
 import { ep, NODE, slice, svc } from '../../model/fixtures.js';
@@ -89,6 +89,17 @@ describe('ServiceWriter', () => {
     expect(m.srcRange.data.size).toBe(1);
     w.apply({ state: desired({ services: [lb], endpointSlices: [] }), changed: 'all' });
     expect(dump(m).filter((r) => r.startsWith('198.51.100.7'))).toEqual(['198.51.100.7:80/6 external -> [] PRESERVE_SRC,SRC_RANGES,EXTERNAL']);
+  });
+
+  it('source ranges: one LPM entry per admitted source; a range holding the node\'s IP admits the LB IP too, a nested range folds in', () => {
+    const m = maps();
+    const lb = svc({
+      spec: { type: 'LoadBalancer', loadBalancerSourceRanges: ['192.168.1.0/24', '192.168.1.128/25', '203.0.113.0/24'], ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] },
+      status: { loadBalancer: { ingress: [{ ip: '198.51.100.7' }] } },
+    });
+    writerFor(m).apply({ state: desired({ services: [lb], endpointSlices: [twoPods] }), changed: 'all' });
+    const svcId = [...m.srcRange.data.keys()].map((k) => Buffer.from(k, 'hex').readUInt32LE(LAYOUT.ekp_srcrange_key.fields.svc_id.offset))[0]!;
+    expect(new Set(m.srcRange.data.keys())).toEqual(new Set(['192.168.1.0/24', '203.0.113.0/24', '198.51.100.7/32'].map((c) => encodeSrcRangeKey(svcId, c).toString('hex'))));
   });
 
   it('an ExternalIP that is one of the node\'s addresses is flagged NODE_ADDR (its replies carry it as source); others are not', () => {

@@ -89,6 +89,15 @@ describe('ipvs plan', () => {
     expect(plan.sets.get('EKP-LOAD-BALANCER-SOURCE-CIDR')).toEqual(new Set(['198.51.100.20,tcp:80,203.0.113.0/24', '198.51.100.20,tcp:80,192.168.1.7']));
   });
 
+  it('source ranges holding the node\'s IP (192.168.1.10): the LB IP is an admitted source too (kube-proxy\'s allowFromNode); nested ranges folded', () => {
+    const held = state([svc({
+      name: 'lb', spec: { type: 'LoadBalancer', clusterIP: '10.96.0.12', clusterIPs: ['10.96.0.12'], ports: port({ nodePort: 30081 }), loadBalancerSourceRanges: ['192.168.0.0/16', '192.168.1.0/24'] },
+      status: { loadBalancer: { ingress: [{ ip: '198.51.100.20' }] } },
+    })], [slice({ service: 'lb', endpoints: [a('10.244.1.3')] })]);
+    expect(buildPlan(held, { scheduler: 'rr' }).sets.get('EKP-LOAD-BALANCER-SOURCE-CIDR'))
+      .toEqual(new Set(['198.51.100.20,tcp:80,192.168.0.0/16', '198.51.100.20,tcp:80,198.51.100.20']));
+  });
+
   it('ClientIP affinity becomes persistence', () => {
     expect(vs('TCP/10.96.0.13:80')?.persistence).toBe(300);
   });

@@ -30,6 +30,18 @@ export const STATES: Record<string, () => DesiredState> = {
       ],
       [twoEps()],
     ),
+  // Nested ranges (one interval set element each would overlap: nft refuses the transaction), and
+  // one that holds the node's IP, 192.168.1.10: the LB IP is admitted as a source too.
+  'loadbalancer-source-ranges-nested': () =>
+    build(
+      [
+        svc({
+          spec: { type: 'LoadBalancer', loadBalancerSourceRanges: ['10.1.0.0/16', '10.0.0.0/8', '192.168.1.0/24', '192.168.1.7/32'], ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30090 }] },
+          status: { loadBalancer: { ingress: [{ ip: '192.0.2.50' }] } },
+        }),
+      ],
+      [twoEps()],
+    ),
   'external-ip-udp': () =>
     build(
       [svc({ name: 'dns', spec: { clusterIP: '10.96.0.53', clusterIPs: ['10.96.0.53'], externalIPs: ['203.0.113.10'], ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }] } })],

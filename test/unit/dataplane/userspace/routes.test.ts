@@ -102,12 +102,20 @@ describe('clients: who is asking', () => {
     expect(classifyClient(r, ip('198.51.100.9'), local)).toMatchObject({ thisNode: false, internal: false });
   });
 
-  it('loadBalancerSourceRanges: listed sources and this node only', () => {
-    expect(sourceAllowed(r, ip('198.51.100.9'), false)).toBe(true);
-    expect(sourceAllowed(r, ip('203.0.113.1'), false)).toBe(false);
-    expect(sourceAllowed(r, ip('10.244.7.7'), false)).toBe(false);
-    expect(sourceAllowed(r, ip('10.0.0.5'), true)).toBe(true);
-    expect(sourceAllowed(plan.routes.get('TCP 10.0.0.5 30080')!, ip('203.0.113.1'), false)).toBe(true);
+  it('loadBalancerSourceRanges: the listed sources only; the node is no exception (its own LB IP comes in when a range holds the node)', () => {
+    expect(sourceAllowed(r, ip('198.51.100.9'))).toBe(true);
+    expect(sourceAllowed(r, ip('203.0.113.1'))).toBe(false);
+    expect(sourceAllowed(r, ip('10.244.7.7'))).toBe(false);
+    // The node, from its own address and from the LB IP it holds: the ranges do not hold it.
+    expect(sourceAllowed(r, ip('192.168.1.10'))).toBe(false);
+    expect(sourceAllowed(r, ip('192.0.2.7'))).toBe(false);
+    expect(sourceAllowed(plan.routes.get('TCP 10.0.0.5 30080')!, ip('203.0.113.1'))).toBe(true);
+    // A range that holds the node's primary address admits the LB IP as a source too.
+    const withNode = { ...lb, spec: { ...(lb.spec as object), loadBalancerSourceRanges: ['198.51.100.0/24', '192.168.1.0/24'] } };
+    const route = planRoutes(desired([withNode], [twoPods]).services.values()).routes.get('TCP 192.0.2.7 80')!;
+    expect(sourceAllowed(route, ip('192.0.2.7'))).toBe(true);
+    expect(sourceAllowed(route, ip('192.168.1.10'))).toBe(true);
+    expect(sourceAllowed(route, ip('203.0.113.1'))).toBe(false);
   });
 });
 

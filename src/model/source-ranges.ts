@@ -1,0 +1,35 @@
+// loadBalancerSourceRanges as a dataplane must admit them: one disjoint list per frontend.
+
+import { cidrContains, parseCIDR, type ParsedCIDR, type ParsedIP } from './ip.js';
+
+/**
+ * The sources a load-balancer frontend admits: the Service's ranges and, when one of them holds
+ * this node's primary IP, the Service's load-balancer IPs as host prefixes. That is kube-proxy's
+ * allowFromNode: a VIP made local on the node (kube-vip, an `ip route` rule) is the source of the
+ * node's own requests to it, which never reach the load balancer.
+ *
+ * A range inside another is dropped, so the list is disjoint: nft's interval sets refuse
+ * overlapping elements, and one refused element fails the whole transaction.
+ */
+export function admittedSources(ranges: readonly string[], vips: readonly string[], nodeIP: ParsedIP | undefined): string[] {
+  const all = parsed(ranges);
+  if (nodeIP && all.some((c) => cidrContains(c, nodeIP))) {
+    all.push(...parsed(vips.map((v) => `${v}/${v.includes(':') ? 128 : 32}`)));
+  }
+  // The first of two equal ranges stays; a range inside a wider one goes.
+  return all.filter((c, i) => !all.some((o, j) => j !== i && covers(o, c) && (o.prefix < c.prefix || j < i))).map((c) => c.text);
+}
+
+function parsed(list: readonly string[]): ParsedCIDR[] {
+  const out: ParsedCIDR[] = [];
+  for (const s of list) {
+    const r = parseCIDR(s);
+    if (r.ok) out.push(r.cidr);
+  }
+  return out;
+}
+
+function covers(outer: ParsedCIDR, inner: ParsedCIDR): boolean {
+  return outer.family === inner.family && outer.prefix <= inner.prefix
+    && cidrContains(outer, { family: inner.family, text: inner.text, bytes: inner.network });
+}
