@@ -511,9 +511,13 @@ refuse:
 	if (addr_eq(&be->addr, &p->saddr)) {
 		flags |= EKP_CT_F_HAIRPIN | EKP_CT_F_SNAT;
 		snat_addr(&fwd->addr2, p->family, 1);
-	} else if (!origin_is_local() &&
-		   !svc_has(svc, EKP_SVC_F_PRESERVE_SRC) &&
-		   !(be->flags & EKP_BE_F_LOCAL)) {
+	} else if (!(be->flags & EKP_BE_F_LOCAL) &&
+		   (origin_is_local() ? addr_eq(&p->saddr, &p->daddr)
+				      : !svc_has(svc, EKP_SVC_F_PRESERVE_SRC))) {
+		/* From here, only the node's request to a frontend address it
+		 * holds itself (a kube-vip VIP) is SNATed: the kernel gave it
+		 * that address as its source, which a remote backend would
+		 * answer by its own routes, never back to this node. */
 		flags |= EKP_CT_F_SNAT;
 		snat_addr(&fwd->addr2, p->family, 0);
 	}

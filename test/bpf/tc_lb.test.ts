@@ -479,6 +479,35 @@ function cases(n: Net): Case[] {
       ],
     },
     {
+      // kube-vip puts the VIP on the node: the node's requests to it leave through lo with the VIP
+      // as their source (source ranges keep them off the socket-level path).
+      name: `${n.tag} the node to a LoadBalancer IP it holds itself (tc egress, the VIP its source): SNAT to the node for a remote backend, the reply back to the VIP; a local backend, or the node's own address as source, keeps the source`,
+      setup: (dp) => {
+        be(dp);
+        dp.setService({ frontend: lb, svcId: 29, slots: [1], flags: SVC_F.EXTERNAL | SVC_F.SRC_RANGES });
+        dp.setService({ frontend: { ...lb, port: 444 }, svcId: 30, slots: [3], flags: SVC_F.EXTERNAL | SVC_F.SRC_RANGES });
+        const host = n.family === 4 ? 32 : 128;
+        for (const id of [29, 30]) { dp.allowSourceRange(id, `${n.lbIp}/${host}`); dp.allowSourceRange(id, `${n.node}/${host}`); }
+      },
+      steps: (() => {
+        let snatPort = 0;
+        return [
+          {
+            what: 'remote backend: src becomes node:port from the SNAT range', prog: 'tc_egress' as const, config: FROM_HOST,
+            in: syn(n.lbIp, n.lbIp, 44010, 443), verdict: TC.pass,
+            out: (got: { sport?: number }) => { inSnatRange(got.sport); snatPort = got.sport!; return syn(n.node, n.remoteBe, got.sport!, 8080); },
+          },
+          {
+            what: 'the reply to node:snatport goes back to the VIP from the VIP', prog: 'tc_ingress' as const, config: FROM_WIRE,
+            in: () => tcp(n.remoteBe, n.node, 8080, snatPort, { syn: true, ack: true }), verdict: TC.pass,
+            out: tcp(n.lbIp, n.lbIp, 443, 44010, { syn: true, ack: true }),
+          },
+          { what: 'local backend: DNAT only', prog: 'tc_egress' as const, config: FROM_HOST, in: syn(n.lbIp, n.lbIp, 44011, 444), verdict: TC.pass, out: syn(n.lbIp, n.localBe, 44011, 8080) },
+          { what: 'from the node\'s address: DNAT only', prog: 'tc_egress' as const, config: FROM_HOST, in: syn(n.node, n.lbIp, 44012, 443), verdict: TC.pass, out: syn(n.node, n.remoteBe, 44012, 8080) },
+        ];
+      })(),
+    },
+    {
       name: `${n.tag} ExternalIP behaves like a VIP`,
       setup: (dp) => { be(dp); dp.setService({ frontend: { addr: n.lbIp, port: 8443, proto: 'tcp' }, svcId: 27, slots: [4], flags: SVC_F.EXTERNAL }); },
       steps: [{ what: 'DNAT to local backend', prog: 'tc_ingress', config: FROM_WIRE, in: syn(n.external, n.lbIp, 50006, 8443), verdict: TC.pass, out: syn(n.external, n.localBe2, 50006, 8080) }],
