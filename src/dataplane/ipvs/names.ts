@@ -78,6 +78,7 @@ export function isOurSet(name: string): boolean {
 export const CHAINS = {
   nat: { services: 'EKP-SERVICES', postrouting: 'EKP-POSTROUTING', markMasq: 'EKP-MARK-MASQ', offCluster: 'EKP-MASQ-OFF-CLUSTER' },
   filter: { firewall: 'EKP-FIREWALL', forward: 'EKP-FORWARD' },
+  mangle: { outFirewall: 'EKP-OUT-FIREWALL' },
 } as const;
 
-export const OUR_CHAINS: readonly string[] = [...Object.values(CHAINS.nat), ...Object.values(CHAINS.filter)];
+export const OUR_CHAINS: readonly string[] = [...Object.values(CHAINS.nat), ...Object.values(CHAINS.filter), ...Object.values(CHAINS.mangle)];

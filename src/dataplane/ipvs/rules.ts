@@ -13,6 +13,10 @@
 //   a VIP that is no frontend (REJECT, KUBE-IPVS-FILTER). IPVS takes packets at LOCAL_IN after
 //   the filter table, so these see the frontend address.
 // filter FORWARD → EKP-FORWARD: marked connections and established ones pass (KUBE-FORWARD).
+// mangle OUTPUT (new connections) → EKP-OUT-FIREWALL: the source ranges for this node's own
+//   connections, which IPVS takes at LOCAL_OUT and sends on without a pass through INPUT
+//   (kube-proxy's KUBE-IPVS-OUT-FILTER). mangle runs before IPVS there, so the destination is
+//   still the frontend and the sets apply as they do in INPUT.
 import type { FamilyMasquerade } from './plan.js';
 import { interfaceArg } from '../iptables/names.js';
 import { CHAINS, OUR_CHAINS, RULE_COMMENT, setName } from './names.js';
@@ -26,8 +30,11 @@ export interface RulesOptions {
   dropInvalid?: boolean;
 }
 
+export type Table = 'nat' | 'filter' | 'mangle';
+const TABLES: readonly string[] = ['nat', 'filter', 'mangle'] satisfies Table[];
+
 export interface Jump {
-  table: 'nat' | 'filter';
+  table: Table;
   chain: string;
   /** Everything after `-A <chain>`. */
   spec: string;
@@ -39,6 +46,7 @@ export const JUMPS: readonly Jump[] = [
   { table: 'nat', chain: 'POSTROUTING', spec: `-m comment --comment ${RULE_COMMENT} -j ${CHAINS.nat.postrouting}` },
   { table: 'filter', chain: 'INPUT', spec: `-m conntrack --ctstate NEW -m comment --comment ${RULE_COMMENT} -j ${CHAINS.filter.firewall}` },
   { table: 'filter', chain: 'FORWARD', spec: `-m comment --comment ${RULE_COMMENT} -j ${CHAINS.filter.forward}` },
+  { table: 'mangle', chain: 'OUTPUT', spec: `-m conntrack --ctstate NEW -m comment --comment ${RULE_COMMENT} -j ${CHAINS.mangle.outFirewall}` },
 ];
 
 /** Which of JUMPS the `iptables-save` output lacks (a jump is known by its chain, target and comment). */
@@ -64,23 +72,23 @@ export function jumpsToOurs(save: string): Jump[] {
     const line = raw.trim();
     if (line.startsWith('*')) table = line.slice(1);
     const m = /^-A (\S+) (.*)$/.exec(line);
-    if (!m || !table || (table !== 'nat' && table !== 'filter')) continue;
+    if (!m || !table || !TABLES.includes(table)) continue;
     if (OUR_CHAINS.includes(m[1]!)) continue;
     const target = /(?:^|\s)-[jg] (\S+)/.exec(m[2]!)?.[1];
-    if (target && OUR_CHAINS.includes(target)) out.push({ table, chain: m[1]!, spec: m[2]! });
+    if (target && OUR_CHAINS.includes(target)) out.push({ table: table as Table, chain: m[1]!, spec: m[2]! });
   }
   return out;
 }
 
 /** Our chains present in an `iptables-save` output, per table. */
-export function chainsPresent(save: string): { table: 'nat' | 'filter'; chain: string }[] {
-  const out: { table: 'nat' | 'filter'; chain: string }[] = [];
+export function chainsPresent(save: string): { table: Table; chain: string }[] {
+  const out: { table: Table; chain: string }[] = [];
   let table: string | null = null;
   for (const raw of save.split('\n')) {
     const line = raw.trim();
     if (line.startsWith('*')) table = line.slice(1);
     const m = /^:(\S+) /.exec(line);
-    if (m && (table === 'nat' || table === 'filter') && OUR_CHAINS.includes(m[1]!)) out.push({ table, chain: m[1]! });
+    if (m && table && TABLES.includes(table) && OUR_CHAINS.includes(m[1]!)) out.push({ table: table as Table, chain: m[1]! });
   }
   return out;
 }
@@ -118,6 +126,7 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
     nat.push(`-A ${services} -m set --match-set ${set(k)} dst,dst -m addrtype --src-type LOCAL -j ${markMasq}`);
   }
   const { firewall: fw, forward } = CHAINS.filter;
+  const { outFirewall } = CHAINS.mangle;
   const filter: string[] = [
     `-A ${fw} -m set --match-set ${set('loadBalancerFW')} dst,dst -m set ! --match-set ${set('loadBalancerSourceCIDR')} dst,dst,src -j DROP`,
     `-A ${fw} -m set --match-set ${set('drop')} dst,dst -j DROP`,
@@ -146,6 +155,11 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
     ...filter,
     ...jumpLines('filter'),
     'COMMIT',
+    '*mangle',
+    `:${outFirewall} - [0:0]`,
+    `-A ${outFirewall} -m set --match-set ${set('loadBalancerFW')} dst,dst -m set ! --match-set ${set('loadBalancerSourceCIDR')} dst,dst,src -j DROP`,
+    ...jumpLines('mangle'),
+    'COMMIT',
     '',
   ].join('\n');
 }
@@ -156,7 +170,7 @@ export function cleanupRestore(save: string): string | null {
   const chains = chainsPresent(save);
   if (!jumps.length && !chains.length) return null;
   const out: string[] = [];
-  for (const table of ['nat', 'filter'] as const) {
+  for (const table of TABLES) {
     const mine = chains.filter((c) => c.table === table);
     const js = jumps.filter((j) => j.table === table);
     if (!mine.length && !js.length) continue;

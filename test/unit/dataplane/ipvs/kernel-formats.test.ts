@@ -196,6 +196,10 @@ COMMIT
 -A EKP-FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT
 -A EKP-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 COMMIT
+*mangle
+:EKP-OUT-FIREWALL - [0:0]
+-A EKP-OUT-FIREWALL -m set --match-set EKP-LOAD-BALANCER-FW dst,dst -m set ! --match-set EKP-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j DROP
+COMMIT
 `);
   });
 
@@ -250,11 +254,17 @@ COMMIT
 -A INPUT -m conntrack --ctstate NEW -m comment --comment ebpf-kube-proxy-ipvs -j EKP-FIREWALL
 -A FORWARD -m comment --comment ebpf-kube-proxy-ipvs -j EKP-FORWARD
 COMMIT
+*mangle
+:OUTPUT ACCEPT [0:0]
+:EKP-OUT-FIREWALL - [0:0]
+-A OUTPUT -m conntrack --ctstate NEW -m comment --comment ebpf-kube-proxy-ipvs -j EKP-OUT-FIREWALL
+COMMIT
 `;
 
   it('finds the jumps already there (quoted comments too)', () => {
     expect(missingJumps(SAVED)).toEqual([]);
     expect(missingJumps(SAVED.replace(/-A OUTPUT .*\n/, ''))).toEqual([JUMPS[1]]);
+    expect(missingJumps(SAVED.replace(/-A OUTPUT -m conntrack .*\n/, ''))).toEqual([JUMPS.find((j) => j.table === 'mangle')]);
   });
 
   it('cleanup removes our jumps and chains, nothing of anyone else', () => {
@@ -276,6 +286,11 @@ COMMIT
 -D FORWARD -m comment --comment ebpf-kube-proxy-ipvs -j EKP-FORWARD
 -X EKP-FIREWALL
 -X EKP-FORWARD
+COMMIT
+*mangle
+:EKP-OUT-FIREWALL - [0:0]
+-D OUTPUT -m conntrack --ctstate NEW -m comment --comment ebpf-kube-proxy-ipvs -j EKP-OUT-FIREWALL
+-X EKP-OUT-FIREWALL
 COMMIT
 `);
     expect(cleanupRestore('*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n')).toBeNull();
