@@ -467,13 +467,36 @@ export const SCENARIOS: Scenario[] = [
         name: 'web-lb', clusterIP: '10.96.0.21', type: 'LoadBalancer', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort,
         nodePort: 30082, loadBalancerIP: lb, loadBalancerSourceRanges: ranges, pods: lab.pods.map((p) => p.name),
       });
-      await setServices([...exampleServices(lab), def([`${lab.client.ipv4}/32`])]);
+      // Nested ranges, the wider first: nft's interval sets refuse an element inside one they hold.
+      await setServices([...exampleServices(lab), def([`${lab.client.ipv4}/24`, `${lab.client.ipv4}/32`])]);
       answers(await httpGetMany(lab.client, `http://${lb}/`, 4));
       await setServices([...exampleServices(lab), def(['203.0.113.0/24'])]);
       const denied = (await relays(lab.nodes[0]!)) ? 'ECONNRESET' : 'ETIMEDOUT';
       await expect(httpGet(lab.client, `http://${lb}/`, { timeoutMs: 1500 })).rejects.toMatchObject({ code: denied });
       await setServices(exampleServices(lab));
       await clientRouteDel(lab, `${lb}/32`);
+    },
+  },
+  {
+    name: 'LoadBalancer IP held by the node itself (kube-vip): the node reaches it when a source range holds the node\'s IP (its requests come from the VIP), else it is shut out',
+    async run({ lab, setServices }) {
+      const lb = '198.51.100.9';
+      const node = lab.nodes[0]!;
+      const def = (ranges: string[]): ServiceDef => ({
+        name: 'web-lb-held', clusterIP: '10.96.0.24', type: 'LoadBalancer', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort,
+        nodePort: 30084, loadBalancerIP: lb, loadBalancerSourceRanges: ranges, pods: lab.pods.map((p) => p.name),
+      });
+      await execIn(node, ['ip', 'addr', 'add', `${lb}/32`, 'dev', node.ifname]);
+      try {
+        await setServices([...exampleServices(lab), def([`${node.ipv4}/32`])]);
+        answers(await httpGetMany(node, `http://${lb}/`, 4), `the node -> its own ${lb}`);
+        await setServices([...exampleServices(lab), def(['203.0.113.0/24'])]);
+        const denied = (await relays(node)) ? 'ECONNRESET' : 'ETIMEDOUT';
+        await expect(httpGet(node, `http://${lb}/`, { timeoutMs: 1500 })).rejects.toMatchObject({ code: denied });
+      } finally {
+        await setServices(exampleServices(lab));
+        await execIn(node, ['ip', 'addr', 'del', `${lb}/32`, 'dev', node.ifname]);
+      }
     },
   },
   {
