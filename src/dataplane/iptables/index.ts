@@ -110,15 +110,15 @@ export class IptablesDataplane implements Dataplane {
   }
 
   /**
-   * kube-proxy's nfacct counters, for the metrics that count packets. A kernel without nfacct
-   * (nfnetlink_acct) goes without them: the rules then carry no match, and the metrics are not
-   * reported, as kube-proxy does. Whether any was made.
+   * kube-proxy's nfacct counters, for the metrics that count packets: both, as kube-proxy makes
+   * them whatever localhostNodePorts says (without it the localhost one counts nothing, and its
+   * metric stays where it was). A kernel without nfacct (nfnetlink_acct) goes without them: the
+   * rules then carry no match, and the metrics are not reported, as kube-proxy does. Whether any
+   * was made.
    */
   private ensureCounters(): boolean {
     if (!this.nfacct) return false;
-    const kinds: CounterKind[] = ['invalid'];
-    if (this.localhostNodePorts) kinds.push('localhost');
-    for (const kind of kinds) {
+    for (const kind of ['invalid', 'localhost'] as const) {
       try {
         this.nfacct.ensure(COUNTERS[kind].name);
         this.counted.add(kind);
@@ -243,7 +243,7 @@ export class IptablesDataplane implements Dataplane {
   }
 
   private genOptions(family: IPFamily, comments: boolean): GenOptions {
-    return { mark: markOf(this.ctx.config.masqueradeBit), comments, localhostCounter: family === 4 && this.counted.has('localhost') };
+    return { mark: markOf(this.ctx.config.masqueradeBit), comments, localhostCounter: family === 4 && this.localhostNodePorts && this.counted.has('localhost') };
   }
 
   private async syncFamily(family: IPFamily, services: DesiredService[], changed: ReadonlySet<string> | 'all'): Promise<SyncStats> {

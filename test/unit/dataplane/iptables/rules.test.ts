@@ -280,15 +280,16 @@ describe('kube-proxy\'s packet-counting metrics (nfacct counters)', () => {
     expect(r.kernels[4].hasChain('filter', 'KUBE-NFACCT-PROBE')).toBe(false);
   });
 
-  it('without nfacct in the kernel: no match in any rule and no metric, everything else written; no localhost counter without localhost NodePorts', async () => {
+  it('without nfacct in the kernel: no match in any rule and no metric, everything else written; without localhost NodePorts both counters and metrics still, as kube-proxy\'s, and no localhost rule', async () => {
     const none = await fullSync(desired(everything()), context({ iptablesLocalhostNodePorts: true, nodePortAddresses: [] }), { nfacct: fakeNfacct(true).nfacct });
     expect(none.restores[0]!.text).not.toContain('nfacct');
     expect(none.restores[0]!.text).toContain('-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP');
     expect(Object.keys(none.dp.kernelMetrics()).filter((k) => k.startsWith('kubeproxy_iptables_'))).toEqual([]);
     const { nfacct, made } = fakeNfacct();
     const noLocal = await fullSync(desired(everything()), context({ iptablesLocalhostNodePorts: false }), { nfacct });
-    expect([...made.keys()]).toEqual(['ct_state_invalid_dropped_pkts']);
+    expect([...made.keys()].sort()).toEqual(['ct_state_invalid_dropped_pkts', 'localhost_nps_accepted_pkts']);
     expect(noLocal.restores[0]!.text).not.toContain('localhost_nps_accepted_pkts');
+    expect(noLocal.dp.kernelMetrics().kubeproxy_iptables_localhost_nodeports_accepted_packets_total?.samples).toEqual([{ labels: {}, value: 0 }]);
   });
 });
 
