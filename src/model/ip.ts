@@ -204,6 +204,17 @@ export function cidrContains(cidr: ParsedCIDR, ip: ParsedIP): boolean {
   return true;
 }
 
+/** Whether `inner` lies in `outer` (equal CIDRs lie in each other). */
+export function cidrWithin(inner: ParsedCIDR, outer: ParsedCIDR): boolean {
+  return outer.family === inner.family && outer.prefix <= inner.prefix
+    && cidrContains(outer, { family: inner.family, text: inner.text, bytes: inner.network });
+}
+
+/** The CIDRs no other one holds, in their order (the first of equal ones): the same addresses, disjoint. */
+export function outermostCIDRs(all: readonly ParsedCIDR[]): ParsedCIDR[] {
+  return all.filter((c, i) => !all.some((o, j) => j !== i && cidrWithin(c, o) && (o.prefix < c.prefix || j < i)));
+}
+
 /** Total order on address text: IPv4 before IPv6, then numerically; unparseable text last, by string. */
 export function compareIPs(a: string, b: string): number {
   // Two IPv4 addresses, by far the common case, compare without parsing into objects.

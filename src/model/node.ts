@@ -72,14 +72,15 @@ function resolveNodeUncached(ctx: NodeContext): ResolvedNode {
     else if (!addrs.some((x) => x.text === r.ip.text)) addrs.push(r.ip);
   });
 
+  const primary = { 4: addrs.find((a) => a.family === 4), 6: addrs.find((a) => a.family === 6) };
   const selectors: ParsedCIDR[] = [];
   (Array.isArray(ctx.nodePortAddresses) ? ctx.nodePortAddresses : []).forEach((s, i) => {
     if (s === 'primary') {
       // kube-proxy turns 'primary' into the node's primary IP of each family as a /32 or /128.
       for (const family of [4, 6] as const) {
-        const primary = addrs.find((a) => a.family === family);
-        if (primary) {
-          const c = parseCIDR(`${primary.text}/${family === 4 ? 32 : 128}`);
+        const ip = primary[family];
+        if (ip) {
+          const c = parseCIDR(`${ip.text}/${family === 4 ? 32 : 128}`);
           if (c.ok) selectors.push(c.cidr);
         }
       }
@@ -113,7 +114,7 @@ function resolveNodeUncached(ctx: NodeContext): ResolvedNode {
   }
 
   return {
-    primary: { 4: addrs.find((a) => a.family === 4), 6: addrs.find((a) => a.family === 6) },
+    primary,
     nodePortAddresses: { 4: pick(4), 6: pick(6) },
     clusterCIDRs: { 4: cidrsOf(4), 6: cidrsOf(6) },
     podInterface,

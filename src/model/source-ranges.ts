@@ -1,6 +1,6 @@
 // loadBalancerSourceRanges as a dataplane must admit them: one disjoint list per frontend.
 
-import { cidrContains, parseCIDR, type ParsedCIDR, type ParsedIP } from './ip.js';
+import { cidrContains, outermostCIDRs, parseCIDR, type ParsedCIDR, type ParsedIP } from './ip.js';
 
 /**
  * The sources a load-balancer frontend admits: the Service's ranges and, when one of them holds
@@ -16,8 +16,7 @@ export function admittedSources(ranges: readonly string[], vips: readonly string
   if (nodeIP && all.some((c) => cidrContains(c, nodeIP))) {
     all.push(...parsed(vips.map((v) => `${v}/${v.includes(':') ? 128 : 32}`)));
   }
-  // The first of two equal ranges stays; a range inside a wider one goes.
-  return all.filter((c, i) => !all.some((o, j) => j !== i && covers(o, c) && (o.prefix < c.prefix || j < i))).map((c) => c.text);
+  return outermostCIDRs(all).map((c) => c.text);
 }
 
 function parsed(list: readonly string[]): ParsedCIDR[] {
@@ -27,9 +26,4 @@ function parsed(list: readonly string[]): ParsedCIDR[] {
     if (r.ok) out.push(r.cidr);
   }
   return out;
-}
-
-function covers(outer: ParsedCIDR, inner: ParsedCIDR): boolean {
-  return outer.family === inner.family && outer.prefix <= inner.prefix
-    && cidrContains(outer, { family: inner.family, text: inner.text, bytes: inner.network });
 }

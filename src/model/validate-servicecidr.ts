@@ -2,7 +2,7 @@
 // allocated from. kube-proxy's nftables mode drops traffic to an address in one that no Service
 // holds; kube-proxy takes every object's spec.cidrs alike, so do we.
 
-import { cidrContains, parseCIDR, type IPFamily, type ParsedCIDR as CIDR } from './ip.js';
+import { outermostCIDRs, parseCIDR, type IPFamily, type ParsedCIDR as CIDR } from './ip.js';
 import { guarded, own, readArray, readCIDR, readMetadata, readObject, type ParseResult, type Problem } from './problem.js';
 
 export function parseServiceCIDR(obj: unknown): ParseResult<readonly string[]> {
@@ -44,11 +44,6 @@ export function serviceCIDRsOf(objects: Iterable<unknown>): ServiceCIDRs {
       if (parsed.ok) byFamily[parsed.cidr.family].push(parsed.cidr);
     }
   }
-  const outermost = (all: CIDR[]) => [...new Set(all.filter((c) => !all.some((o) => o !== c && within(c, o) && (o.prefix < c.prefix || o.text < c.text))).map((c) => c.text))].sort();
+  const outermost = (all: CIDR[]) => outermostCIDRs(all).map((c) => c.text).sort();
   return { cidrs: { 4: outermost(byFamily[4]), 6: outermost(byFamily[6]) }, problems };
-}
-
-/** Whether `inner` lies in `outer`. */
-function within(inner: CIDR, outer: CIDR): boolean {
-  return outer.prefix <= inner.prefix && cidrContains(outer, { family: inner.family, text: inner.text, bytes: inner.network });
 }
