@@ -514,12 +514,17 @@ refuse:
 	} else if (!(be->flags & EKP_BE_F_LOCAL) &&
 		   (origin_is_local() ? addr_eq(&p->saddr, &p->daddr)
 				      : !svc_has(svc, EKP_SVC_F_PRESERVE_SRC))) {
-		/* From here, only the node's request to a frontend address it
-		 * holds itself (a kube-vip VIP) is SNATed: the kernel gave it
-		 * that address as its source, which a remote backend would
-		 * answer by its own routes, never back to this node. */
-		flags |= EKP_CT_F_SNAT;
+		/* From here (the node, its pods) only a request whose source is
+		 * its destination is SNATed: the node's own, to a frontend
+		 * address it holds (a kube-vip VIP, a NodePort on a second
+		 * address), which the kernel gave that source. A remote backend
+		 * would answer it by its own routes, never back here. One from
+		 * the SNAT address already needs nothing. */
 		snat_addr(&fwd->addr2, p->family, 0);
+		if (origin_is_local() && addr_eq(&fwd->addr2, &p->saddr))
+			__builtin_memset(&fwd->addr2, 0, sizeof(fwd->addr2));
+		else
+			flags |= EKP_CT_F_SNAT;
 	}
 	if (!origin_is_local())
 		flags |= EKP_CT_F_EXTERNAL;

@@ -481,11 +481,12 @@ function cases(n: Net): Case[] {
     {
       // kube-vip puts the VIP on the node: the node's requests to it leave through lo with the VIP
       // as their source (source ranges keep them off the socket-level path).
-      name: `${n.tag} the node to a LoadBalancer IP it holds itself (tc egress, the VIP its source): SNAT to the node for a remote backend, the reply back to the VIP; a local backend, or the node's own address as source, keeps the source`,
+      name: `${n.tag} the node to a LoadBalancer IP it holds itself (tc egress, the VIP its source): SNAT to the node for a remote backend, the reply back to the VIP; a local backend, the node's own address as source, or its own NodePort from the SNAT address keeps the source`,
       setup: (dp) => {
         be(dp);
         dp.setService({ frontend: lb, svcId: 29, slots: [1], flags: SVC_F.EXTERNAL | SVC_F.SRC_RANGES });
         dp.setService({ frontend: { ...lb, port: 444 }, svcId: 30, slots: [3], flags: SVC_F.EXTERNAL | SVC_F.SRC_RANGES });
+        dp.setService({ frontend: np, svcId: 31, slots: [1], flags: SVC_F.NODEPORT });
         const host = n.family === 4 ? 32 : 128;
         for (const id of [29, 30]) { dp.allowSourceRange(id, `${n.lbIp}/${host}`); dp.allowSourceRange(id, `${n.node}/${host}`); }
       },
@@ -504,6 +505,7 @@ function cases(n: Net): Case[] {
           },
           { what: 'local backend: DNAT only', prog: 'tc_egress' as const, config: FROM_HOST, in: syn(n.lbIp, n.lbIp, 44011, 444), verdict: TC.pass, out: syn(n.lbIp, n.localBe, 44011, 8080) },
           { what: 'from the node\'s address: DNAT only', prog: 'tc_egress' as const, config: FROM_HOST, in: syn(n.node, n.lbIp, 44012, 443), verdict: TC.pass, out: syn(n.node, n.remoteBe, 44012, 8080) },
+          { what: 'the node to its own NodePort, from the SNAT address already: DNAT only', prog: 'tc_egress' as const, config: FROM_HOST, in: syn(n.node, n.node, 44013, NODEPORT), verdict: TC.pass, out: syn(n.node, n.remoteBe, 44013, 8080) },
         ];
       })(),
     },
