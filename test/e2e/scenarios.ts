@@ -484,7 +484,8 @@ export const SCENARIOS: Scenario[] = [
       const node = lab.nodes[0]!;
       const def = (ranges: string[]): ServiceDef => ({
         name: 'web-lb-held', clusterIP: '10.96.0.24', type: 'LoadBalancer', protocol: 'TCP', port: 80, targetPort: lab.addressing.httpPort,
-        nodePort: 30084, loadBalancerIP: lb, loadBalancerSourceRanges: ranges, pods: lab.pods.map((p) => p.name),
+        // Backends on other nodes only: their answers must find the way back to the node.
+        nodePort: 30084, loadBalancerIP: lb, loadBalancerSourceRanges: ranges, pods: lab.pods.filter((p) => p.node !== node.name).map((p) => p.name),
       });
       await execIn(node, ['ip', 'addr', 'add', `${lb}/32`, 'dev', node.ifname]);
       try {
