@@ -28,7 +28,7 @@ import { diffIpsets, parseIpsetSave, type KernelSet } from './ipset.js';
 import { deleteAll, diffIpvs, parseIpvsConnections, parseIpvsSave, type KernelVirtualServer } from './ipvsadm.js';
 import { CHAINS, IPVS_DEVICE, isOurSet, setName } from './names.js';
 import { buildPlan, ipPortEntry, type IpvsPlan } from './plan.js';
-import { cleanupRestore, missingJumps, rulesRestore, type Jump } from './rules.js';
+import { cleanupRestore, missingJumps, outFirewallRestore, rulesRestore, type Jump } from './rules.js';
 import { writeSysctl } from '../sysctl.js';
 
 export { IPVS_DEVICE } from './names.js';
@@ -113,6 +113,8 @@ class IpvsDataplane implements Dataplane {
   readonly mode = 'ipvs' as const;
   private backend: Backend = 'nft';
   private lastRules = new Map<IPFamily, string>();
+  /** Families whose mangle table refused the out firewall: said once. */
+  private readonly outFirewallRefused = new Set<IPFamily>();
   /** `iptables-save` output read at start, used once by the first sync. */
   private savedV4: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -263,6 +265,21 @@ class IpvsDataplane implements Dataplane {
   }
 
   /**
+   * The source ranges for this node's own connections (mangle), in a restore of their own: a
+   * kernel without the mangle table (legacy backend, no iptable_mangle) serves everything else,
+   * and lets the node past the ranges, as kube-proxy's ipvs mode did before KUBE-IPVS-OUT-FILTER.
+   */
+  private async writeOutFirewall(family: 4 | 6, jumps: readonly Jump[]): Promise<void> {
+    try {
+      await mustRun(this.run, [iptablesBin(family, this.backend, '-restore'), '--noflush'], outFirewallRestore(family, jumps));
+    } catch (e) {
+      if (this.outFirewallRefused.has(family)) return;
+      this.outFirewallRefused.add(family);
+      this.ctx.log.warn('no iptables mangle table: loadBalancerSourceRanges do not apply to this node\'s own connections', { family, error: (e as Error).message });
+    }
+  }
+
+  /**
    * The constant rules of each family that has services (and of any family written before),
    * when they change; on full syncs the jumps from the built-in chains are checked too.
    */
@@ -285,6 +302,7 @@ class IpvsDataplane implements Dataplane {
         jumps = missingJumps(save);
       }
       await mustRun(run, [iptablesBin(family, this.backend, '-restore'), '--noflush'], rulesRestore(opts, jumps));
+      await this.writeOutFirewall(family, jumps);
       this.lastRules.set(family, rules);
     }
   }

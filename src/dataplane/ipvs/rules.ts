@@ -93,6 +93,8 @@ export function chainsPresent(save: string): { table: Table; chain: string }[] {
   return out;
 }
 
+const jumpLinesOf = (jumps: readonly Jump[], table: Table) => jumps.filter((j) => j.table === table).map((j) => `-I ${j.chain} 1 ${j.spec}`);
+
 /** `iptables-restore --noflush` input: our chains whole (declaring a chain flushes it), plus missing jumps. */
 export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string {
   const set = (k: Parameters<typeof setName>[0]) => setName(k, opts.family);
@@ -126,7 +128,6 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
     nat.push(`-A ${services} -m set --match-set ${set(k)} dst,dst -m addrtype --src-type LOCAL -j ${markMasq}`);
   }
   const { firewall: fw, forward } = CHAINS.filter;
-  const { outFirewall } = CHAINS.mangle;
   const filter: string[] = [
     `-A ${fw} -m set --match-set ${set('loadBalancerFW')} dst,dst -m set ! --match-set ${set('loadBalancerSourceCIDR')} dst,dst,src -j DROP`,
     `-A ${fw} -m set --match-set ${set('drop')} dst,dst -j DROP`,
@@ -142,23 +143,34 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
     `-A ${forward} -m mark --mark ${mark}/${mark} -j ACCEPT`,
     `-A ${forward} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   ];
-  const jumpLines = (table: string) => jumps.filter((j) => j.table === table).map((j) => `-I ${j.chain} 1 ${j.spec}`);
   return [
     '*nat',
     ...Object.values(CHAINS.nat).map((c) => `:${c} - [0:0]`),
     ...nat,
-    ...jumpLines('nat'),
+    ...jumpLinesOf(jumps, 'nat'),
     'COMMIT',
     '*filter',
     `:${fw} - [0:0]`,
     `:${forward} - [0:0]`,
     ...filter,
-    ...jumpLines('filter'),
+    ...jumpLinesOf(jumps, 'filter'),
     'COMMIT',
+    '',
+  ].join('\n');
+}
+
+/**
+ * `iptables-restore --noflush` input for the mangle table, apart from the rest: a kernel without
+ * it (the legacy backend without iptable_mangle) must not fail the nat and filter rules.
+ */
+export function outFirewallRestore(family: 4 | 6, jumps: readonly Jump[]): string {
+  const set = (k: Parameters<typeof setName>[0]) => setName(k, family);
+  const { outFirewall } = CHAINS.mangle;
+  return [
     '*mangle',
     `:${outFirewall} - [0:0]`,
     `-A ${outFirewall} -m set --match-set ${set('loadBalancerFW')} dst,dst -m set ! --match-set ${set('loadBalancerSourceCIDR')} dst,dst,src -j DROP`,
-    ...jumpLines('mangle'),
+    ...jumpLinesOf(jumps, 'mangle'),
     'COMMIT',
     '',
   ].join('\n');

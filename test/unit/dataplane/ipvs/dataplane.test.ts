@@ -22,6 +22,8 @@ class FakeKernel {
   /** The UDP conntrack table, as `conntrack -L` lines. */
   conntrackTable: string[] = [];
   failSet = false;
+  /** The legacy backend without iptable_mangle. */
+  refuseMangle = false;
 
   run = async (argv: string[], input = ''): Promise<CommandResult> => {
     this.calls.push({ argv, input });
@@ -73,6 +75,7 @@ class FakeKernel {
     }
     if (/^ip6?tables-nft-save/.test(cmd)) return ok(this.iptables);
     if (/^ip6?tables-nft-restore --noflush/.test(cmd)) {
+      if (this.refuseMangle && input.startsWith('*mangle')) return { status: 1, stdout: '', stderr: 'iptables-restore: unable to initialize table \'mangle\'' };
       this.iptables += input.replace(/^-I (\S+) 1 /gm, '-A $1 ');
       return ok();
     }
@@ -172,6 +175,28 @@ describe('ipvs dataplane sync (fake kernel)', () => {
     const refused = await started({ tcpS: 900, tcpFinS: 0, udpS: 0 }, true);
     expect(refused.log.lines.filter((l) => l.msg === 'cannot set the ipvs timeouts')).toHaveLength(1);
     expect(refused.k.ipvs).toContain('-A -t 10.96.0.10:80 -s rr');
+  });
+
+  it('the node\'s own connections to a load-balancer IP meet its source ranges in mangle; a kernel without that table gets everything else, said once', async () => {
+    const run = async (refuseMangle: boolean) => {
+      const k = new FakeKernel();
+      k.refuseMangle = refuseMangle;
+      const log = memoryLogger();
+      const dp = createIpvsDataplaneWith({ config: DEFAULTS, log, nodeAddresses: () => ['192.168.1.10'] }, { run: k.run, writeSysctl: () => null });
+      await dp.start();
+      await dp.apply({ state: web(['10.244.1.1']), changed: 'all' });
+      await dp.apply({ state: web(['10.244.1.1']), changed: 'all' });
+      await dp.close();
+      return { k, said: log.lines.filter((l) => /no iptables mangle table/.test(String(l.msg))).length };
+    };
+    const ok = await run(false);
+    expect(ok.k.iptables).toContain('-A OUTPUT -m conntrack --ctstate NEW -m comment --comment ebpf-kube-proxy-ipvs -j EKP-OUT-FIREWALL');
+    expect(ok.said).toBe(0);
+    const refused = await run(true);
+    expect(refused.k.iptables).not.toContain('EKP-OUT-FIREWALL');
+    expect(refused.k.iptables).toContain('-A INPUT -m conntrack --ctstate NEW -m comment --comment ebpf-kube-proxy-ipvs -j EKP-FIREWALL');
+    expect(refused.k.ipvs).toContain('-A -t 10.96.0.10:80 -s rr');
+    expect(refused.said).toBe(1);
   });
 
   it('a removed UDP endpoint: its real server goes at once, then its conntrack entries', async () => {

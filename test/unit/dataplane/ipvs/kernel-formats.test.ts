@@ -5,7 +5,7 @@ import { diffIpsets, parseIpsetSave } from '../../../../src/dataplane/ipvs/ipset
 import { deleteAll, diffIpvs, parseIpvsConnections, parseIpvsSave } from '../../../../src/dataplane/ipvs/ipvsadm.js';
 import { setName } from '../../../../src/dataplane/ipvs/names.js';
 import type { VirtualServer } from '../../../../src/dataplane/ipvs/plan.js';
-import { cleanupRestore, JUMPS, missingJumps, rulesRestore } from '../../../../src/dataplane/ipvs/rules.js';
+import { cleanupRestore, JUMPS, missingJumps, outFirewallRestore, rulesRestore } from '../../../../src/dataplane/ipvs/rules.js';
 
 // As `ipvsadm -Sn` prints it (ipvsadm 1.31).
 const SAVE = `-A -t 10.96.0.10:80 -s rr
@@ -196,11 +196,17 @@ COMMIT
 -A EKP-FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT
 -A EKP-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 COMMIT
-*mangle
+`);
+  });
+
+  it('the node\'s own connections: the source ranges in mangle, a restore of its own (a kernel may lack the table)', () => {
+    expect(outFirewallRestore(6, JUMPS)).toBe(`*mangle
 :EKP-OUT-FIREWALL - [0:0]
--A EKP-OUT-FIREWALL -m set --match-set EKP-LOAD-BALANCER-FW dst,dst -m set ! --match-set EKP-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j DROP
+-A EKP-OUT-FIREWALL -m set --match-set EKP6-LOAD-BALANCER-FW dst,dst -m set ! --match-set EKP6-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j DROP
+-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment ebpf-kube-proxy-ipvs -j EKP-OUT-FIREWALL
 COMMIT
 `);
+    expect(rulesRestore({ family: 6, masqueradeBit: 14 }, JUMPS)).not.toContain('mangle');
   });
 
   it('without a cluster CIDR, the node\'s own connections from a VIP (local on ekp-ipvs0) are masqueraded', () => {
