@@ -96,7 +96,6 @@ export class TcpFrontend {
       reset(client);
       return;
     }
-    const who = classifyClient(route, peer, this.ctx.localAddresses());
     if (!sourceAllowed(route, peer)) {
       // kube-proxy drops; a listener cannot refuse a handshake the kernel already
       // completed, so the client gets a reset at once (and no backend is dialled).
@@ -104,6 +103,7 @@ export class TcpFrontend {
       reset(client);
       return;
     }
+    const who = classifyClient(route, peer, this.ctx.localAddresses());
     const { scope, set } = backendSetFor(route, who.internal);
     if (set.backends.length === 0) {
       this.ctx.refused(set.dropWhenEmpty ? 'dropLocal' : 'noEndpoints');

@@ -86,11 +86,11 @@ export class UdpFrontend {
       this.ctx.refused('noEndpoints');
       return null;
     }
-    const who = classifyClient(route, peer, this.ctx.localAddresses());
     if (!sourceAllowed(route, peer)) {
       this.ctx.refused('sourceRange');
       return null;
     }
+    const who = classifyClient(route, peer, this.ctx.localAddresses());
     const { scope, set } = backendSetFor(route, who.internal);
     const b: Backend | null = this.ctx.balancer.pick(route.service.key, scope, set.backends, peer.text, route.service.affinity);
     if (!b) {
