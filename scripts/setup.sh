@@ -16,7 +16,7 @@ packages=(
   ethtool
   # ipvs mode, and the qemu VM that tests it (test/vm/): this host's kernel has no IP_VS,
   # Debian's packaged kernel has; the guest runs this machine's userland over 9p
-  # (curl: the guest polls health ports with it, node clients are slow under emulation).
+  # (curl: `bench lab` checks each mode's path with it, here and in the guest).
   ipvsadm kmod curl qemu-system-x86 linux-image-amd64 busybox-static
   # the lab benchmark's load generator (`bench lab`): Node cannot drive enough load to measure a kernel path
   wrk

@@ -83,8 +83,12 @@ export async function run(argv: string[], opts: RunOptions = {}): Promise<string
 
 /** argv prefix that runs a command inside a host's (or a netns path's) network namespace. */
 export function nsenterArgv(where: Host | string, argv: string[]): string[] {
-  const path = typeof where === 'string' ? (where.startsWith('/') ? where : `/run/netns/${where}`) : where.netnsPath;
-  return ['nsenter', `--net=${path}`, '--', ...argv];
+  return ['nsenter', `--net=${netnsPathOf(where)}`, '--', ...argv];
+}
+
+/** The namespace file of a host, a netns name or a path. */
+export function netnsPathOf(where: Host | string): string {
+  return typeof where === 'string' ? (where.startsWith('/') ? where : `/run/netns/${where}`) : where.netnsPath;
 }
 
 /** Runs argv inside the host's network namespace; stdout, or a LabCommandError. */

@@ -1,56 +1,93 @@
-// Traffic from inside a lab namespace: a one-shot node client started with
-// `nsenter --net=<netns> -- node -e <script> <json>`, which prints one JSON line.
-import { labEnv, tryExecIn } from './exec.js';
+// Traffic from inside a lab namespace. A client process must live in the
+// namespace (node cannot move a thread), and starting one costs ~50 ms of CPU
+// here and ~0.5 s under the qemu VM's emulation, where a scenario asks dozens of
+// times: so each namespace gets one long-lived agent (node -e AGENT_SCRIPT under
+// nsenter) that takes requests as JSON lines on stdin and answers each with a
+// JSON line. A probe inside a cgroup runs as a one-shot client instead: a live
+// process would keep the cgroup from being removed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { labEnv, netnsPathOf, tryExecIn } from './exec.js';
 import type { Host, PodReply } from './types.js';
 
-/** Runs inside the namespace. CommonJS (node -e). Prints {results:[…]}. */
+/**
+ * Runs inside the namespace. CommonJS (node -e). `ask(o, done)` runs one request
+ * and calls done(results). With an argument it runs that one request and exits
+ * (the one-shot client); without, it serves {id, ...request} lines until stdin closes.
+ */
 const CLIENT_SCRIPT = String.raw`
-const o = JSON.parse(process.argv[1]);
-const results = [];
-const done = () => { process.stdout.write(JSON.stringify({ results }) + '\n'); process.exit(0); };
 const errOf = (e) => ({ ok: false, code: (e && e.code) || 'ERROR', message: String((e && e.message) || e) });
-if (o.kind === 'http') {
-  const http = require('node:http');
-  const agent = new http.Agent({ keepAlive: !!o.keepAlive, maxSockets: 1 });
-  let i = 0;
-  const next = () => {
-    if (i++ >= o.count) { agent.destroy(); return done(); }
-    const t0 = process.hrtime.bigint();
-    let settled = false;
-    const finish = (r) => { if (settled) return; settled = true; clearTimeout(timer); r.ms = Number(process.hrtime.bigint() - t0) / 1e6; results.push(r); setImmediate(next); };
-    const opts = { agent, headers: o.headers || {} };
-    if (o.localPort) opts.localPort = o.localPort;
-    if (o.localAddress) opts.localAddress = o.localAddress;
-    const req = http.get(o.url, opts, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => finish({ ok: true, status: res.statusCode, body }));
-      res.on('error', (e) => finish(errOf(e)));
+const ask = (o, done) => {
+  const results = [];
+  let ended = false;
+  const end = () => { if (!ended) { ended = true; done(results); } };
+  if (o.kind === 'http') {
+    const http = require('node:http');
+    const agent = new http.Agent({ keepAlive: !!o.keepAlive, maxSockets: 1 });
+    let i = 0;
+    const next = () => {
+      if (i++ >= o.count) { agent.destroy(); return end(); }
+      const t0 = process.hrtime.bigint();
+      let settled = false;
+      const finish = (r) => { if (settled) return; settled = true; clearTimeout(timer); r.ms = Number(process.hrtime.bigint() - t0) / 1e6; results.push(r); setImmediate(next); };
+      const opts = { agent, headers: o.headers || {} };
+      if (o.localPort) opts.localPort = o.localPort;
+      if (o.localAddress) opts.localAddress = o.localAddress;
+      const req = http.get(o.url, opts, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => finish({ ok: true, status: res.statusCode, body }));
+        res.on('error', (e) => finish(errOf(e)));
+      });
+      const timer = setTimeout(() => { const e = new Error('no answer within ' + o.timeoutMs + ' ms'); e.code = 'ETIMEDOUT'; req.destroy(e); finish(errOf(e)); }, o.timeoutMs);
+      req.on('error', (e) => finish(errOf(e)));
+    };
+    next();
+  } else if (o.kind === 'udp') {
+    // Connected by default: ICMP port-unreachable then shows as ECONNREFUSED at
+    // once, and only answers from addr:port count (as a client of a VIP expects).
+    const dgram = require('node:dgram');
+    const sock = dgram.createSocket(o.addr.includes(':') ? 'udp6' : 'udp4');
+    let i = 0, timer = null, t0 = 0n, waiting = false, closed = false;
+    const settle = (r) => { if (!waiting) return; waiting = false; clearTimeout(timer); r.ms = Number(process.hrtime.bigint() - t0) / 1e6; results.push(r); setImmediate(next); };
+    const next = () => {
+      if (i++ >= o.count) { if (!closed) { closed = true; sock.close(); } return end(); }
+      t0 = process.hrtime.bigint();
+      waiting = true;
+      timer = setTimeout(() => settle({ ok: false, code: 'ETIMEDOUT', message: 'no answer within ' + o.timeoutMs + ' ms' }), o.timeoutMs);
+      const cb = (e) => { if (e) settle(errOf(e)); };
+      if (o.connected) sock.send(o.payload, cb); else sock.send(o.payload, o.port, o.addr, cb);
+    };
+    sock.on('message', (msg, rinfo) => settle({ ok: true, body: msg.toString('utf8'), from: rinfo.address + ' ' + rinfo.port }));
+    sock.on('error', (e) => {
+      // A bind or connect that fails ends the request: nothing is waiting for an answer yet.
+      if (!waiting) { results.push(errOf(e)); i = o.count; if (!closed) { closed = true; sock.close(); } return end(); }
+      settle(errOf(e));
     });
-    const timer = setTimeout(() => { const e = new Error('no answer within ' + o.timeoutMs + ' ms'); e.code = 'ETIMEDOUT'; req.destroy(e); finish(errOf(e)); }, o.timeoutMs);
-    req.on('error', (e) => finish(errOf(e)));
-  };
-  next();
-} else if (o.kind === 'udp') {
-  // Connected by default: ICMP port-unreachable then shows as ECONNREFUSED at
-  // once, and only answers from addr:port count (as a client of a VIP expects).
-  const dgram = require('node:dgram');
-  const sock = dgram.createSocket(o.addr.includes(':') ? 'udp6' : 'udp4');
-  let i = 0, timer = null, t0 = 0n, waiting = false;
-  const settle = (r) => { if (!waiting) return; waiting = false; clearTimeout(timer); r.ms = Number(process.hrtime.bigint() - t0) / 1e6; results.push(r); setImmediate(next); };
-  const next = () => {
-    if (i++ >= o.count) { sock.close(); return done(); }
-    t0 = process.hrtime.bigint();
-    waiting = true;
-    timer = setTimeout(() => settle({ ok: false, code: 'ETIMEDOUT', message: 'no answer within ' + o.timeoutMs + ' ms' }), o.timeoutMs);
-    const cb = (e) => { if (e) settle(errOf(e)); };
-    if (o.connected) sock.send(o.payload, cb); else sock.send(o.payload, o.port, o.addr, cb);
-  };
-  sock.on('message', (msg, rinfo) => settle({ ok: true, body: msg.toString('utf8'), from: rinfo.address + ' ' + rinfo.port }));
-  sock.on('error', (e) => settle(errOf(e)));
-  const start = () => { if (o.connected) sock.connect(o.port, o.addr, next); else next(); };
-  if (o.localPort) sock.bind(o.localPort, start); else start();
+    const start = () => { if (o.connected) sock.connect(o.port, o.addr, next); else next(); };
+    if (o.localPort) sock.bind(o.localPort, start); else start();
+  } else {
+    done([{ ok: false, code: 'EBADREQUEST', message: 'unknown kind ' + o.kind }]);
+  }
+};
+if (process.argv[1] !== undefined) {
+  ask(JSON.parse(process.argv[1]), (results) => { process.stdout.write(JSON.stringify({ results }) + '\n'); process.exit(0); });
+} else {
+  let buf = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (d) => {
+    buf += d;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (!line) continue;
+      const o = JSON.parse(line);
+      ask(o, (results) => process.stdout.write(JSON.stringify({ id: o.id, results }) + '\n'));
+    }
+  });
+  // The test process that owns this agent is gone (or let it go).
+  process.stdin.on('end', () => process.exit(0));
 }
 `;
 
@@ -110,25 +147,124 @@ interface RawResult {
   ms?: number;
 }
 
-async function runClient(from: Host | string, target: string, params: Record<string, unknown>, count: number, timeoutMs: number, cgroup?: string): Promise<RawResult[]> {
-  const fromName = typeof from === 'string' ? from : from.netns;
+/** One agent: a node process in a namespace, serving requests until stdin closes. */
+interface Agent {
+  child: ChildProcess;
+  /** The namespace it entered (its nsfs inode): a namespace deleted and made again under the same name is another one. */
+  netnsIno: number;
+  pending: Map<number, { resolve(r: RawResult[]): void; reject(e: Error): void; timer: NodeJS.Timeout }>;
+  nextId: number;
+  stderr: string;
+}
+
+const agents = new Map<string, Agent>();
+
+/** The agent of a namespace: the live one, or a new one if there is none or the namespace was made again. */
+function agentFor(netnsPath: string): Agent {
+  // The namespace not there: nsenter fails, and the request with it, as a one-shot client would.
+  let ino = -1;
+  try {
+    ino = statSync(netnsPath).ino;
+  } catch {
+    // left to nsenter's message
+  }
+  const live = agents.get(netnsPath);
+  if (live && live.netnsIno === ino && live.child.exitCode === null && live.child.signalCode === null) return live;
+  if (live) stopAgent(netnsPath, live, 'its namespace was made again');
+  const child = spawn('nsenter', [`--net=${netnsPath}`, '--', process.execPath, '-e', CLIENT_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'], env: labEnv() });
+  const agent: Agent = { child, netnsIno: ino, pending: new Map(), nextId: 1, stderr: '' };
+  agents.set(netnsPath, agent);
+  let buf = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let msg: { id?: number; results?: RawResult[] };
+      try {
+        msg = JSON.parse(line) as typeof msg;
+      } catch {
+        continue;
+      }
+      const p = msg.id === undefined ? undefined : agent.pending.get(msg.id);
+      if (!p || !msg.results) continue;
+      agent.pending.delete(msg.id!);
+      clearTimeout(p.timer);
+      idle(agent);
+      p.resolve(msg.results);
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (agent.stderr = (agent.stderr + d).slice(-2000)));
+  child.stdin!.on('error', () => {}); // EPIPE: the agent is gone; its exit rejects what waits
+  const gone = (why: string) => {
+    if (agents.get(netnsPath) === agent) agents.delete(netnsPath);
+    for (const [id, p] of agent.pending) {
+      agent.pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new Error(agent.stderr.trim().slice(0, 1000) || why));
+    }
+  };
+  child.on('error', (e) => gone(String(e)));
+  child.on('exit', (code, signal) => gone(`client exited (${code ?? signal})`));
+  idle(agent);
+  return agent;
+}
+
+/** An idle agent does not keep a CLI process (`lab curl`, `demo`) alive; one with a request does. */
+function idle(agent: Agent): void {
+  const streams = [agent.child.stdin, agent.child.stdout, agent.child.stderr] as unknown as ({ ref?(): void; unref?(): void } | null)[];
+  if (agent.pending.size) {
+    agent.child.ref();
+    for (const s of streams) s?.ref?.();
+  } else {
+    agent.child.unref();
+    for (const s of streams) s?.unref?.();
+  }
+}
+
+function stopAgent(key: string, agent: Agent, why: string): void {
+  if (agents.get(key) === agent) agents.delete(key);
+  for (const [id, p] of agent.pending) {
+    agent.pending.delete(id);
+    clearTimeout(p.timer);
+    p.reject(new Error(why));
+  }
+  agent.child.kill('SIGKILL');
+}
+
+function askAgent(netnsPath: string, params: Record<string, unknown>, timeoutMs: number): Promise<RawResult[]> {
+  const agent = agentFor(netnsPath);
+  const id = agent.nextId++;
+  return new Promise((resolve, reject) => {
+    // An agent that does not answer in time is stuck: it goes, and the next request starts another.
+    const timer = setTimeout(() => stopAgent(netnsPath, agent, 'client process timed out'), timeoutMs);
+    agent.pending.set(id, { resolve, reject, timer });
+    idle(agent);
+    agent.child.stdin!.write(`${JSON.stringify({ ...params, id })}\n`);
+  });
+}
+
+async function runOneShot(from: Host | string, params: Record<string, unknown>, timeoutMs: number, cgroup: string): Promise<RawResult[]> {
   const client = [process.execPath, '-e', CLIENT_SCRIPT, JSON.stringify(params)];
   // The shell only moves itself into the cgroup and execs the client; no value is interpolated into it.
-  const argv = cgroup ? ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...client] : client;
-  const r = await tryExecIn(from, argv, {
-    env: labEnv(),
-    // node start-up plus every request timing out, with margin
-    timeoutMs: 15_000 + count * timeoutMs,
-  });
-  if (r.status !== 0) {
-    const why = r.timedOut ? 'client process timed out' : (r.stderr.trim() || `exit ${r.status ?? r.signal}`).slice(0, 1000);
-    throw new LabProbeError(fromName, target, 'ECLIENT', why);
-  }
+  const argv = ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...client];
+  const r = await tryExecIn(from, argv, { env: labEnv(), timeoutMs });
+  if (r.status !== 0) throw new Error(r.timedOut ? 'client process timed out' : (r.stderr.trim() || `exit ${r.status ?? r.signal}`).slice(0, 1000));
   try {
-    const parsed = JSON.parse(r.stdout) as { results: RawResult[] };
-    return parsed.results;
+    return (JSON.parse(r.stdout) as { results: RawResult[] }).results;
   } catch {
-    throw new LabProbeError(fromName, target, 'ECLIENT', `unreadable client output: ${r.stdout.slice(0, 500)}`);
+    throw new Error(`unreadable client output: ${r.stdout.slice(0, 500)}`);
+  }
+}
+
+async function runClient(from: Host | string, target: string, params: Record<string, unknown>, count: number, timeoutMs: number, cgroup?: string): Promise<RawResult[]> {
+  const fromName = typeof from === 'string' ? from : from.netns;
+  // every request timing out, with margin (and a one-shot client's start-up)
+  const limit = 15_000 + count * timeoutMs;
+  try {
+    return cgroup ? await runOneShot(from, params, limit, cgroup) : await askAgent(netnsPathOf(from), params, limit);
+  } catch (e) {
+    throw new LabProbeError(fromName, target, 'ECLIENT', (e as Error).message);
   }
 }
 
@@ -152,6 +288,15 @@ export async function httpGetMany<T = PodReply>(from: Host | string, url: string
   const timeoutMs = opts.timeoutMs ?? 3000;
   const params = { kind: 'http', url, count, timeoutMs, keepAlive: !!opts.keepAlive, headers: opts.headers, localPort: opts.localPort, localAddress: opts.localAddress };
   return (await runClient(from, url, params, count, timeoutMs, opts.cgroup)).map((r) => toOutcome<T>(r, true));
+}
+
+/** One HTTP GET from inside `from`'s namespace, its body as text whatever the status (a /metrics page). Never throws for network errors. */
+export async function httpText(from: Host | string, url: string, opts: HttpOptions = {}): Promise<{ ok: true; status: number; body: string } | { ok: false; code: string; message: string }> {
+  const timeoutMs = opts.timeoutMs ?? 3000;
+  const params = { kind: 'http', url, count: 1, timeoutMs, headers: opts.headers, localAddress: opts.localAddress };
+  const [r] = await runClient(from, url, params, 1, timeoutMs, opts.cgroup);
+  if (!r?.ok) return { ok: false, code: r?.code ?? 'ECLIENT', message: r?.message ?? 'no result' };
+  return { ok: true, status: r.status ?? 0, body: r.body ?? '' };
 }
 
 /** One HTTP GET from inside `from`'s namespace: the parsed JSON answer, or a LabProbeError. */

@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { cgroup2Root } from '../dataplane/ebpf/cgroup.js';
 import { packageRoot } from '../native/paths.js';
 import { pidAlive } from './lab.js';
-import { tryExecIn } from './exec.js';
-import { httpGet } from './probe.js';
+import { httpGet, httpText } from './probe.js';
 import type { Lab, NodeHost } from './types.js';
 
 export interface ProxyOptions {
@@ -118,27 +117,10 @@ export async function startProxies(lab: Lab, opts: ProxyOptions): Promise<void> 
   await Promise.all(lab.nodes.map((n) => startProxy(lab, n, opts)));
 }
 
-const METRICS_SCRIPT = `require('node:http').get('http://127.0.0.1:10249/metrics', (r) => { let d = ''; r.on('data', (c) => d += c); r.on('end', () => process.stdout.write(d)); }).on('error', () => process.exit(1));`;
-
-let curlPath: string | null | undefined;
-
-/** curl, if installed: a tenth of a node client's start-up, which tests pay per poll of a sync. */
-function curl(): string | null {
-  if (curlPath === undefined) {
-    const dirs = (process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean);
-    curlPath = dirs.map((d) => join(d, 'curl')).find((p) => existsSync(p)) ?? null;
-  }
-  return curlPath;
-}
-
 /** This node's proxy's /metrics text ('' when it does not answer). */
 export async function proxyMetrics(node: NodeHost): Promise<string> {
-  const c = curl();
-  // --noproxy: the environment's http_proxy must not take a request to the node's own loopback.
-  const argv = c ? [c, '-sf', '--noproxy', '*', '-m', '5', 'http://127.0.0.1:10249/metrics'] : [process.execPath, '-e', METRICS_SCRIPT];
-  const r = await tryExecIn(node, argv);
-  // A timed-out curl leaves half a page.
-  return r.status === 0 ? r.stdout : '';
+  const r = await httpText(node, 'http://127.0.0.1:10249/metrics', { timeoutMs: 5000 });
+  return r.ok && r.status === 200 ? r.body : '';
 }
 
 /** A sample's value in a /metrics text, or null. */

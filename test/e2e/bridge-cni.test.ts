@@ -17,7 +17,6 @@ import { answers, hostOf } from './scenarios.js';
 import { IN_VM } from './vm-slow.js';
 
 vi.mock('../../src/lab/index.js', async (orig) => (await import('./vm-slow.js')).slowLab(orig as () => Promise<typeof import('../../src/lab/index.js')>));
-vi.mock('../../src/lab/probe.js', async (orig) => (await import('./vm-slow.js')).curlHealthz(orig as () => Promise<typeof import('../../src/lab/probe.js')>));
 /** The emulated VM is slow: lab setup and each mode's turn. */
 const TIMEOUT_MS = IN_VM ? 200_000 : 60_000;
 

@@ -13,9 +13,8 @@ import { scenarioSuite } from './suite.js';
 
 const inVm = process.env.EKP_IN_VM === '1';
 
-// Slower timeouts and a cheaper health poll under the VM's emulation (vm-slow.ts).
+// Slower timeouts under the VM's emulation (vm-slow.ts).
 vi.mock('../../src/lab/index.js', async (orig) => (await import('./vm-slow.js')).slowLab(orig as () => Promise<typeof import('../../src/lab/index.js')>));
-vi.mock('../../src/lab/probe.js', async (orig) => (await import('./vm-slow.js')).curlHealthz(orig as () => Promise<typeof import('../../src/lab/probe.js')>));
 const hasIpvs = existsSync('/proc/net/ip_vs') || spawnSync('modprobe', ['-n', '-q', 'ip_vs']).status === 0;
 
 if (hasIpvs || inVm) {

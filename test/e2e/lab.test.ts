@@ -1,7 +1,7 @@
 // The lab's topology builder, for real: namespaces, routed pod veths, pod
 // servers, and teardown — also after the creating process was SIGKILLed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -30,7 +30,7 @@ import {
   type PodHost,
 } from '../../src/lab/index.js';
 import { kernelIt, missingCapability } from '../support/capability.js';
-import { run } from '../support/sys.js';
+import { run, tryRun } from '../support/sys.js';
 
 const it = kernelIt();
 const MAIN = `t${process.pid}`;
@@ -269,6 +269,54 @@ describe('lab topology (2 nodes x 2 pods)', () => {
     expect(err.message).toContain('10.244.2.11:9');
     const uerr = (await udpAsk(pod('n1p1'), '10.244.2.11', 9, { timeoutMs: 2000 }).catch((e: unknown) => e)) as LabProbeError;
     expect(uerr.code).toBe('ECONNREFUSED');
+  });
+
+  it('a namespace\'s requests share one client process; a namespace deleted and made again under its name gets a new one', async () => {
+    const ns = `ekpt-probe-${process.pid}`;
+    const path = `/run/netns/${ns}`;
+    // Processes in the namespace now at `path` (by its nsfs inode, as /proc/PID/ns/net names it).
+    const clientsIn = (): number[] => {
+      const net = `net:[${statSync(path).ino}]`;
+      return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
+        try {
+          return readlinkSync(`/proc/${pid}/ns/net`) === net;
+        } catch {
+          return false;
+        }
+      });
+    };
+    let first = 0;
+    try {
+      for (const round of [1, 2]) {
+        run(['ip', 'netns', 'add', ns]);
+        run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+        const asks = await Promise.all([
+          httpGet(ns, 'http://127.0.0.1:9/', { timeoutMs: 2000 }).catch((e: unknown) => e),
+          udpAsk(ns, '127.0.0.1', 9, { timeoutMs: 2000 }).catch((e: unknown) => e),
+          httpGetMany(ns, 'http://127.0.0.1:9/', 3, { timeoutMs: 2000 }),
+        ]);
+        expect(asks[0]).toMatchObject({ code: 'ECONNREFUSED' });
+        expect(asks[1]).toMatchObject({ code: 'ECONNREFUSED' });
+        expect((asks[2] as { code?: string }[]).map((o) => o.code)).toEqual(Array(3).fill('ECONNREFUSED'));
+        const pids = clientsIn();
+        expect(pids).toHaveLength(1);
+        if (round === 1) {
+          first = pids[0]!;
+          // The client keeps the deleted namespace alive: a request now must not land in it.
+          run(['ip', 'netns', 'del', ns]);
+          expect(pidAlive(first)).toBe(true);
+        } else {
+          expect(pids[0]).not.toBe(first);
+          await waitUntil(() => !pidAlive(first), 5000, 'the old namespace\'s client to go');
+        }
+      }
+    } finally {
+      if (existsSync(path)) {
+        for (const pid of clientsIn()) process.kill(pid, 'SIGKILL');
+        tryRun(['ip', 'netns', 'del', ns]);
+      }
+      if (first && pidAlive(first)) process.kill(first, 'SIGKILL');
+    }
   });
 
   it('routes an external/LB prefix from the client via a chosen node', async () => {

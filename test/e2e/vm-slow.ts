@@ -1,18 +1,12 @@
 // The lab under the VM's software emulation (test/vm/ipvs.test.ts runs e2e files in the guest with
 // EKP_IN_VM=1). A proxy needs ~12 s of CPU there to start (node, imports, probe, first sync), and
-// the lab starts two at once while polling their /healthz: the lab's default 20 s wait for health
-// is too short, and 45 s was once too short on a busy host. In the VM only, proxies get 100 s,
-// and a sync of a changed manifest 30 s rather than 10. The lab's wait for /healthz also starts
-// a node client per poll, ~1 s of emulated CPU each, competing with the proxies it waits for; in
-// the VM a poll of the health port is a curl.
+// the lab starts two at once: 45 s was once too short on a busy host, and the lab's default is
+// 60 s. In the VM only, proxies get 100 s, and a sync of a changed manifest 30 s rather than 10.
 //
-// For a test file's vi.mock factories (they cannot close over imports):
+// For a test file's vi.mock factory (it cannot close over imports):
 //   vi.mock('../../src/lab/index.js', async (orig) => (await import('./vm-slow.js')).slowLab(orig));
-//   vi.mock('../../src/lab/probe.js', async (orig) => (await import('./vm-slow.js')).curlHealthz(orig));
-import { spawn } from 'node:child_process';
 
 type Lab = typeof import('../../src/lab/index.js');
-type Probe = typeof import('../../src/lab/probe.js');
 
 export const IN_VM = process.env.EKP_IN_VM === '1';
 
@@ -34,23 +28,4 @@ export async function slowLab(importOriginal: () => Promise<Lab>): Promise<Lab> 
     // A sync takes a second or two here, more while the host's own tests share the CPU; 10 s was once too short.
     waitSynced: (l: Parameters<Lab['waitSynced']>[0], since: number, timeoutMs?: number) => lab.waitSynced(l, since, timeoutMs ?? 30_000),
   };
-}
-
-export async function curlHealthz(importOriginal: () => Promise<Probe>): Promise<Probe> {
-  const probe = await importOriginal();
-  if (!IN_VM) return probe;
-  const healthz = /^http:\/\/127\.0\.0\.1:10256\/healthz$/;
-  return {
-    ...probe,
-    httpGet: async (from: Parameters<Probe['httpGet']>[0], url: string, opts?: Parameters<Probe['httpGet']>[2]) => {
-      if (typeof from === 'string' || !healthz.test(url)) return probe.httpGet(from, url, opts);
-      const status = await new Promise<number | null>((resolve) => {
-        const c = spawn('nsenter', [`--net=${from.netnsPath}`, '--', 'curl', '-sf', '-o', '/dev/null', '-m', '2', url], { stdio: 'ignore' });
-        c.on('error', () => resolve(null));
-        c.on('exit', (code) => resolve(code));
-      });
-      if (status !== 0) throw new probe.LabProbeError(from.netns, url, 'EHEALTH', `curl exit ${status}`);
-      return JSON.parse('{"pod":"","node":"","client":""}');
-    },
-  } as Probe;
 }
