@@ -26,6 +26,10 @@ export const RUN_FLAGS = {
   'ipvs-tcp-timeout': 'string',
   'ipvs-tcpfin-timeout': 'string',
   'ipvs-udp-timeout': 'string',
+  'iptables-sync-period': 'string',
+  'iptables-min-sync-period': 'string',
+  'ipvs-sync-period': 'string',
+  'ipvs-min-sync-period': 'string',
   'v': 'int',
   'logging-format': 'string',
   // ours

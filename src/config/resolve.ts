@@ -189,7 +189,19 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
     else if (ms > 0) cfg.udpIdleTimeoutMs = ms; // 0s in a dumped config means "default"
   }
 
-  for (const [field, key] of [['syncPeriod', 'syncPeriodMs'], ['minSyncPeriod', 'minSyncPeriodMs']] as const) {
+  // As kube-proxy: the iptables flags in every mode but ipvs, the ipvs ones in ipvs mode; the other's are ignored.
+  const periodFlag = cfg.mode === 'ipvs' ? 'ipvs' : 'iptables';
+  for (const [field, key, flag] of [['syncPeriod', 'syncPeriodMs', 'sync-period'], ['minSyncPeriod', 'minSyncPeriodMs', 'min-sync-period']] as const) {
+    const name = `${periodFlag}-${flag}` as const;
+    const fromFlag = flags[name] as string | undefined;
+    if (fromFlag !== undefined) {
+      const ms = parseDuration(fromFlag);
+      // A flag's 0s is kube-proxy's "every change synced at once" for the minimum; the full resync must be > 0.
+      if (ms === null || ms < 0 || (key === 'syncPeriodMs' && ms === 0)) {
+        problems.push(`--${name}: ${JSON.stringify(fromFlag)} is not a duration ${key === 'syncPeriodMs' ? 'above 0s' : 'of 0s or more'}`);
+      } else cfg[key] = ms;
+      continue;
+    }
     const raw = section[field];
     if (raw === undefined || raw === null) continue;
     const ms = typeof raw === 'number' ? raw : parseDuration(raw);

@@ -63,7 +63,9 @@ export class SyncLoop implements SourceSink {
     this.runner = new BoundedFrequencyRunner((reason) => this.sync(reason), {
       minIntervalMs: opts.minSyncPeriodMs,
       maxIntervalMs: opts.syncPeriodMs,
-      retryIntervalMs: opts.minSyncPeriodMs,
+      // A failed write is tried again no sooner than a second later, even when every change may
+      // sync at once (minSyncPeriod 0): a kernel that refuses would otherwise be asked in a loop.
+      retryIntervalMs: Math.max(opts.minSyncPeriodMs, 1000),
       clock: this.clock,
     });
   }

@@ -52,6 +52,22 @@ describe('resolveConfig', () => {
     expect(withFile({ ...doc, mode: 'iptables' })([])).toMatchObject({ syncPeriodMs: 10_000, masqueradeAll: false });
   });
 
+  it('--iptables-(min-)sync-period in every mode but ipvs, --ipvs-(min-)sync-period in ipvs mode, as kube-proxy; a flag\'s 0s minimum syncs every change at once', () => {
+    const doc = { mode: 'nftables', nftables: { syncPeriod: '1m0s', minSyncPeriod: '250ms' } };
+    const flags = ['--iptables-sync-period', '45s', '--iptables-min-sync-period', '0s', '--ipvs-sync-period', '5s', '--ipvs-min-sync-period', '2s'];
+    expect(withFile(doc)(flags)).toMatchObject({ syncPeriodMs: 45_000, minSyncPeriodMs: 0 });
+    expect(resolveConfig(['--proxy-mode', 'ebpf', ...flags])).toMatchObject({ syncPeriodMs: 45_000, minSyncPeriodMs: 0 });
+    expect(resolveConfig(flags)).toMatchObject({ mode: 'auto', syncPeriodMs: 45_000, minSyncPeriodMs: 0 });
+    expect(resolveConfig(['--proxy-mode', 'ipvs', ...flags])).toMatchObject({ syncPeriodMs: 5000, minSyncPeriodMs: 2000 });
+    // The other mode's flags are not read, not even for their problems (kube-proxy ignores them).
+    expect(resolveConfig(['--proxy-mode', 'ipvs', '--iptables-sync-period', 'soon'])).toMatchObject({ syncPeriodMs: 30_000 });
+    expect(problemsOf(() => resolveConfig(['--iptables-sync-period', '0s', '--iptables-min-sync-period', '-1s']))).toEqual([
+      '--iptables-sync-period: "0s" is not a duration above 0s',
+      '--iptables-min-sync-period: "-1s" is not a duration of 0s or more',
+    ]);
+    expect(problemsOf(() => resolveConfig(['--proxy-mode', 'ipvs', '--ipvs-min-sync-period', '1m']))).toEqual(['minSyncPeriod (60000 ms) must not exceed syncPeriod (30000 ms)']);
+  });
+
   it('flags win over the file', () => {
     const c = withFile({ mode: 'iptables', clusterCIDR: '10.0.0.0/8' })(['--proxy-mode=ebpf', '--cluster-cidr', '10.244.0.0/16,fd00::/48', '--masquerade-all']);
     expect(c).toMatchObject({ mode: 'ebpf', clusterCIDRs: ['10.244.0.0/16', 'fd00::/48'], masqueradeAll: true });
