@@ -129,20 +129,27 @@ export function metricValue(text: string, name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** The last time (epoch ms) this node's proxy put a sync into the kernel, from its /metrics. */
-export async function lastSyncMs(node: NodeHost): Promise<number> {
-  return (metricValue(await proxyMetrics(node), 'kubeproxy_sync_proxy_rules_last_timestamp_seconds') ?? 0) * 1000;
+/**
+ * Whether this node's proxy has every change queued since `sinceMs` (epoch) in its kernel, from
+ * its /metrics: it queued one since (last_queued_timestamp), and nothing is pending. Not the last
+ * sync's end time: a sync that was writing when the change came ends after it without it.
+ */
+async function syncedSince(node: NodeHost, sinceMs: number): Promise<boolean> {
+  const text = await proxyMetrics(node);
+  const queued = metricValue(text, 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds');
+  const pending = ['service', 'endpoint'].map((k) => metricValue(text, `kubeproxy_sync_proxy_rules_${k}_changes_pending`));
+  return queued !== null && queued * 1000 >= sinceMs && pending.every((n) => n === 0);
 }
 
 /**
- * Waits until every node's running proxy has synced after `sinceMs` (epoch):
- * a manifest change is then in every node's kernel.
+ * Waits until every node's running proxy has a manifest change made at `sinceMs` (epoch, taken
+ * before writing) in its kernel.
  */
 export async function waitSynced(lab: Lab, sinceMs: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const node of lab.nodes) {
     if (proxyPid(lab, node) === null) continue;
-    while ((await lastSyncMs(node)) < sinceMs) {
+    while (!(await syncedSince(node, sinceMs))) {
       if (Date.now() > deadline) throw new Error(`proxy on ${node.name} has not synced a change made ${Date.now() - sinceMs} ms ago`);
       await new Promise((r) => setTimeout(r, 50));
     }

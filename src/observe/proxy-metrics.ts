@@ -63,14 +63,15 @@ export function syncObserver(m: ProxyMetrics, health: HealthState, log: Logger, 
       m.syncDuration.observe(seconds);
       (r.full ? m.syncFullDuration : m.syncPartialDuration).observe(seconds);
       m.servicePorts.set(r.servicePorts);
+      // What came while it ran is still pending (kube-proxy's trackers keep it until the next sync takes it).
+      m.endpointChangesPending.set(r.pending.endpoints);
+      m.serviceChangesPending.set(r.pending.service);
       if (r.error) {
         m.syncFailures.inc();
         log.error('sync failed; the next sync is full', { full: r.full, error: r.error.message });
         return;
       }
       m.lastSync.set(now() / 1000);
-      m.endpointChangesPending.set(0);
-      m.serviceChangesPending.set(0);
       health.updated();
       for (const t of r.triggerTimesMs) m.programmingDuration.observe(Math.max(0, now() - t) / 1000);
       log.debug('synced', { full: r.full, ms: Math.round(r.durationMs * 100) / 100, changed: r.changedServicePorts, servicePorts: r.servicePorts });

@@ -43,6 +43,8 @@ export class SyncLoop implements SourceSink {
   private dirty = new Set<string>();
   /** Per Service: when each pending endpoint change was triggered (epoch ms). */
   private triggers = new Map<string, number[]>();
+  /** Changes queued since the last sync started (SyncReport.pending). */
+  private pending = { service: 0, endpoints: 0 };
   /** Changes triggered before we started are not ours to time (kube-proxy's trackerStartTime). */
   private readonly startedWallMs: number;
   private needFull = true;
@@ -97,7 +99,9 @@ export class SyncLoop implements SourceSink {
         else this.triggers.set(key, [t]);
       }
     }
-    this.opts.observer?.queued?.(c.kind === 'EndpointSlice' ? 'endpoints' : 'service');
+    const kind = c.kind === 'EndpointSlice' ? 'endpoints' : 'service';
+    this.pending[kind]++;
+    this.opts.observer?.queued?.(kind);
     if (this.started) this.runner.request();
   }
 
@@ -155,6 +159,8 @@ export class SyncLoop implements SourceSink {
     this.dirty = new Set();
     const triggers = this.triggers;
     this.triggers = new Map();
+    const took = this.pending;
+    this.pending = { service: 0, endpoints: 0 };
 
     const changed = new Set<string>(this.unapplied);
     for (const svcKey of dirty) {
@@ -173,6 +179,8 @@ export class SyncLoop implements SourceSink {
         // kube-proxy's needFullSync: after a failed write nothing about the kernel is certain.
         this.needFull = true;
         for (const k of changed) this.unapplied.add(k);
+        this.pending.service += took.service;
+        this.pending.endpoints += took.endpoints;
       }
     }
     const report: SyncReport = {
@@ -181,6 +189,7 @@ export class SyncLoop implements SourceSink {
       changedServicePorts: full ? this.state.size : changed.size,
       servicePorts: this.state.size,
       triggerTimesMs: [...triggers.values()].flat(),
+      pending: { ...this.pending },
       error,
     };
     this.opts.observer?.synced?.(report);

@@ -28,6 +28,11 @@ export interface SyncReport {
    * ms, the slices' last-change-trigger-time), one per change, as kube-proxy observes them.
    */
   triggerTimesMs: number[];
+  /**
+   * Changes queued and not in the kernel after this sync, by kind: those that came while it ran
+   * (a sync takes what was queued when it starts), and, when it failed, its own too.
+   */
+  pending: { service: number; endpoints: number };
   error: Error | null;
 }
 

@@ -203,15 +203,18 @@ describe('syncObserver', () => {
     o.queued!('service');
     expect(m.endpointChangesPending.get()).toBe(1);
     t = 12_000;
-    o.synced!({ full: false, durationMs: 3, changedServicePorts: 1, servicePorts: 5, triggerTimesMs: [10_000, 11_000], error: null });
+    o.synced!({ full: false, durationMs: 3, changedServicePorts: 1, servicePorts: 5, triggerTimesMs: [10_000, 11_000], pending: { service: 0, endpoints: 0 }, error: null });
     expect(m.endpointChangesPending.get()).toBe(0);
+    expect(m.serviceChangesPending.get()).toBe(0);
     expect(m.syncPartialDuration.count()).toBe(1);
     // One observation per change, as kube-proxy's: 2 s and 1 s.
     expect(m.programmingDuration.count()).toBe(2);
     expect(m.registry.render()).toMatch(/kubeproxy_network_programming_duration_seconds_sum 3\n/);
     expect(h.healthy()).toBe(true);
-    o.synced!({ full: true, durationMs: 3, changedServicePorts: 5, servicePorts: 5, triggerTimesMs: [], error: new Error('boom') });
+    // What the sync did not take (it came while the sync ran, or the sync failed) stays pending.
+    o.synced!({ full: true, durationMs: 3, changedServicePorts: 5, servicePorts: 5, triggerTimesMs: [], pending: { service: 2, endpoints: 1 }, error: new Error('boom') });
     expect(m.syncFailures.get()).toBe(1);
+    expect([m.serviceChangesPending.get(), m.endpointChangesPending.get()]).toEqual([2, 1]);
     o.skipped!('Service a/b', 'headless');
     expect(log.lines.map((l) => l.msg)).toEqual(['synced', 'sync failed; the next sync is full', 'skipping']);
   });

@@ -10,7 +10,7 @@ const settle = async () => {
   for (let i = 0; i < 10; i++) await Promise.resolve();
 };
 
-function setup(opts: { failApplies?: number; nodeContext?: () => NodeContext; wallNow?: () => number } = {}) {
+function setup(opts: { failApplies?: number; nodeContext?: () => NodeContext; wallNow?: () => number; applyGate?: () => Promise<void>; minSyncPeriodMs?: number } = {}) {
   const clock = new FakeClock();
   const applies: { changed: string[] | 'all'; keys: string[] }[] = [];
   /** The state each apply was handed (the loop's own map, updated in place: copied). */
@@ -25,11 +25,12 @@ function setup(opts: { failApplies?: number; nodeContext?: () => NodeContext; wa
         applies.push({ changed: u.changed === 'all' ? 'all' : [...u.changed].sort(), keys: [...u.state.services.keys()].sort() });
         states.push(new Map(u.state.services));
         cidrs.push(u.state.serviceCIDRs);
+        await opts.applyGate?.();
         if (failures-- > 0) throw new Error('kernel said no');
       },
     },
     nodeContext: opts.nodeContext ?? (() => NODE),
-    minSyncPeriodMs: 1000,
+    minSyncPeriodMs: opts.minSyncPeriodMs ?? 1000,
     syncPeriodMs: 30_000,
     clock,
     ...(opts.wallNow ? { wallNow: opts.wallNow } : {}),
@@ -151,6 +152,42 @@ describe('SyncLoop', () => {
     await t.tick(1000);
     expect(t.applies.map((a) => a.changed)).toEqual(['all', 'all', 'all']);
     expect(t.reports.map((r) => r.error?.message ?? null)).toEqual(['kernel said no', 'kernel said no', null]);
+    // The change stays pending until a sync puts it in the kernel.
+    expect(t.reports.map((r) => r.pending)).toEqual([{ service: 1, endpoints: 0 }, { service: 1, endpoints: 0 }, { service: 0, endpoints: 0 }]);
+    await t.loop.stop();
+  });
+
+  it('a change that comes while a sync writes is pending after it, and the next sync takes it', async () => {
+    let release = () => {};
+    let gated = true;
+    const t = setup({ applyGate: () => (gated ? new Promise<void>((r) => (release = r)) : Promise.resolve()) });
+    t.change('Service', 'default/web', null, web);
+    t.listAll();
+    await t.tick(0);
+    expect(t.applies).toHaveLength(1);
+    t.change('EndpointSlice', 'default/web-abc', null, webSlice);
+    gated = false;
+    release();
+    await t.tick(0);
+    expect(t.reports[0]!.pending).toEqual({ service: 0, endpoints: 1 });
+    await t.tick(1000);
+    expect(t.applies.map((a) => a.changed)).toEqual(['all', ['default/web:http']]);
+    expect(t.reports[1]!.pending).toEqual({ service: 0, endpoints: 0 });
+    await t.loop.stop();
+  });
+
+  it('minSyncPeriod 0 syncs a change at once, and still tries a failed write again only a second later', async () => {
+    const t = setup({ minSyncPeriodMs: 0, failApplies: 1 });
+    t.change('Service', 'default/web', null, web);
+    t.listAll();
+    await t.tick(0);
+    await t.tick(999);
+    expect(t.applies).toHaveLength(1);
+    await t.tick(1);
+    expect(t.applies).toHaveLength(2);
+    t.change('EndpointSlice', 'default/web-abc', null, webSlice);
+    await t.tick(0);
+    expect(t.applies.map((a) => a.changed)).toEqual(['all', 'all', ['default/web:http']]);
     await t.loop.stop();
   });
 
