@@ -18,7 +18,11 @@ export interface ProxyOptions {
   pinBase?: string;
   /** More flags for every node's `run`. */
   extraArgs?: string[];
-  /** How long to wait for /healthz to say 200. */
+  /**
+   * How long to wait for /healthz to say 200 (default 60 s). A start is ~1–3 s here, but ebpf
+   * mode verifies six objects first, and on a CI machine sharing its two cores with the qemu VM
+   * that alone once took 17 s.
+   */
   readyTimeoutMs?: number;
 }
 
@@ -94,7 +98,7 @@ export async function startProxy(lab: Lab, node: NodeHost, opts: ProxyOptions): 
   child.unref();
   const pid = child.pid!;
   writeFileSync(pidFile(lab, node), `${pid}\n`);
-  await waitHealthy(lab, node, pid, opts.readyTimeoutMs ?? 20_000);
+  await waitHealthy(lab, node, pid, opts.readyTimeoutMs ?? 60_000);
   return pid;
 }
 

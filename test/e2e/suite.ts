@@ -27,8 +27,11 @@ export function scenarioSuite(mode: string, labTag: string, suiteOpts: { ipv6?: 
       writeManifests(manifestsDir(lab), lab, exampleServices(lab));
       await clientRouteVia(lab, `${LAB_EXTERNAL_IP}/32`, lab.nodes[0]!);
       // The lab's node devices are veths, where ebpf's default leaves XDP off (see wantsXdp): the
-      // suite turns it on so that the XDP path runs with real traffic.
-      const opts = { mode, pinBase: fs.path, ...(mode === 'ebpf' ? { extraArgs: ['--bpf-xdp', 'on'] } : {}) };
+      // suite turns it on so that the XDP path runs with real traffic. Syncs at least 100 ms apart,
+      // not kube-proxy's 1 s: a scenario that changes a Service and puts it back would wait out
+      // most of a second for the second sync (the runner's own tests cover the rate limit).
+      const syncs = ['--iptables-min-sync-period', '100ms', '--ipvs-min-sync-period', '100ms'];
+      const opts = { mode, pinBase: fs.path, extraArgs: [...syncs, ...(mode === 'ebpf' ? ['--bpf-xdp', 'on'] : [])] };
       await startProxies(lab, opts);
       env = {
         lab,
