@@ -35,6 +35,6 @@ export {
   type LabUpOptions,
 } from './lab.js';
 export { execIn, LabCommandError, nsenterArgv, tryExecIn, type RunOptions, type RunResult } from './exec.js';
-export { httpGet, httpGetMany, LabProbeError, udpAsk, udpAskMany, type HttpOptions, type ProbeOutcome, type UdpOptions } from './probe.js';
+export { httpGet, httpGetMany, httpText, LabProbeError, udpAsk, udpAskMany, type HttpOptions, type ProbeOutcome, type UdpOptions } from './probe.js';
 export * from './manifests.js';
 export * from './proxy.js';

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ipBatch, labEnv, run, sysctlIn, tryRun } from './exec.js';
+import { stopProbeAgents } from './probe.js';
 import { cleanupProxyState } from './proxy.js';
 import {
   allHosts,
@@ -310,6 +311,8 @@ export async function labDown(name: string, opts: LabDownOptions = {}): Promise<
   let survivors: number[] = [];
   for (let round = 0; round < 3; round++) {
     const namespaces = labNamespaces(name);
+    // This process's probe clients there go at once (the scan below finds any other process).
+    stopProbeAgents(namespaces.map((n) => `${NETNS_DIR}/${n}`));
     // Pod servers are found by their script path (pid files could name a
     // recycled pid), everything else by netns membership.
     const victims = new Set<number>(labProcesses(name).keys());

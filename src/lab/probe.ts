@@ -33,14 +33,19 @@ const ask = (o, done) => {
       const opts = { agent, headers: o.headers || {} };
       if (o.localPort) opts.localPort = o.localPort;
       if (o.localAddress) opts.localAddress = o.localAddress;
-      const req = http.get(o.url, opts, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => { body += d; });
-        res.on('end', () => finish({ ok: true, status: res.statusCode, body }));
-        res.on('error', (e) => finish(errOf(e)));
-      });
-      const timer = setTimeout(() => { const e = new Error('no answer within ' + o.timeoutMs + ' ms'); e.code = 'ETIMEDOUT'; req.destroy(e); finish(errOf(e)); }, o.timeoutMs);
+      let req, timer = null;
+      try {
+        req = http.get(o.url, opts, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => { body += d; });
+          res.on('end', () => finish({ ok: true, status: res.statusCode, body }));
+          res.on('error', (e) => finish(errOf(e)));
+        });
+      } catch (e) {
+        return finish(errOf(e)); // a bad URL or header
+      }
+      timer = setTimeout(() => { const e = new Error('no answer within ' + o.timeoutMs + ' ms'); e.code = 'ETIMEDOUT'; req.destroy(e); finish(errOf(e)); }, o.timeoutMs);
       req.on('error', (e) => finish(errOf(e)));
     };
     next();
@@ -49,20 +54,30 @@ const ask = (o, done) => {
     // once, and only answers from addr:port count (as a client of a VIP expects).
     const dgram = require('node:dgram');
     const sock = dgram.createSocket(o.addr.includes(':') ? 'udp6' : 'udp4');
-    let i = 0, timer = null, t0 = 0n, waiting = false, closed = false;
+    let i = 0, timer = null, t0 = 0n, waiting = false, closed = false, started = false;
     const settle = (r) => { if (!waiting) return; waiting = false; clearTimeout(timer); r.ms = Number(process.hrtime.bigint() - t0) / 1e6; results.push(r); setImmediate(next); };
     const next = () => {
+      started = true;
       if (i++ >= o.count) { if (!closed) { closed = true; sock.close(); } return end(); }
       t0 = process.hrtime.bigint();
       waiting = true;
       timer = setTimeout(() => settle({ ok: false, code: 'ETIMEDOUT', message: 'no answer within ' + o.timeoutMs + ' ms' }), o.timeoutMs);
       const cb = (e) => { if (e) settle(errOf(e)); };
-      if (o.connected) sock.send(o.payload, cb); else sock.send(o.payload, o.port, o.addr, cb);
+      try {
+        if (o.connected) sock.send(o.payload, cb); else sock.send(o.payload, o.port, o.addr, cb);
+      } catch (e) {
+        settle(errOf(e)); // a bad port or address
+      }
     };
     sock.on('message', (msg, rinfo) => settle({ ok: true, body: msg.toString('utf8'), from: rinfo.address + ' ' + rinfo.port }));
     sock.on('error', (e) => {
-      // A bind or connect that fails ends the request: nothing is waiting for an answer yet.
-      if (!waiting) { results.push(errOf(e)); i = o.count; if (!closed) { closed = true; sock.close(); } return end(); }
+      // A bind or connect that fails ends the request, every ask failing with it; an error
+      // between two asks (nothing waiting) belongs to none of them.
+      if (!started) {
+        for (let k = 0; k < o.count; k++) results.push(errOf(e));
+        if (!closed) { closed = true; sock.close(); }
+        return end();
+      }
       settle(errOf(e));
     });
     const start = () => { if (o.connected) sock.connect(o.port, o.addr, next); else next(); };
@@ -82,8 +97,15 @@ if (process.argv[1] !== undefined) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       if (!line) continue;
-      const o = JSON.parse(line);
-      ask(o, (results) => process.stdout.write(JSON.stringify({ id: o.id, results }) + '\n'));
+      let o = null;
+      const answer = (results) => process.stdout.write(JSON.stringify({ id: o && o.id, results }) + '\n');
+      // A request that throws (a bad URL, port or header) fails alone, not the agent and its other requests.
+      try {
+        o = JSON.parse(line);
+        ask(o, answer);
+      } catch (e) {
+        answer([errOf(e)]);
+      }
     }
   });
   // The test process that owns this agent is gone (or let it go).
@@ -205,7 +227,8 @@ function agentFor(netnsPath: string): Agent {
     }
   };
   child.on('error', (e) => gone(String(e)));
-  child.on('exit', (code, signal) => gone(`client exited (${code ?? signal})`));
+  // 'close', not 'exit': its last answers and its stderr are read by then.
+  child.on('close', (code, signal) => gone(`client exited (${code ?? signal})`));
   idle(agent);
   return agent;
 }
@@ -230,6 +253,14 @@ function stopAgent(key: string, agent: Agent, why: string): void {
     p.reject(new Error(why));
   }
   agent.child.kill('SIGKILL');
+}
+
+/** Ends the agents in these namespaces (labDown, before it deletes them: a live agent would keep one). */
+export function stopProbeAgents(netnsPaths: Iterable<string>): void {
+  for (const path of netnsPaths) {
+    const agent = agents.get(path);
+    if (agent) stopAgent(path, agent, 'its namespace is being removed');
+  }
 }
 
 function askAgent(netnsPath: string, params: Record<string, unknown>, timeoutMs: number): Promise<RawResult[]> {

@@ -123,8 +123,12 @@ export async function startProxies(lab: Lab, opts: ProxyOptions): Promise<void> 
 
 /** This node's proxy's /metrics text ('' when it does not answer). */
 export async function proxyMetrics(node: NodeHost): Promise<string> {
-  const r = await httpText(node, 'http://127.0.0.1:10249/metrics', { timeoutMs: 5000 });
-  return r.ok && r.status === 200 ? r.body : '';
+  try {
+    const r = await httpText(node, 'http://127.0.0.1:10249/metrics', { timeoutMs: 5000 });
+    return r.ok && r.status === 200 ? r.body : '';
+  } catch {
+    return ''; // the namespace's client failed; the next ask starts another
+  }
 }
 
 /** A sample's value in a /metrics text, or null. */

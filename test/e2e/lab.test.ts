@@ -308,6 +308,20 @@ describe('lab topology (2 nodes x 2 pods)', () => {
         } else {
           expect(pids[0]).not.toBe(first);
           await waitUntil(() => !pidAlive(first), 5000, 'the old namespace\'s client to go');
+          // A client that dies during a request fails it at once, and the next request gets a new one.
+          // 10.9.9.2 is on a link but nobody answers its ARP: the request waits seconds for it.
+          run(['ip', '-n', ns, 'link', 'add', 'probe0', 'type', 'veth', 'peer', 'name', 'probe1']);
+          run(['ip', '-n', ns, 'addr', 'add', '10.9.9.1/24', 'dev', 'probe0']);
+          run(['ip', '-n', ns, 'link', 'set', 'probe0', 'up']);
+          run(['ip', '-n', ns, 'link', 'set', 'probe1', 'up']);
+          const waiting = httpGet(ns, 'http://10.9.9.2/', { timeoutMs: 10_000 }).catch((e: unknown) => e);
+          await new Promise((r) => setTimeout(r, 300));
+          const t0 = Date.now();
+          process.kill(pids[0]!, 'SIGKILL');
+          expect(await waiting).toMatchObject({ code: 'ECLIENT' });
+          expect(Date.now() - t0).toBeLessThan(2000);
+          expect(await httpGet(ns, 'http://127.0.0.1:9/', { timeoutMs: 2000 }).catch((e: unknown) => e)).toMatchObject({ code: 'ECONNREFUSED' });
+          expect(clientsIn()).toHaveLength(1);
         }
       }
     } finally {

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { expect } from 'vitest';
 import {
-  clientRouteDel, clientRouteVia, execIn, exampleServices, httpGet, httpGetMany, LAB_EXTERNAL_IP, nodeCgroup, podServerScript, tryExecIn, udpAsk, udpAskMany, writeManifests, manifestsDir,
+  clientRouteDel, clientRouteVia, execIn, exampleServices, httpGet, httpGetMany, httpText, LAB_EXTERNAL_IP, nodeCgroup, podServerScript, tryExecIn, udpAsk, udpAskMany, writeManifests, manifestsDir,
   type ClientHost, type Lab, type NodeHost, type PodHost, type PodReply, type ServiceDef,
 } from '../../src/lab/index.js';
 
@@ -185,9 +185,10 @@ function metricsOf(node: NodeHost): Promise<string> {
 }
 
 /** A GET of the node's proxy's metrics server (127.0.0.1:10249 in the node's namespace). */
-function fromProxy(node: NodeHost, path: string): Promise<string> {
-  const script = `require('node:http').get('http://127.0.0.1:10249' + process.argv[1], (r) => r.pipe(process.stdout)).on('error', () => process.exit(1));`;
-  return execIn(node, [process.execPath, '-e', script, path]);
+async function fromProxy(node: NodeHost, path: string): Promise<string> {
+  const r = await httpText(node, `http://127.0.0.1:10249${path}`, { timeoutMs: 5000 });
+  if (!r.ok) throw new Error(`${node.name}: GET ${path} of its proxy: ${r.code} ${r.message}`);
+  return r.body;
 }
 
 /** A sample's value in Prometheus text (0 when absent). */
