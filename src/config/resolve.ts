@@ -189,17 +189,23 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
     else if (ms > 0) cfg.udpIdleTimeoutMs = ms; // 0s in a dumped config means "default"
   }
 
-  // As kube-proxy: the iptables flags in every mode but ipvs, the ipvs ones in ipvs mode; the other's are ignored.
+  // As kube-proxy: the iptables flags in every mode but ipvs (auto too, as kube-proxy's default
+  // mode, even when it picks ipvs), the ipvs ones in ipvs mode. Both are checked, as flags.
   const periodFlag = cfg.mode === 'ipvs' ? 'ipvs' : 'iptables';
   for (const [field, key, flag] of [['syncPeriod', 'syncPeriodMs', 'sync-period'], ['minSyncPeriod', 'minSyncPeriodMs', 'min-sync-period']] as const) {
-    const name = `${periodFlag}-${flag}` as const;
-    const fromFlag = flags[name] as string | undefined;
-    if (fromFlag !== undefined) {
-      const ms = parseDuration(fromFlag);
+    let fromFlag: number | undefined;
+    for (const family of ['iptables', 'ipvs'] as const) {
+      const name = `${family}-${flag}` as const;
+      const raw = flags[name] as string | undefined;
+      if (raw === undefined) continue;
+      const ms = parseDuration(raw);
       // A flag's 0s is kube-proxy's "every change synced at once" for the minimum; the full resync must be > 0.
       if (ms === null || ms < 0 || (key === 'syncPeriodMs' && ms === 0)) {
-        problems.push(`--${name}: ${JSON.stringify(fromFlag)} is not a duration ${key === 'syncPeriodMs' ? 'above 0s' : 'of 0s or more'}`);
-      } else cfg[key] = ms;
+        problems.push(`--${name}: ${JSON.stringify(raw)} is not a duration ${key === 'syncPeriodMs' ? 'above 0s' : 'of 0s or more'}`);
+      } else if (family === periodFlag) fromFlag = ms;
+    }
+    if (fromFlag !== undefined) {
+      cfg[key] = fromFlag;
       continue;
     }
     const raw = section[field];

@@ -138,12 +138,11 @@ export function metricValue(text: string, name: string): number | null {
 }
 
 /**
- * Whether this node's proxy has every change queued since `sinceMs` (epoch) in its kernel, from
- * its /metrics: it queued one since (last_queued_timestamp), and nothing is pending. Not the last
+ * Whether a proxy whose /metrics text this is has every change queued since `sinceMs` (epoch) in
+ * its kernel: it queued one since (last_queued_timestamp), and nothing is pending. Not the last
  * sync's end time: a sync that was writing when the change came ends after it without it.
  */
-async function syncedSince(node: NodeHost, sinceMs: number): Promise<boolean> {
-  const text = await proxyMetrics(node);
+export function syncedSince(text: string, sinceMs: number): boolean {
   const queued = metricValue(text, 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds');
   const pending = ['service', 'endpoint'].map((k) => metricValue(text, `kubeproxy_sync_proxy_rules_${k}_changes_pending`));
   return queued !== null && queued * 1000 >= sinceMs && pending.every((n) => n === 0);
@@ -157,7 +156,7 @@ export async function waitSynced(lab: Lab, sinceMs: number, timeoutMs = 10_000):
   const deadline = Date.now() + timeoutMs;
   for (const node of lab.nodes) {
     if (proxyPid(lab, node) === null) continue;
-    while (!(await syncedSince(node, sinceMs))) {
+    while (!syncedSince(await proxyMetrics(node), sinceMs)) {
       if (Date.now() > deadline) throw new Error(`proxy on ${node.name} has not synced a change made ${Date.now() - sinceMs} ms ago`);
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -63,7 +63,8 @@ export function syncObserver(m: ProxyMetrics, health: HealthState, log: Logger, 
       m.syncDuration.observe(seconds);
       (r.full ? m.syncFullDuration : m.syncPartialDuration).observe(seconds);
       m.servicePorts.set(r.servicePorts);
-      // What came while it ran is still pending (kube-proxy's trackers keep it until the next sync takes it).
+      // Objects whose change is not in the kernel: those that changed while it ran, as kube-proxy
+      // counts them, and a failed sync's own, which kube-proxy stops counting once a sync took them.
       m.endpointChangesPending.set(r.pending.endpoints);
       m.serviceChangesPending.set(r.pending.service);
       if (r.error) {

@@ -43,8 +43,8 @@ export class SyncLoop implements SourceSink {
   private dirty = new Set<string>();
   /** Per Service: when each pending endpoint change was triggered (epoch ms). */
   private triggers = new Map<string, number[]>();
-  /** Changes queued since the last sync started (SyncReport.pending). */
-  private pending = { service: 0, endpoints: 0 };
+  /** Objects changed since the last sync started (SyncReport.pending), by kind. */
+  private pending = { service: new Set<string>(), endpoints: new Set<string>() };
   /** Changes triggered before we started are not ours to time (kube-proxy's trackerStartTime). */
   private readonly startedWallMs: number;
   private needFull = true;
@@ -65,8 +65,9 @@ export class SyncLoop implements SourceSink {
     this.runner = new BoundedFrequencyRunner((reason) => this.sync(reason), {
       minIntervalMs: opts.minSyncPeriodMs,
       maxIntervalMs: opts.syncPeriodMs,
-      // A failed write is tried again no sooner than a second later, even when every change may
-      // sync at once (minSyncPeriod 0): a kernel that refuses would otherwise be asked in a loop.
+      // With minSyncPeriod 0 a failed write would be retried in a loop while the kernel refuses:
+      // the retry waits a second at least (kube-proxy's waits syncPeriod). A new change still
+      // syncs at once.
       retryIntervalMs: Math.max(opts.minSyncPeriodMs, 1000),
       clock: this.clock,
     });
@@ -100,7 +101,7 @@ export class SyncLoop implements SourceSink {
       }
     }
     const kind = c.kind === 'EndpointSlice' ? 'endpoints' : 'service';
-    this.pending[kind]++;
+    this.pending[kind].add(`${c.kind}/${c.key}`);
     this.opts.observer?.queued?.(kind);
     if (this.started) this.runner.request();
   }
@@ -160,7 +161,7 @@ export class SyncLoop implements SourceSink {
     const triggers = this.triggers;
     this.triggers = new Map();
     const took = this.pending;
-    this.pending = { service: 0, endpoints: 0 };
+    this.pending = { service: new Set(), endpoints: new Set() };
 
     const changed = new Set<string>(this.unapplied);
     for (const svcKey of dirty) {
@@ -179,8 +180,8 @@ export class SyncLoop implements SourceSink {
         // kube-proxy's needFullSync: after a failed write nothing about the kernel is certain.
         this.needFull = true;
         for (const k of changed) this.unapplied.add(k);
-        this.pending.service += took.service;
-        this.pending.endpoints += took.endpoints;
+        for (const k of took.service) this.pending.service.add(k);
+        for (const k of took.endpoints) this.pending.endpoints.add(k);
       }
     }
     const report: SyncReport = {
@@ -189,7 +190,7 @@ export class SyncLoop implements SourceSink {
       changedServicePorts: full ? this.state.size : changed.size,
       servicePorts: this.state.size,
       triggerTimesMs: [...triggers.values()].flat(),
-      pending: { ...this.pending },
+      pending: { service: this.pending.service.size, endpoints: this.pending.endpoints.size },
       error,
     };
     this.opts.observer?.synced?.(report);

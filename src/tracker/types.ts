@@ -29,8 +29,8 @@ export interface SyncReport {
    */
   triggerTimesMs: number[];
   /**
-   * Changes queued and not in the kernel after this sync, by kind: those that came while it ran
-   * (a sync takes what was queued when it starts), and, when it failed, its own too.
+   * Objects changed and not in the kernel after this sync, by kind: those that changed while it
+   * ran (a sync takes what was queued when it starts), and, when it failed, its own too.
    */
   pending: { service: number; endpoints: number };
   error: Error | null;

@@ -59,8 +59,9 @@ describe('resolveConfig', () => {
     expect(resolveConfig(['--proxy-mode', 'ebpf', ...flags])).toMatchObject({ syncPeriodMs: 45_000, minSyncPeriodMs: 0 });
     expect(resolveConfig(flags)).toMatchObject({ mode: 'auto', syncPeriodMs: 45_000, minSyncPeriodMs: 0 });
     expect(resolveConfig(['--proxy-mode', 'ipvs', ...flags])).toMatchObject({ syncPeriodMs: 5000, minSyncPeriodMs: 2000 });
-    // The other mode's flags are not read, not even for their problems (kube-proxy ignores them).
-    expect(resolveConfig(['--proxy-mode', 'ipvs', '--iptables-sync-period', 'soon'])).toMatchObject({ syncPeriodMs: 30_000 });
+    // The other mode's flags are not applied, but a malformed one is refused, as kube-proxy's flag parsing does.
+    expect(resolveConfig(['--proxy-mode', 'ipvs', '--iptables-sync-period', '1m'])).toMatchObject({ syncPeriodMs: 30_000 });
+    expect(problemsOf(() => resolveConfig(['--proxy-mode', 'ipvs', '--iptables-sync-period', 'soon']))).toEqual(['--iptables-sync-period: "soon" is not a duration above 0s']);
     expect(problemsOf(() => resolveConfig(['--iptables-sync-period', '0s', '--iptables-min-sync-period', '-1s']))).toEqual([
       '--iptables-sync-period: "0s" is not a duration above 0s',
       '--iptables-min-sync-period: "-1s" is not a duration of 0s or more',

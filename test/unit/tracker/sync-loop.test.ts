@@ -165,7 +165,9 @@ describe('SyncLoop', () => {
     t.listAll();
     await t.tick(0);
     expect(t.applies).toHaveLength(1);
+    // Twice, one object: pending counts objects, as kube-proxy's trackers do.
     t.change('EndpointSlice', 'default/web-abc', null, webSlice);
+    t.change('EndpointSlice', 'default/web-abc', webSlice, slice({ endpoints: [ep('10.244.1.6', { node: 'node-a' })] }));
     gated = false;
     release();
     await t.tick(0);
