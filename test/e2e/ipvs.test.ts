@@ -20,6 +20,7 @@ const hasIpvs = existsSync('/proc/net/ip_vs') || spawnSync('modprobe', ['-n', '-
 if (hasIpvs || inVm) {
   scenarioSuite('ipvs', 'v', { ipv6: process.env.EKP_IPVS_IPV6 === '1', timeoutMs: inVm ? 150_000 : 60_000 });
   autoFallback();
+  upstreamIpvsLeftovers();
 } else {
   // vitest.config.ts leaves this file out on hosts; run by hand without IP_VS it fails and says where it runs.
   describe('end to end, ipvs mode', () => {
@@ -125,5 +126,63 @@ function autoFallback(): void {
       expect(inNs(['ipset', 'list', '-n']).stdout).not.toMatch(/^EKP/m);
       expect(inNs(['iptables-save']).stdout).not.toContain('EKP-');
     }, 180_000);
+  });
+}
+
+/**
+ * A node that ran upstream kube-proxy's ipvs mode and was not cleaned up: kube-ipvs0 with a
+ * ClusterIP, its virtual servers (the ClusterIP, a NodePort), its sets and chains. Ours remove
+ * exactly those (src/dataplane/upstream-ipvs.ts), as every start does; someone else's virtual
+ * server and set stay.
+ */
+function upstreamIpvsLeftovers(): void {
+  describe('what upstream kube-proxy\'s ipvs mode left on the node', () => {
+    const netns = `ekpvu${process.pid % 100_000}`;
+    const nsPath = `/run/netns/${netns}`;
+    const inNs = (argv: string[], input?: string) => sh(['nsenter', `--net=${nsPath}`, '--', ...argv], input);
+    const must = (argv: string[], input?: string) => {
+      const r = inNs(argv, input);
+      expect(r.status, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
+    };
+
+    afterAll(() => {
+      sh(['ip', 'netns', 'del', netns]);
+    });
+
+    it('is removed at our start (here --cleanup): kube-ipvs0, its virtual servers, sets and chains; others\' stay', () => {
+      sh(['ip', 'netns', 'del', netns]);
+      expect(sh(['ip', 'netns', 'add', netns]).status).toBe(0);
+      const links = ['link set lo up', 'link add eth0 type dummy', 'addr add 192.0.2.20/24 dev eth0', 'link set eth0 up',
+        'link add kube-ipvs0 type dummy', 'addr add 10.96.8.8/32 dev kube-ipvs0', ''].join('\n');
+      expect(sh(['ip', '-n', netns, '-batch', '-'], links).status).toBe(0);
+      must(['ipset', 'restore'], [
+        'create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536', 'add KUBE-CLUSTER-IP 10.96.8.8,tcp:80',
+        'create KUBE-NODE-PORT-TCP bitmap:port range 0-65535', 'add KUBE-NODE-PORT-TCP 30888',
+        'create KUBE-IPVS-IPS hash:ip family inet hashsize 1024 maxelem 65536', 'add KUBE-IPVS-IPS 10.96.8.8',
+        'create OTHER-SET hash:ip family inet hashsize 1024 maxelem 65536', '',
+      ].join('\n'));
+      must(['ipvsadm', '--restore'], [
+        '-A -t 10.96.8.8:80 -s rr', '-a -t 10.96.8.8:80 -r 10.244.8.8:8080 -m -w 1',
+        '-A -t 192.0.2.20:30888 -s rr', '-a -t 192.0.2.20:30888 -r 10.244.8.8:8080 -m -w 1',
+        '-A -t 192.0.2.20:8080 -s rr', '',
+      ].join('\n'));
+      must(['iptables-restore', '--noflush'], [
+        '*nat', ':KUBE-SERVICES - [0:0]', ':KUBE-NODE-PORT - [0:0]', ':KUBE-MARK-MASQ - [0:0]',
+        '-A OUTPUT -j KUBE-SERVICES', '-A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP src,dst -j KUBE-MARK-MASQ',
+        '-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT', '-A KUBE-NODE-PORT -p tcp -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ',
+        'COMMIT',
+        '*filter', ':KUBE-IPVS-FILTER - [0:0]', '-A INPUT -j KUBE-IPVS-FILTER',
+        '-A KUBE-IPVS-FILTER -m set --match-set KUBE-IPVS-IPS dst -m conntrack --ctstate NEW -j REJECT', 'COMMIT', '',
+      ].join('\n'));
+
+      const cleanup = inNs([process.execPath, join(ROOT, 'bin/ebpf-kube-proxy.js'), 'run', '--cleanup']);
+      expect(cleanup.status, cleanup.stderr + cleanup.stdout).toBe(0);
+      expect(inNs(['ipvsadm', '-Sn']).stdout.trim()).toBe('-A -t 192.0.2.20:8080 -s rr');
+      expect(inNs(['ip', 'link', 'show', 'dev', 'kube-ipvs0']).status).not.toBe(0);
+      expect(inNs(['ipset', 'list', '-n']).stdout.trim().split('\n')).toEqual(['OTHER-SET']);
+      const saved = inNs(['iptables-save']).stdout;
+      expect(saved).not.toMatch(/KUBE-NODE-PORT|KUBE-IPVS-FILTER|match-set KUBE-/);
+      expect(cleanup.stdout + cleanup.stderr).toContain("upstream kube-proxy's interface kube-ipvs0");
+    }, 120_000);
   });
 }

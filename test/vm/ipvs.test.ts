@@ -2,7 +2,8 @@
 // interfaces), so the test boots Debian's packaged kernel in qemu (TCG), runs the host's own
 // userland inside it (src/vm/qemu.ts), and there runs test/e2e/ipvs.test.ts: the same
 // scenario table every mode runs, in ipvs mode, in a lab of network namespaces inside the
-// guest (dual-stack), plus `auto` falling back to ipvs when loading BPF is refused; ipvs with pods
+// guest (dual-stack), plus `auto` falling back to ipvs when loading BPF is refused, and what
+// upstream kube-proxy's ipvs mode left removed at start; ipvs with pods
 // on a bridge (test/e2e/bridge-cni.test.ts); the guest side of
 // `bench sync --vm`; and test/e2e/bpf-kernel.test.ts, every BPF object loaded and run on the guest's
 // kernel (Debian 12's 6.1, which no other test reaches). vitest's JSON report comes
@@ -66,6 +67,7 @@ describe('ipvs mode in a qemu VM with a real IPVS kernel', () => {
     if (!filter) {
       expect(tests.filter((t) => t.status === 'passed').map((t) => t.title)).toEqual(expect.arrayContaining(expected));
       expect(tests.some((t) => t.title.startsWith('picks ipvs') && t.status === 'passed')).toBe(true);
+      expect(tests.some((t) => t.title.startsWith('is removed at our start') && t.status === 'passed')).toBe(true);
       expect(tests.some((t) => t.title === 'measures ipvs at 10 services' && t.status === 'passed')).toBe(true);
       expect(tests.some((t) => t.title.startsWith('ipvs: a pod reaches ClusterIPs on its own bridge') && t.status === 'passed')).toBe(true);
       // Every BPF object loaded and run on the guest's kernel: each of those tests ran and passed.
