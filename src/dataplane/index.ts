@@ -43,11 +43,13 @@ export async function createDataplane(mode: ProxyMode, ctx: DataplaneContext): P
 /**
  * Switching modes: before a mode starts, every other mode's state goes (a node
  * that ran iptables and now runs ebpf must not keep KUBE-* chains DNATing
- * first), and upstream kube-proxy's nftables tables with it (upstream.ts). A cleaner that cannot run here (bpf() refused, a tool missing) has
+ * first), and what upstream kube-proxy left, before them (upstream.ts). A cleaner that cannot run here (bpf() refused, a tool missing) has
  * nothing of ours to remove: it is logged, and the mode starts anyway.
  */
 export async function cleanupOtherModes(mode: ProxyMode, ctx: DataplaneContext): Promise<string[]> {
-  const removed: string[] = [];
+  // Upstream's first: its ipvs chains jump into KUBE-MARK-MASQ, which the iptables cleaner
+  // would keep for them.
+  const removed = await cleanupUpstream(ctx);
   for (const [other, load] of Object.entries(FACTORIES) as [ProxyMode, () => Promise<{ cleanup: Cleaner }>][]) {
     if (other === mode) continue;
     try {
@@ -56,14 +58,12 @@ export async function cleanupOtherModes(mode: ProxyMode, ctx: DataplaneContext):
       ctx.log.warn('cannot check for state another mode left', { mode: other, error: (e as Error).message });
     }
   }
-  removed.push(...(await cleanupUpstream(ctx)));
   return removed;
 }
 
 /** --cleanup: every mode's cleaner, whatever mode ran before. */
 export async function cleanupAll(ctx: DataplaneContext): Promise<string[]> {
-  const removed: string[] = [];
+  const removed = await cleanupUpstream(ctx);
   for (const load of Object.values(FACTORIES)) removed.push(...(await (await load()).cleanup(ctx)));
-  removed.push(...(await cleanupUpstream(ctx)));
   return removed;
 }
