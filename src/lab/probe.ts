@@ -217,7 +217,7 @@ function agentFor(netnsPath: string): Agent {
     }
   });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (agent.stderr = (agent.stderr + d).slice(-2000)));
-  child.stdin!.on('error', () => {}); // EPIPE: the agent is gone; its exit rejects what waits
+  child.stdin!.on('error', () => {}); // EPIPE: the agent is gone; its 'close' rejects what waits
   const gone = (why: string) => {
     if (agents.get(netnsPath) === agent) agents.delete(netnsPath);
     for (const [id, p] of agent.pending) {
