@@ -47,16 +47,13 @@ export function setNoLocalEndpoints(m: ProxyMetrics, state: DesiredState): void 
 /** Turns the sync loop's reports into metrics, health and log lines. */
 export function syncObserver(m: ProxyMetrics, health: HealthState, log: Logger, now: () => number = Date.now): SyncObserver {
   return {
-    queued(kind) {
+    queued(kind, pending) {
       health.queued();
       m.lastQueued.set(now() / 1000);
-      if (kind === 'endpoints') {
-        m.endpointChangesPending.inc();
-        m.endpointChangesTotal.inc();
-      } else {
-        m.serviceChangesPending.inc();
-        m.serviceChangesTotal.inc();
-      }
+      // Pending: objects, as kube-proxy's trackers count them; total: every change.
+      m.endpointChangesPending.set(pending.endpoints);
+      m.serviceChangesPending.set(pending.service);
+      (kind === 'endpoints' ? m.endpointChangesTotal : m.serviceChangesTotal).inc();
     },
     synced(r: SyncReport) {
       const seconds = r.durationMs / 1000;

@@ -102,7 +102,7 @@ export class SyncLoop implements SourceSink {
     }
     const kind = c.kind === 'EndpointSlice' ? 'endpoints' : 'service';
     this.pending[kind].add(`${c.kind}/${c.key}`);
-    this.opts.observer?.queued?.(kind);
+    this.opts.observer?.queued?.(kind, this.pendingCounts());
     if (this.started) this.runner.request();
   }
 
@@ -190,11 +190,15 @@ export class SyncLoop implements SourceSink {
       changedServicePorts: full ? this.state.size : changed.size,
       servicePorts: this.state.size,
       triggerTimesMs: [...triggers.values()].flat(),
-      pending: { service: this.pending.service.size, endpoints: this.pending.endpoints.size },
+      pending: this.pendingCounts(),
       error,
     };
     this.opts.observer?.synced?.(report);
     if (error) throw error;
+  }
+
+  private pendingCounts(): SyncReport['pending'] {
+    return { service: this.pending.service.size, endpoints: this.pending.endpoints.size };
   }
 
   private currentServiceCIDRs(): NonNullable<DesiredState['serviceCIDRs']> {

@@ -38,8 +38,11 @@ export interface SyncReport {
 
 /** Hooks for metrics, health and logs; every method optional. */
 export interface SyncObserver {
-  /** A change arrived that is not in the kernel yet (kube-proxy's QueuedUpdate). */
-  queued?(kind: 'service' | 'endpoints'): void;
+  /**
+   * A change arrived that is not in the kernel yet (kube-proxy's QueuedUpdate); `pending`: the
+   * objects changed since the last sync started, by kind, this one included.
+   */
+  queued?(kind: 'service' | 'endpoints', pending: SyncReport['pending']): void;
   synced?(report: SyncReport): void;
   /** An object was left out, once per object and reason until it changes. */
   skipped?(object: string, reason: string): void;

@@ -14,7 +14,7 @@ describe('syncedSince', () => {
     const o = syncObserver(m, new HealthState(60_000, () => t), memoryLogger(), () => t);
     const text = () => m.registry.render();
     expect(syncedSince(text(), 9_000)).toBe(false); // nothing queued yet
-    o.queued!('service');
+    o.queued!('service', { service: 1, endpoints: 0 });
     expect(syncedSince(text(), 9_000)).toBe(false); // queued, not synced
     t = 10_500;
     // A sync that was writing when the change came ends without it.
@@ -23,7 +23,7 @@ describe('syncedSince', () => {
     o.synced!(report({ service: 0, endpoints: 0 }));
     expect(syncedSince(text(), 9_000)).toBe(true);
     expect(syncedSince(text(), 10_001)).toBe(false); // the change queued at 10,000 is older than this write
-    o.queued!('endpoints');
+    o.queued!('endpoints', { service: 0, endpoints: 1 });
     o.synced!(report({ service: 0, endpoints: 1 }, new Error('kernel said no')));
     expect(syncedSince(text(), 10_000)).toBe(false);
   });

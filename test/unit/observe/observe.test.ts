@@ -199,9 +199,12 @@ describe('syncObserver', () => {
     const h = new HealthState(60_000, () => t);
     const log = memoryLogger();
     const o = syncObserver(m, h, log, () => t);
-    o.queued!('endpoints');
-    o.queued!('service');
+    o.queued!('endpoints', { service: 0, endpoints: 1 });
+    o.queued!('service', { service: 1, endpoints: 1 });
+    o.queued!('service', { service: 1, endpoints: 1 }); // the same Service again
     expect(m.endpointChangesPending.get()).toBe(1);
+    expect(m.serviceChangesPending.get()).toBe(1);
+    expect(m.serviceChangesTotal.get()).toBe(2);
     t = 12_000;
     o.synced!({ full: false, durationMs: 3, changedServicePorts: 1, servicePorts: 5, triggerTimesMs: [10_000, 11_000], pending: { service: 0, endpoints: 0 }, error: null });
     expect(m.endpointChangesPending.get()).toBe(0);

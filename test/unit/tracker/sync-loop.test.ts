@@ -18,6 +18,7 @@ function setup(opts: { failApplies?: number; nodeContext?: () => NodeContext; wa
   const cidrs: unknown[] = [];
   const reports: SyncReport[] = [];
   const skipped: string[] = [];
+  const queued: SyncReport['pending'][] = [];
   let failures = opts.failApplies ?? 0;
   const loop = new SyncLoop({
     consumer: {
@@ -34,7 +35,7 @@ function setup(opts: { failApplies?: number; nodeContext?: () => NodeContext; wa
     syncPeriodMs: 30_000,
     clock,
     ...(opts.wallNow ? { wallNow: opts.wallNow } : {}),
-    observer: { synced: (r) => reports.push(r), skipped: (o, why) => skipped.push(`${o}: ${why}`) },
+    observer: { synced: (r) => reports.push(r), skipped: (o, why) => skipped.push(`${o}: ${why}`), queued: (_k, p) => queued.push(p) },
   });
   const change = (kind: ObjectChange['kind'], key: string, previous: unknown, current: unknown) =>
     loop.changed({ kind, key, previous, current });
@@ -48,7 +49,7 @@ function setup(opts: { failApplies?: number; nodeContext?: () => NodeContext; wa
     loop.synced('Node');
     loop.synced('ServiceCIDR');
   };
-  return { loop, applies, states, cidrs, reports, skipped, change, tick, listAll, clock };
+  return { loop, applies, states, cidrs, reports, skipped, queued, change, tick, listAll, clock };
 }
 
 const web = svc();
@@ -168,6 +169,8 @@ describe('SyncLoop', () => {
     // Twice, one object: pending counts objects, as kube-proxy's trackers do.
     t.change('EndpointSlice', 'default/web-abc', null, webSlice);
     t.change('EndpointSlice', 'default/web-abc', webSlice, slice({ endpoints: [ep('10.244.1.6', { node: 'node-a' })] }));
+    // While the first sync writes, only what came since it started is pending, by object.
+    expect(t.queued.slice(-2)).toEqual([{ service: 0, endpoints: 1 }, { service: 0, endpoints: 1 }]);
     gated = false;
     release();
     await t.tick(0);
