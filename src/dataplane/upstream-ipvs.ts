@@ -8,6 +8,7 @@
 // read of /proc/net/dev (this namespace's devices).
 import { existsSync, readFileSync } from 'node:fs';
 import type { Logger } from '../observe/index.js';
+import { binaries } from './iptables/exec.js';
 import { parseSave, chainOf, targetOf } from './iptables/save.js';
 import { deleteAll, parseIpvsSave, type KernelVirtualServer } from './ipvs/ipvsadm.js';
 import { runCommand, type Runner } from './run.js';
@@ -134,15 +135,15 @@ export async function cleanupUpstreamIpvs(log: Logger, host: UpstreamIpvsHost = 
   for (const backend of ['nft', 'legacy'] as const) {
     for (const family of [4, 6] as const) {
       if (backend === 'legacy' && !host.exists(`/proc/net/${family === 4 ? 'ip' : 'ip6'}_tables_names`)) continue;
-      const bin = `${family === 4 ? 'iptables' : 'ip6tables'}-${backend}`;
-      const save = await run([`${bin}-save`]);
+      const bin = binaries(backend, family);
+      const save = await run([bin.save]);
       const text = save.status === 0 ? upstreamIpvsRestore(save.stdout) : null;
       if (!text) continue;
-      const r = await run([`${bin}-restore`, '--noflush'], text);
-      if (r.status === 0) removed.push(`${bin}: upstream kube-proxy's ipvs chains and the rules using its sets`);
+      const r = await run([bin.restore, '--noflush'], text);
+      if (r.status === 0) removed.push(`${bin.cmd}: upstream kube-proxy's ipvs chains and the rules using its sets`);
       else {
         failed = true;
-        log.warn("cannot remove upstream kube-proxy's ipvs iptables rules", { command: bin, error: r.stderr.trim() });
+        log.warn("cannot remove upstream kube-proxy's ipvs iptables rules", { command: bin.cmd, error: r.stderr.trim() });
       }
     }
   }

@@ -220,11 +220,7 @@ function agentFor(netnsPath: string): Agent {
   child.stdin!.on('error', () => {}); // EPIPE: the agent is gone; its 'close' rejects what waits
   const gone = (why: string) => {
     if (agents.get(netnsPath) === agent) agents.delete(netnsPath);
-    for (const [id, p] of agent.pending) {
-      agent.pending.delete(id);
-      clearTimeout(p.timer);
-      p.reject(new Error(agent.stderr.trim().slice(0, 1000) || why));
-    }
+    failPending(agent, agent.stderr.trim().slice(0, 1000) || why);
   };
   child.on('error', (e) => gone(String(e)));
   // 'close', not 'exit': its last answers and its stderr are read by then.
@@ -245,13 +241,17 @@ function idle(agent: Agent): void {
   }
 }
 
-function stopAgent(key: string, agent: Agent, why: string): void {
-  if (agents.get(key) === agent) agents.delete(key);
+function failPending(agent: Agent, why: string): void {
   for (const [id, p] of agent.pending) {
     agent.pending.delete(id);
     clearTimeout(p.timer);
     p.reject(new Error(why));
   }
+}
+
+function stopAgent(key: string, agent: Agent, why: string): void {
+  if (agents.get(key) === agent) agents.delete(key);
+  failPending(agent, why);
   agent.child.kill('SIGKILL');
 }
 
