@@ -37,6 +37,7 @@
 #define EKP_MAP_VIPNET    "ekp_vipnet_v1"
 #define EKP_MAP_SVCCIDR   "ekp_svccidr_v1"
 #define EKP_MAP_EXTVIP    "ekp_extvip_v1"
+#define EKP_MAP_BACKEND_NH "ekp_benh_v1"
 
 /* ---- default map sizes (entries); userspace may override before load -- */
 #define EKP_SVC_MAX       65536
@@ -137,6 +138,32 @@ struct ekp_backend_val {
 	__u8   family;        /* EKP_FAMILY_*, 0 = unused id */
 	__u8   flags;         /* EKP_BE_F_* */
 	__u32  ifindex;       /* host-side veth of a local pod, 0 = unknown */
+};
+
+/* ======================================================================
+ * Next hops of backends.  ekp_benh_v1: ARRAY u32 backend id -> ekp_backend_nh
+ * (as many entries as ekp_backend_v1). Written by tc only.
+ *
+ * The FIB's answer for the last packet tc forwarded to backend `dst` that
+ * came in on device `iif` (bpf/lib/pipeline.h, reroute), kept for the rest
+ * of its ~1 s epoch like a conntrack entry's nh_*: a new flow to that backend
+ * is sent by it without a FIB lookup of its own. `dst` is checked on every
+ * use, since a backend id can be given to another address; a zero `oif`
+ * keeps nothing. `seq` is odd while a CPU writes the entry (a seqcount):
+ * unlike a flow's, one entry serves every flow to its backend.
+ * ====================================================================== */
+struct ekp_backend_nh {
+	__u32 seq;
+	__u32 oif;
+	__u32 iif;
+	__u32 epoch;
+	__u8  family;          /* AF_INET or AF_INET6 (of nh) */
+	__u8  proto;           /* the IP protocol of the packet looked up */
+	__u16 mtu;             /* oif's MTU at that lookup */
+	__u8  dst_family;      /* EKP_FAMILY_* of dst */
+	__u8  pad[3];
+	union ekp_addr nh;     /* the next hop: gateway, or dst itself */
+	union ekp_addr dst;    /* the backend's address the answer is for */
 };
 
 /* ======================================================================

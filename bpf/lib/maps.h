@@ -37,6 +37,14 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
+	__type(value, struct ekp_backend_nh);
+	__uint(max_entries, EKP_BACKEND_MAX);
+	EKP_PIN;
+} ekp_benh_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
 	__type(value, struct ekp_slot_pair);
 	__uint(max_entries, EKP_SLOT_PAIRS_MAX);
 	EKP_PIN;

@@ -75,6 +75,97 @@ EKP_INLINE __u32 nh_epoch(__u64 now)
 	return (__u32)(now >> 30);
 }
 
+/* What the FIB answered for a rewritten packet's new destination. */
+struct nh_answer {
+	union ekp_addr nh; /* the next hop: gateway, or the destination itself */
+	__u32 oif;
+	__u16 mtu;         /* oif's MTU */
+	__u8 family;       /* AF_INET or AF_INET6: an IPv4 route may have an IPv6 gateway */
+};
+
+/* Whether an answer kept for device iif in epoch `epoch` may send this
+ * packet: this epoch, the device it came in on, and within the kept MTU or
+ * GSO (see reroute). */
+EKP_INLINE int nh_fits(const struct ekp_ctx *ctx, __u32 oif, __u32 iif, __u32 epoch, __u16 mtu, __u64 now)
+{
+	return oif && epoch == nh_epoch(now) && iif == ctx->ifindex &&
+	       (ctx->len <= (__u32)mtu + ETH_HLEN_ || ctx->gso_size);
+}
+
+/* Keeps answer a in the flow's entry for this direction. */
+EKP_INLINE void ct_keep_nh(struct ekp_ctx *ctx, struct ekp_ct_val *ct, const struct nh_answer *a, __u64 now)
+{
+	/* The epoch last, after a compiler barrier: on x86 another CPU on this
+	 * flow direction sees it only with the rest, and until then looks the
+	 * next hop up itself. Elsewhere, or when only the device changed (same
+	 * epoch), it may pair parts of two answers: one packet misrouted or
+	 * dropped while a route changes under a flow that arrives on two CPUs or
+	 * devices at once. */
+	addr_copy(&ct->nh, &a->nh);
+	ct->nh_family = a->family;
+	ct->nh_mtu = a->mtu;
+	ct->nh_oif = a->oif;
+	ct->nh_iif = ctx->ifindex;
+	asm volatile("" ::: "memory");
+	ct->nh_epoch = nh_epoch(now);
+}
+
+/*
+ * The answer ekp_benh_v1 keeps for backend bid, into a, if it is for daddr
+ * and may send this packet. Read under the entry's seqcount: every flow to
+ * the backend shares the entry, and a CPU may be writing it. The compiler
+ * barriers keep the reads in order, which is all x86 needs; other
+ * architectures would also need a read barrier, which BPF has none of.
+ */
+EKP_INLINE int be_nh_get(struct ekp_ctx *ctx, const struct pkt *p, __u32 bid, const union ekp_addr *daddr,
+			 struct nh_answer *a, __u64 now)
+{
+	struct ekp_backend_nh *c = bpf_map_lookup_elem(&ekp_benh_v1, &bid);
+	__u32 seq;
+	int ok;
+
+	if (!c)
+		return 0;
+	seq = *(volatile __u32 *)&c->seq;
+	if (seq & 1)
+		return 0;
+	asm volatile("" ::: "memory");
+	ok = c->proto == p->proto && c->dst_family == p->family &&
+	     nh_fits(ctx, c->oif, c->iif, c->epoch, c->mtu, now) && addr_eq(&c->dst, daddr);
+	addr_copy(&a->nh, &c->nh);
+	a->oif = c->oif;
+	a->mtu = c->mtu;
+	a->family = c->family;
+	asm volatile("" ::: "memory");
+	return ok && *(volatile __u32 *)&c->seq == seq;
+}
+
+/* Keeps answer a for backend bid at daddr, unless another CPU is writing its
+ * entry. Both changes of seq are compare-and-swaps, which order the writes
+ * between them on every architecture. */
+EKP_INLINE void be_nh_put(struct ekp_ctx *ctx, const struct pkt *p, __u32 bid, const union ekp_addr *daddr,
+			  const struct nh_answer *a, __u64 now)
+{
+	struct ekp_backend_nh *c = bpf_map_lookup_elem(&ekp_benh_v1, &bid);
+	__u32 seq;
+
+	if (!c)
+		return;
+	seq = *(volatile __u32 *)&c->seq;
+	if ((seq & 1) || __sync_val_compare_and_swap(&c->seq, seq, seq + 1) != seq)
+		return;
+	c->oif = a->oif;
+	c->iif = ctx->ifindex;
+	c->epoch = nh_epoch(now);
+	c->family = a->family;
+	c->proto = p->proto;
+	c->dst_family = p->family;
+	c->mtu = a->mtu;
+	addr_copy(&c->nh, &a->nh);
+	addr_copy(&c->dst, daddr);
+	__sync_val_compare_and_swap(&c->seq, seq + 1, seq + 2);
+}
+
 /*
  * After a rewrite the packet goes straight to the device the FIB names for
  * its new destination, with the neighbour filled in, instead of back into the
@@ -97,19 +188,32 @@ EKP_INLINE __u32 nh_epoch(__u64 now)
  * Host-originated packets (tc egress) keep nothing: they carry the route to
  * the frontend, and a kept next hop whose neighbour entry went away would
  * have the kernel send them by that route (see NO_NEIGH below).
+ *
+ * A packet sent to backend bid (0: not to a backend, as a reply) also finds
+ * and keeps the answer in the backend's entry of ekp_benh_v1, on the same
+ * terms: a new flow has no answer of its own yet (the kept one took ~40 ns
+ * off its ~600, interleaved in scripts/ab-datapath.sh). Only where tc_lb runs
+ * on the node's devices: a pod's packets come in on its own veth, each
+ * another device for the entry, and the node's keep nothing.
  */
 EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr,
-		       struct ekp_ct_val *ct, __u64 now)
+		       struct ekp_ct_val *ct, __u32 bid, __u64 now)
 {
 	struct bpf_fib_lookup fib;
-	union ekp_addr nh;
+	struct nh_answer a;
 	long rc;
 
 	if (ekp_cfg.flags & EKP_CFG_F_FROM_HOST)
 		ct = NULL;
-	if (ct && ct->nh_oif && ct->nh_epoch == nh_epoch(now) && ct->nh_iif == ctx->ifindex &&
-	    (ctx->len <= (__u32)ct->nh_mtu + ETH_HLEN_ || ctx->gso_size))
+	if (ekp_cfg.flags & (EKP_CFG_F_FROM_HOST | EKP_CFG_F_FROM_PODS))
+		bid = 0;
+	if (ct && nh_fits(ctx, ct->nh_oif, ct->nh_iif, ct->nh_epoch, ct->nh_mtu, now))
 		return redirect_nh(ctx, ct->nh_oif, ct->nh_family, &ct->nh);
+	if (bid && be_nh_get(ctx, p, bid, daddr, &a, now)) {
+		if (ct)
+			ct_keep_nh(ctx, ct, &a, now);
+		return redirect_nh(ctx, a.oif, a.family, &a.nh);
+	}
 
 	__builtin_memset(&fib, 0, sizeof(fib));
 	fib.ifindex = ctx->ifindex;
@@ -149,27 +253,19 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 	/* Hand over the next hop the lookup found: without it the redirect
 	 * does a second, full route lookup of its own for every packet. The
 	 * gateway of an IPv4 route may be IPv6 (the lookup then says AF_INET6). */
-	__builtin_memset(&nh, 0, sizeof(nh));
+	__builtin_memset(&a.nh, 0, sizeof(a.nh));
 	if (fib.family == AF_INET)
-		nh.v4 = fib.ipv4_dst;
+		a.nh.v4 = fib.ipv4_dst;
 	else
-		__builtin_memcpy(nh.v6, fib.ipv6_dst, sizeof(nh.v6));
-	if (ct) {
-		/* The epoch last, after a compiler barrier: on x86 another CPU
-		 * on this flow direction sees it only with the rest, and until
-		 * then looks the next hop up itself. Elsewhere, or when only the
-		 * device changed (same epoch), it may pair parts of two answers:
-		 * one packet misrouted or dropped while a route changes under a
-		 * flow that arrives on two CPUs or devices at once. */
-		addr_copy(&ct->nh, &nh);
-		ct->nh_family = fib.family;
-		ct->nh_mtu = fib.mtu_result;
-		ct->nh_oif = fib.ifindex;
-		ct->nh_iif = ctx->ifindex;
-		asm volatile("" ::: "memory");
-		ct->nh_epoch = nh_epoch(now);
-	}
-	return redirect_nh(ctx, fib.ifindex, fib.family, &nh);
+		__builtin_memcpy(a.nh.v6, fib.ipv6_dst, sizeof(a.nh.v6));
+	a.oif = fib.ifindex;
+	a.mtu = fib.mtu_result;
+	a.family = fib.family;
+	if (ct)
+		ct_keep_nh(ctx, ct, &a, now);
+	if (bid)
+		be_nh_put(ctx, p, bid, daddr, &a, now);
+	return redirect_nh(ctx, a.oif, a.family, &a.nh);
 }
 #endif
 
@@ -177,7 +273,7 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
  * else to wherever the FIB says (see reroute). XDP leaves it to the stack;
  * it only ever rewrites flows the stack can route (see xdp_defers). */
 EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr, __u32 ifindex,
-			int must_reroute, struct ekp_ct_val *ct, __u64 now)
+			int must_reroute, struct ekp_ct_val *ct, __u32 bid, __u64 now)
 {
 #ifndef EKP_XDP
 	if ((ekp_cfg.flags & EKP_CFG_F_FWD_REDIRECT) && ifindex) {
@@ -188,7 +284,7 @@ EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 			return EKP_V_REDIRECT;
 		}
 	}
-	if (must_reroute && reroute(ctx, p, daddr, ct, now) == EKP_V_REDIRECT)
+	if (must_reroute && reroute(ctx, p, daddr, ct, bid, now) == EKP_V_REDIRECT)
 		return EKP_V_REDIRECT;
 	return EKP_V_XLATED; /* rewritten, for the stack to route */
 #else
@@ -286,7 +382,7 @@ EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 		if (be && (be->flags & EKP_BE_F_LOCAL) && addr_eq(&be->addr, &to.daddr))
 			ifindex = be->ifindex;
 	}
-	return forward(ctx, p, &to.daddr, ifindex, must_reroute(EKP_CT_FWD, ct->flags), ct, now);
+	return forward(ctx, p, &to.daddr, ifindex, must_reroute(EKP_CT_FWD, ct->flags), ct, bid, now);
 }
 
 /* Reply direction: restore the frontend as source (and the client as dst). */
@@ -315,7 +411,7 @@ EKP_INLINE int handle_rev(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 
 	if (v != EKP_V_XLATED)
 		return v;
-	return forward(ctx, p, &to.daddr, 0, must_reroute(EKP_CT_REV, ct->flags), ct, now);
+	return forward(ctx, p, &to.daddr, 0, must_reroute(EKP_CT_REV, ct->flags), ct, 0, now);
 }
 
 /*
@@ -559,7 +655,7 @@ refuse:
 
 		if (nat_rewrite(ctx, p, &to) < 0)
 			return drop(ctx, EKP_DROP_REWRITE);
-		return forward(ctx, p, &to.daddr, ifindex, must_reroute(EKP_CT_FWD, flags), NULL, now);
+		return forward(ctx, p, &to.daddr, ifindex, must_reroute(EKP_CT_FWD, flags), NULL, (__u32)bid, now);
 	}
 }
 
@@ -608,7 +704,7 @@ EKP_INLINE int handle_icmp(struct ekp_ctx *ctx, struct pkt *p)
 
 	if (ret != EKP_CONTINUE)
 		return ret;
-	return forward(ctx, p, &p->daddr, 0, must_reroute(type, flags), NULL, 0);
+	return forward(ctx, p, &p->daddr, 0, must_reroute(type, flags), NULL, 0, 0);
 #endif
 }
 

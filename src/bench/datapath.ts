@@ -136,6 +136,7 @@ export function sizesFor(services: number, slotsNeeded: number): Sizes {
     [MAP.vip]: ids,
     [MAP.extVip]: ids,
     [MAP.backend]: Math.max(MAP_DEFAULT_SIZE.ekp_backend_v1, pow2(services * BACKENDS + 1)),
+    [MAP.backendNh]: Math.max(MAP_DEFAULT_SIZE.ekp_backend_v1, pow2(services * BACKENDS + 1)),
     [MAP.slots]: Math.max(MAP_DEFAULT_SIZE[MAP.slots], Math.ceil(slotEntries(slotsNeeded) / 2 ** 16) * 2 ** 16),
     [MAP.ct4]: conntrackEntries(),
     [MAP.ct]: conntrackEntries(),

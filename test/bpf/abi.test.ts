@@ -157,6 +157,7 @@ describe('ABI: C structs vs the TypeScript codec', () => {
         const expectSizes: Record<string, [number, number]> = {
           [MAP.svc]: [SIZE.ekp_svc_key, SIZE.ekp_svc_val],
           [MAP.backend]: [4, SIZE.ekp_backend_val],
+          [MAP.backendNh]: [4, SIZE.ekp_backend_nh],
           [MAP.slots]: [4, SIZE.ekp_slot_pair],
           [MAP.ct4]: [SIZE.ekp_ct4_key, SIZE.ekp_ct_val],
           [MAP.ct]: [SIZE.ekp_ct_key, SIZE.ekp_ct_val],

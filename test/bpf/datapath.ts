@@ -7,7 +7,7 @@ import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
 import {
   CFG_F, CONFIG_GLOBAL, DROP_REASONS, EVENTS, MAP, ctMapOf, encodeBackendVal, encodeConfig, encodeCtKey, encodeCtVal, encodeSlotRegion,
   decodeAddr, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcCidrKey, encodeSvcKey, encodeSvcVal, encodeU32, encodeVipKey, encodeVipNet, sumPerCpuCounter,
-  FREE_BACKEND, LAYOUT, SVCCIDR_PREFIX_BASE,
+  FREE_BACKEND, LAYOUT, SIZE, SVCCIDR_PREFIX_BASE,
   type BackendVal, type Config, type CtKey, type CtVal, type DropReason, type EventName, type SvcKey, type VipNet,
 } from '../../src/dataplane/ebpf/abi.js';
 import { cidrBounds, commonPrefix } from '../../src/dataplane/ebpf/cluster-ips.js';
@@ -38,6 +38,8 @@ export const XDP = { drop: 1, pass: 2, tx: 3 } as const;
 export class Datapath {
   private readonly objects = new Map<string, BpfObject>();
   private nextSlot = 0;
+  /** Backend ids ever set: tc may have kept a next hop for each (ekp_benh_v1). */
+  private readonly backendIds = new Set<number>();
 
   constructor(readonly pinRoot: string) {}
 
@@ -63,6 +65,7 @@ export class Datapath {
   }
 
   setBackend(id: number, v: BackendVal | null): void {
+    this.backendIds.add(id);
     this.map(MAP.backend).update(encodeU32(id), v ? encodeBackendVal(v) : FREE_BACKEND);
   }
 
@@ -143,6 +146,8 @@ export class Datapath {
       const m = this.map(name);
       for (const [k] of [...m.entries()]) m.delete(k);
     }
+    const nh = this.map(MAP.backendNh);
+    for (const id of this.backendIds) nh.update(encodeU32(id), Buffer.alloc(SIZE.ekp_backend_nh));
     this.nextSlot = 0;
   }
 

@@ -2,12 +2,15 @@
 // one epoch (~1 s) a rerouted packet of that direction goes where the kept answer says;
 // the next epoch, a packet that came in on another device, or one bigger than the kept
 // MTU (not GSO) looks it up again; only a forwarded answer is kept (not a local
-// destination), and nothing at tc egress. Packets run through BPF_PROG_TEST_RUN inside a
-// namespace of the test's own with forwarding on and routes to the backends and the
-// client, so the FIB lookup succeeds as on a node. Whether the program used the kept
-// answer is told by a sentinel next hop planted in the entry, which a lookup replaces.
+// destination), and nothing at tc egress. A packet sent to a backend also keeps the answer
+// for that backend (ekp_benh_v1), on the same terms, where a new flow finds it. Packets run
+// through BPF_PROG_TEST_RUN inside a namespace of the test's own with forwarding on and
+// routes to the backends and the client, so the FIB lookup succeeds as on a node. Whether
+// the program used a flow's kept answer is told by a sentinel next hop planted in the
+// entry, which a lookup replaces; whether it used a backend's, by making the backend's
+// address local, whose lookup sends the packet in through lo with zeroed MACs.
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { LAYOUT, MAP, SVC_F, encodeCtKey, type CtKey } from '../../src/dataplane/ebpf/abi.js';
+import { LAYOUT, MAP, SIZE, SVC_F, encodeCtKey, encodeU32, type CtKey } from '../../src/dataplane/ebpf/abi.js';
 import { withNetns } from '../../src/native/index.js';
 import { kernelIt } from '../support/capability.js';
 import { TestNetns } from '../support/netns.js';
@@ -17,6 +20,7 @@ import { FROM_HOST, FROM_WIRE, V4 } from './fixtures.js';
 
 const it = kernelIt();
 const F = LAYOUT.ekp_ct_val.fields;
+const B = LAYOUT.ekp_backend_nh.fields;
 const NODEPORT = 30080;
 const GW = '172.18.0.1';
 const GW2 = '172.18.0.3';
@@ -93,8 +97,39 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     mtu: v.readUInt16LE(F.nh_mtu.offset),
     nh: `${v[F.nh.offset]}.${v[F.nh.offset + 1]}.${v[F.nh.offset + 2]}.${v[F.nh.offset + 3]}`,
   });
-  /** Writes a kept answer into the entry: the sentinel next hop unless told otherwise. */
+  const ipAt = (v: Buffer, o: number) => `${v[o]}.${v[o + 1]}.${v[o + 2]}.${v[o + 3]}`;
+  /** What ekp_benh_v1 keeps for backend 1. */
+  const backendNh = () => {
+    const v = fx.dp.map(MAP.backendNh).lookup(encodeU32(1))!;
+    return {
+      seq: v.readUInt32LE(B.seq.offset), oif: v.readUInt32LE(B.oif.offset), iif: v.readUInt32LE(B.iif.offset),
+      epoch: v.readUInt32LE(B.epoch.offset), family: v.readUInt8(B.family.offset), proto: v.readUInt8(B.proto.offset),
+      mtu: v.readUInt16LE(B.mtu.offset), dstFamily: v.readUInt8(B.dst_family.offset), nh: ipAt(v, B.nh.offset), dst: ipAt(v, B.dst.offset),
+    };
+  };
+  /** Writes a kept answer for backend 1 (the sentinel next hop), or nothing kept. */
+  const plantBackendNh = (f: { epoch: number; seq?: number; iif?: number; proto?: number; family?: number; dst?: string } | null) => {
+    const v = Buffer.alloc(SIZE.ekp_backend_nh);
+    if (f) {
+      v.writeUInt32LE(f.seq ?? 2, B.seq.offset);
+      v.writeUInt32LE(ifindex.ekpn0!, B.oif.offset);
+      v.writeUInt32LE(f.iif ?? ifindex.ekpn0!, B.iif.offset);
+      v.writeUInt32LE(f.epoch, B.epoch.offset);
+      v.writeUInt8(2, B.family.offset);
+      v.writeUInt8(f.proto ?? 6, B.proto.offset);
+      v.writeUInt8(f.family ?? 4, B.dst_family.offset);
+      v.writeUInt16LE(1500, B.mtu.offset);
+      Buffer.from(SENTINEL.split('.').map(Number)).copy(v, B.nh.offset);
+      Buffer.from((f.dst ?? V4.remoteBe).split('.').map(Number)).copy(v, B.dst.offset);
+    }
+    fx.dp.map(MAP.backendNh).update(encodeU32(1), v);
+  };
+  /**
+   * Writes a kept answer into the entry: the sentinel next hop unless told otherwise. The
+   * backend's kept answer goes, so that a packet that cannot use the entry's looks it up.
+   */
   const plant = (k: CtKey, f: { epoch: number; iif?: number; mtu?: number; nh?: string }) => {
+    plantBackendNh(null);
     const v = Buffer.from(entry(k));
     v.writeUInt32LE(ifindex.ekpn0!, F.nh_oif.offset);
     v.writeUInt32LE(f.iif ?? ifindex.ekpn0!, F.nh_iif.offset);
@@ -117,9 +152,12 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     const syn = send({ src: V4.external, dst: V4.node, proto: 'tcp', sport: 50000, dport: NODEPORT });
     expect(syn.verdict, 'SYN rerouted to the remote backend').toBe(TC.redirect);
     expect(syn.out).toMatchObject({ src: V4.node, dst: V4.remoteBe, dport: 8080 });
-    expect(nhOf(entry(fwdKey)).oif, 'a new flow keeps nothing yet').toBe(0);
+    expect(nhOf(entry(fwdKey)).oif, 'a new flow keeps nothing in its entry').toBe(0);
+    expect(backendNh(), 'but keeps the answer for its backend').toMatchObject({ oif: ifindex.ekpn0, iif: ifindex.ekpn0, family: 2, proto: 6, mtu: 1500, nh: GW, dst: V4.remoteBe });
+    expect(backendNh().seq % 2, 'written whole').toBe(0);
 
     // The flow's next packet looks the next hop up and keeps it.
+    plantBackendNh(null);
     const before = dp.counters().events.redirect;
     const e0 = stableEpoch();
     expect(send(ack(1001)).verdict).toBe(TC.redirect);
@@ -175,6 +213,57 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     expect(nhOf(entry(fwdKey)).epoch).toBeGreaterThan(stale);
   });
 
+  it('a new flow to a backend takes the answer kept for it, if it is for that address, protocol, device and epoch', () => {
+    const dp = fx.dp;
+    dp.reset();
+    dp.setBackend(1, { addr: V4.remoteBe, port: 8080 });
+    dp.setService({ frontend: { addr: V4.node, port: NODEPORT, proto: 'tcp' }, svcId: 43, slots: [1], flags: SVC_F.NODEPORT });
+    let sport = 51000;
+    const syn = (dev = 'ekpn0') => send({ src: V4.external, dst: V4.node, proto: 'tcp', sport: sport++, dport: NODEPORT }, dev);
+    const first = syn();
+    expect(first.verdict).toBe(TC.redirect);
+    expect(first.out.eth.dst, 'routed by the FIB: the frame is untouched').toBe('02:00:00:00:00:02');
+    const kept = backendNh();
+    expect(kept).toMatchObject({ oif: ifindex.ekpn0, iif: ifindex.ekpn0, family: 2, proto: 6, mtu: 1500, nh: GW, dst: V4.remoteBe, dstFamily: 4, seq: 2 });
+    expect(Math.abs(kept.epoch - stableEpoch())).toBeLessThanOrEqual(1);
+
+    // The backend's address becomes local: a lookup now sends the packet in through lo, with
+    // zeroed MACs; a kept answer sends it on untouched.
+    ns!.ip('addr', 'add', `${V4.remoteBe}/32`, 'dev', 'ekpn2');
+    try {
+      const viaLo = (f: Parameters<typeof plantBackendNh>[0], dev = 'ekpn0') => {
+        plantBackendNh(f);
+        const r = syn(dev);
+        expect(r.verdict).toBe(TC.redirect);
+        expect(r.out).toMatchObject({ src: V4.node, dst: V4.remoteBe, dport: 8080 });
+        return r.out.eth.dst === '00:00:00:00:00:00';
+      };
+      expect(viaLo({ epoch: stableEpoch() }), 'the kept answer is used').toBe(false);
+      expect(backendNh(), 'and left as it was').toMatchObject({ nh: SENTINEL, seq: 2 });
+      expect(viaLo({ epoch: stableEpoch() - 1 }), 'from the last epoch: looked up').toBe(true);
+      expect(viaLo({ epoch: stableEpoch(), dst: '192.0.2.77' }), 'for another address (the id given to another backend)').toBe(true);
+      expect(viaLo({ epoch: stableEpoch(), proto: 17 }), 'for UDP').toBe(true);
+      expect(viaLo({ epoch: stableEpoch(), family: 6 }), 'for an IPv6 address').toBe(true);
+      expect(viaLo({ epoch: stableEpoch() }, 'ekpn2'), 'for another device').toBe(true);
+      expect(viaLo({ epoch: stableEpoch(), seq: 3 }), 'while a CPU writes it').toBe(true);
+      expect(backendNh(), 'a local answer is not kept, nor one over an entry being written').toMatchObject({ nh: SENTINEL, seq: 3 });
+      plantBackendNh(null);
+      expect(syn().out.eth.dst).toBe('00:00:00:00:00:00');
+      expect(backendNh().oif, 'a local answer is not kept').toBe(0);
+
+      // The next packet of a flow with nothing kept takes its backend's answer into its entry.
+      plantBackendNh({ epoch: stableEpoch() });
+      const port = sport;
+      expect(syn().out.eth.dst).toBe('02:00:00:00:00:02');
+      const ack: PacketSpec = { src: V4.external, dst: V4.node, proto: 'tcp', sport: port, dport: NODEPORT, tcpFlags: { ack: true }, seq: 1001 };
+      expect(send(ack).out.eth.dst).toBe('02:00:00:00:00:02');
+      const fwdKey: CtKey = { saddr: V4.external, daddr: V4.node, sport: port, dport: NODEPORT, proto: 'tcp' };
+      expect(nhOf(entry(fwdKey))).toMatchObject({ oif: ifindex.ekpn0, iif: ifindex.ekpn0, family: 2, mtu: 1500, nh: SENTINEL });
+    } finally {
+      ns!.ip('addr', 'del', `${V4.remoteBe}/32`, 'dev', 'ekpn2');
+    }
+  });
+
   it('tc egress (host-originated) keeps nothing: each packet is looked up', () => {
     const dp = fx.dp;
     dp.reset();
@@ -189,6 +278,7 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     expect(egress(pkt(undefined))).toBe(TC.redirect);
     expect(egress(pkt({ ack: true }))).toBe(TC.redirect);
     expect(nhOf(entry(fwdKey)).oif, 'nothing kept at egress').toBe(0);
+    expect(backendNh().oif, 'nor for the backend').toBe(0);
     plant(fwdKey, { epoch: stableEpoch() });
     expect(egress(pkt({ ack: true }))).toBe(TC.redirect);
     expect(nhOf(entry(fwdKey)).nh, 'a planted answer is not used at egress').toBe(SENTINEL);

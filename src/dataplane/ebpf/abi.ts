@@ -27,6 +27,8 @@ export const MAP = {
   vipNet: 'ekp_vipnet_v1',
   svcCidr: 'ekp_svccidr_v1',
   extVip: 'ekp_extvip_v1',
+  /** The FIB's answer tc last used per backend id (written by tc only; as many entries as backend). */
+  backendNh: 'ekp_benh_v1',
 } as const;
 export type MapName = (typeof MAP)[keyof typeof MAP];
 
@@ -48,6 +50,7 @@ export const MAP_DEFAULT_SIZE: Readonly<Record<MapName, number>> = {
   ekp_vipnet_v1: 1,
   ekp_svccidr_v1: 64,
   ekp_extvip_v1: 65536,
+  ekp_benh_v1: 65536,
 };
 
 /** The const volatile global holding struct ekp_config in every object. */
@@ -134,6 +137,13 @@ export const LAYOUT = {
   ekp_svc_val: { size: 24, fields: { svc_id: f(0, 4), slot_off: f(4, 4), slot_len: f(8, 4), affinity_timeout_s: f(12, 4), flags: f(16, 4), reserved: f(20, 4) } },
   ekp_slot_pair: { size: 8, fields: { id: f(0, 8) } },
   ekp_backend_val: { size: 24, fields: { addr: f(0, 16), port: f(16, 2), family: f(18, 1), flags: f(19, 1), ifindex: f(20, 4) } },
+  ekp_backend_nh: {
+    size: 56,
+    fields: {
+      seq: f(0, 4), oif: f(4, 4), iif: f(8, 4), epoch: f(12, 4), family: f(16, 1), proto: f(17, 1), mtu: f(18, 2), dst_family: f(20, 1), pad: f(21, 3),
+      nh: f(24, 16), dst: f(40, 16),
+    },
+  },
   ekp_ct_key: { size: 40, fields: { saddr: f(0, 16), daddr: f(16, 16), sport: f(32, 2), dport: f(34, 2), proto: f(36, 1), family: f(37, 1), pad: f(38, 2) } },
   ekp_ct4_key: { size: 16, fields: { saddr: f(0, 4), daddr: f(4, 4), sport: f(8, 2), dport: f(10, 2), proto: f(12, 1), pad: f(13, 3) } },
   ekp_ct_val: {

@@ -54,7 +54,7 @@ export interface LoadedDatapath {
 
 /** Which size each sized map gets; both conntrack maps (IPv4, IPv6) get `ct`. See maxEntries. */
 const SIZED: readonly [keyof MapSizes, string][] = [
-  ['svc', MAP.svc], ['svcStat', MAP.svcStat], ['backend', MAP.backend], ['slots', MAP.slots], ['ct', MAP.ct4], ['ct', MAP.ct],
+  ['svc', MAP.svc], ['svcStat', MAP.svcStat], ['backend', MAP.backend], ['backend', MAP.backendNh], ['slots', MAP.slots], ['ct', MAP.ct4], ['ct', MAP.ct],
   ['affinity', MAP.affinity], ['srcRange', MAP.srcRange], ['sock', MAP.sock], ['vip', MAP.vip], ['vip', MAP.extVip],
 ];
 
