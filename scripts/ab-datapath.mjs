@@ -1,10 +1,11 @@
 // Interleaved A/B of datapath builds (see ab-datapath.sh): for each NAME=ROOT, a package
 // root with dist/ and build/Release/bpf of one build. Each round measures every build, in
 // rotated order, with the cases and derivations of `bench datapath`: both floors and tc
-// established/reply/miss as repeat=N means; new flows (syn_vip) and the conntrack part alone
-// as means over flows fed back to back (bpf/syn_feed.bpf.c), one feed run each per round
+// established/reply/miss as repeat=N means; new flows (syn_vip; spread: to VIPs spread over
+// every service), the conntrack part alone and a new flow without its conntrack inserts
+// (tc_lb_noinsert) as means over flows fed back to back (bpf/syn_feed.bpf.c), one feed run each per round
 // where the bench takes the median of three. Prints medians and ratios to the first.
-// Both builds need the feed (since 165fb3a) and the tc floor (since 911d382).
+// Both builds need the feed (since 165fb3a), the tc floor (since 911d382) and tc_lb_noinsert.
 import { pathToFileURL } from 'node:url';
 
 const [rounds, services, ...specs] = process.argv.slice(2);
@@ -61,6 +62,8 @@ try {
     const bare = await b.dp.bareReturnRun(REPEAT);
     r.syn_vip = (await b.dp.newFlowRun('syn')) - feed + bare;
     r.ct_alone = (await b.dp.newFlowRun('ct')) - feed + bare;
+    r.no_inserts = (await b.dp.newFlowRun('noinsert')) - feed + bare;
+    r.spread = (await b.dp.newFlowRun('spread')) - feed + bare;
     if (keep) for (const k of Object.keys(r)) (b.samples[k] ??= []).push(r[k]);
   };
   for (const b of builds) for (let l = 0; l < b.dp.loads; l++) await round(b, false, l); // warm-up of every load
