@@ -75,13 +75,19 @@ EKP_INLINE __u32 nh_epoch(__u64 now)
 	return (__u32)(now >> 30);
 }
 
-/* What the FIB answered for a rewritten packet's new destination. */
-struct nh_answer {
-	union ekp_addr nh; /* the next hop: gateway, or the destination itself */
-	__u32 oif;
-	__u16 mtu;         /* oif's MTU */
-	__u8 family;       /* AF_INET or AF_INET6: an IPv4 route may have an IPv6 gateway */
-};
+/*
+ * An answer is kept as bpf_fib_lookup leaves it in struct bpf_fib_lookup:
+ * ifindex (the device to send by), mtu_result, family (of the next hop) and
+ * the next hop in ipv6_dst, an IPv4 one in its first word and zeros after it
+ * (the lookup's struct is zeroed before, and an IPv4 answer writes one word).
+ * A kept answer is read back into the same struct, so reroute's frame holds
+ * one of them: it runs as a function of its own, whose frame adds to
+ * tc_ingress's, and the two may not exceed 512 bytes.
+ */
+EKP_INLINE const union ekp_addr *fib_nh(const struct bpf_fib_lookup *fib)
+{
+	return (const union ekp_addr *)fib->ipv6_dst;
+}
 
 /* Whether an answer kept for device iif in epoch `epoch` may send this
  * packet: this epoch, the device it came in on, and within the kept MTU or
@@ -93,7 +99,7 @@ EKP_INLINE int nh_fits(const struct ekp_ctx *ctx, __u32 oif, __u32 iif, __u32 ep
 }
 
 /* Keeps answer a in the flow's entry for this direction. */
-EKP_INLINE void ct_keep_nh(struct ekp_ctx *ctx, struct ekp_ct_val *ct, const struct nh_answer *a, __u64 now)
+EKP_INLINE void ct_keep_nh(struct ekp_ctx *ctx, struct ekp_ct_val *ct, const struct bpf_fib_lookup *a, __u64 now)
 {
 	/* The epoch last, after a compiler barrier: on x86 another CPU on this
 	 * flow direction sees it only with the rest, and until then looks the
@@ -101,24 +107,24 @@ EKP_INLINE void ct_keep_nh(struct ekp_ctx *ctx, struct ekp_ct_val *ct, const str
 	 * epoch), it may pair parts of two answers: one packet misrouted or
 	 * dropped while a route changes under a flow that arrives on two CPUs or
 	 * devices at once. */
-	addr_copy(&ct->nh, &a->nh);
+	addr_copy(&ct->nh, fib_nh(a));
 	ct->nh_family = a->family;
-	ct->nh_mtu = a->mtu;
-	ct->nh_oif = a->oif;
+	ct->nh_mtu = a->mtu_result;
+	ct->nh_oif = a->ifindex;
 	ct->nh_iif = ctx->ifindex;
 	asm volatile("" ::: "memory");
 	ct->nh_epoch = nh_epoch(now);
 }
 
 /*
- * The answer ekp_benh_v1 keeps for backend bid, into a, if it is for daddr
+ * The answer ekp_benh_v1 keeps for backend bid, into a (see fib_nh), if it is for daddr
  * and may send this packet. Read under the entry's seqcount: every flow to
  * the backend shares the entry, and a CPU may be writing it. The compiler
  * barriers keep the reads in order, which is all x86 needs; other
  * architectures would also need a read barrier, which BPF has none of.
  */
 EKP_INLINE int be_nh_get(struct ekp_ctx *ctx, const struct pkt *p, __u32 bid, const union ekp_addr *daddr,
-			 struct nh_answer *a, __u64 now)
+			 struct bpf_fib_lookup *a, __u64 now)
 {
 	struct ekp_backend_nh *c = bpf_map_lookup_elem(&ekp_benh_v1, &bid);
 	__u32 seq;
@@ -132,19 +138,22 @@ EKP_INLINE int be_nh_get(struct ekp_ctx *ctx, const struct pkt *p, __u32 bid, co
 	asm volatile("" ::: "memory");
 	ok = c->proto == p->proto && c->dst_family == p->family &&
 	     nh_fits(ctx, c->oif, c->iif, c->epoch, c->mtu, now) && addr_eq(&c->dst, daddr);
-	addr_copy(&a->nh, &c->nh);
-	a->oif = c->oif;
-	a->mtu = c->mtu;
+	addr_copy((union ekp_addr *)a->ipv6_dst, &c->nh);
+	a->ifindex = c->oif;
+	a->mtu_result = c->mtu;
 	a->family = c->family;
 	asm volatile("" ::: "memory");
 	return ok && *(volatile __u32 *)&c->seq == seq;
 }
 
 /* Keeps answer a for backend bid at daddr, unless another CPU is writing its
- * entry. Both changes of seq are compare-and-swaps, which order the writes
- * between them on every architecture. */
+ * entry or it holds this epoch's answer for another device: where a
+ * backend's flows come in on two devices, the first this epoch keeps it,
+ * instead of each new flow taking it from the other. Both changes of seq are
+ * compare-and-swaps, which order the writes between them on every
+ * architecture. */
 EKP_INLINE void be_nh_put(struct ekp_ctx *ctx, const struct pkt *p, __u32 bid, const union ekp_addr *daddr,
-			  const struct nh_answer *a, __u64 now)
+			  const struct bpf_fib_lookup *a, __u64 now)
 {
 	struct ekp_backend_nh *c = bpf_map_lookup_elem(&ekp_benh_v1, &bid);
 	__u32 seq;
@@ -152,16 +161,20 @@ EKP_INLINE void be_nh_put(struct ekp_ctx *ctx, const struct pkt *p, __u32 bid, c
 	if (!c)
 		return;
 	seq = *(volatile __u32 *)&c->seq;
-	if ((seq & 1) || __sync_val_compare_and_swap(&c->seq, seq, seq + 1) != seq)
+	if (seq & 1)
 		return;
-	c->oif = a->oif;
+	if (c->oif && c->epoch == nh_epoch(now) && c->iif != ctx->ifindex)
+		return;
+	if (__sync_val_compare_and_swap(&c->seq, seq, seq + 1) != seq)
+		return;
+	c->oif = a->ifindex;
 	c->iif = ctx->ifindex;
 	c->epoch = nh_epoch(now);
 	c->family = a->family;
 	c->proto = p->proto;
 	c->dst_family = p->family;
-	c->mtu = a->mtu;
-	addr_copy(&c->nh, &a->nh);
+	c->mtu = a->mtu_result;
+	addr_copy(&c->nh, fib_nh(a));
 	addr_copy(&c->dst, daddr);
 	__sync_val_compare_and_swap(&c->seq, seq + 1, seq + 2);
 }
@@ -192,27 +205,45 @@ EKP_INLINE void be_nh_put(struct ekp_ctx *ctx, const struct pkt *p, __u32 bid, c
  * A packet sent to backend bid (0: not to a backend, as a reply) also finds
  * and keeps the answer in the backend's entry of ekp_benh_v1, on the same
  * terms: a new flow has no answer of its own yet (the kept one took ~40 ns
- * off its ~600, interleaved in scripts/ab-datapath.sh). Only where tc_lb runs
- * on the node's devices: a pod's packets come in on its own veth, each
- * another device for the entry, and the node's keep nothing.
+ * off its ~600, interleaved in scripts/ab-datapath.sh; a new flow to a
+ * backend with nothing kept pays ~120 ns more, for reading and writing the
+ * entry). Only where tc_lb runs on the node's devices: a pod's packets come
+ * in on its own veth, each another device for the entry, and the node's keep
+ * nothing.
  */
-EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr,
-		       struct ekp_ct_val *ct, __u32 bid, __u64 now)
+EKP_INLINE int reroute_kept(struct ekp_ctx *ctx, const struct ekp_ct_val *ct, __u64 now)
+{
+	if ((ekp_cfg.flags & EKP_CFG_F_FROM_HOST) || !ct ||
+	    !nh_fits(ctx, ct->nh_oif, ct->nh_iif, ct->nh_epoch, ct->nh_mtu, now))
+		return EKP_CONTINUE;
+	return redirect_nh(ctx, ct->nh_oif, ct->nh_family, &ct->nh);
+}
+
+/*
+ * The rest of reroute, after the flow's kept answer (reroute_kept, inline on
+ * an established packet's path). A global function: the verifier checks it
+ * once, on its own, instead of once for every path of tc_ingress that
+ * reaches it, which took tc_ingress to ~830,000 of its 1,000,000
+ * instructions on 6.18, and tc_lb_noinsert's over them on 6.1. Its pointer
+ * arguments may be NULL to the verifier, so they are checked.
+ */
+__attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr,
+				      struct ekp_ct_val *ct, __u32 bid)
 {
 	struct bpf_fib_lookup fib;
-	struct nh_answer a;
+	__u64 now = ekp_now();
 	long rc;
 
+	if (!p || !daddr)
+		return EKP_V_PASS;
 	if (ekp_cfg.flags & EKP_CFG_F_FROM_HOST)
 		ct = NULL;
 	if (ekp_cfg.flags & (EKP_CFG_F_FROM_HOST | EKP_CFG_F_FROM_PODS))
 		bid = 0;
-	if (ct && nh_fits(ctx, ct->nh_oif, ct->nh_iif, ct->nh_epoch, ct->nh_mtu, now))
-		return redirect_nh(ctx, ct->nh_oif, ct->nh_family, &ct->nh);
-	if (bid && be_nh_get(ctx, p, bid, daddr, &a, now)) {
+	if (bid && be_nh_get(ctx, p, bid, daddr, &fib, now)) {
 		if (ct)
-			ct_keep_nh(ctx, ct, &a, now);
-		return redirect_nh(ctx, a.oif, a.family, &a.nh);
+			ct_keep_nh(ctx, ct, &fib, now);
+		return redirect_nh(ctx, fib.ifindex, fib.family, fib_nh(&fib));
 	}
 
 	__builtin_memset(&fib, 0, sizeof(fib));
@@ -253,19 +284,11 @@ EKP_INLINE int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 	/* Hand over the next hop the lookup found: without it the redirect
 	 * does a second, full route lookup of its own for every packet. The
 	 * gateway of an IPv4 route may be IPv6 (the lookup then says AF_INET6). */
-	__builtin_memset(&a.nh, 0, sizeof(a.nh));
-	if (fib.family == AF_INET)
-		a.nh.v4 = fib.ipv4_dst;
-	else
-		__builtin_memcpy(a.nh.v6, fib.ipv6_dst, sizeof(a.nh.v6));
-	a.oif = fib.ifindex;
-	a.mtu = fib.mtu_result;
-	a.family = fib.family;
 	if (ct)
-		ct_keep_nh(ctx, ct, &a, now);
+		ct_keep_nh(ctx, ct, &fib, now);
 	if (bid)
-		be_nh_put(ctx, p, bid, daddr, &a, now);
-	return redirect_nh(ctx, a.oif, a.family, &a.nh);
+		be_nh_put(ctx, p, bid, daddr, &fib, now);
+	return redirect_nh(ctx, fib.ifindex, fib.family, fib_nh(&fib));
 }
 #endif
 
@@ -284,8 +307,14 @@ EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 			return EKP_V_REDIRECT;
 		}
 	}
-	if (must_reroute && reroute(ctx, p, daddr, ct, bid, now) == EKP_V_REDIRECT)
-		return EKP_V_REDIRECT;
+	if (must_reroute) {
+		int v = reroute_kept(ctx, ct, now);
+
+		if (v == EKP_CONTINUE)
+			v = reroute(ctx, p, daddr, ct, bid);
+		if (v == EKP_V_REDIRECT)
+			return EKP_V_REDIRECT;
+	}
 	return EKP_V_XLATED; /* rewritten, for the stack to route */
 #else
 	return EKP_V_XLATED;
@@ -636,6 +665,18 @@ refuse:
 	if (xdp_defers(ctx, EKP_CT_FWD, flags))
 		return EKP_V_PASS;
 
+#ifndef EKP_XDP
+	/* The backend's kept next hop (reroute) is read from memory after the
+	 * conntrack inserts; a load now starts that read while they run. */
+	if (!(ekp_cfg.flags & (EKP_CFG_F_FROM_HOST | EKP_CFG_F_FROM_PODS)) &&
+	    must_reroute(EKP_CT_FWD, flags)) {
+		__u32 id = (__u32)bid;
+		struct ekp_backend_nh *c = bpf_map_lookup_elem(&ekp_benh_v1, &id);
+
+		if (c)
+			(void)*(volatile __u32 *)&c->seq;
+	}
+#endif
 	err = ct_create(ctx, p, svc, (__u32)bid, be, sc, flags, now);
 	if (err < 0)
 		return drop(ctx, (enum ekp_drop_reason)-err);

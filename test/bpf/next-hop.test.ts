@@ -10,13 +10,13 @@
 // entry, which a lookup replaces; whether it used a backend's, by making the backend's
 // address local, whose lookup sends the packet in through lo with zeroed MACs.
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { LAYOUT, MAP, SIZE, SVC_F, encodeCtKey, encodeU32, type CtKey } from '../../src/dataplane/ebpf/abi.js';
+import { LAYOUT, MAP, SIZE, SVC_F, decodeAddr, encodeAddr, encodeCtKey, encodeU32, type CtKey } from '../../src/dataplane/ebpf/abi.js';
 import { withNetns } from '../../src/native/index.js';
 import { kernelIt } from '../support/capability.js';
 import { TestNetns } from '../support/netns.js';
 import { buildPacket, parsePacket, type PacketSpec } from '../support/packet.js';
 import { datapathFixture, TC } from './datapath.js';
-import { FROM_HOST, FROM_WIRE, V4 } from './fixtures.js';
+import { FROM_HOST, FROM_PODS, FROM_WIRE, V4, V6 } from './fixtures.js';
 
 const it = kernelIt();
 const F = LAYOUT.ekp_ct_val.fields;
@@ -24,8 +24,10 @@ const B = LAYOUT.ekp_backend_nh.fields;
 const NODEPORT = 30080;
 const GW = '172.18.0.1';
 const GW2 = '172.18.0.3';
+const GW6 = 'fd00:172:18::1';
 
 const SENTINEL = '198.51.100.99'; // a next hop no lookup here answers
+const SENTINEL6 = '2001:db8:99::99';
 
 /** __sk_buff with the device the packet is on (ifindex) and came in by (ingress_ifindex), and a GSO size. */
 function skbCtx(ifindex: number, gsoSize = 0): Buffer {
@@ -74,13 +76,17 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     for (const gw of [GW, GW2]) ns.ip('neigh', 'add', gw, 'lladdr', '02:00:00:00:00:01', 'dev', 'ekpn0', 'nud', 'permanent');
     ns.ip('route', 'add', '10.244.0.0/16', 'via', GW, 'dev', 'ekpn0');
     ns.ip('route', 'add', '192.0.2.0/24', 'via', GW, 'dev', 'ekpn0');
+    ns.ip('-6', 'addr', 'add', `${V6.node}/64`, 'dev', 'ekpn0', 'nodad');
+    ns.ip('-6', 'neigh', 'add', GW6, 'lladdr', '02:00:00:00:00:01', 'dev', 'ekpn0', 'nud', 'permanent');
+    ns.ip('-6', 'route', 'add', 'fd00:10:244::/48', 'via', GW6, 'dev', 'ekpn0');
     ns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    ns.exec(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
     for (const dev of ['ekpn0', 'ekpn2']) ifindex[dev] = (JSON.parse(ns.ip('-j', 'link', 'show', 'dev', dev)) as { ifindex: number }[])[0]!.ifindex;
   });
   afterAll(() => ns?.destroy());
 
-  const send = (spec: PacketSpec, dev = 'ekpn0', gsoSize = 0) => {
-    const prog = fx.dp.program('tc_ingress', FROM_WIRE);
+  const send = (spec: PacketSpec, dev = 'ekpn0', gsoSize = 0, role = FROM_WIRE) => {
+    const prog = fx.dp.program('tc_ingress', role);
     const r = withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: skbCtx(ifindex[dev]!, gsoSize) }));
     return { verdict: r.retval, out: parsePacket(r.data) };
   };
@@ -97,30 +103,33 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     mtu: v.readUInt16LE(F.nh_mtu.offset),
     nh: `${v[F.nh.offset]}.${v[F.nh.offset + 1]}.${v[F.nh.offset + 2]}.${v[F.nh.offset + 3]}`,
   });
-  const ipAt = (v: Buffer, o: number) => `${v[o]}.${v[o + 1]}.${v[o + 2]}.${v[o + 3]}`;
   /** What ekp_benh_v1 keeps for backend 1. */
   const backendNh = () => {
     const v = fx.dp.map(MAP.backendNh).lookup(encodeU32(1))!;
+    const family = v.readUInt8(B.family.offset), dstFamily = v.readUInt8(B.dst_family.offset);
     return {
       seq: v.readUInt32LE(B.seq.offset), oif: v.readUInt32LE(B.oif.offset), iif: v.readUInt32LE(B.iif.offset),
-      epoch: v.readUInt32LE(B.epoch.offset), family: v.readUInt8(B.family.offset), proto: v.readUInt8(B.proto.offset),
-      mtu: v.readUInt16LE(B.mtu.offset), dstFamily: v.readUInt8(B.dst_family.offset), nh: ipAt(v, B.nh.offset), dst: ipAt(v, B.dst.offset),
+      epoch: v.readUInt32LE(B.epoch.offset), family, proto: v.readUInt8(B.proto.offset), mtu: v.readUInt16LE(B.mtu.offset), dstFamily,
+      nh: decodeAddr(v, family === 10 ? 6 : 4, B.nh.offset), dst: decodeAddr(v, dstFamily === 6 ? 6 : 4, B.dst.offset),
     };
   };
-  /** Writes a kept answer for backend 1 (the sentinel next hop), or nothing kept. */
-  const plantBackendNh = (f: { epoch: number; seq?: number; iif?: number; proto?: number; family?: number; dst?: string } | null) => {
+  /**
+   * Writes a kept answer for backend 1 (the sentinel next hop; IPv6 with `v6`), or nothing
+   * kept. `dstFamily` alone tells another family than the address's.
+   */
+  const plantBackendNh = (f: { epoch: number; seq?: number; iif?: number; proto?: number; v6?: boolean; dstFamily?: number; dst?: string } | null) => {
     const v = Buffer.alloc(SIZE.ekp_backend_nh);
     if (f) {
       v.writeUInt32LE(f.seq ?? 2, B.seq.offset);
       v.writeUInt32LE(ifindex.ekpn0!, B.oif.offset);
       v.writeUInt32LE(f.iif ?? ifindex.ekpn0!, B.iif.offset);
       v.writeUInt32LE(f.epoch, B.epoch.offset);
-      v.writeUInt8(2, B.family.offset);
+      v.writeUInt8(f.v6 ? 10 : 2, B.family.offset);
       v.writeUInt8(f.proto ?? 6, B.proto.offset);
-      v.writeUInt8(f.family ?? 4, B.dst_family.offset);
       v.writeUInt16LE(1500, B.mtu.offset);
-      Buffer.from(SENTINEL.split('.').map(Number)).copy(v, B.nh.offset);
-      Buffer.from((f.dst ?? V4.remoteBe).split('.').map(Number)).copy(v, B.dst.offset);
+      v.writeUInt8(f.dstFamily ?? (f.v6 ? 6 : 4), B.dst_family.offset);
+      encodeAddr(f.v6 ? SENTINEL6 : SENTINEL).copy(v, B.nh.offset);
+      encodeAddr(f.dst ?? (f.v6 ? V6.remoteBe : V4.remoteBe)).copy(v, B.dst.offset);
     }
     fx.dp.map(MAP.backendNh).update(encodeU32(1), v);
   };
@@ -243,10 +252,10 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
       expect(viaLo({ epoch: stableEpoch() - 1 }), 'from the last epoch: looked up').toBe(true);
       expect(viaLo({ epoch: stableEpoch(), dst: '192.0.2.77' }), 'for another address (the id given to another backend)').toBe(true);
       expect(viaLo({ epoch: stableEpoch(), proto: 17 }), 'for UDP').toBe(true);
-      expect(viaLo({ epoch: stableEpoch(), family: 6 }), 'for an IPv6 address').toBe(true);
+      expect(viaLo({ epoch: stableEpoch(), dstFamily: 6 }), 'for an IPv6 address').toBe(true);
       expect(viaLo({ epoch: stableEpoch() }, 'ekpn2'), 'for another device').toBe(true);
       expect(viaLo({ epoch: stableEpoch(), seq: 3 }), 'while a CPU writes it').toBe(true);
-      expect(backendNh(), 'a local answer is not kept, nor one over an entry being written').toMatchObject({ nh: SENTINEL, seq: 3 });
+      expect(backendNh(), 'a local answer is not kept').toMatchObject({ nh: SENTINEL, seq: 3 });
       plantBackendNh(null);
       expect(syn().out.eth.dst).toBe('00:00:00:00:00:00');
       expect(backendNh().oif, 'a local answer is not kept').toBe(0);
@@ -261,6 +270,72 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
       expect(nhOf(entry(fwdKey))).toMatchObject({ oif: ifindex.ekpn0, iif: ifindex.ekpn0, family: 2, mtu: 1500, nh: SENTINEL });
     } finally {
       ns!.ip('addr', 'del', `${V4.remoteBe}/32`, 'dev', 'ekpn2');
+    }
+  });
+
+  it('a backend\'s answer is not written over one being written, nor over this epoch\'s for another device', () => {
+    const dp = fx.dp;
+    dp.reset();
+    dp.setBackend(1, { addr: V4.remoteBe, port: 8080 });
+    dp.setService({ frontend: { addr: V4.node, port: NODEPORT, proto: 'tcp' }, svcId: 44, slots: [1], flags: SVC_F.NODEPORT });
+    let sport = 52000;
+    const syn = (dev = 'ekpn0') => send({ src: V4.external, dst: V4.node, proto: 'tcp', sport: sport++, dport: NODEPORT }, dev).verdict;
+
+    plantBackendNh({ epoch: stableEpoch() - 1, seq: 3 });
+    expect(syn(), 'looked up').toBe(TC.redirect);
+    expect(backendNh(), 'a CPU is writing it: left to that CPU').toMatchObject({ nh: SENTINEL, seq: 3 });
+
+    plantBackendNh({ epoch: stableEpoch() });
+    expect(syn('ekpn2')).toBe(TC.redirect);
+    expect(backendNh(), 'this epoch\'s answer for ekpn0 stays').toMatchObject({ nh: SENTINEL, iif: ifindex.ekpn0, seq: 2 });
+
+    plantBackendNh({ epoch: stableEpoch() - 1 });
+    expect(syn('ekpn2')).toBe(TC.redirect);
+    expect(backendNh(), 'the last epoch\'s is replaced').toMatchObject({ nh: GW, iif: ifindex.ekpn2, seq: 4 });
+  });
+
+  it('tc on a pod\'s veth neither uses nor keeps a backend\'s answer (a hairpin flow, rerouted)', () => {
+    const dp = fx.dp;
+    dp.reset();
+    dp.setBackend(1, { addr: V4.pod, port: 8080 });
+    dp.setService({ frontend: { addr: V4.clusterIp, port: 80, proto: 'tcp' }, svcId: 45, slots: [1] });
+    let sport = 53000;
+    const hairpin = () => send({ src: V4.pod, dst: V4.clusterIp, proto: 'tcp', sport: sport++, dport: 80 }, 'ekpn0', 0, FROM_PODS);
+    const first = hairpin();
+    expect(first.verdict).toBe(TC.redirect);
+    expect(first.out).toMatchObject({ src: V4.hairpin, dst: V4.pod, dport: 8080 });
+    expect(first.out.eth.dst, 'routed by the FIB').toBe('02:00:00:00:00:02');
+    expect(backendNh().oif, 'nothing kept').toBe(0);
+    ns!.ip('addr', 'add', `${V4.pod}/32`, 'dev', 'ekpn2');
+    try {
+      plantBackendNh({ epoch: stableEpoch(), dst: V4.pod });
+      expect(hairpin().out.eth.dst, 'a kept answer is not used: looked up, in through lo').toBe('00:00:00:00:00:00');
+    } finally {
+      ns!.ip('addr', 'del', `${V4.pod}/32`, 'dev', 'ekpn2');
+    }
+  });
+
+  it('IPv6: a new flow keeps its backend\'s answer, and the next new flow takes it', () => {
+    const dp = fx.dp;
+    dp.reset();
+    dp.setBackend(1, { addr: V6.remoteBe, port: 8080 });
+    dp.setService({ frontend: { addr: V6.node, port: NODEPORT, proto: 'tcp' }, svcId: 46, slots: [1], flags: SVC_F.NODEPORT });
+    let sport = 54000;
+    const syn = () => send({ src: V6.external, dst: V6.node, proto: 'tcp', sport: sport++, dport: NODEPORT });
+    const first = syn();
+    expect(first.verdict).toBe(TC.redirect);
+    expect(first.out).toMatchObject({ src: V6.node, dst: V6.remoteBe, dport: 8080 });
+    expect(first.out.eth.dst).toBe('02:00:00:00:00:02');
+    expect(backendNh()).toMatchObject({ oif: ifindex.ekpn0, iif: ifindex.ekpn0, family: 10, proto: 6, dstFamily: 6, nh: GW6, dst: V6.remoteBe, seq: 2 });
+
+    ns!.ip('-6', 'addr', 'add', `${V6.remoteBe}/128`, 'dev', 'ekpn2', 'nodad');
+    try {
+      plantBackendNh({ epoch: stableEpoch(), v6: true });
+      expect(syn().out.eth.dst, 'the kept answer is used').toBe('02:00:00:00:00:02');
+      plantBackendNh({ epoch: stableEpoch() - 1, v6: true });
+      expect(syn().out.eth.dst, 'from the last epoch: looked up, in through lo').toBe('00:00:00:00:00:00');
+    } finally {
+      ns!.ip('-6', 'addr', 'del', `${V6.remoteBe}/128`, 'dev', 'ekpn2');
     }
   });
 
