@@ -204,12 +204,12 @@ EKP_INLINE void be_nh_put(struct ekp_ctx *ctx, const struct pkt *p, __u32 bid, c
  *
  * A packet sent to backend bid (0: not to a backend, as a reply) also finds
  * and keeps the answer in the backend's entry of ekp_benh_v1, on the same
- * terms: a new flow has no answer of its own yet (the kept one took ~40 ns
+ * terms: a new flow has no answer of its own yet (the kept one took 25-45 ns
  * off its ~600, interleaved in scripts/ab-datapath.sh; a new flow to a
- * backend with nothing kept pays ~120 ns more, for reading and writing the
- * entry). Only where tc_lb runs on the node's devices: a pod's packets come
- * in on its own veth, each another device for the entry, and the node's keep
- * nothing.
+ * backend with nothing kept pays 40-70 ns more, mostly for reading the entry
+ * from memory, which handle_new starts before its inserts). Only where tc_lb
+ * runs on the node's devices: a pod's packets come in on its own veth, each
+ * another device for the entry, and the node's keep nothing.
  */
 EKP_INLINE int reroute_kept(struct ekp_ctx *ctx, const struct ekp_ct_val *ct, __u64 now)
 {
