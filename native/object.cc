@@ -31,6 +31,8 @@ Napi::Function BpfObject::Define(Napi::Env env) {
       InstanceMethod("maps", &BpfObject::Maps),
       InstanceMethod("programs", &BpfObject::Programs),
       InstanceMethod("close", &BpfObject::Close),
+      InstanceMethod("collectVerifierStats", &BpfObject::CollectVerifierStats),
+      InstanceMethod("verifierStats", &BpfObject::VerifierStats),
   });
 }
 
@@ -233,6 +235,40 @@ Napi::Value BpfObject::Programs(const Napi::CallbackInfo& info) {
     p.Set("expectedAttachType", static_cast<double>(bpf_program__expected_attach_type(prog)));
     p.Set("section", bpf_program__section_name(prog));
     out.Set(i++, p);
+  }
+  return out;
+}
+
+// collectVerifierStats(): before load, asks the verifier for its statistics
+// of every program (log level 4 only: instructions processed, states, stack
+// depth). A failed load then keeps only those in its log, not the verifier's
+// complaint (libbpf retries at level 1 only without a buffer of ours), so the
+// daemon does not ask.
+Napi::Value BpfObject::CollectVerifierStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_object* obj = Live(env);
+  if (loaded_) ThrowErrno(env, EBUSY, "bpf_program__set_log_level", "BPF object " + path_ + " is already loaded");
+  stats_.clear();
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) stats_.emplace_back(bpf_program__name(prog), std::vector<char>(2048, 0));
+  size_t i = 0;
+  bpf_object__for_each_program(prog, obj) {
+    auto& buf = stats_[i++].second;
+    int err = bpf_program__set_log_level(prog, 4);
+    if (!err) err = bpf_program__set_log_buf(prog, buf.data(), buf.size());
+    if (err) ThrowErrno(env, -err, "bpf_program__set_log_buf", "program " + std::string(bpf_program__name(prog)));
+  }
+  return env.Undefined();
+}
+
+// verifierStats(): { program name: the verifier's statistics text }, after a
+// load that collectVerifierStats() prepared; programs not loaded are absent.
+Napi::Value BpfObject::VerifierStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  for (const auto& [name, buf] : stats_) {
+    std::string text(buf.data(), strnlen(buf.data(), buf.size()));
+    if (!text.empty()) out.Set(name, text);
   }
   return out;
 }

@@ -5,6 +5,10 @@
 
 #include <napi.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 struct bpf_object;
 
 namespace ekp {
@@ -24,6 +28,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value Maps(const Napi::CallbackInfo& info);
   Napi::Value Programs(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value CollectVerifierStats(const Napi::CallbackInfo& info);
+  Napi::Value VerifierStats(const Napi::CallbackInfo& info);
 
   bpf_object* Live(Napi::Env env) const;
 
@@ -34,6 +40,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   // An asynchronous load owns the bpf_object until it ends: nothing else may touch it.
   bool loading_ = false;
   std::string path_;
+  // One buffer per program for the verifier's statistics (log level 4), when asked for.
+  std::vector<std::pair<std::string, std::vector<char>>> stats_;
 };
 
 }  // namespace ekp

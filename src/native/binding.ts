@@ -33,6 +33,8 @@ export interface NativeObject {
   maps(): NativeMapDescriptor[];
   programs(): NativeProgramDescriptor[];
   close(): void;
+  collectVerifierStats(): void;
+  verifierStats(): Record<string, string>;
 }
 
 export interface NativeTestRunResult {

@@ -1,5 +1,5 @@
 // The typed face of the native addon; nothing outside src/native loads the .node file.
-export { BpfObject, type OpenOptions } from './object.js';
+export { BpfObject, type OpenOptions, type VerifierStats } from './object.js';
 export { BpfMap, type UpdateFlag } from './map.js';
 export { BpfProgram, type TestRunOptions, type TestRunResult } from './program.js';
 export {

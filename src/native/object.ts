@@ -3,6 +3,14 @@ import { native, type NativeObject } from './binding.js';
 import { BpfMap } from './map.js';
 import { BpfProgram } from './program.js';
 
+/** What the verifier reports for one program it accepted (its log at level 4). */
+export interface VerifierStats {
+  /** Instructions it processed, of its limit of 1,000,000. */
+  insns: number;
+  /** Bytes of stack of the program, then of each function it calls; a chain of calls may use 512 in all. */
+  stackDepth: number[];
+}
+
 export interface OpenOptions {
   /**
    * bpffs directory for maps declared with LIBBPF_PIN_BY_NAME: an existing pin
@@ -60,6 +68,29 @@ export class BpfObject {
     this.beforeLoad('setAutoload');
     this.handle.setAutoload(program, on);
     return this;
+  }
+
+  /**
+   * Asks the verifier for its statistics of every program at load (verifierStats()). A failed
+   * load then says only those, not why the verifier refused: for tests and tools, not the daemon.
+   */
+  collectVerifierStats(): this {
+    this.beforeLoad('collectVerifierStats');
+    this.handle.collectVerifierStats();
+    return this;
+  }
+
+  /** The verifier's statistics of each loaded program, by name, after collectVerifierStats(). */
+  verifierStats(): Record<string, VerifierStats> {
+    this.afterLoad();
+    const out: Record<string, VerifierStats> = {};
+    for (const [name, text] of Object.entries(this.handle.verifierStats())) {
+      const insns = /processed (\d+) insns/.exec(text);
+      const stack = /stack depth ([\d+]+)/.exec(text);
+      if (!insns || !stack) throw new Error(`${this.path}: program ${name}: no statistics in the verifier's log: ${JSON.stringify(text)}`);
+      out[name] = { insns: Number(insns[1]), stackDepth: stack[1]!.split('+').filter(Boolean).map(Number) };
+    }
+    return out;
   }
 
   load(): this {

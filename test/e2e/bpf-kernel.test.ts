@@ -30,6 +30,7 @@ import { buildPacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from '../bpf/cases.js';
 import { Datapath, TC, XDP, type ProgName } from '../bpf/datapath.js';
 import { icmpErrors, V4, V6 } from '../bpf/fixtures.js';
+import { checkVerifierHeadroom } from '../bpf/verifier-headroom.js';
 import { BPF_KERNEL_TESTS as T } from './bpf-kernel-tests.js';
 
 const inVm = process.env.EKP_IN_VM === '1';
@@ -165,6 +166,12 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
     } finally {
       objs.close();
     }
+  });
+
+  it(T.headroom, () => {
+    const dir = join(fs!.path, 'headroom');
+    mkdirSync(dir);
+    checkVerifierHeadroom(dir, ROLE);
   });
 
   const syn = (src: string, dst: string, sport: number, dport: number): PacketSpec => ({ src, dst, proto: 'tcp', sport, dport });
