@@ -241,9 +241,9 @@ Napi::Value BpfObject::Programs(const Napi::CallbackInfo& info) {
 
 // collectVerifierStats(): before load, asks the verifier for its statistics
 // of every program (log level 4 only: instructions processed, states, stack
-// depth). A failed load then keeps only those in its log, not the verifier's
-// complaint (libbpf retries at level 1 only without a buffer of ours), so the
-// daemon does not ask.
+// depth). A failed load then keeps the verifier's last complaint but not its
+// trace of the instructions (libbpf asks for that only of a load at level 0),
+// so the daemon does not ask.
 Napi::Value BpfObject::CollectVerifierStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_object* obj = Live(env);

@@ -89,6 +89,23 @@ EKP_INLINE const union ekp_addr *fib_nh(const struct bpf_fib_lookup *fib)
 	return (const union ekp_addr *)fib->ipv6_dst;
 }
 
+/* redirect_nh for the answer in fib. Its struct bpf_redir_neigh is laid over
+ * fib: the next hop already where ipv6_nh goes, the family on the last word
+ * of ipv6_src, which an answer does not use. */
+EKP_INLINE int redirect_fib(struct ekp_ctx *ctx, struct bpf_fib_lookup *fib)
+{
+	struct bpf_redir_neigh *r = (struct bpf_redir_neigh *)&fib->ipv6_src[3];
+
+	_Static_assert(__builtin_offsetof(struct bpf_fib_lookup, ipv6_dst) ==
+		       __builtin_offsetof(struct bpf_fib_lookup, ipv6_src) + 3 * 4 + __builtin_offsetof(struct bpf_redir_neigh, ipv6_nh),
+		       "ipv6_nh must fall on ipv6_dst");
+	r->nh_family = fib->family;
+	if (bpf_redirect_neigh(fib->ifindex, r, sizeof(*r), 0) != TC_ACT_REDIRECT)
+		return EKP_V_PASS;
+	count_event(ctx, EKP_EV_REDIRECT);
+	return EKP_V_REDIRECT;
+}
+
 /* Whether an answer kept for device iif in epoch `epoch` may send this
  * packet: this epoch, the device it came in on, and within the kept MTU or
  * GSO (see reroute). */
@@ -117,21 +134,18 @@ EKP_INLINE void ct_keep_nh(struct ekp_ctx *ctx, struct ekp_ct_val *ct, const str
 }
 
 /*
- * The answer ekp_benh_v1 keeps for backend bid, into a (see fib_nh), if it is for daddr
+ * The answer c, a backend's entry of ekp_benh_v1, keeps, into a (see fib_nh), if it is for daddr
  * and may send this packet. Read under the entry's seqcount: every flow to
  * the backend shares the entry, and a CPU may be writing it. The compiler
  * barriers keep the reads in order, which is all x86 needs; other
  * architectures would also need a read barrier, which BPF has none of.
  */
-EKP_INLINE int be_nh_get(struct ekp_ctx *ctx, const struct pkt *p, __u32 bid, const union ekp_addr *daddr,
-			 struct bpf_fib_lookup *a, __u64 now)
+EKP_INLINE int be_nh_get(struct ekp_ctx *ctx, const struct pkt *p, struct ekp_backend_nh *c,
+			 const union ekp_addr *daddr, struct bpf_fib_lookup *a, __u64 now)
 {
-	struct ekp_backend_nh *c = bpf_map_lookup_elem(&ekp_benh_v1, &bid);
 	__u32 seq;
 	int ok;
 
-	if (!c)
-		return 0;
 	seq = *(volatile __u32 *)&c->seq;
 	if (seq & 1)
 		return 0;
@@ -146,20 +160,17 @@ EKP_INLINE int be_nh_get(struct ekp_ctx *ctx, const struct pkt *p, __u32 bid, co
 	return ok && *(volatile __u32 *)&c->seq == seq;
 }
 
-/* Keeps answer a for backend bid at daddr, unless another CPU is writing its
- * entry or it holds this epoch's answer for another device: where a
+/* Keeps answer a for the backend at daddr in its entry c, unless another CPU
+ * is writing it or it holds this epoch's answer for another device: where a
  * backend's flows come in on two devices, the first this epoch keeps it,
  * instead of each new flow taking it from the other. Both changes of seq are
  * compare-and-swaps, which order the writes between them on every
  * architecture. */
-EKP_INLINE void be_nh_put(struct ekp_ctx *ctx, const struct pkt *p, __u32 bid, const union ekp_addr *daddr,
-			  const struct bpf_fib_lookup *a, __u64 now)
+EKP_INLINE void be_nh_put(struct ekp_ctx *ctx, const struct pkt *p, struct ekp_backend_nh *c,
+			  const union ekp_addr *daddr, const struct bpf_fib_lookup *a, __u64 now)
 {
-	struct ekp_backend_nh *c = bpf_map_lookup_elem(&ekp_benh_v1, &bid);
 	__u32 seq;
 
-	if (!c)
-		return;
 	seq = *(volatile __u32 *)&c->seq;
 	if (seq & 1)
 		return;
@@ -206,7 +217,7 @@ EKP_INLINE void be_nh_put(struct ekp_ctx *ctx, const struct pkt *p, __u32 bid, c
  * and keeps the answer in the backend's entry of ekp_benh_v1, on the same
  * terms: a new flow has no answer of its own yet (the kept one took 25-45 ns
  * off its ~600, interleaved in scripts/ab-datapath.sh; a new flow to a
- * backend with nothing kept pays 40-70 ns more, mostly for reading the entry
+ * backend with nothing kept pays 20-70 ns more, mostly for reading the entry
  * from memory, which handle_new starts before its inserts). Only where tc_lb
  * runs on the node's devices: a pod's packets come in on its own veth, each
  * another device for the entry, and the node's keep nothing.
@@ -230,20 +241,23 @@ EKP_INLINE int reroute_kept(struct ekp_ctx *ctx, const struct ekp_ct_val *ct, __
 __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr,
 				      struct ekp_ct_val *ct, __u32 bid)
 {
+	struct ekp_backend_nh *c = NULL;
 	struct bpf_fib_lookup fib;
-	__u64 now = ekp_now();
+	__u64 now = 0;
 	long rc;
 
 	if (!p || !daddr)
 		return EKP_V_PASS;
 	if (ekp_cfg.flags & EKP_CFG_F_FROM_HOST)
 		ct = NULL;
-	if (ekp_cfg.flags & (EKP_CFG_F_FROM_HOST | EKP_CFG_F_FROM_PODS))
-		bid = 0;
-	if (bid && be_nh_get(ctx, p, bid, daddr, &fib, now)) {
+	if (bid && !(ekp_cfg.flags & (EKP_CFG_F_FROM_HOST | EKP_CFG_F_FROM_PODS)))
+		c = bpf_map_lookup_elem(&ekp_benh_v1, &bid);
+	if (ct || c)
+		now = ekp_now(); /* only what is kept needs the epoch */
+	if (c && be_nh_get(ctx, p, c, daddr, &fib, now)) {
 		if (ct)
 			ct_keep_nh(ctx, ct, &fib, now);
-		return redirect_nh(ctx, fib.ifindex, fib.family, fib_nh(&fib));
+		return redirect_fib(ctx, &fib);
 	}
 
 	__builtin_memset(&fib, 0, sizeof(fib));
@@ -286,9 +300,9 @@ __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, 
 	 * gateway of an IPv4 route may be IPv6 (the lookup then says AF_INET6). */
 	if (ct)
 		ct_keep_nh(ctx, ct, &fib, now);
-	if (bid)
-		be_nh_put(ctx, p, bid, daddr, &fib, now);
-	return redirect_nh(ctx, fib.ifindex, fib.family, fib_nh(&fib));
+	if (c)
+		be_nh_put(ctx, p, c, daddr, &fib, now);
+	return redirect_fib(ctx, &fib);
 }
 #endif
 

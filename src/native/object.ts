@@ -7,7 +7,10 @@ import { BpfProgram } from './program.js';
 export interface VerifierStats {
   /** Instructions it processed, of its limit of 1,000,000. */
   insns: number;
-  /** Bytes of stack of the program, then of each function it calls; a chain of calls may use 512 in all. */
+  /**
+   * Bytes of stack of the program, then of each of its functions in the order the kernel lists
+   * them (not a chain of calls); a chain of calls may use 512 in all.
+   */
   stackDepth: number[];
 }
 
@@ -72,7 +75,8 @@ export class BpfObject {
 
   /**
    * Asks the verifier for its statistics of every program at load (verifierStats()). A failed
-   * load then says only those, not why the verifier refused: for tests and tools, not the daemon.
+   * load then says the verifier's last complaint without its trace: for tests and tools, not
+   * the daemon.
    */
   collectVerifierStats(): this {
     this.beforeLoad('collectVerifierStats');
