@@ -215,7 +215,7 @@ EKP_INLINE void be_nh_put(struct ekp_ctx *ctx, const struct pkt *p, struct ekp_b
  *
  * A packet sent to backend bid (0: not to a backend, as a reply) also finds
  * and keeps the answer in the backend's entry of ekp_benh_v1, on the same
- * terms: a new flow has no answer of its own yet (the kept one took 25-45 ns
+ * terms: a new flow has no answer of its own yet (the kept one took 25-50 ns
  * off its ~600, interleaved in scripts/ab-datapath.sh; a new flow to a
  * backend with nothing kept pays 20-70 ns more, mostly for reading the entry
  * from memory, which handle_new starts before its inserts). Only where tc_lb
