@@ -160,34 +160,50 @@ EKP_INLINE int be_nh_get(struct ekp_ctx *ctx, const struct pkt *p, struct ekp_ba
 	return ok && *(volatile __u32 *)&c->seq == seq;
 }
 
-/* Keeps answer a for the backend at daddr in its entry c, unless another CPU
- * is writing it or it holds this epoch's answer for another device: where a
- * backend's flows come in on two devices, the first this epoch keeps it,
- * instead of each new flow taking it from the other. Both changes of seq are
- * compare-and-swaps, which order the writes between them on every
- * architecture. */
-EKP_INLINE void be_nh_put(struct ekp_ctx *ctx, const struct pkt *p, struct ekp_backend_nh *c,
-			  const union ekp_addr *daddr, const struct bpf_fib_lookup *a, __u64 now)
+/*
+ * Takes entry c to keep the answer for the backend at daddr, before the
+ * lookup: marks it being written (seq odd) and writes what the answer will
+ * be for, with nothing kept yet. Not when another CPU is writing it, nor
+ * when it holds this epoch's answer for another device: where a backend's
+ * flows come in on two devices, the first this epoch keeps it, instead of
+ * each new flow taking it from the other. Taking it first leaves reroute
+ * less to hold across the lookup (its frame adds to tc_ingress's). Both
+ * changes of seq are compare-and-swaps, which order the writes between them
+ * on every architecture.
+ */
+EKP_INLINE int be_nh_take(struct ekp_ctx *ctx, const struct pkt *p, struct ekp_backend_nh *c,
+			  const union ekp_addr *daddr, __u64 now)
 {
-	__u32 seq;
+	__u32 seq = *(volatile __u32 *)&c->seq;
 
-	seq = *(volatile __u32 *)&c->seq;
 	if (seq & 1)
-		return;
+		return 0;
 	if (c->oif && c->epoch == nh_epoch(now) && c->iif != ctx->ifindex)
-		return;
+		return 0;
 	if (__sync_val_compare_and_swap(&c->seq, seq, seq + 1) != seq)
-		return;
-	c->oif = a->ifindex;
+		return 0;
+	c->oif = 0;
 	c->iif = ctx->ifindex;
 	c->epoch = nh_epoch(now);
-	c->family = a->family;
 	c->proto = p->proto;
 	c->dst_family = p->family;
-	c->mtu = a->mtu_result;
-	addr_copy(&c->nh, fib_nh(a));
 	addr_copy(&c->dst, daddr);
-	__sync_val_compare_and_swap(&c->seq, seq + 1, seq + 2);
+	return 1;
+}
+
+/* Ends the write be_nh_take began, keeping answer a, or nothing (a NULL: the
+ * lookup did not forward). */
+EKP_INLINE void be_nh_give(struct ekp_backend_nh *c, const struct bpf_fib_lookup *a)
+{
+	__u32 seq = *(volatile __u32 *)&c->seq;
+
+	if (a) {
+		c->family = a->family;
+		c->mtu = a->mtu_result;
+		addr_copy(&c->nh, fib_nh(a));
+		c->oif = a->ifindex;
+	}
+	__sync_val_compare_and_swap(&c->seq, seq, seq + 1);
 }
 
 /*
@@ -250,8 +266,11 @@ __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, 
 		return EKP_V_PASS;
 	if (ekp_cfg.flags & EKP_CFG_F_FROM_HOST)
 		ct = NULL;
-	if (bid && !(ekp_cfg.flags & (EKP_CFG_F_FROM_HOST | EKP_CFG_F_FROM_PODS)))
-		c = bpf_map_lookup_elem(&ekp_benh_v1, &bid);
+	if (bid && !(ekp_cfg.flags & (EKP_CFG_F_FROM_HOST | EKP_CFG_F_FROM_PODS))) {
+		/* The key in fib, not yet in use: a slot less in this frame. */
+		fib.ifindex = bid;
+		c = bpf_map_lookup_elem(&ekp_benh_v1, &fib.ifindex);
+	}
 	if (ct || c)
 		now = ekp_now(); /* only what is kept needs the epoch */
 	if (c && be_nh_get(ctx, p, c, daddr, &fib, now)) {
@@ -259,6 +278,8 @@ __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, 
 			ct_keep_nh(ctx, ct, &fib, now);
 		return redirect_fib(ctx, &fib);
 	}
+	if (c && !be_nh_take(ctx, p, c, daddr, now))
+		c = NULL;
 
 	__builtin_memset(&fib, 0, sizeof(fib));
 	fib.ifindex = ctx->ifindex;
@@ -273,6 +294,9 @@ __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, 
 	/* An ingress-style lookup: BPF_FIB_LOOKUP_OUTPUT would pin the answer to
 	 * this device (oif), which is exactly the route we must not keep. */
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	/* Only a forwarded answer is kept (see above). */
+	if (c)
+		be_nh_give(c, rc == BPF_FIB_LKUP_RET_SUCCESS ? &fib : NULL);
 	/* A local destination. A packet already leaving through lo keeps the
 	 * local route it has (and skips the input checks: source validation,
 	 * strict rp_filter); any other goes in through lo. */
@@ -300,8 +324,6 @@ __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, 
 	 * gateway of an IPv4 route may be IPv6 (the lookup then says AF_INET6). */
 	if (ct)
 		ct_keep_nh(ctx, ct, &fib, now);
-	if (c)
-		be_nh_put(ctx, p, c, daddr, &fib, now);
 	return redirect_fib(ctx, &fib);
 }
 #endif

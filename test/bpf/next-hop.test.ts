@@ -250,6 +250,7 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
       expect(viaLo({ epoch: stableEpoch() }), 'the kept answer is used').toBe(false);
       expect(backendNh(), 'and left as it was').toMatchObject({ nh: SENTINEL, seq: 2 });
       expect(viaLo({ epoch: stableEpoch() - 1 }), 'from the last epoch: looked up').toBe(true);
+      expect(backendNh(), 'taken for the lookup, and left with nothing kept: its answer was local').toMatchObject({ oif: 0, seq: 4, dst: V4.remoteBe });
       expect(viaLo({ epoch: stableEpoch(), dst: '192.0.2.77' }), 'for another address (the id given to another backend)').toBe(true);
       expect(viaLo({ epoch: stableEpoch(), proto: 17 }), 'for UDP').toBe(true);
       expect(viaLo({ epoch: stableEpoch(), dstFamily: 6 }), 'for an IPv6 address').toBe(true);
