@@ -233,7 +233,7 @@ EKP_INLINE void be_nh_give(struct ekp_backend_nh *c, const struct bpf_fib_lookup
  * and keeps the answer in the backend's entry of ekp_benh_v1, on the same
  * terms: a new flow has no answer of its own yet (the kept one took 25-50 ns
  * off its ~600, interleaved in scripts/ab-datapath.sh; a new flow to a
- * backend with nothing kept pays 20-70 ns more, mostly for reading the entry
+ * backend with nothing kept pays 20-120 ns more, mostly for reading the entry
  * from memory, which handle_new starts before its inserts). Only where tc_lb
  * runs on the node's devices: a pod's packets come in on its own veth, each
  * another device for the entry, and the node's keep nothing.
