@@ -133,6 +133,13 @@ EKP_INLINE void ct_keep_nh(struct ekp_ctx *ctx, struct ekp_ct_val *ct, const str
 	ct->nh_epoch = nh_epoch(now);
 }
 
+/* Whether this instance keeps backends' answers (see reroute): on the node's
+ * devices only. */
+EKP_INLINE int keeps_backend_nh(void)
+{
+	return !(ekp_cfg.flags & (EKP_CFG_F_FROM_HOST | EKP_CFG_F_FROM_PODS));
+}
+
 /*
  * The answer c, a backend's entry of ekp_benh_v1, keeps, into a (see fib_nh), if it is for daddr
  * and may send this packet. Read under the entry's seqcount: every flow to
@@ -266,7 +273,7 @@ __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, 
 		return EKP_V_PASS;
 	if (ekp_cfg.flags & EKP_CFG_F_FROM_HOST)
 		ct = NULL;
-	if (bid && !(ekp_cfg.flags & (EKP_CFG_F_FROM_HOST | EKP_CFG_F_FROM_PODS))) {
+	if (bid && keeps_backend_nh()) {
 		/* The key in fib, not yet in use: a slot less in this frame. */
 		fib.ifindex = bid;
 		c = bpf_map_lookup_elem(&ekp_benh_v1, &fib.ifindex);
@@ -704,8 +711,7 @@ refuse:
 #ifndef EKP_XDP
 	/* The backend's kept next hop (reroute) is read from memory after the
 	 * conntrack inserts; a load now starts that read while they run. */
-	if (!(ekp_cfg.flags & (EKP_CFG_F_FROM_HOST | EKP_CFG_F_FROM_PODS)) &&
-	    must_reroute(EKP_CT_FWD, flags)) {
+	if (keeps_backend_nh() && must_reroute(EKP_CT_FWD, flags)) {
 		__u32 id = (__u32)bid;
 		struct ekp_backend_nh *c = bpf_map_lookup_elem(&ekp_benh_v1, &id);
 

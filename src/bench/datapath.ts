@@ -129,14 +129,15 @@ const conntrackEntries = () => 2 * Math.min(Math.max(131_072, 32_768 * available
 /** Maps for `services` x BACKENDS: defaults, raised where the synthetic cluster would not fit. */
 export function sizesFor(services: number, slotsNeeded: number): Sizes {
   const ids = Math.max(MAP_DEFAULT_SIZE.ekp_svc_v1, pow2(services + 1));
+  const backends = Math.max(MAP_DEFAULT_SIZE.ekp_backend_v1, pow2(services * BACKENDS + 1));
   return {
     [MAP.svc]: ids,
     [MAP.svcStat]: ids,
     // One ClusterIP a service here, as the daemon sizes it by --bpf-max-services.
     [MAP.vip]: ids,
     [MAP.extVip]: ids,
-    [MAP.backend]: Math.max(MAP_DEFAULT_SIZE.ekp_backend_v1, pow2(services * BACKENDS + 1)),
-    [MAP.backendNh]: Math.max(MAP_DEFAULT_SIZE.ekp_backend_v1, pow2(services * BACKENDS + 1)),
+    [MAP.backend]: backends,
+    [MAP.backendNh]: backends,
     [MAP.slots]: Math.max(MAP_DEFAULT_SIZE[MAP.slots], Math.ceil(slotEntries(slotsNeeded) / 2 ** 16) * 2 ** 16),
     [MAP.ct4]: conntrackEntries(),
     [MAP.ct]: conntrackEntries(),

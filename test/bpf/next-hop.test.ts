@@ -16,7 +16,7 @@ import { kernelIt } from '../support/capability.js';
 import { TestNetns } from '../support/netns.js';
 import { buildPacket, parsePacket, type PacketSpec } from '../support/packet.js';
 import { datapathFixture, TC } from './datapath.js';
-import { FROM_HOST, FROM_PODS, FROM_WIRE, V4, V6 } from './fixtures.js';
+import { FROM_HOST, FROM_PODS, FROM_WIRE, V4, V6, type Net } from './fixtures.js';
 
 const it = kernelIt();
 const F = LAYOUT.ekp_ct_val.fields;
@@ -149,6 +149,33 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     fx.dp.map(MAP.ct4).update(encodeCtKey(k), v);
   };
 
+  /**
+   * A NodePort on net's node address to backend 1 (remoteBe:8080), nothing else; returns a
+   * sender of new flows' SYNs from external, each from the next port (firstPort on).
+   */
+  const nodePortSyns = (net: Net, svcId: number, firstPort: number) => {
+    fx.dp.reset();
+    fx.dp.setBackend(1, { addr: net.remoteBe, port: 8080 });
+    fx.dp.setService({ frontend: { addr: net.node, port: NODEPORT, proto: 'tcp' }, svcId, slots: [1], flags: SVC_F.NODEPORT });
+    let sport = firstPort;
+    return (dev = 'ekpn0') => {
+      const port = sport++;
+      return { ...send({ src: net.external, dst: net.node, proto: 'tcp', sport: port, dport: NODEPORT }, dev), port };
+    };
+  };
+  /** Runs fn with addr held by ekpn2, so that a lookup for it goes in through lo (zeroed MACs). */
+  const whileLocal = (addr: string, fn: () => void) => {
+    const v6 = addr.includes(':');
+    const cmd = v6 ? ['-6', 'addr'] : ['addr'];
+    const prefix = `${addr}/${v6 ? 128 : 32}`;
+    ns!.ip(...cmd, 'add', prefix, 'dev', 'ekpn2', ...(v6 ? ['nodad'] : []));
+    try {
+      fn();
+    } finally {
+      ns!.ip(...cmd, 'del', prefix, 'dev', 'ekpn2');
+    }
+  };
+
   it('keeps the answer for the epoch; looks it up again after it, on another device, above the MTU; keeps no local answer', () => {
     const dp = fx.dp;
     dp.reset();
@@ -223,12 +250,7 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
   });
 
   it('a new flow to a backend takes the answer kept for it, if it is for that address, protocol, device and epoch', () => {
-    const dp = fx.dp;
-    dp.reset();
-    dp.setBackend(1, { addr: V4.remoteBe, port: 8080 });
-    dp.setService({ frontend: { addr: V4.node, port: NODEPORT, proto: 'tcp' }, svcId: 43, slots: [1], flags: SVC_F.NODEPORT });
-    let sport = 51000;
-    const syn = (dev = 'ekpn0') => send({ src: V4.external, dst: V4.node, proto: 'tcp', sport: sport++, dport: NODEPORT }, dev);
+    const syn = nodePortSyns(V4, 43, 51000);
     const first = syn();
     expect(first.verdict).toBe(TC.redirect);
     expect(first.out.eth.dst, 'routed by the FIB: the frame is untouched').toBe('02:00:00:00:00:02');
@@ -238,8 +260,7 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
 
     // The backend's address becomes local: a lookup now sends the packet in through lo, with
     // zeroed MACs; a kept answer sends it on untouched.
-    ns!.ip('addr', 'add', `${V4.remoteBe}/32`, 'dev', 'ekpn2');
-    try {
+    whileLocal(V4.remoteBe, () => {
       const viaLo = (f: Parameters<typeof plantBackendNh>[0], dev = 'ekpn0') => {
         plantBackendNh(f);
         const r = syn(dev);
@@ -263,24 +284,19 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
 
       // The next packet of a flow with nothing kept takes its backend's answer into its entry.
       plantBackendNh({ epoch: stableEpoch() });
-      const port = sport;
-      expect(syn().out.eth.dst).toBe('02:00:00:00:00:02');
+      const next = syn();
+      expect(next.out.eth.dst).toBe('02:00:00:00:00:02');
+      const port = next.port;
       const ack: PacketSpec = { src: V4.external, dst: V4.node, proto: 'tcp', sport: port, dport: NODEPORT, tcpFlags: { ack: true }, seq: 1001 };
       expect(send(ack).out.eth.dst).toBe('02:00:00:00:00:02');
       const fwdKey: CtKey = { saddr: V4.external, daddr: V4.node, sport: port, dport: NODEPORT, proto: 'tcp' };
       expect(nhOf(entry(fwdKey))).toMatchObject({ oif: ifindex.ekpn0, iif: ifindex.ekpn0, family: 2, mtu: 1500, nh: SENTINEL });
-    } finally {
-      ns!.ip('addr', 'del', `${V4.remoteBe}/32`, 'dev', 'ekpn2');
-    }
+    });
   });
 
   it('a backend\'s answer is not written over one being written, nor over this epoch\'s for another device', () => {
-    const dp = fx.dp;
-    dp.reset();
-    dp.setBackend(1, { addr: V4.remoteBe, port: 8080 });
-    dp.setService({ frontend: { addr: V4.node, port: NODEPORT, proto: 'tcp' }, svcId: 44, slots: [1], flags: SVC_F.NODEPORT });
-    let sport = 52000;
-    const syn = (dev = 'ekpn0') => send({ src: V4.external, dst: V4.node, proto: 'tcp', sport: sport++, dport: NODEPORT }, dev).verdict;
+    const newFlow = nodePortSyns(V4, 44, 52000);
+    const syn = (dev = 'ekpn0') => newFlow(dev).verdict;
 
     plantBackendNh({ epoch: stableEpoch() - 1, seq: 3 });
     expect(syn(), 'looked up').toBe(TC.redirect);
@@ -307,37 +323,26 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     expect(first.out).toMatchObject({ src: V4.hairpin, dst: V4.pod, dport: 8080 });
     expect(first.out.eth.dst, 'routed by the FIB').toBe('02:00:00:00:00:02');
     expect(backendNh().oif, 'nothing kept').toBe(0);
-    ns!.ip('addr', 'add', `${V4.pod}/32`, 'dev', 'ekpn2');
-    try {
+    whileLocal(V4.pod, () => {
       plantBackendNh({ epoch: stableEpoch(), dst: V4.pod });
       expect(hairpin().out.eth.dst, 'a kept answer is not used: looked up, in through lo').toBe('00:00:00:00:00:00');
-    } finally {
-      ns!.ip('addr', 'del', `${V4.pod}/32`, 'dev', 'ekpn2');
-    }
+    });
   });
 
   it('IPv6: a new flow keeps its backend\'s answer, and the next new flow takes it', () => {
-    const dp = fx.dp;
-    dp.reset();
-    dp.setBackend(1, { addr: V6.remoteBe, port: 8080 });
-    dp.setService({ frontend: { addr: V6.node, port: NODEPORT, proto: 'tcp' }, svcId: 46, slots: [1], flags: SVC_F.NODEPORT });
-    let sport = 54000;
-    const syn = () => send({ src: V6.external, dst: V6.node, proto: 'tcp', sport: sport++, dport: NODEPORT });
+    const syn = nodePortSyns(V6, 46, 54000);
     const first = syn();
     expect(first.verdict).toBe(TC.redirect);
     expect(first.out).toMatchObject({ src: V6.node, dst: V6.remoteBe, dport: 8080 });
     expect(first.out.eth.dst).toBe('02:00:00:00:00:02');
     expect(backendNh()).toMatchObject({ oif: ifindex.ekpn0, iif: ifindex.ekpn0, family: 10, proto: 6, dstFamily: 6, nh: GW6, dst: V6.remoteBe, seq: 2 });
 
-    ns!.ip('-6', 'addr', 'add', `${V6.remoteBe}/128`, 'dev', 'ekpn2', 'nodad');
-    try {
+    whileLocal(V6.remoteBe, () => {
       plantBackendNh({ epoch: stableEpoch(), v6: true });
       expect(syn().out.eth.dst, 'the kept answer is used').toBe('02:00:00:00:00:02');
       plantBackendNh({ epoch: stableEpoch() - 1, v6: true });
       expect(syn().out.eth.dst, 'from the last epoch: looked up, in through lo').toBe('00:00:00:00:00:00');
-    } finally {
-      ns!.ip('-6', 'addr', 'del', `${V6.remoteBe}/128`, 'dev', 'ekpn2');
-    }
+    });
   });
 
   it('tc egress (host-originated) keeps nothing: each packet is looked up', () => {
