@@ -169,9 +169,19 @@ EKP_INLINE int nat_rewrite(struct ekp_ctx *ctx, struct pkt *p,
 	 * CRC32c covers the ports, not the addresses. */
 	if (nat_fix_csums(ctx, p, addr_diff, port_diff) < 0)
 		return -1;
-	if (p->proto == IPPROTO_SCTP &&
-	    sctp_update_ports(ctx, p, to->sport, to->dport) < 0)
-		return -1;
+	if (p->proto == IPPROTO_SCTP) {
+		/* What skb->csum must take in under CHECKSUM_COMPLETE: the
+		 * ports and CRC, and IPv6's addresses, which no checksum in
+		 * the packet offsets (IPv4's header checksum does). */
+		__u64 sum_diff = v6 ? addr_diff : 0;
+
+		if (sctp_update_ports(ctx, p, to->sport, to->dport, &sum_diff) < 0)
+			return -1;
+#ifndef EKP_XDP
+		if (sum_diff)
+			bpf_csum_update(ctx, csum_to_wsum(sum_diff));
+#endif
+	}
 
 	data = ctx_data(ctx);
 	end = ctx_data_end(ctx);

@@ -63,6 +63,25 @@ EKP_INLINE void ip6_fill(struct ipv6hdr *ip6, const union ekp_addr *saddr,
 	__builtin_memcpy(&ip6->daddr, daddr, 16);
 }
 
+/*
+ * The Internet sum of the reply's first n4 (IPv4) or n6 (IPv6) bytes from
+ * the network header, or 0 past the packet's end. A reply is written in
+ * place, past the helpers that keep skb->csum; under CHECKSUM_COMPLETE
+ * (a NIC that sums every packet) the sums before and after tell
+ * bpf_csum_update what changed, which is otherwise a no-op.
+ */
+EKP_INLINE __u32 net_sum(struct ekp_ctx *ctx, int v6, __u32 n4, __u32 n6)
+{
+	void *l3 = ctx_data(ctx) + ETH_HLEN_, *end = ctx_data_end(ctx);
+	__s64 s;
+
+	if (v6)
+		s = l3 + n6 > end ? 0 : bpf_csum_diff(NULL, 0, l3, n6, 0);
+	else
+		s = l3 + n4 > end ? 0 : bpf_csum_diff(NULL, 0, l3, n4, 0);
+	return s < 0 ? 0 : (__u32)s;
+}
+
 /* The redirect that sends the reply back to the sender. */
 EKP_INLINE int reply_redirect(struct ekp_ctx *ctx)
 {
@@ -76,8 +95,9 @@ EKP_INLINE int reply_redirect(struct ekp_ctx *ctx)
 EKP_INLINE int reject_tcp_rst(struct ekp_ctx *ctx, const struct pkt *p)
 {
 	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
-	__u32 l3len = p->family == EKP_FAMILY_V6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
-	__u32 seq, ack_seq, plen, doff;
+	int v6 = p->family == EKP_FAMILY_V6;
+	__u32 l3len = v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
+	__u32 seq, ack_seq, plen, doff, was;
 	struct tcphdr *th;
 	__u8 flags;
 	__u64 sum;
@@ -97,6 +117,7 @@ EKP_INLINE int reject_tcp_rst(struct ekp_ctx *ctx, const struct pkt *p)
 
 	if (bpf_skb_change_tail(ctx, ETH_HLEN_ + l3len + sizeof(*th), 0) < 0)
 		return drop(ctx, EKP_DROP_REJECT);
+	was = net_sum(ctx, v6, sizeof(struct iphdr) + sizeof(*th), sizeof(struct ipv6hdr) + sizeof(*th));
 	data = ctx_data(ctx);
 	end = ctx_data_end(ctx);
 	if (data + ETH_HLEN_ + l3len + sizeof(*th) > end)
@@ -140,6 +161,7 @@ EKP_INLINE int reject_tcp_rst(struct ekp_ctx *ctx, const struct pkt *p)
 	for (int i = 0; i < 5; i++)
 		sum += ((__u32 *)th)[i];
 	th->check = csum_finish(sum);
+	bpf_csum_update(ctx, kcsum_add(net_sum(ctx, v6, sizeof(struct iphdr) + sizeof(*th), sizeof(struct ipv6hdr) + sizeof(*th)), ~was));
 	count_event(ctx, EKP_EV_REJECT_TCP_RST);
 	return reply_redirect(ctx);
 }
@@ -199,6 +221,8 @@ EKP_INLINE int reject_icmp(struct ekp_ctx *ctx, const struct pkt *p)
 			sum += w[i];
 		ic->checksum = csum_finish(sum);
 	}
+	/* The room adjust_room made was zeros: what it holds now is the change. */
+	bpf_csum_update(ctx, net_sum(ctx, v6, sizeof(struct iphdr) + 8, sizeof(struct ipv6hdr) + 8));
 	count_event(ctx, EKP_EV_REJECT_ICMP);
 	return reply_redirect(ctx);
 }

@@ -18,6 +18,7 @@
 #define EKP_SCTP_H
 
 #include "common.h"
+#include "csum.h"
 #include "parse.h"
 
 #define CRC32C_POLY 0x82F63B78u
@@ -64,13 +65,17 @@ static __attribute__((noinline)) __u32 crc32c_shifted(__u32 w, __u32 n)
 	return crc32c_mulmod(x, s);
 }
 
-/* Rewrite the SCTP ports in place and patch the CRC32c. */
+/*
+ * Rewrite the SCTP ports in place and patch the CRC32c. The Internet sum of
+ * what changed (ports and CRC) is added to *diff, for skb->csum: no header
+ * checksum offsets it, as TCP's and UDP's do theirs.
+ */
 EKP_INLINE int sctp_update_ports(struct ekp_ctx *ctx, const struct pkt *p,
-				 __be16 sport, __be16 dport)
+				 __be16 sport, __be16 dport, __u64 *diff)
 {
 	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
 	struct sctphdr_ *sh;
-	__u32 w;
+	__u32 w, crc_was;
 
 	if (p->sport == sport && p->dport == dport)
 		return 0;
@@ -80,9 +85,12 @@ EKP_INLINE int sctp_update_ports(struct ekp_ctx *ctx, const struct pkt *p,
 	if ((void *)(sh + 1) > end)
 		return -1;
 	w = ((__u32)(__u16)(p->sport ^ sport)) | ((__u32)(__u16)(p->dport ^ dport) << 16);
+	crc_was = sh->checksum;
 	sh->checksum ^= crc32c_shifted(w, p->l4_len - 4);
 	sh->source = sport;
 	sh->dest = dport;
+	*diff = csum_diff32(*diff, crc_was, sh->checksum);
+	*diff = csum_diff16(csum_diff16(*diff, p->sport, sport), p->dport, dport);
 	return 0;
 }
 

@@ -10,7 +10,7 @@ import {
 import { maglevTable, maglevTableSize, type MaglevBackend } from '../../src/dataplane/ebpf/maglev.js';
 import { kernelIt } from '../support/capability.js';
 import { inetChecksum } from '../support/checksum.js';
-import { DEFAULT_DST_MAC, DEFAULT_SRC_MAC, buildIpPacket, buildPacket, parsePacket, type PacketSpec } from '../support/packet.js';
+import { DEFAULT_DST_MAC, DEFAULT_SRC_MAC, buildIpPacket, buildPacket, parsePacket, sctpChunk, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from './cases.js';
 import { counterDelta, datapathFixture, Datapath, TC } from './datapath.js';
 import { FROM_HOST, FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, type Net } from './fixtures.js';
@@ -34,7 +34,7 @@ function checksumCompleteCase(n: Net): Case {
     // BPF_F_TEST_SKB_CHECKSUM_COMPLETE (6.11+): the test run sets skb->csum to the packet's sum,
     // and fails with EBADMSG when it no longer is after the program. The pseudo-header helper
     // takes the address change out of skb->csum, right for IPv4 only.
-    name: `${n.tag} CHECKSUM_COMPLETE (a NIC that sums every packet): skb->csum stays the packet's sum through DNAT, reverse NAT and SNAT`,
+    name: `${n.tag} CHECKSUM_COMPLETE (a NIC that sums every packet): skb->csum stays the packet's sum through DNAT, reverse NAT, SNAT, SCTP and the replies written in place`,
     setup: (dp) => { dp.setBackend(1, { addr: n.remoteBe, port: 8080 }); dp.setService({ frontend: cip, svcId: 49, slots: [1] }); dp.setService({ frontend: np, svcId: 50, slots: [1], flags: SVC_F.NODEPORT }); },
     steps: [{
       what: 'a SYN to the ClusterIP, its SYN-ACK and a NodePort SYN (SNAT), each with skb->csum set', prog: 'tc_ingress', config: FROM_PODS,
@@ -49,6 +49,16 @@ function checksumCompleteCase(n: Net): Case {
         dp.setClusterIp(n.clusterIp);
         const ping: PacketSpec = { src: n.pod, dst: n.clusterIp, proto: n.family === 4 ? 'icmp' : 'icmpv6', ttl: 5 };
         expect(run(FROM_PODS, ping)).toMatchObject({ src: n.clusterIp, dst: n.pod, ttl: 64, icmp: { type: n.family === 4 ? 0 : 129 }, l4ChecksumOk: true });
+        // SCTP: no checksum in the packet offsets the change of its ports and CRC (nor of IPv6's addresses).
+        dp.setService({ frontend: { addr: n.clusterIp, port: 9, proto: 'sctp' }, svcId: 51, slots: [1] });
+        expect(run(FROM_PODS, { src: n.pod, dst: n.clusterIp, proto: 'sctp', sport: 5000, dport: 9, vtag: 7, payload: sctpChunk(1, 0, Buffer.alloc(16, 3)) }))
+          .toMatchObject({ dst: n.remoteBe, dport: 8080, l4ChecksumOk: true });
+        // Rejects are written in place: a RST for a SYN, a port unreachable for an empty datagram. (One
+        // with more bytes is cut first, which leaves CHECKSUM_NONE: nothing to keep.)
+        dp.setService({ frontend: { addr: n.clusterIp, port: 81, proto: 'tcp' }, svcId: 52, slots: [] });
+        expect(run(FROM_PODS, syn(n.pod, n.clusterIp, 40028, 81))).toMatchObject({ src: n.clusterIp, dst: n.pod, tcpFlags: { rst: true }, l4ChecksumOk: true });
+        expect(run(FROM_PODS, { src: n.pod, dst: n.clusterIp, proto: 'udp', sport: 40029, dport: 54 }))
+          .toMatchObject({ src: n.clusterIp, dst: n.pod, icmp: { type: n.family === 4 ? 3 : 1 }, l4ChecksumOk: true });
       },
     }],
   };
