@@ -95,13 +95,13 @@ const XDP_PASS = 2;
 const META_XLATED = 0x656b7058;
 
 /** XDP test-run output starts at the metadata: split off the word xdp_lb leaves for tc. */
-function splitXdpMeta(prog: ProgName, input: Buffer, data: Buffer): { frame: Buffer; xlated: boolean } {
+export function splitXdpMeta(prog: ProgName, input: Buffer, data: Buffer): { frame: Buffer; xlated: boolean } {
   if (prog === 'xdp_nodeport' && data.length === input.length + 4 && data.readUInt32LE(0) === META_XLATED) return { frame: data.subarray(4), xlated: true };
   return { frame: data, xlated: false };
 }
 
 /** A struct __sk_buff for BPF_PROG_TEST_RUN: test-run accepts ingress_ifindex (offset 36 of 192 bytes). */
-function skbCtx(ingressIfindex: number): Buffer {
+export function skbCtx(ingressIfindex: number): Buffer {
   const b = Buffer.alloc(192);
   b.writeUInt32LE(ingressIfindex, 36);
   return b;

@@ -575,6 +575,11 @@ interface Region {
 interface ParseCtx {
   /** Accept a datagram shorter than its header claims (ICMP inner packets, packetDiff). */
   lenient: boolean;
+  /**
+   * An ICMP error's quote: its length field is not believed at all, only the bytes there
+   * are, as netfilter reads a quote (the addresses, and the ports at the header's end).
+   */
+  quote?: boolean;
   prefix: string;
   regions: Region[] | undefined;
 }
@@ -640,6 +645,7 @@ function protoName(proto: number): Proto | 'other' {
 
 /** Where the datagram ends; strict parsing refuses one that claims more bytes than exist. */
 function datagramEnd(buf: Buffer, off: number, length: number, what: string, ctx: ParseCtx): { end: number; truncated: boolean } {
+  if (ctx.quote) return { end: buf.length, truncated: off + length !== buf.length };
   if (off + length <= buf.length) return { end: off + length, truncated: false };
   if (!ctx.lenient) need(buf, off, length, `${what} datagram (length field)`);
   return { end: buf.length, truncated: true };
@@ -692,8 +698,9 @@ function setDefined<T extends object, K extends keyof T>(obj: T, key: K, value: 
 function parseTcp(lim: Buffer, off: number, info: L4Info, ctx: ParseCtx): L4Result {
   if (!ctx.lenient) need(lim, off, 20, 'TCP header');
   const doffByte = rd8(lim, off + 12);
-  const hdrLen = doffByte === undefined ? 20 : (doffByte >> 4) * 4;
-  if (hdrLen < 20) throw new Error(`parsePacket: invalid TCP data offset ${hdrLen / 4} at offset ${off}`);
+  const doff = doffByte === undefined ? 20 : (doffByte >> 4) * 4;
+  if (doff < 20 && !ctx.quote) throw new Error(`parsePacket: invalid TCP data offset ${doff / 4} at offset ${off}`);
+  const hdrLen = Math.max(doff, 20);
   if (!ctx.lenient) need(lim, off, hdrLen, 'TCP header with options');
   const hdrEnd = Math.min(off + hdrLen, lim.length);
   const partial = hdrEnd < off + hdrLen;
@@ -772,7 +779,7 @@ function parseIcmp(lim: Buffer, off: number, info: L4Info, ctx: ParseCtx): L4Res
     if (kind === 1 && type === 3 && code === 4) setDefined(icmp, 'mtu', rd16(lim, off + 6));
     if (kind === 58 && type === 2) setDefined(icmp, 'mtu', rd32(lim, off + 4));
     if (ICMP_ERROR[kind].has(type) && !partial) {
-      const innerCtx: ParseCtx = { lenient: true, prefix: `${ctx.prefix}${name}.inner.`, regions: ctx.regions };
+      const innerCtx: ParseCtx = { lenient: true, quote: true, prefix: `${ctx.prefix}${name}.inner.`, regions: ctx.regions };
       try {
         icmp.inner = parseIp(lim, off + 8, innerCtx);
       } catch (err) {
@@ -813,7 +820,7 @@ function parseIpv4(buf: Buffer, off: number, ctx: ParseCtx): ParsedIpPacket {
   if (ihl < 20) throw new Error(`parsePacket: invalid IPv4 IHL ${ihl / 4} at offset ${off}`);
   need(buf, off, ihl, 'IPv4 header with options');
   const totalLength = buf.readUInt16BE(off + 2);
-  if (totalLength < ihl) throw new Error(`parsePacket: IPv4 total length ${totalLength} is shorter than its header (${ihl})`);
+  if (totalLength < ihl && !ctx.quote) throw new Error(`parsePacket: IPv4 total length ${totalLength} is shorter than its header (${ihl})`);
   addRegion(ctx, 'ipv4', off, off + ihl, ihl > 20 ? [...IPV4_FIELDS, fd('options', 20, ihl - 20, 'bytes')] : IPV4_FIELDS);
   const { end, truncated } = datagramEnd(buf, off, totalLength, 'IPv4', ctx);
   const ff = buf.readUInt16BE(off + 6);
@@ -1045,6 +1052,27 @@ function locate(a: Buffer, b: Buffer, regions: Region[], i: number): DiffSite {
   return { name: 'trailer', byte: i, detail: `a=${byteAt(a)} b=${byteAt(b)}` };
 }
 
+/** Each differing field once, in wire order, located by a's layout (b's if a is unparseable). */
+function diffSites(a: Buffer, b: Buffer): DiffSite[] {
+  let regions = layoutOf(a);
+  if (regions.length === 0) regions = layoutOf(b);
+  const sites: DiffSite[] = [];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (i < a.length && i < b.length && a[i] === b[i]) continue;
+    const site = locate(a, b, regions, i);
+    if (!sites.some((s) => s.name === site.name)) sites.push(site);
+  }
+  return sites;
+}
+
+/**
+ * The names of the fields that differ ("eth.dst", "ipv4.src", "icmp.inner.tcp.sport"; a
+ * region's name alone for bytes outside its fields, "trailer" past every region).
+ */
+export function differingFields(a: Buffer, b: Buffer): string[] {
+  return a.equals(b) ? [] : diffSites(a, b).map((s) => s.name);
+}
+
 /**
  * '' when equal; otherwise names the first differing header field with both values,
  * e.g. "ipv4.dst differs at byte 30: a=10.96.0.10 b=10.244.1.5; also differ: ipv4.checksum, tcp.checksum".
@@ -1055,14 +1083,7 @@ function locate(a: Buffer, b: Buffer, regions: Region[], i: number): DiffSite {
  */
 export function packetDiff(a: Buffer, b: Buffer): string {
   if (a.equals(b)) return '';
-  let regions = layoutOf(a);
-  if (regions.length === 0) regions = layoutOf(b);
-  const sites: DiffSite[] = [];
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    if (i < a.length && i < b.length && a[i] === b[i]) continue;
-    const site = locate(a, b, regions, i);
-    if (!sites.some((s) => s.name === site.name)) sites.push(site);
-  }
+  const sites = diffSites(a, b);
   const head = sites.find((s) => !s.name.endsWith('.checksum')) ?? sites[0]!;
   let msg = `${head.name} differs at byte ${head.byte}: ${head.detail}`;
   const rest = sites.filter((s) => s !== head);
