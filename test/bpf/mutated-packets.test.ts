@@ -11,271 +11,30 @@
 //   checksum right; a ping's answer too, its checksums as valid as the ping's;
 // - under CHECKSUM_COMPLETE (a NIC that sums every packet) skb->csum stays the packet's
 //   sum, whatever the program did: the test run fails with EBADMSG when it does not.
-// EKP_MUTATIONS (per seed and family) and EKP_MUTATION_SEED widen or move the walk.
+// The walk is in mutations.ts. EKP_MUTATIONS (per seed and family) and EKP_MUTATION_SEED
+// widen or move it.
 import { describe, expect } from 'vitest';
-import { BE_F, SVC_F } from '../../src/dataplane/ebpf/abi.js';
-import { kernelIt, missingCapability } from '../support/capability.js';
-import { buildPacket, describePacket, differingFields, parsePacket, sctpChunk, type PacketSpec, type ParsedPacket } from '../support/packet.js';
-import { skbCtx, splitXdpMeta } from './cases.js';
-import { datapathFixture, type Datapath, type ProgName } from './datapath.js';
-import { FROM_HOST, FROM_PODS, FROM_WIRE, icmpErrors, NETS, type Net } from './fixtures.js';
-import type { Config } from '../../src/dataplane/ebpf/abi.js';
+import { kernelIt } from '../support/capability.js';
+import { datapathFixture } from './datapath.js';
+import { NETS } from './fixtures.js';
+import { checksumCompleteRuns, HOOKS, mutationWalk, seeds } from './mutations.js';
 
 const it = kernelIt();
-/** BPF_F_TEST_SKB_CHECKSUM_COMPLETE, linux/bpf.h; the test run knows it from 6.11. */
-const TEST_SKB_CHECKSUM_COMPLETE = 1 << 2;
-const CHECKSUM_COMPLETE_RUNS = missingCapability([6, 11]) === null;
 const PER_SEED = Number(process.env.EKP_MUTATIONS ?? 300);
 const SEED = Number(process.env.EKP_MUTATION_SEED ?? 0x5eed);
-const NODEPORT = 30080;
-const CLIENT_PORT = 41000;
-
-/** xorshift32: the same walk on every run for one seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x;
-  };
-}
-
-interface Seed {
-  what: string;
-  spec: PacketSpec;
-}
-
-function seeds(n: Net): Seed[] {
-  const { PORT_UNREACH, TOO_BIG, err } = icmpErrors(n);
-  const tcp = (src: string, dst: string, sport: number, dport: number, flags: PacketSpec['tcpFlags'], payload?: string): PacketSpec =>
-    ({ src, dst, proto: 'tcp', sport, dport, tcpFlags: flags, ...(payload ? { payload } : {}) });
-  const udpOut: PacketSpec = { src: n.pod, dst: n.clusterIp, proto: 'udp', sport: CLIENT_PORT, dport: 53, payload: 'query' };
-  return [
-    { what: 'a pod\'s SYN to a ClusterIP', spec: tcp(n.pod, n.clusterIp, CLIENT_PORT, 80, { syn: true }) },
-    { what: 'data on that flow', spec: tcp(n.pod, n.clusterIp, CLIENT_PORT, 80, { ack: true, psh: true }, 'GET / HTTP/1.1\r\n\r\n') },
-    { what: 'the backend\'s SYN-ACK', spec: tcp(n.remoteBe, n.pod, 8080, CLIENT_PORT, { syn: true, ack: true }) },
-    { what: 'a pod\'s UDP query', spec: udpOut },
-    { what: 'its answer', spec: { src: n.remoteBe, dst: n.pod, proto: 'udp', sport: 8080, dport: CLIENT_PORT, payload: 'answer' } },
-    { what: 'an SCTP INIT', spec: { src: n.pod, dst: n.clusterIp, proto: 'sctp', sport: CLIENT_PORT, dport: 9, vtag: 0, payload: sctpChunk(1, 0, Buffer.alloc(16, 3)) } },
-    { what: 'an external SYN to a NodePort (SNAT)', spec: tcp(n.external, n.node, CLIENT_PORT, NODEPORT, { syn: true }) },
-    { what: 'a hairpin SYN (the pod is the backend)', spec: tcp(n.pod, n.clusterIp, CLIENT_PORT + 1, 82, { syn: true }) },
-    { what: 'a SYN to a service without endpoints', spec: tcp(n.pod, n.clusterIp, CLIENT_PORT, 81, { syn: true }) },
-    { what: 'an empty UDP datagram to a ClusterIP port without a service', spec: { src: n.pod, dst: n.clusterIp, proto: 'udp', sport: CLIENT_PORT, dport: 54 } },
-    { what: 'a ping to a ClusterIP', spec: { src: n.pod, dst: n.clusterIp, proto: n.family === 4 ? 'icmp' : 'icmpv6', payload: 'ping' } },
-    { what: 'a port unreachable from the backend about the UDP flow', spec: err(n.remoteBe, n.pod, PORT_UNREACH, { src: n.pod, dst: n.remoteBe, proto: 'udp', sport: CLIENT_PORT, dport: 8080, payload: 'query' }) },
-    { what: 'a frag-needed about the ClusterIP flow', spec: err(n.other, n.pod, TOO_BIG, tcp(n.pod, n.remoteBe, CLIENT_PORT, 8080, { ack: true }, 'x'.repeat(40))) },
-  ];
-}
-
-function setup(dp: Datapath, n: Net): void {
-  dp.reset();
-  dp.setBackend(1, { addr: n.remoteBe, port: 8080 });
-  dp.setBackend(2, { addr: n.pod, port: 8080, flags: BE_F.LOCAL });
-  dp.setService({ frontend: { addr: n.clusterIp, port: 80, proto: 'tcp' }, svcId: 70, slots: [1] });
-  dp.setService({ frontend: { addr: n.clusterIp, port: 81, proto: 'tcp' }, svcId: 71, slots: [] });
-  dp.setService({ frontend: { addr: n.clusterIp, port: 82, proto: 'tcp' }, svcId: 72, slots: [2] });
-  dp.setService({ frontend: { addr: n.clusterIp, port: 53, proto: 'udp' }, svcId: 73, slots: [1] });
-  dp.setService({ frontend: { addr: n.clusterIp, port: 9, proto: 'sctp' }, svcId: 74, slots: [1] });
-  dp.setService({ frontend: { addr: n.node, port: NODEPORT, proto: 'tcp' }, svcId: 75, slots: [1], flags: SVC_F.NODEPORT });
-  dp.setClusterIp(n.clusterIp);
-}
-
-/** One to three mutations, each of a kind that has broken a datapath somewhere. */
-function mutate(frame: Buffer, next: () => number, family: 4 | 6): Buffer {
-  let b = Buffer.from(frame);
-  const l3 = 14;
-  const l4 = l3 + (family === 4 ? 20 : 40);
-  const pick = <T>(xs: readonly T[]): T => xs[next() % xs.length]!;
-  const u16 = (at: number, v: number) => { if (at + 2 <= b.length) b.writeUInt16BE(v & 0xffff, at); };
-  const near = (v: number) => pick([0, 1, v - 1, v, v + 1, v + 8, 0xffff, next() & 0xffff]);
-  for (let k = 1 + (next() % 3); k > 0; k--) {
-    switch (next() % 10) {
-      case 0: { // any byte of the headers
-        const at = next() % Math.min(b.length, l4 + 40);
-        b[at] = pick([0, 0xff, 0x40, 0x45, 0x46, 0x60, 0x80, next() & 0xff]);
-        break;
-      }
-      case 1: // one bit anywhere
-        if (b.length > 0) b[next() % b.length] ^= 1 << (next() % 8);
-        break;
-      case 2: // cut short
-        b = b.subarray(0, next() % (b.length + 1));
-        break;
-      case 3: // padded (an Ethernet trailer, or bytes no header owns)
-        b = Buffer.concat([b, Buffer.from(Array.from({ length: 1 + (next() % 48) }, () => next() & 0xff))]);
-        break;
-      case 4: // the IP length
-        u16(l3 + (family === 4 ? 2 : 4), near(b.length - l3 - (family === 4 ? 0 : 40)));
-        break;
-      case 5: // the L4 header's own length: UDP's length, TCP's data offset
-        if (b.length > l4 + 12) {
-          if (pick([0, 1])) u16(l4 + 4, near(b.length - l4));
-          else b[l4 + 12] = (next() % 16) << 4;
-        }
-        break;
-      case 6: // the ethertype, or the other family's version
-        if (b.length >= 14) pick([() => u16(12, pick([0x0800, 0x86dd, 0x8100, 0x0806])), () => { b[l3] = (pick([4, 6, 5, 0]) << 4) | (b[l3]! & 0x0f); }])();
-        break;
-      case 7: // the protocol
-        if (b.length > l3 + 9) b[l3 + (family === 4 ? 9 : 6)] = pick([1, 6, 17, 58, 132, 0, 44, 60, next() & 0xff]);
-        break;
-      case 8: // IPv4: header length and fragment bits; IPv6: next header as an extension
-        if (family === 4 && b.length > l3 + 7) {
-          if (pick([0, 1])) b[l3] = 0x40 | (next() % 16);
-          else u16(l3 + 6, pick([0x2000, 0x0001, 0x4000, 0x8000, next() & 0xffff]));
-        } else if (b.length > l3 + 6) b[l3 + 6] = pick([0, 43, 44, 51, 60, 59]);
-        break;
-      case 9: // the ports
-        if (b.length >= l4 + 4) u16(l4 + pick([0, 2]), pick([0, 53, 80, 81, 82, 9, NODEPORT, 8080, CLIENT_PORT, next() & 0xffff]));
-        break;
-    }
-  }
-  return b;
-}
-
-/** Fields a translation may change, outside an ICMP error's quote and inside it. */
-const NAT_FIELDS = new Set([
-  'eth.dst', 'eth.src', 'ipv4.src', 'ipv4.dst', 'ipv4.checksum', 'ipv6.src', 'ipv6.dst',
-  'tcp.sport', 'tcp.dport', 'tcp.checksum', 'udp.sport', 'udp.dport', 'udp.checksum', 'sctp.sport', 'sctp.dport', 'sctp.checksum',
-  'icmp.checksum', 'icmpv6.checksum',
-]);
-const natField = (f: string) => NAT_FIELDS.has(f.replace(/^icmp(v6)?\.inner\./, ''));
-
-function tryParse(b: Buffer): ParsedPacket | Error {
-  try {
-    return parsePacket(b);
-  } catch (e) {
-    return e as Error;
-  }
-}
-
-const show = (p: ParsedPacket | Error) => (p instanceof Error ? `<${p.message}>` : describePacket(p));
-
-/** Why this outcome breaks a rule, or null when it keeps them all. */
-function broken(input: Buffer, out: Buffer): string | null {
-  if (out.equals(input)) return null;
-  const i = tryParse(input);
-  if (i instanceof Error) return `changed a frame that does not parse (${i.message})`;
-  if (i.ipOptions || i.fragment || i.ipv6ExtHeaders) return 'changed a packet it should pass untouched (IPv4 options, a fragment, an IPv6 extension header)';
-  const o = tryParse(out);
-  if (o instanceof Error) return `the output does not parse (${o.message})`;
-  const reply = o.src === i.dst && o.dst === i.src && o.src !== o.dst;
-  const echo = reply && (o.icmp?.type === 0 || o.icmp?.type === 129);
-  if (reply && !echo) {
-    // A reject: a RST or a port unreachable, written whole.
-    if (o.tcpFlags?.rst !== true && o.icmp === undefined) return 'built a reply that is neither a RST nor ICMP';
-    if (o.ipChecksumOk === false || o.l4ChecksumOk !== true) return 'built a reject with a wrong checksum';
-    return null;
-  }
-  // A translation, or a ping's answer: both patched in place, as validity came in.
-  if (!echo) {
-    const foreign = differingFields(input, out).filter((f) => !natField(f));
-    if (foreign.length > 0) return `a translation changed ${foreign.join(', ')}`;
-  }
-  if (o.ipChecksumOk !== i.ipChecksumOk) return `the IPv4 header checksum went from ${i.ipChecksumOk ? 'right' : 'wrong'} to ${o.ipChecksumOk ? 'right' : 'wrong'}`;
-  if (i.l4ChecksumOk !== null && o.l4ChecksumOk !== i.l4ChecksumOk) return `the L4 checksum went from ${i.l4ChecksumOk ? 'right' : 'wrong'} to ${o.l4ChecksumOk ? 'right' : 'wrong'}`;
-  return null;
-}
-
-/**
- * Whether out is a reply (a reject) built from input cut to what it keeps: IP and TCP
- * headers for a RST, IP and 8 bytes for an ICMP error's quote. The cut leaves
- * CHECKSUM_COMPLETE for CHECKSUM_NONE (__skb_trim_rcsum), where skb->csum means nothing.
- */
-function cutForReply(input: Buffer, out: Buffer): boolean {
-  const i = tryParse(input);
-  const o = tryParse(out);
-  if (i instanceof Error || o instanceof Error || o.src !== i.dst || o.dst !== i.src) return false;
-  const l3 = i.family === 4 ? 20 : 40;
-  return input.length > 14 + l3 + (o.icmp ? 8 : 20);
-}
-
-interface Hook {
-  prog: ProgName;
-  config: Config;
-  /** tc: whether the run also goes under CHECKSUM_COMPLETE. */
-  tc: boolean;
-  /** __sk_buff.ingress_ifindex: tc_to_pod looks only at packets the node made (0). */
-  ingressIfindex?: number;
-}
-
-const HOOKS: Hook[] = [
-  { prog: 'tc_ingress', config: FROM_PODS, tc: true, ingressIfindex: 5 },
-  { prog: 'tc_ingress', config: FROM_WIRE, tc: true, ingressIfindex: 2 },
-  { prog: 'tc_egress', config: FROM_HOST, tc: true },
-  { prog: 'tc_to_pod', config: FROM_PODS, tc: true },
-  { prog: 'xdp_nodeport', config: FROM_WIRE, tc: false },
-];
-
-interface Tally {
-  runs: number;
-  refused: number;
-  changed: number;
-  csumComplete: number;
-}
-
-/** Runs input through h (and again under CHECKSUM_COMPLETE): what went wrong, or null. */
-function runOne(dp: Datapath, h: Hook, input: Buffer, t: Tally, where: string): string | null {
-  const prog = dp.program(h.prog, h.config);
-  const ctx = h.ingressIfindex ? skbCtx(h.ingressIfindex) : undefined;
-  let trimmed = false;
-  for (const flags of h.tc && CHECKSUM_COMPLETE_RUNS ? [0, TEST_SKB_CHECKSUM_COMPLETE] : [0]) {
-    let data: Buffer;
-    try {
-      data = prog.testRun({ data: input, ...(ctx ? { ctx } : {}), flags }).data;
-    } catch (e) {
-      const msg = (e as Error).message;
-      // The test run will not build an skb or xdp buffer shorter than the headers it announces.
-      if (/EINVAL/.test(msg) && flags === 0) { t.refused++; return null; }
-      // The test run compares skb->csum after a cut too (see cutForReply).
-      if (/Bad message/.test(msg) && trimmed) { t.csumComplete++; continue; }
-      return `${where}${flags ? ' under CHECKSUM_COMPLETE' : ''}: ${msg}\n  in: ${show(tryParse(input))}\n  hex: ${input.toString('hex')}`;
-    }
-    if (flags) { t.csumComplete++; continue; }
-    t.runs++;
-    trimmed = cutForReply(input, data);
-    const out = h.prog === 'xdp_nodeport' ? splitXdpMeta(h.prog, input, data).frame : data;
-    if (!out.equals(input)) t.changed++;
-    const why = broken(input, out);
-    if (why) return `${where}: ${why}\n  in:  ${show(tryParse(input))}\n  out: ${show(tryParse(out))}\n  hex in:  ${input.toString('hex')}\n  hex out: ${out.toString('hex')}`;
-  }
-  return null;
-}
 
 describe('mutated packets: nothing malformed is changed, translations touch only NAT fields with checksums as valid as they came', () => {
   const fx = datapathFixture();
 
   for (const n of NETS) {
     it(`${n.tag}: ${PER_SEED} mutations of each of ${seeds(n).length} packets, through ${HOOKS.length} hooks`, () => {
-      setup(fx.dp, n);
-      const next = rng(SEED + n.family);
-      const t: Tally = { runs: 0, refused: 0, changed: 0, csumComplete: 0 };
-      const all = seeds(n);
-      const failures: string[] = [];
-      const note = (f: string | null) => { if (f && failures.length < 12) failures.push(f); };
-      // The seeds themselves first, in order: their flows exist before the mutations arrive.
-      const untouched: string[] = [];
-      for (const s of all) {
-        const before = t.changed;
-        for (const h of HOOKS) note(runOne(fx.dp, h, buildPacket(s.spec), t, `${n.tag} ${h.prog} (${s.what}, unmutated)`));
-        if (t.changed === before) untouched.push(s.what);
-      }
-      const seedChanged = t.changed;
-      for (const [si, s] of all.entries()) {
-        const frame = buildPacket(s.spec);
-        for (let m = 0; m < PER_SEED; m++) {
-          const input = mutate(frame, next, n.family);
-          const h = HOOKS[next() % HOOKS.length]!;
-          note(runOne(fx.dp, h, input, t, `${n.tag} ${h.prog}, seed ${SEED} packet ${si} (${s.what}) mutation ${m}`));
-        }
-      }
-      expect(failures.join('\n\n'), 'outcomes that break a rule (the first 12)').toBe('');
+      const w = mutationWalk(fx.dp, n, HOOKS, PER_SEED, SEED);
+      expect(w.failures.join('\n\n'), 'outcomes that break a rule (the first 12)').toBe('');
       // The walk must reach both sides: packets refused, and packets still translated.
-      expect(untouched, 'seeds no hook translated or answered').toEqual([]);
-      expect(t.changed - seedChanged, 'mutated packets translated').toBeGreaterThan(PER_SEED / 4);
-      expect(t.runs, 'runs').toBeGreaterThan(all.length * PER_SEED * 0.8);
-      if (CHECKSUM_COMPLETE_RUNS) expect(t.csumComplete).toBeGreaterThan(t.runs / 2);
+      expect(w.untouched, 'seeds no hook translated or answered').toEqual([]);
+      expect(w.mutatedChanged, 'mutated packets translated').toBeGreaterThan(PER_SEED / 4);
+      expect(w.tally.runs, 'runs').toBeGreaterThan(seeds(n).length * PER_SEED * 0.8);
+      if (checksumCompleteRuns) expect(w.tally.csumComplete).toBeGreaterThan(w.tally.runs / 2);
     });
   }
 });

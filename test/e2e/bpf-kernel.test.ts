@@ -30,6 +30,7 @@ import { buildPacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from '../bpf/cases.js';
 import { Datapath, TC, XDP, type ProgName } from '../bpf/datapath.js';
 import { icmpErrors, V4, V6 } from '../bpf/fixtures.js';
+import { mutationWalk, type Hook } from '../bpf/mutations.js';
 import { checkVerifierHeadroom } from '../bpf/verifier-headroom.js';
 import { BPF_KERNEL_TESTS as T } from './bpf-kernel-tests.js';
 
@@ -283,6 +284,24 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
           { what: 'reply from the pod un-NATed', prog: 'tc_ingress', config: ROLE.pods, in: tcp(n.localBe, n.external, 8080, 51000, { syn: true, ack: true }), verdict: TC.pass, out: tcp(n.node, n.external, NODEPORT, 51000, { syn: true, ack: true }) },
         ],
       });
+    }
+  });
+
+  // Where the checksum paths are the kernel's helpers (no KERN_CTX before 6.2), unlike the host's.
+  it(T.mutations, () => {
+    const d = need();
+    const hooks: Hook[] = [
+      { prog: 'tc_ingress', config: ROLE.pods, tc: true, ingressIfindex: 5 },
+      { prog: 'tc_ingress', config: ROLE.wire, tc: true, ingressIfindex: 2 },
+      { prog: 'tc_egress', config: ROLE.host, tc: true },
+      { prog: 'tc_to_pod', config: ROLE.pods, tc: true },
+      { prog: 'xdp_nodeport', config: ROLE.wire, tc: false },
+    ];
+    for (const n of [V4, V6]) {
+      const w = mutationWalk(d, n, hooks, 150, 0x5eed);
+      expect(w.failures.join('\n\n'), `${n.tag}: outcomes that break a rule (the first 12)`).toBe('');
+      expect(w.untouched, `${n.tag}: seeds no hook translated or answered`).toEqual([]);
+      expect(w.mutatedChanged, `${n.tag}: mutated packets translated`).toBeGreaterThan(150 / 4);
     }
   });
 
