@@ -125,6 +125,18 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 		return l4_csum_direct(ctx, p, off, addr_diff ? csum_to_wsum(addr_diff) : 0,
 				      port_diff ? csum_to_wsum(port_diff) : 0,
 				      summed == EKP_CHECKSUM_PARTIAL);
+	/* A UDP datagram without a checksum keeps none (the helper leaves a 0
+	 * alone, BPF_F_MARK_MANGLED_0), so no field in it takes the ports'
+	 * change out of the packet's sum: skb->csum must take it in. (IPv6's
+	 * addresses' is put in below, as for every datagram.) */
+	if (mangled0 && port_diff) {
+		__u16 *c = ctx_data(ctx) + off;
+
+		if (off > 256 || (void *)(c + 1) > ctx_data_end(ctx))
+			return -1;
+		if (!*c)
+			bpf_csum_update(ctx, csum_to_wsum(port_diff));
+	}
 	if (addr_diff &&
 	    bpf_l4_csum_replace(ctx, off, 0, csum_to_wsum(addr_diff),
 				BPF_F_PSEUDO_HDR | mangled0) < 0)

@@ -17,7 +17,7 @@ import { describe, expect } from 'vitest';
 import { kernelIt } from '../support/capability.js';
 import { datapathFixture } from './datapath.js';
 import { NETS } from './fixtures.js';
-import { checksumCompleteRuns, HOOKS, mutationWalk, seeds } from './mutations.js';
+import { checksumCompleteRuns, hookName, HOOKS, mutationWalk, seeds } from './mutations.js';
 
 const it = kernelIt();
 const PER_SEED = Number(process.env.EKP_MUTATIONS ?? 300);
@@ -32,6 +32,7 @@ describe('mutated packets: nothing malformed is changed, translations touch only
       expect(w.failures.join('\n\n'), 'outcomes that break a rule (the first 12)').toBe('');
       // The walk must reach both sides: packets refused, and packets still translated.
       expect(w.untouched, 'seeds no hook translated or answered').toEqual([]);
+      expect(HOOKS.filter((h) => !w.tally.changedBy[hookName(h)]).map(hookName), 'hooks that changed no packet').toEqual([]);
       expect(w.mutatedChanged, 'mutated packets translated').toBeGreaterThan(PER_SEED / 4);
       expect(w.tally.runs, 'runs').toBeGreaterThan(seeds(n).length * PER_SEED * 0.8);
       if (checksumCompleteRuns) expect(w.tally.csumComplete).toBeGreaterThan(w.tally.runs / 2);

@@ -13,6 +13,8 @@ const TEST_SKB_CHECKSUM_COMPLETE = 1 << 2;
 /** Whether this kernel's test run takes it: every tc run is then repeated under it. */
 export const checksumCompleteRuns = missingCapability([6, 11]) === null;
 const NODEPORT = 30080;
+/** eTP Local: the client's address kept, so XDP translates it. */
+const NODEPORT_LOCAL = 30081;
 const CLIENT_PORT = 41000;
 
 /** xorshift32: the same walk on every run for one seed. */
@@ -44,6 +46,8 @@ export function seeds(n: Net): Seed[] {
     { what: 'its answer', spec: { src: n.remoteBe, dst: n.pod, proto: 'udp', sport: 8080, dport: CLIENT_PORT, payload: 'answer' } },
     { what: 'an SCTP INIT', spec: { src: n.pod, dst: n.clusterIp, proto: 'sctp', sport: CLIENT_PORT, dport: 9, vtag: 0, payload: sctpChunk(1, 0, Buffer.alloc(16, 3)) } },
     { what: 'an external SYN to a NodePort (SNAT)', spec: tcp(n.external, n.node, CLIENT_PORT, NODEPORT, { syn: true }) },
+    { what: 'an external SYN to a NodePort with eTP Local (XDP translates it)', spec: tcp(n.external, n.node, CLIENT_PORT, NODEPORT_LOCAL, { syn: true }) },
+    { what: 'an external UDP datagram without a checksum to it', spec: { src: n.external, dst: n.node, proto: 'udp', sport: CLIENT_PORT, dport: NODEPORT_LOCAL, payload: 'nosum', udpNoChecksum: true } },
     { what: 'a hairpin SYN (the pod is the backend)', spec: tcp(n.pod, n.clusterIp, CLIENT_PORT + 1, 82, { syn: true }) },
     { what: 'a SYN to a service without endpoints', spec: tcp(n.pod, n.clusterIp, CLIENT_PORT, 81, { syn: true }) },
     { what: 'an empty UDP datagram to a ClusterIP port without a service', spec: { src: n.pod, dst: n.clusterIp, proto: 'udp', sport: CLIENT_PORT, dport: 54 } },
@@ -63,6 +67,10 @@ function setup(dp: Datapath, n: Net): void {
   dp.setService({ frontend: { addr: n.clusterIp, port: 53, proto: 'udp' }, svcId: 73, slots: [1] });
   dp.setService({ frontend: { addr: n.clusterIp, port: 9, proto: 'sctp' }, svcId: 74, slots: [1] });
   dp.setService({ frontend: { addr: n.node, port: NODEPORT, proto: 'tcp' }, svcId: 75, slots: [1], flags: SVC_F.NODEPORT });
+  dp.setBackend(3, { addr: n.localBe, port: 8080, flags: BE_F.LOCAL });
+  for (const [proto, svcId] of [['tcp', 76], ['udp', 77]] as const) {
+    dp.setService({ frontend: { addr: n.node, port: NODEPORT_LOCAL, proto }, svcId, slots: [3], flags: SVC_F.NODEPORT | SVC_F.PRESERVE_SRC });
+  }
   dp.setClusterIp(n.clusterIp);
 }
 
@@ -112,7 +120,7 @@ function mutate(frame: Buffer, next: () => number, family: 4 | 6): Buffer {
         } else if (b.length > l3 + 6) b[l3 + 6] = pick([0, 43, 44, 51, 60, 59]);
         break;
       case 9: // the ports
-        if (b.length >= l4 + 4) u16(l4 + pick([0, 2]), pick([0, 53, 80, 81, 82, 9, NODEPORT, 8080, CLIENT_PORT, next() & 0xffff]));
+        if (b.length >= l4 + 4) u16(l4 + pick([0, 2]), pick([0, 53, 80, 81, 82, 9, NODEPORT, NODEPORT_LOCAL, 8080, CLIENT_PORT, next() & 0xffff]));
         break;
     }
   }
@@ -185,6 +193,9 @@ export interface Hook {
   ingressIfindex?: number;
 }
 
+/** A hook's program and role, as the walk's tally names it. */
+export const hookName = (h: Hook) => `${h.prog} ${h.config.flags ?? 0} ${h.ingressIfindex ?? 0}`;
+
 /** Every hook, in the roles the datapath tests load it in (fixtures.ts). */
 export const HOOKS: Hook[] = [
   { prog: 'tc_ingress', config: FROM_PODS, tc: true, ingressIfindex: 5 },
@@ -195,6 +206,8 @@ export const HOOKS: Hook[] = [
 ];
 
 export interface Tally {
+  /** Packets each hook (program and role) changed. */
+  changedBy: Record<string, number>;
   runs: number;
   refused: number;
   changed: number;
@@ -222,7 +235,10 @@ function runOne(dp: Datapath, h: Hook, input: Buffer, t: Tally, where: string): 
     t.runs++;
     trimmed = cutForReply(input, data);
     const out = h.prog === 'xdp_nodeport' ? splitXdpMeta(h.prog, input, data).frame : data;
-    if (!out.equals(input)) t.changed++;
+    if (!out.equals(input)) {
+      t.changed++;
+      t.changedBy[hookName(h)] = (t.changedBy[hookName(h)] ?? 0) + 1;
+    }
     const why = broken(input, out);
     if (why) return `${where}: ${why}\n  in:  ${show(tryParse(input))}\n  out: ${show(tryParse(out))}\n  hex in:  ${input.toString('hex')}\n  hex out: ${out.toString('hex')}`;
   }
@@ -246,7 +262,7 @@ export interface Walk {
 export function mutationWalk(dp: Datapath, n: Net, hooks: readonly Hook[], perSeed: number, seed: number): Walk {
   setup(dp, n);
   const next = rng(seed + n.family);
-  const tally: Tally = { runs: 0, refused: 0, changed: 0, csumComplete: 0 };
+  const tally: Tally = { changedBy: {}, runs: 0, refused: 0, changed: 0, csumComplete: 0 };
   const failures: string[] = [];
   const note = (f: string | null) => { if (f && failures.length < 12) failures.push(f); };
   const all = seeds(n);

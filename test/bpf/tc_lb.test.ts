@@ -34,7 +34,7 @@ function checksumCompleteCase(n: Net): Case {
     // BPF_F_TEST_SKB_CHECKSUM_COMPLETE (6.11+): the test run sets skb->csum to the packet's sum,
     // and fails with EBADMSG when it no longer is after the program. The pseudo-header helper
     // takes the address change out of skb->csum, right for IPv4 only.
-    name: `${n.tag} CHECKSUM_COMPLETE (a NIC that sums every packet): skb->csum stays the packet's sum through DNAT, reverse NAT, SNAT, SCTP and the replies written in place`,
+    name: `${n.tag} CHECKSUM_COMPLETE (a NIC that sums every packet): skb->csum stays the packet's sum through DNAT, reverse NAT, SNAT, SCTP, UDP without a checksum and the replies written in place`,
     setup: (dp) => { dp.setBackend(1, { addr: n.remoteBe, port: 8080 }); dp.setService({ frontend: cip, svcId: 49, slots: [1] }); dp.setService({ frontend: np, svcId: 50, slots: [1], flags: SVC_F.NODEPORT }); },
     steps: [{
       what: 'a SYN to the ClusterIP, its SYN-ACK and a NodePort SYN (SNAT), each with skb->csum set', prog: 'tc_ingress', config: FROM_PODS,
@@ -53,6 +53,10 @@ function checksumCompleteCase(n: Net): Case {
         dp.setService({ frontend: { addr: n.clusterIp, port: 9, proto: 'sctp' }, svcId: 51, slots: [1] });
         expect(run(FROM_PODS, { src: n.pod, dst: n.clusterIp, proto: 'sctp', sport: 5000, dport: 9, vtag: 7, payload: sctpChunk(1, 0, Buffer.alloc(16, 3)) }))
           .toMatchObject({ dst: n.remoteBe, dport: 8080, l4ChecksumOk: true });
+        // A UDP datagram without a checksum keeps none: no field takes the ports' change out of the sum.
+        dp.setService({ frontend: { addr: n.clusterIp, port: 53, proto: 'udp' }, svcId: 53, slots: [1] });
+        expect(run(FROM_PODS, { src: n.pod, dst: n.clusterIp, proto: 'udp', sport: 5001, dport: 53, payload: 'q', udpNoChecksum: true }))
+          .toMatchObject({ dst: n.remoteBe, dport: 8080, l4Checksum: 0 });
         // Rejects are written in place: a RST for a SYN, a port unreachable for an empty datagram. (One
         // with more bytes is cut first, which leaves CHECKSUM_NONE: nothing to keep.)
         dp.setService({ frontend: { addr: n.clusterIp, port: 81, proto: 'tcp' }, svcId: 52, slots: [] });
