@@ -53,6 +53,7 @@ export function seeds(n: Net): Seed[] {
     { what: 'an empty UDP datagram to a ClusterIP port without a service', spec: { src: n.pod, dst: n.clusterIp, proto: 'udp', sport: CLIENT_PORT, dport: 54 } },
     { what: 'a ping to a ClusterIP', spec: { src: n.pod, dst: n.clusterIp, proto: n.family === 4 ? 'icmp' : 'icmpv6', payload: 'ping' } },
     { what: 'a port unreachable from the backend about the UDP flow', spec: err(n.remoteBe, n.pod, PORT_UNREACH, { src: n.pod, dst: n.remoteBe, proto: 'udp', sport: CLIENT_PORT, dport: 8080, payload: 'query' }) },
+    { what: 'a port unreachable about a datagram without a checksum', spec: err(n.localBe, n.external, PORT_UNREACH, { src: n.external, dst: n.localBe, proto: 'udp', sport: CLIENT_PORT, dport: 8080, payload: 'nosum', udpNoChecksum: true }) },
     { what: 'a frag-needed about the ClusterIP flow', spec: err(n.other, n.pod, TOO_BIG, tcp(n.pod, n.remoteBe, CLIENT_PORT, 8080, { ack: true }, 'x'.repeat(40))) },
   ];
 }
