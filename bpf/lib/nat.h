@@ -146,7 +146,9 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 	 * header checksum cancel in the sum, leaving the L4 field's change;
 	 * wrong for IPv6, whose address bytes cancel the L4 field's change
 	 * themselves (6.16 fixed it only behind a new flag, BPF_F_IPV6). Put it
-	 * back; the helper changes nothing in any other state. */
+	 * back. A UDP field of 0 the helper left alone, taking nothing out:
+	 * then nothing offsets IPv6's addresses' change, which must go in all
+	 * the same. Outside CHECKSUM_COMPLETE bpf_csum_update does nothing. */
 	if (addr_diff && p->family == EKP_FAMILY_V6)
 		bpf_csum_update(ctx, csum_to_wsum(addr_diff));
 	if (port_diff &&

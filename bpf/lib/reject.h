@@ -117,6 +117,8 @@ EKP_INLINE int reject_tcp_rst(struct ekp_ctx *ctx, const struct pkt *p)
 
 	if (bpf_skb_change_tail(ctx, ETH_HLEN_ + l3len + sizeof(*th), 0) < 0)
 		return drop(ctx, EKP_DROP_REJECT);
+	/* After the cut: a request it cut has left CHECKSUM_COMPLETE (nothing to
+	 * keep), and one it did not is these headers, all skb->csum sums. */
 	was = net_sum(ctx, v6, sizeof(struct iphdr) + sizeof(*th), sizeof(struct ipv6hdr) + sizeof(*th));
 	data = ctx_data(ctx);
 	end = ctx_data_end(ctx);
@@ -221,7 +223,9 @@ EKP_INLINE int reject_icmp(struct ekp_ctx *ctx, const struct pkt *p)
 			sum += w[i];
 		ic->checksum = csum_finish(sum);
 	}
-	/* The room adjust_room made was zeros: what it holds now is the change. */
+	/* The room adjust_room made was zeros, and of an even size (the quote's
+	 * sum stays as it was behind it): what it holds now is the change. If
+	 * change_tail cut the request, it left CHECKSUM_COMPLETE already. */
 	bpf_csum_update(ctx, net_sum(ctx, v6, sizeof(struct iphdr) + 8, sizeof(struct ipv6hdr) + 8));
 	count_event(ctx, EKP_EV_REJECT_ICMP);
 	return reply_redirect(ctx);

@@ -53,6 +53,11 @@ function checksumCompleteCase(n: Net): Case {
         dp.setService({ frontend: { addr: n.clusterIp, port: 9, proto: 'sctp' }, svcId: 51, slots: [1] });
         expect(run(FROM_PODS, { src: n.pod, dst: n.clusterIp, proto: 'sctp', sport: 5000, dport: 9, vtag: 7, payload: sctpChunk(1, 0, Buffer.alloc(16, 3)) }))
           .toMatchObject({ dst: n.remoteBe, dport: 8080, l4ChecksumOk: true });
+        // The same port at the backend: only the addresses change (for IPv6, skb->csum's alone).
+        dp.setBackend(7, { addr: n.remoteBe, port: 3868 });
+        dp.setService({ frontend: { addr: n.clusterIp, port: 3868, proto: 'sctp' }, svcId: 54, slots: [7] });
+        expect(run(FROM_PODS, { src: n.pod, dst: n.clusterIp, proto: 'sctp', sport: 5002, dport: 3868, vtag: 7, payload: sctpChunk(1, 0, Buffer.alloc(16, 3)) }))
+          .toMatchObject({ dst: n.remoteBe, dport: 3868, l4ChecksumOk: true });
         // A UDP datagram without a checksum keeps none: no field takes the ports' change out of the sum.
         dp.setService({ frontend: { addr: n.clusterIp, port: 53, proto: 'udp' }, svcId: 53, slots: [1] });
         expect(run(FROM_PODS, { src: n.pod, dst: n.clusterIp, proto: 'udp', sport: 5001, dport: 53, payload: 'q', udpNoChecksum: true }))
