@@ -130,11 +130,17 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 	 * change out of the packet's sum: skb->csum must take it in. (IPv6's
 	 * addresses' is put in below, as for every datagram.) */
 	if (mangled0 && port_diff) {
-		__u16 *c = ctx_data(ctx) + off;
+		/* The UDP header as parse reads it: 6.1's verifier refused the
+		 * field read through off (no range on the pointer). */
+		void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+		struct udphdr *uh;
 
-		if (off > 256 || (void *)(c + 1) > ctx_data_end(ctx))
+		if (p->l4_off > 256)
 			return -1;
-		if (!*c)
+		uh = data + p->l4_off;
+		if ((void *)(uh + 1) > end)
+			return -1;
+		if (!uh->check)
 			bpf_csum_update(ctx, csum_to_wsum(port_diff));
 	}
 	if (addr_diff &&
