@@ -73,15 +73,31 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
  * ports' diff too unless CHECKSUM_PARTIAL. A UDP field of 0 (no checksum)
  * stays 0, and a result of 0 becomes 0xffff, as with BPF_F_MARK_MANGLED_0.
  */
-EKP_INLINE int l4_csum_direct(struct ekp_ctx *ctx, const struct pkt *p, __u32 off,
+EKP_INLINE int l4_csum_direct(struct ekp_ctx *ctx, const struct pkt *p,
 			      __u32 addr_w, __u32 port_w, int partial)
 {
-	__u16 *c = ctx_data(ctx) + off;
+	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
 	int udp = p->proto == IPPROTO_UDP;
-	__u16 v;
+	__u16 *c, v;
 
-	if (off > 256 || (void *)(c + 1) > ctx_data_end(ctx))
+	/* The field through its header, as parse reads it. Moved by the
+	 * field's offset instead, the pointer had no range for 6.1's verifier
+	 * (6.18's takes it), and kernels from 6.2 on run this path. */
+	if (p->l4_off > 256)
 		return -1;
+	if (udp) {
+		struct udphdr *uh = data + p->l4_off;
+
+		if ((void *)(uh + 1) > end)
+			return -1;
+		c = &uh->check;
+	} else {
+		struct tcphdr *th = data + p->l4_off;
+
+		if ((void *)(th + 1) > end)
+			return -1;
+		c = &th->check;
+	}
 	v = *c;
 	if (udp && !v)
 		return 0;
@@ -122,7 +138,7 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 	/* CHECKSUM_COMPLETE also moves skb->csum, which only the helper may write. */
 	summed = skb_ip_summed(ctx);
 	if (summed >= 0 && summed != EKP_CHECKSUM_COMPLETE)
-		return l4_csum_direct(ctx, p, off, addr_diff ? csum_to_wsum(addr_diff) : 0,
+		return l4_csum_direct(ctx, p, addr_diff ? csum_to_wsum(addr_diff) : 0,
 				      port_diff ? csum_to_wsum(port_diff) : 0,
 				      summed == EKP_CHECKSUM_PARTIAL);
 	/* A UDP datagram without a checksum keeps none (the helper leaves a 0
