@@ -66,6 +66,30 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 }
 #else
 /*
+ * The TCP or UDP checksum field of p, or NULL past the packet's end. Read
+ * through its header, as parse reads it: a pointer moved by the field's
+ * offset instead had no range for 6.1's verifier (6.18's takes it), and
+ * kernels from 6.2 on run the direct path below.
+ */
+EKP_INLINE __u16 *l4_csum_field(struct ekp_ctx *ctx, const struct pkt *p)
+{
+	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+
+	if (p->l4_off > 256)
+		return NULL;
+	if (p->proto == IPPROTO_UDP) {
+		struct udphdr *uh = data + p->l4_off;
+
+		return (void *)(uh + 1) > end ? NULL : &uh->check;
+	}
+	{
+		struct tcphdr *th = data + p->l4_off;
+
+		return (void *)(th + 1) > end ? NULL : &th->check;
+	}
+}
+
+/*
  * What bpf_l4_csum_replace() does to the field (net/core/filter.c,
  * inet_proto_csum_replace_by_diff()), without the call, for the states
  * where only the field changes: the address diff goes in as the
@@ -76,28 +100,11 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 EKP_INLINE int l4_csum_direct(struct ekp_ctx *ctx, const struct pkt *p,
 			      __u32 addr_w, __u32 port_w, int partial)
 {
-	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+	__u16 *c = l4_csum_field(ctx, p), v;
 	int udp = p->proto == IPPROTO_UDP;
-	__u16 *c, v;
 
-	/* The field through its header, as parse reads it. Moved by the
-	 * field's offset instead, the pointer had no range for 6.1's verifier
-	 * (6.18's takes it), and kernels from 6.2 on run this path. */
-	if (p->l4_off > 256)
+	if (!c)
 		return -1;
-	if (udp) {
-		struct udphdr *uh = data + p->l4_off;
-
-		if ((void *)(uh + 1) > end)
-			return -1;
-		c = &uh->check;
-	} else {
-		struct tcphdr *th = data + p->l4_off;
-
-		if ((void *)(th + 1) > end)
-			return -1;
-		c = &th->check;
-	}
 	v = *c;
 	if (udp && !v)
 		return 0;
@@ -146,17 +153,11 @@ EKP_INLINE int nat_fix_csums(struct ekp_ctx *ctx, const struct pkt *p,
 	 * change out of the packet's sum: skb->csum must take it in. (IPv6's
 	 * addresses' is put in below, as for every datagram.) */
 	if (mangled0 && port_diff) {
-		/* The UDP header as parse reads it: 6.1's verifier refused the
-		 * field read through off (no range on the pointer). */
-		void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
-		struct udphdr *uh;
+		__u16 *c = l4_csum_field(ctx, p);
 
-		if (p->l4_off > 256)
+		if (!c)
 			return -1;
-		uh = data + p->l4_off;
-		if ((void *)(uh + 1) > end)
-			return -1;
-		if (!uh->check)
+		if (!*c)
 			bpf_csum_update(ctx, csum_to_wsum(port_diff));
 	}
 	if (addr_diff &&

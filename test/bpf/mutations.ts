@@ -200,8 +200,6 @@ function cutForReply(input: Buffer, out: Buffer): boolean {
 export interface Hook {
   prog: ProgName;
   config: Config;
-  /** tc: whether the run also goes under CHECKSUM_COMPLETE. */
-  tc: boolean;
   /** __sk_buff.ingress_ifindex: tc_to_pod looks only at packets the node made (0). */
   ingressIfindex?: number;
 }
@@ -211,11 +209,11 @@ export const hookName = (h: Hook) => `${h.prog} ${h.config.flags ?? 0} ${h.ingre
 
 /** Every hook, in the roles the datapath tests load it in (fixtures.ts). */
 export const HOOKS: Hook[] = [
-  { prog: 'tc_ingress', config: FROM_PODS, tc: true, ingressIfindex: 5 },
-  { prog: 'tc_ingress', config: FROM_WIRE, tc: true, ingressIfindex: 2 },
-  { prog: 'tc_egress', config: FROM_HOST, tc: true },
-  { prog: 'tc_to_pod', config: FROM_PODS, tc: true },
-  { prog: 'xdp_nodeport', config: FROM_WIRE, tc: false },
+  { prog: 'tc_ingress', config: FROM_PODS, ingressIfindex: 5 },
+  { prog: 'tc_ingress', config: FROM_WIRE, ingressIfindex: 2 },
+  { prog: 'tc_egress', config: FROM_HOST },
+  { prog: 'tc_to_pod', config: FROM_PODS },
+  { prog: 'xdp_nodeport', config: FROM_WIRE },
 ];
 
 export interface Tally {
@@ -238,14 +236,14 @@ function runOne(dp: Datapath, h: Hook, input: Buffer, t: Tally, where: string): 
   const run = (flags: number): { out: Buffer } | { errno: number; msg: string } => {
     try {
       const data = prog.testRun({ data: input, ...(ctx ? { ctx } : {}), flags }).data;
-      return { out: h.prog === 'xdp_nodeport' ? splitXdpMeta(h.prog, input, data).frame : data };
+      return { out: splitXdpMeta(h.prog, input, data).frame };
     } catch (e) {
       return { errno: isBpfError(e) ? e.errno : 0, msg: (e as Error).message };
     }
   };
   const fail = (why: string, out?: Buffer) =>
     `${where}: ${why}\n  in:  ${show(tryParse(input))}${out ? `\n  out: ${show(tryParse(out))}` : ''}\n  hex in:  ${input.toString('hex')}${out ? `\n  hex out: ${out.toString('hex')}` : ''}`;
-  const complete = h.tc && checksumCompleteRuns ? run(TEST_SKB_CHECKSUM_COMPLETE) : null;
+  const complete = h.prog !== 'xdp_nodeport' && checksumCompleteRuns ? run(TEST_SKB_CHECKSUM_COMPLETE) : null;
   const plain = run(0);
   if ('errno' in plain) {
     // The test run will not build an skb or xdp buffer shorter than the headers it announces.

@@ -291,11 +291,11 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
   it(T.mutations, () => {
     const d = need();
     const hooks: Hook[] = [
-      { prog: 'tc_ingress', config: ROLE.pods, tc: true, ingressIfindex: 5 },
-      { prog: 'tc_ingress', config: ROLE.wire, tc: true, ingressIfindex: 2 },
-      { prog: 'tc_egress', config: ROLE.host, tc: true },
-      { prog: 'tc_to_pod', config: ROLE.pods, tc: true },
-      { prog: 'xdp_nodeport', config: ROLE.wire, tc: false },
+      { prog: 'tc_ingress', config: ROLE.pods, ingressIfindex: 5 },
+      { prog: 'tc_ingress', config: ROLE.wire, ingressIfindex: 2 },
+      { prog: 'tc_egress', config: ROLE.host },
+      { prog: 'tc_to_pod', config: ROLE.pods },
+      { prog: 'xdp_nodeport', config: ROLE.wire },
     ];
     for (const n of [V4, V6]) {
       const w = mutationWalk(d, n, hooks, 150, 0x5eed);
