@@ -7,7 +7,7 @@ import { packageRoot } from '../native/index.js';
 import { MAP_DEFAULT_SIZE, MAP, SLOTS_PER_ENTRY, slotEntries } from '../dataplane/ebpf/abi.js';
 import { maglevTableSize } from '../dataplane/ebpf/maglev.js';
 import type { BenchSuite } from './index.js';
-import { DatapathRig, FEED_FLOWS, type NewFlowKind } from './datapath/measure.js';
+import { DatapathRig, FEED_FLOWS, RUN_REPEAT, type NewFlowKind } from './datapath/measure.js';
 import {
   CASES, buildDoc, deriveSmallTable, deriveScale, establishedByLoad, formatReport, median, type SmallTableSample, type RoundSample, type ScaleResult,
 } from './datapath/report.js';
@@ -52,8 +52,12 @@ export const METHOD = [
   'already created its flow. So:',
   '- tc established, reply: repeat=N on a flow with a mirror conntrack entry that maps the rewritten tuple back',
   '  (same entry type and flags), so every repetition is a real FWD (REV) hit with a full DNAT+SNAT rewrite;',
-  '  the counters must show N hits and the packet must come back byte-identical after the (even) N runs.',
-  '- miss (no service, no flow) and the floor do not rewrite: plain repeat=N means.',
+  '  the counters must show N hits and the packet must come back as it was after each (even) run but for its TTL,',
+  '  one hop lower per repetition: tc takes a hop off a packet it sends on, as the stack forwarding it would.',
+  `- miss (no service, no flow) and the floor do not rewrite: plain repeat=N means.`,
+  `- Every repeat=N mean is made of runs of ${RUN_REPEAT} repetitions (the established and reply frames start with TTL`,
+  `  255, and one with no hop left is not sent on), the floors' and the bare loop's too, so that what starting a`,
+  '  run costs weighs on every case alike.',
   `- tc syn_vip: the mean over ${FEED_FLOWS.toLocaleString('en-US')} different new flows back to back, in one repeat=${FEED_FLOWS} run of tc_syn_feed`,
   `  (bpf/syn_feed.bpf.c; per round the median of ${FEED_RUNS} such runs, interleaved with the kinds below): before each`,
   '  repetition it writes the next SYN (a new client:port, to the VIP of one prepared flow) over the packet and',

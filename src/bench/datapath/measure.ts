@@ -10,7 +10,7 @@ import { kernelConfigFlags } from '../../dataplane/ebpf/kernel.js';
 import { ClusterIpWriter } from '../../dataplane/ebpf/cluster-ips.js';
 import { ServiceWriter, type LbAlgorithm } from '../../dataplane/ebpf/writer.js';
 import type { BpfMap, BpfObject, BpfProgram, TestRunResult } from '../../native/index.js';
-import { TCP, intToIpv4, ipv4ToInt, parseTcp4, tcp4Frame } from './packet.js';
+import { TCP, intToIpv4, ipv4ToInt, parseTcp4, sameButTtl, tcp4Frame } from './packet.js';
 import { median, type CaseName, type ProgKind } from './report.js';
 import { loadObject, loadObjects, type Objects, type Sizes } from './rig.js';
 import { NODE_IP, SERVICE_PORT, SyntheticCluster, TARGET_PORT, backendIpOf, clusterIpOf, spread } from './services.js';
@@ -76,6 +76,27 @@ const FEED_FRAME = 54;
  * retried insert, as they would for that many concurrent flows to one service (snat_retries).
  */
 export const FEED_FLOWS = 4096;
+
+/**
+ * Repetitions per test run of a repeat=N mean. A packet tc sends on loses a hop per
+ * repetition (bpf/lib/pipeline.h, hop_down), and one with none left to lose is handed to the
+ * stack instead: the established and reply frames start with TTL 255, so a run may repeat
+ * 254 times. Every repeat=N mean, the floors' and the bare loop's too, is taken over runs of
+ * this many, so that what starting a run costs weighs on every case alike. Even: the mirror
+ * entries bring a packet back every second repetition.
+ */
+export const RUN_REPEAT = 254;
+
+/** The mean per repetition of `repeat` repetitions made in runs of RUN_REPEAT; `run(n)` returns one run's mean. */
+async function runsOf(repeat: number, run: (n: number) => Promise<number>): Promise<number> {
+  let sum = 0;
+  for (let left = repeat; left > 0;) {
+    const n = Math.min(RUN_REPEAT, left);
+    sum += (await run(n)) * n;
+    left -= n;
+  }
+  return sum / repeat;
+}
 
 interface Snapshot {
   created: bigint;
@@ -247,8 +268,9 @@ export class DatapathRig {
       const out = parseTcp4(r.data);
       this.checkNewFlow(out, svc);
       // The handshake's ACK moves the FWD entry to ESTABLISHED, the SYN-ACK the REV one.
-      const est = tcp4Frame({ src: client, dst: vip, sport, dport: SERVICE_PORT, flags: TCP.ACK | TCP.PSH, seq: 1001, ack: 5001, payload: PAYLOAD });
-      const reply = tcp4Frame({ src: out.dst, dst: out.src, sport: out.dport, dport: out.sport, flags: TCP.ACK | TCP.PSH, seq: 5001, ack: 1033, payload: PAYLOAD });
+      // With every hop a run's repetitions may take (see RUN_REPEAT).
+      const est = tcp4Frame({ src: client, dst: vip, sport, dport: SERVICE_PORT, flags: TCP.ACK | TCP.PSH, seq: 1001, ack: 5001, payload: PAYLOAD, ttl: 255 });
+      const reply = tcp4Frame({ src: out.dst, dst: out.src, sport: out.dport, dport: out.sport, flags: TCP.ACK | TCP.PSH, seq: 5001, ack: 1033, payload: PAYLOAD, ttl: 255 });
       for (const f of [est, reply]) {
         const rr = this.tc.testRun({ data: f });
         if (!TC_FORWARDED.has(rr.retval)) throw new Error(`bench: handshake of flow ${j} returned ${rr.retval}`);
@@ -422,9 +444,11 @@ export class DatapathRig {
   /** tc_feed_return run bare, repeat=N: the test-run loop's own cost per repetition, which the floor's figure holds too. */
   async bareReturnRun(repeat: number): Promise<number> {
     const data = this.flows[0]!.established;
-    const r = await this.feedReturn!.testRunAsync({ data, repeat });
-    if (r.retval !== TC_ACT_OK) throw new Error(`bench: tc_feed_return: verdict ${r.retval}`);
-    return r.durationNs;
+    return runsOf(repeat, async (n) => {
+      const r = await this.feedReturn!.testRunAsync({ data, repeat: n });
+      if (r.retval !== TC_ACT_OK) throw new Error(`bench: tc_feed_return: verdict ${r.retval}`);
+      return r.durationNs;
+    });
   }
 
   /** Verdicts seen per path (tc: pass, or redirect after the FIB lookup). */
@@ -436,14 +460,15 @@ export class DatapathRig {
   }
 
   /**
-   * The kernel's mean over one repeat=N run on one packet buffer. The test run does not
-   * restore the packet between repetitions, so tc's established and reply packets are
-   * run against a mirror conntrack entry (see prepareFlows) that translates the
-   * rewritten packet back: every repetition is a real FWD (or REV) hit with a full
-   * DNAT+SNAT rewrite and forwarding decision, and an even N leaves the packet as it
-   * came in, which is checked. XDP hands SNAT flows (and all replies) to tc untouched,
-   * so its cases, syn_vip included, measure what XDP costs before tc: every repetition
-   * must count one xdp_to_stack event and leave the packet as it was.
+   * The kernel's mean over repeat=N on one packet buffer, in runs of RUN_REPEAT. The test
+   * run does not restore the packet between repetitions, so tc's established and reply
+   * packets are run against a mirror conntrack entry (see prepareFlows) that translates
+   * the rewritten packet back: every repetition is a real FWD (or REV) hit with a full
+   * DNAT+SNAT rewrite and forwarding decision, and each run (of an even count) leaves the
+   * packet as it came in but for the hops its repetitions took, which is checked. XDP
+   * hands SNAT flows (and all replies) to tc untouched, so its cases, syn_vip included,
+   * measure what XDP costs before tc: every repetition must count one xdp_to_stack event
+   * and leave the packet as it was.
    */
   async repeatRun(which: 'floor' | 'tc-floor' | `tc:${'established' | 'reply' | 'miss'}` | `xdp:${CaseName}`, repeat: number): Promise<number> {
     if (repeat % 2) repeat++;
@@ -451,19 +476,29 @@ export class DatapathRig {
     const [kind, c]: ['floor' | 'tc-floor' | ProgKind, CaseName] = which === 'floor' || which === 'tc-floor' ? [which, 'established'] : which.split(':') as [ProgKind, CaseName];
     const prog = kind === 'floor' ? this.floor! : kind === 'tc-floor' ? this.tcFloor! : kind === 'tc' ? this.tc : this.xdp!;
     const data = f[c];
+    // A packet tc sends on loses a hop per repetition.
+    const sentOn = kind === 'tc' && c !== 'miss';
     const before = this.counters();
-    const r = await prog.testRunAsync({ data, repeat, dataOutSize: data.length + 64 });
+    const mean = await runsOf(repeat, async (n) => {
+      const r = await prog.testRunAsync({ data, repeat: n, dataOutSize: data.length + 64 });
+      const ok = kind === 'tc' ? (c === 'miss' ? r.retval === TC_ACT_OK : TC_FORWARDED.has(r.retval)) : kind === 'tc-floor' ? r.retval === TC_ACT_OK : r.retval === XDP_PASS;
+      if (!ok) throw new Error(`bench: ${which} repeat: verdict ${r.retval}`);
+      this.noteVerdict(`${which} (repeat)`, r.retval);
+      const out = r.data.subarray(0, data.length);
+      // Every repetition takes the same path: a hop each, or none (a build that takes no hop, or no route).
+      const hops = data[14 + 8]! - out[14 + 8]!;
+      if (!sameButTtl(data, out) || !parseTcp4(out).checksumsOk || (hops !== 0 && !(sentOn && hops === n))) {
+        throw new Error(`bench: ${which} repeat: the packet did not come back to itself after ${n} runs (${hops} hops taken)`);
+      }
+      return r.durationNs;
+    });
     const after = this.counters();
-    const ok = kind === 'tc' ? (c === 'miss' ? r.retval === TC_ACT_OK : TC_FORWARDED.has(r.retval)) : kind === 'tc-floor' ? r.retval === TC_ACT_OK : r.retval === XDP_PASS;
-    if (!ok) throw new Error(`bench: ${which} repeat: verdict ${r.retval}`);
-    this.noteVerdict(`${which} (repeat)`, r.retval);
-    if (!r.data.subarray(0, data.length).equals(data)) throw new Error(`bench: ${which} repeat: the packet did not come back to itself after ${repeat} runs`);
     const none = { created: 0, hitFwd: 0, hitRev: 0, drops: 0, xdpToStack: 0 };
     const exp: Partial<Record<keyof Snapshot, number>> = kind === 'floor' || kind === 'tc-floor' ? { ...none, hitFwd: repeat }
       : kind === 'xdp' ? { ...none, xdpToStack: c === 'miss' ? 0 : repeat }
         : c === 'established' ? { ...none, hitFwd: repeat } : c === 'reply' ? { ...none, hitRev: repeat } : none;
     this.expectDelta(`${which} repeat`, before, after, exp);
-    return r.durationNs;
+    return mean;
   }
 
   private expectDelta(what: string, before: Snapshot, after: Snapshot, want: Partial<Record<keyof Snapshot, number>>): void {

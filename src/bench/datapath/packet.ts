@@ -14,6 +14,8 @@ export interface Tcp4 {
   seq?: number;
   ack?: number;
   payload?: Buffer;
+  /** Default 64. */
+  ttl?: number;
 }
 
 const ETH = 14;
@@ -57,7 +59,7 @@ export function tcp4Frame(t: Tcp4): Buffer {
   b[ip] = 0x45;
   b.writeUInt16BE(IP + TCP_HDR + payload.length, ip + 2);
   b.writeUInt16BE(0x4000, ip + 6); // DF
-  b[ip + 8] = 64;
+  b[ip + 8] = t.ttl ?? 64;
   b[ip + 9] = 6;
   b.writeUInt32BE(ipv4ToInt(t.src), ip + 12);
   b.writeUInt32BE(ipv4ToInt(t.dst), ip + 16);
@@ -84,8 +86,18 @@ export interface ParsedTcp4 {
   sport: number;
   dport: number;
   flags: number;
+  ttl: number;
   /** Both the IPv4 header and the TCP checksum verify. */
   checksumsOk: boolean;
+}
+
+/** Whether frames a and b are the same but for the IPv4 TTL and header checksum. */
+export function sameButTtl(a: Buffer, b: Buffer): boolean {
+  if (a.length !== b.length || a.length < ETH + IP) return false;
+  const c = Buffer.from(b);
+  c[ETH + 8] = a[ETH + 8]!;
+  a.copy(c, ETH + 10, ETH + 10, ETH + 12);
+  return c.equals(a);
 }
 
 export function parseTcp4(b: Buffer): ParsedTcp4 {
@@ -103,6 +115,7 @@ export function parseTcp4(b: Buffer): ParsedTcp4 {
     sport: b.readUInt16BE(th),
     dport: b.readUInt16BE(th + 2),
     flags: b[th + 13]!,
+    ttl: b[ip + 8]!,
     checksumsOk: ipOk && tcpOk,
   };
 }
