@@ -137,7 +137,7 @@ struct ekp_backend_val {
 	__be16 port;          /* network order */
 	__u8   family;        /* EKP_FAMILY_*, 0 = unused id */
 	__u8   flags;         /* EKP_BE_F_* */
-	__u32  ifindex;       /* host-side veth of a local pod, 0 = unknown */
+	__u32  reserved;      /* 0 (was a local pod's veth, for a redirect never enabled) */
 };
 
 /* ======================================================================
@@ -431,6 +431,7 @@ enum ekp_event {
 	EKP_EV_CT_STALE_REV = 19,      /* dead REV entry met a direct connection on its tuple: deleted */
 	EKP_EV_VIP_NO_PORT = 20,       /* a ClusterIP on a port no service has: refused */
 	EKP_EV_ECHO_REPLY = 21,        /* a ping to a service's address: answered */
+	EKP_EV_TTL_EXCEEDED = 22,      /* to be sent on with TTL/hop limit <= 1: left to the stack */
 	EKP_EV_MAX = 32,
 };
 
@@ -440,7 +441,7 @@ enum ekp_event {
  * ====================================================================== */
 #define EKP_CFG_F_FROM_PODS     (1u << 0) /* attached where packets come from local pods (host veth) */
 #define EKP_CFG_F_FROM_HOST     (1u << 1) /* egress hook: packets originate on this host */
-#define EKP_CFG_F_FWD_REDIRECT  (1u << 2) /* forward with redirect_neigh/peer instead of the stack */
+/* (1u << 2) was FWD_REDIRECT, to a local pod's veth: never set; rerouted packets go where the FIB says */
 #define EKP_CFG_F_REJECT_ICMP_TCP (1u << 3) /* empty TCP service: ICMP unreachable instead of RST */
 /* (1u << 4) was FIB_SKIP_NEIGH: the datapath needs the lookup's neighbour state (pipeline.h reroute) */
 #define EKP_CFG_F_KERN_CTX        (1u << 5) /* kernel >= 6.2: bpf_cast_to_kern_ctx, for the skb's checksum state */

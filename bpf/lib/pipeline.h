@@ -52,11 +52,70 @@ EKP_INLINE int to_loopback(struct ekp_ctx *ctx)
 	return EKP_V_REDIRECT;
 }
 
-/* Sends the packet to next hop nh (of family AF_INET/AF_INET6) out of oif. */
-EKP_INLINE int redirect_nh(struct ekp_ctx *ctx, __u32 oif, __u8 family, const union ekp_addr *nh)
+/*
+ * A packet this hook sends on to another device is forwarded as the stack
+ * forwards (ip_forward, ip6_forward): its TTL or hop limit goes down by one,
+ * so that traceroute counts this node and a routing loop through it ends.
+ * One with 1 or less left is not sent on: the caller leaves it to the stack,
+ * whose forwarding answers time exceeded (or drops it as a martian, where
+ * its new source is one of this node's addresses). What a process on this
+ * node sent (FROM_HOST) was not forwarded here: it keeps what the sender
+ * set, or what the stack left when it forwarded it. The IPv4 header's sum
+ * does not change (its checksum takes the TTL's change, as
+ * ip_decrease_ttl); IPv6's hop limit is covered by no checksum, so
+ * skb->csum takes it under CHECKSUM_COMPLETE (elsewhere bpf_csum_update
+ * does nothing). The redirects that follow cannot fail (flags 0), so a
+ * packet lowered here is never lowered again by the stack. Returns 0, or
+ * -1 for a packet not to send on.
+ */
+EKP_INLINE int hop_down(struct ekp_ctx *ctx, __u8 family)
+{
+	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
+
+	if (ekp_cfg.flags & EKP_CFG_F_FROM_HOST)
+		return 0;
+	if (family == EKP_FAMILY_V4) {
+		struct iphdr *ip = data + ETH_HLEN_;
+		__u32 check;
+
+		if ((void *)(ip + 1) > end)
+			return -1;
+		if (ip->ttl <= 1)
+			goto exceeded;
+		check = ip->check;
+		check += bpf_htons(0x0100);
+		ip->check = (__u16)(check + (check >= 0xffff));
+		ip->ttl--;
+		return 0;
+	}
+	{
+		struct ipv6hdr *ip6 = data + ETH_HLEN_;
+		__u16 *word, was;
+
+		if ((void *)(ip6 + 1) > end)
+			return -1;
+		if (ip6->hop_limit <= 1)
+			goto exceeded;
+		/* hop_limit shares a 16-bit word of the sum with nexthdr. */
+		word = (__u16 *)&ip6->nexthdr;
+		was = *word;
+		ip6->hop_limit--;
+		bpf_csum_update(ctx, csum_to_wsum(csum_diff16(0, was, *word)));
+		return 0;
+	}
+exceeded:
+	count_event(ctx, EKP_EV_TTL_EXCEEDED);
+	return -1;
+}
+
+/* Sends the packet, of family pf (EKP_FAMILY_*), to next hop nh (of family
+ * AF_INET/AF_INET6) out of oif. */
+EKP_INLINE int redirect_nh(struct ekp_ctx *ctx, __u8 pf, __u32 oif, __u8 family, const union ekp_addr *nh)
 {
 	struct bpf_redir_neigh r;
 
+	if (hop_down(ctx, pf) < 0)
+		return EKP_V_PASS;
 	__builtin_memset(&r, 0, sizeof(r));
 	r.nh_family = family;
 	if (family == AF_INET)
@@ -92,9 +151,12 @@ EKP_INLINE const union ekp_addr *fib_nh(const struct bpf_fib_lookup *fib)
 /* redirect_nh for the answer in fib. Its struct bpf_redir_neigh is laid over
  * fib: the next hop already where ipv6_nh goes, the family on the last word
  * of ipv6_src, which an answer does not use. */
-EKP_INLINE int redirect_fib(struct ekp_ctx *ctx, struct bpf_fib_lookup *fib)
+EKP_INLINE int redirect_fib(struct ekp_ctx *ctx, __u8 pf, struct bpf_fib_lookup *fib)
 {
 	struct bpf_redir_neigh *r = (struct bpf_redir_neigh *)&fib->ipv6_src[3];
+
+	if (hop_down(ctx, pf) < 0)
+		return EKP_V_PASS;
 
 	_Static_assert(__builtin_offsetof(struct bpf_fib_lookup, ipv6_dst) ==
 		       __builtin_offsetof(struct bpf_fib_lookup, ipv6_src) + 3 * 4 + __builtin_offsetof(struct bpf_redir_neigh, ipv6_nh),
@@ -245,12 +307,12 @@ EKP_INLINE void be_nh_give(struct ekp_backend_nh *c, const struct bpf_fib_lookup
  * runs on the node's devices: a pod's packets come in on its own veth, each
  * another device for the entry, and the node's keep nothing.
  */
-EKP_INLINE int reroute_kept(struct ekp_ctx *ctx, const struct ekp_ct_val *ct, __u64 now)
+EKP_INLINE int reroute_kept(struct ekp_ctx *ctx, const struct pkt *p, const struct ekp_ct_val *ct, __u64 now)
 {
 	if ((ekp_cfg.flags & EKP_CFG_F_FROM_HOST) || !ct ||
 	    !nh_fits(ctx, ct->nh_oif, ct->nh_iif, ct->nh_epoch, ct->nh_mtu, now))
 		return EKP_CONTINUE;
-	return redirect_nh(ctx, ct->nh_oif, ct->nh_family, &ct->nh);
+	return redirect_nh(ctx, p->family, ct->nh_oif, ct->nh_family, &ct->nh);
 }
 
 /*
@@ -283,7 +345,7 @@ __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, 
 	if (c && be_nh_get(ctx, p, c, daddr, &fib, now)) {
 		if (ct)
 			ct_keep_nh(ctx, ct, &fib, now);
-		return redirect_fib(ctx, &fib);
+		return redirect_fib(ctx, p->family, &fib);
 	}
 	if (c && !be_nh_take(ctx, p, c, daddr, now))
 		c = NULL;
@@ -319,6 +381,8 @@ __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, 
 	 * Before 6.3 the lookup says so only for a missing entry, not for one
 	 * still being resolved. */
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		if (hop_down(ctx, p->family) < 0)
+			return EKP_V_PASS;
 		if (bpf_redirect_neigh(fib.ifindex, NULL, 0, 0) != TC_ACT_REDIRECT)
 			return EKP_V_PASS;
 		count_event(ctx, EKP_EV_REDIRECT);
@@ -331,27 +395,19 @@ __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, 
 	 * gateway of an IPv4 route may be IPv6 (the lookup then says AF_INET6). */
 	if (ct)
 		ct_keep_nh(ctx, ct, &fib, now);
-	return redirect_fib(ctx, &fib);
+	return redirect_fib(ctx, p->family, &fib);
 }
 #endif
 
-/* Hand the rewritten packet on: to a local pod's veth when configured,
- * else to wherever the FIB says (see reroute). XDP leaves it to the stack;
- * it only ever rewrites flows the stack can route (see xdp_defers). */
-EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr, __u32 ifindex,
+/* Hand the rewritten packet on: to the stack, or where the FIB says when the
+ * stack could not take it (see reroute). XDP leaves it to the stack; it only
+ * ever rewrites flows the stack can route (see xdp_defers). */
+EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp_addr *daddr,
 			int must_reroute, struct ekp_ct_val *ct, __u32 bid, __u64 now)
 {
 #ifndef EKP_XDP
-	if ((ekp_cfg.flags & EKP_CFG_F_FWD_REDIRECT) && ifindex) {
-		long r = bpf_redirect_neigh(ifindex, NULL, 0, 0);
-
-		if (r == TC_ACT_REDIRECT) {
-			count_event(ctx, EKP_EV_REDIRECT);
-			return EKP_V_REDIRECT;
-		}
-	}
 	if (must_reroute) {
-		int v = reroute_kept(ctx, ct, now);
+		int v = reroute_kept(ctx, p, ct, now);
 
 		if (v == EKP_CONTINUE)
 			v = reroute(ctx, p, daddr, ct, bid);
@@ -431,8 +487,7 @@ EKP_INLINE void rev_restart(const struct pkt *p, const struct ekp_ct_val *fwd,
 EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val *ct, __u64 now)
 {
 	struct nat_tuple to;
-	__u32 ifindex = 0, bid = ct->backend_id;
-	struct ekp_backend_val *be;
+	__u32 bid = ct->backend_id;
 
 	addr_copy(&to.daddr, &ct->addr);
 	to.dport = ct->port;
@@ -449,12 +504,7 @@ EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 	count_event(ctx, EKP_EV_CT_HIT_FWD);
 	if (nat_rewrite(ctx, p, &to) < 0)
 		return drop(ctx, EKP_DROP_REWRITE);
-	if (ekp_cfg.flags & EKP_CFG_F_FWD_REDIRECT) {
-		be = bpf_map_lookup_elem(&ekp_backend_v1, &bid);
-		if (be && (be->flags & EKP_BE_F_LOCAL) && addr_eq(&be->addr, &to.daddr))
-			ifindex = be->ifindex;
-	}
-	return forward(ctx, p, &to.daddr, ifindex, must_reroute(EKP_CT_FWD, ct->flags), ct, bid, now);
+	return forward(ctx, p, &to.daddr, must_reroute(EKP_CT_FWD, ct->flags), ct, bid, now);
 }
 
 /* Reply direction: restore the frontend as source (and the client as dst). */
@@ -483,7 +533,7 @@ EKP_INLINE int handle_rev(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 
 	if (v != EKP_V_XLATED)
 		return v;
-	return forward(ctx, p, &to.daddr, 0, must_reroute(EKP_CT_REV, ct->flags), ct, 0, now);
+	return forward(ctx, p, &to.daddr, must_reroute(EKP_CT_REV, ct->flags), ct, 0, now);
 }
 
 /*
@@ -733,13 +783,9 @@ refuse:
 		to.sport = p->sport;
 	}
 	count_svc(ctx, svc->svc_id);
-	{
-		__u32 ifindex = (be->flags & EKP_BE_F_LOCAL) ? be->ifindex : 0;
-
-		if (nat_rewrite(ctx, p, &to) < 0)
-			return drop(ctx, EKP_DROP_REWRITE);
-		return forward(ctx, p, &to.daddr, ifindex, must_reroute(EKP_CT_FWD, flags), NULL, (__u32)bid, now);
-	}
+	if (nat_rewrite(ctx, p, &to) < 0)
+		return drop(ctx, EKP_DROP_REWRITE);
+	return forward(ctx, p, &to.daddr, must_reroute(EKP_CT_FWD, flags), NULL, (__u32)bid, now);
 }
 
 #ifndef EKP_XDP
@@ -787,7 +833,7 @@ EKP_INLINE int handle_icmp(struct ekp_ctx *ctx, struct pkt *p)
 
 	if (ret != EKP_CONTINUE)
 		return ret;
-	return forward(ctx, p, &p->daddr, 0, must_reroute(type, flags), NULL, 0, 0);
+	return forward(ctx, p, &p->daddr, must_reroute(type, flags), NULL, 0, 0);
 #endif
 }
 

@@ -10,14 +10,21 @@
 // - a reject (a RST, a port unreachable) goes back where the input came from, with every
 //   checksum right; a ping's answer too, its checksums as valid as the ping's;
 // - under CHECKSUM_COMPLETE (a NIC that sums every packet) skb->csum stays the packet's
-//   sum, whatever the program did: the test run fails with EBADMSG when it does not.
+//   sum, whatever the program did: the test run fails with EBADMSG when it does not;
+// - a translation tc sends on itself (a redirect) takes one hop off its TTL or hop limit,
+//   as the stack's forwarding would, and one with no hop to spare is not sent on.
+// Each family walks twice: in the test's own namespace, where forwarding is off and tc hands
+// every translation to the stack, and in one routed as a node's, where tc's FIB lookup
+// answers and the rerouted translations (SNAT, hairpin, replies to external clients) are
+// sent on.
 // The walk is in mutations.ts. EKP_MUTATIONS (per seed and family) and EKP_MUTATION_SEED
 // widen or move it.
-import { describe, expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { kernelIt } from '../support/capability.js';
 import { datapathFixture } from './datapath.js';
 import { NETS } from './fixtures.js';
-import { checksumCompleteRuns, hookName, HOOKS, mutationWalk, seeds } from './mutations.js';
+import { TestNetns } from '../support/netns.js';
+import { checksumCompleteRuns, hookName, HOOKS, mutationWalk, routedNetns, seeds } from './mutations.js';
 
 const it = kernelIt();
 const PER_SEED = Number(process.env.EKP_MUTATIONS ?? 300);
@@ -25,17 +32,31 @@ const SEED = Number(process.env.EKP_MUTATION_SEED ?? 0x5eed);
 
 describe('mutated packets: nothing malformed is changed, translations touch only NAT fields with checksums as valid as they came', () => {
   const fx = datapathFixture();
+  let routed: TestNetns | undefined;
+  beforeAll(() => { if (process.getuid?.() === 0) routed = routedNetns(); });
+  afterAll(() => routed?.destroy());
 
   for (const n of NETS) {
-    it(`${n.tag}: ${PER_SEED} mutations of each of ${seeds(n).length} packets, through ${HOOKS.length} hooks`, () => {
-      const w = mutationWalk(fx.dp, n, HOOKS, PER_SEED, SEED);
-      expect(w.failures.join('\n\n'), 'outcomes that break a rule (the first 12)').toBe('');
-      // The walk must reach both sides: packets refused, and packets still translated.
-      expect(w.untouched, 'seeds no hook translated or answered').toEqual([]);
-      expect(HOOKS.filter((h) => !w.tally.changedBy[hookName(h)]).map(hookName), 'hooks that changed no packet').toEqual([]);
-      expect(w.mutatedChanged, 'mutated packets translated').toBeGreaterThan(PER_SEED / 4);
-      expect(w.tally.runs, 'runs').toBeGreaterThan(seeds(n).length * PER_SEED * 0.8);
-      if (checksumCompleteRuns) expect(w.tally.csumComplete).toBeGreaterThan(w.tally.runs / 2);
-    });
+    for (const where of ['unrouted', 'routed'] as const) {
+      it(`${n.tag}, ${where}: ${PER_SEED} mutations of each of ${seeds(n).length} packets, through ${HOOKS.length} hooks`, () => {
+        const exceededBefore = fx.dp.counters().events.ttl_exceeded;
+        const w = mutationWalk(fx.dp, n, HOOKS, PER_SEED, SEED, where === 'routed' ? routed!.path : undefined);
+        expect(w.failures.join('\n\n'), 'outcomes that break a rule (the first 12)').toBe('');
+        // The walk must reach both sides: packets refused, and packets still translated.
+        expect(w.untouched, 'seeds no hook translated or answered').toEqual([]);
+        expect(HOOKS.filter((h) => !w.tally.changedBy[hookName(h)]).map(hookName), 'hooks that changed no packet').toEqual([]);
+        expect(w.mutatedChanged, 'mutated packets translated').toBeGreaterThan(PER_SEED / 4);
+        expect(w.tally.runs, 'runs').toBeGreaterThan(seeds(n).length * PER_SEED * 0.8);
+        if (checksumCompleteRuns) expect(w.tally.csumComplete).toBeGreaterThan(w.tally.runs / 2);
+        const exceeded = fx.dp.counters().events.ttl_exceeded - exceededBefore;
+        if (where === 'routed') {
+          // And reach the redirects: translations sent on, and some with no hop to spare kept back.
+          expect(w.tally.sentOn, 'translations sent on').toBeGreaterThan(PER_SEED / 4);
+          expect(exceeded, 'translations with no hop to spare, left to the stack').toBeGreaterThan(0n);
+        } else {
+          expect(w.tally.sentOn, 'nothing is sent on where nothing is routed').toBe(0);
+        }
+      });
+    }
   }
 });

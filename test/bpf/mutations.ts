@@ -2,13 +2,14 @@
 // mutations and rules, shared by the host's test and the VM's run on Debian 12's 6.1
 // (test/e2e/bpf-kernel.test.ts), where the checksums go through the kernel's helpers.
 import { constants } from 'node:os';
-import { BE_F, SVC_F, type Config } from '../../src/dataplane/ebpf/abi.js';
-import { isBpfError } from '../../src/native/index.js';
+import { BE_F, CFG_F, SVC_F, type Config } from '../../src/dataplane/ebpf/abi.js';
+import { isBpfError, withNetns } from '../../src/native/index.js';
 import { missingCapability } from '../support/capability.js';
+import { TestNetns } from '../support/netns.js';
 import { buildPacket, describePacket, differingFields, parsePacket, sctpChunk, type PacketSpec, type ParsedPacket } from '../support/packet.js';
 import { skbCtx, splitXdpMeta } from './cases.js';
-import type { Datapath, ProgName } from './datapath.js';
-import { FROM_HOST, FROM_PODS, FROM_WIRE, icmpErrors, type Net } from './fixtures.js';
+import { TC, type Datapath, type ProgName } from './datapath.js';
+import { FROM_HOST, FROM_PODS, FROM_WIRE, icmpErrors, V4, V6, type Net } from './fixtures.js';
 
 /** BPF_F_TEST_SKB_CHECKSUM_COMPLETE, linux/bpf.h; the test run knows it from 6.11. */
 const TEST_SKB_CHECKSUM_COMPLETE = 1 << 2;
@@ -87,7 +88,7 @@ function mutate(frame: Buffer, next: () => number, family: 4 | 6): Buffer {
   const u16 = (at: number, v: number) => { if (at + 2 <= b.length) b.writeUInt16BE(v & 0xffff, at); };
   const near = (v: number) => pick([0, 1, v - 1, v, v + 1, v + 8, 0xffff, next() & 0xffff]);
   for (let k = 1 + (next() % 3); k > 0; k--) {
-    switch (next() % 10) {
+    switch (next() % 11) {
       case 0: { // any byte of the headers
         const at = next() % Math.min(b.length, l4 + 40);
         b[at] = pick([0, 0xff, 0x40, 0x45, 0x46, 0x60, 0x80, next() & 0xff]);
@@ -126,6 +127,9 @@ function mutate(frame: Buffer, next: () => number, family: 4 | 6): Buffer {
       case 9: // the ports
         if (b.length >= l4 + 4) u16(l4 + pick([0, 2]), pick([0, 53, 80, 81, 82, 9, NODEPORT, NODEPORT_LOCAL, 8080, CLIENT_PORT, next() & 0xffff]));
         break;
+      case 10: // the TTL or hop limit: none left to forward with, one, or plenty
+        if (b.length > l3 + 8) b[l3 + (family === 4 ? 8 : 7)] = pick([0, 1, 2, 255]);
+        break;
     }
   }
   return b;
@@ -149,8 +153,17 @@ function tryParse(b: Buffer): ParsedPacket | Error {
 
 const show = (p: ParsedPacket | Error) => (p instanceof Error ? `<${p.message}>` : describePacket(p));
 
-/** Why this outcome breaks a rule, or null when it keeps them all. */
-function broken(input: Buffer, out: Buffer): string | null {
+const HOP_FIELDS = new Set(['ipv4.ttl', 'ipv6.hopLimit']);
+const LOOPBACK_MAC = '00:00:00:00:00:00';
+
+/**
+ * Why this outcome breaks a rule, or null when it keeps them all. `sentOn`: the hook
+ * forwarded the packet itself (a tc redirect by a hook that does not see the host's own
+ * packets), where a translation must take a hop off, as the stack's forwarding does, and
+ * may not send on one with none to spare. Into the host through lo (its MACs zeroed) is
+ * no hop.
+ */
+function broken(input: Buffer, out: Buffer, sentOn = false): string | null {
   if (out.equals(input)) return null;
   const i = tryParse(input);
   if (i instanceof Error) return `changed a frame that does not parse (${i.message})`;
@@ -167,7 +180,10 @@ function broken(input: Buffer, out: Buffer): string | null {
   }
   // A translation, or a ping's answer: both patched in place, as validity came in.
   if (!echo) {
-    const foreign = differingFields(input, out).filter((f) => !natField(f));
+    const hop = sentOn && o.eth.dst !== LOOPBACK_MAC;
+    if (hop && i.ttl <= 1) return `sent on a packet with ${i.ttl} hops left`;
+    if (hop && o.ttl !== i.ttl - 1) return `sent on with ${o.ttl} hops left, from ${i.ttl}: one must go`;
+    const foreign = differingFields(input, out).filter((f) => !natField(f) && !(hop && HOP_FIELDS.has(f)));
     if (foreign.length > 0) return `a translation changed ${foreign.join(', ')}`;
   }
   if (o.ipChecksumOk !== i.ipChecksumOk) return `the IPv4 header checksum went from ${i.ipChecksumOk ? 'right' : 'wrong'} to ${o.ipChecksumOk ? 'right' : 'wrong'}`;
@@ -223,6 +239,8 @@ export interface Tally {
   refused: number;
   changed: number;
   csumComplete: number;
+  /** Translations the hook forwarded itself (a redirect, not into the host through lo). */
+  sentOn: number;
 }
 
 /**
@@ -233,10 +251,12 @@ export interface Tally {
 function runOne(dp: Datapath, h: Hook, input: Buffer, t: Tally, where: string): string | null {
   const prog = dp.program(h.prog, h.config);
   const ctx = h.ingressIfindex ? skbCtx(h.ingressIfindex) : undefined;
-  const run = (flags: number): { out: Buffer } | { errno: number; msg: string } => {
+  // tc's hooks on the node's devices and pods' veths forward; the egress ones see the host's packets.
+  const forwards = h.prog !== 'xdp_nodeport' && !((h.config.flags ?? 0) & CFG_F.FROM_HOST);
+  const run = (flags: number): { out: Buffer; sentOn: boolean } | { errno: number; msg: string } => {
     try {
-      const data = prog.testRun({ data: input, ...(ctx ? { ctx } : {}), flags }).data;
-      return { out: splitXdpMeta(h.prog, input, data).frame };
+      const r = prog.testRun({ data: input, ...(ctx ? { ctx } : {}), flags });
+      return { out: splitXdpMeta(h.prog, input, r.data).frame, sentOn: forwards && r.retval === TC.redirect };
     } catch (e) {
       return { errno: isBpfError(e) ? e.errno : 0, msg: (e as Error).message };
     }
@@ -255,7 +275,9 @@ function runOne(dp: Datapath, h: Hook, input: Buffer, t: Tally, where: string): 
     t.changed++;
     t.changedBy[hookName(h)] = (t.changedBy[hookName(h)] ?? 0) + 1;
   }
-  const why = broken(input, plain.out);
+  const [pi, po] = [tryParse(input), tryParse(plain.out)];
+  if (plain.sentOn && !(pi instanceof Error) && !(po instanceof Error) && po.dst !== pi.src && po.ttl === pi.ttl - 1) t.sentOn++;
+  const why = broken(input, plain.out, plain.sentOn);
   if (why) return fail(why, plain.out);
   if (!complete) return null;
   t.csumComplete++;
@@ -264,7 +286,7 @@ function runOne(dp: Datapath, h: Hook, input: Buffer, t: Tally, where: string): 
     if (complete.errno === EBADMSG && cutForReply(input, plain.out)) return null;
     return fail(`under CHECKSUM_COMPLETE: ${complete.msg}`);
   }
-  const whyComplete = broken(input, complete.out);
+  const whyComplete = broken(input, complete.out, complete.sentOn);
   return whyComplete ? fail(`under CHECKSUM_COMPLETE: ${whyComplete}`, complete.out) : null;
 }
 
@@ -279,13 +301,47 @@ export interface Walk {
 }
 
 /**
+ * A namespace routed as a node's: forwarding on, the node's addresses on a device, and the
+ * seeds' pods, backends and clients behind a gateway whose neighbour entry is there, so
+ * that tc's FIB lookup after a rewrite answers and the packet is sent on (redirected). The
+ * caller destroys it.
+ */
+export function routedNetns(): TestNetns {
+  const ns = TestNetns.create('walk');
+  try {
+    ns.ip('link', 'add', 'ekpw0', 'type', 'veth', 'peer', 'name', 'ekpw1');
+    for (const dev of ['ekpw0', 'ekpw1']) ns.ip('link', 'set', dev, 'up');
+    ns.ip('addr', 'add', `${V4.node}/24`, 'dev', 'ekpw0');
+    ns.ip('-6', 'addr', 'add', `${V6.node}/64`, 'dev', 'ekpw0', 'nodad');
+    ns.ip('neigh', 'add', WALK_GW, 'lladdr', '02:00:00:00:00:01', 'dev', 'ekpw0', 'nud', 'permanent');
+    ns.ip('-6', 'neigh', 'add', WALK_GW6, 'lladdr', '02:00:00:00:00:01', 'dev', 'ekpw0', 'nud', 'permanent');
+    for (const net of ['10.244.0.0/16', '192.0.2.0/24', '203.0.113.0/24']) ns.ip('route', 'add', net, 'via', WALK_GW, 'dev', 'ekpw0');
+    for (const net of ['fd00:10:244::/48', '2001:db8::/32']) ns.ip('-6', 'route', 'add', net, 'via', WALK_GW6, 'dev', 'ekpw0');
+    ns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    ns.exec(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+    return ns;
+  } catch (e) {
+    ns.destroy();
+    throw e;
+  }
+}
+const WALK_GW = '172.18.0.1';
+const WALK_GW6 = 'fd00:172:18::1';
+
+/**
  * Runs n's seeds unmutated through every hook, in order (their flows exist before the
  * mutations arrive), then perSeed mutations of each through a hook picked at random.
+ * Inside `netns` (a path; see routedNetns) when given: tc's FIB lookups are that
+ * namespace's.
  */
-export function mutationWalk(dp: Datapath, n: Net, hooks: readonly Hook[], perSeed: number, seed: number): Walk {
+export function mutationWalk(dp: Datapath, n: Net, hooks: readonly Hook[], perSeed: number, seed: number, netns?: string): Walk {
+  return netns ? withNetns(netns, () => walk(dp, n, hooks, perSeed, seed)) : walk(dp, n, hooks, perSeed, seed);
+}
+
+function walk(dp: Datapath, n: Net, hooks: readonly Hook[], perSeed: number, seed: number): Walk {
   setup(dp, n);
   const next = rng(seed + n.family);
-  const tally: Tally = { changedBy: {}, runs: 0, refused: 0, changed: 0, csumComplete: 0 };
+  const tally: Tally = { changedBy: {}, runs: 0, refused: 0, changed: 0, csumComplete: 0, sentOn: 0 };
   const failures: string[] = [];
   const note = (f: string | null) => { if (f && failures.length < 12) failures.push(f); };
   const all = seeds(n);

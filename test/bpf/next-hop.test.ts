@@ -19,6 +19,9 @@ import { datapathFixture, TC } from './datapath.js';
 import { FROM_HOST, FROM_PODS, FROM_WIRE, V4, V6, type Net } from './fixtures.js';
 
 const it = kernelIt();
+const it611 = kernelIt([6, 11]);
+/** BPF_F_TEST_SKB_CHECKSUM_COMPLETE, linux/bpf.h (6.11+). */
+const TEST_SKB_CHECKSUM_COMPLETE = 1 << 2;
 const F = LAYOUT.ekp_ct_val.fields;
 const B = LAYOUT.ekp_backend_nh.fields;
 const NODEPORT = 30080;
@@ -85,9 +88,9 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
   });
   afterAll(() => ns?.destroy());
 
-  const send = (spec: PacketSpec, dev = 'ekpn0', gsoSize = 0, role = FROM_WIRE) => {
+  const send = (spec: PacketSpec, dev = 'ekpn0', gsoSize = 0, role = FROM_WIRE, flags = 0) => {
     const prog = fx.dp.program('tc_ingress', role);
-    const r = withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: skbCtx(ifindex[dev]!, gsoSize) }));
+    const r = withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: skbCtx(ifindex[dev]!, gsoSize), flags }));
     return { verdict: r.retval, out: parsePacket(r.data) };
   };
   const entry = (k: CtKey) => {
@@ -363,6 +366,107 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     plant(fwdKey, { epoch: stableEpoch() });
     expect(egress(pkt({ ack: true }))).toBe(TC.redirect);
     expect(nhOf(entry(fwdKey)).nh, 'a planted answer is not used at egress').toBe(SENTINEL);
+  });
+
+  describe('a packet tc sends on loses a hop, as the stack forwarding it would take one', () => {
+    /** A NodePort on net's node address to backend `id` at `be` (svc 47 + id); its packets from the external client. */
+    const nodePort = (net: Net, id: number, be: string, port: number) => {
+      fx.dp.setBackend(id, { addr: be, port: 8080 });
+      fx.dp.setService({ frontend: { addr: net.node, port, proto: 'tcp' }, svcId: 47 + id, slots: [id], flags: SVC_F.NODEPORT });
+      return (sport: number, ttl: number, tcpFlags?: PacketSpec['tcpFlags']): PacketSpec =>
+        ({ src: net.external, dst: net.node, proto: 'tcp', sport, dport: port, ttl, ...(tcpFlags ? { tcpFlags } : {}) });
+    };
+    const fwdKey = (net: Net, sport: number, dport = NODEPORT): CtKey => ({ saddr: net.external, daddr: net.node, sport, dport, proto: 'tcp' });
+    const exceeded = () => fx.dp.counters().events.ttl_exceeded;
+
+    it('on each way tc sends a packet on; with none to spare it goes to the stack translated, whose forwarding answers time exceeded', () => {
+      fx.dp.reset();
+      const from = nodePort(V4, 1, V4.remoteBe, NODEPORT);
+      const took = (r: ReturnType<typeof send>, ttl: number, what: string) => {
+        expect(r.verdict, what).toBe(TC.redirect);
+        expect(r.out, what).toMatchObject({ ttl, ipChecksumOk: true, l4ChecksumOk: true });
+      };
+      // A new flow, its backend's next hop looked up; a new flow taking the one kept for the
+      // backend; the first's next packet, by the one kept in its entry (the sentinel's).
+      took(send(from(55000, 64)), 63, 'a new flow, looked up');
+      expect(backendNh().oif, 'kept for the backend').toBe(ifindex.ekpn0);
+      took(send(from(55001, 2)), 1, 'a new flow by its backend\'s kept answer');
+      plant(fwdKey(V4, 55000), { epoch: stableEpoch() });
+      took(send(from(55000, 64, { ack: true })), 63, 'the next packet by the flow\'s kept answer');
+      expect(nhOf(entry(fwdKey(V4, 55000))).nh).toBe(SENTINEL);
+      // The backend's reply, on its way back to the client.
+      const snat = send(from(55005, 64)).out.sport!;
+      const reply = send({ src: V4.remoteBe, dst: V4.node, proto: 'tcp', sport: 8080, dport: snat, tcpFlags: { syn: true, ack: true }, ttl: 9 });
+      took(reply, 8, 'the reply');
+      expect(reply.out).toMatchObject({ src: V4.node, sport: NODEPORT, dst: V4.external, dport: 55005 });
+      // A backend behind a gateway whose neighbour is not resolved yet: the redirect resolves it.
+      ns!.ip('route', 'add', '10.99.0.0/24', 'via', '172.18.0.9', 'dev', 'ekpn0');
+      try {
+        const unresolved = nodePort(V4, 2, '10.99.0.5', NODEPORT + 1);
+        took(send(unresolved(55010, 64)), 63, 'to a next hop not resolved');
+        const before = exceeded();
+        const r = send(unresolved(55011, 1));
+        expect(r.verdict, 'none to spare: to the stack').toBe(TC.pass);
+        expect(exceeded() - before).toBe(1n);
+      } finally {
+        ns!.ip('route', 'del', '10.99.0.0/24');
+      }
+
+      // With none to spare, each way hands the packet, translated, to the stack.
+      const before = exceeded();
+      const kept = (r: ReturnType<typeof send>, ttl: number, what: string) => {
+        expect(r.verdict, what).toBe(TC.pass);
+        expect(r.out, what).toMatchObject({ ttl, ipChecksumOk: true, l4ChecksumOk: true });
+      };
+      plantBackendNh(null);
+      const first = send(from(55002, 1));
+      kept(first, 1, 'a new flow, looked up');
+      expect(first.out).toMatchObject({ src: V4.node, dst: V4.remoteBe, dport: 8080 });
+      kept(send(from(55003, 0)), 0, 'a new flow by its backend\'s kept answer');
+      plant(fwdKey(V4, 55000), { epoch: stableEpoch() });
+      kept(send(from(55000, 1, { ack: true })), 1, 'the next packet by the flow\'s kept answer');
+      kept(send({ src: V4.remoteBe, dst: V4.node, proto: 'tcp', sport: 8080, dport: snat, tcpFlags: { ack: true }, ttl: 1 }), 1, 'the reply');
+      expect(exceeded() - before).toBe(4n);
+    });
+
+    it('into the host through lo, and from the host (tc egress), no hop is taken', () => {
+      fx.dp.reset();
+      const from = nodePort(V4, 1, V4.remoteBe, NODEPORT);
+      whileLocal(V4.remoteBe, () => {
+        const r = send(from(55020, 1));
+        expect(r.verdict).toBe(TC.redirect);
+        expect(r.out).toMatchObject({ eth: { dst: '00:00:00:00:00:00' }, dst: V4.remoteBe, ttl: 1 });
+      });
+      fx.dp.setService({ frontend: { addr: V4.clusterIp, port: 80, proto: 'tcp' }, svcId: 49, slots: [1] });
+      const prog = fx.dp.program('tc_egress', FROM_HOST);
+      const spec: PacketSpec = { src: V4.node, dst: V4.clusterIp, proto: 'tcp', sport: 45001, dport: 80, ttl: 1 };
+      const r = withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: skbCtx(ifindex.ekpn0!) }));
+      expect(r.retval, 'sent on').toBe(TC.redirect);
+      expect(parsePacket(r.data)).toMatchObject({ dst: V4.remoteBe, ttl: 1, ipChecksumOk: true });
+    });
+
+    it611('IPv6: the hop limit, which no checksum covers, goes down with skb->csum kept the packet\'s sum (CHECKSUM_COMPLETE)', () => {
+      fx.dp.reset();
+      const from = nodePort(V6, 1, V6.remoteBe, NODEPORT);
+      // The test run fails with EBADMSG where skb->csum is not the packet's sum after the program.
+      const r = send(from(55030, 64), 'ekpn0', 0, FROM_WIRE, TEST_SKB_CHECKSUM_COMPLETE);
+      expect(r.verdict).toBe(TC.redirect);
+      expect(r.out).toMatchObject({ src: V6.node, dst: V6.remoteBe, ttl: 63, l4ChecksumOk: true });
+      // (IPv6's lookup takes a destination without a route for a local one: the client needs one.)
+      ns!.ip('-6', 'route', 'add', '2001:db8:ff::/48', 'via', GW6, 'dev', 'ekpn0');
+      try {
+        const reply = send({ src: V6.remoteBe, dst: V6.node, proto: 'tcp', sport: 8080, dport: r.out.sport!, tcpFlags: { syn: true, ack: true } }, 'ekpn0', 0, FROM_WIRE, TEST_SKB_CHECKSUM_COMPLETE);
+        expect(reply.verdict).toBe(TC.redirect);
+        expect(reply.out).toMatchObject({ eth: { dst: '02:00:00:00:00:02' }, dst: V6.external, ttl: 63, l4ChecksumOk: true });
+      } finally {
+        ns!.ip('-6', 'route', 'del', '2001:db8:ff::/48');
+      }
+      const before = exceeded();
+      const last = send(from(55031, 1), 'ekpn0', 0, FROM_WIRE, TEST_SKB_CHECKSUM_COMPLETE);
+      expect(last.verdict).toBe(TC.pass);
+      expect(last.out).toMatchObject({ dst: V6.remoteBe, ttl: 1 });
+      expect(exceeded() - before).toBe(1n);
+    });
   });
 
   it('a reply to an external client keeps its own next hop in the REV entry', () => {

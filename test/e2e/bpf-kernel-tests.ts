@@ -9,7 +9,7 @@ export const BPF_KERNEL_TESTS = {
   tc: 'tc programs: ClusterIP DNAT and its reply, a miss, host egress DNAT, an empty service\'s RST, a host-network backend\'s reply at tc_to_pod',
   icmp: 'tc programs: NodePort DNAT + SNAT from the wire, and an ICMP error about it translated',
   xdp: 'xdp_nodeport: NodePort eTP=Local DNAT in XDP, the reply un-NATed by tc',
-  mutations: 'seeded mutations of service packets through every hook: nothing malformed is changed, translations touch only NAT fields, checksums as valid as they came',
+  mutations: 'seeded mutations of service packets through every hook, unrouted and routed: nothing malformed is changed, translations touch only NAT fields (and a hop where sent on), checksums as valid as they came',
   gc: 'ct_gc counts the flows and deletes them once expired, through the map iterators and in one run',
   sock: 'sock_lb attached to a cgroup translates a connect to a ClusterIP',
 } as const;

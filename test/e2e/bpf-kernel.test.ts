@@ -30,7 +30,7 @@ import { buildPacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from '../bpf/cases.js';
 import { Datapath, TC, XDP, type ProgName } from '../bpf/datapath.js';
 import { icmpErrors, V4, V6 } from '../bpf/fixtures.js';
-import { mutationWalk, type Hook } from '../bpf/mutations.js';
+import { mutationWalk, routedNetns, type Hook } from '../bpf/mutations.js';
 import { checkVerifierHeadroom } from '../bpf/verifier-headroom.js';
 import { BPF_KERNEL_TESTS as T } from './bpf-kernel-tests.js';
 
@@ -297,11 +297,21 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
       { prog: 'tc_to_pod', config: ROLE.pods },
       { prog: 'xdp_nodeport', config: ROLE.wire },
     ];
-    for (const n of [V4, V6]) {
-      const w = mutationWalk(d, n, hooks, 150, 0x5eed);
-      expect(w.failures.join('\n\n'), `${n.tag}: outcomes that break a rule (the first 12)`).toBe('');
-      expect(w.untouched, `${n.tag}: seeds no hook translated or answered`).toEqual([]);
-      expect(w.mutatedChanged, `${n.tag}: mutated packets translated`).toBeGreaterThan(150 / 4);
+    // Also routed as a node's, where tc sends rerouted translations on and takes a hop off.
+    const routed = routedNetns();
+    try {
+      for (const n of [V4, V6]) {
+        for (const netns of [undefined, routed.path]) {
+          const what = `${n.tag}${netns ? ', routed' : ''}`;
+          const w = mutationWalk(d, n, hooks, netns ? 100 : 150, 0x5eed, netns);
+          expect(w.failures.join('\n\n'), `${what}: outcomes that break a rule (the first 12)`).toBe('');
+          expect(w.untouched, `${what}: seeds no hook translated or answered`).toEqual([]);
+          expect(w.mutatedChanged, `${what}: mutated packets translated`).toBeGreaterThan(100 / 4);
+          if (netns) expect(w.tally.sentOn, `${what}: translations sent on`).toBeGreaterThan(100 / 4);
+        }
+      }
+    } finally {
+      routed.destroy();
     }
   });
 

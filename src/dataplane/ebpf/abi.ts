@@ -87,7 +87,6 @@ export const CT_F = { SNAT: 1 << 0, HAIRPIN: 1 << 1, EXTERNAL: 1 << 2, NODE_FRON
 export const CFG_F = {
   FROM_PODS: 1 << 0,
   FROM_HOST: 1 << 1,
-  FWD_REDIRECT: 1 << 2,
   REJECT_ICMP_TCP: 1 << 3,
   KERN_CTX: 1 << 5,
 } as const;
@@ -112,6 +111,7 @@ export const EVENTS = [
   'affinity_hit', 'reject_tcp_rst', 'reject_icmp', 'pass_fragment', 'pass_ip_options',
   'pass_ipv6_exthdr', 'snat_retry', 'sock_xlate', 'redirect', 'xdp_to_stack', 'icmp_err_xlate',
   'pass_icmp_err', 'egress_done', 'ct_stale_rev', 'vip_no_port', 'echo_reply',
+  'ttl_exceeded',
 ] as const;
 export type EventName = (typeof EVENTS)[number];
 export const EVENT: Readonly<Record<EventName, number>> = Object.fromEntries(EVENTS.map((n, i) => [n, i])) as Record<EventName, number>;
@@ -136,7 +136,7 @@ export const LAYOUT = {
   ekp_svc_key: { size: 24, fields: { addr: f(0, 16), port: f(16, 2), proto: f(18, 1), family: f(19, 1), scope: f(20, 1), pad: f(21, 3) } },
   ekp_svc_val: { size: 24, fields: { svc_id: f(0, 4), slot_off: f(4, 4), slot_len: f(8, 4), affinity_timeout_s: f(12, 4), flags: f(16, 4), reserved: f(20, 4) } },
   ekp_slot_pair: { size: 8, fields: { id: f(0, 8) } },
-  ekp_backend_val: { size: 24, fields: { addr: f(0, 16), port: f(16, 2), family: f(18, 1), flags: f(19, 1), ifindex: f(20, 4) } },
+  ekp_backend_val: { size: 24, fields: { addr: f(0, 16), port: f(16, 2), family: f(18, 1), flags: f(19, 1), reserved: f(20, 4) } },
   ekp_backend_nh: {
     size: 56,
     fields: {
@@ -384,7 +384,6 @@ export interface BackendVal {
   addr: string;
   port: number;
   flags?: number;
-  ifindex?: number;
 }
 
 export function encodeBackendVal(v: BackendVal): Buffer {
@@ -399,7 +398,7 @@ export function writeBackendVal(buf: Buffer, offset: number, v: BackendVal): voi
   buf.writeUInt16BE(v.port, offset + O.be.port.offset);
   buf.writeUInt8(fam, offset + O.be.family.offset);
   buf.writeUInt8(v.flags ?? 0, offset + O.be.flags.offset);
-  buf.writeUInt32LE(v.ifindex ?? 0, offset + O.be.ifindex.offset);
+  buf.writeUInt32LE(0, offset + O.be.reserved.offset);
 }
 
 /** A freed backend id is all zero. */
@@ -412,7 +411,6 @@ export function decodeBackendVal(b: Buffer): Required<BackendVal> | null {
     addr: decodeAddr(b, fam as Family, O.be.addr.offset),
     port: b.readUInt16BE(O.be.port.offset),
     flags: b.readUInt8(O.be.flags.offset),
-    ifindex: b.readUInt32LE(O.be.ifindex.offset),
   };
 }
 
