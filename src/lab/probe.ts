@@ -80,8 +80,15 @@ const ask = (o, done) => {
       }
       settle(errOf(e));
     });
-    const start = () => { if (o.connected) sock.connect(o.port, o.addr, next); else next(); };
-    if (o.localPort) sock.bind(o.localPort, start); else start();
+    // A TTL is set on a bound socket: an unconnected one without a port is bound first.
+    const ready = () => {
+      if (o.ttl) {
+        try { sock.setTTL(o.ttl); } catch (e) { sock.emit('error', e); return; }
+      }
+      next();
+    };
+    const start = () => { if (o.connected) sock.connect(o.port, o.addr, ready); else ready(); };
+    if (o.localPort || (o.ttl && !o.connected)) sock.bind(o.localPort || 0, start); else start();
   } else {
     done([{ ok: false, code: 'EBADREQUEST', message: 'unknown kind ' + o.kind }]);
   }
@@ -140,6 +147,8 @@ export interface UdpOptions extends ProbeOptions {
    * ECONNREFUSED, and only answers from addr:port are accepted. false: any answer.
    */
   connected?: boolean;
+  /** The datagrams' TTL (IPv6: hop limit); the kernel's default when unset. */
+  ttl?: number;
 }
 
 export type ProbeOutcome<T = PodReply> =
@@ -342,7 +351,7 @@ export async function httpGet<T = PodReply>(from: Host | string, url: string, op
 export async function udpAskMany<T = PodReply>(from: Host | string, addr: string, port: number, count: number, opts: UdpOptions = {}): Promise<ProbeOutcome<T>[]> {
   const timeoutMs = opts.timeoutMs ?? 3000;
   const target = addr.includes(':') ? `udp://[${addr}]:${port}` : `udp://${addr}:${port}`;
-  const params = { kind: 'udp', addr, port, count, timeoutMs, payload: opts.payload ?? 'ping', localPort: opts.localPort, connected: opts.connected !== false };
+  const params = { kind: 'udp', addr, port, count, timeoutMs, payload: opts.payload ?? 'ping', localPort: opts.localPort, connected: opts.connected !== false, ttl: opts.ttl };
   return (await runClient(from, target, params, count, timeoutMs, opts.cgroup)).map((r) => toOutcome<T>(r, false));
 }
 

@@ -295,6 +295,34 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'a NodePort forwards as a router does: the node and the backend\'s node each take a hop, so a datagram with 2 hops left reaches only the node\'s own pods, one with 3 every pod',
+    // userspace relays: the relay's datagram to the backend starts with hops of its own.
+    notIn: ['userspace'],
+    async run({ lab, setServices }) {
+      const node = lab.nodes[0]!;
+      const hops: ServiceDef = {
+        name: 'hops-udp', clusterIP: '10.96.0.52', type: 'NodePort', protocol: 'UDP', port: 53, targetPort: lab.addressing.udpPort,
+        nodePort: 30053, externalTrafficPolicy: 'Cluster', pods: lab.pods.map((p) => p.name),
+      };
+      await setServices([...exampleServices(lab), hops]);
+      try {
+        // 16 flows (a source port each) from the external client, one hop from the node.
+        const ask = (ttl: number) => Promise.all(Array.from({ length: 16 }, (_, i) =>
+          udpAskMany(lab.client, node.ipv4, 30053, 1, { ttl, localPort: 47000 + ttl * 100 + i, timeoutMs: 1500 }).then(([o]) => o!)));
+        const two = await ask(2);
+        const reached = two.filter((o) => o.ok).map((o) => (o as { reply: PodReply }).reply);
+        expect(reached.length, 'flows to the node\'s own pods').toBeGreaterThan(0);
+        expect(new Set(reached.map((r) => r.node)), 'with 2 hops left, only the node\'s own pods').toEqual(new Set([node.name]));
+        expect(two.filter((o) => !o.ok).map((o) => (o as { code: string }).code), 'the flows to other nodes\' pods die on the way')
+          .toEqual(expect.arrayContaining(['ETIMEDOUT']));
+        const three = answers(await ask(3), 'with 3 hops left');
+        expect(new Set(three.map((r) => r.node)), 'with 3, every node\'s pods').toEqual(new Set(lab.nodes.map((n) => n.name)));
+      } finally {
+        await setServices(exampleServices(lab));
+      }
+    },
+  },
+  {
     name: 'NodePort, externalTrafficPolicy Local: local pods only, client source IP preserved',
     async run({ lab }) {
       for (const node of lab.nodes) {
