@@ -5,7 +5,7 @@ import {
   CASES, buildDoc, deriveSmallTable, deriveScale, establishedByLoad, evaluateGoals, formatBytes, formatReport, formatTable, median,
   type PerCallSample, type RoundSample, type ScaleResult,
 } from '../../../src/bench/datapath/report.js';
-import { TCP, ipv4Add, parseTcp4, tcp4Frame } from '../../../src/bench/datapath/packet.js';
+import { TCP, ipv4Add, parseTcp4, sameButTtl, tcp4Frame } from '../../../src/bench/datapath/packet.js';
 import { SyntheticCluster, backendIpOf, clusterIpOf, spread } from '../../../src/bench/datapath/services.js';
 
 const pc = (syn: number, est: number, miss: number, floor: number): PerCallSample => ({ syn_vip: syn, established: est, miss, floor });
@@ -191,11 +191,19 @@ describe('bench packets', () => {
   it('builds frames whose checksums verify, and parses them back', () => {
     const f = tcp4Frame({ src: '198.18.0.1', dst: '10.96.0.1', sport: 1024, dport: 80, flags: TCP.SYN });
     expect(f.length).toBe(54);
-    expect(parseTcp4(f)).toEqual({ src: '198.18.0.1', dst: '10.96.0.1', sport: 1024, dport: 80, flags: TCP.SYN, checksumsOk: true });
+    expect(parseTcp4(f)).toEqual({ src: '198.18.0.1', dst: '10.96.0.1', sport: 1024, dport: 80, flags: TCP.SYN, ttl: 64, checksumsOk: true });
     const g = tcp4Frame({ src: '1.2.3.4', dst: '5.6.7.8', sport: 1, dport: 2, flags: TCP.ACK | TCP.PSH, payload: Buffer.from('odd') });
     expect(parseTcp4(g).checksumsOk).toBe(true);
     g[g.length - 1] ^= 1;
     expect(parseTcp4(g).checksumsOk).toBe(false);
+  });
+  it('tells a frame that came back with fewer hops from one that changed elsewhere', () => {
+    const f = tcp4Frame({ src: '198.18.0.1', dst: '10.96.0.1', sport: 1024, dport: 80, flags: TCP.ACK, ttl: 255 });
+    const lower = tcp4Frame({ src: '198.18.0.1', dst: '10.96.0.1', sport: 1024, dport: 80, flags: TCP.ACK, ttl: 1 });
+    expect(parseTcp4(lower)).toMatchObject({ ttl: 1, checksumsOk: true });
+    expect(sameButTtl(f, lower)).toBe(true);
+    expect(sameButTtl(f, tcp4Frame({ src: '198.18.0.1', dst: '10.96.0.1', sport: 1025, dport: 80, flags: TCP.ACK, ttl: 1 }))).toBe(false);
+    expect(sameButTtl(f, f.subarray(0, 40))).toBe(false);
   });
   it('adds to addresses across octets', () => {
     expect(ipv4Add('10.96.0.0', 256 + 1)).toBe('10.96.1.1');
