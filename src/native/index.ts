@@ -10,7 +10,7 @@ export { probeKernel, type KernelProbe } from './probe.js';
 export { bpfObjectPath, packageRoot } from './paths.js';
 export { isBpfError, type BpfError } from './errors.js';
 export { constant, native } from './binding.js';
-export { withNetns } from './netns.js';
+export { enterNetns, withNetns } from './netns.js';
 export { LinkWatch } from './link-watch.js';
 export { nfacctEnsure, nfacctPackets } from './nfacct.js';
 export { enableRunTimeStats, progRunStats, type RunStats } from './stats.js';

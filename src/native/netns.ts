@@ -16,3 +16,19 @@ export function withNetns<T>(path: string, fn: () => T): T {
     native().netnsRestore(prev);
   }
 }
+
+/**
+ * Moves this thread into the network namespace at `path` until the returned function
+ * is called, which moves it back: for a test harness whose hooks and tests must all
+ * run there (every callback on this thread meanwhile runs there too). Prefer withNetns.
+ */
+export function enterNetns(path: string): () => void {
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError(`netns path must be absolute, got ${JSON.stringify(path)}`);
+  const prev = native().netnsEnter(path);
+  let left = false;
+  return () => {
+    if (left) return;
+    left = true;
+    native().netnsRestore(prev);
+  };
+}

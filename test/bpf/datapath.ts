@@ -2,8 +2,9 @@
 // config) that share their maps through a private bpffs, fills the maps with the
 // TypeScript codec, and runs packets through BPF_PROG_TEST_RUN.
 import { afterAll, beforeAll } from 'vitest';
-import { BpfObject, bpfObjectPath, type BpfMap, type BpfProgram } from '../../src/native/index.js';
+import { BpfObject, bpfObjectPath, enterNetns, type BpfMap, type BpfProgram } from '../../src/native/index.js';
 import { mountPrivateBpffs, type PrivateBpffs } from '../support/bpffs.js';
+import { TestNetns } from '../support/netns.js';
 import {
   CFG_F, CONFIG_GLOBAL, DROP_REASONS, EVENTS, MAP, ctMapOf, encodeBackendVal, encodeConfig, encodeCtKey, encodeCtVal, encodeSlotRegion,
   decodeAddr, encodeSrcRangeKey, encodeSrcRangeVal, encodeSvcCidrKey, encodeSvcKey, encodeSvcVal, encodeU32, encodeVipKey, encodeVipNet, sumPerCpuCounter,
@@ -194,12 +195,22 @@ export function counterDelta(before: Counters, after: Counters): { drops: Partia
  */
 export function datapathFixture(): { readonly dp: Datapath; readonly fs?: PrivateBpffs } {
   const fx = {} as { dp: Datapath; fs?: PrivateBpffs };
+  let ns: TestNetns | undefined;
+  let leave: (() => void) | undefined;
   beforeAll(() => {
     if (process.getuid?.() !== 0) return;
     fx.fs = mountPrivateBpffs();
     fx.dp = new Datapath(fx.fs.path);
+    // The test runs happen in a namespace with nothing but lo, where tc's FIB lookups
+    // find no route: in the machine's own, forwarding on and a default route (a host of
+    // containers) would have tc redirect what the tables expect it to pass. A test that
+    // wants routes runs in a namespace of its own (withNetns).
+    ns = TestNetns.create('dp');
+    leave = enterNetns(ns.path);
   });
   afterAll(() => {
+    leave?.();
+    ns?.destroy();
     fx.dp?.close();
     fx.fs?.dispose();
   });
