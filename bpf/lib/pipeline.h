@@ -57,8 +57,9 @@ EKP_INLINE int to_loopback(struct ekp_ctx *ctx)
  * forwards (ip_forward, ip6_forward): its TTL or hop limit goes down by one,
  * so that traceroute counts this node and a routing loop through it ends.
  * One with 1 or less left is not sent on: the caller leaves it to the stack,
- * whose forwarding answers time exceeded (or drops it as a martian, where
- * its new source is one of this node's addresses). What a process on this
+ * which does not send it on either. (Mostly it drops it: what tc reroutes
+ * has a new source the stack refuses, one of this node's addresses or a
+ * frontend that reverse-path filtering turns away.) What a process on this
  * node sent (FROM_HOST) was not forwarded here: it keeps what the sender
  * set, or what the stack left when it forwarded it. The IPv4 header's sum
  * does not change (its checksum takes the TTL's change, as

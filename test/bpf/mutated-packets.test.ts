@@ -13,10 +13,9 @@
 //   sum, whatever the program did: the test run fails with EBADMSG when it does not;
 // - a translation tc sends on itself (a redirect) takes one hop off its TTL or hop limit,
 //   as the stack's forwarding would, and one with no hop to spare is not sent on.
-// Each family walks twice: in the test's own namespace, where forwarding is off and tc hands
-// every translation to the stack, and in one routed as a node's, where tc's FIB lookup
-// answers and the rerouted translations (SNAT, hairpin, replies to external clients) are
-// sent on.
+// Each family walks twice: in a namespace with no routes, where tc hands every translation
+// to the stack, and in one routed as a node's, where tc's FIB lookup answers and the
+// rerouted translations (SNAT, hairpin, replies to external clients) are sent on.
 // The walk is in mutations.ts. EKP_MUTATIONS (per seed and family) and EKP_MUTATION_SEED
 // widen or move it.
 import { afterAll, beforeAll, describe, expect } from 'vitest';
@@ -24,7 +23,7 @@ import { kernelIt } from '../support/capability.js';
 import { datapathFixture } from './datapath.js';
 import { NETS } from './fixtures.js';
 import { TestNetns } from '../support/netns.js';
-import { checksumCompleteRuns, hookName, HOOKS, mutationWalk, routedNetns, seeds } from './mutations.js';
+import { bareNetns, checksumCompleteRuns, hookName, HOOKS, mutationWalk, routedNetns, seeds } from './mutations.js';
 
 const it = kernelIt();
 const PER_SEED = Number(process.env.EKP_MUTATIONS ?? 300);
@@ -32,15 +31,23 @@ const SEED = Number(process.env.EKP_MUTATION_SEED ?? 0x5eed);
 
 describe('mutated packets: nothing malformed is changed, translations touch only NAT fields with checksums as valid as they came', () => {
   const fx = datapathFixture();
+  let bare: TestNetns | undefined;
   let routed: TestNetns | undefined;
-  beforeAll(() => { if (process.getuid?.() === 0) routed = routedNetns(); });
-  afterAll(() => routed?.destroy());
+  beforeAll(() => {
+    if (process.getuid?.() !== 0) return;
+    bare = bareNetns();
+    routed = routedNetns();
+  });
+  afterAll(() => {
+    bare?.destroy();
+    routed?.destroy();
+  });
 
   for (const n of NETS) {
     for (const where of ['unrouted', 'routed'] as const) {
       it(`${n.tag}, ${where}: ${PER_SEED} mutations of each of ${seeds(n).length} packets, through ${HOOKS.length} hooks`, () => {
         const exceededBefore = fx.dp.counters().events.ttl_exceeded;
-        const w = mutationWalk(fx.dp, n, HOOKS, PER_SEED, SEED, where === 'routed' ? routed!.path : undefined);
+        const w = mutationWalk(fx.dp, n, HOOKS, PER_SEED, SEED, (where === 'routed' ? routed : bare)!.path);
         expect(w.failures.join('\n\n'), 'outcomes that break a rule (the first 12)').toBe('');
         // The walk must reach both sides: packets refused, and packets still translated.
         expect(w.untouched, 'seeds no hook translated or answered').toEqual([]);

@@ -301,6 +301,15 @@ export interface Walk {
 }
 
 /**
+ * A namespace with nothing but lo: tc's FIB lookups there find no route, whatever the
+ * machine's own namespace holds (forwarding on and a default route, on a CI runner that
+ * hosts containers), so every translation is left to the stack. The caller destroys it.
+ */
+export function bareNetns(): TestNetns {
+  return TestNetns.create('walk');
+}
+
+/**
  * A namespace routed as a node's: forwarding on, the node's addresses on a device, and the
  * seeds' pods, backends and clients behind a gateway whose neighbour entry is there, so
  * that tc's FIB lookup after a rewrite answers and the packet is sent on (redirected). The
@@ -330,12 +339,11 @@ const WALK_GW6 = 'fd00:172:18::1';
 
 /**
  * Runs n's seeds unmutated through every hook, in order (their flows exist before the
- * mutations arrive), then perSeed mutations of each through a hook picked at random.
- * Inside `netns` (a path; see routedNetns) when given: tc's FIB lookups are that
- * namespace's.
+ * mutations arrive), then perSeed mutations of each through a hook picked at random,
+ * inside `netns` (a path; see bareNetns and routedNetns), whose routes tc's FIB lookups see.
  */
-export function mutationWalk(dp: Datapath, n: Net, hooks: readonly Hook[], perSeed: number, seed: number, netns?: string): Walk {
-  return netns ? withNetns(netns, () => walk(dp, n, hooks, perSeed, seed)) : walk(dp, n, hooks, perSeed, seed);
+export function mutationWalk(dp: Datapath, n: Net, hooks: readonly Hook[], perSeed: number, seed: number, netns: string): Walk {
+  return withNetns(netns, () => walk(dp, n, hooks, perSeed, seed));
 }
 
 function walk(dp: Datapath, n: Net, hooks: readonly Hook[], perSeed: number, seed: number): Walk {

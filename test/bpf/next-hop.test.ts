@@ -379,7 +379,7 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     const fwdKey = (net: Net, sport: number, dport = NODEPORT): CtKey => ({ saddr: net.external, daddr: net.node, sport, dport, proto: 'tcp' });
     const exceeded = () => fx.dp.counters().events.ttl_exceeded;
 
-    it('on each way tc sends a packet on; with none to spare it goes to the stack translated, whose forwarding answers time exceeded', () => {
+    it('on each way tc sends a packet on; with none to spare it goes to the stack translated, which does not send it on either', () => {
       fx.dp.reset();
       const from = nodePort(V4, 1, V4.remoteBe, NODEPORT);
       const took = (r: ReturnType<typeof send>, ttl: number, what: string) => {

@@ -30,7 +30,7 @@ import { buildPacket, type PacketSpec } from '../support/packet.js';
 import { runCase, type Case } from '../bpf/cases.js';
 import { Datapath, TC, XDP, type ProgName } from '../bpf/datapath.js';
 import { icmpErrors, V4, V6 } from '../bpf/fixtures.js';
-import { mutationWalk, routedNetns, type Hook } from '../bpf/mutations.js';
+import { bareNetns, mutationWalk, routedNetns, type Hook } from '../bpf/mutations.js';
 import { checkVerifierHeadroom } from '../bpf/verifier-headroom.js';
 import { BPF_KERNEL_TESTS as T } from './bpf-kernel-tests.js';
 
@@ -297,20 +297,23 @@ describe.runIf(inVm)(`BPF objects on the guest's kernel (${release()})`, () => {
       { prog: 'tc_to_pod', config: ROLE.pods },
       { prog: 'xdp_nodeport', config: ROLE.wire },
     ];
-    // Also routed as a node's, where tc sends rerouted translations on and takes a hop off.
+    // Unrouted, and routed as a node's, where tc sends rerouted translations on and takes a hop off.
+    const bare = bareNetns();
     const routed = routedNetns();
     try {
       for (const n of [V4, V6]) {
-        for (const netns of [undefined, routed.path]) {
-          const what = `${n.tag}${netns ? ', routed' : ''}`;
-          const w = mutationWalk(d, n, hooks, netns ? 100 : 150, 0x5eed, netns);
+        for (const netns of [bare.path, routed.path]) {
+          const what = `${n.tag}${netns === routed.path ? ', routed' : ''}`;
+          const perSeed = netns === routed.path ? 100 : 150;
+          const w = mutationWalk(d, n, hooks, perSeed, 0x5eed, netns);
           expect(w.failures.join('\n\n'), `${what}: outcomes that break a rule (the first 12)`).toBe('');
           expect(w.untouched, `${what}: seeds no hook translated or answered`).toEqual([]);
-          expect(w.mutatedChanged, `${what}: mutated packets translated`).toBeGreaterThan(100 / 4);
-          if (netns) expect(w.tally.sentOn, `${what}: translations sent on`).toBeGreaterThan(100 / 4);
+          expect(w.mutatedChanged, `${what}: mutated packets translated`).toBeGreaterThan(perSeed / 4);
+          if (netns === routed.path) expect(w.tally.sentOn, `${what}: translations sent on`).toBeGreaterThan(perSeed / 4);
         }
       }
     } finally {
+      bare.destroy();
       routed.destroy();
     }
   });

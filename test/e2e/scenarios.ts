@@ -306,9 +306,9 @@ export const SCENARIOS: Scenario[] = [
       };
       await setServices([...exampleServices(lab), hops]);
       try {
-        // 16 flows (a source port each) from the external client, one hop from the node.
+        // 16 flows (a source port each, below the ephemeral range) from the external client, one hop from the node.
         const ask = (ttl: number) => Promise.all(Array.from({ length: 16 }, (_, i) =>
-          udpAskMany(lab.client, node.ipv4, 30053, 1, { ttl, localPort: 47000 + ttl * 100 + i, timeoutMs: 1500 }).then(([o]) => o!)));
+          udpAskMany(lab.client, node.ipv4, 30053, 1, { ttl, localPort: 22_000 + ttl * 100 + i, timeoutMs: 1500 }).then(([o]) => o!)));
         const two = await ask(2);
         const reached = two.filter((o) => o.ok).map((o) => (o as { reply: PodReply }).reply);
         expect(reached.length, 'flows to the node\'s own pods').toBeGreaterThan(0);
