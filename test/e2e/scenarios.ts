@@ -300,23 +300,27 @@ export const SCENARIOS: Scenario[] = [
     notIn: ['userspace'],
     async run({ lab, setServices }) {
       const node = lab.nodes[0]!;
+      const v6 = !!lab.spec.ipv6;
       const hops: ServiceDef = {
-        name: 'hops-udp', clusterIP: '10.96.0.52', type: 'NodePort', protocol: 'UDP', port: 53, targetPort: lab.addressing.udpPort,
-        nodePort: 30053, externalTrafficPolicy: 'Cluster', pods: lab.pods.map((p) => p.name),
+        name: 'hops-udp', clusterIP: '10.96.0.52', ...(v6 ? { clusterIPv6: 'fd00:96::52' } : {}), type: 'NodePort', protocol: 'UDP', port: 53,
+        targetPort: lab.addressing.udpPort, nodePort: 30053, externalTrafficPolicy: 'Cluster', pods: lab.pods.map((p) => p.name),
       };
       await setServices([...exampleServices(lab), hops]);
       try {
-        // 16 flows (a source port each, below the ephemeral range) from the external client, one hop from the node.
-        const ask = (ttl: number) => Promise.all(Array.from({ length: 16 }, (_, i) =>
-          udpAskMany(lab.client, node.ipv4, 30053, 1, { ttl, localPort: 22_000 + ttl * 100 + i, timeoutMs: 1500 }).then(([o]) => o!)));
-        const two = await ask(2);
-        const reached = two.filter((o) => o.ok).map((o) => (o as { reply: PodReply }).reply);
-        expect(reached.length, 'flows to the node\'s own pods').toBeGreaterThan(0);
-        expect(new Set(reached.map((r) => r.node)), 'with 2 hops left, only the node\'s own pods').toEqual(new Set([node.name]));
-        expect(two.filter((o) => !o.ok).map((o) => (o as { code: string }).code), 'the flows to other nodes\' pods die on the way')
-          .toEqual(expect.arrayContaining(['ETIMEDOUT']));
-        const three = answers(await ask(3), 'with 3 hops left');
-        expect(new Set(three.map((r) => r.node)), 'with 3, every node\'s pods').toEqual(new Set(lab.nodes.map((n) => n.name)));
+        for (const [family, addr] of [['IPv4', node.ipv4], ...(v6 ? [['IPv6', node.ipv6!]] : [])] as [string, string][]) {
+          // 16 flows (a source port each, below the ephemeral range) from the external client, one hop from the node.
+          const base = 22_000 + (family === 'IPv6' ? 50 : 0);
+          const ask = (ttl: number) => Promise.all(Array.from({ length: 16 }, (_, i) =>
+            udpAskMany(lab.client, addr, 30053, 1, { ttl, localPort: base + ttl * 100 + i, timeoutMs: 1500 }).then(([o]) => o!)));
+          const two = await ask(2);
+          const reached = two.filter((o) => o.ok).map((o) => (o as { reply: PodReply }).reply);
+          expect(reached.length, `${family}: flows to the node's own pods`).toBeGreaterThan(0);
+          expect(new Set(reached.map((r) => r.node)), `${family}: with 2 hops left, only the node's own pods`).toEqual(new Set([node.name]));
+          expect(two.filter((o) => !o.ok).map((o) => (o as { code: string }).code), `${family}: the flows to other nodes' pods die on the way`)
+            .toEqual(expect.arrayContaining(['ETIMEDOUT']));
+          const three = answers(await ask(3), `${family}, with 3 hops left`);
+          expect(new Set(three.map((r) => r.node)), `${family}: with 3, every node's pods`).toEqual(new Set(lab.nodes.map((n) => n.name)));
+        }
       } finally {
         await setServices(exampleServices(lab));
       }
