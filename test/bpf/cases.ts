@@ -100,10 +100,15 @@ export function splitXdpMeta(prog: ProgName, input: Buffer, data: Buffer): { fra
   return { frame: data, xlated: false };
 }
 
-/** A struct __sk_buff for BPF_PROG_TEST_RUN: test-run accepts ingress_ifindex (offset 36 of 192 bytes). */
-export function skbCtx(ingressIfindex: number): Buffer {
+/**
+ * A struct __sk_buff for BPF_PROG_TEST_RUN: test-run accepts ingress_ifindex (offset 36 of
+ * 192 bytes) and ifindex (40), the device the packet is on, which must exist in the
+ * caller's namespace (unset: lo).
+ */
+export function skbCtx(ingressIfindex: number, ifindex = 0): Buffer {
   const b = Buffer.alloc(192);
   b.writeUInt32LE(ingressIfindex, 36);
+  b.writeUInt32LE(ifindex, 40);
   return b;
 }
 

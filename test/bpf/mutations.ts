@@ -218,6 +218,12 @@ export interface Hook {
   config: Config;
   /** __sk_buff.ingress_ifindex: tc_to_pod looks only at packets the node made (0). */
   ingressIfindex?: number;
+  /**
+   * __sk_buff.ifindex, the device the packet is on (lo when unset), in the walk's
+   * namespace: tc's FIB lookup starts there, and sends a local destination in through
+   * lo only from another device.
+   */
+  ifindex?: number;
 }
 
 /** A hook's program and role, as the walk's tally names it. */
@@ -241,6 +247,8 @@ export interface Tally {
   csumComplete: number;
   /** Translations the hook forwarded itself (a redirect, not into the host through lo). */
   sentOn: number;
+  /** Translations the hook sent into the host through lo (its MACs zeroed). */
+  throughLo: number;
 }
 
 /**
@@ -250,7 +258,7 @@ export interface Tally {
  */
 function runOne(dp: Datapath, h: Hook, input: Buffer, t: Tally, where: string): string | null {
   const prog = dp.program(h.prog, h.config);
-  const ctx = h.ingressIfindex ? skbCtx(h.ingressIfindex) : undefined;
+  const ctx = h.ingressIfindex || h.ifindex ? skbCtx(h.ingressIfindex ?? 0, h.ifindex) : undefined;
   // tc's hooks on the node's devices and pods' veths forward; the egress ones see the host's packets.
   const forwards = h.prog !== 'xdp_nodeport' && !((h.config.flags ?? 0) & CFG_F.FROM_HOST);
   const run = (flags: number): { out: Buffer; sentOn: boolean } | { errno: number; msg: string } => {
@@ -276,7 +284,10 @@ function runOne(dp: Datapath, h: Hook, input: Buffer, t: Tally, where: string): 
     t.changedBy[hookName(h)] = (t.changedBy[hookName(h)] ?? 0) + 1;
   }
   const [pi, po] = [tryParse(input), tryParse(plain.out)];
-  if (plain.sentOn && !(pi instanceof Error) && !(po instanceof Error) && po.dst !== pi.src && po.ttl === pi.ttl - 1) t.sentOn++;
+  if (plain.sentOn && !(pi instanceof Error) && !(po instanceof Error) && po.dst !== pi.src) {
+    if (po.eth.dst === LOOPBACK_MAC) t.throughLo++;
+    else if (po.ttl === pi.ttl - 1) t.sentOn++;
+  }
   const why = broken(input, plain.out, plain.sentOn);
   if (why) return fail(why, plain.out);
   if (!complete) return null;
@@ -311,24 +322,29 @@ export function bareNetns(): TestNetns {
 
 /**
  * A namespace routed as a node's: forwarding on, the node's addresses on a device, and the
- * seeds' pods, backends and clients behind a gateway whose neighbour entry is there, so
- * that tc's FIB lookup after a rewrite answers and the packet is sent on (redirected). The
- * caller destroys it.
+ * seeds' backends and clients behind a gateway whose neighbour entry is there, so that
+ * tc's FIB lookup after a rewrite answers and the packet is sent on (redirected). The pod
+ * the seeds' hairpin reaches is an address of the namespace's own, so what goes to it goes
+ * in through lo instead. `hooks` gives tc's hooks the namespace's device to be on. The
+ * caller destroys `ns`.
  */
-export function routedNetns(): TestNetns {
+export function routedNetns(): { ns: TestNetns; hooks: (hooks: readonly Hook[]) => Hook[] } {
   const ns = TestNetns.create('walk');
   try {
     ns.ip('link', 'add', 'ekpw0', 'type', 'veth', 'peer', 'name', 'ekpw1');
     for (const dev of ['ekpw0', 'ekpw1']) ns.ip('link', 'set', dev, 'up');
     ns.ip('addr', 'add', `${V4.node}/24`, 'dev', 'ekpw0');
     ns.ip('-6', 'addr', 'add', `${V6.node}/64`, 'dev', 'ekpw0', 'nodad');
+    ns.ip('addr', 'add', `${V4.pod}/32`, 'dev', 'ekpw1');
+    ns.ip('-6', 'addr', 'add', `${V6.pod}/128`, 'dev', 'ekpw1', 'nodad');
     ns.ip('neigh', 'add', WALK_GW, 'lladdr', '02:00:00:00:00:01', 'dev', 'ekpw0', 'nud', 'permanent');
     ns.ip('-6', 'neigh', 'add', WALK_GW6, 'lladdr', '02:00:00:00:00:01', 'dev', 'ekpw0', 'nud', 'permanent');
     for (const net of ['10.244.0.0/16', '192.0.2.0/24', '203.0.113.0/24']) ns.ip('route', 'add', net, 'via', WALK_GW, 'dev', 'ekpw0');
     for (const net of ['fd00:10:244::/48', '2001:db8::/32']) ns.ip('-6', 'route', 'add', net, 'via', WALK_GW6, 'dev', 'ekpw0');
     ns.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     ns.exec(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
-    return ns;
+    const ifindex = (JSON.parse(ns.ip('-j', 'link', 'show', 'dev', 'ekpw0')) as { ifindex: number }[])[0]!.ifindex;
+    return { ns, hooks: (hooks) => hooks.map((h) => (h.prog === 'xdp_nodeport' ? h : { ...h, ifindex })) };
   } catch (e) {
     ns.destroy();
     throw e;
@@ -349,7 +365,7 @@ export function mutationWalk(dp: Datapath, n: Net, hooks: readonly Hook[], perSe
 function walk(dp: Datapath, n: Net, hooks: readonly Hook[], perSeed: number, seed: number): Walk {
   setup(dp, n);
   const next = rng(seed + n.family);
-  const tally: Tally = { changedBy: {}, runs: 0, refused: 0, changed: 0, csumComplete: 0, sentOn: 0 };
+  const tally: Tally = { changedBy: {}, runs: 0, refused: 0, changed: 0, csumComplete: 0, sentOn: 0, throughLo: 0 };
   const failures: string[] = [];
   const note = (f: string | null) => { if (f && failures.length < 12) failures.push(f); };
   const all = seeds(n);
