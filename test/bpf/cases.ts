@@ -102,15 +102,22 @@ export function splitXdpMeta(prog: ProgName, input: Buffer, data: Buffer): { fra
 
 /**
  * A struct __sk_buff for BPF_PROG_TEST_RUN: test-run accepts ingress_ifindex (offset 36 of
- * 192 bytes) and ifindex (40), the device the packet is on, which must exist in the
- * caller's namespace (unset: lo).
+ * 192 bytes), ifindex (40), the device the packet is on, which must exist in the caller's
+ * namespace (unset: lo), and a GSO size.
  */
-export function skbCtx(ingressIfindex: number, ifindex = 0): Buffer {
+export function skbCtx(ingressIfindex: number, ifindex = 0, gsoSize = 0): Buffer {
   const b = Buffer.alloc(192);
   b.writeUInt32LE(ingressIfindex, 36);
   b.writeUInt32LE(ifindex, 40);
+  if (gsoSize) {
+    b.writeUInt32LE(2, 164); // gso_segs
+    b.writeUInt32LE(gsoSize, 176); // gso_size
+  }
   return b;
 }
+
+/** BPF_F_TEST_SKB_CHECKSUM_COMPLETE, linux/bpf.h: the test run sets skb->csum to the packet's sum (6.11+). */
+export const TEST_SKB_CHECKSUM_COMPLETE = 1 << 2;
 
 export function runCase(dp: Datapath, c: Case): void {
   dp.reset();

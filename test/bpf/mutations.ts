@@ -7,12 +7,10 @@ import { isBpfError, withNetns } from '../../src/native/index.js';
 import { missingCapability } from '../support/capability.js';
 import { TestNetns } from '../support/netns.js';
 import { buildPacket, describePacket, differingFields, parsePacket, sctpChunk, type PacketSpec, type ParsedPacket } from '../support/packet.js';
-import { skbCtx, splitXdpMeta } from './cases.js';
+import { skbCtx, splitXdpMeta, TEST_SKB_CHECKSUM_COMPLETE } from './cases.js';
 import { TC, type Datapath, type ProgName } from './datapath.js';
 import { FROM_HOST, FROM_PODS, FROM_WIRE, icmpErrors, V4, V6, type Net } from './fixtures.js';
 
-/** BPF_F_TEST_SKB_CHECKSUM_COMPLETE, linux/bpf.h; the test run knows it from 6.11. */
-const TEST_SKB_CHECKSUM_COMPLETE = 1 << 2;
 const { EINVAL, EBADMSG } = constants.errno;
 /** Whether this kernel's test run takes it: every tc run is then repeated under it. */
 export const checksumCompleteRuns = missingCapability([6, 11]) === null;

@@ -15,13 +15,12 @@ import { withNetns } from '../../src/native/index.js';
 import { kernelIt } from '../support/capability.js';
 import { TestNetns } from '../support/netns.js';
 import { buildPacket, parsePacket, type PacketSpec } from '../support/packet.js';
+import { skbCtx, TEST_SKB_CHECKSUM_COMPLETE } from './cases.js';
 import { datapathFixture, TC } from './datapath.js';
 import { FROM_HOST, FROM_PODS, FROM_WIRE, V4, V6, type Net } from './fixtures.js';
 
 const it = kernelIt();
 const it611 = kernelIt([6, 11]);
-/** BPF_F_TEST_SKB_CHECKSUM_COMPLETE, linux/bpf.h (6.11+). */
-const TEST_SKB_CHECKSUM_COMPLETE = 1 << 2;
 const F = LAYOUT.ekp_ct_val.fields;
 const B = LAYOUT.ekp_backend_nh.fields;
 const NODEPORT = 30080;
@@ -32,17 +31,8 @@ const GW6 = 'fd00:172:18::1';
 const SENTINEL = '198.51.100.99'; // a next hop no lookup here answers
 const SENTINEL6 = '2001:db8:99::99';
 
-/** __sk_buff with the device the packet is on (ifindex) and came in by (ingress_ifindex), and a GSO size. */
-function skbCtx(ifindex: number, gsoSize = 0): Buffer {
-  const b = Buffer.alloc(192);
-  b.writeUInt32LE(ifindex, 36);
-  b.writeUInt32LE(ifindex, 40);
-  if (gsoSize) {
-    b.writeUInt32LE(2, 164); // gso_segs
-    b.writeUInt32LE(gsoSize, 176); // gso_size
-  }
-  return b;
-}
+/** __sk_buff with the device the packet is on and came in by, and a GSO size. */
+const onDevice = (ifindex: number, gsoSize = 0) => skbCtx(ifindex, ifindex, gsoSize);
 
 /**
  * The programs' epoch (CLOCK_MONOTONIC ns >> 30; process.hrtime is that clock), waiting
@@ -90,7 +80,7 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
 
   const send = (spec: PacketSpec, dev = 'ekpn0', gsoSize = 0, role = FROM_WIRE, flags = 0) => {
     const prog = fx.dp.program('tc_ingress', role);
-    const r = withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: skbCtx(ifindex[dev]!, gsoSize), flags }));
+    const r = withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: onDevice(ifindex[dev]!, gsoSize), flags }));
     return { verdict: r.retval, out: parsePacket(r.data) };
   };
   const entry = (k: CtKey) => {
@@ -357,7 +347,7 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     const pkt = (flags: PacketSpec['tcpFlags']): PacketSpec => ({ src: '172.18.0.2', dst: V4.clusterIp, proto: 'tcp', sport: 45000, dport: 80, tcpFlags: flags });
     const egress = (spec: PacketSpec) => {
       const prog = dp.program('tc_egress', FROM_HOST);
-      return withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: skbCtx(ifindex.ekpn0!) })).retval;
+      return withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: onDevice(ifindex.ekpn0!) })).retval;
     };
     expect(egress(pkt(undefined))).toBe(TC.redirect);
     expect(egress(pkt({ ack: true }))).toBe(TC.redirect);
@@ -440,7 +430,7 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
       fx.dp.setService({ frontend: { addr: V4.clusterIp, port: 80, proto: 'tcp' }, svcId: 49, slots: [1] });
       const prog = fx.dp.program('tc_egress', FROM_HOST);
       const spec: PacketSpec = { src: V4.node, dst: V4.clusterIp, proto: 'tcp', sport: 45001, dport: 80, ttl: 1 };
-      const r = withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: skbCtx(ifindex.ekpn0!) }));
+      const r = withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: onDevice(ifindex.ekpn0!) }));
       expect(r.retval, 'sent on').toBe(TC.redirect);
       expect(parsePacket(r.data)).toMatchObject({ dst: V4.remoteBe, ttl: 1, ipChecksumOk: true });
     });

@@ -11,7 +11,7 @@ import { maglevTable, maglevTableSize, type MaglevBackend } from '../../src/data
 import { kernelIt } from '../support/capability.js';
 import { inetChecksum } from '../support/checksum.js';
 import { DEFAULT_DST_MAC, DEFAULT_SRC_MAC, buildIpPacket, buildPacket, parsePacket, sctpChunk, type PacketSpec } from '../support/packet.js';
-import { runCase, type Case } from './cases.js';
+import { runCase, TEST_SKB_CHECKSUM_COMPLETE, type Case } from './cases.js';
 import { counterDelta, datapathFixture, Datapath, TC } from './datapath.js';
 import { FROM_HOST, FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, type Net } from './fixtures.js';
 
@@ -73,8 +73,6 @@ function checksumCompleteCase(n: Net): Case {
   };
 }
 
-/** BPF_F_TEST_SKB_CHECKSUM_COMPLETE, linux/bpf.h. */
-const TEST_SKB_CHECKSUM_COMPLETE = 1 << 2;
 
 function cases(n: Net): Case[] {
   const cip: SvcKey = { addr: n.clusterIp, port: 80, proto: 'tcp' };

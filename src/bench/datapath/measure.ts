@@ -486,9 +486,10 @@ export class DatapathRig {
       this.noteVerdict(`${which} (repeat)`, r.retval);
       const out = r.data.subarray(0, data.length);
       // Every repetition sent on took its hop (none where there is no route and tc passes).
-      const hops = data[14 + 8]! - out[14 + 8]!;
+      const back = parseTcp4(out);
+      const hops = parseTcp4(data).ttl - back.ttl;
       const hopsWanted = sentOn && r.retval === TC_ACT_REDIRECT ? n : 0;
-      if (!sameButTtl(data, out) || !parseTcp4(out).checksumsOk || hops !== hopsWanted) {
+      if (!sameButTtl(data, out) || !back.checksumsOk || hops !== hopsWanted) {
         throw new Error(`bench: ${which} repeat: the packet did not come back to itself after ${n} runs (${hops} hops taken, ${hopsWanted} expected)`);
       }
       return r.durationNs;
