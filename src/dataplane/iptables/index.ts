@@ -9,7 +9,7 @@ import type { DesiredService, IPFamily } from '../../model/index.js';
 import type { StateUpdate } from '../../tracker/index.js';
 import type { Dataplane, DataplaneContext, KernelMetric, KernelSample } from '../types.js';
 import { binaries, chainExists, commandRunner, detectBackend, restore, save, type Backend, type CommandRunner } from './exec.js';
-import { KUBE_NFACCT_PROBE, KUBE_PROXY_CANARY } from './names.js';
+import { KUBE_MASQ_OFF_CLUSTER, KUBE_NFACCT_PROBE, KUBE_PROXY_CANARY } from './names.js';
 import {
   cidrHas, endpointCount, LARGE_CLUSTER_ENDPOINTS, LOCALNET_JUMPS, markOf, renderRestore, sameRules, sameShared, serviceRules,
   type GenOptions, type Jump, type ServiceRules,
@@ -58,6 +58,10 @@ export interface SyncStats {
 }
 
 const familyOfKey = (key: string): IPFamily => (key.endsWith('@IPv6') ? 6 : 4);
+
+/** The family's clusterCIDRs the masquerade rules test; an interface detector replaces them (and their KUBE-MASQ-OFF-CLUSTER chain). */
+const masqClusterCIDRs = (services: readonly DesiredService[]): readonly string[] =>
+  services[0]?.masquerade.podInterface ? [] : services[0]?.masquerade.clusterCIDRs ?? [];
 
 // kube-proxy's fullSyncPeriod (../full-sync.ts). In between, a periodic sync (the tracker's 'all')
 // rewrites only the service ports whose rules differ from what we wrote, as long as the canary
@@ -273,6 +277,8 @@ export class IptablesDataplane implements Dataplane {
       }
       const active = new Set<string>();
       for (const r of rules.values()) for (const c of r.chains.keys()) active.add(c);
+      // The rules written below jump to it: a `-X` of it would fail the whole restore.
+      if (masqClusterCIDRs(services).length > 1) active.add(KUBE_MASQ_OFF_CLUSTER);
       deleteChains = staleChains(saved, active);
       if (family === 6 && services.length === 0 && deleteChains.length === 0 && !saved.get('nat')?.chains.has('KUBE-SERVICES')) return this.skipped(family);
       jumps = missingJumps(saved, family === 4 && this.localhostNodePorts ? LOCALNET_JUMPS : []);
@@ -308,8 +314,7 @@ export class IptablesDataplane implements Dataplane {
       jumps = [];
       changed = write;
     }
-    // An interface detector replaces the CIDRs (and their KUBE-MASQ-OFF-CLUSTER chain).
-    const clusterCIDRs = services[0]?.masquerade.podInterface ? [] : services[0]?.masquerade.clusterCIDRs ?? [];
+    const clusterCIDRs = masqClusterCIDRs(services);
     const { text, stats } = renderRestore({
       services: rules, write: changed, deleteChains, jumps, mark: opts.mark, clusterCIDRs, comments, dropInvalid: !this.ctx.conntrackTcpLiberal, countInvalid: this.counted.has('invalid'),
       listAll: changed === 'all' && backend === 'nft', descendingChains: backend === 'legacy', descendingTargets: backend === 'nft', canary: changed === 'all', shared,

@@ -71,7 +71,7 @@ function rig(ctx = context(), backend: 'nft' | 'legacy' = 'nft', now: () => numb
     }
   };
   const dp = new IptablesDataplane(ctx, { backend, runner, now, nfacct });
-  return { dp, kernels, restores, conntrack, listings, sysctls };
+  return { dp, kernels, restores, conntrack, listings, sysctls, runner };
 }
 
 async function fullSync(state: DesiredState, ctx = context(), rigOpts: RigOptions = {}) {
@@ -126,6 +126,34 @@ describe('iptables restore input (golden files)', () => {
     for (const [src, masq] of [['10.244.1.9', false], ['10.245.1.9', false], ['192.168.77.100', true]] as const) {
       expect(tracePacket(two.kernels[4], { sourceIP: src, protocol: 'tcp', destIP: '10.96.0.10', destPort: 80 }, NODE.nodeAddresses).masq).toBe(masq);
     }
+  });
+
+  it('two clusterCIDRs of a family: every full sync after the first keeps KUBE-MASQ-OFF-CLUSTER, which its rules jump to', async () => {
+    let clock = 0;
+    const r = rig(context(), 'nft', () => clock);
+    const two = buildWith({ clusterCIDRs: ['10.244.0.0/16', '10.245.0.0/16'] });
+    await r.dp.start();
+    await r.dp.apply({ state: two, changed: 'all' });
+    const masq = (src: string) => tracePacket(r.kernels[4], { sourceIP: src, protocol: 'tcp', destIP: '10.96.0.10', destPort: 80 }, NODE.nodeAddresses).masq;
+    // The hourly full sync: a `-X` of the chain failed the whole nat restore, and every one after it.
+    clock += FULL_SYNC_PERIOD_MS;
+    await r.dp.apply({ state: two, changed: 'all' });
+    const v4 = r.restores.filter((x) => x.family === 4);
+    expect(v4).toHaveLength(2);
+    expect(v4[1]!.text).not.toContain('-X KUBE-MASQ-OFF-CLUSTER');
+    expect(r.kernels[4].checkJumps()).toEqual([]);
+    expect([masq('10.245.1.9'), masq('192.168.77.100')]).toEqual([false, true]);
+    // A restart over the same tables: its first sync is full too.
+    const again = new IptablesDataplane(context(), { backend: 'nft', runner: r.runner, now: () => clock, nfacct: null });
+    await again.start();
+    await again.apply({ state: two, changed: 'all' });
+    expect(r.kernels[4].checkJumps()).toEqual([]);
+    // Down to one CIDR, nothing jumps to the chain any more, and it goes.
+    clock += FULL_SYNC_PERIOD_MS;
+    await again.apply({ state: buildWith({ clusterCIDRs: ['10.244.0.0/16'] }), changed: 'all' });
+    expect(r.restores.filter((x) => x.family === 4).at(-1)!.text).toContain('-X KUBE-MASQ-OFF-CLUSTER');
+    expect(r.kernels[4].hasChain('nat', 'KUBE-MASQ-OFF-CLUSTER')).toBe(false);
+    expect([masq('10.245.1.9'), masq('10.244.1.9')]).toEqual([true, false]);
   });
 
   it('an interface detector (InterfaceNamePrefix, BridgeInterface): pods are what comes in there, whatever the CIDRs say', async () => {
