@@ -98,9 +98,12 @@ EKP_INLINE int sock_xlate_fwd(struct bpf_sock_addr *ctx, __u8 family, int connec
 	/* An unconnected socket's datagrams to one frontend keep one backend,
 	 * as conntrack keeps a 5-tuple's: picked by the socket's hash, never
 	 * at random per datagram (a QUIC or DNS client on one socket would be
-	 * sprayed over the backends). With ClientIP affinity the client is the
-	 * network namespace, and its affinity entry keeps the backend. */
-	if (!connecting && !svc_has(svc, EKP_SVC_F_AFFINITY)) {
+	 * sprayed over the backends). A connect has no source port yet, so a
+	 * Maglev table hashes the socket too: by the namespace alone, every
+	 * connection of a pod went to one backend. With ClientIP affinity the
+	 * client is the network namespace, and its affinity entry keeps the
+	 * backend. */
+	if (!svc_has(svc, EKP_SVC_F_AFFINITY)) {
 		__u64 cookie = bpf_get_socket_cookie(ctx);
 
 		__builtin_memcpy(&p.saddr.v6[2], &cookie, sizeof(cookie));

@@ -18,7 +18,7 @@ const it = kernelIt();
 const A = {
   be4: '10.244.9.10',
   be4b: '10.244.9.11', // a second UDP backend
-  other4: '10.244.9.12', // a real server no service points at
+  other4: '10.244.9.12', // a real server only the Maglev service points at
   vip4: '10.96.9.1',
   emptyVip4: '10.96.9.2',
   be6: 'fd00:10:244:9::10',
@@ -73,7 +73,18 @@ const t0 = process.hrtime.bigint();
 const ms = () => Number(process.hrtime.bigint() - t0) / 1e6;
 const done = (o) => { process.stdout.write(JSON.stringify({ ...o, ms: ms() })); process.exit(0); };
 setTimeout(() => done({ error: 'TIMEOUT' }), 3000);
-if (KIND === 'tcp') {
+if (KIND === 'tcp-many') {
+  // Sixteen connections from this process, one after the other: the backends they reached.
+  const names = [];
+  const next = () => {
+    const s = net.connect({ host: HOST, port: Number(PORT) });
+    let data = '';
+    s.on('data', (d) => { data += d; });
+    s.on('end', () => { names.push(JSON.parse(data).name); if (names.length === 16) done({ names }); else next(); });
+    s.on('error', (e) => done({ error: e.code }));
+  };
+  next();
+} else if (KIND === 'tcp') {
   const s = net.connect({ host: HOST, port: Number(PORT) });
   let data = '', peer = null;
   s.on('connect', () => { peer = { address: s.remoteAddress, port: s.remotePort }; });
@@ -118,7 +129,7 @@ describe('sock_lb (cgroup socket hooks)', () => {
   const attached: BpfProgram[] = [];
 
   /** Runs a client in the namespace; inCgroup decides whether it joins the test cgroup first. */
-  function client(kind: 'tcp' | 'udp' | 'udp-connected' | 'udp-many', host: string, port: number, inCgroup = true): ClientResult {
+  function client(kind: 'tcp' | 'tcp-many' | 'udp' | 'udp-connected' | 'udp-many', host: string, port: number, inCgroup = true): ClientResult {
     const join = inCgroup ? 'echo $$ > "$CG/cgroup.procs" && ' : '';
     const r = spawnSync('nsenter', [`--net=${ns!.path}`, '--', 'sh', '-c', `${join}exec "$NODE" -e "$SCRIPT"`], {
       encoding: 'utf8',
@@ -158,6 +169,11 @@ describe('sock_lb (cgroup socket hooks)', () => {
     svc({ addr: A.vip6, port: 54, proto: 'udp' }, 8, [4, 8]);
     svc({ addr: A.vip4, port: 81, proto: 'tcp' }, 9, [1], SVC_F.SRC_RANGES);
     svc({ addr: A.vip6, port: 81, proto: 'tcp' }, 10, [3], SVC_F.SRC_RANGES);
+    // A Maglev table (7 slots) over two TCP backends.
+    dp.setBackend(9, { addr: A.other4, port: 8080 });
+    dp.setBackend(10, { addr: A.other6, port: 8080 });
+    svc({ addr: A.vip4, port: 82, proto: 'tcp' }, 11, [1, 9, 9, 1, 9, 1, 1], SVC_F.MAGLEV);
+    svc({ addr: A.vip6, port: 82, proto: 'tcp' }, 12, [3, 10, 10, 3, 10, 3, 3], SVC_F.MAGLEV);
 
     sock = BpfObject.open(bpfObjectPath('sock_lb'), { pinRoot: fs.path });
     sock.setRodata(CONFIG_GLOBAL, encodeConfig({}));
@@ -230,6 +246,14 @@ describe('sock_lb (cgroup socket hooks)', () => {
       expect(new Set(r.names).size).toBe(1);
     });
 
+    it(`v${fam} connections from one process to a Maglev service are spread over its backends (a connect has no source port: the socket is hashed)`, () => {
+      const r = client('tcp-many', vip, 82);
+      expect(r.error).toBeUndefined();
+      expect(r.names).toHaveLength(16);
+      // Hashed by the namespace alone, all sixteen went to one backend.
+      expect(new Set(r.names)).toEqual(new Set(fam === 4 ? ['be4', 'other4'] : ['be6', 'other6']));
+    });
+
     it(`v${fam} a service with source ranges is left to the per-packet path, which checks them (the VIP has no route here)`, () => {
       const before = dp!.counters();
       expect(client('tcp', vip, 81).error).toBe('ENETUNREACH');
@@ -274,7 +298,7 @@ describe('sock_lb (cgroup socket hooks)', () => {
     const m = dp!.map(MAP.sock);
     const frontends = [...m.entries()].map(([, v]) => v.readUInt16BE(16));
     expect(frontends.length).toBeGreaterThanOrEqual(4);
-    expect(new Set(frontends)).toEqual(new Set([80, 53, 54]));
+    expect(new Set(frontends)).toEqual(new Set([80, 53, 54, 82]));
     expect(m.lookup(encodeSockKey(0n, A.be4, 8080))).toBeNull();
   });
 });
