@@ -10,9 +10,14 @@
  * zlib's crc32_combine) instead of a pass over the payload. Addresses are not
  * covered by the SCTP checksum, so DNAT of the address alone is free.
  *
- * Limitation: at tc egress an skb with a hardware-offloaded CRC
- * (CHECKSUM_PARTIAL) would be corrupted by this; the socket-level LB
- * translates host-originated SCTP before it becomes a packet.
+ * A CRC of 0 is left alone. The kernel's SCTP sends it so wherever the
+ * device computes the CRC (CHECKSUM_PARTIAL), and a pod's veth is such a
+ * device: the field stays 0 until a device without CRC offload (most NICs)
+ * sums the packet as it then is, the field's bytes included. The sum of a
+ * patched 0 would be wrong there (a pod's SCTP to a remote backend, a
+ * local backend's replies to a NodePort client); netfilter's SCTP NAT
+ * leaves such a packet's field alone too. A packet summed already has a
+ * CRC of 0 once in 2^32.
  */
 #ifndef EKP_SCTP_H
 #define EKP_SCTP_H
@@ -86,7 +91,8 @@ EKP_INLINE int sctp_update_ports(struct ekp_ctx *ctx, const struct pkt *p,
 		return -1;
 	w = ((__u32)(__u16)(p->sport ^ sport)) | ((__u32)(__u16)(p->dport ^ dport) << 16);
 	crc_was = sh->checksum;
-	sh->checksum ^= crc32c_shifted(w, p->l4_len - 4);
+	if (crc_was)
+		sh->checksum ^= crc32c_shifted(w, p->l4_len - 4);
 	sh->source = sport;
 	sh->dest = dport;
 	*diff = csum_diff32(*diff, crc_was, sh->checksum);

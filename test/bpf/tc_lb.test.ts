@@ -133,6 +133,24 @@ function cases(n: Net): Case[] {
       }],
     },
     {
+      name: `${n.tag} SCTP with its CRC left to the device (0: a pod's veth offloads it) keeps 0 through DNAT and reverse NAT, for the device to sum the packet as rewritten`,
+      setup: (dp) => {
+        be(dp);
+        dp.setService({ frontend: { addr: n.clusterIp, port: 3868, proto: 'sctp' }, svcId: 12, slots: [1] });
+      },
+      steps: [{
+        what: 'ports and address rewritten, the CRC field still 0', prog: 'tc_ingress', config: FROM_PODS,
+        in: { src: n.pod, dst: n.clusterIp, proto: 'sctp', sport: 5001, dport: 3868, vtag: 0x1234, payload: Buffer.alloc(37, 7), sctpCrcOffload: true },
+        verdict: TC.pass,
+        out: { src: n.pod, dst: n.remoteBe, proto: 'sctp', sport: 5001, dport: 8080, vtag: 0x1234, payload: Buffer.alloc(37, 7), sctpCrcOffload: true },
+      }, {
+        what: 'the reply, reverse NATed', prog: 'tc_ingress', config: FROM_WIRE,
+        in: { src: n.remoteBe, dst: n.pod, proto: 'sctp', sport: 8080, dport: 5001, vtag: 0x4321, payload: Buffer.alloc(20, 9), sctpCrcOffload: true },
+        verdict: TC.pass,
+        out: { src: n.clusterIp, dst: n.pod, proto: 'sctp', sport: 3868, dport: 5001, vtag: 0x4321, payload: Buffer.alloc(20, 9), sctpCrcOffload: true },
+      }],
+    },
+    {
       name: `${n.tag} TCP handshake: SYN DNAT, SYN-ACK reverse NAT, ACK hits CT, CT becomes established`,
       setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 13, slots: [3] }); },
       steps: [

@@ -99,6 +99,8 @@ export interface PacketSpec {
   badIpChecksum?: boolean;
   /** UDP checksum 0 ("none"), which NAT must leave as 0: valid on IPv4; on IPv6 only for tunnels (RFC 6935). */
   udpNoChecksum?: boolean;
+  /** SCTP CRC left 0 for the device to compute (CHECKSUM_PARTIAL), as Linux sends it to a device with CRC offload: a veth. */
+  sctpCrcOffload?: boolean;
 }
 
 export interface ParsedTcpFlags {
@@ -368,7 +370,7 @@ function buildSctp(spec: PacketSpec): Buffer {
   pkt.writeUInt32BE(uint('vtag', spec.vtag ?? 0, 32), 4);
   chunks.copy(pkt, 12);
   const crc = crc32c(pkt);
-  pkt.writeUInt32LE(spec.badChecksum ? (crc ^ 0x5555) >>> 0 : crc, 8);
+  pkt.writeUInt32LE(spec.sctpCrcOffload ? 0 : spec.badChecksum ? (crc ^ 0x5555) >>> 0 : crc, 8);
   return pkt;
 }
 
