@@ -151,15 +151,28 @@ EKP_INLINE struct ekp_ct_val *ct_map_lookup(const struct ekp_ct_key *k)
 	return bpf_map_lookup_elem(&ekp_ct_v2, k);
 }
 
-/* The key of the other direction's entry of v, the entry at k. */
-EKP_INLINE void ct_other_key(struct ekp_ct_key *o, const struct ekp_ct_key *k, const struct ekp_ct_val *v)
+/*
+ * The tuple of an entry's key, or of the packet that found it, by its
+ * parts: a packet's is in its struct pkt, so the RST path builds no key of
+ * its own for it (its frame has to fit under tc_ingress's).
+ */
+struct ct_tuple {
+	const union ekp_addr *saddr, *daddr;
+	__be16 sport, dport;
+	__u8 proto, family;
+};
+
+#define CT_TUPLE_OF(t) ((struct ct_tuple){ &(t)->saddr, &(t)->daddr, (t)->sport, (t)->dport, (t)->proto, (t)->family })
+
+/* The key of the other direction's entry of v, the entry at t. */
+EKP_INLINE void ct_other_key(struct ekp_ct_key *o, struct ct_tuple t, const struct ekp_ct_val *v)
 {
 	if (v->type == EKP_CT_REV)
-		ct_key_set(o, &v->addr2, &v->addr, v->port2, v->port, k->proto, k->family);
+		ct_key_set(o, &v->addr2, &v->addr, v->port2, v->port, t.proto, t.family);
 	else if (v->flags & EKP_CT_F_SNAT)
-		ct_key_set(o, &v->addr, &v->addr2, v->port, v->port2, k->proto, k->family);
+		ct_key_set(o, &v->addr, &v->addr2, v->port, v->port2, t.proto, t.family);
 	else
-		ct_key_set(o, &v->addr, &k->saddr, v->port, k->sport, k->proto, k->family);
+		ct_key_set(o, &v->addr, t.saddr, v->port, t.sport, t.proto, t.family);
 }
 
 /*
@@ -169,17 +182,28 @@ EKP_INLINE void ct_other_key(struct ekp_ct_key *o, const struct ekp_ct_key *k, c
  * SNAT FWD entry names its SNAT address and port, the destination of its
  * REV key. Without SNAT the keys themselves pair them.
  */
-EKP_INLINE int ct_paired(const struct ekp_ct_key *k, const struct ekp_ct_val *v, const struct ekp_ct_val *o)
+EKP_INLINE int ct_paired(struct ct_tuple t, const struct ekp_ct_val *v, const struct ekp_ct_val *o)
 {
 	/* Both halves of a flow carry its flags (ct_create, rev_restart). */
 	if (o->type == v->type || o->svc_id != v->svc_id || o->backend_id != v->backend_id ||
 	    ((o->flags ^ v->flags) & EKP_CT_F_SNAT))
 		return 0;
 	if (v->type == EKP_CT_FWD)
-		return addr_eq(&o->addr2, &k->saddr) && o->port2 == k->sport;
+		return addr_eq(&o->addr2, t.saddr) && o->port2 == t.sport;
 	if (o->flags & EKP_CT_F_SNAT)
-		return addr_eq(&o->addr2, &k->daddr) && o->port2 == k->dport;
+		return addr_eq(&o->addr2, t.daddr) && o->port2 == t.dport;
 	return 1;
+}
+
+/* The other half of v, the entry at t, or NULL. */
+EKP_INLINE struct ekp_ct_val *ct_other_half(struct ct_tuple t, const struct ekp_ct_val *v)
+{
+	struct ekp_ct_val *o;
+	struct ekp_ct_key ok;
+
+	ct_other_key(&ok, t, v);
+	o = ct_map_lookup(&ok);
+	return o && ct_paired(t, v, o) ? o : NULL;
 }
 
 /*
@@ -195,20 +219,51 @@ EKP_INLINE int ct_paired(const struct ekp_ct_key *k, const struct ekp_ct_val *v,
  * packet, the GC keeps it, and ICMP errors about it are translated. Only
  * the expired path pays the lookup.
  */
-EKP_INLINE int ct_other_live(const struct ekp_ct_key *k, const struct ekp_ct_val *v, __u64 now)
+EKP_INLINE int ct_other_live(struct ct_tuple t, const struct ekp_ct_val *v, __u64 now)
+{
+	struct ekp_ct_val *o = ct_other_half(t, v);
+
+	return o && !ct_expired(o, now);
+}
+
+/*
+ * A RST ends the whole flow: Linux's single entry goes to CLOSE (10 s) on
+ * one from either side. Ours would close only the half it passed through,
+ * and the other half, due at its state's timeout, would keep both alive
+ * for as long (ct_other_live): a client's RST left the REV entry's SNAT
+ * port taken for hours. So the other half is due when this one is. Its
+ * state stays: a client's SYN from the same port after the backend's RST
+ * is still the flow's, with the same backend, as Linux reopens an entry
+ * the other side reset (nf_conntrack_proto_tcp.c); after the client's own
+ * RST its FWD entry is closing, and a SYN opens a new flow (ct_is_reopen).
+ * A global function, verified once on its own: only RSTs take this path.
+ * Its pointer arguments may be NULL to the verifier, so they are checked.
+ */
+__attribute__((noinline)) int ct_close_other(const struct pkt *p, const struct ekp_ct_val *v, __u64 now)
 {
 	struct ekp_ct_val *o;
-	struct ekp_ct_key ok;
+	__u64 exp;
 
-	ct_other_key(&ok, k, v);
-	o = ct_map_lookup(&ok);
-	return o && ct_paired(k, v, o) && !ct_expired(o, now);
+	if (!p || !v)
+		return 0;
+	o = ct_other_half(CT_TUPLE_OF(p), v);
+	if (!o)
+		return 0;
+	exp = now + ct_lifetime_ns(EKP_CT_STATE_CLOSING, IPPROTO_TCP);
+	if (o->expires_ns > exp)
+		o->expires_ns = exp;
+	return 1;
+}
+
+EKP_INLINE int ct_is_rst(const struct pkt *p)
+{
+	return p->proto == IPPROTO_TCP && (p->tcp_flags & TCPF_RST_);
 }
 
 /* Whether v, the entry at k, is still its flow's: not expired, or its other half live. */
 EKP_INLINE int ct_live(const struct ekp_ct_key *k, const struct ekp_ct_val *v, __u64 now)
 {
-	return !ct_expired(v, now) || ct_other_live(k, v, now);
+	return !ct_expired(v, now) || ct_other_live(CT_TUPLE_OF(k), v, now);
 }
 
 /* ct_live for an entry of ekp_ct4_v2, by its short key. */
@@ -222,7 +277,7 @@ EKP_INLINE int ct4_live(const struct ekp_ct4_key *k4, const struct ekp_ct_val *v
 	saddr.v4 = k4->saddr;
 	daddr.v4 = k4->daddr;
 	ct_key_set(&k, &saddr, &daddr, k4->sport, k4->dport, k4->proto, EKP_FAMILY_V4);
-	return ct_other_live(&k, v, now);
+	return ct_other_live(CT_TUPLE_OF(&k), v, now);
 }
 
 /*
@@ -250,7 +305,7 @@ EKP_INLINE int ct_rev_stale(struct ekp_ctx *ctx, const struct pkt *p, const stru
 	if (!closing_syn && !ct_expired(rev, now))
 		return 0;
 	ct_key_from_pkt(&k, p);
-	if (!closing_syn && ct_other_live(&k, rev, now))
+	if (!closing_syn && ct_other_live(CT_TUPLE_OF(&k), rev, now))
 		return 0;
 	ct_map_delete(&k);
 	count_event(ctx, EKP_EV_CT_STALE_REV);

@@ -841,10 +841,7 @@ EKP_INLINE int handle_icmp(struct ekp_ctx *ctx, struct pkt *p)
 /* The expired path only: the key is built here, not for every packet. */
 EKP_INLINE int fwd_other_live(const struct pkt *p, const struct ekp_ct_val *fwd, __u64 now)
 {
-	struct ekp_ct_key k;
-
-	ct_key_from_pkt(&k, p);
-	return ct_other_live(&k, fwd, now);
+	return ct_other_live(CT_TUPLE_OF(p), fwd, now);
 }
 
 EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
@@ -870,12 +867,16 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 			if (ct_rev_stale(ctx, &p, ct, now))
 				return EKP_V_PASS;
 			ct_refresh(ct, &p, now);
+			if (ct_is_rst(&p))
+				ct_close_other(&p, ct, now);
 			return handle_rev(ctx, &p, ct, now);
 		}
 		/* A handshake SYN on an expired entry starts a new flow;
 		 * anything else on one whose REV entry lives is the flow's. */
 		if (!ct_is_reopen(ct, &p) && (!ct_expired(ct, now) || (!ct_is_syn(&p) && fwd_other_live(&p, ct, now)))) {
 			ct_refresh(ct, &p, now);
+			if (ct_is_rst(&p))
+				ct_close_other(&p, ct, now);
 			return handle_fwd(ctx, &p, ct, now);
 		}
 		count_event(ctx, EKP_EV_CT_EXPIRED_REUSE);
@@ -918,6 +919,8 @@ EKP_INLINE int ekp_made_here(struct ekp_ctx *ctx)
 	if (ct_rev_stale(ctx, &p, ct, now))
 		return EKP_V_PASS;
 	ct_refresh(ct, &p, now);
+	if (ct_is_rst(&p))
+		ct_close_other(&p, ct, now);
 	return rev_rewrite(ctx, &p, ct, &to);
 }
 #endif

@@ -126,12 +126,12 @@ export class Datapath {
     this.map(MAP.srcRange).update(encodeSrcRangeKey(svcId, cidr), encodeSrcRangeVal(true));
   }
 
-  /** Empties the flow state (conntrack, affinity) between cases. */
   /** Writes a conntrack entry into its family's map (the key's addresses say which). */
   putFlow(key: CtKey, val: CtVal): void {
     this.map(ctMapOf(key.saddr.includes(':') ? 6 : 4)).update(encodeCtKey(key), encodeCtVal(val));
   }
 
+  /** Empties the flow state (conntrack, affinity) between cases. */
   clearFlows(): void {
     for (const name of [MAP.ct4, MAP.ct, MAP.affinity]) {
       const m = this.map(name);

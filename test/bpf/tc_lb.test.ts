@@ -703,6 +703,57 @@ function cases(n: Net): Case[] {
       ],
     },
     {
+      name: `${n.tag} conntrack: a RST from either side ends both halves of the flow within the closing timeout, as Linux's one entry goes to CLOSE (a SNAT port is free again 10 s after a reset)`,
+      setup: (dp) => { be(dp); dp.setService({ frontend: cip, svcId: 60, slots: [1] }); dp.setService({ frontend: np, svcId: 61, slots: [1], flags: SVC_F.NODEPORT }); },
+      steps: (() => {
+        let snatPort = 0;
+        // The half the RST passed is closing; the other is due within a second of it (the closing
+        // timeout, not its established or SYN one).
+        const closedBoth = (svcId: number, resetIn: number) => (dp: Datapath) => {
+          const halves = [...dp.map(ctMapOf(n.family)).entries()].map(([, v]) => decodeCtVal(v, n.family)).filter((v) => v.svcId === svcId);
+          expect(halves.map((v) => v.type).sort()).toEqual([CT_TYPE.FWD, CT_TYPE.REV].sort());
+          expect(halves.find((v) => v.type === resetIn)!.state).toBe(CT_STATE.CLOSING);
+          const gap = halves[0]!.expiresNs - halves[1]!.expiresNs;
+          expect(gap < 1_000_000_000n && gap > -1_000_000_000n).toBe(true);
+        };
+        const est = (port: number) => [
+          { what: 'SYN', prog: 'tc_ingress' as const, config: FROM_PODS, in: syn(n.pod, n.clusterIp, port, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, port, 8080) },
+          { what: 'SYN-ACK', prog: 'tc_ingress' as const, config: FROM_WIRE, in: tcp(n.remoteBe, n.pod, 8080, port, { syn: true, ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, port, { syn: true, ack: true }) },
+          { what: 'ACK', prog: 'tc_ingress' as const, config: FROM_PODS, in: tcp(n.pod, n.clusterIp, port, 80, { ack: true }), verdict: TC.pass, out: tcp(n.pod, n.remoteBe, port, 8080, { ack: true }) },
+        ];
+        return [
+          ...est(40060),
+          {
+            what: 'the client resets: the REV half closes too', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: tcp(n.pod, n.clusterIp, 40060, 80, { rst: true }), verdict: TC.pass, out: tcp(n.pod, n.remoteBe, 40060, 8080, { rst: true }),
+            check: (dp: Datapath) => { closedBoth(60, CT_TYPE.FWD)(dp); dp.clearFlows(); },
+          },
+          ...est(40061),
+          {
+            what: 'the backend resets: the FWD half closes too', prog: 'tc_ingress' as const, config: FROM_WIRE,
+            in: tcp(n.remoteBe, n.pod, 8080, 40061, { rst: true, ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40061, { rst: true, ack: true }),
+            check: closedBoth(60, CT_TYPE.REV),
+          },
+          {
+            what: 'a SNATed NodePort flow', prog: 'tc_ingress' as const, config: FROM_WIRE,
+            in: syn(n.external, n.node, 50060, NODEPORT), verdict: TC.pass,
+            out: (got: { sport?: number }) => { inSnatRange(got.sport); snatPort = got.sport!; return syn(n.node, n.remoteBe, got.sport!, 8080); },
+          },
+          {
+            what: 'its backend answers', prog: 'tc_ingress' as const, config: FROM_WIRE,
+            in: () => tcp(n.remoteBe, n.node, 8080, snatPort, { syn: true, ack: true }), verdict: TC.pass,
+            out: tcp(n.node, n.external, NODEPORT, 50060, { syn: true, ack: true }),
+          },
+          {
+            what: 'the client resets: the REV half, which holds the SNAT port, closes too', prog: 'tc_ingress' as const, config: FROM_WIRE,
+            in: tcp(n.external, n.node, 50060, NODEPORT, { rst: true }), verdict: TC.pass,
+            out: () => tcp(n.node, n.remoteBe, snatPort, 8080, { rst: true }),
+            check: closedBoth(61, CT_TYPE.FWD),
+          },
+        ];
+      })(),
+    },
+    {
       name: `${n.tag} conntrack: an expired entry is treated as a new flow`,
       setup: (dp) => {
         be(dp);
