@@ -97,6 +97,7 @@ struct ekp_svc_key {
 #define EKP_SVC_F_NODEPORT     (1u << 6) /* informational (CLI)              */
 #define EKP_SVC_F_EXTERNAL     (1u << 7) /* ExternalIP/LB IP (informational) */
 #define EKP_SVC_F_NODE_ADDR    (1u << 8) /* ExternalIP/LB IP that is a node address */
+#define EKP_SVC_F_LOCAL_SET    (1u << 9) /* slots are the node-local backends (a Local policy) */
 
 struct ekp_svc_val {
 	__u32 svc_id;         /* reverse-NAT / stats id, 1..EKP_SVCSTAT_MAX-1  */
@@ -269,7 +270,8 @@ struct ekp_gc_result {
 struct ekp_affinity_key {
 	__u32 svc_id;
 	__u8  family;
-	__u8  pad[3];
+	__u8  local_set;      /* 1: chosen from the node-local backends (EKP_SVC_F_LOCAL_SET) */
+	__u8  pad[2];
 	union ekp_addr client;
 };
 

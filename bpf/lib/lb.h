@@ -123,6 +123,11 @@ EKP_INLINE long lb_select(const struct ekp_svc_val *s, const struct pkt *p,
 		__builtin_memset(&ak, 0, sizeof(ak));
 		ak.svc_id = s->svc_id;
 		ak.family = p->family;
+		/* As kube-proxy's per-endpoint affinity is checked within its
+		 * chain's endpoints only: a Local frontend never takes a
+		 * backend that a client's affinity got from the cluster set
+		 * (through another frontend of the service), nor the reverse. */
+		ak.local_set = svc_has(s, EKP_SVC_F_LOCAL_SET);
 		addr_copy(&ak.client, &p->saddr);
 		av = bpf_map_lookup_elem(&ekp_affinity_v1, &ak);
 		if (av && now - av->last_used_ns <=

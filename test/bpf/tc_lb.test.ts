@@ -4,7 +4,7 @@
 // real through BPF_PROG_TEST_RUN on the compiled tc_lb object.
 import { describe, expect } from 'vitest';
 import {
-  BE_F, CT_F, CT_STATE, CT_TYPE, MAP, SVC_F, ctMapOf, decodeCtVal, encodeAffinityKey, encodeAffinityVal, encodeCtKey,
+  BE_F, CT_F, CT_STATE, CT_TYPE, MAP, SVC_F, ctMapOf, decodeAffinityVal, decodeCtVal, encodeAffinityKey, encodeAffinityVal, encodeCtKey,
   encodeCtVal, type SvcKey,
 } from '../../src/dataplane/ebpf/abi.js';
 import { maglevTable, maglevTableSize, type MaglevBackend } from '../../src/dataplane/ebpf/maglev.js';
@@ -609,6 +609,26 @@ function cases(n: Net): Case[] {
       steps: [
         { what: 'expired entry ignored', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.clusterIp, 42000, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 42000, 8080), events: { affinity_hit: 0 } },
         { what: 'terminating backend ignored', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.other, n.clusterIp, 42001, 80), verdict: TC.pass, out: syn(n.other, n.remoteBe, 42001, 8080), events: { affinity_hit: 0 } },
+      ],
+    },
+    {
+      name: `${n.tag} ClientIP affinity is kept per backend set: what a pod got through a NodePort (every backend) does not take its iTP=Local ClusterIP off the node, nor the reverse`,
+      setup: (dp) => {
+        be(dp);
+        dp.setService({ frontend: cip, svcId: 62, slots: [3], flags: SVC_F.AFFINITY | SVC_F.LOCAL_SET, affinityTimeoutS: 10800 });
+        dp.setService({ frontend: np, svcId: 62, slots: [1], flags: SVC_F.AFFINITY | SVC_F.NODEPORT, affinityTimeoutS: 10800 });
+      },
+      steps: [
+        { what: 'through the NodePort: a remote backend', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.node, 41100, NODEPORT), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 41100, 8080), events: { affinity_hit: 0 } },
+        {
+          what: 'through the ClusterIP: the local one, not the NodePort\'s', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.clusterIp, 41101, 80), verdict: TC.pass, out: syn(n.pod, n.localBe, 41101, 8080), events: { affinity_hit: 0 },
+          check: (dp) => {
+            expect(decodeAffinityVal(dp.map(MAP.affinity).lookup(encodeAffinityKey(62, n.pod, true))!).backendId).toBe(3);
+            expect(decodeAffinityVal(dp.map(MAP.affinity).lookup(encodeAffinityKey(62, n.pod))!).backendId).toBe(1);
+          },
+        },
+        { what: 'the NodePort again: its own affinity', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.node, 41102, NODEPORT), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 41102, 8080), events: { affinity_hit: 1 } },
+        { what: 'the ClusterIP again: its own', prog: 'tc_ingress', config: FROM_PODS, in: syn(n.pod, n.clusterIp, 41103, 80), verdict: TC.pass, out: syn(n.pod, n.localBe, 41103, 8080), events: { affinity_hit: 1 } },
       ],
     },
     {

@@ -76,6 +76,7 @@ export const SVC_F = {
   NODEPORT: 1 << 6,
   EXTERNAL: 1 << 7,
   NODE_ADDR: 1 << 8,
+  LOCAL_SET: 1 << 9,
 } as const;
 
 export const BE_F = { LOCAL: 1 << 0, TERMINATING: 1 << 1 } as const;
@@ -154,7 +155,7 @@ export const LAYOUT = {
       nh_oif: f(56, 4), nh_iif: f(60, 4), nh_epoch: f(64, 4), nh_family: f(68, 1), nh_pad: f(69, 1), nh_mtu: f(70, 2), nh: f(72, 16),
     },
   },
-  ekp_affinity_key: { size: 24, fields: { svc_id: f(0, 4), family: f(4, 1), pad: f(5, 3), client: f(8, 16) } },
+  ekp_affinity_key: { size: 24, fields: { svc_id: f(0, 4), family: f(4, 1), local_set: f(5, 1), pad: f(6, 2), client: f(8, 16) } },
   ekp_affinity_val: { size: 16, fields: { last_used_ns: f(0, 8), backend_id: f(8, 4), pad: f(12, 4) } },
   ekp_vip_key: { size: 20, fields: { addr: f(0, 16), family: f(16, 1), pad: f(17, 3) } },
   ekp_vip_val: { size: 4, fields: { service_ports: f(0, 4) } },
@@ -539,9 +540,11 @@ export function reverseKeyOf(fwdKey: CtKey, fwd: CtVal): CtKey {
 
 // ---- affinity, source ranges, socket LB ------------------------------------------------
 
-export function encodeAffinityKey(svcId: number, client: string): Buffer {
+/** `localSet`: the entry of a frontend that picks from the node-local backends (SVC_F.LOCAL_SET). */
+export function encodeAffinityKey(svcId: number, client: string, localSet = false): Buffer {
   const b = Buffer.alloc(SIZE.ekp_affinity_key);
   b.writeUInt32LE(svcId, O.affKey.svc_id.offset);
+  b.writeUInt8(localSet ? 1 : 0, O.affKey.local_set.offset);
   b.writeUInt8(writeAddr(b, O.affKey.client.offset, client), O.affKey.family.offset);
   return b;
 }

@@ -543,7 +543,8 @@ export class ServiceWriter {
       if (f.kind === 'clusterIP') {
         // kube-proxy masquerades ClusterIP traffic from outside the cluster CIDRs;
         // the datapath SNATs external-origin flows to remote backends unless told not to.
-        const flags = (s.internalBackends.dropWhenEmpty ? SVC_F.DROP_EMPTY : 0) | (s.masquerade.clusterIP === 'none' ? SVC_F.PRESERVE_SRC : 0);
+        const flags = (s.internalBackends.dropWhenEmpty ? SVC_F.DROP_EMPTY : 0) | (s.masquerade.clusterIP === 'none' ? SVC_F.PRESERVE_SRC : 0)
+          | (s.internalPolicyLocal ? SVC_F.LOCAL_SET : 0);
         make(f, 'external', s.internalBackends.backends, flags);
         continue;
       }
@@ -556,7 +557,7 @@ export class ServiceWriter {
       // Source ranges bind both scopes: kube-proxy checks them (KUBE-FW) before the short-circuit
       // (KUBE-EXT), so a pod outside them is shut out as any other client.
       const ranges = f.sourceRanges?.length ? SVC_F.SRC_RANGES : 0;
-      const flags = (s.externalPolicyLocal ? SVC_F.PRESERVE_SRC : 0)
+      const flags = (s.externalPolicyLocal ? SVC_F.PRESERVE_SRC | SVC_F.LOCAL_SET : 0)
         | (ext.dropWhenEmpty ? SVC_F.DROP_EMPTY : 0)
         | kind
         | ranges

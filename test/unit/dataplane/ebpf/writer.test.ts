@@ -65,11 +65,22 @@ describe('ServiceWriter', () => {
     const np = svc({ spec: { type: 'NodePort', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000, ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] } });
     writerFor(m).apply({ state: desired({ services: [np], endpointSlices: [twoPods] }), changed: 'all' });
     expect(dump(m)).toEqual([
-      '10.0.0.5:30080/6 external -> [10.244.1.5:8080L] PRESERVE_SRC,TWO_SCOPES,NODEPORT',
+      '10.0.0.5:30080/6 external -> [10.244.1.5:8080L] PRESERVE_SRC,TWO_SCOPES,NODEPORT,LOCAL_SET',
       '10.0.0.5:30080/6 internal -> [10.244.1.5:8080L 10.244.2.6:8080] NODEPORT',
       '10.96.0.10:80/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] ',
-      '192.168.1.10:30080/6 external -> [10.244.1.5:8080L] PRESERVE_SRC,TWO_SCOPES,NODEPORT',
+      '192.168.1.10:30080/6 external -> [10.244.1.5:8080L] PRESERVE_SRC,TWO_SCOPES,NODEPORT,LOCAL_SET',
       '192.168.1.10:30080/6 internal -> [10.244.1.5:8080L 10.244.2.6:8080] NODEPORT',
+    ]);
+  });
+
+  it('iTP=Local: the ClusterIP entry picks from the local set, and says so (its affinity is kept apart from the cluster set\'s)', () => {
+    const m = maps();
+    const np = svc({ spec: { type: 'NodePort', internalTrafficPolicy: 'Local', sessionAffinity: 'ClientIP', ports: [{ name: 'http', port: 80, nodePort: 30080, targetPort: 8080, protocol: 'TCP' }] } });
+    writerFor(m).apply({ state: desired({ services: [np], endpointSlices: [twoPods] }), changed: 'all' });
+    expect(dump(m)).toEqual([
+      '10.0.0.5:30080/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] AFFINITY,NODEPORT',
+      '10.96.0.10:80/6 external -> [10.244.1.5:8080L] AFFINITY,LOCAL_SET',
+      '192.168.1.10:30080/6 external -> [10.244.1.5:8080L 10.244.2.6:8080] AFFINITY,NODEPORT',
     ]);
   });
 
@@ -83,12 +94,12 @@ describe('ServiceWriter', () => {
     const w = writerFor(m);
     w.apply({ state: desired({ services: [lb], endpointSlices: [remoteOnly] }), changed: 'all' });
     expect(dump(m).filter((r) => r.startsWith('198.51.100.7'))).toEqual([
-      '198.51.100.7:80/6 external -> [] PRESERVE_SRC,TWO_SCOPES,SRC_RANGES,DROP_EMPTY,EXTERNAL',
+      '198.51.100.7:80/6 external -> [] PRESERVE_SRC,TWO_SCOPES,SRC_RANGES,DROP_EMPTY,EXTERNAL,LOCAL_SET',
       '198.51.100.7:80/6 internal -> [10.244.2.6:8080] SRC_RANGES,EXTERNAL',
     ]);
     expect(m.srcRange.data.size).toBe(1);
     w.apply({ state: desired({ services: [lb], endpointSlices: [] }), changed: 'all' });
-    expect(dump(m).filter((r) => r.startsWith('198.51.100.7'))).toEqual(['198.51.100.7:80/6 external -> [] PRESERVE_SRC,SRC_RANGES,EXTERNAL']);
+    expect(dump(m).filter((r) => r.startsWith('198.51.100.7'))).toEqual(['198.51.100.7:80/6 external -> [] PRESERVE_SRC,SRC_RANGES,EXTERNAL,LOCAL_SET']);
   });
 
   it('source ranges: one LPM entry per admitted source; a range holding the node\'s IP admits the LB IP too, a nested range folds in', () => {
