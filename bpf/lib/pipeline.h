@@ -294,7 +294,8 @@ EKP_INLINE void be_nh_give(struct ekp_backend_nh *c, const struct bpf_fib_lookup
  * Only a forwarded answer is kept: a local destination, an unresolved next
  * hop or a failure is looked up every time. A packet bigger than the kept
  * MTU allows (and not GSO) is looked up as well, so that the lookup's MTU
- * check still sends it to the stack, which answers with a frag-needed.
+ * check still sends it to the stack, which answers with a frag-needed where
+ * it can take the packet (not a martian: bpf/README, Known limits).
  * Host-originated packets (tc egress) keep nothing: they carry the route to
  * the frontend, and a kept next hop whose neighbour entry went away would
  * have the kernel send them by that route (see NO_NEIGH below).
