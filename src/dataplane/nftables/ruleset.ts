@@ -160,7 +160,9 @@ export function staticObjects(f: IPFamily, opts: RulesetOptions, serviceCIDRs: r
     ])],
     ['filter-forward', c('type filter hook forward priority -1; policy accept;', ['ct state new jump endpoints-check', 'ct state new jump cluster-ips-check'])],
     ['filter-output-post-dnat', c('type filter hook output priority -1; policy accept;', ['ct state new jump endpoints-check', 'ct state new jump cluster-ips-check'])],
-    ['reject-chain', c('', ['meta l4proto tcp reject with tcp reset', 'reject'])],
+    // kube-proxy's reject-chain is a plain reject: an ICMP port unreachable for every protocol,
+    // which a TCP client takes as ECONNREFUSED as it would a RST.
+    ['reject-chain', c('', ['reject'])],
   ]);
   return { chains, sets };
 }

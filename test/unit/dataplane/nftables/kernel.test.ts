@@ -87,6 +87,30 @@ describe('nftables ruleset in the kernel', () => {
     }
   });
 
+  it('no endpoints: refused at once by an ICMP port unreachable, TCP too (kube-proxy\'s reject-chain), which a TCP connect and a connected UDP socket see as ECONNREFUSED', async () => {
+    ns.exec(['ip', 'link', 'add', 'sink0', 'type', 'veth', 'peer', 'name', 'sink1']);
+    ns.exec(['ip', 'link', 'set', 'sink0', 'up']);
+    ns.exec(['ip', 'route', 'add', '10.0.0.0/8', 'dev', 'sink0']);
+    const ask = (code: string) => ns.exec([process.execPath, '-e', `const out = (t) => { console.log(t); process.exit(0); }; ${code}; setTimeout(() => out('TIMEOUT'), 700);`]).trim();
+    const unreachablesSent = () => {
+      const [names, values] = ns.exec(['cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Icmp:')).map((l) => l.split(/\s+/));
+      return Number(values![names!.indexOf('OutDestUnreachs')]);
+    };
+    const dp = new NftablesDataplane(ctx, { nftPrefix: ['nsenter', `--net=${ns.path}`, '--'] });
+    try {
+      await dp.start();
+      const ports = [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns', port: 53, protocol: 'UDP', targetPort: 53 }];
+      await dp.apply({ state: build([svc({ spec: { ports } })], []), changed: 'all' });
+      const before = unreachablesSent();
+      expect(ask(`const s = require('node:net').connect(80, '10.96.0.10'); s.on('connect', () => out('OPEN')); s.on('error', (e) => out(e.code))`)).toBe('ECONNREFUSED');
+      expect(unreachablesSent() - before).toBe(1);
+      expect(ask(`const s = require('node:dgram').createSocket('udp4'); s.on('error', (e) => out(e.code)); s.connect(53, '10.96.0.10', () => s.send('x'))`)).toBe('ECONNREFUSED');
+    } finally {
+      await cleanupNftables(ctx, { nftPrefix: ['nsenter', `--net=${ns.path}`, '--'] });
+      ns.exec(['ip', 'link', 'del', 'sink0']);
+    }
+  });
+
   it('full sync, partial syncs, a full sync over drift, and cleanup', async () => {
     // A user's own table must survive everything we do.
     nft('add', 'table', 'inet', 'users-own');

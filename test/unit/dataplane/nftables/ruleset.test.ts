@@ -34,6 +34,11 @@ describe('nftables ruleset golden files', () => {
     expect(bridge).toContain('iifname != "cbr0" jump mark-for-masquerade');
     expect(bridge).toContain('iifname "cbr0" goto');
   });
+
+  it('no endpoints: reject-chain is one plain reject, ICMP port unreachable for every protocol, as kube-proxy\'s (a SYN so refused is ECONNREFUSED all the same)', () => {
+    const rules = renderFull(STATES['no-endpoints']!(), OPTS).split('\n').filter((l) => / reject-chain ./.test(l) && l.startsWith('add rule'));
+    expect(rules).toEqual(['add rule ip ekp-proxy reject-chain reject', 'add rule ip6 ekp-proxy reject-chain reject']);
+  });
 });
 
 function synced(state: DesiredState): RulesetState {
