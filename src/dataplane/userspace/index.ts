@@ -9,11 +9,11 @@
 // Semantics and their limits (README, userspace mode):
 // - A backend sees the node as the source, never the client (we open a new
 //   connection). eTP Local still picks local backends only, but keeps no IP.
-// - No usable endpoint for any client of a frontend: its socket is closed and
-//   the kernel refuses (TCP RST, ICMP port unreachable), as REJECT does. Where
-//   kube-proxy DROPs (source ranges, eTP Local without local endpoints) a TCP
-//   client is reset right after the handshake the kernel completed; UDP is
-//   dropped silently.
+// - No endpoint anywhere: the frontend's socket is closed and the kernel
+//   refuses (TCP RST, ICMP port unreachable), as REJECT does. Where kube-proxy
+//   DROPs (source ranges, a Local policy with endpoints on other nodes only) the
+//   socket stays: a TCP client is reset right after the handshake the kernel
+//   completed; UDP is dropped silently.
 // - SIGTERM (close) necessarily stops the datapath: the sockets die with the
 //   process. Our addresses stay, so a VIP refuses at once instead of leaking
 //   to the default route, and the next instance adopts them (start).

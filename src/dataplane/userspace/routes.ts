@@ -123,13 +123,15 @@ export function backendSetFor(route: Route, internalClient: boolean): { scope: S
 }
 
 /**
- * A route needs its socket while some client could get a backend. Without one
- * the kernel answers for us, as REJECT would: TCP RST, ICMP port unreachable.
+ * A route needs its socket while some client could get a backend, and where kube-proxy drops
+ * (a Local policy with endpoints on other nodes only, `dropWhenEmpty`): an open socket can stay
+ * silent (UDP) or reset after the handshake (TCP), where without one the kernel answers for us, as
+ * REJECT would: TCP RST, ICMP port unreachable.
  */
 export function routeServes(route: Route): boolean {
   const s = route.service;
-  if (route.frontend.kind === 'clusterIP') return s.internalBackends.backends.length > 0;
-  return s.shortCircuitBackends.backends.length > 0 || s.externalBackends.backends.length > 0;
+  const sets = route.frontend.kind === 'clusterIP' ? [s.internalBackends] : [s.shortCircuitBackends, s.externalBackends];
+  return sets.some((set) => set.backends.length > 0 || set.dropWhenEmpty);
 }
 
 /**

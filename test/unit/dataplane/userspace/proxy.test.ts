@@ -72,16 +72,19 @@ describe('userspace proxy on loopback (real sockets, fake ip)', () => {
   };
   let dp: Dataplane;
 
-  const state = (opts: { tcp?: string[]; udp?: string[]; sticky?: boolean } = {}): DesiredState => {
+  /** `elsewhere`: both services internalTrafficPolicy Local, their endpoints on another node. */
+  const state = (opts: { tcp?: string[]; udp?: string[]; sticky?: boolean; elsewhere?: boolean } = {}): DesiredState => {
     const tcp = opts.tcp ?? BACKENDS;
     const udp = opts.udp ?? BACKENDS;
+    const itp = opts.elsewhere ? { internalTrafficPolicy: 'Local' } : {};
+    const node = opts.elsewhere ? 'node-b' : 'node-a';
     const services = [
-      svc({ name: 'web', spec: { clusterIP: VIP, clusterIPs: [VIP], ports: [{ name: 'http', port: PORT, protocol: 'TCP', targetPort: tcpPort }], ...(opts.sticky ? { sessionAffinity: 'ClientIP' } : {}) } }),
-      svc({ name: 'dns', spec: { clusterIP: UDP_VIP, clusterIPs: [UDP_VIP], ports: [{ name: 'dns', port: PORT, protocol: 'UDP', targetPort: udpPort }] } }),
+      svc({ name: 'web', spec: { clusterIP: VIP, clusterIPs: [VIP], ports: [{ name: 'http', port: PORT, protocol: 'TCP', targetPort: tcpPort }], ...itp, ...(opts.sticky ? { sessionAffinity: 'ClientIP' } : {}) } }),
+      svc({ name: 'dns', spec: { clusterIP: UDP_VIP, clusterIPs: [UDP_VIP], ports: [{ name: 'dns', port: PORT, protocol: 'UDP', targetPort: udpPort }], ...itp } }),
     ];
     const slices = [
-      slice({ service: 'web', ports: [{ name: 'http', port: tcpPort, protocol: 'TCP' }], endpoints: tcp.map((a) => ep(a, { node: 'node-a' })) }),
-      slice({ service: 'dns', ports: [{ name: 'dns', port: udpPort, protocol: 'UDP' }], endpoints: udp.map((a) => ep(a, { node: 'node-a' })) }),
+      slice({ service: 'web', ports: [{ name: 'http', port: tcpPort, protocol: 'TCP' }], endpoints: tcp.map((a) => ep(a, { node })) }),
+      slice({ service: 'dns', ports: [{ name: 'dns', port: udpPort, protocol: 'UDP' }], endpoints: udp.map((a) => ep(a, { node })) }),
     ];
     return buildDesiredState({ services, endpointSlices: slices, node: NODE }).state;
   };
@@ -200,6 +203,33 @@ describe('userspace proxy on loopback (real sockets, fake ip)', () => {
       clearTimeout(again);
       s.close();
     }
+  });
+
+  it('iTP Local with endpoints on other nodes only: dropped as kube-proxy drops, never refused (TCP reset after the handshake, UDP silence)', async () => {
+    await apply(state({ elsewhere: true }));
+    const dropped = () => dp.kernelMetrics!().ekp_userspace_refused_total!.samples.find((x) => x.labels.reason === 'dropLocal')?.value ?? 0;
+    const before = dropped();
+    // The handshake completes (a listener cannot refuse it), so not ECONNREFUSED: the reset follows.
+    await expect(ask('x')).rejects.toMatchObject({ code: 'ECONNRESET' });
+    const s = createSocket('udp4');
+    const timers: NodeJS.Timeout[] = [];
+    try {
+      // No answer and no port unreachable (ECONNREFUSED on a connected socket): the client times out.
+      const heard = await new Promise<string>((resolve) => {
+        s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+        s.on('message', () => resolve('an answer'));
+        s.connect(PORT, UDP_VIP, () => {
+          s.send('x');
+          timers.push(setTimeout(() => s.send('y'), 100), setTimeout(() => resolve('silence'), 500));
+        });
+      });
+      expect(heard).toBe('silence');
+    } finally {
+      // A refusal may come before the second datagram: never send on the closed socket.
+      for (const t of timers) clearTimeout(t);
+      s.close();
+    }
+    expect(dropped() - before).toBe(3);
   });
 
   it('cleanup removes only addresses of ours', async () => {

@@ -59,7 +59,7 @@ describe('planRoutes: one socket per frontend, service addresses made local', ()
   });
 });
 
-describe('routeServes: a socket only while some client could get a backend', () => {
+describe('routeServes: a socket only while some client could get a backend, or kube-proxy would drop', () => {
   it('no endpoints anywhere: no socket (the kernel refuses)', () => {
     const p = planRoutes(desired([lb], []).services.values());
     for (const r of p.routes.values()) expect(routeServes(r)).toBe(false);
@@ -75,11 +75,12 @@ describe('routeServes: a socket only while some client could get a backend', () 
     expect(backendSetFor(np, false).set).toMatchObject({ backends: [], dropWhenEmpty: true });
   });
 
-  it('iTP Local without local endpoints: the ClusterIP has no socket', () => {
+  it('iTP Local with only remote endpoints: the ClusterIP keeps its socket, to drop as kube-proxy does rather than refuse', () => {
     const itp = svc({ spec: { internalTrafficPolicy: 'Local' } });
     const remote = slice({ endpoints: [ep('10.244.2.6', { node: 'node-b' })] });
     const r = planRoutes(desired([itp], [remote]).services.values()).routes.get('TCP 10.96.0.10 80')!;
-    expect(routeServes(r)).toBe(false);
+    expect(routeServes(r)).toBe(true);
+    expect(backendSetFor(r, true).set).toMatchObject({ backends: [], dropWhenEmpty: true });
   });
 });
 
