@@ -27,6 +27,8 @@ function normalizeEntry(e: string, family: 4 | 6): string {
 export const SET_MAXELEM = 262_144;
 
 function createLine(name: string, type: string): string {
+  // A port bitmap has neither family nor hash: it serves either family's rules.
+  if (type === 'bitmap:port') return `create ${name} bitmap:port range 0-65535`;
   return `create ${name} ${type} family ${name.startsWith('EKP6-') ? 'inet6' : 'inet'} hashsize 1024 maxelem ${SET_MAXELEM}`;
 }
 

@@ -34,8 +34,17 @@ export const SET_KINDS = {
   loopBack: 'LOOP-BACK',
   /** Frontends with no endpoint anywhere: REJECT (ICMP port unreachable). */
   reject: 'REJECT',
-  /** Frontends whose policy-local set is empty while other nodes have endpoints: DROP. */
+  /**
+   * Frontends whose policy-local set is empty while other nodes have endpoints, and which have no
+   * other set to fall back on (iTP Local ClusterIPs; see plan.ts): DROP.
+   */
   drop: 'DROP',
+  /**
+   * healthCheckNodePorts of eTP Local load balancers, ports alone (bitmap:port, as
+   * KUBE-HEALTH-CHECK-NODE-PORT): the health check server answers on every address, the LB IP
+   * included, which a cloud load balancer probes.
+   */
+  healthCheckNodePort: 'HEALTH-CHECK-NODE-PORT',
   /**
    * Addresses local only through ekp-ipvs0 (KUBE-IPVS-IPS): a new connection to one that is no
    * frontend is refused, so the node's own daemons (sshd, the kubelet) do not answer on VIPs.
@@ -45,7 +54,7 @@ export const SET_KINDS = {
 
 export type SetKind = keyof typeof SET_KINDS;
 
-export type SetType = 'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net';
+export type SetType = 'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net' | 'bitmap:port';
 
 export const SET_TYPE: Readonly<Record<SetKind, SetType>> = {
   clusterIP: 'hash:ip,port',
@@ -60,6 +69,7 @@ export const SET_TYPE: Readonly<Record<SetKind, SetType>> = {
   loopBack: 'hash:ip,port,ip',
   reject: 'hash:ip,port',
   drop: 'hash:ip,port',
+  healthCheckNodePort: 'bitmap:port',
   vipAddress: 'hash:ip',
 };
 
@@ -77,7 +87,7 @@ export function isOurSet(name: string): boolean {
 
 export const CHAINS = {
   nat: { services: 'EKP-SERVICES', postrouting: 'EKP-POSTROUTING', markMasq: 'EKP-MARK-MASQ', offCluster: 'EKP-MASQ-OFF-CLUSTER' },
-  filter: { firewall: 'EKP-FIREWALL', forward: 'EKP-FORWARD' },
+  filter: { firewall: 'EKP-FIREWALL', forward: 'EKP-FORWARD', healthCheck: 'EKP-HEALTH-CHECK' },
   mangle: { outFirewall: 'EKP-OUT-FIREWALL' },
 } as const;
 

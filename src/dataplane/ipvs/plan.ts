@@ -3,11 +3,12 @@
 //
 // One virtual server per frontend address:port/protocol, as kube-proxy's ipvs proxier does:
 //   ClusterIP            → real servers = internalBackends (the local set for iTP Local)
-//   NodePort, external   → real servers = externalBackends (the local set for eTP Local)
-//   IP, load balancer
+//   NodePort, external   → real servers = externalBackends (the local set for eTP Local; the
+//   IP, load balancer      cluster set when this node has no local endpoint, see backendsFor)
 // IPVS has one real-server list per virtual server, so the model's shortCircuitBackends (pods and
-// the node reaching an eTP Local frontend get the cluster set) cannot be expressed: they get the
-// external set like everyone else, exactly as with kube-proxy's ipvs mode.
+// the node reaching an eTP Local frontend get the cluster set) cannot be expressed while the node
+// has a local endpoint: they get the local set like everyone else, exactly as with kube-proxy's
+// ipvs mode.
 import type { DesiredService, DesiredState, Frontend, IPFamily, PodInterface, Protocol } from '../../model/index.js';
 import { parseCIDR } from '../../model/index.js';
 import { SET_KIND_LIST, setName, type SetKind } from './names.js';
@@ -88,7 +89,13 @@ export function netEntries(cidr: string): string[] {
 }
 
 function backendsFor(s: DesiredService, f: Frontend) {
-  return f.kind === 'clusterIP' ? s.internalBackends : s.externalBackends;
+  if (f.kind === 'clusterIP') return s.internalBackends;
+  // kube-proxy's ipvs syncEndpoint (kubernetes#97081, v1.21+): an eTP Local frontend with no local
+  // endpoint gets the cluster's, so this node's pods (and the node) still reach it. Nothing drops
+  // an external client: its address is kept (the -LOCAL sets), so the remote backend answers it
+  // directly and the connection never completes.
+  if (s.externalBackends.backends.length === 0 && s.shortCircuitBackends.backends.length > 0) return s.shortCircuitBackends;
+  return s.externalBackends;
 }
 
 export function buildPlan(state: DesiredState, opts: PlanOptions): IpvsPlan {
@@ -155,6 +162,7 @@ export function buildPlan(state: DesiredState, opts: PlanOptions): IpvsPlan {
       if (set.backends.length === 0) add(set.dropWhenEmpty ? 'drop' : 'reject', f.family, entry);
       for (const r of reals.values()) add('loopBack', f.family, `${r.address},${f.protocol.toLowerCase()}:${r.port},${r.address}`);
     }
+    if (s.healthCheckNodePort && local) add('healthCheckNodePort', s.family, String(s.healthCheckNodePort));
   }
   for (const v of vips) if (!opts.localAddresses?.has(v)) add('vipAddress', v.includes(':') ? 6 : 4, v);
   return { virtualServers, vips, sets, masquerade, skipped };

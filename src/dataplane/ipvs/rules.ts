@@ -10,8 +10,9 @@
 // nat POSTROUTING → EKP-POSTROUTING: MASQUERADE hairpin (EKP-LOOP-BACK) and marked connections
 // filter INPUT (new connections) → EKP-FIREWALL: load-balancer source ranges (DROP), frontends
 //   with no endpoints (REJECT) or no local endpoints under a Local policy (DROP), and anything to
-//   a VIP that is no frontend (REJECT, KUBE-IPVS-FILTER). IPVS takes packets at LOCAL_IN after
-//   the filter table, so these see the frontend address.
+//   a VIP that is no frontend or health check node port (REJECT, KUBE-IPVS-FILTER). IPVS takes
+//   packets at LOCAL_IN after the filter table, so these see the frontend address.
+// filter INPUT → EKP-HEALTH-CHECK: health check node ports ACCEPTed (filter KUBE-NODE-PORT).
 // filter FORWARD → EKP-FORWARD: marked connections and established ones pass (KUBE-FORWARD).
 // mangle OUTPUT (new connections) → EKP-OUT-FIREWALL: the source ranges for this node's own
 //   connections, which IPVS takes at LOCAL_OUT and sends on without a pass through INPUT
@@ -45,6 +46,7 @@ export const JUMPS: readonly Jump[] = [
   { table: 'nat', chain: 'OUTPUT', spec: `-m comment --comment ${RULE_COMMENT} -j ${CHAINS.nat.services}` },
   { table: 'nat', chain: 'POSTROUTING', spec: `-m comment --comment ${RULE_COMMENT} -j ${CHAINS.nat.postrouting}` },
   { table: 'filter', chain: 'INPUT', spec: `-m conntrack --ctstate NEW -m comment --comment ${RULE_COMMENT} -j ${CHAINS.filter.firewall}` },
+  { table: 'filter', chain: 'INPUT', spec: `-m comment --comment ${RULE_COMMENT} -j ${CHAINS.filter.healthCheck}` },
   { table: 'filter', chain: 'FORWARD', spec: `-m comment --comment ${RULE_COMMENT} -j ${CHAINS.filter.forward}` },
   { table: 'mangle', chain: 'OUTPUT', spec: `-m conntrack --ctstate NEW -m comment --comment ${RULE_COMMENT} -j ${CHAINS.mangle.outFirewall}` },
 ];
@@ -127,7 +129,7 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
   for (const k of ['nodePortLocal', 'externalIPLocal', 'loadBalancerLocal'] as const) {
     nat.push(`-A ${services} -m set --match-set ${set(k)} dst,dst -m addrtype --src-type LOCAL -j ${markMasq}`);
   }
-  const { firewall: fw, forward } = CHAINS.filter;
+  const { firewall: fw, forward, healthCheck } = CHAINS.filter;
   const filter: string[] = [
     `-A ${fw} -m set --match-set ${set('loadBalancerFW')} dst,dst -m set ! --match-set ${set('loadBalancerSourceCIDR')} dst,dst,src -j DROP`,
     `-A ${fw} -m set --match-set ${set('drop')} dst,dst -j DROP`,
@@ -136,7 +138,14 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
     // answer on it. Frontends go on to IPVS; anything else to a VIP is refused (pings answered).
     ...(['clusterIP', 'externalIP', 'externalIPLocal', 'loadBalancer', 'loadBalancerLocal', 'nodePort', 'nodePortLocal'] as const)
       .map((k) => `-A ${fw} -m set --match-set ${set(k)} dst,dst -j RETURN`),
+    // A load balancer may probe the LB IP itself, held here on ekp-ipvs0, at the healthCheckNodePort
+    // (kubernetes#117621). TCP only: the set holds ports alone, and only the health check server
+    // (TCP) is meant to be reached there.
+    `-A ${fw} -p tcp -m set --match-set ${set('healthCheckNodePort')} dst -j RETURN`,
     `-A ${fw} ! -p ${opts.family === 4 ? 'icmp' : 'ipv6-icmp'} -m set --match-set ${set('vipAddress')} dst -j REJECT`,
+    // kube-proxy's filter KUBE-NODE-PORT: health checks are answered on a node whose INPUT policy
+    // (or a rule after ours) would drop them. Every packet, not just new connections.
+    `-A ${healthCheck} -p tcp -m set --match-set ${set('healthCheckNodePort')} dst -j ACCEPT`,
     // KUBE-FORWARD: where FORWARD's policy is DROP (Docker sets it), what IPVS forwards for a
     // marked connection, and its replies, still pass.
     ...(opts.dropInvalid === false ? [] : [`-A ${forward} -m conntrack --ctstate INVALID -j DROP`]),
@@ -152,6 +161,7 @@ export function rulesRestore(opts: RulesOptions, jumps: readonly Jump[]): string
     '*filter',
     `:${fw} - [0:0]`,
     `:${forward} - [0:0]`,
+    `:${healthCheck} - [0:0]`,
     ...filter,
     ...jumpLinesOf(jumps, 'filter'),
     'COMMIT',

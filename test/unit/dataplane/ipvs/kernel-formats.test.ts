@@ -148,7 +148,8 @@ add EKP6-LOAD-BALANCER-SOURCE-CIDR 2001:db8::7,tcp:80,2001:db8::/32
     expect(d.before).toContain('create EKP-LOOP-BACK hash:ip,port,ip family inet hashsize 1024 maxelem 262144');
     expect(d.before).toContain('create EKP6-NODE-PORT hash:ip,port family inet6 hashsize 1024 maxelem 262144');
     expect(d.before).toContain('create EKP-IPVS-IPS hash:ip family inet hashsize 1024 maxelem 262144');
-    expect(d.before.filter((l) => l.startsWith('create'))).toHaveLength(23);
+    expect(d.before).toContain('create EKP6-HEALTH-CHECK-NODE-PORT bitmap:port range 0-65535');
+    expect(d.before.filter((l) => l.startsWith('create'))).toHaveLength(25);
     expect(d.after).toEqual(['del EKP-CLUSTER-IP 10.96.0.99,udp:53']);
     expect(d.added).toBe(1);
   });
@@ -181,6 +182,7 @@ COMMIT
 *filter
 :EKP-FIREWALL - [0:0]
 :EKP-FORWARD - [0:0]
+:EKP-HEALTH-CHECK - [0:0]
 -A EKP-FIREWALL -m set --match-set EKP-LOAD-BALANCER-FW dst,dst -m set ! --match-set EKP-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j DROP
 -A EKP-FIREWALL -m set --match-set EKP-DROP dst,dst -j DROP
 -A EKP-FIREWALL -m set --match-set EKP-REJECT dst,dst -j REJECT
@@ -191,12 +193,23 @@ COMMIT
 -A EKP-FIREWALL -m set --match-set EKP-LOAD-BALANCER-LOCAL dst,dst -j RETURN
 -A EKP-FIREWALL -m set --match-set EKP-NODE-PORT dst,dst -j RETURN
 -A EKP-FIREWALL -m set --match-set EKP-NODE-PORT-LOCAL dst,dst -j RETURN
+-A EKP-FIREWALL -p tcp -m set --match-set EKP-HEALTH-CHECK-NODE-PORT dst -j RETURN
 -A EKP-FIREWALL ! -p icmp -m set --match-set EKP-IPVS-IPS dst -j REJECT
+-A EKP-HEALTH-CHECK -p tcp -m set --match-set EKP-HEALTH-CHECK-NODE-PORT dst -j ACCEPT
 -A EKP-FORWARD -m conntrack --ctstate INVALID -j DROP
 -A EKP-FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT
 -A EKP-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 COMMIT
 `);
+  });
+
+  it('health check node ports (kube-proxy\'s KUBE-HEALTH-CHECK-NODE-PORT): never refused on a VIP, and accepted from INPUT, every packet', () => {
+    const lines = rulesRestore({ family: 6, masqueradeBit: 14 }, JUMPS).split('\n');
+    const ret = lines.indexOf('-A EKP-FIREWALL -p tcp -m set --match-set EKP6-HEALTH-CHECK-NODE-PORT dst -j RETURN');
+    expect(ret).toBeGreaterThan(-1);
+    expect(ret).toBeLessThan(lines.indexOf('-A EKP-FIREWALL ! -p ipv6-icmp -m set --match-set EKP6-IPVS-IPS dst -j REJECT'));
+    expect(lines).toContain('-A EKP-HEALTH-CHECK -p tcp -m set --match-set EKP6-HEALTH-CHECK-NODE-PORT dst -j ACCEPT');
+    expect(lines).toContain('-I INPUT 1 -m comment --comment ebpf-kube-proxy-ipvs -j EKP-HEALTH-CHECK');
   });
 
   it('the node\'s own connections: the source ranges in mangle, a restore of its own (a kernel may lack the table)', () => {
@@ -257,7 +270,9 @@ COMMIT
 :FORWARD DROP [0:0]
 :EKP-FIREWALL - [0:0]
 :EKP-FORWARD - [0:0]
+:EKP-HEALTH-CHECK - [0:0]
 -A INPUT -m conntrack --ctstate NEW -m comment --comment ebpf-kube-proxy-ipvs -j EKP-FIREWALL
+-A INPUT -m comment --comment ebpf-kube-proxy-ipvs -j EKP-HEALTH-CHECK
 -A FORWARD -m comment --comment ebpf-kube-proxy-ipvs -j EKP-FORWARD
 COMMIT
 *mangle
@@ -288,10 +303,13 @@ COMMIT
 *filter
 :EKP-FIREWALL - [0:0]
 :EKP-FORWARD - [0:0]
+:EKP-HEALTH-CHECK - [0:0]
 -D INPUT -m conntrack --ctstate NEW -m comment --comment ebpf-kube-proxy-ipvs -j EKP-FIREWALL
+-D INPUT -m comment --comment ebpf-kube-proxy-ipvs -j EKP-HEALTH-CHECK
 -D FORWARD -m comment --comment ebpf-kube-proxy-ipvs -j EKP-FORWARD
 -X EKP-FIREWALL
 -X EKP-FORWARD
+-X EKP-HEALTH-CHECK
 COMMIT
 *mangle
 :EKP-OUT-FIREWALL - [0:0]

@@ -84,6 +84,11 @@ describe('ipvs plan', () => {
     expect(plan.sets.get('EKP-NODE-PORT-LOCAL')).toContain('192.168.1.10,tcp:30081');
   });
 
+  it('the healthCheckNodePort of an eTP Local load balancer: a port alone (any address, the LB IP too), as KUBE-HEALTH-CHECK-NODE-PORT', () => {
+    expect(plan.sets.get('EKP-HEALTH-CHECK-NODE-PORT')).toEqual(new Set(['32000']));
+    expect(plan.sets.get('EKP6-HEALTH-CHECK-NODE-PORT')).toEqual(new Set());
+  });
+
   it('source ranges: the frontend in LOAD-BALANCER-FW, each range (host ranges without /32) in SOURCE-CIDR', () => {
     expect(plan.sets.get('EKP-LOAD-BALANCER-FW')).toEqual(new Set(['198.51.100.20,tcp:80']));
     expect(plan.sets.get('EKP-LOAD-BALANCER-SOURCE-CIDR')).toEqual(new Set(['198.51.100.20,tcp:80,203.0.113.0/24', '198.51.100.20,tcp:80,192.168.1.7']));
@@ -102,10 +107,38 @@ describe('ipvs plan', () => {
     expect(vs('TCP/10.96.0.13:80')?.persistence).toBe(300);
   });
 
-  it('no endpoints anywhere: REJECT; a Local policy with endpoints elsewhere only: DROP', () => {
+  it('no endpoints anywhere: REJECT; iTP Local with endpoints elsewhere only: DROP', () => {
     expect(vs('TCP/10.96.0.14:80')?.reals).toEqual([]);
     expect(plan.sets.get('EKP-REJECT')).toEqual(new Set(['10.96.0.14,tcp:80', '198.51.100.30,tcp:80']));
-    expect(plan.sets.get('EKP-DROP')).toEqual(new Set(['192.168.1.10,tcp:30083', '10.0.0.5,tcp:30083']));
+    const itp = state(
+      [svc({ name: 'itp', spec: { type: 'NodePort', internalTrafficPolicy: 'Local', ports: port({ nodePort: 30090 }) } })],
+      [slice({ service: 'itp', endpoints: [b('10.244.2.9')] })],
+    );
+    const p = buildPlan(itp, { scheduler: 'rr' });
+    expect(p.virtualServers.get('TCP/10.96.0.10:80')?.reals).toEqual([]);
+    expect(p.sets.get('EKP-DROP')).toEqual(new Set(['10.96.0.10,tcp:80']));
+    expect(p.virtualServers.get('TCP/10.0.0.5:30090')?.reals.map((r) => r.address)).toEqual(['10.244.2.9']);
+  });
+
+  it('eTP Local without a local endpoint: every external frontend gets the cluster endpoints, never dropped (kube-proxy\'s ipvs syncEndpoint, kubernetes#97081)', () => {
+    // Pods and the node reach them; an external client keeps its address (the -LOCAL sets) and the
+    // remote backend answers it directly, so its connection never completes, as with kube-proxy.
+    for (const addr of ['192.168.1.10', '10.0.0.5']) expect(vs(`TCP/${addr}:30083`)?.reals).toEqual([{ address: '10.244.2.5', port: 8080, weight: 1 }]);
+    expect(plan.sets.get('EKP-NODE-PORT-LOCAL')).toContain('10.0.0.5,tcp:30083');
+    expect(plan.sets.get('EKP-DROP')).toEqual(new Set());
+    const lb = state(
+      [svc({
+        name: 'lb', spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', externalIPs: ['198.51.100.31'], ports: port({ nodePort: 30091 }), healthCheckNodePort: 32001 },
+        status: { loadBalancer: { ingress: [{ ip: '198.51.100.21' }] } },
+      })],
+      [slice({ service: 'lb', endpoints: [b('10.244.2.6'), b('10.244.2.7')] })],
+    );
+    const p = buildPlan(lb, { scheduler: 'rr' });
+    for (const k of ['TCP/198.51.100.21:80', 'TCP/198.51.100.31:80', 'TCP/10.0.0.5:30091']) {
+      expect(p.virtualServers.get(k)?.reals.map((r) => r.address), k).toEqual(['10.244.2.6', '10.244.2.7']);
+    }
+    expect(p.sets.get('EKP-DROP')).toEqual(new Set());
+    expect(p.sets.get('EKP-REJECT')).toEqual(new Set());
   });
 
   it('VIPs: cluster, external and load-balancer IPs of both families; hairpin entries per real server', () => {
