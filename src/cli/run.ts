@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { ConfigError, podRanges, resolveConfig, type ProxyConfig } from '../config/index.js';
+import { ConfigError, podRanges, preferSameNode, resolveConfig, unhonouredFeatureGates, type ProxyConfig } from '../config/index.js';
 import { ConntrackSetup, tcpBeLiberal } from '../dataplane/conntrack-sysctls.js';
 import { cleanupAll, cleanupOtherModes, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
 import { nodeContextFromNode, parseNode, withPrimaryAddress, type DesiredState, type NodeContext } from '../model/index.js';
@@ -73,6 +73,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     return 2;
   }
   const log = createLogger({ format: cfg.logFormat, verbosity: cfg.verbosity });
+  for (const g of unhonouredFeatureGates(cfg.featureGates)) log.warn('feature gate not honoured', g);
   const nodeName = cfg.hostnameOverride ?? hostname().trim().toLowerCase();
   const ctx: DataplaneContext = { config: cfg, log, nodeAddresses: () => interfaceAddresses(cfg.devices), localAddresses: () => localAddresses() };
   // Host addresses (/32, /128) are left out of the default, mostly VIPs; CIDRs given in
@@ -146,6 +147,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     }
     const pods = podRanges(cfg);
     const podInterface = cfg.podInterface ? { podInterface: cfg.podInterface } : {};
+    const sameNode = preferSameNode(cfg);
     const ctx: NodeContext = parsed?.ok
       ? nodeContextFromNode(parsed.value, {
         localAddresses: nodePortCandidates(),
@@ -153,8 +155,9 @@ export async function runDaemon(argv: string[]): Promise<number> {
         ...(pods ? { clusterCIDRs: pods } : {}),
         ...podInterface,
         masqueradeAll: cfg.masqueradeAll,
+        preferSameNode: sameNode,
       })
-      : { nodeName, nodeAddresses: nodePortCandidates(), nodePortAddresses: cfg.nodePortAddresses, clusterCIDRs: pods ?? [], ...podInterface, masqueradeAll: cfg.masqueradeAll };
+      : { nodeName, nodeAddresses: nodePortCandidates(), nodePortAddresses: cfg.nodePortAddresses, clusterCIDRs: pods ?? [], ...podInterface, masqueradeAll: cfg.masqueradeAll, preferSameNode: sameNode };
     const primary = withPrimaryAddress(ctx, cfg.bindAddress);
     if (cfg.bindAddress && primary === ctx && !bindSaid) {
       bindSaid = true;

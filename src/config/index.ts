@@ -3,3 +3,4 @@ export { parseFlags, RUN_FLAGS } from './flags.js';
 export { parseDuration } from './duration.js';
 export { ConfigError, type ProxyConfig, type RequestedMode } from './types.js';
 export { podRanges } from './local-detect.js';
+export { preferSameNode, unhonouredFeatureGates } from './feature-gates.js';

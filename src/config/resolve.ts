@@ -52,6 +52,7 @@ export const DEFAULTS: ProxyConfig = {
   oomScoreAdj: -999,
   iptablesLocalhostNodePorts: true,
   cleanup: false,
+  featureGates: {},
   logFormat: 'json',
   verbosity: 0,
 };
@@ -114,13 +115,21 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   const problems: string[] = [];
   const cfg: ProxyConfig = structuredClone(DEFAULTS);
   const src = (flag: string, field: string) => `--${flag} / ${field}`;
+  // A value only the file gives, named as the schema's problems are.
+  const inFile = (field: string) => `${flags.config as string}: ${field}`;
 
-  // Mode first: it selects which section's sync periods and masquerade apply.
+  // Mode first: it selects which sections' sync periods and masquerade settings apply.
   const modeRaw = (flags['proxy-mode'] as string | undefined) ?? (file.mode as string | undefined) ?? '';
   const mode = modeRaw === '' ? 'auto' : modeRaw;
   if (mode === 'auto' || (PROXY_MODES as readonly string[]).includes(mode)) cfg.mode = mode as RequestedMode;
   else problems.push(`${src('proxy-mode', 'mode')}: must be one of auto, ${PROXY_MODES.join(', ')}; got ${JSON.stringify(modeRaw)}`);
-  const section: Doc = (cfg.mode === 'ipvs' ? file.ipvs : cfg.mode === 'nftables' ? file.nftables : file.iptables) ?? {};
+  // As kube-proxy's v1alpha1 conversion: the sync periods are the mode's section's (iptables' for
+  // every mode that has none); masquerading is nftables' in nftables mode and iptables' in every
+  // other (the ipvs section has no masquerade keys: kube-proxy's ipvs mode takes iptables').
+  const periodName = cfg.mode === 'ipvs' ? 'ipvs' : cfg.mode === 'nftables' ? 'nftables' : 'iptables';
+  const periods: Doc = file[periodName] ?? {};
+  const masqName = cfg.mode === 'nftables' ? 'nftables' : 'iptables';
+  const masq: Doc = file[masqName] ?? {};
 
   const cc: Doc = file.clientConnection ?? {};
   cfg.kubeconfig = (flags.kubeconfig as string | undefined) ?? (cc.kubeconfig || null);
@@ -158,12 +167,15 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
     problems.push(`${src('nodeport-addresses', 'nodePortAddresses')}: "primary" cannot be combined with CIDRs`);
   }
 
-  cfg.masqueradeAll = (flags['masquerade-all'] as boolean | undefined) ?? section.masqueradeAll ?? false;
+  cfg.masqueradeAll = (flags['masquerade-all'] as boolean | undefined) ?? masq.masqueradeAll ?? false;
   // The iptables section's own, whatever the mode (null in a dumped config means the default).
   cfg.iptablesLocalhostNodePorts = (flags['iptables-localhost-nodeports'] as boolean | undefined) ?? file.iptables?.localhostNodePorts ?? true;
-  if (section.masqueradeBit !== undefined && section.masqueradeBit !== null) {
-    if (section.masqueradeBit < 0 || section.masqueradeBit > 31) problems.push(`masqueradeBit: must be 0-31, got ${section.masqueradeBit}`);
-    else cfg.masqueradeBit = section.masqueradeBit;
+  // kube-proxy checks iptables' bit in every mode, nftables' in nftables mode.
+  for (const name of new Set(['iptables', masqName])) {
+    const bit = file[name]?.masqueradeBit;
+    if (bit === undefined || bit === null) continue;
+    if (bit < 0 || bit > 31) problems.push(`${inFile(`${name}.masqueradeBit`)}: must be 0-31, got ${bit}`);
+    else if (name === masqName) cfg.masqueradeBit = bit;
   }
 
   for (const [flag, field, key] of [
@@ -208,10 +220,11 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
       cfg[key] = fromFlag;
       continue;
     }
-    const raw = section[field];
+    const raw = periods[field];
     if (raw === undefined || raw === null) continue;
+    // Well-formed, as the schema checked: null is a negative one.
     const ms = typeof raw === 'number' ? raw : parseDuration(raw);
-    if (ms === null) problems.push(`${field}: ${JSON.stringify(raw)} is not a duration`);
+    if (ms === null) problems.push(`${inFile(`${periodName}.${field}`)}: ${JSON.stringify(raw)} is not a duration of 0s or more`);
     else if (ms > 0) cfg[key] = ms; // 0s in a dumped config means "default"
   }
   if (cfg.minSyncPeriodMs > cfg.syncPeriodMs) problems.push(`minSyncPeriod (${cfg.minSyncPeriodMs} ms) must not exceed syncPeriod (${cfg.syncPeriodMs} ms)`);
@@ -222,8 +235,9 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
     ['udpStreamTimeout', 'udpStreamTimeoutMs'],
   ] as const) {
     if (ct[field] === undefined || ct[field] === null) continue;
+    // Well-formed, as the schema checked: null is a negative one, which kube-proxy refuses too.
     const ms = parseDuration(String(ct[field]));
-    if (ms === null) problems.push(`conntrack.${field}: ${JSON.stringify(ct[field])} is not a duration`);
+    if (ms === null) problems.push(`${inFile(`conntrack.${field}`)}: ${JSON.stringify(ct[field])} is not a duration of 0s or more`);
     else if (ms > 0) {
       cfg.conntrack[key] = ms;
       if (key === 'udpTimeoutMs') cfg.conntrack.udpTimeoutGivenMs = ms;
@@ -278,6 +292,12 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   if (Number.isInteger(oom) && oom >= -1000 && oom <= 1000) cfg.oomScoreAdj = oom;
   else problems.push(`--oom-score-adj / oomScoreAdj: must be an integer from -1000 to 1000, got ${oom}`);
   cfg.cleanup = (flags.cleanup as boolean | undefined) ?? false;
+
+  const fileGates = (file.featureGates ?? {}) as Record<string, boolean>;
+  const flagGates = (flags['feature-gates'] ?? {}) as Record<string, boolean>;
+  // kube-proxy ignores --feature-gates beside --config; here flags win, gate by gate. Names are
+  // checked at start, for a warning (unhonouredFeatureGates): another version's may differ.
+  cfg.featureGates = { ...fileGates, ...flagGates };
 
   const format = (flags['logging-format'] as string | undefined) ?? file.logging?.format ?? 'json';
   if (format === 'json' || format === 'text') cfg.logFormat = format;

@@ -3,6 +3,8 @@
 // Every key kube-proxy knows is accepted, so an existing file loads unchanged;
 // a key neither of us knows is an error naming its path.
 
+import { parseGoDuration } from './duration.js';
+
 export type FieldType = 'string' | 'bool' | 'int' | 'number' | 'duration' | 'stringList' | 'boolMap' | 'any' | Schema;
 export interface Schema {
   [key: string]: FieldType;
@@ -86,7 +88,8 @@ export function checkSchema(doc: unknown, schema: Schema, path = ''): SchemaProb
       case 'bool': if (typeof value !== 'boolean') bad('true or false'); break;
       case 'int': if (!Number.isInteger(value)) bad('an integer'); break;
       case 'number': if (typeof value !== 'number' || !Number.isFinite(value)) bad('a number'); break;
-      case 'duration': if (typeof value !== 'string' && value !== 0) bad('a duration such as "30s"'); break;
+      // Whatever the mode: kube-proxy decodes every section, and a malformed duration anywhere fails that.
+      case 'duration': if (value !== 0 && (typeof value !== 'string' || parseGoDuration(value) === null)) bad('a duration such as "30s"'); break;
       case 'stringList': if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) bad('a list of strings'); break;
       case 'boolMap':
         if (typeof value !== 'object' || Array.isArray(value) || Object.values(value as object).some((v) => typeof v !== 'boolean')) {

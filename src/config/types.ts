@@ -88,6 +88,11 @@ export interface ProxyConfig {
   /** Written to /proc/self/oom_score_adj at start (kube-proxy's oomScoreAdj, default -999). */
   oomScoreAdj: number;
   cleanup: boolean;
+  /**
+   * kube-proxy's featureGates, the file's with --feature-gates over them gate by gate, as given
+   * (checked against kube-proxy v1.35's gates; see feature-gates.ts for what each does here).
+   */
+  featureGates: Record<string, boolean>;
   logFormat: 'json' | 'text';
   verbosity: number;
 }

@@ -132,6 +132,8 @@ export interface NodeConfig {
   readonly clusterCIDRs?: readonly string[];
   readonly podInterface?: PodInterface;
   readonly masqueradeAll?: boolean;
+  /** kube-proxy's PreferSameTrafficDistribution gate; unset leaves NodeContext's default (on). */
+  readonly preferSameNode?: boolean;
 }
 
 /**
@@ -153,6 +155,7 @@ export function nodeContextFromNode(node: Node, config: NodeConfig = {}): NodeCo
     clusterCIDRs: config.clusterCIDRs ?? node.spec.podCIDRs,
     ...(config.podInterface ? { podInterface: config.podInterface } : {}),
     masqueradeAll: config.masqueradeAll ?? false,
+    ...(config.preferSameNode !== undefined ? { preferSameNode: config.preferSameNode } : {}),
   };
 }
 

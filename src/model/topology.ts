@@ -17,7 +17,7 @@ export interface TopologyNode {
   readonly zone?: string;
   /**
    * Honour forNodes hints (trafficDistribution PreferSameNode; kube-proxy's
-   * PreferSameTrafficDistribution gate, on by default since 1.34). Default true.
+   * PreferSameTrafficDistribution gate, on by default since 1.34, locked on in 1.35). Default true.
    */
   readonly preferSameNode?: boolean;
 }

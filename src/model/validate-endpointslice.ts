@@ -137,11 +137,9 @@ function readConditions(raw: unknown, i: number, p: Problems): EndpointCondition
   const serving = readCondition(c, 'serving', i, p);
   const terminating = readCondition(c, 'terminating', i, p);
   if (ready === undefined || serving === undefined || terminating === undefined) return undefined;
-  // API contract: nil ready means ready; nil serving "should defer to the ready condition";
-  // nil terminating means not terminating. (kube-proxy itself reads nil serving as true; the two
-  // only differ for a slice that sets terminating but not serving, which the controller never writes.)
-  const r = ready ?? true;
-  return conditionsOf(r, serving ?? r, terminating ?? false);
+  // As kube-proxy's EndpointSliceCache reads them, not as the API doc's "nil serving defers to
+  // ready": nil ready and nil serving are true, nil terminating is false.
+  return conditionsOf(ready ?? true, serving ?? true, terminating ?? false);
 }
 
 /** null when unset, undefined (and a problem) when not a boolean. */

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULTS, parseDuration, podRanges, resolveConfig } from '../../../src/config/index.js';
+import { ConfigError, DEFAULTS, parseDuration, podRanges, preferSameNode, resolveConfig, unhonouredFeatureGates } from '../../../src/config/index.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'kube-proxy-ipvs.yaml');
 
@@ -50,6 +50,42 @@ describe('resolveConfig', () => {
     const doc = { mode: 'nftables', iptables: { syncPeriod: '10s' }, nftables: { syncPeriod: '1m0s', minSyncPeriod: '250ms', masqueradeAll: true } };
     expect(withFile(doc)([])).toMatchObject({ syncPeriodMs: 60_000, minSyncPeriodMs: 250, masqueradeAll: true });
     expect(withFile({ ...doc, mode: 'iptables' })([])).toMatchObject({ syncPeriodMs: 10_000, masqueradeAll: false });
+  });
+
+  it('masqueradeAll and masqueradeBit: the nftables section in nftables mode, the iptables one in every other mode, ipvs too, as kube-proxy\'s conversion', () => {
+    const doc = { iptables: { masqueradeAll: true, masqueradeBit: 15 }, nftables: { masqueradeAll: false, masqueradeBit: 16 } };
+    for (const mode of ['ipvs', 'iptables', 'ebpf', 'userspace', '']) {
+      expect(withFile({ ...doc, mode })([]), mode).toMatchObject({ masqueradeAll: true, masqueradeBit: 15 });
+    }
+    expect(withFile({ ...doc, mode: 'nftables' })([])).toMatchObject({ masqueradeAll: false, masqueradeBit: 16 });
+    // kube-proxy checks the iptables section's bit in every mode, the nftables one's in nftables mode only.
+    expect(problemsOf(() => withFile({ mode: 'nftables', iptables: { masqueradeBit: 32 } })([]))).toEqual(['cfg.yaml: iptables.masqueradeBit: must be 0-31, got 32']);
+    expect(problemsOf(() => withFile({ mode: 'nftables', nftables: { masqueradeBit: -1 } })([]))).toEqual(['cfg.yaml: nftables.masqueradeBit: must be 0-31, got -1']);
+    expect(withFile({ mode: 'ipvs', nftables: { masqueradeBit: 32 } })([]).masqueradeBit).toBe(14);
+  });
+
+  it('every duration of every section is checked whatever the mode, as kube-proxy decodes them, named by file and field', () => {
+    expect(problemsOf(() => withFile({ mode: 'iptables', ipvs: { syncPeriod: 'bogus' } })([]))).toEqual(['cfg.yaml: ipvs.syncPeriod: must be a duration such as "30s", got string "bogus"']);
+    expect(problemsOf(() => withFile({
+      iptables: { syncPeriod: 'bogus' }, nftables: { minSyncPeriod: '1 s' }, ipvs: { tcpTimeout: '15' }, conntrack: { udpTimeout: '30sec' },
+      configSyncPeriod: '15 minutes', udpIdleTimeout: '-',
+    })([]))).toEqual([
+      'cfg.yaml: iptables.syncPeriod: must be a duration such as "30s", got string "bogus"',
+      'cfg.yaml: nftables.minSyncPeriod: must be a duration such as "30s", got string "1 s"',
+      'cfg.yaml: ipvs.tcpTimeout: must be a duration such as "30s", got string "15"',
+      'cfg.yaml: conntrack.udpTimeout: must be a duration such as "30s", got string "30sec"',
+      'cfg.yaml: configSyncPeriod: must be a duration such as "30s", got string "15 minutes"',
+      'cfg.yaml: udpIdleTimeout: must be a duration such as "30s", got string "-"',
+    ]);
+    // Go's syntax: a sign, a fraction without its leading digit, either micro sign; another mode's values are only decoded.
+    expect(withFile({ mode: 'iptables', ipvs: { syncPeriod: '-1s', minSyncPeriod: '1000\u03bcs' }, iptables: { syncPeriod: '+1.5m', minSyncPeriod: '.25s' } })([]))
+      .toMatchObject({ syncPeriodMs: 90_000, minSyncPeriodMs: 250 });
+    // The selected section's (0s there is the default) and conntrack's must not be negative.
+    expect(problemsOf(() => withFile({ iptables: { syncPeriod: '-30s' }, conntrack: { tcpCloseWaitTimeout: '-1h', udpStreamTimeout: '-1s' } })([]))).toEqual([
+      'cfg.yaml: iptables.syncPeriod: "-30s" is not a duration of 0s or more',
+      'cfg.yaml: conntrack.tcpCloseWaitTimeout: "-1h" is not a duration of 0s or more',
+      'cfg.yaml: conntrack.udpStreamTimeout: "-1s" is not a duration of 0s or more',
+    ]);
   });
 
   it('--iptables-(min-)sync-period in every mode but ipvs, --ipvs-(min-)sync-period in ipvs mode, as kube-proxy; a flag\'s 0s minimum syncs every change at once', () => {
@@ -212,6 +248,37 @@ describe('resolveConfig', () => {
     ]);
   });
 
+  it('featureGates and --feature-gates (Name=true,Other=false, repeatable): kube-proxy v1.35\'s gate names; the flag wins gate by gate', () => {
+    expect(resolveConfig([]).featureGates).toEqual({});
+    // A kubelet's or an API server's gate is known to kube-proxy too, and does nothing there, nor here.
+    expect(withFile({ featureGates: { PreferSameTrafficDistribution: false, EventedPLEG: true, NodeSwap: true } })(['--feature-gates', 'PreferSameTrafficDistribution=true, InformerMetrics=T', '--feature-gates=AllAlpha=0']).featureGates)
+      .toEqual({ PreferSameTrafficDistribution: true, EventedPLEG: true, NodeSwap: true, InformerMetrics: true, AllAlpha: false });
+    // What kube-proxy v1.35 refuses (an unknown name, a locked gate against its lock) another
+    // version may take: named at start, and ignored.
+    const other = withFile({ featureGates: { Frobnicate: true, NFTablesProxyMode: false } })(['--feature-gates', 'AlsoUnknown=false,WatchFromStorageWithoutResourceVersion=true']);
+    expect(unhonouredFeatureGates(other.featureGates).map((g) => g.reason)).toEqual([
+      'unrecognized feature gate: Frobnicate (kube-proxy v1.35 would not start); ignored',
+      'cannot set feature gate NFTablesProxyMode to false, feature is locked to true (kube-proxy v1.35 would not start); ignored',
+      'unrecognized feature gate: AlsoUnknown (kube-proxy v1.35 would not start); ignored',
+      'cannot set feature gate WatchFromStorageWithoutResourceVersion to true, feature is locked to false (kube-proxy v1.35 would not start); ignored',
+    ]);
+    expect(problemsOf(() => resolveConfig(['--feature-gates', 'PreferSameTrafficDistribution', '--feature-gates', 'NodeSwap=yes']))).toEqual([
+      '--feature-gates takes Name=true,Other=false, got "PreferSameTrafficDistribution"',
+      '--feature-gates: NodeSwap takes true or false, got "yes"',
+    ]);
+  });
+
+  it('PreferSameTrafficDistribution=false turns off node hints, as kube-proxy before v1.35 (which locks it on); gates kube-proxy reads and we do not implement are named', () => {
+    expect(preferSameNode(resolveConfig([]))).toBe(true);
+    expect(preferSameNode(resolveConfig(['--feature-gates', 'PreferSameTrafficDistribution=false']))).toBe(false);
+    expect(preferSameNode(withFile({ featureGates: { PreferSameTrafficDistribution: true } })([]))).toBe(true);
+    expect(unhonouredFeatureGates({ PreferSameTrafficDistribution: false, ComponentFlagz: false, ComponentStatusz: true, WatchListClient: false, NodeSwap: true, EventedPLEG: true }))
+      .toEqual([
+        { gate: 'ComponentStatusz', value: true, reason: 'the /flagz and /statusz pages are not served' },
+        { gate: 'WatchListClient', value: false, reason: 'the API client is not client-go' },
+      ]);
+  });
+
   it('a missing or unparsable config file', () => {
     expect(problemsOf(() => resolveConfig(['--config', '/nonexistent.yaml']))[0]).toMatch(/^--config \/nonexistent.yaml: ENOENT/);
   });
@@ -222,4 +289,5 @@ describe('parseDuration', () => {
     ['30s', 30_000], ['1m0s', 60_000], ['1h30m', 5_400_000], ['250ms', 250], ['0s', 0], ['0', 0], ['1.5s', 1500],
   ])('%s = %d ms', (s, ms) => expect(parseDuration(s)).toBe(ms));
   it.each(['', '30', 's', '1x', '1s ', '-1s'])('%j is not a duration', (s) => expect(parseDuration(s)).toBeNull());
+  it.each([['.5s', 500], ['1.s', 1000], ['+2m', 120_000], ['1500\u00b5s', 1.5], ['1500\u03bcs', 1.5], ['-0s', 0]])('%s = %d ms, as Go reads it', (s, ms) => expect(parseDuration(s)).toBe(ms));
 });

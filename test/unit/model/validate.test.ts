@@ -294,7 +294,7 @@ describe('parseService: a bad value drops only the smallest unit containing it',
 });
 
 describe('parseEndpointSlice', () => {
-  it('applies condition defaults: nil ready = true, nil serving = ready, nil terminating = false', () => {
+  it('applies condition defaults as kube-proxy\'s EndpointSliceCache: nil ready = true, nil serving = true (whatever ready says), nil terminating = false', () => {
     const r = parseEndpointSlice(
       slice({
         endpoints: [
@@ -302,6 +302,8 @@ describe('parseEndpointSlice', () => {
           ep('10.244.1.2', { ready: false }),
           ep('10.244.1.3', { ready: false, serving: true, terminating: true }),
           ep('10.244.1.4', { ready: null, serving: null, terminating: null }),
+          ep('10.244.1.5', { ready: false, terminating: true }),
+          ep('10.244.1.6', { ready: false, serving: false }),
         ],
       }),
     );
@@ -309,9 +311,11 @@ describe('parseEndpointSlice', () => {
     expect(r.problems).toEqual([]);
     expect(r.value.endpoints.map((e) => e.conditions)).toEqual([
       { ready: true, serving: true, terminating: false },
-      { ready: false, serving: false, terminating: false },
+      { ready: false, serving: true, terminating: false },
       { ready: false, serving: true, terminating: true },
       { ready: true, serving: true, terminating: false },
+      { ready: false, serving: true, terminating: true },
+      { ready: false, serving: false, terminating: false },
     ]);
   });
 
@@ -447,6 +451,9 @@ describe('parseNode', () => {
       nodePortAddresses: ['primary'],
       masqueradeAll: true,
     });
+    // The PreferSameTrafficDistribution gate: given, it reaches the topology; unset, node hints are honoured.
+    expect(nodeContextFromNode(r.value, { preferSameNode: false }).preferSameNode).toBe(false);
+    expect(nodeContextFromNode(r.value, { preferSameNode: true }).preferSameNode).toBe(true);
     // The interfaces' addresses come after the Node's, so the primary stays the InternalIP.
     const withLocal = nodeContextFromNode(r.value, { localAddresses: ['10.0.5.1', '192.168.1.10'] });
     expect(withLocal.nodeAddresses).toEqual(['192.168.1.10', 'fd00::10', '203.0.113.10', '10.0.5.1']);
