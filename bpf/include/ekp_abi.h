@@ -433,7 +433,9 @@ enum ekp_event {
 	EKP_EV_CT_STALE_REV = 19,      /* dead REV entry met a direct connection on its tuple: deleted */
 	EKP_EV_VIP_NO_PORT = 20,       /* a ClusterIP on a port no service has: refused */
 	EKP_EV_ECHO_REPLY = 21,        /* a ping to a service's address: answered */
-	EKP_EV_TTL_EXCEEDED = 22,      /* to be sent on with TTL/hop limit <= 1: left to the stack */
+	EKP_EV_TTL_EXCEEDED = 22,      /* to be sent on with TTL/hop limit <= 1 */
+	EKP_EV_FRAG_NEEDED = 23,       /* to be sent on, bigger than the next device takes */
+	EKP_EV_SENDER_ANSWERED = 24,   /* either, about a request: time exceeded or frag-needed sent back */
 	EKP_EV_MAX = 32,
 };
 

@@ -54,6 +54,9 @@
 #define EKP_V_REDIRECT 2  /* a redirect helper already chose the target */
 #define EKP_V_TX       3  /* XDP only: bounce out of the same device */
 #define EKP_V_XLATED   4  /* rewritten, now for the stack (see xdp_lb, tc_lb) */
+/* Internal to tc's forwarding (pipeline.h), never a program's verdict: */
+#define EKP_V_NO_HOP   5  /* no hop left to send the rewritten packet on */
+#define EKP_V_TOO_BIG  0x10000 /* | the next device's MTU: too big to send on */
 
 /* XDP metadata word telling tc_ingress on the same device that XDP already
  * translated the packet (Cilium hands tc the same hint through XDP metadata). */
@@ -68,6 +71,7 @@ struct icmphdr_ {
 };
 #define ICMP_DEST_UNREACH_     3
 #define ICMP_PORT_UNREACH_     3
+#define ICMP_FRAG_NEEDED_      4
 #define ICMPV6_DEST_UNREACH_   1
 #define ICMPV6_PORT_UNREACH_   4
 #ifndef IPPROTO_ICMPV6

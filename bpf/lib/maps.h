@@ -9,6 +9,7 @@
 #define EKP_MAPS_H
 
 #include "common.h"
+#include "tuple.h"
 
 /* EKP_NO_PIN: developer builds for `bpftool prog loadall` (which would pin
  * under /sys/fs/bpf); the real objects always pin by name. */
@@ -153,7 +154,9 @@ struct {
 
 /*
  * Room for the two conntrack values a new flow writes (they are too big for
- * the 512-byte stack next to everything else on that path). Not shared and
+ * the 512-byte stack next to everything else on that path), and for the key
+ * and tuple answer_sender() works with (its frame has to fit under
+ * tc_ingress's, which leaves it 128 bytes on 6.1). Not shared and
  * not pinned: one per loaded object, per CPU, used by all its programs. A
  * program runs to its end on its CPU, and none of them starts on that CPU
  * meanwhile (tc and XDP run in softirq or with bottom halves off), except
@@ -164,6 +167,9 @@ struct {
 struct ct_scratch {
 	struct ekp_ct_val fwd;
 	struct ekp_ct_val rev;
+	struct ekp_ct_key key;
+	struct ekp_ct4_key key4;
+	struct nat_tuple orig;
 };
 
 struct {

@@ -15,13 +15,6 @@
 #include "skb_csum.h"
 #endif
 
-struct nat_tuple {
-	union ekp_addr saddr;
-	union ekp_addr daddr;
-	__be16 sport;
-	__be16 dport;
-};
-
 EKP_INLINE __u32 l4_csum_off(const struct pkt *p)
 {
 	if (p->proto == IPPROTO_TCP)

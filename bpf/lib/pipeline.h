@@ -56,10 +56,11 @@ EKP_INLINE int to_loopback(struct ekp_ctx *ctx)
  * A packet this hook sends on to another device is forwarded as the stack
  * forwards (ip_forward, ip6_forward): its TTL or hop limit goes down by one,
  * so that traceroute counts this node and a routing loop through it ends.
- * One with 1 or less left is not sent on: the caller leaves it to the stack,
- * which does not send it on either. (Mostly it drops it: what tc reroutes
- * has a new source the stack refuses, one of this node's addresses or a
- * frontend that reverse-path filtering turns away.) What a process on this
+ * One with 1 or less left is not sent on: forward() answers a request's
+ * sender with a time exceeded, as the stack would, and leaves a reply to
+ * the stack, which does not send it on either. (Mostly it drops it: what tc
+ * reroutes has a new source the stack refuses, one of this node's addresses
+ * or a frontend that reverse-path filtering turns away.) What a process on this
  * node sent (FROM_HOST) was not forwarded here: it keeps what the sender
  * set, or what the stack left when it forwarded it. The IPv4 header's sum
  * does not change (its checksum takes the TTL's change, as
@@ -116,7 +117,7 @@ EKP_INLINE int redirect_nh(struct ekp_ctx *ctx, __u8 pf, __u32 oif, __u8 family,
 	struct bpf_redir_neigh r;
 
 	if (hop_down(ctx, pf) < 0)
-		return EKP_V_PASS;
+		return EKP_V_NO_HOP;
 	__builtin_memset(&r, 0, sizeof(r));
 	r.nh_family = family;
 	if (family == AF_INET)
@@ -157,7 +158,7 @@ EKP_INLINE int redirect_fib(struct ekp_ctx *ctx, __u8 pf, struct bpf_fib_lookup 
 	struct bpf_redir_neigh *r = (struct bpf_redir_neigh *)&fib->ipv6_src[3];
 
 	if (hop_down(ctx, pf) < 0)
-		return EKP_V_PASS;
+		return EKP_V_NO_HOP;
 
 	_Static_assert(__builtin_offsetof(struct bpf_fib_lookup, ipv6_dst) ==
 		       __builtin_offsetof(struct bpf_fib_lookup, ipv6_src) + 3 * 4 + __builtin_offsetof(struct bpf_redir_neigh, ipv6_nh),
@@ -384,11 +385,17 @@ __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, 
 	 * still being resolved. */
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		if (hop_down(ctx, p->family) < 0)
-			return EKP_V_PASS;
+			return EKP_V_NO_HOP;
 		if (bpf_redirect_neigh(fib.ifindex, NULL, 0, 0) != TC_ACT_REDIRECT)
 			return EKP_V_PASS;
 		count_event(ctx, EKP_EV_REDIRECT);
 		return EKP_V_REDIRECT;
+	}
+	/* Bigger than the next device takes (the lookup checks the packet,
+	 * GSO by its segments, against its MTU, which it gives back). */
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		count_event(ctx, EKP_EV_FRAG_NEEDED);
+		return EKP_V_TOO_BIG | fib.mtu_result;
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return EKP_V_PASS; /* no route: let the stack report it */
@@ -398,6 +405,65 @@ __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, 
 	if (ct)
 		ct_keep_nh(ctx, ct, &fib, now);
 	return redirect_fib(ctx, p->family, &fib);
+}
+#endif
+
+#ifndef EKP_XDP
+/*
+ * A request tc rewrote but cannot send on (`why`: EKP_V_NO_HOP, or
+ * EKP_V_TOO_BIG and the next device's MTU) is answered as the stack
+ * forwarding it answers (ip_forward, ip6_forward): a time exceeded, or a
+ * frag-needed / packet too big, to its sender, quoting the packet as it
+ * came. Kube-proxy's node does the same, its netfilter NATing after those
+ * checks and its conntrack putting the quote back. Without the answer the
+ * packet went to the stack, which dropped it as a martian (its new source
+ * one of this node's addresses), and a client's path MTU discovery through
+ * a NodePort to a backend behind a smaller MTU never learned. The flow's
+ * REV entry, at the rewritten tuple reversed, names the client and the
+ * frontend: the error goes from the one to the other, its quote rewritten
+ * back as conntrack would (quote_as). An IPv4 packet without DF the
+ * stack would fragment instead, which tc cannot: it goes to the stack, as
+ * does anything without a REV entry. A global function, verified once on
+ * its own, for a path few packets take; p may be NULL to the verifier.
+ */
+__attribute__((noinline)) int answer_sender(struct ekp_ctx *ctx, const struct pkt *p, int why)
+{
+	__u32 mtu = why >= EKP_V_TOO_BIG ? (__u32)why & 0xffff : 0;
+	struct ct_scratch *sc = ct_scratch();
+	struct ekp_ct_val *rev;
+	__u8 type, code;
+	int v6;
+
+	if (!p || !sc)
+		return EKP_V_XLATED;
+	v6 = p->family == EKP_FAMILY_V6;
+	if (mtu && !v6) {
+		struct iphdr *ip = ctx_data(ctx) + ETH_HLEN_;
+
+		if ((void *)(ip + 1) > ctx_data_end(ctx) || !(ip->frag_off & bpf_htons(0x4000)))
+			return EKP_V_XLATED;
+	}
+	if (v6) {
+		ct_key_set(&sc->key, &p->daddr, &p->saddr, p->dport, p->sport, p->proto, p->family);
+		rev = bpf_map_lookup_elem(&ekp_ct_v2, &sc->key);
+	} else {
+		ct4_key_set(&sc->key4, p->daddr.v4, p->saddr.v4, p->dport, p->sport, p->proto);
+		rev = bpf_map_lookup_elem(&ekp_ct4_v2, &sc->key4);
+	}
+	if (!rev || rev->type != EKP_CT_REV)
+		return EKP_V_XLATED;
+	addr_copy(&sc->orig.saddr, &rev->addr2);
+	sc->orig.sport = rev->port2;
+	addr_copy(&sc->orig.daddr, &rev->addr);
+	sc->orig.dport = rev->port;
+	if (mtu) {
+		type = v6 ? ICMPV6_PKT_TOOBIG_ : ICMP_DEST_UNREACH_;
+		code = v6 ? 0 : ICMP_FRAG_NEEDED_;
+	} else {
+		type = v6 ? ICMPV6_TIME_EXCEED_ : ICMP_TIME_EXCEEDED_;
+		code = 0;
+	}
+	return icmp_error_reply(ctx, p, type, code, bpf_htonl(mtu), EKP_EV_SENDER_ANSWERED, &sc->orig);
 }
 #endif
 
@@ -415,6 +481,12 @@ EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 			v = reroute(ctx, p, daddr, ct, bid);
 		if (v == EKP_V_REDIRECT)
 			return EKP_V_REDIRECT;
+		/* A request's (a new flow's, or a FWD entry's); a reply's sender
+		 * would be found through the FWD entry, and the host's own
+		 * packets (tc egress) are the stack's to answer. */
+		if ((v == EKP_V_NO_HOP || v >= EKP_V_TOO_BIG) && (!ct || ct->type == EKP_CT_FWD) &&
+		    !(ekp_cfg.flags & EKP_CFG_F_FROM_HOST))
+			return answer_sender(ctx, p, v);
 	}
 	return EKP_V_XLATED; /* rewritten, for the stack to route */
 #else

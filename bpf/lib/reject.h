@@ -168,13 +168,75 @@ EKP_INLINE int reject_tcp_rst(struct ekp_ctx *ctx, const struct pkt *p)
 	return reply_redirect(ctx);
 }
 
-/* ICMP(v6) port unreachable quoting the original L3 header + 8 bytes. */
-EKP_INLINE int reject_icmp(struct ekp_ctx *ctx, const struct pkt *p)
+/*
+ * Writes tuple `as` into the quote q of an error about p, rewritten as p is
+ * (the L3 header and 8 bytes of p's): what Linux's conntrack does to the
+ * quote of an error about a NATed flow (nf_nat_icmp_reply_translation):
+ * addresses, ports, the IPv4 header's checksum, and UDP's (TCP's and SCTP's
+ * lie past the 8 bytes). Adds to *diff how the quote's sum changed, and
+ * returns 0, or -1 past end.
+ */
+EKP_INLINE int quote_as(void *q, void *end, const struct pkt *p, const struct nat_tuple *as, __u64 *diff)
+{
+	__u64 addr_diff = 0, port_diff;
+	__be16 *l4;
+	__u16 was;
+
+	addr_diff = csum_diff_addr(addr_diff, &p->saddr, &as->saddr, p->family);
+	addr_diff = csum_diff_addr(addr_diff, &p->daddr, &as->daddr, p->family);
+	port_diff = csum_diff16(csum_diff16(0, p->sport, as->sport), p->dport, as->dport);
+	if (p->family == EKP_FAMILY_V6) {
+		struct ipv6hdr *ip6 = q;
+
+		if ((void *)(ip6 + 1) + 8 > end)
+			return -1;
+		__builtin_memcpy(&ip6->saddr, &as->saddr, 16);
+		__builtin_memcpy(&ip6->daddr, &as->daddr, 16);
+		*diff += addr_diff;
+		l4 = (void *)(ip6 + 1);
+	} else {
+		struct iphdr *ip = q;
+
+		if ((void *)(ip + 1) + 8 > end)
+			return -1;
+		ip->saddr = as->saddr.v4;
+		ip->daddr = as->daddr.v4;
+		/* Its checksum takes the addresses' change: the header's sum stays. */
+		ip->check = csum_apply(ip->check, addr_diff);
+		l4 = (void *)(ip + 1);
+	}
+	if ((void *)(l4 + 4) > end)
+		return -1;
+	l4[0] = as->sport;
+	l4[1] = as->dport;
+	*diff += port_diff;
+	/* A UDP sum of 0 is none, and stays none; one that comes to 0 is 0xffff. */
+	if (p->proto == IPPROTO_UDP && l4[3]) {
+		was = l4[3];
+		l4[3] = csum_apply(was, addr_diff + port_diff);
+		if (!l4[3])
+			l4[3] = 0xffff;
+		*diff = csum_diff16(*diff, was, l4[3]);
+	}
+	return 0;
+}
+
+/*
+ * An ICMP(v6) error about p, built in its place and sent back to its sender:
+ * type and code of the family's, `rest` the header's second word (an MTU),
+ * quoting p's L3 header + 8 bytes. From the address p was sent to, to its
+ * source; or, with `as` (p as it came, before a rewrite), from as's
+ * destination to its source, quoting p as `as`. Counted as `event`.
+ */
+EKP_INLINE int icmp_error_reply(struct ekp_ctx *ctx, const struct pkt *p, __u8 type, __u8 code,
+				__be32 rest, enum ekp_event event, const struct nat_tuple *as)
 {
 	int v6 = p->family == EKP_FAMILY_V6;
+	const union ekp_addr *from = as ? &as->daddr : &p->daddr, *to = as ? &as->saddr : &p->saddr;
 	__u32 l3len = v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
 	__u32 quote = l3len + 8;          /* quoted bytes */
 	__u32 grow = l3len + 8;           /* new L3 + ICMP header */
+	__u64 quote_diff = 0;
 	void *data, *end;
 	__u64 sum = 0;
 	__u32 *w;
@@ -185,6 +247,8 @@ EKP_INLINE int reject_icmp(struct ekp_ctx *ctx, const struct pkt *p)
 		return drop(ctx, EKP_DROP_REJECT);
 	data = ctx_data(ctx);
 	end = ctx_data_end(ctx);
+	if (as && quote_as(data + ETH_HLEN_ + grow, end, p, as, &quote_diff) < 0)
+		return drop(ctx, EKP_DROP_REJECT);
 	if (v6) {
 		struct ipv6hdr *ip6 = data + ETH_HLEN_;
 		struct icmphdr_ *ic = (void *)(ip6 + 1);
@@ -193,12 +257,12 @@ EKP_INLINE int reject_icmp(struct ekp_ctx *ctx, const struct pkt *p)
 		if (data + ETH_HLEN_ + 96 > end)
 			return drop(ctx, EKP_DROP_REJECT);
 		eth_swap(data);
-		ip6_fill(ip6, &p->daddr, &p->saddr, 56, IPPROTO_ICMPV6);
-		ic->type = ICMPV6_DEST_UNREACH_;
-		ic->code = ICMPV6_PORT_UNREACH_;
+		ip6_fill(ip6, from, to, 56, IPPROTO_ICMPV6);
+		ic->type = type;
+		ic->code = code;
 		ic->checksum = 0;
-		ic->rest = 0;
-		sum = csum_pseudo(&p->daddr, &p->saddr, p->family, 56, IPPROTO_ICMPV6);
+		ic->rest = rest;
+		sum = csum_pseudo(from, to, p->family, 56, IPPROTO_ICMPV6);
 		w = (void *)ic;
 #pragma unroll
 		for (int i = 0; i < 14; i++)
@@ -212,11 +276,11 @@ EKP_INLINE int reject_icmp(struct ekp_ctx *ctx, const struct pkt *p)
 		if (data + ETH_HLEN_ + 56 > end)
 			return drop(ctx, EKP_DROP_REJECT);
 		eth_swap(data);
-		ip4_fill(ip, p->daddr.v4, p->saddr.v4, 56, IPPROTO_ICMP, 0xc0);
-		ic->type = ICMP_DEST_UNREACH_;
-		ic->code = ICMP_PORT_UNREACH_;
+		ip4_fill(ip, from->v4, to->v4, 56, IPPROTO_ICMP, 0xc0);
+		ic->type = type;
+		ic->code = code;
 		ic->checksum = 0;
-		ic->rest = 0;
+		ic->rest = rest;
 		w = (void *)ic;
 #pragma unroll
 		for (int i = 0; i < 9; i++)
@@ -224,11 +288,22 @@ EKP_INLINE int reject_icmp(struct ekp_ctx *ctx, const struct pkt *p)
 		ic->checksum = csum_finish(sum);
 	}
 	/* The room adjust_room made was zeros, and of an even size (the quote's
-	 * sum stays as it was behind it): what it holds now is the change. If
-	 * change_tail cut the request, it left CHECKSUM_COMPLETE already. */
-	bpf_csum_update(ctx, net_sum(ctx, v6, sizeof(struct iphdr) + 8, sizeof(struct ipv6hdr) + 8));
-	count_event(ctx, EKP_EV_REJECT_ICMP);
+	 * sum stays as it was behind it): what it holds now is the change, with
+	 * what quote_as changed in the quote. If change_tail cut the request, it
+	 * left CHECKSUM_COMPLETE already. */
+	bpf_csum_update(ctx, kcsum_add(net_sum(ctx, v6, sizeof(struct iphdr) + 8, sizeof(struct ipv6hdr) + 8),
+				       as ? csum_to_wsum(quote_diff) : 0));
+	count_event(ctx, event);
 	return reply_redirect(ctx);
+}
+
+/* ICMP(v6) port unreachable quoting the original L3 header + 8 bytes. */
+EKP_INLINE int reject_icmp(struct ekp_ctx *ctx, const struct pkt *p)
+{
+	int v6 = p->family == EKP_FAMILY_V6;
+
+	return icmp_error_reply(ctx, p, v6 ? ICMPV6_DEST_UNREACH_ : ICMP_DEST_UNREACH_,
+				v6 ? ICMPV6_PORT_UNREACH_ : ICMP_PORT_UNREACH_, 0, EKP_EV_REJECT_ICMP, NULL);
 }
 
 EKP_INLINE int reject(struct ekp_ctx *ctx, const struct pkt *p)

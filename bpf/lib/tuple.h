@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* tuple.h — struct pkt: a parsed packet's flow tuple and header offsets. */
+/* tuple.h — struct pkt: a parsed packet's flow tuple and header offsets;
+ * struct nat_tuple: what a rewrite makes of a tuple. */
 #ifndef EKP_TUPLE_H
 #define EKP_TUPLE_H
 
@@ -31,6 +32,13 @@ struct pkt {
 	__u32  l3_off;
 	__u32  l4_off;
 	__u32  l4_len;     /* bytes from L4 header to the end of the IP payload */
+};
+
+struct nat_tuple {
+	union ekp_addr saddr;
+	union ekp_addr daddr;
+	__be16 sport;
+	__be16 dport;
 };
 
 #endif /* EKP_TUPLE_H */

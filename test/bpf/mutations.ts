@@ -171,9 +171,17 @@ function broken(input: Buffer, out: Buffer, sentOn = false): string | null {
   const reply = o.src === i.dst && o.dst === i.src && o.src !== o.dst;
   const echo = reply && (o.icmp?.type === 0 || o.icmp?.type === 129);
   if (reply && !echo) {
-    // A reject: a RST or a port unreachable, written whole.
-    if (o.tcpFlags?.rst !== true && o.icmp === undefined) return 'built a reply that is neither a RST nor ICMP';
+    // A reject (a RST or a port unreachable), or an answer to a request tc could not send on
+    // (time exceeded, frag-needed, packet too big), written whole; an ICMP error quotes the
+    // packet as it came, byte for byte (an answer's rewrite undone).
+    if (o.tcpFlags?.rst !== true && !icmpError(o)) return 'built a reply that is neither a RST nor an ICMP error';
     if (o.ipChecksumOk === false || o.l4ChecksumOk !== true) return 'built a reject with a wrong checksum';
+    if (timeExceeded(o) && i.ttl > 1) return `answered time exceeded for a packet with ${i.ttl} hops left`;
+    if (icmpError(o)) {
+      const l3 = i.family === 4 ? 20 : 40;
+      const quote = out.subarray(14 + l3 + 8);
+      if (!quote.equals(input.subarray(14, 14 + l3 + 8))) return 'quoted the packet otherwise than it came';
+    }
     return null;
   }
   // A translation, or a ping's answer: both patched in place, as validity came in.
@@ -196,19 +204,23 @@ function broken(input: Buffer, out: Buffer, sentOn = false): string | null {
   return null;
 }
 
+/** Whether p is an ICMP error we build: unreachable (frag-needed too), packet too big, time exceeded. */
+const icmpError = (p: ParsedPacket) => p.icmp !== undefined && (p.family === 4 ? [3, 11] : [1, 2, 3]).includes(p.icmp.type);
+const timeExceeded = (p: ParsedPacket) => p.icmp?.type === (p.family === 4 ? 11 : 3);
+
 /**
- * Whether out is a reject (a ping's answer is never cut) built from input cut to what it keeps: IP and TCP
- * headers for a RST, IP and 8 bytes for an ICMP error's quote. The cut leaves
- * CHECKSUM_COMPLETE for CHECKSUM_NONE (__skb_trim_rcsum), where skb->csum means nothing.
+ * Whether out is a reject or an answer to the sender (a ping's answer is never cut) built from
+ * input cut to what it keeps: IP and TCP headers for a RST, IP and 8 bytes for an ICMP error's
+ * quote. The cut leaves CHECKSUM_COMPLETE for CHECKSUM_NONE (__skb_trim_rcsum), where
+ * skb->csum means nothing (the test run compares it all the same).
  */
 function cutForReply(input: Buffer, out: Buffer): boolean {
   const i = tryParse(input);
   const o = tryParse(out);
   if (i instanceof Error || o instanceof Error || o.src !== i.dst || o.dst !== i.src) return false;
   const rst = o.tcpFlags?.rst === true;
-  const unreachable = o.icmp?.type === (o.family === 4 ? 3 : 1);
   const l3 = i.family === 4 ? 20 : 40;
-  return (rst || unreachable) && input.length > 14 + l3 + (rst ? 20 : 8);
+  return (rst || icmpError(o)) && input.length > 14 + l3 + (rst ? 20 : 8);
 }
 
 export interface Hook {

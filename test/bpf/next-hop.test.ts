@@ -81,7 +81,22 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
   const send = (spec: PacketSpec, dev = 'ekpn0', gsoSize = 0, role = FROM_WIRE, flags = 0) => {
     const prog = fx.dp.program('tc_ingress', role);
     const r = withNetns(ns!.path, () => prog.testRun({ data: buildPacket(spec), ctx: onDevice(ifindex[dev]!, gsoSize), flags }));
-    return { verdict: r.retval, out: parsePacket(r.data) };
+    return { verdict: r.retval, out: parsePacket(r.data), raw: r.data };
+  };
+  /**
+   * r is the ICMP error `icmp` (and `mtu`) about `spec`, sent back out the device it came in
+   * by, from the frontend spec went to, to its sender: as the stack forwarding it answers. Its
+   * quote is spec's L3 header and 8 bytes as they came, byte for byte: the rewrite undone, as
+   * conntrack puts back the quote of an error about a NATed flow.
+   */
+  const answered = (r: ReturnType<typeof send>, spec: PacketSpec, net: Net, icmp: { type: number; code: number; mtu?: number }, what: string) => {
+    expect(r.verdict, what).toBe(TC.redirect);
+    const v6 = net.family === 6;
+    expect(r.out, what).toMatchObject({ src: spec.dst, dst: spec.src, proto: v6 ? 58 : 1, icmp: { type: icmp.type, code: icmp.code }, l4ChecksumOk: true });
+    if (!v6) expect(r.out.ipChecksumOk, what).toBe(true);
+    const quote = buildPacket(spec).subarray(14, 14 + (v6 ? 48 : 28));
+    expect(Buffer.from(r.raw.subarray(14 + (v6 ? 48 : 28))).toString('hex'), `${what}: the quote`).toBe(quote.toString('hex'));
+    if (icmp.mtu !== undefined) expect(r.raw.readUInt32BE(14 + (v6 ? 40 : 20) + 4) & (v6 ? 0xffffffff : 0xffff), `${what}: the MTU`).toBe(icmp.mtu);
   };
   const entry = (k: CtKey) => {
     const v = fx.dp.map(MAP.ct4).lookup(encodeCtKey(k));
@@ -210,7 +225,8 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     plant(fwdKey, { epoch: stableEpoch(), mtu: 100 });
     expect(send(ack(1004, 'x'.repeat(200))).verdict).toBe(TC.redirect);
     expect(nhOf(entry(fwdKey))).toMatchObject({ nh: GW, mtu: 1500 });
-    // And one above the device's MTU goes to the stack, which reports it: nothing kept.
+    // And one above the device's MTU, without DF, goes to the stack (which would fragment it):
+    // nothing kept. (With DF its sender is answered: below.)
     ns!.ip('link', 'set', 'ekpn0', 'mtu', '1280');
     plant(fwdKey, { epoch: stableEpoch(), mtu: 1280 });
     expect(send(ack(1005, 'x'.repeat(1400))).verdict, 'frag-needed: to the stack').toBe(TC.pass);
@@ -369,7 +385,7 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
     const fwdKey = (net: Net, sport: number, dport = NODEPORT): CtKey => ({ saddr: net.external, daddr: net.node, sport, dport, proto: 'tcp' });
     const exceeded = () => fx.dp.counters().events.ttl_exceeded;
 
-    it('on each way tc sends a packet on; with none to spare it goes to the stack translated, which does not send it on either', () => {
+    it('on each way tc sends a packet on; with none to spare a request is answered with a time exceeded, a reply goes to the stack translated', () => {
       fx.dp.reset();
       const from = nodePort(V4, 1, V4.remoteBe, NODEPORT);
       const took = (r: ReturnType<typeof send>, ttl: number, what: string) => {
@@ -395,28 +411,26 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
         const unresolved = nodePort(V4, 2, '10.99.0.5', NODEPORT + 1);
         took(send(unresolved(55010, 64)), 63, 'to a next hop not resolved');
         const before = exceeded();
-        const r = send(unresolved(55011, 1));
-        expect(r.verdict, 'none to spare: to the stack').toBe(TC.pass);
+        answered(send(unresolved(55011, 1)), unresolved(55011, 1), V4, { type: 11, code: 0 }, 'none to spare, to a next hop not resolved');
         expect(exceeded() - before).toBe(1n);
       } finally {
         ns!.ip('route', 'del', '10.99.0.0/24');
       }
 
-      // With none to spare, each way hands the packet, translated, to the stack.
+      // With none to spare, each way answers a request's sender; a reply goes to the stack, translated.
       const before = exceeded();
-      const kept = (r: ReturnType<typeof send>, ttl: number, what: string) => {
-        expect(r.verdict, what).toBe(TC.pass);
-        expect(r.out, what).toMatchObject({ ttl, ipChecksumOk: true, l4ChecksumOk: true });
-      };
+      const answers = fx.dp.counters().events.sender_answered;
       plantBackendNh(null);
-      const first = send(from(55002, 1));
-      kept(first, 1, 'a new flow, looked up');
-      expect(first.out).toMatchObject({ src: V4.node, dst: V4.remoteBe, dport: 8080 });
-      kept(send(from(55003, 0)), 0, 'a new flow by its backend\'s kept answer');
+      answered(send(from(55002, 1)), from(55002, 1), V4, { type: 11, code: 0 }, 'a new flow, looked up');
+      expect(backendNh().oif, 'the answer looked up is kept for the backend').toBe(ifindex.ekpn0);
+      answered(send(from(55003, 0)), from(55003, 0), V4, { type: 11, code: 0 }, 'a new flow by its backend\'s kept answer');
       plant(fwdKey(V4, 55000), { epoch: stableEpoch() });
-      kept(send(from(55000, 1, { ack: true })), 1, 'the next packet by the flow\'s kept answer');
-      kept(send({ src: V4.remoteBe, dst: V4.node, proto: 'tcp', sport: 8080, dport: snat, tcpFlags: { ack: true }, ttl: 1 }), 1, 'the reply');
+      answered(send(from(55000, 1, { ack: true })), from(55000, 1, { ack: true }), V4, { type: 11, code: 0 }, 'the next packet by the flow\'s kept answer');
+      const back = send({ src: V4.remoteBe, dst: V4.node, proto: 'tcp', sport: 8080, dport: snat, tcpFlags: { ack: true }, ttl: 1 });
+      expect(back.verdict, 'the reply').toBe(TC.pass);
+      expect(back.out, 'the reply').toMatchObject({ src: V4.node, dst: V4.external, ttl: 1, ipChecksumOk: true, l4ChecksumOk: true });
       expect(exceeded() - before).toBe(4n);
+      expect(fx.dp.counters().events.sender_answered - answers).toBe(3n);
     });
 
     it('into the host through lo, and from the host (tc egress), no hop is taken', () => {
@@ -435,7 +449,7 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
       expect(parsePacket(r.data)).toMatchObject({ dst: V4.remoteBe, ttl: 1, ipChecksumOk: true });
     });
 
-    it611('IPv6: the hop limit, which no checksum covers, goes down with skb->csum kept the packet\'s sum (CHECKSUM_COMPLETE)', () => {
+    it611('IPv6: the hop limit, which no checksum covers, goes down with skb->csum kept the packet\'s sum (CHECKSUM_COMPLETE); with none to spare, the sender is answered', () => {
       fx.dp.reset();
       const from = nodePort(V6, 1, V6.remoteBe, NODEPORT);
       // The test run fails with EBADMSG where skb->csum is not the packet's sum after the program.
@@ -451,11 +465,77 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
       } finally {
         ns!.ip('-6', 'route', 'del', '2001:db8:ff::/48');
       }
+      // None to spare: the sender is answered. (The SYN is cut to its quote, which leaves
+      // CHECKSUM_NONE, whose skb->csum the test run would compare all the same: see below.)
       const before = exceeded();
-      const last = send(from(55031, 1), 'ekpn0', 0, FROM_WIRE, TEST_SKB_CHECKSUM_COMPLETE);
-      expect(last.verdict).toBe(TC.pass);
-      expect(last.out).toMatchObject({ dst: V6.remoteBe, ttl: 1 });
+      answered(send(from(55031, 1)), from(55031, 1), V6, { type: 3, code: 0 }, 'IPv6, none to spare');
       expect(exceeded() - before).toBe(1n);
+    });
+
+    it611('an answer to a request it did not cut keeps skb->csum its sum under CHECKSUM_COMPLETE, its quote rewritten back (an empty datagram)', () => {
+      for (const net of [V4, V6]) {
+        fx.dp.reset();
+        fx.dp.setBackend(1, { addr: net.remoteBe, port: 8080 });
+        fx.dp.setService({ frontend: { addr: net.node, port: NODEPORT, proto: 'udp' }, svcId: 48, slots: [1], flags: SVC_F.NODEPORT });
+        const spec: PacketSpec = { src: net.external, dst: net.node, proto: 'udp', sport: 55040, dport: NODEPORT, ttl: 1 };
+        // The test run fails with EBADMSG where skb->csum is not the packet's sum after the program.
+        answered(send(spec, 'ekpn0', 0, FROM_WIRE, TEST_SKB_CHECKSUM_COMPLETE), spec, net, { type: net.family === 4 ? 11 : 3, code: 0 }, `IPv${net.family}, an empty datagram`);
+      }
+    });
+  });
+
+  describe('a request bigger than the next device takes is answered, as the stack forwarding it answers', () => {
+    /** A UDP NodePort on net's node address to remoteBe:8080; its datagrams from the external client. */
+    const udpNodePort = (net: Net) => {
+      fx.dp.reset();
+      fx.dp.setBackend(1, { addr: net.remoteBe, port: 8080 });
+      fx.dp.setService({ frontend: { addr: net.node, port: NODEPORT, proto: 'udp' }, svcId: 46, slots: [1], flags: SVC_F.NODEPORT });
+      return (sport: number, size: number, df: boolean): PacketSpec =>
+        ({ src: net.external, dst: net.node, proto: 'udp', sport, dport: NODEPORT, payload: Buffer.alloc(size, 7), df });
+    };
+    const withMtu = (mtu: number, fn: () => void) => {
+      ns!.ip('link', 'set', 'ekpn0', 'mtu', String(mtu));
+      try {
+        fn();
+      } finally {
+        ns!.ip('link', 'set', 'ekpn0', 'mtu', '1500');
+      }
+    };
+
+    it('IPv4 with DF: a frag-needed with the device\'s MTU, quoting the datagram as it came; without DF, to the stack (which would fragment it)', () => {
+      const from = udpNodePort(V4);
+      withMtu(1280, () => {
+        const c0 = fx.dp.counters().events;
+        answered(send(from(55050, 1400, true)), from(55050, 1400, true), V4, { type: 3, code: 4, mtu: 1280 }, 'a new flow');
+        answered(send(from(55050, 1400, true)), from(55050, 1400, true), V4, { type: 3, code: 4, mtu: 1280 }, 'its next datagram');
+        const small = send(from(55050, 1000, true));
+        expect(small.verdict, 'one that fits goes on').toBe(TC.redirect);
+        expect(small.out).toMatchObject({ src: V4.node, dst: V4.remoteBe, dport: 8080, l4ChecksumOk: true });
+        const noDf = send(from(55051, 1400, false));
+        expect(noDf.verdict, 'without DF: to the stack').toBe(TC.pass);
+        expect(noDf.out).toMatchObject({ dst: V4.remoteBe, dport: 8080 });
+        const c1 = fx.dp.counters().events;
+        expect(c1.frag_needed - c0.frag_needed).toBe(3n);
+        expect(c1.sender_answered - c0.sender_answered).toBe(2n);
+      });
+    });
+
+    it('IPv6: a packet too big with the device\'s MTU', () => {
+      const from = udpNodePort(V6);
+      withMtu(1280, () => {
+        answered(send(from(55060, 1400, false)), from(55060, 1400, false), V6, { type: 2, code: 0, mtu: 1280 }, 'a new flow');
+        expect(send(from(55060, 1000, false)).verdict, 'one that fits goes on').toBe(TC.redirect);
+      });
+    });
+
+    it('a reply too big is left to the stack (its sender would be found through the FWD entry)', () => {
+      const from = udpNodePort(V4);
+      const snat = send(from(55070, 100, true)).out.sport!;
+      withMtu(1280, () => {
+        const reply = send({ src: V4.remoteBe, dst: V4.node, proto: 'udp', sport: 8080, dport: snat, payload: Buffer.alloc(1400, 1), df: true });
+        expect(reply.verdict).toBe(TC.pass);
+        expect(reply.out).toMatchObject({ src: V4.node, sport: NODEPORT, dst: V4.external, dport: 55070 });
+      });
     });
   });
 

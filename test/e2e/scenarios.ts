@@ -295,12 +295,13 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'a NodePort forwards as a router does: the node and the backend\'s node each take a hop, so a datagram with 2 hops left reaches only the node\'s own pods, one with 3 every pod',
+    name: 'a NodePort forwards as a router does: the node and the backend\'s node each take a hop, so a datagram with 2 hops left reaches only the node\'s own pods, one with 3 every pod; one with 1 is answered by the node with a time exceeded quoting it as sent',
     // userspace relays: the relay's datagram to the backend starts with hops of its own.
     notIn: ['userspace'],
     async run({ lab, setServices }) {
       const node = lab.nodes[0]!;
       const v6 = !!lab.spec.ipv6;
+      const seen = 'inet ekp-e2e-hops';
       const hops: ServiceDef = {
         name: 'hops-udp', clusterIP: '10.96.0.52', ...(v6 ? { clusterIPv6: 'fd00:96::52' } : {}), type: 'NodePort', protocol: 'UDP', port: 53,
         targetPort: lab.addressing.udpPort, nodePort: 30053, externalTrafficPolicy: 'Cluster', pods: lab.pods.map((p) => p.name),
@@ -320,6 +321,34 @@ export const SCENARIOS: Scenario[] = [
             .toEqual(expect.arrayContaining(['ETIMEDOUT']));
           const three = answers(await ask(3), `${family}, with 3 hops left`);
           expect(new Set(three.map((r) => r.node)), `${family}: with 3, every node's pods`).toEqual(new Set(lab.nodes.map((n) => n.name)));
+          // With 1 hop left the node itself sends each flow's datagram no further, and answers it,
+          // as its stack forwarding it would: the time exceeded comes from the node's address and
+          // quotes the datagram as the client sent it (the NodePort, not the backend's port).
+          // Counted as it reaches the client, by the quote's destination port. (The node's stack,
+          // which answers the flows to its own pods, and every mode's, limits its ICMP errors to a
+          // burst of 6 per destination: not for this count.)
+          const v4 = family === 'IPv4';
+          const limit = v4 ? 'net.ipv4.icmp_ratelimit' : 'net.ipv6.icmp.ratelimit';
+          const wasLimit = (await execIn(node, ['sysctl', '-n', limit])).trim();
+          const icmp = v4 ? 'ip saddr ' + addr + ' icmp type time-exceeded' : 'ip6 saddr ' + addr + ' icmpv6 type time-exceeded';
+          const port = v4 ? '@nh,400,16' : '@nh,720,16'; // IP and ICMP headers, the quote's IP header, then its destination port
+          await execIn(lab.client, ['nft', '-f', '-'], {
+            input: `add table ${seen}\nadd chain ${seen} in { type filter hook input priority 0; }\n`
+              + `add rule ${seen} in ${icmp} ${port} 30053 counter comment "as-sent"\n`
+              + `add rule ${seen} in ${icmp} ${port} != 30053 counter comment "other"\n`,
+          });
+          try {
+            await execIn(node, ['sysctl', '-qw', `${limit}=0`]);
+            const one = await ask(1);
+            expect(one.filter((o) => o.ok), `${family}: with 1 hop left, nothing arrives`).toEqual([]);
+            const listed = await execIn(lab.client, ['nft', 'list', 'table', ...seen.split(' ')]);
+            const count = (c: string) => Number(new RegExp(`packets (\\d+) bytes \\d+ comment "${c}"`).exec(listed)?.[1]);
+            expect(count('as-sent'), `${family}: time exceeded, one per flow`).toBe(16);
+            expect(count('other'), `${family}: none quoting the translation`).toBe(0);
+          } finally {
+            await execIn(node, ['sysctl', '-qw', `${limit}=${wasLimit}`]);
+            await execIn(lab.client, ['nft', 'delete', 'table', ...seen.split(' ')]);
+          }
         }
       } finally {
         await setServices(exampleServices(lab));

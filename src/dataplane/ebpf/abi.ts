@@ -112,7 +112,7 @@ export const EVENTS = [
   'affinity_hit', 'reject_tcp_rst', 'reject_icmp', 'pass_fragment', 'pass_ip_options',
   'pass_ipv6_exthdr', 'snat_retry', 'sock_xlate', 'redirect', 'xdp_to_stack', 'icmp_err_xlate',
   'pass_icmp_err', 'egress_done', 'ct_stale_rev', 'vip_no_port', 'echo_reply',
-  'ttl_exceeded',
+  'ttl_exceeded', 'frag_needed', 'sender_answered',
 ] as const;
 export type EventName = (typeof EVENTS)[number];
 export const EVENT: Readonly<Record<EventName, number>> = Object.fromEntries(EVENTS.map((n, i) => [n, i])) as Record<EventName, number>;
