@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { ConfigError, podRanges, preferSameNode, resolveConfig, unhonouredFeatureGates, type ProxyConfig } from '../config/index.js';
+import { ConfigError, podRanges, preferSameNode, resolveConfig, unhonouredFeatureGates, unhonouredFlags, type ProxyConfig } from '../config/index.js';
 import { ConntrackSetup, tcpBeLiberal } from '../dataplane/conntrack-sysctls.js';
 import { cleanupAll, cleanupOtherModes, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
 import { nodeContextFromNode, parseNode, withPrimaryAddress, type DesiredState, type NodeContext } from '../model/index.js';
@@ -74,6 +74,13 @@ export async function runDaemon(argv: string[]): Promise<number> {
   }
   const log = createLogger({ format: cfg.logFormat, verbosity: cfg.verbosity });
   for (const g of unhonouredFeatureGates(cfg.featureGates)) log.warn('feature gate not honoured', g);
+  for (const f of unhonouredFlags(argv)) log.warn('flag not honoured', f);
+  // kube-proxy writes its configuration and exits: a replacement that ran the proxy instead would
+  // touch the kernel of whoever only asked for a file.
+  if (cfg.writeConfigTo !== null) {
+    log.error('--write-config-to is not supported: no configuration written; write the KubeProxyConfiguration for --config by hand', { path: cfg.writeConfigTo });
+    return 1;
+  }
   const nodeName = cfg.hostnameOverride ?? hostname().trim().toLowerCase();
   const ctx: DataplaneContext = { config: cfg, log, nodeAddresses: () => interfaceAddresses(cfg.devices), localAddresses: () => localAddresses() };
   // Host addresses (/32, /128) are left out of the default, mostly VIPs; CIDRs given in
@@ -86,6 +93,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     log.info('cleanup done', { removed });
     return 0;
   }
+  if (cfg.initOnly) return 0; // its warning said why
   setOomScoreAdj(cfg.oomScoreAdj, log);
 
   let dataplane: Dataplane;

@@ -52,6 +52,8 @@ export const DEFAULTS: ProxyConfig = {
   oomScoreAdj: -999,
   iptablesLocalhostNodePorts: true,
   cleanup: false,
+  initOnly: false,
+  writeConfigTo: null,
   featureGates: {},
   logFormat: 'json',
   verbosity: 0,
@@ -60,6 +62,8 @@ export const DEFAULTS: ProxyConfig = {
 type Doc = Record<string, any>;
 
 const cpus = () => availableParallelism();
+/** kube-proxy's int32 fields' limit. */
+const INT32_MAX = 2 ** 31 - 1;
 
 function isCidr(s: string): boolean {
   const [ip, bits, ...rest] = s.split('/');
@@ -134,13 +138,22 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   const cc: Doc = file.clientConnection ?? {};
   cfg.kubeconfig = (flags.kubeconfig as string | undefined) ?? (cc.kubeconfig || null);
   cfg.manifestsDir = (flags.manifests as string | undefined) ?? (file.ebpf?.manifests || null);
-  const contentType = (flags['content-type'] as string | undefined) ?? (cc.contentType || DEFAULTS.contentType);
+  // --content-type is ours, --kube-api-content-type kube-proxy's: one setting.
+  const ctFlag = flags['content-type'] !== undefined ? 'content-type' : 'kube-api-content-type';
+  if (flags['content-type'] !== undefined && flags['kube-api-content-type'] !== undefined && flags['content-type'] !== flags['kube-api-content-type']) {
+    problems.push('--content-type and --kube-api-content-type are one setting: give one');
+  }
+  const contentType = (flags[ctFlag] as string | undefined) ?? (cc.contentType || DEFAULTS.contentType);
   if (contentType === 'application/json' || contentType === 'application/vnd.kubernetes.protobuf') cfg.contentType = contentType;
-  else problems.push(`${src('content-type', 'clientConnection.contentType')}: must be application/vnd.kubernetes.protobuf or application/json, got ${JSON.stringify(contentType)}`);
-  // kube-proxy treats 0 as "use the default".
-  if (cc.qps) cfg.qps = cc.qps;
-  if (cc.burst) cfg.burst = cc.burst;
-  if (cfg.qps < 0 || cfg.burst < 0) problems.push('clientConnection.qps and burst must not be negative');
+  else problems.push(`${src(ctFlag, 'clientConnection.contentType')}: must be application/vnd.kubernetes.protobuf or application/json, got ${JSON.stringify(contentType)}`);
+  // kube-proxy treats 0 as "use the default", as client-go reads it.
+  for (const [flag, field] of [['kube-api-qps', 'qps'], ['kube-api-burst', 'burst']] as const) {
+    const v = (flags[flag] as number | undefined) ?? (cc[field] as number | null | undefined);
+    if (v === undefined || v === null) continue;
+    if (v < 0) problems.push(`${src(flag, `clientConnection.${field}`)}: must not be negative, got ${v}`);
+    else if (field === 'burst' && v > INT32_MAX) problems.push(`${src(flag, `clientConnection.${field}`)}: must be at most ${INT32_MAX}, got ${v}`);
+    else if (v > 0) cfg[field] = v;
+  }
 
   // As kube-proxy's GetHostname: node names are lower case, and a stray space would miss the Node.
   cfg.hostnameOverride = ((flags['hostname-override'] as string | undefined) ?? (file.hostnameOverride || '')).trim().toLowerCase() || null;
@@ -170,11 +183,14 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   cfg.masqueradeAll = (flags['masquerade-all'] as boolean | undefined) ?? masq.masqueradeAll ?? false;
   // The iptables section's own, whatever the mode (null in a dumped config means the default).
   cfg.iptablesLocalhostNodePorts = (flags['iptables-localhost-nodeports'] as boolean | undefined) ?? file.iptables?.localhostNodePorts ?? true;
-  // kube-proxy checks iptables' bit in every mode, nftables' in nftables mode.
+  // kube-proxy checks iptables' bit in every mode, nftables' in nftables mode; its flag is the
+  // iptables section's, so nftables mode does not take it.
   for (const name of new Set(['iptables', masqName])) {
-    const bit = file[name]?.masqueradeBit;
+    const fromFlag = name === 'iptables' ? flags['iptables-masquerade-bit'] as number | undefined : undefined;
+    const bit = fromFlag ?? file[name]?.masqueradeBit;
     if (bit === undefined || bit === null) continue;
-    if (bit < 0 || bit > 31) problems.push(`${inFile(`${name}.masqueradeBit`)}: must be 0-31, got ${bit}`);
+    const where = fromFlag !== undefined ? src('iptables-masquerade-bit', 'iptables.masqueradeBit') : inFile(`${name}.masqueradeBit`);
+    if (bit < 0 || bit > 31) problems.push(`${where}: must be 0-31, got ${bit}`);
     else if (name === masqName) cfg.masqueradeBit = bit;
   }
 
@@ -230,26 +246,35 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   if (cfg.minSyncPeriodMs > cfg.syncPeriodMs) problems.push(`minSyncPeriod (${cfg.minSyncPeriodMs} ms) must not exceed syncPeriod (${cfg.syncPeriodMs} ms)`);
 
   const ct: Doc = file.conntrack ?? {};
-  for (const [field, key] of [
-    ['tcpEstablishedTimeout', 'tcpEstablishedTimeoutMs'], ['tcpCloseWaitTimeout', 'tcpCloseWaitTimeoutMs'], ['udpTimeout', 'udpTimeoutMs'],
-    ['udpStreamTimeout', 'udpStreamTimeoutMs'],
+  for (const [field, key, flag] of [
+    ['tcpEstablishedTimeout', 'tcpEstablishedTimeoutMs', 'conntrack-tcp-timeout-established'],
+    ['tcpCloseWaitTimeout', 'tcpCloseWaitTimeoutMs', 'conntrack-tcp-timeout-close-wait'],
+    ['udpTimeout', 'udpTimeoutMs', 'conntrack-udp-timeout'],
+    ['udpStreamTimeout', 'udpStreamTimeoutMs', 'conntrack-udp-timeout-stream'],
   ] as const) {
-    if (ct[field] === undefined || ct[field] === null) continue;
-    // Well-formed, as the schema checked: null is a negative one, which kube-proxy refuses too.
-    const ms = parseDuration(String(ct[field]));
-    if (ms === null) problems.push(`${inFile(`conntrack.${field}`)}: ${JSON.stringify(ct[field])} is not a duration of 0s or more`);
+    const fromFlag = flags[flag] as string | undefined;
+    const raw = fromFlag ?? ct[field];
+    if (raw === undefined || raw === null) continue;
+    // A file's is well-formed, as the schema checked: null is a negative one, which kube-proxy refuses too.
+    const ms = parseDuration(String(raw));
+    if (ms === null) problems.push(`${fromFlag !== undefined ? src(flag, `conntrack.${field}`) : inFile(`conntrack.${field}`)}: ${JSON.stringify(raw)} is not a duration of 0s or more`);
     else if (ms > 0) {
       cfg.conntrack[key] = ms;
       if (key === 'udpTimeoutMs') cfg.conntrack.udpTimeoutGivenMs = ms;
     } else if (key === 'tcpEstablishedTimeoutMs') cfg.conntrack.keepKernelTcpEstablished = true;
     else if (key === 'tcpCloseWaitTimeoutMs') cfg.conntrack.keepKernelTcpCloseWait = true;
   }
-  if (ct.tcpBeLiberal !== undefined && ct.tcpBeLiberal !== null) cfg.conntrack.tcpBeLiberal = ct.tcpBeLiberal === true;
+  const liberal = (flags['conntrack-tcp-be-liberal'] as boolean | undefined) ?? ct.tcpBeLiberal;
+  if (liberal !== undefined && liberal !== null) cfg.conntrack.tcpBeLiberal = liberal === true;
 
   const scheduler = (flags['ipvs-scheduler'] as string | undefined) ?? (file.ipvs?.scheduler || 'rr');
   if (IPVS_SCHEDULERS.includes(scheduler)) cfg.ipvsScheduler = scheduler;
   else problems.push(`${src('ipvs-scheduler', 'ipvs.scheduler')}: must be one of ${IPVS_SCHEDULERS.join(', ')}; got ${JSON.stringify(scheduler)}`);
-  cfg.ipvsStrictARP = file.ipvs?.strictARP ?? false;
+  cfg.ipvsStrictARP = (flags['ipvs-strict-arp'] as boolean | undefined) ?? file.ipvs?.strictARP ?? false;
+  // Checked as kube-proxy does, and not needed: no virtual server that is not ours is ever touched.
+  for (const c of (flags['ipvs-exclude-cidrs'] as string[] | undefined) ?? (file.ipvs?.excludeCIDRs as string[] | null | undefined) ?? []) {
+    if (!isCidr(c)) problems.push(`${src('ipvs-exclude-cidrs', 'ipvs.excludeCIDRs')}: ${JSON.stringify(c)} is not a CIDR`);
+  }
   for (const [flag, field, key] of [
     ['ipvs-tcp-timeout', 'tcpTimeout', 'tcpS'], ['ipvs-tcpfin-timeout', 'tcpFinTimeout', 'tcpFinS'], ['ipvs-udp-timeout', 'udpTimeout', 'udpS'],
   ] as const) {
@@ -280,10 +305,15 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
     if (Number.isInteger(v) && v >= 16 && v <= 1 << 22) cfg[key] = v;
     else problems.push(`--${flag} / ebpf.${field}: must be an integer from 16 to ${1 << 22}, got ${v}`);
   }
-  const perCore = ct.maxPerCore ?? 32_768;
-  const min = ct.min ?? 131_072;
-  if (!Number.isInteger(perCore) || perCore < 0 || !Number.isInteger(min) || min < 0) problems.push('conntrack.maxPerCore and conntrack.min must be non-negative integers');
-  else {
+  const perCore = (flags['conntrack-max-per-core'] as number | undefined) ?? ct.maxPerCore ?? 32_768;
+  const min = (flags['conntrack-min'] as number | undefined) ?? ct.min ?? 131_072;
+  let sizesOk = true;
+  for (const [flag, field, v] of [['conntrack-max-per-core', 'maxPerCore', perCore], ['conntrack-min', 'min', min]] as const) {
+    if (Number.isInteger(v) && v >= 0 && v <= INT32_MAX) continue;
+    problems.push(`${src(flag, `conntrack.${field}`)}: must be an integer from 0 to ${INT32_MAX}, got ${v}`);
+    sizesOk = false;
+  }
+  if (sizesOk) {
     cfg.conntrackMax = Math.min(Math.max(min, perCore * cpus()), 1 << 24);
     cfg.conntrack.setMax = perCore > 0;
   }
@@ -292,6 +322,22 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   if (Number.isInteger(oom) && oom >= -1000 && oom <= 1000) cfg.oomScoreAdj = oom;
   else problems.push(`--oom-score-adj / oomScoreAdj: must be an integer from -1000 to 1000, got ${oom}`);
   cfg.cleanup = (flags.cleanup as boolean | undefined) ?? false;
+  cfg.initOnly = (flags['init-only'] as boolean | undefined) ?? false;
+  cfg.writeConfigTo = (flags['write-config-to'] as string | undefined) || null; // "" is kube-proxy's unset
+
+  // Settings kube-proxy acts on and we do not (unhonouredFlags names them at start), checked as it does.
+  const configSync = (flags['config-sync-period'] as string | undefined) ?? file.configSyncPeriod;
+  if (configSync !== undefined && configSync !== null) {
+    const ms = parseDuration(String(configSync));
+    // The file's 0s is the default (15m), as kube-proxy's defaulting reads it; a flag's is refused.
+    if (ms === null || (ms === 0 && flags['config-sync-period'] !== undefined)) {
+      problems.push(`${src('config-sync-period', 'configSyncPeriod')}: ${JSON.stringify(configSync)} is not a duration above 0s`);
+    }
+  }
+  const hidden = (flags['show-hidden-metrics-for-version'] as string | undefined) ?? file.showHiddenMetricsForVersion ?? '';
+  if (hidden !== '' && !/^(0|[1-9]\d*)\.(0|[1-9]\d*)$/.test(hidden)) {
+    problems.push(`${src('show-hidden-metrics-for-version', 'showHiddenMetricsForVersion')}: must be <major>.<minor> (e.g. 1.34), got ${JSON.stringify(hidden)}`);
+  }
 
   const fileGates = (file.featureGates ?? {}) as Record<string, boolean>;
   const flagGates = (flags['feature-gates'] ?? {}) as Record<string, boolean>;
@@ -303,6 +349,19 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
   if (format === 'json' || format === 'text') cfg.logFormat = format;
   else problems.push(`--logging-format: must be json or text, got ${JSON.stringify(format)}`);
   cfg.verbosity = (flags.v as number | undefined) ?? file.logging?.verbosity ?? 0;
+  const flush = flags['log-flush-frequency'] as string | undefined;
+  if (flush !== undefined && parseDuration(flush) === null) problems.push(`--log-flush-frequency: ${JSON.stringify(flush)} is not a duration of 0s or more`);
+  const vmodule = flags.vmodule as string | undefined;
+  if (vmodule !== undefined && vmodule.split(',').some((p) => p !== '' && !/^[^=,]+=\d+$/.test(p))) {
+    problems.push(`--vmodule: takes pattern=N,…, got ${JSON.stringify(vmodule)}`);
+  }
+  for (const flag of ['log-text-info-buffer-size', 'log-json-info-buffer-size'] as const) {
+    const size = flags[flag] as string | undefined;
+    // A resource.Quantity: 512, 1k, 2Ki, 3M, 1e3.
+    if (size !== undefined && !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+|[KMGTPE]i|[numkMGTPE])?$/i.test(size)) {
+      problems.push(`--${flag}: must be a quantity such as 512, 2Ki or 3M, got ${JSON.stringify(size)}`);
+    }
+  }
 
   if (cfg.kubeconfig !== null && cfg.manifestsDir !== null) problems.push('--kubeconfig and --manifests are two different sources: give one');
 

@@ -89,6 +89,13 @@ export interface ProxyConfig {
   oomScoreAdj: number;
   cleanup: boolean;
   /**
+   * kube-proxy's --init-only: the node is set up by every start of run, so there is nothing to do
+   * ahead; run says so and exits 0, as kube-proxy's init container would.
+   */
+  initOnly: boolean;
+  /** kube-proxy's --write-config-to (null unset): no configuration is written here; run says so and exits 1. */
+  writeConfigTo: string | null;
+  /**
    * kube-proxy's featureGates, the file's with --feature-gates over them gate by gate, as given
    * (checked against kube-proxy v1.35's gates; see feature-gates.ts for what each does here).
    */

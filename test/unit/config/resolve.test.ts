@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULTS, parseDuration, podRanges, preferSameNode, resolveConfig, unhonouredFeatureGates } from '../../../src/config/index.js';
+import {
+  ConfigError, DEFAULTS, parseDuration, podRanges, preferSameNode, resolveConfig, RUN_FLAGS, unhonouredFeatureGates, unhonouredFlags, type ProxyConfig,
+} from '../../../src/config/index.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'kube-proxy-ipvs.yaml');
 
@@ -277,6 +279,189 @@ describe('resolveConfig', () => {
         { gate: 'ComponentStatusz', value: true, reason: 'the /flagz and /statusz pages are not served' },
         { gate: 'WatchListClient', value: false, reason: 'the API client is not client-go' },
       ]);
+  });
+
+  // kube-proxy v1.35's cmd/kube-proxy/app/options.go on Linux, with component-base's logging flags it
+  // adds; but --healthz-port and --metrics-port, deprecated for --healthz-bind-address and
+  // --metrics-bind-address.
+  const KUBE_PROXY_FLAGS = [
+    'config', 'write-config-to', 'cleanup', 'feature-gates', 'kubeconfig', 'master', 'kube-api-content-type', 'kube-api-burst',
+    'kube-api-qps', 'hostname-override', 'bind-address', 'healthz-bind-address', 'metrics-bind-address', 'bind-address-hard-fail',
+    'profiling', 'show-hidden-metrics-for-version', 'init-only', 'proxy-mode', 'iptables-masquerade-bit', 'masquerade-all',
+    'iptables-localhost-nodeports', 'iptables-sync-period', 'iptables-min-sync-period', 'ipvs-sync-period', 'ipvs-min-sync-period',
+    'ipvs-scheduler', 'ipvs-exclude-cidrs', 'ipvs-strict-arp', 'ipvs-tcp-timeout', 'ipvs-tcpfin-timeout', 'ipvs-udp-timeout',
+    'detect-local-mode', 'pod-bridge-interface', 'pod-interface-name-prefix', 'cluster-cidr', 'nodeport-addresses', 'oom-score-adj',
+    'conntrack-max-per-core', 'conntrack-min', 'conntrack-tcp-timeout-established', 'conntrack-tcp-timeout-close-wait',
+    'conntrack-tcp-be-liberal', 'conntrack-udp-timeout', 'conntrack-udp-timeout-stream', 'config-sync-period',
+    'logging-format', 'log-flush-frequency', 'v', 'vmodule', 'log-text-split-stream', 'log-text-info-buffer-size',
+    'log-json-split-stream', 'log-json-info-buffer-size',
+  ];
+
+  it('every flag of kube-proxy\'s is a flag of run: a kube-proxy DaemonSet\'s args start it', () => {
+    expect(KUBE_PROXY_FLAGS.filter((f) => !Object.hasOwn(RUN_FLAGS, f))).toEqual([]);
+  });
+
+  // Each: the flag, the file that sets the same field otherwise, the field, its value from the
+  // flag and from the file alone; a bad value and its problem.
+  const FIELD_FLAGS: { argv: string[]; file: Record<string, unknown>; read: (c: ProxyConfig) => unknown; flag: unknown; file_: unknown; bad: string[]; problem: string }[] = [
+    {
+      argv: ['--kube-api-content-type', 'application/vnd.kubernetes.protobuf'], file: { clientConnection: { contentType: 'application/json' } },
+      read: (c) => c.contentType, flag: 'application/vnd.kubernetes.protobuf', file_: 'application/json',
+      bad: ['--kube-api-content-type', 'text/plain'], problem: '--kube-api-content-type / clientConnection.contentType: must be application/vnd.kubernetes.protobuf or application/json, got "text/plain"',
+    },
+    {
+      argv: ['--kube-api-qps', '50.5'], file: { clientConnection: { qps: 20 } }, read: (c) => c.qps, flag: 50.5, file_: 20,
+      bad: ['--kube-api-qps=-1'], problem: '--kube-api-qps / clientConnection.qps: must not be negative, got -1',
+    },
+    {
+      argv: ['--kube-api-burst', '100'], file: { clientConnection: { burst: 20 } }, read: (c) => c.burst, flag: 100, file_: 20,
+      bad: ['--kube-api-burst', '-1'], problem: '--kube-api-burst / clientConnection.burst: must not be negative, got -1',
+    },
+    {
+      argv: ['--iptables-masquerade-bit', '16'], file: { iptables: { masqueradeBit: 15 } }, read: (c) => c.masqueradeBit, flag: 16, file_: 15,
+      bad: ['--iptables-masquerade-bit', '32'], problem: '--iptables-masquerade-bit / iptables.masqueradeBit: must be 0-31, got 32',
+    },
+    {
+      argv: ['--ipvs-strict-arp=false'], file: { ipvs: { strictARP: true } }, read: (c) => c.ipvsStrictARP, flag: false, file_: true,
+      bad: ['--ipvs-strict-arp=maybe'], problem: '--ipvs-strict-arp takes true or false, got "maybe"',
+    },
+    {
+      // A per-core size of 0 leaves the kernel's nf_conntrack_max (and takes no minimum).
+      argv: ['--conntrack-max-per-core', '1'], file: { conntrack: { maxPerCore: 0, min: 1000 } },
+      read: (c) => [c.conntrackMax, c.conntrack.setMax], flag: [1000, true], file_: [1000, false],
+      bad: ['--conntrack-max-per-core', '-1'], problem: '--conntrack-max-per-core / conntrack.maxPerCore: must be an integer from 0 to 2147483647, got -1',
+    },
+    {
+      argv: ['--conntrack-min', '2000'], file: { conntrack: { maxPerCore: 1, min: 1000 } }, read: (c) => c.conntrackMax, flag: 2000, file_: 1000,
+      bad: ['--conntrack-min', '2147483648'], problem: '--conntrack-min / conntrack.min: must be an integer from 0 to 2147483647, got 2147483648',
+    },
+    {
+      argv: ['--conntrack-tcp-timeout-established', '2h'], file: { conntrack: { tcpEstablishedTimeout: '1h' } },
+      read: (c) => c.conntrack.tcpEstablishedTimeoutMs, flag: 7_200_000, file_: 3_600_000,
+      bad: ['--conntrack-tcp-timeout-established', '-1s'], problem: '--conntrack-tcp-timeout-established / conntrack.tcpEstablishedTimeout: "-1s" is not a duration of 0s or more',
+    },
+    {
+      argv: ['--conntrack-tcp-timeout-close-wait=30m'], file: { conntrack: { tcpCloseWaitTimeout: '2h' } },
+      read: (c) => c.conntrack.tcpCloseWaitTimeoutMs, flag: 1_800_000, file_: 7_200_000,
+      bad: ['--conntrack-tcp-timeout-close-wait', '1 h'], problem: '--conntrack-tcp-timeout-close-wait / conntrack.tcpCloseWaitTimeout: "1 h" is not a duration of 0s or more',
+    },
+    {
+      argv: ['--conntrack-tcp-be-liberal=false'], file: { conntrack: { tcpBeLiberal: true } }, read: (c) => c.conntrack.tcpBeLiberal, flag: false, file_: true,
+      bad: ['--conntrack-tcp-be-liberal=yes'], problem: '--conntrack-tcp-be-liberal takes true or false, got "yes"',
+    },
+    {
+      argv: ['--conntrack-udp-timeout', '1m'], file: { conntrack: { udpTimeout: '45s' } }, read: (c) => c.conntrack.udpTimeoutGivenMs, flag: 60_000, file_: 45_000,
+      bad: ['--conntrack-udp-timeout', 'soon'], problem: '--conntrack-udp-timeout / conntrack.udpTimeout: "soon" is not a duration of 0s or more',
+    },
+    {
+      argv: ['--conntrack-udp-timeout-stream', '3m'], file: { conntrack: { udpStreamTimeout: '2m' } }, read: (c) => c.conntrack.udpStreamTimeoutMs, flag: 180_000, file_: 120_000,
+      bad: ['--conntrack-udp-timeout-stream', '-2m'], problem: '--conntrack-udp-timeout-stream / conntrack.udpStreamTimeout: "-2m" is not a duration of 0s or more',
+    },
+  ];
+
+  it.each(FIELD_FLAGS)('$argv.0 sets what its file key sets, wins over the file, and a bad value is named', ({ argv, file, read, flag, file_, bad, problem }) => {
+    expect(read(withFile(file)(argv))).toEqual(flag);
+    expect(read(withFile(file)([]))).toEqual(file_);
+    expect(problemsOf(() => resolveConfig(bad))).toEqual([problem]);
+  });
+
+  it('kube-proxy\'s flags as it reads them: the masquerade bit flag is the iptables section\'s; conntrack\'s 0s leaves the kernel\'s; Go\'s booleans; a repeated list adds', () => {
+    // As kube-proxy, nftables mode takes its own section's bit, the flag's is only checked.
+    expect(withFile({ mode: 'nftables', nftables: { masqueradeBit: 16 } })(['--iptables-masquerade-bit', '15']).masqueradeBit).toBe(16);
+    expect(problemsOf(() => resolveConfig(['--proxy-mode', 'nftables', '--iptables-masquerade-bit', '-1']))).toEqual(['--iptables-masquerade-bit / iptables.masqueradeBit: must be 0-31, got -1']);
+    expect(resolveConfig(['--conntrack-tcp-timeout-established', '0s', '--conntrack-tcp-timeout-close-wait', '0']).conntrack)
+      .toMatchObject({ keepKernelTcpEstablished: true, keepKernelTcpCloseWait: true });
+    // A file's bad value is named by file, as before; a flag's by flag and field.
+    expect(problemsOf(() => withFile({ iptables: { masqueradeBit: 40 }, conntrack: { udpTimeout: '-1s' } })([]))).toEqual([
+      'cfg.yaml: iptables.masqueradeBit: must be 0-31, got 40',
+      'cfg.yaml: conntrack.udpTimeout: "-1s" is not a duration of 0s or more',
+    ]);
+    expect(resolveConfig(['--ipvs-strict-arp=1', '--masquerade-all=T', '--conntrack-tcp-be-liberal=0'])).toMatchObject({ ipvsStrictARP: true, masqueradeAll: true });
+    expect(resolveConfig(['--nodeport-addresses', '10.0.0.0/8', '--nodeport-addresses=192.168.0.0/16']).nodePortAddresses).toEqual(['10.0.0.0/8', '192.168.0.0/16']);
+    // --content-type is ours, --kube-api-content-type kube-proxy's: the same setting.
+    expect(resolveConfig(['--content-type', 'application/json', '--kube-api-content-type', 'application/json']).contentType).toBe('application/json');
+    expect(problemsOf(() => resolveConfig(['--content-type', 'application/json', '--kube-api-content-type', 'application/vnd.kubernetes.protobuf'])))
+      .toEqual(['--content-type and --kube-api-content-type are one setting: give one']);
+    // 0 is client-go's default, as in the file.
+    expect(resolveConfig(['--kube-api-qps', '0', '--kube-api-burst', '0'])).toMatchObject({ qps: 5, burst: 10 });
+    expect(problemsOf(() => resolveConfig(['--kube-api-qps', 'fast']))).toEqual(['--kube-api-qps takes a number, got "fast"']);
+  });
+
+  // Each: a good value and the no-op one (kube-proxy's default: no warning), a bad value and its problem.
+  const UNHONOURED: { argv: string[]; noOp: string[] | null; reason: string | null; bad: string[]; problem: string }[] = [
+    {
+      argv: ['--ipvs-exclude-cidrs', '10.0.0.0/8,fd00::/64'], noOp: null, reason: null,
+      bad: ['--ipvs-exclude-cidrs', '10.0.0.0/33'], problem: '--ipvs-exclude-cidrs / ipvs.excludeCIDRs: "10.0.0.0/33" is not a CIDR',
+    },
+    {
+      argv: ['--config-sync-period', '1m'], noOp: ['--config-sync-period', '15m0s'], reason: 'watched objects are not replayed from a cache: the periodic full sync is the sync period\'s',
+      bad: ['--config-sync-period', '0s'], problem: '--config-sync-period / configSyncPeriod: "0s" is not a duration above 0s',
+    },
+    {
+      argv: ['--show-hidden-metrics-for-version', '1.34'], noOp: ['--show-hidden-metrics-for-version='], reason: 'no metric is hidden',
+      bad: ['--show-hidden-metrics-for-version', 'v1.34'], problem: '--show-hidden-metrics-for-version / showHiddenMetricsForVersion: must be <major>.<minor> (e.g. 1.34), got "v1.34"',
+    },
+    {
+      argv: ['--profiling'], noOp: ['--profiling=false'], reason: '/debug/pprof is not served',
+      bad: ['--profiling=on'], problem: '--profiling takes true or false, got "on"',
+    },
+    {
+      argv: ['--master', 'https://10.0.0.1:6443'], noOp: ['--master', ''], reason: 'the API server is the kubeconfig\'s (in-cluster\'s without one): give its address there',
+      bad: ['--master'], problem: '--master needs a value',
+    },
+    {
+      argv: ['--init-only'], noOp: ['--init-only=false'], reason: 'run sets the node up at every start, with the privileges it has: there is nothing to do ahead, and it exits at once',
+      bad: ['--init-only=2'], problem: '--init-only takes true or false, got "2"',
+    },
+    {
+      argv: ['--log-flush-frequency', '10s'], noOp: ['--log-flush-frequency', '5s'], reason: 'log lines are written as they come: none waits for a flush',
+      bad: ['--log-flush-frequency', '10'], problem: '--log-flush-frequency: "10" is not a duration of 0s or more',
+    },
+    {
+      argv: ['--vmodule', 'proxier*=4,server=2'], noOp: ['--vmodule='], reason: 'verbosity is one level for the whole process (--v)',
+      bad: ['--vmodule', 'proxier'], problem: '--vmodule: takes pattern=N,…, got "proxier"',
+    },
+    {
+      argv: ['--log-text-split-stream'], noOp: ['--log-text-split-stream=false'], reason: 'every log line goes to stderr',
+      bad: ['--log-text-split-stream=stderr'], problem: '--log-text-split-stream takes true or false, got "stderr"',
+    },
+    {
+      argv: ['--log-json-split-stream=true'], noOp: ['--log-json-split-stream=F'], reason: 'every log line goes to stderr',
+      bad: ['--log-json-split-stream=2'], problem: '--log-json-split-stream takes true or false, got "2"',
+    },
+    {
+      argv: ['--log-text-info-buffer-size', '2Ki'], noOp: ['--log-text-info-buffer-size', '0'], reason: 'log lines are not buffered',
+      bad: ['--log-text-info-buffer-size', '2 KiB'], problem: '--log-text-info-buffer-size: must be a quantity such as 512, 2Ki or 3M, got "2 KiB"',
+    },
+    {
+      argv: ['--log-json-info-buffer-size', '1M'], noOp: ['--log-json-info-buffer-size', '0Mi'], reason: 'log lines are not buffered',
+      bad: ['--log-json-info-buffer-size', 'lots'], problem: '--log-json-info-buffer-size: must be a quantity such as 512, 2Ki or 3M, got "lots"',
+    },
+  ];
+
+  it.each(UNHONOURED)('$argv.0, for what we do not have: accepted, named at start (but at kube-proxy\'s default), a bad value named', ({ argv, noOp, reason, bad, problem }) => {
+    expect(() => resolveConfig(argv)).not.toThrow();
+    expect(unhonouredFlags(argv).map((f) => f.reason)).toEqual(reason === null ? [] : [reason]);
+    if (noOp) expect(unhonouredFlags(noOp)).toEqual([]);
+    expect(problemsOf(() => resolveConfig(bad))).toEqual([problem]);
+  });
+
+  it('the file\'s keys for what we do not have are checked as kube-proxy checks them, and a flag wins over a bad one', () => {
+    expect(problemsOf(() => withFile({ ipvs: { excludeCIDRs: ['10.0.0.0/8', 'lan'] }, configSyncPeriod: '-1m', showHiddenMetricsForVersion: '1' })([]))).toEqual([
+      '--ipvs-exclude-cidrs / ipvs.excludeCIDRs: "lan" is not a CIDR',
+      '--config-sync-period / configSyncPeriod: "-1m" is not a duration above 0s',
+      '--show-hidden-metrics-for-version / showHiddenMetricsForVersion: must be <major>.<minor> (e.g. 1.34), got "1"',
+    ]);
+    expect(() => withFile({ ipvs: { excludeCIDRs: ['lan'] }, configSyncPeriod: '-1m', showHiddenMetricsForVersion: '1' })([
+      '--ipvs-exclude-cidrs', '10.0.0.0/8', '--config-sync-period', '1m', '--show-hidden-metrics-for-version', '1.34',
+    ])).not.toThrow();
+    // The file's 0s is the default, as kube-proxy's defaulting reads it.
+    expect(() => withFile({ configSyncPeriod: '0s' })([])).not.toThrow();
+  });
+
+  it('--init-only and --write-config-to: kube-proxy does something and exits; run exits too (see run.ts)', () => {
+    expect(resolveConfig(['--init-only', '--write-config-to', '/tmp/kube-proxy.yaml'])).toMatchObject({ initOnly: true, writeConfigTo: '/tmp/kube-proxy.yaml' });
+    expect(resolveConfig(['--write-config-to='])).toMatchObject({ initOnly: false, writeConfigTo: null });
   });
 
   it('a missing or unparsable config file', () => {
