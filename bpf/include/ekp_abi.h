@@ -223,6 +223,9 @@ struct ekp_ct4_key {
 #define EKP_CT_F_NODE_FRONTEND (1u << 3) /* frontend a node address (NodePort,
 					  * EKP_SVC_F_NODE_ADDR): so is the
 					  * replies' source */
+#define EKP_CT_F_RESET    (1u << 4) /* the other half passed a RST: this one
+				      * lives the closing timeout at most,
+				      * until a handshake SYN starts over */
 
 struct ekp_ct_val {
 	__u64 expires_ns;

@@ -97,7 +97,9 @@ EKP_INLINE void ct_rev_val(struct ekp_ct_val *rv, const struct pkt *p, __u32 svc
 EKP_INLINE void ct_refresh(struct ekp_ct_val *v, const struct pkt *p, __u64 now)
 {
 	__u8 st = ct_next_state(v->state, p);
-	__u64 exp = now + ct_lifetime_ns(st, p->proto);
+	/* The other half was reset (ct_close_other): the flow is over, whatever
+	 * this half's late packets say. */
+	__u64 exp = now + ct_lifetime_ns((v->flags & EKP_CT_F_RESET) ? EKP_CT_STATE_CLOSING : st, p->proto);
 
 	if (v->state != st)
 		v->state = st;
@@ -231,11 +233,14 @@ EKP_INLINE int ct_other_live(struct ct_tuple t, const struct ekp_ct_val *v, __u6
  * one from either side. Ours would close only the half it passed through,
  * and the other half, due at its state's timeout, would keep both alive
  * for as long (ct_other_live): a client's RST left the REV entry's SNAT
- * port taken for hours. So the other half is due when this one is. Its
- * state stays: a client's SYN from the same port after the backend's RST
- * is still the flow's, with the same backend, as Linux reopens an entry
- * the other side reset (nf_conntrack_proto_tcp.c); after the client's own
- * RST its FWD entry is closing, and a SYN opens a new flow (ct_is_reopen).
+ * port taken for hours. So the other half is due when this one is, and
+ * marked (EKP_CT_F_RESET) so that its own late packets (the backend's data
+ * in flight) cannot put it back at the established timeout. Its state
+ * stays: a client's SYN from the same port after the backend's RST is
+ * still the flow's, with the same backend, as Linux reopens an entry the
+ * other side reset (nf_conntrack_proto_tcp.c), and clears the mark
+ * (handle_fwd, rev_restart); after the client's own RST its FWD entry is
+ * closing, and a SYN opens a new flow (ct_is_reopen).
  * A global function, verified once on its own: only RSTs take this path.
  * Its pointer arguments may be NULL to the verifier, so they are checked.
  */
@@ -252,6 +257,8 @@ __attribute__((noinline)) int ct_close_other(const struct pkt *p, const struct e
 	exp = now + ct_lifetime_ns(EKP_CT_STATE_CLOSING, IPPROTO_TCP);
 	if (o->expires_ns > exp)
 		o->expires_ns = exp;
+	if (!(o->flags & EKP_CT_F_RESET))
+		o->flags |= EKP_CT_F_RESET;
 	return 1;
 }
 

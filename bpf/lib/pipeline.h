@@ -295,8 +295,8 @@ EKP_INLINE void be_nh_give(struct ekp_backend_nh *c, const struct bpf_fib_lookup
  * Only a forwarded answer is kept: a local destination, an unresolved next
  * hop or a failure is looked up every time. A packet bigger than the kept
  * MTU allows (and not GSO) is looked up as well, so that the lookup's MTU
- * check still sends it to the stack, which answers with a frag-needed where
- * it can take the packet (not a martian: bpf/README, Known limits).
+ * check still finds it: a request's sender is answered (answer_sender), and
+ * anything else goes to the stack (bpf/README, Known limits).
  * Host-originated packets (tc egress) keep nothing: they carry the route to
  * the frontend, and a kept next hop whose neighbour entry went away would
  * have the kernel send them by that route (see NO_NEIGH below).
@@ -391,8 +391,8 @@ __attribute__((noinline)) int reroute(struct ekp_ctx *ctx, const struct pkt *p, 
 		count_event(ctx, EKP_EV_REDIRECT);
 		return EKP_V_REDIRECT;
 	}
-	/* Bigger than the next device takes (the lookup checks the packet,
-	 * GSO by its segments, against its MTU, which it gives back). */
+	/* Bigger than the next device takes (the lookup checks the packet
+	 * against its MTU, which it gives back; a GSO packet always passes). */
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
 		count_event(ctx, EKP_EV_FRAG_NEEDED);
 		return EKP_V_TOO_BIG | fib.mtu_result;
@@ -481,10 +481,12 @@ EKP_INLINE int forward(struct ekp_ctx *ctx, const struct pkt *p, const union ekp
 			v = reroute(ctx, p, daddr, ct, bid);
 		if (v == EKP_V_REDIRECT)
 			return EKP_V_REDIRECT;
-		/* A request's (a new flow's, or a FWD entry's); a reply's sender
-		 * would be found through the FWD entry, and the host's own
-		 * packets (tc egress) are the stack's to answer. */
-		if ((v == EKP_V_NO_HOP || v >= EKP_V_TOO_BIG) && (!ct || ct->type == EKP_CT_FWD) &&
+		/* A request's: a FWD entry's, or a new flow's (a backend id,
+		 * which a translated ICMP error has not: an error is never
+		 * answered with one). A reply's sender would be found through
+		 * the FWD entry, and the host's own packets (tc egress) are the
+		 * stack's to answer. */
+		if ((v == EKP_V_NO_HOP || v >= EKP_V_TOO_BIG) && (ct ? ct->type == EKP_CT_FWD : bid != 0) &&
 		    !(ekp_cfg.flags & EKP_CFG_F_FROM_HOST))
 			return answer_sender(ctx, p, v);
 	}
@@ -552,7 +554,7 @@ EKP_INLINE void rev_restart(const struct pkt *p, const struct ekp_ct_val *fwd,
 	if (!sc)
 		return;
 	ct_key_set(&rk, &to->daddr, &to->saddr, to->dport, to->sport, p->proto, p->family);
-	ct_rev_val(&sc->rev, p, fwd->svc_id, fwd->backend_id, fwd->flags,
+	ct_rev_val(&sc->rev, p, fwd->svc_id, fwd->backend_id, fwd->flags & ~EKP_CT_F_RESET,
 		   now + ct_lifetime_ns(EKP_CT_STATE_SYN, p->proto));
 	ct_map_update(&rk, &sc->rev, BPF_ANY);
 }
@@ -572,8 +574,12 @@ EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 		addr_copy(&to.saddr, &p->saddr);
 		to.sport = p->sport;
 	}
-	if (ct_is_syn(p))
+	if (ct_is_syn(p)) {
 		rev_restart(p, ct, &to, now);
+		/* A new handshake on the tuple: the backend's RST no longer ends it. */
+		if (ct->flags & EKP_CT_F_RESET)
+			ct->flags &= ~EKP_CT_F_RESET;
+	}
 	count_svc(ctx, ct->svc_id);
 	count_event(ctx, EKP_EV_CT_HIT_FWD);
 	if (nat_rewrite(ctx, p, &to) < 0)

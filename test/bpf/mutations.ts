@@ -177,6 +177,8 @@ function broken(input: Buffer, out: Buffer, sentOn = false): string | null {
     if (o.tcpFlags?.rst !== true && !icmpError(o)) return 'built a reply that is neither a RST nor an ICMP error';
     if (o.ipChecksumOk === false || o.l4ChecksumOk !== true) return 'built a reject with a wrong checksum';
     if (timeExceeded(o) && i.ttl > 1) return `answered time exceeded for a packet with ${i.ttl} hops left`;
+    // RFC 1122 3.2.2: never an ICMP error about an ICMP error (nor about anything ICMP we pass).
+    if (icmpError(o) && i.icmp !== undefined) return 'answered an ICMP message with an ICMP error';
     if (icmpError(o)) {
       const l3 = i.family === 4 ? 20 : 40;
       const quote = out.subarray(14 + l3 + 8);

@@ -746,6 +746,12 @@ function cases(n: Net): Case[] {
           {
             what: 'the client resets: the REV half closes too', prog: 'tc_ingress' as const, config: FROM_PODS,
             in: tcp(n.pod, n.clusterIp, 40060, 80, { rst: true }), verdict: TC.pass, out: tcp(n.pod, n.remoteBe, 40060, 8080, { rst: true }),
+            check: closedBoth(60, CT_TYPE.FWD),
+          },
+          {
+            what: 'the backend\'s data still in flight does not put its half back at the established timeout', prog: 'tc_ingress' as const, config: FROM_WIRE,
+            in: tcp(n.remoteBe, n.pod, 8080, 40060, { ack: true, psh: true }, { payload: 'late' }), verdict: TC.pass,
+            out: tcp(n.clusterIp, n.pod, 80, 40060, { ack: true, psh: true }, { payload: 'late' }),
             check: (dp: Datapath) => { closedBoth(60, CT_TYPE.FWD)(dp); dp.clearFlows(); },
           },
           ...est(40061),
@@ -753,6 +759,20 @@ function cases(n: Net): Case[] {
             what: 'the backend resets: the FWD half closes too', prog: 'tc_ingress' as const, config: FROM_WIRE,
             in: tcp(n.remoteBe, n.pod, 8080, 40061, { rst: true, ack: true }), verdict: TC.pass, out: tcp(n.clusterIp, n.pod, 80, 40061, { rst: true, ack: true }),
             check: closedBoth(60, CT_TYPE.REV),
+          },
+          {
+            what: 'the client\'s last ACK does not put its half back', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: tcp(n.pod, n.clusterIp, 40061, 80, { ack: true }), verdict: TC.pass, out: tcp(n.pod, n.remoteBe, 40061, 8080, { ack: true }),
+            check: closedBoth(60, CT_TYPE.REV),
+          },
+          {
+            what: 'a new handshake from the same port is the flow\'s again (same backend), its mark gone', prog: 'tc_ingress' as const, config: FROM_PODS,
+            in: syn(n.pod, n.clusterIp, 40061, 80), verdict: TC.pass, out: syn(n.pod, n.remoteBe, 40061, 8080),
+            check: (dp: Datapath) => {
+              const fwd = decodeCtVal(dp.map(ctMapOf(n.family)).lookup(encodeCtKey({ saddr: n.pod, daddr: n.clusterIp, sport: 40061, dport: 80, proto: 'tcp' }))!, n.family);
+              expect(fwd.flags & CT_F.RESET).toBe(0);
+              dp.clearFlows();
+            },
           },
           {
             what: 'a SNATed NodePort flow', prog: 'tc_ingress' as const, config: FROM_WIRE,

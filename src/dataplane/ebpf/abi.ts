@@ -83,7 +83,7 @@ export const BE_F = { LOCAL: 1 << 0, TERMINATING: 1 << 1 } as const;
 
 export const CT_TYPE = { FWD: 1, REV: 2 } as const;
 export const CT_STATE = { NEW: 0, SYN: 1, ESTABLISHED: 2, CLOSING: 3 } as const;
-export const CT_F = { SNAT: 1 << 0, HAIRPIN: 1 << 1, EXTERNAL: 1 << 2, NODE_FRONTEND: 1 << 3 } as const;
+export const CT_F = { SNAT: 1 << 0, HAIRPIN: 1 << 1, EXTERNAL: 1 << 2, NODE_FRONTEND: 1 << 3, RESET: 1 << 4 } as const;
 
 export const CFG_F = {
   FROM_PODS: 1 << 0,
