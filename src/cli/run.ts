@@ -50,6 +50,7 @@ async function createSource(cfg: ProxyConfig, nodeName: string, log: Logger): Pr
   const { createKubernetesSource } = await import('../sources/kubernetes/index.js');
   return createKubernetesSource({
     ...(cfg.kubeconfig !== null ? { kubeconfig: cfg.kubeconfig } : {}),
+    ...(cfg.master !== null ? { master: cfg.master } : {}),
     nodeName,
     contentType: cfg.contentType,
     qps: cfg.qps,

@@ -154,7 +154,6 @@ const zeroQuantity = (v: FlagValue) => typeof v === 'string' && /^[+-]?0*\.?0*(e
 const off = (v: FlagValue) => v === false || v === '';
 const duration = (ms: number) => (v: FlagValue) => parseDuration(String(v)) === ms;
 const UNHONOURED: readonly (readonly [RunFlagName, (v: FlagValue) => boolean, string])[] = [
-  ['master', off, 'the API server is the kubeconfig\'s (in-cluster\'s without one): give its address there'],
   ['profiling', off, '/debug/pprof is not served'],
   ['show-hidden-metrics-for-version', off, 'no metric is hidden'],
   ['config-sync-period', duration(900_000), 'watched objects are not replayed from a cache: the periodic full sync is the sync period\'s'],

@@ -14,6 +14,7 @@ export const IPVS_SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'sh',
 export const DEFAULTS: ProxyConfig = {
   mode: 'auto',
   kubeconfig: null,
+  master: null,
   manifestsDir: null,
   contentType: 'application/vnd.kubernetes.protobuf',
   qps: 5,
@@ -137,6 +138,8 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
 
   const cc: Doc = file.clientConnection ?? {};
   cfg.kubeconfig = (flags.kubeconfig as string | undefined) ?? (cc.kubeconfig || null);
+  cfg.master = (flags.master as string | undefined) || null;
+  if (cfg.master !== null && !/^https?:\/\/[^/\s]+/.test(cfg.master)) problems.push(`--master: must be the API server's URL (https://host:port), got ${JSON.stringify(cfg.master)}`);
   cfg.manifestsDir = (flags.manifests as string | undefined) ?? (file.ebpf?.manifests || null);
   // --content-type is ours, --kube-api-content-type kube-proxy's: one setting.
   const ctFlag = flags['content-type'] !== undefined ? 'content-type' : 'kube-api-content-type';

@@ -8,6 +8,8 @@ export interface ProxyConfig {
   mode: RequestedMode;
   /** Where Services come from: a kubeconfig (or in-cluster when null), or a manifest directory. */
   kubeconfig: string | null;
+  /** kube-proxy's --master: the API server's address, over the kubeconfig's (or in-cluster's). */
+  master: string | null;
   manifestsDir: string | null;
   contentType: 'application/vnd.kubernetes.protobuf' | 'application/json';
   qps: number;

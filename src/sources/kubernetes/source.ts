@@ -15,6 +15,8 @@ import type { Backoff, BackoffOptions, Clock, Logger, Transport } from './types.
 export interface KubernetesSourceOptions {
   /** Path of a kubeconfig file; without one, the in-cluster service account is used. */
   kubeconfig?: string;
+  /** The API server's URL over the kubeconfig's (kube-proxy's --master). */
+  master?: string;
   /** This node's name: its Node object is watched (and only it). */
   nodeName: string;
   clock?: Clock;
@@ -65,8 +67,12 @@ export function createTransport(kc: KubeConfig, opts: Pick<KubernetesSourceOptio
   }
 }
 
-/** Loads a kubeconfig file, or the in-cluster configuration, failing with a message that says which. */
-export function loadKubeConfig(path?: string): KubeConfig {
+/**
+ * Loads a kubeconfig file, or the in-cluster configuration, failing with a message that says
+ * which; `master` (kube-proxy's --master) replaces its current cluster's server, as client-go's
+ * BuildConfigFromFlags does (kops gives both).
+ */
+export function loadKubeConfig(path?: string, master?: string): KubeConfig {
   const kc = new KubeConfig();
   if (path) {
     try {
@@ -80,7 +86,18 @@ export function loadKubeConfig(path?: string): KubeConfig {
     }
     kc.loadFromCluster();
   }
-  if (!kc.getCurrentCluster()) throw new Error(`kubeconfig ${path ?? '(in-cluster)'} has no current cluster`);
+  const current = kc.getCurrentCluster();
+  if (!current) throw new Error(`kubeconfig ${path ?? '(in-cluster)'} has no current cluster`);
+  if (master) {
+    const over = new KubeConfig();
+    over.loadFromOptions({
+      clusters: kc.clusters.map((c) => (c.name === current.name ? { ...c, server: master } : c)),
+      users: kc.users,
+      contexts: kc.contexts,
+      currentContext: kc.getCurrentContext(),
+    });
+    return over;
+  }
   return kc;
 }
 
@@ -98,7 +115,7 @@ export function createKubernetesSource(opts: KubernetesSourceOptions): Source {
     /** Resolves once the watchers run, not once they have synced: sink.synced() says that. */
     async start(sink: SourceSink): Promise<void> {
       if (watchers.length > 0) throw new Error('Kubernetes source already started');
-      const transport = opts.transport ?? createTransport(loadKubeConfig(opts.kubeconfig), opts);
+      const transport = opts.transport ?? createTransport(loadKubeConfig(opts.kubeconfig, opts.master), opts);
       watchers = OBJECT_KINDS.map(
         (kind: ObjectKind) =>
           new ResourceWatcher({

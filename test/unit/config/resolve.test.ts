@@ -385,6 +385,10 @@ describe('resolveConfig', () => {
     // 0 is client-go's default, as in the file.
     expect(resolveConfig(['--kube-api-qps', '0', '--kube-api-burst', '0'])).toMatchObject({ qps: 5, burst: 10 });
     expect(problemsOf(() => resolveConfig(['--kube-api-qps', 'fast']))).toEqual(['--kube-api-qps takes a number, got "fast"']);
+    // --master: the API server over the kubeconfig's (sources/kubernetes, loadKubeConfig).
+    expect(resolveConfig(['--master', 'https://10.0.0.1:6443']).master).toBe('https://10.0.0.1:6443');
+    expect(resolveConfig(['--master', '']).master).toBeNull();
+    expect(problemsOf(() => resolveConfig(['--master', '10.0.0.1']))).toEqual(['--master: must be the API server\'s URL (https://host:port), got "10.0.0.1"']);
   });
 
   // Each: a good value and the no-op one (kube-proxy's default: no warning), a bad value and its problem.
@@ -404,10 +408,6 @@ describe('resolveConfig', () => {
     {
       argv: ['--profiling'], noOp: ['--profiling=false'], reason: '/debug/pprof is not served',
       bad: ['--profiling=on'], problem: '--profiling takes true or false, got "on"',
-    },
-    {
-      argv: ['--master', 'https://10.0.0.1:6443'], noOp: ['--master', ''], reason: 'the API server is the kubeconfig\'s (in-cluster\'s without one): give its address there',
-      bad: ['--master'], problem: '--master needs a value',
     },
     {
       argv: ['--init-only'], noOp: ['--init-only=false'], reason: 'run sets the node up at every start, with the privileges it has: there is nothing to do ahead, and it exits at once',
