@@ -7,8 +7,10 @@
 // - a translated packet differs only in the fields NAT owns (MACs, addresses, ports,
 //   checksums, and the same inside an ICMP error's quote), and each checksum is as valid
 //   as it came in: an incremental update neither breaks a good sum nor mends a bad one;
-// - a reject (a RST, a port unreachable) goes back where the input came from, with every
-//   checksum right; a ping's answer too, its checksums as valid as the ping's;
+// - a reject (a RST, a port unreachable), or an answer to a request tc cannot send on (time
+//   exceeded, frag-needed, packet too big), goes back where the input came from, with every
+//   checksum right, an ICMP error quoting the input byte for byte, and never about ICMP; a
+//   ping's answer too, its checksums as valid as the ping's;
 // - under CHECKSUM_COMPLETE (a NIC that sums every packet) skb->csum stays the packet's
 //   sum, whatever the program did: the test run fails with EBADMSG when it does not;
 // - a translation tc sends on itself (a redirect) takes one hop off its TTL or hop limit,

@@ -8,7 +8,9 @@
 // routes to the backends and the client, so the FIB lookup succeeds as on a node. Whether
 // the program used a flow's kept answer is told by a sentinel next hop planted in the
 // entry, which a lookup replaces; whether it used a backend's, by making the backend's
-// address local, whose lookup sends the packet in through lo with zeroed MACs.
+// address local, whose lookup sends the packet in through lo with zeroed MACs. What tc
+// sends on loses a hop; a request it cannot send on (no hop left, bigger than the next
+// device's MTU) is answered to its sender, quoting it as it came.
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { LAYOUT, MAP, SIZE, SVC_F, decodeAddr, encodeAddr, encodeCtKey, encodeU32, type CtKey } from '../../src/dataplane/ebpf/abi.js';
 import { withNetns } from '../../src/native/index.js';
