@@ -277,14 +277,12 @@ EKP_INLINE int ct_live(const struct ekp_ct_key *k, const struct ekp_ct_val *v, _
 EKP_INLINE int ct4_live(const struct ekp_ct4_key *k4, const struct ekp_ct_val *v, __u64 now)
 {
 	union ekp_addr saddr = {}, daddr = {};
-	struct ekp_ct_key k;
 
 	if (!ct_expired(v, now))
 		return 1;
 	saddr.v4 = k4->saddr;
 	daddr.v4 = k4->daddr;
-	ct_key_set(&k, &saddr, &daddr, k4->sport, k4->dport, k4->proto, EKP_FAMILY_V4);
-	return ct_other_live(CT_TUPLE_OF(&k), v, now);
+	return ct_other_live((struct ct_tuple){ &saddr, &daddr, k4->sport, k4->dport, k4->proto, EKP_FAMILY_V4 }, v, now);
 }
 
 /*

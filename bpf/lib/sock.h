@@ -73,7 +73,7 @@ EKP_INLINE int sock_xlate_fwd(struct bpf_sock_addr *ctx, __u8 family, int connec
 	struct ekp_sock_key sk;
 	struct ekp_sock_val sv;
 	struct pkt p;
-	__u64 netns;
+	__u64 netns, cookie;
 	long bid;
 
 	if (!sock_proto_ok(ctx->protocol))
@@ -103,11 +103,9 @@ EKP_INLINE int sock_xlate_fwd(struct bpf_sock_addr *ctx, __u8 family, int connec
 	 * connection of a pod went to one backend. With ClientIP affinity the
 	 * client is the network namespace, and its affinity entry keeps the
 	 * backend. */
-	if (!svc_has(svc, EKP_SVC_F_AFFINITY)) {
-		__u64 cookie = bpf_get_socket_cookie(ctx);
-
+	cookie = bpf_get_socket_cookie(ctx);
+	if (!svc_has(svc, EKP_SVC_F_AFFINITY))
 		__builtin_memcpy(&p.saddr.v6[2], &cookie, sizeof(cookie));
-	}
 	bid = lb_select(svc, &p, &be, ekp_now(), ctx, !connecting);
 	if (bid < 0)
 		return EKP_SOCK_ALLOW; /* the packet path will count the drop */
@@ -120,7 +118,7 @@ EKP_INLINE int sock_xlate_fwd(struct bpf_sock_addr *ctx, __u8 family, int connec
 		return EKP_SOCK_ALLOW;
 
 	__builtin_memset(&sk, 0, sizeof(sk));
-	sk.cookie = bpf_get_socket_cookie(ctx);
+	sk.cookie = cookie;
 	addr_copy(&sk.addr, &be->addr);
 	sk.port = be->port;
 	sk.family = family;
