@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { expect } from 'vitest';
 import {
   clientRouteDel, clientRouteVia, execIn, exampleServices, httpGet, httpGetMany, httpText, LAB_EXTERNAL_IP, nodeCgroup, podServerScript, tryExecIn, udpAsk, udpAskMany, writeManifests, manifestsDir,
-  type ClientHost, type Lab, type NodeHost, type PodHost, type PodReply, type ServiceDef,
+  type ClientHost, type Host, type Lab, type NodeHost, type PodHost, type PodReply, type ServiceDef,
 } from '../../src/lab/index.js';
 
 export interface ScenarioEnv {
@@ -37,6 +37,25 @@ async function tcpRetransmits(host: NodeHost | PodHost): Promise<number> {
   const at = names?.indexOf('RetransSegs') ?? -1;
   if (at < 0 || !values) throw new Error(`no Tcp RetransSegs in ${host.name}'s /proc/net/snmp`);
   return Number(values[at]);
+}
+
+/**
+ * Packets counted on `host` while `run` runs, by nft rules of a table of its own (`family name`)
+ * in one chain on `hook` (`prerouting`, `input`): each rule's match under its name. The table
+ * goes afterwards, whatever happened.
+ */
+async function counted(host: Host, table: string, hook: string, rules: Record<string, string>, run: () => Promise<void>): Promise<Record<string, number>> {
+  await execIn(host, ['nft', '-f', '-'], {
+    input: `add table ${table}\nadd chain ${table} c { type filter hook ${hook} priority 0; }\n`
+      + Object.entries(rules).map(([name, match]) => `add rule ${table} c ${match} counter comment "${name}"\n`).join(''),
+  });
+  try {
+    await run();
+    const listed = await execIn(host, ['nft', 'list', 'table', ...table.split(' ')]);
+    return Object.fromEntries(Object.keys(rules).map((name) => [name, Number(new RegExp(`packets (\\d+) bytes \\d+ comment "${name}"`).exec(listed)?.[1])]));
+  } finally {
+    await execIn(host, ['nft', 'delete', 'table', ...table.split(' ')]);
+  }
 }
 
 /** Polls until `check` passes (config changes travel file → watcher → sync). */
@@ -301,7 +320,6 @@ export const SCENARIOS: Scenario[] = [
     async run({ lab, setServices }) {
       const node = lab.nodes[0]!;
       const v6 = !!lab.spec.ipv6;
-      const seen = 'inet ekp-e2e-hops';
       const hops: ServiceDef = {
         name: 'hops-udp', clusterIP: '10.96.0.52', ...(v6 ? { clusterIPv6: 'fd00:96::52' } : {}), type: 'NodePort', protocol: 'UDP', port: 53,
         targetPort: lab.addressing.udpPort, nodePort: 30053, externalTrafficPolicy: 'Cluster', pods: lab.pods.map((p) => p.name),
@@ -332,23 +350,17 @@ export const SCENARIOS: Scenario[] = [
           const wasLimit = (await execIn(node, ['sysctl', '-n', limit])).trim();
           const icmp = v4 ? 'ip saddr ' + addr + ' icmp type time-exceeded' : 'ip6 saddr ' + addr + ' icmpv6 type time-exceeded';
           const port = v4 ? '@nh,400,16' : '@nh,720,16'; // IP and ICMP headers, the quote's IP header, then its destination port
-          await execIn(lab.client, ['nft', '-f', '-'], {
-            input: `add table ${seen}\nadd chain ${seen} in { type filter hook input priority 0; }\n`
-              + `add rule ${seen} in ${icmp} ${port} 30053 counter comment "as-sent"\n`
-              + `add rule ${seen} in ${icmp} ${port} != 30053 counter comment "other"\n`,
-          });
-          try {
+          const count = await counted(lab.client, 'inet ekp-e2e-hops', 'input', { 'as-sent': `${icmp} ${port} 30053`, other: `${icmp} ${port} != 30053` }, async () => {
             await execIn(node, ['sysctl', '-qw', `${limit}=0`]);
-            const one = await ask(1);
-            expect(one.filter((o) => o.ok), `${family}: with 1 hop left, nothing arrives`).toEqual([]);
-            const listed = await execIn(lab.client, ['nft', 'list', 'table', ...seen.split(' ')]);
-            const count = (c: string) => Number(new RegExp(`packets (\\d+) bytes \\d+ comment "${c}"`).exec(listed)?.[1]);
-            expect(count('as-sent'), `${family}: time exceeded, one per flow`).toBe(16);
-            expect(count('other'), `${family}: none quoting the translation`).toBe(0);
-          } finally {
-            await execIn(node, ['sysctl', '-qw', `${limit}=${wasLimit}`]);
-            await execIn(lab.client, ['nft', 'delete', 'table', ...seen.split(' ')]);
-          }
+            try {
+              const one = await ask(1);
+              expect(one.filter((o) => o.ok), `${family}: with 1 hop left, nothing arrives`).toEqual([]);
+            } finally {
+              await execIn(node, ['sysctl', '-qw', `${limit}=${wasLimit}`]);
+            }
+          });
+          expect(count['as-sent'], `${family}: time exceeded, one per flow`).toBe(16);
+          expect(count.other, `${family}: none quoting the translation`).toBe(0);
         }
       } finally {
         await setServices(exampleServices(lab));
@@ -834,12 +846,7 @@ export const SCENARIOS: Scenario[] = [
     notIn: ['iptables', 'ipvs', 'userspace'],
     async run({ lab }) {
       // Counted where a routed packet would go: the fabric, the nodes' default gateway.
-      const table = 'ip ekp-e2e-seen';
-      await execIn(lab.fabric, ['nft', '-f', '-'], {
-        input: `add table ${table}\nadd chain ${table} pre { type filter hook prerouting priority 0; }\n`
-          + `add rule ${table} pre ip daddr 10.96.0.200 counter comment "in"\nadd rule ${table} pre ip daddr 10.97.0.200 counter comment "out"\n`,
-      });
-      try {
+      const count = await counted(lab.fabric, 'ip ekp-e2e-seen', 'prerouting', { in: 'ip daddr 10.96.0.200', out: 'ip daddr 10.97.0.200' }, async () => {
         const send = (from: PodHost | NodeHost, ip: string) => execIn(from, [process.execPath, '-e',
           `const s = require('node:dgram').createSocket('udp4'); s.send('x', 53, '${ip}', () => process.exit(0));`]);
         for (const from of [lab.pods[0]!, lab.nodes[0]!]) {
@@ -848,13 +855,9 @@ export const SCENARIOS: Scenario[] = [
           // A ping too: ebpf answers a ClusterIP's, not one to an address no Service holds.
           expect((await tryExecIn(from, ['ping', '-n', '-c', '1', '-W', '1', '10.96.0.200'])).stdout).toMatch(/ 0 received/);
         }
-        const listed = await execIn(lab.fabric, ['nft', 'list', 'table', ...table.split(' ')]);
-        const count = (c: string) => Number(new RegExp(`packets (\\d+) bytes \\d+ comment "${c}"`).exec(listed)?.[1]);
-        expect(count('out')).toBe(2);
-        expect(count('in')).toBe(0);
-      } finally {
-        await execIn(lab.fabric, ['nft', 'delete', 'table', ...table.split(' ')]);
-      }
+      });
+      expect(count.out).toBe(2);
+      expect(count.in).toBe(0);
     },
   },
   {
