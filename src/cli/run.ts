@@ -121,23 +121,19 @@ export async function runDaemon(argv: string[]): Promise<number> {
   }
 
   const metrics = proxyMetrics();
-  // One read of the kernel's counters per scrape, shared by all of its metrics.
+  // One read of the kernel's counters per scrape, shared by all of its metrics. Never an older
+  // read: a scrape right after traffic must count it.
   let kernel: ReturnType<NonNullable<Dataplane['kernelMetrics']>> = {};
-  let readAt = 0;
-  const kernelNow = () => {
-    if (Date.now() - readAt > 250) {
-      kernel = dataplane.kernelMetrics?.() ?? {};
-      readAt = Date.now();
-    }
-    return kernel;
-  };
+  metrics.registry.onScrape(() => {
+    kernel = dataplane.kernelMetrics?.() ?? {};
+  });
   for (const [name, m] of Object.entries(dataplane.kernelMetrics?.() ?? {})) {
     metrics.registry.register(m.type === 'histogram'
       ? new CollectedHistogram(name, m.help, m.buckets, () => {
-        const now = kernelNow()[name];
+        const now = kernel[name];
         return now?.type === 'histogram' ? now.samples : [];
       })
-      : new Collected(name, m.help, m.type, () => kernelNow()[name]?.samples ?? []));
+      : new Collected(name, m.help, m.type, () => kernel[name]?.samples ?? []));
   }
   const health = new HealthState(2 * cfg.syncPeriodMs);
   const healthChecks = new HealthCheckServers(() => health.healthy(), '0.0.0.0', (port, e) => log.warn('cannot serve healthCheckNodePort', { port, error: e.message }));

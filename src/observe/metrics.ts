@@ -135,6 +135,11 @@ export class CollectedHistogram implements Metric {
 
 export class Registry {
   private metrics: Metric[] = [];
+  private scrapeHooks: (() => void)[] = [];
+  /** `hook` runs once at the start of every scrape: a source read once for many metrics. */
+  onScrape(hook: () => void): void {
+    this.scrapeHooks.push(hook);
+  }
   register<M extends Metric>(m: M): M {
     if (this.metrics.some((x) => x.name === m.name)) throw new Error(`metric ${m.name} registered twice`);
     this.metrics.push(m);
@@ -142,6 +147,7 @@ export class Registry {
   }
   /** Prometheus text format 0.0.4. */
   render(): string {
+    for (const hook of this.scrapeHooks) hook();
     const lines: string[] = [];
     for (const m of this.metrics) {
       lines.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`, ...m.render());

@@ -74,6 +74,22 @@ describe('metrics registry', () => {
     expect(r.render()).toBe('# HELP ekp_drops_total drops\n# TYPE ekp_drops_total counter\nekp_drops_total{reason="no_backend"} 1\n');
     expect(r.render()).toMatch(/ 2\n$/);
   });
+
+  it('a source shared by several metrics is read once per scrape, and afresh on every one', () => {
+    const r = new Registry();
+    let reads = 0;
+    let read = { a: 0, b: 0 };
+    r.onScrape(() => {
+      reads++;
+      read = { a: reads, b: reads * 10 };
+    });
+    r.register(new Collected('ekp_a', 'a', 'counter', () => [{ labels: {}, value: read.a }]));
+    r.register(new Collected('ekp_b', 'b', 'counter', () => [{ labels: {}, value: read.b }]));
+    expect(r.render()).toMatch(/^ekp_a 1$[^]*^ekp_b 10$/m);
+    // A scrape at once after another still reads anew (what came in between counts).
+    expect(r.render()).toMatch(/^ekp_a 2$[^]*^ekp_b 20$/m);
+    expect(reads).toBe(2);
+  });
 });
 
 describe('health', () => {
