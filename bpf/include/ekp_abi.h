@@ -38,6 +38,7 @@
 #define EKP_MAP_SVCCIDR   "ekp_svccidr_v1"
 #define EKP_MAP_EXTVIP    "ekp_extvip_v1"
 #define EKP_MAP_BACKEND_NH "ekp_benh_v1"
+#define EKP_MAP_FRAG      "ekp_frag_v1"
 
 /* ---- default map sizes (entries); userspace may override before load -- */
 #define EKP_SVC_MAX       65536
@@ -50,6 +51,7 @@
 #define EKP_SVCSTAT_MAX   65536   /* indexed by svc_id                     */
 #define EKP_VIP_MAX       65536   /* also ekp_extvip_v1                    */
 #define EKP_SVCCIDR_MAX   64
+#define EKP_FRAG_MAX      8192    /* datagrams in flight in fragments     */
 
 /* ---- address families as stored in keys (NOT AF_* values) ------------ */
 #define EKP_FAMILY_V4 4
@@ -268,6 +270,29 @@ struct ekp_gc_result {
 #define EKP_CT_TIMEOUT_OTHER_S       60
 
 /* ======================================================================
+ * Fragments.  ekp_frag_v1: LRU_HASH ekp_frag_key -> ekp_frag_val
+ *
+ * Only a datagram's first fragment carries its UDP header. tc keeps the
+ * ports it found there under what every fragment of the datagram repeats
+ * (addresses, protocol, identification: the reassembly key), and a later
+ * fragment takes them from here to find its flow. Written and read by tc
+ * only; an entry is never deleted, the LRU makes room.
+ * ====================================================================== */
+struct ekp_frag_key {
+	union ekp_addr saddr;
+	union ekp_addr daddr;
+	__u32 id;              /* IPv4: the header's identification (its 2 bytes first, then 0) */
+	__u8  proto;
+	__u8  family;          /* EKP_FAMILY_*                               */
+	__u8  pad[2];
+};
+
+struct ekp_frag_val {
+	__be16 sport;
+	__be16 dport;
+};
+
+/* ======================================================================
  * Session affinity.  ekp_affinity_v1: LRU_HASH key -> val
  * ====================================================================== */
 struct ekp_affinity_key {
@@ -439,6 +464,8 @@ enum ekp_event {
 	EKP_EV_TTL_EXCEEDED = 22,      /* to be sent on with TTL/hop limit <= 1 */
 	EKP_EV_FRAG_NEEDED = 23,       /* to be sent on, bigger than the next device takes */
 	EKP_EV_SENDER_ANSWERED = 24,   /* either, about a request: time exceeded or frag-needed sent back */
+	EKP_EV_FRAG_FOLLOWED = 25,     /* a UDP datagram's later fragment translated as its first */
+	EKP_EV_FRAG_UNKNOWN = 26,      /* a later fragment whose first was not seen: passed untouched */
 	EKP_EV_MAX = 32,
 };
 

@@ -69,6 +69,14 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ekp_frag_key);
+	__type(value, struct ekp_frag_val);
+	__uint(max_entries, EKP_FRAG_MAX);
+	EKP_PIN;
+} ekp_frag_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, struct ekp_affinity_key);
 	__type(value, struct ekp_affinity_val);
 	__uint(max_entries, EKP_AFFINITY_MAX);

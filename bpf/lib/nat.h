@@ -248,6 +248,33 @@ EKP_INLINE int nat_rewrite(struct ekp_ctx *ctx, struct pkt *p,
 	return 0;
 }
 
+#ifndef EKP_XDP
+/*
+ * The rewrite of a later fragment of an IPv4 datagram (parse.h), which has
+ * no L4 header: the addresses and the header checksum. The UDP checksum,
+ * in the first fragment, took the whole datagram's change there. The
+ * header's sum does not change, so skb->csum needs nothing.
+ */
+EKP_INLINE int nat_rewrite_l3(struct ekp_ctx *ctx, struct pkt *p, const struct nat_tuple *to)
+{
+	struct iphdr *ip = ctx_data(ctx) + ETH_HLEN_;
+	__u64 addr_diff = 0;
+
+	if ((void *)(ip + 1) > ctx_data_end(ctx) || p->family != EKP_FAMILY_V4)
+		return -1;
+	addr_diff = csum_diff_addr(addr_diff, &p->saddr, &to->saddr, EKP_FAMILY_V4);
+	addr_diff = csum_diff_addr(addr_diff, &p->daddr, &to->daddr, EKP_FAMILY_V4);
+	ip->check = csum_apply(ip->check, addr_diff);
+	ip->saddr = to->saddr.v4;
+	ip->daddr = to->daddr.v4;
+	addr_copy(&p->saddr, &to->saddr);
+	addr_copy(&p->daddr, &to->daddr);
+	p->sport = to->sport;
+	p->dport = to->dport;
+	return 0;
+}
+#endif
+
 EKP_INLINE void cfg_addr(union ekp_addr *out, const volatile union ekp_addr *in)
 {
 	out->v6[0] = in->v6[0];

@@ -8,6 +8,9 @@
  *  - not IP, VLAN-tagged, other L4 protocols:           pass untouched
  *  - ICMP(v6): EKP_ICMP, for the error translation (icmp_err.h)
  *  - IPv4 options, fragments, IPv6 extension headers:    pass untouched + event
+ *    (but at tc, fragments of an IPv4 UDP datagram: the first parses as
+ *    any datagram, a later one returns EKP_FRAG with its first's ports;
+ *    frag.h)
  *  - impossible headers (bad version/ihl/length, L3 or L4 header cut short):
  *                                                        drop with a reason
  */
@@ -17,6 +20,7 @@
 #include "common.h"
 #include "stats.h"
 #include "tuple.h"
+#include "frag.h"
 
 #define ETH_HLEN_ 14
 #define IP_MF_ 0x2000
@@ -24,6 +28,17 @@
 
 /* parse_packet: an ICMP(v6) packet, not a verdict (see icmp_err.h). */
 #define EKP_ICMP (-2)
+/* parse_packet: a later fragment of a UDP datagram, its ports its first's
+ * (p->frag is EKP_FRAG_LATER; pipeline.h, handle_fragment). */
+#define EKP_FRAG (-3)
+
+/* XDP passes every fragment: what follows a first fragment must meet what
+ * the first became, and only tc rewrites every flow. */
+#ifdef EKP_XDP
+#define EKP_PARSES_FRAGS 0
+#else
+#define EKP_PARSES_FRAGS 1
+#endif
 
 EKP_INLINE int parse_l4(struct ekp_ctx *ctx, struct pkt *p)
 {
@@ -67,7 +82,8 @@ EKP_INLINE int parse_l4(struct ekp_ctx *ctx, struct pkt *p)
 		if ((void *)(uh + 1) > end)
 			return drop(ctx, EKP_DROP_INVALID_L4);
 		ulen = bpf_ntohs(uh->len);
-		if (ulen < sizeof(*uh) || ulen > p->l4_len)
+		/* A first fragment has the datagram's length, not its own. */
+		if (ulen < sizeof(*uh) || (ulen > p->l4_len && p->frag != EKP_FRAG_FIRST))
 			return drop(ctx, EKP_DROP_INVALID_L4);
 		p->sport = uh->source;
 		p->dport = uh->dest;
@@ -81,6 +97,37 @@ EKP_INLINE int parse_l4(struct ekp_ctx *ctx, struct pkt *p)
 	}
 	return EKP_CONTINUE;
 }
+
+#ifndef EKP_XDP
+/*
+ * An IPv4 UDP fragment without options, its tuple filled in like any
+ * packet's: a first fragment parses on and leaves its ports for the rest
+ * (frag.h); a later one takes them, or passes if its first was not seen.
+ */
+EKP_INLINE int parse_frag4(struct ekp_ctx *ctx, struct pkt *p, __u32 id, int later)
+{
+	long ports;
+	int ret;
+
+	if (later) {
+		p->frag = EKP_FRAG_LATER;
+		ports = frag4_ports(p->saddr.v4, p->daddr.v4, id, 0);
+		if (ports < 0) {
+			count_event(ctx, EKP_EV_FRAG_UNKNOWN);
+			return EKP_V_PASS;
+		}
+		p->sport = (__be16)ports;
+		p->dport = (__be16)(ports >> 16);
+		return EKP_FRAG;
+	}
+	p->frag = EKP_FRAG_FIRST;
+	ret = parse_l4(ctx, p);
+	if (ret != EKP_CONTINUE)
+		return ret;
+	frag4_ports(p->saddr.v4, p->daddr.v4, id, (__u32)p->sport | (__u32)p->dport << 16);
+	return EKP_CONTINUE;
+}
+#endif
 
 EKP_INLINE int parse_ipv4(struct ekp_ctx *ctx, struct pkt *p)
 {
@@ -102,7 +149,8 @@ EKP_INLINE int parse_ipv4(struct ekp_ctx *ctx, struct pkt *p)
 	if (ip->version != 4 || hlen < sizeof(*ip) || tot < hlen ||
 	    p->l3_off + tot > ctx_len(ctx))
 		return drop(ctx, EKP_DROP_INVALID_L3);
-	if (ip->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_)) {
+	if ((ip->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_)) &&
+	    (!EKP_PARSES_FRAGS || ip->protocol != IPPROTO_UDP || hlen != sizeof(*ip))) {
 		count_event(ctx, EKP_EV_PASS_FRAGMENT);
 		return EKP_V_PASS;
 	}
@@ -116,6 +164,10 @@ EKP_INLINE int parse_ipv4(struct ekp_ctx *ctx, struct pkt *p)
 	p->daddr.v4 = ip->daddr;
 	p->l4_off = p->l3_off + hlen;
 	p->l4_len = tot - hlen;
+#ifndef EKP_XDP
+	if (ip->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_))
+		return parse_frag4(ctx, p, ip->id, !!(ip->frag_off & bpf_htons(IP_OFFSET_)));
+#endif
 	return parse_l4(ctx, p);
 }
 

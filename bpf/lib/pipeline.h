@@ -437,6 +437,10 @@ __attribute__((noinline)) int answer_sender(struct ekp_ctx *ctx, const struct pk
 	if (!p || !sc)
 		return EKP_V_XLATED;
 	v6 = p->family == EKP_FAMILY_V6;
+	/* Not about a later fragment (its quote would hold no ports), as Linux's
+	 * icmp_send; a fragment has no DF either. */
+	if (p->frag == EKP_FRAG_LATER)
+		return EKP_V_XLATED;
 	if (mtu && !v6) {
 		struct iphdr *ip = ctx_data(ctx) + ETH_HLEN_;
 
@@ -559,21 +563,42 @@ EKP_INLINE void rev_restart(const struct pkt *p, const struct ekp_ct_val *fwd,
 	ct_map_update(&rk, &sc->rev, BPF_ANY);
 }
 
+/* What a FWD entry makes of p's tuple: the backend, and the SNAT source if any. */
+EKP_INLINE void fwd_tuple(const struct pkt *p, const struct ekp_ct_val *ct, struct nat_tuple *to)
+{
+	addr_copy(&to->daddr, &ct->addr);
+	to->dport = ct->port;
+	if (ct->flags & EKP_CT_F_SNAT) {
+		addr_copy(&to->saddr, &ct->addr2);
+		to->sport = ct->port2;
+	} else {
+		addr_copy(&to->saddr, &p->saddr);
+		to->sport = p->sport;
+	}
+}
+
+/* What a REV entry makes of p's tuple: the frontend as source, and the client
+ * as destination where SNAT hid it. */
+EKP_INLINE void rev_tuple(const struct pkt *p, const struct ekp_ct_val *ct, struct nat_tuple *to)
+{
+	addr_copy(&to->saddr, &ct->addr);
+	to->sport = ct->port;
+	if (ct->flags & EKP_CT_F_SNAT) {
+		addr_copy(&to->daddr, &ct->addr2);
+		to->dport = ct->port2;
+	} else {
+		addr_copy(&to->daddr, &p->daddr);
+		to->dport = p->dport;
+	}
+}
+
 /* Established flow, original direction: translate as decided at creation. */
 EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val *ct, __u64 now)
 {
 	struct nat_tuple to;
 	__u32 bid = ct->backend_id;
 
-	addr_copy(&to.daddr, &ct->addr);
-	to.dport = ct->port;
-	if (ct->flags & EKP_CT_F_SNAT) {
-		addr_copy(&to.saddr, &ct->addr2);
-		to.sport = ct->port2;
-	} else {
-		addr_copy(&to.saddr, &p->saddr);
-		to.sport = p->sport;
-	}
+	fwd_tuple(p, ct, &to);
 	if (ct_is_syn(p)) {
 		rev_restart(p, ct, &to, now);
 		/* A new handshake on the tuple: the backend's RST no longer ends it. */
@@ -590,15 +615,7 @@ EKP_INLINE int handle_fwd(struct ekp_ctx *ctx, struct pkt *p, struct ekp_ct_val 
 /* Reply direction: restore the frontend as source (and the client as dst). */
 EKP_INLINE int rev_rewrite(struct ekp_ctx *ctx, struct pkt *p, const struct ekp_ct_val *ct, struct nat_tuple *to)
 {
-	addr_copy(&to->saddr, &ct->addr);
-	to->sport = ct->port;
-	if (ct->flags & EKP_CT_F_SNAT) {
-		addr_copy(&to->daddr, &ct->addr2);
-		to->dport = ct->port2;
-	} else {
-		addr_copy(&to->daddr, &p->daddr);
-		to->dport = p->dport;
-	}
+	rev_tuple(p, ct, to);
 	count_svc(ctx, ct->svc_id);
 	count_event(ctx, EKP_EV_CT_HIT_REV);
 	if (nat_rewrite(ctx, p, to) < 0)
@@ -923,6 +940,45 @@ EKP_INLINE int fwd_other_live(const struct pkt *p, const struct ekp_ct_val *fwd,
 	return ct_other_live(CT_TUPLE_OF(p), fwd, now);
 }
 
+#ifndef EKP_XDP
+/*
+ * A later fragment of a UDP datagram (parse.h, EKP_FRAG): its flow is the
+ * one its first fragment's ports name, and it is rewritten and sent on as
+ * the first was, its addresses only. It starts no flow and is never
+ * answered (Linux answers only a first fragment): one whose first found no
+ * live flow (a service without endpoints, a source range that refused it)
+ * goes to the stack untranslated, where nothing takes it. The first
+ * fragment refreshed the flow a moment ago, so an expired entry is not
+ * this datagram's. `made_here`: tc_to_pod's (ekp_made_here), which
+ * translates replies only and sends nothing on.
+ */
+EKP_INLINE int handle_fragment(struct ekp_ctx *ctx, struct pkt *p, int made_here)
+{
+	struct ekp_ct_val *ct = ct_lookup(p);
+	struct nat_tuple to;
+	__u64 now = ekp_now();
+	int rev;
+
+	if (!ct || ct_expired(ct, now) || (made_here && ct->type != EKP_CT_REV)) {
+		count_event(ctx, EKP_EV_FRAG_UNKNOWN);
+		return EKP_V_PASS;
+	}
+	rev = ct->type == EKP_CT_REV;
+	ct_refresh(ct, p, now);
+	if (rev)
+		rev_tuple(p, ct, &to);
+	else
+		fwd_tuple(p, ct, &to);
+	if (nat_rewrite_l3(ctx, p, &to) < 0)
+		return drop(ctx, EKP_DROP_REWRITE);
+	count_svc(ctx, ct->svc_id);
+	count_event(ctx, EKP_EV_FRAG_FOLLOWED);
+	if (made_here)
+		return EKP_V_XLATED;
+	return forward(ctx, p, &to.daddr, must_reroute(ct->type, ct->flags), ct, rev ? 0 : ct->backend_id, now);
+}
+#endif
+
 EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 {
 	struct ekp_ct_val *ct;
@@ -934,6 +990,10 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 	if (ret != EKP_CONTINUE) {
 		if (ret == EKP_ICMP)
 			return handle_icmp(ctx, &p);
+#ifndef EKP_XDP
+		if (ret == EKP_FRAG)
+			return handle_fragment(ctx, &p, 0);
+#endif
 		return ret;
 	}
 	ct = ct_lookup(&p);
@@ -989,6 +1049,8 @@ EKP_INLINE int ekp_made_here(struct ekp_ctx *ctx)
 		ret = icmp_error(ctx, &p, &type, &flags);
 		return ret == EKP_CONTINUE ? EKP_V_XLATED : ret;
 	}
+	if (ret == EKP_FRAG)
+		return handle_fragment(ctx, &p, 1);
 	if (ret != EKP_CONTINUE)
 		return ret;
 	ct = ct_lookup(&p);

@@ -162,6 +162,7 @@ describe('ABI: C structs vs the TypeScript codec', () => {
           [MAP.ct4]: [SIZE.ekp_ct4_key, SIZE.ekp_ct_val],
           [MAP.ct]: [SIZE.ekp_ct_key, SIZE.ekp_ct_val],
           [MAP.affinity]: [SIZE.ekp_affinity_key, SIZE.ekp_affinity_val],
+          [MAP.frag]: [SIZE.ekp_frag_key, SIZE.ekp_frag_val],
           [MAP.srcRange]: [SIZE.ekp_srcrange_key, SIZE.ekp_srcrange_val],
           [MAP.sock]: [SIZE.ekp_sock_key, SIZE.ekp_sock_val],
           [MAP.drop]: [4, SIZE.ekp_counter],

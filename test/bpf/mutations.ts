@@ -161,15 +161,20 @@ const LOOPBACK_MAC = '00:00:00:00:00:00';
  * may not send on one with none to spare. Into the host through lo (its MACs zeroed) is
  * no hop.
  */
-function broken(input: Buffer, out: Buffer, sentOn = false): string | null {
+function broken(input: Buffer, out: Buffer, sentOn = false, xdp = false): string | null {
   if (out.equals(input)) return null;
   const i = tryParse(input);
   if (i instanceof Error) return `changed a frame that does not parse (${i.message})`;
-  if (i.ipOptions || i.fragment || i.ipv6ExtHeaders) return 'changed a packet it should pass untouched (IPv4 options, a fragment, an IPv6 extension header)';
+  if (i.ipOptions || i.ipv6ExtHeaders) return 'changed a packet it should pass untouched (IPv4 options, an IPv6 extension header)';
+  // tc follows an IPv4 UDP datagram's fragments (frag.h); anything else in fragments, and
+  // every fragment at XDP, passes untouched.
+  if (i.fragment && (xdp || i.family !== 4 || i.protoName !== 'udp')) return 'changed a fragment it should pass untouched (not IPv4 UDP, or at XDP)';
+  const later = (i.fragment?.offset ?? 0) > 0;
   const o = tryParse(out);
   if (o instanceof Error) return `the output does not parse (${o.message})`;
   const reply = o.src === i.dst && o.dst === i.src && o.src !== o.dst;
   const echo = reply && (o.icmp?.type === 0 || o.icmp?.type === 129);
+  if (reply && !echo && later) return 'answered a later fragment (its quote would hold no ports)';
   if (reply && !echo) {
     // A reject (a RST or a port unreachable), or an answer to a request tc could not send on
     // (time exceeded, frag-needed, packet too big), written whole; an ICMP error quotes the
@@ -300,7 +305,8 @@ function runOne(dp: Datapath, h: Hook, input: Buffer, t: Tally, where: string): 
     if (po.eth.dst === LOOPBACK_MAC) t.throughLo++;
     else if (po.ttl === pi.ttl - 1) t.sentOn++;
   }
-  const why = broken(input, plain.out, plain.sentOn);
+  const xdp = h.prog === 'xdp_nodeport';
+  const why = broken(input, plain.out, plain.sentOn, xdp);
   if (why) return fail(why, plain.out);
   if (!complete) return null;
   t.csumComplete++;
@@ -309,7 +315,7 @@ function runOne(dp: Datapath, h: Hook, input: Buffer, t: Tally, where: string): 
     if (complete.errno === EBADMSG && cutForReply(input, plain.out)) return null;
     return fail(`under CHECKSUM_COMPLETE: ${complete.msg}`);
   }
-  const whyComplete = broken(input, complete.out, complete.sentOn);
+  const whyComplete = broken(input, complete.out, complete.sentOn, xdp);
   return whyComplete ? fail(`under CHECKSUM_COMPLETE: ${whyComplete}`, complete.out) : null;
 }
 

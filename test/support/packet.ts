@@ -542,6 +542,38 @@ export function fragmentPacket(spec: PacketSpec, fragmentSize: number): Buffer[]
   return frames;
 }
 
+/**
+ * The IPv4 datagram the fragment frames carry, reassembled as a receiver's stack does
+ * (RFC 791): one Ethernet frame whose IPv4 header is the first fragment's, unfragmented,
+ * so that parsePacket checks the L4 checksum over the whole datagram. Throws when the
+ * fragments are not one datagram's (addresses, protocol or identification differ), or
+ * leave a hole or an overlap.
+ */
+export function reassembleIpv4(frames: readonly Buffer[]): Buffer {
+  const L3 = 14;
+  const parts = frames.map((f) => {
+    if (f.readUInt16BE(12) !== ETH_P_IP) throw new Error('reassembleIpv4: not an IPv4 frame');
+    const ihl = (f[L3]! & 0x0f) * 4;
+    const frag = f.readUInt16BE(L3 + 6);
+    return { f, ihl, offset: (frag & 0x1fff) * 8, more: (frag & 0x2000) !== 0, key: f.subarray(L3 + 12, L3 + 20).toString('hex') + f[L3 + 9] + ':' + f.readUInt16BE(L3 + 4), data: f.subarray(L3 + ihl, L3 + f.readUInt16BE(L3 + 2)) };
+  }).sort((a, b) => a.offset - b.offset);
+  if (parts.length === 0) throw new Error('reassembleIpv4: no fragments');
+  const first = parts[0]!;
+  let at = 0;
+  for (const p of parts) {
+    if (p.key !== first.key) throw new Error(`reassembleIpv4: fragments of different datagrams (${first.key} and ${p.key})`);
+    if (p.offset !== at) throw new Error(`reassembleIpv4: ${p.offset > at ? 'a hole' : 'an overlap'} at byte ${at}`);
+    at += p.data.length;
+  }
+  if (first.offset !== 0 || parts[parts.length - 1]!.more) throw new Error('reassembleIpv4: the first or the last fragment is missing');
+  const header = Buffer.from(first.f.subarray(L3, L3 + first.ihl));
+  header.writeUInt16BE(first.ihl + at, 2);
+  header.writeUInt16BE(header.readUInt16BE(6) & 0x4000, 6);
+  header.writeUInt16BE(0, 10);
+  header.writeUInt16BE(inetChecksum(header), 10);
+  return Buffer.concat([first.f.subarray(0, L3), header, ...parts.map((p) => p.data)]);
+}
+
 /** Copy of the first `len` bytes, for truncation tests. */
 export function truncate(frame: Buffer, len: number): Buffer {
   if (!Number.isInteger(len) || len < 0 || len > frame.length) {

@@ -29,6 +29,8 @@ export const MAP = {
   extVip: 'ekp_extvip_v1',
   /** The FIB's answer tc last used per backend id (written by tc only; as many entries as backend). */
   backendNh: 'ekp_benh_v1',
+  /** A fragmented UDP datagram's ports, for its later fragments (written and read by tc only). */
+  frag: 'ekp_frag_v1',
 } as const;
 export type MapName = (typeof MAP)[keyof typeof MAP];
 
@@ -51,6 +53,7 @@ export const MAP_DEFAULT_SIZE: Readonly<Record<MapName, number>> = {
   ekp_svccidr_v1: 64,
   ekp_extvip_v1: 65536,
   ekp_benh_v1: 65536,
+  ekp_frag_v1: 8192,
 };
 
 /** The const volatile global holding struct ekp_config in every object. */
@@ -112,7 +115,7 @@ export const EVENTS = [
   'affinity_hit', 'reject_tcp_rst', 'reject_icmp', 'pass_fragment', 'pass_ip_options',
   'pass_ipv6_exthdr', 'snat_retry', 'sock_xlate', 'redirect', 'xdp_to_stack', 'icmp_err_xlate',
   'pass_icmp_err', 'egress_done', 'ct_stale_rev', 'vip_no_port', 'echo_reply',
-  'ttl_exceeded', 'frag_needed', 'sender_answered',
+  'ttl_exceeded', 'frag_needed', 'sender_answered', 'frag_followed', 'frag_unknown',
 ] as const;
 export type EventName = (typeof EVENTS)[number];
 export const EVENT: Readonly<Record<EventName, number>> = Object.fromEntries(EVENTS.map((n, i) => [n, i])) as Record<EventName, number>;
@@ -155,6 +158,8 @@ export const LAYOUT = {
       nh_oif: f(56, 4), nh_iif: f(60, 4), nh_epoch: f(64, 4), nh_family: f(68, 1), nh_pad: f(69, 1), nh_mtu: f(70, 2), nh: f(72, 16),
     },
   },
+  ekp_frag_key: { size: 40, fields: { saddr: f(0, 16), daddr: f(16, 16), id: f(32, 4), proto: f(36, 1), family: f(37, 1), pad: f(38, 2) } },
+  ekp_frag_val: { size: 4, fields: { sport: f(0, 2), dport: f(2, 2) } },
   ekp_affinity_key: { size: 24, fields: { svc_id: f(0, 4), family: f(4, 1), local_set: f(5, 1), pad: f(6, 2), client: f(8, 16) } },
   ekp_affinity_val: { size: 16, fields: { last_used_ns: f(0, 8), backend_id: f(8, 4), pad: f(12, 4) } },
   ekp_vip_key: { size: 20, fields: { addr: f(0, 16), family: f(16, 1), pad: f(17, 3) } },
