@@ -3,7 +3,9 @@
 // `nsenter --net=/run/netns/<pod> -- node pod-server.mjs <podName> <nodeName>`.
 //
 //   HTTP  :8080  any GET (keep-alive) -> {"pod","node","client":"<addr>:<port>"}
-//   UDP   :5353  every datagram       -> the same JSON
+//   UDP   :5353  every datagram       -> the same JSON; one bigger than a frame
+//                                        (over 1,400 bytes) -> as big an answer: the
+//                                        JSON with "got": its size, then spaces
 //
 // "client" is the peer as this server sees it: the real source pod IP when
 // nothing rewrites it, the node's address after SNAT. IPv6 peers are written
@@ -26,8 +28,16 @@ function peer(addr, port) {
   return a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`;
 }
 
-function reply(addr, port) {
-  return JSON.stringify({ pod, node, client: peer(addr, port) });
+function reply(addr, port, extra = {}) {
+  return JSON.stringify({ pod, node, client: peer(addr, port), ...extra });
+}
+
+/** A big datagram's answer is as big, so that it too travels in fragments. */
+function udpReply(msg, rinfo) {
+  if (msg.length <= 1400) return reply(rinfo.address, rinfo.port);
+  const out = Buffer.alloc(msg.length, ' ');
+  out.write(reply(rinfo.address, rinfo.port, { got: msg.length }));
+  return out;
 }
 
 const fail = (what) => (err) => {
@@ -69,8 +79,8 @@ function listenUdp(type) {
   return new Promise((resolve, reject) => {
     const sock = createSocket(type === 'udp6' ? { type, ipv6Only: false } : { type });
     sock.once('error', reject);
-    sock.on('message', (_msg, rinfo) => {
-      sock.send(reply(rinfo.address, rinfo.port), rinfo.port, rinfo.address);
+    sock.on('message', (msg, rinfo) => {
+      sock.send(udpReply(msg, rinfo), rinfo.port, rinfo.address);
     });
     sock.bind(UDP_PORT, type === 'udp6' ? '::' : '0.0.0.0', () => {
       sock.off('error', reject);

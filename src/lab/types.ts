@@ -114,4 +114,6 @@ export interface PodReply {
   node: string;
   /** `<addr>:<port>` as the server saw the peer (`[addr]:port` for IPv6). */
   client: string;
+  /** The size of a datagram bigger than a frame, which is answered with one as big. */
+  got?: number;
 }

@@ -638,6 +638,33 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'a datagram bigger than a frame travels in fragments: a pod\'s through a ClusterIP and an external client\'s through a NodePort (SNAT to another node\'s pods) reach every backend whole, and their answers, as big, come back whole',
+    async run({ lab, setServices }) {
+      const node = lab.nodes[0]!;
+      const big: ServiceDef = {
+        name: 'big-udp', clusterIP: '10.96.0.54', type: 'NodePort', protocol: 'UDP', port: 53,
+        targetPort: lab.addressing.udpPort, nodePort: 30054, externalTrafficPolicy: 'Cluster', pods: lab.pods.map((p) => p.name),
+      };
+      await setServices([...exampleServices(lab), big]);
+      try {
+        // 4,000 bytes: three fragments on the lab's 1,500-byte links, each way. 16 flows (a source
+        // port each) from each client, so that every node's pods answer.
+        const size = 4000;
+        const asks: [PodHost | ClientHost, string, number, number][] = [[lab.pods[0]!, '10.96.0.54', 53, 23_000], [lab.client, node.ipv4, 30054, 23_100]];
+        for (const [from, addr, port, base] of asks) {
+          const what = `${from.name} -> ${addr}:${port}`;
+          const outcomes = await Promise.all(Array.from({ length: 16 }, (_, i) =>
+            udpAskMany(from, addr, port, 1, { payload: 'x'.repeat(size), localPort: base + i, timeoutMs: 2000 }).then(([o]) => o!)));
+          const replies = answers(outcomes, what);
+          expect(replies.map((r) => r.got), `${what}: each datagram arrived whole`).toEqual(replies.map(() => size));
+          expect(new Set(replies.map((r) => r.node)), `${what}: every node's pods`).toEqual(new Set(lab.nodes.map((n) => n.name)));
+        }
+      } finally {
+        await setServices(exampleServices(lab));
+      }
+    },
+  },
+  {
     name: 'UDP: an endpoint removed, the same client socket moves to a remaining one',
     // ipvs drains a removed endpoint at weight 0: IPVS's own UDP connection stays on it until it idles out.
     notIn: ['ipvs'],
