@@ -21,28 +21,46 @@
 #include "maps.h"
 
 /*
- * With ports (sport in the low 16 bits, as the packet has them), keeps
- * them for IPv4 datagram `id` of saddr to daddr and returns them; with 0,
- * returns those kept, or -1. Global, verified once: its key has no room in
- * the frame of the programs that parse.
+ * Puts the reassembly key of p's datagram (`id` its identification) in the
+ * scratch map, for frag_ports(): the programs that parse have no room for
+ * it in their frame. Returns 0, or -1 without the scratch map.
  */
-__attribute__((noinline)) long frag4_ports(__u32 saddr, __u32 daddr, __u32 id, __u32 ports)
+EKP_INLINE int frag_key(const struct pkt *p, __u32 id)
 {
-	struct ekp_frag_key k = {};
+	struct ct_scratch *sc = ct_scratch();
+
+	if (!sc)
+		return -1;
+	addr_copy(&sc->frag.saddr, &p->saddr);
+	addr_copy(&sc->frag.daddr, &p->daddr);
+	sc->frag.id = id;
+	sc->frag.proto = p->proto;
+	sc->frag.family = p->family;
+	sc->frag.pad[0] = 0;
+	sc->frag.pad[1] = 0;
+	return 0;
+}
+
+/*
+ * With ports (sport in the low 16 bits, as the packet has them), keeps them
+ * under the key frag_key() left and returns them; with 0, returns those
+ * kept there, or -1. Global, verified once; it takes no pointer, so the
+ * caller's parsed packet keeps what the verifier knows of it.
+ */
+__attribute__((noinline)) long frag_ports(__u32 ports)
+{
+	struct ct_scratch *sc = ct_scratch();
 	struct ekp_frag_val *v;
 
-	k.saddr.v4 = saddr;
-	k.daddr.v4 = daddr;
-	k.id = id;
-	k.proto = IPPROTO_UDP;
-	k.family = EKP_FAMILY_V4;
+	if (!sc)
+		return -1;
 	if (ports) {
 		struct ekp_frag_val nv = { .sport = (__be16)ports, .dport = (__be16)(ports >> 16) };
 
-		bpf_map_update_elem(&ekp_frag_v1, &k, &nv, BPF_ANY);
+		bpf_map_update_elem(&ekp_frag_v1, &sc->frag, &nv, BPF_ANY);
 		return ports;
 	}
-	v = bpf_map_lookup_elem(&ekp_frag_v1, &k);
+	v = bpf_map_lookup_elem(&ekp_frag_v1, &sc->frag);
 	if (!v)
 		return -1;
 	return (__u32)v->sport | (__u32)v->dport << 16;

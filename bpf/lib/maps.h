@@ -162,9 +162,10 @@ struct {
 
 /*
  * Room for the two conntrack values a new flow writes (they are too big for
- * the 512-byte stack next to everything else on that path), and for the key
+ * the 512-byte stack next to everything else on that path), for the key
  * and tuple answer_sender() works with (its frame has to fit under
- * tc_ingress's, which leaves it 128 bytes on 6.1). Not shared and
+ * tc_ingress's, which leaves it 128 bytes on 6.1), and for a fragment's
+ * reassembly key (frag.h). Not shared and
  * not pinned: one per loaded object, per CPU, used by all its programs. A
  * program runs to its end on its CPU, and none of them starts on that CPU
  * meanwhile (tc and XDP run in softirq or with bottom halves off), except
@@ -178,6 +179,7 @@ struct ct_scratch {
 	struct ekp_ct_key key;
 	struct ekp_ct4_key key4;
 	struct nat_tuple orig;
+	struct ekp_frag_key frag;
 };
 
 struct {

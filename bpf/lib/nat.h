@@ -250,23 +250,37 @@ EKP_INLINE int nat_rewrite(struct ekp_ctx *ctx, struct pkt *p,
 
 #ifndef EKP_XDP
 /*
- * The rewrite of a later fragment of an IPv4 datagram (parse.h), which has
- * no L4 header: the addresses and the header checksum. The UDP checksum,
- * in the first fragment, took the whole datagram's change there. The
- * header's sum does not change, so skb->csum needs nothing.
+ * The rewrite of a later fragment of a datagram (parse.h), which has no L4
+ * header: its addresses, and IPv4's header checksum. The UDP checksum, in
+ * the first fragment, took the whole datagram's change there. IPv4's header
+ * sum does not change, so skb->csum needs nothing; IPv6's addresses are
+ * offset by no checksum in the packet, so under CHECKSUM_COMPLETE skb->csum
+ * takes their change (elsewhere bpf_csum_update does nothing).
  */
 EKP_INLINE int nat_rewrite_l3(struct ekp_ctx *ctx, struct pkt *p, const struct nat_tuple *to)
 {
-	struct iphdr *ip = ctx_data(ctx) + ETH_HLEN_;
+	void *data = ctx_data(ctx), *end = ctx_data_end(ctx);
 	__u64 addr_diff = 0;
 
-	if ((void *)(ip + 1) > ctx_data_end(ctx) || p->family != EKP_FAMILY_V4)
-		return -1;
-	addr_diff = csum_diff_addr(addr_diff, &p->saddr, &to->saddr, EKP_FAMILY_V4);
-	addr_diff = csum_diff_addr(addr_diff, &p->daddr, &to->daddr, EKP_FAMILY_V4);
-	ip->check = csum_apply(ip->check, addr_diff);
-	ip->saddr = to->saddr.v4;
-	ip->daddr = to->daddr.v4;
+	addr_diff = csum_diff_addr(addr_diff, &p->saddr, &to->saddr, p->family);
+	addr_diff = csum_diff_addr(addr_diff, &p->daddr, &to->daddr, p->family);
+	if (p->family == EKP_FAMILY_V6) {
+		struct ipv6hdr *ip6 = data + ETH_HLEN_;
+
+		if ((void *)(ip6 + 1) > end)
+			return -1;
+		__builtin_memcpy(&ip6->saddr, &to->saddr, 16);
+		__builtin_memcpy(&ip6->daddr, &to->daddr, 16);
+		bpf_csum_update(ctx, csum_to_wsum(addr_diff));
+	} else {
+		struct iphdr *ip = data + ETH_HLEN_;
+
+		if ((void *)(ip + 1) > end)
+			return -1;
+		ip->check = csum_apply(ip->check, addr_diff);
+		ip->saddr = to->saddr.v4;
+		ip->daddr = to->daddr.v4;
+	}
 	addr_copy(&p->saddr, &to->saddr);
 	addr_copy(&p->daddr, &to->daddr);
 	p->sport = to->sport;

@@ -8,9 +8,9 @@
  *  - not IP, VLAN-tagged, other L4 protocols:           pass untouched
  *  - ICMP(v6): EKP_ICMP, for the error translation (icmp_err.h)
  *  - IPv4 options, fragments, IPv6 extension headers:    pass untouched + event
- *    (but at tc, fragments of an IPv4 UDP datagram: the first parses as
- *    any datagram, a later one returns EKP_FRAG with its first's ports;
- *    frag.h)
+ *    (but at tc, fragments of a UDP datagram, IPv4 without options or IPv6
+ *    with the fragment header first: the first parses as any datagram, a
+ *    later one returns EKP_FRAG with its first's ports; frag.h)
  *  - impossible headers (bad version/ihl/length, L3 or L4 header cut short):
  *                                                        drop with a reason
  */
@@ -100,18 +100,21 @@ EKP_INLINE int parse_l4(struct ekp_ctx *ctx, struct pkt *p)
 
 #ifndef EKP_XDP
 /*
- * An IPv4 UDP fragment without options, its tuple filled in like any
- * packet's: a first fragment parses on and leaves its ports for the rest
- * (frag.h); a later one takes them, or passes if its first was not seen.
+ * A UDP fragment (IPv4 without options, or IPv6 with the fragment header
+ * first), its tuple filled in like any packet's but for the ports: a first
+ * fragment parses on and leaves its ports for the rest (frag.h); a later
+ * one takes them, or passes if its first was not seen.
  */
-EKP_INLINE int parse_frag4(struct ekp_ctx *ctx, struct pkt *p, __u32 id, int later)
+EKP_INLINE int parse_frag(struct ekp_ctx *ctx, struct pkt *p, __u32 id, int later)
 {
 	long ports;
 	int ret;
 
+	if (frag_key(p, id) < 0)
+		return EKP_V_PASS;
 	if (later) {
 		p->frag = EKP_FRAG_LATER;
-		ports = frag4_ports(p->saddr.v4, p->daddr.v4, id, 0);
+		ports = frag_ports(0);
 		if (ports < 0) {
 			count_event(ctx, EKP_EV_FRAG_UNKNOWN);
 			return EKP_V_PASS;
@@ -124,7 +127,7 @@ EKP_INLINE int parse_frag4(struct ekp_ctx *ctx, struct pkt *p, __u32 id, int lat
 	ret = parse_l4(ctx, p);
 	if (ret != EKP_CONTINUE)
 		return ret;
-	frag4_ports(p->saddr.v4, p->daddr.v4, id, (__u32)p->sport | (__u32)p->dport << 16);
+	frag_ports((__u32)p->sport | (__u32)p->dport << 16);
 	return EKP_CONTINUE;
 }
 #endif
@@ -166,10 +169,53 @@ EKP_INLINE int parse_ipv4(struct ekp_ctx *ctx, struct pkt *p)
 	p->l4_len = tot - hlen;
 #ifndef EKP_XDP
 	if (ip->frag_off & bpf_htons(IP_MF_ | IP_OFFSET_))
-		return parse_frag4(ctx, p, ip->id, !!(ip->frag_off & bpf_htons(IP_OFFSET_)));
+		return parse_frag(ctx, p, ip->id, !!(ip->frag_off & bpf_htons(IP_OFFSET_)));
 #endif
 	return parse_l4(ctx, p);
 }
+
+/* IPv6's fragment header (RFC 8200, 4.5). */
+struct frag_hdr_ {
+	__u8   nexthdr;
+	__u8   reserved;
+	__be16 frag_off;   /* offset in 8-byte units << 3 | M */
+	__be32 id;
+};
+
+#ifndef EKP_XDP
+/*
+ * An IPv6 packet whose first extension header is a fragment header: a UDP
+ * datagram's fragment goes on as parse_frag() says, its UDP header (in the
+ * first) past the fragment header; anything else passes, as every
+ * extension header does.
+ */
+EKP_INLINE int parse_frag6(struct ekp_ctx *ctx, struct pkt *p, __u32 plen)
+{
+	struct ipv6hdr *ip6;
+	struct frag_hdr_ *fh;
+	void *data, *end;
+
+	if (ctx_pull(ctx, p->l3_off + sizeof(*ip6) + sizeof(*fh)) < 0)
+		return drop(ctx, EKP_DROP_INVALID_L3);
+	data = ctx_data(ctx);
+	end = ctx_data_end(ctx);
+	ip6 = data + p->l3_off;
+	fh = (void *)(ip6 + 1);
+	if ((void *)(fh + 1) > end)
+		return drop(ctx, EKP_DROP_INVALID_L3);
+	if (fh->nexthdr != IPPROTO_UDP) {
+		count_event(ctx, EKP_EV_PASS_IPV6_EXTHDR);
+		return EKP_V_PASS;
+	}
+	p->family = EKP_FAMILY_V6;
+	p->proto = IPPROTO_UDP;
+	__builtin_memcpy(&p->saddr, &ip6->saddr, 16);
+	__builtin_memcpy(&p->daddr, &ip6->daddr, 16);
+	p->l4_off = p->l3_off + sizeof(*ip6) + sizeof(*fh);
+	p->l4_len = plen - sizeof(*fh);
+	return parse_frag(ctx, p, fh->id, !!(fh->frag_off & bpf_htons(0xfff8)));
+}
+#endif
 
 EKP_INLINE int parse_ipv6(struct ekp_ctx *ctx, struct pkt *p)
 {
@@ -190,6 +236,10 @@ EKP_INLINE int parse_ipv6(struct ekp_ctx *ctx, struct pkt *p)
 		plen = ctx_len(ctx) - p->l3_off - sizeof(*ip6);
 	if (ip6->version != 6 || p->l3_off + sizeof(*ip6) + plen > ctx_len(ctx))
 		return drop(ctx, EKP_DROP_INVALID_L3);
+#ifndef EKP_XDP
+	if (ip6->nexthdr == IPPROTO_FRAGMENT && plen >= sizeof(struct frag_hdr_))
+		return parse_frag6(ctx, p, plen);
+#endif
 	switch (ip6->nexthdr) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:

@@ -194,6 +194,9 @@ EKP_INLINE int quote_as(void *q, void *end, const struct pkt *p, const struct na
 		__builtin_memcpy(&ip6->daddr, &as->daddr, 16);
 		*diff += addr_diff;
 		l4 = (void *)(ip6 + 1);
+		/* A first fragment's ports follow its fragment header. */
+		if (p->frag)
+			l4 += 4;
 	} else {
 		struct iphdr *ip = q;
 
@@ -224,7 +227,8 @@ EKP_INLINE int quote_as(void *q, void *end, const struct pkt *p, const struct na
 /*
  * An ICMP(v6) error about p, built in its place and sent back to its sender:
  * type and code of the family's, `rest` the header's second word (an MTU),
- * quoting p's L3 header + 8 bytes. From the address p was sent to, to its
+ * quoting p's L3 header + 8 bytes (an IPv6 first fragment's fragment header
+ * too). From the address p was sent to, to its
  * source; or, with `as` (p as it came, before a rewrite), from as's
  * destination to its source, quoting p as `as`. Counted as `event`.
  */
@@ -234,7 +238,10 @@ EKP_INLINE int icmp_error_reply(struct ekp_ctx *ctx, const struct pkt *p, __u8 t
 	int v6 = p->family == EKP_FAMILY_V6;
 	const union ekp_addr *from = as ? &as->daddr : &p->daddr, *to = as ? &as->saddr : &p->saddr;
 	__u32 l3len = v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
-	__u32 quote = l3len + 8;          /* quoted bytes */
+	/* IPv6's first fragment: its fragment header too, so that the quote
+	 * holds the ports the sender's stack finds its socket by. */
+	__u32 fh = v6 && p->frag ? 8 : 0;
+	__u32 quote = l3len + fh + 8;     /* quoted bytes */
 	__u32 grow = l3len + 8;           /* new L3 + ICMP header */
 	__u64 quote_diff = 0;
 	void *data, *end;
@@ -253,20 +260,26 @@ EKP_INLINE int icmp_error_reply(struct ekp_ctx *ctx, const struct pkt *p, __u8 t
 		struct ipv6hdr *ip6 = data + ETH_HLEN_;
 		struct icmphdr_ *ic = (void *)(ip6 + 1);
 
-		/* 14 + 40 + 8 + 48 */
+		/* 14 + 40 + 8 + 48, and the fragment header's 8 below */
 		if (data + ETH_HLEN_ + 96 > end)
 			return drop(ctx, EKP_DROP_REJECT);
 		eth_swap(data);
-		ip6_fill(ip6, from, to, 56, IPPROTO_ICMPV6);
+		ip6_fill(ip6, from, to, 56 + fh, IPPROTO_ICMPV6);
 		ic->type = type;
 		ic->code = code;
 		ic->checksum = 0;
 		ic->rest = rest;
-		sum = csum_pseudo(from, to, p->family, 56, IPPROTO_ICMPV6);
+		sum = csum_pseudo(from, to, p->family, 56 + fh, IPPROTO_ICMPV6);
 		w = (void *)ic;
 #pragma unroll
 		for (int i = 0; i < 14; i++)
 			sum += w[i];
+		if (fh) {
+			if (data + ETH_HLEN_ + 104 > end)
+				return drop(ctx, EKP_DROP_REJECT);
+			sum += w[14];
+			sum += w[15];
+		}
 		ic->checksum = csum_finish(sum);
 	} else {
 		struct iphdr *ip = data + ETH_HLEN_;

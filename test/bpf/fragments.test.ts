@@ -1,20 +1,19 @@
-// Fragmented UDP datagrams (IPv4) through tc, as kube-proxy's conntrack handles them whole:
+// Fragmented UDP datagrams (IPv4, and IPv6 with the fragment header first) through tc, as
+// kube-proxy's conntrack handles them whole:
 // the first fragment carries the UDP header and is translated like any datagram; the later
 // ones find its ports in ekp_frag_v1, then its flow, and take the same addresses. Every
 // case reassembles what came out, as the receiver would, and checks the whole datagram:
 // translated ports, a UDP checksum right over all of it, the payload intact.
 import { describe, expect } from 'vitest';
-import { CT_TYPE, SVC_F, type Config, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
+import { CT_TYPE, ctMapOf, SVC_F, type Config, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
 import { kernelIt } from '../support/capability.js';
-import { fragmentPacket, parsePacket, reassembleIpv4, type PacketSpec, type ParsedPacket } from '../support/packet.js';
+import { fragmentPacket, parsePacket, reassemble, type PacketSpec, type ParsedPacket } from '../support/packet.js';
 import { TEST_SKB_CHECKSUM_COMPLETE } from './cases.js';
 import { counterDelta, datapathFixture, TC, XDP, type Datapath, type ProgName } from './datapath.js';
-import { FROM_PODS, FROM_WIRE, SNAT_RANGE, V4 as n } from './fixtures.js';
+import { FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, type Net } from './fixtures.js';
 
 const it = kernelIt();
 const NODEPORT = 30053;
-const cip: SvcKey = { addr: n.clusterIp, port: 53, proto: 'udp' };
-const np: SvcKey = { addr: n.node, port: NODEPORT, proto: 'udp' };
 
 /** A datagram of `size` payload bytes, none alike in any 8 (a piece out of place would show). */
 function datagram(src: string, dst: string, sport: number, dport: number, size: number, ipId: number): PacketSpec {
@@ -37,20 +36,25 @@ function run(dp: Datapath, prog: ProgName, config: Config, frames: Buffer[], fla
 }
 
 /** The whole datagram the fragments make, parsed (its UDP checksum checked over all of it). */
-const whole = (frames: Buffer[]): ParsedPacket => parsePacket(reassembleIpv4(frames));
+const whole = (frames: Buffer[]): ParsedPacket => parsePacket(reassemble(frames));
 
 /** Each output fragment keeps its identification, offset and payload bytes, and its header checksum is right. */
 function sameFragments(ins: Buffer[], outs: Buffer[]): void {
   ins.forEach((f, i) => {
     const a = parsePacket(f), b = parsePacket(outs[i]!);
     expect(b.fragment, `fragment ${i}`).toEqual(a.fragment);
-    expect(b.ipChecksumOk, `fragment ${i}: IPv4 header checksum`).toBe(true);
+    expect(b.ipChecksumOk, `fragment ${i}: IPv4 header checksum`).toBe(a.family === 4 ? true : null);
     expect(b.length, `fragment ${i}: length`).toBe(a.length);
   });
 }
 
-describe('fragmented UDP datagrams (IPv4)', () => {
+describe.each(NETS)('fragmented UDP datagrams, $tag', (n: Net) => {
   const fx = datapathFixture();
+  const v6 = n.family === 6;
+  const cip: SvcKey = { addr: n.clusterIp, port: 53, proto: 'udp' };
+  const np: SvcKey = { addr: n.node, port: NODEPORT, proto: 'udp' };
+  /** What passing a fragment untouched counts: IPv6's fragment header is an extension header. */
+  const passed = v6 ? 'pass_ipv6_exthdr' : 'pass_fragment';
 
   const setup = (dp: Datapath) => {
     dp.reset();
@@ -95,7 +99,7 @@ describe('fragmented UDP datagrams (IPv4)', () => {
     expect(got).toMatchObject({ src: n.node, dst: n.remoteBe, dport: 8053, l4ChecksumOk: true, payload: whole(q).payload });
     expect(got.sport).toBeGreaterThanOrEqual(SNAT_RANGE.min);
     expect(got.sport).toBeLessThanOrEqual(SNAT_RANGE.max);
-    const flow = [...dp.map('ekp_ct4_v2').entries()].length;
+    const flow = [...dp.map(ctMapOf(n.family)).entries()].length;
     expect(flow, 'one flow: two conntrack entries, whatever the fragments').toBe(2);
 
     const a = fragmentPacket(datagram(n.remoteBe, n.node, 8053, got.sport!, 2000, 0x0100), 1480);
@@ -115,7 +119,7 @@ describe('fragmented UDP datagrams (IPv4)', () => {
     expect(early.frames[0]!.equals(q[1]!)).toBe(true);
     expect(early.events).toMatchObject({ frag_unknown: 1 });
     expect(early.events.ct_created ?? 0).toBe(0);
-    expect([...dp.map('ekp_ct4_v2').entries()]).toHaveLength(0);
+    expect([...dp.map(ctMapOf(n.family)).entries()]).toHaveLength(0);
     // The first then starts the flow (the receiver's reassembly waits for the lost piece in vain).
     expect(run(dp, 'tc_ingress', FROM_PODS, [q[0]!]).events).toMatchObject({ ct_created: 1 });
     const next = fragmentPacket(datagram(n.pod, n.clusterIp, 33001, 53, 2000, 0x2002), 1024);
@@ -142,9 +146,11 @@ describe('fragmented UDP datagrams (IPv4)', () => {
     const q = fragmentPacket(datagram(n.pod, n.clusterIp, 33003, 54, 2000, 0x4004), 1024);
     const r = run(dp, 'tc_ingress', FROM_PODS, q);
     expect(r.verdicts).toEqual([TC.redirect, TC.pass]);
-    expect(parsePacket(r.frames[0]!)).toMatchObject({ src: n.clusterIp, dst: n.pod, icmp: { type: 3, code: 3 } });
-    // The quote is the first fragment's header and 8 bytes, as it came.
-    expect(parsePacket(r.frames[0]!).payload.equals(q[0]!.subarray(14, 14 + 28))).toBe(true);
+    expect(parsePacket(r.frames[0]!)).toMatchObject({ src: n.clusterIp, dst: n.pod, icmp: v6 ? { type: 1, code: 4 } : { type: 3, code: 3 }, l4ChecksumOk: true });
+    // The quote is the first fragment's header and 8 bytes, as it came (IPv6: the fragment
+    // header too, so that the sender's stack finds the ports and the socket).
+    const quoted = v6 ? 40 + 8 + 8 : 20 + 8;
+    expect(parsePacket(r.frames[0]!).payload.toString('hex')).toBe(q[0]!.subarray(14, 14 + quoted).toString('hex'));
     expect(r.frames[1]!.equals(q[1]!)).toBe(true);
     expect(r.events).toMatchObject({ reject_icmp: 1, frag_unknown: 1 });
   });
@@ -161,21 +167,24 @@ describe('fragmented UDP datagrams (IPv4)', () => {
     expect(r.events).toMatchObject({ frag_unknown: 1 });
   });
 
-  it('what tc does not translate in fragments passes untouched: TCP, IPv4 options, and everything at XDP', () => {
+  it(`what tc does not translate in fragments passes untouched: TCP, ${v6 ? 'an extension header before the fragment header' : 'IPv4 options'}, and everything at XDP`, () => {
     const dp = fx.dp;
     setup(dp);
     dp.setService({ frontend: { addr: n.clusterIp, port: 80, proto: 'tcp' }, svcId: 63, slots: [1] });
     const tcp = fragmentPacket({ src: n.pod, dst: n.clusterIp, proto: 'tcp', sport: 40000, dport: 80, payload: Buffer.alloc(1500, 1), ipId: 9 }, 1024);
-    const opts = fragmentPacket({ ...datagram(n.pod, n.clusterIp, 33005, 53, 2000, 10), ipOptions: Buffer.from([0x94, 0x04, 0x00, 0x00]) }, 1024);
-    const r = run(dp, 'tc_ingress', FROM_PODS, [...tcp, ...opts]);
-    r.frames.forEach((f, i) => expect(f.equals([...tcp, ...opts][i]!), `frame ${i}`).toBe(true));
-    expect(r.events).toMatchObject({ pass_fragment: 4 });
+    const odd = fragmentPacket({
+      ...datagram(n.pod, n.clusterIp, 33005, 53, 2000, 10),
+      ...(v6 ? { ipv6ExtHeaders: [{ type: 60 }] } : { ipOptions: Buffer.from([0x94, 0x04, 0x00, 0x00]) }),
+    }, 1024);
+    const r = run(dp, 'tc_ingress', FROM_PODS, [...tcp, ...odd]);
+    r.frames.forEach((f, i) => expect(f.equals([...tcp, ...odd][i]!), `frame ${i}`).toBe(true));
+    expect(r.events).toMatchObject({ [passed]: 4 });
     // XDP leaves every fragment to tc: what follows a first fragment must meet what it became.
     const udp = fragmentPacket(datagram(n.external, n.node, 41001, NODEPORT, 2000, 11), 1024);
     const x = run(dp, 'xdp_nodeport', FROM_WIRE, udp);
     expect(x.verdicts).toEqual([XDP.pass, XDP.pass]);
     x.frames.forEach((f, i) => expect(f.equals(udp[i]!), `xdp frame ${i}`).toBe(true));
-    expect(x.events).toMatchObject({ pass_fragment: 2 });
+    expect(x.events).toMatchObject({ [passed]: 2 });
   });
 
   kernelIt([6, 11])('under CHECKSUM_COMPLETE (a NIC that sums every packet), skb->csum stays the packet\'s sum for every fragment', () => {

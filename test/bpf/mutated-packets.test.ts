@@ -3,8 +3,9 @@
 // packet the datapath translates (bytes set, bits flipped, lengths and versions changed,
 // frames cut or padded) and holds every outcome to what no input may break:
 // - a packet is changed only if it parses strictly (no truncated or impossible header)
-//   and carries nothing we pass untouched (IPv4 options, IPv6 extension headers, fragments
-//   but an IPv4 UDP datagram's at tc, whose later ones are never answered);
+//   and carries nothing we pass untouched (IPv4 options, IPv6 extension headers but a lone
+//   fragment header, fragments but a UDP datagram's at tc, whose later ones are never
+//   answered);
 // - a translated packet differs only in the fields NAT owns (MACs, addresses, ports,
 //   checksums, and the same inside an ICMP error's quote), and each checksum is as valid
 //   as it came in: an incremental update neither breaks a good sum nor mends a bad one;

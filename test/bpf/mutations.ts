@@ -46,6 +46,8 @@ export function seeds(n: Net): Seed[] {
     { what: 'the backend\'s SYN-ACK', spec: tcp(n.remoteBe, n.pod, 8080, CLIENT_PORT, { syn: true, ack: true }) },
     { what: 'a pod\'s UDP query', spec: udpOut },
     { what: 'its answer', spec: { src: n.remoteBe, dst: n.pod, proto: 'udp', sport: 8080, dport: CLIENT_PORT, payload: 'answer' } },
+    { what: 'the first fragment of a pod\'s big UDP query', spec: { ...udpOut, payload: 'q'.repeat(64), ipId: 0x5eed, fragment: { offset: 0, more: true } } },
+    { what: 'a later fragment of it', spec: { ...udpOut, payload: 'r'.repeat(40), ipId: 0x5eed, fragment: { offset: 72, more: false } } },
     { what: 'an SCTP INIT', spec: { src: n.pod, dst: n.clusterIp, proto: 'sctp', sport: CLIENT_PORT, dport: 9, vtag: 0, payload: sctpChunk(1, 0, Buffer.alloc(16, 3)) } },
     { what: 'an external SYN to a NodePort (SNAT)', spec: tcp(n.external, n.node, CLIENT_PORT, NODEPORT, { syn: true }) },
     { what: 'an external SYN to a NodePort with eTP Local (XDP translates it)', spec: tcp(n.external, n.node, CLIENT_PORT, NODEPORT_LOCAL, { syn: true }) },
@@ -165,10 +167,12 @@ function broken(input: Buffer, out: Buffer, sentOn = false, xdp = false): string
   if (out.equals(input)) return null;
   const i = tryParse(input);
   if (i instanceof Error) return `changed a frame that does not parse (${i.message})`;
-  if (i.ipOptions || i.ipv6ExtHeaders) return 'changed a packet it should pass untouched (IPv4 options, an IPv6 extension header)';
-  // tc follows an IPv4 UDP datagram's fragments (frag.h); anything else in fragments, and
-  // every fragment at XDP, passes untouched.
-  if (i.fragment && (xdp || i.family !== 4 || i.protoName !== 'udp')) return 'changed a fragment it should pass untouched (not IPv4 UDP, or at XDP)';
+  // IPv6's fragment header, alone, is no extension header tc passes (below).
+  const fragHeaderOnly = i.ipv6ExtHeaders?.length === 1 && i.ipv6ExtHeaders[0] === 44;
+  if (i.ipOptions || (i.ipv6ExtHeaders && !fragHeaderOnly)) return 'changed a packet it should pass untouched (IPv4 options, an IPv6 extension header)';
+  // tc follows a UDP datagram's fragments (frag.h); anything else in fragments, and every
+  // fragment at XDP, passes untouched.
+  if (i.fragment && (xdp || i.protoName !== 'udp')) return 'changed a fragment it should pass untouched (not UDP, or at XDP)';
   const later = (i.fragment?.offset ?? 0) > 0;
   const o = tryParse(out);
   if (o instanceof Error) return `the output does not parse (${o.message})`;
@@ -186,8 +190,10 @@ function broken(input: Buffer, out: Buffer, sentOn = false, xdp = false): string
     if (icmpError(o) && i.icmp !== undefined) return 'answered an ICMP message with an ICMP error';
     if (icmpError(o)) {
       const l3 = i.family === 4 ? 20 : 40;
+      // IPv6's first fragment: its fragment header is quoted too, with the 8 bytes after it.
+      const quoted = l3 + (fragHeaderOnly ? 8 : 0) + 8;
       const quote = out.subarray(14 + l3 + 8);
-      if (!quote.equals(input.subarray(14, 14 + l3 + 8))) return 'quoted the packet otherwise than it came';
+      if (!quote.equals(input.subarray(14, 14 + quoted))) return 'quoted the packet otherwise than it came';
     }
     return null;
   }

@@ -641,8 +641,9 @@ export const SCENARIOS: Scenario[] = [
     name: 'a datagram bigger than a frame travels in fragments: a pod\'s through a ClusterIP and an external client\'s through a NodePort (SNAT to another node\'s pods) reach every backend whole, and their answers, as big, come back whole',
     async run({ lab, setServices }) {
       const node = lab.nodes[0]!;
+      const v6 = !!lab.spec.ipv6;
       const big: ServiceDef = {
-        name: 'big-udp', clusterIP: '10.96.0.54', type: 'NodePort', protocol: 'UDP', port: 53,
+        name: 'big-udp', clusterIP: '10.96.0.54', ...(v6 ? { clusterIPv6: 'fd00:96::54' } : {}), type: 'NodePort', protocol: 'UDP', port: 53,
         targetPort: lab.addressing.udpPort, nodePort: 30054, externalTrafficPolicy: 'Cluster', pods: lab.pods.map((p) => p.name),
       };
       await setServices([...exampleServices(lab), big]);
@@ -651,6 +652,7 @@ export const SCENARIOS: Scenario[] = [
         // port each) from each client, so that every node's pods answer.
         const size = 4000;
         const asks: [PodHost | ClientHost, string, number, number][] = [[lab.pods[0]!, '10.96.0.54', 53, 23_000], [lab.client, node.ipv4, 30054, 23_100]];
+        if (v6) asks.push([lab.pods[0]!, 'fd00:96::54', 53, 23_200], [lab.client, node.ipv6!, 30054, 23_300]);
         for (const [from, addr, port, base] of asks) {
           const what = `${from.name} -> ${addr}:${port}`;
           const outcomes = await Promise.all(Array.from({ length: 16 }, (_, i) =>

@@ -543,34 +543,54 @@ export function fragmentPacket(spec: PacketSpec, fragmentSize: number): Buffer[]
 }
 
 /**
- * The IPv4 datagram the fragment frames carry, reassembled as a receiver's stack does
- * (RFC 791): one Ethernet frame whose IPv4 header is the first fragment's, unfragmented,
- * so that parsePacket checks the L4 checksum over the whole datagram. Throws when the
- * fragments are not one datagram's (addresses, protocol or identification differ), or
- * leave a hole or an overlap.
+ * The datagram the fragment frames carry, reassembled as a receiver's stack does (RFC 791,
+ * RFC 8200 4.5): one Ethernet frame, the first fragment's IP header unfragmented (IPv6: the
+ * fragment header, which must come first, taken out), so that parsePacket checks the L4
+ * checksum over the whole datagram. Throws when the fragments are not one datagram's
+ * (addresses, protocol or identification differ), or leave a hole or an overlap.
  */
-export function reassembleIpv4(frames: readonly Buffer[]): Buffer {
+export function reassemble(frames: readonly Buffer[]): Buffer {
   const L3 = 14;
   const parts = frames.map((f) => {
-    if (f.readUInt16BE(12) !== ETH_P_IP) throw new Error('reassembleIpv4: not an IPv4 frame');
+    const v6 = f.readUInt16BE(12) === ETH_P_IPV6;
+    if (!v6 && f.readUInt16BE(12) !== ETH_P_IP) throw new Error('reassemble: not an IP frame');
+    if (v6) {
+      if (f[L3 + 6] !== 44) throw new Error('reassemble: an IPv6 frame without a fragment header first');
+      const fh = L3 + 40;
+      const frag = f.readUInt16BE(fh + 2);
+      return {
+        f, v6, hlen: 40, offset: frag & 0xfff8, more: (frag & 1) !== 0, next: f[fh]!,
+        key: f.subarray(L3 + 8, L3 + 40).toString('hex') + f[fh] + ':' + f.readUInt32BE(fh + 4),
+        data: f.subarray(fh + 8, L3 + 40 + f.readUInt16BE(L3 + 4)),
+      };
+    }
     const ihl = (f[L3]! & 0x0f) * 4;
     const frag = f.readUInt16BE(L3 + 6);
-    return { f, ihl, offset: (frag & 0x1fff) * 8, more: (frag & 0x2000) !== 0, key: f.subarray(L3 + 12, L3 + 20).toString('hex') + f[L3 + 9] + ':' + f.readUInt16BE(L3 + 4), data: f.subarray(L3 + ihl, L3 + f.readUInt16BE(L3 + 2)) };
+    return {
+      f, v6, hlen: ihl, offset: (frag & 0x1fff) * 8, more: (frag & 0x2000) !== 0, next: f[L3 + 9]!,
+      key: f.subarray(L3 + 12, L3 + 20).toString('hex') + f[L3 + 9] + ':' + f.readUInt16BE(L3 + 4),
+      data: f.subarray(L3 + ihl, L3 + f.readUInt16BE(L3 + 2)),
+    };
   }).sort((a, b) => a.offset - b.offset);
-  if (parts.length === 0) throw new Error('reassembleIpv4: no fragments');
+  if (parts.length === 0) throw new Error('reassemble: no fragments');
   const first = parts[0]!;
   let at = 0;
   for (const p of parts) {
-    if (p.key !== first.key) throw new Error(`reassembleIpv4: fragments of different datagrams (${first.key} and ${p.key})`);
-    if (p.offset !== at) throw new Error(`reassembleIpv4: ${p.offset > at ? 'a hole' : 'an overlap'} at byte ${at}`);
+    if (p.key !== first.key) throw new Error(`reassemble: fragments of different datagrams (${first.key} and ${p.key})`);
+    if (p.offset !== at) throw new Error(`reassemble: ${p.offset > at ? 'a hole' : 'an overlap'} at byte ${at}`);
     at += p.data.length;
   }
-  if (first.offset !== 0 || parts[parts.length - 1]!.more) throw new Error('reassembleIpv4: the first or the last fragment is missing');
-  const header = Buffer.from(first.f.subarray(L3, L3 + first.ihl));
-  header.writeUInt16BE(first.ihl + at, 2);
-  header.writeUInt16BE(header.readUInt16BE(6) & 0x4000, 6);
-  header.writeUInt16BE(0, 10);
-  header.writeUInt16BE(inetChecksum(header), 10);
+  if (first.offset !== 0 || parts[parts.length - 1]!.more) throw new Error('reassemble: the first or the last fragment is missing');
+  const header = Buffer.from(first.f.subarray(L3, L3 + first.hlen));
+  if (first.v6) {
+    header.writeUInt16BE(at, 4);
+    header[6] = first.next;
+  } else {
+    header.writeUInt16BE(first.hlen + at, 2);
+    header.writeUInt16BE(header.readUInt16BE(6) & 0x4000, 6);
+    header.writeUInt16BE(0, 10);
+    header.writeUInt16BE(inetChecksum(header), 10);
+  }
   return Buffer.concat([first.f.subarray(0, L3), header, ...parts.map((p) => p.data)]);
 }
 
