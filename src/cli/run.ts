@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { ConfigError, podRanges, preferSameNode, resolveConfig, unhonouredFeatureGates, unhonouredFlags, type ProxyConfig } from '../config/index.js';
+import { ConfigError, deprecatedFlags, podRanges, preferSameNode, resolveConfig, unhonouredFeatureGates, unhonouredFlags, type ProxyConfig } from '../config/index.js';
 import { ConntrackSetup, tcpBeLiberal } from '../dataplane/conntrack-sysctls.js';
 import { cleanupAll, cleanupOtherModes, createDataplane, type Dataplane, type DataplaneContext } from '../dataplane/index.js';
 import { nodeContextFromNode, parseNode, withPrimaryAddress, type DesiredState, type NodeContext } from '../model/index.js';
@@ -76,6 +76,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const log = createLogger({ format: cfg.logFormat, verbosity: cfg.verbosity });
   for (const g of unhonouredFeatureGates(cfg.featureGates)) log.warn('feature gate not honoured', g);
   for (const f of unhonouredFlags(argv)) log.warn('flag not honoured', f);
+  for (const f of deprecatedFlags(argv)) log.warn('flag deprecated (as in kube-proxy)', f);
   // kube-proxy writes its configuration and exits: a replacement that ran the proxy instead would
   // touch the kernel of whoever only asked for a file.
   if (cfg.writeConfigTo !== null) {

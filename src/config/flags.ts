@@ -53,6 +53,9 @@ export const RUN_FLAGS = {
   'master': 'string',
   'init-only': 'bool',
   'write-config-to': 'string',
+  // deprecated in kube-proxy for the bind addresses, still taken there
+  'healthz-port': 'int',
+  'metrics-port': 'int',
   // component-base's logging flags, which kube-proxy adds beside --v and --logging-format
   'log-flush-frequency': 'string',
   'vmodule': 'string',
@@ -165,6 +168,14 @@ const UNHONOURED: readonly (readonly [RunFlagName, (v: FlagValue) => boolean, st
   ['log-text-info-buffer-size', zeroQuantity, 'log lines are not buffered'],
   ['log-json-info-buffer-size', zeroQuantity, 'log lines are not buffered'],
 ];
+
+/** kube-proxy's deprecated flags that `argv` sets, each with what replaces it: for a warning at start, as kube-proxy's. */
+export function deprecatedFlags(argv: string[]): { flag: string; use: string }[] {
+  const flags = parseFlags(argv);
+  return ([['healthz-port', '--healthz-bind-address'], ['metrics-port', '--metrics-bind-address']] as const)
+    .filter(([name]) => flags[name] !== undefined)
+    .map(([name, use]) => ({ flag: `--${name}`, use }));
+}
 
 /**
  * The flags of `argv` (a valid `run` command line) that kube-proxy would act on and we cannot:

@@ -197,11 +197,28 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
     else if (name === masqName) cfg.masqueradeBit = bit;
   }
 
-  for (const [flag, field, key] of [
-    ['healthz-bind-address', 'healthzBindAddress', 'healthzBindAddress'],
-    ['metrics-bind-address', 'metricsBindAddress', 'metricsBindAddress'],
+  for (const [flag, field, key, portFlag, defaultPort] of [
+    ['healthz-bind-address', 'healthzBindAddress', 'healthzBindAddress', 'healthz-port', 10256],
+    ['metrics-bind-address', 'metricsBindAddress', 'metricsBindAddress', 'metrics-port', 10249],
   ] as const) {
-    const v = (flags[flag] as string | undefined) ?? (file[field] || undefined);
+    const fromFlag = flags[flag] as string | undefined;
+    let v = fromFlag ?? (file[field] || undefined);
+    // kube-proxy's deprecated --healthz-port / --metrics-port: 0 turns the server off; another
+    // port completes a bind address given as an IP alone on the command line (whose port is
+    // otherwise the default), and changes nothing else.
+    const port = flags[portFlag] as number | undefined;
+    if (port !== undefined && (port < 0 || port > 65535)) {
+      problems.push(`--${portFlag}: must be 0-65535, got ${port}`);
+      continue;
+    }
+    if (port === 0) {
+      cfg[key] = '';
+      continue;
+    }
+    if (fromFlag !== undefined && isIP(fromFlag.replace(/^\[(.*)\]$/, '$1')) !== 0) {
+      const host = fromFlag.replace(/^\[(.*)\]$/, '$1');
+      v = `${host.includes(':') ? `[${host}]` : host}:${port ?? defaultPort}`;
+    }
     if (v === undefined) continue;
     // An empty address:port ("") disables the server, as in kube-proxy.
     if (v === '' || isHostPort(v)) cfg[key] = v;

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  ConfigError, DEFAULTS, parseDuration, podRanges, preferSameNode, resolveConfig, RUN_FLAGS, unhonouredFeatureGates, unhonouredFlags, type ProxyConfig,
+  ConfigError, DEFAULTS, deprecatedFlags, parseDuration, podRanges, preferSameNode, resolveConfig, RUN_FLAGS, unhonouredFeatureGates, unhonouredFlags, type ProxyConfig,
 } from '../../../src/config/index.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'kube-proxy-ipvs.yaml');
@@ -282,8 +282,7 @@ describe('resolveConfig', () => {
   });
 
   // kube-proxy v1.35's cmd/kube-proxy/app/options.go on Linux, with component-base's logging flags it
-  // adds; but --healthz-port and --metrics-port, deprecated for --healthz-bind-address and
-  // --metrics-bind-address.
+  // adds.
   const KUBE_PROXY_FLAGS = [
     'config', 'write-config-to', 'cleanup', 'feature-gates', 'kubeconfig', 'master', 'kube-api-content-type', 'kube-api-burst',
     'kube-api-qps', 'hostname-override', 'bind-address', 'healthz-bind-address', 'metrics-bind-address', 'bind-address-hard-fail',
@@ -294,8 +293,21 @@ describe('resolveConfig', () => {
     'conntrack-max-per-core', 'conntrack-min', 'conntrack-tcp-timeout-established', 'conntrack-tcp-timeout-close-wait',
     'conntrack-tcp-be-liberal', 'conntrack-udp-timeout', 'conntrack-udp-timeout-stream', 'config-sync-period',
     'logging-format', 'log-flush-frequency', 'v', 'vmodule', 'log-text-split-stream', 'log-text-info-buffer-size',
-    'log-json-split-stream', 'log-json-info-buffer-size',
+    'log-json-split-stream', 'log-json-info-buffer-size', 'healthz-port', 'metrics-port',
   ];
+
+  it('the deprecated --healthz-port and --metrics-port: 0 turns the server off; another port completes a bind address given as an IP alone, as kube-proxy\'s', () => {
+    expect(resolveConfig(['--healthz-bind-address', '0.0.0.0']).healthzBindAddress).toBe('0.0.0.0:10256');
+    expect(resolveConfig(['--healthz-bind-address', '10.0.0.1', '--healthz-port', '12345']).healthzBindAddress).toBe('10.0.0.1:12345');
+    expect(resolveConfig(['--metrics-bind-address', '::1', '--metrics-port=9999']).metricsBindAddress).toBe('[::1]:9999');
+    // A bind address with its port (the default's too) keeps it.
+    expect(resolveConfig(['--healthz-port', '12345']).healthzBindAddress).toBe('0.0.0.0:10256');
+    expect(resolveConfig(['--metrics-bind-address', '0.0.0.0:10249', '--metrics-port', '9999']).metricsBindAddress).toBe('0.0.0.0:10249');
+    expect(resolveConfig(['--metrics-port', '0']).metricsBindAddress).toBe('');
+    expect(resolveConfig(['--healthz-port', '0', '--healthz-bind-address', '0.0.0.0:10256']).healthzBindAddress).toBe('');
+    expect(() => resolveConfig(['--healthz-port', '70000'])).toThrow('--healthz-port: must be 0-65535, got 70000');
+    expect(deprecatedFlags(['--healthz-port', '0', '--v', '2'])).toEqual([{ flag: '--healthz-port', use: '--healthz-bind-address' }]);
+  });
 
   it('every flag of kube-proxy\'s is a flag of run: a kube-proxy DaemonSet\'s args start it', () => {
     expect(KUBE_PROXY_FLAGS.filter((f) => !Object.hasOwn(RUN_FLAGS, f))).toEqual([]);
