@@ -275,13 +275,14 @@ struct ekp_gc_result {
  * Only a datagram's first fragment carries its UDP header. tc keeps the
  * ports it found there under what every fragment of the datagram repeats
  * (addresses, protocol, identification: the reassembly key), and a later
- * fragment takes them from here to find its flow. Written and read by tc
- * only; an entry is never deleted, the LRU makes room.
+ * fragment takes them from here to find its flow. Written (for every UDP
+ * first fragment tc parses, a service's or not) and read by tc only; an
+ * entry is never deleted, the LRU makes room.
  * ====================================================================== */
 struct ekp_frag_key {
 	union ekp_addr saddr;
 	union ekp_addr daddr;
-	__u32 id;              /* IPv4: the header's identification (its 2 bytes first, then 0) */
+	__u32 id;              /* IPv6's identification; IPv4's 16 bits as the header has them, in the low-addressed half, 0 after */
 	__u8  proto;
 	__u8  family;          /* EKP_FAMILY_*                               */
 	__u8  pad[2];
@@ -435,6 +436,7 @@ enum ekp_drop_reason {
 	EKP_DROP_REJECT = 10,          /* could not build RST/ICMP               */
 	EKP_DROP_FLOOR = 11,           /* floor program: found in its map        */
 	EKP_DROP_UNALLOCATED = 12,     /* a Service CIDR's address no service has */
+	EKP_DROP_FRAG_NO_FLOW = 13,    /* a later fragment to a service address, its first refused */
 	EKP_DROP_MAX = 16,
 };
 
@@ -465,7 +467,7 @@ enum ekp_event {
 	EKP_EV_FRAG_NEEDED = 23,       /* to be sent on, bigger than the next device takes */
 	EKP_EV_SENDER_ANSWERED = 24,   /* either, about a request: time exceeded or frag-needed sent back */
 	EKP_EV_FRAG_FOLLOWED = 25,     /* a UDP datagram's later fragment translated as its first */
-	EKP_EV_FRAG_UNKNOWN = 26,      /* a later fragment whose first was not seen: passed untouched */
+	EKP_EV_FRAG_UNKNOWN = 26,      /* a later fragment whose first tc did not see: passed untouched */
 	EKP_EV_MAX = 32,
 };
 

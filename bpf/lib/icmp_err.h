@@ -29,7 +29,8 @@
  * rewritten (event PASS_ICMP_ERR when it is an error type): an outer IPv4
  * header with options (passed earlier by parse), a quote shorter than the
  * embedded IP header + 8 bytes, embedded IPv4 options or a non-first
- * fragment, embedded IPv6 extension headers, an embedded header whose version
+ * fragment, embedded IPv6 extension headers (but the fragment header of a
+ * UDP datagram's first fragment), an embedded header whose version
  * is wrong. Errors about flows without a CT entry, embedded protocols we never
  * NAT, and non-error ICMP pass without an event.
  *
@@ -243,9 +244,16 @@ EKP_INLINE int icmp4_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __
 	return EKP_CONTINUE;
 }
 
-EKP_INLINE int icmp6_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __u8 *ct_flags)
+/*
+ * fh: 8 for an error about a UDP datagram's first fragment, whose UDP
+ * header follows the fragment header (as conntrack finds it,
+ * ipv6_skip_exthdr), else 0. A constant in each of icmp6_error()'s two
+ * calls: one offset variable would cost the pipeline's frame a slot it
+ * does not have.
+ */
+EKP_INLINE int icmp6_error_at(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __u8 *ct_flags, const __u32 fh)
 {
-	const __u32 min = ICMP_HLEN_ + sizeof(struct ipv6hdr) + 8;
+	const __u32 min = ICMP_HLEN_ + sizeof(struct ipv6hdr) + fh + 8;
 	struct ekp_ct_key k;
 	struct ekp_ct_val *ct;
 	struct nat_tuple n;
@@ -264,7 +272,7 @@ EKP_INLINE int icmp6_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __
 	ip6 = ctx_data(ctx) + ETH_HLEN_;
 	ic = (void *)(ip6 + 1);
 	iip6 = (void *)(ic + 1);
-	l4 = (void *)(iip6 + 1);
+	l4 = (void *)(iip6 + 1) + fh;
 	end = ctx_data_end(ctx);
 	if ((void *)iip6 > end)
 		return EKP_V_PASS;
@@ -275,6 +283,14 @@ EKP_INLINE int icmp6_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __
 	nh = iip6->nexthdr;
 	if (iip6->version != 6)
 		return icmp_err_odd(ctx);
+	if (fh) {
+		struct frag_hdr_ *ifh = (void *)(iip6 + 1);
+
+		if (nh != IPPROTO_FRAGMENT || (void *)(ifh + 1) > end || ifh->nexthdr != IPPROTO_UDP ||
+		    (ifh->frag_off & bpf_htons(0xfff8)))
+			return icmp_err_odd(ctx);
+		nh = IPPROTO_UDP;
+	}
 	if (!icmp_embedded_proto_ok(nh)) {
 		/* Extension headers: we never parse past them (see parse.h). */
 		if (nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_FRAGMENT ||
@@ -307,7 +323,7 @@ EKP_INLINE int icmp6_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __
 	__builtin_memcpy(&iip6->saddr, &n.saddr, 16);
 	__builtin_memcpy(&iip6->daddr, &n.daddr, 16);
 	sum = addr_diff + emb_l4_patch(l4, end, nh, 1,
-				       p->l4_len - ICMP_HLEN_ - sizeof(struct ipv6hdr), addr_diff, &n);
+				       p->l4_len - ICMP_HLEN_ - sizeof(struct ipv6hdr) - fh, addr_diff, &n);
 	/* ICMPv6: the pseudo-header has the outer addresses. */
 	if (fix_d)
 		addr_copy(&p->daddr, &n.saddr);
@@ -323,6 +339,19 @@ EKP_INLINE int icmp6_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __
 	*ct_flags = ct->flags;
 	count_event(ctx, EKP_EV_ICMP_ERR_XLATE);
 	return EKP_CONTINUE;
+}
+
+EKP_INLINE int icmp6_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __u8 *ct_flags)
+{
+	/* The embedded header's next header: its byte 6, past ICMPv6's 8. */
+	__u8 *nh;
+
+	if (ctx_pull(ctx, ETH_HLEN_ + sizeof(struct ipv6hdr) + ICMP_HLEN_ + 7) == 0) {
+		nh = ctx_data(ctx) + ETH_HLEN_ + sizeof(struct ipv6hdr) + ICMP_HLEN_ + 6;
+		if ((void *)(nh + 1) <= ctx_data_end(ctx) && *nh == IPPROTO_FRAGMENT)
+			return icmp6_error_at(ctx, p, ct_type, ct_flags, 8);
+	}
+	return icmp6_error_at(ctx, p, ct_type, ct_flags, 0);
 }
 
 /*

@@ -29,7 +29,8 @@
 /* parse_packet: an ICMP(v6) packet, not a verdict (see icmp_err.h). */
 #define EKP_ICMP (-2)
 /* parse_packet: a later fragment of a UDP datagram, its ports its first's
- * (p->frag is EKP_FRAG_LATER; pipeline.h, handle_fragment). */
+ * (p->frag is EKP_FRAG_LATER), or none (EKP_FRAG_UNSEEN: tc did not see
+ * the first); pipeline.h, handle_fragment. */
 #define EKP_FRAG (-3)
 
 /* XDP passes every fragment: what follows a first fragment must meet what
@@ -103,7 +104,7 @@ EKP_INLINE int parse_l4(struct ekp_ctx *ctx, struct pkt *p)
  * A UDP fragment (IPv4 without options, or IPv6 with the fragment header
  * first), its tuple filled in like any packet's but for the ports: a first
  * fragment parses on and leaves its ports for the rest (frag.h); a later
- * one takes them, or passes if its first was not seen.
+ * one takes them, and is EKP_FRAG_UNSEEN without.
  */
 EKP_INLINE int parse_frag(struct ekp_ctx *ctx, struct pkt *p, __u32 id, int later)
 {
@@ -113,12 +114,12 @@ EKP_INLINE int parse_frag(struct ekp_ctx *ctx, struct pkt *p, __u32 id, int late
 	if (frag_key(p, id) < 0)
 		return EKP_V_PASS;
 	if (later) {
-		p->frag = EKP_FRAG_LATER;
 		ports = frag_ports(0);
 		if (ports < 0) {
-			count_event(ctx, EKP_EV_FRAG_UNKNOWN);
-			return EKP_V_PASS;
+			p->frag = EKP_FRAG_UNSEEN;
+			return EKP_FRAG;
 		}
+		p->frag = EKP_FRAG_LATER;
 		p->sport = (__be16)ports;
 		p->dport = (__be16)(ports >> 16);
 		return EKP_FRAG;

@@ -437,9 +437,9 @@ __attribute__((noinline)) int answer_sender(struct ekp_ctx *ctx, const struct pk
 	if (!p || !sc)
 		return EKP_V_XLATED;
 	v6 = p->family == EKP_FAMILY_V6;
-	/* Not about a later fragment (its quote would hold no ports), as Linux's
-	 * icmp_send; a fragment has no DF either. */
-	if (p->frag == EKP_FRAG_LATER)
+	/* Not about a later fragment: its quote would hold no ports to find the
+	 * sender's socket by (IPv4's icmp_send never answers one either). */
+	if (p->frag >= EKP_FRAG_LATER)
 		return EKP_V_XLATED;
 	if (mtu && !v6) {
 		struct iphdr *ip = ctx_data(ctx) + ETH_HLEN_;
@@ -942,27 +942,47 @@ EKP_INLINE int fwd_other_live(const struct pkt *p, const struct ekp_ct_val *fwd,
 
 #ifndef EKP_XDP
 /*
+ * A later fragment without a flow: dropped when bound for a ClusterIP or
+ * another address of a Service CIDR, else passed untouched. Global, on a
+ * path few packets take: vip_class_of()'s keys have no room in the
+ * pipeline's frame. p may be NULL to the verifier.
+ */
+__attribute__((noinline)) int frag_no_flow(struct ekp_ctx *ctx, const struct pkt *p)
+{
+	if (!p)
+		return EKP_V_PASS;
+	if (p->frag == EKP_FRAG_UNSEEN)
+		count_event(ctx, EKP_EV_FRAG_UNKNOWN);
+	if (vip_class_of(p) != VIP_NONE)
+		return drop(ctx, EKP_DROP_FRAG_NO_FLOW);
+	if (p->frag != EKP_FRAG_UNSEEN)
+		count_event(ctx, EKP_EV_PASS_FRAGMENT);
+	return EKP_V_PASS;
+}
+
+/*
  * A later fragment of a UDP datagram (parse.h, EKP_FRAG): its flow is the
- * one its first fragment's ports name, and it is rewritten and sent on as
+ * one its first fragment's ports name (none when tc did not see the first:
+ * EKP_FRAG_UNSEEN), and it is rewritten and sent on as
  * the first was, its addresses only. It starts no flow and is never
- * answered (Linux answers only a first fragment): one whose first found no
- * live flow (a service without endpoints, a source range that refused it)
- * goes to the stack untranslated, where nothing takes it. The first
- * fragment refreshed the flow a moment ago, so an expired entry is not
- * this datagram's. `made_here`: tc_to_pod's (ekp_made_here), which
- * translates replies only and sends nothing on.
+ * answered (its quote could not name the sender's socket). One whose first
+ * found no live flow is not a service's, and passes untouched as any
+ * fragment used to; but to a ClusterIP or another address of a Service
+ * CIDR (its first was refused or dropped) it is dropped, as the first
+ * was, rather than routed out. The first fragment refreshed the flow a
+ * moment ago, so an expired entry is not this datagram's. `made_here`:
+ * tc_to_pod's (ekp_made_here), which translates replies only and sends
+ * nothing on.
  */
 EKP_INLINE int handle_fragment(struct ekp_ctx *ctx, struct pkt *p, int made_here)
 {
-	struct ekp_ct_val *ct = ct_lookup(p);
+	struct ekp_ct_val *ct = p->frag == EKP_FRAG_UNSEEN ? NULL : ct_lookup(p);
 	struct nat_tuple to;
 	__u64 now = ekp_now();
 	int rev;
 
-	if (!ct || ct_expired(ct, now) || (made_here && ct->type != EKP_CT_REV)) {
-		count_event(ctx, EKP_EV_FRAG_UNKNOWN);
-		return EKP_V_PASS;
-	}
+	if (!ct || ct_expired(ct, now) || (made_here && ct->type != EKP_CT_REV))
+		return made_here ? EKP_V_PASS : frag_no_flow(ctx, p);
 	rev = ct->type == EKP_CT_REV;
 	ct_refresh(ct, p, now);
 	if (rev)

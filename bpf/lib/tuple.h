@@ -21,8 +21,9 @@ struct sctphdr_ {
 #define TCPF_ACK_ 0x10
 
 /* struct pkt's frag: which fragment of a datagram it is. */
-#define EKP_FRAG_FIRST 1
-#define EKP_FRAG_LATER 2
+#define EKP_FRAG_FIRST  1
+#define EKP_FRAG_LATER  2   /* its ports are its first fragment's */
+#define EKP_FRAG_UNSEEN 3   /* a later one whose first tc did not see: no ports */
 
 struct pkt {
 	union ekp_addr saddr;
@@ -32,7 +33,7 @@ struct pkt {
 	__u8   proto;
 	__u8   family;
 	__u8   tcp_flags;
-	__u8   frag;       /* 0, or EKP_FRAG_FIRST / EKP_FRAG_LATER (parse.h) */
+	__u8   frag;       /* 0, or EKP_FRAG_* (parse.h) */
 	__u32  l3_off;
 	__u32  l4_off;
 	__u32  l4_len;     /* bytes from L4 header to the end of the IP payload */

@@ -7,10 +7,10 @@
 import { describe, expect } from 'vitest';
 import { CT_TYPE, ctMapOf, SVC_F, type Config, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
 import { kernelIt } from '../support/capability.js';
-import { fragmentPacket, parsePacket, reassemble, type PacketSpec, type ParsedPacket } from '../support/packet.js';
+import { buildPacket, fragmentPacket, parsePacket, reassemble, type PacketSpec, type ParsedPacket } from '../support/packet.js';
 import { TEST_SKB_CHECKSUM_COMPLETE } from './cases.js';
 import { counterDelta, datapathFixture, TC, XDP, type Datapath, type ProgName } from './datapath.js';
-import { FROM_PODS, FROM_WIRE, NETS, SNAT_RANGE, type Net } from './fixtures.js';
+import { FROM_HOST, FROM_PODS, FROM_WIRE, icmpErrors, NETS, SNAT_RANGE, type Net } from './fixtures.js';
 
 const it = kernelIt();
 const NODEPORT = 30053;
@@ -26,13 +26,23 @@ interface Ran {
   verdicts: number[];
   frames: Buffer[];
   events: Record<string, number>;
+  drops: Record<string, number>;
 }
 
-/** Runs each frame through `prog`, in the order given; returns verdicts, outputs and events. */
+/** Runs each frame through `prog`, in the order given; returns verdicts, outputs, events and drops. */
 function run(dp: Datapath, prog: ProgName, config: Config, frames: Buffer[], flags = 0): Ran {
   const before = dp.counters();
   const out = frames.map((f) => dp.program(prog, config).testRun({ data: f, ...(flags ? { flags } : {}) }));
-  return { verdicts: out.map((r) => r.retval), frames: out.map((r) => r.data), events: counterDelta(before, dp.counters()).events as Record<string, number> };
+  const delta = counterDelta(before, dp.counters());
+  return { verdicts: out.map((r) => r.retval), frames: out.map((r) => r.data), events: delta.events as Record<string, number>, drops: delta.drops as Record<string, number> };
+}
+
+/** An IPv4 header's checksum (its field zeroed first). */
+function ipv4HeaderSum(h: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i < h.length; i += 2) sum += h.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
 }
 
 /** The whole datagram the fragments make, parsed (its UDP checksum checked over all of it). */
@@ -62,6 +72,8 @@ describe.each(NETS)('fragmented UDP datagrams, $tag', (n: Net) => {
     dp.setBackend(2, { addr: n.remoteBe, port: 8053 });
     dp.setService({ frontend: cip, svcId: 60, slots: [1] });
     dp.setService({ frontend: np, svcId: 61, slots: [2], flags: SVC_F.NODEPORT });
+    // As the daemon writes it: what a later fragment without a flow must not be routed to.
+    dp.setClusterIp(n.clusterIp);
   };
 
   it('a pod\'s datagram to a ClusterIP in three fragments reaches the backend whole, and so does its answer in two', () => {
@@ -110,14 +122,14 @@ describe.each(NETS)('fragmented UDP datagrams, $tag', (n: Net) => {
     expect(whole(rev.frames)).toMatchObject({ src: n.node, dst: n.external, sport: NODEPORT, dport: 41000, l4ChecksumOk: true, payload: whole(a).payload });
   });
 
-  it('a later fragment that overtook its first passes untouched, and starts nothing; once the first has been, the next datagram\'s fragments follow in order', () => {
+  it('a later fragment that overtook its first to a ClusterIP is dropped (never routed out), and starts nothing; once the first has been, the next datagram\'s fragments follow in order', () => {
     const dp = fx.dp;
     setup(dp);
     const q = fragmentPacket(datagram(n.pod, n.clusterIp, 33001, 53, 2000, 0x2001), 1024);
     const early = run(dp, 'tc_ingress', FROM_PODS, [q[1]!]);
-    expect(early.verdicts).toEqual([TC.pass]);
-    expect(early.frames[0]!.equals(q[1]!)).toBe(true);
+    expect(early.verdicts).toEqual([TC.drop]);
     expect(early.events).toMatchObject({ frag_unknown: 1 });
+    expect(early.drops).toEqual({ frag_no_flow: 1 });
     expect(early.events.ct_created ?? 0).toBe(0);
     expect([...dp.map(ctMapOf(n.family)).entries()]).toHaveLength(0);
     // The first then starts the flow (the receiver's reassembly waits for the lost piece in vain).
@@ -135,27 +147,29 @@ describe.each(NETS)('fragmented UDP datagrams, $tag', (n: Net) => {
     run(dp, 'tc_ingress', FROM_PODS, [q[0]!]);
     const other = fragmentPacket(datagram(n.localBe2, n.clusterIp, 33002, 53, 2000, 0x3003), 1024);
     const r = run(dp, 'tc_ingress', FROM_PODS, [other[1]!]);
-    expect(r.frames[0]!.equals(other[1]!)).toBe(true);
+    expect(r.verdicts).toEqual([TC.drop]);
     expect(r.events).toMatchObject({ frag_unknown: 1 });
+    expect(r.events.frag_followed ?? 0).toBe(0);
   });
 
-  it('a datagram to a service without endpoints: its first fragment is refused (a port unreachable quoting it), the rest pass untouched', () => {
+  it('a datagram to a service without endpoints: its first fragment is refused (a port unreachable quoting it), the rest dropped as it was', () => {
     const dp = fx.dp;
     setup(dp);
     dp.setService({ frontend: { addr: n.clusterIp, port: 54, proto: 'udp' }, svcId: 62, slots: [] });
     const q = fragmentPacket(datagram(n.pod, n.clusterIp, 33003, 54, 2000, 0x4004), 1024);
     const r = run(dp, 'tc_ingress', FROM_PODS, q);
-    expect(r.verdicts).toEqual([TC.redirect, TC.pass]);
+    expect(r.verdicts).toEqual([TC.redirect, TC.drop]);
     expect(parsePacket(r.frames[0]!)).toMatchObject({ src: n.clusterIp, dst: n.pod, icmp: v6 ? { type: 1, code: 4 } : { type: 3, code: 3 }, l4ChecksumOk: true });
     // The quote is the first fragment's header and 8 bytes, as it came (IPv6: the fragment
     // header too, so that the sender's stack finds the ports and the socket).
     const quoted = v6 ? 40 + 8 + 8 : 20 + 8;
     expect(parsePacket(r.frames[0]!).payload.toString('hex')).toBe(q[0]!.subarray(14, 14 + quoted).toString('hex'));
-    expect(r.frames[1]!.equals(q[1]!)).toBe(true);
-    expect(r.events).toMatchObject({ reject_icmp: 1, frag_unknown: 1 });
+    expect(r.events).toMatchObject({ reject_icmp: 1 });
+    expect(r.events.frag_unknown ?? 0, 'the first was seen').toBe(0);
+    expect(r.drops).toEqual({ frag_no_flow: 1 });
   });
 
-  it('a later fragment of an expired flow passes untouched', () => {
+  it('a later fragment of an expired flow to a ClusterIP is dropped', () => {
     const dp = fx.dp;
     setup(dp);
     const q = fragmentPacket(datagram(n.pod, n.clusterIp, 33004, 53, 2000, 0x5005), 1024);
@@ -163,8 +177,77 @@ describe.each(NETS)('fragmented UDP datagrams, $tag', (n: Net) => {
     dp.putFlow({ saddr: n.pod, daddr: n.clusterIp, sport: 33004, dport: 53, proto: 'udp' },
       { expiresNs: 1n, addr: n.localBe, addr2: null, port: 5353, port2: 0, svcId: 60, backendId: 1, type: CT_TYPE.FWD, state: 0, flags: 0, tcpFlagsSeen: 0 });
     const r = run(dp, 'tc_ingress', FROM_PODS, [q[1]!]);
-    expect(r.frames[0]!.equals(q[1]!)).toBe(true);
-    expect(r.events).toMatchObject({ frag_unknown: 1 });
+    expect(r.verdicts).toEqual([TC.drop]);
+    expect(r.drops).toEqual({ frag_no_flow: 1 });
+  });
+
+  it('a datagram that is no service\'s passes untouched, fragment by fragment, and counts as such', () => {
+    const dp = fx.dp;
+    setup(dp);
+    const q = fragmentPacket(datagram(n.pod, n.other, 33008, 53, 2000, 0x8008), 1024);
+    const r = run(dp, 'tc_ingress', FROM_PODS, q);
+    expect(r.verdicts).toEqual([TC.pass, TC.pass]);
+    r.frames.forEach((f, i) => expect(f.equals(q[i]!), `frame ${i}`).toBe(true));
+    expect(r.events).toMatchObject({ pass_fragment: 1 });
+    expect(r.events.frag_unknown ?? 0).toBe(0);
+    // One that overtook a first tc never saw: counted as unknown, passed.
+    const stray = fragmentPacket(datagram(n.pod, n.other, 33009, 53, 2000, 0x8009), 1024)[1]!;
+    const s = run(dp, 'tc_ingress', FROM_PODS, [stray]);
+    expect(s.verdicts).toEqual([TC.pass]);
+    expect(s.frames[0]!.equals(stray)).toBe(true);
+    expect(s.events).toMatchObject({ frag_unknown: 1 });
+  });
+
+  it('a host process\'s datagram to a ClusterIP, fragmented by the node\'s stack, is translated whole at tc egress', () => {
+    const dp = fx.dp;
+    setup(dp);
+    const q = fragmentPacket(datagram(n.node, n.clusterIp, 33010, 53, 3000, 0x9009), 1024);
+    const r = run(dp, 'tc_egress', FROM_HOST, q);
+    expect(r.events).toMatchObject({ ct_created: 1, frag_followed: q.length - 1 });
+    expect(whole(r.frames)).toMatchObject({ src: n.node, dst: n.localBe, sport: 33010, dport: 5353, l4ChecksumOk: true, payload: whole(q).payload });
+  });
+
+  it(`an error about a datagram's first fragment (a ${v6 ? 'packet too big' : 'frag-needed'} from a router on the way to the backend) reaches the pod about the datagram it sent`, () => {
+    const dp = fx.dp;
+    setup(dp);
+    const q = fragmentPacket({ ...datagram(n.pod, n.clusterIp, 33011, 53, 2000, 0xa00a), ...(v6 ? {} : { df: false }) }, 1024);
+    const fwd = run(dp, 'tc_ingress', FROM_PODS, q);
+    const { TOO_BIG, err } = icmpErrors(n);
+    // The router quotes the translated first fragment (IPv6: with its fragment header).
+    const quoted = fwd.frames[0]!.subarray(14, 14 + (v6 ? 40 + 8 : 20) + 8 + 16);
+    const r = run(dp, 'tc_ingress', FROM_WIRE, [buildPacket(err(n.other, n.pod, TOO_BIG, quoted))]);
+    expect(r.verdicts).toEqual([TC.pass]);
+    expect(r.events).toMatchObject({ icmp_err_xlate: 1 });
+    const got = parsePacket(r.frames[0]!);
+    expect(got).toMatchObject({ src: n.other, dst: n.pod, l4ChecksumOk: true });
+    // The quote is the first fragment as the pod sent it, byte for byte.
+    expect(got.payload.toString('hex')).toBe(q[0]!.subarray(14, 14 + quoted.length).toString('hex'));
+  });
+
+  if (v6) {
+    it('an atomic fragment (a fragment header, offset 0, no more) is translated as the datagram it is', () => {
+      const dp = fx.dp;
+      setup(dp);
+      const spec = { ...datagram(n.pod, n.clusterIp, 33012, 53, 200, 0xb00b), fragment: { offset: 0, more: false } };
+      const r = run(dp, 'tc_ingress', FROM_PODS, [buildPacket(spec)]);
+      expect(r.verdicts).toEqual([TC.pass]);
+      expect(parsePacket(r.frames[0]!)).toMatchObject({ dst: n.localBe, dport: 5353, fragment: { offset: 0, more: false } });
+      expect(whole(r.frames)).toMatchObject({ dst: n.localBe, dport: 5353, l4ChecksumOk: true });
+    });
+  }
+
+  it('impossible first fragments are dropped, as any impossible datagram: a UDP length under 8, no room for the UDP header', () => {
+    const dp = fx.dp;
+    setup(dp);
+    const first = fragmentPacket(datagram(n.pod, n.clusterIp, 33013, 53, 2000, 0xc00c), 1024)[0]!;
+    const udpAt = 14 + (v6 ? 48 : 20);
+    const short = Buffer.from(first);
+    short.writeUInt16BE(4, udpAt + 4);
+    const empty = buildPacket({ ...datagram(n.pod, n.clusterIp, 33013, 53, 0, 0xc00d), fragment: { offset: 0, more: true } }).subarray(0, udpAt);
+    if (v6) empty.writeUInt16BE(8, 14 + 4); else { empty.writeUInt16BE(20, 14 + 2); empty.writeUInt16BE(0, 14 + 10); empty.writeUInt16BE(ipv4HeaderSum(empty.subarray(14, 34)), 14 + 10); }
+    const r = run(dp, 'tc_ingress', FROM_PODS, [short, empty]);
+    expect(r.verdicts).toEqual([TC.drop, TC.drop]);
+    expect(r.drops).toEqual({ invalid_l4: 2 });
   });
 
   it(`what tc does not translate in fragments passes untouched: TCP, ${v6 ? 'an extension header before the fragment header' : 'IPv4 options'}, and everything at XDP`, () => {
@@ -212,6 +295,7 @@ describe.each(NETS)('fragmented UDP datagrams, $tag', (n: Net) => {
     // A FWD entry is never applied there (it would DNAT a packet to the pod).
     const big = fragmentPacket(datagram(n.pod, n.clusterIp, 33007, 55, 2000, 0x7009), 1024);
     const f = run(dp, 'tc_to_pod', FROM_PODS, big);
-    expect(f.frames[1]!.equals(big[1]!)).toBe(true);
+    expect(f.verdicts).toEqual([TC.pass, TC.pass]);
+    f.frames.forEach((fr, i) => expect(fr.equals(big[i]!), `frame ${i}`).toBe(true));
   });
 });

@@ -6,7 +6,7 @@ import { BE_F, CFG_F, SVC_F, type Config } from '../../src/dataplane/ebpf/abi.js
 import { isBpfError, withNetns } from '../../src/native/index.js';
 import { missingCapability } from '../support/capability.js';
 import { TestNetns } from '../support/netns.js';
-import { buildPacket, describePacket, differingFields, parsePacket, sctpChunk, type PacketSpec, type ParsedPacket } from '../support/packet.js';
+import { buildPacket, describePacket, differingFields, fragmentPacket, parsePacket, sctpChunk, type PacketSpec, type ParsedPacket } from '../support/packet.js';
 import { skbCtx, splitXdpMeta, TEST_SKB_CHECKSUM_COMPLETE } from './cases.js';
 import { TC, type Datapath, type ProgName } from './datapath.js';
 import { FROM_HOST, FROM_PODS, FROM_WIRE, icmpErrors, V4, V6, type Net } from './fixtures.js';
@@ -33,6 +33,8 @@ function rng(seed: number): () => number {
 interface Seed {
   what: string;
   spec: PacketSpec;
+  /** The frame, when it is not buildPacket(spec)'s (a real first fragment, whose UDP length is the datagram's). */
+  frame?: Buffer;
 }
 
 export function seeds(n: Net): Seed[] {
@@ -46,7 +48,7 @@ export function seeds(n: Net): Seed[] {
     { what: 'the backend\'s SYN-ACK', spec: tcp(n.remoteBe, n.pod, 8080, CLIENT_PORT, { syn: true, ack: true }) },
     { what: 'a pod\'s UDP query', spec: udpOut },
     { what: 'its answer', spec: { src: n.remoteBe, dst: n.pod, proto: 'udp', sport: 8080, dport: CLIENT_PORT, payload: 'answer' } },
-    { what: 'the first fragment of a pod\'s big UDP query', spec: { ...udpOut, payload: 'q'.repeat(64), ipId: 0x5eed, fragment: { offset: 0, more: true } } },
+    { what: 'the first fragment of a pod\'s big UDP query', spec: udpOut, frame: fragmentPacket({ ...udpOut, payload: 'q'.repeat(100), ipId: 0x5eed }, 64)[0]! },
     { what: 'a later fragment of it', spec: { ...udpOut, payload: 'r'.repeat(40), ipId: 0x5eed, fragment: { offset: 72, more: false } } },
     { what: 'an SCTP INIT', spec: { src: n.pod, dst: n.clusterIp, proto: 'sctp', sport: CLIENT_PORT, dport: 9, vtag: 0, payload: sctpChunk(1, 0, Buffer.alloc(16, 3)) } },
     { what: 'an external SYN to a NodePort (SNAT)', spec: tcp(n.external, n.node, CLIENT_PORT, NODEPORT, { syn: true }) },
@@ -396,12 +398,12 @@ function walk(dp: Datapath, n: Net, hooks: readonly Hook[], perSeed: number, see
   const untouched: string[] = [];
   for (const s of all) {
     const before = tally.changed;
-    for (const h of hooks) note(runOne(dp, h, buildPacket(s.spec), tally, `${n.tag} ${h.prog} (${s.what}, unmutated)`));
+    for (const h of hooks) note(runOne(dp, h, s.frame ?? buildPacket(s.spec), tally, `${n.tag} ${h.prog} (${s.what}, unmutated)`));
     if (tally.changed === before) untouched.push(s.what);
   }
   const seedChanged = tally.changed;
   for (const [si, s] of all.entries()) {
-    const frame = buildPacket(s.spec);
+    const frame = s.frame ?? buildPacket(s.spec);
     for (let m = 0; m < perSeed; m++) {
       const input = mutate(frame, next, n.family);
       const h = hooks[next() % hooks.length]!;

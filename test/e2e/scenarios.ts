@@ -661,6 +661,11 @@ export const SCENARIOS: Scenario[] = [
           expect(replies.map((r) => r.got), `${what}: each datagram arrived whole`).toEqual(replies.map(() => size));
           expect(new Set(replies.map((r) => r.node)), `${what}: every node's pods`).toEqual(new Set(lab.nodes.map((n) => n.name)));
         }
+        // In ebpf mode, tc followed the fragments (the datagrams did travel in fragments).
+        if ((await fromProxy(node, '/proxyMode')).trim() === 'ebpf') {
+          const followed = (await Promise.all(lab.nodes.map(metricsOf))).map((m) => sample(m, 'ekp_datapath_events_total{event="frag_followed"}'));
+          expect(followed.reduce((a, b) => a + b, 0), 'later fragments tc translated').toBeGreaterThan(0);
+        }
       } finally {
         await setServices(exampleServices(lab));
       }

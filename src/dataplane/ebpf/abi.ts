@@ -103,7 +103,7 @@ export const SVCCIDR_PREFIX_BASE = 32;
 /** enum ekp_drop_reason, index into ekp_drop_v1. */
 export const DROP_REASONS = [
   'unspec', 'invalid_l3', 'invalid_l4', 'src_range', 'no_local_backend', 'no_backend',
-  'backend_missing', 'snat_no_port', 'ct_insert', 'rewrite', 'reject', 'floor', 'unallocated',
+  'backend_missing', 'snat_no_port', 'ct_insert', 'rewrite', 'reject', 'floor', 'unallocated', 'frag_no_flow',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export const DROP: Readonly<Record<DropReason, number>> = Object.fromEntries(DROP_REASONS.map((n, i) => [n, i])) as Record<DropReason, number>;
