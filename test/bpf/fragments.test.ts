@@ -7,6 +7,7 @@
 import { describe, expect } from 'vitest';
 import { CT_TYPE, ctMapOf, SVC_F, type Config, type SvcKey } from '../../src/dataplane/ebpf/abi.js';
 import { kernelIt } from '../support/capability.js';
+import { inetChecksum } from '../support/checksum.js';
 import { buildPacket, fragmentPacket, parsePacket, reassemble, type PacketSpec, type ParsedPacket } from '../support/packet.js';
 import { TEST_SKB_CHECKSUM_COMPLETE } from './cases.js';
 import { counterDelta, datapathFixture, TC, XDP, type Datapath, type ProgName } from './datapath.js';
@@ -35,14 +36,6 @@ function run(dp: Datapath, prog: ProgName, config: Config, frames: Buffer[], fla
   const out = frames.map((f) => dp.program(prog, config).testRun({ data: f, ...(flags ? { flags } : {}) }));
   const delta = counterDelta(before, dp.counters());
   return { verdicts: out.map((r) => r.retval), frames: out.map((r) => r.data), events: delta.events as Record<string, number>, drops: delta.drops as Record<string, number> };
-}
-
-/** An IPv4 header's checksum (its field zeroed first). */
-function ipv4HeaderSum(h: Buffer): number {
-  let sum = 0;
-  for (let i = 0; i < h.length; i += 2) sum += h.readUInt16BE(i);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
 }
 
 /** The whole datagram the fragments make, parsed (its UDP checksum checked over all of it). */
@@ -244,7 +237,7 @@ describe.each(NETS)('fragmented UDP datagrams, $tag', (n: Net) => {
     const short = Buffer.from(first);
     short.writeUInt16BE(4, udpAt + 4);
     const empty = buildPacket({ ...datagram(n.pod, n.clusterIp, 33013, 53, 0, 0xc00d), fragment: { offset: 0, more: true } }).subarray(0, udpAt);
-    if (v6) empty.writeUInt16BE(8, 14 + 4); else { empty.writeUInt16BE(20, 14 + 2); empty.writeUInt16BE(0, 14 + 10); empty.writeUInt16BE(ipv4HeaderSum(empty.subarray(14, 34)), 14 + 10); }
+    if (v6) empty.writeUInt16BE(8, 14 + 4); else { empty.writeUInt16BE(20, 14 + 2); empty.writeUInt16BE(0, 14 + 10); empty.writeUInt16BE(inetChecksum(empty.subarray(14, 34)), 14 + 10); }
     const r = run(dp, 'tc_ingress', FROM_PODS, [short, empty]);
     expect(r.verdicts).toEqual([TC.drop, TC.drop]);
     expect(r.drops).toEqual({ invalid_l4: 2 });
