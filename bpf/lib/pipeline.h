@@ -942,10 +942,12 @@ EKP_INLINE int fwd_other_live(const struct pkt *p, const struct ekp_ct_val *fwd,
 
 #ifndef EKP_XDP
 /*
- * A later fragment without a flow: dropped when bound for a ClusterIP or
- * another address of a Service CIDR, else passed untouched. Global, on a
- * path few packets take: vip_class_of()'s keys have no room in the
- * pipeline's frame. p may be NULL to the verifier.
+ * A later fragment without a flow: not a service's, so passed untouched as
+ * any fragment used to be; but bound for a ClusterIP or another address of
+ * a Service CIDR (its first was refused or dropped), dropped as the first
+ * was, rather than routed out. Global, on a path few packets take:
+ * vip_class_of()'s keys have no room in the pipeline's frame. p may be NULL
+ * to the verifier.
  */
 __attribute__((noinline)) int frag_no_flow(struct ekp_ctx *ctx, const struct pkt *p)
 {
@@ -963,16 +965,12 @@ __attribute__((noinline)) int frag_no_flow(struct ekp_ctx *ctx, const struct pkt
 /*
  * A later fragment of a UDP datagram (parse.h, EKP_FRAG): its flow is the
  * one its first fragment's ports name (none when tc did not see the first:
- * EKP_FRAG_UNSEEN), and it is rewritten and sent on as
- * the first was, its addresses only. It starts no flow and is never
- * answered (its quote could not name the sender's socket). One whose first
- * found no live flow is not a service's, and passes untouched as any
- * fragment used to; but to a ClusterIP or another address of a Service
- * CIDR (its first was refused or dropped) it is dropped, as the first
- * was, rather than routed out. The first fragment refreshed the flow a
- * moment ago, so an expired entry is not this datagram's. `made_here`:
- * tc_to_pod's (ekp_made_here), which translates replies only and sends
- * nothing on.
+ * EKP_FRAG_UNSEEN), and it is rewritten and sent on as the first was, its
+ * addresses only. It starts no flow and is never answered (its quote could
+ * not name the sender's socket). One without a live flow goes to
+ * frag_no_flow(). The first fragment refreshed the flow a moment ago, so an
+ * expired entry is not this datagram's. `made_here`: tc_to_pod's
+ * (ekp_made_here), which translates replies only and sends nothing on.
  */
 EKP_INLINE int handle_fragment(struct ekp_ctx *ctx, struct pkt *p, int made_here)
 {
