@@ -16,7 +16,7 @@ import { LAYOUT, MAP, SIZE, SVC_F, decodeAddr, encodeAddr, encodeCtKey, encodeU3
 import { withNetns } from '../../src/native/index.js';
 import { kernelIt } from '../support/capability.js';
 import { TestNetns } from '../support/netns.js';
-import { buildPacket, parsePacket, type PacketSpec } from '../support/packet.js';
+import { buildPacket, fragmentPacket, parsePacket, type PacketSpec } from '../support/packet.js';
 import { skbCtx, TEST_SKB_CHECKSUM_COMPLETE } from './cases.js';
 import { datapathFixture, TC } from './datapath.js';
 import { FROM_HOST, FROM_PODS, FROM_WIRE, V4, V6, type Net } from './fixtures.js';
@@ -472,6 +472,28 @@ describe('next hop kept per flow direction (tc, IPv4, routed namespace)', () => 
       const before = exceeded();
       answered(send(from(55031, 1)), from(55031, 1), V6, { type: 3, code: 0 }, 'IPv6, none to spare');
       expect(exceeded() - before).toBe(1n);
+    });
+
+    it('a datagram\'s first fragment with none to spare is answered, its quote holding the ports (IPv6\'s after its fragment header); a later one is not', () => {
+      for (const net of [V4, V6]) {
+        const v6 = net.family === 6;
+        fx.dp.reset();
+        fx.dp.setBackend(1, { addr: net.remoteBe, port: 8080 });
+        fx.dp.setService({ frontend: { addr: net.node, port: NODEPORT, proto: 'udp' }, svcId: 48, slots: [1], flags: SVC_F.NODEPORT });
+        const frags = fragmentPacket({ src: net.external, dst: net.node, proto: 'udp', sport: 55050, dport: NODEPORT, ttl: 1, payload: Buffer.alloc(100, 7), ipId: 0x77 }, 64);
+        const prog = fx.dp.program('tc_ingress', FROM_WIRE);
+        const run = (f: Buffer) => withNetns(ns!.path, () => prog.testRun({ data: f, ctx: onDevice(ifindex.ekpn0!) }));
+        const first = run(frags[0]!);
+        const what = `IPv${net.family}, the first fragment`;
+        expect(first.retval, what).toBe(TC.redirect);
+        expect(parsePacket(first.data), what).toMatchObject({ src: net.node, dst: net.external, icmp: { type: v6 ? 3 : 11, code: 0 }, l4ChecksumOk: true });
+        const quoted = (v6 ? 40 + 8 : 20) + 8;
+        expect(first.data.subarray(14 + (v6 ? 48 : 28)).toString('hex'), `${what}: the quote, as it came`).toBe(frags[0]!.subarray(14, 14 + quoted).toString('hex'));
+        // The later one follows the flow, translated, to the stack (which drops it): no answer.
+        const later = run(frags[1]!);
+        expect(later.retval, `IPv${net.family}, a later fragment`).toBe(TC.pass);
+        expect(parsePacket(later.data)).toMatchObject({ src: net.node, dst: net.remoteBe, fragment: { offset: 64 } });
+      }
     });
 
     it611('an answer to a request it did not cut keeps skb->csum its sum under CHECKSUM_COMPLETE, its quote rewritten back (an empty datagram)', () => {
