@@ -9,8 +9,8 @@
  * it leaves its ports in ekp_frag_v1, under the fields every fragment of the
  * datagram repeats. The later ones find their ports there, then their flow
  * (pipeline.h, handle_fragment), and take the first's new addresses. A later
- * fragment that overtook its first finds nothing and passes untouched, as
- * Cilium's datapath drops it: tc cannot hold it back.
+ * fragment that overtook its first finds nothing (tc cannot hold it back):
+ * handle_fragment() says what becomes of it.
  */
 #ifndef EKP_FRAG_H
 #define EKP_FRAG_H

@@ -249,7 +249,7 @@ EKP_INLINE int icmp4_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __
  * header follows the fragment header (as conntrack finds it,
  * ipv6_skip_exthdr), else 0. A constant in each of icmp6_error()'s two
  * calls: one offset variable would cost the pipeline's frame a slot it
- * does not have.
+ * does not have. icmp6_error() checked the offsets and pulled the headers.
  */
 EKP_INLINE int icmp6_error_at(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __u8 *ct_flags, const __u32 fh)
 {
@@ -265,10 +265,6 @@ EKP_INLINE int icmp6_error_at(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type,
 	void *end;
 	__u8 nh;
 
-	if (p->l4_off != ETH_HLEN_ + sizeof(struct ipv6hdr) || p->l4_len < ICMP_HLEN_)
-		return EKP_V_PASS;
-	if (ctx_pull(ctx, p->l4_off + (p->l4_len < min + 12 ? p->l4_len : min + 12)) < 0)
-		return EKP_V_PASS;
 	ip6 = ctx_data(ctx) + ETH_HLEN_;
 	ic = (void *)(ip6 + 1);
 	iip6 = (void *)(ic + 1);
@@ -343,14 +339,19 @@ EKP_INLINE int icmp6_error_at(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type,
 
 EKP_INLINE int icmp6_error(struct ekp_ctx *ctx, struct pkt *p, __u8 *ct_type, __u8 *ct_flags)
 {
-	/* The embedded header's next header: its byte 6, past ICMPv6's 8. */
+	/* ICMPv6's header, the embedded IPv6 header, a fragment header, and 20
+	 * bytes of the embedded L4 header: one pull for both layouts. */
+	const __u32 most = ICMP_HLEN_ + sizeof(struct ipv6hdr) + 8 + 20;
 	__u8 *nh;
 
-	if (ctx_pull(ctx, ETH_HLEN_ + sizeof(struct ipv6hdr) + ICMP_HLEN_ + 7) == 0) {
-		nh = ctx_data(ctx) + ETH_HLEN_ + sizeof(struct ipv6hdr) + ICMP_HLEN_ + 6;
-		if ((void *)(nh + 1) <= ctx_data_end(ctx) && *nh == IPPROTO_FRAGMENT)
-			return icmp6_error_at(ctx, p, ct_type, ct_flags, 8);
-	}
+	if (p->l4_off != ETH_HLEN_ + sizeof(struct ipv6hdr) || p->l4_len < ICMP_HLEN_)
+		return EKP_V_PASS;
+	if (ctx_pull(ctx, p->l4_off + (p->l4_len < most ? p->l4_len : most)) < 0)
+		return EKP_V_PASS;
+	/* The embedded header's next header: its byte 6, past ICMPv6's 8. */
+	nh = ctx_data(ctx) + ETH_HLEN_ + sizeof(struct ipv6hdr) + ICMP_HLEN_ + 6;
+	if ((void *)(nh + 1) <= ctx_data_end(ctx) && *nh == IPPROTO_FRAGMENT)
+		return icmp6_error_at(ctx, p, ct_type, ct_flags, 8);
 	return icmp6_error_at(ctx, p, ct_type, ct_flags, 0);
 }
 
