@@ -267,6 +267,14 @@ EKP_INLINE int ct_is_rst(const struct pkt *p)
 	return p->proto == IPPROTO_TCP && (p->tcp_flags & TCPF_RST_);
 }
 
+/* A packet of the flow through entry v: its half moves on, and a RST ends the other too. */
+EKP_INLINE void ct_seen(struct ekp_ct_val *v, const struct pkt *p, __u64 now)
+{
+	ct_refresh(v, p, now);
+	if (ct_is_rst(p))
+		ct_close_other(p, v, now);
+}
+
 /* Whether v, the entry at k, is still its flow's: not expired, or its other half live. */
 EKP_INLINE int ct_live(const struct ekp_ct_key *k, const struct ekp_ct_val *v, __u64 now)
 {

@@ -1023,17 +1023,13 @@ EKP_INLINE int ekp_service_pipeline(struct ekp_ctx *ctx)
 			/* A stale entry's packet is a backend's, to a client: no frontend. */
 			if (ct_rev_stale(ctx, &p, ct, now))
 				return EKP_V_PASS;
-			ct_refresh(ct, &p, now);
-			if (ct_is_rst(&p))
-				ct_close_other(&p, ct, now);
+			ct_seen(ct, &p, now);
 			return handle_rev(ctx, &p, ct, now);
 		}
 		/* A handshake SYN on an expired entry starts a new flow;
 		 * anything else on one whose REV entry lives is the flow's. */
 		if (!ct_is_reopen(ct, &p) && (!ct_expired(ct, now) || (!ct_is_syn(&p) && fwd_other_live(&p, ct, now)))) {
-			ct_refresh(ct, &p, now);
-			if (ct_is_rst(&p))
-				ct_close_other(&p, ct, now);
+			ct_seen(ct, &p, now);
 			return handle_fwd(ctx, &p, ct, now);
 		}
 		count_event(ctx, EKP_EV_CT_EXPIRED_REUSE);
@@ -1077,9 +1073,7 @@ EKP_INLINE int ekp_made_here(struct ekp_ctx *ctx)
 	now = ekp_now();
 	if (ct_rev_stale(ctx, &p, ct, now))
 		return EKP_V_PASS;
-	ct_refresh(ct, &p, now);
-	if (ct_is_rst(&p))
-		ct_close_other(&p, ct, now);
+	ct_seen(ct, &p, now);
 	return rev_rewrite(ctx, &p, ct, &to);
 }
 #endif
