@@ -215,10 +215,8 @@ export function resolveConfig(argv: string[], readFile: (p: string) => unknown =
       cfg[key] = '';
       continue;
     }
-    if (fromFlag !== undefined && isIP(fromFlag.replace(/^\[(.*)\]$/, '$1')) !== 0) {
-      const host = fromFlag.replace(/^\[(.*)\]$/, '$1');
-      v = `${host.includes(':') ? `[${host}]` : host}:${port ?? defaultPort}`;
-    }
+    const host = fromFlag?.replace(/^\[(.*)\]$/, '$1');
+    if (host !== undefined && isIP(host) !== 0) v = `${host.includes(':') ? `[${host}]` : host}:${port ?? defaultPort}`;
     if (v === undefined) continue;
     // An empty address:port ("") disables the server, as in kube-proxy.
     if (v === '' || isHostPort(v)) cfg[key] = v;
